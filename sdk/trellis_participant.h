@@ -1,0 +1,93 @@
+/*
+ * libtrellis, participant side: serve branch handlers over gRPC.
+ *
+ * A participant registers one handler per full method name
+ * ("/package.Service/Method") and starts a gRPC server. For each call the
+ * handler receives the branch context that trellisd (or an initiator) sent
+ * as metadata (dtm-gid, dtm-trans_type, dtm-branch_id, dtm-op) and the
+ * request payload, and answers with one of four outcomes, which map to the
+ * gRPC statuses trellisd reads:
+ *
+ *   TRELLIS_REPLY_SUCCESS  -> OK
+ *   TRELLIS_REPLY_FAILURE  -> ABORTED             (business failure)
+ *   TRELLIS_REPLY_ONGOING  -> FAILED_PRECONDITION (still in progress, retry)
+ *   TRELLIS_REPLY_ERROR    -> UNAVAILABLE         (unknown; retried with backoff)
+ *
+ * Threads: handlers run on the server's worker threads (n_threads, default
+ * 4), so several handlers may run at once; a handler that blocks holds one
+ * worker. Handlers must be registered before trellis_participant_start.
+ */
+#ifndef TRELLIS_PARTICIPANT_H
+#define TRELLIS_PARTICIPANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trellis.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Borrowed for the duration of the handler call; empty strings when the
+ * caller sent no such metadata. */
+typedef struct {
+    const char *gid;
+    const char *trans_type; /* "saga", "tcc", "xa" */
+    const char *branch_id;
+    const char *op;         /* "action", "compensate", "try", ... */
+    const char *method;     /* the full method name called */
+} trellis_branch_ctx_t;
+
+typedef enum {
+    TRELLIS_REPLY_SUCCESS = 0,
+    TRELLIS_REPLY_FAILURE = 1,
+    TRELLIS_REPLY_ONGOING = 2,
+    TRELLIS_REPLY_ERROR = 3,
+} trellis_reply_code_t;
+
+/* What a handler answers. `body` (may be NULL) is malloc'd by the handler
+ * and freed by the library after sending; `message` is copied. */
+typedef struct {
+    trellis_reply_code_t code;
+    char message[256];
+    uint8_t *body;
+    size_t body_len;
+} trellis_reply_t;
+
+/* reply is zeroed (code SUCCESS) before the call. */
+typedef void (*trellis_handler_fn)(const trellis_branch_ctx_t *ctx,
+                                   const uint8_t *payload, size_t payload_len,
+                                   trellis_reply_t *reply, void *user);
+
+typedef struct trellis_participant trellis_participant_t;
+
+/* n_threads 0: 4. *out is the caller's: trellis_participant_free. */
+trellis_rc_t trellis_participant_new(int n_threads,
+                                     trellis_participant_t **out, char *err,
+                                     size_t errlen);
+
+/* Route calls of method (copied) to fn; user is passed through. */
+trellis_rc_t trellis_participant_handle(trellis_participant_t *p,
+                                        const char *method,
+                                        trellis_handler_fn fn, void *user,
+                                        char *err, size_t errlen);
+
+/* Bind addr ("127.0.0.1:0" picks a free port) and start serving; the bound
+ * port is written to *port. Unknown methods get UNIMPLEMENTED. */
+trellis_rc_t trellis_participant_start(trellis_participant_t *p,
+                                       const char *addr, int *port, char *err,
+                                       size_t errlen);
+
+/* Stop serving: in-flight calls are cancelled, workers joined. Safe to call
+ * once from any thread that is not a worker. */
+void trellis_participant_stop(trellis_participant_t *p);
+
+/* Stops if running, then releases everything. */
+void trellis_participant_free(trellis_participant_t *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TRELLIS_PARTICIPANT_H */
