@@ -1,0 +1,51 @@
+/*
+ * tm_caller: the TM's asynchronous unary calls to participants.
+ *
+ * A call is one batch (send metadata + message + close, receive metadata +
+ * message + status) started on one of the server's completion queues; its
+ * completion runs `done` on that queue's thread. No thread waits for a
+ * participant, so thousands of calls in flight cost only their memory.
+ *
+ * Channels are cached per host:port, and each method is registered once
+ * per channel (grpc_channel_register_call), so a call costs no string
+ * parsing in gRPC. All calls to one host:port share one HTTP/2 connection.
+ *
+ * Threads: tm_caller_start may be called from any thread.
+ */
+#ifndef TM_CALLER_H
+#define TM_CALLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tm_server.h"
+
+typedef struct tm_caller tm_caller_t;
+
+/* status: a grpc_status_code; message: the status details (borrowed for
+ * the callback). */
+typedef void (*tm_call_done_fn)(void *arg, int status, const char *message);
+
+typedef struct {
+    const char *key; /* borrowed until tm_caller_start returns */
+    const char *value;
+} tm_md_t;
+
+/* *out is the caller's: tm_caller_free (after every call completed). */
+int tm_caller_new(tm_server_t *server, size_t max_message, tm_caller_t **out,
+                  char *err, size_t errlen);
+void tm_caller_free(tm_caller_t *c);
+
+/* Start a call of method ("/package.Service/Method") on host_port with the
+ * payload (copied) and metadata (copied), due within timeout_ms. Returns 0
+ * and later runs done(arg, ...) exactly once; or returns -1 with err filled
+ * and never runs done. */
+int tm_caller_start(tm_caller_t *c, const char *host_port, const char *method,
+                    const uint8_t *payload, size_t len, const tm_md_t *md,
+                    size_t n_md, uint32_t timeout_ms, tm_call_done_fn done,
+                    void *arg, char *err, size_t errlen);
+
+/* Calls started and not yet completed. */
+long tm_caller_inflight(tm_caller_t *c);
+
+#endif /* TM_CALLER_H */

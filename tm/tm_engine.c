@@ -1,0 +1,1363 @@
+/*
+ * tm_engine: live transactions, their locks, references and events (see
+ * tm_engine.h for the rules it keeps).
+ *
+ * Lock order: a transaction's lock, then the map lock. The map lock is
+ * never held while taking a transaction's lock.
+ */
+#include "tm_engine.h"
+
+#include <grpc/grpc.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tm_log.h"
+#include "tm_plan.h"
+
+typedef enum { WAIT_SUBMIT, WAIT_ABORT } wait_kind_t;
+
+typedef struct waiter {
+    struct waiter *next;
+    tm_rpc_t *rpc;
+    wait_kind_t kind;
+} waiter_t;
+
+typedef struct live live_t;
+struct live {
+    tm_trans_t tx;
+    pthread_mutex_t mu;
+    atomic_int refs;
+    int pending_writes;
+    int finalized;
+    tm_timer_node_t timeout;
+    waiter_t *waiters;
+    live_t *hnext;
+    tm_engine_t *eng;
+};
+
+typedef enum {
+    ACK_NONE,
+    ACK_BEGIN,
+    ACK_REGISTER,
+    ACK_SUBMIT,
+    ACK_ABORT,
+} ack_kind_t;
+
+/* One queued write: who to wake and whom to answer when it commits. */
+typedef struct {
+    live_t *live;
+    tm_rpc_t *rpc;
+    ack_kind_t ack;
+    tm_tx_status_t status; /* status to report in the ack */
+} ticket_t;
+
+typedef struct {
+    live_t *live;
+    uint32_t branch;
+    tm_slot_t slot;
+} call_ctx_t;
+
+struct tm_engine {
+    tm_engine_config_t cfg;
+    tm_store_t *store;
+    tm_timers_t *timers;
+    tm_caller_t *caller;
+    pthread_mutex_t map_mu;
+    live_t **buckets;
+    size_t n_buckets;
+    size_t count;
+    atomic_uint gid_counter;
+    uint32_t node_tag;
+};
+
+void tm_engine_config_default(tm_engine_config_t *c)
+{
+    tm_limits_default(&c->limits);
+    c->retry_interval_ms = 1000;
+    c->request_timeout_ms = 3000;
+    c->max_backoff_ms = 60000;
+    c->prepared_timeout_ms = 60000;
+    c->retry_limit = 0;
+}
+
+/* ---- references and the map ------------------------------------------ */
+
+static void live_ref(live_t *l)
+{
+    atomic_fetch_add(&l->refs, 1);
+}
+
+static void live_unref(live_t *l)
+{
+    if (atomic_fetch_sub(&l->refs, 1) != 1)
+        return;
+    tm_trans_clear(&l->tx);
+    pthread_mutex_destroy(&l->mu);
+    free(l);
+}
+
+static uint64_t hash_gid(const char *gid)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = gid; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h;
+}
+
+static void map_grow_locked(tm_engine_t *e)
+{
+    size_t n = e->n_buckets * 2;
+    live_t **b = calloc(n, sizeof(*b));
+    if (!b)
+        return; /* keep the longer chains */
+    for (size_t i = 0; i < e->n_buckets; i++) {
+        live_t *l = e->buckets[i];
+        while (l) {
+            live_t *next = l->hnext;
+            size_t k = hash_gid(l->tx.gid) % n;
+            l->hnext = b[k];
+            b[k] = l;
+            l = next;
+        }
+    }
+    free(e->buckets);
+    e->buckets = b;
+    e->n_buckets = n;
+}
+
+static live_t *map_find_locked(tm_engine_t *e, const char *gid)
+{
+    for (live_t *l = e->buckets[hash_gid(gid) % e->n_buckets]; l; l = l->hnext)
+        if (strcmp(l->tx.gid, gid) == 0)
+            return l;
+    return NULL;
+}
+
+/* The map's own reference is the one the live was created with. */
+static void map_insert_locked(tm_engine_t *e, live_t *l)
+{
+    if (e->count >= e->n_buckets)
+        map_grow_locked(e);
+    size_t k = hash_gid(l->tx.gid) % e->n_buckets;
+    l->hnext = e->buckets[k];
+    e->buckets[k] = l;
+    e->count++;
+}
+
+static void map_remove(tm_engine_t *e, live_t *l)
+{
+    pthread_mutex_lock(&e->map_mu);
+    live_t **p = &e->buckets[hash_gid(l->tx.gid) % e->n_buckets];
+    while (*p && *p != l)
+        p = &(*p)->hnext;
+    if (*p) {
+        *p = l->hnext;
+        e->count--;
+    }
+    pthread_mutex_unlock(&e->map_mu);
+}
+
+/* A referenced live for gid, or NULL. */
+static live_t *map_get(tm_engine_t *e, const char *gid)
+{
+    pthread_mutex_lock(&e->map_mu);
+    live_t *l = map_find_locked(e, gid);
+    if (l)
+        live_ref(l);
+    pthread_mutex_unlock(&e->map_mu);
+    return l;
+}
+
+size_t tm_engine_live_count(tm_engine_t *e)
+{
+    pthread_mutex_lock(&e->map_mu);
+    size_t n = e->count;
+    pthread_mutex_unlock(&e->map_mu);
+    return n;
+}
+
+static live_t *live_new(tm_engine_t *e, const char *gid, tm_tx_status_t status)
+{
+    live_t *l = calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    snprintf(l->tx.gid, sizeof(l->tx.gid), "%s", gid);
+    l->tx.status = status;
+    l->tx.created_ms = l->tx.updated_ms = tm_wall_ms();
+    pthread_mutex_init(&l->mu, NULL);
+    atomic_init(&l->refs, 1);
+    l->eng = e;
+    return l;
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+static void reply_error(tm_rpc_t *rpc, grpc_status_code code, const char *fmt,
+                        ...) __attribute__((format(printf, 3, 4)));
+
+static void reply_error(tm_rpc_t *rpc, grpc_status_code code, const char *fmt,
+                        ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    tm_server_reply(rpc, code, msg, NULL);
+}
+
+static void reply_submit(tm_rpc_t *rpc, const char *gid, tm_tx_status_t status,
+                         const char *reason)
+{
+    Trellis__V1__SubmitReply r = TRELLIS__V1__SUBMIT_REPLY__INIT;
+    r.gid = (char *)gid;
+    r.status = (Trellis__V1__TransStatus)status;
+    r.reason = (char *)(reason ? reason : "");
+    tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &r.base);
+}
+
+static void reply_abort(tm_rpc_t *rpc, tm_tx_status_t status)
+{
+    Trellis__V1__AbortReply r = TRELLIS__V1__ABORT_REPLY__INIT;
+    r.status = (Trellis__V1__TransStatus)status;
+    tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &r.base);
+}
+
+static void reply_begin(tm_rpc_t *rpc, const char *gid, tm_tx_status_t status)
+{
+    Trellis__V1__BeginReply r = TRELLIS__V1__BEGIN_REPLY__INIT;
+    r.gid = (char *)gid;
+    r.status = (Trellis__V1__TransStatus)status;
+    tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &r.base);
+}
+
+static void reply_register(tm_rpc_t *rpc)
+{
+    Trellis__V1__RegisterBranchReply r =
+        TRELLIS__V1__REGISTER_BRANCH_REPLY__INIT;
+    tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &r.base);
+}
+
+static int is_final(tm_tx_status_t s)
+{
+    return s == TM_TX_SUCCEEDED || s == TM_TX_FAILED;
+}
+
+static void add_waiter(live_t *l, tm_rpc_t *rpc, wait_kind_t kind)
+{
+    waiter_t *w = malloc(sizeof(*w));
+    if (!w) {
+        reply_error(rpc, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    "out of memory to wait for %s", l->tx.gid);
+        return;
+    }
+    w->rpc = rpc;
+    w->kind = kind;
+    w->next = l->waiters;
+    l->waiters = w;
+}
+
+static void answer_waiters(live_t *l)
+{
+    waiter_t *w = l->waiters;
+    l->waiters = NULL;
+    while (w) {
+        waiter_t *next = w->next;
+        if (w->kind == WAIT_SUBMIT)
+            reply_submit(w->rpc, l->tx.gid, l->tx.status, l->tx.reason);
+        else
+            reply_abort(w->rpc, l->tx.status);
+        free(w);
+        w = next;
+    }
+}
+
+static void send_ack(const ticket_t *t)
+{
+    live_t *l = t->live;
+    switch (t->ack) {
+    case ACK_NONE:
+        break;
+    case ACK_BEGIN:
+        reply_begin(t->rpc, l->tx.gid, t->status);
+        break;
+    case ACK_REGISTER:
+        reply_register(t->rpc);
+        break;
+    case ACK_SUBMIT:
+        reply_submit(t->rpc, l->tx.gid, t->status, NULL);
+        break;
+    case ACK_ABORT:
+        reply_abort(t->rpc, t->status);
+        break;
+    }
+}
+
+/* ---- policy ------------------------------------------------------------ */
+
+static tm_retry_policy_t policy_of(const live_t *l)
+{
+    const tm_engine_config_t *c = &l->eng->cfg;
+    tm_retry_policy_t p;
+    p.retry_interval_ms = l->tx.opts.retry_interval_ms
+                              ? l->tx.opts.retry_interval_ms
+                              : c->retry_interval_ms;
+    p.max_backoff_ms = c->max_backoff_ms > p.retry_interval_ms
+                           ? c->max_backoff_ms
+                           : p.retry_interval_ms;
+    p.retry_limit =
+        l->tx.opts.retry_limit ? l->tx.opts.retry_limit : c->retry_limit;
+    return p;
+}
+
+static uint32_t request_timeout_of(const live_t *l)
+{
+    return l->tx.opts.request_timeout_ms ? l->tx.opts.request_timeout_ms
+                                         : l->eng->cfg.request_timeout_ms;
+}
+
+/* ---- persistence, planning, finishing ----------------------------------- */
+
+static void drive(live_t *l);
+static void on_write_done(void *arg);
+
+static void fatal_oom(const char *what)
+{
+    tm_log(TM_LOG_ERROR,
+           "event=oom what=\"%s\" msg=\"exiting; a restart "
+           "recovers from storage\"",
+           what);
+    _exit(71);
+}
+
+/* Queue the live's unsaved changes; when they commit, ack rpc (if any) and
+ * plan again. Lock held. */
+static void persist(live_t *l, int insert, tm_rpc_t *rpc, ack_kind_t ack)
+{
+    tm_write_t *w = tm_write_capture(&l->tx, insert);
+    ticket_t *t = malloc(sizeof(*t));
+    if (!w || !t)
+        fatal_oom("storage write");
+    t->live = l;
+    t->rpc = rpc;
+    t->ack = ack;
+    t->status = l->tx.status;
+    live_ref(l);
+    l->pending_writes++;
+    tm_store_queue(l->eng->store, w, on_write_done, t);
+}
+
+static void disarm_timer(live_t *l, tm_timer_node_t *node)
+{
+    if (tm_timer_disarm(l->eng->timers, node))
+        live_unref(l); /* never the last: the caller holds one */
+}
+
+static void arm_timer(live_t *l, tm_timer_node_t *node, int64_t in_ms)
+{
+    if (tm_timer_arm(l->eng->timers, node, tm_mono_ms() + in_ms))
+        live_ref(l);
+}
+
+static void finalize(live_t *l)
+{
+    l->finalized = 1;
+    disarm_timer(l, &l->timeout);
+    answer_waiters(l);
+    tm_log(TM_LOG_DEBUG, "event=finished gid=%s status=%s ms=%" PRId64,
+           l->tx.gid, tm_tx_status_name(l->tx.status),
+           l->tx.finished_ms - l->tx.created_ms);
+    map_remove(l->eng, l);
+    live_unref(l); /* the map's reference; the caller still holds one */
+}
+
+static void on_write_done(void *arg)
+{
+    ticket_t *t = arg;
+    live_t *l = t->live;
+    pthread_mutex_lock(&l->mu);
+    l->pending_writes--;
+    if (t->rpc)
+        send_ack(t);
+    if (l->pending_writes == 0 && !l->finalized) {
+        if (is_final(l->tx.status))
+            finalize(l);
+        else
+            drive(l);
+    }
+    pthread_mutex_unlock(&l->mu);
+    live_unref(l);
+    free(t);
+}
+
+static void on_call_done(void *arg, int status, const char *message);
+static void on_op_timer(tm_timer_node_t *node);
+
+static void start_call(live_t *l, uint32_t b, tm_slot_t slot)
+{
+    tm_branch_t *br = &l->tx.branches[b];
+    tm_op_t *op = &br->ops[slot];
+    char err[256];
+    tm_target_t target;
+    op->retry_timer.fn = on_op_timer;
+    op->retry_timer.owner = l;
+    op->retry_timer.tag = b * TM_SLOTS + (uint32_t)slot;
+    tm_op_note_attempt(op, tm_wall_ms());
+    if (tm_parse_target(op->target, "target", &target, err, sizeof(err)) != 0) {
+        /* Checked at submit; only a corrupted store gets here. */
+        tm_set_string(&op->last_error, err);
+        arm_timer(l, &op->retry_timer, policy_of(l).max_backoff_ms);
+        return;
+    }
+    tm_md_t md[4 + 16];
+    size_t n = 0;
+    md[n++] = (tm_md_t){"dtm-gid", l->tx.gid};
+    md[n++] = (tm_md_t){"dtm-trans_type", tm_mode_name(br->mode)};
+    md[n++] = (tm_md_t){"dtm-branch_id", br->branch_id};
+    md[n++] = (tm_md_t){"dtm-op", tm_op_kind_name(op->kind)};
+    for (size_t i = 0; i < l->tx.opts.n_headers && n < 20; i++)
+        md[n++] =
+            (tm_md_t){l->tx.opts.header_keys[i], l->tx.opts.header_values[i]};
+    call_ctx_t *ctx = malloc(sizeof(*ctx));
+    if (!ctx)
+        fatal_oom("call context");
+    ctx->live = l;
+    ctx->branch = b;
+    ctx->slot = slot;
+    op->inflight = 1;
+    live_ref(l);
+    if (tm_caller_start(l->eng->caller, target.host_port, target.method,
+                        br->payload, br->payload_len, md, n,
+                        request_timeout_of(l), on_call_done, ctx, err,
+                        sizeof(err)) != 0) {
+        op->inflight = 0;
+        live_unref(l);
+        free(ctx);
+        tm_set_string(&op->last_error, err);
+        op->unknown_streak++;
+        tm_retry_policy_t p = policy_of(l);
+        arm_timer(l, &op->retry_timer,
+                  tm_plan_backoff_ms(p.retry_interval_ms, op->unknown_streak,
+                                     p.max_backoff_ms));
+    }
+}
+
+static void stop_forward_retries(live_t *l)
+{
+    for (size_t i = 0; i < l->tx.n_branches; i++)
+        disarm_timer(l, &l->tx.branches[i].ops[TM_SLOT_FORWARD].retry_timer);
+}
+
+/* Plan on durable state and act: start ready calls, or finish. Lock held. */
+static void drive(live_t *l)
+{
+    if (l->pending_writes > 0 || l->finalized || is_final(l->tx.status))
+        return;
+    if (l->tx.status == TM_TX_ABORTING)
+        stop_forward_retries(l);
+    size_t cap = l->tx.n_branches * TM_SLOTS;
+    tm_op_ref_t small[48];
+    tm_op_ref_t *refs = cap <= 48 ? small : malloc(cap * sizeof(*refs));
+    if (!refs)
+        fatal_oom("plan");
+    size_t n = tm_plan_ready(&l->tx, refs, cap);
+    for (size_t i = 0; i < n; i++)
+        start_call(l, refs[i].branch, refs[i].slot);
+    if (refs != small)
+        free(refs);
+    tm_tx_status_t outcome = tm_plan_outcome(&l->tx);
+    if (outcome) {
+        tm_plan_finish(&l->tx, outcome, tm_wall_ms());
+        persist(l, 0, NULL, ACK_NONE);
+    }
+}
+
+static void log_rollback_decision(const live_t *l)
+{
+    tm_log(TM_LOG_INFO, "event=rollback gid=%s reason=\"%s\"", l->tx.gid,
+           l->tx.reason ? l->tx.reason : "");
+}
+
+static void on_call_done(void *arg, int status, const char *message)
+{
+    call_ctx_t *ctx = arg;
+    live_t *l = ctx->live;
+    pthread_mutex_lock(&l->mu);
+    tm_branch_t *br = &l->tx.branches[ctx->branch];
+    tm_op_t *op = &br->ops[ctx->slot];
+    op->inflight = 0;
+    char msg[600];
+    if (status != GRPC_STATUS_OK)
+        snprintf(msg, sizeof(msg), "grpc status %d: %s", status,
+                 message && *message ? message : "(no message)");
+    else
+        msg[0] = '\0';
+    tm_tx_status_t before = l->tx.status;
+    tm_retry_policy_t p = policy_of(l);
+    tm_effect_t eff = tm_plan_apply_result(
+        &l->tx, ctx->branch, ctx->slot, tm_plan_classify(status),
+        status == GRPC_STATUS_OK ? NULL : msg, &p, tm_wall_ms());
+    if (eff.alert)
+        tm_log(TM_LOG_WARN,
+               "event=phase2_not_succeeding gid=%s branch=%s op=%s "
+               "attempts=%u error=\"%s\"",
+               l->tx.gid, br->branch_id, tm_op_kind_name(op->kind),
+               op->attempts, op->last_error ? op->last_error : "");
+    if (before != l->tx.status)
+        log_rollback_decision(l);
+    if (eff.changed)
+        persist(l, 0, NULL, ACK_NONE);
+    else if (eff.retry_in_ms >= 0)
+        arm_timer(l, &op->retry_timer, eff.retry_in_ms);
+    drive(l);
+    pthread_mutex_unlock(&l->mu);
+    live_unref(l);
+    free(ctx);
+}
+
+static void on_op_timer(tm_timer_node_t *node)
+{
+    live_t *l = node->owner;
+    pthread_mutex_lock(&l->mu);
+    drive(l); /* the op is idle again, so planning includes it */
+    pthread_mutex_unlock(&l->mu);
+    live_unref(l);
+}
+
+static void on_timeout(tm_timer_node_t *node)
+{
+    live_t *l = node->owner;
+    pthread_mutex_lock(&l->mu);
+    if (!l->finalized && tm_plan_on_timeout(&l->tx, tm_wall_ms())) {
+        log_rollback_decision(l);
+        persist(l, 0, NULL, ACK_NONE);
+    }
+    pthread_mutex_unlock(&l->mu);
+    live_unref(l);
+}
+
+static void arm_timeout(live_t *l)
+{
+    uint32_t t = l->tx.opts.timeout_to_fail_ms;
+    if (!t || is_final(l->tx.status) || l->tx.status == TM_TX_ABORTING)
+        return;
+    int64_t due_wall = l->tx.created_ms + t;
+    int64_t in_ms = due_wall - tm_wall_ms();
+    l->timeout.fn = on_timeout;
+    l->timeout.owner = l;
+    arm_timer(l, &l->timeout, in_ms > 0 ? in_ms : 0);
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+static int decode_failed(tm_rpc_t *rpc, const void *msg, const char *type,
+                         size_t len)
+{
+    if (msg)
+        return 0;
+    reply_error(rpc, GRPC_STATUS_INVALID_ARGUMENT,
+                "malformed request: %zu bytes that do not decode as %s", len,
+                type);
+    return 1;
+}
+
+static int reply_if_invalid(tm_rpc_t *rpc, int rc, const char *err)
+{
+    if (rc == 0)
+        return 0;
+    tm_server_reply(rpc, GRPC_STATUS_INVALID_ARGUMENT, err, NULL);
+    return 1;
+}
+
+/* ---- building branches -------------------------------------------------- */
+
+static int copy_bytes(uint8_t **dst, size_t *dst_len, const uint8_t *src,
+                      size_t len)
+{
+    *dst_len = len;
+    *dst = NULL;
+    if (!len)
+        return 0;
+    *dst = malloc(len);
+    if (!*dst)
+        return -1;
+    memcpy(*dst, src, len);
+    return 0;
+}
+
+static int set_deps(tm_branch_t *b, const uint32_t *deps, size_t n)
+{
+    b->n_deps = n;
+    if (!n)
+        return 0;
+    b->deps = malloc(n * sizeof(*deps));
+    if (!b->deps)
+        return -1;
+    memcpy(b->deps, deps, n * sizeof(*deps));
+    return 0;
+}
+
+static int has_branch_id(const tm_trans_t *tx, const char *id, size_t upto)
+{
+    for (size_t i = 0; i < upto; i++)
+        if (strcmp(tx->branches[i].branch_id, id) == 0)
+            return 1;
+    return 0;
+}
+
+static void set_op(tm_op_t *op, tm_op_kind_t kind, const char *target)
+{
+    op->kind = kind;
+    op->status = TM_OP_PENDING;
+    op->target = target && *target ? tm_strdup(target) : NULL;
+}
+
+/* The prerequisites of step i: explicit ones, or the step before it (a
+ * chain), or the last registered branch for a root. */
+static size_t step_deps(const Trellis__V1__SubmitRequest *r, size_t i,
+                        size_t base, uint32_t *out, size_t max)
+{
+    const Trellis__V1__SagaStep *s = r->steps[i];
+    size_t n = 0;
+    if (s->n_depends_on) {
+        for (size_t d = 0; d < s->n_depends_on && n < max; d++)
+            out[n++] = (uint32_t)(base + s->depends_on[d]);
+    } else if (!r->concurrent && i > 0) {
+        out[n++] = (uint32_t)(base + i - 1);
+    } else if (base > 0) {
+        out[n++] = (uint32_t)(base - 1);
+    }
+    return n;
+}
+
+/* Append the submit's saga steps as TM-driven branches. Returns 0, or -1
+ * with err (and the transaction as it was). */
+static int add_steps(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
+                     const tm_limits_t *lim, char *err, size_t errlen)
+{
+    size_t base = tx->n_branches;
+    if (base + r->n_steps > lim->max_branches) {
+        snprintf(err, errlen,
+                 "%zu registered branches and %zu steps exceed the limit of "
+                 "%u branches per transaction",
+                 base, r->n_steps, lim->max_branches);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n_steps; i++) {
+        const Trellis__V1__SagaStep *s = r->steps[i];
+        char id[16];
+        snprintf(id, sizeof(id), "%02zu", base + i + 1);
+        if (has_branch_id(tx, id, base)) {
+            snprintf(err, errlen,
+                     "step %zu would get branch id %s, which a registered "
+                     "branch already uses",
+                     i, id);
+            tm_trans_truncate(tx, base);
+            return -1;
+        }
+        tm_branch_t *b = tm_trans_add_branch(tx);
+        uint32_t deps[TM_SLOTS + 256];
+        size_t nd = step_deps(r, i, base, deps, 256);
+        if (!b || !(b->branch_id = tm_strdup(id)) ||
+            copy_bytes(&b->payload, &b->payload_len, s->payload.data,
+                       s->payload.len) != 0 ||
+            set_deps(b, deps, nd) != 0)
+            fatal_oom("saga steps");
+        b->mode = TM_MODE_SAGA;
+        set_op(&b->ops[TM_SLOT_FORWARD], TM_KIND_ACTION, s->action);
+        if (s->compensate && *s->compensate)
+            set_op(&b->ops[TM_SLOT_ROLLBACK], TM_KIND_COMPENSATE,
+                   s->compensate);
+    }
+    return 0;
+}
+
+/* ---- handlers ----------------------------------------------------------- */
+
+static void fnv(uint64_t *h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        *h = (*h ^ p[i]) * 1099511628211ULL;
+}
+
+static void fnv_message(uint64_t *h, const ProtobufCMessage *m)
+{
+    uint8_t small[512];
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = n <= sizeof(small) ? small : malloc(n);
+    if (!buf)
+        fatal_oom("hash");
+    protobuf_c_message_pack(m, buf);
+    fnv(h, buf, n);
+    if (buf != small)
+        free(buf);
+}
+
+uint64_t tm_engine_submit_hash(const Trellis__V1__SubmitRequest *r)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < r->n_steps; i++)
+        fnv_message(&h, &r->steps[i]->base);
+    if (r->options) {
+        Trellis__V1__TransOptions o = *r->options;
+        o.wait_result = 0;
+        fnv_message(&h, &o.base);
+    }
+    uint8_t c = r->concurrent ? 1 : 0;
+    fnv(&h, &c, 1);
+    return h ? h : 1;
+}
+
+static int wants_wait(const Trellis__V1__SubmitRequest *r)
+{
+    return r->options && r->options->wait_result;
+}
+
+/* Submit on a transaction that is already in memory. Lock held. */
+static void submit_existing(live_t *l, tm_rpc_t *rpc,
+                            const Trellis__V1__SubmitRequest *r, uint64_t h)
+{
+    tm_trans_t *tx = &l->tx;
+    if (tx->status == TM_TX_PREPARED && tx->submit_hash == 0) {
+        char err[512];
+        if (add_steps(tx, r, &l->eng->cfg.limits, err, sizeof(err)) != 0) {
+            tm_server_reply(rpc, GRPC_STATUS_INVALID_ARGUMENT, err, NULL);
+            return;
+        }
+        int64_t now = tm_wall_ms();
+        tx->submit_hash = h;
+        tx->status = TM_TX_SUBMITTED;
+        tx->updated_ms = now;
+        tm_plan_mark_initiator_ops_done(tx, now);
+        if (wants_wait(r))
+            add_waiter(l, rpc, WAIT_SUBMIT);
+        persist(l, 0, wants_wait(r) ? NULL : rpc, ACK_SUBMIT);
+        return;
+    }
+    if (tx->submit_hash == h) {
+        if (wants_wait(r) && !is_final(tx->status))
+            add_waiter(l, rpc, WAIT_SUBMIT);
+        else
+            reply_submit(rpc, tx->gid, tx->status, tx->reason);
+        return;
+    }
+    if (tx->submit_hash == 0) {
+        reply_error(rpc, GRPC_STATUS_FAILED_PRECONDITION,
+                    "transaction %s is %s (%s); it can no longer be "
+                    "submitted",
+                    tx->gid, tm_tx_status_name(tx->status),
+                    tx->reason ? tx->reason : "no reason recorded");
+        return;
+    }
+    reply_error(rpc, GRPC_STATUS_ALREADY_EXISTS,
+                "gid %s was already submitted with different content "
+                "(status %s)",
+                tx->gid, tm_tx_status_name(tx->status));
+}
+
+/* Submit for a gid that is only in the store (finished). */
+static void submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
+                          uint64_t h)
+{
+    char err[256];
+    tm_trans_t *tx = NULL;
+    int found = tm_store_get(e->store, gid, &tx, err, sizeof(err));
+    if (found <= 0) {
+        reply_error(rpc, GRPC_STATUS_INTERNAL, "%s",
+                    found < 0 ? err : "transaction vanished");
+        return;
+    }
+    if (tx->submit_hash == h)
+        reply_submit(rpc, gid, tx->status, tx->reason);
+    else if (tx->submit_hash == 0)
+        reply_error(rpc, GRPC_STATUS_FAILED_PRECONDITION,
+                    "transaction %s is %s (%s); it can no longer be "
+                    "submitted",
+                    gid, tm_tx_status_name(tx->status),
+                    tx->reason ? tx->reason : "no reason recorded");
+    else
+        reply_error(rpc, GRPC_STATUS_ALREADY_EXISTS,
+                    "gid %s was already submitted with different content "
+                    "(status %s)",
+                    gid, tm_tx_status_name(tx->status));
+    tm_trans_free(tx);
+}
+
+typedef enum { FOUND_LIVE, FOUND_STORED, FOUND_NONE, FOUND_ERROR } found_t;
+
+/* Look gid up in memory, then in the store. With create != NULL and the
+ * gid nowhere, insert *create into the map under the same lock, so two
+ * requests for a new gid cannot both create it. */
+static found_t find_or_insert(tm_engine_t *e, const char *gid, live_t **live,
+                              live_t *create, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&e->map_mu);
+    live_t *l = map_find_locked(e, gid);
+    if (l) {
+        live_ref(l);
+        pthread_mutex_unlock(&e->map_mu);
+        *live = l;
+        return FOUND_LIVE;
+    }
+    tm_tx_status_t st;
+    uint64_t h;
+    int rc = tm_store_peek(e->store, gid, &st, &h, err, errlen);
+    if (rc == 0 && create) {
+        live_ref(create); /* the caller's; the map keeps the first */
+        map_insert_locked(e, create);
+    }
+    pthread_mutex_unlock(&e->map_mu);
+    return rc < 0 ? FOUND_ERROR : rc == 1 ? FOUND_STORED : FOUND_NONE;
+}
+
+static live_t *new_submitted(tm_engine_t *e,
+                             const Trellis__V1__SubmitRequest *r, uint64_t h,
+                             char *err, size_t errlen)
+{
+    live_t *l = live_new(e, r->gid, TM_TX_SUBMITTED);
+    if (!l || tm_options_from_proto(&l->tx.opts, r->options) != 0)
+        fatal_oom("transaction");
+    l->tx.submit_hash = h;
+    if (add_steps(&l->tx, r, &e->cfg.limits, err, errlen) != 0) {
+        live_unref(l);
+        return NULL;
+    }
+    return l;
+}
+
+/* A new gid: store and answer (now, or when final if the caller waits). */
+static void submit_new(live_t *l, tm_rpc_t *rpc,
+                       const Trellis__V1__SubmitRequest *r)
+{
+    pthread_mutex_lock(&l->mu);
+    if (wants_wait(r))
+        add_waiter(l, rpc, WAIT_SUBMIT);
+    persist(l, 1, wants_wait(r) ? NULL : rpc, ACK_SUBMIT);
+    arm_timeout(l);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void tm_engine_handle_submit(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                             void *engine)
+{
+    tm_engine_t *e = engine;
+    char err[512];
+    Trellis__V1__SubmitRequest *r =
+        trellis__v1__submit_request__unpack(NULL, len, req);
+    if (decode_failed(rpc, r, "trellis.v1.SubmitRequest", len))
+        return;
+    if (reply_if_invalid(
+            rpc, tm_validate_submit(r, &e->cfg.limits, err, sizeof(err)), err))
+        goto out;
+    uint64_t h = tm_engine_submit_hash(r);
+    /* Built before the lookup, so a new gid costs one lookup; a saga with
+     * no steps can only submit a begun transaction. */
+    live_t *fresh = NULL;
+    if (r->n_steps > 0) {
+        fresh = new_submitted(e, r, h, err, sizeof(err));
+        if (reply_if_invalid(rpc, fresh ? 0 : -1, err))
+            goto out;
+    }
+    live_t *l = NULL;
+    found_t f = find_or_insert(e, r->gid, &l, fresh, err, sizeof(err));
+    if (f == FOUND_NONE && fresh) {
+        submit_new(fresh, rpc, r);
+    } else if (f == FOUND_NONE) {
+        reply_error(rpc, GRPC_STATUS_NOT_FOUND,
+                    "no transaction with gid %s, and steps is empty: a saga "
+                    "needs at least one step (or Begin the transaction first)",
+                    r->gid);
+    } else if (f == FOUND_LIVE) {
+        pthread_mutex_lock(&l->mu);
+        if (l->finalized) /* left memory meanwhile: the store has it */
+            f = FOUND_STORED;
+        else
+            submit_existing(l, rpc, r, h);
+        pthread_mutex_unlock(&l->mu);
+        live_unref(l);
+    }
+    if (f == FOUND_STORED)
+        submit_stored(e, rpc, r->gid, h);
+    else if (f == FOUND_ERROR)
+        reply_error(rpc, GRPC_STATUS_INTERNAL, "%s", err);
+    if (fresh)
+        live_unref(fresh);
+out:
+    trellis__v1__submit_request__free_unpacked(r, NULL);
+}
+
+static int same_options(const tm_options_t *a, const tm_options_t *b)
+{
+    if (a->timeout_to_fail_ms != b->timeout_to_fail_ms ||
+        a->retry_interval_ms != b->retry_interval_ms ||
+        a->request_timeout_ms != b->request_timeout_ms ||
+        a->retry_limit != b->retry_limit || a->n_headers != b->n_headers)
+        return 0;
+    for (size_t i = 0; i < a->n_headers; i++)
+        if (strcmp(a->header_keys[i], b->header_keys[i]) ||
+            strcmp(a->header_values[i], b->header_values[i]))
+            return 0;
+    return 1;
+}
+
+void tm_engine_handle_begin(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                            void *engine)
+{
+    tm_engine_t *e = engine;
+    char err[512];
+    Trellis__V1__BeginRequest *r =
+        trellis__v1__begin_request__unpack(NULL, len, req);
+    if (decode_failed(rpc, r, "trellis.v1.BeginRequest", len))
+        return;
+    if (reply_if_invalid(
+            rpc, tm_validate_begin(r, &e->cfg.limits, err, sizeof(err)), err))
+        goto out;
+    live_t *fresh = live_new(e, r->gid, TM_TX_PREPARED);
+    if (!fresh || tm_options_from_proto(&fresh->tx.opts, r->options) != 0)
+        fatal_oom("transaction");
+    if (!fresh->tx.opts.timeout_to_fail_ms)
+        fresh->tx.opts.timeout_to_fail_ms = e->cfg.prepared_timeout_ms;
+    live_t *l = NULL;
+    found_t f = find_or_insert(e, r->gid, &l, fresh, err, sizeof(err));
+    if (f == FOUND_NONE) {
+        pthread_mutex_lock(&fresh->mu);
+        persist(fresh, 1, rpc, ACK_BEGIN);
+        arm_timeout(fresh);
+        pthread_mutex_unlock(&fresh->mu);
+    } else if (f == FOUND_LIVE) {
+        pthread_mutex_lock(&l->mu);
+        if (l->tx.status == TM_TX_PREPARED &&
+            same_options(&l->tx.opts, &fresh->tx.opts))
+            reply_begin(rpc, l->tx.gid, l->tx.status);
+        else
+            reply_error(rpc, GRPC_STATUS_ALREADY_EXISTS,
+                        "gid %s already exists (status %s)", r->gid,
+                        tm_tx_status_name(l->tx.status));
+        pthread_mutex_unlock(&l->mu);
+        live_unref(l);
+    } else if (f == FOUND_STORED) {
+        reply_error(rpc, GRPC_STATUS_ALREADY_EXISTS,
+                    "gid %s already exists and is finished", r->gid);
+    } else {
+        reply_error(rpc, GRPC_STATUS_INTERNAL, "%s", err);
+    }
+    live_unref(fresh);
+out:
+    trellis__v1__begin_request__free_unpacked(r, NULL);
+}
+
+static tm_op_kind_t forward_kind_of(tm_mode_t mode)
+{
+    switch (mode) {
+    case TM_MODE_TCC:
+        return TM_KIND_TRY;
+    case TM_MODE_XA:
+        return TM_KIND_PREPARE;
+    default:
+        return TM_KIND_ACTION;
+    }
+}
+
+static tm_slot_t slot_of(Trellis__V1__OpKind k)
+{
+    return k == TRELLIS__V1__OP_KIND__OP_CONFIRM ||
+                   k == TRELLIS__V1__OP_KIND__OP_COMMIT
+               ? TM_SLOT_COMMIT
+               : TM_SLOT_ROLLBACK;
+}
+
+static int same_registration(const tm_branch_t *b,
+                             const Trellis__V1__RegisterBranchRequest *r)
+{
+    if (b->mode != (tm_mode_t)r->mode || b->payload_len != r->payload.len ||
+        (r->payload.len &&
+         memcmp(b->payload, r->payload.data, r->payload.len) != 0))
+        return 0;
+    for (size_t i = 0; i < r->n_ops; i++) {
+        const tm_op_t *op = &b->ops[slot_of(r->ops[i]->op)];
+        if (op->kind != (tm_op_kind_t)r->ops[i]->op || !op->target ||
+            strcmp(op->target, r->ops[i]->target) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void register_on(live_t *l, tm_rpc_t *rpc,
+                        const Trellis__V1__RegisterBranchRequest *r)
+{
+    tm_trans_t *tx = &l->tx;
+    for (size_t i = 0; i < tx->n_branches; i++) {
+        if (strcmp(tx->branches[i].branch_id, r->branch_id) != 0)
+            continue;
+        if (same_registration(&tx->branches[i], r))
+            reply_register(rpc);
+        else
+            reply_error(rpc, GRPC_STATUS_ALREADY_EXISTS,
+                        "branch %s of %s is already registered with "
+                        "different content",
+                        r->branch_id, tx->gid);
+        return;
+    }
+    if (tx->status != TM_TX_PREPARED) {
+        reply_error(rpc, GRPC_STATUS_FAILED_PRECONDITION,
+                    "transaction %s is %s; branches can only be registered "
+                    "while it is prepared",
+                    tx->gid, tm_tx_status_name(tx->status));
+        return;
+    }
+    if (tx->n_branches >= l->eng->cfg.limits.max_branches) {
+        reply_error(rpc, GRPC_STATUS_INVALID_ARGUMENT,
+                    "transaction %s already has %zu branches, the limit",
+                    tx->gid, tx->n_branches);
+        return;
+    }
+    size_t idx = tx->n_branches;
+    tm_branch_t *b = tm_trans_add_branch(tx);
+    uint32_t prev = (uint32_t)(idx - 1);
+    if (!b || !(b->branch_id = tm_strdup(r->branch_id)) ||
+        copy_bytes(&b->payload, &b->payload_len, r->payload.data,
+                   r->payload.len) != 0 ||
+        set_deps(b, &prev, idx ? 1 : 0) != 0)
+        fatal_oom("branch");
+    b->mode = (tm_mode_t)r->mode;
+    b->initiator_driven = 1;
+    set_op(&b->ops[TM_SLOT_FORWARD], forward_kind_of(b->mode), NULL);
+    for (size_t i = 0; i < r->n_ops; i++)
+        set_op(&b->ops[slot_of(r->ops[i]->op)], (tm_op_kind_t)r->ops[i]->op,
+               r->ops[i]->target);
+    tx->updated_ms = tm_wall_ms();
+    persist(l, 0, rpc, ACK_REGISTER);
+}
+
+static void reply_not_live(tm_rpc_t *rpc, found_t f, const char *gid,
+                           const char *err, const char *what)
+{
+    if (f == FOUND_STORED)
+        reply_error(rpc, GRPC_STATUS_FAILED_PRECONDITION,
+                    "transaction %s is finished; %s", gid, what);
+    else if (f == FOUND_NONE)
+        reply_error(rpc, GRPC_STATUS_NOT_FOUND, "no transaction with gid %s",
+                    gid);
+    else
+        reply_error(rpc, GRPC_STATUS_INTERNAL, "%s", err);
+}
+
+void tm_engine_handle_register(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                               void *engine)
+{
+    tm_engine_t *e = engine;
+    char err[512];
+    Trellis__V1__RegisterBranchRequest *r =
+        trellis__v1__register_branch_request__unpack(NULL, len, req);
+    if (decode_failed(rpc, r, "trellis.v1.RegisterBranchRequest", len))
+        return;
+    if (!reply_if_invalid(
+            rpc, tm_validate_register(r, &e->cfg.limits, err, sizeof(err)),
+            err)) {
+        live_t *l = NULL;
+        found_t f = find_or_insert(e, r->gid, &l, NULL, err, sizeof(err));
+        if (f == FOUND_LIVE) {
+            pthread_mutex_lock(&l->mu);
+            register_on(l, rpc, r);
+            pthread_mutex_unlock(&l->mu);
+            live_unref(l);
+        } else {
+            reply_not_live(rpc, f, r->gid, err,
+                           "branches can only be registered while it is "
+                           "prepared");
+        }
+    }
+    trellis__v1__register_branch_request__free_unpacked(r, NULL);
+}
+
+static void abort_live(live_t *l, tm_rpc_t *rpc,
+                       const Trellis__V1__AbortRequest *r)
+{
+    tm_trans_t *tx = &l->tx;
+    if (tx->status == TM_TX_SUBMITTED || tx->status == TM_TX_SUCCEEDED) {
+        reply_error(rpc, GRPC_STATUS_FAILED_PRECONDITION,
+                    "transaction %s is %s; only a prepared transaction can "
+                    "be aborted",
+                    tx->gid, tm_tx_status_name(tx->status));
+        return;
+    }
+    if (tx->status == TM_TX_PREPARED) {
+        char reason[TM_REASON_MAX + 32];
+        snprintf(reason, sizeof(reason), "aborted by the initiator: %s",
+                 r->reason && *r->reason ? r->reason : "no reason given");
+        tm_plan_start_rollback(tx, reason, tm_wall_ms());
+        log_rollback_decision(l);
+        if (r->wait_result)
+            add_waiter(l, rpc, WAIT_ABORT);
+        persist(l, 0, r->wait_result ? NULL : rpc, ACK_ABORT);
+        return;
+    }
+    if (r->wait_result && !is_final(tx->status))
+        add_waiter(l, rpc, WAIT_ABORT);
+    else
+        reply_abort(rpc, tx->status);
+}
+
+void tm_engine_handle_abort(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                            void *engine)
+{
+    tm_engine_t *e = engine;
+    char err[512];
+    Trellis__V1__AbortRequest *r =
+        trellis__v1__abort_request__unpack(NULL, len, req);
+    if (decode_failed(rpc, r, "trellis.v1.AbortRequest", len))
+        return;
+    if (!reply_if_invalid(rpc, tm_validate_abort(r, err, sizeof(err)), err)) {
+        live_t *l = NULL;
+        found_t f = find_or_insert(e, r->gid, &l, NULL, err, sizeof(err));
+        if (f == FOUND_LIVE) {
+            pthread_mutex_lock(&l->mu);
+            abort_live(l, rpc, r);
+            pthread_mutex_unlock(&l->mu);
+            live_unref(l);
+        } else if (f == FOUND_STORED) {
+            tm_tx_status_t st = 0;
+            uint64_t h;
+            tm_store_peek(e->store, r->gid, &st, &h, err, sizeof(err));
+            if (st == TM_TX_FAILED)
+                reply_abort(rpc, st);
+            else
+                reply_not_live(rpc, f, r->gid, err, "it cannot be aborted");
+        } else {
+            reply_not_live(rpc, f, r->gid, err, "");
+        }
+    }
+    trellis__v1__abort_request__free_unpacked(r, NULL);
+}
+
+static void reply_query(tm_rpc_t *rpc, const tm_trans_t *tx)
+{
+    Trellis__V1__QueryReply q = TRELLIS__V1__QUERY_REPLY__INIT;
+    q.trans = tm_trans_to_proto(tx, 1);
+    if (!q.trans)
+        fatal_oom("query");
+    tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &q.base);
+    tm_trans_proto_free(q.trans);
+}
+
+void tm_engine_handle_query(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                            void *engine)
+{
+    tm_engine_t *e = engine;
+    char err[512];
+    Trellis__V1__QueryRequest *r =
+        trellis__v1__query_request__unpack(NULL, len, req);
+    if (decode_failed(rpc, r, "trellis.v1.QueryRequest", len))
+        return;
+    if (reply_if_invalid(rpc, tm_validate_gid(r->gid, err, sizeof(err)), err))
+        goto out;
+    live_t *l = map_get(e, r->gid);
+    if (l) {
+        pthread_mutex_lock(&l->mu);
+        reply_query(rpc, &l->tx);
+        pthread_mutex_unlock(&l->mu);
+        live_unref(l);
+        goto out;
+    }
+    tm_trans_t *tx = NULL;
+    int found = tm_store_get(e->store, r->gid, &tx, err, sizeof(err));
+    if (found == 1) {
+        reply_query(rpc, tx);
+        tm_trans_free(tx);
+    } else if (found == 0) {
+        reply_error(rpc, GRPC_STATUS_NOT_FOUND, "no transaction with gid %s",
+                    r->gid);
+    } else {
+        reply_error(rpc, GRPC_STATUS_INTERNAL, "%s", err);
+    }
+out:
+    trellis__v1__query_request__free_unpacked(r, NULL);
+}
+
+static int parse_page_token(const char *tok, tm_store_filter_t *f,
+                            char *gid_buf, size_t gid_len)
+{
+    if (!tok || !*tok)
+        return 0;
+    char *colon = strchr(tok, ':');
+    char *end;
+    long long ms = strtoll(tok, &end, 10);
+    if (!colon || end != colon || strlen(colon + 1) >= gid_len)
+        return -1;
+    snprintf(gid_buf, gid_len, "%s", colon + 1);
+    f->after_created_ms = ms;
+    f->after_gid = gid_buf;
+    return 0;
+}
+
+static void reply_list(tm_rpc_t *rpc, tm_trans_t **items, size_t n,
+                       uint32_t limit)
+{
+    Trellis__V1__ListReply lr = TRELLIS__V1__LIST_REPLY__INIT;
+    char token[TM_GID_MAX + 32] = "";
+    lr.transactions = calloc(n ? n : 1, sizeof(*lr.transactions));
+    if (!lr.transactions)
+        fatal_oom("list");
+    for (size_t i = 0; i < n; i++) {
+        lr.transactions[i] = tm_trans_to_proto(items[i], 0);
+        if (!lr.transactions[i])
+            fatal_oom("list");
+    }
+    lr.n_transactions = n;
+    if (n == limit && n > 0)
+        snprintf(token, sizeof(token), "%" PRId64 ":%s",
+                 items[n - 1]->created_ms, items[n - 1]->gid);
+    lr.next_page_token = token;
+    tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &lr.base);
+    for (size_t i = 0; i < n; i++)
+        tm_trans_proto_free(lr.transactions[i]);
+    free(lr.transactions);
+}
+
+void tm_engine_handle_list(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                           void *engine)
+{
+    tm_engine_t *e = engine;
+    char err[512];
+    char gid_buf[TM_GID_MAX + 1];
+    Trellis__V1__ListRequest *r =
+        trellis__v1__list_request__unpack(NULL, len, req);
+    if (decode_failed(rpc, r, "trellis.v1.ListRequest", len))
+        return;
+    tm_store_filter_t f = {0};
+    f.status = (tm_tx_status_t)r->status;
+    f.created_after_ms = r->created_after_ms;
+    f.created_before_ms = r->created_before_ms;
+    f.limit = r->page_size ? r->page_size : 100;
+    if ((int)r->status < 0 || (int)r->status > (int)TM_TX_FAILED) {
+        reply_error(rpc, GRPC_STATUS_INVALID_ARGUMENT,
+                    "status %d is not a transaction status", (int)r->status);
+    } else if (f.limit > 1000) {
+        reply_error(rpc, GRPC_STATUS_INVALID_ARGUMENT,
+                    "page_size %u is over the limit of 1000", f.limit);
+    } else if (parse_page_token(r->page_token, &f, gid_buf, sizeof(gid_buf)) !=
+               0) {
+        reply_error(rpc, GRPC_STATUS_INVALID_ARGUMENT,
+                    "page_token is not one this server handed out");
+    } else {
+        tm_trans_t **items = NULL;
+        size_t n = 0;
+        if (tm_store_list(e->store, &f, &items, &n, err, sizeof(err)) != 0) {
+            reply_error(rpc, GRPC_STATUS_INTERNAL, "%s", err);
+        } else {
+            reply_list(rpc, items, n, f.limit);
+            for (size_t i = 0; i < n; i++)
+                tm_trans_free(items[i]);
+            free(items);
+        }
+    }
+    trellis__v1__list_request__free_unpacked(r, NULL);
+}
+
+void tm_engine_handle_new_gid(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                              void *engine)
+{
+    tm_engine_t *e = engine;
+    Trellis__V1__NewGidRequest *r =
+        trellis__v1__new_gid_request__unpack(NULL, len, req);
+    if (decode_failed(rpc, r, "trellis.v1.NewGidRequest", len))
+        return;
+    trellis__v1__new_gid_request__free_unpacked(r, NULL);
+    char gid[TM_GID_MAX + 1];
+    unsigned n = atomic_fetch_add(&e->gid_counter, 1);
+    snprintf(gid, sizeof(gid), "%" PRIx64 "-%06x-%x", tm_wall_ms(),
+             e->node_tag & 0xffffff, n);
+    Trellis__V1__NewGidReply g = TRELLIS__V1__NEW_GID_REPLY__INIT;
+    g.gid = gid;
+    tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &g.base);
+}
+
+/* ---- recovery ------------------------------------------------------------ */
+
+static void adopt_loaded(tm_trans_t *tx, void *arg)
+{
+    tm_engine_t *e = arg;
+    live_t *l = live_new(e, tx->gid, tx->status);
+    if (!l)
+        fatal_oom("recovery");
+    l->tx = *tx; /* take over every owned field */
+    free(tx);
+    pthread_mutex_lock(&e->map_mu);
+    map_insert_locked(e, l);
+    pthread_mutex_unlock(&e->map_mu);
+}
+
+long tm_engine_load(tm_engine_t *e, char *err, size_t errlen)
+{
+    return tm_store_load_unfinished(e->store, adopt_loaded, e, err, errlen);
+}
+
+void tm_engine_resume_all(tm_engine_t *e)
+{
+    /* Snapshot the map first: driving may finish (and remove) entries. */
+    pthread_mutex_lock(&e->map_mu);
+    size_t n = 0;
+    live_t **all = malloc((e->count ? e->count : 1) * sizeof(*all));
+    if (!all)
+        fatal_oom("recovery");
+    for (size_t b = 0; b < e->n_buckets; b++)
+        for (live_t *l = e->buckets[b]; l; l = l->hnext) {
+            live_ref(l);
+            all[n++] = l;
+        }
+    pthread_mutex_unlock(&e->map_mu);
+    for (size_t i = 0; i < n; i++) {
+        live_t *l = all[i];
+        pthread_mutex_lock(&l->mu);
+        arm_timeout(l);
+        drive(l);
+        pthread_mutex_unlock(&l->mu);
+        live_unref(l);
+    }
+    free(all);
+    if (n)
+        tm_log(TM_LOG_INFO, "event=recovered transactions=%zu", n);
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+int tm_engine_new(const tm_engine_config_t *cfg, tm_store_t *store,
+                  tm_timers_t *timers, tm_caller_t *caller, tm_engine_t **out,
+                  char *err, size_t errlen)
+{
+    tm_engine_t *e = calloc(1, sizeof(*e));
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    e->cfg = *cfg;
+    e->store = store;
+    e->timers = timers;
+    e->caller = caller;
+    e->n_buckets = 4096;
+    e->buckets = calloc(e->n_buckets, sizeof(*e->buckets));
+    if (!e->buckets) {
+        free(e);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    pthread_mutex_init(&e->map_mu, NULL);
+    e->node_tag = (uint32_t)getpid() ^ (uint32_t)tm_wall_ms();
+    *out = e;
+    return 0;
+}
+
+void tm_engine_free(tm_engine_t *e)
+{
+    if (!e)
+        return;
+    free(e->buckets); /* live transactions are left to the process exit */
+    pthread_mutex_destroy(&e->map_mu);
+    free(e);
+}

@@ -1,0 +1,365 @@
+/*
+ * tm_plan: the engine's decision rules as pure functions (see tm_plan.h).
+ */
+#include "tm_plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* gRPC status codes this file needs, by number, to stay free of gRPC. */
+enum { ST_OK = 0, ST_FAILED_PRECONDITION = 9, ST_ABORTED = 10 };
+
+tm_result_t tm_plan_classify(int grpc_status)
+{
+    switch (grpc_status) {
+    case ST_OK:
+        return TM_RESULT_OK;
+    case ST_ABORTED:
+        return TM_RESULT_FAILURE;
+    case ST_FAILED_PRECONDITION:
+        return TM_RESULT_ONGOING;
+    default:
+        return TM_RESULT_UNKNOWN;
+    }
+}
+
+uint32_t tm_plan_backoff_ms(uint32_t base_ms, uint32_t streak, uint32_t cap_ms)
+{
+    if (base_ms == 0)
+        base_ms = 1;
+    uint64_t d = base_ms;
+    for (uint32_t i = 1; i < streak && d < cap_ms; i++)
+        d *= 2;
+    return d > cap_ms ? cap_ms : (uint32_t)d;
+}
+
+static int op_idle(const tm_op_t *op)
+{
+    return !op->inflight && op->retry_timer.heap_index == 0;
+}
+
+static int forward_succeeded(const tm_branch_t *b)
+{
+    return b->ops[TM_SLOT_FORWARD].kind == TM_KIND_NONE ||
+           b->ops[TM_SLOT_FORWARD].status == TM_OP_SUCCEEDED;
+}
+
+static int deps_succeeded(const tm_trans_t *tx, const tm_branch_t *b)
+{
+    for (size_t d = 0; d < b->n_deps; d++)
+        if (!forward_succeeded(&tx->branches[b->deps[d]]))
+            return 0;
+    return 1;
+}
+
+int tm_plan_forward_done(const tm_trans_t *tx)
+{
+    for (size_t i = 0; i < tx->n_branches; i++)
+        if (!forward_succeeded(&tx->branches[i]))
+            return 0;
+    return 1;
+}
+
+/* Whether the branch's forward op may have run, judged only from state that
+ * is durable whenever the engine plans (see tm_plan.h). */
+static int may_have_run(const tm_trans_t *tx, const tm_branch_t *b)
+{
+    if (b->initiator_driven)
+        return 1;
+    return deps_succeeded(tx, b);
+}
+
+static int depends_on(const tm_branch_t *b, size_t i)
+{
+    for (size_t d = 0; d < b->n_deps; d++)
+        if (b->deps[d] == i)
+            return 1;
+    return 0;
+}
+
+/* settled[i]: branch i and everything that depends on it are rolled back
+ * or never ran, and none of their forward ops is on the wire. Dependents
+ * always have larger indexes, so one backwards pass computes it. */
+static void compute_settled(const tm_trans_t *tx, unsigned char *settled)
+{
+    for (size_t k = tx->n_branches; k-- > 0;) {
+        const tm_branch_t *b = &tx->branches[k];
+        const tm_op_t *rb = &b->ops[TM_SLOT_ROLLBACK];
+        int own = !b->ops[TM_SLOT_FORWARD].inflight &&
+                  (!may_have_run(tx, b) || rb->kind == TM_KIND_NONE ||
+                   rb->status == TM_OP_SUCCEEDED);
+        for (size_t j = k + 1; own && j < tx->n_branches; j++)
+            if (depends_on(&tx->branches[j], k) && !settled[j])
+                own = 0;
+        settled[k] = (unsigned char)own;
+    }
+}
+
+static int dependents_settled(const tm_trans_t *tx, size_t i,
+                              const unsigned char *settled)
+{
+    for (size_t j = i + 1; j < tx->n_branches; j++)
+        if (depends_on(&tx->branches[j], i) && !settled[j])
+            return 0;
+    return 1;
+}
+
+static size_t push_ref(tm_op_ref_t *out, size_t n, size_t max, size_t branch,
+                       tm_slot_t slot)
+{
+    if (n < max) {
+        out[n].branch = (uint32_t)branch;
+        out[n].slot = slot;
+    }
+    return n + 1;
+}
+
+static size_t ready_when_submitted(const tm_trans_t *tx, tm_op_ref_t *out,
+                                   size_t max)
+{
+    size_t n = 0;
+    int all_forward = tm_plan_forward_done(tx);
+    for (size_t i = 0; i < tx->n_branches; i++) {
+        const tm_branch_t *b = &tx->branches[i];
+        const tm_op_t *fw = &b->ops[TM_SLOT_FORWARD];
+        const tm_op_t *cm = &b->ops[TM_SLOT_COMMIT];
+        if (fw->kind != TM_KIND_NONE && !b->initiator_driven &&
+            fw->status == TM_OP_PENDING && op_idle(fw) && deps_succeeded(tx, b))
+            n = push_ref(out, n, max, i, TM_SLOT_FORWARD);
+        if (all_forward && cm->kind != TM_KIND_NONE &&
+            cm->status == TM_OP_PENDING && op_idle(cm))
+            n = push_ref(out, n, max, i, TM_SLOT_COMMIT);
+    }
+    return n;
+}
+
+static size_t ready_when_aborting(const tm_trans_t *tx, tm_op_ref_t *out,
+                                  size_t max)
+{
+    unsigned char small[64];
+    unsigned char *settled =
+        tx->n_branches <= sizeof(small) ? small : malloc(tx->n_branches);
+    if (!settled)
+        return 0; /* out of memory: plan again on the next event */
+    compute_settled(tx, settled);
+    size_t n = 0;
+    for (size_t i = 0; i < tx->n_branches; i++) {
+        const tm_branch_t *b = &tx->branches[i];
+        const tm_op_t *rb = &b->ops[TM_SLOT_ROLLBACK];
+        if (rb->kind != TM_KIND_NONE && rb->status == TM_OP_PENDING &&
+            op_idle(rb) && !b->ops[TM_SLOT_FORWARD].inflight &&
+            may_have_run(tx, b) && dependents_settled(tx, i, settled))
+            n = push_ref(out, n, max, i, TM_SLOT_ROLLBACK);
+    }
+    if (settled != small)
+        free(settled);
+    return n;
+}
+
+size_t tm_plan_ready(const tm_trans_t *tx, tm_op_ref_t *out, size_t max)
+{
+    size_t n = 0;
+    if (tx->status == TM_TX_SUBMITTED)
+        n = ready_when_submitted(tx, out, max);
+    else if (tx->status == TM_TX_ABORTING)
+        n = ready_when_aborting(tx, out, max);
+    return n < max ? n : max;
+}
+
+static int all_settled(const tm_trans_t *tx)
+{
+    unsigned char small[64];
+    unsigned char *settled =
+        tx->n_branches <= sizeof(small) ? small : malloc(tx->n_branches);
+    if (!settled)
+        return 0;
+    compute_settled(tx, settled);
+    int all = 1;
+    for (size_t i = 0; all && i < tx->n_branches; i++)
+        all = settled[i];
+    if (settled != small)
+        free(settled);
+    return all;
+}
+
+tm_tx_status_t tm_plan_outcome(const tm_trans_t *tx)
+{
+    if (tx->status == TM_TX_SUBMITTED) {
+        if (!tm_plan_forward_done(tx))
+            return 0;
+        for (size_t i = 0; i < tx->n_branches; i++) {
+            const tm_op_t *cm = &tx->branches[i].ops[TM_SLOT_COMMIT];
+            if (cm->kind != TM_KIND_NONE && cm->status != TM_OP_SUCCEEDED)
+                return 0;
+        }
+        return TM_TX_SUCCEEDED;
+    }
+    if (tx->status == TM_TX_ABORTING)
+        return all_settled(tx) ? TM_TX_FAILED : 0;
+    return 0;
+}
+
+int tm_plan_start_rollback(tm_trans_t *tx, const char *reason, int64_t now_ms)
+{
+    if (tx->status != TM_TX_PREPARED && tx->status != TM_TX_SUBMITTED)
+        return 0;
+    tx->status = TM_TX_ABORTING;
+    tx->updated_ms = now_ms;
+    tm_set_string(&tx->reason, reason);
+    return 1;
+}
+
+int tm_plan_on_timeout(tm_trans_t *tx, int64_t now_ms)
+{
+    if (tx->status == TM_TX_SUBMITTED && tm_plan_forward_done(tx))
+        return 0; /* decided to commit: phase 2 has no timeout */
+    char reason[96];
+    snprintf(reason, sizeof(reason), "timeout: not done %u ms after it began",
+             tx->opts.timeout_to_fail_ms);
+    return tm_plan_start_rollback(tx, reason, now_ms);
+}
+
+static void finish_op(tm_op_t *op, int64_t now_ms)
+{
+    (void)now_ms;
+    if (op->kind != TM_KIND_NONE && op->status == TM_OP_PENDING) {
+        op->status = TM_OP_SKIPPED;
+        op->dirty = 1;
+    }
+}
+
+void tm_plan_finish(tm_trans_t *tx, tm_tx_status_t final, int64_t now_ms)
+{
+    tx->status = final;
+    tx->finished_ms = now_ms;
+    tx->updated_ms = now_ms;
+    for (size_t i = 0; i < tx->n_branches; i++)
+        for (int s = 0; s < TM_SLOTS; s++)
+            finish_op(&tx->branches[i].ops[s], now_ms);
+}
+
+void tm_plan_mark_initiator_ops_done(tm_trans_t *tx, int64_t now_ms)
+{
+    for (size_t i = 0; i < tx->n_branches; i++) {
+        tm_branch_t *b = &tx->branches[i];
+        tm_op_t *fw = &b->ops[TM_SLOT_FORWARD];
+        if (b->initiator_driven && fw->status == TM_OP_PENDING) {
+            fw->status = TM_OP_SUCCEEDED;
+            fw->finished_ms = now_ms;
+            fw->dirty = 1;
+        }
+    }
+}
+
+static void set_error(tm_op_t *op, const char *prefix, const char *msg)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "%s%s", prefix, msg && *msg ? msg : "");
+    tm_set_string(&op->last_error, buf);
+}
+
+static void op_succeeded(tm_op_t *op, int64_t now_ms)
+{
+    op->status = TM_OP_SUCCEEDED;
+    op->finished_ms = now_ms;
+    op->unknown_streak = 0;
+    op->dirty = 1;
+}
+
+static tm_effect_t forward_result(tm_trans_t *tx, size_t branch, tm_op_t *op,
+                                  tm_result_t result, const char *msg,
+                                  const tm_retry_policy_t *p, int64_t now_ms)
+{
+    tm_effect_t e = {0, -1, 0};
+    int deciding = tx->status == TM_TX_SUBMITTED;
+    char reason[600];
+    switch (result) {
+    case TM_RESULT_OK:
+        op_succeeded(op, now_ms);
+        e.changed = 1;
+        break;
+    case TM_RESULT_FAILURE:
+        op->status = TM_OP_FAILED;
+        op->finished_ms = now_ms;
+        op->dirty = 1;
+        set_error(op, "business failure: ", msg);
+        snprintf(reason, sizeof(reason), "branch %s %s failed: %s",
+                 tx->branches[branch].branch_id, tm_op_kind_name(op->kind),
+                 msg && *msg ? msg : "ABORTED");
+        tm_plan_start_rollback(tx, reason, now_ms);
+        e.changed = 1;
+        break;
+    case TM_RESULT_ONGOING:
+        set_error(op, "ongoing: ", msg);
+        op->unknown_streak = 0;
+        if (deciding)
+            e.retry_in_ms = p->retry_interval_ms;
+        break;
+    case TM_RESULT_UNKNOWN:
+        set_error(op, "", msg);
+        op->unknown_streak++;
+        if (!deciding)
+            break;
+        if (p->retry_limit && op->attempts >= p->retry_limit) {
+            op->status = TM_OP_FAILED;
+            op->finished_ms = now_ms;
+            op->dirty = 1;
+            snprintf(reason, sizeof(reason),
+                     "branch %s %s gave no answer in %u attempts: %s",
+                     tx->branches[branch].branch_id, tm_op_kind_name(op->kind),
+                     op->attempts, msg && *msg ? msg : "unknown");
+            tm_plan_start_rollback(tx, reason, now_ms);
+            e.changed = 1;
+        } else {
+            e.retry_in_ms = tm_plan_backoff_ms(
+                p->retry_interval_ms, op->unknown_streak, p->max_backoff_ms);
+        }
+        break;
+    }
+    return e;
+}
+
+static tm_effect_t phase2_result(tm_op_t *op, tm_result_t result,
+                                 const char *msg, const tm_retry_policy_t *p,
+                                 int64_t now_ms)
+{
+    tm_effect_t e = {0, -1, 0};
+    switch (result) {
+    case TM_RESULT_OK:
+        op_succeeded(op, now_ms);
+        e.changed = 1;
+        return e;
+    case TM_RESULT_ONGOING:
+        set_error(op, "ongoing: ", msg);
+        op->unknown_streak = 0;
+        e.retry_in_ms = p->retry_interval_ms;
+        return e;
+    case TM_RESULT_FAILURE:
+        /* A phase-2 op must not fail for business reasons: a participant
+         * bug. Keep retrying, and say so. */
+        set_error(op, "participant answered ABORTED to a phase-2 op: ", msg);
+        e.alert = 1;
+        break;
+    case TM_RESULT_UNKNOWN:
+        set_error(op, "", msg);
+        e.alert = p->retry_limit && op->attempts >= p->retry_limit;
+        break;
+    }
+    op->unknown_streak++;
+    e.retry_in_ms = tm_plan_backoff_ms(p->retry_interval_ms, op->unknown_streak,
+                                       p->max_backoff_ms);
+    return e;
+}
+
+tm_effect_t tm_plan_apply_result(tm_trans_t *tx, size_t branch, tm_slot_t slot,
+                                 tm_result_t result, const char *msg,
+                                 const tm_retry_policy_t *policy,
+                                 int64_t now_ms)
+{
+    tm_op_t *op = &tx->branches[branch].ops[slot];
+    tx->updated_ms = now_ms;
+    if (slot == TM_SLOT_FORWARD)
+        return forward_result(tx, branch, op, result, msg, policy, now_ms);
+    return phase2_result(op, result, msg, policy, now_ms);
+}

@@ -1,0 +1,96 @@
+/*
+ * tm_plan: the transaction engine's decision rules, as pure functions of
+ * the in-memory model. No locks, no I/O, no clocks of its own: the caller
+ * passes the time. The live engine (tm_engine.c) calls these under the
+ * transaction's lock, and the unit tests call them directly.
+ *
+ * The rules (docs/architecture.md has the prose):
+ *  - SUBMITTED: a TM-driven forward op is ready once every branch it
+ *    depends on has its forward op SUCCEEDED. Commit-side ops (confirm,
+ *    commit) are ready once every forward op of the transaction succeeded:
+ *    that is the commit decision. All done -> SUCCEEDED.
+ *  - ABORTING: a branch "may have run" when it is initiator-driven, or when
+ *    all its prerequisites' forward ops SUCCEEDED (the TM may have called
+ *    it: a step is called only after its prerequisites' success was
+ *    durable). Such a branch's rollback-side op is ready once its own
+ *    forward op is not on the wire and every branch that depends on it is
+ *    settled (rolled back, or never ran): compensation walks the graph
+ *    backwards. All settled -> FAILED.
+ *  - A forward op's business failure (ABORTED), its retry limit, the
+ *    transaction's timeout, or an abort move SUBMITTED/PREPARED to ABORTING.
+ *  - ONGOING is retried at the fixed interval; unknown results with capped
+ *    exponential backoff. Phase-2 ops are retried until they succeed.
+ */
+#ifndef TM_PLAN_H
+#define TM_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tm_trans.h"
+
+typedef enum {
+    TM_RESULT_OK = 0,      /* gRPC OK */
+    TM_RESULT_FAILURE = 1, /* ABORTED: business failure */
+    TM_RESULT_ONGOING = 2, /* FAILED_PRECONDITION: still in progress */
+    TM_RESULT_UNKNOWN = 3, /* anything else, or no answer by the deadline */
+} tm_result_t;
+
+/* Map a gRPC status code to a result per the participant protocol. */
+tm_result_t tm_plan_classify(int grpc_status);
+
+/* Retry policy in force for one transaction (trellisd's defaults merged
+ * with the transaction's options). */
+typedef struct {
+    uint32_t retry_interval_ms;
+    uint32_t max_backoff_ms;
+    uint32_t retry_limit; /* 0: unlimited */
+} tm_retry_policy_t;
+
+/* Delay before the next try after `streak` consecutive unknown results
+ * (streak >= 1): base, 2*base, 4*base, ... capped at cap_ms. */
+uint32_t tm_plan_backoff_ms(uint32_t base_ms, uint32_t streak, uint32_t cap_ms);
+
+typedef struct {
+    int changed;         /* state changed: persist before acting on it */
+    int64_t retry_in_ms; /* >= 0: call this op again after so long */
+    int alert;           /* a phase-2 op misbehaves: an operator should know */
+} tm_effect_t;
+
+/* Fold the result of one call of op (branch, slot) into the model. msg is
+ * the participant's status message (may be NULL). */
+tm_effect_t tm_plan_apply_result(tm_trans_t *tx, size_t branch, tm_slot_t slot,
+                                 tm_result_t result, const char *msg,
+                                 const tm_retry_policy_t *policy,
+                                 int64_t now_ms);
+
+typedef struct {
+    uint32_t branch;
+    tm_slot_t slot;
+} tm_op_ref_t;
+
+/* The ops to call now (not on the wire, not waiting for a retry timer).
+ * Writes at most max refs into out and returns how many. */
+size_t tm_plan_ready(const tm_trans_t *tx, tm_op_ref_t *out, size_t max);
+
+/* TM_TX_SUCCEEDED or TM_TX_FAILED when the transaction is done, else 0. */
+tm_tx_status_t tm_plan_outcome(const tm_trans_t *tx);
+
+/* Every forward op of the transaction succeeded. */
+int tm_plan_forward_done(const tm_trans_t *tx);
+
+/* Decide to roll back (from PREPARED or SUBMITTED). Returns 1 if the status
+ * changed, 0 if it was already rolling back or finished. */
+int tm_plan_start_rollback(tm_trans_t *tx, const char *reason, int64_t now_ms);
+
+/* The transaction's timeout passed: roll back if it is prepared, or
+ * submitted with forward ops unfinished. Returns 1 if the status changed. */
+int tm_plan_on_timeout(tm_trans_t *tx, int64_t now_ms);
+
+/* Move to the final status; ops that will never be called become SKIPPED. */
+void tm_plan_finish(tm_trans_t *tx, tm_tx_status_t final, int64_t now_ms);
+
+/* The initiator submitted: its own forward ops are done. */
+void tm_plan_mark_initiator_ops_done(tm_trans_t *tx, int64_t now_ms);
+
+#endif /* TM_PLAN_H */

@@ -1,0 +1,370 @@
+/*
+ * tm_server: the gRPC front end (see tm_server.h). Owns the grpc_server,
+ * the completion queues with their threads, and the lifetime of every
+ * incoming call (tm_rpc_t): requested -> handled -> replied -> freed.
+ */
+#include "tm_server.h"
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tm_log.h"
+
+/* Requests kept outstanding per method per queue: calls that arrive while
+ * a handler runs are accepted without waiting for a re-arm. */
+#define REQUESTS_PER_METHOD 16
+#define MAX_METHODS 16
+#define UNREGISTERED (-1)
+
+typedef struct {
+    char *name;
+    tm_method_fn fn;
+    void *user;
+    void *handle;
+} method_t;
+
+typedef enum { RPC_WAITING, RPC_REPLYING } rpc_phase_t;
+
+struct tm_rpc {
+    tm_tag_t tag;
+    tm_server_t *srv;
+    int method;
+    int cq;
+    rpc_phase_t phase;
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array md;
+    grpc_byte_buffer *payload;
+    grpc_call_details details;
+    grpc_byte_buffer *send;
+    grpc_slice status_details;
+    int cancelled;
+};
+
+typedef struct {
+    tm_tag_t tag;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} shutdown_tag_t;
+
+struct tm_server {
+    grpc_server *server;
+    int n_cqs;
+    grpc_completion_queue **cqs;
+    pthread_t *threads;
+    int started;
+    method_t methods[MAX_METHODS];
+    int n_methods;
+    atomic_int stopping;
+    atomic_long live_calls;
+    atomic_uint next_cq;
+    shutdown_tag_t shutdown;
+};
+
+static void rpc_on_done(tm_tag_t *tag, int ok);
+
+static void rpc_free(tm_rpc_t *rpc)
+{
+    if (rpc->call)
+        grpc_call_unref(rpc->call);
+    grpc_metadata_array_destroy(&rpc->md);
+    if (rpc->method == UNREGISTERED)
+        grpc_call_details_destroy(&rpc->details);
+    if (rpc->payload)
+        grpc_byte_buffer_destroy(rpc->payload);
+    if (rpc->send)
+        grpc_byte_buffer_destroy(rpc->send);
+    grpc_slice_unref(rpc->status_details);
+    free(rpc);
+}
+
+static void arm_request(tm_server_t *s, int method, int cq)
+{
+    if (atomic_load(&s->stopping))
+        return;
+    tm_rpc_t *rpc = calloc(1, sizeof(*rpc));
+    if (!rpc) {
+        tm_log(TM_LOG_ERROR, "event=oom what=\"incoming call slot\"");
+        return;
+    }
+    rpc->tag.on_done = rpc_on_done;
+    rpc->srv = s;
+    rpc->method = method;
+    rpc->cq = cq;
+    rpc->status_details = grpc_empty_slice();
+    grpc_metadata_array_init(&rpc->md);
+    grpc_call_error e;
+    grpc_completion_queue *q = s->cqs[cq];
+    if (method == UNREGISTERED) {
+        grpc_call_details_init(&rpc->details);
+        e = grpc_server_request_call(s->server, &rpc->call, &rpc->details,
+                                     &rpc->md, q, q, &rpc->tag);
+    } else {
+        e = grpc_server_request_registered_call(
+            s->server, s->methods[method].handle, &rpc->call, &rpc->deadline,
+            &rpc->md, &rpc->payload, q, q, &rpc->tag);
+    }
+    if (e != GRPC_CALL_OK) {
+        rpc_free(rpc);
+        if (!atomic_load(&s->stopping))
+            tm_log(TM_LOG_ERROR, "event=request_call_failed code=%d", e);
+    }
+}
+
+static grpc_byte_buffer *pack_reply(const ProtobufCMessage *reply)
+{
+    size_t size = reply ? protobuf_c_message_get_packed_size(reply) : 0;
+    grpc_slice slice = grpc_slice_malloc(size);
+    if (size)
+        protobuf_c_message_pack(reply, GRPC_SLICE_START_PTR(slice));
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
+    grpc_slice_unref(slice);
+    return bb;
+}
+
+void tm_server_reply(tm_rpc_t *rpc, grpc_status_code status,
+                     const char *message, const ProtobufCMessage *reply)
+{
+    grpc_op ops[4];
+    memset(ops, 0, sizeof(ops));
+    size_t n = 0;
+    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (status == GRPC_STATUS_OK) {
+        rpc->send = pack_reply(reply);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = rpc->send;
+    }
+    grpc_slice_unref(rpc->status_details);
+    rpc->status_details = grpc_slice_from_copied_string(message ? message : "");
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = status;
+    ops[n++].data.send_status_from_server.status_details = &rpc->status_details;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &rpc->cancelled;
+    rpc->phase = RPC_REPLYING;
+    if (grpc_call_start_batch(rpc->call, ops, n, &rpc->tag, NULL) !=
+        GRPC_CALL_OK) {
+        atomic_fetch_sub(&rpc->srv->live_calls, 1);
+        rpc_free(rpc);
+    }
+}
+
+static void answer_unregistered(tm_rpc_t *rpc)
+{
+    char msg[320];
+    char *method = grpc_slice_to_c_string(rpc->details.method);
+    snprintf(msg, sizeof(msg), "trellisd has no method %.256s", method);
+    gpr_free(method);
+    tm_server_reply(rpc, GRPC_STATUS_UNIMPLEMENTED, msg, NULL);
+}
+
+static void dispatch(tm_rpc_t *rpc)
+{
+    if (rpc->method == UNREGISTERED) {
+        answer_unregistered(rpc);
+        return;
+    }
+    const method_t *m = &rpc->srv->methods[rpc->method];
+    if (!rpc->payload) {
+        m->fn(rpc, (const uint8_t *)"", 0, m->user);
+        return;
+    }
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, rpc->payload)) {
+        tm_server_reply(rpc, GRPC_STATUS_INVALID_ARGUMENT,
+                        "cannot read the request message", NULL);
+        return;
+    }
+    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    m->fn(rpc, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), m->user);
+    grpc_slice_unref(all);
+}
+
+static void rpc_on_done(tm_tag_t *tag, int ok)
+{
+    tm_rpc_t *rpc = (tm_rpc_t *)tag;
+    tm_server_t *s = rpc->srv;
+    if (rpc->phase == RPC_REPLYING) {
+        atomic_fetch_sub(&s->live_calls, 1);
+        rpc_free(rpc);
+        return;
+    }
+    if (!ok) { /* server shutting down: no call */
+        rpc_free(rpc);
+        return;
+    }
+    atomic_fetch_add(&s->live_calls, 1);
+    arm_request(s, rpc->method, rpc->cq);
+    dispatch(rpc);
+}
+
+static void shutdown_on_done(tm_tag_t *tag, int ok)
+{
+    (void)ok;
+    shutdown_tag_t *t = (shutdown_tag_t *)tag;
+    pthread_mutex_lock(&t->mu);
+    t->done = 1;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void *cq_thread_main(void *arg)
+{
+    grpc_completion_queue *cq = arg;
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(
+            cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE) {
+            tm_tag_t *tag = ev.tag;
+            tag->on_done(tag, ev.success);
+        }
+    }
+    return NULL;
+}
+
+int tm_server_new(int n_threads, size_t max_message, tm_server_t **out,
+                  char *err, size_t errlen)
+{
+    if (n_threads <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = cores > 0 ? (int)cores : 1;
+    }
+    tm_server_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    grpc_arg args[2];
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = (int)max_message;
+    /* Two trellisd must never share a port. */
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_ALLOW_REUSEPORT;
+    args[1].value.integer = 0;
+    grpc_channel_args cargs = {2, args};
+    s->server = grpc_server_create(&cargs, NULL);
+    s->n_cqs = n_threads;
+    s->cqs = calloc((size_t)n_threads, sizeof(*s->cqs));
+    s->threads = calloc((size_t)n_threads, sizeof(*s->threads));
+    if (!s->server || !s->cqs || !s->threads) {
+        snprintf(err, errlen, "out of memory");
+        free(s->cqs);
+        free(s->threads);
+        free(s);
+        return -1;
+    }
+    for (int i = 0; i < n_threads; i++) {
+        s->cqs[i] = grpc_completion_queue_create_for_next(NULL);
+        grpc_server_register_completion_queue(s->server, s->cqs[i], NULL);
+    }
+    s->shutdown.tag.on_done = shutdown_on_done;
+    pthread_mutex_init(&s->shutdown.mu, NULL);
+    pthread_cond_init(&s->shutdown.cv, NULL);
+    *out = s;
+    return 0;
+}
+
+int tm_server_add_method(tm_server_t *s, const char *method, tm_method_fn fn,
+                         void *user, char *err, size_t errlen)
+{
+    if (s->n_methods == MAX_METHODS) {
+        snprintf(err, errlen, "too many methods");
+        return -1;
+    }
+    method_t *m = &s->methods[s->n_methods];
+    m->name = strdup(method);
+    m->fn = fn;
+    m->user = user;
+    m->handle = grpc_server_register_method(
+        s->server, m->name, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    if (!m->name || !m->handle) {
+        snprintf(err, errlen, "cannot register method %s", method);
+        free(m->name);
+        return -1;
+    }
+    s->n_methods++;
+    return 0;
+}
+
+int tm_server_start(tm_server_t *s, const char *addr, int *port, char *err,
+                    size_t errlen)
+{
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    int bound = grpc_server_add_http2_port(s->server, addr, creds);
+    grpc_server_credentials_release(creds);
+    if (bound == 0) {
+        snprintf(err, errlen, "cannot listen on %s (in use or invalid)", addr);
+        return -1;
+    }
+    grpc_server_start(s->server);
+    for (int q = 0; q < s->n_cqs; q++) {
+        for (int r = 0; r < REQUESTS_PER_METHOD; r++) {
+            for (int m = 0; m < s->n_methods; m++)
+                arm_request(s, m, q);
+            if (r < 2)
+                arm_request(s, UNREGISTERED, q);
+        }
+        pthread_create(&s->threads[q], NULL, cq_thread_main, s->cqs[q]);
+    }
+    s->started = 1;
+    *port = bound;
+    return 0;
+}
+
+grpc_completion_queue *tm_server_next_cq(tm_server_t *s)
+{
+    unsigned i = atomic_fetch_add(&s->next_cq, 1);
+    return s->cqs[i % (unsigned)s->n_cqs];
+}
+
+long tm_server_live_calls(tm_server_t *s)
+{
+    return atomic_load(&s->live_calls);
+}
+
+void tm_server_stop_accepting(tm_server_t *s)
+{
+    if (atomic_exchange(&s->stopping, 1))
+        return;
+    grpc_server_shutdown_and_notify(s->server, s->cqs[0], &s->shutdown.tag);
+    grpc_server_cancel_all_calls(s->server);
+    pthread_mutex_lock(&s->shutdown.mu);
+    while (!s->shutdown.done)
+        pthread_cond_wait(&s->shutdown.cv, &s->shutdown.mu);
+    pthread_mutex_unlock(&s->shutdown.mu);
+}
+
+void tm_server_destroy(tm_server_t *s)
+{
+    if (!s)
+        return;
+    tm_server_stop_accepting(s);
+    for (int i = 0; i < 200 && atomic_load(&s->live_calls) > 0; i++)
+        usleep(10000);
+    grpc_server_destroy(s->server);
+    for (int q = 0; q < s->n_cqs; q++) {
+        grpc_completion_queue_shutdown(s->cqs[q]);
+        if (s->started)
+            pthread_join(s->threads[q], NULL);
+        grpc_completion_queue_destroy(s->cqs[q]);
+    }
+    for (int m = 0; m < s->n_methods; m++)
+        free(s->methods[m].name);
+    pthread_mutex_destroy(&s->shutdown.mu);
+    pthread_cond_destroy(&s->shutdown.cv);
+    free(s->cqs);
+    free(s->threads);
+    free(s);
+}

@@ -1,0 +1,71 @@
+/*
+ * tm_server: trellisd's gRPC front end on the gRPC C core.
+ *
+ * One completion queue per worker thread (a thread per core by default);
+ * every queue keeps several requests outstanding for each registered
+ * method, so the payload arrives with the new call and no extra batch is
+ * needed. Methods not registered are answered UNIMPLEMENTED. The same
+ * queues carry the TM's own outgoing branch calls (tm_caller), so one
+ * thread per core serves both directions and no call ever needs a thread
+ * of its own.
+ *
+ * Every completion carries a tm_tag_t whose on_done says what to do next.
+ *
+ * Threads: tm_server_reply may be called from any thread, exactly once per
+ * rpc; after it the rpc must not be touched. Handlers run on queue threads
+ * and must not block.
+ */
+#ifndef TM_SERVER_H
+#define TM_SERVER_H
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+
+typedef struct tm_tag tm_tag_t;
+struct tm_tag {
+    void (*on_done)(tm_tag_t *tag, int ok);
+};
+
+typedef struct tm_server tm_server_t;
+typedef struct tm_rpc tm_rpc_t;
+
+/* A handler gets the request bytes (borrowed for the call) and must reply,
+ * now or later, with tm_server_reply. */
+typedef void (*tm_method_fn)(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                             void *user);
+
+/* n_threads 0: one per core. max_message: largest request accepted.
+ * *out is the caller's: tm_server_destroy. */
+int tm_server_new(int n_threads, size_t max_message, tm_server_t **out,
+                  char *err, size_t errlen);
+
+/* Register a method (full name, copied) before tm_server_start. */
+int tm_server_add_method(tm_server_t *s, const char *method, tm_method_fn fn,
+                         void *user, char *err, size_t errlen);
+
+/* Bind addr, start serving and the queue threads; *port gets the bound
+ * port. */
+int tm_server_start(tm_server_t *s, const char *addr, int *port, char *err,
+                    size_t errlen);
+
+/* A completion queue for an outgoing call (round robin over the workers). */
+grpc_completion_queue *tm_server_next_cq(tm_server_t *s);
+
+/* Send the reply: status (a grpc_status_code), a message for non-OK, and
+ * for OK the reply message (packed here; may be NULL for an empty one). */
+void tm_server_reply(tm_rpc_t *rpc, grpc_status_code status,
+                     const char *message, const ProtobufCMessage *reply);
+
+/* Stop accepting calls: shut the server down and cancel calls in flight.
+ * Outgoing calls keep their queues until tm_server_destroy. */
+void tm_server_stop_accepting(tm_server_t *s);
+
+/* Number of incoming calls accepted and not yet finished. */
+long tm_server_live_calls(tm_server_t *s);
+
+/* Shut down queues, join threads, free. Call after every outgoing call
+ * has completed and tm_server_stop_accepting. */
+void tm_server_destroy(tm_server_t *s);
+
+#endif /* TM_SERVER_H */

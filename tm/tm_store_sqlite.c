@@ -1,0 +1,899 @@
+/*
+ * tm_store_sqlite: the embedded storage engine (SQLite, WAL, synchronous
+ * FULL) with one store thread doing group commit. See tm_store.h for the
+ * contract and docs/architecture.md for the schema.
+ *
+ * Two connections: the writer, used only by the store thread, and a reader
+ * guarded by a mutex for peeks, queries, lists and recovery. In WAL mode the
+ * reader sees the last committed state and never blocks the writer.
+ */
+#include "tm_store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SCHEMA_VERSION "1"
+
+typedef struct {
+    uint32_t branch;
+    int slot;
+    int kind;
+    char *target;
+    int status;
+    uint32_t attempts;
+    char *last_error;
+    char *attempt_ms; /* comma-separated text */
+    int64_t finished_ms;
+} w_op_t;
+
+typedef struct {
+    uint32_t idx;
+    char *branch_id;
+    int mode;
+    int initiator_driven;
+    uint8_t *payload;
+    size_t payload_len;
+    char *deps; /* comma-separated text */
+} w_branch_t;
+
+struct tm_write {
+    tm_write_t *next;
+    int insert;
+    char gid[TM_GID_MAX + 1];
+    int status;
+    int64_t created_ms, updated_ms, finished_ms;
+    char *reason;
+    uint64_t submit_hash;
+    uint8_t *options;
+    size_t options_len;
+    w_branch_t *branches;
+    size_t n_branches;
+    w_op_t *ops;
+    size_t n_ops;
+    tm_store_done_fn done;
+    void *arg;
+};
+
+enum {
+    ST_INSERT_TRANS,
+    ST_UPDATE_TRANS,
+    ST_UPSERT_BRANCH,
+    ST_UPSERT_OP,
+    ST_BEGIN,
+    ST_COMMIT,
+    N_WRITE_STMTS
+};
+
+struct tm_store {
+    sqlite3 *wdb;
+    sqlite3 *rdb;
+    sqlite3_stmt *wst[N_WRITE_STMTS];
+    pthread_mutex_t rmu;
+
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;     /* work queued, or stopping */
+    pthread_cond_t drained; /* a group committed */
+    tm_write_t *head, *tail;
+    uint64_t queued_seq, committed_seq;
+    int stopping;
+    pthread_t thread;
+    tm_store_stats_t stats;
+};
+
+static const char *schema_sql =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS trans("
+    " gid TEXT PRIMARY KEY, status INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    " finished_ms INTEGER NOT NULL DEFAULT 0, reason TEXT,"
+    " submit_hash INTEGER NOT NULL DEFAULT 0, options BLOB);"
+    "CREATE INDEX IF NOT EXISTS trans_by_created ON trans(created_ms, gid);"
+    "CREATE INDEX IF NOT EXISTS trans_by_status"
+    " ON trans(status, created_ms, gid);"
+    "CREATE TABLE IF NOT EXISTS branch("
+    " gid TEXT NOT NULL, idx INTEGER NOT NULL, branch_id TEXT NOT NULL,"
+    " mode INTEGER NOT NULL, initiator_driven INTEGER NOT NULL,"
+    " payload BLOB, depends_on TEXT NOT NULL,"
+    " PRIMARY KEY(gid, idx)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS op("
+    " gid TEXT NOT NULL, idx INTEGER NOT NULL, slot INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL, target TEXT, status INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL, last_error TEXT, attempt_ms TEXT,"
+    " finished_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(gid, idx, slot)) WITHOUT ROWID;";
+
+static const char *write_sql[N_WRITE_STMTS] = {
+    [ST_INSERT_TRANS] =
+        "INSERT INTO trans(gid,status,created_ms,updated_ms,finished_ms,"
+        "reason,submit_hash,options) VALUES(?,?,?,?,?,?,?,?)",
+    [ST_UPDATE_TRANS] = "UPDATE trans SET status=?2, updated_ms=?3,"
+                        " finished_ms=?4, reason=?5, submit_hash=?6"
+                        " WHERE gid=?1",
+    [ST_UPSERT_BRANCH] = "INSERT OR REPLACE INTO branch(gid,idx,branch_id,"
+                         "mode,initiator_driven,payload,depends_on)"
+                         " VALUES(?,?,?,?,?,?,?)",
+    [ST_UPSERT_OP] = "INSERT OR REPLACE INTO op(gid,idx,slot,kind,target,"
+                     "status,attempts,last_error,attempt_ms,finished_ms)"
+                     " VALUES(?,?,?,?,?,?,?,?,?,?)",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+};
+
+/* ---- capture --------------------------------------------------------- */
+
+static char *join_u32(const uint32_t *v, size_t n)
+{
+    char *s = malloc(n * 11 + 1);
+    if (!s)
+        return NULL;
+    size_t off = 0;
+    s[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)sprintf(s + off, i ? ",%u" : "%u", v[i]);
+    return s;
+}
+
+static char *join_i64(const int64_t *v, size_t n)
+{
+    char *s = malloc(n * 21 + 1);
+    if (!s)
+        return NULL;
+    size_t off = 0;
+    s[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)sprintf(s + off, i ? ",%" PRId64 : "%" PRId64, v[i]);
+    return s;
+}
+
+static void free_write(tm_write_t *w)
+{
+    free(w->reason);
+    free(w->options);
+    for (size_t i = 0; i < w->n_branches; i++) {
+        free(w->branches[i].branch_id);
+        free(w->branches[i].payload);
+        free(w->branches[i].deps);
+    }
+    free(w->branches);
+    for (size_t i = 0; i < w->n_ops; i++) {
+        free(w->ops[i].target);
+        free(w->ops[i].last_error);
+        free(w->ops[i].attempt_ms);
+    }
+    free(w->ops);
+    free(w);
+}
+
+static int capture_op(w_op_t *o, uint32_t branch, int slot, tm_op_t *op)
+{
+    o->branch = branch;
+    o->slot = slot;
+    o->kind = op->kind;
+    o->status = op->status;
+    o->attempts = op->attempts;
+    o->finished_ms = op->finished_ms;
+    o->target = tm_strdup(op->target);
+    o->last_error = tm_strdup(op->last_error);
+    o->attempt_ms = join_i64(op->attempt_ms, op->n_attempt_ms);
+    op->dirty = 0;
+    return (op->target && !o->target) || !o->attempt_ms ? -1 : 0;
+}
+
+static int capture_branch(w_branch_t *wb, uint32_t idx, tm_branch_t *b)
+{
+    wb->idx = idx;
+    wb->mode = b->mode;
+    wb->initiator_driven = b->initiator_driven;
+    wb->branch_id = tm_strdup(b->branch_id);
+    wb->deps = join_u32(b->deps, b->n_deps);
+    wb->payload_len = b->payload_len;
+    if (b->payload_len) {
+        wb->payload = malloc(b->payload_len);
+        if (wb->payload)
+            memcpy(wb->payload, b->payload, b->payload_len);
+    }
+    b->stored = 1;
+    return !wb->branch_id || !wb->deps || (b->payload_len && !wb->payload) ? -1
+                                                                           : 0;
+}
+
+static int capture_header(tm_write_t *w, const tm_trans_t *tx, int insert)
+{
+    w->insert = insert;
+    memcpy(w->gid, tx->gid, sizeof(w->gid));
+    w->status = tx->status;
+    w->created_ms = tx->created_ms;
+    w->updated_ms = tx->updated_ms;
+    w->finished_ms = tx->finished_ms;
+    w->submit_hash = tx->submit_hash;
+    w->reason = tm_strdup(tx->reason);
+    if (tx->reason && !w->reason)
+        return -1;
+    if (!insert)
+        return 0;
+    Trellis__V1__TransOptions *m = tm_options_to_proto(&tx->opts);
+    if (!m)
+        return -1;
+    w->options_len = trellis__v1__trans_options__get_packed_size(m);
+    w->options = malloc(w->options_len ? w->options_len : 1);
+    if (w->options)
+        trellis__v1__trans_options__pack(m, w->options);
+    tm_options_proto_free(m);
+    return w->options ? 0 : -1;
+}
+
+static size_t count_changes(const tm_trans_t *tx, size_t *n_branches)
+{
+    size_t ops = 0;
+    *n_branches = 0;
+    for (size_t i = 0; i < tx->n_branches; i++) {
+        const tm_branch_t *b = &tx->branches[i];
+        if (!b->stored)
+            (*n_branches)++;
+        for (int s = 0; s < TM_SLOTS; s++)
+            if (b->ops[s].kind != TM_KIND_NONE &&
+                (!b->stored || b->ops[s].dirty))
+                ops++;
+    }
+    return ops;
+}
+
+tm_write_t *tm_write_capture(tm_trans_t *tx, int insert)
+{
+    tm_write_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    size_t nb;
+    size_t nops = count_changes(tx, &nb);
+    w->branches = calloc(nb ? nb : 1, sizeof(*w->branches));
+    w->ops = calloc(nops ? nops : 1, sizeof(*w->ops));
+    int rc = (w->branches && w->ops) ? capture_header(w, tx, insert) : -1;
+    for (size_t i = 0; rc == 0 && i < tx->n_branches; i++) {
+        tm_branch_t *b = &tx->branches[i];
+        int fresh = !b->stored;
+        if (fresh)
+            rc = capture_branch(&w->branches[w->n_branches++], (uint32_t)i, b);
+        for (int s = 0; rc == 0 && s < TM_SLOTS; s++)
+            if (b->ops[s].kind != TM_KIND_NONE && (fresh || b->ops[s].dirty))
+                rc =
+                    capture_op(&w->ops[w->n_ops++], (uint32_t)i, s, &b->ops[s]);
+    }
+    if (rc != 0) {
+        free_write(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* ---- applying writes (store thread) ---------------------------------- */
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int step_reset(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : rc;
+}
+
+static int apply_header(tm_store_t *s, const tm_write_t *w)
+{
+    sqlite3_stmt *st = s->wst[w->insert ? ST_INSERT_TRANS : ST_UPDATE_TRANS];
+    sqlite3_bind_text(st, 1, w->gid, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, w->status);
+    if (w->insert) {
+        sqlite3_bind_int64(st, 3, w->created_ms);
+        sqlite3_bind_int64(st, 4, w->updated_ms);
+        sqlite3_bind_int64(st, 5, w->finished_ms);
+        bind_text_or_null(st, 6, w->reason);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)w->submit_hash);
+        sqlite3_bind_blob(st, 8, w->options, (int)w->options_len,
+                          SQLITE_STATIC);
+    } else {
+        sqlite3_bind_int64(st, 3, w->updated_ms);
+        sqlite3_bind_int64(st, 4, w->finished_ms);
+        bind_text_or_null(st, 5, w->reason);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)w->submit_hash);
+    }
+    return step_reset(st);
+}
+
+static int apply_branch(tm_store_t *s, const char *gid, const w_branch_t *b)
+{
+    sqlite3_stmt *st = s->wst[ST_UPSERT_BRANCH];
+    sqlite3_bind_text(st, 1, gid, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, (int)b->idx);
+    sqlite3_bind_text(st, 3, b->branch_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, b->mode);
+    sqlite3_bind_int(st, 5, b->initiator_driven);
+    sqlite3_bind_blob(st, 6, b->payload ? (const void *)b->payload : "",
+                      (int)b->payload_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, b->deps, -1, SQLITE_STATIC);
+    return step_reset(st);
+}
+
+static int apply_op(tm_store_t *s, const char *gid, const w_op_t *o)
+{
+    sqlite3_stmt *st = s->wst[ST_UPSERT_OP];
+    sqlite3_bind_text(st, 1, gid, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, (int)o->branch);
+    sqlite3_bind_int(st, 3, o->slot);
+    sqlite3_bind_int(st, 4, o->kind);
+    bind_text_or_null(st, 5, o->target);
+    sqlite3_bind_int(st, 6, o->status);
+    sqlite3_bind_int64(st, 7, o->attempts);
+    bind_text_or_null(st, 8, o->last_error);
+    sqlite3_bind_text(st, 9, o->attempt_ms, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, o->finished_ms);
+    return step_reset(st);
+}
+
+static int apply_write(tm_store_t *s, const tm_write_t *w)
+{
+    int rc = apply_header(s, w);
+    for (size_t i = 0; rc == 0 && i < w->n_branches; i++)
+        rc = apply_branch(s, w->gid, &w->branches[i]);
+    for (size_t i = 0; rc == 0 && i < w->n_ops; i++)
+        rc = apply_op(s, w->gid, &w->ops[i]);
+    return rc;
+}
+
+static void die_on_storage_error(tm_store_t *s, const char *what, int rc)
+{
+    fprintf(stderr,
+            "trellisd: level=fatal msg=\"storage %s failed: %s (%d); exiting "
+            "so that a restart recovers from committed state\"\n",
+            what, sqlite3_errmsg(s->wdb), rc);
+    fflush(stderr);
+    _exit(70);
+}
+
+static void commit_group(tm_store_t *s, tm_write_t *group)
+{
+    int rc = step_reset(s->wst[ST_BEGIN]);
+    if (rc != 0)
+        die_on_storage_error(s, "begin", rc);
+    uint64_t n = 0;
+    for (tm_write_t *w = group; w; w = w->next, n++) {
+        rc = apply_write(s, w);
+        if (rc != 0)
+            die_on_storage_error(s, "write", rc);
+    }
+    rc = step_reset(s->wst[ST_COMMIT]);
+    if (rc != 0)
+        die_on_storage_error(s, "commit", rc);
+    s->stats.commits++;
+    s->stats.writes += n;
+    if (n > s->stats.max_batch)
+        s->stats.max_batch = n;
+}
+
+static void *store_thread_main(void *arg)
+{
+    tm_store_t *s = arg;
+    pthread_mutex_lock(&s->qmu);
+    for (;;) {
+        while (!s->head && !s->stopping)
+            pthread_cond_wait(&s->qcv, &s->qmu);
+        if (!s->head && s->stopping)
+            break;
+        tm_write_t *group = s->head;
+        uint64_t upto = s->queued_seq;
+        s->head = s->tail = NULL;
+        pthread_mutex_unlock(&s->qmu);
+
+        commit_group(s, group);
+        while (group) {
+            tm_write_t *next = group->next;
+            if (group->done)
+                group->done(group->arg);
+            free_write(group);
+            group = next;
+        }
+
+        pthread_mutex_lock(&s->qmu);
+        s->committed_seq = upto;
+        pthread_cond_broadcast(&s->drained);
+    }
+    pthread_mutex_unlock(&s->qmu);
+    return NULL;
+}
+
+void tm_store_queue(tm_store_t *s, tm_write_t *w, tm_store_done_fn done,
+                    void *arg)
+{
+    w->done = done;
+    w->arg = arg;
+    w->next = NULL;
+    pthread_mutex_lock(&s->qmu);
+    if (s->tail)
+        s->tail->next = w;
+    else
+        s->head = w;
+    s->tail = w;
+    s->queued_seq++;
+    pthread_cond_signal(&s->qcv);
+    pthread_mutex_unlock(&s->qmu);
+}
+
+void tm_store_flush(tm_store_t *s)
+{
+    pthread_mutex_lock(&s->qmu);
+    uint64_t target = s->queued_seq;
+    while (s->committed_seq < target)
+        pthread_cond_wait(&s->drained, &s->qmu);
+    pthread_mutex_unlock(&s->qmu);
+}
+
+void tm_store_stats(tm_store_t *s, tm_store_stats_t *out)
+{
+    pthread_mutex_lock(&s->qmu);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->qmu);
+}
+
+/* ---- open / close ---------------------------------------------------- */
+
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "sqlite: %s (in: %.60s)", msg ? msg : "?", sql);
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int open_db(const char *path, sqlite3 **db, char *err, size_t errlen)
+{
+    int rc = sqlite3_open_v2(
+        path, db,
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path,
+                 *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+        return -1;
+    }
+    sqlite3_busy_timeout(*db, 5000);
+    return exec_sql(*db,
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                    " PRAGMA foreign_keys=OFF;",
+                    err, errlen);
+}
+
+static int check_schema_version(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema'", -1,
+                           &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "sqlite: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    int rc = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (!v || strcmp(v, SCHEMA_VERSION) != 0) {
+            snprintf(err, errlen,
+                     "store schema version %s is not the one this trellisd "
+                     "knows (%s)",
+                     v ? v : "(null)", SCHEMA_VERSION);
+            rc = -1;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc == 0)
+        rc = exec_sql(db,
+                      "INSERT OR IGNORE INTO meta(key,value) VALUES('schema',"
+                      "'" SCHEMA_VERSION "')",
+                      err, errlen);
+    return rc;
+}
+
+static int prepare_writes(tm_store_t *s, char *err, size_t errlen)
+{
+    for (int i = 0; i < N_WRITE_STMTS; i++) {
+        if (sqlite3_prepare_v2(s->wdb, write_sql[i], -1, &s->wst[i], NULL) !=
+            SQLITE_OK) {
+            snprintf(err, errlen, "sqlite prepare: %s", sqlite3_errmsg(s->wdb));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void close_dbs(tm_store_t *s)
+{
+    for (int i = 0; i < N_WRITE_STMTS; i++)
+        sqlite3_finalize(s->wst[i]);
+    sqlite3_close(s->wdb);
+    sqlite3_close(s->rdb);
+}
+
+int tm_store_open(const char *dir, tm_store_t **out, char *err, size_t errlen)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create data dir %s: %s", dir,
+                 strerror(errno));
+        return -1;
+    }
+    tm_store_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/trellis.db", dir);
+    if (open_db(path, &s->wdb, err, errlen) != 0 ||
+        exec_sql(s->wdb, schema_sql, err, errlen) != 0 ||
+        check_schema_version(s->wdb, err, errlen) != 0 ||
+        prepare_writes(s, err, errlen) != 0 ||
+        open_db(path, &s->rdb, err, errlen) != 0)
+        goto fail;
+    pthread_mutex_init(&s->rmu, NULL);
+    pthread_mutex_init(&s->qmu, NULL);
+    pthread_cond_init(&s->qcv, NULL);
+    pthread_cond_init(&s->drained, NULL);
+    if (pthread_create(&s->thread, NULL, store_thread_main, s) != 0) {
+        snprintf(err, errlen, "cannot start store thread");
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    close_dbs(s);
+    free(s);
+    return -1;
+}
+
+void tm_store_close(tm_store_t *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->qmu);
+    s->stopping = 1;
+    pthread_cond_signal(&s->qcv);
+    pthread_mutex_unlock(&s->qmu);
+    pthread_join(s->thread, NULL);
+    close_dbs(s);
+    pthread_mutex_destroy(&s->rmu);
+    pthread_mutex_destroy(&s->qmu);
+    pthread_cond_destroy(&s->qcv);
+    pthread_cond_destroy(&s->drained);
+    free(s);
+}
+
+/* ---- reads ----------------------------------------------------------- */
+
+static int read_error(tm_store_t *s, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "storage read failed: %s", sqlite3_errmsg(s->rdb));
+    return -1;
+}
+
+int tm_store_peek(tm_store_t *s, const char *gid, tm_tx_status_t *status,
+                  uint64_t *submit_hash, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->rmu);
+    sqlite3_stmt *st;
+    int found = -1;
+    if (sqlite3_prepare_v3(
+            s->rdb, "SELECT status, submit_hash FROM trans WHERE gid=?", -1,
+            SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        read_error(s, err, errlen);
+        pthread_mutex_unlock(&s->rmu);
+        return -1;
+    }
+    sqlite3_bind_text(st, 1, gid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *status = (tm_tx_status_t)sqlite3_column_int(st, 0);
+        *submit_hash = (uint64_t)sqlite3_column_int64(st, 1);
+        found = 1;
+    } else if (rc == SQLITE_DONE) {
+        found = 0;
+    } else {
+        read_error(s, err, errlen);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->rmu);
+    return found;
+}
+
+static uint32_t *split_u32(const char *text, size_t *n)
+{
+    *n = 0;
+    if (!text || !*text)
+        return NULL;
+    size_t cap = 1;
+    for (const char *p = text; *p; p++)
+        cap += *p == ',';
+    uint32_t *v = malloc(cap * sizeof(*v));
+    if (!v)
+        return NULL;
+    const char *p = text;
+    while (*p && *n < cap) {
+        char *end;
+        v[(*n)++] = (uint32_t)strtoul(p, &end, 10);
+        p = *end == ',' ? end + 1 : end;
+        if (end == p && *p != ',')
+            break;
+    }
+    return v;
+}
+
+static int64_t *split_i64(const char *text, uint32_t *n)
+{
+    *n = 0;
+    if (!text || !*text)
+        return NULL;
+    size_t cap = 1;
+    for (const char *p = text; *p; p++)
+        cap += *p == ',';
+    int64_t *v = malloc(cap * sizeof(*v));
+    if (!v)
+        return NULL;
+    const char *p = text;
+    while (*p && *n < cap) {
+        char *end;
+        v[(*n)++] = strtoll(p, &end, 10);
+        if (*end != ',')
+            break;
+        p = end + 1;
+    }
+    return v;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static tm_trans_t *row_to_trans(sqlite3_stmt *st)
+{
+    /* columns: gid, status, created, updated, finished, reason, hash, options
+     */
+    tm_trans_t *tx =
+        tm_trans_new(col_text(st, 0), (tm_tx_status_t)sqlite3_column_int(st, 1),
+                     sqlite3_column_int64(st, 2));
+    if (!tx)
+        return NULL;
+    tx->updated_ms = sqlite3_column_int64(st, 3);
+    tx->finished_ms = sqlite3_column_int64(st, 4);
+    tx->reason = tm_strdup(col_text(st, 5));
+    tx->submit_hash = (uint64_t)sqlite3_column_int64(st, 6);
+    const void *blob = sqlite3_column_blob(st, 7);
+    int len = sqlite3_column_bytes(st, 7);
+    Trellis__V1__TransOptions *m =
+        trellis__v1__trans_options__unpack(NULL, (size_t)len, blob);
+    if (m) {
+        tm_options_from_proto(&tx->opts, m);
+        trellis__v1__trans_options__free_unpacked(m, NULL);
+    }
+    return tx;
+}
+
+static int load_branches(tm_store_t *s, tm_trans_t *tx)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v3(s->rdb,
+                           "SELECT idx, branch_id, mode, initiator_driven,"
+                           " payload, depends_on FROM branch WHERE gid=?"
+                           " ORDER BY idx",
+                           -1, SQLITE_PREPARE_PERSISTENT, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, tx->gid, -1, SQLITE_STATIC);
+    int rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        if ((size_t)sqlite3_column_int(st, 0) != tx->n_branches) {
+            rc = -1; /* a gap: the rows are not what this code wrote */
+            break;
+        }
+        tm_branch_t *b = tm_trans_add_branch(tx);
+        if (!b) {
+            rc = -1;
+            break;
+        }
+        b->stored = 1;
+        b->branch_id = tm_strdup(col_text(st, 1));
+        b->mode = (tm_mode_t)sqlite3_column_int(st, 2);
+        b->initiator_driven = sqlite3_column_int(st, 3);
+        b->payload_len = (size_t)sqlite3_column_bytes(st, 4);
+        if (b->payload_len) {
+            b->payload = malloc(b->payload_len);
+            if (b->payload)
+                memcpy(b->payload, sqlite3_column_blob(st, 4), b->payload_len);
+        }
+        b->deps = split_u32(col_text(st, 5), &b->n_deps);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int load_ops(tm_store_t *s, tm_trans_t *tx)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v3(s->rdb,
+                           "SELECT idx, slot, kind, target, status, attempts,"
+                           " last_error, attempt_ms, finished_ms FROM op"
+                           " WHERE gid=?",
+                           -1, SQLITE_PREPARE_PERSISTENT, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, tx->gid, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        size_t idx = (size_t)sqlite3_column_int(st, 0);
+        int slot = sqlite3_column_int(st, 1);
+        if (idx >= tx->n_branches || slot < 0 || slot >= TM_SLOTS)
+            continue;
+        tm_op_t *op = &tx->branches[idx].ops[slot];
+        op->kind = (tm_op_kind_t)sqlite3_column_int(st, 2);
+        op->target = tm_strdup(col_text(st, 3));
+        op->status = (tm_op_status_t)sqlite3_column_int(st, 4);
+        op->attempts = (uint32_t)sqlite3_column_int64(st, 5);
+        op->last_error = tm_strdup(col_text(st, 6));
+        op->attempt_ms = split_i64(col_text(st, 7), &op->n_attempt_ms);
+        op->finished_ms = sqlite3_column_int64(st, 8);
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static const char *trans_columns =
+    "SELECT gid, status, created_ms, updated_ms, finished_ms, reason,"
+    " submit_hash, options FROM trans ";
+
+static int get_locked(tm_store_t *s, const char *gid, tm_trans_t **out)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "%s WHERE gid=?", trans_columns);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v3(s->rdb, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, gid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    tm_trans_t *tx = NULL;
+    if (rc == SQLITE_ROW)
+        tx = row_to_trans(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (!tx)
+        return -1;
+    if (load_branches(s, tx) != 0 || load_ops(s, tx) != 0) {
+        tm_trans_free(tx);
+        return -1;
+    }
+    *out = tx;
+    return 1;
+}
+
+int tm_store_get(tm_store_t *s, const char *gid, tm_trans_t **out, char *err,
+                 size_t errlen)
+{
+    pthread_mutex_lock(&s->rmu);
+    int rc = get_locked(s, gid, out);
+    if (rc < 0)
+        read_error(s, err, errlen);
+    pthread_mutex_unlock(&s->rmu);
+    return rc;
+}
+
+long tm_store_load_unfinished(tm_store_t *s, tm_store_each_fn fn, void *arg,
+                              char *err, size_t errlen)
+{
+    /* Collect gids first, then load each: keeps one statement open at a
+     * time on the reader. */
+    pthread_mutex_lock(&s->rmu);
+    sqlite3_stmt *st;
+    long count = 0;
+    if (sqlite3_prepare_v2(s->rdb,
+                           "SELECT gid FROM trans WHERE status IN (1,2,3)"
+                           " ORDER BY created_ms, gid",
+                           -1, &st, NULL) != SQLITE_OK) {
+        read_error(s, err, errlen);
+        pthread_mutex_unlock(&s->rmu);
+        return -1;
+    }
+    size_t n = 0, cap = 0;
+    char **gids = NULL;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            char **g = realloc(gids, cap * sizeof(*g));
+            if (!g)
+                break;
+            gids = g;
+        }
+        gids[n++] = tm_strdup(col_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < n; i++) {
+        tm_trans_t *tx = NULL;
+        if (count >= 0 && get_locked(s, gids[i], &tx) == 1) {
+            fn(tx, arg);
+            count++;
+        } else if (count >= 0) {
+            read_error(s, err, errlen);
+            count = -1;
+        }
+        free(gids[i]);
+    }
+    free(gids);
+    pthread_mutex_unlock(&s->rmu);
+    return count;
+}
+
+static int bind_list_filter(sqlite3_stmt *st, const tm_store_filter_t *f)
+{
+    sqlite3_bind_int(st, 1, f->status);
+    sqlite3_bind_int64(st, 2, f->created_after_ms);
+    sqlite3_bind_int64(st, 3, f->created_before_ms);
+    sqlite3_bind_int64(st, 4, f->after_created_ms);
+    sqlite3_bind_text(st, 5, f->after_gid ? f->after_gid : "", -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, f->after_gid ? 1 : 0);
+    sqlite3_bind_int(st, 7, (int)f->limit);
+    return 0;
+}
+
+int tm_store_list(tm_store_t *s, const tm_store_filter_t *f, tm_trans_t ***out,
+                  size_t *n, char *err, size_t errlen)
+{
+    char sql[768];
+    snprintf(
+        sql, sizeof(sql),
+        "%s WHERE (?1 = 0 OR status = ?1)"
+        " AND (?2 = 0 OR created_ms > ?2)"
+        " AND (?3 = 0 OR created_ms < ?3)"
+        " AND (?6 = 0 OR created_ms > ?4 OR (created_ms = ?4 AND gid > ?5))"
+        " ORDER BY created_ms, gid LIMIT ?7",
+        trans_columns);
+    *out = NULL;
+    *n = 0;
+    pthread_mutex_lock(&s->rmu);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->rdb, sql, -1, &st, NULL) != SQLITE_OK) {
+        read_error(s, err, errlen);
+        pthread_mutex_unlock(&s->rmu);
+        return -1;
+    }
+    bind_list_filter(st, f);
+    tm_trans_t **items = calloc(f->limit ? f->limit : 1, sizeof(*items));
+    int rc = items ? 0 : -1;
+    while (rc == 0 && *n < f->limit && sqlite3_step(st) == SQLITE_ROW) {
+        items[*n] = row_to_trans(st);
+        if (!items[*n])
+            rc = -1;
+        else
+            (*n)++;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->rmu);
+    if (rc != 0) {
+        for (size_t i = 0; i < *n; i++)
+            tm_trans_free(items[i]);
+        free(items);
+        *n = 0;
+        snprintf(err, errlen, "out of memory listing transactions");
+        return -1;
+    }
+    *out = items;
+    return 0;
+}

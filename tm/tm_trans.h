@@ -1,0 +1,173 @@
+/*
+ * tm_trans: the in-memory model of one global transaction.
+ *
+ * A transaction is a gid, a status, options and an array of branches. Each
+ * branch has up to three op slots: the forward op (saga action, tcc try, xa
+ * prepare), the commit-side op (confirm, commit) and the rollback-side op
+ * (compensate, cancel, rollback). Dependencies between branches are indexes
+ * into the branch array and always point to earlier branches, so the graph
+ * is acyclic by construction.
+ *
+ * This file owns construction, copying and freeing of the model and its
+ * conversion to and from the protobuf messages. It knows nothing of locks,
+ * storage or gRPC calls: the engine (tm_engine.c) adds those around it, and
+ * the pure decision rules live in tm_plan.c.
+ */
+#ifndef TM_TRANS_H
+#define TM_TRANS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trellis/v1/tm.pb-c.h"
+#include "tm_timer.h"
+
+/* Numbered as trellis.v1.TransStatus. */
+typedef enum {
+    TM_TX_PREPARED = 1,
+    TM_TX_SUBMITTED = 2,
+    TM_TX_ABORTING = 3,
+    TM_TX_SUCCEEDED = 4,
+    TM_TX_FAILED = 5,
+} tm_tx_status_t;
+
+/* Numbered as trellis.v1.OpStatus. */
+typedef enum {
+    TM_OP_PENDING = 1,
+    TM_OP_SUCCEEDED = 2,
+    TM_OP_FAILED = 3,
+    TM_OP_SKIPPED = 4,
+} tm_op_status_t;
+
+/* Numbered as trellis.v1.BranchMode. */
+typedef enum {
+    TM_MODE_SAGA = 1,
+    TM_MODE_TCC = 2,
+    TM_MODE_XA = 3,
+} tm_mode_t;
+
+/* Numbered as trellis.v1.OpKind; 0 marks an unused slot. */
+typedef enum {
+    TM_KIND_NONE = 0,
+    TM_KIND_ACTION = 1,
+    TM_KIND_COMPENSATE = 2,
+    TM_KIND_TRY = 3,
+    TM_KIND_CONFIRM = 4,
+    TM_KIND_CANCEL = 5,
+    TM_KIND_PREPARE = 6,
+    TM_KIND_COMMIT = 7,
+    TM_KIND_ROLLBACK = 8,
+} tm_op_kind_t;
+
+typedef enum {
+    TM_SLOT_FORWARD = 0,
+    TM_SLOT_COMMIT = 1,
+    TM_SLOT_ROLLBACK = 2,
+    TM_SLOTS = 3,
+} tm_slot_t;
+
+/* How many attempt start times an op keeps (for query and diagnosis). */
+#define TM_ATTEMPT_TIMES_KEPT 32
+
+typedef struct {
+    tm_op_kind_t kind; /* TM_KIND_NONE: slot unused */
+    char *target;      /* owned; NULL when the initiator calls this op */
+    tm_op_status_t status;
+    uint32_t attempts;
+    char *last_error;    /* owned; NULL when none */
+    int64_t *attempt_ms; /* owned; n_attempt_ms entries */
+    uint32_t n_attempt_ms;
+    int64_t finished_ms;
+    /* Runtime only, never stored. */
+    int inflight;            /* a call is on the wire */
+    int dirty;               /* changed since last handed to the store */
+    uint32_t unknown_streak; /* consecutive unknown results, for backoff */
+    tm_timer_node_t retry_timer;
+} tm_op_t;
+
+typedef struct {
+    char *branch_id; /* owned */
+    tm_mode_t mode;
+    int initiator_driven; /* registered: the initiator calls the forward op */
+    uint8_t *payload;     /* owned */
+    size_t payload_len;
+    uint32_t *deps; /* owned; indexes of earlier branches */
+    size_t n_deps;
+    int stored; /* runtime: the branch row is in (or on its way to) storage */
+    tm_op_t ops[TM_SLOTS];
+} tm_branch_t;
+
+typedef struct {
+    uint32_t timeout_to_fail_ms;
+    uint32_t retry_interval_ms;
+    uint32_t request_timeout_ms;
+    uint32_t retry_limit;
+    size_t n_headers;
+    char **header_keys;   /* owned */
+    char **header_values; /* owned */
+} tm_options_t;
+
+#define TM_GID_MAX 64
+
+typedef struct tm_trans tm_trans_t;
+struct tm_trans {
+    char gid[TM_GID_MAX + 1];
+    tm_tx_status_t status;
+    int64_t created_ms;
+    int64_t updated_ms;
+    int64_t finished_ms;
+    char *reason; /* owned; NULL when none */
+    tm_options_t opts;
+    uint64_t submit_hash;  /* 0: never submitted */
+    tm_branch_t *branches; /* owned */
+    size_t n_branches;
+    size_t cap_branches;
+};
+
+/* A new transaction with no branches. Returns NULL on out of memory. The
+ * caller owns it: tm_trans_free. */
+tm_trans_t *tm_trans_new(const char *gid, tm_tx_status_t status,
+                         int64_t now_ms);
+/* Frees the model's fields and the struct itself. */
+void tm_trans_free(tm_trans_t *tx);
+/* Frees the model's fields only (for a tm_trans_t embedded elsewhere). */
+void tm_trans_clear(tm_trans_t *tx);
+
+/* Append a zeroed branch; returns it, or NULL on out of memory. The pointer
+ * is valid until the next append. */
+tm_branch_t *tm_trans_add_branch(tm_trans_t *tx);
+
+/* Drop branches from index n on (undoing appends that failed halfway). */
+void tm_trans_truncate(tm_trans_t *tx, size_t n);
+
+/* Duplicate a string into owned memory; NULL in gives NULL out. */
+char *tm_strdup(const char *s);
+/* Replace *slot (freed) with a copy of s. Returns 0, or -1 on out of memory. */
+int tm_set_string(char **slot, const char *s);
+
+/* Record one attempt starting at now_ms on op. */
+void tm_op_note_attempt(tm_op_t *op, int64_t now_ms);
+
+/* Options from the protobuf message (which may be NULL: all defaults).
+ * Returns 0, or -1 on out of memory. */
+int tm_options_from_proto(tm_options_t *o, const Trellis__V1__TransOptions *m);
+void tm_options_clear(tm_options_t *o);
+int tm_options_copy(tm_options_t *dst, const tm_options_t *src);
+
+/* The transaction as a protobuf message; with_branches 0 leaves them out.
+ * The returned tree is the caller's: tm_trans_proto_free. */
+Trellis__V1__Transaction *tm_trans_to_proto(const tm_trans_t *tx,
+                                            int with_branches);
+void tm_trans_proto_free(Trellis__V1__Transaction *m);
+
+/* The options as a protobuf message, owned by the caller: free with
+ * tm_options_proto_free. Used for storage. */
+Trellis__V1__TransOptions *tm_options_to_proto(const tm_options_t *o);
+void tm_options_proto_free(Trellis__V1__TransOptions *m);
+
+/* Static lower-case names ("submitted", "compensate", ...). */
+const char *tm_tx_status_name(tm_tx_status_t s);
+const char *tm_op_kind_name(tm_op_kind_t k);
+const char *tm_mode_name(tm_mode_t m);
+
+#endif /* TM_TRANS_H */

@@ -1,0 +1,356 @@
+/*
+ * tm_validate: input checks for the TM's requests (see tm_validate.h).
+ */
+#include "tm_validate.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tm_trans.h"
+
+void tm_limits_default(tm_limits_t *l)
+{
+    l->max_branches = 100;
+    l->max_payload = 64 * 1024;
+    l->max_headers = 16;
+    l->max_option_ms = 24u * 3600u * 1000u;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, const char *a,
+                const char *b)
+{
+    snprintf(err, errlen, fmt, a, b);
+    return -1;
+}
+
+static int is_id_char(int c)
+{
+    return isalnum(c) || c == '_' || c == '.' || c == ':' || c == '-';
+}
+
+static int validate_id(const char *id, const char *what, size_t max, char *err,
+                       size_t errlen)
+{
+    if (!id || !*id)
+        return fail(err, errlen, "%s is empty%s", what, "");
+    size_t n = strlen(id);
+    if (n > max) {
+        snprintf(err, errlen, "%s is %zu characters long; at most %zu allowed",
+                 what, n, max);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!is_id_char((unsigned char)id[i])) {
+            snprintf(err, errlen,
+                     "%s has character 0x%02x at offset %zu; allowed are "
+                     "letters, digits and _ . : -",
+                     what, (unsigned char)id[i], i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int tm_validate_gid(const char *gid, char *err, size_t errlen)
+{
+    return validate_id(gid, "gid", TM_GID_MAX, err, errlen);
+}
+
+int tm_validate_branch_id(const char *id, char *err, size_t errlen)
+{
+    return validate_id(id, "branch_id", TM_BRANCH_ID_MAX, err, errlen);
+}
+
+static int is_identifier(const char *s, size_t n)
+{
+    if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* "package.Service": identifiers joined by dots, at least two of them. */
+static int is_qualified_service(const char *s, size_t n)
+{
+    size_t start = 0, parts = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == '.') {
+            if (!is_identifier(s + start, i - start))
+                return 0;
+            parts++;
+            start = i + 1;
+        }
+    }
+    return parts >= 2;
+}
+
+static int is_hostname(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (s[0] == '[') /* [IPv6] */
+        return n > 2 && s[n - 1] == ']' &&
+               strspn(s + 1, "0123456789abcdefABCDEF:.") == n - 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(isalnum(c) || c == '-' || c == '.'))
+            return 0;
+    }
+    return s[0] != '-' && s[0] != '.';
+}
+
+static int is_port(const char *s, size_t n)
+{
+    if (n == 0 || n > 5)
+        return 0;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v >= 1 && v <= 65535;
+}
+
+int tm_parse_target(const char *target, const char *what, tm_target_t *out,
+                    char *err, size_t errlen)
+{
+    static const char shape[] =
+        "%s \"%.200s\" is not of the form host:port/package.Service/Method";
+    if (!target || !*target)
+        return fail(err, errlen, "%s is empty%s", what, "");
+    size_t len = strlen(target);
+    if (len > TM_HOSTPORT_MAX + TM_METHOD_MAX)
+        return fail(err, errlen, "%s is too long (%s)", what, "over 510 bytes");
+    const char *slash = strchr(target, '/');
+    const char *last = strrchr(target, '/');
+    if (!slash || slash == last)
+        return fail(err, errlen, shape, what, target);
+    const char *colon = NULL;
+    for (const char *p = slash; p > target; p--)
+        if (p[-1] == ':') {
+            colon = p - 1;
+            break;
+        }
+    if (!colon || !is_hostname(target, (size_t)(colon - target)) ||
+        !is_port(colon + 1, (size_t)(slash - colon - 1)))
+        return fail(err, errlen, shape, what, target);
+    if (!is_qualified_service(slash + 1, (size_t)(last - slash - 1)) ||
+        !is_identifier(last + 1, strlen(last + 1)))
+        return fail(err, errlen, shape, what, target);
+    if ((size_t)(slash - target) > TM_HOSTPORT_MAX ||
+        strlen(slash) > TM_METHOD_MAX)
+        return fail(err, errlen, "%s is too long (%s)", what, target);
+    if (out) {
+        snprintf(out->host_port, sizeof(out->host_port), "%.*s",
+                 (int)(slash - target), target);
+        snprintf(out->method, sizeof(out->method), "%s", slash);
+    }
+    return 0;
+}
+
+static int validate_header(const Trellis__V1__Header *h, size_t i, char *err,
+                           size_t errlen)
+{
+    const char *k = h->key ? h->key : "";
+    size_t n = strlen(k);
+    int ok = n > 0 && n <= TM_HEADER_KEY_MAX;
+    for (size_t j = 0; ok && j < n; j++) {
+        unsigned char c = (unsigned char)k[j];
+        ok = islower(c) || isdigit(c) || c == '-' || c == '_' || c == '.';
+    }
+    if (!ok) {
+        snprintf(err, errlen,
+                 "options.branch_headers[%zu].key \"%.64s\" must be 1..%d "
+                 "characters of a-z 0-9 - _ .",
+                 i, k, TM_HEADER_KEY_MAX);
+        return -1;
+    }
+    if (strncmp(k, "grpc-", 5) == 0 || strncmp(k, "dtm-", 4) == 0 ||
+        strcmp(k, "te") == 0 || strcmp(k, "content-type") == 0) {
+        snprintf(err, errlen,
+                 "options.branch_headers[%zu].key \"%s\" is reserved", i, k);
+        return -1;
+    }
+    const char *v = h->value ? h->value : "";
+    size_t vn = strlen(v);
+    ok = vn <= TM_HEADER_VALUE_MAX;
+    for (size_t j = 0; ok && j < vn; j++)
+        ok = v[j] >= 0x20 && v[j] < 0x7f;
+    if (!ok) {
+        snprintf(err, errlen,
+                 "options.branch_headers[%zu].value must be at most %d "
+                 "printable ASCII characters",
+                 i, TM_HEADER_VALUE_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+int tm_validate_options(const Trellis__V1__TransOptions *o,
+                        const tm_limits_t *l, char *err, size_t errlen)
+{
+    if (!o)
+        return 0;
+    const struct {
+        const char *name;
+        uint32_t v;
+    } ms[] = {{"timeout_to_fail_ms", o->timeout_to_fail_ms},
+              {"retry_interval_ms", o->retry_interval_ms},
+              {"request_timeout_ms", o->request_timeout_ms}};
+    for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
+        if (ms[i].v > l->max_option_ms) {
+            snprintf(err, errlen, "options.%s is %u; at most %u allowed",
+                     ms[i].name, ms[i].v, l->max_option_ms);
+            return -1;
+        }
+    }
+    if (o->n_branch_headers > l->max_headers) {
+        snprintf(err, errlen,
+                 "options.branch_headers has %zu entries; at "
+                 "most %u allowed",
+                 o->n_branch_headers, l->max_headers);
+        return -1;
+    }
+    for (size_t i = 0; i < o->n_branch_headers; i++)
+        if (validate_header(o->branch_headers[i], i, err, errlen) != 0)
+            return -1;
+    return 0;
+}
+
+int tm_validate_begin(const Trellis__V1__BeginRequest *r, const tm_limits_t *l,
+                      char *err, size_t errlen)
+{
+    if (tm_validate_gid(r->gid, err, errlen) != 0)
+        return -1;
+    return tm_validate_options(r->options, l, err, errlen);
+}
+
+static int validate_payload(size_t len, const char *what, const tm_limits_t *l,
+                            char *err, size_t errlen)
+{
+    if (len > l->max_payload) {
+        snprintf(err, errlen, "%s is %zu bytes; at most %u allowed", what, len,
+                 l->max_payload);
+        return -1;
+    }
+    return 0;
+}
+
+static int validate_step(const Trellis__V1__SagaStep *s, size_t i,
+                         const tm_limits_t *l, char *err, size_t errlen)
+{
+    char what[64];
+    snprintf(what, sizeof(what), "steps[%zu].action", i);
+    if (tm_parse_target(s->action, what, NULL, err, errlen) != 0)
+        return -1;
+    if (s->compensate && *s->compensate) {
+        snprintf(what, sizeof(what), "steps[%zu].compensate", i);
+        if (tm_parse_target(s->compensate, what, NULL, err, errlen) != 0)
+            return -1;
+    }
+    snprintf(what, sizeof(what), "steps[%zu].payload", i);
+    if (validate_payload(s->payload.len, what, l, err, errlen) != 0)
+        return -1;
+    for (size_t d = 0; d < s->n_depends_on; d++) {
+        uint32_t dep = s->depends_on[d];
+        if (dep >= i) {
+            snprintf(err, errlen,
+                     "steps[%zu].depends_on[%zu] is %u; a step may only "
+                     "depend on an earlier step",
+                     i, d, dep);
+            return -1;
+        }
+        for (size_t e = 0; e < d; e++) {
+            if (s->depends_on[e] == dep) {
+                snprintf(err, errlen,
+                         "steps[%zu].depends_on lists step %u twice", i, dep);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int tm_validate_submit(const Trellis__V1__SubmitRequest *r,
+                       const tm_limits_t *l, char *err, size_t errlen)
+{
+    if (tm_validate_gid(r->gid, err, errlen) != 0)
+        return -1;
+    if (r->n_steps > l->max_branches) {
+        snprintf(err, errlen, "steps has %zu entries; at most %u allowed",
+                 r->n_steps, l->max_branches);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n_steps; i++)
+        if (validate_step(r->steps[i], i, l, err, errlen) != 0)
+            return -1;
+    return tm_validate_options(r->options, l, err, errlen);
+}
+
+static int op_fits_mode(Trellis__V1__BranchMode mode, Trellis__V1__OpKind op)
+{
+    switch (mode) {
+    case TRELLIS__V1__BRANCH_MODE__MODE_SAGA:
+        return op == TRELLIS__V1__OP_KIND__OP_COMPENSATE;
+    case TRELLIS__V1__BRANCH_MODE__MODE_TCC:
+        return op == TRELLIS__V1__OP_KIND__OP_CONFIRM ||
+               op == TRELLIS__V1__OP_KIND__OP_CANCEL;
+    case TRELLIS__V1__BRANCH_MODE__MODE_XA:
+        return op == TRELLIS__V1__OP_KIND__OP_COMMIT ||
+               op == TRELLIS__V1__OP_KIND__OP_ROLLBACK;
+    default:
+        return 0;
+    }
+}
+
+int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
+                         const tm_limits_t *l, char *err, size_t errlen)
+{
+    if (tm_validate_gid(r->gid, err, errlen) != 0 ||
+        tm_validate_branch_id(r->branch_id, err, errlen) != 0)
+        return -1;
+    if (r->mode < TRELLIS__V1__BRANCH_MODE__MODE_SAGA ||
+        r->mode > TRELLIS__V1__BRANCH_MODE__MODE_XA) {
+        snprintf(err, errlen, "mode %d is not saga (1), tcc (2) or xa (3)",
+                 (int)r->mode);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n_ops; i++) {
+        const Trellis__V1__BranchOp *op = r->ops[i];
+        if (!op_fits_mode(r->mode, op->op)) {
+            snprintf(err, errlen,
+                     "ops[%zu].op %d is not a phase-2 op of a "
+                     "%s branch",
+                     i, (int)op->op, tm_mode_name((tm_mode_t)r->mode));
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (r->ops[j]->op == op->op) {
+                snprintf(err, errlen, "ops lists op %d twice", (int)op->op);
+                return -1;
+            }
+        }
+        char what[32];
+        snprintf(what, sizeof(what), "ops[%zu].target", i);
+        if (tm_parse_target(op->target, what, NULL, err, errlen) != 0)
+            return -1;
+    }
+    return validate_payload(r->payload.len, "payload", l, err, errlen);
+}
+
+int tm_validate_abort(const Trellis__V1__AbortRequest *r, char *err,
+                      size_t errlen)
+{
+    if (tm_validate_gid(r->gid, err, errlen) != 0)
+        return -1;
+    if (r->reason && strlen(r->reason) > TM_REASON_MAX) {
+        snprintf(err, errlen, "reason is longer than %d bytes", TM_REASON_MAX);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,60 @@
+/*
+ * tm_validate: checks of everything an initiator sends, before the engine
+ * sees it. Pure functions: no state, no I/O, so they are unit tested alone.
+ *
+ * Each check returns 0 when the input is acceptable, or -1 and writes a
+ * message that names the field and says what is wrong into err[errlen];
+ * trellisd sends that message back with INVALID_ARGUMENT.
+ */
+#ifndef TM_VALIDATE_H
+#define TM_VALIDATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trellis/v1/tm.pb-c.h"
+
+typedef struct {
+    uint32_t max_branches;  /* per transaction (steps + registered) */
+    uint32_t max_payload;   /* bytes per branch payload */
+    uint32_t max_headers;   /* branch headers per transaction */
+    uint32_t max_option_ms; /* upper bound of any *_ms option */
+} tm_limits_t;
+
+#define TM_BRANCH_ID_MAX 32
+#define TM_HOSTPORT_MAX 255
+#define TM_METHOD_MAX 255
+#define TM_HEADER_KEY_MAX 64
+#define TM_HEADER_VALUE_MAX 256
+#define TM_REASON_MAX 1024
+
+/* A parsed target "host:port/package.Service/Method". */
+typedef struct {
+    char host_port[TM_HOSTPORT_MAX + 1]; /* "host:port" */
+    char method[TM_METHOD_MAX + 1];      /* "/package.Service/Method" */
+} tm_target_t;
+
+/* Sensible defaults for the limits above. */
+void tm_limits_default(tm_limits_t *l);
+
+/* gid: 1..64 characters of [A-Za-z0-9_.:-]. */
+int tm_validate_gid(const char *gid, char *err, size_t errlen);
+/* branch id: 1..32 characters of [A-Za-z0-9_.:-]. */
+int tm_validate_branch_id(const char *id, char *err, size_t errlen);
+/* Split and check a target; out may be NULL to only check. `what` names the
+ * field in the message (e.g. "steps[2].action"). */
+int tm_parse_target(const char *target, const char *what, tm_target_t *out,
+                    char *err, size_t errlen);
+int tm_validate_options(const Trellis__V1__TransOptions *o,
+                        const tm_limits_t *l, char *err, size_t errlen);
+
+int tm_validate_begin(const Trellis__V1__BeginRequest *r, const tm_limits_t *l,
+                      char *err, size_t errlen);
+int tm_validate_submit(const Trellis__V1__SubmitRequest *r,
+                       const tm_limits_t *l, char *err, size_t errlen);
+int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
+                         const tm_limits_t *l, char *err, size_t errlen);
+int tm_validate_abort(const Trellis__V1__AbortRequest *r, char *err,
+                      size_t errlen);
+
+#endif /* TM_VALIDATE_H */
