@@ -53,6 +53,18 @@ static int deps_succeeded(const tm_trans_t *tx, const tm_branch_t *b)
     return 1;
 }
 
+/* Every prerequisite succeeded while the transaction was still going
+ * forward, so the TM may have called this branch. */
+static int deps_succeeded_in_time(const tm_trans_t *tx, const tm_branch_t *b)
+{
+    for (size_t d = 0; d < b->n_deps; d++) {
+        const tm_branch_t *dep = &tx->branches[b->deps[d]];
+        if (!forward_succeeded(dep) || dep->ops[TM_SLOT_FORWARD].late)
+            return 0;
+    }
+    return 1;
+}
+
 int tm_plan_forward_done(const tm_trans_t *tx)
 {
     for (size_t i = 0; i < tx->n_branches; i++)
@@ -67,7 +79,7 @@ static int may_have_run(const tm_trans_t *tx, const tm_branch_t *b)
 {
     if (b->initiator_driven)
         return 1;
-    return deps_succeeded(tx, b);
+    return deps_succeeded_in_time(tx, b);
 }
 
 static int depends_on(const tm_branch_t *b, size_t i)
@@ -277,6 +289,7 @@ static tm_effect_t forward_result(tm_trans_t *tx, size_t branch, tm_op_t *op,
     switch (result) {
     case TM_RESULT_OK:
         op_succeeded(op, now_ms);
+        op->late = !deciding;
         e.changed = 1;
         break;
     case TM_RESULT_FAILURE:

@@ -10,12 +10,12 @@
  *    commit) are ready once every forward op of the transaction succeeded:
  *    that is the commit decision. All done -> SUCCEEDED.
  *  - ABORTING: a branch "may have run" when it is initiator-driven, or when
- *    all its prerequisites' forward ops SUCCEEDED (the TM may have called
- *    it: a step is called only after its prerequisites' success was
- *    durable). Such a branch's rollback-side op is ready once its own
- *    forward op is not on the wire and every branch that depends on it is
- *    settled (rolled back, or never ran): compensation walks the graph
- *    backwards. All settled -> FAILED.
+ *    all its prerequisites' forward ops SUCCEEDED before the rollback
+ *    decision (the TM may have called it: a step is called only after its
+ * prerequisites' success was durable). Such a branch's rollback-side op is
+ * ready once its own forward op is not on the wire and every branch that
+ * depends on it is settled (rolled back, or never ran): compensation walks the
+ * graph backwards. All settled -> FAILED.
  *  - A forward op's business failure (ABORTED), its retry limit, the
  *    transaction's timeout, or an abort move SUBMITTED/PREPARED to ABORTING.
  *  - ONGOING is retried at the fixed interval; unknown results with capped

@@ -31,6 +31,7 @@ typedef struct {
     char *last_error;
     char *attempt_ms; /* comma-separated text */
     int64_t finished_ms;
+    int late;
 } w_op_t;
 
 typedef struct {
@@ -106,7 +107,7 @@ static const char *schema_sql =
     " gid TEXT NOT NULL, idx INTEGER NOT NULL, slot INTEGER NOT NULL,"
     " kind INTEGER NOT NULL, target TEXT, status INTEGER NOT NULL,"
     " attempts INTEGER NOT NULL, last_error TEXT, attempt_ms TEXT,"
-    " finished_ms INTEGER NOT NULL,"
+    " finished_ms INTEGER NOT NULL, late INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY(gid, idx, slot)) WITHOUT ROWID;";
 
 static const char *write_sql[N_WRITE_STMTS] = {
@@ -120,8 +121,8 @@ static const char *write_sql[N_WRITE_STMTS] = {
                          "mode,initiator_driven,payload,depends_on)"
                          " VALUES(?,?,?,?,?,?,?)",
     [ST_UPSERT_OP] = "INSERT OR REPLACE INTO op(gid,idx,slot,kind,target,"
-                     "status,attempts,last_error,attempt_ms,finished_ms)"
-                     " VALUES(?,?,?,?,?,?,?,?,?,?)",
+                     "status,attempts,last_error,attempt_ms,finished_ms,late)"
+                     " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
 };
@@ -179,6 +180,7 @@ static int capture_op(w_op_t *o, uint32_t branch, int slot, tm_op_t *op)
     o->status = op->status;
     o->attempts = op->attempts;
     o->finished_ms = op->finished_ms;
+    o->late = op->late;
     o->target = tm_strdup(op->target);
     o->last_error = tm_strdup(op->last_error);
     o->attempt_ms = join_i64(op->attempt_ms, op->n_attempt_ms);
@@ -339,6 +341,7 @@ static int apply_op(tm_store_t *s, const char *gid, const w_op_t *o)
     bind_text_or_null(st, 8, o->last_error);
     sqlite3_bind_text(st, 9, o->attempt_ms, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 10, o->finished_ms);
+    sqlite3_bind_int(st, 11, o->late);
     return step_reset(st);
 }
 
@@ -730,7 +733,7 @@ static int load_ops(tm_store_t *s, tm_trans_t *tx)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v3(s->rdb,
                            "SELECT idx, slot, kind, target, status, attempts,"
-                           " last_error, attempt_ms, finished_ms FROM op"
+                           " last_error, attempt_ms, finished_ms, late FROM op"
                            " WHERE gid=?",
                            -1, SQLITE_PREPARE_PERSISTENT, &st,
                            NULL) != SQLITE_OK)
@@ -749,6 +752,7 @@ static int load_ops(tm_store_t *s, tm_trans_t *tx)
         op->last_error = tm_strdup(col_text(st, 6));
         op->attempt_ms = split_i64(col_text(st, 7), &op->n_attempt_ms);
         op->finished_ms = sqlite3_column_int64(st, 8);
+        op->late = sqlite3_column_int(st, 9);
     }
     sqlite3_finalize(st);
     return 0;

@@ -78,6 +78,9 @@ typedef struct {
     int64_t *attempt_ms; /* owned; n_attempt_ms entries */
     uint32_t n_attempt_ms;
     int64_t finished_ms;
+    /* Forward op that succeeded only after the rollback decision: nothing
+     * that depends on it can have been called. Stored. */
+    int late;
     /* Runtime only, never stored. */
     int inflight;            /* a call is on the wire */
     int dirty;               /* changed since last handed to the store */

@@ -1,0 +1,201 @@
+/*
+ * Unit tests of tm_validate: what trellisd accepts from initiators, and
+ * that each refusal's message names the field and the problem.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tm_validate.h"
+
+static char err[512];
+
+static void assert_refused(int rc, const char *needle)
+{
+    assert_int_equal(rc, -1);
+    if (!strstr(err, needle))
+        fail_msg("message \"%s\" does not mention \"%s\"", err, needle);
+}
+
+static void test_gid_charset_and_length(void **state)
+{
+    (void)state;
+    assert_int_equal(tm_validate_gid("order-42_a.b:c", err, sizeof(err)), 0);
+    assert_refused(tm_validate_gid("", err, sizeof(err)), "gid is empty");
+    assert_refused(tm_validate_gid(NULL, err, sizeof(err)), "gid is empty");
+    assert_refused(tm_validate_gid("bad gid", err, sizeof(err)), "0x20");
+    assert_refused(tm_validate_gid("semi;colon", err, sizeof(err)), "0x3b");
+    assert_refused(tm_validate_gid("caf\xc3\xa9", err, sizeof(err)), "0xc3");
+    char long_gid[80];
+    memset(long_gid, 'a', 65);
+    long_gid[65] = '\0';
+    assert_refused(tm_validate_gid(long_gid, err, sizeof(err)),
+                   "65 characters");
+    long_gid[64] = '\0';
+    assert_int_equal(tm_validate_gid(long_gid, err, sizeof(err)), 0);
+}
+
+static void test_target_shapes(void **state)
+{
+    (void)state;
+    tm_target_t t;
+    assert_int_equal(tm_parse_target("127.0.0.1:7401/trip.v1.Flight/Book",
+                                     "action", &t, err, sizeof(err)),
+                     0);
+    assert_string_equal(t.host_port, "127.0.0.1:7401");
+    assert_string_equal(t.method, "/trip.v1.Flight/Book");
+    assert_int_equal(
+        tm_parse_target("svc.local:80/a.B/C", "x", &t, err, sizeof(err)), 0);
+    assert_int_equal(
+        tm_parse_target("[::1]:9000/p.S/M", "x", &t, err, sizeof(err)), 0);
+    assert_string_equal(t.host_port, "[::1]:9000");
+
+    const char *bad[] = {
+        "",                          /* empty */
+        "localhost/p.S/M",           /* no port */
+        "localhost:0/p.S/M",         /* port 0 */
+        "localhost:70000/p.S/M",     /* port too big */
+        "localhost:80/S/M",          /* no package */
+        "localhost:80/p.S",          /* no method */
+        "localhost:80/p.S/M/extra",  /* extra part */
+        "localhost:80/p..S/M",       /* empty identifier */
+        "localhost:80/p.S/1M",       /* method not an identifier */
+        "http://localhost:80/p.S/M", /* a URL */
+        "local host:80/p.S/M",       /* space in host */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc =
+            tm_parse_target(bad[i], "steps[0].action", NULL, err, sizeof(err));
+        if (rc != -1)
+            fail_msg("target \"%s\" was accepted", bad[i]);
+        assert_non_null(strstr(err, "steps[0].action"));
+    }
+}
+
+static Trellis__V1__SagaStep step(const char *action, const char *comp)
+{
+    Trellis__V1__SagaStep s = TRELLIS__V1__SAGA_STEP__INIT;
+    s.action = (char *)action;
+    s.compensate = (char *)comp;
+    return s;
+}
+
+static void test_submit_checks_steps(void **state)
+{
+    (void)state;
+    tm_limits_t l;
+    tm_limits_default(&l);
+    l.max_branches = 3;
+    l.max_payload = 8;
+    Trellis__V1__SagaStep s0 = step("h:1/p.S/A", "h:1/p.S/C");
+    Trellis__V1__SagaStep s1 = step("h:1/p.S/A", "");
+    Trellis__V1__SagaStep *steps[4] = {&s0, &s1, &s0, &s0};
+    Trellis__V1__SubmitRequest r = TRELLIS__V1__SUBMIT_REQUEST__INIT;
+    r.gid = "g1";
+    r.steps = steps;
+    r.n_steps = 2;
+    assert_int_equal(tm_validate_submit(&r, &l, err, sizeof(err)), 0);
+
+    r.n_steps = 4;
+    assert_refused(tm_validate_submit(&r, &l, err, sizeof(err)),
+                   "steps has 4 entries; at most 3");
+    r.n_steps = 2;
+
+    s1.payload.data = (uint8_t *)"123456789";
+    s1.payload.len = 9;
+    assert_refused(tm_validate_submit(&r, &l, err, sizeof(err)),
+                   "steps[1].payload is 9 bytes; at most 8");
+    s1.payload.len = 0;
+
+    uint32_t self_dep = 1;
+    s1.depends_on = &self_dep;
+    s1.n_depends_on = 1;
+    assert_refused(tm_validate_submit(&r, &l, err, sizeof(err)),
+                   "only depend on an earlier step");
+    uint32_t twice[] = {0, 0};
+    s1.depends_on = twice;
+    s1.n_depends_on = 2;
+    assert_refused(tm_validate_submit(&r, &l, err, sizeof(err)), "twice");
+    s1.n_depends_on = 0;
+
+    s1.compensate = "nope";
+    assert_refused(tm_validate_submit(&r, &l, err, sizeof(err)),
+                   "steps[1].compensate");
+    s1.compensate = "";
+
+    r.gid = "";
+    assert_refused(tm_validate_submit(&r, &l, err, sizeof(err)), "gid");
+}
+
+static void test_options_limits_and_headers(void **state)
+{
+    (void)state;
+    tm_limits_t l;
+    tm_limits_default(&l);
+    Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
+    o.retry_interval_ms = 100;
+    assert_int_equal(tm_validate_options(&o, &l, err, sizeof(err)), 0);
+    o.request_timeout_ms = l.max_option_ms + 1;
+    assert_refused(tm_validate_options(&o, &l, err, sizeof(err)),
+                   "options.request_timeout_ms");
+    o.request_timeout_ms = 0;
+
+    Trellis__V1__Header h = TRELLIS__V1__HEADER__INIT;
+    Trellis__V1__Header *hs[] = {&h};
+    o.branch_headers = hs;
+    o.n_branch_headers = 1;
+    h.key = "x-tenant";
+    h.value = "blue";
+    assert_int_equal(tm_validate_options(&o, &l, err, sizeof(err)), 0);
+    h.key = "dtm-gid";
+    assert_refused(tm_validate_options(&o, &l, err, sizeof(err)), "reserved");
+    h.key = "X-Upper";
+    assert_refused(tm_validate_options(&o, &l, err, sizeof(err)),
+                   "branch_headers[0].key");
+    h.key = "ok";
+    h.value = "line\nbreak";
+    assert_refused(tm_validate_options(&o, &l, err, sizeof(err)), "printable");
+}
+
+static void test_register_checks_ops_against_mode(void **state)
+{
+    (void)state;
+    tm_limits_t l;
+    tm_limits_default(&l);
+    Trellis__V1__BranchOp confirm = TRELLIS__V1__BRANCH_OP__INIT;
+    confirm.op = TRELLIS__V1__OP_KIND__OP_CONFIRM;
+    confirm.target = "h:1/bank.v1.Bank/Confirm";
+    Trellis__V1__BranchOp *ops[] = {&confirm};
+    Trellis__V1__RegisterBranchRequest r =
+        TRELLIS__V1__REGISTER_BRANCH_REQUEST__INIT;
+    r.gid = "g";
+    r.branch_id = "b1";
+    r.mode = TRELLIS__V1__BRANCH_MODE__MODE_TCC;
+    r.ops = ops;
+    r.n_ops = 1;
+    assert_int_equal(tm_validate_register(&r, &l, err, sizeof(err)), 0);
+    r.mode = TRELLIS__V1__BRANCH_MODE__MODE_SAGA;
+    assert_refused(tm_validate_register(&r, &l, err, sizeof(err)),
+                   "not a phase-2 op of a saga branch");
+    r.mode = 7;
+    assert_refused(tm_validate_register(&r, &l, err, sizeof(err)), "mode 7");
+    r.mode = TRELLIS__V1__BRANCH_MODE__MODE_TCC;
+    r.branch_id = "has space";
+    assert_refused(tm_validate_register(&r, &l, err, sizeof(err)), "branch_id");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gid_charset_and_length),
+        cmocka_unit_test(test_target_shapes),
+        cmocka_unit_test(test_submit_checks_steps),
+        cmocka_unit_test(test_options_limits_and_headers),
+        cmocka_unit_test(test_register_checks_ops_against_mode),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
