@@ -242,7 +242,8 @@ void trellis_list_page_free(trellis_list_page_t *p);
  * forward op themselves and by tools to read a service's state. On
  * TRELLIS_OK *reply (malloc'd, caller frees with free(); may be NULL when
  * the reply is empty) holds the reply bytes. A non-OK gRPC status is
- * returned as the rc with its message in err. */
+ * returned as the rc with its message in err. timeout_ms 0: 30 s.
+ * Thread safe; the connection to each target is cached and reused. */
 trellis_rc_t trellis_call_unary(const char *target, const char *method,
                                 const void *req, size_t req_len,
                                 const char *const *md_keys,

@@ -79,8 +79,9 @@ trellis_rc_t trellis_participant_start(trellis_participant_t *p,
                                        const char *addr, int *port, char *err,
                                        size_t errlen);
 
-/* Stop serving: in-flight calls are cancelled, workers joined. Safe to call
- * once from any thread that is not a worker. */
+/* Stop serving: in-flight calls are cancelled, workers joined. A handler
+ * that is running is not interrupted: stop waits for it to return. Safe to
+ * call once from any thread that is not a worker. */
 void trellis_participant_stop(trellis_participant_t *p);
 
 /* Stops if running, then releases everything. */

@@ -335,7 +335,7 @@ int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
                 return -1;
             }
         }
-        char what[32];
+        char what[48];
         snprintf(what, sizeof(what), "ops[%zu].target", i);
         if (tm_parse_target(op->target, what, NULL, err, errlen) != 0)
             return -1;

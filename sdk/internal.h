@@ -1,0 +1,142 @@
+/*
+ * libtrellis internals shared by the SDK's .c files; not installed, not API.
+ *
+ * Names here start with `tr_` so they never collide with the public
+ * `trellis_` API or with an application's own symbols in a static link.
+ *
+ * Who owns what:
+ *   errors.c  — filling the caller's err buffer, status code names;
+ *   channel.c — channels to one target, shared and replaced when stuck;
+ *   unary.c   — the process-wide gRPC init, the per-target channel cache
+ *               of trellis_call_unary, and the one blocking unary call
+ *               that every client-side RPC goes through;
+ *   client.c  — trellis_client_t and the TM RPCs;
+ *   info.c    — deep copies of Query/List replies into the info structs;
+ *   saga.c    — the saga builder and its Submit;
+ *   participant.c — the participant's gRPC server.
+ */
+#ifndef TRELLIS_SDK_INTERNAL_H
+#define TRELLIS_SDK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <grpc/grpc.h>
+
+#include "trellis.h"
+
+/* Default deadline of a call when the caller passes 0. */
+#define TR_DEFAULT_TIMEOUT_MS 30000u
+
+/* ---- errors.c -------------------------------------------------------- */
+
+/* printf into err[errlen] (NULL or 0 length: ignored); returns rc so error
+ * paths read `return tr_errf(rc, err, errlen, "...")`. */
+trellis_rc_t tr_errf(trellis_rc_t rc, char *err, size_t errlen, const char *fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
+
+/* Clear err (when given) to "" so callers never read stale text. */
+void tr_err_clear(char *err, size_t errlen);
+
+/* "OK", "CANCELLED", ... "UNAUTHENTICATED"; "status N" for others. The
+ * result is static, or in a thread-local buffer for unknown codes. */
+const char *tr_status_name(int code);
+
+/* strdup that maps NULL to "" (never returns NULL unless out of memory). */
+char *tr_strdup0(const char *s);
+
+/* ---- channel.c ------------------------------------------------------ */
+
+#define TR_CHAN_MAX_METHODS 8
+
+/* One gRPC channel and the handles of the methods registered on it. */
+typedef struct {
+    grpc_channel *channel;
+    void *registered[TR_CHAN_MAX_METHODS]; /* in the slot's method order */
+    int refs;                              /* guarded by the slot's lock */
+} tr_chan_t;
+
+/* The current channel to one target. Thread safe. */
+typedef struct {
+    pthread_mutex_t lock;
+    char *target;
+    const char *const *methods; /* static: gRPC keeps the pointers */
+    size_t n_methods;
+    tr_chan_t *current; /* NULL until first use, or after retiring one */
+} tr_chan_slot_t;
+
+/* methods (may be NULL, 0) are registered on every channel of the slot. */
+trellis_rc_t tr_chan_slot_init(tr_chan_slot_t *s, const char *target,
+                               const char *const *methods, size_t n_methods);
+
+/* The slot's current channel, created on first use; NULL when out of
+ * memory. Pair with tr_chan_release, passing the call's rc: an UNAVAILABLE
+ * call on a channel stuck in TRANSIENT_FAILURE retires the channel. */
+tr_chan_t *tr_chan_acquire(tr_chan_slot_t *s);
+void tr_chan_release(tr_chan_slot_t *s, tr_chan_t *c, trellis_rc_t rc);
+
+/* No call may hold a channel of the slot any more. */
+void tr_chan_slot_destroy(tr_chan_slot_t *s);
+
+/* ---- unary.c --------------------------------------------------------- */
+
+/* grpc_init() once per process. grpc_shutdown() is never called: other
+ * libraries in the process may still use gRPC, and the channels in the
+ * call_unary cache live as long as the process. */
+void tr_grpc_init_once(void);
+
+/* One blocking unary call. `registered` is a handle from
+ * grpc_channel_register_call, or NULL to call `method` by name. Metadata
+ * pairs are copied for the call. On TRELLIS_OK, *reply is malloc'd (NULL
+ * when the reply message is empty) and *reply_len set. A non-OK status is
+ * the rc, with the peer's status details (or a description) in err. */
+typedef struct {
+    grpc_channel *channel;
+    void *registered;
+    const char *method;
+    const char *target; /* for error messages only */
+    const void *req;
+    size_t req_len;
+    const char *const *md_keys;
+    const char *const *md_values;
+    size_t n_md;
+    uint32_t timeout_ms; /* 0: TR_DEFAULT_TIMEOUT_MS */
+} tr_unary_t;
+
+trellis_rc_t tr_unary_call(const tr_unary_t *u, uint8_t **reply,
+                           size_t *reply_len, char *err, size_t errlen);
+
+/* ---- info.c ---------------------------------------------------------- */
+
+struct Trellis__V1__Transaction;
+
+/* Deep copy of a protobuf Transaction into *out (fields zeroed first).
+ * TRELLIS_RESOURCE_EXHAUSTED when out of memory; *out is then released. */
+trellis_rc_t tr_trans_info_copy(const struct Trellis__V1__Transaction *t,
+                                trellis_trans_info_t *out, char *err,
+                                size_t errlen);
+
+/* Release what a trellis_trans_info_t points to, not the struct itself. */
+void tr_trans_info_clear(trellis_trans_info_t *t);
+
+/* ---- client.c -------------------------------------------------------- */
+
+struct Trellis__V1__TransOptions;
+struct Trellis__V1__SubmitRequest;
+
+/* Protobuf options built from trellis_options_t; strings are borrowed from
+ * the options, so it lives no longer than they do. */
+typedef struct tr_pb_options tr_pb_options_t;
+tr_pb_options_t *tr_pb_options_new(const trellis_options_t *o);
+struct Trellis__V1__TransOptions *tr_pb_options_get(tr_pb_options_t *p);
+void tr_pb_options_free(tr_pb_options_t *p);
+
+/* Send a SubmitRequest and read status and reason from the reply. */
+trellis_rc_t tr_submit(trellis_client_t *c,
+                       const struct Trellis__V1__SubmitRequest *req,
+                       trellis_trans_status_t *status, char *reason,
+                       size_t reasonlen, char *err, size_t errlen);
+
+#endif /* TRELLIS_SDK_INTERNAL_H */

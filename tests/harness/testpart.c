@@ -1,0 +1,639 @@
+/*
+ * trellis-testpart: a participant whose every answer is scripted by the
+ * branch payload, so a test controls each op of each branch, and which
+ * records every call so the test can check the order of ops and the
+ * participant's final state. Built on the SDK's trellis_participant.h.
+ *
+ *   trellis-testpart --listen ADDR --port-file FILE [--journal FILE]
+ *                    [--threads N] [--no-memory-journal]
+ *
+ * Methods: /trellis.test.Part/{Action,Compensate,Try,Confirm,Cancel,Prepare,
+ * Commit,Rollback} are branch ops (the method names the op), and
+ * /trellis.test.Part/State reports what happened (below).
+ *
+ * Script grammar (the payload, ASCII; spaces not allowed):
+ *
+ *   script  = "" | clause *( ";" clause )
+ *   clause  = [ opname "=" ] steps | "#" *comment-char
+ *   opname  = "action" | "compensate" | "try" | "confirm" | "cancel"
+ *           | "prepare" | "commit" | "rollback"
+ *   steps   = step *( "," step )
+ *   step    = "ok" | "fail" | "fail:" N | "ongoing:" N | "unavail:" N
+ *           | "hang:" MS [ ":" N ] | "slow:" MS
+ *
+ * A clause starting with "#" is a comment (padding for size tests).
+ * A clause without an opname applies to the forward op (action, try,
+ * prepare); clauses for other ops are ignored by that op. For one op, the
+ * counted steps are consumed by its calls in order, counted per (gid,
+ * branch_id, op) from 1:
+ *   ongoing:N  N calls answer ONGOING (FAILED_PRECONDITION), no effect;
+ *   unavail:N  N calls answer ERROR (UNAVAILABLE), no effect;
+ *   fail:N     N calls answer FAILURE (ABORTED), no effect;
+ *   hang:MS:N  N calls (default 1) sleep MS, then succeed — past the TM's
+ *              deadline, the effect still happens, late (after the sleep).
+ * Once they are used up, every call answers the terminal step: "fail"
+ * (FAILURE, no effect) if present, else "ok" (SUCCESS). "slow:MS" makes every
+ * call of the op sleep MS before answering. Examples:
+ *   ""                               every op succeeds at once
+ *   "fail"                           the action fails for business reasons
+ *   "ongoing:3"                      the action is ONGOING 3 times, then ok
+ *   "slow:300;compensate=unavail:2"  slow action; compensate UNAVAILABLE twice
+ * A payload that does not parse answers ERROR and is journaled as "error".
+ *
+ * Barrier (in memory, per (gid, branch_id), like DESIGN's branch barrier):
+ * a successful op takes effect at most once:
+ *   forward op   first success: "applied"; again: "dup"; after the undo
+ *                already ran: "blocked" (a hanging forward op: no effect);
+ *   undo op      (compensate/cancel/rollback) first success: "undone" if
+ *                the forward op was applied, "empty" if it never was (it
+ *                then blocks a late forward op); again: "dup";
+ *   confirm op   (confirm/commit) first: "confirmed", or "orphan" if the
+ *                forward op had not been applied; again: "dup".
+ * Answers other than success have effect "none".
+ *
+ * Journal: one line per call, written when the call is answered:
+ *   call seq=S start_ms=T end_ms=T gid=G branch=B op=O dtm_op=O
+ *        trans_type=T n=N len=L answer=ok|fail|ongoing|unavail|error
+ *        effect=E
+ * seq is the arrival order; len the payload's size in bytes; start/end are
+ * wall-clock ms at arrival and at the answer; op comes from the method,
+ * dtm_op/trans_type from metadata. Lines go to --journal FILE (flushed each
+ * line; in answer order) and to memory. State's request payload is a gid (""
+ * for all); its reply is the journal lines of that gid in arrival order, then
+ * one line per branch in the net state (forward op applied and not undone): net
+ * gid=G branch=B confirmed=0|1
+ * --no-memory-journal keeps only the barrier in memory (for benchmarks):
+ * State then reports just the net state.
+ *
+ * Threads: handlers run on --threads workers (default 16; a hanging call
+ * holds one). One mutex guards the journal, counters and barrier; sleeps
+ * happen outside it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trellis_participant.h"
+
+#define N_OPS 8
+#define MAX_STEPS 16
+#define N_BUCKETS 65536
+#define METHOD_PREFIX "/trellis.test.Part/"
+
+/* ---- ops ------------------------------------------------------------- */
+
+typedef enum { KIND_FORWARD, KIND_UNDO, KIND_CONFIRM } op_kind_t;
+
+static const struct {
+    const char *method; /* after METHOD_PREFIX */
+    const char *name;
+    op_kind_t kind;
+} OPS[N_OPS] = {
+    {"Action", "action", KIND_FORWARD}, {"Compensate", "compensate", KIND_UNDO},
+    {"Try", "try", KIND_FORWARD},       {"Confirm", "confirm", KIND_CONFIRM},
+    {"Cancel", "cancel", KIND_UNDO},    {"Prepare", "prepare", KIND_FORWARD},
+    {"Commit", "commit", KIND_CONFIRM}, {"Rollback", "rollback", KIND_UNDO},
+};
+
+static int op_by_name(const char *s, size_t len)
+{
+    for (int i = 0; i < N_OPS; i++)
+        if (strlen(OPS[i].name) == len && !strncmp(OPS[i].name, s, len))
+            return i;
+    return -1;
+}
+
+/* ---- scripts --------------------------------------------------------- */
+
+typedef enum { ANS_OK, ANS_FAIL, ANS_ONGOING, ANS_UNAVAIL } answer_t;
+
+static const char *const ANSWER_NAMES[] = {"ok", "fail", "ongoing", "unavail"};
+
+typedef struct {
+    answer_t answer;
+    int count;
+    int sleep_ms; /* hang */
+} counted_t;
+
+/* What one op's script says. */
+typedef struct {
+    counted_t counted[MAX_STEPS];
+    int n_counted;
+    int terminal_fail;
+    int slow_ms;
+} plan_t;
+
+static int parse_int(const char *s, size_t len, int *out)
+{
+    char buf[16];
+    char *end;
+    if (len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    long v = strtol(buf, &end, 10);
+    if (*end || v < 0 || v > INT_MAX)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int add_counted(plan_t *p, answer_t a, int count, int sleep_ms)
+{
+    if (p->n_counted == MAX_STEPS)
+        return -1;
+    p->counted[p->n_counted++] = (counted_t){a, count, sleep_ms};
+    return 0;
+}
+
+/* "hang:MS" or "hang:MS:N" (args points after "hang:"). */
+static int parse_hang(plan_t *p, const char *args, size_t len)
+{
+    const char *colon = memchr(args, ':', len);
+    int ms, n = 1;
+    if (!colon)
+        return parse_int(args, len, &ms) ? -1 : add_counted(p, ANS_OK, 1, ms);
+    if (parse_int(args, (size_t)(colon - args), &ms) ||
+        parse_int(colon + 1, len - (size_t)(colon - args) - 1, &n))
+        return -1;
+    return add_counted(p, ANS_OK, n, ms);
+}
+
+static int word_is(const char *s, size_t len, const char *word)
+{
+    return len == strlen(word) && !strncmp(s, word, len);
+}
+
+static int parse_step(plan_t *p, const char *s, size_t len)
+{
+    const char *colon = memchr(s, ':', len);
+    size_t head = colon ? (size_t)(colon - s) : len;
+    const char *args = colon ? colon + 1 : NULL;
+    size_t alen = colon ? len - head - 1 : 0;
+    int n;
+    if (!colon) {
+        if (word_is(s, head, "fail"))
+            p->terminal_fail = 1;
+        return word_is(s, head, "ok") || word_is(s, head, "fail") ? 0 : -1;
+    }
+    if (word_is(s, head, "slow"))
+        return parse_int(args, alen, &p->slow_ms);
+    if (word_is(s, head, "hang"))
+        return parse_hang(p, args, alen);
+    if (parse_int(args, alen, &n) != 0)
+        return -1;
+    if (word_is(s, head, "fail"))
+        return add_counted(p, ANS_FAIL, n, 0);
+    if (word_is(s, head, "ongoing"))
+        return add_counted(p, ANS_ONGOING, n, 0);
+    if (word_is(s, head, "unavail"))
+        return add_counted(p, ANS_UNAVAIL, n, 0);
+    return -1;
+}
+
+static int parse_steps(plan_t *p, const char *s, size_t len)
+{
+    while (len > 0) {
+        const char *comma = memchr(s, ',', len);
+        size_t n = comma ? (size_t)(comma - s) : len;
+        if (parse_step(p, s, n) != 0)
+            return -1;
+        if (!comma)
+            break;
+        s += n + 1;
+        len -= n + 1;
+    }
+    return 0;
+}
+
+/* One clause: add its steps to *p if it applies to op; check it anyway. */
+static int parse_clause(const char *s, size_t n, int op, plan_t *p)
+{
+    if (n > 0 && s[0] == '#')
+        return 0;
+    const char *eq = memchr(s, '=', n);
+    if (!eq)
+        return OPS[op].kind == KIND_FORWARD ? parse_steps(p, s, n)
+                                            : parse_steps(&(plan_t){0}, s, n);
+    int named = op_by_name(s, (size_t)(eq - s));
+    size_t skip = (size_t)(eq - s) + 1;
+    if (named < 0)
+        return -1;
+    return parse_steps(named == op ? p : &(plan_t){0}, eq + 1, n - skip);
+}
+
+/* Fill *p with the steps of the clauses that apply to op. */
+static int parse_script(const char *s, size_t len, int op, plan_t *p)
+{
+    memset(p, 0, sizeof *p);
+    while (len > 0) {
+        const char *semi = memchr(s, ';', len);
+        size_t n = semi ? (size_t)(semi - s) : len;
+        if (parse_clause(s, n, op, p) != 0)
+            return -1;
+        if (!semi)
+            break;
+        s += n + 1;
+        len -= n + 1;
+    }
+    return 0;
+}
+
+/* The answer for the call_n-th call (from 1); *sleep_ms gets the hang. */
+static answer_t plan_answer(const plan_t *p, int call_n, int *sleep_ms)
+{
+    int seen = 0;
+    *sleep_ms = p->slow_ms;
+    for (int i = 0; i < p->n_counted; i++) {
+        seen += p->counted[i].count;
+        if (call_n <= seen) {
+            *sleep_ms += p->counted[i].sleep_ms;
+            return p->counted[i].answer;
+        }
+    }
+    return p->terminal_fail ? ANS_FAIL : ANS_OK;
+}
+
+/* ---- state: counters, barrier, journal ------------------------------- */
+
+typedef struct branch_state {
+    struct branch_state *next;
+    char *gid, *branch;
+    int calls[N_OPS]; /* calls received per op */
+    int forward_row, forward_applied, undo_row, undone, confirm_row;
+} branch_state_t;
+
+typedef struct {
+    int64_t seq, start_ms, end_ms;
+    char gid[72], branch[40], dtm_op[16], trans_type[16];
+    int op, n;
+    size_t len; /* payload bytes received */
+    const char *answer, *effect;
+} record_t;
+
+static struct {
+    pthread_mutex_t mu;
+    branch_state_t *buckets[N_BUCKETS];
+    record_t *records;
+    size_t n_records, cap_records;
+    int64_t next_seq;
+    FILE *journal;
+    int keep_records;
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .keep_records = 1};
+
+static uint64_t hash2(const char *a, const char *b)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *a; a++)
+        h = (h ^ (unsigned char)*a) * 1099511628211ull;
+    h = (h ^ 0x1f) * 1099511628211ull;
+    for (; *b; b++)
+        h = (h ^ (unsigned char)*b) * 1099511628211ull;
+    return h;
+}
+
+/* Find or add (gid, branch); caller holds S.mu. NULL when out of memory. */
+static branch_state_t *branch_get(const char *gid, const char *branch)
+{
+    branch_state_t **slot = &S.buckets[hash2(gid, branch) % N_BUCKETS];
+    for (branch_state_t *b = *slot; b; b = b->next)
+        if (!strcmp(b->gid, gid) && !strcmp(b->branch, branch))
+            return b;
+    branch_state_t *b = calloc(1, sizeof *b);
+    if (!b || !(b->gid = strdup(gid)) || !(b->branch = strdup(branch))) {
+        if (b)
+            free(b->gid);
+        free(b);
+        return NULL;
+    }
+    b->next = *slot;
+    *slot = b;
+    return b;
+}
+
+/* Apply a successful op to the barrier; returns the effect's name. */
+static const char *barrier_apply(branch_state_t *b, op_kind_t kind)
+{
+    switch (kind) {
+    case KIND_FORWARD:
+        if (b->forward_row)
+            return b->forward_applied ? "dup" : "blocked";
+        b->forward_row = b->forward_applied = 1;
+        return "applied";
+    case KIND_UNDO:
+        if (b->undo_row)
+            return "dup";
+        b->undo_row = 1;
+        if (!b->forward_row) {
+            b->forward_row = 1;
+            return "empty";
+        }
+        b->undone = b->forward_applied;
+        return b->undone ? "undone" : "empty";
+    case KIND_CONFIRM:
+        if (b->confirm_row)
+            return "dup";
+        b->confirm_row = 1;
+        return b->forward_applied && !b->undone ? "confirmed" : "orphan";
+    }
+    return "none";
+}
+
+/* One journal line (with its newline) into buf[len]. */
+static void record_format(const record_t *r, char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "call seq=%lld start_ms=%lld end_ms=%lld gid=%s branch=%s op=%s "
+             "dtm_op=%s trans_type=%s n=%d len=%zu answer=%s effect=%s\n",
+             (long long)r->seq, (long long)r->start_ms, (long long)r->end_ms,
+             r->gid, r->branch, OPS[r->op].name, r->dtm_op, r->trans_type, r->n,
+             r->len, r->answer, r->effect);
+}
+
+/* Keep and write the record; caller holds S.mu. */
+static void record_add(const record_t *r)
+{
+    if (S.journal) {
+        char line[512];
+        record_format(r, line, sizeof line);
+        fputs(line, S.journal);
+        fflush(S.journal);
+    }
+    if (!S.keep_records)
+        return;
+    if (S.n_records == S.cap_records) {
+        size_t cap = S.cap_records ? S.cap_records * 2 : 1024;
+        record_t *p = realloc(S.records, cap * sizeof *p);
+        if (!p)
+            return;
+        S.records = p;
+        S.cap_records = cap;
+    }
+    S.records[S.n_records++] = *r;
+}
+
+/* ---- handlers -------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000,
+                          .tv_nsec = (long)(ms % 1000) * 1000000};
+    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Safe for one token of a space-separated line: no spaces, '=' or '\n'. */
+static void copy_token(char *dst, size_t len, const char *src)
+{
+    size_t i = 0;
+    for (; src && src[i] && i + 1 < len; i++)
+        dst[i] =
+            (src[i] == ' ' || src[i] == '\n' || src[i] == '=') ? '?' : src[i];
+    dst[i] = '\0';
+}
+
+static const trellis_reply_code_t REPLY_CODES[] = {
+    [ANS_OK] = TRELLIS_REPLY_SUCCESS,
+    [ANS_FAIL] = TRELLIS_REPLY_FAILURE,
+    [ANS_ONGOING] = TRELLIS_REPLY_ONGOING,
+    [ANS_UNAVAIL] = TRELLIS_REPLY_ERROR,
+};
+
+static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
+                      size_t payload_len, trellis_reply_t *reply, void *user)
+{
+    int op = (int)(intptr_t)user;
+    record_t r = {
+        .op = op, .start_ms = now_ms(), .len = payload_len, .effect = "none"};
+    copy_token(r.gid, sizeof r.gid, ctx->gid);
+    copy_token(r.branch, sizeof r.branch, ctx->branch_id);
+    copy_token(r.dtm_op, sizeof r.dtm_op, ctx->op);
+    copy_token(r.trans_type, sizeof r.trans_type, ctx->trans_type);
+
+    plan_t plan;
+    int bad = parse_script((const char *)payload, payload_len, op, &plan);
+    pthread_mutex_lock(&S.mu);
+    branch_state_t *b = branch_get(r.gid, r.branch);
+    r.seq = ++S.next_seq;
+    r.n = b ? ++b->calls[op] : 0;
+    pthread_mutex_unlock(&S.mu);
+
+    int pause = 0;
+    answer_t a = bad || !b ? ANS_UNAVAIL : plan_answer(&plan, r.n, &pause);
+    sleep_ms(pause);
+
+    pthread_mutex_lock(&S.mu);
+    r.end_ms = now_ms();
+    r.answer = bad || !b ? "error" : ANSWER_NAMES[a];
+    if (a == ANS_OK)
+        r.effect = barrier_apply(b, OPS[op].kind);
+    record_add(&r);
+    pthread_mutex_unlock(&S.mu);
+
+    reply->code = REPLY_CODES[a];
+    snprintf(reply->message, sizeof reply->message, "testpart: %s %s",
+             OPS[op].name,
+             bad  ? "bad script"
+             : !b ? "out of memory"
+                  : r.answer);
+    if (bad)
+        fprintf(stderr, "testpart: bad script %.*s\n", (int)payload_len,
+                (const char *)payload);
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} text_t;
+
+static void text_printf(text_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void text_printf(text_t *t, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(t->buf ? t->buf + t->len : NULL,
+                          t->buf ? t->cap - t->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (t->buf && t->len + (size_t)n < t->cap) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
+        char *p = realloc(t->buf, cap);
+        if (!p)
+            return;
+        t->buf = p;
+        t->cap = cap;
+    }
+}
+
+/* Caller holds S.mu. */
+static void state_text(const char *gid, text_t *t)
+{
+    for (size_t i = 0; i < S.n_records; i++) {
+        if (*gid && strcmp(S.records[i].gid, gid))
+            continue;
+        char line[512];
+        record_format(&S.records[i], line, sizeof line);
+        text_printf(t, "%s", line);
+    }
+    for (size_t i = 0; i < N_BUCKETS; i++)
+        for (branch_state_t *b = S.buckets[i]; b; b = b->next)
+            if ((!*gid || !strcmp(b->gid, gid)) && b->forward_applied &&
+                !b->undone)
+                text_printf(t, "net gid=%s branch=%s confirmed=%d\n", b->gid,
+                            b->branch, b->confirm_row);
+}
+
+static void handle_state(const trellis_branch_ctx_t *ctx,
+                         const uint8_t *payload, size_t payload_len,
+                         trellis_reply_t *reply, void *user)
+{
+    (void)ctx;
+    (void)user;
+    char gid[72];
+    text_t t = {0};
+    snprintf(gid, sizeof gid, "%.*s", (int)payload_len, (const char *)payload);
+    pthread_mutex_lock(&S.mu);
+    state_text(gid, &t);
+    pthread_mutex_unlock(&S.mu);
+    reply->body = (uint8_t *)t.buf;
+    reply->body_len = t.len;
+}
+
+/* ---- main ------------------------------------------------------------ */
+
+typedef struct {
+    const char *listen, *port_file, *journal;
+    int threads;
+} args_t;
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: trellis-testpart --listen ADDR --port-file FILE "
+                    "[--journal FILE] [--threads N] "
+                    "[--no-memory-journal]\n");
+    return 2;
+}
+
+static int parse_args(int argc, char **argv, args_t *a)
+{
+    *a = (args_t){.listen = "127.0.0.1:0", .threads = 16};
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--no-memory-journal")) {
+            S.keep_records = 0;
+            continue;
+        }
+        if (!v)
+            return -1;
+        if (!strcmp(argv[i], "--listen"))
+            a->listen = v;
+        else if (!strcmp(argv[i], "--port-file"))
+            a->port_file = v;
+        else if (!strcmp(argv[i], "--journal"))
+            a->journal = v;
+        else if (!strcmp(argv[i], "--threads"))
+            a->threads = atoi(v);
+        else
+            return -1;
+        i++;
+    }
+    return a->threads > 0 ? 0 : -1;
+}
+
+/* Write port then rename, so a reader never sees a partial file. */
+static int write_port_file(const char *path, int port)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0)
+        return -1;
+    return rename(tmp, path);
+}
+
+static int serve(trellis_participant_t *p, const args_t *a)
+{
+    char err[256];
+    for (int i = 0; i < N_OPS; i++) {
+        char method[64];
+        snprintf(method, sizeof method, METHOD_PREFIX "%s", OPS[i].method);
+        if (trellis_participant_handle(p, method, handle_op,
+                                       (void *)(intptr_t)i, err,
+                                       sizeof err) != TRELLIS_OK)
+            goto fail;
+    }
+    int port = 0;
+    if (trellis_participant_handle(p, METHOD_PREFIX "State", handle_state, NULL,
+                                   err, sizeof err) != TRELLIS_OK ||
+        trellis_participant_start(p, a->listen, &port, err, sizeof err) !=
+            TRELLIS_OK)
+        goto fail;
+    if (a->port_file && write_port_file(a->port_file, port) != 0) {
+        snprintf(err, sizeof err, "cannot write %s", a->port_file);
+        goto fail;
+    }
+    printf("trellis-testpart ready listen=127.0.0.1:%d\n", port);
+    fflush(stdout);
+    return 0;
+fail:
+    fprintf(stderr, "trellis-testpart: %s\n", err);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    args_t a;
+    if (parse_args(argc, argv, &a) != 0)
+        return usage();
+    if (a.journal && !(S.journal = fopen(a.journal, "a"))) {
+        perror(a.journal);
+        return 1;
+    }
+    /* Block the stop signals before gRPC starts threads; wait for them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+    trellis_participant_t *p = NULL;
+    char err[256];
+    if (trellis_participant_new(a.threads, &p, err, sizeof err) != TRELLIS_OK) {
+        fprintf(stderr, "trellis-testpart: %s\n", err);
+        return 1;
+    }
+    int rc = serve(p, &a);
+    if (rc == 0) {
+        int sig;
+        sigwait(&stop, &sig);
+    }
+    trellis_participant_free(p);
+    if (S.journal)
+        fclose(S.journal);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,310 @@
+/*
+ * test_badinput.c: input trellisd must refuse with INVALID_ARGUMENT (and a
+ * message) without storing anything — bad gids, a malformed protobuf, too
+ * many steps, an oversize payload, malformed targets, dependencies on
+ * later steps — and the limits' boundaries, which it must accept. Requests
+ * are built with protobuf-c and sent raw with trellis_call_unary, so the
+ * TM's checks are tested whatever the SDK checks first; the SDK path is
+ * tested too where it adds something.
+ */
+#include "itest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trellis/v1/tm.pb-c.h"
+
+#define MAX_STEPS 8
+#define MAX_PAYLOAD 1024
+#define SUBMIT "/trellis.v1.TM/Submit"
+
+static const char *const TM_ARGS[] = {"--max-steps", "8", "--max-payload",
+                                      "1024", NULL};
+
+/* One raw step description. */
+typedef struct {
+    const char *action, *compensate, *payload;
+    size_t payload_len; /* 0: strlen(payload) */
+    int depends_on;     /* -1: none */
+} raw_step_t;
+
+static trellis_rc_t send_raw(itest_t *t, const char *method, const void *req,
+                             size_t len, char *err, size_t errlen)
+{
+    uint8_t *reply = NULL;
+    size_t reply_len = 0;
+    trellis_rc_t rc =
+        trellis_call_unary(harness_server_addr(t->tm), method, req, len, NULL,
+                           NULL, 0, 10000, &reply, &reply_len, err, errlen);
+    free(reply);
+    return rc;
+}
+
+/* Submit gid with steps through a hand-built SubmitRequest. */
+static trellis_rc_t raw_submit(itest_t *t, const char *gid,
+                               const raw_step_t *steps, size_t n, char *err,
+                               size_t errlen)
+{
+    Trellis__V1__SagaStep *pb = calloc(n ? n : 1, sizeof *pb);
+    Trellis__V1__SagaStep **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    uint32_t *deps = calloc(n ? n : 1, sizeof *deps);
+    assert_true(pb && ptrs && deps);
+    for (size_t i = 0; i < n; i++) {
+        trellis__v1__saga_step__init(&pb[i]);
+        pb[i].action = (char *)steps[i].action;
+        pb[i].compensate = (char *)steps[i].compensate;
+        pb[i].payload.data = (uint8_t *)steps[i].payload;
+        pb[i].payload.len = steps[i].payload_len ? steps[i].payload_len
+                                                 : strlen(steps[i].payload);
+        if (steps[i].depends_on >= 0) {
+            deps[i] = (uint32_t)steps[i].depends_on;
+            pb[i].n_depends_on = 1;
+            pb[i].depends_on = &deps[i];
+        }
+        ptrs[i] = &pb[i];
+    }
+    Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
+    o.wait_result = 1;
+    o.retry_interval_ms = ITEST_RETRY_INTERVAL_MS;
+    Trellis__V1__SubmitRequest req = TRELLIS__V1__SUBMIT_REQUEST__INIT;
+    req.gid = (char *)gid;
+    req.n_steps = n;
+    req.steps = ptrs;
+    req.options = &o;
+    req.concurrent = steps[0].depends_on >= 0;
+    size_t len = trellis__v1__submit_request__get_packed_size(&req);
+    uint8_t *buf = malloc(len ? len : 1);
+    assert_non_null(buf);
+    trellis__v1__submit_request__pack(&req, buf);
+    trellis_rc_t rc = send_raw(t, SUBMIT, buf, len, err, errlen);
+    free(buf);
+    free(pb);
+    free(ptrs);
+    free(deps);
+    return rc;
+}
+
+static raw_step_t ok_step(itest_t *t)
+{
+    return (raw_step_t){t->action, t->compensate, "ok", 0, -1};
+}
+
+/* rc must be INVALID_ARGUMENT with a message, and gid must not exist. */
+static void assert_refused(itest_t *t, const char *gid, trellis_rc_t rc,
+                           const char *err)
+{
+    if (rc != TRELLIS_INVALID_ARGUMENT)
+        fail_msg("gid '%s': rc %d (%s), want INVALID_ARGUMENT", gid, rc, err);
+    assert_true(strlen(err) > 0);
+    char qerr[512];
+    trellis_trans_info_t *info = NULL;
+    trellis_rc_t q = trellis_query(t->client, gid, &info, qerr, sizeof qerr);
+    trellis_trans_info_free(info);
+    if (q != TRELLIS_NOT_FOUND && q != TRELLIS_INVALID_ARGUMENT)
+        fail_msg("after a refused submit, query '%s': rc %d", gid, q);
+}
+
+/* Transactions stored, of any status. */
+static size_t stored(itest_t *t)
+{
+    char err[512];
+    trellis_list_filter_t f;
+    memset(&f, 0, sizeof f);
+    f.page_size = 1000;
+    trellis_list_page_t *page = NULL;
+    trellis_rc_t rc = trellis_list(t->client, &f, &page, err, sizeof err);
+    if (rc != TRELLIS_OK)
+        fail_msg("trellis_list: rc %d: %s", rc, err);
+    size_t n = page->n;
+    trellis_list_page_free(page);
+    return n;
+}
+
+static void assert_accepted(itest_t *t, const char *gid, trellis_rc_t rc,
+                            const char *err)
+{
+    if (rc != TRELLIS_OK)
+        fail_msg("gid '%s': rc %d (%s), want OK", gid, rc, err);
+    trellis_trans_info_t *info = itest_query(t, gid);
+    assert_int_equal(info->status, TRELLIS_TRANS_SUCCEEDED);
+    trellis_trans_info_free(info);
+}
+
+static void test_bad_gids(void **state)
+{
+    itest_t *t = itest_start(state, "bad_gid", TM_ARGS);
+    char long65[66], long64[65], err[512];
+    memset(long65, 'a', 65);
+    long65[65] = '\0';
+    memset(long64, 'b', 64);
+    long64[64] = '\0';
+    const char *bad[] = {"",         long65,        "bad gid",  "bad/gid",
+                         "bad\"gid", "gid\xc3\xa9", "tab\tgid", "semi;gid"};
+    raw_step_t step = ok_step(t);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_refused(t, bad[i],
+                       raw_submit(t, bad[i], &step, 1, err, sizeof err), err);
+        /* Through the SDK's saga builder: refused by it or by trellisd. */
+        trellis_saga_t *s = NULL;
+        trellis_rc_t rc = trellis_saga_new(bad[i], &s, err, sizeof err);
+        if (rc == TRELLIS_OK) {
+            assert_int_equal(trellis_saga_add_step(s, t->action, NULL, "ok", 2,
+                                                   err, sizeof err),
+                             0);
+            rc = trellis_saga_submit(t->client, s, NULL, NULL, 0, err,
+                                     sizeof err);
+        }
+        trellis_saga_free(s);
+        assert_refused(t, bad[i], rc, err);
+    }
+    assert_int_equal(stored(t), 0);
+    /* The edges of what is allowed: 64 characters, all of [A-Za-z0-9_.:-]. */
+    assert_accepted(t, long64, raw_submit(t, long64, &step, 1, err, sizeof err),
+                    err);
+    assert_accepted(t, "Az09_.:-",
+                    raw_submit(t, "Az09_.:-", &step, 1, err, sizeof err), err);
+    assert_int_equal(stored(t), 2);
+    itest_pass(state);
+}
+
+static void test_malformed_protobuf(void **state)
+{
+    itest_t *t = itest_start(state, "bad_protobuf", TM_ARGS);
+    char err[512];
+    /* Field 1 (gid) claiming 2^32 bytes; then bytes of no field at all. */
+    static const uint8_t garbage[] = {0x0a, 0xff, 0xff, 0xff,
+                                      0xff, 0x0f, 0x41, 0x42};
+    static const uint8_t noise[] = {0xff, 0xfe, 0xfd, 0x00, 0x13, 0x37};
+    assert_int_equal(
+        send_raw(t, SUBMIT, garbage, sizeof garbage, err, sizeof err),
+        TRELLIS_INVALID_ARGUMENT);
+    assert_true(strlen(err) > 0);
+    assert_int_equal(send_raw(t, SUBMIT, noise, sizeof noise, err, sizeof err),
+                     TRELLIS_INVALID_ARGUMENT);
+    assert_int_equal(send_raw(t, "/trellis.v1.TM/Query", garbage,
+                              sizeof garbage, err, sizeof err),
+                     TRELLIS_INVALID_ARGUMENT);
+    /* An empty message is a valid SubmitRequest with an empty gid. */
+    assert_int_equal(send_raw(t, SUBMIT, "", 0, err, sizeof err),
+                     TRELLIS_INVALID_ARGUMENT);
+    assert_int_equal(stored(t), 0);
+    itest_pass(state);
+}
+
+static void test_too_many_steps(void **state)
+{
+    itest_t *t = itest_start(state, "bad_steps", TM_ARGS);
+    char err[512];
+    raw_step_t steps[MAX_STEPS + 1];
+    for (size_t i = 0; i < MAX_STEPS + 1; i++)
+        steps[i] = ok_step(t);
+    assert_refused(
+        t, "nine-steps",
+        raw_submit(t, "nine-steps", steps, MAX_STEPS + 1, err, sizeof err),
+        err);
+    assert_accepted(
+        t, "eight-steps",
+        raw_submit(t, "eight-steps", steps, MAX_STEPS, err, sizeof err), err);
+    assert_int_equal(stored(t), 1);
+    itest_pass(state);
+}
+
+/* A valid testpart script of exactly len bytes: "ok;#" and padding. */
+static char *script_of_size(size_t len)
+{
+    char *p = malloc(len + 1);
+    assert_non_null(p);
+    memset(p, 'x', len);
+    memcpy(p, "ok;#", 4);
+    p[len] = '\0';
+    return p;
+}
+
+static void test_oversize_payload(void **state)
+{
+    itest_t *t = itest_start(state, "bad_payload", TM_ARGS);
+    char err[512];
+    char *big = script_of_size(MAX_PAYLOAD + 1);
+    char *edge = script_of_size(MAX_PAYLOAD);
+    raw_step_t step = ok_step(t);
+    step.payload = big;
+    assert_refused(t, "too-big",
+                   raw_submit(t, "too-big", &step, 1, err, sizeof err), err);
+    step.payload = edge;
+    assert_accepted(t, "just-fits",
+                    raw_submit(t, "just-fits", &step, 1, err, sizeof err), err);
+    free(big);
+    free(edge);
+    assert_int_equal(stored(t), 1);
+    itest_pass(state);
+}
+
+static void test_bad_targets(void **state)
+{
+    itest_t *t = itest_start(state, "bad_target", TM_ARGS);
+    char port[16], err[512];
+    snprintf(port, sizeof port, "%d", harness_server_port(t->part));
+    char no_method[96], no_port[96], no_package[96], bad_port[96];
+    snprintf(no_method, sizeof no_method, "127.0.0.1:%s", port);
+    snprintf(no_port, sizeof no_port, "127.0.0.1/trellis.test.Part/Action");
+    snprintf(no_package, sizeof no_package, "127.0.0.1:%s/Action", port);
+    snprintf(bad_port, sizeof bad_port, "127.0.0.1:http/trellis.test.Part/A");
+    const char *bad[] = {"",
+                         no_method,
+                         no_port,
+                         no_package,
+                         bad_port,
+                         "garbage",
+                         "/trellis.test.Part/Action",
+                         "127.0.0.1:1/trellis.test.Part/Ac tion"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char gid[32];
+        raw_step_t step = ok_step(t);
+        snprintf(gid, sizeof gid, "bad-action-%zu", i);
+        step.action = bad[i];
+        assert_refused(t, gid, raw_submit(t, gid, &step, 1, err, sizeof err),
+                       err);
+        if (!bad[i][0])
+            continue; /* an empty compensate means "no undo": valid */
+        snprintf(gid, sizeof gid, "bad-compensate-%zu", i);
+        step = ok_step(t);
+        step.compensate = bad[i];
+        assert_refused(t, gid, raw_submit(t, gid, &step, 1, err, sizeof err),
+                       err);
+    }
+    assert_int_equal(stored(t), 0);
+    itest_pass(state);
+}
+
+static void test_bad_dependencies(void **state)
+{
+    itest_t *t = itest_start(state, "bad_depends", TM_ARGS);
+    char err[512];
+    raw_step_t steps[3] = {ok_step(t), ok_step(t), ok_step(t)};
+    steps[1].depends_on = 1; /* itself */
+    assert_refused(t, "dep-self",
+                   raw_submit(t, "dep-self", steps, 3, err, sizeof err), err);
+    steps[1].depends_on = 2; /* a later step */
+    assert_refused(t, "dep-later",
+                   raw_submit(t, "dep-later", steps, 3, err, sizeof err), err);
+    steps[1].depends_on = 7; /* no such step */
+    assert_refused(t, "dep-missing",
+                   raw_submit(t, "dep-missing", steps, 3, err, sizeof err),
+                   err);
+    assert_int_equal(stored(t), 0);
+    itest_pass(state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_bad_gids, itest_teardown),
+        cmocka_unit_test_teardown(test_malformed_protobuf, itest_teardown),
+        cmocka_unit_test_teardown(test_too_many_steps, itest_teardown),
+        cmocka_unit_test_teardown(test_oversize_payload, itest_teardown),
+        cmocka_unit_test_teardown(test_bad_targets, itest_teardown),
+        cmocka_unit_test_teardown(test_bad_dependencies, itest_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
