@@ -493,15 +493,25 @@ static void on_call_done(void *arg, int status, const char *message)
     tm_op_t *op = &br->ops[ctx->slot];
     op->inflight = 0;
     char msg[600];
-    if (status != GRPC_STATUS_OK)
+    tm_result_t result = tm_plan_classify(status);
+    if (result == TM_RESULT_FAILURE) /* the participant's own words */
+        snprintf(msg, sizeof(msg), "%s",
+                 message && *message ? message : "ABORTED");
+    else if (status != GRPC_STATUS_OK)
         snprintf(msg, sizeof(msg), "grpc status %d: %s", status,
                  message && *message ? message : "(no message)");
     else
         msg[0] = '\0';
+    if (status == GRPC_STATUS_UNIMPLEMENTED && op->attempts == 1)
+        tm_log(TM_LOG_WARN,
+               "event=target_unimplemented gid=%s branch=%s op=%s target=%s "
+               "msg=\"the participant has no such method; retrying\"",
+               l->tx.gid, br->branch_id, tm_op_kind_name(op->kind),
+               op->target ? op->target : "");
     tm_tx_status_t before = l->tx.status;
     tm_retry_policy_t p = policy_of(l);
     tm_effect_t eff = tm_plan_apply_result(
-        &l->tx, ctx->branch, ctx->slot, tm_plan_classify(status),
+        &l->tx, ctx->branch, ctx->slot, result,
         status == GRPC_STATUS_OK ? NULL : msg, &p, tm_wall_ms());
     if (eff.alert)
         tm_log(TM_LOG_WARN,
