@@ -353,6 +353,17 @@ static void persist(live_t *l, int insert, tm_rpc_t *rpc, ack_kind_t ack)
     tm_store_queue(l->eng->store, w, on_write_done, t);
 }
 
+/* Persist a change; when it also ends the transaction, the final status
+ * goes into the same write (one commit fewer per transaction). */
+static void persist_change(live_t *l)
+{
+    tm_tx_status_t outcome =
+        is_final(l->tx.status) ? 0 : tm_plan_outcome(&l->tx);
+    if (outcome)
+        tm_plan_finish(&l->tx, outcome, tm_wall_ms());
+    persist(l, 0, NULL, ACK_NONE);
+}
+
 static void disarm_timer(live_t *l, tm_timer_node_t *node)
 {
     if (tm_timer_disarm(l->eng->timers, node))
@@ -522,7 +533,7 @@ static void on_call_done(void *arg, int status, const char *message)
     if (before != l->tx.status)
         log_rollback_decision(l);
     if (eff.changed)
-        persist(l, 0, NULL, ACK_NONE);
+        persist_change(l);
     else if (eff.retry_in_ms >= 0)
         arm_timer(l, &op->retry_timer, eff.retry_in_ms);
     drive(l);
@@ -546,7 +557,7 @@ static void on_timeout(tm_timer_node_t *node)
     pthread_mutex_lock(&l->mu);
     if (!l->finalized && tm_plan_on_timeout(&l->tx, tm_wall_ms())) {
         log_rollback_decision(l);
-        persist(l, 0, NULL, ACK_NONE);
+        persist_change(l);
     }
     pthread_mutex_unlock(&l->mu);
     live_unref(l);

@@ -232,13 +232,12 @@ int tm_plan_on_timeout(tm_trans_t *tx, int64_t now_ms)
     return tm_plan_start_rollback(tx, reason, now_ms);
 }
 
-static void finish_op(tm_op_t *op, int64_t now_ms)
+/* Not marked dirty: storage derives SKIPPED for the pending ops of a
+ * finished transaction, which saves writing them. */
+static void finish_op(tm_op_t *op)
 {
-    (void)now_ms;
-    if (op->kind != TM_KIND_NONE && op->status == TM_OP_PENDING) {
+    if (op->kind != TM_KIND_NONE && op->status == TM_OP_PENDING)
         op->status = TM_OP_SKIPPED;
-        op->dirty = 1;
-    }
 }
 
 void tm_plan_finish(tm_trans_t *tx, tm_tx_status_t final, int64_t now_ms)
@@ -248,7 +247,7 @@ void tm_plan_finish(tm_trans_t *tx, tm_tx_status_t final, int64_t now_ms)
     tx->updated_ms = now_ms;
     for (size_t i = 0; i < tx->n_branches; i++)
         for (int s = 0; s < TM_SLOTS; s++)
-            finish_op(&tx->branches[i].ops[s], now_ms);
+            finish_op(&tx->branches[i].ops[s]);
 }
 
 void tm_plan_mark_initiator_ops_done(tm_trans_t *tx, int64_t now_ms)

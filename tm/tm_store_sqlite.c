@@ -24,8 +24,6 @@
 typedef struct {
     uint32_t branch;
     int slot;
-    int kind;
-    char *target;
     int status;
     uint32_t attempts;
     char *last_error;
@@ -42,6 +40,8 @@ typedef struct {
     uint8_t *payload;
     size_t payload_len;
     char *deps; /* comma-separated text */
+    int kind[TM_SLOTS];
+    char *target[TM_SLOTS];
 } w_branch_t;
 
 struct tm_write {
@@ -94,20 +94,22 @@ static const char *schema_sql =
     " gid TEXT PRIMARY KEY, status INTEGER NOT NULL,"
     " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
     " finished_ms INTEGER NOT NULL DEFAULT 0, reason TEXT,"
-    " submit_hash INTEGER NOT NULL DEFAULT 0, options BLOB);"
+    " submit_hash INTEGER NOT NULL DEFAULT 0, options BLOB) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS trans_by_created ON trans(created_ms, gid);"
-    "CREATE INDEX IF NOT EXISTS trans_by_status"
-    " ON trans(status, created_ms, gid);"
+    "CREATE INDEX IF NOT EXISTS trans_unfinished ON trans(status)"
+    " WHERE status < 4;"
     "CREATE TABLE IF NOT EXISTS branch("
     " gid TEXT NOT NULL, idx INTEGER NOT NULL, branch_id TEXT NOT NULL,"
     " mode INTEGER NOT NULL, initiator_driven INTEGER NOT NULL,"
     " payload BLOB, depends_on TEXT NOT NULL,"
+    " kind0 INTEGER NOT NULL, target0 TEXT, kind1 INTEGER NOT NULL,"
+    " target1 TEXT, kind2 INTEGER NOT NULL, target2 TEXT,"
     " PRIMARY KEY(gid, idx)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS op("
     " gid TEXT NOT NULL, idx INTEGER NOT NULL, slot INTEGER NOT NULL,"
-    " kind INTEGER NOT NULL, target TEXT, status INTEGER NOT NULL,"
-    " attempts INTEGER NOT NULL, last_error TEXT, attempt_ms TEXT,"
-    " finished_ms INTEGER NOT NULL, late INTEGER NOT NULL DEFAULT 0,"
+    " status INTEGER NOT NULL, attempts INTEGER NOT NULL, last_error TEXT,"
+    " attempt_ms TEXT, finished_ms INTEGER NOT NULL,"
+    " late INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY(gid, idx, slot)) WITHOUT ROWID;";
 
 static const char *write_sql[N_WRITE_STMTS] = {
@@ -118,11 +120,12 @@ static const char *write_sql[N_WRITE_STMTS] = {
                         " finished_ms=?4, reason=?5, submit_hash=?6"
                         " WHERE gid=?1",
     [ST_UPSERT_BRANCH] = "INSERT OR REPLACE INTO branch(gid,idx,branch_id,"
-                         "mode,initiator_driven,payload,depends_on)"
-                         " VALUES(?,?,?,?,?,?,?)",
-    [ST_UPSERT_OP] = "INSERT OR REPLACE INTO op(gid,idx,slot,kind,target,"
-                     "status,attempts,last_error,attempt_ms,finished_ms,late)"
-                     " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                         "mode,initiator_driven,payload,depends_on,kind0,"
+                         "target0,kind1,target1,kind2,target2)"
+                         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_UPSERT_OP] = "INSERT OR REPLACE INTO op(gid,idx,slot,status,"
+                     "attempts,last_error,attempt_ms,finished_ms,late)"
+                     " VALUES(?,?,?,?,?,?,?,?,?)",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
 };
@@ -161,10 +164,11 @@ static void free_write(tm_write_t *w)
         free(w->branches[i].branch_id);
         free(w->branches[i].payload);
         free(w->branches[i].deps);
+        for (int k = 0; k < TM_SLOTS; k++)
+            free(w->branches[i].target[k]);
     }
     free(w->branches);
     for (size_t i = 0; i < w->n_ops; i++) {
-        free(w->ops[i].target);
         free(w->ops[i].last_error);
         free(w->ops[i].attempt_ms);
     }
@@ -176,16 +180,14 @@ static int capture_op(w_op_t *o, uint32_t branch, int slot, tm_op_t *op)
 {
     o->branch = branch;
     o->slot = slot;
-    o->kind = op->kind;
     o->status = op->status;
     o->attempts = op->attempts;
     o->finished_ms = op->finished_ms;
     o->late = op->late;
-    o->target = tm_strdup(op->target);
     o->last_error = tm_strdup(op->last_error);
     o->attempt_ms = join_i64(op->attempt_ms, op->n_attempt_ms);
     op->dirty = 0;
-    return (op->target && !o->target) || !o->attempt_ms ? -1 : 0;
+    return (op->last_error && !o->last_error) || !o->attempt_ms ? -1 : 0;
 }
 
 static int capture_branch(w_branch_t *wb, uint32_t idx, tm_branch_t *b)
@@ -201,9 +203,17 @@ static int capture_branch(w_branch_t *wb, uint32_t idx, tm_branch_t *b)
         if (wb->payload)
             memcpy(wb->payload, b->payload, b->payload_len);
     }
+    int rc = 0;
+    for (int k = 0; k < TM_SLOTS; k++) {
+        wb->kind[k] = b->ops[k].kind;
+        wb->target[k] = tm_strdup(b->ops[k].target);
+        if (b->ops[k].target && !wb->target[k])
+            rc = -1;
+    }
     b->stored = 1;
-    return !wb->branch_id || !wb->deps || (b->payload_len && !wb->payload) ? -1
-                                                                           : 0;
+    if (!wb->branch_id || !wb->deps || (b->payload_len && !wb->payload))
+        rc = -1;
+    return rc;
 }
 
 static int capture_header(tm_write_t *w, const tm_trans_t *tx, int insert)
@@ -240,8 +250,7 @@ static size_t count_changes(const tm_trans_t *tx, size_t *n_branches)
         if (!b->stored)
             (*n_branches)++;
         for (int s = 0; s < TM_SLOTS; s++)
-            if (b->ops[s].kind != TM_KIND_NONE &&
-                (!b->stored || b->ops[s].dirty))
+            if (b->ops[s].kind != TM_KIND_NONE && b->ops[s].dirty)
                 ops++;
     }
     return ops;
@@ -259,11 +268,10 @@ tm_write_t *tm_write_capture(tm_trans_t *tx, int insert)
     int rc = (w->branches && w->ops) ? capture_header(w, tx, insert) : -1;
     for (size_t i = 0; rc == 0 && i < tx->n_branches; i++) {
         tm_branch_t *b = &tx->branches[i];
-        int fresh = !b->stored;
-        if (fresh)
+        if (!b->stored)
             rc = capture_branch(&w->branches[w->n_branches++], (uint32_t)i, b);
         for (int s = 0; rc == 0 && s < TM_SLOTS; s++)
-            if (b->ops[s].kind != TM_KIND_NONE && (fresh || b->ops[s].dirty))
+            if (b->ops[s].kind != TM_KIND_NONE && b->ops[s].dirty)
                 rc =
                     capture_op(&w->ops[w->n_ops++], (uint32_t)i, s, &b->ops[s]);
     }
@@ -325,6 +333,10 @@ static int apply_branch(tm_store_t *s, const char *gid, const w_branch_t *b)
     sqlite3_bind_blob(st, 6, b->payload ? (const void *)b->payload : "",
                       (int)b->payload_len, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, b->deps, -1, SQLITE_STATIC);
+    for (int k = 0; k < TM_SLOTS; k++) {
+        sqlite3_bind_int(st, 8 + 2 * k, b->kind[k]);
+        bind_text_or_null(st, 9 + 2 * k, b->target[k]);
+    }
     return step_reset(st);
 }
 
@@ -334,14 +346,12 @@ static int apply_op(tm_store_t *s, const char *gid, const w_op_t *o)
     sqlite3_bind_text(st, 1, gid, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, (int)o->branch);
     sqlite3_bind_int(st, 3, o->slot);
-    sqlite3_bind_int(st, 4, o->kind);
-    bind_text_or_null(st, 5, o->target);
-    sqlite3_bind_int(st, 6, o->status);
-    sqlite3_bind_int64(st, 7, o->attempts);
-    bind_text_or_null(st, 8, o->last_error);
-    sqlite3_bind_text(st, 9, o->attempt_ms, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 10, o->finished_ms);
-    sqlite3_bind_int(st, 11, o->late);
+    sqlite3_bind_int(st, 4, o->status);
+    sqlite3_bind_int64(st, 5, o->attempts);
+    bind_text_or_null(st, 6, o->last_error);
+    sqlite3_bind_text(st, 7, o->attempt_ms, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, o->finished_ms);
+    sqlite3_bind_int(st, 9, o->late);
     return step_reset(st);
 }
 
@@ -695,7 +705,8 @@ static int load_branches(tm_store_t *s, tm_trans_t *tx)
     sqlite3_stmt *st;
     if (sqlite3_prepare_v3(s->rdb,
                            "SELECT idx, branch_id, mode, initiator_driven,"
-                           " payload, depends_on FROM branch WHERE gid=?"
+                           " payload, depends_on, kind0, target0, kind1,"
+                           " target1, kind2, target2 FROM branch WHERE gid=?"
                            " ORDER BY idx",
                            -1, SQLITE_PREPARE_PERSISTENT, &st,
                            NULL) != SQLITE_OK)
@@ -723,17 +734,36 @@ static int load_branches(tm_store_t *s, tm_trans_t *tx)
                 memcpy(b->payload, sqlite3_column_blob(st, 4), b->payload_len);
         }
         b->deps = split_u32(col_text(st, 5), &b->n_deps);
+        for (int k = 0; k < TM_SLOTS; k++) {
+            b->ops[k].kind = (tm_op_kind_t)sqlite3_column_int(st, 6 + 2 * k);
+            b->ops[k].target = tm_strdup(col_text(st, 7 + 2 * k));
+            b->ops[k].status = TM_OP_PENDING;
+        }
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+/* Ops still pending in a finished transaction were never called: the
+ * engine does not write them, so they are marked here. */
+static void mark_skipped_if_finished(tm_trans_t *tx)
+{
+    if (tx->status != TM_TX_SUCCEEDED && tx->status != TM_TX_FAILED)
+        return;
+    for (size_t i = 0; i < tx->n_branches; i++)
+        for (int k = 0; k < TM_SLOTS; k++) {
+            tm_op_t *op = &tx->branches[i].ops[k];
+            if (op->kind != TM_KIND_NONE && op->status == TM_OP_PENDING)
+                op->status = TM_OP_SKIPPED;
+        }
 }
 
 static int load_ops(tm_store_t *s, tm_trans_t *tx)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v3(s->rdb,
-                           "SELECT idx, slot, kind, target, status, attempts,"
-                           " last_error, attempt_ms, finished_ms, late FROM op"
+                           "SELECT idx, slot, status, attempts, last_error,"
+                           " attempt_ms, finished_ms, late FROM op"
                            " WHERE gid=?",
                            -1, SQLITE_PREPARE_PERSISTENT, &st,
                            NULL) != SQLITE_OK)
@@ -745,16 +775,17 @@ static int load_ops(tm_store_t *s, tm_trans_t *tx)
         if (idx >= tx->n_branches || slot < 0 || slot >= TM_SLOTS)
             continue;
         tm_op_t *op = &tx->branches[idx].ops[slot];
-        op->kind = (tm_op_kind_t)sqlite3_column_int(st, 2);
-        op->target = tm_strdup(col_text(st, 3));
-        op->status = (tm_op_status_t)sqlite3_column_int(st, 4);
-        op->attempts = (uint32_t)sqlite3_column_int64(st, 5);
-        op->last_error = tm_strdup(col_text(st, 6));
-        op->attempt_ms = split_i64(col_text(st, 7), &op->n_attempt_ms);
-        op->finished_ms = sqlite3_column_int64(st, 8);
-        op->late = sqlite3_column_int(st, 9);
+        op->status = (tm_op_status_t)sqlite3_column_int(st, 2);
+        op->attempts = (uint32_t)sqlite3_column_int64(st, 3);
+        free(op->last_error);
+        op->last_error = tm_strdup(col_text(st, 4));
+        free(op->attempt_ms);
+        op->attempt_ms = split_i64(col_text(st, 5), &op->n_attempt_ms);
+        op->finished_ms = sqlite3_column_int64(st, 6);
+        op->late = sqlite3_column_int(st, 7);
     }
     sqlite3_finalize(st);
+    mark_skipped_if_finished(tx);
     return 0;
 }
 
@@ -808,7 +839,7 @@ long tm_store_load_unfinished(tm_store_t *s, tm_store_each_fn fn, void *arg,
     sqlite3_stmt *st;
     long count = 0;
     if (sqlite3_prepare_v2(s->rdb,
-                           "SELECT gid FROM trans WHERE status IN (1,2,3)"
+                           "SELECT gid FROM trans WHERE status < 4"
                            " ORDER BY created_ms, gid",
                            -1, &st, NULL) != SQLITE_OK) {
         read_error(s, err, errlen);

@@ -125,6 +125,20 @@ static void test_round_trip_survives_reopen(void **state)
     assert_string_equal(g->last_error, "grpc status 14: down");
     assert_int_equal(got->branches[1].ops[TM_SLOT_FORWARD].status,
                      TM_OP_PENDING);
+    const tm_op_t *comp = &got->branches[1].ops[TM_SLOT_ROLLBACK];
+    assert_int_equal(comp->kind, TM_KIND_COMPENSATE);
+    assert_string_equal(comp->target, "h:1/p.S/C");
+    assert_int_equal(got->branches[1].ops[TM_SLOT_COMMIT].kind, TM_KIND_NONE);
+    tm_trans_free(got);
+
+    /* b finished: its never-called ops read back as SKIPPED */
+    assert_int_equal(tm_store_get(s, "gid-b", &got, err, sizeof(err)), 1);
+    assert_int_equal(got->status, TM_TX_FAILED);
+    assert_string_equal(got->reason, "branch 02 action failed: no cars");
+    assert_int_equal(got->branches[0].ops[TM_SLOT_FORWARD].status,
+                     TM_OP_SKIPPED);
+    assert_string_equal(got->branches[0].ops[TM_SLOT_FORWARD].target,
+                        "h:1/p.S/A");
     tm_trans_free(got);
 
     tm_tx_status_t st;
