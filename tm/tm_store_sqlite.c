@@ -77,6 +77,7 @@ struct tm_store {
     sqlite3 *rdb;
     sqlite3_stmt *wst[N_WRITE_STMTS];
     pthread_mutex_t rmu;
+    sqlite3_stmt *peek; /* on rdb, under rmu: the hot read of every Submit */
 
     pthread_mutex_t qmu;
     pthread_cond_t qcv;     /* work queued, or stopping */
@@ -533,6 +534,7 @@ static void close_dbs(tm_store_t *s)
 {
     for (int i = 0; i < N_WRITE_STMTS; i++)
         sqlite3_finalize(s->wst[i]);
+    sqlite3_finalize(s->peek);
     sqlite3_close(s->wdb);
     sqlite3_close(s->rdb);
 }
@@ -557,6 +559,12 @@ int tm_store_open(const char *dir, tm_store_t **out, char *err, size_t errlen)
         prepare_writes(s, err, errlen) != 0 ||
         open_db(path, &s->rdb, err, errlen) != 0)
         goto fail;
+    if (sqlite3_prepare_v2(s->rdb,
+                           "SELECT status, submit_hash FROM trans WHERE gid=?",
+                           -1, &s->peek, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "sqlite prepare: %s", sqlite3_errmsg(s->rdb));
+        goto fail;
+    }
     pthread_mutex_init(&s->rmu, NULL);
     pthread_mutex_init(&s->qmu, NULL);
     pthread_cond_init(&s->qcv, NULL);
@@ -602,15 +610,8 @@ int tm_store_peek(tm_store_t *s, const char *gid, tm_tx_status_t *status,
                   uint64_t *submit_hash, char *err, size_t errlen)
 {
     pthread_mutex_lock(&s->rmu);
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = s->peek;
     int found = -1;
-    if (sqlite3_prepare_v3(
-            s->rdb, "SELECT status, submit_hash FROM trans WHERE gid=?", -1,
-            SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-        read_error(s, err, errlen);
-        pthread_mutex_unlock(&s->rmu);
-        return -1;
-    }
     sqlite3_bind_text(st, 1, gid, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -622,7 +623,8 @@ int tm_store_peek(tm_store_t *s, const char *gid, tm_tx_status_t *status,
     } else {
         read_error(s, err, errlen);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     pthread_mutex_unlock(&s->rmu);
     return found;
 }
