@@ -22,7 +22,9 @@
  * SEND_STATUS_FROM_SERVER and RECV_CLOSE_ON_SERVER → unref. A batch that
  * completes with success == 0 (the client gave up, the server is stopping)
  * ends the call there; a call whose deadline passed before its handler ran
- * is answered without running the handler.
+ * is answered without running the handler. The handler's branch context
+ * (the dtm-* fields and the other, user headers) is copied out of the
+ * call's metadata before the handler runs and freed when it returns.
  *
  * Invariants: live_calls counts calls accepted and not yet unref'd; every
  * grpc_call gets exactly one unref, after its last batch completed; every
@@ -41,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -312,10 +315,14 @@ static char *slice_strdup(grpc_slice s)
 }
 
 /* The branch context from the call's metadata; strings are malloc'd
- * (or the static "" when absent) and freed by ctx_release. */
+ * (or the static "" when absent) and freed by ctx_release. The header
+ * arrays have room for every metadata entry; hdr_keys[i] and
+ * hdr_values[i] for i < ctx.n_headers are owned. */
 typedef struct {
     trellis_branch_ctx_t ctx;
     char *owned[5];
+    char **hdr_keys;
+    char **hdr_values;
 } ctx_storage_t;
 
 static const char *ctx_take(ctx_storage_t *cs, int slot, grpc_slice value)
@@ -323,6 +330,59 @@ static const char *ctx_take(ctx_storage_t *cs, int slot, grpc_slice value)
     free(cs->owned[slot]);
     cs->owned[slot] = slice_strdup(value);
     return cs->owned[slot] != NULL ? cs->owned[slot] : "";
+}
+
+static int slice_has_prefix(grpc_slice s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return GRPC_SLICE_LENGTH(s) >= n &&
+           memcmp(GRPC_SLICE_START_PTR(s), prefix, n) == 0;
+}
+
+static int slice_has_suffix(grpc_slice s, const char *suffix)
+{
+    size_t n = strlen(suffix), len = GRPC_SLICE_LENGTH(s);
+    return len >= n &&
+           memcmp(GRPC_SLICE_START_PTR(s) + len - n, suffix, n) == 0;
+}
+
+/* A key the context lists as a header: not ours (dtm-), not gRPC's
+ * (grpc-, pseudo-headers), not binary. */
+static int is_user_header(grpc_slice key)
+{
+    return !slice_has_prefix(key, "dtm-") && !slice_has_prefix(key, "grpc-") &&
+           !slice_has_prefix(key, ":") && !slice_has_suffix(key, "-bin");
+}
+
+/* Copy the user headers of md into cs. Out of memory drops the header
+ * that did not fit (all of them if the arrays did not): the handler
+ * still runs, as it does when a dtm-* value cannot be copied. */
+static void ctx_take_headers(ctx_storage_t *cs, const grpc_metadata_array *md)
+{
+    if (md->count == 0)
+        return;
+    cs->hdr_keys = calloc(md->count, sizeof *cs->hdr_keys);
+    cs->hdr_values = calloc(md->count, sizeof *cs->hdr_values);
+    if (cs->hdr_keys == NULL || cs->hdr_values == NULL)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < md->count; i++) {
+        if (!is_user_header(md->metadata[i].key))
+            continue;
+        char *k = slice_strdup(md->metadata[i].key);
+        char *v = slice_strdup(md->metadata[i].value);
+        if (k == NULL || v == NULL) {
+            free(k);
+            free(v);
+            continue;
+        }
+        cs->hdr_keys[n] = k;
+        cs->hdr_values[n] = v;
+        n++;
+    }
+    cs->ctx.n_headers = n;
+    cs->ctx.header_keys = (const char *const *)cs->hdr_keys;
+    cs->ctx.header_values = (const char *const *)cs->hdr_values;
 }
 
 static void ctx_build(ctx_storage_t *cs, const server_call_t *sc)
@@ -342,12 +402,30 @@ static void ctx_build(ctx_storage_t *cs, const server_call_t *sc)
             cs->ctx.op = ctx_take(cs, 3, v);
     }
     cs->ctx.method = ctx_take(cs, 4, sc->details.method);
+    ctx_take_headers(cs, md);
 }
 
 static void ctx_release(ctx_storage_t *cs)
 {
     for (size_t i = 0; i < sizeof cs->owned / sizeof cs->owned[0]; i++)
         free(cs->owned[i]);
+    for (size_t i = 0; i < cs->ctx.n_headers; i++) {
+        free(cs->hdr_keys[i]);
+        free(cs->hdr_values[i]);
+    }
+    free(cs->hdr_keys);
+    free(cs->hdr_values);
+}
+
+const char *trellis_branch_ctx_header(const trellis_branch_ctx_t *ctx,
+                                      const char *key)
+{
+    if (ctx == NULL || key == NULL)
+        return NULL;
+    for (size_t i = 0; i < ctx->n_headers; i++)
+        if (strcasecmp(ctx->header_keys[i], key) == 0)
+            return ctx->header_values[i];
+    return NULL;
 }
 
 static grpc_status_code reply_status(trellis_reply_code_t code)

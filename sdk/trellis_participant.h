@@ -4,8 +4,9 @@
  * A participant registers one handler per full method name
  * ("/package.Service/Method") and starts a gRPC server. For each call the
  * handler receives the branch context that trellisd (or an initiator) sent
- * as metadata (dtm-gid, dtm-trans_type, dtm-branch_id, dtm-op) and the
- * request payload, and answers with one of four outcomes, which map to the
+ * as metadata (dtm-gid, dtm-trans_type, dtm-branch_id, dtm-op), the
+ * transaction's branch headers (the rest of the metadata) and the request
+ * payload, and answers with one of four outcomes, which map to the
  * gRPC statuses trellisd reads:
  *
  *   TRELLIS_REPLY_SUCCESS  -> OK
@@ -30,14 +31,33 @@ extern "C" {
 #endif
 
 /* Borrowed for the duration of the handler call; empty strings when the
- * caller sent no such metadata. */
+ * caller sent no such metadata.
+ *
+ * The headers are the call's other metadata: the transaction's
+ * options.branch_headers, which trellisd sends with every branch call, and
+ * whatever else the caller's gRPC stack added (such as user-agent). Every request metadata entry whose key
+ * does not start with "dtm-", "grpc-" or ":" and does not end in "-bin"
+ * is listed, in the order received (a key sent twice is listed twice);
+ * keys are lower-case, as gRPC delivers them. The arrays and their strings
+ * belong to the library and are valid only until the handler returns: copy
+ * what must outlive the call. header_keys and header_values may be NULL
+ * when n_headers is 0. New fields are only ever added at the end. */
 typedef struct {
     const char *gid;
     const char *trans_type; /* "saga", "tcc", "xa" */
     const char *branch_id;
     const char *op;         /* "action", "compensate", "try", ... */
     const char *method;     /* the full method name called */
+    size_t n_headers;
+    const char *const *header_keys;   /* header_keys[i] pairs with */
+    const char *const *header_values; /* header_values[i] */
 } trellis_branch_ctx_t;
+
+/* The value of the first header whose key equals key (ASCII case ignored),
+ * or NULL when the call carried none. Borrowed like the context. The
+ * dtm-* fields are not headers: read them from the context. */
+const char *trellis_branch_ctx_header(const trellis_branch_ctx_t *ctx,
+                                      const char *key);
 
 typedef enum {
     TRELLIS_REPLY_SUCCESS = 0,
