@@ -1,0 +1,69 @@
+/*
+ * bench_env: the processes a trellis-bench run talks to - trellisd (started
+ * here with a fresh data dir in a scratch directory under the build tree,
+ * or an already running one given by address) and the no-op participant
+ * trellis-bench-part (always started here) - and the CPU and memory
+ * readings taken of them.
+ *
+ * Processes are started and stopped through the test harness, so they run
+ * in their own process groups, log to <scratch>/<name>.log and never
+ * outlive the bench. Threads: bench_env_start/stop only from the main
+ * thread (the harness is not thread-safe); readings from any thread.
+ */
+#ifndef BENCH_ENV_H
+#define BENCH_ENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bench_sys.h"
+
+typedef struct {
+    const char *tm;        /* "host:port" of a running trellisd, or NULL */
+    int tm_pid;            /* its pid when known (RSS, CPU), else 0 */
+    int tm_threads;        /* trellisd --threads; 0: its default */
+    const char *part_impl; /* "core" or "sdk" */
+    int part_threads;
+} bench_env_opts_t;
+
+typedef struct harness harness_t;
+typedef struct harness_server harness_server_t;
+
+typedef struct {
+    harness_t *h;
+    harness_server_t *tm_srv, *part_srv; /* NULL when not started here */
+    char tm_addr[128], part_addr[128];
+    int tm_pid, part_pid; /* 0 when unknown */
+} bench_env_t;
+
+/* Start what is needed. Returns 0, or -1 after printing why (anything
+ * started is stopped again). */
+int bench_env_start(bench_env_t *e, const bench_env_opts_t *o);
+
+/* Stop what was started; the scratch directory is removed when passed,
+ * kept (with the logs) otherwise. */
+void bench_env_stop(bench_env_t *e, int passed);
+
+/* The participant's call counters (action, compensate, hold, echo) via
+ * its Stats method. Returns 0, or -1. */
+int bench_env_part_stats(const bench_env_t *e, unsigned long long out[4]);
+
+/* CPU readings at one instant. */
+#define BENCH_MAX_THREADS 256
+typedef struct {
+    double client, part, tm; /* CPU seconds so far; tm -1 when unknown */
+    uint64_t busy, total;    /* machine jiffies */
+    size_t n_tm_threads;
+    bench_thread_cpu_t tm_threads[BENCH_MAX_THREADS];
+} bench_cpu_snap_t;
+
+void bench_env_snap(const bench_env_t *e, bench_cpu_snap_t *s);
+
+/* Print where the CPU went between a and b (cores used by the bench client,
+ * the participant and trellisd, machine busy share, CPU per op over n_ops
+ * operations, and trellisd's busiest threads when threads is non-zero).
+ * Returns the cores that other processes on the machine used meanwhile. */
+double bench_env_print_cpu(const bench_cpu_snap_t *a, const bench_cpu_snap_t *b,
+                           uint64_t n_ops, const char *op, int threads);
+
+#endif /* BENCH_ENV_H */
