@@ -220,6 +220,7 @@ static void shutdown_on_done(tm_tag_t *tag, int ok)
 static void *cq_thread_main(void *arg)
 {
     grpc_completion_queue *cq = arg;
+    pthread_setname_np(pthread_self(), "tm-cq");
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(
             cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);

@@ -157,6 +157,7 @@ static void wait_until_due_or_signalled(tm_timers_t *t, int64_t due_ms)
 static void *timer_thread_main(void *arg)
 {
     tm_timers_t *t = arg;
+    pthread_setname_np(pthread_self(), "tm-timer");
     pthread_mutex_lock(&t->mu);
     while (!t->stopping) {
         if (t->n == 0) {
