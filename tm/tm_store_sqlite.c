@@ -536,7 +536,10 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
     return 0;
 }
 
-static int open_db(const char *path, sqlite3 **db, char *err, size_t errlen)
+/* cache_kib: the connection's page cache (the writer's matters most: it
+ * keeps the B-tree pages of transactions in flight hot). */
+static int open_db(const char *path, sqlite3 **db, int cache_kib, char *err,
+                   size_t errlen)
 {
     int rc = sqlite3_open_v2(
         path, db,
@@ -547,10 +550,12 @@ static int open_db(const char *path, sqlite3 **db, char *err, size_t errlen)
         return -1;
     }
     sqlite3_busy_timeout(*db, 5000);
-    return exec_sql(*db,
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                    " PRAGMA foreign_keys=OFF; PRAGMA cache_size=-65536;",
-                    err, errlen);
+    char pragmas[160];
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+             " PRAGMA foreign_keys=OFF; PRAGMA cache_size=-%d;",
+             cache_kib);
+    return exec_sql(*db, pragmas, err, errlen);
 }
 
 static int check_schema_version(sqlite3 *db, char *err, size_t errlen)
@@ -617,11 +622,11 @@ int tm_store_open(const char *dir, tm_store_t **out, char *err, size_t errlen)
     }
     char path[4096];
     snprintf(path, sizeof(path), "%s/trellis.db", dir);
-    if (open_db(path, &s->wdb, err, errlen) != 0 ||
+    if (open_db(path, &s->wdb, 16384, err, errlen) != 0 ||
         exec_sql(s->wdb, schema_sql, err, errlen) != 0 ||
         check_schema_version(s->wdb, err, errlen) != 0 ||
         prepare_writes(s, err, errlen) != 0 ||
-        open_db(path, &s->rdb, err, errlen) != 0)
+        open_db(path, &s->rdb, 8192, err, errlen) != 0)
         goto fail;
     if (sqlite3_prepare_v2(s->rdb,
                            "SELECT status, submit_hash FROM trans WHERE gid=?",
@@ -629,7 +634,7 @@ int tm_store_open(const char *dir, tm_store_t **out, char *err, size_t errlen)
         snprintf(err, errlen, "sqlite prepare: %s", sqlite3_errmsg(s->rdb));
         goto fail;
     }
-    if (open_db(path, &s->cdb, err, errlen) != 0 ||
+    if (open_db(path, &s->cdb, 2048, err, errlen) != 0 ||
         exec_sql(s->wdb, "PRAGMA wal_autocheckpoint=0", err, errlen) != 0)
         goto fail;
     sqlite3_wal_hook(s->wdb, on_wal_commit, s);
