@@ -1,0 +1,92 @@
+/*
+ * barrier: the branch barrier over MySQL/MariaDB (libmariadb).
+ *
+ * A participant cannot trust delivery: an op may arrive twice (a retry), a
+ * cancel may arrive for a try that never arrived (empty compensation), and
+ * a try may arrive after its cancel (hanging). barrier_run makes each op
+ * exactly-once in effect by running the handler's business SQL inside the
+ * participant's own local transaction together with a row in the barrier
+ * table, unique on (gid, branch_id, op, barrier_id):
+ *
+ *   - the op inserts its own row (INSERT IGNORE); none inserted: it already
+ *     ran — success without running the business SQL;
+ *   - cancel/compensate first insert their origin op's row (try/action); if
+ *     that insert succeeds, the forward op never ran: success without
+ *     running (empty compensation), and the row left behind makes a late
+ *     try do nothing (hanging: reported as BARRIER_SKIPPED_HANGING);
+ *   - a business failure rolls the barrier rows back with the business SQL.
+ *
+ * Threads: a MYSQL connection is used by one thread at a time; barrier_run
+ * leaves it in autocommit mode with no transaction open.
+ */
+#ifndef BARRIER_H
+#define BARRIER_H
+
+#include <mysql.h>
+#include <stddef.h>
+
+#include "trellis_participant.h"
+
+#define BARRIER_DEFAULT_TABLE "trellis_barrier"
+
+typedef struct {
+    const char *trans_type; /* "saga", "tcc", "xa" */
+    const char *gid;
+    const char *branch_id;
+    const char *op;         /* "try", "confirm", "cancel", "action", "compensate" */
+    const char *barrier_id; /* NULL: "01" */
+} barrier_branch_t;
+
+/* The branch of a participant call, borrowed from ctx (valid as long as
+ * ctx is). */
+barrier_branch_t barrier_branch_from_ctx(const trellis_branch_ctx_t *ctx);
+
+typedef enum {
+    BARRIER_DONE = 0,             /* business SQL ran and committed */
+    BARRIER_SKIPPED_DUPLICATE,    /* this op already ran: nothing done */
+    BARRIER_SKIPPED_EMPTY,        /* cancel/compensate with no forward op */
+    BARRIER_SKIPPED_HANGING,      /* forward op after its cancel/compensate */
+    BARRIER_BUSINESS_FAILURE,     /* handler refused; rolled back */
+    BARRIER_ERROR,                /* database or handler error; rolled back */
+} barrier_outcome_t;
+
+typedef enum {
+    BARRIER_BUSINESS_OK = 0,
+    BARRIER_BUSINESS_FAIL = 1,  /* a business refusal (e.g. no funds) */
+    BARRIER_BUSINESS_ERROR = 2, /* anything else; retried by the TM */
+} barrier_business_rc_t;
+
+/* The handler's business SQL, run on conn inside the open transaction; it
+ * must not commit or roll back. msg[msglen] explains a failure. */
+typedef barrier_business_rc_t (*barrier_business_fn)(MYSQL *conn, void *user,
+                                                     char *msg,
+                                                     size_t msglen);
+
+/* Table names: 1..64 of [A-Za-z0-9_]. Returns 0, or -1 with err. */
+int barrier_check_table_name(const char *table, char *err, size_t errlen);
+
+/* CREATE TABLE IF NOT EXISTS for the barrier table. 0, or -1 with err. */
+int barrier_create_table(MYSQL *conn, const char *table, char *err,
+                         size_t errlen);
+
+/* Run fn behind the barrier (see the top of this file). msg explains
+ * failures and errors. */
+barrier_outcome_t barrier_run(MYSQL *conn, const char *table,
+                              const barrier_branch_t *b, barrier_business_fn fn,
+                              void *user, char *msg, size_t msglen);
+
+/* What a participant answers for an outcome: DONE and the SKIPPED ones are
+ * success except HANGING (a business failure: the transaction was already
+ * rolled back), BUSINESS_FAILURE a business failure, ERROR an error (the TM
+ * retries). Fills reply->code and reply->message. */
+void barrier_fill_reply(barrier_outcome_t outcome, const char *msg,
+                        trellis_reply_t *reply);
+
+/* Retention: delete rows older than `days` days, `batch` rows per
+ * statement (each its own short transaction), until none are left; the
+ * count goes to *deleted. 0, or -1 with err. */
+int barrier_purge(MYSQL *conn, const char *table, unsigned days,
+                  unsigned batch, unsigned long long *deleted, char *err,
+                  size_t errlen);
+
+#endif /* BARRIER_H */
