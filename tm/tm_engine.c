@@ -376,6 +376,13 @@ static void arm_timer(live_t *l, tm_timer_node_t *node, int64_t in_ms)
         live_ref(l);
 }
 
+/* Call op again after in_ms; the plan leaves it alone until then. */
+static void arm_retry(live_t *l, tm_op_t *op, int64_t in_ms)
+{
+    op->waiting_retry = 1;
+    arm_timer(l, &op->retry_timer, in_ms);
+}
+
 static void finalize(live_t *l)
 {
     l->finalized = 1;
@@ -423,7 +430,7 @@ static void start_call(live_t *l, uint32_t b, tm_slot_t slot)
     if (tm_parse_target(op->target, "target", &target, err, sizeof(err)) != 0) {
         /* Checked at submit; only a corrupted store gets here. */
         tm_set_string(&op->last_error, err);
-        arm_timer(l, &op->retry_timer, policy_of(l).max_backoff_ms);
+        arm_retry(l, op, policy_of(l).max_backoff_ms);
         return;
     }
     tm_md_t md[4 + 16];
@@ -453,7 +460,7 @@ static void start_call(live_t *l, uint32_t b, tm_slot_t slot)
         tm_set_string(&op->last_error, err);
         op->unknown_streak++;
         tm_retry_policy_t p = policy_of(l);
-        arm_timer(l, &op->retry_timer,
+        arm_retry(l, op,
                   tm_plan_backoff_ms(p.retry_interval_ms, op->unknown_streak,
                                      p.max_backoff_ms));
     }
@@ -461,8 +468,11 @@ static void start_call(live_t *l, uint32_t b, tm_slot_t slot)
 
 static void stop_forward_retries(live_t *l)
 {
-    for (size_t i = 0; i < l->tx.n_branches; i++)
-        disarm_timer(l, &l->tx.branches[i].ops[TM_SLOT_FORWARD].retry_timer);
+    for (size_t i = 0; i < l->tx.n_branches; i++) {
+        tm_op_t *op = &l->tx.branches[i].ops[TM_SLOT_FORWARD];
+        disarm_timer(l, &op->retry_timer);
+        op->waiting_retry = 0;
+    }
 }
 
 /* Plan on durable state and act: start ready calls, or finish. Lock held. */
@@ -535,7 +545,7 @@ static void on_call_done(void *arg, int status, const char *message)
     if (eff.changed)
         persist_change(l);
     else if (eff.retry_in_ms >= 0)
-        arm_timer(l, &op->retry_timer, eff.retry_in_ms);
+        arm_retry(l, op, eff.retry_in_ms);
     drive(l);
     pthread_mutex_unlock(&l->mu);
     live_unref(l);
@@ -546,6 +556,9 @@ static void on_op_timer(tm_timer_node_t *node)
 {
     live_t *l = node->owner;
     pthread_mutex_lock(&l->mu);
+    uint32_t b = node->tag / TM_SLOTS, slot = node->tag % TM_SLOTS;
+    if (b < l->tx.n_branches)
+        l->tx.branches[b].ops[slot].waiting_retry = 0;
     drive(l); /* the op is idle again, so planning includes it */
     pthread_mutex_unlock(&l->mu);
     live_unref(l);

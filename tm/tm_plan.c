@@ -36,7 +36,7 @@ uint32_t tm_plan_backoff_ms(uint32_t base_ms, uint32_t streak, uint32_t cap_ms)
 
 static int op_idle(const tm_op_t *op)
 {
-    return !op->inflight && op->retry_timer.heap_index == 0;
+    return !op->inflight && !op->waiting_retry;
 }
 
 static int forward_succeeded(const tm_branch_t *b)

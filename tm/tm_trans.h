@@ -85,6 +85,7 @@ typedef struct {
     int inflight;            /* a call is on the wire */
     int dirty;               /* changed since last handed to the store */
     uint32_t unknown_streak; /* consecutive unknown results, for backoff */
+    int waiting_retry;       /* retry_timer armed (read under the tx lock) */
     tm_timer_node_t retry_timer;
 } tm_op_t;
 
