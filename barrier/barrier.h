@@ -33,7 +33,7 @@ typedef struct {
     const char *trans_type; /* "saga", "tcc", "xa" */
     const char *gid;
     const char *branch_id;
-    const char *op;         /* "try", "confirm", "cancel", "action", "compensate" */
+    const char *op; /* "try", "confirm", "cancel", "action", "compensate" */
     const char *barrier_id; /* NULL: "01" */
 } barrier_branch_t;
 
@@ -42,12 +42,12 @@ typedef struct {
 barrier_branch_t barrier_branch_from_ctx(const trellis_branch_ctx_t *ctx);
 
 typedef enum {
-    BARRIER_DONE = 0,             /* business SQL ran and committed */
-    BARRIER_SKIPPED_DUPLICATE,    /* this op already ran: nothing done */
-    BARRIER_SKIPPED_EMPTY,        /* cancel/compensate with no forward op */
-    BARRIER_SKIPPED_HANGING,      /* forward op after its cancel/compensate */
-    BARRIER_BUSINESS_FAILURE,     /* handler refused; rolled back */
-    BARRIER_ERROR,                /* database or handler error; rolled back */
+    BARRIER_DONE = 0,          /* business SQL ran and committed */
+    BARRIER_SKIPPED_DUPLICATE, /* this op already ran: nothing done */
+    BARRIER_SKIPPED_EMPTY,     /* cancel/compensate with no forward op */
+    BARRIER_SKIPPED_HANGING,   /* forward op after its cancel/compensate */
+    BARRIER_BUSINESS_FAILURE,  /* handler refused; rolled back */
+    BARRIER_ERROR,             /* database or handler error; rolled back */
 } barrier_outcome_t;
 
 typedef enum {
@@ -59,8 +59,7 @@ typedef enum {
 /* The handler's business SQL, run on conn inside the open transaction; it
  * must not commit or roll back. msg[msglen] explains a failure. */
 typedef barrier_business_rc_t (*barrier_business_fn)(MYSQL *conn, void *user,
-                                                     char *msg,
-                                                     size_t msglen);
+                                                     char *msg, size_t msglen);
 
 /* Table names: 1..64 of [A-Za-z0-9_]. Returns 0, or -1 with err. */
 int barrier_check_table_name(const char *table, char *err, size_t errlen);
@@ -85,8 +84,7 @@ void barrier_fill_reply(barrier_outcome_t outcome, const char *msg,
 /* Retention: delete rows older than `days` days, `batch` rows per
  * statement (each its own short transaction), until none are left; the
  * count goes to *deleted. 0, or -1 with err. */
-int barrier_purge(MYSQL *conn, const char *table, unsigned days,
-                  unsigned batch, unsigned long long *deleted, char *err,
-                  size_t errlen);
+int barrier_purge(MYSQL *conn, const char *table, unsigned days, unsigned batch,
+                  unsigned long long *deleted, char *err, size_t errlen);
 
 #endif /* BARRIER_H */

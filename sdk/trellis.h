@@ -105,9 +105,9 @@ typedef struct {
     uint32_t timeout_to_fail_ms; /* roll back if not done by then */
     uint32_t retry_interval_ms;  /* ONGOING retry interval; backoff base */
     uint32_t request_timeout_ms; /* deadline of each branch call */
-    uint32_t retry_limit;        /* forward op: unknown results before rollback */
-    size_t n_headers;            /* extra metadata sent with every branch call */
-    const char *const *header_keys;   /* borrowed for the call that uses them */
+    uint32_t retry_limit; /* forward op: unknown results before rollback */
+    size_t n_headers;     /* extra metadata sent with every branch call */
+    const char *const *header_keys; /* borrowed for the call that uses them */
     const char *const *header_values;
 } trellis_options_t;
 
@@ -159,8 +159,7 @@ typedef struct {
 
 /* Record a branch and the ops trellisd will call for it in phase 2. */
 trellis_rc_t trellis_register_branch(trellis_client_t *c, const char *gid,
-                                     const char *branch_id,
-                                     trellis_mode_t mode,
+                                     const char *branch_id, trellis_mode_t mode,
                                      const trellis_branch_op_t *ops,
                                      size_t n_ops, const void *payload,
                                      size_t payload_len, char *err,

@@ -12,7 +12,8 @@
  *   TRELLIS_REPLY_SUCCESS  -> OK
  *   TRELLIS_REPLY_FAILURE  -> ABORTED             (business failure)
  *   TRELLIS_REPLY_ONGOING  -> FAILED_PRECONDITION (still in progress, retry)
- *   TRELLIS_REPLY_ERROR    -> UNAVAILABLE         (unknown; retried with backoff)
+ *   TRELLIS_REPLY_ERROR    -> UNAVAILABLE         (unknown; retried with
+ * backoff)
  *
  * Threads: handlers run on the server's worker threads (n_threads, default
  * 4), so several handlers may run at once; a handler that blocks holds one
@@ -35,19 +36,19 @@ extern "C" {
  *
  * The headers are the call's other metadata: the transaction's
  * options.branch_headers, which trellisd sends with every branch call, and
- * whatever else the caller's gRPC stack added (such as user-agent). Every request metadata entry whose key
- * does not start with "dtm-", "grpc-" or ":" and does not end in "-bin"
- * is listed, in the order received (a key sent twice is listed twice);
- * keys are lower-case, as gRPC delivers them. The arrays and their strings
- * belong to the library and are valid only until the handler returns: copy
- * what must outlive the call. header_keys and header_values may be NULL
- * when n_headers is 0. New fields are only ever added at the end. */
+ * whatever else the caller's gRPC stack added (such as user-agent). Every
+ * request metadata entry whose key does not start with "dtm-", "grpc-" or ":"
+ * and does not end in "-bin" is listed, in the order received (a key sent twice
+ * is listed twice); keys are lower-case, as gRPC delivers them. The arrays and
+ * their strings belong to the library and are valid only until the handler
+ * returns: copy what must outlive the call. header_keys and header_values may
+ * be NULL when n_headers is 0. New fields are only ever added at the end. */
 typedef struct {
     const char *gid;
     const char *trans_type; /* "saga", "tcc", "xa" */
     const char *branch_id;
-    const char *op;         /* "action", "compensate", "try", ... */
-    const char *method;     /* the full method name called */
+    const char *op;     /* "action", "compensate", "try", ... */
+    const char *method; /* the full method name called */
     size_t n_headers;
     const char *const *header_keys;   /* header_keys[i] pairs with */
     const char *const *header_values; /* header_values[i] */
@@ -83,9 +84,8 @@ typedef void (*trellis_handler_fn)(const trellis_branch_ctx_t *ctx,
 typedef struct trellis_participant trellis_participant_t;
 
 /* n_threads 0: 4. *out is the caller's: trellis_participant_free. */
-trellis_rc_t trellis_participant_new(int n_threads,
-                                     trellis_participant_t **out, char *err,
-                                     size_t errlen);
+trellis_rc_t trellis_participant_new(int n_threads, trellis_participant_t **out,
+                                     char *err, size_t errlen);
 
 /* Route calls of method (copied) to fn; user is passed through. */
 trellis_rc_t trellis_participant_handle(trellis_participant_t *p,

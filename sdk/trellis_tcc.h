@@ -26,8 +26,8 @@ typedef struct trellis_tcc trellis_tcc_t;
  * submit/abort wait for the outcome). The client is borrowed and must
  * outlive the tcc. */
 trellis_rc_t trellis_tcc_begin(trellis_client_t *c, const char *gid,
-                               const trellis_options_t *o,
-                               trellis_tcc_t **out, char *err, size_t errlen);
+                               const trellis_options_t *o, trellis_tcc_t **out,
+                               char *err, size_t errlen);
 
 /* Register a branch (id "01", "02", ... in call order) with its confirm
  * and cancel targets ("host:port/package.Service/Method"), then call its
