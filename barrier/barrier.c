@@ -1,0 +1,598 @@
+/*
+ * barrier.c: the branch barrier over MySQL/MariaDB (see barrier.h).
+ *
+ * This file owns the barrier table's layout (DDL), the SQL barrier_run
+ * sends around the handler's business SQL, the mapping from outcomes to
+ * participant replies, and the retention purge.
+ *
+ * One barrier_run is one local transaction on the caller's connection:
+ *
+ *   START TRANSACTION
+ *   INSERT IGNORE own row (op, reason = op)
+ *     0 rows: a forward op reads the row's reason: its own op -> DUPLICATE,
+ *             another op (the cancel/compensate that came first) ->
+ *             HANGING; any other op -> DUPLICATE.
+ *   cancel/compensate/rollback: INSERT IGNORE origin row (reason = op)
+ *     1 row: the forward op never ran -> EMPTY (committed, so that a late
+ *            forward op finds the row and hangs).
+ *   fn(conn) -> OK: COMMIT -> DONE; FAIL/ERROR: ROLLBACK.
+ *
+ * Round trips (measured in tests/integration/test_barrier.c): 3 + the
+ * business SQL for a forward or confirm op (START, INSERT, COMMIT), 4 +
+ * business for a compensation (a second INSERT); skipped ops run no
+ * business SQL and cost 3 (a duplicate confirm/cancel: START, INSERT,
+ * ROLLBACK) or 4 (a forward op's duplicate or hanging reads the row's
+ * reason; an empty compensation inserts two rows). Values are escaped with
+ * mysql_real_escape_string (no round trip) rather than prepared statements
+ * (prepare + execute + close per call: barrier_run holds no per-connection
+ * state to cache them in). A NULL table means BARRIER_DEFAULT_TABLE.
+ *
+ * Key columns use utf8mb4_bin (case matters: "G1" and "g1" are two gids).
+ * That collation pads with spaces, so values ending in a space are refused
+ * rather than silently matched; values longer than their column are
+ * refused too, as INSERT IGNORE would truncate them into another key.
+ *
+ * Invariants:
+ *   - a compensating op's own row and its origin row are committed in the
+ *     same transaction, so "own row present" implies "origin row present";
+ *   - the own row is inserted before the origin row. A forward op and its
+ *     compensation racing on two connections each wait at most on the other's
+ *     uncommitted row and never on a gap the other must insert into: with
+ *     the origin row first, the compensation's second insert ('cancel' sorts
+ *     before 'try') lands in the gap the waiting forward op's duplicate
+ *     check locks, and InnoDB reports a deadlock (measured: 56 of 300
+ *     raced rounds; none in this order);
+ *   - every path ends with COMMIT or ROLLBACK: the connection is returned
+ *     with no transaction open (a lost connection has none on the server).
+ *
+ * Limits, chosen and named: rows purged by barrier_purge are forgotten, so
+ * a forward op delivered after the retention period runs again; keep the
+ * retention far above the TM's longest retry horizon. Three or more
+ * transactions inserting the same key at once (e.g. a try racing two
+ * duplicate cancels) can still meet an InnoDB deadlock; the victim gets
+ * BARRIER_ERROR with nothing done, and the TM's retry settles it.
+ */
+#include "barrier.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Column sizes of the table (bytes are checked, a stricter bound than
+ * VARCHAR's characters). */
+#define COL_TRANS_TYPE 16
+#define COL_KEY 128 /* gid, branch_id */
+#define COL_OP 45   /* op, barrier_id, reason */
+
+#define SQL_MAX 2048
+#define DEFAULT_BARRIER_ID "01"
+
+/* ---- messages ----------------------------------------------------------- */
+
+static void say(char *msg, size_t msglen, const char *fmt, ...)
+{
+    if (!msg || msglen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+}
+
+/* "what: <mysql error> (<errno>)" into msg. */
+static void say_db(char *msg, size_t msglen, MYSQL *conn, const char *what)
+{
+    say(msg, msglen, "%s: %s (%u)", what, mysql_error(conn), mysql_errno(conn));
+}
+
+/* ---- ops ---------------------------------------------------------------- */
+
+/* The forward op a compensating op undoes, or NULL. */
+static const char *origin_of(const char *op)
+{
+    if (strcmp(op, "cancel") == 0)
+        return "try";
+    if (strcmp(op, "compensate") == 0)
+        return "action";
+    if (strcmp(op, "rollback") == 0)
+        return "prepare";
+    return NULL;
+}
+
+/* 1 for an op that some compensating op names as its origin. */
+static int is_forward(const char *op)
+{
+    return strcmp(op, "try") == 0 || strcmp(op, "action") == 0 ||
+           strcmp(op, "prepare") == 0;
+}
+
+/* ---- input checks ------------------------------------------------------- */
+
+int barrier_check_table_name(const char *table, char *err, size_t errlen)
+{
+    if (!table || !*table) {
+        say(err, errlen, "barrier table name is empty");
+        return -1;
+    }
+    size_t n = strlen(table);
+    if (n > 64) {
+        say(err, errlen, "barrier table name is longer than 64 characters");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = table[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 (c >= '0' && c <= '9') || c == '_';
+        if (!ok) {
+            say(err, errlen,
+                "barrier table name \"%.64s\" has a character outside "
+                "[A-Za-z0-9_] at %zu",
+                table, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A value for a key column: 1..max bytes (0..max with may_be_empty) and
+ * no trailing space (the _bin collation pads: "a" and "a " would be one
+ * key). */
+static int check_value(const char *name, const char *v, size_t max,
+                       int may_be_empty, char *msg, size_t msglen)
+{
+    if (!v) {
+        say(msg, msglen, "barrier: %s is missing", name);
+        return -1;
+    }
+    size_t n = strlen(v);
+    if (n == 0 && !may_be_empty) {
+        say(msg, msglen, "barrier: %s is empty", name);
+        return -1;
+    }
+    if (n > max) {
+        say(msg, msglen, "barrier: %s is longer than %zu bytes", name, max);
+        return -1;
+    }
+    if (n > 0 && v[n - 1] == ' ') {
+        say(msg, msglen, "barrier: %s ends in a space", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_branch(const barrier_branch_t *b, char *msg, size_t msglen)
+{
+    if (!b) {
+        say(msg, msglen, "barrier: no branch");
+        return -1;
+    }
+    const char *bid = b->barrier_id ? b->barrier_id : DEFAULT_BARRIER_ID;
+    if (check_value("trans_type", b->trans_type, COL_TRANS_TYPE, 1, msg,
+                    msglen) != 0 ||
+        check_value("gid", b->gid, COL_KEY, 0, msg, msglen) != 0 ||
+        check_value("branch_id", b->branch_id, COL_KEY, 0, msg, msglen) != 0)
+        return -1;
+    if (check_value("op", b->op, COL_OP, 0, msg, msglen) != 0 ||
+        check_value("barrier_id", bid, COL_OP, 0, msg, msglen) != 0)
+        return -1;
+    return 0;
+}
+
+/* ---- SQL text ----------------------------------------------------------- */
+
+typedef struct {
+    char s[SQL_MAX];
+    size_t n;
+    int bad; /* overflow or an escaping error */
+} sql_t;
+
+static void sql_raw(sql_t *q, const char *text)
+{
+    size_t len = strlen(text);
+    if (q->bad || q->n + len >= sizeof q->s) {
+        q->bad = 1;
+        return;
+    }
+    memcpy(q->s + q->n, text, len + 1);
+    q->n += len;
+}
+
+/* 'v', escaped for conn's character set and sql_mode. */
+static void sql_quoted(sql_t *q, MYSQL *conn, const char *v)
+{
+    size_t len = strlen(v);
+    if (q->bad || q->n + 2 * len + 3 >= sizeof q->s) {
+        q->bad = 1;
+        return;
+    }
+    q->s[q->n++] = '\'';
+    unsigned long w = mysql_real_escape_string(conn, q->s + q->n, v, len);
+    if (w == (unsigned long)-1) {
+        q->bad = 1;
+        return;
+    }
+    q->n += w;
+    q->s[q->n++] = '\'';
+    q->s[q->n] = '\0';
+}
+
+/* WHERE clause naming one row of the unique key. */
+static void sql_key(sql_t *q, MYSQL *conn, const barrier_branch_t *b,
+                    const char *op, const char *barrier_id)
+{
+    sql_raw(q, " WHERE gid = ");
+    sql_quoted(q, conn, b->gid);
+    sql_raw(q, " AND branch_id = ");
+    sql_quoted(q, conn, b->branch_id);
+    sql_raw(q, " AND op = ");
+    sql_quoted(q, conn, op);
+    sql_raw(q, " AND barrier_id = ");
+    sql_quoted(q, conn, barrier_id);
+}
+
+static int run_sql(MYSQL *conn, const sql_t *q)
+{
+    if (q->bad) {
+        /* Unreachable with checked inputs; reported like a server error. */
+        return -1;
+    }
+    return mysql_real_query(conn, q->s, q->n) == 0 ? 0 : -1;
+}
+
+static int run_text(MYSQL *conn, const char *text)
+{
+    return mysql_real_query(conn, text, strlen(text)) == 0 ? 0 : -1;
+}
+
+/* ---- table -------------------------------------------------------------- */
+
+int barrier_create_table(MYSQL *conn, const char *table, char *err,
+                         size_t errlen)
+{
+    if (barrier_check_table_name(table, err, errlen) != 0)
+        return -1;
+    sql_t q = {.n = 0};
+    sql_raw(&q, "CREATE TABLE IF NOT EXISTS `");
+    sql_raw(&q, table);
+    sql_raw(&q, "` ("
+                "id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+                " trans_type VARCHAR(16) NOT NULL DEFAULT '',"
+                " gid VARCHAR(128) NOT NULL DEFAULT '',"
+                " branch_id VARCHAR(128) NOT NULL DEFAULT '',"
+                " op VARCHAR(45) NOT NULL DEFAULT '',"
+                " barrier_id VARCHAR(45) NOT NULL DEFAULT '',"
+                " reason VARCHAR(45) NOT NULL DEFAULT '',"
+                " create_time DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,"
+                " UNIQUE KEY uk_barrier (gid, branch_id, op, barrier_id),"
+                " KEY ix_create_time (create_time)"
+                ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+    if (run_sql(conn, &q) != 0) {
+        say_db(err, errlen, conn, "barrier: create table");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- barrier_run -------------------------------------------------------- */
+
+static unsigned server_status(MYSQL *conn)
+{
+    unsigned st = 0;
+    if (mariadb_get_infov(conn, MARIADB_CONNECTION_SERVER_STATUS, &st) != 0)
+        return 0;
+    return st;
+}
+
+/* Read and drop results the handler left unread (a SELECT not stored,
+ * the rest of a multi-statement), so that COMMIT is not "out of sync"; no
+ * round trip when there are none. -1 (error in conn) if one of them was a
+ * failed statement the handler never saw. A result the handler opened with
+ * mysql_use_result and did not free cannot be read here: the COMMIT then
+ * fails and the connection stays unusable until the handler's caller frees
+ * it. */
+static int drain_results(MYSQL *conn)
+{
+    for (;;) {
+        MYSQL_RES *r = mysql_store_result(conn);
+        if (r)
+            mysql_free_result(r);
+        int next = mysql_next_result(conn);
+        if (next < 0)
+            return 0;
+        if (next > 0)
+            return -1;
+    }
+}
+
+/* ROLLBACK, ignoring failure: on a lost connection the server has already
+ * rolled back. Keeps the error message already in msg. */
+static void rollback_quietly(MYSQL *conn)
+{
+    run_text(conn, "ROLLBACK");
+}
+
+/* A database error inside the transaction: report it, then roll back. */
+static barrier_outcome_t fail_db(MYSQL *conn, const char *what, char *msg,
+                                 size_t msglen)
+{
+    say_db(msg, msglen, conn, what);
+    rollback_quietly(conn);
+    return BARRIER_ERROR;
+}
+
+/* INSERT IGNORE one row; returns the rows inserted (0 or 1), or -1. */
+static long long insert_row(MYSQL *conn, const char *table,
+                            const barrier_branch_t *b, const char *op,
+                            const char *barrier_id)
+{
+    sql_t q = {.n = 0};
+    sql_raw(&q, "INSERT IGNORE INTO `");
+    sql_raw(&q, table);
+    sql_raw(&q, "` (trans_type, gid, branch_id, op, barrier_id, reason) "
+                "VALUES (");
+    sql_quoted(&q, conn, b->trans_type);
+    sql_raw(&q, ", ");
+    sql_quoted(&q, conn, b->gid);
+    sql_raw(&q, ", ");
+    sql_quoted(&q, conn, b->branch_id);
+    sql_raw(&q, ", ");
+    sql_quoted(&q, conn, op);
+    sql_raw(&q, ", ");
+    sql_quoted(&q, conn, barrier_id);
+    sql_raw(&q, ", ");
+    sql_quoted(&q, conn, b->op);
+    sql_raw(&q, ")");
+    if (run_sql(conn, &q) != 0)
+        return -1;
+    my_ulonglong n = mysql_affected_rows(conn);
+    return n == (my_ulonglong)-1 ? -1 : (long long)n;
+}
+
+/* The reason (inserting op) of the row (op, barrier_id), read with a
+ * shared lock so it sees the latest committed row. 1 found, 0 none, -1
+ * error. */
+static int read_reason(MYSQL *conn, const char *table,
+                       const barrier_branch_t *b, const char *barrier_id,
+                       char *out, size_t outlen)
+{
+    sql_t q = {.n = 0};
+    sql_raw(&q, "SELECT reason FROM `");
+    sql_raw(&q, table);
+    sql_raw(&q, "`");
+    sql_key(&q, conn, b, b->op, barrier_id);
+    sql_raw(&q, " LOCK IN SHARE MODE");
+    if (run_sql(conn, &q) != 0)
+        return -1;
+    MYSQL_RES *r = mysql_store_result(conn);
+    if (!r)
+        return -1;
+    MYSQL_ROW row = mysql_fetch_row(r);
+    int found = row && row[0];
+    if (found)
+        snprintf(out, outlen, "%s", row[0]);
+    mysql_free_result(r);
+    return found;
+}
+
+/* The op's own row was already there: a duplicate, or for a forward op
+ * the row its compensation left (hanging). Ends the transaction. */
+static barrier_outcome_t already_there(MYSQL *conn, const char *table,
+                                       const barrier_branch_t *b,
+                                       const char *barrier_id, char *msg,
+                                       size_t msglen)
+{
+    barrier_outcome_t out = BARRIER_SKIPPED_DUPLICATE;
+    if (is_forward(b->op)) {
+        char reason[COL_OP + 1] = "";
+        int found =
+            read_reason(conn, table, b, barrier_id, reason, sizeof reason);
+        if (found < 0)
+            return fail_db(conn, "barrier: read reason", msg, msglen);
+        if (found == 0) {
+            say(msg, msglen, "barrier: row vanished (purged?); retry");
+            rollback_quietly(conn);
+            return BARRIER_ERROR;
+        }
+        if (strcmp(reason, b->op) != 0)
+            out = BARRIER_SKIPPED_HANGING;
+    }
+    if (run_text(conn, "ROLLBACK") != 0) {
+        say_db(msg, msglen, conn, "barrier: rollback");
+        return BARRIER_ERROR;
+    }
+    say(msg, msglen, "%s",
+        out == BARRIER_SKIPPED_HANGING
+            ? "hanging: the transaction was already rolled back"
+            : "duplicate: already done");
+    return out;
+}
+
+/* COMMIT the rows inserted so far; `out` when that worked. */
+static barrier_outcome_t commit(MYSQL *conn, barrier_outcome_t out, char *msg,
+                                size_t msglen)
+{
+    if (run_text(conn, "COMMIT") != 0)
+        return fail_db(conn, "barrier: commit", msg, msglen);
+    return out;
+}
+
+/* Run the handler inside the open transaction and end it. */
+static barrier_outcome_t run_business(MYSQL *conn, barrier_business_fn fn,
+                                      void *user, char *msg, size_t msglen)
+{
+    barrier_business_rc_t rc = fn(conn, user, msg, msglen);
+    if (drain_results(conn) != 0 && rc == BARRIER_BUSINESS_OK)
+        return fail_db(conn, "barrier: a statement of the handler failed", msg,
+                       msglen);
+    if (rc == BARRIER_BUSINESS_OK) {
+        if (!(server_status(conn) & SERVER_STATUS_IN_TRANS)) {
+            say(msg, msglen,
+                "barrier: the handler ended the transaction (it must not "
+                "commit, roll back or run DDL)");
+            rollback_quietly(conn);
+            return BARRIER_ERROR;
+        }
+        return commit(conn, BARRIER_DONE, msg, msglen);
+    }
+    if (!*msg)
+        say(msg, msglen, "%s",
+            rc == BARRIER_BUSINESS_FAIL ? "business failure"
+                                        : "business error");
+    rollback_quietly(conn);
+    return rc == BARRIER_BUSINESS_FAIL ? BARRIER_BUSINESS_FAILURE
+                                       : BARRIER_ERROR;
+}
+
+static barrier_outcome_t run_checked(MYSQL *conn, const char *table,
+                                     const barrier_branch_t *b,
+                                     const char *barrier_id,
+                                     barrier_business_fn fn, void *user,
+                                     char *msg, size_t msglen)
+{
+    if (server_status(conn) & SERVER_STATUS_IN_TRANS) {
+        /* START TRANSACTION would silently commit the caller's work. */
+        say(msg, msglen,
+            "barrier: a transaction is already open on the "
+            "connection");
+        return BARRIER_ERROR;
+    }
+    if (run_text(conn, "START TRANSACTION") != 0) {
+        say_db(msg, msglen, conn, "barrier: start transaction");
+        return BARRIER_ERROR;
+    }
+    long long own = insert_row(conn, table, b, b->op, barrier_id);
+    if (own < 0)
+        return fail_db(conn, "barrier: insert", msg, msglen);
+    if (own == 0)
+        return already_there(conn, table, b, barrier_id, msg, msglen);
+
+    const char *origin = origin_of(b->op);
+    if (origin) {
+        long long o = insert_row(conn, table, b, origin, barrier_id);
+        if (o < 0)
+            return fail_db(conn, "barrier: insert origin", msg, msglen);
+        if (o == 1) {
+            say(msg, msglen, "empty compensation: %s never ran", origin);
+            return commit(conn, BARRIER_SKIPPED_EMPTY, msg, msglen);
+        }
+    }
+    return run_business(conn, fn, user, msg, msglen);
+}
+
+barrier_outcome_t barrier_run(MYSQL *conn, const char *table,
+                              const barrier_branch_t *b, barrier_business_fn fn,
+                              void *user, char *msg, size_t msglen)
+{
+    char scratch[256];
+    if (!msg || msglen == 0) {
+        msg = scratch;
+        msglen = sizeof scratch;
+    }
+    msg[0] = '\0';
+    if (!conn || !fn) {
+        say(msg, msglen, "barrier: no connection or no handler");
+        return BARRIER_ERROR;
+    }
+    if (!table)
+        table = BARRIER_DEFAULT_TABLE;
+    if (barrier_check_table_name(table, msg, msglen) != 0 ||
+        check_branch(b, msg, msglen) != 0)
+        return BARRIER_ERROR;
+    const char *bid = b->barrier_id ? b->barrier_id : DEFAULT_BARRIER_ID;
+    return run_checked(conn, table, b, bid, fn, user, msg, msglen);
+}
+
+barrier_branch_t barrier_branch_from_ctx(const trellis_branch_ctx_t *ctx)
+{
+    barrier_branch_t b = {
+        .trans_type = ctx->trans_type,
+        .gid = ctx->gid,
+        .branch_id = ctx->branch_id,
+        .op = ctx->op,
+        .barrier_id = NULL,
+    };
+    return b;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+void barrier_fill_reply(barrier_outcome_t outcome, const char *msg,
+                        trellis_reply_t *reply)
+{
+    const char *fallback = "";
+    switch (outcome) {
+    case BARRIER_DONE:
+        reply->code = TRELLIS_REPLY_SUCCESS;
+        break;
+    case BARRIER_SKIPPED_DUPLICATE:
+        reply->code = TRELLIS_REPLY_SUCCESS;
+        fallback = "duplicate: already done";
+        break;
+    case BARRIER_SKIPPED_EMPTY:
+        reply->code = TRELLIS_REPLY_SUCCESS;
+        fallback = "empty compensation";
+        break;
+    case BARRIER_SKIPPED_HANGING:
+        reply->code = TRELLIS_REPLY_FAILURE;
+        fallback = "hanging: the transaction was already rolled back";
+        break;
+    case BARRIER_BUSINESS_FAILURE:
+        reply->code = TRELLIS_REPLY_FAILURE;
+        fallback = "business failure";
+        break;
+    case BARRIER_ERROR:
+    default:
+        reply->code = TRELLIS_REPLY_ERROR;
+        fallback = "barrier error";
+        break;
+    }
+    snprintf(reply->message, sizeof reply->message, "%s",
+             msg && *msg ? msg : fallback);
+}
+
+/* ---- retention ---------------------------------------------------------- */
+
+int barrier_purge(MYSQL *conn, const char *table, unsigned days, unsigned batch,
+                  unsigned long long *deleted, char *err, size_t errlen)
+{
+    unsigned long long total = 0;
+    if (deleted)
+        *deleted = 0;
+    if (barrier_check_table_name(table, err, errlen) != 0)
+        return -1;
+    if (batch == 0) {
+        say(err, errlen, "barrier: purge batch must be at least 1");
+        return -1;
+    }
+    if (server_status(conn) & SERVER_STATUS_IN_TRANS) {
+        say(err, errlen,
+            "barrier: a transaction is already open on the "
+            "connection");
+        return -1;
+    }
+    char sql[256];
+    int n = snprintf(sql, sizeof sql,
+                     "DELETE FROM `%s` WHERE create_time < NOW() - INTERVAL "
+                     "%u DAY LIMIT %u",
+                     table, days, batch);
+    for (;;) {
+        /* Each DELETE commits on its own (autocommit); with autocommit
+         * off, the COMMIT below keeps every batch short. */
+        if (mysql_real_query(conn, sql, (unsigned long)n) != 0) {
+            say_db(err, errlen, conn, "barrier: purge");
+            rollback_quietly(conn);
+            return -1;
+        }
+        my_ulonglong got = mysql_affected_rows(conn);
+        if ((server_status(conn) & SERVER_STATUS_IN_TRANS) &&
+            run_text(conn, "COMMIT") != 0) {
+            say_db(err, errlen, conn, "barrier: purge commit");
+            return -1;
+        }
+        total += got;
+        if (deleted)
+            *deleted = total;
+        if (got < batch)
+            return 0;
+    }
+}
