@@ -61,7 +61,8 @@ typedef enum {
 typedef barrier_business_rc_t (*barrier_business_fn)(MYSQL *conn, void *user,
                                                      char *msg, size_t msglen);
 
-/* Table names: 1..64 of [A-Za-z0-9_]. Returns 0, or -1 with err. */
+/* Table names: 1..64 of [A-Za-z0-9_]; wherever a table is taken, NULL
+ * means BARRIER_DEFAULT_TABLE. Returns 0, or -1 with err. */
 int barrier_check_table_name(const char *table, char *err, size_t errlen);
 
 /* CREATE TABLE IF NOT EXISTS for the barrier table. 0, or -1 with err. */
