@@ -7,8 +7,12 @@
  * same concurrency; measure sagas (Submit with wait_result, K in flight);
  * in hold mode, submit N sagas that stay ONGOING and measure sagas again
  * with them in memory; print the figures, where the CPU went, and a final
- * RESULT line for scripts. All the load comes from bench_load's
+ * RESULT line for scripts. All the saga load comes from bench_load's
  * asynchronous client, so the client is never the thing being waited on.
+ *
+ * Mode tcc2 measures 2-branch TCC bank transfers instead (bench_tcc.c):
+ * it also starts a MariaDB and two bank-service processes, and its load
+ * comes from K threads making blocking TCC helper calls.
  */
 #include <grpc/grpc.h>
 #include <signal.h>
@@ -20,6 +24,7 @@
 #include "bench_load.h"
 #include "bench_saga.h"
 #include "bench_sys.h"
+#include "bench_tcc.h"
 
 /* More CPU than this used by other processes during a phase gets a warning:
  * the figures then say more about the neighbours than about Trellis. */
@@ -28,6 +33,7 @@
 typedef struct {
     const char *mode, *store, *tm, *part_impl;
     int concurrency, tm_threads, part_threads, client_threads, channels;
+    int bank_threads, accounts, db_flush; /* tcc2 */
     int tm_pid;
     double duration_s, warmup_s;
     uint64_t hold;
@@ -40,7 +46,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: trellis-bench [flags]\n\n"
-            "  --mode M            workload: saga2 (default; tcc2, xa2, "
+            "  --mode M            workload: saga2 (default) or tcc2 (xa2, "
             "hybrid3 planned)\n"
             "  --concurrency K     calls in flight (64)\n"
             "  --duration D        seconds measured per phase (10)\n"
@@ -58,7 +64,13 @@ static void usage(FILE *out)
             "  --channels N        TCP connections to each server (1)\n"
             "  --part-impl I       participant server: core (raw gRPC core, "
             "default) or sdk\n"
-            "  --part-threads N    participant threads (1)\n");
+            "  --part-threads N    participant threads (1)\n"
+            "  --bank-threads N    tcc2: bank-service worker threads (16)\n"
+            "  --accounts N        tcc2: accounts per bank (1000)\n"
+            "  --db-flush N        tcc2: MariaDB "
+            "innodb_flush_log_at_trx_commit\n"
+            "                      (1: durable, default; 2: no fsync per "
+            "commit)\n");
 }
 
 static int parse_num(const char *flag, const char *v, double min, double max,
@@ -116,6 +128,14 @@ static int set_opt(opts_t *o, const char *k, const char *v)
     else if (strcmp(k, "--part-threads") == 0 &&
              !(rc = parse_num(k, v, 1, 64, &d)))
         o->part_threads = (int)d;
+    else if (strcmp(k, "--bank-threads") == 0 &&
+             !(rc = parse_num(k, v, 1, 256, &d)))
+        o->bank_threads = (int)d;
+    else if (strcmp(k, "--accounts") == 0 &&
+             !(rc = parse_num(k, v, 1, 1000000, &d)))
+        o->accounts = (int)d;
+    else if (strcmp(k, "--db-flush") == 0 && !(rc = parse_num(k, v, 0, 2, &d)))
+        o->db_flush = (int)d;
     else if (!rc) {
         fprintf(stderr, "trellis-bench: unknown flag %s (see --help)\n", k);
         return -1;
@@ -126,20 +146,20 @@ static int set_opt(opts_t *o, const char *k, const char *v)
 /* Modes the flag accepts, and whether this build runs them. */
 static int check_mode(const char *mode)
 {
-    static const char *planned[] = {"tcc2", "xa2", "hybrid3"};
-    if (strcmp(mode, "saga2") == 0)
+    static const char *planned[] = {"xa2", "hybrid3"};
+    if (strcmp(mode, "saga2") == 0 || strcmp(mode, "tcc2") == 0)
         return 0;
     for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
         if (strcmp(mode, planned[i]) == 0) {
             fprintf(stderr,
                     "trellis-bench: mode %s is not implemented yet "
-                    "(available: saga2)\n",
+                    "(available: saga2, tcc2)\n",
                     mode);
             return -1;
         }
     fprintf(stderr,
-            "trellis-bench: unknown mode \"%s\" (available: saga2; "
-            "planned: tcc2, xa2, hybrid3)\n",
+            "trellis-bench: unknown mode \"%s\" (available: saga2, tcc2; "
+            "planned: xa2, hybrid3)\n",
             mode);
     return -1;
 }
@@ -164,6 +184,9 @@ static int parse_opts(int argc, char **argv, opts_t *o)
                   .part_threads = 1,
                   .client_threads = 1,
                   .channels = 1,
+                  .bank_threads = 16,
+                  .accounts = 1000,
+                  .db_flush = 1,
                   .hold_retry_ms = 600000};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -180,6 +203,10 @@ static int parse_opts(int argc, char **argv, opts_t *o)
     }
     if (check_mode(o->mode) != 0)
         return -1;
+    if (o->hold && strcmp(o->mode, "saga2") != 0) {
+        fprintf(stderr, "trellis-bench: --hold is for mode saga2\n");
+        return -1;
+    }
     if (strcmp(o->store, "sqlite") != 0) {
         fprintf(stderr,
                 "trellis-bench: unknown store \"%s\" (available: "
@@ -342,13 +369,21 @@ typedef struct {
     double rss_held_mb, rss_end_mb;
 } run_t;
 
+/* gRPC calls per unit of work: a saga2 is Submit + 2 actions; a tcc2
+ * transfer is Begin, 2 x RegisterBranch, 2 x Try, Submit, 2 x Confirm. */
+static int calls_per_op(const opts_t *o)
+{
+    return strcmp(o->mode, "tcc2") == 0 ? 8 : 3;
+}
+
 static void print_result(const opts_t *o, const run_t *run)
 {
     const phase_t *saga = o->hold ? &run->held : &run->peak;
     double echo = run->echo.r.rate;
-    double ratio = echo > 0 ? 3.0 * saga->r.rate / echo : 0;
-    printf("ratio 3 x sagas/s / echo calls/s = 3 x %.0f / %.0f = %.3f\n",
-           saga->r.rate, echo, ratio);
+    int k = calls_per_op(o);
+    double ratio = echo > 0 ? k * saga->r.rate / echo : 0;
+    printf("ratio %d x %s/s / echo calls/s = %d x %.0f / %.0f = %.3f\n", k,
+           k == 8 ? "transfers" : "sagas", k, saga->r.rate, echo, ratio);
     if (run->rss_end_mb >= 0)
         printf("trellisd RSS at end: %.1f MB\n", run->rss_end_mb);
     else
@@ -382,8 +417,62 @@ static int run_hold(const opts_t *o, const bench_env_t *env, run_t *run)
     return 0;
 }
 
+/* A timed tcc2 run, CPU read at the window's edges like run_phase. */
+static int run_tcc_phase(const opts_t *o, const bench_env_t *env,
+                         const bench_tcc_env_t *banks, phase_t *p)
+{
+    char err[256];
+    bench_tcc_spec_t s = {.tm_addr = env->tm_addr,
+                          .env = banks,
+                          .concurrency = o->concurrency,
+                          .warmup_s = o->warmup_s,
+                          .duration_s = o->duration_s};
+    bench_tcc_cpu_t ba, bb;
+    bench_tcc_load_t *l = bench_tcc_start(&s, err, sizeof(err));
+    if (!l) {
+        fprintf(stderr, "trellis-bench: %s\n", err);
+        return -1;
+    }
+    bench_sleep_until_ns(bench_tcc_window_start_ns(l));
+    bench_env_snap(env, &p->a);
+    bench_tcc_snap(banks, &ba);
+    bench_sleep_until_ns(bench_tcc_window_end_ns(l));
+    bench_env_snap(env, &p->b);
+    bench_tcc_snap(banks, &bb);
+    bench_tcc_finish(l, &p->r);
+    print_phase("tcc2", "transfers/s", p, "transfer", 1);
+    double cores = bench_tcc_print_cpu(&ba, &bb, p->r.window_s, p->r.ok);
+    printf("       (the banks and MariaDB are %.2f of the \"others\" "
+           "cores above)\n",
+           cores);
+    return 0;
+}
+
+static int run_tcc(const opts_t *o, const bench_env_t *env, run_t *run)
+{
+    bench_tcc_env_t banks;
+    printf("trellisd at %s (pid %d), echo participant at %s (pid %d)\n",
+           env->tm_addr, env->tm_pid, env->part_addr, env->part_pid);
+    if (run_echo(o, env, &run->echo) != 0)
+        return -1;
+    if (bench_tcc_env_start(&banks, env->h, o->bank_threads, o->accounts,
+                            o->db_flush) != 0)
+        return -1;
+    printf("MariaDB (pid %d, innodb_flush_log_at_trx_commit=%d), bank-a at "
+           "%s, bank-b at %s, %d accounts each, bank-service --threads %d\n",
+           banks.db_pid, o->db_flush, banks.bank_addr[0], banks.bank_addr[1],
+           o->accounts, o->bank_threads);
+    fflush(stdout);
+    if (run_tcc_phase(o, env, &banks, &run->peak) != 0)
+        return -1;
+    run->rss_end_mb = rss_mb(env);
+    return 0;
+}
+
 static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
 {
+    if (strcmp(o->mode, "tcc2") == 0)
+        return run_tcc(o, env, run);
     bench_saga_t saga;
     bench_saga_init(&saga, env->part_addr, "b");
     printf("trellisd at %s (pid %d), participant at %s (pid %d)\n",

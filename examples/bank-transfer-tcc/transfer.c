@@ -1,0 +1,1106 @@
+/*
+ * example-bank-transfer-tcc: the driver of the bank-transfer TCC example.
+ * Two banks (bank-service, run as bank-a and bank-b, separate processes,
+ * each with its own database on one MariaDB) hold accounts; a transfer of X
+ * from a@bank-a to b@bank-b is one TCC transaction:
+ *
+ *   trellis_tcc_begin
+ *   call_branch  bank-a TransTry "account=a amount=-X"   (confirm, cancel)
+ *   call_branch  bank-b TransTry "account=b amount=X"    (confirm, cancel)
+ *   submit (trellisd confirms both)  |  abort with a reason (it cancels)
+ *
+ *   example-bank-transfer-tcc [--scenario NAME] [--transfers N]
+ *                             [--threads N] [--seed S]
+ *
+ * It owns the scenarios, their checks and every process it starts: with the
+ * test harness, a throwaway MariaDB, trellisd and the two banks (scratch dir
+ * ${build}/test-data/example-bank-transfer-tcc-<pid>, with every process's
+ * log and the data dirs; removed when all passed, kept and printed
+ * otherwise); all are stopped at the end.
+ *
+ * Scenarios (all by default, or one with --scenario):
+ *   transfer-ok         30 from alice@bank-a to bob@bank-b: the money moves,
+ *                       both trading_balances are back to 0;
+ *   insufficient-funds  carol@bank-a has 10 and sends 50: her bank refuses
+ *                       the try, the initiator aborts, nothing moves;
+ *   receiver-down       both tries succeed, then bank-b is killed (SIGKILL)
+ *                       before the submit; the submit is accepted, trellisd
+ *                       keeps retrying bank-b's confirm; bank-b restarts on
+ *                       the same port and the transaction ends SUCCEEDED
+ *                       with the money arrived exactly once;
+ *   storm               N (200) random transfers among 4 accounts per bank,
+ *                       from several initiator threads, against banks
+ *                       started with --chaos (lost replies after commit,
+ *                       refusals before, delays), plus duplicate deliveries
+ *                       (a try, confirm or cancel sent again with the same
+ *                       metadata), cancels sent before their try, and
+ *                       initiators that change their minds. After every
+ *                       transaction is final: each is SUCCEEDED or FAILED
+ *                       as its initiator decided, every balance equals the
+ *                       start plus the SUCCEEDED transfers (money moved
+ *                       exactly once), total money unchanged, every
+ *                       trading_balance 0; and a sampler thread checked
+ *                       balance >= 0 and balance + trading_balance >= 0 on
+ *                       every account all along.
+ * Each scenario ends with exactly one line
+ *   example=bank-transfer-tcc scenario=<name> result=ok|FAIL
+ * Exit status 1 if any failed or a process it started did not exit cleanly
+ * when stopped, 2 on a usage error.
+ *
+ * Threads: the harness is used from the main thread only; the storm's
+ * initiator threads and the sampler use the (thread-safe) SDK only.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "trellis.h"
+#include "trellis_tcc.h"
+
+#define EX "bank-transfer-tcc"
+#define ADDR_MAX 128
+#define TARGET_MAX 256
+#define GID_MAX 64
+#define RETRY_INTERVAL_MS 50
+#define REQUEST_TIMEOUT_MS 2000
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define CALL_TIMEOUT_MS 20000
+#define FINAL_TIMEOUT_MS 30000
+#define MAX_ACCOUNTS 64
+#define STORM_ACCOUNTS 4    /* per bank */
+#define STORM_START 1000    /* each storm account's balance */
+#define STORM_MAX_AMOUNT 60 /* amounts 1..60: later transfers run dry */
+#define STORM_CHAOS_RATE "0.1"
+
+enum { BANK_A, BANK_B, N_BANKS };
+
+static const struct {
+    const char *name;     /* bank-service --name */
+    const char *database; /* its database */
+} BANKS[N_BANKS] = {{"bank-a", "bank_a"}, {"bank-b", "bank_b"}};
+
+typedef struct {
+    harness_t *h;
+    harness_mariadb_t *db;
+    char tm[ADDR_MAX];
+    char bank[N_BANKS][ADDR_MAX];
+    char log[N_BANKS][PATH_MAX];
+    harness_server_t *bank_srv[N_BANKS];
+    harness_server_t *started[8]; /* stopped in reverse order */
+    const char *started_name[8];
+    int n_started;
+    trellis_client_t *client;
+    /* command line */
+    int transfers, threads;
+    uint64_t seed;
+} env_t;
+
+/* ---- checks ---------------------------------------------------------- */
+
+typedef struct {
+    atomic_int failed;
+} check_t;
+
+/* Count a failed expectation and say which. Returns cond. */
+static int expect(check_t *ck, int cond, const char *fmt, ...)
+{
+    if (cond)
+        return 1;
+    va_list ap;
+    char line[512];
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    printf("   CHECK FAILED: %s\n", line);
+    atomic_fetch_add(&ck->failed, 1);
+    return 0;
+}
+
+/* ---- processes ------------------------------------------------------- */
+
+/* bank-service next to this binary, else in ${build}/bin. */
+static void service_bin(char *buf, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            if (snprintf(buf, len, "%s/bank-service", self) < (int)len &&
+                access(buf, X_OK) == 0)
+                return;
+        }
+    }
+    snprintf(buf, len, "%s/bin/bank-service", harness_build_dir());
+}
+
+static void remember(env_t *env, harness_server_t *s, const char *name)
+{
+    env->started_name[env->n_started] = name;
+    env->started[env->n_started++] = s;
+}
+
+static int start_tm(env_t *env)
+{
+    const char *args[] = {"--retry-interval-ms",
+                          STR(RETRY_INTERVAL_MS),
+                          "--request-timeout-ms",
+                          STR(REQUEST_TIMEOUT_MS),
+                          "--max-backoff-ms",
+                          "500",
+                          NULL};
+    harness_server_t *s = harness_tm_start(env->h, "trellisd", args);
+    if (!s)
+        return -1;
+    remember(env, s, "trellisd");
+    snprintf(env->tm, sizeof env->tm, "%s", harness_server_addr(s));
+    printf("started trellisd at %s (data dir %s)\n", env->tm,
+           harness_server_data_dir(s));
+    return 0;
+}
+
+/* Start bank-service for bank b as process `name`, with chaos if not
+ * NULL. Returns the server or NULL. */
+static harness_server_t *start_bank(env_t *env, int b, const char *name,
+                                    const char *chaos)
+{
+    char bin[PATH_MAX];
+    service_bin(bin, sizeof bin);
+    const char *args[] = {"--name",
+                          name,
+                          "--database",
+                          BANKS[b].database,
+                          "--mysql-socket",
+                          harness_mariadb_socket(env->db),
+                          "--threads",
+                          "8",
+                          chaos ? "--chaos" : NULL,
+                          chaos,
+                          NULL};
+    harness_server_t *s = harness_server_start(env->h, name, bin, args);
+    if (!s)
+        return NULL;
+    remember(env, s, name);
+    printf("started bank-service --name %s at %s (database %s%s%s)\n", name,
+           harness_server_addr(s), BANKS[b].database, chaos ? ", chaos " : "",
+           chaos ? chaos : "");
+    return s;
+}
+
+static int setup(env_t *env)
+{
+    char err[256];
+    if (!(env->h = harness_new("example-" EX)))
+        return -1;
+    printf("scratch dir %s (logs of every process)\n", harness_dir(env->h));
+    if (!(env->db = harness_mariadb_start(env->h, "mariadb")))
+        return -1;
+    printf("started MariaDB (socket %s)\n", harness_mariadb_socket(env->db));
+    if (start_tm(env) != 0)
+        return -1;
+    for (int b = 0; b < N_BANKS; b++) {
+        harness_server_t *s = start_bank(env, b, BANKS[b].name, NULL);
+        if (!s)
+            return -1;
+        env->bank_srv[b] = s;
+        snprintf(env->bank[b], sizeof env->bank[b], "%s",
+                 harness_server_addr(s));
+        snprintf(env->log[b], sizeof env->log[b], "%s",
+                 harness_proc_log(harness_server_proc(s)));
+    }
+    if (trellis_client_new(env->tm, CALL_TIMEOUT_MS, &env->client, err,
+                           sizeof err) != TRELLIS_OK) {
+        fprintf(stderr, "example-" EX ": client for %s: %s\n", env->tm, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Stop what setup started (SIGTERM), newest first; each must exit 0. */
+static int stop_started(env_t *env)
+{
+    int rc = 0;
+    for (int i = env->n_started - 1; i >= 0; i--) {
+        harness_proc_t *p = harness_server_proc(env->started[i]);
+        int st = harness_proc_stop(p, 5000);
+        if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            continue;
+        if (st != -1 && WIFEXITED(st))
+            printf("example-" EX ": %s exited with status %d\n",
+                   env->started_name[i], WEXITSTATUS(st));
+        else if (st != -1 && WIFSIGNALED(st))
+            printf("example-" EX ": %s was killed by signal %d\n",
+                   env->started_name[i], WTERMSIG(st));
+        else
+            printf("example-" EX ": %s had already exited\n",
+                   env->started_name[i]);
+        harness_proc_log_tail(p, 30);
+        rc = -1;
+    }
+    if (env->db)
+        harness_mariadb_stop(env->db);
+    return rc;
+}
+
+/* ---- the banks ------------------------------------------------------- */
+
+typedef struct {
+    char id[72];
+    long long balance, trading;
+} account_t;
+
+typedef struct {
+    size_t n;
+    account_t a[MAX_ACCOUNTS];
+} accounts_t;
+
+/* Call /bank.v1.Bank/<method> at addr with payload; the reply as a
+ * malloc'd C string in *text (may be NULL). 0, or -1 with err. */
+static int bank_call(const char *addr, const char *method, const char *payload,
+                     char **text, char *err, size_t errlen)
+{
+    char full[64];
+    uint8_t *reply = NULL;
+    size_t len = 0;
+    snprintf(full, sizeof full, "/bank.v1.Bank/%s", method);
+    trellis_rc_t rc =
+        trellis_call_unary(addr, full, payload, strlen(payload), NULL, NULL, 0,
+                           5000, &reply, &len, err, errlen);
+    if (rc != TRELLIS_OK) {
+        free(reply);
+        return -1;
+    }
+    if (text) {
+        *text = malloc(len + 1);
+        if (*text) {
+            memcpy(*text, reply ? (const char *)reply : "", len);
+            (*text)[len] = '\0';
+        }
+    }
+    free(reply);
+    return text && !*text ? -1 : 0;
+}
+
+static int seed(const env_t *env, int b, const char *account, long long bal)
+{
+    char payload[128], err[256];
+    snprintf(payload, sizeof payload, "account=%s balance=%lld", account, bal);
+    if (bank_call(env->bank[b], "Seed", payload, NULL, err, sizeof err) == 0)
+        return 0;
+    printf("   seed %s@%s: %s\n", account, BANKS[b].name, err);
+    return -1;
+}
+
+/* Every account of the bank at addr into *out. 0 or -1 with err. */
+static int read_accounts(const char *addr, accounts_t *out, char *err,
+                         size_t errlen)
+{
+    char *text = NULL, *save = NULL;
+    out->n = 0;
+    if (bank_call(addr, "Accounts", "", &text, err, errlen) != 0)
+        return -1;
+    for (char *l = strtok_r(text, "\n", &save); l && out->n < MAX_ACCOUNTS;
+         l = strtok_r(NULL, "\n", &save)) {
+        account_t *a = &out->a[out->n];
+        if (sscanf(l, "account=%71s balance=%lld trading_balance=%lld", a->id,
+                   &a->balance, &a->trading) == 3)
+            out->n++;
+    }
+    free(text);
+    return 0;
+}
+
+static const account_t *account_find(const accounts_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->a[i].id, id))
+            return &s->a[i];
+    return NULL;
+}
+
+/* Print and check one account: balance and trading_balance as wanted. */
+static void check_account(const env_t *env, int b, const char *id,
+                          long long balance, long long trading, check_t *ck)
+{
+    accounts_t s;
+    char err[256];
+    if (!expect(ck, read_accounts(env->bank[b], &s, err, sizeof err) == 0,
+                "Accounts at %s: %s", BANKS[b].name, err))
+        return;
+    const account_t *a = account_find(&s, id);
+    if (!expect(ck, a != NULL, "%s@%s does not exist", id, BANKS[b].name))
+        return;
+    printf("   %s@%s: balance=%lld trading_balance=%lld\n", id, BANKS[b].name,
+           a->balance, a->trading);
+    expect(ck, a->balance == balance && a->trading == trading,
+           "%s@%s has balance=%lld trading_balance=%lld, want %lld and %lld",
+           id, BANKS[b].name, a->balance, a->trading, balance, trading);
+}
+
+/* ---- TCC transfers --------------------------------------------------- */
+
+typedef struct {
+    const char *from, *to; /* accounts at bank-a, bank-b */
+    long long amount;
+} transfer_t;
+
+/* "host:port/bank.v1.Bank/<method>" */
+static const char *target(const char *addr, const char *method, char *buf,
+                          size_t len)
+{
+    snprintf(buf, len, "%s/bank.v1.Bank/%s", addr, method);
+    return buf;
+}
+
+/* The payload of a transfer's branch at bank b. */
+static void branch_payload(const transfer_t *t, int b, char *buf, size_t len)
+{
+    snprintf(buf, len, "account=%s amount=%lld", b == BANK_A ? t->from : t->to,
+             b == BANK_A ? -t->amount : t->amount);
+}
+
+static trellis_options_t trans_options(int wait)
+{
+    return (trellis_options_t){.wait_result = wait,
+                               .retry_interval_ms = RETRY_INTERVAL_MS,
+                               .request_timeout_ms = REQUEST_TIMEOUT_MS,
+                               .timeout_to_fail_ms = FINAL_TIMEOUT_MS};
+}
+
+/* Register bank b's branch and call its try. The try's rc; err says why. */
+static trellis_rc_t call_try(const env_t *env, trellis_tcc_t *t,
+                             const transfer_t *tr, int b, char *err,
+                             size_t errlen)
+{
+    char try_t[TARGET_MAX], conf_t[TARGET_MAX], canc_t[TARGET_MAX], pl[128];
+    branch_payload(tr, b, pl, sizeof pl);
+    return trellis_tcc_call_branch(
+        t, target(env->bank[b], "TransTry", try_t, sizeof try_t),
+        target(env->bank[b], "TransConfirm", conf_t, sizeof conf_t),
+        target(env->bank[b], "TransCancel", canc_t, sizeof canc_t), pl,
+        strlen(pl), NULL, NULL, err, errlen);
+}
+
+/* Begin a new transaction; NULL with a message printed. */
+static trellis_tcc_t *begin(const env_t *env, int wait, char *gid,
+                            size_t gidlen)
+{
+    char err[256];
+    trellis_tcc_t *t = NULL;
+    trellis_options_t o = trans_options(wait);
+    if (trellis_new_gid(env->client, gid, gidlen, err, sizeof err) !=
+            TRELLIS_OK ||
+        trellis_tcc_begin(env->client, gid, &o, &t, err, sizeof err) !=
+            TRELLIS_OK) {
+        printf("   begin: %s\n", err);
+        return NULL;
+    }
+    return t;
+}
+
+/* Both tries, bank-a first. Returns the first non-OK rc (err says why),
+ * after which no further try is sent. */
+static trellis_rc_t both_tries(const env_t *env, trellis_tcc_t *t,
+                               const transfer_t *tr, char *err, size_t errlen)
+{
+    trellis_rc_t rc = TRELLIS_OK;
+    for (int b = 0; b < N_BANKS && rc == TRELLIS_OK; b++)
+        rc = call_try(env, t, tr, b, err, errlen);
+    return rc;
+}
+
+static int is_final(trellis_trans_status_t st)
+{
+    return st == TRELLIS_TRANS_SUCCEEDED || st == TRELLIS_TRANS_FAILED;
+}
+
+/* Query until final or the deadline; the last answer (NULL on error). */
+static trellis_trans_info_t *query_final(const env_t *env, const char *gid,
+                                         int64_t timeout_ms)
+{
+    int64_t deadline = harness_mono_ms() + timeout_ms;
+    char err[256];
+    for (;;) {
+        trellis_trans_info_t *info = NULL;
+        if (trellis_query(env->client, gid, &info, err, sizeof err) !=
+            TRELLIS_OK) {
+            printf("   query %s: %s\n", gid, err);
+            return NULL;
+        }
+        if (is_final(info->status) || harness_mono_ms() >= deadline)
+            return info;
+        trellis_trans_info_free(info);
+        harness_sleep_ms(20);
+    }
+}
+
+static const trellis_op_info_t *find_op(const trellis_branch_info_t *b,
+                                        trellis_op_t op)
+{
+    for (size_t i = 0; i < b->n_ops; i++)
+        if (b->ops[i].op == op)
+            return &b->ops[i];
+    return NULL;
+}
+
+static void print_tm_report(const trellis_trans_info_t *info)
+{
+    printf("   TM: gid %s is %s%s%s\n", info->gid,
+           trellis_trans_status_name(info->status),
+           info->reason && *info->reason ? ", reason: " : "",
+           info->reason ? info->reason : "");
+    for (size_t i = 0; i < info->n_branches; i++) {
+        const trellis_branch_info_t *b = &info->branches[i];
+        printf("   TM: branch %s (%s):", b->branch_id,
+               i < N_BANKS ? BANKS[i].name : "?");
+        for (size_t k = 0; k < b->n_ops; k++) {
+            const trellis_op_info_t *o = &b->ops[k];
+            printf("%s %s %s (%u attempt%s)", k ? ";" : "",
+                   trellis_op_name(o->op), trellis_op_status_name(o->status),
+                   o->attempts, o->attempts == 1 ? "" : "s");
+        }
+        printf("\n");
+    }
+}
+
+/* ---- what the banks printed ----------------------------------------- */
+
+#define MAX_SAID 64
+
+static int cmp_lines(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void collect_said(const char *log, const char *gid, char **lines,
+                         size_t *n)
+{
+    char want[96], buf[1024];
+    FILE *f = fopen(log, "r");
+    if (!f)
+        return;
+    snprintf(want, sizeof want, "gid=%s ", gid);
+    while (*n < MAX_SAID && fgets(buf, sizeof buf, f))
+        if (strstr(buf, want) && (lines[*n] = strdup(buf)))
+            (*n)++;
+    fclose(f);
+}
+
+/* The banks' lines about gid, merged in time order (each starts with the
+ * time of day to the microsecond). */
+static void print_said(const env_t *env, const char *gid)
+{
+    char *lines[MAX_SAID];
+    size_t n = 0;
+    for (int b = 0; b < N_BANKS; b++)
+        collect_said(env->log[b], gid, lines, &n);
+    if (n == 0)
+        return;
+    qsort(lines, n, sizeof lines[0], cmp_lines);
+    printf("   the banks said, in time order:\n");
+    for (size_t i = 0; i < n; i++) {
+        printf("     %s", lines[i]);
+        free(lines[i]);
+    }
+}
+
+/* Report the TM's view and the banks' lines; the final info (or NULL). */
+static trellis_trans_info_t *report(const env_t *env, const char *gid)
+{
+    trellis_trans_info_t *info = query_final(env, gid, FINAL_TIMEOUT_MS);
+    if (info)
+        print_tm_report(info);
+    print_said(env, gid);
+    return info;
+}
+
+/* ---- scenarios: one transfer each ----------------------------------- */
+
+static void scenario_transfer_ok(env_t *env, check_t *ck)
+{
+    transfer_t tr = {"alice", "bob", 30};
+    char gid[GID_MAX], err[256], reason[256] = "";
+    trellis_trans_status_t st = 0;
+    if (seed(env, BANK_A, "alice", 100) || seed(env, BANK_B, "bob", 20)) {
+        expect(ck, 0, "seeding failed");
+        return;
+    }
+    printf("   alice@bank-a has 100, bob@bank-b has 20; alice sends 30\n");
+    trellis_tcc_t *t = begin(env, 1, gid, sizeof gid);
+    if (!expect(ck, t != NULL, "begin failed"))
+        return;
+    trellis_rc_t rc = both_tries(env, t, &tr, err, sizeof err);
+    if (expect(ck, rc == TRELLIS_OK, "a try failed: rc %d: %s", rc, err)) {
+        rc = trellis_tcc_submit(t, &st, reason, sizeof reason, err, sizeof err);
+        printf("   both tries succeeded; submitted: %s\n",
+               rc ? err : trellis_trans_status_name(st));
+    } else {
+        trellis_tcc_abort(t, "a try failed", NULL, err, sizeof err);
+    }
+    trellis_tcc_free(t);
+    trellis_trans_info_t *info = report(env, gid);
+    expect(ck, info && info->status == TRELLIS_TRANS_SUCCEEDED,
+           "TM status should be succeeded");
+    trellis_trans_info_free(info);
+    check_account(env, BANK_A, "alice", 70, 0, ck);
+    check_account(env, BANK_B, "bob", 50, 0, ck);
+}
+
+static void scenario_insufficient(env_t *env, check_t *ck)
+{
+    transfer_t tr = {"carol", "dave", 50};
+    char gid[GID_MAX], err[256], why[300];
+    trellis_trans_status_t st = 0;
+    if (seed(env, BANK_A, "carol", 10) || seed(env, BANK_B, "dave", 0)) {
+        expect(ck, 0, "seeding failed");
+        return;
+    }
+    printf("   carol@bank-a has 10, dave@bank-b has 0; carol sends 50\n");
+    trellis_tcc_t *t = begin(env, 1, gid, sizeof gid);
+    if (!expect(ck, t != NULL, "begin failed"))
+        return;
+    trellis_rc_t rc = both_tries(env, t, &tr, err, sizeof err);
+    printf("   the try answered rc %d: %s\n", rc, rc ? err : "ok");
+    expect(ck, rc == TRELLIS_ABORTED && strstr(err, "insufficient funds"),
+           "bank-a's try should refuse with \"insufficient funds\"");
+    snprintf(why, sizeof why, "transfer refused: %s", err);
+    rc = trellis_tcc_abort(t, why, &st, err, sizeof err);
+    printf("   aborted: %s\n", rc ? err : trellis_trans_status_name(st));
+    trellis_tcc_free(t);
+    trellis_trans_info_t *info = report(env, gid);
+    expect(ck, info && info->status == TRELLIS_TRANS_FAILED,
+           "TM status should be failed");
+    expect(ck, info && info->reason && strstr(info->reason, "insufficient"),
+           "TM reason should name the refusal");
+    expect(ck, info && info->n_branches == 1,
+           "only bank-a's branch should be registered");
+    trellis_trans_info_free(info);
+    check_account(env, BANK_A, "carol", 10, 0, ck);
+    check_account(env, BANK_B, "dave", 0, 0, ck);
+}
+
+/* The op status and attempts of branch i's op in the TM's view. */
+static const trellis_op_info_t *branch_op(const trellis_trans_info_t *info,
+                                          size_t i, trellis_op_t op)
+{
+    return info && i < info->n_branches ? find_op(&info->branches[i], op)
+                                        : NULL;
+}
+
+/* Kill bank-b, submit, watch the TM retry, restart bank-b. */
+static void receiver_down_phase2(env_t *env, trellis_tcc_t *t, const char *gid,
+                                 check_t *ck)
+{
+    char err[256], reason[256];
+    trellis_trans_status_t st = 0;
+    harness_server_kill(env->bank_srv[BANK_B]);
+    printf("   bank-b killed (SIGKILL) after both tries\n");
+    trellis_rc_t rc =
+        trellis_tcc_submit(t, &st, reason, sizeof reason, err, sizeof err);
+    printf("   submitted (no wait): %s\n",
+           rc ? err : trellis_trans_status_name(st));
+    expect(ck, rc == TRELLIS_OK, "submit should be accepted");
+    harness_sleep_ms(1500);
+    trellis_trans_info_t *info = query_final(env, gid, 0);
+    const trellis_op_info_t *cb = branch_op(info, 1, TRELLIS_OP_CONFIRM);
+    printf("   1.5 s later the TM says %s; bank-b's confirm: %u attempt(s), "
+           "last error: %s\n",
+           info ? trellis_trans_status_name(info->status) : "?",
+           cb ? cb->attempts : 0, cb && cb->last_error ? cb->last_error : "");
+    expect(ck, info && info->status == TRELLIS_TRANS_SUBMITTED,
+           "while bank-b is down the transaction should stay submitted");
+    expect(ck, cb && cb->status == TRELLIS_OP_PENDING,
+           "bank-b's confirm should still be pending");
+    trellis_trans_info_free(info);
+    check_account(env, BANK_A, "erin", 70, 0, ck);
+    expect(ck, harness_server_restart(env->bank_srv[BANK_B]) == 0,
+           "bank-b did not restart");
+    printf("   bank-b restarted on the same port %s\n", env->bank[BANK_B]);
+}
+
+static void scenario_receiver_down(env_t *env, check_t *ck)
+{
+    transfer_t tr = {"erin", "frank", 30};
+    char gid[GID_MAX], err[256];
+    if (seed(env, BANK_A, "erin", 100) || seed(env, BANK_B, "frank", 0)) {
+        expect(ck, 0, "seeding failed");
+        return;
+    }
+    printf("   erin@bank-a has 100, frank@bank-b has 0; erin sends 30\n");
+    trellis_tcc_t *t = begin(env, 0, gid, sizeof gid);
+    if (!expect(ck, t != NULL, "begin failed"))
+        return;
+    trellis_rc_t rc = both_tries(env, t, &tr, err, sizeof err);
+    if (expect(ck, rc == TRELLIS_OK, "a try failed: rc %d: %s", rc, err))
+        receiver_down_phase2(env, t, gid, ck);
+    else
+        trellis_tcc_abort(t, "a try failed", NULL, err, sizeof err);
+    trellis_tcc_free(t);
+    int64_t t0 = harness_mono_ms();
+    trellis_trans_info_t *info = report(env, gid);
+    printf("   final %lld ms after the restart\n",
+           (long long)(harness_mono_ms() - t0));
+    const trellis_op_info_t *cb = branch_op(info, 1, TRELLIS_OP_CONFIRM);
+    expect(ck, info && info->status == TRELLIS_TRANS_SUCCEEDED,
+           "TM status should be succeeded");
+    expect(ck, cb && cb->status == TRELLIS_OP_SUCCEEDED && cb->attempts > 1,
+           "bank-b's confirm should have succeeded after retries");
+    trellis_trans_info_free(info);
+    check_account(env, BANK_A, "erin", 70, 0, ck);
+    check_account(env, BANK_B, "frank", 30, 0, ck);
+}
+
+/* ---- storm ----------------------------------------------------------- */
+
+typedef enum {
+    KIND_PLAIN,        /* tries, submit (abort if a try fails) */
+    KIND_DUPLICATES,   /* plain, then every op delivered once more */
+    KIND_CANCEL_FIRST, /* bank-a's cancel before its try, then abort */
+    KIND_CHANGE_MIND,  /* both tries, then abort anyway */
+} kind_t;
+
+typedef struct {
+    transfer_t tr;
+    char from[16], to[16];
+    kind_t kind;
+    char gid[GID_MAX];
+    trellis_trans_status_t want; /* what the initiator decided; 0: unknown */
+    trellis_trans_status_t got;  /* the TM's final word */
+} storm_item_t;
+
+typedef struct {
+    env_t *env;
+    const char *bank[N_BANKS]; /* the chaos instances */
+    const char *log[N_BANKS];  /* and their logs */
+    storm_item_t *items;
+    int n;
+    atomic_int next;
+    atomic_int stop;
+    atomic_long samples;
+    atomic_int dup_sent, dup_failed;
+    check_t *ck;
+} storm_t;
+
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static void storm_plan(storm_t *s, uint64_t seed)
+{
+    for (int i = 0; i < s->n; i++) {
+        storm_item_t *it = &s->items[i];
+        uint64_t r = mix(seed ^ mix((uint64_t)i));
+        snprintf(it->from, sizeof it->from, "s-a%d", (int)(r % STORM_ACCOUNTS));
+        snprintf(it->to, sizeof it->to, "s-b%d",
+                 (int)((r >> 8) % STORM_ACCOUNTS));
+        it->tr = (transfer_t){it->from, it->to,
+                              1 + (long long)((r >> 16) % STORM_MAX_AMOUNT)};
+        unsigned k = (unsigned)((r >> 32) % 10);
+        it->kind = k < 2   ? KIND_DUPLICATES
+                   : k < 3 ? KIND_CANCEL_FIRST
+                   : k < 4 ? KIND_CHANGE_MIND
+                           : KIND_PLAIN;
+    }
+}
+
+/* Send op (TransTry/TransConfirm/TransCancel) of branch `branch` of it
+ * directly, with the metadata trellisd would send. The rc. */
+static trellis_rc_t send_op(storm_t *s, const storm_item_t *it, int b,
+                            const char *method, const char *op)
+{
+    const char *keys[] = {"dtm-gid", "dtm-trans_type", "dtm-branch_id",
+                          "dtm-op"};
+    const char *vals[] = {it->gid, "tcc", b == BANK_A ? "01" : "02", op};
+    char full[64], pl[128], err[256];
+    uint8_t *reply = NULL;
+    size_t len = 0;
+    snprintf(full, sizeof full, "/bank.v1.Bank/%s", method);
+    branch_payload(&it->tr, b, pl, sizeof pl);
+    trellis_rc_t rc =
+        trellis_call_unary(s->bank[b], full, pl, strlen(pl), keys, vals, 4,
+                           5000, &reply, &len, err, sizeof err);
+    free(reply);
+    return rc;
+}
+
+/* Deliver once more every op the TM delivered (same metadata): the
+ * barrier must make each a no-op. The chaos may drop some. */
+static void send_duplicates(storm_t *s, const storm_item_t *it, int n_branches,
+                            int committed)
+{
+    for (int b = 0; b < n_branches; b++) {
+        const char *m = committed ? "TransConfirm" : "TransCancel";
+        const char *op = committed ? "confirm" : "cancel";
+        int ok = send_op(s, it, b, "TransTry", "try") != TRELLIS_UNAVAILABLE;
+        ok &= send_op(s, it, b, m, op) != TRELLIS_UNAVAILABLE;
+        atomic_fetch_add(&s->dup_sent, 2);
+        atomic_fetch_add(&s->dup_failed, !ok);
+    }
+}
+
+/* Run transfer it as its kind says; records it->want. */
+static void storm_one(storm_t *s, storm_item_t *it)
+{
+    char err[256], reason[256];
+    trellis_trans_status_t st = 0;
+    env_t tmp = *s->env; /* the chaos banks as targets */
+    for (int b = 0; b < N_BANKS; b++)
+        snprintf(tmp.bank[b], sizeof tmp.bank[b], "%s", s->bank[b]);
+    trellis_tcc_t *t = begin(&tmp, 1, it->gid, sizeof it->gid);
+    if (!t) {
+        it->gid[0] = '\0';
+        return;
+    }
+    if (it->kind == KIND_CANCEL_FIRST)
+        send_op(s, it, BANK_A, "TransCancel", "cancel");
+    trellis_rc_t rc = both_tries(&tmp, t, &it->tr, err, sizeof err);
+    int n_branches = rc == TRELLIS_OK ? 2 : 1; /* registered, at most */
+    if (rc == TRELLIS_OK && it->kind != KIND_CHANGE_MIND &&
+        it->kind != KIND_CANCEL_FIRST) {
+        rc = trellis_tcc_submit(t, &st, reason, sizeof reason, err, sizeof err);
+        it->want = TRELLIS_TRANS_SUCCEEDED;
+    } else {
+        snprintf(reason, sizeof reason, "%s",
+                 rc == TRELLIS_OK ? "initiator changed its mind" : err);
+        rc = trellis_tcc_abort(t, reason, &st, err, sizeof err);
+        it->want = TRELLIS_TRANS_FAILED;
+    }
+    if (rc != TRELLIS_OK)
+        it->want = 0; /* the call failed: the TM decides (timeout) */
+    trellis_tcc_free(t);
+    if (it->kind == KIND_DUPLICATES && it->want)
+        send_duplicates(s, it, n_branches, it->want == TRELLIS_TRANS_SUCCEEDED);
+}
+
+static void *storm_worker(void *arg)
+{
+    storm_t *s = arg;
+    int i;
+    while ((i = atomic_fetch_add(&s->next, 1)) < s->n)
+        storm_one(s, &s->items[i]);
+    return NULL;
+}
+
+/* Every account of both banks: balance >= 0, balance + trading >= 0. */
+static void sample_once(storm_t *s, int final)
+{
+    for (int b = 0; b < N_BANKS; b++) {
+        accounts_t a;
+        char err[256];
+        if (read_accounts(s->bank[b], &a, err, sizeof err) != 0)
+            continue; /* Accounts is not part of the chaos; rare */
+        for (size_t i = 0; i < a.n; i++)
+            expect(s->ck,
+                   a.a[i].balance >= 0 && a.a[i].balance + a.a[i].trading >= 0,
+                   "%s%s@%s: balance=%lld trading_balance=%lld",
+                   final ? "" : "during the storm: ", a.a[i].id, BANKS[b].name,
+                   a.a[i].balance, a.a[i].trading);
+    }
+    atomic_fetch_add(&s->samples, 1);
+}
+
+static void *storm_sampler(void *arg)
+{
+    storm_t *s = arg;
+    while (!atomic_load(&s->stop)) {
+        sample_once(s, 0);
+        harness_sleep_ms(5);
+    }
+    return NULL;
+}
+
+/* Wait for every transaction to be final and check each against its
+ * initiator's decision. */
+static void storm_collect(storm_t *s)
+{
+    int n_ok = 0, n_failed = 0;
+    for (int i = 0; i < s->n; i++) {
+        storm_item_t *it = &s->items[i];
+        if (!expect(s->ck, it->gid[0], "transfer %d never began", i))
+            continue;
+        trellis_trans_info_t *info =
+            query_final(s->env, it->gid, FINAL_TIMEOUT_MS);
+        it->got = info ? info->status : 0;
+        n_ok += it->got == TRELLIS_TRANS_SUCCEEDED;
+        n_failed += it->got == TRELLIS_TRANS_FAILED;
+        expect(s->ck, is_final(it->got), "%s is %s, not final", it->gid,
+               trellis_trans_status_name(it->got));
+        expect(s->ck, !it->want || it->got == it->want,
+               "%s is %s, its initiator decided %s", it->gid,
+               trellis_trans_status_name(it->got),
+               trellis_trans_status_name(it->want));
+        trellis_trans_info_free(info);
+    }
+    printf("   %d transactions: %d succeeded, %d failed\n", s->n, n_ok,
+           n_failed);
+}
+
+/* The expected balance of account id: the start plus every SUCCEEDED
+ * transfer that touched it. */
+static long long expected_balance(const storm_t *s, const char *id)
+{
+    long long v = STORM_START;
+    for (int i = 0; i < s->n; i++) {
+        const storm_item_t *it = &s->items[i];
+        if (it->got != TRELLIS_TRANS_SUCCEEDED)
+            continue;
+        v -= !strcmp(it->from, id) ? it->tr.amount : 0;
+        v += !strcmp(it->to, id) ? it->tr.amount : 0;
+    }
+    return v;
+}
+
+static void storm_check_final(storm_t *s)
+{
+    long long total = 0;
+    for (int b = 0; b < N_BANKS; b++) {
+        accounts_t a;
+        char err[256];
+        if (!expect(s->ck, read_accounts(s->bank[b], &a, err, sizeof err) == 0,
+                    "Accounts at %s: %s", BANKS[b].name, err))
+            return;
+        for (size_t i = 0; i < a.n; i++) {
+            const account_t *x = &a.a[i];
+            if (strncmp(x->id, "s-", 2) != 0)
+                continue;
+            long long want = expected_balance(s, x->id);
+            total += x->balance + x->trading;
+            printf("   %s@%s: balance=%lld trading_balance=%lld (want %lld)\n",
+                   x->id, BANKS[b].name, x->balance, x->trading, want);
+            expect(s->ck, x->balance == want && x->trading == 0,
+                   "%s@%s: balance=%lld trading_balance=%lld, want %lld and 0",
+                   x->id, BANKS[b].name, x->balance, x->trading, want);
+        }
+    }
+    long long start = (long long)N_BANKS * STORM_ACCOUNTS * STORM_START;
+    printf("   total money: %lld (at the start %lld)\n", total, start);
+    expect(s->ck, total == start, "total money changed: %lld, was %lld", total,
+           start);
+    sample_once(s, 1);
+}
+
+/* How often the chaos banks saw each barrier outcome and fault, from
+ * their logs: evidence that the storm exercised what it claims to. */
+static void storm_print_effects(const storm_t *s)
+{
+    static const struct {
+        const char *label, *needle;
+    } what[] = {
+        {"done", "-> done"},
+        {"duplicate", "-> duplicate"},
+        {"empty cancel", "-> empty"},
+        {"hanging try", "-> hanging"},
+        {"refused", "-> refused"},
+        {"lost reply (chaos)", "then chaos: UNAVAILABLE"},
+        {"unavailable (chaos)", "chaos: UNAVAILABLE before"},
+        {"delayed (chaos)", "slept first"},
+    };
+    enum { N_WHAT = sizeof what / sizeof what[0] };
+    int count[N_WHAT] = {0};
+    char line[1024];
+    for (int b = 0; b < N_BANKS; b++) {
+        FILE *f = fopen(s->log[b], "r");
+        while (f && fgets(line, sizeof line, f))
+            for (int k = 0; k < N_WHAT; k++)
+                count[k] += strstr(line, what[k].needle) != NULL;
+        if (f)
+            fclose(f);
+    }
+    printf("   the chaos banks saw:");
+    for (int k = 0; k < N_WHAT; k++)
+        printf("%s %s %d", k ? "," : "", what[k].label, count[k]);
+    printf("\n");
+}
+
+static int storm_seed(const char *bank[N_BANKS])
+{
+    char payload[64], err[256];
+    for (int b = 0; b < N_BANKS; b++)
+        for (int i = 0; i < STORM_ACCOUNTS; i++) {
+            snprintf(payload, sizeof payload, "account=s-%c%d balance=%d",
+                     b == BANK_A ? 'a' : 'b', i, STORM_START);
+            if (bank_call(bank[b], "Seed", payload, NULL, err, sizeof err)) {
+                printf("   seed: %s\n", err);
+                return -1;
+            }
+        }
+    return 0;
+}
+
+/* Run the initiators and the sampler; wait for them. */
+static void storm_run(storm_t *s)
+{
+    int n_threads = s->env->threads;
+    pthread_t *th = calloc((size_t)n_threads, sizeof *th);
+    pthread_t sampler;
+    int64_t t0 = harness_mono_ms();
+    if (!th || pthread_create(&sampler, NULL, storm_sampler, s) != 0) {
+        expect(s->ck, 0, "cannot start threads");
+        free(th);
+        return;
+    }
+    int started = 0;
+    for (; started < n_threads; started++)
+        if (pthread_create(&th[started], NULL, storm_worker, s) != 0)
+            break;
+    if (started == 0)
+        storm_worker(s);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    printf("   initiators done after %lld ms (%d duplicate deliveries sent)\n",
+           (long long)(harness_mono_ms() - t0), atomic_load(&s->dup_sent));
+    storm_collect(s);
+    atomic_store(&s->stop, 1);
+    pthread_join(sampler, NULL);
+    printf("   sampler read both banks %ld times during the storm\n",
+           atomic_load(&s->samples));
+    free(th);
+}
+
+static void scenario_storm(env_t *env, check_t *ck)
+{
+    char chaos[2][64];
+    harness_server_t *srv[N_BANKS];
+    storm_t s = {.env = env, .n = env->transfers, .ck = ck};
+    static const char *const names[N_BANKS] = {"bank-a-storm", "bank-b-storm"};
+    for (int b = 0; b < N_BANKS; b++) {
+        snprintf(chaos[b], sizeof chaos[b], "%" PRIu64 ":%s",
+                 env->seed + (uint64_t)b, STORM_CHAOS_RATE);
+        srv[b] = start_bank(env, b, names[b], chaos[b]);
+        if (!expect(ck, srv[b] != NULL, "cannot start the chaos banks"))
+            return;
+        s.bank[b] = harness_server_addr(srv[b]);
+        s.log[b] = harness_proc_log(harness_server_proc(srv[b]));
+    }
+    printf("   %d transfers from %d initiator threads, seed %" PRIu64
+           ", among s-a0..s-a%d@bank-a -> s-b0..s-b%d@bank-b (%d each)\n",
+           s.n, env->threads, env->seed, STORM_ACCOUNTS - 1, STORM_ACCOUNTS - 1,
+           STORM_START);
+    if (!(s.items = calloc((size_t)s.n, sizeof *s.items)) ||
+        storm_seed(s.bank) != 0) {
+        expect(ck, 0, "cannot set up the storm");
+        free(s.items);
+        return;
+    }
+    storm_plan(&s, env->seed);
+    storm_run(&s);
+    storm_print_effects(&s);
+    storm_check_final(&s);
+    free(s.items);
+}
+
+/* ---- running scenarios ----------------------------------------------- */
+
+typedef struct {
+    const char *name, *story;
+    void (*run)(env_t *env, check_t *ck);
+} scenario_t;
+
+static const scenario_t SCENARIOS[] = {
+    {"transfer-ok", "alice@bank-a sends 30 to bob@bank-b",
+     scenario_transfer_ok},
+    {"insufficient-funds",
+     "carol@bank-a sends 50 but has 10: her bank refuses, nothing moves",
+     scenario_insufficient},
+    {"receiver-down",
+     "bank-b dies after both tries; trellisd retries its confirm until it is "
+     "back",
+     scenario_receiver_down},
+    {"storm",
+     "concurrent transfers against banks with chaos, duplicate and "
+     "out-of-order deliveries",
+     scenario_storm},
+};
+#define N_SCENARIOS (sizeof SCENARIOS / sizeof SCENARIOS[0])
+
+static int run_scenario(env_t *env, const scenario_t *sc)
+{
+    check_t ck = {0};
+    printf("\n== scenario %s: %s\n", sc->name, sc->story);
+    int64_t t0 = harness_mono_ms();
+    sc->run(env, &ck);
+    int failed = atomic_load(&ck.failed);
+    printf("   (%lld ms)\n", (long long)(harness_mono_ms() - t0));
+    printf("example=" EX " scenario=%s result=%s\n", sc->name,
+           failed ? "FAIL" : "ok");
+    fflush(stdout);
+    return failed ? -1 : 0;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: example-bank-transfer-tcc [--scenario "
+                    "transfer-ok|insufficient-funds|receiver-down|storm] "
+                    "[--transfers N] [--threads N] [--seed S]\n");
+    return 2;
+}
+
+static int parse_args(int argc, char **argv, env_t *env, const char **only)
+{
+    for (int i = 1; i < argc; i += 2) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v)
+            return -1;
+        if (!strcmp(argv[i], "--scenario"))
+            *only = v;
+        else if (!strcmp(argv[i], "--transfers"))
+            env->transfers = atoi(v);
+        else if (!strcmp(argv[i], "--threads"))
+            env->threads = atoi(v);
+        else if (!strcmp(argv[i], "--seed"))
+            env->seed = strtoull(v, NULL, 10);
+        else
+            return -1;
+    }
+    if (env->transfers <= 0 || env->threads <= 0 || env->threads > 256)
+        return -1;
+    if (!**only)
+        return 0;
+    for (size_t s = 0; s < N_SCENARIOS; s++)
+        if (!strcmp(*only, SCENARIOS[s].name))
+            return 0;
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    env_t env = {.transfers = 200, .threads = 8, .seed = 42};
+    const char *only = "";
+    if (parse_args(argc, argv, &env, &only) != 0)
+        return usage();
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int failed = 0;
+    if (setup(&env) != 0) {
+        printf("example-" EX ": could not start; no scenario ran\n");
+        for (size_t s = 0; s < N_SCENARIOS; s++)
+            if (!*only || !strcmp(only, SCENARIOS[s].name))
+                printf("example=" EX " scenario=%s result=FAIL\n",
+                       SCENARIOS[s].name);
+        failed = 1;
+    } else {
+        for (size_t s = 0; s < N_SCENARIOS; s++)
+            if (!*only || !strcmp(only, SCENARIOS[s].name))
+                failed |= run_scenario(&env, &SCENARIOS[s]) != 0;
+    }
+    trellis_client_free(env.client);
+    if (env.h) {
+        failed |= stop_started(&env) != 0;
+        harness_free(env.h, !failed);
+    }
+    return failed ? 1 : 0;
+}
