@@ -330,6 +330,77 @@ static void test_tm_killed_confirming(void **state)
     itest_pass(state);
 }
 
+/* kill -9 while the transaction is prepared (tries done, not submitted):
+ * after the restart the initiator's submit still confirms every branch
+ * exactly once. */
+static void test_tm_killed_while_prepared(void **state)
+{
+    itest_t *t = itest_start(state, "tcc_tm_killed_prepared", NULL);
+    trellis_options_t o = itest_options();
+    o.timeout_to_fail_ms = 20000;
+    trellis_tcc_t *tcc = tcc_begin(t, "tcc-prepared", &o);
+    call_ok(t, tcc, "");
+    call_ok(t, tcc, "");
+    trellis_tcc_free(tcc);
+    crash_and_restart(t);
+
+    trellis_trans_info_t *info = itest_query(t, "tcc-prepared");
+    assert_int_equal(info->status, TRELLIS_TRANS_PREPARED);
+    assert_int_equal(info->n_branches, 2);
+    trellis_trans_info_free(info);
+    char err[256];
+    trellis_trans_status_t st = TRELLIS_TRANS_UNSPECIFIED;
+    trellis_rc_t rc = trellis_submit(t->client, "tcc-prepared", 1, &st, NULL, 0,
+                                     err, sizeof err);
+    if (rc != TRELLIS_OK)
+        fail_msg("submit after restart: rc %d: %s", rc, err);
+    assert_int_equal(st, TRELLIS_TRANS_SUCCEEDED);
+
+    info = itest_query(t, "tcc-prepared");
+    assert_ops(info, 2, TRELLIS_OP_SUCCEEDED, TRELLIS_OP_SKIPPED);
+    harness_part_state_t ps;
+    itest_part_state(t, "tcc-prepared", &ps);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(itest_count(info, &ps, i, "confirm", "confirmed"), 1);
+        assert_int_equal(itest_count(info, &ps, i, "cancel", NULL), 0);
+    }
+    harness_part_state_free(&ps);
+    trellis_trans_info_free(info);
+    itest_pass(state);
+}
+
+/* kill -9 while cancelling: the restarted TM finishes the rollback,
+ * still backwards, each cancel taking effect once. */
+static void test_tm_killed_cancelling(void **state)
+{
+    itest_t *t = itest_start(state, "tcc_tm_killed_cancel", NULL);
+    trellis_options_t o = itest_options();
+    o.wait_result = 0;
+    trellis_tcc_t *tcc = tcc_begin(t, "tcc-cancel-crash", &o);
+    call_ok(t, tcc, "");
+    call_ok(t, tcc, "cancel=unavail:3");
+    abort_with(tcc, "changed my mind");
+    trellis_tcc_free(tcc);
+
+    op_wait_t w = {t, "tcc-cancel-crash", "cancel"};
+    assert_true(harness_poll(op_seen, &w, ITEST_FINAL_TIMEOUT_MS, 5));
+    crash_and_restart(t);
+
+    trellis_trans_info_t *info = itest_wait_final(t, "tcc-cancel-crash");
+    assert_int_equal(info->status, TRELLIS_TRANS_FAILED);
+    assert_non_null(strstr(info->reason, "changed my mind"));
+    assert_ops(info, 2, TRELLIS_OP_SKIPPED, TRELLIS_OP_SUCCEEDED);
+    harness_part_state_t ps;
+    itest_part_state(t, "tcc-cancel-crash", &ps);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(itest_count(info, &ps, i, "cancel", "undone"), 1);
+    assert_cancels_backwards(info, &ps, 2);
+    assert_int_equal(ps.n_net, 0);
+    harness_part_state_free(&ps);
+    trellis_trans_info_free(info);
+    itest_pass(state);
+}
+
 /* ---- 5. phase-2 retries ------------------------------------------------ */
 
 /* Branch i's op was called 3 times (two not-yet answers, then ok) and
@@ -614,6 +685,9 @@ int main(void)
         cmocka_unit_test_teardown(test_try_fails, itest_teardown),
         cmocka_unit_test_teardown(test_initiator_killed, itest_teardown),
         cmocka_unit_test_teardown(test_tm_killed_confirming, itest_teardown),
+        cmocka_unit_test_teardown(test_tm_killed_while_prepared,
+                                  itest_teardown),
+        cmocka_unit_test_teardown(test_tm_killed_cancelling, itest_teardown),
         cmocka_unit_test_teardown(test_confirm_retried, itest_teardown),
         cmocka_unit_test_teardown(test_cancel_retried, itest_teardown),
         cmocka_unit_test_teardown(test_bad_use, itest_teardown),
