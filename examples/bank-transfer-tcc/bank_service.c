@@ -15,17 +15,33 @@
  *            BIGINT)
  *
  * and the branch barrier table (barrier.h) if they are missing. Money is
- * moved with frozen balances (DESIGN.md, "TCC with frozen balances"):
+ * moved with frozen balances (DESIGN.md, "TCC with frozen balances"), but
+ * only money going out is frozen:
  *
- *   /bank.v1.Bank/TransTry      freeze: trading_balance += amount, only while
- *                               balance + trading_balance + amount >= 0;
- *                               else a business failure "insufficient funds"
- *   /bank.v1.Bank/TransConfirm  move:    balance += amount,
- *                                        trading_balance -= amount
- *   /bank.v1.Bank/TransCancel   release: trading_balance -= amount
+ *                  a debit (amount < 0)          a credit (amount >= 0)
+ *   TransTry       trading_balance += amount,    nothing; only checks the
+ *                  only while balance +          account exists
+ *                  trading_balance + amount >= 0
+ *   TransConfirm   balance += amount,            balance += amount
+ *                  trading_balance -= amount
+ *   TransCancel    trading_balance -= amount     nothing
+ *
+ * A refused try is a business failure: "insufficient funds" or "no such
+ * account". Why credits freeze nothing: DESIGN's rule applied to a credit
+ * too puts the pending money in trading_balance, where the check counts it
+ * as funds, so a debit could spend money that may still be cancelled
+ * (balance 0; try +50; try -50 passes; cancel the +50; confirm the -50:
+ * balance -50). Here trading_balance only ever holds pending debits, so
+ *
+ *   trading_balance <= 0  and  balance >= balance + trading_balance >= 0
+ *
+ * always hold: a debit's check sees confirmed money less what is already
+ * promised away, never money still coming in, and a user never sees money
+ * that may still be taken back. The price: money on its way in can only
+ * be spent once its confirm ran.
  *
  * Each runs behind the barrier (barrier_run, in the same local transaction
- * as the UPDATE) and answers with barrier_fill_reply, so a duplicate does
+ * as its SQL, if any) and answers with barrier_fill_reply, so a duplicate does
  * nothing, a cancel before its try undoes nothing and makes the late try a
  * no-op. The branch comes from the dtm-* metadata; the op from the method
  * (a dtm-op that names another op is refused). Payload, one line:
@@ -270,20 +286,27 @@ static int account_exists(MYSQL *conn, const char *id, char *msg, size_t msglen)
     return n > 0;
 }
 
+/* A debit freezes its amount while the funds (balance less the debits
+ * already frozen) cover it; a credit only checks the account exists. */
 static barrier_business_rc_t biz_try(MYSQL *conn, void *user, char *msg,
                                      size_t msglen)
 {
     const entry_t *e = user;
-    if (exec(conn, msg, msglen,
-             "UPDATE accounts SET trading_balance = trading_balance + %lld "
-             "WHERE id = '%s' AND balance + trading_balance + %lld >= 0",
-             e->amount, e->account, e->amount) != 0)
-        return BARRIER_BUSINESS_ERROR;
-    if (mysql_affected_rows(conn) == 1)
-        return BARRIER_BUSINESS_OK;
+    if (e->amount < 0) {
+        if (exec(conn, msg, msglen,
+                 "UPDATE accounts SET trading_balance = trading_balance + "
+                 "%lld WHERE id = '%s' AND balance + trading_balance + %lld "
+                 ">= 0",
+                 e->amount, e->account, e->amount) != 0)
+            return BARRIER_BUSINESS_ERROR;
+        if (mysql_affected_rows(conn) == 1)
+            return BARRIER_BUSINESS_OK;
+    }
     int exists = account_exists(conn, e->account, msg, msglen);
     if (exists < 0)
         return BARRIER_BUSINESS_ERROR;
+    if (exists && e->amount >= 0)
+        return BARRIER_BUSINESS_OK;
     snprintf(msg, msglen, "%s",
              exists ? "insufficient funds" : "no such account");
     return BARRIER_BUSINESS_FAIL;
@@ -304,23 +327,33 @@ static barrier_business_rc_t update_one(MYSQL *conn, const entry_t *e,
     return BARRIER_BUSINESS_ERROR;
 }
 
+/* A debit moves its frozen amount out; a credit adds its amount, which
+ * only now becomes spendable. */
 static barrier_business_rc_t biz_confirm(MYSQL *conn, void *user, char *msg,
                                          size_t msglen)
 {
     const entry_t *e = user;
     char set[128];
-    snprintf(set, sizeof set,
-             "balance = balance + %lld, trading_balance = trading_balance - "
-             "%lld",
-             e->amount, e->amount);
+    if (e->amount < 0)
+        snprintf(set, sizeof set,
+                 "balance = balance + %lld, trading_balance = "
+                 "trading_balance - %lld",
+                 e->amount, e->amount);
+    else
+        snprintf(set, sizeof set, "balance = balance + %lld", e->amount);
     return update_one(conn, e, msg, msglen, set);
 }
 
+/* A debit releases what its try froze; a credit's try froze nothing, so
+ * there is nothing to undo (the barrier still records the cancel, and
+ * blocks a try that comes after it). */
 static barrier_business_rc_t biz_cancel(MYSQL *conn, void *user, char *msg,
                                         size_t msglen)
 {
     const entry_t *e = user;
     char set[96];
+    if (e->amount >= 0)
+        return BARRIER_BUSINESS_OK;
     snprintf(set, sizeof set, "trading_balance = trading_balance - %lld",
              e->amount);
     return update_one(conn, e, msg, msglen, set);

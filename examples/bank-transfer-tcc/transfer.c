@@ -2,12 +2,16 @@
  * example-bank-transfer-tcc: the driver of the bank-transfer TCC example.
  * Two banks (bank-service, run as bank-a and bank-b, separate processes,
  * each with its own database on one MariaDB) hold accounts; a transfer of X
- * from a@bank-a to b@bank-b is one TCC transaction:
+ * from a@bank-a to b@bank-b (or any way round, or within one bank) is one
+ * TCC transaction, the debit first:
  *
  *   trellis_tcc_begin
- *   call_branch  bank-a TransTry "account=a amount=-X"   (confirm, cancel)
- *   call_branch  bank-b TransTry "account=b amount=X"    (confirm, cancel)
+ *   call_branch  01 bank-a TransTry "account=a amount=-X"  (confirm, cancel)
+ *   call_branch  02 bank-b TransTry "account=b amount=X"   (confirm, cancel)
  *   submit (trellisd confirms both)  |  abort with a reason (it cancels)
+ *
+ * The debit's try freezes X; the credit's try freezes nothing and the money
+ * only arrives with its confirm (bank_service.c says why).
  *
  *   example-bank-transfer-tcc [--scenario NAME] [--transfers N]
  *                             [--threads N] [--seed S]
@@ -28,20 +32,34 @@
  *                       keeps retrying bank-b's confirm; bank-b restarts on
  *                       the same port and the transaction ends SUCCEEDED
  *                       with the money arrived exactly once;
- *   storm               N (200) random transfers among 4 accounts per bank,
- *                       from several initiator threads, against banks
+ *   pending-credit-not-spendable
+ *                       xena@bank-a has 0; g1 (yuri@bank-b sends her 50)
+ *                       is tried and left pending; g2 (xena sends 50 to
+ *                       zoe@bank-b) must then be refused "insufficient
+ *                       funds" by xena's bank, for g1 may still be
+ *                       cancelled; g1 is cancelled; both end FAILED and no
+ *                       money moved (xena 0, trading_balance 0). Were g2's
+ *                       tries to pass, it is submitted after g1's cancel,
+ *                       reproducing the hole (xena at -50);
+ *   storm               N (200) random transfers both ways among 4 accounts
+ *                       per bank (source and destination anywhere, maybe
+ *                       the same bank; most accounts start empty or nearly
+ *                       so debits race credits still pending), from
+ *                       several initiator threads, against banks
  *                       started with --chaos (lost replies after commit,
  *                       refusals before, delays), plus duplicate deliveries
  *                       (a try, confirm or cancel sent again with the same
  *                       metadata), cancels sent before their try, and
- *                       initiators that change their minds. After every
+ *                       initiators that change their minds (holding their
+ *                       tries up to 100 ms first). After every
  *                       transaction is final: each is SUCCEEDED or FAILED
  *                       as its initiator decided, every balance equals the
  *                       start plus the SUCCEEDED transfers (money moved
  *                       exactly once), total money unchanged, every
  *                       trading_balance 0; and a sampler thread checked
- *                       balance >= 0 and balance + trading_balance >= 0 on
- *                       every account all along.
+ *                       balance >= 0, balance + trading_balance >= 0 and
+ *                       trading_balance <= 0 (only debits are frozen) on
+ *                       every account all along and at the end.
  * Each scenario ends with exactly one line
  *   example=bank-transfer-tcc scenario=<name> result=ok|FAIL
  * Exit status 1 if any failed or a process it started did not exit cleanly
@@ -76,12 +94,21 @@
 #define CALL_TIMEOUT_MS 20000
 #define FINAL_TIMEOUT_MS 30000
 #define MAX_ACCOUNTS 64
-#define STORM_ACCOUNTS 4    /* per bank */
-#define STORM_START 1000    /* each storm account's balance */
-#define STORM_MAX_AMOUNT 60 /* amounts 1..60: later transfers run dry */
+#define STORM_ACCOUNTS 4      /* per bank */
+#define STORM_MAX_AMOUNT 60   /* amounts 1..60 */
+#define STORM_MAX_HOLD_MS 100 /* a mind changer holds its tries 0..100 ms */
 #define STORM_CHAOS_RATE "0.1"
 
 enum { BANK_A, BANK_B, N_BANKS };
+
+/* The start balance of storm accounts s-a<i> and s-b<i>: three per bank
+ * start empty or nearly, so their debits are refused unless money came in
+ * and keep racing the credits still pending to them (a pending credit must
+ * never make a debit pass); one is rich and keeps money flowing. With the
+ * old rule, where a pending credit counted as funds, this overdrew an
+ * account in 34 of 36 runs tried (it depends on timing, not only on the
+ * seed). */
+static const long long STORM_START[STORM_ACCOUNTS] = {0, 0, 30, 1000};
 
 static const struct {
     const char *name;     /* bank-service --name */
@@ -329,31 +356,50 @@ static const account_t *account_find(const accounts_t *s, const char *id)
     return NULL;
 }
 
-/* Print and check one account: balance and trading_balance as wanted. */
-static void check_account(const env_t *env, int b, const char *id,
-                          long long balance, long long trading, check_t *ck)
+/* Read and print one account into *out. 0, or -1 with a failed check. */
+static int show_account(const env_t *env, int b, const char *id, account_t *out,
+                        check_t *ck)
 {
     accounts_t s;
     char err[256];
     if (!expect(ck, read_accounts(env->bank[b], &s, err, sizeof err) == 0,
                 "Accounts at %s: %s", BANKS[b].name, err))
-        return;
+        return -1;
     const account_t *a = account_find(&s, id);
     if (!expect(ck, a != NULL, "%s@%s does not exist", id, BANKS[b].name))
-        return;
+        return -1;
     printf("   %s@%s: balance=%lld trading_balance=%lld\n", id, BANKS[b].name,
            a->balance, a->trading);
-    expect(ck, a->balance == balance && a->trading == trading,
+    *out = *a;
+    return 0;
+}
+
+/* Print and check one account: balance and trading_balance as wanted. */
+static void check_account(const env_t *env, int b, const char *id,
+                          long long balance, long long trading, check_t *ck)
+{
+    account_t a;
+    if (show_account(env, b, id, &a, ck) != 0)
+        return;
+    expect(ck, a.balance == balance && a.trading == trading,
            "%s@%s has balance=%lld trading_balance=%lld, want %lld and %lld",
-           id, BANKS[b].name, a->balance, a->trading, balance, trading);
+           id, BANKS[b].name, a.balance, a.trading, balance, trading);
 }
 
 /* ---- TCC transfers --------------------------------------------------- */
 
+/* amount from account `from` at bank from_bank to `to` at to_bank (the
+ * two may be the same bank). Branch 0 ("01") is the debit at from_bank,
+ * branch 1 ("02") the credit at to_bank. */
 typedef struct {
-    const char *from, *to; /* accounts at bank-a, bank-b */
+    int from_bank;
+    const char *from;
+    int to_bank;
+    const char *to;
     long long amount;
 } transfer_t;
+
+enum { BR_DEBIT, BR_CREDIT, N_BRANCHES };
 
 /* "host:port/bank.v1.Bank/<method>" */
 static const char *target(const char *addr, const char *method, char *buf,
@@ -363,11 +409,18 @@ static const char *target(const char *addr, const char *method, char *buf,
     return buf;
 }
 
-/* The payload of a transfer's branch at bank b. */
-static void branch_payload(const transfer_t *t, int b, char *buf, size_t len)
+/* The bank of a transfer's branch br (BR_DEBIT or BR_CREDIT). */
+static int branch_bank(const transfer_t *t, int br)
 {
-    snprintf(buf, len, "account=%s amount=%lld", b == BANK_A ? t->from : t->to,
-             b == BANK_A ? -t->amount : t->amount);
+    return br == BR_DEBIT ? t->from_bank : t->to_bank;
+}
+
+/* The payload of a transfer's branch br. */
+static void branch_payload(const transfer_t *t, int br, char *buf, size_t len)
+{
+    snprintf(buf, len, "account=%s amount=%lld",
+             br == BR_DEBIT ? t->from : t->to,
+             br == BR_DEBIT ? -t->amount : t->amount);
 }
 
 static trellis_options_t trans_options(int wait)
@@ -378,13 +431,14 @@ static trellis_options_t trans_options(int wait)
                                .timeout_to_fail_ms = FINAL_TIMEOUT_MS};
 }
 
-/* Register bank b's branch and call its try. The try's rc; err says why. */
+/* Register branch br and call its try. The try's rc; err says why. */
 static trellis_rc_t call_try(const env_t *env, trellis_tcc_t *t,
-                             const transfer_t *tr, int b, char *err,
+                             const transfer_t *tr, int br, char *err,
                              size_t errlen)
 {
     char try_t[TARGET_MAX], conf_t[TARGET_MAX], canc_t[TARGET_MAX], pl[128];
-    branch_payload(tr, b, pl, sizeof pl);
+    int b = branch_bank(tr, br);
+    branch_payload(tr, br, pl, sizeof pl);
     return trellis_tcc_call_branch(
         t, target(env->bank[b], "TransTry", try_t, sizeof try_t),
         target(env->bank[b], "TransConfirm", conf_t, sizeof conf_t),
@@ -409,14 +463,14 @@ static trellis_tcc_t *begin(const env_t *env, int wait, char *gid,
     return t;
 }
 
-/* Both tries, bank-a first. Returns the first non-OK rc (err says why),
- * after which no further try is sent. */
+/* Both tries, the debit first. Returns the first non-OK rc (err says
+ * why), after which no further try is sent. */
 static trellis_rc_t both_tries(const env_t *env, trellis_tcc_t *t,
                                const transfer_t *tr, char *err, size_t errlen)
 {
     trellis_rc_t rc = TRELLIS_OK;
-    for (int b = 0; b < N_BANKS && rc == TRELLIS_OK; b++)
-        rc = call_try(env, t, tr, b, err, errlen);
+    for (int br = 0; br < N_BRANCHES && rc == TRELLIS_OK; br++)
+        rc = call_try(env, t, tr, br, err, errlen);
     return rc;
 }
 
@@ -454,7 +508,8 @@ static const trellis_op_info_t *find_op(const trellis_branch_info_t *b,
     return NULL;
 }
 
-static void print_tm_report(const trellis_trans_info_t *info)
+static void print_tm_report(const trellis_trans_info_t *info,
+                            const transfer_t *tr)
 {
     printf("   TM: gid %s is %s%s%s\n", info->gid,
            trellis_trans_status_name(info->status),
@@ -462,8 +517,10 @@ static void print_tm_report(const trellis_trans_info_t *info)
            info->reason ? info->reason : "");
     for (size_t i = 0; i < info->n_branches; i++) {
         const trellis_branch_info_t *b = &info->branches[i];
-        printf("   TM: branch %s (%s):", b->branch_id,
-               i < N_BANKS ? BANKS[i].name : "?");
+        printf("   TM: branch %s (%s %s@%s):", b->branch_id,
+               i == BR_DEBIT ? "debit" : "credit",
+               i == BR_DEBIT ? tr->from : tr->to,
+               i < N_BRANCHES ? BANKS[branch_bank(tr, (int)i)].name : "?");
         for (size_t k = 0; k < b->n_ops; k++) {
             const trellis_op_info_t *o = &b->ops[k];
             printf("%s %s %s (%u attempt%s)", k ? ";" : "",
@@ -516,11 +573,12 @@ static void print_said(const env_t *env, const char *gid)
 }
 
 /* Report the TM's view and the banks' lines; the final info (or NULL). */
-static trellis_trans_info_t *report(const env_t *env, const char *gid)
+static trellis_trans_info_t *report(const env_t *env, const char *gid,
+                                    const transfer_t *tr)
 {
     trellis_trans_info_t *info = query_final(env, gid, FINAL_TIMEOUT_MS);
     if (info)
-        print_tm_report(info);
+        print_tm_report(info, tr);
     print_said(env, gid);
     return info;
 }
@@ -529,7 +587,7 @@ static trellis_trans_info_t *report(const env_t *env, const char *gid)
 
 static void scenario_transfer_ok(env_t *env, check_t *ck)
 {
-    transfer_t tr = {"alice", "bob", 30};
+    transfer_t tr = {BANK_A, "alice", BANK_B, "bob", 30};
     char gid[GID_MAX], err[256], reason[256] = "";
     trellis_trans_status_t st = 0;
     if (seed(env, BANK_A, "alice", 100) || seed(env, BANK_B, "bob", 20)) {
@@ -549,7 +607,7 @@ static void scenario_transfer_ok(env_t *env, check_t *ck)
         trellis_tcc_abort(t, "a try failed", NULL, err, sizeof err);
     }
     trellis_tcc_free(t);
-    trellis_trans_info_t *info = report(env, gid);
+    trellis_trans_info_t *info = report(env, gid, &tr);
     expect(ck, info && info->status == TRELLIS_TRANS_SUCCEEDED,
            "TM status should be succeeded");
     trellis_trans_info_free(info);
@@ -559,7 +617,7 @@ static void scenario_transfer_ok(env_t *env, check_t *ck)
 
 static void scenario_insufficient(env_t *env, check_t *ck)
 {
-    transfer_t tr = {"carol", "dave", 50};
+    transfer_t tr = {BANK_A, "carol", BANK_B, "dave", 50};
     char gid[GID_MAX], err[256], why[300];
     trellis_trans_status_t st = 0;
     if (seed(env, BANK_A, "carol", 10) || seed(env, BANK_B, "dave", 0)) {
@@ -578,7 +636,7 @@ static void scenario_insufficient(env_t *env, check_t *ck)
     rc = trellis_tcc_abort(t, why, &st, err, sizeof err);
     printf("   aborted: %s\n", rc ? err : trellis_trans_status_name(st));
     trellis_tcc_free(t);
-    trellis_trans_info_t *info = report(env, gid);
+    trellis_trans_info_t *info = report(env, gid, &tr);
     expect(ck, info && info->status == TRELLIS_TRANS_FAILED,
            "TM status should be failed");
     expect(ck, info && info->reason && strstr(info->reason, "insufficient"),
@@ -631,7 +689,7 @@ static void receiver_down_phase2(env_t *env, trellis_tcc_t *t, const char *gid,
 
 static void scenario_receiver_down(env_t *env, check_t *ck)
 {
-    transfer_t tr = {"erin", "frank", 30};
+    transfer_t tr = {BANK_A, "erin", BANK_B, "frank", 30};
     char gid[GID_MAX], err[256];
     if (seed(env, BANK_A, "erin", 100) || seed(env, BANK_B, "frank", 0)) {
         expect(ck, 0, "seeding failed");
@@ -648,7 +706,7 @@ static void scenario_receiver_down(env_t *env, check_t *ck)
         trellis_tcc_abort(t, "a try failed", NULL, err, sizeof err);
     trellis_tcc_free(t);
     int64_t t0 = harness_mono_ms();
-    trellis_trans_info_t *info = report(env, gid);
+    trellis_trans_info_t *info = report(env, gid, &tr);
     printf("   final %lld ms after the restart\n",
            (long long)(harness_mono_ms() - t0));
     const trellis_op_info_t *cb = branch_op(info, 1, TRELLIS_OP_CONFIRM);
@@ -659,6 +717,71 @@ static void scenario_receiver_down(env_t *env, check_t *ck)
     trellis_trans_info_free(info);
     check_account(env, BANK_A, "erin", 70, 0, ck);
     check_account(env, BANK_B, "frank", 30, 0, ck);
+}
+
+/* ---- a pending credit is not money yet ------------------------------ */
+
+/* xena@bank-a has 0. g1 (yuri@bank-b sends her 50) is tried and left
+ * pending; g2 (xena sends those 50 on to zoe@bank-b) is tried while g1 is
+ * pending: xena's bank must refuse it, since g1 may still be cancelled.
+ * Then g1 is cancelled and g2 finished as its tries allow (submit if they
+ * passed: the reproduction of the hole, where xena ends at -50; abort if
+ * refused). Nobody's money moves. */
+static void scenario_pending_credit(env_t *env, check_t *ck)
+{
+    transfer_t g1 = {BANK_B, "yuri", BANK_A, "xena", 50};
+    transfer_t g2 = {BANK_A, "xena", BANK_B, "zoe", 50};
+    char gid1[GID_MAX], gid2[GID_MAX], err[256], reason[256];
+    trellis_trans_status_t st = 0;
+    if (seed(env, BANK_A, "xena", 0) || seed(env, BANK_B, "yuri", 50) ||
+        seed(env, BANK_B, "zoe", 0)) {
+        expect(ck, 0, "seeding failed");
+        return;
+    }
+    printf("   xena@bank-a has 0, yuri@bank-b 50, zoe@bank-b 0\n");
+    trellis_tcc_t *t1 = begin(env, 1, gid1, sizeof gid1);
+    if (!expect(ck, t1 != NULL, "begin g1 failed"))
+        return;
+    trellis_rc_t rc = both_tries(env, t1, &g1, err, sizeof err);
+    printf("   g1 %s (yuri sends xena 50): tries %s; left pending\n", gid1,
+           rc ? err : "ok");
+    expect(ck, rc == TRELLIS_OK, "g1's tries should pass: rc %d: %s", rc, err);
+    account_t x;
+    if (show_account(env, BANK_A, "xena", &x, ck) == 0)
+        expect(ck, x.balance == 0, "g1's credit is not confirmed yet");
+    trellis_tcc_t *t2 = begin(env, 1, gid2, sizeof gid2);
+    trellis_rc_t rc2 = TRELLIS_UNAVAILABLE;
+    if (expect(ck, t2 != NULL, "begin g2 failed")) {
+        rc2 = both_tries(env, t2, &g2, err, sizeof err);
+        printf("   g2 %s (xena sends zoe 50) while g1 is pending: tries %s\n",
+               gid2, rc2 ? err : "ok (xena spent money she does not have)");
+        expect(ck, rc2 == TRELLIS_ABORTED && strstr(err, "insufficient funds"),
+               "xena's bank should refuse g2's debit with \"insufficient "
+               "funds\": the 50 of g1 are not hers yet");
+    }
+    rc = trellis_tcc_abort(t1, "initiator changed its mind", &st, err,
+                           sizeof err);
+    printf("   g1 aborted: %s\n", rc ? err : trellis_trans_status_name(st));
+    trellis_tcc_free(t1);
+    if (t2 && rc2 == TRELLIS_OK) {
+        rc =
+            trellis_tcc_submit(t2, &st, reason, sizeof reason, err, sizeof err);
+        printf("   g2 submitted: %s\n",
+               rc ? err : trellis_trans_status_name(st));
+    } else if (t2) {
+        rc = trellis_tcc_abort(t2, "xena's bank refused", &st, err, sizeof err);
+        printf("   g2 aborted: %s\n", rc ? err : trellis_trans_status_name(st));
+    }
+    trellis_tcc_free(t2);
+    trellis_trans_info_t *i1 = report(env, gid1, &g1);
+    trellis_trans_info_t *i2 = t2 ? report(env, gid2, &g2) : NULL;
+    expect(ck, i1 && i1->status == TRELLIS_TRANS_FAILED, "g1 should be failed");
+    expect(ck, i2 && i2->status == TRELLIS_TRANS_FAILED, "g2 should be failed");
+    trellis_trans_info_free(i1);
+    trellis_trans_info_free(i2);
+    check_account(env, BANK_A, "xena", 0, 0, ck);
+    check_account(env, BANK_B, "yuri", 50, 0, ck);
+    check_account(env, BANK_B, "zoe", 0, 0, ck);
 }
 
 /* ---- storm ----------------------------------------------------------- */
@@ -674,6 +797,7 @@ typedef struct {
     transfer_t tr;
     char from[16], to[16];
     kind_t kind;
+    int hold_ms; /* KIND_CHANGE_MIND: how long to hold before aborting */
     char gid[GID_MAX];
     trellis_trans_status_t want; /* what the initiator decided; 0: unknown */
     trellis_trans_status_t got;  /* the TM's final word */
@@ -700,40 +824,55 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* Storm account k (0 .. N_BANKS * STORM_ACCOUNTS - 1): its bank and id. */
+static int storm_account(int k, char *id, size_t len)
+{
+    int b = k / STORM_ACCOUNTS;
+    snprintf(id, len, "s-%c%d", b == BANK_A ? 'a' : 'b', k % STORM_ACCOUNTS);
+    return b;
+}
+
+/* Random source and destination among every storm account of both banks
+ * (never the same account; maybe the same bank), so money flows both
+ * ways. */
 static void storm_plan(storm_t *s, uint64_t seed)
 {
+    const int n_acc = N_BANKS * STORM_ACCOUNTS;
     for (int i = 0; i < s->n; i++) {
         storm_item_t *it = &s->items[i];
         uint64_t r = mix(seed ^ mix((uint64_t)i));
-        snprintf(it->from, sizeof it->from, "s-a%d", (int)(r % STORM_ACCOUNTS));
-        snprintf(it->to, sizeof it->to, "s-b%d",
-                 (int)((r >> 8) % STORM_ACCOUNTS));
-        it->tr = (transfer_t){it->from, it->to,
-                              1 + (long long)((r >> 16) % STORM_MAX_AMOUNT)};
+        int from = (int)(r % (uint64_t)n_acc);
+        int to = (from + 1 + (int)((r >> 8) % (uint64_t)(n_acc - 1))) % n_acc;
+        it->tr.from_bank = storm_account(from, it->from, sizeof it->from);
+        it->tr.to_bank = storm_account(to, it->to, sizeof it->to);
+        it->tr.from = it->from;
+        it->tr.to = it->to;
+        it->tr.amount = 1 + (long long)((r >> 16) % STORM_MAX_AMOUNT);
         unsigned k = (unsigned)((r >> 32) % 10);
         it->kind = k < 2   ? KIND_DUPLICATES
                    : k < 3 ? KIND_CANCEL_FIRST
                    : k < 4 ? KIND_CHANGE_MIND
                            : KIND_PLAIN;
+        it->hold_ms = (int)((r >> 40) % (STORM_MAX_HOLD_MS + 1));
     }
 }
 
-/* Send op (TransTry/TransConfirm/TransCancel) of branch `branch` of it
+/* Send op (TransTry/TransConfirm/TransCancel) of branch br of it
  * directly, with the metadata trellisd would send. The rc. */
-static trellis_rc_t send_op(storm_t *s, const storm_item_t *it, int b,
+static trellis_rc_t send_op(storm_t *s, const storm_item_t *it, int br,
                             const char *method, const char *op)
 {
     const char *keys[] = {"dtm-gid", "dtm-trans_type", "dtm-branch_id",
                           "dtm-op"};
-    const char *vals[] = {it->gid, "tcc", b == BANK_A ? "01" : "02", op};
+    const char *vals[] = {it->gid, "tcc", br == BR_DEBIT ? "01" : "02", op};
     char full[64], pl[128], err[256];
     uint8_t *reply = NULL;
     size_t len = 0;
     snprintf(full, sizeof full, "/bank.v1.Bank/%s", method);
-    branch_payload(&it->tr, b, pl, sizeof pl);
-    trellis_rc_t rc =
-        trellis_call_unary(s->bank[b], full, pl, strlen(pl), keys, vals, 4,
-                           5000, &reply, &len, err, sizeof err);
+    branch_payload(&it->tr, br, pl, sizeof pl);
+    trellis_rc_t rc = trellis_call_unary(s->bank[branch_bank(&it->tr, br)],
+                                         full, pl, strlen(pl), keys, vals, 4,
+                                         5000, &reply, &len, err, sizeof err);
     free(reply);
     return rc;
 }
@@ -743,11 +882,11 @@ static trellis_rc_t send_op(storm_t *s, const storm_item_t *it, int b,
 static void send_duplicates(storm_t *s, const storm_item_t *it, int n_branches,
                             int committed)
 {
-    for (int b = 0; b < n_branches; b++) {
+    for (int br = 0; br < n_branches; br++) {
         const char *m = committed ? "TransConfirm" : "TransCancel";
         const char *op = committed ? "confirm" : "cancel";
-        int ok = send_op(s, it, b, "TransTry", "try") != TRELLIS_UNAVAILABLE;
-        ok &= send_op(s, it, b, m, op) != TRELLIS_UNAVAILABLE;
+        int ok = send_op(s, it, br, "TransTry", "try") != TRELLIS_UNAVAILABLE;
+        ok &= send_op(s, it, br, m, op) != TRELLIS_UNAVAILABLE;
         atomic_fetch_add(&s->dup_sent, 2);
         atomic_fetch_add(&s->dup_failed, !ok);
     }
@@ -767,7 +906,7 @@ static void storm_one(storm_t *s, storm_item_t *it)
         return;
     }
     if (it->kind == KIND_CANCEL_FIRST)
-        send_op(s, it, BANK_A, "TransCancel", "cancel");
+        send_op(s, it, BR_DEBIT, "TransCancel", "cancel");
     trellis_rc_t rc = both_tries(&tmp, t, &it->tr, err, sizeof err);
     int n_branches = rc == TRELLIS_OK ? 2 : 1; /* registered, at most */
     if (rc == TRELLIS_OK && it->kind != KIND_CHANGE_MIND &&
@@ -775,6 +914,8 @@ static void storm_one(storm_t *s, storm_item_t *it)
         rc = trellis_tcc_submit(t, &st, reason, sizeof reason, err, sizeof err);
         it->want = TRELLIS_TRANS_SUCCEEDED;
     } else {
+        if (rc == TRELLIS_OK && it->kind == KIND_CHANGE_MIND)
+            harness_sleep_ms(it->hold_ms); /* its credit pending meanwhile */
         snprintf(reason, sizeof reason, "%s",
                  rc == TRELLIS_OK ? "initiator changed its mind" : err);
         rc = trellis_tcc_abort(t, reason, &st, err, sizeof err);
@@ -796,7 +937,8 @@ static void *storm_worker(void *arg)
     return NULL;
 }
 
-/* Every account of both banks: balance >= 0, balance + trading >= 0. */
+/* Every account of both banks: balance >= 0, balance + trading >= 0, and
+ * trading <= 0 (only pending debits are frozen). */
 static void sample_once(storm_t *s, int final)
 {
     for (int b = 0; b < N_BANKS; b++) {
@@ -804,12 +946,17 @@ static void sample_once(storm_t *s, int final)
         char err[256];
         if (read_accounts(s->bank[b], &a, err, sizeof err) != 0)
             continue; /* Accounts is not part of the chaos; rare */
-        for (size_t i = 0; i < a.n; i++)
-            expect(s->ck,
-                   a.a[i].balance >= 0 && a.a[i].balance + a.a[i].trading >= 0,
-                   "%s%s@%s: balance=%lld trading_balance=%lld",
-                   final ? "" : "during the storm: ", a.a[i].id, BANKS[b].name,
-                   a.a[i].balance, a.a[i].trading);
+        for (size_t i = 0; i < a.n; i++) {
+            const account_t *x = &a.a[i];
+            expect(s->ck, x->balance >= 0 && x->balance + x->trading >= 0,
+                   "%s%s@%s: balance=%lld trading_balance=%lld: overdrawn",
+                   final ? "" : "during the storm: ", x->id, BANKS[b].name,
+                   x->balance, x->trading);
+            expect(s->ck, x->trading <= 0,
+                   "%s%s@%s: trading_balance=%lld > 0: a credit was frozen",
+                   final ? "" : "during the storm: ", x->id, BANKS[b].name,
+                   x->trading);
+        }
     }
     atomic_fetch_add(&s->samples, 1);
 }
@@ -850,11 +997,11 @@ static void storm_collect(storm_t *s)
            n_failed);
 }
 
-/* The expected balance of account id: the start plus every SUCCEEDED
- * transfer that touched it. */
+/* The expected balance of account id (s-a<i> or s-b<i>): the start plus
+ * every SUCCEEDED transfer that touched it. */
 static long long expected_balance(const storm_t *s, const char *id)
 {
-    long long v = STORM_START;
+    long long v = STORM_START[atoi(id + 3) % STORM_ACCOUNTS];
     for (int i = 0; i < s->n; i++) {
         const storm_item_t *it = &s->items[i];
         if (it->got != TRELLIS_TRANS_SUCCEEDED)
@@ -887,7 +1034,9 @@ static void storm_check_final(storm_t *s)
                    x->id, BANKS[b].name, x->balance, x->trading, want);
         }
     }
-    long long start = (long long)N_BANKS * STORM_ACCOUNTS * STORM_START;
+    long long start = 0;
+    for (int i = 0; i < STORM_ACCOUNTS; i++)
+        start += N_BANKS * STORM_START[i];
     printf("   total money: %lld (at the start %lld)\n", total, start);
     expect(s->ck, total == start, "total money changed: %lld, was %lld", total,
            start);
@@ -932,8 +1081,8 @@ static int storm_seed(const char *bank[N_BANKS])
     char payload[64], err[256];
     for (int b = 0; b < N_BANKS; b++)
         for (int i = 0; i < STORM_ACCOUNTS; i++) {
-            snprintf(payload, sizeof payload, "account=s-%c%d balance=%d",
-                     b == BANK_A ? 'a' : 'b', i, STORM_START);
+            snprintf(payload, sizeof payload, "account=s-%c%d balance=%lld",
+                     b == BANK_A ? 'a' : 'b', i, STORM_START[i]);
             if (bank_call(bank[b], "Seed", payload, NULL, err, sizeof err)) {
                 printf("   seed: %s\n", err);
                 return -1;
@@ -988,9 +1137,13 @@ static void scenario_storm(env_t *env, check_t *ck)
         s.log[b] = harness_proc_log(harness_server_proc(srv[b]));
     }
     printf("   %d transfers from %d initiator threads, seed %" PRIu64
-           ", among s-a0..s-a%d@bank-a -> s-b0..s-b%d@bank-b (%d each)\n",
-           s.n, env->threads, env->seed, STORM_ACCOUNTS - 1, STORM_ACCOUNTS - 1,
-           STORM_START);
+           ", both ways among s-a0..s-a%d@bank-a and s-b0..s-b%d@bank-b "
+           "(each bank's start:",
+           s.n, env->threads, env->seed, STORM_ACCOUNTS - 1,
+           STORM_ACCOUNTS - 1);
+    for (int i = 0; i < STORM_ACCOUNTS; i++)
+        printf(" %lld", STORM_START[i]);
+    printf(")\n");
     if (!(s.items = calloc((size_t)s.n, sizeof *s.items)) ||
         storm_seed(s.bank) != 0) {
         expect(ck, 0, "cannot set up the storm");
@@ -1021,6 +1174,9 @@ static const scenario_t SCENARIOS[] = {
      "bank-b dies after both tries; trellisd retries its confirm until it is "
      "back",
      scenario_receiver_down},
+    {"pending-credit-not-spendable",
+     "xena has 0 and 50 pending to come in; she may not send them on yet",
+     scenario_pending_credit},
     {"storm",
      "concurrent transfers against banks with chaos, duplicate and "
      "out-of-order deliveries",
@@ -1045,7 +1201,8 @@ static int run_scenario(env_t *env, const scenario_t *sc)
 static int usage(void)
 {
     fprintf(stderr, "usage: example-bank-transfer-tcc [--scenario "
-                    "transfer-ok|insufficient-funds|receiver-down|storm] "
+                    "transfer-ok|insufficient-funds|receiver-down|"
+                    "pending-credit-not-spendable|storm] "
                     "[--transfers N] [--threads N] [--seed S]\n");
     return 2;
 }
