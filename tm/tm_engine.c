@@ -19,6 +19,7 @@
 
 #include "tm_log.h"
 #include "tm_plan.h"
+#include "tm_request.h"
 
 typedef enum { WAIT_SUBMIT, WAIT_ABORT } wait_kind_t;
 
@@ -609,144 +610,7 @@ static int reply_if_invalid(tm_rpc_t *rpc, int rc, const char *err)
     return 1;
 }
 
-/* ---- building branches -------------------------------------------------- */
-
-static int copy_bytes(uint8_t **dst, size_t *dst_len, const uint8_t *src,
-                      size_t len)
-{
-    *dst_len = len;
-    *dst = NULL;
-    if (!len)
-        return 0;
-    *dst = malloc(len);
-    if (!*dst)
-        return -1;
-    memcpy(*dst, src, len);
-    return 0;
-}
-
-static int set_deps(tm_branch_t *b, const uint32_t *deps, size_t n)
-{
-    b->n_deps = n;
-    if (!n)
-        return 0;
-    b->deps = malloc(n * sizeof(*deps));
-    if (!b->deps)
-        return -1;
-    memcpy(b->deps, deps, n * sizeof(*deps));
-    return 0;
-}
-
-static int has_branch_id(const tm_trans_t *tx, const char *id, size_t upto)
-{
-    for (size_t i = 0; i < upto; i++)
-        if (strcmp(tx->branches[i].branch_id, id) == 0)
-            return 1;
-    return 0;
-}
-
-static void set_op(tm_op_t *op, tm_op_kind_t kind, const char *target)
-{
-    op->kind = kind;
-    op->status = TM_OP_PENDING;
-    op->target = target && *target ? tm_strdup(target) : NULL;
-}
-
-/* The prerequisites of step i: explicit ones, or the step before it (a
- * chain), or the last registered branch for a root. */
-static size_t step_deps(const Trellis__V1__SubmitRequest *r, size_t i,
-                        size_t base, uint32_t *out, size_t max)
-{
-    const Trellis__V1__SagaStep *s = r->steps[i];
-    size_t n = 0;
-    if (s->n_depends_on) {
-        for (size_t d = 0; d < s->n_depends_on && n < max; d++)
-            out[n++] = (uint32_t)(base + s->depends_on[d]);
-    } else if (!r->concurrent && i > 0) {
-        out[n++] = (uint32_t)(base + i - 1);
-    } else if (base > 0) {
-        out[n++] = (uint32_t)(base - 1);
-    }
-    return n;
-}
-
-/* Append the submit's saga steps as TM-driven branches. Returns 0, or -1
- * with err (and the transaction as it was). */
-static int add_steps(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
-                     const tm_limits_t *lim, char *err, size_t errlen)
-{
-    size_t base = tx->n_branches;
-    if (base + r->n_steps > lim->max_branches) {
-        snprintf(err, errlen,
-                 "%zu registered branches and %zu steps exceed the limit of "
-                 "%u branches per transaction",
-                 base, r->n_steps, lim->max_branches);
-        return -1;
-    }
-    for (size_t i = 0; i < r->n_steps; i++) {
-        const Trellis__V1__SagaStep *s = r->steps[i];
-        char id[16];
-        snprintf(id, sizeof(id), "%02zu", base + i + 1);
-        if (has_branch_id(tx, id, base)) {
-            snprintf(err, errlen,
-                     "step %zu would get branch id %s, which a registered "
-                     "branch already uses",
-                     i, id);
-            tm_trans_truncate(tx, base);
-            return -1;
-        }
-        tm_branch_t *b = tm_trans_add_branch(tx);
-        uint32_t deps[TM_SLOTS + 256];
-        size_t nd = step_deps(r, i, base, deps, 256);
-        if (!b || !(b->branch_id = tm_strdup(id)) ||
-            copy_bytes(&b->payload, &b->payload_len, s->payload.data,
-                       s->payload.len) != 0 ||
-            set_deps(b, deps, nd) != 0)
-            fatal_oom("saga steps");
-        b->mode = TM_MODE_SAGA;
-        set_op(&b->ops[TM_SLOT_FORWARD], TM_KIND_ACTION, s->action);
-        if (s->compensate && *s->compensate)
-            set_op(&b->ops[TM_SLOT_ROLLBACK], TM_KIND_COMPENSATE,
-                   s->compensate);
-    }
-    return 0;
-}
-
 /* ---- handlers ----------------------------------------------------------- */
-
-static void fnv(uint64_t *h, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        *h = (*h ^ p[i]) * 1099511628211ULL;
-}
-
-static void fnv_message(uint64_t *h, const ProtobufCMessage *m)
-{
-    uint8_t small[512];
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = n <= sizeof(small) ? small : malloc(n);
-    if (!buf)
-        fatal_oom("hash");
-    protobuf_c_message_pack(m, buf);
-    fnv(h, buf, n);
-    if (buf != small)
-        free(buf);
-}
-
-uint64_t tm_engine_submit_hash(const Trellis__V1__SubmitRequest *r)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < r->n_steps; i++)
-        fnv_message(&h, &r->steps[i]->base);
-    if (r->options) {
-        Trellis__V1__TransOptions o = *r->options;
-        o.wait_result = 0;
-        fnv_message(&h, &o.base);
-    }
-    uint8_t c = r->concurrent ? 1 : 0;
-    fnv(&h, &c, 1);
-    return h ? h : 1;
-}
 
 static int wants_wait(const Trellis__V1__SubmitRequest *r)
 {
@@ -760,7 +624,8 @@ static void submit_existing(live_t *l, tm_rpc_t *rpc,
     tm_trans_t *tx = &l->tx;
     if (tx->status == TM_TX_PREPARED && tx->submit_hash == 0) {
         char err[512];
-        if (add_steps(tx, r, &l->eng->cfg.limits, err, sizeof(err)) != 0) {
+        if (tm_request_add_steps(tx, r, &l->eng->cfg.limits, err,
+                                 sizeof(err)) != 0) {
             tm_server_reply(rpc, GRPC_STATUS_INVALID_ARGUMENT, err, NULL);
             return;
         }
@@ -858,7 +723,7 @@ static live_t *new_submitted(tm_engine_t *e,
     if (!l || tm_options_from_proto(&l->tx.opts, r->options) != 0)
         fatal_oom("transaction");
     l->tx.submit_hash = h;
-    if (add_steps(&l->tx, r, &e->cfg.limits, err, errlen) != 0) {
+    if (tm_request_add_steps(&l->tx, r, &e->cfg.limits, err, errlen) != 0) {
         live_unref(l);
         return NULL;
     }
@@ -889,7 +754,7 @@ void tm_engine_handle_submit(tm_rpc_t *rpc, const uint8_t *req, size_t len,
     if (reply_if_invalid(
             rpc, tm_validate_submit(r, &e->cfg.limits, err, sizeof(err)), err))
         goto out;
-    uint64_t h = tm_engine_submit_hash(r);
+    uint64_t h = tm_request_submit_hash(r);
     /* Built before the lookup, so a new gid costs one lookup; a saga with
      * no steps can only submit a begun transaction. */
     live_t *fresh = NULL;
@@ -926,20 +791,6 @@ out:
     trellis__v1__submit_request__free_unpacked(r, NULL);
 }
 
-static int same_options(const tm_options_t *a, const tm_options_t *b)
-{
-    if (a->timeout_to_fail_ms != b->timeout_to_fail_ms ||
-        a->retry_interval_ms != b->retry_interval_ms ||
-        a->request_timeout_ms != b->request_timeout_ms ||
-        a->retry_limit != b->retry_limit || a->n_headers != b->n_headers)
-        return 0;
-    for (size_t i = 0; i < a->n_headers; i++)
-        if (strcmp(a->header_keys[i], b->header_keys[i]) ||
-            strcmp(a->header_values[i], b->header_values[i]))
-            return 0;
-    return 1;
-}
-
 void tm_engine_handle_begin(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                             void *engine)
 {
@@ -967,7 +818,7 @@ void tm_engine_handle_begin(tm_rpc_t *rpc, const uint8_t *req, size_t len,
     } else if (f == FOUND_LIVE) {
         pthread_mutex_lock(&l->mu);
         if (l->tx.status == TM_TX_PREPARED &&
-            same_options(&l->tx.opts, &fresh->tx.opts))
+            tm_request_same_options(&l->tx.opts, &fresh->tx.opts))
             reply_begin(rpc, l->tx.gid, l->tx.status);
         else
             reply_error(rpc, GRPC_STATUS_ALREADY_EXISTS,
@@ -986,50 +837,13 @@ out:
     trellis__v1__begin_request__free_unpacked(r, NULL);
 }
 
-static tm_op_kind_t forward_kind_of(tm_mode_t mode)
-{
-    switch (mode) {
-    case TM_MODE_TCC:
-        return TM_KIND_TRY;
-    case TM_MODE_XA:
-        return TM_KIND_PREPARE;
-    default:
-        return TM_KIND_ACTION;
-    }
-}
-
-static tm_slot_t slot_of(Trellis__V1__OpKind k)
-{
-    return k == TRELLIS__V1__OP_KIND__OP_CONFIRM ||
-                   k == TRELLIS__V1__OP_KIND__OP_COMMIT
-               ? TM_SLOT_COMMIT
-               : TM_SLOT_ROLLBACK;
-}
-
-static int same_registration(const tm_branch_t *b,
-                             const Trellis__V1__RegisterBranchRequest *r)
-{
-    if (b->mode != (tm_mode_t)r->mode || b->payload_len != r->payload.len ||
-        (r->payload.len &&
-         memcmp(b->payload, r->payload.data, r->payload.len) != 0))
-        return 0;
-    for (size_t i = 0; i < r->n_ops; i++) {
-        const tm_op_t *op = &b->ops[slot_of(r->ops[i]->op)];
-        if (op->kind != (tm_op_kind_t)r->ops[i]->op || !op->target ||
-            strcmp(op->target, r->ops[i]->target) != 0)
-            return 0;
-    }
-    return 1;
-}
-
 static void register_on(live_t *l, tm_rpc_t *rpc,
                         const Trellis__V1__RegisterBranchRequest *r)
 {
     tm_trans_t *tx = &l->tx;
-    for (size_t i = 0; i < tx->n_branches; i++) {
-        if (strcmp(tx->branches[i].branch_id, r->branch_id) != 0)
-            continue;
-        if (same_registration(&tx->branches[i], r))
+    int existing = tm_request_find_branch(tx, r->branch_id);
+    if (existing >= 0) {
+        if (tm_request_same_registration(&tx->branches[existing], r))
             reply_register(rpc);
         else
             reply_error(rpc, GRPC_STATUS_ALREADY_EXISTS,
@@ -1051,20 +865,8 @@ static void register_on(live_t *l, tm_rpc_t *rpc,
                     tx->gid, tx->n_branches);
         return;
     }
-    size_t idx = tx->n_branches;
-    tm_branch_t *b = tm_trans_add_branch(tx);
-    uint32_t prev = (uint32_t)(idx - 1);
-    if (!b || !(b->branch_id = tm_strdup(r->branch_id)) ||
-        copy_bytes(&b->payload, &b->payload_len, r->payload.data,
-                   r->payload.len) != 0 ||
-        set_deps(b, &prev, idx ? 1 : 0) != 0)
+    if (tm_request_add_registered(tx, r) != 0)
         fatal_oom("branch");
-    b->mode = (tm_mode_t)r->mode;
-    b->initiator_driven = 1;
-    set_op(&b->ops[TM_SLOT_FORWARD], forward_kind_of(b->mode), NULL);
-    for (size_t i = 0; i < r->n_ops; i++)
-        set_op(&b->ops[slot_of(r->ops[i]->op)], (tm_op_kind_t)r->ops[i]->op,
-               r->ops[i]->target);
     tx->updated_ms = tm_wall_ms();
     persist(l, 0, rpc, ACK_REGISTER);
 }

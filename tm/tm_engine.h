@@ -77,8 +77,4 @@ void tm_engine_handle_list(tm_rpc_t *rpc, const uint8_t *req, size_t len,
 /* Unfinished transactions in memory. */
 size_t tm_engine_live_count(tm_engine_t *e);
 
-/* The submit-content hash used for idempotent resubmission: steps,
- * options (but wait_result) and the concurrent flag. Never 0. */
-uint64_t tm_engine_submit_hash(const Trellis__V1__SubmitRequest *r);
-
 #endif /* TM_ENGINE_H */

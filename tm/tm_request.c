@@ -1,0 +1,235 @@
+/*
+ * tm_request: initiators' requests applied to the model (see
+ * tm_request.h).
+ */
+#include "tm_request.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int copy_bytes(uint8_t **dst, size_t *dst_len, const uint8_t *src,
+                      size_t len)
+{
+    *dst_len = len;
+    *dst = NULL;
+    if (!len)
+        return 0;
+    *dst = malloc(len);
+    if (!*dst)
+        return -1;
+    memcpy(*dst, src, len);
+    return 0;
+}
+
+static int set_deps(tm_branch_t *b, const uint32_t *deps, size_t n)
+{
+    b->n_deps = n;
+    if (!n)
+        return 0;
+    b->deps = malloc(n * sizeof(*deps));
+    if (!b->deps)
+        return -1;
+    memcpy(b->deps, deps, n * sizeof(*deps));
+    return 0;
+}
+
+static int set_op(tm_op_t *op, tm_op_kind_t kind, const char *target)
+{
+    op->kind = kind;
+    op->status = TM_OP_PENDING;
+    op->target = target && *target ? tm_strdup(target) : NULL;
+    return target && *target && !op->target ? -1 : 0;
+}
+
+int tm_request_find_branch(const tm_trans_t *tx, const char *branch_id)
+{
+    for (size_t i = 0; i < tx->n_branches; i++)
+        if (strcmp(tx->branches[i].branch_id, branch_id) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* The prerequisites of step i (see tm_request_add_steps). */
+static size_t step_deps(const Trellis__V1__SubmitRequest *r, size_t i,
+                        size_t base, uint32_t *out, size_t max)
+{
+    const Trellis__V1__SagaStep *s = r->steps[i];
+    size_t n = 0;
+    if (s->n_depends_on) {
+        for (size_t d = 0; d < s->n_depends_on && n < max; d++)
+            out[n++] = (uint32_t)(base + s->depends_on[d]);
+    } else if (!r->concurrent && i > 0) {
+        out[n++] = (uint32_t)(base + i - 1);
+    } else if (base > 0) {
+        out[n++] = (uint32_t)(base - 1);
+    }
+    return n;
+}
+
+static int add_step(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
+                    size_t i, size_t base, const char *id)
+{
+    const Trellis__V1__SagaStep *s = r->steps[i];
+    uint32_t deps[256];
+    size_t nd = step_deps(r, i, base, deps, 256);
+    tm_branch_t *b = tm_trans_add_branch(tx);
+    if (!b)
+        return -1;
+    b->mode = TM_MODE_SAGA;
+    if (!(b->branch_id = tm_strdup(id)) ||
+        copy_bytes(&b->payload, &b->payload_len, s->payload.data,
+                   s->payload.len) != 0 ||
+        set_deps(b, deps, nd) != 0 ||
+        set_op(&b->ops[TM_SLOT_FORWARD], TM_KIND_ACTION, s->action) != 0)
+        return -1;
+    if (s->compensate && *s->compensate)
+        return set_op(&b->ops[TM_SLOT_ROLLBACK], TM_KIND_COMPENSATE,
+                      s->compensate);
+    return 0;
+}
+
+int tm_request_add_steps(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
+                         const tm_limits_t *lim, char *err, size_t errlen)
+{
+    size_t base = tx->n_branches;
+    if (base + r->n_steps > lim->max_branches) {
+        snprintf(err, errlen,
+                 "%zu registered branches and %zu steps exceed the limit of "
+                 "%u branches per transaction",
+                 base, r->n_steps, lim->max_branches);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n_steps; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "%02zu", base + i + 1);
+        if (tm_request_find_branch(tx, id) >= 0) {
+            snprintf(err, errlen,
+                     "step %zu would get branch id %s, which a registered "
+                     "branch already uses",
+                     i, id);
+            tm_trans_truncate(tx, base);
+            return -1;
+        }
+        if (add_step(tx, r, i, base, id) != 0) {
+            snprintf(err, errlen, "out of memory adding saga steps");
+            tm_trans_truncate(tx, base);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static tm_op_kind_t forward_kind_of(tm_mode_t mode)
+{
+    switch (mode) {
+    case TM_MODE_TCC:
+        return TM_KIND_TRY;
+    case TM_MODE_XA:
+        return TM_KIND_PREPARE;
+    default:
+        return TM_KIND_ACTION;
+    }
+}
+
+static tm_slot_t slot_of(Trellis__V1__OpKind k)
+{
+    return k == TRELLIS__V1__OP_KIND__OP_CONFIRM ||
+                   k == TRELLIS__V1__OP_KIND__OP_COMMIT
+               ? TM_SLOT_COMMIT
+               : TM_SLOT_ROLLBACK;
+}
+
+int tm_request_add_registered(tm_trans_t *tx,
+                              const Trellis__V1__RegisterBranchRequest *r)
+{
+    size_t idx = tx->n_branches;
+    uint32_t prev = (uint32_t)(idx - 1);
+    tm_branch_t *b = tm_trans_add_branch(tx);
+    if (!b)
+        return -1;
+    b->mode = (tm_mode_t)r->mode;
+    b->initiator_driven = 1;
+    int rc = !(b->branch_id = tm_strdup(r->branch_id)) ||
+                     copy_bytes(&b->payload, &b->payload_len, r->payload.data,
+                                r->payload.len) != 0 ||
+                     set_deps(b, &prev, idx ? 1 : 0) != 0
+                 ? -1
+                 : 0;
+    set_op(&b->ops[TM_SLOT_FORWARD], forward_kind_of(b->mode), NULL);
+    for (size_t i = 0; rc == 0 && i < r->n_ops; i++)
+        rc = set_op(&b->ops[slot_of(r->ops[i]->op)],
+                    (tm_op_kind_t)r->ops[i]->op, r->ops[i]->target);
+    if (rc != 0)
+        tm_trans_truncate(tx, idx);
+    return rc;
+}
+
+int tm_request_same_registration(const tm_branch_t *b,
+                                 const Trellis__V1__RegisterBranchRequest *r)
+{
+    if (b->mode != (tm_mode_t)r->mode || b->payload_len != r->payload.len ||
+        (r->payload.len &&
+         memcmp(b->payload, r->payload.data, r->payload.len) != 0))
+        return 0;
+    for (size_t i = 0; i < r->n_ops; i++) {
+        const tm_op_t *op = &b->ops[slot_of(r->ops[i]->op)];
+        if (op->kind != (tm_op_kind_t)r->ops[i]->op || !op->target ||
+            strcmp(op->target, r->ops[i]->target) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+int tm_request_same_options(const tm_options_t *a, const tm_options_t *b)
+{
+    if (a->timeout_to_fail_ms != b->timeout_to_fail_ms ||
+        a->retry_interval_ms != b->retry_interval_ms ||
+        a->request_timeout_ms != b->request_timeout_ms ||
+        a->retry_limit != b->retry_limit || a->n_headers != b->n_headers)
+        return 0;
+    for (size_t i = 0; i < a->n_headers; i++)
+        if (strcmp(a->header_keys[i], b->header_keys[i]) ||
+            strcmp(a->header_values[i], b->header_values[i]))
+            return 0;
+    return 1;
+}
+
+static void fnv(uint64_t *h, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        *h = (*h ^ p[i]) * 1099511628211ULL;
+}
+
+/* Packing into a stack buffer when it fits; the rare larger message is
+ * hashed from the heap, or — out of memory — by its size alone, which
+ * only weakens the duplicate check for that request. */
+static void fnv_message(uint64_t *h, const ProtobufCMessage *m)
+{
+    uint8_t small[512];
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = n <= sizeof(small) ? small : malloc(n);
+    if (!buf) {
+        fnv(h, (const uint8_t *)&n, sizeof(n));
+        return;
+    }
+    protobuf_c_message_pack(m, buf);
+    fnv(h, buf, n);
+    if (buf != small)
+        free(buf);
+}
+
+uint64_t tm_request_submit_hash(const Trellis__V1__SubmitRequest *r)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < r->n_steps; i++)
+        fnv_message(&h, &r->steps[i]->base);
+    if (r->options) {
+        Trellis__V1__TransOptions o = *r->options;
+        o.wait_result = 0;
+        fnv_message(&h, &o.base);
+    }
+    uint8_t c = r->concurrent ? 1 : 0;
+    fnv(&h, &c, 1);
+    return h ? h : 1;
+}

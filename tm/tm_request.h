@@ -1,0 +1,50 @@
+/*
+ * tm_request: what an initiator's request does to the model, as pure
+ * functions (no locks, no I/O): the saga steps of a Submit become
+ * TM-driven branches with their dependencies, a RegisterBranch becomes an
+ * initiator-driven branch, and a Submit's content gets the hash that makes
+ * resubmission idempotent. The engine calls these under the transaction's
+ * lock; the unit tests call them directly.
+ */
+#ifndef TM_REQUEST_H
+#define TM_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tm_trans.h"
+#include "tm_validate.h"
+
+/* Append the submit's saga steps (validated) as TM-driven branches with
+ * ids "%02u" by position. A step's prerequisites: its depends_on (offset
+ * past the branches already there); or, without any, the step before it
+ * unless r->concurrent; a root depends on the last branch already there
+ * (the last registered one), so rollback reaches registered branches after
+ * every step. Returns 0; or -1 with err and the transaction unchanged
+ * (too many branches, a step id a registered branch took, out of
+ * memory). */
+int tm_request_add_steps(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
+                         const tm_limits_t *lim, char *err, size_t errlen);
+
+/* Append a registered (initiator-driven) branch: the forward op the
+ * initiator calls (action/try/prepare by mode, no target) and the phase-2
+ * ops it names; it depends on the previously registered branch. Returns 0,
+ * or -1 on out of memory (the transaction unchanged). */
+int tm_request_add_registered(tm_trans_t *tx,
+                              const Trellis__V1__RegisterBranchRequest *r);
+
+/* Index of the branch with this id, or -1. */
+int tm_request_find_branch(const tm_trans_t *tx, const char *branch_id);
+
+/* The registration matches branch b exactly (mode, payload, ops). */
+int tm_request_same_registration(const tm_branch_t *b,
+                                 const Trellis__V1__RegisterBranchRequest *r);
+
+/* The same options (for an idempotent Begin). */
+int tm_request_same_options(const tm_options_t *a, const tm_options_t *b);
+
+/* 64-bit FNV-1a over the packed steps, the options (less wait_result) and
+ * the concurrent flag. Never 0 (0 means "never submitted"). */
+uint64_t tm_request_submit_hash(const Trellis__V1__SubmitRequest *r);
+
+#endif /* TM_REQUEST_H */
