@@ -65,7 +65,6 @@
 #define COL_OP 45   /* op, barrier_id, reason */
 
 #define SQL_MAX 2048
-#define DEFAULT_BARRIER_ID "01"
 
 /* ---- messages ----------------------------------------------------------- */
 
@@ -160,13 +159,13 @@ static int check_value(const char *name, const char *v, size_t max,
     return 0;
 }
 
-static int check_branch(const barrier_branch_t *b, char *msg, size_t msglen)
+int barrier_check_branch(const barrier_branch_t *b, char *msg, size_t msglen)
 {
     if (!b) {
         say(msg, msglen, "barrier: no branch");
         return -1;
     }
-    const char *bid = b->barrier_id ? b->barrier_id : DEFAULT_BARRIER_ID;
+    const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
     if (check_value("trans_type", b->trans_type, COL_TRANS_TYPE, 1, msg,
                     msglen) != 0 ||
         check_value("gid", b->gid, COL_KEY, 0, msg, msglen) != 0 ||
@@ -283,14 +282,10 @@ static unsigned server_status(MYSQL *conn)
     return st;
 }
 
-/* Read and drop results the handler left unread (a SELECT not stored,
- * the rest of a multi-statement), so that COMMIT is not "out of sync"; no
- * round trip when there are none. -1 (error in conn) if one of them was a
- * failed statement the handler never saw. A result the handler opened with
- * mysql_use_result and did not free cannot be read here: the COMMIT then
- * fails and the connection stays unusable until the handler's caller frees
- * it. */
-static int drain_results(MYSQL *conn)
+/* A result the handler opened with mysql_use_result and did not free
+ * cannot be read here: the COMMIT then fails and the connection stays
+ * unusable until the handler's caller frees it. */
+int barrier_drain_results(MYSQL *conn)
 {
     for (;;) {
         MYSQL_RES *r = mysql_store_result(conn);
@@ -320,10 +315,9 @@ static barrier_outcome_t fail_db(MYSQL *conn, const char *what, char *msg,
     return BARRIER_ERROR;
 }
 
-/* INSERT IGNORE one row; returns the rows inserted (0 or 1), or -1. */
-static long long insert_row(MYSQL *conn, const char *table,
-                            const barrier_branch_t *b, const char *op,
-                            const char *barrier_id)
+long long barrier_insert_row(MYSQL *conn, const char *table,
+                             const barrier_branch_t *b, const char *op,
+                             const char *barrier_id)
 {
     sql_t q = {.n = 0};
     sql_raw(&q, "INSERT IGNORE INTO `");
@@ -348,12 +342,9 @@ static long long insert_row(MYSQL *conn, const char *table,
     return n == (my_ulonglong)-1 ? -1 : (long long)n;
 }
 
-/* The reason (inserting op) of the row (op, barrier_id), read with a
- * shared lock so it sees the latest committed row. 1 found, 0 none, -1
- * error. */
-static int read_reason(MYSQL *conn, const char *table,
-                       const barrier_branch_t *b, const char *barrier_id,
-                       char *out, size_t outlen)
+int barrier_read_reason(MYSQL *conn, const char *table,
+                        const barrier_branch_t *b, const char *barrier_id,
+                        char *out, size_t outlen)
 {
     sql_t q = {.n = 0};
     sql_raw(&q, "SELECT reason FROM `");
@@ -384,8 +375,8 @@ static barrier_outcome_t already_there(MYSQL *conn, const char *table,
     barrier_outcome_t out = BARRIER_SKIPPED_DUPLICATE;
     if (is_forward(b->op)) {
         char reason[COL_OP + 1] = "";
-        int found =
-            read_reason(conn, table, b, barrier_id, reason, sizeof reason);
+        int found = barrier_read_reason(conn, table, b, barrier_id, reason,
+                                        sizeof reason);
         if (found < 0)
             return fail_db(conn, "barrier: read reason", msg, msglen);
         if (found == 0) {
@@ -421,7 +412,7 @@ static barrier_outcome_t run_business(MYSQL *conn, barrier_business_fn fn,
                                       void *user, char *msg, size_t msglen)
 {
     barrier_business_rc_t rc = fn(conn, user, msg, msglen);
-    if (drain_results(conn) != 0 && rc == BARRIER_BUSINESS_OK)
+    if (barrier_drain_results(conn) != 0 && rc == BARRIER_BUSINESS_OK)
         return fail_db(conn, "barrier: a statement of the handler failed", msg,
                        msglen);
     if (rc == BARRIER_BUSINESS_OK) {
@@ -460,7 +451,7 @@ static barrier_outcome_t run_checked(MYSQL *conn, const char *table,
         say_db(msg, msglen, conn, "barrier: start transaction");
         return BARRIER_ERROR;
     }
-    long long own = insert_row(conn, table, b, b->op, barrier_id);
+    long long own = barrier_insert_row(conn, table, b, b->op, barrier_id);
     if (own < 0)
         return fail_db(conn, "barrier: insert", msg, msglen);
     if (own == 0)
@@ -468,7 +459,7 @@ static barrier_outcome_t run_checked(MYSQL *conn, const char *table,
 
     const char *origin = origin_of(b->op);
     if (origin) {
-        long long o = insert_row(conn, table, b, origin, barrier_id);
+        long long o = barrier_insert_row(conn, table, b, origin, barrier_id);
         if (o < 0)
             return fail_db(conn, "barrier: insert origin", msg, msglen);
         if (o == 1) {
@@ -496,9 +487,9 @@ barrier_outcome_t barrier_run(MYSQL *conn, const char *table,
     if (!table)
         table = BARRIER_DEFAULT_TABLE;
     if (barrier_check_table_name(table, msg, msglen) != 0 ||
-        check_branch(b, msg, msglen) != 0)
+        barrier_check_branch(b, msg, msglen) != 0)
         return BARRIER_ERROR;
-    const char *bid = b->barrier_id ? b->barrier_id : DEFAULT_BARRIER_ID;
+    const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
     return run_checked(conn, table, b, bid, fn, user, msg, msglen);
 }
 

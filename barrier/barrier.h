@@ -28,6 +28,8 @@
 #include "trellis_participant.h"
 
 #define BARRIER_DEFAULT_TABLE "trellis_barrier"
+/* The barrier_id of a branch that gives none. */
+#define BARRIER_DEFAULT_ID "01"
 
 typedef struct {
     const char *trans_type; /* "saga", "tcc", "xa" */
@@ -87,5 +89,34 @@ void barrier_fill_reply(barrier_outcome_t outcome, const char *msg,
  * count goes to *deleted. 0, or -1 with err. */
 int barrier_purge(MYSQL *conn, const char *table, unsigned days, unsigned batch,
                   unsigned long long *deleted, char *err, size_t errlen);
+
+/* ---- building blocks ---------------------------------------------------
+ * The steps barrier_run is made of, for adapters that must run them inside
+ * a transaction of their own (the XA adapter: inside XA START ... XA END,
+ * where barrier_run's START TRANSACTION / COMMIT are not allowed). Each is
+ * one statement on conn and neither starts nor ends a transaction. table
+ * must have passed barrier_check_table_name and b barrier_check_branch. */
+
+/* Lengths, emptiness and trailing spaces of b's values. 0, or -1 with msg. */
+int barrier_check_branch(const barrier_branch_t *b, char *msg, size_t msglen);
+
+/* INSERT IGNORE the row (b's key, op, barrier_id) with reason b->op; the
+ * rows inserted (0: it was there), or -1 (error in conn). */
+long long barrier_insert_row(MYSQL *conn, const char *table,
+                             const barrier_branch_t *b, const char *op,
+                             const char *barrier_id);
+
+/* The reason of the row (b's key, b->op, barrier_id) into out[outlen],
+ * read with a shared lock (the latest committed row). 1 found, 0 none, -1
+ * error (in conn). */
+int barrier_read_reason(MYSQL *conn, const char *table,
+                        const barrier_branch_t *b, const char *barrier_id,
+                        char *out, size_t outlen);
+
+/* Read and drop results a handler left unread (a SELECT not stored, the
+ * rest of a multi-statement), so that the next statement is not "out of
+ * sync"; no round trip when there are none. -1 (error in conn) if one of
+ * them was a failed statement the handler never saw. */
+int barrier_drain_results(MYSQL *conn);
 
 #endif /* BARRIER_H */

@@ -3,8 +3,8 @@
  *
  * A participant runs its business SQL as an XA branch with one call: XA
  * START xid -> the barrier row and the business SQL -> XA END -> XA PREPARE,
- * with xid = "gid-branch_id" (escaped, at most 64 bytes: MySQL's gtrid
- * limit). The change then sits prepared in the database, holding its row
+ * with xid = "gid-branch_id" (of a charset that needs no quoting, at most
+ * 64 bytes: MySQL's gtrid limit). The change then sits prepared in the database, holding its row
  * locks, until the TM calls the branch's phase-2 op: XA COMMIT xid or XA
  * ROLLBACK xid. Both are idempotent: an unknown XID after a commit or a
  * rollback is success. A rollback that arrives before the prepare leaves a
@@ -40,13 +40,23 @@ typedef enum {
 } xa_outcome_t;
 
 /* The xid "gid-branch_id" into out[outlen]; -1 (err filled) if it would be
- * longer than XA_XID_MAX or has characters outside [A-Za-z0-9_.:-]. */
+ * longer than XA_XID_MAX or has characters outside [A-Za-z0-9_.:-] (the
+ * branch id without '-', so that the recovery sweep can split the xid at
+ * its last '-'). */
 int xa_make_xid(const char *gid, const char *branch_id, char *out,
                 size_t outlen, char *err, size_t errlen);
 
 /* Run fn as the XA branch of b (b->op is "prepare"), with the barrier row
  * in barrier table `table` (NULL: the default), and prepare it. msg
- * explains failures. */
+ * explains failures.
+ *
+ * A prepared branch stays attached to its session on MariaDB (nothing else
+ * runs on it, and no other connection can commit it) until the session
+ * ends; so after XA PREPARE, conn is reconnected in place with the same
+ * parameters (mariadb_reconnect): the handle stays valid, but it is a new
+ * session, and session state (user variables, SET SESSION) is lost (init
+ * commands run again). Once this returns XA_PREPARED any connection can
+ * commit or roll the branch back. */
 xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
                                const barrier_branch_t *b,
                                barrier_business_fn fn, void *user, char *msg,

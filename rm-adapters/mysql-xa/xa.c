@@ -1,0 +1,744 @@
+/*
+ * xa.c: the MySQL/MariaDB XA resource-manager adapter (see xa.h).
+ *
+ * This file owns the XA statements around a participant's business SQL,
+ * the phase-2 XA COMMIT / XA ROLLBACK with their idempotence rules, and the
+ * recovery sweep. The barrier row and its checks are barrier.c's building
+ * blocks, run inside the XA branch instead of a local transaction.
+ *
+ *   prepare:  XA START xid
+ *             INSERT IGNORE barrier row (op "prepare", reason "prepare")
+ *               0 rows: reason "rollback" -> ROLLED_BACK (its rollback came
+ *                       first), "prepare" -> DUPLICATE (an earlier prepare
+ *                       committed); this attempt is ended and rolled back
+ *             fn(conn); XA END xid; XA PREPARE xid; reconnect (below)
+ *             XA START answering XAER_DUPID: the xid is prepared (listed by
+ *             XA RECOVER) -> DUPLICATE, else another connection is running
+ *             the same prepare right now -> ERROR (retry).
+ *   commit:   XA COMMIT xid
+ *   rollback: XA ROLLBACK xid, then one autocommit statement inserting the
+ *             barrier rows "rollback" and "prepare" (both reason
+ *             "rollback"), so that a prepare arriving later rolls itself
+ *             back; a prepare in flight on another connection holds the
+ *             "prepare" row's lock, so this statement waits for it, at most
+ *             XA_LOCK_WAIT_S (then -1: the TM retries, and its next XA
+ *             ROLLBACK finds the branch prepared).
+ *
+ * What MariaDB 10.11 does, measured (tests/integration/test_xa.c), and
+ * what follows from it:
+ *   - after XA PREPARE the session stays attached to the prepared branch:
+ *     every other statement on it fails (XAER_RMFAIL), and XA COMMIT /
+ *     ROLLBACK of that xid from any other connection answers XAER_NOTA
+ *     while XA RECOVER lists it. Only a disconnect detaches it (a prepared
+ *     branch survives its client since 10.5). So a prepare ends by
+ *     reconnecting the caller's MYSQL in place (mariadb_reconnect: same
+ *     parameters, a new session). COM_RESET_CONNECTION and COM_CHANGE_USER
+ *     were tried instead: both discard the branch's changes while XA
+ *     RECOVER still lists the xid and XA COMMIT answers OK (data lost), so
+ *     they are not used;
+ *   - hence "XAER_NOTA is success" needs care: a NOTA for an xid that XA
+ *     RECOVER still lists means "prepared, but attached to a live
+ *     session" (the preparer has not disconnected yet): -1, retry. Only a
+ *     NOTA for an unlisted xid is success (already committed or rolled
+ *     back, or never prepared);
+ *   - a connection lost before XA PREPARE: the server rolls the branch back.
+ *
+ * Invariants:
+ *   - every function leaves conn outside any transaction (a failed branch
+ *     is ended and rolled back; a prepared one is left behind by the
+ *     reconnect);
+ *   - an xid is prepared only while its barrier "prepare" row (inside the
+ *     branch) has reason "prepare"; once a rollback committed its rows, no
+ *     prepare of that xid gets past its INSERT IGNORE;
+ *   - the xid is "gid-branch_id" of [A-Za-z0-9_.:-] with no '-' in the
+ *     branch id, so it needs no quoting and the sweep splits it back at its
+ *     last '-'.
+ *
+ * Round trips (measured in the test): prepare 4 + the business SQL + a
+ * reconnect (handshake, SET NAMES) + 1-2 process-list polls (8 statements
+ * with a one-statement handler); commit 1 (2 when the xid is unknown: XA
+ * RECOVER tells "gone" from "attached"); rollback 2 (3 when unknown). One
+ * connection runs ~850 prepare+commit pairs/s, about half of what XA
+ * without the reconnect does on this machine.
+ *
+ * Limits, chosen and named: the rollback's bounded lock wait uses MariaDB's
+ * SET STATEMENT; on MySQL the server's innodb_lock_wait_timeout applies.
+ * The sweep resolves every listed xid of our shape on the server, whichever
+ * database or application prepared it, and treats a gid trellisd does not
+ * know as never committed: point it at the trellisd that owns the server's
+ * branches. A late prepare after the sweep rolled back an orphan prepares
+ * again (the sweep writes no barrier rows); the next sweep rolls it back.
+ */
+#include "xa.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Server error numbers (mysqld_error.h). */
+#define ER_XAER_NOTA 1397
+#define ER_XAER_DUPID 1440
+#define ER_LOCK_WAIT_TIMEOUT 1205
+
+/* How long a rollback waits for a prepare in flight (seconds); below the
+ * TM's default request deadline (3 s), so the answer still reaches it. */
+#define XA_LOCK_WAIT_S 2
+
+/* How long a prepare waits for its old session to end (ms). */
+#define DETACH_WAIT_MS 1000
+
+#define SQL_MAX 4096
+
+/* ---- messages ----------------------------------------------------------- */
+
+static void say(char *msg, size_t msglen, const char *fmt, ...)
+{
+    if (!msg || msglen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+}
+
+static void say_db(char *msg, size_t msglen, MYSQL *conn, const char *what,
+                   const char *xid)
+{
+    say(msg, msglen, "xa: %s %s: %s (%u)", what, xid, mysql_error(conn),
+        mysql_errno(conn));
+}
+
+/* ---- xids --------------------------------------------------------------- */
+
+static int xid_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
+           c == '-';
+}
+
+/* A part of an xid: non-empty, our charset; '-' only when may_dash. */
+static int check_part(const char *name, const char *v, int may_dash, char *err,
+                      size_t errlen)
+{
+    if (!v || !*v) {
+        say(err, errlen, "xa: %s is empty", name);
+        return -1;
+    }
+    for (size_t i = 0; v[i]; i++) {
+        if (!xid_char_ok(v[i]) || (v[i] == '-' && !may_dash)) {
+            say(err, errlen,
+                "xa: %s \"%.64s\" has a character outside [A-Za-z0-9_.:%s] "
+                "at %zu%s",
+                name, v, may_dash ? "-" : "", i,
+                v[i] == '-' ? " (a '-' would make gid-branch_id ambiguous)"
+                            : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int xa_make_xid(const char *gid, const char *branch_id, char *out,
+                size_t outlen, char *err, size_t errlen)
+{
+    if (check_part("gid", gid, 1, err, errlen) != 0 ||
+        check_part("branch_id", branch_id, 0, err, errlen) != 0)
+        return -1;
+    size_t n = strlen(gid) + 1 + strlen(branch_id);
+    if (n > XA_XID_MAX) {
+        say(err, errlen,
+            "xa: xid \"%.64s-%.32s\" would be %zu bytes; MySQL's limit is %d",
+            gid, branch_id, n, XA_XID_MAX);
+        return -1;
+    }
+    if (!out || outlen <= n) {
+        say(err, errlen, "xa: xid buffer of %zu bytes is too small", outlen);
+        return -1;
+    }
+    snprintf(out, outlen, "%s-%s", gid, branch_id);
+    return 0;
+}
+
+/* The gid of an xid of our shape into gid[XA_XID_MAX + 1]; -1 if the xid
+ * is not ours. */
+static int xid_gid(const char *xid, char *gid)
+{
+    const char *dash = strrchr(xid, '-');
+    if (!dash || dash == xid || !dash[1] || strlen(xid) > XA_XID_MAX)
+        return -1;
+    size_t n = (size_t)(dash - xid);
+    memcpy(gid, xid, n);
+    gid[n] = '\0';
+    if (check_part("gid", gid, 1, NULL, 0) != 0 ||
+        check_part("branch_id", dash + 1, 0, NULL, 0) != 0)
+        return -1;
+    return 0;
+}
+
+/* ---- statements --------------------------------------------------------- */
+
+/* "XA <verb> 'xid'"; the xid's charset needs no escaping. */
+static int xa_sql(MYSQL *conn, const char *verb, const char *xid)
+{
+    char sql[32 + XA_XID_MAX];
+    int n = snprintf(sql, sizeof sql, "XA %s '%s'", verb, xid);
+    return mysql_real_query(conn, sql, (unsigned long)n) == 0 ? 0 : -1;
+}
+
+static int in_trans(MYSQL *conn)
+{
+    unsigned st = 0;
+    if (mariadb_get_infov(conn, MARIADB_CONNECTION_SERVER_STATUS, &st) != 0)
+        return 0;
+    return (st & SERVER_STATUS_IN_TRANS) != 0;
+}
+
+/* Does XA RECOVER list xid (format 1, empty bqual)? 1, 0, or -1 (error in
+ * conn). */
+static int xid_listed(MYSQL *conn, const char *xid)
+{
+    if (mysql_query(conn, "XA RECOVER") != 0)
+        return -1;
+    MYSQL_RES *r = mysql_store_result(conn);
+    if (!r)
+        return -1;
+    size_t n = strlen(xid);
+    int found = 0;
+    MYSQL_ROW row;
+    while (!found && (row = mysql_fetch_row(r))) {
+        unsigned long *len = mysql_fetch_lengths(r);
+        found = row[0] && strcmp(row[0], "1") == 0 && row[2] &&
+                strcmp(row[2], "0") == 0 && row[3] && len[3] == n &&
+                memcmp(row[3], xid, n) == 0;
+    }
+    mysql_free_result(r);
+    return found;
+}
+
+/* After XAER_NOTA for xid: 0 if it is really gone, -1 if it is prepared but
+ * still attached to a live session (or XA RECOVER failed). */
+static int nota_means_gone(MYSQL *conn, const char *xid, char *msg,
+                           size_t msglen)
+{
+    int listed = xid_listed(conn, xid);
+    if (listed < 0) {
+        say_db(msg, msglen, conn, "recover (after XAER_NOTA)", xid);
+        return -1;
+    }
+    if (listed) {
+        say(msg, msglen,
+            "xa: %s is prepared but still attached to a live session (its "
+            "preparer has not disconnected yet); retry",
+            xid);
+        return -1;
+    }
+    return 0;
+}
+
+/* End and roll back the branch being built; errors ignored (on a lost
+ * connection the server has already rolled it back). Returns out. */
+static xa_outcome_t abandon(MYSQL *conn, const char *xid, xa_outcome_t out)
+{
+    xa_sql(conn, "END", xid);
+    xa_sql(conn, "ROLLBACK", xid);
+    return out;
+}
+
+/* The branch b with op set to op (b->op must be op, empty or NULL), with
+ * its values checked. 0, or -1 with msg. */
+static int branch_for(const barrier_branch_t *b, const char *op,
+                      barrier_branch_t *out, char *msg, size_t msglen)
+{
+    if (!b) {
+        say(msg, msglen, "xa: no branch");
+        return -1;
+    }
+    if (b->op && *b->op && strcmp(b->op, op) != 0) {
+        say(msg, msglen, "xa: op is \"%.45s\" where \"%s\" was expected", b->op,
+            op);
+        return -1;
+    }
+    *out = *b;
+    out->op = op;
+    return barrier_check_branch(out, msg, msglen);
+}
+
+/* The checks every entry point makes: conn, table, branch, xid, no open
+ * transaction. Fills *nb (op set), *table and xid. 0, or -1 with msg. */
+static int setup(MYSQL *conn, const char **table, const barrier_branch_t *b,
+                 const char *op, barrier_branch_t *nb, char *xid, char *msg,
+                 size_t msglen)
+{
+    if (!conn) {
+        say(msg, msglen, "xa: no connection");
+        return -1;
+    }
+    if (!*table)
+        *table = BARRIER_DEFAULT_TABLE;
+    if (barrier_check_table_name(*table, msg, msglen) != 0 ||
+        branch_for(b, op, nb, msg, msglen) != 0 ||
+        xa_make_xid(nb->gid, nb->branch_id, xid, XA_XID_MAX + 1, msg, msglen) !=
+            0)
+        return -1;
+    if (in_trans(conn)) {
+        say(msg, msglen, "xa: a transaction is already open on the connection");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- prepare ------------------------------------------------------------ */
+
+/* XA START failed: a duplicate if the xid is prepared already. */
+static xa_outcome_t start_failed(MYSQL *conn, const char *xid, char *msg,
+                                 size_t msglen)
+{
+    if (mysql_errno(conn) != ER_XAER_DUPID) {
+        say_db(msg, msglen, conn, "start", xid);
+        return XA_ERROR;
+    }
+    int listed = xid_listed(conn, xid);
+    if (listed < 0) {
+        say_db(msg, msglen, conn, "recover (after XAER_DUPID)", xid);
+        return XA_ERROR;
+    }
+    if (listed) {
+        say(msg, msglen, "duplicate: %s is already prepared", xid);
+        return XA_SKIPPED_DUPLICATE;
+    }
+    say(msg, msglen,
+        "xa: a prepare of %s is running on another connection; retry", xid);
+    return XA_ERROR;
+}
+
+/* The barrier row was there already: who put it there decides. */
+static xa_outcome_t already_there(MYSQL *conn, const char *table,
+                                  const barrier_branch_t *b, const char *bid,
+                                  const char *xid, char *msg, size_t msglen)
+{
+    char reason[64] = "";
+    int found = barrier_read_reason(conn, table, b, bid, reason, sizeof reason);
+    if (found < 0) {
+        say_db(msg, msglen, conn, "read barrier reason", xid);
+        return abandon(conn, xid, XA_ERROR);
+    }
+    if (found == 0) {
+        say(msg, msglen, "xa: barrier row of %s vanished (purged?); retry",
+            xid);
+        return abandon(conn, xid, XA_ERROR);
+    }
+    if (strcmp(reason, "prepare") == 0) {
+        say(msg, msglen, "duplicate: %s was already prepared and committed",
+            xid);
+        return abandon(conn, xid, XA_SKIPPED_DUPLICATE);
+    }
+    say(msg, msglen,
+        "rolled back: the rollback of %s came first; nothing prepared", xid);
+    return abandon(conn, xid, XA_SKIPPED_ROLLED_BACK);
+}
+
+/* Inside the started branch: barrier row, business SQL, XA END. Returns
+ * XA_PREPARED when the branch is ended and ready to prepare; any other
+ * outcome has rolled it back. */
+static xa_outcome_t run_branch(MYSQL *conn, const char *table,
+                               const barrier_branch_t *b, const char *xid,
+                               barrier_business_fn fn, void *user, char *msg,
+                               size_t msglen)
+{
+    const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
+    long long own = barrier_insert_row(conn, table, b, b->op, bid);
+    if (own < 0) {
+        say_db(msg, msglen, conn, "barrier insert", xid);
+        return abandon(conn, xid, XA_ERROR);
+    }
+    if (own == 0)
+        return already_there(conn, table, b, bid, xid, msg, msglen);
+
+    barrier_business_rc_t rc = fn(conn, user, msg, msglen);
+    if (barrier_drain_results(conn) != 0 && rc == BARRIER_BUSINESS_OK) {
+        say_db(msg, msglen, conn, "a statement of the handler failed in", xid);
+        return abandon(conn, xid, XA_ERROR);
+    }
+    if (rc != BARRIER_BUSINESS_OK) {
+        if (!*msg)
+            say(msg, msglen, "%s",
+                rc == BARRIER_BUSINESS_FAIL ? "business failure"
+                                            : "business error");
+        return abandon(conn, xid,
+                       rc == BARRIER_BUSINESS_FAIL ? XA_BUSINESS_FAILURE
+                                                   : XA_ERROR);
+    }
+    if (xa_sql(conn, "END", xid) != 0) {
+        say_db(msg, msglen, conn, "end", xid);
+        return abandon(conn, xid, XA_ERROR);
+    }
+    return XA_PREPARED;
+}
+
+/* Wait until the server has ended session `id`: its thread leaves the
+ * process list only after its cleanup detached the prepared branch, and
+ * from then on any connection can commit it. At most DETACH_WAIT_MS. 0,
+ * or -1. */
+static int wait_session_gone(MYSQL *conn, unsigned long id)
+{
+    char sql[96];
+    int n = snprintf(sql, sizeof sql,
+                     "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+                     "WHERE ID = %lu",
+                     id);
+    /* Polled every 100 us: the old session usually ends within one or
+     * two polls, and the prepare's latency is the point. */
+    for (int i = 0; i <= DETACH_WAIT_MS * 10; i++) {
+        if (mysql_real_query(conn, sql, (unsigned long)n) != 0)
+            return -1;
+        MYSQL_RES *r = mysql_store_result(conn);
+        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+        int gone = row && row[0] && strcmp(row[0], "0") == 0;
+        mysql_free_result(r);
+        if (!r || gone)
+            return r ? 0 : -1;
+        nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
+    }
+    return -1;
+}
+
+/* Leave the prepared branch behind: a new session on the same handle (see
+ * the top of the file), returning once the old one has ended. If the
+ * reconnect fails the socket is shut down anyway (mariadb_cancel), which
+ * detaches the branch too; the caller then finds the handle disconnected.
+ * 0, or -1 with msg. */
+static int detach(MYSQL *conn, const char *xid, char *msg, size_t msglen)
+{
+    unsigned long old_id = mysql_thread_id(conn);
+    my_bool was = 0, on = 1;
+    mysql_get_optionv(conn, MYSQL_OPT_RECONNECT, &was);
+    mysql_optionsv(conn, MYSQL_OPT_RECONNECT, &on);
+    /* mariadb_reconnect refuses while the server reported a transaction in
+     * progress, so that an automatic reconnect never silently drops one;
+     * this one is prepared and meant to outlive the session. */
+    conn->server_status &= ~SERVER_STATUS_IN_TRANS;
+    my_bool failed = mariadb_reconnect(conn);
+    mysql_optionsv(conn, MYSQL_OPT_RECONNECT, &was);
+    if (!failed) {
+        if (wait_session_gone(conn, old_id) == 0)
+            return 0;
+        say(msg, msglen,
+            "xa: %s prepared; the old session did not end within %d ms "
+            "(a commit may be told to retry)",
+            xid, DETACH_WAIT_MS);
+        return -1;
+    }
+    say_db(msg, msglen, conn,
+           "prepared; reconnect failed, connection closed:", xid);
+    mariadb_cancel(conn);
+    return -1;
+}
+
+static xa_outcome_t prepare(MYSQL *conn, const char *xid, char *msg,
+                            size_t msglen)
+{
+    if (xa_sql(conn, "PREPARE", xid) != 0) {
+        say_db(msg, msglen, conn, "prepare", xid);
+        /* A failed XA PREPARE has rolled back or lost the branch; make
+         * sure of the first. */
+        xa_sql(conn, "ROLLBACK", xid);
+        return XA_ERROR;
+    }
+    detach(conn, xid, msg, msglen);
+    return XA_PREPARED;
+}
+
+xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
+                               const barrier_branch_t *b,
+                               barrier_business_fn fn, void *user, char *msg,
+                               size_t msglen)
+{
+    char scratch[256], xid[XA_XID_MAX + 1];
+    if (!msg || msglen == 0) {
+        msg = scratch;
+        msglen = sizeof scratch;
+    }
+    msg[0] = '\0';
+    barrier_branch_t nb;
+    if (!fn) {
+        say(msg, msglen, "xa: no handler");
+        return XA_ERROR;
+    }
+    if (setup(conn, &table, b, "prepare", &nb, xid, msg, msglen) != 0)
+        return XA_ERROR;
+    if (xa_sql(conn, "START", xid) != 0)
+        return start_failed(conn, xid, msg, msglen);
+    xa_outcome_t o = run_branch(conn, table, &nb, xid, fn, user, msg, msglen);
+    if (o != XA_PREPARED)
+        return o;
+    return prepare(conn, xid, msg, msglen);
+}
+
+/* ---- phase 2 ------------------------------------------------------------ */
+
+int xa_commit_branch(MYSQL *conn, const char *table, const barrier_branch_t *b,
+                     char *msg, size_t msglen)
+{
+    char xid[XA_XID_MAX + 1];
+    barrier_branch_t nb;
+    if (setup(conn, &table, b, "commit", &nb, xid, msg, msglen) != 0)
+        return -1;
+    if (xa_sql(conn, "COMMIT", xid) == 0)
+        return 0;
+    if (mysql_errno(conn) != ER_XAER_NOTA) {
+        say_db(msg, msglen, conn, "commit", xid);
+        return -1;
+    }
+    if (nota_means_gone(conn, xid, msg, msglen) != 0)
+        return -1;
+    say(msg, msglen, "duplicate: %s is not prepared (already finished)", xid);
+    return 0;
+}
+
+/* sql += 'v', escaped. */
+static void append_quoted(char *sql, size_t *n, MYSQL *conn, const char *v)
+{
+    sql[(*n)++] = '\'';
+    *n += mysql_real_escape_string(conn, sql + *n, v, strlen(v));
+    sql[(*n)++] = '\'';
+    sql[*n] = '\0';
+}
+
+static void append(char *sql, size_t *n, const char *text)
+{
+    size_t len = strlen(text);
+    memcpy(sql + *n, text, len + 1);
+    *n += len;
+}
+
+/* One barrier row's VALUES tuple: (trans_type, gid, branch_id, op,
+ * barrier_id, reason = "rollback"). */
+static void append_row(char *sql, size_t *n, MYSQL *conn,
+                       const barrier_branch_t *b, const char *op,
+                       const char *bid)
+{
+    const char *v[] = {b->trans_type, b->gid, b->branch_id, op, bid};
+    append(sql, n, "(");
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        append_quoted(sql, n, conn, v[i]);
+        append(sql, n, ", ");
+    }
+    append(sql, n, "'rollback')");
+}
+
+/* The rollback's barrier rows, own row first (barrier.c's order), in one
+ * autocommit statement with a bounded lock wait. Values were checked by
+ * barrier_check_branch (at most 128 bytes each), so SQL_MAX holds them
+ * escaped. */
+static int block_late_prepare(MYSQL *conn, const char *table,
+                              const barrier_branch_t *b, const char *xid,
+                              char *msg, size_t msglen)
+{
+    char sql[SQL_MAX];
+    size_t n = 0;
+    const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
+    char head[200];
+    if (mariadb_connection(conn))
+        n = (size_t)snprintf(sql, sizeof sql,
+                             "SET STATEMENT innodb_lock_wait_timeout = %d FOR ",
+                             XA_LOCK_WAIT_S);
+    snprintf(head, sizeof head,
+             "INSERT IGNORE INTO `%s` (trans_type, gid, branch_id, op, "
+             "barrier_id, reason) VALUES ",
+             table);
+    append(sql, &n, head);
+    append_row(sql, &n, conn, b, "rollback", bid);
+    append(sql, &n, ", ");
+    append_row(sql, &n, conn, b, "prepare", bid);
+    if (mysql_real_query(conn, sql, (unsigned long)n) != 0) {
+        if (mysql_errno(conn) == ER_LOCK_WAIT_TIMEOUT)
+            say(msg, msglen,
+                "xa: a prepare of %s is in flight (its barrier row stayed "
+                "locked %d s); retry",
+                xid, XA_LOCK_WAIT_S);
+        else
+            say_db(msg, msglen, conn, "rollback barrier insert", xid);
+        return -1;
+    }
+    if (in_trans(conn) && mysql_query(conn, "COMMIT") != 0) {
+        /* autocommit was off */
+        say_db(msg, msglen, conn, "rollback barrier commit", xid);
+        return -1;
+    }
+    return 0;
+}
+
+int xa_rollback_branch(MYSQL *conn, const char *table,
+                       const barrier_branch_t *b, char *msg, size_t msglen)
+{
+    char xid[XA_XID_MAX + 1];
+    barrier_branch_t nb;
+    if (setup(conn, &table, b, "rollback", &nb, xid, msg, msglen) != 0)
+        return -1;
+    if (xa_sql(conn, "ROLLBACK", xid) != 0) {
+        if (mysql_errno(conn) != ER_XAER_NOTA) {
+            say_db(msg, msglen, conn, "rollback", xid);
+            return -1;
+        }
+        if (nota_means_gone(conn, xid, msg, msglen) != 0)
+            return -1;
+    }
+    return block_late_prepare(conn, table, &nb, xid, msg, msglen);
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+void xa_fill_reply(xa_outcome_t outcome, const char *msg,
+                   trellis_reply_t *reply)
+{
+    const char *fallback = "";
+    switch (outcome) {
+    case XA_PREPARED:
+        reply->code = TRELLIS_REPLY_SUCCESS;
+        break;
+    case XA_SKIPPED_DUPLICATE:
+        reply->code = TRELLIS_REPLY_SUCCESS;
+        fallback = "duplicate: already prepared";
+        break;
+    case XA_SKIPPED_ROLLED_BACK:
+        reply->code = TRELLIS_REPLY_FAILURE;
+        fallback = "rolled back: the rollback came first";
+        break;
+    case XA_BUSINESS_FAILURE:
+        reply->code = TRELLIS_REPLY_FAILURE;
+        fallback = "business failure";
+        break;
+    case XA_ERROR:
+    default:
+        reply->code = TRELLIS_REPLY_ERROR;
+        fallback = "xa error";
+        break;
+    }
+    snprintf(reply->message, sizeof reply->message, "%s",
+             msg && *msg ? msg : fallback);
+}
+
+/* ---- recovery ----------------------------------------------------------- */
+
+typedef struct {
+    size_t n, cap;
+    char (*xid)[XA_XID_MAX + 1];
+} xid_list_t;
+
+/* The xids of our shape that XA RECOVER lists (format 1, empty bqual). */
+static int list_ours(MYSQL *conn, xid_list_t *l)
+{
+    if (mysql_query(conn, "XA RECOVER") != 0)
+        return -1;
+    MYSQL_RES *r = mysql_store_result(conn);
+    if (!r)
+        return -1;
+    size_t rows = (size_t)mysql_num_rows(r);
+    l->xid = calloc(rows ? rows : 1, sizeof *l->xid);
+    if (!l->xid) {
+        mysql_free_result(r);
+        return -1;
+    }
+    MYSQL_ROW row;
+    char gid[XA_XID_MAX + 1];
+    while ((row = mysql_fetch_row(r))) {
+        unsigned long *len = mysql_fetch_lengths(r);
+        if (!row[0] || strcmp(row[0], "1") != 0 || !row[2] ||
+            strcmp(row[2], "0") != 0 || !row[3] || len[3] > XA_XID_MAX ||
+            memchr(row[3], '\0', len[3]))
+            continue;
+        memcpy(l->xid[l->n], row[3], len[3]);
+        l->xid[l->n][len[3]] = '\0';
+        if (xid_gid(l->xid[l->n], gid) == 0)
+            l->n++;
+    }
+    mysql_free_result(r);
+    return 0;
+}
+
+/* What trellisd's view of gid asks for: "COMMIT", "ROLLBACK" or NULL
+ * (leave it: unfinished, the TM will decide). -1 with err if trellisd
+ * could not say. */
+static int decide(trellis_client_t *client, const char *gid, const char **verb,
+                  char *err, size_t errlen)
+{
+    trellis_trans_info_t *info = NULL;
+    char qerr[256] = "";
+    trellis_rc_t rc = trellis_query(client, gid, &info, qerr, sizeof qerr);
+    *verb = NULL;
+    if (rc == TRELLIS_NOT_FOUND) {
+        /* Never registered: nothing will ever commit it. */
+        *verb = "ROLLBACK";
+        return 0;
+    }
+    if (rc != TRELLIS_OK) {
+        say(err, errlen, "xa: recover: query %s: %s (%d)", gid, qerr, rc);
+        return -1;
+    }
+    if (info->status == TRELLIS_TRANS_SUCCEEDED)
+        *verb = "COMMIT";
+    else if (info->status == TRELLIS_TRANS_FAILED)
+        *verb = "ROLLBACK";
+    trellis_trans_info_free(info);
+    return 0;
+}
+
+/* Resolve one xid; counts what it did. 0, or -1 with err. */
+static int resolve(MYSQL *conn, trellis_client_t *client, const char *xid,
+                   unsigned *committed, unsigned *rolled_back, char *err,
+                   size_t errlen)
+{
+    char gid[XA_XID_MAX + 1];
+    const char *verb;
+    if (xid_gid(xid, gid) != 0 || decide(client, gid, &verb, err, errlen) != 0)
+        return -1;
+    if (!verb)
+        return 0;
+    if (xa_sql(conn, verb, xid) != 0) {
+        if (mysql_errno(conn) == ER_XAER_NOTA)
+            return 0; /* attached to a live session, or just finished */
+        say_db(err, errlen, conn,
+               strcmp(verb, "COMMIT") ? "rollback" : "commit", xid);
+        return -1;
+    }
+    (*(strcmp(verb, "COMMIT") == 0 ? committed : rolled_back))++;
+    return 0;
+}
+
+int xa_recover(MYSQL *conn, trellis_client_t *client, unsigned *committed,
+               unsigned *rolled_back, char *err, size_t errlen)
+{
+    unsigned c = 0, r = 0;
+    int rc = 0;
+    xid_list_t l = {0};
+    if (!conn || !client) {
+        say(err, errlen, "xa: recover: no connection or no client");
+        rc = -1;
+    } else if (in_trans(conn)) {
+        say(err, errlen, "xa: a transaction is already open on the connection");
+        rc = -1;
+    } else if (list_ours(conn, &l) != 0) {
+        say(err, errlen, "xa: recover: %s (%u)", mysql_error(conn),
+            mysql_errno(conn));
+        rc = -1;
+    }
+    /* One failure does not stop the pass; the first one is reported. */
+    char one[256];
+    for (size_t i = 0; i < l.n; i++) {
+        one[0] = '\0';
+        if (resolve(conn, client, l.xid[i], &c, &r, one, sizeof one) != 0 &&
+            rc == 0) {
+            say(err, errlen, "%s", one);
+            rc = -1;
+        }
+    }
+    free(l.xid);
+    if (committed)
+        *committed = c;
+    if (rolled_back)
+        *rolled_back = r;
+    return rc;
+}

@@ -1,0 +1,1116 @@
+/*
+ * test_xa.c: the MySQL/MariaDB XA adapter (rm-adapters/mysql-xa) against a
+ * real MariaDB, one server per run of this file, one database per test:
+ * prepare then commit or rollback (visibility to other connections),
+ * repeated phase 2, a rollback before or during its prepare, a connection
+ * lost before the prepare, a participant gone after it (closed, and a
+ * process killed with SIGKILL), the recovery sweep against a real trellisd
+ * (with an in-process participant built on the SDK and this adapter), the
+ * xid rules, and a measurement of round trips and ops/s (printed, not
+ * asserted).
+ *
+ * Business SQL: add to accounts row 1 and log the change in effects(gid);
+ * tests count effects by reading those tables.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <mysql.h>
+
+#include "harness.h"
+#include "trellis.h"
+#include "trellis_participant.h"
+#include "xa.h"
+
+/* ---- the server, shared by the tests of this file ---------------------- */
+
+static struct {
+    harness_t *h;
+    harness_mariadb_t *m;
+    int test_done; /* the running test reached its end */
+    int failed;    /* some test did not */
+} g;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (mysql_library_init(0, NULL, NULL) != 0)
+        return -1;
+    g.h = harness_new("xa");
+    if (!g.h)
+        return -1;
+    g.m = harness_mariadb_start(g.h, "db");
+    return g.m ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (g.m)
+        harness_mariadb_stop(g.m);
+    if (harness_stop_all(g.h) != 0)
+        g.failed = 1;
+    harness_free(g.h, !g.failed);
+    mysql_library_end();
+    return g.failed ? -1 : 0;
+}
+
+static int test_setup(void **state)
+{
+    (void)state;
+    g.test_done = 0;
+    return 0;
+}
+
+static int test_teardown(void **state)
+{
+    (void)state;
+    if (!g.test_done)
+        g.failed = 1;
+    return 0;
+}
+
+/* ---- SQL helpers ------------------------------------------------------- */
+
+static MYSQL *try_connect(const char *db)
+{
+    MYSQL *c = mysql_init(NULL);
+    if (c && !mysql_real_connect(c, NULL, "root", NULL, db, 0,
+                                 harness_mariadb_socket(g.m), 0)) {
+        mysql_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+static MYSQL *db_connect(const char *db)
+{
+    MYSQL *c = try_connect(db);
+    if (!c)
+        fail_msg("connect %s failed", db ? db : "-");
+    return c;
+}
+
+static void exec_ok(MYSQL *c, const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    if (mysql_query(c, sql) != 0)
+        fail_msg("%s: %s", sql, mysql_error(c));
+}
+
+/* The first column of the first row as an integer (NULL: 0). */
+static long long q_int(MYSQL *c, const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    if (mysql_query(c, sql) != 0)
+        fail_msg("%s: %s", sql, mysql_error(c));
+    MYSQL_RES *r = mysql_store_result(c);
+    assert_non_null(r);
+    MYSQL_ROW row = mysql_fetch_row(r);
+    long long v = row && row[0] ? atoll(row[0]) : 0;
+    mysql_free_result(r);
+    return v;
+}
+
+/* A fresh database `name` with accounts (id 1: balance 100), an effects
+ * log and the default barrier table; returns a connection to it. */
+static MYSQL *setup_db(const char *name)
+{
+    char err[256];
+    MYSQL *root = db_connect(NULL);
+    exec_ok(root, "DROP DATABASE IF EXISTS %s", name);
+    exec_ok(root, "CREATE DATABASE %s", name);
+    mysql_close(root);
+    MYSQL *c = db_connect(name);
+    exec_ok(c, "CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT "
+               "NOT NULL) ENGINE=InnoDB");
+    exec_ok(c, "INSERT INTO accounts VALUES (1, 100)");
+    exec_ok(c, "CREATE TABLE effects (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+               "gid VARCHAR(128) NOT NULL, delta BIGINT NOT NULL) "
+               "ENGINE=InnoDB");
+    if (barrier_create_table(c, BARRIER_DEFAULT_TABLE, err, sizeof err) != 0)
+        fail_msg("create table: %s", err);
+    return c;
+}
+
+static long long balance(MYSQL *c)
+{
+    return q_int(c, "SELECT balance FROM accounts WHERE id = 1");
+}
+
+static long long effects(MYSQL *c, const char *gid)
+{
+    return q_int(c, "SELECT COUNT(*) FROM effects WHERE gid = '%s'", gid);
+}
+
+/* XA RECOVER rows whose data is xid. */
+static int recovered(MYSQL *c, const char *xid)
+{
+    if (mysql_query(c, "XA RECOVER") != 0)
+        fail_msg("XA RECOVER: %s", mysql_error(c));
+    MYSQL_RES *r = mysql_store_result(c);
+    assert_non_null(r);
+    int n = 0;
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(r)))
+        n += row[3] && strcmp(row[3], xid) == 0;
+    mysql_free_result(r);
+    return n;
+}
+
+static long long xa_count(MYSQL *c)
+{
+    if (mysql_query(c, "XA RECOVER") != 0)
+        fail_msg("XA RECOVER: %s", mysql_error(c));
+    MYSQL_RES *r = mysql_store_result(c);
+    assert_non_null(r);
+    long long n = (long long)mysql_num_rows(r);
+    mysql_free_result(r);
+    return n;
+}
+
+/* Every adapter call leaves the connection in autocommit, no transaction
+ * open, and usable. */
+static void assert_clean(MYSQL *c)
+{
+    unsigned st = 0;
+    assert_int_equal(
+        mariadb_get_infov(c, MARIADB_CONNECTION_SERVER_STATUS, &st), 0);
+    assert_true(st & SERVER_STATUS_AUTOCOMMIT);
+    assert_false(st & SERVER_STATUS_IN_TRANS);
+    assert_int_equal(q_int(c, "SELECT 1"), 1);
+}
+
+/* ---- the business SQL -------------------------------------------------- */
+
+typedef struct {
+    const char *gid;
+    long long amount;
+    atomic_int calls;
+    atomic_int inside; /* set while the handler sleeps */
+    int sleep_ms;      /* after its SQL */
+    MYSQL *killer;     /* KILL CONNECTION the handler's own connection */
+    barrier_business_rc_t after; /* answered after the SQL */
+    int log_only; /* only the effects row: branches do not queue on the
+                     account row's lock */
+} add_t;
+
+static barrier_business_rc_t add_fn(MYSQL *c, void *u, char *msg, size_t msglen)
+{
+    add_t *a = u;
+    char sql[256];
+    atomic_fetch_add(&a->calls, 1);
+    snprintf(sql, sizeof sql,
+             "UPDATE accounts SET balance = balance + %lld WHERE id = 1",
+             a->amount);
+    if (!a->log_only && mysql_query(c, sql) != 0)
+        goto err;
+    snprintf(sql, sizeof sql,
+             "INSERT INTO effects (gid, delta) VALUES ('%s', %lld)", a->gid,
+             a->amount);
+    if (mysql_query(c, sql) != 0)
+        goto err;
+    if (a->killer) {
+        snprintf(sql, sizeof sql, "KILL CONNECTION %lu", mysql_thread_id(c));
+        if (mysql_query(a->killer, sql) != 0)
+            goto err;
+    }
+    if (a->sleep_ms) {
+        atomic_store(&a->inside, 1);
+        harness_sleep_ms(a->sleep_ms);
+    }
+    if (a->after != BARRIER_BUSINESS_OK)
+        snprintf(msg, msglen, "injected %s",
+                 a->after == BARRIER_BUSINESS_FAIL ? "failure" : "error");
+    return a->after;
+err:
+    snprintf(msg, msglen, "%s", mysql_error(c));
+    return BARRIER_BUSINESS_ERROR;
+}
+
+static barrier_branch_t branch(const char *gid, const char *op)
+{
+    barrier_branch_t b = {.trans_type = "xa",
+                          .gid = gid,
+                          .branch_id = "01",
+                          .op = op,
+                          .barrier_id = NULL};
+    return b;
+}
+
+static xa_outcome_t prepare(MYSQL *c, add_t *a, char *msg, size_t msglen)
+{
+    barrier_branch_t b = branch(a->gid, "prepare");
+    return xa_prepare_branch(c, NULL, &b, add_fn, a, msg, msglen);
+}
+
+static int commit(MYSQL *c, const char *gid, char *msg, size_t msglen)
+{
+    barrier_branch_t b = branch(gid, "commit");
+    int rc = xa_commit_branch(c, NULL, &b, msg, msglen);
+    assert_clean(c);
+    return rc;
+}
+
+static int rollback(MYSQL *c, const char *gid, char *msg, size_t msglen)
+{
+    barrier_branch_t b = branch(gid, "rollback");
+    int rc = xa_rollback_branch(c, NULL, &b, msg, msglen);
+    assert_clean(c);
+    return rc;
+}
+
+#define PREPARE(c, a) prepare((c), (a), msg, sizeof msg)
+#define COMMIT(c, gid) commit((c), (gid), msg, sizeof msg)
+#define ROLLBACK(c, gid) rollback((c), (gid), msg, sizeof msg)
+
+/* ---- 1. prepare, then commit or rollback -------------------------------- */
+
+static void test_prepare_commit(void **state)
+{
+    (void)state;
+    char msg[256];
+    MYSQL *c = setup_db("commit");
+    MYSQL *p = db_connect("commit"); /* the participant's */
+    exec_ok(p, "SET @session_mark = 1");
+    unsigned long tid = mysql_thread_id(p);
+
+    add_t a = {.gid = "g1", .amount = 10};
+    assert_int_equal(PREPARE(p, &a), XA_PREPARED);
+    assert_string_equal(msg, "");
+    /* The participant's handle is a new session, usable at once. */
+    assert_true(mysql_thread_id(p) != tid);
+    assert_clean(p);
+    assert_int_equal(q_int(p, "SELECT @session_mark IS NULL"), 1);
+    assert_int_equal(recovered(c, "g1-01"), 1);
+    /* Invisible to others until the commit. */
+    assert_int_equal(balance(c), 100);
+    assert_int_equal(effects(c, "g1"), 0);
+    assert_int_equal(COMMIT(c, "g1"), 0);
+    assert_int_equal(balance(c), 110);
+    assert_int_equal(effects(c, "g1"), 1);
+    assert_int_equal(recovered(c, "g1-01"), 0);
+
+    add_t b = {.gid = "g2", .amount = 10};
+    assert_int_equal(PREPARE(p, &b), XA_PREPARED);
+    assert_int_equal(recovered(c, "g2-01"), 1);
+    assert_int_equal(ROLLBACK(c, "g2"), 0);
+    assert_int_equal(recovered(c, "g2-01"), 0);
+    assert_int_equal(balance(c), 110);
+    assert_int_equal(effects(c, "g2"), 0);
+    /* The rollback left its rows: rollback, and prepare by rollback. */
+    assert_int_equal(q_int(c, "SELECT COUNT(*) FROM trellis_barrier WHERE "
+                              "gid = 'g2' AND reason = 'rollback'"),
+                     2);
+    assert_int_equal(xa_count(c), 0);
+
+    trellis_reply_t r = {0};
+    xa_fill_reply(XA_PREPARED, "", &r);
+    assert_int_equal(r.code, TRELLIS_REPLY_SUCCESS);
+    xa_fill_reply(XA_SKIPPED_DUPLICATE, NULL, &r);
+    assert_int_equal(r.code, TRELLIS_REPLY_SUCCESS);
+    xa_fill_reply(XA_SKIPPED_ROLLED_BACK, NULL, &r);
+    assert_int_equal(r.code, TRELLIS_REPLY_FAILURE);
+    xa_fill_reply(XA_BUSINESS_FAILURE, "no stock", &r);
+    assert_int_equal(r.code, TRELLIS_REPLY_FAILURE);
+    assert_string_equal(r.message, "no stock");
+    xa_fill_reply(XA_ERROR, NULL, &r);
+    assert_int_equal(r.code, TRELLIS_REPLY_ERROR);
+    assert_true(r.message[0] != '\0');
+    mysql_close(p);
+    mysql_close(c);
+    g.test_done = 1;
+}
+
+/* ---- 2. repeated ops ------------------------------------------------------
+ */
+
+static void test_repeats(void **state)
+{
+    (void)state;
+    char msg[256];
+    MYSQL *c = setup_db("repeats");
+    MYSQL *p = db_connect("repeats");
+
+    add_t a = {.gid = "g1", .amount = 10};
+    assert_int_equal(PREPARE(p, &a), XA_PREPARED);
+    assert_int_equal(COMMIT(c, "g1"), 0);
+    assert_int_equal(COMMIT(c, "g1"), 0);
+    printf("[ repeat ] second commit: %s\n", msg);
+    assert_non_null(strstr(msg, "duplicate"));
+    assert_int_equal(COMMIT(p, "g1"), 0);
+    /* A prepare delivered again after the commit changes nothing. */
+    assert_int_equal(PREPARE(p, &a), XA_SKIPPED_DUPLICATE);
+    assert_clean(p);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(balance(c), 110);
+    assert_int_equal(xa_count(c), 0);
+
+    add_t b = {.gid = "g2", .amount = 10};
+    assert_int_equal(PREPARE(p, &b), XA_PREPARED);
+    assert_int_equal(ROLLBACK(c, "g2"), 0);
+    assert_int_equal(ROLLBACK(c, "g2"), 0);
+    assert_int_equal(ROLLBACK(p, "g2"), 0);
+    assert_int_equal(PREPARE(p, &b), XA_SKIPPED_ROLLED_BACK);
+    assert_clean(p);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(balance(c), 110);
+
+    /* A prepare delivered twice before phase 2: the second finds the xid
+     * prepared (XAER_DUPID, listed), one commit applies it once. */
+    add_t d = {.gid = "g3", .amount = 5};
+    assert_int_equal(PREPARE(p, &d), XA_PREPARED);
+    assert_int_equal(PREPARE(p, &d), XA_SKIPPED_DUPLICATE);
+    printf("[ repeat ] prepare while prepared: %s\n", msg);
+    assert_clean(p);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(COMMIT(c, "g3"), 0);
+    assert_int_equal(COMMIT(c, "g3"), 0);
+    assert_int_equal(balance(c), 115);
+    assert_int_equal(effects(c, "g3"), 1);
+    assert_int_equal(xa_count(c), 0);
+    mysql_close(p);
+    mysql_close(c);
+    g.test_done = 1;
+}
+
+/* ---- 3. rollback before and during the prepare ----------------------------
+ */
+
+static void test_rollback_first(void **state)
+{
+    (void)state;
+    char msg[256];
+    MYSQL *c = setup_db("rbfirst");
+    MYSQL *p = db_connect("rbfirst");
+
+    assert_int_equal(ROLLBACK(c, "g1"), 0);
+    add_t a = {.gid = "g1", .amount = 10};
+    assert_int_equal(PREPARE(p, &a), XA_SKIPPED_ROLLED_BACK);
+    printf("[ rbfirst ] late prepare: %s\n", msg);
+    assert_non_null(strstr(msg, "rolled back"));
+    assert_clean(p);
+    assert_int_equal(PREPARE(p, &a), XA_SKIPPED_ROLLED_BACK); /* stays so */
+    assert_int_equal(a.calls, 0);
+    assert_int_equal(xa_count(c), 0);
+    assert_int_equal(balance(c), 100);
+    assert_int_equal(ROLLBACK(c, "g1"), 0);
+    trellis_reply_t r = {0};
+    xa_fill_reply(XA_SKIPPED_ROLLED_BACK, msg, &r);
+    assert_int_equal(r.code, TRELLIS_REPLY_FAILURE);
+    mysql_close(p);
+    mysql_close(c);
+    g.test_done = 1;
+}
+
+typedef struct {
+    MYSQL *c;
+    add_t *a;
+    xa_outcome_t out;
+    char msg[256];
+} prep_thread_t;
+
+static void *prep_thread(void *arg)
+{
+    prep_thread_t *t = arg;
+    t->out = prepare(t->c, t->a, t->msg, sizeof t->msg);
+    return NULL;
+}
+
+static void start_prep(pthread_t *th, prep_thread_t *t)
+{
+    assert_int_equal(pthread_create(th, NULL, prep_thread, t), 0);
+    while (!atomic_load(&t->a->inside))
+        harness_sleep_ms(5);
+}
+
+static void test_rollback_during_prepare(void **state)
+{
+    (void)state;
+    char msg[256];
+    MYSQL *c = setup_db("rbduring");
+    pthread_t th;
+
+    /* The prepare goes on to XA PREPARE while the rollback waits: the
+     * rollback gives up (the TM retries), and its retry finds the branch
+     * prepared and rolls it back. */
+    add_t a = {.gid = "g1", .amount = 10, .sleep_ms = 800};
+    prep_thread_t t = {.c = db_connect("rbduring"), .a = &a};
+    start_prep(&th, &t);
+    int64_t t0 = harness_mono_ms();
+    assert_int_equal(ROLLBACK(c, "g1"), -1);
+    int64_t waited = harness_mono_ms() - t0;
+    printf("[ rbduring ] rollback during prepare: %s (%lld ms)\n", msg,
+           (long long)waited);
+    pthread_join(th, NULL);
+    assert_int_equal(t.out, XA_PREPARED);
+    assert_int_equal(ROLLBACK(c, "g1"), 0);
+    assert_int_equal(recovered(c, "g1-01"), 0);
+    assert_int_equal(balance(c), 100);
+    assert_int_equal(PREPARE(t.c, &a), XA_SKIPPED_ROLLED_BACK);
+    assert_int_equal(a.calls, 1);
+
+    /* The prepare fails while the rollback waits: the rollback then
+     * goes through, and a retried prepare rolls itself back. */
+    add_t b = {.gid = "g2",
+               .amount = 10,
+               .sleep_ms = 300,
+               .after = BARRIER_BUSINESS_FAIL};
+    prep_thread_t u = {.c = t.c, .a = &b};
+    start_prep(&th, &u);
+    assert_int_equal(ROLLBACK(c, "g2"), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(u.out, XA_BUSINESS_FAILURE);
+    b.after = BARRIER_BUSINESS_OK;
+    b.sleep_ms = 0;
+    assert_int_equal(PREPARE(t.c, &b), XA_SKIPPED_ROLLED_BACK);
+    assert_int_equal(b.calls, 1);
+
+    /* The same prepare twice at once: the second is told to retry. */
+    add_t d = {.gid = "g3", .amount = 10, .sleep_ms = 300};
+    prep_thread_t v = {.c = t.c, .a = &d};
+    start_prep(&th, &v);
+    MYSQL *p2 = db_connect("rbduring");
+    add_t d2 = {.gid = "g3", .amount = 10};
+    assert_int_equal(PREPARE(p2, &d2), XA_ERROR);
+    printf("[ rbduring ] concurrent prepare: %s\n", msg);
+    assert_non_null(strstr(msg, "another connection"));
+    assert_clean(p2);
+    pthread_join(th, NULL);
+    assert_int_equal(v.out, XA_PREPARED);
+    assert_int_equal(COMMIT(c, "g3"), 0);
+    assert_int_equal(balance(c), 110);
+    assert_int_equal(effects(c, "g3"), 1);
+    assert_int_equal(xa_count(c), 0);
+    mysql_close(p2);
+    mysql_close(t.c);
+    mysql_close(c);
+    g.test_done = 1;
+}
+
+/* ---- 4. connection lost before the prepare --------------------------------
+ */
+
+typedef struct {
+    MYSQL *c;
+    unsigned long id;
+} session_t;
+
+/* The session has ended on the server (its branch rolled back, its xid
+ * released). */
+static int gone_pred(void *arg)
+{
+    session_t *s = arg;
+    return q_int(s->c,
+                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE "
+                 "ID = %lu",
+                 s->id) == 0;
+}
+
+static void test_connection_dropped(void **state)
+{
+    (void)state;
+    char msg[256];
+    MYSQL *c = setup_db("dropped");
+
+    /* Killed inside the business SQL. */
+    MYSQL *victim = db_connect("dropped");
+    session_t vs = {.c = c, .id = mysql_thread_id(victim)};
+    add_t a = {.gid = "g1", .amount = 10, .killer = db_connect("dropped")};
+    assert_int_equal(PREPARE(victim, &a), XA_ERROR);
+    printf("[ dropped ] killed mid-branch: %s\n", msg);
+    mysql_close(victim);
+    mysql_close(a.killer);
+    /* KILL returns before the session has ended; until then its xid is
+     * taken (the TM's retries would cover that window). */
+    assert_true(harness_poll(gone_pred, &vs, 5000, 5));
+    assert_int_equal(xa_count(c), 0);
+    assert_int_equal(balance(c), 100);
+    assert_int_equal(effects(c, "g1"), 0);
+    assert_int_equal(ROLLBACK(c, "g1"), 0);
+    MYSQL *p = db_connect("dropped");
+    a.killer = NULL;
+    assert_int_equal(PREPARE(p, &a), XA_SKIPPED_ROLLED_BACK);
+
+    /* Closed between XA START and XA PREPARE. */
+    MYSQL *x = db_connect("dropped");
+    session_t xs = {.c = c, .id = mysql_thread_id(x)};
+    exec_ok(x, "XA START 'g2-01'");
+    exec_ok(x, "UPDATE accounts SET balance = balance + 10 WHERE id = 1");
+    mysql_close(x);
+    assert_true(harness_poll(gone_pred, &xs, 5000, 5));
+    assert_int_equal(xa_count(c), 0);
+    assert_int_equal(balance(c), 100);
+    assert_int_equal(ROLLBACK(c, "g2"), 0);
+    mysql_close(p);
+    mysql_close(c);
+    g.test_done = 1;
+}
+
+/* ---- 5. participant gone after the prepare ---------------------------------
+ */
+
+/* XA START .. XA PREPARE by hand: the adapter's own prepare detaches, so
+ * this is a participant that died before it could. */
+static void raw_prepare(MYSQL *x, const char *gid)
+{
+    exec_ok(x, "XA START '%s-01'", gid);
+    exec_ok(x, "UPDATE accounts SET balance = balance + 10 WHERE id = 1");
+    exec_ok(x, "INSERT INTO effects (gid, delta) VALUES ('%s', 10)", gid);
+    exec_ok(x, "XA END '%s-01'", gid);
+    exec_ok(x, "XA PREPARE '%s-01'", gid);
+}
+
+/* Commit like the TM: retried until it succeeds; returns the attempts. */
+static int commit_retried(MYSQL *c, const char *gid)
+{
+    char msg[256];
+    for (int i = 1; i <= 200; i++) {
+        if (commit(c, gid, msg, sizeof msg) == 0)
+            return i;
+        harness_sleep_ms(10);
+    }
+    fail_msg("commit %s never succeeded: %s", gid, msg);
+    return 0;
+}
+
+static pid_t fork_preparer(const char *db, const char *gid, int *ready_fd)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        MYSQL *x = try_connect(db);
+        char sql[128];
+        const char *steps[] = {"XA START '%s-01'",
+                               "UPDATE accounts SET balance = balance + 10 "
+                               "WHERE id = 1",
+                               "INSERT INTO effects (gid, delta) VALUES "
+                               "('%s', 10)",
+                               "XA END '%s-01'", "XA PREPARE '%s-01'"};
+        for (size_t i = 0; x && i < sizeof steps / sizeof *steps; i++) {
+            snprintf(sql, sizeof sql, steps[i], gid);
+            if (mysql_query(x, sql) != 0)
+                _exit(1);
+        }
+        if (!x || write(fds[1], "p", 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    *ready_fd = fds[0];
+    return pid;
+}
+
+static void test_killed_after_prepare(void **state)
+{
+    (void)state;
+    char msg[256];
+    MYSQL *c = setup_db("killed");
+
+    /* The preparer's session still open: the xid is listed, but XA COMMIT
+     * from elsewhere answers XAER_NOTA; the adapter does not take that for
+     * success. */
+    MYSQL *x = db_connect("killed");
+    raw_prepare(x, "g1");
+    assert_int_equal(recovered(c, "g1-01"), 1);
+    assert_int_equal(COMMIT(c, "g1"), -1);
+    printf("[ killed ] commit while attached: %s\n", msg);
+    assert_non_null(strstr(msg, "attached"));
+    assert_int_equal(ROLLBACK(c, "g1"), -1);
+    assert_int_equal(balance(c), 100);
+    mysql_close(x); /* the participant's connection closes */
+    printf("[ killed ] commit after close: %d attempt(s)\n",
+           commit_retried(c, "g1"));
+    assert_int_equal(balance(c), 110);
+    assert_int_equal(effects(c, "g1"), 1);
+
+    /* A participant process killed with SIGKILL after XA PREPARE. */
+    int fd;
+    pid_t pid = fork_preparer("killed", "g2", &fd);
+    char byte = 0;
+    assert_int_equal(read(fd, &byte, 1), 1);
+    close(fd);
+    assert_int_equal(recovered(c, "g2-01"), 1);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(recovered(c, "g2-01"), 1); /* survived */
+    assert_int_equal(balance(c), 110);
+    printf("[ killed ] commit after SIGKILL: %d attempt(s)\n",
+           commit_retried(c, "g2"));
+    assert_int_equal(balance(c), 120);
+    assert_int_equal(effects(c, "g2"), 1);
+
+    /* The adapter's prepare, then the participant closes for good. */
+    MYSQL *p = db_connect("killed");
+    add_t a = {.gid = "g3", .amount = 10};
+    assert_int_equal(PREPARE(p, &a), XA_PREPARED);
+    mysql_close(p);
+    assert_int_equal(COMMIT(c, "g3"), 0);
+    assert_int_equal(balance(c), 130);
+    assert_int_equal(xa_count(c), 0);
+    mysql_close(c);
+    g.test_done = 1;
+}
+
+/* ---- 6. the recovery sweep against trellisd --------------------------------
+ */
+
+#define SVC "/trellis.test.Xa/"
+
+/* The in-process participant: Prepare/Commit/Rollback over this adapter,
+ * one connection per call. With `lost` set, phase-2 calls are answered OK
+ * and dropped: a participant whose commit or rollback was acknowledged but
+ * never reached the database, which leaves orphaned prepared XIDs behind
+ * a finished transaction. */
+typedef struct {
+    const char *db;
+    atomic_int lost;
+    atomic_int dropped;
+} part_t;
+
+static void part_answer(trellis_reply_t *reply, int ok, const char *msg)
+{
+    reply->code = ok ? TRELLIS_REPLY_SUCCESS : TRELLIS_REPLY_ERROR;
+    snprintf(reply->message, sizeof reply->message, "%s", msg);
+}
+
+static void h_prepare(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
+                      size_t len, trellis_reply_t *reply, void *user)
+{
+    (void)payload;
+    (void)len;
+    part_t *pt = user;
+    char msg[256] = "";
+    MYSQL *c = try_connect(pt->db);
+    if (!c) {
+        part_answer(reply, 0, "no database");
+        return;
+    }
+    barrier_branch_t b = barrier_branch_from_ctx(ctx);
+    add_t a = {.gid = ctx->gid, .amount = 10, .log_only = 1};
+    xa_outcome_t o =
+        xa_prepare_branch(c, NULL, &b, add_fn, &a, msg, sizeof msg);
+    xa_fill_reply(o, msg, reply);
+    mysql_close(c);
+}
+
+static void h_phase2(const trellis_branch_ctx_t *ctx, trellis_reply_t *reply,
+                     part_t *pt, int commit_it)
+{
+    char msg[256] = "";
+    if (atomic_load(&pt->lost)) {
+        atomic_fetch_add(&pt->dropped, 1);
+        return; /* SUCCESS, nothing done */
+    }
+    MYSQL *c = try_connect(pt->db);
+    if (!c) {
+        part_answer(reply, 0, "no database");
+        return;
+    }
+    barrier_branch_t b = barrier_branch_from_ctx(ctx);
+    int rc = commit_it ? xa_commit_branch(c, NULL, &b, msg, sizeof msg)
+                       : xa_rollback_branch(c, NULL, &b, msg, sizeof msg);
+    part_answer(reply, rc == 0, msg);
+    mysql_close(c);
+}
+
+static void h_commit(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
+                     size_t len, trellis_reply_t *reply, void *user)
+{
+    (void)payload;
+    (void)len;
+    h_phase2(ctx, reply, user, 1);
+}
+
+static void h_rollback(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
+                       size_t len, trellis_reply_t *reply, void *user)
+{
+    (void)payload;
+    (void)len;
+    h_phase2(ctx, reply, user, 0);
+}
+
+typedef struct {
+    trellis_client_t *client;
+    trellis_participant_t *part;
+    char addr[64];
+} rig_t;
+
+static void rig_start(rig_t *r, part_t *pt)
+{
+    char err[256];
+    const char *args[] = {"--retry-interval-ms", "50", "--request-timeout-ms",
+                          "3000", NULL};
+    harness_server_t *tm = harness_tm_start(g.h, "trellisd", args);
+    assert_non_null(tm);
+    assert_int_equal(trellis_client_new(harness_server_addr(tm), 10000,
+                                        &r->client, err, sizeof err),
+                     0);
+    assert_int_equal(trellis_participant_new(4, &r->part, err, sizeof err), 0);
+    assert_int_equal(trellis_participant_handle(r->part, SVC "Prepare",
+                                                h_prepare, pt, err, sizeof err),
+                     0);
+    assert_int_equal(trellis_participant_handle(r->part, SVC "Commit", h_commit,
+                                                pt, err, sizeof err),
+                     0);
+    assert_int_equal(trellis_participant_handle(r->part, SVC "Rollback",
+                                                h_rollback, pt, err,
+                                                sizeof err),
+                     0);
+    int port = 0;
+    assert_int_equal(trellis_participant_start(r->part, "127.0.0.1:0", &port,
+                                               err, sizeof err),
+                     0);
+    snprintf(r->addr, sizeof r->addr, "127.0.0.1:%d", port);
+}
+
+/* Begin gid, register its XA branch 01, call its prepare (asserting it
+ * prepared). */
+static void xa_branch(rig_t *r, const char *gid)
+{
+    char err[256], commit_t[128], rollback_t[128];
+    trellis_options_t o = {.retry_interval_ms = 50, .request_timeout_ms = 3000};
+    assert_int_equal(trellis_begin(r->client, gid, &o, err, sizeof err), 0);
+    snprintf(commit_t, sizeof commit_t, "%s" SVC "Commit", r->addr);
+    snprintf(rollback_t, sizeof rollback_t, "%s" SVC "Rollback", r->addr);
+    trellis_branch_op_t ops[] = {{TRELLIS_OP_COMMIT, commit_t},
+                                 {TRELLIS_OP_ROLLBACK, rollback_t}};
+    assert_int_equal(trellis_register_branch(r->client, gid, "01",
+                                             TRELLIS_MODE_XA, ops, 2, "x", 1,
+                                             err, sizeof err),
+                     0);
+    const char *keys[] = {"dtm-gid", "dtm-trans_type", "dtm-branch_id",
+                          "dtm-op"};
+    const char *vals[] = {gid, "xa", "01", "prepare"};
+    uint8_t *reply = NULL;
+    size_t reply_len = 0;
+    trellis_rc_t rc =
+        trellis_call_unary(r->addr, SVC "Prepare", "x", 1, keys, vals, 4, 5000,
+                           &reply, &reply_len, err, sizeof err);
+    free(reply);
+    if (rc != TRELLIS_OK)
+        fail_msg("prepare %s: %d %s", gid, rc, err);
+}
+
+/* Submit or abort gid and wait for the outcome. */
+static trellis_trans_status_t finish(rig_t *r, const char *gid, int submit)
+{
+    char err[256], reason[256];
+    trellis_trans_status_t st = 0;
+    trellis_rc_t rc =
+        submit ? trellis_submit(r->client, gid, 1, &st, reason, sizeof reason,
+                                err, sizeof err)
+               : trellis_abort(r->client, gid, "test", 1, &st, err, sizeof err);
+    if (rc != TRELLIS_OK)
+        fail_msg("%s %s: %d %s", submit ? "submit" : "abort", gid, rc, err);
+    return st;
+}
+
+static void test_recovery(void **state)
+{
+    (void)state;
+    char msg[256], err[256];
+    MYSQL *c = setup_db("recovery");
+    static part_t pt = {.db = "recovery"};
+    rig_t r = {0};
+    rig_start(&r, &pt);
+
+    /* End to end: trellisd commits and rolls back through the adapter. */
+    xa_branch(&r, "e2e-ok");
+    xa_branch(&r, "e2e-no");
+    assert_int_equal(finish(&r, "e2e-ok", 1), TRELLIS_TRANS_SUCCEEDED);
+    assert_int_equal(finish(&r, "e2e-no", 0), TRELLIS_TRANS_FAILED);
+    assert_int_equal(effects(c, "e2e-ok"), 1);
+    assert_int_equal(effects(c, "e2e-no"), 0);
+    assert_int_equal(xa_count(c), 0);
+
+    /* Orphans: finished transactions whose phase 2 was lost. */
+    atomic_store(&pt.lost, 1);
+    xa_branch(&r, "orph-ok");
+    xa_branch(&r, "orph-no");
+    xa_branch(&r, "pending"); /* begun, prepared, undecided */
+    assert_int_equal(finish(&r, "orph-ok", 1), TRELLIS_TRANS_SUCCEEDED);
+    assert_int_equal(finish(&r, "orph-no", 0), TRELLIS_TRANS_FAILED);
+    assert_int_equal(atomic_load(&pt.dropped), 2);
+    /* A gid trellisd never heard of, and xids that are not ours. */
+    MYSQL *p = db_connect("recovery");
+    add_t a = {.gid = "unknown", .amount = 10, .log_only = 1};
+    assert_int_equal(PREPARE(p, &a), XA_PREPARED);
+    exec_ok(p, "XA START 'foreign-01', 'bq'");
+    exec_ok(p, "INSERT INTO effects (gid, delta) VALUES ('foreign', 1)");
+    exec_ok(p, "XA END 'foreign-01', 'bq'");
+    exec_ok(p, "XA PREPARE 'foreign-01', 'bq'");
+    mysql_close(p);
+    p = db_connect("recovery");
+    exec_ok(p, "XA START 'nodash'");
+    exec_ok(p, "INSERT INTO effects (gid, delta) VALUES ('nodash', 1)");
+    exec_ok(p, "XA END 'nodash'");
+    exec_ok(p, "XA PREPARE 'nodash'");
+    mysql_close(p);
+    assert_int_equal(xa_count(c), 6);
+
+    /* trellisd unreachable: an error, nothing resolved. */
+    trellis_client_t *dead = NULL;
+    assert_int_equal(
+        trellis_client_new("127.0.0.1:1", 500, &dead, err, sizeof err), 0);
+    unsigned com = 9, rb = 9;
+    assert_int_equal(xa_recover(c, dead, &com, &rb, err, sizeof err), -1);
+    printf("[ recover ] trellisd down: %s\n", err);
+    assert_int_equal(com + rb, 0);
+    assert_int_equal(xa_count(c), 6);
+    trellis_client_free(dead);
+
+    assert_int_equal(xa_recover(c, r.client, &com, &rb, err, sizeof err), 0);
+    printf("[ recover ] committed %u, rolled back %u\n", com, rb);
+    assert_int_equal(com, 1);
+    assert_int_equal(rb, 2);
+    assert_int_equal(recovered(c, "orph-ok-01"), 0);
+    assert_int_equal(recovered(c, "orph-no-01"), 0);
+    assert_int_equal(recovered(c, "unknown-01"), 0);
+    assert_int_equal(recovered(c, "pending-01"), 1);
+    assert_int_equal(xa_count(c), 3); /* pending, foreign, nodash */
+    assert_int_equal(effects(c, "orph-ok"), 1);
+    assert_int_equal(effects(c, "orph-no"), 0);
+    assert_int_equal(effects(c, "unknown"), 0);
+    assert_int_equal(xa_recover(c, r.client, &com, &rb, err, sizeof err), 0);
+    assert_int_equal(com + rb, 0);
+
+    /* Clean up: trellisd rolls the pending one back; the rest by hand. */
+    atomic_store(&pt.lost, 0);
+    assert_int_equal(finish(&r, "pending", 0), TRELLIS_TRANS_FAILED);
+    exec_ok(c, "XA ROLLBACK 'foreign-01', 'bq'");
+    exec_ok(c, "XA ROLLBACK 'nodash'");
+    assert_int_equal(xa_count(c), 0);
+    assert_int_equal(effects(c, "pending"), 0);
+    assert_int_equal(balance(c), 100);
+    assert_int_equal(effects(c, "e2e-ok") + effects(c, "orph-ok"), 2);
+    trellis_participant_free(r.part);
+    trellis_client_free(r.client);
+    mysql_close(c);
+    g.test_done = 1;
+}
+
+/* ---- 7. xids
+ * ----------------------------------------------------------------- */
+
+static void test_xid(void **state)
+{
+    (void)state;
+    char xid[XA_XID_MAX + 1], err[256], msg[256];
+    assert_int_equal(xa_make_xid("g1", "01", xid, sizeof xid, err, sizeof err),
+                     0);
+    assert_string_equal(xid, "g1-01");
+    assert_int_equal(
+        xa_make_xid("a-b.c:D_9", "01", xid, sizeof xid, err, sizeof err), 0);
+    assert_string_equal(xid, "a-b.c:D_9-01");
+
+    char gid[80];
+    memset(gid, 'g', sizeof gid);
+    gid[61] = '\0'; /* 61 + "-01" = 64 */
+    assert_int_equal(xa_make_xid(gid, "01", xid, sizeof xid, err, sizeof err),
+                     0);
+    assert_int_equal(strlen(xid), XA_XID_MAX);
+    gid[61] = 'g';
+    gid[62] = '\0';
+    assert_int_equal(xa_make_xid(gid, "01", xid, sizeof xid, err, sizeof err),
+                     -1);
+    printf("[ xid ] %s\n", err);
+    assert_non_null(strstr(err, "limit is 64"));
+
+    const char *bad_gid[] = {"", "it's", "a b", "g;DROP", "é", "g\n"};
+    for (size_t i = 0; i < sizeof bad_gid / sizeof *bad_gid; i++) {
+        err[0] = '\0';
+        assert_int_equal(
+            xa_make_xid(bad_gid[i], "01", xid, sizeof xid, err, sizeof err),
+            -1);
+        assert_true(strstr(err, "character outside") || strstr(err, "empty"));
+    }
+    assert_int_equal(xa_make_xid("g1", "0-1", xid, sizeof xid, err, sizeof err),
+                     -1);
+    printf("[ xid ] %s\n", err);
+    assert_non_null(strstr(err, "ambiguous"));
+    assert_int_equal(xa_make_xid("g1", NULL, xid, sizeof xid, err, sizeof err),
+                     -1);
+    char small[4];
+    assert_int_equal(
+        xa_make_xid("g1", "01", small, sizeof small, err, sizeof err), -1);
+    assert_non_null(strstr(err, "too small"));
+
+    /* The entry points refuse them before touching the database. */
+    MYSQL *c = setup_db("xid");
+    add_t a = {.gid = "it's", .amount = 10};
+    assert_int_equal(PREPARE(c, &a), XA_ERROR);
+    assert_non_null(strstr(msg, "character outside"));
+    assert_int_equal(COMMIT(c, "a b"), -1);
+    assert_int_equal(ROLLBACK(c, gid), -1);
+    assert_non_null(strstr(msg, "limit"));
+    barrier_branch_t b = branch("g1", "try");
+    assert_int_equal(
+        xa_prepare_branch(c, NULL, &b, add_fn, &a, msg, sizeof msg), XA_ERROR);
+    assert_non_null(strstr(msg, "expected"));
+    assert_int_equal(
+        xa_prepare_branch(c, "no-such", &b, add_fn, &a, msg, sizeof msg),
+        XA_ERROR);
+    assert_non_null(strstr(msg, "table name"));
+    /* An open transaction is neither used nor ended. */
+    exec_ok(c, "START TRANSACTION");
+    add_t d = {.gid = "g1", .amount = 10};
+    assert_int_equal(PREPARE(c, &d), XA_ERROR);
+    assert_non_null(strstr(msg, "already open"));
+    exec_ok(c, "ROLLBACK");
+    assert_int_equal(a.calls + d.calls, 0);
+    assert_int_equal(xa_count(c), 0);
+    mysql_close(c);
+    g.test_done = 1;
+}
+
+/* ---- 8. cost, measured (printed, not asserted) ------------------------------
+ */
+
+static long long global_status(MYSQL *c, const char *name)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SHOW GLOBAL STATUS LIKE '%s'", name);
+    if (mysql_query(c, sql) != 0)
+        fail_msg("%s", mysql_error(c));
+    MYSQL_RES *r = mysql_store_result(c);
+    MYSQL_ROW row = mysql_fetch_row(r);
+    long long v = atoll(row[1]);
+    mysql_free_result(r);
+    return v;
+}
+
+/* One row inserted: prepared branches hold no lock another one waits for. */
+static barrier_business_rc_t log_row(MYSQL *c, void *u, char *msg,
+                                     size_t msglen)
+{
+    (void)u;
+    if (mysql_query(c, "INSERT INTO effects (gid, delta) VALUES ('c', 0)")) {
+        snprintf(msg, msglen, "%s", mysql_error(c));
+        return BARRIER_BUSINESS_ERROR;
+    }
+    return BARRIER_BUSINESS_OK;
+}
+
+typedef enum { COST_PREPARE, COST_COMMIT, COST_ROLLBACK } cost_op_t;
+
+/* Statements and connects per op over n ops, from the global counters
+ * (the monitor's own SHOW statements subtracted). */
+static void per_op(MYSQL *mon, MYSQL *p, const char *prefix, cost_op_t op,
+                   int n, double *stmts, double *connects)
+{
+    char gid[64], msg[256];
+    long long q0 = global_status(mon, "Questions");
+    long long c0 = global_status(mon, "Connections");
+    for (int i = 0; i < n; i++) {
+        snprintf(gid, sizeof gid, "%s-%d", prefix, i);
+        barrier_branch_t b = branch(gid, op == COST_PREPARE  ? "prepare"
+                                         : op == COST_COMMIT ? "commit"
+                                                             : "rollback");
+        int ok = op == COST_PREPARE
+                     ? xa_prepare_branch(p, NULL, &b, log_row, NULL, msg,
+                                         sizeof msg) == XA_PREPARED
+                 : op == COST_COMMIT
+                     ? xa_commit_branch(p, NULL, &b, msg, sizeof msg) == 0
+                     : xa_rollback_branch(p, NULL, &b, msg, sizeof msg) == 0;
+        if (!ok)
+            fail_msg("%s: %s", gid, msg);
+    }
+    long long q = global_status(mon, "Questions") - q0 - 2; /* two SHOWs */
+    long long k = global_status(mon, "Connections") - c0;
+    *stmts = (double)q / n;
+    *connects = (double)k / n;
+}
+
+static void test_cost(void **state)
+{
+    (void)state;
+    char gid[64], msg[256];
+    MYSQL *c = setup_db("cost");
+    MYSQL *p = db_connect("cost");
+    int n = 200;
+    double s, k;
+    printf("[ cost ] statements (round trips) per op, handler's 1 INSERT "
+           "included:\n");
+    per_op(c, p, "rt", COST_PREPARE, n, &s, &k);
+    printf("[ cost ]   prepare        %.2f + %.2f reconnects\n", s, k);
+    per_op(c, p, "rt", COST_COMMIT, n, &s, &k);
+    printf("[ cost ]   commit         %.2f\n", s);
+    per_op(c, p, "rt", COST_COMMIT, n, &s, &k);
+    printf("[ cost ]   commit again   %.2f\n", s);
+    per_op(c, p, "rb", COST_PREPARE, n, &s, &k);
+    per_op(c, p, "rb", COST_ROLLBACK, n, &s, &k);
+    printf("[ cost ]   rollback       %.2f\n", s);
+    per_op(c, p, "rx", COST_ROLLBACK, n, &s, &k);
+    printf("[ cost ]   rollback empty %.2f\n", s);
+
+    int ops = 1000;
+    int64_t t0 = harness_mono_ms();
+    for (int i = 0; i < ops; i++) {
+        snprintf(gid, sizeof gid, "speed-%d", i);
+        barrier_branch_t b = branch(gid, "prepare");
+        assert_int_equal(
+            xa_prepare_branch(p, NULL, &b, log_row, NULL, msg, sizeof msg),
+            XA_PREPARED);
+        b.op = "commit";
+        assert_int_equal(xa_commit_branch(p, NULL, &b, msg, sizeof msg), 0);
+    }
+    int64_t ms = harness_mono_ms() - t0;
+    printf("[ cost ] 1 connection: %d prepare+commit in %lld ms: %.0f XA "
+           "transactions/s\n",
+           ops, (long long)ms, ms ? ops * 1000.0 / (double)ms : 0.0);
+    assert_int_equal(xa_count(c), 0);
+    mysql_close(p);
+    mysql_close(c);
+    g.test_done = 1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_prepare_commit, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_repeats, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_first, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_during_prepare,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_connection_dropped, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_after_prepare, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_recovery, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_xid, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_cost, test_setup, test_teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
