@@ -4,13 +4,13 @@
  * A participant runs its business SQL as an XA branch with one call: XA
  * START xid -> the barrier row and the business SQL -> XA END -> XA PREPARE,
  * with xid = "gid-branch_id" (of a charset that needs no quoting, at most
- * 64 bytes: MySQL's gtrid limit). The change then sits prepared in the database, holding its row
- * locks, until the TM calls the branch's phase-2 op: XA COMMIT xid or XA
- * ROLLBACK xid. Both are idempotent: an unknown XID after a commit or a
- * rollback is success. A rollback that arrives before the prepare leaves a
- * barrier row that makes the late prepare roll itself back (the barrier's
- * hanging rule), so no XID is prepared after its transaction was rolled
- * back.
+ * 64 bytes: MySQL's gtrid limit). The change then sits prepared in the
+ * database, holding its row locks, until the TM calls the branch's phase-2 op:
+ * XA COMMIT xid or XA ROLLBACK xid. Both are idempotent: an unknown XID after a
+ * commit or a rollback is success. A rollback that arrives before the prepare
+ * leaves a barrier row that makes the late prepare roll itself back (the
+ * barrier's hanging rule), so no XID is prepared after its transaction was
+ * rolled back.
  *
  * The recovery sweep lists prepared XIDs (XA RECOVER) and resolves those
  * whose global transaction trellisd has finished: committed if it
