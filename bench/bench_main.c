@@ -12,7 +12,9 @@
  *
  * Mode tcc2 measures 2-branch TCC bank transfers instead (bench_tcc.c):
  * it also starts a MariaDB and two bank-service processes, and its load
- * comes from K threads making blocking TCC helper calls.
+ * comes from K threads making blocking TCC helper calls. Mode xa2 is the
+ * same shape with 2-branch XA orders (bench_xa.c): MariaDB, the xa-order
+ * example's order-service and stock-service, the XA helper.
  */
 #include <grpc/grpc.h>
 #include <signal.h>
@@ -25,6 +27,7 @@
 #include "bench_saga.h"
 #include "bench_sys.h"
 #include "bench_tcc.h"
+#include "bench_xa.h"
 
 /* More CPU than this used by other processes during a phase gets a warning:
  * the figures then say more about the neighbours than about Trellis. */
@@ -33,7 +36,7 @@
 typedef struct {
     const char *mode, *store, *tm, *part_impl;
     int concurrency, tm_threads, part_threads, client_threads, channels;
-    int bank_threads, accounts, db_flush; /* tcc2 */
+    int bank_threads, accounts, db_flush; /* tcc2, xa2 */
     int tm_pid;
     double duration_s, warmup_s;
     uint64_t hold;
@@ -46,8 +49,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: trellis-bench [flags]\n\n"
-            "  --mode M            workload: saga2 (default) or tcc2 (xa2, "
-            "hybrid3 planned)\n"
+            "  --mode M            workload: saga2 (default), tcc2 or xa2 "
+            "(hybrid3 planned)\n"
             "  --concurrency K     calls in flight (64)\n"
             "  --duration D        seconds measured per phase (10)\n"
             "  --warmup S          seconds run before measuring (1)\n"
@@ -65,9 +68,10 @@ static void usage(FILE *out)
             "  --part-impl I       participant server: core (raw gRPC core, "
             "default) or sdk\n"
             "  --part-threads N    participant threads (1)\n"
-            "  --bank-threads N    tcc2: bank-service worker threads (16)\n"
-            "  --accounts N        tcc2: accounts per bank (1000)\n"
-            "  --db-flush N        tcc2: MariaDB "
+            "  --bank-threads N    tcc2: bank-service worker threads (16);\n"
+            "                      xa2: order-/stock-service worker threads\n"
+            "  --accounts N        tcc2: accounts per bank (1000); xa2: SKUs\n"
+            "  --db-flush N        tcc2, xa2: MariaDB "
             "innodb_flush_log_at_trx_commit\n"
             "                      (1: durable, default; 2: no fsync per "
             "commit)\n");
@@ -146,20 +150,21 @@ static int set_opt(opts_t *o, const char *k, const char *v)
 /* Modes the flag accepts, and whether this build runs them. */
 static int check_mode(const char *mode)
 {
-    static const char *planned[] = {"xa2", "hybrid3"};
-    if (strcmp(mode, "saga2") == 0 || strcmp(mode, "tcc2") == 0)
+    static const char *planned[] = {"hybrid3"};
+    if (strcmp(mode, "saga2") == 0 || strcmp(mode, "tcc2") == 0 ||
+        strcmp(mode, "xa2") == 0)
         return 0;
     for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
         if (strcmp(mode, planned[i]) == 0) {
             fprintf(stderr,
                     "trellis-bench: mode %s is not implemented yet "
-                    "(available: saga2, tcc2)\n",
+                    "(available: saga2, tcc2, xa2)\n",
                     mode);
             return -1;
         }
     fprintf(stderr,
-            "trellis-bench: unknown mode \"%s\" (available: saga2, tcc2; "
-            "planned: xa2, hybrid3)\n",
+            "trellis-bench: unknown mode \"%s\" (available: saga2, tcc2, "
+            "xa2; planned: hybrid3)\n",
             mode);
     return -1;
 }
@@ -370,10 +375,11 @@ typedef struct {
 } run_t;
 
 /* gRPC calls per unit of work: a saga2 is Submit + 2 actions; a tcc2
- * transfer is Begin, 2 x RegisterBranch, 2 x Try, Submit, 2 x Confirm. */
+ * transfer is Begin, 2 x RegisterBranch, 2 x Try, Submit, 2 x Confirm; an
+ * xa2 order the same with Prepare and Commit. */
 static int calls_per_op(const opts_t *o)
 {
-    return strcmp(o->mode, "tcc2") == 0 ? 8 : 3;
+    return strcmp(o->mode, "saga2") != 0 ? 8 : 3;
 }
 
 static void print_result(const opts_t *o, const run_t *run)
@@ -383,7 +389,10 @@ static void print_result(const opts_t *o, const run_t *run)
     int k = calls_per_op(o);
     double ratio = echo > 0 ? k * saga->r.rate / echo : 0;
     printf("ratio %d x %s/s / echo calls/s = %d x %.0f / %.0f = %.3f\n", k,
-           k == 8 ? "transfers" : "sagas", k, saga->r.rate, echo, ratio);
+           strcmp(o->mode, "xa2") == 0    ? "orders"
+           : strcmp(o->mode, "tcc2") == 0 ? "transfers"
+                                          : "sagas",
+           k, saga->r.rate, echo, ratio);
     if (run->rss_end_mb >= 0)
         printf("trellisd RSS at end: %.1f MB\n", run->rss_end_mb);
     else
@@ -469,10 +478,65 @@ static int run_tcc(const opts_t *o, const bench_env_t *env, run_t *run)
     return 0;
 }
 
+/* A timed xa2 run, CPU read at the window's edges like run_phase. */
+static int run_xa_phase(const opts_t *o, const bench_env_t *env,
+                        const bench_xa_env_t *svcs, phase_t *p)
+{
+    char err[256];
+    bench_xa_spec_t s = {.tm_addr = env->tm_addr,
+                         .env = svcs,
+                         .concurrency = o->concurrency,
+                         .warmup_s = o->warmup_s,
+                         .duration_s = o->duration_s};
+    bench_xa_cpu_t ca, cb;
+    bench_xa_load_t *l = bench_xa_start(&s, err, sizeof(err));
+    if (!l) {
+        fprintf(stderr, "trellis-bench: %s\n", err);
+        return -1;
+    }
+    bench_sleep_until_ns(bench_xa_window_start_ns(l));
+    bench_env_snap(env, &p->a);
+    bench_xa_snap(svcs, &ca);
+    bench_sleep_until_ns(bench_xa_window_end_ns(l));
+    bench_env_snap(env, &p->b);
+    bench_xa_snap(svcs, &cb);
+    bench_xa_finish(l, &p->r);
+    print_phase("xa2", "orders/s", p, "order", 1);
+    double cores = bench_xa_print_cpu(&ca, &cb, p->r.window_s, p->r.ok);
+    printf("       (the services and MariaDB are %.2f of the \"others\" "
+           "cores above)\n",
+           cores);
+    return 0;
+}
+
+static int run_xa(const opts_t *o, const bench_env_t *env, run_t *run)
+{
+    bench_xa_env_t svcs;
+    printf("trellisd at %s (pid %d), echo participant at %s (pid %d)\n",
+           env->tm_addr, env->tm_pid, env->part_addr, env->part_pid);
+    if (run_echo(o, env, &run->echo) != 0)
+        return -1;
+    if (bench_xa_env_start(&svcs, env->h, o->bank_threads, o->accounts,
+                           o->db_flush) != 0)
+        return -1;
+    printf("MariaDB (pid %d, innodb_flush_log_at_trx_commit=%d), "
+           "order-service at %s, stock-service at %s, %d SKUs, --threads "
+           "%d\n",
+           svcs.db_pid, o->db_flush, svcs.svc_addr[0], svcs.svc_addr[1],
+           o->accounts, o->bank_threads);
+    fflush(stdout);
+    if (run_xa_phase(o, env, &svcs, &run->peak) != 0)
+        return -1;
+    run->rss_end_mb = rss_mb(env);
+    return 0;
+}
+
 static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
 {
     if (strcmp(o->mode, "tcc2") == 0)
         return run_tcc(o, env, run);
+    if (strcmp(o->mode, "xa2") == 0)
+        return run_xa(o, env, run);
     bench_saga_t saga;
     bench_saga_init(&saga, env->part_addr, "b");
     printf("trellisd at %s (pid %d), participant at %s (pid %d)\n",

@@ -13,6 +13,9 @@
  *   client.c  — trellis_client_t and the TM RPCs;
  *   info.c    — deep copies of Query/List replies into the info structs;
  *   saga.c    — the saga builder and its Submit;
+ *   ap_trans.c — initiator-driven branches shared by the TCC and XA
+ *               helpers: targets, branch ids, register-then-call;
+ *   tcc.c, xa.c — the TCC and XA helpers, thin over ap_trans.c;
  *   participant.c — the participant's gRPC server.
  */
 #ifndef TRELLIS_SDK_INTERNAL_H
@@ -138,5 +141,59 @@ trellis_rc_t tr_submit(trellis_client_t *c,
                        const struct Trellis__V1__SubmitRequest *req,
                        trellis_trans_status_t *status, char *reason,
                        size_t reasonlen, char *err, size_t errlen);
+
+/* ---- ap_trans.c ------------------------------------------------------ */
+
+/* What tells an initiator-driven (AP-driven) mode apart: TCC and XA differ
+ * only in these names and numbers. Static tables, never freed. */
+typedef struct {
+    trellis_mode_t mode;
+    const char *trans_type; /* dtm-trans_type: "tcc", "xa" */
+    const char *label;      /* in messages: "TCC", "XA" */
+    const char *forward_op; /* dtm-op of the forward op: "try", "prepare" */
+    const char *commit_name, *rollback_name; /* "confirm", "commit", ... */
+    trellis_op_t commit_op, rollback_op;
+} tr_ap_kind_t;
+
+/* A begun transaction whose branches the initiator drives. Owns copies of
+ * its gid and branch headers; the client is borrowed. One thread at a
+ * time. Invariant: branch ids are "01", "02", ... in the order
+ * RegisterBranch was sent; an id is used up once sent, even if trellisd
+ * refused it, so one id never names two branches. */
+typedef struct {
+    const tr_ap_kind_t *kind;
+    trellis_client_t *client;
+    char *gid;
+    int wait_result;
+    uint32_t request_timeout_ms; /* deadline of each forward call; 0: default */
+    size_t n_headers;
+    char **header_keys, **header_values;
+    unsigned next_branch; /* branches sent to RegisterBranch so far */
+} tr_ap_t;
+
+/* Check c and gid, fill *a (zeroed by the caller) and send Begin. On
+ * failure *a holds nothing (no tr_ap_clear needed). */
+trellis_rc_t tr_ap_begin(tr_ap_t *a, const tr_ap_kind_t *kind,
+                         trellis_client_t *c, const char *gid,
+                         const trellis_options_t *o, char *err, size_t errlen);
+
+/* Register the next branch with its phase-2 targets, then call its forward
+ * target with the payload and the dtm-* metadata; the forward call's rc.
+ * reply, reply_len: as trellis_tcc_call_branch (cleared first). */
+trellis_rc_t tr_ap_call_branch(tr_ap_t *a, const char *forward_target,
+                               const char *commit_target,
+                               const char *rollback_target, const void *payload,
+                               size_t payload_len, uint8_t **reply,
+                               size_t *reply_len, char *err, size_t errlen);
+
+trellis_rc_t tr_ap_submit(tr_ap_t *a, trellis_trans_status_t *status,
+                          char *reason, size_t reasonlen, char *err,
+                          size_t errlen);
+trellis_rc_t tr_ap_abort(tr_ap_t *a, const char *reason,
+                         trellis_trans_status_t *status, char *err,
+                         size_t errlen);
+
+/* Release what *a owns (not a itself). */
+void tr_ap_clear(tr_ap_t *a);
 
 #endif /* TRELLIS_SDK_INTERNAL_H */

@@ -389,9 +389,14 @@ static int wait_session_gone(MYSQL *conn, unsigned long id)
                      "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
                      "WHERE ID = %lu",
                      id);
-    /* Polled every 100 us: the old session usually ends within one or
-     * two polls, and the prepare's latency is the point. */
-    for (int i = 0; i <= DETACH_WAIT_MS * 10; i++) {
+    /* The server usually ends the old session within a few hundred
+     * microseconds: look after 200 us, then back off (doubling, at most
+     * 2 ms), so a prepare costs one or two of these queries, not dozens. */
+    long waited_us = 0;
+    for (long delay_us = 200; waited_us <= DETACH_WAIT_MS * 1000L;
+         delay_us = delay_us < 2000 ? delay_us * 2 : 2000) {
+        nanosleep(&(struct timespec){.tv_nsec = delay_us * 1000}, NULL);
+        waited_us += delay_us;
         if (mysql_real_query(conn, sql, (unsigned long)n) != 0)
             return -1;
         MYSQL_RES *r = mysql_store_result(conn);
@@ -400,7 +405,6 @@ static int wait_session_gone(MYSQL *conn, unsigned long id)
         mysql_free_result(r);
         if (!r || gone)
             return r ? 0 : -1;
-        nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
     }
     return -1;
 }

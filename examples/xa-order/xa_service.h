@@ -1,0 +1,92 @@
+/*
+ * xa_service: the participant scaffold the xa-order example's two services
+ * share (order-service, stock-service). A service is its database, one
+ * table, and the business SQL of its Prepare; everything else is here:
+ *
+ *   /xaorder.v1.<Svc>/Prepare   the business SQL as an XA branch, prepared
+ *                               (xa_prepare_branch: XA START, barrier row,
+ *                               SQL, XA END, XA PREPARE; xid gid-branch_id)
+ *   /xaorder.v1.<Svc>/Commit    XA COMMIT   (xa_commit_branch)
+ *   /xaorder.v1.<Svc>/Rollback  XA ROLLBACK (xa_rollback_branch)
+ *   /xaorder.v1.<Svc>/State     the table, one row a line: "col=value ..."
+ *
+ * and whatever extra handlers a service adds. The branch comes from the
+ * dtm-* metadata; the op from the method (a dtm-op naming another op is a
+ * business failure). The payload of the three XA ops is one line:
+ *
+ *   order=ID sku=SKU qty=N [fail_commits=K]
+ *
+ * ID and SKU 1..64 of [A-Za-z0-9_.-], N in 1..1000000. fail_commits=K is a
+ * fault for tests: the first K Commit calls of this branch (counted in
+ * memory, per gid and branch) answer UNAVAILABLE without doing anything,
+ * so a test can hold the commit back while it crashes trellisd.
+ *
+ * Command line (both services):
+ *   --database DB (--mysql-socket PATH | --mysql-host H [--mysql-port P])
+ *   [--mysql-user U] [--listen ADDR] [--port-file FILE] [--threads N]
+ *   [--quiet]
+ *
+ * Threads: handlers run on the SDK's worker threads (--threads, 4); each
+ * worker has its own MariaDB connection, opened on first use and again
+ * after it broke (XA needs one connection per branch in flight, and a
+ * connection is used by one thread at a time). Every XA call prints one
+ * line (unless --quiet), stamped with the time of day to the microsecond
+ * so the lines of both services merge into the order the calls happened.
+ */
+#ifndef XA_SERVICE_H
+#define XA_SERVICE_H
+
+#include <mysql.h>
+#include <stddef.h>
+
+#include "barrier.h"
+#include "trellis_participant.h"
+
+#define XA_SERVICE_ID_MAX 64
+
+/* One parsed payload. */
+typedef struct {
+    char order[XA_SERVICE_ID_MAX + 1];
+    char sku[XA_SERVICE_ID_MAX + 1];
+    long long qty;
+    int fail_commits;
+} xa_item_t;
+
+/* What makes a service itself. Static, borrowed for the process. */
+typedef struct {
+    const char *name;        /* "order-service": in its log lines */
+    const char *service;     /* "xaorder.v1.Order" */
+    const char *default_db;  /* --database default */
+    const char *table_ddl;   /* CREATE TABLE IF NOT EXISTS ... */
+    const char *state_query; /* SELECT for /State */
+    /* Prepare's business SQL; user is the const xa_item_t *. */
+    barrier_business_fn prepare_sql;
+    /* Register more handlers (may be NULL). 0, or -1 with err. */
+    int (*add_handlers)(trellis_participant_t *p, char *err, size_t errlen);
+} xa_service_def_t;
+
+/* Parse the command line, create the database, the table and the barrier
+ * table, serve until SIGINT/SIGTERM. The process's exit code. */
+int xa_service_main(int argc, char **argv, const xa_service_def_t *def);
+
+/* This worker thread's connection, opened on first use; NULL with err. */
+MYSQL *xa_service_conn(char *err, size_t errlen);
+
+/* After an error on the worker's connection: if the connection itself
+ * broke, close it so the next call opens a new one. */
+void xa_service_conn_check(void);
+
+/* Run one printf-formatted statement on conn; 0, or -1 with its error in
+ * msg. */
+int xa_service_exec(MYSQL *conn, char *msg, size_t msglen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* 1 if s[0..n) is a valid ID/SKU (1..64 of [A-Za-z0-9_.-]). */
+int xa_service_valid_id(const char *s, size_t n);
+
+/* Fill reply with code and a printf-formatted message. */
+void xa_service_answer(trellis_reply_t *reply, trellis_reply_code_t code,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif /* XA_SERVICE_H */

@@ -1,0 +1,338 @@
+/*
+ * ap_trans.c — initiator-driven ("AP-driven") branches, the part the TCC
+ * helper (tcc.c) and the XA helper (xa.c) share: begin a transaction, then
+ * per branch register its phase-2 ops with trellisd before calling its
+ * forward op (TCC try, XA prepare) on the participant, then submit or
+ * abort. The two modes differ only in names and numbers (tr_ap_kind_t).
+ *
+ * Order matters and is the point of this file: a branch is registered
+ * *before* its forward op is sent, so whatever happens to the initiator
+ * after that (a crash, a lost reply, a timeout) trellisd knows the branch
+ * and will roll it back. A rollback for a forward op that never arrived is
+ * an empty compensation that the participant's barrier turns into a no-op
+ * (and, for XA, that stops a late prepare).
+ *
+ * Invariants:
+ *   - branch ids are "01", "02", ... in the order RegisterBranch was sent;
+ *     an id is used up once sent, even if trellisd refused it, so one id
+ *     never names two different branches;
+ *   - every target is checked before anything is sent: a malformed one is
+ *     INVALID_ARGUMENT and registers nothing;
+ *   - a tr_ap_t owns copies of its gid and branch headers (the options'
+ *     header arrays are only borrowed for the call that passes them).
+ *
+ * Not thread safe: one thread at a time per tr_ap_t. The client is
+ * borrowed and is itself thread safe.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* The same bounds trellisd puts on a target's two halves. */
+#define HOSTPORT_MAX 255
+#define METHOD_MAX 255
+
+/* dtm-gid, dtm-trans_type, dtm-branch_id, dtm-op. */
+#define N_DTM_MD 4
+
+/* ---- targets --------------------------------------------------------- */
+
+/* A target split into the two arguments of trellis_call_unary. */
+typedef struct {
+    char host_port[HOSTPORT_MAX + 1]; /* "host:port" */
+    char method[METHOD_MAX + 1];      /* "/package.Service/Method" */
+} ap_target_t;
+
+static int is_identifier(const char *s, size_t n)
+{
+    if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* "package.Service": at least two identifiers joined by dots. */
+static int is_qualified_service(const char *s, size_t n)
+{
+    size_t start = 0, parts = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == '.') {
+            if (!is_identifier(s + start, i - start))
+                return 0;
+            parts++;
+            start = i + 1;
+        }
+    }
+    return parts >= 2;
+}
+
+/* A host name, an IPv4 address or "[IPv6]". */
+static int is_host(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (s[0] == '[')
+        return n > 2 && s[n - 1] == ']' &&
+               strspn(s + 1, "0123456789abcdefABCDEF:.") == n - 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(isalnum(c) || c == '-' || c == '.'))
+            return 0;
+    }
+    return s[0] != '-' && s[0] != '.';
+}
+
+static int is_port(const char *s, size_t n)
+{
+    if (n == 0 || n > 5)
+        return 0;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v >= 1 && v <= 65535;
+}
+
+/* Split "host:port/package.Service/Method" into *out; the rules are
+ * trellisd's (tm_parse_target), so a target that passes here is not
+ * refused there for its shape. */
+static trellis_rc_t target_parse(const char *target, const char *what,
+                                 ap_target_t *out, char *err, size_t errlen)
+{
+    if (target == NULL || target[0] == '\0')
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "%s target is empty; expected "
+                       "host:port/package.Service/Method",
+                       what);
+    const char *slash = strchr(target, '/');
+    const char *last = strrchr(target, '/');
+    const char *colon = NULL;
+    if (slash != NULL)
+        for (const char *p = slash; p > target && colon == NULL; p--)
+            if (p[-1] == ':')
+                colon = p - 1;
+    if (slash == NULL || slash == last || colon == NULL ||
+        !is_host(target, (size_t)(colon - target)) ||
+        !is_port(colon + 1, (size_t)(slash - colon - 1)) ||
+        !is_qualified_service(slash + 1, (size_t)(last - slash - 1)) ||
+        !is_identifier(last + 1, strlen(last + 1)))
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "%s target \"%.200s\" is not of the form "
+                       "host:port/package.Service/Method",
+                       what, target);
+    if ((size_t)(slash - target) > HOSTPORT_MAX || strlen(slash) > METHOD_MAX)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "%s target \"%.200s...\" is too long", what, target);
+    snprintf(out->host_port, sizeof out->host_port, "%.*s",
+             (int)(slash - target), target);
+    snprintf(out->method, sizeof out->method, "%s", slash);
+    return TRELLIS_OK;
+}
+
+/* All three targets well formed; *forward_to is the forward op's, split. */
+static trellis_rc_t
+targets_check(const tr_ap_kind_t *k, const char *forward_target,
+              const char *commit_target, const char *rollback_target,
+              ap_target_t *forward_to, char *err, size_t errlen)
+{
+    ap_target_t unused;
+    trellis_rc_t rc =
+        target_parse(forward_target, k->forward_op, forward_to, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = target_parse(commit_target, k->commit_name, &unused, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = target_parse(rollback_target, k->rollback_name, &unused, err,
+                          errlen);
+    return rc;
+}
+
+/* ---- construction ---------------------------------------------------- */
+
+void tr_ap_clear(tr_ap_t *a)
+{
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->n_headers; i++) {
+        free(a->header_keys[i]);
+        free(a->header_values[i]);
+    }
+    free(a->header_keys);
+    free(a->header_values);
+    free(a->gid);
+    memset(a, 0, sizeof *a);
+}
+
+/* Deep copy of o's branch headers; -1 when out of memory (what was copied
+ * stays in a for tr_ap_clear). */
+static int headers_copy(tr_ap_t *a, const trellis_options_t *o)
+{
+    if (o->n_headers == 0 || o->header_keys == NULL || o->header_values == NULL)
+        return 0;
+    a->header_keys = calloc(o->n_headers, sizeof *a->header_keys);
+    a->header_values = calloc(o->n_headers, sizeof *a->header_values);
+    if (a->header_keys == NULL || a->header_values == NULL)
+        return -1;
+    for (size_t i = 0; i < o->n_headers; i++) {
+        a->n_headers = i + 1;
+        a->header_keys[i] = tr_strdup0(o->header_keys[i]);
+        a->header_values[i] = tr_strdup0(o->header_values[i]);
+        if (a->header_keys[i] == NULL || a->header_values[i] == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+/* Fill *a for gid with o's settings; -1 when out of memory (a cleared). */
+static int ap_fill(tr_ap_t *a, const tr_ap_kind_t *kind, trellis_client_t *c,
+                   const char *gid, const trellis_options_t *o)
+{
+    a->kind = kind;
+    a->client = c;
+    a->gid = strdup(gid);
+    if (a->gid == NULL || (o != NULL && headers_copy(a, o) != 0)) {
+        tr_ap_clear(a);
+        return -1;
+    }
+    if (o != NULL) {
+        a->wait_result = o->wait_result != 0;
+        a->request_timeout_ms = o->request_timeout_ms;
+    }
+    return 0;
+}
+
+trellis_rc_t tr_ap_begin(tr_ap_t *a, const tr_ap_kind_t *kind,
+                         trellis_client_t *c, const char *gid,
+                         const trellis_options_t *o, char *err, size_t errlen)
+{
+    if (c == NULL)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "client is NULL");
+    if (gid == NULL)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "gid is NULL; use trellis_new_gid for a fresh one");
+    if (ap_fill(a, kind, c, gid, o) != 0)
+        return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
+                       "out of memory for %s transaction %s", kind->label, gid);
+    trellis_rc_t rc = trellis_begin(c, gid, o, err, errlen);
+    if (rc != TRELLIS_OK)
+        tr_ap_clear(a);
+    return rc;
+}
+
+/* ---- branches -------------------------------------------------------- */
+
+/* Register branch_id's phase-2 ops (and its payload, which trellisd sends
+ * as their request). */
+static trellis_rc_t ap_register(const tr_ap_t *a, const char *branch_id,
+                                const char *commit_target,
+                                const char *rollback_target,
+                                const void *payload, size_t payload_len,
+                                char *err, size_t errlen)
+{
+    const trellis_branch_op_t ops[2] = {
+        {a->kind->commit_op, commit_target},
+        {a->kind->rollback_op, rollback_target},
+    };
+    return trellis_register_branch(a->client, a->gid, branch_id, a->kind->mode,
+                                   ops, 2, payload, payload_len, err, errlen);
+}
+
+/* Call branch_id's forward op with the dtm- metadata and the branch
+ * headers. */
+static trellis_rc_t ap_forward(const tr_ap_t *a, const char *branch_id,
+                               const ap_target_t *target, const void *payload,
+                               size_t payload_len, uint8_t **reply,
+                               size_t *reply_len, char *err, size_t errlen)
+{
+    size_t n_md = N_DTM_MD + a->n_headers;
+    const char **keys = calloc(n_md, sizeof *keys);
+    const char **values = calloc(n_md, sizeof *values);
+    if (keys == NULL || values == NULL) {
+        free(keys);
+        free(values);
+        return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
+                       "out of memory for the metadata of branch %s's %s",
+                       branch_id, a->kind->forward_op);
+    }
+    static const char *const dtm_keys[N_DTM_MD] = {"dtm-gid", "dtm-trans_type",
+                                                   "dtm-branch_id", "dtm-op"};
+    const char *dtm_values[N_DTM_MD] = {a->gid, a->kind->trans_type, branch_id,
+                                        a->kind->forward_op};
+    for (size_t i = 0; i < N_DTM_MD; i++) {
+        keys[i] = dtm_keys[i];
+        values[i] = dtm_values[i];
+    }
+    for (size_t i = 0; i < a->n_headers; i++) {
+        keys[N_DTM_MD + i] = a->header_keys[i];
+        values[N_DTM_MD + i] = a->header_values[i];
+    }
+    trellis_rc_t rc = trellis_call_unary(
+        target->host_port, target->method, payload, payload_len, keys, values,
+        n_md, a->request_timeout_ms, reply, reply_len, err, errlen);
+    free(keys);
+    free(values);
+    return rc;
+}
+
+trellis_rc_t tr_ap_call_branch(tr_ap_t *a, const char *forward_target,
+                               const char *commit_target,
+                               const char *rollback_target, const void *payload,
+                               size_t payload_len, uint8_t **reply,
+                               size_t *reply_len, char *err, size_t errlen)
+{
+    if (reply != NULL)
+        *reply = NULL;
+    if (reply_len != NULL)
+        *reply_len = 0;
+    if (payload == NULL && payload_len > 0)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "payload is NULL but payload_len is %zu", payload_len);
+    ap_target_t forward_to;
+    trellis_rc_t rc = targets_check(a->kind, forward_target, commit_target,
+                                    rollback_target, &forward_to, err, errlen);
+    if (rc != TRELLIS_OK)
+        return rc;
+
+    char branch_id[16];
+    snprintf(branch_id, sizeof branch_id, "%02u", ++a->next_branch);
+    rc = ap_register(a, branch_id, commit_target, rollback_target, payload,
+                     payload_len, err, errlen);
+    if (rc != TRELLIS_OK)
+        return rc;
+
+    uint8_t *got = NULL;
+    size_t got_len = 0;
+    rc = ap_forward(a, branch_id, &forward_to, payload, payload_len, &got,
+                    &got_len, err, errlen);
+    if (reply != NULL && reply_len != NULL) {
+        *reply = got;
+        *reply_len = got_len;
+    } else {
+        free(got);
+    }
+    return rc;
+}
+
+/* ---- decision -------------------------------------------------------- */
+
+trellis_rc_t tr_ap_submit(tr_ap_t *a, trellis_trans_status_t *status,
+                          char *reason, size_t reasonlen, char *err,
+                          size_t errlen)
+{
+    return trellis_submit(a->client, a->gid, a->wait_result, status, reason,
+                          reasonlen, err, errlen);
+}
+
+trellis_rc_t tr_ap_abort(tr_ap_t *a, const char *reason,
+                         trellis_trans_status_t *status, char *err,
+                         size_t errlen)
+{
+    return trellis_abort(a->client, a->gid, reason, a->wait_result, status, err,
+                         errlen);
+}
