@@ -477,19 +477,25 @@ static void produce_answer(server_call_t *sc, answer_t *a)
         return;
     }
 
-    grpc_slice payload = grpc_empty_slice();
-    if (sc->recv_buf != NULL) {
-        grpc_byte_buffer_reader reader;
-        if (!grpc_byte_buffer_reader_init(&reader, sc->recv_buf)) {
-            a->status = GRPC_STATUS_INTERNAL;
-            snprintf(a->details, sizeof a->details,
-                     "cannot read the request message (decompression "
-                     "failed)");
-            return;
-        }
-        payload = grpc_byte_buffer_reader_readall(&reader);
-        grpc_byte_buffer_reader_destroy(&reader);
+    /* A unary call always carries one message, even an empty one; none
+     * means the caller went away (cancelled) or is not speaking unary:
+     * running the handler on an empty payload would act on nothing. */
+    if (sc->recv_buf == NULL) {
+        a->status = GRPC_STATUS_INVALID_ARGUMENT;
+        snprintf(a->details, sizeof a->details,
+                 "no request message (the caller sent none or gave up)");
+        return;
     }
+    grpc_slice payload;
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, sc->recv_buf)) {
+        a->status = GRPC_STATUS_INTERNAL;
+        snprintf(a->details, sizeof a->details,
+                 "cannot read the request message (decompression failed)");
+        return;
+    }
+    payload = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
 
     ctx_storage_t cs;
     ctx_build(&cs, sc);
