@@ -14,11 +14,10 @@
 #include "harness.h"
 #include "trellis.h"
 
-/* trellis-bench-part sits next to this binary unless the environment says
- * otherwise (TRELLIS_BENCH_PART). */
-static void part_binary(char *buf, size_t len)
+void bench_env_binary(const char *env_var, const char *leaf, char *buf,
+                      size_t len)
 {
-    const char *env = getenv("TRELLIS_BENCH_PART");
+    const char *env = env_var ? getenv(env_var) : NULL;
     if (env && *env) {
         snprintf(buf, len, "%s", env);
         return;
@@ -26,13 +25,15 @@ static void part_binary(char *buf, size_t len)
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     self[n > 0 ? n : 0] = 0;
-    snprintf(buf, len, "%s/trellis-bench-part", dirname(self));
+    snprintf(buf, len, "%s/%s", dirname(self), leaf);
 }
 
 static int start_part(bench_env_t *e, const bench_env_opts_t *o)
 {
     char bin[PATH_MAX], threads[16];
-    part_binary(bin, sizeof(bin));
+    /* trellis-bench-part, unless TRELLIS_BENCH_PART names another. */
+    bench_env_binary("TRELLIS_BENCH_PART", "trellis-bench-part", bin,
+                     sizeof(bin));
     snprintf(threads, sizeof(threads), "%d", o->part_threads);
     const char *args[] = {"--impl", o->part_impl, "--threads", threads, NULL};
     e->part_srv = harness_server_start(e->h, "part", bin, args);

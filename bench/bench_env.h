@@ -36,6 +36,12 @@ typedef struct {
     int tm_pid, part_pid; /* 0 when unknown */
 } bench_env_t;
 
+/* The path of program `leaf` next to this binary into buf[len], unless
+ * the environment variable env_var (may be NULL) names another: how the
+ * participant and tcc2's and xa2's services are found. */
+void bench_env_binary(const char *env_var, const char *leaf, char *buf,
+                      size_t len);
+
 /* Start what is needed. Returns 0, or -1 after printing why (anything
  * started is stopped again). */
 int bench_env_start(bench_env_t *e, const bench_env_opts_t *o);

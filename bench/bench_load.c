@@ -422,6 +422,14 @@ static double percentile_ms(const uint32_t *v, size_t n, double q)
     return v[i < n ? i : n - 1] / 1000.0;
 }
 
+void bench_load_latencies(uint32_t *lat_us, size_t n, bench_load_result_t *out)
+{
+    qsort(lat_us, n, sizeof(*lat_us), cmp_u32);
+    out->p50_ms = percentile_ms(lat_us, n, 0.50);
+    out->p99_ms = percentile_ms(lat_us, n, 0.99);
+    out->max_ms = n ? lat_us[n - 1] / 1000.0 : 0;
+}
+
 static void summarize(bench_load_t *l, bench_load_result_t *out)
 {
     size_t n = 0;
@@ -450,12 +458,8 @@ static void summarize(bench_load_t *l, bench_load_result_t *out)
                         ? (double)(last - l->start_ns) / 1e9
                         : (double)(l->win_end_ns - l->win_start_ns) / 1e9;
     out->rate = out->window_s > 0 ? (double)out->ok / out->window_s : 0;
-    if (all) {
-        qsort(all, at, sizeof(*all), cmp_u32);
-        out->p50_ms = percentile_ms(all, at, 0.50);
-        out->p99_ms = percentile_ms(all, at, 0.99);
-        out->max_ms = at ? all[at - 1] / 1000.0 : 0;
-    }
+    if (all)
+        bench_load_latencies(all, at, out);
     free(all);
 }
 

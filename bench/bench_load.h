@@ -85,6 +85,11 @@ int64_t bench_load_window_end_ns(const bench_load_t *l);
 /* Wait for the run to end, fill *out and release everything. */
 void bench_load_finish(bench_load_t *l, bench_load_result_t *out);
 
+/* Sort lat_us[n] (latencies in us) in place and fill out's p50_ms,
+ * p99_ms (nearest rank) and max_ms from them; 0 when n is 0. Shared with
+ * bench_ap, whose threads time their calls the same way. */
+void bench_load_latencies(uint32_t *lat_us, size_t n, bench_load_result_t *out);
+
 /* CLOCK_MONOTONIC in ns, and a sleep until such an instant. */
 int64_t bench_mono_ns(void);
 void bench_sleep_until_ns(int64_t t);

@@ -12,9 +12,10 @@
  *
  * Mode tcc2 measures 2-branch TCC bank transfers instead (bench_tcc.c):
  * it also starts a MariaDB and two bank-service processes, and its load
- * comes from K threads making blocking TCC helper calls. Mode xa2 is the
- * same shape with 2-branch XA orders (bench_xa.c): MariaDB, the xa-order
- * example's order-service and stock-service, the XA helper.
+ * comes from K threads making blocking TCC helper calls (bench_ap.c, with
+ * the processes in bench_ap_env.c). Mode xa2 is the same shape with
+ * 2-branch XA orders (bench_xa.c): MariaDB, the xa-order example's
+ * order-service and stock-service, the XA helper.
  */
 #include <grpc/grpc.h>
 #include <signal.h>
@@ -22,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_ap.h"
+#include "bench_ap_env.h"
 #include "bench_env.h"
 #include "bench_load.h"
 #include "bench_saga.h"
@@ -426,95 +429,85 @@ static int run_hold(const opts_t *o, const bench_env_t *env, run_t *run)
     return 0;
 }
 
-/* A timed tcc2 run, CPU read at the window's edges like run_phase. */
-static int run_tcc_phase(const opts_t *o, const bench_env_t *env,
-                         const bench_tcc_env_t *banks, phase_t *p)
+/* What a tcc2 or xa2 phase prints: the phase line's name and unit, the op
+ * of the per-op CPU figures, and who the services are. */
+typedef struct {
+    const char *name, *unit, *op, *svcs;
+} ap_labels_t;
+
+static const ap_labels_t TCC_LABELS = {"tcc2", "transfers/s", "transfer",
+                                       "the banks"};
+static const ap_labels_t XA_LABELS = {"xa2", "orders/s", "order",
+                                      "the services"};
+
+/* A timed tcc2 or xa2 run of op over svcs (user: the workload's env), CPU
+ * read at the window's edges like run_phase. */
+static int run_ap_phase(const opts_t *o, const bench_env_t *env,
+                        const bench_ap_env_t *svcs, bench_ap_op_fn op,
+                        const void *user, const ap_labels_t *lb, phase_t *p)
 {
     char err[256];
-    bench_tcc_spec_t s = {.tm_addr = env->tm_addr,
-                          .env = banks,
-                          .concurrency = o->concurrency,
-                          .warmup_s = o->warmup_s,
-                          .duration_s = o->duration_s};
-    bench_tcc_cpu_t ba, bb;
-    bench_tcc_load_t *l = bench_tcc_start(&s, err, sizeof(err));
+    bench_ap_spec_t s = {.tm_addr = env->tm_addr,
+                         .concurrency = o->concurrency,
+                         .warmup_s = o->warmup_s,
+                         .duration_s = o->duration_s,
+                         .op = op,
+                         .user = user};
+    bench_ap_cpu_t ca, cb;
+    bench_ap_load_t *l = bench_ap_start(&s, err, sizeof(err));
     if (!l) {
         fprintf(stderr, "trellis-bench: %s\n", err);
         return -1;
     }
-    bench_sleep_until_ns(bench_tcc_window_start_ns(l));
+    bench_sleep_until_ns(bench_ap_window_start_ns(l));
     bench_env_snap(env, &p->a);
-    bench_tcc_snap(banks, &ba);
-    bench_sleep_until_ns(bench_tcc_window_end_ns(l));
+    bench_ap_snap(svcs, &ca);
+    bench_sleep_until_ns(bench_ap_window_end_ns(l));
     bench_env_snap(env, &p->b);
-    bench_tcc_snap(banks, &bb);
-    bench_tcc_finish(l, &p->r);
-    print_phase("tcc2", "transfers/s", p, "transfer", 1);
-    double cores = bench_tcc_print_cpu(&ba, &bb, p->r.window_s, p->r.ok);
-    printf("       (the banks and MariaDB are %.2f of the \"others\" "
+    bench_ap_snap(svcs, &cb);
+    bench_ap_finish(l, &p->r);
+    print_phase(lb->name, lb->unit, p, lb->op, 1);
+    double cores =
+        bench_ap_print_cpu(svcs, &ca, &cb, p->r.window_s, p->r.ok, lb->op);
+    printf("       (%s and MariaDB are %.2f of the \"others\" "
            "cores above)\n",
-           cores);
+           lb->svcs, cores);
     return 0;
+}
+
+/* What tcc2 and xa2 do before starting their services: name trellisd and
+ * the echo participant, and measure the gRPC ceiling. */
+static int run_ap_echo(const opts_t *o, const bench_env_t *env, run_t *run)
+{
+    printf("trellisd at %s (pid %d), echo participant at %s (pid %d)\n",
+           env->tm_addr, env->tm_pid, env->part_addr, env->part_pid);
+    return run_echo(o, env, &run->echo);
 }
 
 static int run_tcc(const opts_t *o, const bench_env_t *env, run_t *run)
 {
     bench_tcc_env_t banks;
-    printf("trellisd at %s (pid %d), echo participant at %s (pid %d)\n",
-           env->tm_addr, env->tm_pid, env->part_addr, env->part_pid);
-    if (run_echo(o, env, &run->echo) != 0)
+    if (run_ap_echo(o, env, run) != 0)
         return -1;
     if (bench_tcc_env_start(&banks, env->h, o->bank_threads, o->accounts,
                             o->db_flush) != 0)
         return -1;
     printf("MariaDB (pid %d, innodb_flush_log_at_trx_commit=%d), bank-a at "
            "%s, bank-b at %s, %d accounts each, bank-service --threads %d\n",
-           banks.db_pid, o->db_flush, banks.bank_addr[0], banks.bank_addr[1],
-           o->accounts, o->bank_threads);
+           banks.ap.db_pid, o->db_flush, banks.ap.svc_addr[0],
+           banks.ap.svc_addr[1], o->accounts, o->bank_threads);
     fflush(stdout);
-    if (run_tcc_phase(o, env, &banks, &run->peak) != 0)
+    if (run_ap_phase(o, env, &banks.ap, bench_tcc_transfer, &banks, &TCC_LABELS,
+                     &run->peak) != 0)
         return -1;
     run->rss_end_mb = rss_mb(env);
-    return 0;
-}
-
-/* A timed xa2 run, CPU read at the window's edges like run_phase. */
-static int run_xa_phase(const opts_t *o, const bench_env_t *env,
-                        const bench_xa_env_t *svcs, phase_t *p)
-{
-    char err[256];
-    bench_xa_spec_t s = {.tm_addr = env->tm_addr,
-                         .env = svcs,
-                         .concurrency = o->concurrency,
-                         .warmup_s = o->warmup_s,
-                         .duration_s = o->duration_s};
-    bench_xa_cpu_t ca, cb;
-    bench_xa_load_t *l = bench_xa_start(&s, err, sizeof(err));
-    if (!l) {
-        fprintf(stderr, "trellis-bench: %s\n", err);
-        return -1;
-    }
-    bench_sleep_until_ns(bench_xa_window_start_ns(l));
-    bench_env_snap(env, &p->a);
-    bench_xa_snap(svcs, &ca);
-    bench_sleep_until_ns(bench_xa_window_end_ns(l));
-    bench_env_snap(env, &p->b);
-    bench_xa_snap(svcs, &cb);
-    bench_xa_finish(l, &p->r);
-    print_phase("xa2", "orders/s", p, "order", 1);
-    double cores = bench_xa_print_cpu(&ca, &cb, p->r.window_s, p->r.ok);
-    printf("       (the services and MariaDB are %.2f of the \"others\" "
-           "cores above)\n",
-           cores);
     return 0;
 }
 
 static int run_xa(const opts_t *o, const bench_env_t *env, run_t *run)
 {
     bench_xa_env_t svcs;
-    printf("trellisd at %s (pid %d), echo participant at %s (pid %d)\n",
-           env->tm_addr, env->tm_pid, env->part_addr, env->part_pid);
-    if (run_echo(o, env, &run->echo) != 0)
+    if (run_ap_echo(o, env, run) != 0)
         return -1;
     if (bench_xa_env_start(&svcs, env->h, o->bank_threads, o->accounts,
                            o->db_flush) != 0)
@@ -522,10 +515,11 @@ static int run_xa(const opts_t *o, const bench_env_t *env, run_t *run)
     printf("MariaDB (pid %d, innodb_flush_log_at_trx_commit=%d), "
            "order-service at %s, stock-service at %s, %d SKUs, --threads "
            "%d\n",
-           svcs.db_pid, o->db_flush, svcs.svc_addr[0], svcs.svc_addr[1],
-           o->accounts, o->bank_threads);
+           svcs.ap.db_pid, o->db_flush, svcs.ap.svc_addr[0],
+           svcs.ap.svc_addr[1], o->accounts, o->bank_threads);
     fflush(stdout);
-    if (run_xa_phase(o, env, &svcs, &run->peak) != 0)
+    if (run_ap_phase(o, env, &svcs.ap, bench_xa_order, &svcs, &XA_LABELS,
+                     &run->peak) != 0)
         return -1;
     run->rss_end_mb = rss_mb(env);
     return 0;
