@@ -28,139 +28,43 @@
 
 #include "barrier.h"
 #include "harness.h"
+#include "itest_mysql.h"
 
-/* ---- the server, shared by the tests of this file ---------------------- */
-
-static struct {
-    harness_t *h;
-    harness_mariadb_t *m;
-    int test_done; /* the running test reached its end */
-    int failed;    /* some test did not */
-} g;
+/* ---- the server and the database of a test ---------------------------- */
 
 static int group_setup(void **state)
 {
     (void)state;
-    if (mysql_library_init(0, NULL, NULL) != 0)
-        return -1;
-    g.h = harness_new("barrier");
-    if (!g.h)
-        return -1;
-    g.m = harness_mariadb_start(g.h, "db");
-    return g.m ? 0 : -1;
+    return imy_start("barrier");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    if (g.m)
-        harness_mariadb_stop(g.m);
-    harness_free(g.h, !g.failed);
-    mysql_library_end();
+    imy_finish();
     return 0;
 }
 
-static int test_setup(void **state)
-{
-    (void)state;
-    g.test_done = 0;
-    return 0;
-}
-
-static int test_teardown(void **state)
-{
-    (void)state;
-    if (!g.test_done)
-        g.failed = 1;
-    return 0;
-}
-
-/* ---- SQL helpers ------------------------------------------------------- */
-
-static MYSQL *db_connect(const char *db)
-{
-    MYSQL *c = mysql_init(NULL);
-    assert_non_null(c);
-    if (!mysql_real_connect(c, NULL, "root", NULL, db, 0,
-                            harness_mariadb_socket(g.m), 0))
-        fail_msg("connect %s: %s", db ? db : "-", mysql_error(c));
-    return c;
-}
-
-static void exec_ok(MYSQL *c, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    if (mysql_query(c, sql) != 0)
-        fail_msg("%s: %s", sql, mysql_error(c));
-}
-
-/* The first column of the first row as an integer (NULL: 0). */
-static long long q_int(MYSQL *c, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    if (mysql_query(c, sql) != 0)
-        fail_msg("%s: %s", sql, mysql_error(c));
-    MYSQL_RES *r = mysql_store_result(c);
-    assert_non_null(r);
-    MYSQL_ROW row = mysql_fetch_row(r);
-    long long v = row && row[0] ? atoll(row[0]) : 0;
-    mysql_free_result(r);
-    return v;
-}
-
-/* A fresh database `name` with accounts (id 1: balance 100), an effects
- * log and the default barrier table; returns a connection to it. */
+/* A fresh database `name` with accounts (id 1: balance 100, nothing
+ * frozen), an effects log and the default barrier table; returns a
+ * connection to it. */
 static MYSQL *setup_db(const char *name)
 {
-    char err[256];
-    MYSQL *root = db_connect(NULL);
-    exec_ok(root, "DROP DATABASE IF EXISTS %s", name);
-    exec_ok(root, "CREATE DATABASE %s", name);
-    mysql_close(root);
-    MYSQL *c = db_connect(name);
-    exec_ok(c, "CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT "
-               "NOT NULL, trading_balance BIGINT NOT NULL) ENGINE=InnoDB");
-    exec_ok(c, "INSERT INTO accounts VALUES (1, 100, 0)");
-    exec_ok(c, "CREATE TABLE effects (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
-               "gid VARCHAR(128) NOT NULL, delta BIGINT NOT NULL) "
-               "ENGINE=InnoDB");
-    if (barrier_create_table(c, BARRIER_DEFAULT_TABLE, err, sizeof err) != 0)
-        fail_msg("create table: %s", err);
-    return c;
-}
-
-static long long balance(MYSQL *c)
-{
-    return q_int(c, "SELECT balance FROM accounts WHERE id = 1");
+    return imy_setup_db(name,
+                        "balance BIGINT NOT NULL, trading_balance BIGINT "
+                        "NOT NULL",
+                        "1, 100, 0");
 }
 
 static long long frozen(MYSQL *c)
 {
-    return q_int(c, "SELECT trading_balance FROM accounts WHERE id = 1");
+    return imy_int(c, "SELECT trading_balance FROM accounts WHERE id = 1");
 }
 
 static long long barrier_rows(MYSQL *c, const char *gid)
 {
-    return q_int(c, "SELECT COUNT(*) FROM trellis_barrier WHERE gid = '%s'",
-                 gid);
-}
-
-/* barrier_run leaves the connection in autocommit, no transaction open. */
-static void assert_clean(MYSQL *c)
-{
-    unsigned st = 0;
-    assert_int_equal(
-        mariadb_get_infov(c, MARIADB_CONNECTION_SERVER_STATUS, &st), 0);
-    assert_true(st & SERVER_STATUS_AUTOCOMMIT);
-    assert_false(st & SERVER_STATUS_IN_TRANS);
+    return imy_int(c, "SELECT COUNT(*) FROM trellis_barrier WHERE gid = '%s'",
+                   gid);
 }
 
 /* ---- business handlers -------------------------------------------------- */
@@ -174,9 +78,16 @@ typedef struct {
     int account; /* noop_update's row; 0: 1 */
 } acct_t;
 
-static barrier_business_rc_t update(MYSQL *c, acct_t *a, const char *sql,
-                                    char *msg, size_t msglen)
+/* Count the call, run the UPDATE (printf format), and answer: an error
+ * if it failed, a refusal if it matched no row, otherwise a->after. */
+__attribute__((format(printf, 5, 6))) static barrier_business_rc_t
+update(MYSQL *c, acct_t *a, char *msg, size_t msglen, const char *fmt, ...)
 {
+    char sql[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
     a->calls++;
     if (mysql_query(c, sql) != 0) {
         snprintf(msg, msglen, "%s", mysql_error(c));
@@ -196,61 +107,49 @@ static barrier_business_rc_t update(MYSQL *c, acct_t *a, const char *sql,
 static barrier_business_rc_t tcc_try(MYSQL *c, void *u, char *msg,
                                      size_t msglen)
 {
-    acct_t *a = u;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "UPDATE accounts SET trading_balance = trading_balance + %lld "
-             "WHERE id = 1 AND balance + trading_balance + %lld >= 0",
-             a->amount, a->amount);
-    return update(c, a, sql, msg, msglen);
+    long long v = ((acct_t *)u)->amount;
+    return update(c, u, msg, msglen,
+                  "UPDATE accounts SET trading_balance = trading_balance + "
+                  "%lld WHERE id = 1 AND balance + trading_balance + %lld >= 0",
+                  v, v);
 }
 
 static barrier_business_rc_t tcc_confirm(MYSQL *c, void *u, char *msg,
                                          size_t msglen)
 {
-    acct_t *a = u;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "UPDATE accounts SET balance = balance + %lld, trading_balance "
-             "= trading_balance - %lld WHERE id = 1",
-             a->amount, a->amount);
-    return update(c, a, sql, msg, msglen);
+    long long v = ((acct_t *)u)->amount;
+    return update(c, u, msg, msglen,
+                  "UPDATE accounts SET balance = balance + %lld, "
+                  "trading_balance = trading_balance - %lld WHERE id = 1",
+                  v, v);
 }
 
 static barrier_business_rc_t tcc_cancel(MYSQL *c, void *u, char *msg,
                                         size_t msglen)
 {
-    acct_t *a = u;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "UPDATE accounts SET trading_balance = trading_balance - %lld "
-             "WHERE id = 1",
-             a->amount);
-    return update(c, a, sql, msg, msglen);
+    return update(c, u, msg, msglen,
+                  "UPDATE accounts SET trading_balance = trading_balance - "
+                  "%lld WHERE id = 1",
+                  ((acct_t *)u)->amount);
 }
 
 /* Saga action / compensate: move the balance directly. */
 static barrier_business_rc_t saga_action(MYSQL *c, void *u, char *msg,
                                          size_t msglen)
 {
-    acct_t *a = u;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "UPDATE accounts SET balance = balance + %lld WHERE id = 1 AND "
-             "balance + %lld >= 0",
-             a->amount, a->amount);
-    return update(c, a, sql, msg, msglen);
+    long long v = ((acct_t *)u)->amount;
+    return update(c, u, msg, msglen,
+                  "UPDATE accounts SET balance = balance + %lld WHERE id = 1 "
+                  "AND balance + %lld >= 0",
+                  v, v);
 }
 
 static barrier_business_rc_t saga_compensate(MYSQL *c, void *u, char *msg,
                                              size_t msglen)
 {
-    acct_t *a = u;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "UPDATE accounts SET balance = balance - %lld WHERE id = 1",
-             a->amount);
-    return update(c, a, sql, msg, msglen);
+    return update(c, u, msg, msglen,
+                  "UPDATE accounts SET balance = balance - %lld WHERE id = 1",
+                  ((acct_t *)u)->amount);
 }
 
 static barrier_branch_t branch(const char *type, const char *gid,
@@ -264,7 +163,8 @@ static barrier_branch_t branch(const char *type, const char *gid,
     return b;
 }
 
-/* barrier_run on the default table; asserts the connection is clean. */
+/* barrier_run on the default table; asserts it left the connection clean
+ * (autocommit, no transaction open). */
 static barrier_outcome_t run(MYSQL *c, const char *type, const char *gid,
                              const char *op, barrier_business_fn fn, void *u,
                              char *msg, size_t msglen)
@@ -272,7 +172,7 @@ static barrier_outcome_t run(MYSQL *c, const char *type, const char *gid,
     barrier_branch_t b = branch(type, gid, op);
     barrier_outcome_t o =
         barrier_run(c, BARRIER_DEFAULT_TABLE, &b, fn, u, msg, msglen);
-    assert_clean(c);
+    imy_assert_clean(c);
     return o;
 }
 
@@ -301,7 +201,7 @@ static void test_duplicate_tcc(void **state)
     assert_int_equal(RUN(c, "tcc", "g1", "confirm", tcc_confirm, &f),
                      BARRIER_SKIPPED_DUPLICATE);
     assert_int_equal(f.calls, 1);
-    assert_int_equal(balance(c), 90);
+    assert_int_equal(imy_balance(c), 90);
     assert_int_equal(frozen(c), 0);
 
     t.calls = 0;
@@ -314,7 +214,7 @@ static void test_duplicate_tcc(void **state)
                      BARRIER_SKIPPED_DUPLICATE); /* its own row: a retry */
     assert_int_equal(t.calls, 1);
     assert_int_equal(x.calls, 1);
-    assert_int_equal(balance(c), 90);
+    assert_int_equal(imy_balance(c), 90);
     assert_int_equal(frozen(c), 0);
     assert_int_equal(barrier_rows(c, "g1"), 2);
     assert_int_equal(barrier_rows(c, "g2"), 2);
@@ -324,7 +224,7 @@ static void test_duplicate_tcc(void **state)
     assert_int_equal(r.code, TRELLIS_REPLY_SUCCESS);
     assert_string_equal(r.message, "duplicate: already done");
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 2. empty compensation and hanging ---------------------------------- */
@@ -358,10 +258,10 @@ static void test_empty_and_hanging(void **state)
     assert_int_equal(t.calls, 0);
     assert_int_equal(x.calls, 0);
     assert_int_equal(frozen(c), 0);
-    assert_int_equal(balance(c), 100);
-    assert_int_equal(q_int(c,
-                           "SELECT COUNT(*) FROM trellis_barrier WHERE gid = "
-                           "'g1' AND op = 'try' AND reason = 'cancel'"),
+    assert_int_equal(imy_balance(c), 100);
+    assert_int_equal(imy_int(c,
+                             "SELECT COUNT(*) FROM trellis_barrier WHERE gid = "
+                             "'g1' AND op = 'try' AND reason = 'cancel'"),
                      1);
 
     /* confirm has no origin op: it runs even without a try. */
@@ -370,7 +270,7 @@ static void test_empty_and_hanging(void **state)
     assert_int_equal(f.calls, 1);
     assert_int_equal(barrier_rows(c, "g2"), 1);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 3. try racing cancel ------------------------------------------------ */
@@ -449,12 +349,12 @@ static void test_try_cancel_race(void **state)
     static racer_t rt, rx;
     memset(&rt, 0, sizeof rt);
     memset(&rx, 0, sizeof rx);
-    rt = (racer_t){.c = db_connect("race"),
+    rt = (racer_t){.c = imy_connect("race"),
                    .op = "try",
                    .sign = 1,
                    .start = &start,
                    .seed = 1};
-    rx = (racer_t){.c = db_connect("race"),
+    rx = (racer_t){.c = imy_connect("race"),
                    .op = "cancel",
                    .sign = -1,
                    .start = &start,
@@ -469,14 +369,14 @@ static void test_try_cancel_race(void **state)
     int both = 0, neither = 0;
     for (int i = 0; i < RACE_ROUNDS; i++) {
         barrier_outcome_t t = rt.out[i], x = rx.out[i];
-        long long n = q_int(c,
-                            "SELECT COUNT(*) FROM effects WHERE gid = "
-                            "'race-%d'",
-                            i);
-        long long sum = q_int(c,
-                              "SELECT COALESCE(SUM(delta), 0) FROM effects "
-                              "WHERE gid = 'race-%d'",
+        long long n = imy_int(c,
+                              "SELECT COUNT(*) FROM effects WHERE gid = "
+                              "'race-%d'",
                               i);
+        long long sum = imy_int(c,
+                                "SELECT COALESCE(SUM(delta), 0) FROM effects "
+                                "WHERE gid = 'race-%d'",
+                                i);
         if (t == BARRIER_DONE && x == BARRIER_DONE && n == 2 && sum == 0)
             both++;
         else if (t == BARRIER_SKIPPED_HANGING && x == BARRIER_SKIPPED_EMPTY &&
@@ -487,7 +387,7 @@ static void test_try_cancel_race(void **state)
                      t, x, n, sum);
     }
     assert_int_equal(frozen(c), 0);
-    assert_int_equal(q_int(c, "SELECT COUNT(*) FROM trellis_barrier"),
+    assert_int_equal(imy_int(c, "SELECT COUNT(*) FROM trellis_barrier"),
                      2 * RACE_ROUNDS);
     printf("[ race ] %d rounds: %d try-then-cancel, %d cancel-first "
            "(empty + hanging); %d + %d retried errors%s%s\n",
@@ -497,7 +397,7 @@ static void test_try_cancel_race(void **state)
     mysql_close(rt.c);
     mysql_close(rx.c);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 4. business failure and error --------------------------------------- */
@@ -556,7 +456,7 @@ static void test_business_failure(void **state)
     assert_int_equal(frozen(c), 0);
     assert_int_equal(x.calls, 2);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 5. Saga ops -------------------------------------------------------- */
@@ -573,12 +473,12 @@ static void test_saga_ops(void **state)
                      BARRIER_DONE);
     assert_int_equal(RUN(c, "saga", "g1", "action", saga_action, &a),
                      BARRIER_SKIPPED_DUPLICATE);
-    assert_int_equal(balance(c), 90);
+    assert_int_equal(imy_balance(c), 90);
     assert_int_equal(RUN(c, "saga", "g1", "compensate", saga_compensate, &k),
                      BARRIER_DONE);
     assert_int_equal(RUN(c, "saga", "g1", "compensate", saga_compensate, &k),
                      BARRIER_SKIPPED_DUPLICATE);
-    assert_int_equal(balance(c), 100);
+    assert_int_equal(imy_balance(c), 100);
     assert_int_equal(a.calls, 1);
     assert_int_equal(k.calls, 1);
 
@@ -589,7 +489,7 @@ static void test_saga_ops(void **state)
                      BARRIER_SKIPPED_HANGING);
     assert_int_equal(a.calls, 1);
     assert_int_equal(k.calls, 1);
-    assert_int_equal(balance(c), 100);
+    assert_int_equal(imy_balance(c), 100);
 
     /* A failed action leaves nothing, so its compensation is empty (the
      * TM compensates the failed step too). */
@@ -600,19 +500,19 @@ static void test_saga_ops(void **state)
     assert_int_equal(RUN(c, "saga", "g3", "compensate", saga_compensate, &k),
                      BARRIER_SKIPPED_EMPTY);
     assert_int_equal(k.calls, 1);
-    assert_int_equal(balance(c), 100);
+    assert_int_equal(imy_balance(c), 100);
 
     /* An action failing after its UPDATE, then retried. */
     acct_t late = {.amount = -10, .after = BARRIER_BUSINESS_FAIL};
     assert_int_equal(RUN(c, "saga", "g4", "action", saga_action, &late),
                      BARRIER_BUSINESS_FAILURE);
-    assert_int_equal(balance(c), 100);
+    assert_int_equal(imy_balance(c), 100);
     late.after = BARRIER_BUSINESS_OK;
     assert_int_equal(RUN(c, "saga", "g4", "action", saga_action, &late),
                      BARRIER_DONE);
-    assert_int_equal(balance(c), 90);
+    assert_int_equal(imy_balance(c), 90);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 6. table DDL, names, input checks ----------------------------------- */
@@ -662,7 +562,7 @@ static void test_table_and_names(void **state)
         barrier_run(c, "my_barrier", &b, tcc_try, &t, msg, sizeof msg),
         BARRIER_SKIPPED_DUPLICATE);
     assert_int_equal(
-        q_int(c, "SELECT COUNT(*) FROM my_barrier WHERE gid = 'g2'"), 1);
+        imy_int(c, "SELECT COUNT(*) FROM my_barrier WHERE gid = 'g2'"), 1);
     assert_int_equal(barrier_rows(c, "g2"), 0);
     assert_int_equal(frozen(c), -20);
 
@@ -704,7 +604,7 @@ static void test_table_and_names(void **state)
     assert_string_equal(fc.trans_type, "tcc");
     assert_null(fc.barrier_id);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 7. purge ------------------------------------------------------------ */
@@ -715,34 +615,35 @@ static void test_purge(void **state)
     char err[256];
     MYSQL *c = setup_db("purge_t");
     for (int i = 0; i < 25; i++)
-        exec_ok(c,
-                "INSERT INTO trellis_barrier (trans_type, gid, branch_id, op, "
-                "barrier_id, reason, create_time) VALUES ('tcc', 'old-%d', "
-                "'01', 'try', '01', 'try', NOW() - INTERVAL 10 DAY)",
-                i);
+        imy_exec(c,
+                 "INSERT INTO trellis_barrier (trans_type, gid, branch_id, op, "
+                 "barrier_id, reason, create_time) VALUES ('tcc', 'old-%d', "
+                 "'01', 'try', '01', 'try', NOW() - INTERVAL 10 DAY)",
+                 i);
     for (int i = 0; i < 5; i++)
-        exec_ok(c,
-                "INSERT INTO trellis_barrier (trans_type, gid, branch_id, op, "
-                "barrier_id, reason, create_time) VALUES ('tcc', 'new-%d', "
-                "'01', 'try', '01', 'try', NOW() - INTERVAL %d DAY)",
-                i, i);
-    long long deletes0 = q_int(c, "SELECT VARIABLE_VALUE FROM "
-                                  "information_schema.SESSION_STATUS WHERE "
-                                  "VARIABLE_NAME = 'COM_DELETE'");
+        imy_exec(c,
+                 "INSERT INTO trellis_barrier (trans_type, gid, branch_id, op, "
+                 "barrier_id, reason, create_time) VALUES ('tcc', 'new-%d', "
+                 "'01', 'try', '01', 'try', NOW() - INTERVAL %d DAY)",
+                 i, i);
+    long long deletes0 = imy_int(c, "SELECT VARIABLE_VALUE FROM "
+                                    "information_schema.SESSION_STATUS WHERE "
+                                    "VARIABLE_NAME = 'COM_DELETE'");
     unsigned long long n = 99;
     assert_int_equal(
         barrier_purge(c, BARRIER_DEFAULT_TABLE, 7, 10, &n, err, sizeof err), 0);
-    long long deletes = q_int(c, "SELECT VARIABLE_VALUE FROM "
-                                 "information_schema.SESSION_STATUS WHERE "
-                                 "VARIABLE_NAME = 'COM_DELETE'") -
+    long long deletes = imy_int(c, "SELECT VARIABLE_VALUE FROM "
+                                   "information_schema.SESSION_STATUS WHERE "
+                                   "VARIABLE_NAME = 'COM_DELETE'") -
                         deletes0;
     assert_int_equal(n, 25);
     assert_int_equal(deletes, 3); /* 10 + 10 + 5 */
-    assert_int_equal(q_int(c, "SELECT COUNT(*) FROM trellis_barrier"), 5);
+    assert_int_equal(imy_int(c, "SELECT COUNT(*) FROM trellis_barrier"), 5);
     assert_int_equal(
-        q_int(c, "SELECT COUNT(*) FROM trellis_barrier WHERE gid LIKE 'old%%'"),
+        imy_int(c,
+                "SELECT COUNT(*) FROM trellis_barrier WHERE gid LIKE 'old%%'"),
         0);
-    assert_clean(c);
+    imy_assert_clean(c);
 
     /* An exact multiple of the batch needs one more, empty, DELETE. */
     assert_int_equal(
@@ -751,7 +652,7 @@ static void test_purge(void **state)
     assert_int_equal(
         barrier_purge(c, BARRIER_DEFAULT_TABLE, 7, 10, &n, err, sizeof err), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(q_int(c, "SELECT COUNT(*) FROM trellis_barrier"), 3);
+    assert_int_equal(imy_int(c, "SELECT COUNT(*) FROM trellis_barrier"), 3);
 
     assert_int_equal(barrier_purge(c, "bad-name", 7, 10, &n, err, sizeof err),
                      -1);
@@ -760,46 +661,39 @@ static void test_purge(void **state)
         barrier_purge(c, BARRIER_DEFAULT_TABLE, 7, 0, &n, err, sizeof err), -1);
     assert_int_equal(barrier_purge(c, "nope", 7, 10, &n, err, sizeof err), -1);
     assert_non_null(strstr(err, "doesn't exist"));
-    assert_clean(c);
+    imy_assert_clean(c);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 8. connection hygiene ------------------------------------------------
  */
 
-static barrier_business_rc_t commits(MYSQL *c, void *u, char *msg,
-                                     size_t msglen)
+/* A handler that misbehaves: runs the statements of u (a NULL-terminated
+ * array), reads none of their results, ignores their errors and answers
+ * OK. */
+static barrier_business_rc_t misbehave(MYSQL *c, void *u, char *msg,
+                                       size_t msglen)
 {
-    (void)u;
     (void)msg;
     (void)msglen;
-    mysql_query(c, "UPDATE accounts SET balance = balance + 1 WHERE id = 1");
-    mysql_query(c, "COMMIT");
+    for (const char **sql = u; *sql; sql++)
+        mysql_query(c, *sql);
     return BARRIER_BUSINESS_OK;
 }
 
-static barrier_business_rc_t leaves_result(MYSQL *c, void *u, char *msg,
-                                           size_t msglen)
-{
-    (void)u;
-    (void)msg;
-    (void)msglen;
-    mysql_query(c, "UPDATE accounts SET balance = balance + 1 WHERE id = 1");
-    mysql_query(c, "SELECT balance FROM accounts"); /* never read */
-    return BARRIER_BUSINESS_OK;
-}
+static const char *commits[] = {
+    "UPDATE accounts SET balance = balance + 1 WHERE id = 1", "COMMIT", NULL};
 
-static barrier_business_rc_t multi_fails(MYSQL *c, void *u, char *msg,
-                                         size_t msglen)
-{
-    (void)u;
-    (void)msg;
-    (void)msglen;
-    mysql_query(c, "UPDATE accounts SET balance = balance + 1 WHERE id = 1; "
-                   "UPDATE nope SET x = 1");
-    return BARRIER_BUSINESS_OK;
-}
+static const char *leaves_result[] = {
+    "UPDATE accounts SET balance = balance + 1 WHERE id = 1",
+    "SELECT balance FROM accounts", /* never read */
+    NULL};
+
+static const char *multi_fails[] = {
+    "UPDATE accounts SET balance = balance + 1 WHERE id = 1; "
+    "UPDATE nope SET x = 1",
+    NULL};
 
 typedef struct {
     MYSQL *killer;
@@ -811,7 +705,7 @@ static barrier_business_rc_t killed(MYSQL *c, void *u, char *msg, size_t msglen)
 {
     kill_t *k = u;
     barrier_business_rc_t rc = tcc_try(c, &k->a, msg, msglen);
-    exec_ok(k->killer, "KILL CONNECTION %lu", mysql_thread_id(c));
+    imy_exec(k->killer, "KILL CONNECTION %lu", mysql_thread_id(c));
     return rc;
 }
 
@@ -824,35 +718,36 @@ static void test_connection_hygiene(void **state)
     barrier_branch_t b = branch("tcc", "g1", "try");
 
     /* The caller's open transaction is neither committed nor joined. */
-    exec_ok(c, "START TRANSACTION");
-    exec_ok(c, "UPDATE accounts SET balance = 0 WHERE id = 1");
+    imy_exec(c, "START TRANSACTION");
+    imy_exec(c, "UPDATE accounts SET balance = 0 WHERE id = 1");
     assert_int_equal(barrier_run(c, NULL, &b, tcc_try, &t, msg, sizeof msg),
                      BARRIER_ERROR);
     assert_non_null(strstr(msg, "already open"));
-    exec_ok(c, "ROLLBACK");
-    assert_int_equal(balance(c), 100);
+    imy_exec(c, "ROLLBACK");
+    assert_int_equal(imy_balance(c), 100);
     assert_int_equal(t.calls, 0);
 
     /* A handler that commits is reported. */
-    assert_int_equal(RUN(c, "tcc", "g2", "try", commits, NULL), BARRIER_ERROR);
+    assert_int_equal(RUN(c, "tcc", "g2", "try", misbehave, commits),
+                     BARRIER_ERROR);
     assert_non_null(strstr(msg, "ended the transaction"));
 
     /* A handler that leaves a result unread: drained, committed. */
-    long long before = balance(c);
-    assert_int_equal(RUN(c, "tcc", "g3", "try", leaves_result, NULL),
+    long long before = imy_balance(c);
+    assert_int_equal(RUN(c, "tcc", "g3", "try", misbehave, leaves_result),
                      BARRIER_DONE);
-    assert_int_equal(balance(c), before + 1);
+    assert_int_equal(imy_balance(c), before + 1);
     assert_int_equal(barrier_rows(c, "g3"), 1);
 
     /* A multi-statement whose second statement failed unseen: rolled
      * back. */
     assert_int_equal(
         mysql_set_server_option(c, MYSQL_OPTION_MULTI_STATEMENTS_ON), 0);
-    before = balance(c);
-    assert_int_equal(RUN(c, "tcc", "g8", "try", multi_fails, NULL),
+    before = imy_balance(c);
+    assert_int_equal(RUN(c, "tcc", "g8", "try", misbehave, multi_fails),
                      BARRIER_ERROR);
     assert_non_null(strstr(msg, "a statement of the handler failed"));
-    assert_int_equal(balance(c), before);
+    assert_int_equal(imy_balance(c), before);
     assert_int_equal(barrier_rows(c, "g8"), 0);
     assert_int_equal(
         mysql_set_server_option(c, MYSQL_OPTION_MULTI_STATEMENTS_OFF), 0);
@@ -864,8 +759,8 @@ static void test_connection_hygiene(void **state)
 
     /* A lost connection: an error with the client's message, nothing
      * committed. */
-    MYSQL *victim = db_connect("hygiene");
-    kill_t k = {.killer = db_connect("hygiene"), .a = {.amount = -10}};
+    MYSQL *victim = imy_connect("hygiene");
+    kill_t k = {.killer = imy_connect("hygiene"), .a = {.amount = -10}};
     long long frozen0 = frozen(c);
     barrier_branch_t b5 = branch("tcc", "g5", "try");
     assert_int_equal(
@@ -889,7 +784,7 @@ static void test_connection_hygiene(void **state)
     assert_int_equal(r.code, TRELLIS_REPLY_ERROR);
     assert_true(r.message[0] != '\0');
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 9. cost, measured (printed, not asserted) --------------------------- */
@@ -952,9 +847,8 @@ typedef struct {
 static void *load(void *arg)
 {
     load_t *l = arg;
-    MYSQL *c = mysql_init(NULL);
-    if (!mysql_real_connect(c, NULL, "root", NULL, "cost", 0,
-                            harness_mariadb_socket(g.m), 0))
+    MYSQL *c = imy_try_connect("cost");
+    if (!c)
         return NULL;
     char gid[64], msg[256];
     acct_t a = {.account = 10 + l->id};
@@ -975,7 +869,7 @@ static void test_cost(void **state)
     /* Each load thread updates its own account row, so threads contend
      * only on the barrier table, as separate transfers would. */
     for (int i = 0; i < LOAD_THREADS; i++)
-        exec_ok(c, "INSERT INTO accounts VALUES (%d, 0, 0)", 10 + i);
+        imy_exec(c, "INSERT INTO accounts VALUES (%d, 0, 0)", 10 + i);
     int n = 200;
     printf("[ cost ] round trips per op (excluding the handler's SQL):\n");
     printf("[ cost ]   try            %.2f\n",
@@ -1025,28 +919,30 @@ static void test_cost(void **state)
            ms ? LOAD_THREADS * LOAD_OPS * 1000.0 / (double)ms : 0.0);
     assert_int_equal(ok, LOAD_THREADS * LOAD_OPS);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_duplicate_tcc, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_empty_and_hanging, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_try_cancel_race, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_business_failure, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_saga_ops, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_table_and_names, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_purge, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_connection_hygiene, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_cost, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_tcc, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_empty_and_hanging, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_try_cancel_race, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_business_failure, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_saga_ops, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_table_and_names, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_purge, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_connection_hygiene, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_cost, imy_test_setup,
+                                        imy_test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -31,137 +31,35 @@
 #include <mysql.h>
 
 #include "harness.h"
+#include "itest_mysql.h"
 #include "trellis.h"
 #include "trellis_participant.h"
 #include "xa.h"
 
-/* ---- the server, shared by the tests of this file ---------------------- */
-
-static struct {
-    harness_t *h;
-    harness_mariadb_t *m;
-    int test_done; /* the running test reached its end */
-    int failed;    /* some test did not */
-} g;
+/* ---- the server and the database of a test ---------------------------- */
 
 static int group_setup(void **state)
 {
     (void)state;
-    if (mysql_library_init(0, NULL, NULL) != 0)
-        return -1;
-    g.h = harness_new("xa");
-    if (!g.h)
-        return -1;
-    g.m = harness_mariadb_start(g.h, "db");
-    return g.m ? 0 : -1;
+    return imy_start("xa");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    if (g.m)
-        harness_mariadb_stop(g.m);
-    if (harness_stop_all(g.h) != 0)
-        g.failed = 1;
-    harness_free(g.h, !g.failed);
-    mysql_library_end();
-    return g.failed ? -1 : 0;
-}
-
-static int test_setup(void **state)
-{
-    (void)state;
-    g.test_done = 0;
-    return 0;
-}
-
-static int test_teardown(void **state)
-{
-    (void)state;
-    if (!g.test_done)
-        g.failed = 1;
-    return 0;
-}
-
-/* ---- SQL helpers ------------------------------------------------------- */
-
-static MYSQL *try_connect(const char *db)
-{
-    MYSQL *c = mysql_init(NULL);
-    if (c && !mysql_real_connect(c, NULL, "root", NULL, db, 0,
-                                 harness_mariadb_socket(g.m), 0)) {
-        mysql_close(c);
-        return NULL;
-    }
-    return c;
-}
-
-static MYSQL *db_connect(const char *db)
-{
-    MYSQL *c = try_connect(db);
-    if (!c)
-        fail_msg("connect %s failed", db ? db : "-");
-    return c;
-}
-
-static void exec_ok(MYSQL *c, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    if (mysql_query(c, sql) != 0)
-        fail_msg("%s: %s", sql, mysql_error(c));
-}
-
-/* The first column of the first row as an integer (NULL: 0). */
-static long long q_int(MYSQL *c, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    if (mysql_query(c, sql) != 0)
-        fail_msg("%s: %s", sql, mysql_error(c));
-    MYSQL_RES *r = mysql_store_result(c);
-    assert_non_null(r);
-    MYSQL_ROW row = mysql_fetch_row(r);
-    long long v = row && row[0] ? atoll(row[0]) : 0;
-    mysql_free_result(r);
-    return v;
+    return imy_finish();
 }
 
 /* A fresh database `name` with accounts (id 1: balance 100), an effects
  * log and the default barrier table; returns a connection to it. */
 static MYSQL *setup_db(const char *name)
 {
-    char err[256];
-    MYSQL *root = db_connect(NULL);
-    exec_ok(root, "DROP DATABASE IF EXISTS %s", name);
-    exec_ok(root, "CREATE DATABASE %s", name);
-    mysql_close(root);
-    MYSQL *c = db_connect(name);
-    exec_ok(c, "CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT "
-               "NOT NULL) ENGINE=InnoDB");
-    exec_ok(c, "INSERT INTO accounts VALUES (1, 100)");
-    exec_ok(c, "CREATE TABLE effects (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
-               "gid VARCHAR(128) NOT NULL, delta BIGINT NOT NULL) "
-               "ENGINE=InnoDB");
-    if (barrier_create_table(c, BARRIER_DEFAULT_TABLE, err, sizeof err) != 0)
-        fail_msg("create table: %s", err);
-    return c;
-}
-
-static long long balance(MYSQL *c)
-{
-    return q_int(c, "SELECT balance FROM accounts WHERE id = 1");
+    return imy_setup_db(name, "balance BIGINT NOT NULL", "1, 100");
 }
 
 static long long effects(MYSQL *c, const char *gid)
 {
-    return q_int(c, "SELECT COUNT(*) FROM effects WHERE gid = '%s'", gid);
+    return imy_int(c, "SELECT COUNT(*) FROM effects WHERE gid = '%s'", gid);
 }
 
 /* XA RECOVER rows whose data is xid. */
@@ -194,12 +92,8 @@ static long long xa_count(MYSQL *c)
  * open, and usable. */
 static void assert_clean(MYSQL *c)
 {
-    unsigned st = 0;
-    assert_int_equal(
-        mariadb_get_infov(c, MARIADB_CONNECTION_SERVER_STATUS, &st), 0);
-    assert_true(st & SERVER_STATUS_AUTOCOMMIT);
-    assert_false(st & SERVER_STATUS_IN_TRANS);
-    assert_int_equal(q_int(c, "SELECT 1"), 1);
+    imy_assert_clean(c);
+    assert_int_equal(imy_int(c, "SELECT 1"), 1);
 }
 
 /* ---- the business SQL -------------------------------------------------- */
@@ -292,8 +186,8 @@ static void test_prepare_commit(void **state)
     (void)state;
     char msg[256];
     MYSQL *c = setup_db("commit");
-    MYSQL *p = db_connect("commit"); /* the participant's */
-    exec_ok(p, "SET @session_mark = 1");
+    MYSQL *p = imy_connect("commit"); /* the participant's */
+    imy_exec(p, "SET @session_mark = 1");
     unsigned long tid = mysql_thread_id(p);
 
     add_t a = {.gid = "g1", .amount = 10};
@@ -302,13 +196,13 @@ static void test_prepare_commit(void **state)
     /* The participant's handle is a new session, usable at once. */
     assert_true(mysql_thread_id(p) != tid);
     assert_clean(p);
-    assert_int_equal(q_int(p, "SELECT @session_mark IS NULL"), 1);
+    assert_int_equal(imy_int(p, "SELECT @session_mark IS NULL"), 1);
     assert_int_equal(recovered(c, "g1-01"), 1);
     /* Invisible to others until the commit. */
-    assert_int_equal(balance(c), 100);
+    assert_int_equal(imy_balance(c), 100);
     assert_int_equal(effects(c, "g1"), 0);
     assert_int_equal(COMMIT(c, "g1"), 0);
-    assert_int_equal(balance(c), 110);
+    assert_int_equal(imy_balance(c), 110);
     assert_int_equal(effects(c, "g1"), 1);
     assert_int_equal(recovered(c, "g1-01"), 0);
 
@@ -317,11 +211,11 @@ static void test_prepare_commit(void **state)
     assert_int_equal(recovered(c, "g2-01"), 1);
     assert_int_equal(ROLLBACK(c, "g2"), 0);
     assert_int_equal(recovered(c, "g2-01"), 0);
-    assert_int_equal(balance(c), 110);
+    assert_int_equal(imy_balance(c), 110);
     assert_int_equal(effects(c, "g2"), 0);
     /* The rollback left its rows: rollback, and prepare by rollback. */
-    assert_int_equal(q_int(c, "SELECT COUNT(*) FROM trellis_barrier WHERE "
-                              "gid = 'g2' AND reason = 'rollback'"),
+    assert_int_equal(imy_int(c, "SELECT COUNT(*) FROM trellis_barrier WHERE "
+                                "gid = 'g2' AND reason = 'rollback'"),
                      2);
     assert_int_equal(xa_count(c), 0);
 
@@ -340,7 +234,7 @@ static void test_prepare_commit(void **state)
     assert_true(r.message[0] != '\0');
     mysql_close(p);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 2. repeated ops ------------------------------------------------------
@@ -351,7 +245,7 @@ static void test_repeats(void **state)
     (void)state;
     char msg[256];
     MYSQL *c = setup_db("repeats");
-    MYSQL *p = db_connect("repeats");
+    MYSQL *p = imy_connect("repeats");
 
     add_t a = {.gid = "g1", .amount = 10};
     assert_int_equal(PREPARE(p, &a), XA_PREPARED);
@@ -364,7 +258,7 @@ static void test_repeats(void **state)
     assert_int_equal(PREPARE(p, &a), XA_SKIPPED_DUPLICATE);
     assert_clean(p);
     assert_int_equal(a.calls, 1);
-    assert_int_equal(balance(c), 110);
+    assert_int_equal(imy_balance(c), 110);
     assert_int_equal(xa_count(c), 0);
 
     add_t b = {.gid = "g2", .amount = 10};
@@ -375,7 +269,7 @@ static void test_repeats(void **state)
     assert_int_equal(PREPARE(p, &b), XA_SKIPPED_ROLLED_BACK);
     assert_clean(p);
     assert_int_equal(b.calls, 1);
-    assert_int_equal(balance(c), 110);
+    assert_int_equal(imy_balance(c), 110);
 
     /* A prepare delivered twice before phase 2: the second finds the xid
      * prepared (XAER_DUPID, listed), one commit applies it once. */
@@ -387,12 +281,12 @@ static void test_repeats(void **state)
     assert_int_equal(d.calls, 1);
     assert_int_equal(COMMIT(c, "g3"), 0);
     assert_int_equal(COMMIT(c, "g3"), 0);
-    assert_int_equal(balance(c), 115);
+    assert_int_equal(imy_balance(c), 115);
     assert_int_equal(effects(c, "g3"), 1);
     assert_int_equal(xa_count(c), 0);
     mysql_close(p);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 3. rollback before and during the prepare ----------------------------
@@ -403,7 +297,7 @@ static void test_rollback_first(void **state)
     (void)state;
     char msg[256];
     MYSQL *c = setup_db("rbfirst");
-    MYSQL *p = db_connect("rbfirst");
+    MYSQL *p = imy_connect("rbfirst");
 
     assert_int_equal(ROLLBACK(c, "g1"), 0);
     add_t a = {.gid = "g1", .amount = 10};
@@ -414,14 +308,14 @@ static void test_rollback_first(void **state)
     assert_int_equal(PREPARE(p, &a), XA_SKIPPED_ROLLED_BACK); /* stays so */
     assert_int_equal(a.calls, 0);
     assert_int_equal(xa_count(c), 0);
-    assert_int_equal(balance(c), 100);
+    assert_int_equal(imy_balance(c), 100);
     assert_int_equal(ROLLBACK(c, "g1"), 0);
     trellis_reply_t r = {0};
     xa_fill_reply(XA_SKIPPED_ROLLED_BACK, msg, &r);
     assert_int_equal(r.code, TRELLIS_REPLY_FAILURE);
     mysql_close(p);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 typedef struct {
@@ -456,7 +350,7 @@ static void test_rollback_during_prepare(void **state)
      * rollback gives up (the TM retries), and its retry finds the branch
      * prepared and rolls it back. */
     add_t a = {.gid = "g1", .amount = 10, .sleep_ms = 800};
-    prep_thread_t t = {.c = db_connect("rbduring"), .a = &a};
+    prep_thread_t t = {.c = imy_connect("rbduring"), .a = &a};
     start_prep(&th, &t);
     int64_t t0 = harness_mono_ms();
     assert_int_equal(ROLLBACK(c, "g1"), -1);
@@ -467,7 +361,7 @@ static void test_rollback_during_prepare(void **state)
     assert_int_equal(t.out, XA_PREPARED);
     assert_int_equal(ROLLBACK(c, "g1"), 0);
     assert_int_equal(recovered(c, "g1-01"), 0);
-    assert_int_equal(balance(c), 100);
+    assert_int_equal(imy_balance(c), 100);
     assert_int_equal(PREPARE(t.c, &a), XA_SKIPPED_ROLLED_BACK);
     assert_int_equal(a.calls, 1);
 
@@ -491,7 +385,7 @@ static void test_rollback_during_prepare(void **state)
     add_t d = {.gid = "g3", .amount = 10, .sleep_ms = 300};
     prep_thread_t v = {.c = t.c, .a = &d};
     start_prep(&th, &v);
-    MYSQL *p2 = db_connect("rbduring");
+    MYSQL *p2 = imy_connect("rbduring");
     add_t d2 = {.gid = "g3", .amount = 10};
     assert_int_equal(PREPARE(p2, &d2), XA_ERROR);
     printf("[ rbduring ] concurrent prepare: %s\n", msg);
@@ -500,13 +394,13 @@ static void test_rollback_during_prepare(void **state)
     pthread_join(th, NULL);
     assert_int_equal(v.out, XA_PREPARED);
     assert_int_equal(COMMIT(c, "g3"), 0);
-    assert_int_equal(balance(c), 110);
+    assert_int_equal(imy_balance(c), 110);
     assert_int_equal(effects(c, "g3"), 1);
     assert_int_equal(xa_count(c), 0);
     mysql_close(p2);
     mysql_close(t.c);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 4. connection lost before the prepare --------------------------------
@@ -522,10 +416,10 @@ typedef struct {
 static int gone_pred(void *arg)
 {
     session_t *s = arg;
-    return q_int(s->c,
-                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE "
-                 "ID = %lu",
-                 s->id) == 0;
+    return imy_int(s->c,
+                   "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE "
+                   "ID = %lu",
+                   s->id) == 0;
 }
 
 static void test_connection_dropped(void **state)
@@ -535,9 +429,9 @@ static void test_connection_dropped(void **state)
     MYSQL *c = setup_db("dropped");
 
     /* Killed inside the business SQL. */
-    MYSQL *victim = db_connect("dropped");
+    MYSQL *victim = imy_connect("dropped");
     session_t vs = {.c = c, .id = mysql_thread_id(victim)};
-    add_t a = {.gid = "g1", .amount = 10, .killer = db_connect("dropped")};
+    add_t a = {.gid = "g1", .amount = 10, .killer = imy_connect("dropped")};
     assert_int_equal(PREPARE(victim, &a), XA_ERROR);
     printf("[ dropped ] killed mid-branch: %s\n", msg);
     mysql_close(victim);
@@ -546,26 +440,26 @@ static void test_connection_dropped(void **state)
      * taken (the TM's retries would cover that window). */
     assert_true(harness_poll(gone_pred, &vs, 5000, 5));
     assert_int_equal(xa_count(c), 0);
-    assert_int_equal(balance(c), 100);
+    assert_int_equal(imy_balance(c), 100);
     assert_int_equal(effects(c, "g1"), 0);
     assert_int_equal(ROLLBACK(c, "g1"), 0);
-    MYSQL *p = db_connect("dropped");
+    MYSQL *p = imy_connect("dropped");
     a.killer = NULL;
     assert_int_equal(PREPARE(p, &a), XA_SKIPPED_ROLLED_BACK);
 
     /* Closed between XA START and XA PREPARE. */
-    MYSQL *x = db_connect("dropped");
+    MYSQL *x = imy_connect("dropped");
     session_t xs = {.c = c, .id = mysql_thread_id(x)};
-    exec_ok(x, "XA START 'g2-01'");
-    exec_ok(x, "UPDATE accounts SET balance = balance + 10 WHERE id = 1");
+    imy_exec(x, "XA START 'g2-01'");
+    imy_exec(x, "UPDATE accounts SET balance = balance + 10 WHERE id = 1");
     mysql_close(x);
     assert_true(harness_poll(gone_pred, &xs, 5000, 5));
     assert_int_equal(xa_count(c), 0);
-    assert_int_equal(balance(c), 100);
+    assert_int_equal(imy_balance(c), 100);
     assert_int_equal(ROLLBACK(c, "g2"), 0);
     mysql_close(p);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 5. participant gone after the prepare ---------------------------------
@@ -575,11 +469,11 @@ static void test_connection_dropped(void **state)
  * this is a participant that died before it could. */
 static void raw_prepare(MYSQL *x, const char *gid)
 {
-    exec_ok(x, "XA START '%s-01'", gid);
-    exec_ok(x, "UPDATE accounts SET balance = balance + 10 WHERE id = 1");
-    exec_ok(x, "INSERT INTO effects (gid, delta) VALUES ('%s', 10)", gid);
-    exec_ok(x, "XA END '%s-01'", gid);
-    exec_ok(x, "XA PREPARE '%s-01'", gid);
+    imy_exec(x, "XA START '%s-01'", gid);
+    imy_exec(x, "UPDATE accounts SET balance = balance + 10 WHERE id = 1");
+    imy_exec(x, "INSERT INTO effects (gid, delta) VALUES ('%s', 10)", gid);
+    imy_exec(x, "XA END '%s-01'", gid);
+    imy_exec(x, "XA PREPARE '%s-01'", gid);
 }
 
 /* Commit like the TM: retried until it succeeds; returns the attempts. */
@@ -603,7 +497,7 @@ static pid_t fork_preparer(const char *db, const char *gid, int *ready_fd)
     assert_true(pid >= 0);
     if (pid == 0) {
         close(fds[0]);
-        MYSQL *x = try_connect(db);
+        MYSQL *x = imy_try_connect(db);
         char sql[128];
         const char *steps[] = {"XA START '%s-01'",
                                "UPDATE accounts SET balance = balance + 10 "
@@ -635,18 +529,18 @@ static void test_killed_after_prepare(void **state)
     /* The preparer's session still open: the xid is listed, but XA COMMIT
      * from elsewhere answers XAER_NOTA; the adapter does not take that for
      * success. */
-    MYSQL *x = db_connect("killed");
+    MYSQL *x = imy_connect("killed");
     raw_prepare(x, "g1");
     assert_int_equal(recovered(c, "g1-01"), 1);
     assert_int_equal(COMMIT(c, "g1"), -1);
     printf("[ killed ] commit while attached: %s\n", msg);
     assert_non_null(strstr(msg, "attached"));
     assert_int_equal(ROLLBACK(c, "g1"), -1);
-    assert_int_equal(balance(c), 100);
+    assert_int_equal(imy_balance(c), 100);
     mysql_close(x); /* the participant's connection closes */
     printf("[ killed ] commit after close: %d attempt(s)\n",
            commit_retried(c, "g1"));
-    assert_int_equal(balance(c), 110);
+    assert_int_equal(imy_balance(c), 110);
     assert_int_equal(effects(c, "g1"), 1);
 
     /* A participant process killed with SIGKILL after XA PREPARE. */
@@ -661,22 +555,22 @@ static void test_killed_after_prepare(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(recovered(c, "g2-01"), 1); /* survived */
-    assert_int_equal(balance(c), 110);
+    assert_int_equal(imy_balance(c), 110);
     printf("[ killed ] commit after SIGKILL: %d attempt(s)\n",
            commit_retried(c, "g2"));
-    assert_int_equal(balance(c), 120);
+    assert_int_equal(imy_balance(c), 120);
     assert_int_equal(effects(c, "g2"), 1);
 
     /* The adapter's prepare, then the participant closes for good. */
-    MYSQL *p = db_connect("killed");
+    MYSQL *p = imy_connect("killed");
     add_t a = {.gid = "g3", .amount = 10};
     assert_int_equal(PREPARE(p, &a), XA_PREPARED);
     mysql_close(p);
     assert_int_equal(COMMIT(c, "g3"), 0);
-    assert_int_equal(balance(c), 130);
+    assert_int_equal(imy_balance(c), 130);
     assert_int_equal(xa_count(c), 0);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 6. the recovery sweep against trellisd --------------------------------
@@ -708,7 +602,7 @@ static void h_prepare(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     (void)len;
     part_t *pt = user;
     char msg[256] = "";
-    MYSQL *c = try_connect(pt->db);
+    MYSQL *c = imy_try_connect(pt->db);
     if (!c) {
         part_answer(reply, 0, "no database");
         return;
@@ -729,7 +623,7 @@ static void h_phase2(const trellis_branch_ctx_t *ctx, trellis_reply_t *reply,
         atomic_fetch_add(&pt->dropped, 1);
         return; /* SUCCESS, nothing done */
     }
-    MYSQL *c = try_connect(pt->db);
+    MYSQL *c = imy_try_connect(pt->db);
     if (!c) {
         part_answer(reply, 0, "no database");
         return;
@@ -768,7 +662,7 @@ static void rig_start(rig_t *r, part_t *pt)
     char err[256];
     const char *args[] = {"--retry-interval-ms", "50", "--request-timeout-ms",
                           "3000", NULL};
-    harness_server_t *tm = harness_tm_start(g.h, "trellisd", args);
+    harness_server_t *tm = harness_tm_start(imy_harness(), "trellisd", args);
     assert_non_null(tm);
     assert_int_equal(trellis_client_new(harness_server_addr(tm), 10000,
                                         &r->client, err, sizeof err),
@@ -860,19 +754,19 @@ static void test_recovery(void **state)
     assert_int_equal(finish(&r, "orph-no", 0), TRELLIS_TRANS_FAILED);
     assert_int_equal(atomic_load(&pt.dropped), 2);
     /* A gid trellisd never heard of, and xids that are not ours. */
-    MYSQL *p = db_connect("recovery");
+    MYSQL *p = imy_connect("recovery");
     add_t a = {.gid = "unknown", .amount = 10, .log_only = 1};
     assert_int_equal(PREPARE(p, &a), XA_PREPARED);
-    exec_ok(p, "XA START 'foreign-01', 'bq'");
-    exec_ok(p, "INSERT INTO effects (gid, delta) VALUES ('foreign', 1)");
-    exec_ok(p, "XA END 'foreign-01', 'bq'");
-    exec_ok(p, "XA PREPARE 'foreign-01', 'bq'");
+    imy_exec(p, "XA START 'foreign-01', 'bq'");
+    imy_exec(p, "INSERT INTO effects (gid, delta) VALUES ('foreign', 1)");
+    imy_exec(p, "XA END 'foreign-01', 'bq'");
+    imy_exec(p, "XA PREPARE 'foreign-01', 'bq'");
     mysql_close(p);
-    p = db_connect("recovery");
-    exec_ok(p, "XA START 'nodash'");
-    exec_ok(p, "INSERT INTO effects (gid, delta) VALUES ('nodash', 1)");
-    exec_ok(p, "XA END 'nodash'");
-    exec_ok(p, "XA PREPARE 'nodash'");
+    p = imy_connect("recovery");
+    imy_exec(p, "XA START 'nodash'");
+    imy_exec(p, "INSERT INTO effects (gid, delta) VALUES ('nodash', 1)");
+    imy_exec(p, "XA END 'nodash'");
+    imy_exec(p, "XA PREPARE 'nodash'");
     mysql_close(p);
     assert_int_equal(xa_count(c), 6);
 
@@ -905,16 +799,16 @@ static void test_recovery(void **state)
     /* Clean up: trellisd rolls the pending one back; the rest by hand. */
     atomic_store(&pt.lost, 0);
     assert_int_equal(finish(&r, "pending", 0), TRELLIS_TRANS_FAILED);
-    exec_ok(c, "XA ROLLBACK 'foreign-01', 'bq'");
-    exec_ok(c, "XA ROLLBACK 'nodash'");
+    imy_exec(c, "XA ROLLBACK 'foreign-01', 'bq'");
+    imy_exec(c, "XA ROLLBACK 'nodash'");
     assert_int_equal(xa_count(c), 0);
     assert_int_equal(effects(c, "pending"), 0);
-    assert_int_equal(balance(c), 100);
+    assert_int_equal(imy_balance(c), 100);
     assert_int_equal(effects(c, "e2e-ok") + effects(c, "orph-ok"), 2);
     trellis_participant_free(r.part);
     trellis_client_free(r.client);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 7. xids
@@ -980,15 +874,15 @@ static void test_xid(void **state)
         XA_ERROR);
     assert_non_null(strstr(msg, "table name"));
     /* An open transaction is neither used nor ended. */
-    exec_ok(c, "START TRANSACTION");
+    imy_exec(c, "START TRANSACTION");
     add_t d = {.gid = "g1", .amount = 10};
     assert_int_equal(PREPARE(c, &d), XA_ERROR);
     assert_non_null(strstr(msg, "already open"));
-    exec_ok(c, "ROLLBACK");
+    imy_exec(c, "ROLLBACK");
     assert_int_equal(a.calls + d.calls, 0);
     assert_int_equal(xa_count(c), 0);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 /* ---- 8. cost, measured (printed, not asserted) ------------------------------
@@ -1054,7 +948,7 @@ static void test_cost(void **state)
     (void)state;
     char gid[64], msg[256];
     MYSQL *c = setup_db("cost");
-    MYSQL *p = db_connect("cost");
+    MYSQL *p = imy_connect("cost");
     int n = 200;
     double s, k;
     printf("[ cost ] statements (round trips) per op, handler's 1 INSERT "
@@ -1089,28 +983,30 @@ static void test_cost(void **state)
     assert_int_equal(xa_count(c), 0);
     mysql_close(p);
     mysql_close(c);
-    g.test_done = 1;
+    imy_pass();
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_prepare_commit, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_repeats, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_rollback_first, test_setup,
-                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_prepare_commit, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_repeats, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_first, imy_test_setup,
+                                        imy_test_teardown),
         cmocka_unit_test_setup_teardown(test_rollback_during_prepare,
-                                        test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_connection_dropped, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_killed_after_prepare, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_recovery, test_setup,
-                                        test_teardown),
-        cmocka_unit_test_setup_teardown(test_xid, test_setup, test_teardown),
-        cmocka_unit_test_setup_teardown(test_cost, test_setup, test_teardown),
+                                        imy_test_setup, imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_connection_dropped, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_after_prepare,
+                                        imy_test_setup, imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_recovery, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_xid, imy_test_setup,
+                                        imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_cost, imy_test_setup,
+                                        imy_test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
