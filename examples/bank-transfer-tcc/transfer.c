@@ -76,9 +76,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "example_driver.h"
 #include "harness.h"
 #include "trellis.h"
 #include "trellis_tcc.h"
@@ -116,67 +115,18 @@ static const struct {
 } BANKS[N_BANKS] = {{"bank-a", "bank_a"}, {"bank-b", "bank_b"}};
 
 typedef struct {
-    harness_t *h;
-    harness_mariadb_t *db;
+    example_procs_t procs; /* what setup started, MariaDB included */
     char tm[ADDR_MAX];
     char bank[N_BANKS][ADDR_MAX];
     char log[N_BANKS][PATH_MAX];
     harness_server_t *bank_srv[N_BANKS];
-    harness_server_t *started[8]; /* stopped in reverse order */
-    const char *started_name[8];
-    int n_started;
     trellis_client_t *client;
     /* command line */
     int transfers, threads;
     uint64_t seed;
 } env_t;
 
-/* ---- checks ---------------------------------------------------------- */
-
-typedef struct {
-    atomic_int failed;
-} check_t;
-
-/* Count a failed expectation and say which. Returns cond. */
-static int expect(check_t *ck, int cond, const char *fmt, ...)
-{
-    if (cond)
-        return 1;
-    va_list ap;
-    char line[512];
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    printf("   CHECK FAILED: %s\n", line);
-    atomic_fetch_add(&ck->failed, 1);
-    return 0;
-}
-
 /* ---- processes ------------------------------------------------------- */
-
-/* bank-service next to this binary, else in ${build}/bin. */
-static void service_bin(char *buf, size_t len)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            if (snprintf(buf, len, "%s/bank-service", self) < (int)len &&
-                access(buf, X_OK) == 0)
-                return;
-        }
-    }
-    snprintf(buf, len, "%s/bin/bank-service", harness_build_dir());
-}
-
-static void remember(env_t *env, harness_server_t *s, const char *name)
-{
-    env->started_name[env->n_started] = name;
-    env->started[env->n_started++] = s;
-}
 
 static int start_tm(env_t *env)
 {
@@ -187,14 +137,8 @@ static int start_tm(env_t *env)
                           "--max-backoff-ms",
                           "500",
                           NULL};
-    harness_server_t *s = harness_tm_start(env->h, "trellisd", args);
-    if (!s)
-        return -1;
-    remember(env, s, "trellisd");
-    snprintf(env->tm, sizeof env->tm, "%s", harness_server_addr(s));
-    printf("started trellisd at %s (data dir %s)\n", env->tm,
-           harness_server_data_dir(s));
-    return 0;
+    return example_start_tm(&env->procs, args, env->tm, sizeof env->tm) ? 0
+                                                                        : -1;
 }
 
 /* Start bank-service for bank b as process `name`, with chaos if not
@@ -202,23 +146,21 @@ static int start_tm(env_t *env)
 static harness_server_t *start_bank(env_t *env, int b, const char *name,
                                     const char *chaos)
 {
-    char bin[PATH_MAX];
-    service_bin(bin, sizeof bin);
     const char *args[] = {"--name",
                           name,
                           "--database",
                           BANKS[b].database,
                           "--mysql-socket",
-                          harness_mariadb_socket(env->db),
+                          harness_mariadb_socket(env->procs.db),
                           "--threads",
                           "8",
                           chaos ? "--chaos" : NULL,
                           chaos,
                           NULL};
-    harness_server_t *s = harness_server_start(env->h, name, bin, args);
+    harness_server_t *s =
+        example_start_service(&env->procs, name, "bank-service", args);
     if (!s)
         return NULL;
-    remember(env, s, name);
     printf("started bank-service --name %s at %s (database %s%s%s)\n", name,
            harness_server_addr(s), BANKS[b].database, chaos ? ", chaos " : "",
            chaos ? chaos : "");
@@ -227,13 +169,9 @@ static harness_server_t *start_bank(env_t *env, int b, const char *name,
 
 static int setup(env_t *env)
 {
-    char err[256];
-    if (!(env->h = harness_new("example-" EX)))
+    if (example_procs_open(&env->procs, "example-" EX) != 0 ||
+        !example_start_mariadb(&env->procs))
         return -1;
-    printf("scratch dir %s (logs of every process)\n", harness_dir(env->h));
-    if (!(env->db = harness_mariadb_start(env->h, "mariadb")))
-        return -1;
-    printf("started MariaDB (socket %s)\n", harness_mariadb_socket(env->db));
     if (start_tm(env) != 0)
         return -1;
     for (int b = 0; b < N_BANKS; b++) {
@@ -246,38 +184,8 @@ static int setup(env_t *env)
         snprintf(env->log[b], sizeof env->log[b], "%s",
                  harness_proc_log(harness_server_proc(s)));
     }
-    if (trellis_client_new(env->tm, CALL_TIMEOUT_MS, &env->client, err,
-                           sizeof err) != TRELLIS_OK) {
-        fprintf(stderr, "example-" EX ": client for %s: %s\n", env->tm, err);
-        return -1;
-    }
-    return 0;
-}
-
-/* Stop what setup started (SIGTERM), newest first; each must exit 0. */
-static int stop_started(env_t *env)
-{
-    int rc = 0;
-    for (int i = env->n_started - 1; i >= 0; i--) {
-        harness_proc_t *p = harness_server_proc(env->started[i]);
-        int st = harness_proc_stop(p, 5000);
-        if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-            continue;
-        if (st != -1 && WIFEXITED(st))
-            printf("example-" EX ": %s exited with status %d\n",
-                   env->started_name[i], WEXITSTATUS(st));
-        else if (st != -1 && WIFSIGNALED(st))
-            printf("example-" EX ": %s was killed by signal %d\n",
-                   env->started_name[i], WTERMSIG(st));
-        else
-            printf("example-" EX ": %s had already exited\n",
-                   env->started_name[i]);
-        harness_proc_log_tail(p, 30);
-        rc = -1;
-    }
-    if (env->db)
-        harness_mariadb_stop(env->db);
-    return rc;
+    return example_client_new("example-" EX, env->tm, CALL_TIMEOUT_MS,
+                              &env->client);
 }
 
 /* ---- the banks ------------------------------------------------------- */
@@ -298,25 +206,8 @@ static int bank_call(const char *addr, const char *method, const char *payload,
                      char **text, char *err, size_t errlen)
 {
     char full[64];
-    uint8_t *reply = NULL;
-    size_t len = 0;
     snprintf(full, sizeof full, "/bank.v1.Bank/%s", method);
-    trellis_rc_t rc =
-        trellis_call_unary(addr, full, payload, strlen(payload), NULL, NULL, 0,
-                           5000, &reply, &len, err, errlen);
-    if (rc != TRELLIS_OK) {
-        free(reply);
-        return -1;
-    }
-    if (text) {
-        *text = malloc(len + 1);
-        if (*text) {
-            memcpy(*text, reply ? (const char *)reply : "", len);
-            (*text)[len] = '\0';
-        }
-    }
-    free(reply);
-    return text && !*text ? -1 : 0;
+    return example_call_text(addr, full, payload, text, err, errlen);
 }
 
 static int seed(const env_t *env, int b, const char *account, long long bal)
@@ -358,15 +249,17 @@ static const account_t *account_find(const accounts_t *s, const char *id)
 
 /* Read and print one account into *out. 0, or -1 with a failed check. */
 static int show_account(const env_t *env, int b, const char *id, account_t *out,
-                        check_t *ck)
+                        example_check_t *ck)
 {
     accounts_t s;
     char err[256];
-    if (!expect(ck, read_accounts(env->bank[b], &s, err, sizeof err) == 0,
-                "Accounts at %s: %s", BANKS[b].name, err))
+    if (!example_expect(ck,
+                        read_accounts(env->bank[b], &s, err, sizeof err) == 0,
+                        "Accounts at %s: %s", BANKS[b].name, err))
         return -1;
     const account_t *a = account_find(&s, id);
-    if (!expect(ck, a != NULL, "%s@%s does not exist", id, BANKS[b].name))
+    if (!example_expect(ck, a != NULL, "%s@%s does not exist", id,
+                        BANKS[b].name))
         return -1;
     printf("   %s@%s: balance=%lld trading_balance=%lld\n", id, BANKS[b].name,
            a->balance, a->trading);
@@ -376,14 +269,16 @@ static int show_account(const env_t *env, int b, const char *id, account_t *out,
 
 /* Print and check one account: balance and trading_balance as wanted. */
 static void check_account(const env_t *env, int b, const char *id,
-                          long long balance, long long trading, check_t *ck)
+                          long long balance, long long trading,
+                          example_check_t *ck)
 {
     account_t a;
     if (show_account(env, b, id, &a, ck) != 0)
         return;
-    expect(ck, a.balance == balance && a.trading == trading,
-           "%s@%s has balance=%lld trading_balance=%lld, want %lld and %lld",
-           id, BANKS[b].name, a.balance, a.trading, balance, trading);
+    example_expect(
+        ck, a.balance == balance && a.trading == trading,
+        "%s@%s has balance=%lld trading_balance=%lld, want %lld and %lld", id,
+        BANKS[b].name, a.balance, a.trading, balance, trading);
 }
 
 /* ---- TCC transfers --------------------------------------------------- */
@@ -474,11 +369,6 @@ static trellis_rc_t both_tries(const env_t *env, trellis_tcc_t *t,
     return rc;
 }
 
-static int is_final(trellis_trans_status_t st)
-{
-    return st == TRELLIS_TRANS_SUCCEEDED || st == TRELLIS_TRANS_FAILED;
-}
-
 /* Query until final or the deadline; the last answer (NULL on error). */
 static trellis_trans_info_t *query_final(const env_t *env, const char *gid,
                                          int64_t timeout_ms)
@@ -492,84 +382,33 @@ static trellis_trans_info_t *query_final(const env_t *env, const char *gid,
             printf("   query %s: %s\n", gid, err);
             return NULL;
         }
-        if (is_final(info->status) || harness_mono_ms() >= deadline)
+        if (example_is_final(info->status) || harness_mono_ms() >= deadline)
             return info;
         trellis_trans_info_free(info);
         harness_sleep_ms(20);
     }
 }
 
-static const trellis_op_info_t *find_op(const trellis_branch_info_t *b,
-                                        trellis_op_t op)
-{
-    for (size_t i = 0; i < b->n_ops; i++)
-        if (b->ops[i].op == op)
-            return &b->ops[i];
-    return NULL;
-}
-
 static void print_tm_report(const trellis_trans_info_t *info,
                             const transfer_t *tr)
 {
-    printf("   TM: gid %s is %s%s%s\n", info->gid,
-           trellis_trans_status_name(info->status),
-           info->reason && *info->reason ? ", reason: " : "",
-           info->reason ? info->reason : "");
+    example_print_tm_status(info);
     for (size_t i = 0; i < info->n_branches; i++) {
         const trellis_branch_info_t *b = &info->branches[i];
         printf("   TM: branch %s (%s %s@%s):", b->branch_id,
                i == BR_DEBIT ? "debit" : "credit",
                i == BR_DEBIT ? tr->from : tr->to,
                i < N_BRANCHES ? BANKS[branch_bank(tr, (int)i)].name : "?");
-        for (size_t k = 0; k < b->n_ops; k++) {
-            const trellis_op_info_t *o = &b->ops[k];
-            printf("%s %s %s (%u attempt%s)", k ? ";" : "",
-                   trellis_op_name(o->op), trellis_op_status_name(o->status),
-                   o->attempts, o->attempts == 1 ? "" : "s");
-        }
-        printf("\n");
+        example_print_ops(b);
     }
 }
 
 /* ---- what the banks printed ----------------------------------------- */
 
-#define MAX_SAID 64
-
-static int cmp_lines(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void collect_said(const char *log, const char *gid, char **lines,
-                         size_t *n)
-{
-    char want[96], buf[1024];
-    FILE *f = fopen(log, "r");
-    if (!f)
-        return;
-    snprintf(want, sizeof want, "gid=%s ", gid);
-    while (*n < MAX_SAID && fgets(buf, sizeof buf, f))
-        if (strstr(buf, want) && (lines[*n] = strdup(buf)))
-            (*n)++;
-    fclose(f);
-}
-
-/* The banks' lines about gid, merged in time order (each starts with the
- * time of day to the microsecond). */
+/* The banks' lines about gid, merged in time order. */
 static void print_said(const env_t *env, const char *gid)
 {
-    char *lines[MAX_SAID];
-    size_t n = 0;
-    for (int b = 0; b < N_BANKS; b++)
-        collect_said(env->log[b], gid, lines, &n);
-    if (n == 0)
-        return;
-    qsort(lines, n, sizeof lines[0], cmp_lines);
-    printf("   the banks said, in time order:\n");
-    for (size_t i = 0; i < n; i++) {
-        printf("     %s", lines[i]);
-        free(lines[i]);
-    }
+    example_print_said(env->log, N_BANKS, gid, "banks");
 }
 
 /* Report the TM's view and the banks' lines; the final info (or NULL). */
@@ -585,21 +424,22 @@ static trellis_trans_info_t *report(const env_t *env, const char *gid,
 
 /* ---- scenarios: one transfer each ----------------------------------- */
 
-static void scenario_transfer_ok(env_t *env, check_t *ck)
+static void scenario_transfer_ok(env_t *env, example_check_t *ck)
 {
     transfer_t tr = {BANK_A, "alice", BANK_B, "bob", 30};
     char gid[GID_MAX], err[256], reason[256] = "";
     trellis_trans_status_t st = 0;
     if (seed(env, BANK_A, "alice", 100) || seed(env, BANK_B, "bob", 20)) {
-        expect(ck, 0, "seeding failed");
+        example_expect(ck, 0, "seeding failed");
         return;
     }
     printf("   alice@bank-a has 100, bob@bank-b has 20; alice sends 30\n");
     trellis_tcc_t *t = begin(env, 1, gid, sizeof gid);
-    if (!expect(ck, t != NULL, "begin failed"))
+    if (!example_expect(ck, t != NULL, "begin failed"))
         return;
     trellis_rc_t rc = both_tries(env, t, &tr, err, sizeof err);
-    if (expect(ck, rc == TRELLIS_OK, "a try failed: rc %d: %s", rc, err)) {
+    if (example_expect(ck, rc == TRELLIS_OK, "a try failed: rc %d: %s", rc,
+                       err)) {
         rc = trellis_tcc_submit(t, &st, reason, sizeof reason, err, sizeof err);
         printf("   both tries succeeded; submitted: %s\n",
                rc ? err : trellis_trans_status_name(st));
@@ -608,41 +448,43 @@ static void scenario_transfer_ok(env_t *env, check_t *ck)
     }
     trellis_tcc_free(t);
     trellis_trans_info_t *info = report(env, gid, &tr);
-    expect(ck, info && info->status == TRELLIS_TRANS_SUCCEEDED,
-           "TM status should be succeeded");
+    example_expect(ck, info && info->status == TRELLIS_TRANS_SUCCEEDED,
+                   "TM status should be succeeded");
     trellis_trans_info_free(info);
     check_account(env, BANK_A, "alice", 70, 0, ck);
     check_account(env, BANK_B, "bob", 50, 0, ck);
 }
 
-static void scenario_insufficient(env_t *env, check_t *ck)
+static void scenario_insufficient(env_t *env, example_check_t *ck)
 {
     transfer_t tr = {BANK_A, "carol", BANK_B, "dave", 50};
     char gid[GID_MAX], err[256], why[300];
     trellis_trans_status_t st = 0;
     if (seed(env, BANK_A, "carol", 10) || seed(env, BANK_B, "dave", 0)) {
-        expect(ck, 0, "seeding failed");
+        example_expect(ck, 0, "seeding failed");
         return;
     }
     printf("   carol@bank-a has 10, dave@bank-b has 0; carol sends 50\n");
     trellis_tcc_t *t = begin(env, 1, gid, sizeof gid);
-    if (!expect(ck, t != NULL, "begin failed"))
+    if (!example_expect(ck, t != NULL, "begin failed"))
         return;
     trellis_rc_t rc = both_tries(env, t, &tr, err, sizeof err);
     printf("   the try answered rc %d: %s\n", rc, rc ? err : "ok");
-    expect(ck, rc == TRELLIS_ABORTED && strstr(err, "insufficient funds"),
-           "bank-a's try should refuse with \"insufficient funds\"");
+    example_expect(ck,
+                   rc == TRELLIS_ABORTED && strstr(err, "insufficient funds"),
+                   "bank-a's try should refuse with \"insufficient funds\"");
     snprintf(why, sizeof why, "transfer refused: %s", err);
     rc = trellis_tcc_abort(t, why, &st, err, sizeof err);
     printf("   aborted: %s\n", rc ? err : trellis_trans_status_name(st));
     trellis_tcc_free(t);
     trellis_trans_info_t *info = report(env, gid, &tr);
-    expect(ck, info && info->status == TRELLIS_TRANS_FAILED,
-           "TM status should be failed");
-    expect(ck, info && info->reason && strstr(info->reason, "insufficient"),
-           "TM reason should name the refusal");
-    expect(ck, info && info->n_branches == 1,
-           "only bank-a's branch should be registered");
+    example_expect(ck, info && info->status == TRELLIS_TRANS_FAILED,
+                   "TM status should be failed");
+    example_expect(ck,
+                   info && info->reason && strstr(info->reason, "insufficient"),
+                   "TM reason should name the refusal");
+    example_expect(ck, info && info->n_branches == 1,
+                   "only bank-a's branch should be registered");
     trellis_trans_info_free(info);
     check_account(env, BANK_A, "carol", 10, 0, ck);
     check_account(env, BANK_B, "dave", 0, 0, ck);
@@ -652,13 +494,14 @@ static void scenario_insufficient(env_t *env, check_t *ck)
 static const trellis_op_info_t *branch_op(const trellis_trans_info_t *info,
                                           size_t i, trellis_op_t op)
 {
-    return info && i < info->n_branches ? find_op(&info->branches[i], op)
-                                        : NULL;
+    return info && i < info->n_branches
+               ? example_find_op(&info->branches[i], op)
+               : NULL;
 }
 
 /* Kill bank-b, submit, watch the TM retry, restart bank-b. */
 static void receiver_down_phase2(env_t *env, trellis_tcc_t *t, const char *gid,
-                                 check_t *ck)
+                                 example_check_t *ck)
 {
     char err[256], reason[256];
     trellis_trans_status_t st = 0;
@@ -668,7 +511,7 @@ static void receiver_down_phase2(env_t *env, trellis_tcc_t *t, const char *gid,
         trellis_tcc_submit(t, &st, reason, sizeof reason, err, sizeof err);
     printf("   submitted (no wait): %s\n",
            rc ? err : trellis_trans_status_name(st));
-    expect(ck, rc == TRELLIS_OK, "submit should be accepted");
+    example_expect(ck, rc == TRELLIS_OK, "submit should be accepted");
     harness_sleep_ms(1500);
     trellis_trans_info_t *info = query_final(env, gid, 0);
     const trellis_op_info_t *cb = branch_op(info, 1, TRELLIS_OP_CONFIRM);
@@ -676,31 +519,33 @@ static void receiver_down_phase2(env_t *env, trellis_tcc_t *t, const char *gid,
            "last error: %s\n",
            info ? trellis_trans_status_name(info->status) : "?",
            cb ? cb->attempts : 0, cb && cb->last_error ? cb->last_error : "");
-    expect(ck, info && info->status == TRELLIS_TRANS_SUBMITTED,
-           "while bank-b is down the transaction should stay submitted");
-    expect(ck, cb && cb->status == TRELLIS_OP_PENDING,
-           "bank-b's confirm should still be pending");
+    example_expect(
+        ck, info && info->status == TRELLIS_TRANS_SUBMITTED,
+        "while bank-b is down the transaction should stay submitted");
+    example_expect(ck, cb && cb->status == TRELLIS_OP_PENDING,
+                   "bank-b's confirm should still be pending");
     trellis_trans_info_free(info);
     check_account(env, BANK_A, "erin", 70, 0, ck);
-    expect(ck, harness_server_restart(env->bank_srv[BANK_B]) == 0,
-           "bank-b did not restart");
+    example_expect(ck, harness_server_restart(env->bank_srv[BANK_B]) == 0,
+                   "bank-b did not restart");
     printf("   bank-b restarted on the same port %s\n", env->bank[BANK_B]);
 }
 
-static void scenario_receiver_down(env_t *env, check_t *ck)
+static void scenario_receiver_down(env_t *env, example_check_t *ck)
 {
     transfer_t tr = {BANK_A, "erin", BANK_B, "frank", 30};
     char gid[GID_MAX], err[256];
     if (seed(env, BANK_A, "erin", 100) || seed(env, BANK_B, "frank", 0)) {
-        expect(ck, 0, "seeding failed");
+        example_expect(ck, 0, "seeding failed");
         return;
     }
     printf("   erin@bank-a has 100, frank@bank-b has 0; erin sends 30\n");
     trellis_tcc_t *t = begin(env, 0, gid, sizeof gid);
-    if (!expect(ck, t != NULL, "begin failed"))
+    if (!example_expect(ck, t != NULL, "begin failed"))
         return;
     trellis_rc_t rc = both_tries(env, t, &tr, err, sizeof err);
-    if (expect(ck, rc == TRELLIS_OK, "a try failed: rc %d: %s", rc, err))
+    if (example_expect(ck, rc == TRELLIS_OK, "a try failed: rc %d: %s", rc,
+                       err))
         receiver_down_phase2(env, t, gid, ck);
     else
         trellis_tcc_abort(t, "a try failed", NULL, err, sizeof err);
@@ -710,10 +555,11 @@ static void scenario_receiver_down(env_t *env, check_t *ck)
     printf("   final %lld ms after the restart\n",
            (long long)(harness_mono_ms() - t0));
     const trellis_op_info_t *cb = branch_op(info, 1, TRELLIS_OP_CONFIRM);
-    expect(ck, info && info->status == TRELLIS_TRANS_SUCCEEDED,
-           "TM status should be succeeded");
-    expect(ck, cb && cb->status == TRELLIS_OP_SUCCEEDED && cb->attempts > 1,
-           "bank-b's confirm should have succeeded after retries");
+    example_expect(ck, info && info->status == TRELLIS_TRANS_SUCCEEDED,
+                   "TM status should be succeeded");
+    example_expect(ck,
+                   cb && cb->status == TRELLIS_OP_SUCCEEDED && cb->attempts > 1,
+                   "bank-b's confirm should have succeeded after retries");
     trellis_trans_info_free(info);
     check_account(env, BANK_A, "erin", 70, 0, ck);
     check_account(env, BANK_B, "frank", 30, 0, ck);
@@ -727,7 +573,7 @@ static void scenario_receiver_down(env_t *env, check_t *ck)
  * Then g1 is cancelled and g2 finished as its tries allow (submit if they
  * passed: the reproduction of the hole, where xena ends at -50; abort if
  * refused). Nobody's money moves. */
-static void scenario_pending_credit(env_t *env, check_t *ck)
+static void scenario_pending_credit(env_t *env, example_check_t *ck)
 {
     transfer_t g1 = {BANK_B, "yuri", BANK_A, "xena", 50};
     transfer_t g2 = {BANK_A, "xena", BANK_B, "zoe", 50};
@@ -735,29 +581,31 @@ static void scenario_pending_credit(env_t *env, check_t *ck)
     trellis_trans_status_t st = 0;
     if (seed(env, BANK_A, "xena", 0) || seed(env, BANK_B, "yuri", 50) ||
         seed(env, BANK_B, "zoe", 0)) {
-        expect(ck, 0, "seeding failed");
+        example_expect(ck, 0, "seeding failed");
         return;
     }
     printf("   xena@bank-a has 0, yuri@bank-b 50, zoe@bank-b 0\n");
     trellis_tcc_t *t1 = begin(env, 1, gid1, sizeof gid1);
-    if (!expect(ck, t1 != NULL, "begin g1 failed"))
+    if (!example_expect(ck, t1 != NULL, "begin g1 failed"))
         return;
     trellis_rc_t rc = both_tries(env, t1, &g1, err, sizeof err);
     printf("   g1 %s (yuri sends xena 50): tries %s; left pending\n", gid1,
            rc ? err : "ok");
-    expect(ck, rc == TRELLIS_OK, "g1's tries should pass: rc %d: %s", rc, err);
+    example_expect(ck, rc == TRELLIS_OK, "g1's tries should pass: rc %d: %s",
+                   rc, err);
     account_t x;
     if (show_account(env, BANK_A, "xena", &x, ck) == 0)
-        expect(ck, x.balance == 0, "g1's credit is not confirmed yet");
+        example_expect(ck, x.balance == 0, "g1's credit is not confirmed yet");
     trellis_tcc_t *t2 = begin(env, 1, gid2, sizeof gid2);
     trellis_rc_t rc2 = TRELLIS_UNAVAILABLE;
-    if (expect(ck, t2 != NULL, "begin g2 failed")) {
+    if (example_expect(ck, t2 != NULL, "begin g2 failed")) {
         rc2 = both_tries(env, t2, &g2, err, sizeof err);
         printf("   g2 %s (xena sends zoe 50) while g1 is pending: tries %s\n",
                gid2, rc2 ? err : "ok (xena spent money she does not have)");
-        expect(ck, rc2 == TRELLIS_ABORTED && strstr(err, "insufficient funds"),
-               "xena's bank should refuse g2's debit with \"insufficient "
-               "funds\": the 50 of g1 are not hers yet");
+        example_expect(
+            ck, rc2 == TRELLIS_ABORTED && strstr(err, "insufficient funds"),
+            "xena's bank should refuse g2's debit with \"insufficient "
+            "funds\": the 50 of g1 are not hers yet");
     }
     rc = trellis_tcc_abort(t1, "initiator changed its mind", &st, err,
                            sizeof err);
@@ -775,8 +623,10 @@ static void scenario_pending_credit(env_t *env, check_t *ck)
     trellis_tcc_free(t2);
     trellis_trans_info_t *i1 = report(env, gid1, &g1);
     trellis_trans_info_t *i2 = t2 ? report(env, gid2, &g2) : NULL;
-    expect(ck, i1 && i1->status == TRELLIS_TRANS_FAILED, "g1 should be failed");
-    expect(ck, i2 && i2->status == TRELLIS_TRANS_FAILED, "g2 should be failed");
+    example_expect(ck, i1 && i1->status == TRELLIS_TRANS_FAILED,
+                   "g1 should be failed");
+    example_expect(ck, i2 && i2->status == TRELLIS_TRANS_FAILED,
+                   "g2 should be failed");
     trellis_trans_info_free(i1);
     trellis_trans_info_free(i2);
     check_account(env, BANK_A, "xena", 0, 0, ck);
@@ -813,7 +663,7 @@ typedef struct {
     atomic_int stop;
     atomic_long samples;
     atomic_int dup_sent, dup_failed;
-    check_t *ck;
+    example_check_t *ck;
 } storm_t;
 
 static uint64_t mix(uint64_t x)
@@ -948,14 +798,16 @@ static void sample_once(storm_t *s, int final)
             continue; /* Accounts is not part of the chaos; rare */
         for (size_t i = 0; i < a.n; i++) {
             const account_t *x = &a.a[i];
-            expect(s->ck, x->balance >= 0 && x->balance + x->trading >= 0,
-                   "%s%s@%s: balance=%lld trading_balance=%lld: overdrawn",
-                   final ? "" : "during the storm: ", x->id, BANKS[b].name,
-                   x->balance, x->trading);
-            expect(s->ck, x->trading <= 0,
-                   "%s%s@%s: trading_balance=%lld > 0: a credit was frozen",
-                   final ? "" : "during the storm: ", x->id, BANKS[b].name,
-                   x->trading);
+            example_expect(
+                s->ck, x->balance >= 0 && x->balance + x->trading >= 0,
+                "%s%s@%s: balance=%lld trading_balance=%lld: overdrawn",
+                final ? "" : "during the storm: ", x->id, BANKS[b].name,
+                x->balance, x->trading);
+            example_expect(
+                s->ck, x->trading <= 0,
+                "%s%s@%s: trading_balance=%lld > 0: a credit was frozen",
+                final ? "" : "during the storm: ", x->id, BANKS[b].name,
+                x->trading);
         }
     }
     atomic_fetch_add(&s->samples, 1);
@@ -978,19 +830,19 @@ static void storm_collect(storm_t *s)
     int n_ok = 0, n_failed = 0;
     for (int i = 0; i < s->n; i++) {
         storm_item_t *it = &s->items[i];
-        if (!expect(s->ck, it->gid[0], "transfer %d never began", i))
+        if (!example_expect(s->ck, it->gid[0], "transfer %d never began", i))
             continue;
         trellis_trans_info_t *info =
             query_final(s->env, it->gid, FINAL_TIMEOUT_MS);
         it->got = info ? info->status : 0;
         n_ok += it->got == TRELLIS_TRANS_SUCCEEDED;
         n_failed += it->got == TRELLIS_TRANS_FAILED;
-        expect(s->ck, is_final(it->got), "%s is %s, not final", it->gid,
-               trellis_trans_status_name(it->got));
-        expect(s->ck, !it->want || it->got == it->want,
-               "%s is %s, its initiator decided %s", it->gid,
-               trellis_trans_status_name(it->got),
-               trellis_trans_status_name(it->want));
+        example_expect(s->ck, example_is_final(it->got), "%s is %s, not final",
+                       it->gid, trellis_trans_status_name(it->got));
+        example_expect(s->ck, !it->want || it->got == it->want,
+                       "%s is %s, its initiator decided %s", it->gid,
+                       trellis_trans_status_name(it->got),
+                       trellis_trans_status_name(it->want));
         trellis_trans_info_free(info);
     }
     printf("   %d transactions: %d succeeded, %d failed\n", s->n, n_ok,
@@ -1018,8 +870,9 @@ static void storm_check_final(storm_t *s)
     for (int b = 0; b < N_BANKS; b++) {
         accounts_t a;
         char err[256];
-        if (!expect(s->ck, read_accounts(s->bank[b], &a, err, sizeof err) == 0,
-                    "Accounts at %s: %s", BANKS[b].name, err))
+        if (!example_expect(s->ck,
+                            read_accounts(s->bank[b], &a, err, sizeof err) == 0,
+                            "Accounts at %s: %s", BANKS[b].name, err))
             return;
         for (size_t i = 0; i < a.n; i++) {
             const account_t *x = &a.a[i];
@@ -1029,17 +882,18 @@ static void storm_check_final(storm_t *s)
             total += x->balance + x->trading;
             printf("   %s@%s: balance=%lld trading_balance=%lld (want %lld)\n",
                    x->id, BANKS[b].name, x->balance, x->trading, want);
-            expect(s->ck, x->balance == want && x->trading == 0,
-                   "%s@%s: balance=%lld trading_balance=%lld, want %lld and 0",
-                   x->id, BANKS[b].name, x->balance, x->trading, want);
+            example_expect(
+                s->ck, x->balance == want && x->trading == 0,
+                "%s@%s: balance=%lld trading_balance=%lld, want %lld and 0",
+                x->id, BANKS[b].name, x->balance, x->trading, want);
         }
     }
     long long start = 0;
     for (int i = 0; i < STORM_ACCOUNTS; i++)
         start += N_BANKS * STORM_START[i];
     printf("   total money: %lld (at the start %lld)\n", total, start);
-    expect(s->ck, total == start, "total money changed: %lld, was %lld", total,
-           start);
+    example_expect(s->ck, total == start, "total money changed: %lld, was %lld",
+                   total, start);
     sample_once(s, 1);
 }
 
@@ -1099,7 +953,7 @@ static void storm_run(storm_t *s)
     pthread_t sampler;
     int64_t t0 = harness_mono_ms();
     if (!th || pthread_create(&sampler, NULL, storm_sampler, s) != 0) {
-        expect(s->ck, 0, "cannot start threads");
+        example_expect(s->ck, 0, "cannot start threads");
         free(th);
         return;
     }
@@ -1121,7 +975,7 @@ static void storm_run(storm_t *s)
     free(th);
 }
 
-static void scenario_storm(env_t *env, check_t *ck)
+static void scenario_storm(env_t *env, example_check_t *ck)
 {
     char chaos[2][64];
     harness_server_t *srv[N_BANKS];
@@ -1131,7 +985,7 @@ static void scenario_storm(env_t *env, check_t *ck)
         snprintf(chaos[b], sizeof chaos[b], "%" PRIu64 ":%s",
                  env->seed + (uint64_t)b, STORM_CHAOS_RATE);
         srv[b] = start_bank(env, b, names[b], chaos[b]);
-        if (!expect(ck, srv[b] != NULL, "cannot start the chaos banks"))
+        if (!example_expect(ck, srv[b] != NULL, "cannot start the chaos banks"))
             return;
         s.bank[b] = harness_server_addr(srv[b]);
         s.log[b] = harness_proc_log(harness_server_proc(srv[b]));
@@ -1146,7 +1000,7 @@ static void scenario_storm(env_t *env, check_t *ck)
     printf(")\n");
     if (!(s.items = calloc((size_t)s.n, sizeof *s.items)) ||
         storm_seed(s.bank) != 0) {
-        expect(ck, 0, "cannot set up the storm");
+        example_expect(ck, 0, "cannot set up the storm");
         free(s.items);
         return;
     }
@@ -1161,7 +1015,7 @@ static void scenario_storm(env_t *env, check_t *ck)
 
 typedef struct {
     const char *name, *story;
-    void (*run)(env_t *env, check_t *ck);
+    void (*run)(env_t *env, example_check_t *ck);
 } scenario_t;
 
 static const scenario_t SCENARIOS[] = {
@@ -1186,15 +1040,13 @@ static const scenario_t SCENARIOS[] = {
 
 static int run_scenario(env_t *env, const scenario_t *sc)
 {
-    check_t ck = {0};
+    example_check_t ck = {0};
     printf("\n== scenario %s: %s\n", sc->name, sc->story);
     int64_t t0 = harness_mono_ms();
     sc->run(env, &ck);
     int failed = atomic_load(&ck.failed);
     printf("   (%lld ms)\n", (long long)(harness_mono_ms() - t0));
-    printf("example=" EX " scenario=%s result=%s\n", sc->name,
-           failed ? "FAIL" : "ok");
-    fflush(stdout);
+    example_result(EX, sc->name, failed);
     return failed ? -1 : 0;
 }
 
@@ -1246,8 +1098,7 @@ int main(int argc, char **argv)
         printf("example-" EX ": could not start; no scenario ran\n");
         for (size_t s = 0; s < N_SCENARIOS; s++)
             if (!*only || !strcmp(only, SCENARIOS[s].name))
-                printf("example=" EX " scenario=%s result=FAIL\n",
-                       SCENARIOS[s].name);
+                example_result(EX, SCENARIOS[s].name, 1);
         failed = 1;
     } else {
         for (size_t s = 0; s < N_SCENARIOS; s++)
@@ -1255,9 +1106,9 @@ int main(int argc, char **argv)
                 failed |= run_scenario(&env, &SCENARIOS[s]) != 0;
     }
     trellis_client_free(env.client);
-    if (env.h) {
-        failed |= stop_started(&env) != 0;
-        harness_free(env.h, !failed);
+    if (env.procs.h) {
+        failed |= example_procs_stop(&env.procs) != 0;
+        harness_free(env.procs.h, !failed);
     }
     return failed ? 1 : 0;
 }

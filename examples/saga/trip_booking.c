@@ -32,9 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "example_driver.h"
 #include "harness.h"
 #include "trellis.h"
 
@@ -60,84 +59,31 @@ static const struct {
 };
 
 typedef struct {
-    harness_t *h;               /* NULL when nothing was started here */
+    example_procs_t procs;      /* procs.h NULL: nothing started here */
     char tm[ADDR_MAX];          /* trellisd, host:port */
     char svc[N_LEGS][ADDR_MAX]; /* the services, host:port */
     char log[N_LEGS][PATH_MAX]; /* a service's log when started here */
-    harness_server_t *started[N_LEGS + 1]; /* what setup started */
-    const char *started_name[N_LEGS + 1];
-    int n_started;
     trellis_client_t *client;
 } env_t;
 
-/* ---- checks ---------------------------------------------------------- */
-
-typedef struct {
-    int failed;
-} check_t;
-
-/* Count a failed expectation and say which. Returns cond. */
-static int expect(check_t *ck, int cond, const char *fmt, ...)
-{
-    if (cond)
-        return 1;
-    va_list ap;
-    printf("   CHECK FAILED: ");
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    ck->failed++;
-    return 0;
-}
-
 /* ---- starting the processes ------------------------------------------ */
-
-/* trip-service next to this binary, else in ${build}/bin. */
-static void service_bin(char *buf, size_t len)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            if (snprintf(buf, len, "%s/trip-service", self) < (int)len &&
-                access(buf, X_OK) == 0)
-                return;
-        }
-    }
-    snprintf(buf, len, "%s/bin/trip-service", harness_build_dir());
-}
 
 static int start_tm(env_t *env)
 {
     const char *args[] = {"--retry-interval-ms", STR(RETRY_INTERVAL_MS),
                           "--request-timeout-ms", STR(REQUEST_TIMEOUT_MS),
                           NULL};
-    harness_server_t *s = harness_tm_start(env->h, "trellisd", args);
-    if (!s)
-        return -1;
-    env->started_name[env->n_started] = "trellisd";
-    env->started[env->n_started++] = s;
-    snprintf(env->tm, sizeof env->tm, "%s", harness_server_addr(s));
-    printf("started trellisd at %s (data dir %s)\n", env->tm,
-           harness_server_data_dir(s));
-    return 0;
+    return example_start_tm(&env->procs, args, env->tm, sizeof env->tm) ? 0
+                                                                        : -1;
 }
 
 static int start_service(env_t *env, int leg)
 {
-    char bin[PATH_MAX];
     const char *args[] = {"--name", LEGS[leg].name, NULL};
-    service_bin(bin, sizeof bin);
-    harness_server_t *s =
-        harness_server_start(env->h, LEGS[leg].name, bin, args);
+    harness_server_t *s = example_start_service(&env->procs, LEGS[leg].name,
+                                                "trip-service", args);
     if (!s)
         return -1;
-    env->started_name[env->n_started] = LEGS[leg].name;
-    env->started[env->n_started++] = s;
     snprintf(env->svc[leg], sizeof env->svc[leg], "%s", harness_server_addr(s));
     snprintf(env->log[leg], sizeof env->log[leg], "%s",
              harness_proc_log(harness_server_proc(s)));
@@ -153,47 +99,16 @@ static int setup(env_t *env)
     for (int i = 0; i < N_LEGS; i++)
         missing |= !env->svc[i][0];
     if (missing) {
-        if (!(env->h = harness_new("example-saga")))
+        if (example_procs_open(&env->procs, "example-saga") != 0)
             return -1;
-        printf("scratch dir %s (logs of every process)\n", harness_dir(env->h));
         if (!env->tm[0] && start_tm(env) != 0)
             return -1;
         for (int i = 0; i < N_LEGS; i++)
             if (!env->svc[i][0] && start_service(env, i) != 0)
                 return -1;
     }
-    char err[256];
-    if (trellis_client_new(env->tm, CALL_TIMEOUT_MS, &env->client, err,
-                           sizeof err) != TRELLIS_OK) {
-        fprintf(stderr, "example-saga: client for %s: %s\n", env->tm, err);
-        return -1;
-    }
-    return 0;
-}
-
-/* Stop what setup started (SIGTERM), services first. Each must exit 0: a
- * crash or a sanitizer report at exit fails the example. 0 or -1. */
-static int stop_started(env_t *env)
-{
-    int rc = 0;
-    for (int i = env->n_started - 1; i >= 0; i--) {
-        harness_proc_t *p = harness_server_proc(env->started[i]);
-        int st = harness_proc_stop(p, 5000);
-        if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-            continue;
-        if (st != -1 && WIFEXITED(st))
-            printf("example-saga: %s exited with status %d\n",
-                   env->started_name[i], WEXITSTATUS(st));
-        else if (st != -1 && WIFSIGNALED(st))
-            printf("example-saga: %s was killed by signal %d\n",
-                   env->started_name[i], WTERMSIG(st));
-        else
-            printf("example-saga: %s had already exited\n",
-                   env->started_name[i]);
-        harness_proc_log_tail(p, 30);
-        rc = -1;
-    }
-    return rc;
+    return example_client_new("example-saga", env->tm, CALL_TIMEOUT_MS,
+                              &env->client);
 }
 
 /* ---- the saga -------------------------------------------------------- */
@@ -238,11 +153,6 @@ static trellis_saga_t *build_saga(const env_t *env, const char *gid,
     return s;
 }
 
-static int is_final(trellis_trans_status_t st)
-{
-    return st == TRELLIS_TRANS_SUCCEEDED || st == TRELLIS_TRANS_FAILED;
-}
-
 /* Query until the transaction is final (submit waited already, so this
  * normally returns at once). NULL on error or timeout. */
 static trellis_trans_info_t *query_final(env_t *env, const char *gid)
@@ -257,20 +167,11 @@ static trellis_trans_info_t *query_final(env_t *env, const char *gid)
             printf("   query %s: rc %d: %s\n", gid, rc, err);
             return NULL;
         }
-        if (is_final(info->status) || harness_mono_ms() >= deadline)
+        if (example_is_final(info->status) || harness_mono_ms() >= deadline)
             return info;
         trellis_trans_info_free(info);
         harness_sleep_ms(50);
     }
-}
-
-static const trellis_op_info_t *find_op(const trellis_branch_info_t *b,
-                                        trellis_op_t op)
-{
-    for (size_t i = 0; i < b->n_ops; i++)
-        if (b->ops[i].op == op)
-            return &b->ops[i];
-    return NULL;
 }
 
 /* "succeeded (1 attempt)", "not called", "failed (1 attempt: ...)". */
@@ -289,17 +190,15 @@ static const char *op_summary(const trellis_op_info_t *op, char *buf,
 
 static void print_tm_report(const trellis_trans_info_t *info)
 {
-    printf("   TM: gid %s is %s%s%s\n", info->gid,
-           trellis_trans_status_name(info->status),
-           info->reason && *info->reason ? ", reason: " : "",
-           info->reason ? info->reason : "");
+    example_print_tm_status(info);
     for (size_t i = 0; i < info->n_branches; i++) {
         const trellis_branch_info_t *b = &info->branches[i];
         char a[400], c[400];
-        printf("   TM: step %zu %-6s branch %s: action %s; compensate %s\n",
-               i + 1, i < N_LEGS ? LEGS[i].name : "?", b->branch_id,
-               op_summary(find_op(b, TRELLIS_OP_ACTION), a, sizeof a),
-               op_summary(find_op(b, TRELLIS_OP_COMPENSATE), c, sizeof c));
+        printf(
+            "   TM: step %zu %-6s branch %s: action %s; compensate %s\n", i + 1,
+            i < N_LEGS ? LEGS[i].name : "?", b->branch_id,
+            op_summary(example_find_op(b, TRELLIS_OP_ACTION), a, sizeof a),
+            op_summary(example_find_op(b, TRELLIS_OP_COMPENSATE), c, sizeof c));
     }
 }
 
@@ -378,47 +277,11 @@ static svc_state_t read_state(const env_t *env, int leg, const char *gid)
 
 /* ---- what the services printed -------------------------------------- */
 
-#define MAX_SAID 64
-
-static int cmp_lines(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Append the lines of log that mention "gid=<gid> " to lines[*n]. */
-static void collect_said(const char *log, const char *gid, char **lines,
-                         size_t *n)
-{
-    char want[96], buf[1024];
-    FILE *f = fopen(log, "r");
-    if (!f)
-        return;
-    snprintf(want, sizeof want, "gid=%s ", gid);
-    while (*n < MAX_SAID && fgets(buf, sizeof buf, f))
-        if (strstr(buf, want) && (lines[*n] = strdup(buf)))
-            (*n)++;
-    fclose(f);
-}
-
-/* The services' own lines about gid, merged in time order (each starts
- * with the time of day to the microsecond; a run across midnight would
- * print out of order, nothing worse). Only for services started here:
- * their logs are ours to read. */
+/* The services' own lines about gid, merged in time order. Only for
+ * services started here: their logs are ours to read. */
 static void print_said(const env_t *env, const char *gid)
 {
-    char *lines[MAX_SAID];
-    size_t n = 0;
-    for (int i = 0; i < N_LEGS; i++)
-        if (env->log[i][0])
-            collect_said(env->log[i], gid, lines, &n);
-    if (n == 0)
-        return;
-    qsort(lines, n, sizeof lines[0], cmp_lines);
-    printf("   the services said, in time order:\n");
-    for (size_t i = 0; i < n; i++) {
-        printf("     %s", lines[i]);
-        free(lines[i]);
-    }
+    example_print_said(env->log, N_LEGS, gid, "services");
 }
 
 static void read_states(const env_t *env, const char *gid,
@@ -443,91 +306,94 @@ typedef struct {
     const char *story;
     int fail_leg; /* the step that fails, -1 for none */
     void (*check)(const trellis_trans_info_t *info,
-                  const svc_state_t st[N_LEGS], check_t *ck);
+                  const svc_state_t st[N_LEGS], example_check_t *ck);
 } scenario_t;
 
 static int op_is(const trellis_branch_info_t *b, trellis_op_t op,
                  trellis_op_status_t want, uint32_t attempts)
 {
-    const trellis_op_info_t *o = find_op(b, op);
+    const trellis_op_info_t *o = example_find_op(b, op);
     return o && o->status == want && o->attempts == attempts;
 }
 
 static void check_booking_ok(const trellis_trans_info_t *info,
-                             const svc_state_t st[N_LEGS], check_t *ck)
+                             const svc_state_t st[N_LEGS], example_check_t *ck)
 {
-    expect(ck, info->status == TRELLIS_TRANS_SUCCEEDED,
-           "TM status is %s, want succeeded",
-           trellis_trans_status_name(info->status));
-    if (!expect(ck, info->n_branches == N_LEGS, "TM has %zu steps, want %d",
-                info->n_branches, N_LEGS))
+    example_expect(ck, info->status == TRELLIS_TRANS_SUCCEEDED,
+                   "TM status is %s, want succeeded",
+                   trellis_trans_status_name(info->status));
+    if (!example_expect(ck, info->n_branches == N_LEGS,
+                        "TM has %zu steps, want %d", info->n_branches, N_LEGS))
         return;
     for (int i = 0; i < N_LEGS; i++) {
         const trellis_branch_info_t *b = &info->branches[i];
-        expect(ck, op_is(b, TRELLIS_OP_ACTION, TRELLIS_OP_SUCCEEDED, 1),
-               "%s: action should have succeeded at once", LEGS[i].name);
-        const trellis_op_info_t *c = find_op(b, TRELLIS_OP_COMPENSATE);
-        expect(ck, c && c->attempts == 0, "%s: compensate should not run",
-               LEGS[i].name);
-        expect(ck, st[i].ok && st[i].n_bookings == 1,
-               "%s should hold exactly one booking, holds %d", LEGS[i].name,
-               st[i].n_bookings);
-        expect(ck, strcmp(st[i].booking, LEGS[i].payload) == 0,
-               "%s holds [%s], want [%s]", LEGS[i].name, st[i].booking,
-               LEGS[i].payload);
-        expect(ck, strcmp(st[i].history, "Book booked") == 0,
-               "%s saw calls \"%s\", want \"Book booked\"", LEGS[i].name,
-               st[i].history);
+        example_expect(ck, op_is(b, TRELLIS_OP_ACTION, TRELLIS_OP_SUCCEEDED, 1),
+                       "%s: action should have succeeded at once",
+                       LEGS[i].name);
+        const trellis_op_info_t *c = example_find_op(b, TRELLIS_OP_COMPENSATE);
+        example_expect(ck, c && c->attempts == 0,
+                       "%s: compensate should not run", LEGS[i].name);
+        example_expect(ck, st[i].ok && st[i].n_bookings == 1,
+                       "%s should hold exactly one booking, holds %d",
+                       LEGS[i].name, st[i].n_bookings);
+        example_expect(ck, strcmp(st[i].booking, LEGS[i].payload) == 0,
+                       "%s holds [%s], want [%s]", LEGS[i].name, st[i].booking,
+                       LEGS[i].payload);
+        example_expect(ck, strcmp(st[i].history, "Book booked") == 0,
+                       "%s saw calls \"%s\", want \"Book booked\"",
+                       LEGS[i].name, st[i].history);
     }
 }
 
 /* Compensations ran car, then hotel, then flight: each started after the
  * one before it finished. */
-static void check_reverse_order(const trellis_trans_info_t *info, check_t *ck)
+static void check_reverse_order(const trellis_trans_info_t *info,
+                                example_check_t *ck)
 {
     for (int i = 0; i + 1 < N_LEGS; i++) {
         const trellis_op_info_t *early =
-            find_op(&info->branches[i], TRELLIS_OP_COMPENSATE);
+            example_find_op(&info->branches[i], TRELLIS_OP_COMPENSATE);
         const trellis_op_info_t *late =
-            find_op(&info->branches[i + 1], TRELLIS_OP_COMPENSATE);
+            example_find_op(&info->branches[i + 1], TRELLIS_OP_COMPENSATE);
         if (!early || !late || early->n_attempt_ms == 0)
             continue; /* reported by the per-step checks */
-        expect(ck, late->finished_ms <= early->attempt_ms[0],
-               "%s was compensated before %s finished compensating",
-               LEGS[i].name, LEGS[i + 1].name);
+        example_expect(ck, late->finished_ms <= early->attempt_ms[0],
+                       "%s was compensated before %s finished compensating",
+                       LEGS[i].name, LEGS[i + 1].name);
     }
 }
 
 static void check_car_fails(const trellis_trans_info_t *info,
-                            const svc_state_t st[N_LEGS], check_t *ck)
+                            const svc_state_t st[N_LEGS], example_check_t *ck)
 {
     static const char *const want_history[N_LEGS] = {
         "Book booked, Cancel cancelled", "Book booked, Cancel cancelled",
         "Book refused, Cancel empty"};
-    expect(ck, info->status == TRELLIS_TRANS_FAILED,
-           "TM status is %s, want failed",
-           trellis_trans_status_name(info->status));
-    expect(ck, info->reason && strstr(info->reason, "no cars left"),
-           "TM reason \"%s\" should say \"no cars left\"",
-           info->reason ? info->reason : "");
-    if (!expect(ck, info->n_branches == N_LEGS, "TM has %zu steps, want %d",
-                info->n_branches, N_LEGS))
+    example_expect(ck, info->status == TRELLIS_TRANS_FAILED,
+                   "TM status is %s, want failed",
+                   trellis_trans_status_name(info->status));
+    example_expect(ck, info->reason && strstr(info->reason, "no cars left"),
+                   "TM reason \"%s\" should say \"no cars left\"",
+                   info->reason ? info->reason : "");
+    if (!example_expect(ck, info->n_branches == N_LEGS,
+                        "TM has %zu steps, want %d", info->n_branches, N_LEGS))
         return;
     for (int i = 0; i < N_LEGS; i++) {
         const trellis_branch_info_t *b = &info->branches[i];
         trellis_op_status_t want =
             i == N_LEGS - 1 ? TRELLIS_OP_FAILED : TRELLIS_OP_SUCCEEDED;
-        expect(ck, op_is(b, TRELLIS_OP_ACTION, want, 1),
-               "%s: action should have %s at once", LEGS[i].name,
-               trellis_op_status_name(want));
-        expect(ck, op_is(b, TRELLIS_OP_COMPENSATE, TRELLIS_OP_SUCCEEDED, 1),
-               "%s: compensate should have succeeded at once", LEGS[i].name);
-        expect(ck, st[i].ok && st[i].n_bookings == 0,
-               "%s should hold nothing, holds %d booking(s)", LEGS[i].name,
-               st[i].n_bookings);
-        expect(ck, strcmp(st[i].history, want_history[i]) == 0,
-               "%s saw calls \"%s\", want \"%s\"", LEGS[i].name, st[i].history,
-               want_history[i]);
+        example_expect(ck, op_is(b, TRELLIS_OP_ACTION, want, 1),
+                       "%s: action should have %s at once", LEGS[i].name,
+                       trellis_op_status_name(want));
+        example_expect(
+            ck, op_is(b, TRELLIS_OP_COMPENSATE, TRELLIS_OP_SUCCEEDED, 1),
+            "%s: compensate should have succeeded at once", LEGS[i].name);
+        example_expect(ck, st[i].ok && st[i].n_bookings == 0,
+                       "%s should hold nothing, holds %d booking(s)",
+                       LEGS[i].name, st[i].n_bookings);
+        example_expect(ck, strcmp(st[i].history, want_history[i]) == 0,
+                       "%s saw calls \"%s\", want \"%s\"", LEGS[i].name,
+                       st[i].history, want_history[i]);
     }
     check_reverse_order(info, ck);
 }
@@ -572,7 +438,7 @@ static trellis_trans_info_t *submit(env_t *env, const scenario_t *sc,
 static int run_scenario(env_t *env, const scenario_t *sc)
 {
     char gid[64], err[256];
-    check_t ck = {0};
+    example_check_t ck = {0};
     printf("\n== scenario %s: %s\n", sc->name, sc->story);
     if (trellis_new_gid(env->client, gid, sizeof gid, err, sizeof err) !=
         TRELLIS_OK) {
@@ -590,9 +456,7 @@ static int run_scenario(env_t *env, const scenario_t *sc)
     } else {
         ck.failed++;
     }
-    printf("example=saga scenario=%s result=%s\n", sc->name,
-           ck.failed ? "FAIL" : "ok");
-    fflush(stdout);
+    example_result("saga", sc->name, ck.failed);
     return ck.failed ? -1 : 0;
 }
 
@@ -643,7 +507,7 @@ static void report_not_run(const char *only)
 {
     for (size_t s = 0; s < N_SCENARIOS; s++)
         if (!*only || !strcmp(only, SCENARIOS[s].name))
-            printf("example=saga scenario=%s result=FAIL\n", SCENARIOS[s].name);
+            example_result("saga", SCENARIOS[s].name, 1);
 }
 
 int main(int argc, char **argv)
@@ -664,9 +528,9 @@ int main(int argc, char **argv)
                 failed |= run_scenario(&env, &SCENARIOS[s]) != 0;
     }
     trellis_client_free(env.client);
-    if (env.h) {
-        failed |= stop_started(&env) != 0;
-        harness_free(env.h, !failed);
+    if (env.procs.h) {
+        failed |= example_procs_stop(&env.procs) != 0;
+        harness_free(env.procs.h, !failed);
     }
     return failed ? 1 : 0;
 }

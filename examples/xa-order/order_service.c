@@ -22,10 +22,10 @@ static barrier_business_rc_t insert_order(MYSQL *conn, void *user, char *msg,
                                           size_t msglen)
 {
     const xa_item_t *it = user;
-    if (xa_service_exec(conn, msg, msglen,
-                        "INSERT INTO orders (id, sku, qty) VALUES "
-                        "('%s', '%s', %lld)",
-                        it->order, it->sku, it->qty) == 0)
+    if (example_service_exec(conn, msg, msglen,
+                             "INSERT INTO orders (id, sku, qty) VALUES "
+                             "('%s', '%s', %lld)",
+                             it->order, it->sku, it->qty) == 0)
         return BARRIER_BUSINESS_OK;
     if (mysql_errno(conn) != ER_DUP_ENTRY)
         return BARRIER_BUSINESS_ERROR;

@@ -25,8 +25,9 @@
 static int stock_level(MYSQL *conn, const xa_item_t *it, long long *have,
                        char *msg, size_t msglen)
 {
-    if (xa_service_exec(conn, msg, msglen,
-                        "SELECT qty FROM stock WHERE sku = '%s'", it->sku) != 0)
+    if (example_service_exec(conn, msg, msglen,
+                             "SELECT qty FROM stock WHERE sku = '%s'",
+                             it->sku) != 0)
         return -1;
     MYSQL_RES *r = mysql_store_result(conn);
     if (!r) {
@@ -47,10 +48,11 @@ static barrier_business_rc_t deduct_stock(MYSQL *conn, void *user, char *msg,
 {
     const xa_item_t *it = user;
     long long have = 0;
-    if (xa_service_exec(conn, msg, msglen,
-                        "UPDATE stock SET qty = qty - %lld WHERE sku = '%s' "
-                        "AND qty >= %lld",
-                        it->qty, it->sku, it->qty) != 0)
+    if (example_service_exec(
+            conn, msg, msglen,
+            "UPDATE stock SET qty = qty - %lld WHERE sku = '%s' "
+            "AND qty >= %lld",
+            it->qty, it->sku, it->qty) != 0)
         return BARRIER_BUSINESS_ERROR;
     if (mysql_affected_rows(conn) == 1)
         return BARRIER_BUSINESS_OK;
@@ -75,7 +77,8 @@ static int parse_seed(const uint8_t *p, size_t len, char *sku, size_t skulen,
     memcpy(text, p, len);
     text[len] = '\0';
     if (sscanf(text, "sku=%65s qty=%lld %c", s, qty, &tail) != 2 ||
-        !xa_service_valid_id(s, strlen(s)) || *qty < 0 || strlen(s) >= skulen)
+        !example_service_valid_id(s, strlen(s)) || *qty < 0 ||
+        strlen(s) >= skulen)
         return -1;
     memcpy(sku, s, strlen(s) + 1);
     return 0;
@@ -89,17 +92,17 @@ static void handle_seed(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     long long qty = 0;
     MYSQL *conn;
     if (parse_seed(payload, payload_len, sku, sizeof sku, &qty) != 0) {
-        xa_service_answer(reply, TRELLIS_REPLY_FAILURE,
-                          "bad payload: want \"sku=SKU qty=N\"");
+        example_service_answer(reply, TRELLIS_REPLY_FAILURE,
+                               "bad payload: want \"sku=SKU qty=N\"");
         return;
     }
-    if (!(conn = xa_service_conn(err, sizeof err)) ||
-        xa_service_exec(conn, err, sizeof err,
-                        "INSERT INTO stock (sku, qty) VALUES ('%s', %lld) "
-                        "ON DUPLICATE KEY UPDATE qty = %lld",
-                        sku, qty, qty) != 0) {
-        xa_service_conn_check();
-        xa_service_answer(reply, TRELLIS_REPLY_ERROR, "%s", err);
+    if (!(conn = example_service_conn(err, sizeof err)) ||
+        example_service_exec(conn, err, sizeof err,
+                             "INSERT INTO stock (sku, qty) VALUES ('%s', %lld) "
+                             "ON DUPLICATE KEY UPDATE qty = %lld",
+                             sku, qty, qty) != 0) {
+        example_service_conn_check();
+        example_service_answer(reply, TRELLIS_REPLY_ERROR, "%s", err);
         return;
     }
     printf("stock-service: Seed sku=%s qty=%lld\n", sku, qty);

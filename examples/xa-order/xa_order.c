@@ -55,9 +55,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "example_driver.h"
 #include "harness.h"
 #include "trellis.h"
 #include "trellis_xa.h"
@@ -73,8 +73,6 @@
 #define STR(x) STR_(x)
 #define CALL_TIMEOUT_MS 20000
 #define FINAL_TIMEOUT_MS 30000
-#define MAX_SAID 64
-#define MAX_STARTED 8
 
 enum { SVC_ORDER, SVC_STOCK, N_SVC };
 
@@ -88,68 +86,19 @@ static const struct {
 };
 
 typedef struct {
-    harness_t *h;
-    harness_mariadb_t *db;
+    example_procs_t procs;     /* what setup started, MariaDB included */
     const char *socket, *host; /* MariaDB, as given or started */
     unsigned port;
     char tm[ADDR_MAX];
     char svc[N_SVC][ADDR_MAX];
     harness_server_t *tm_srv, *svc_srv[N_SVC]; /* NULL: not started here */
     char log[N_SVC][PATH_MAX];                 /* "" when not started here */
-    harness_server_t *started[MAX_STARTED];    /* stopped in reverse order */
-    const char *started_name[MAX_STARTED];
-    int n_started;
     trellis_client_t *client;
     MYSQL *conn;  /* the driver's own, for XA RECOVER and xa_recover */
     int external; /* an address was given: nothing may be killed */
 } env_t;
 
-/* ---- checks ---------------------------------------------------------- */
-
-typedef struct {
-    int failed;
-} check_t;
-
-/* Count a failed expectation and say which. Returns cond. */
-static int expect(check_t *ck, int cond, const char *fmt, ...)
-{
-    if (cond)
-        return 1;
-    va_list ap;
-    char line[512];
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    printf("   CHECK FAILED: %s\n", line);
-    ck->failed++;
-    return 0;
-}
-
 /* ---- processes ------------------------------------------------------- */
-
-/* bin next to this binary, else in ${build}/bin. */
-static void service_bin(const char *bin, char *buf, size_t len)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            if (snprintf(buf, len, "%s/%s", self, bin) < (int)len &&
-                access(buf, X_OK) == 0)
-                return;
-        }
-    }
-    snprintf(buf, len, "%s/bin/%s", harness_build_dir(), bin);
-}
-
-static void remember(env_t *env, harness_server_t *s, const char *name)
-{
-    env->started_name[env->n_started] = name;
-    env->started[env->n_started++] = s;
-}
 
 static int start_tm(env_t *env)
 {
@@ -160,28 +109,19 @@ static int start_tm(env_t *env)
                           "--max-backoff-ms",
                           "500",
                           NULL};
-    harness_server_t *s = harness_tm_start(env->h, "trellisd", args);
-    if (!s)
-        return -1;
-    remember(env, s, "trellisd");
-    env->tm_srv = s;
-    snprintf(env->tm, sizeof env->tm, "%s", harness_server_addr(s));
-    printf("started trellisd at %s (data dir %s)\n", env->tm,
-           harness_server_data_dir(s));
-    return 0;
+    env->tm_srv = example_start_tm(&env->procs, args, env->tm, sizeof env->tm);
+    return env->tm_srv ? 0 : -1;
 }
 
 static int start_service(env_t *env, int i)
 {
-    char bin[PATH_MAX];
-    service_bin(SVC[i].name, bin, sizeof bin);
     const char *args[] = {"--database", SVC[i].database, "--mysql-socket",
                           env->socket,  "--threads",     "4",
                           NULL};
-    harness_server_t *s = harness_server_start(env->h, SVC[i].name, bin, args);
+    harness_server_t *s =
+        example_start_service(&env->procs, SVC[i].name, SVC[i].name, args);
     if (!s)
         return -1;
-    remember(env, s, SVC[i].name);
     env->svc_srv[i] = s;
     snprintf(env->svc[i], sizeof env->svc[i], "%s", harness_server_addr(s));
     snprintf(env->log[i], sizeof env->log[i], "%s",
@@ -195,11 +135,8 @@ static int start_mariadb(env_t *env)
 {
     if (env->socket || env->host)
         return 0;
-    if (!(env->db = harness_mariadb_start(env->h, "mariadb")))
-        return -1;
-    env->socket = harness_mariadb_socket(env->db);
-    printf("started MariaDB (socket %s)\n", env->socket);
-    return 0;
+    env->socket = example_start_mariadb(&env->procs);
+    return env->socket ? 0 : -1;
 }
 
 static int connect_db(env_t *env)
@@ -215,10 +152,8 @@ static int connect_db(env_t *env)
 
 static int setup(env_t *env)
 {
-    char err[256];
-    if (!(env->h = harness_new("example-" EX)))
+    if (example_procs_open(&env->procs, "example-" EX) != 0)
         return -1;
-    printf("scratch dir %s (logs of every process)\n", harness_dir(env->h));
     if (start_mariadb(env) != 0 || connect_db(env) != 0)
         return -1;
     if (!env->tm[0] && start_tm(env) != 0)
@@ -226,40 +161,18 @@ static int setup(env_t *env)
     for (int i = 0; i < N_SVC; i++)
         if (!env->svc[i][0] && start_service(env, i) != 0)
             return -1;
-    if (trellis_client_new(env->tm, CALL_TIMEOUT_MS, &env->client, err,
-                           sizeof err) != TRELLIS_OK) {
-        fprintf(stderr, "example-" EX ": client for %s: %s\n", env->tm, err);
-        return -1;
-    }
-    return 0;
+    return example_client_new("example-" EX, env->tm, CALL_TIMEOUT_MS,
+                              &env->client);
 }
 
-/* Stop what setup started (SIGTERM), newest first; each must exit 0. */
+/* Stop what setup started (SIGTERM), newest first, MariaDB last; each must
+ * exit 0. The driver's own connection is closed first. */
 static int stop_started(env_t *env)
 {
-    int rc = 0;
-    for (int i = env->n_started - 1; i >= 0; i--) {
-        harness_proc_t *p = harness_server_proc(env->started[i]);
-        int st = harness_proc_stop(p, 5000);
-        if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-            continue;
-        if (st != -1 && WIFEXITED(st))
-            printf("example-" EX ": %s exited with status %d\n",
-                   env->started_name[i], WEXITSTATUS(st));
-        else if (st != -1 && WIFSIGNALED(st))
-            printf("example-" EX ": %s was killed by signal %d\n",
-                   env->started_name[i], WTERMSIG(st));
-        else
-            printf("example-" EX ": %s had already exited\n",
-                   env->started_name[i]);
-        harness_proc_log_tail(p, 30);
-        rc = -1;
-    }
     if (env->conn)
         mysql_close(env->conn);
-    if (env->db)
-        harness_mariadb_stop(env->db);
-    return rc;
+    env->conn = NULL;
+    return example_procs_stop(&env->procs);
 }
 
 /* ---- the services ---------------------------------------------------- */
@@ -278,32 +191,19 @@ static int svc_call(const env_t *env, int i, const char *method,
                     const char *payload, char **text, char *err, size_t errlen)
 {
     char full[96];
-    uint8_t *reply = NULL;
-    size_t len = 0;
     snprintf(full, sizeof full, "/%s/%s", SVC[i].service, method);
-    if (trellis_call_unary(env->svc[i], full, payload, strlen(payload), NULL,
-                           NULL, 0, 5000, &reply, &len, err,
-                           errlen) != TRELLIS_OK) {
-        free(reply);
-        return -1;
-    }
-    if (text && (*text = malloc(len + 1))) {
-        memcpy(*text, reply ? (const char *)reply : "", len);
-        (*text)[len] = '\0';
-    }
-    free(reply);
-    return text && !*text ? -1 : 0;
+    return example_call_text(env->svc[i], full, payload, text, err, errlen);
 }
 
 static int seed_stock(const env_t *env, const char *sku, long long qty,
-                      check_t *ck)
+                      example_check_t *ck)
 {
     char payload[128], err[256];
     snprintf(payload, sizeof payload, "sku=%s qty=%lld", sku, qty);
-    return expect(ck,
-                  svc_call(env, SVC_STOCK, "Seed", payload, NULL, err,
-                           sizeof err) == 0,
-                  "seed %s: %s", sku, err)
+    return example_expect(ck,
+                          svc_call(env, SVC_STOCK, "Seed", payload, NULL, err,
+                                   sizeof err) == 0,
+                          "seed %s: %s", sku, err)
                ? 0
                : -1;
 }
@@ -311,11 +211,13 @@ static int seed_stock(const env_t *env, const char *sku, long long qty,
 /* The State line of service i that starts with `key=value ` (or is it),
  * copied into line; 1 found, 0 not, -1 on error. */
 static int state_line(const env_t *env, int i, const char *key,
-                      const char *value, char *line, size_t len, check_t *ck)
+                      const char *value, char *line, size_t len,
+                      example_check_t *ck)
 {
     char *text = NULL, *save = NULL, want[128], err[256];
-    if (!expect(ck, svc_call(env, i, "State", "", &text, err, sizeof err) == 0,
-                "State of %s: %s", SVC[i].name, err))
+    if (!example_expect(
+            ck, svc_call(env, i, "State", "", &text, err, sizeof err) == 0,
+            "State of %s: %s", SVC[i].name, err))
         return -1;
     int n = snprintf(want, sizeof want, "%s=%s", key, value), found = 0;
     for (char *l = strtok_r(text, "\n", &save); l && !found;
@@ -330,7 +232,7 @@ static int state_line(const env_t *env, int i, const char *key,
 
 /* Check the order row: present with qty, or absent (qty 0). */
 static void check_order(const env_t *env, const char *order, long long qty,
-                        check_t *ck)
+                        example_check_t *ck)
 {
     char line[256], want[160];
     int f = state_line(env, SVC_ORDER, "order", order, line, sizeof line, ck);
@@ -338,16 +240,16 @@ static void check_order(const env_t *env, const char *order, long long qty,
         return;
     printf("   order-service: %s\n", f ? line : "no such order");
     if (qty == 0) {
-        expect(ck, f == 0, "order %s should not exist", order);
+        example_expect(ck, f == 0, "order %s should not exist", order);
         return;
     }
     snprintf(want, sizeof want, " qty=%lld", qty);
-    expect(ck, f == 1 && strstr(line, want), "order %s should exist with%s",
-           order, want);
+    example_expect(ck, f == 1 && strstr(line, want),
+                   "order %s should exist with%s", order, want);
 }
 
 static void check_stock(const env_t *env, const char *sku, long long qty,
-                        check_t *ck)
+                        example_check_t *ck)
 {
     char line[256], want[160];
     int f = state_line(env, SVC_STOCK, "sku", sku, line, sizeof line, ck);
@@ -355,20 +257,22 @@ static void check_stock(const env_t *env, const char *sku, long long qty,
         return;
     printf("   stock-service: %s\n", f ? line : "no such sku");
     snprintf(want, sizeof want, "sku=%s qty=%lld", sku, qty);
-    expect(ck, f == 1 && !strcmp(line, want), "stock should be \"%s\"", want);
+    example_expect(ck, f == 1 && !strcmp(line, want), "stock should be \"%s\"",
+                   want);
 }
 
 /* ---- MariaDB: XA RECOVER --------------------------------------------- */
 
 /* The prepared XIDs of the server, one a line ("data" column), into
  * buf; their count, or -1 with a failed check. */
-static int xa_prepared(const env_t *env, char *buf, size_t len, check_t *ck)
+static int xa_prepared(const env_t *env, char *buf, size_t len,
+                       example_check_t *ck)
 {
     MYSQL_RES *r = NULL;
-    if (!expect(ck,
-                mysql_query(env->conn, "XA RECOVER") == 0 &&
-                    (r = mysql_store_result(env->conn)) != NULL,
-                "XA RECOVER: %s", mysql_error(env->conn)))
+    if (!example_expect(ck,
+                        mysql_query(env->conn, "XA RECOVER") == 0 &&
+                            (r = mysql_store_result(env->conn)) != NULL,
+                        "XA RECOVER: %s", mysql_error(env->conn)))
         return -1;
     int n = 0;
     size_t at = 0;
@@ -387,12 +291,12 @@ static int xa_prepared(const env_t *env, char *buf, size_t len, check_t *ck)
 
 /* 1 if the XID of (gid, branch) is among the prepared ones. */
 static int xid_prepared(const env_t *env, const char *gid, const char *branch,
-                        check_t *ck)
+                        example_check_t *ck)
 {
     char xid[XA_XID_MAX + 2], line[XA_XID_MAX + 8], list[4096], err[256];
-    if (!expect(ck,
-                xa_make_xid(gid, branch, xid, sizeof xid, err, sizeof err) == 0,
-                "xa_make_xid: %s", err) ||
+    if (!example_expect(
+            ck, xa_make_xid(gid, branch, xid, sizeof xid, err, sizeof err) == 0,
+            "xa_make_xid: %s", err) ||
         xa_prepared(env, list, sizeof list, ck) < 0)
         return 0;
     snprintf(line, sizeof line, "\n%s\n", xid);
@@ -402,7 +306,7 @@ static int xid_prepared(const env_t *env, const char *gid, const char *branch,
 
 /* The end of every scenario: the recovery sweep finds nothing to resolve
  * and nothing at all is left prepared. */
-static void check_nothing_prepared(const env_t *env, check_t *ck)
+static void check_nothing_prepared(const env_t *env, example_check_t *ck)
 {
     char err[256], list[4096];
     unsigned committed = 0, rolled_back = 0;
@@ -410,20 +314,15 @@ static void check_nothing_prepared(const env_t *env, check_t *ck)
                         sizeof err);
     printf("   xa_recover: rc %d, committed %u, rolled back %u%s%s\n", rc,
            committed, rolled_back, rc ? ": " : "", rc ? err : "");
-    expect(ck, rc == 0 && committed == 0 && rolled_back == 0,
-           "xa_recover should find nothing left to resolve");
+    example_expect(ck, rc == 0 && committed == 0 && rolled_back == 0,
+                   "xa_recover should find nothing left to resolve");
     int n = xa_prepared(env, list, sizeof list, ck);
     printf("   XA RECOVER: %d prepared XID(s)%s%s", n, n > 0 ? ":\n" : "\n",
            n > 0 ? list : "");
-    expect(ck, n == 0, "nothing should be left prepared");
+    example_expect(ck, n == 0, "nothing should be left prepared");
 }
 
 /* ---- the TM ---------------------------------------------------------- */
-
-static int is_final(trellis_trans_status_t st)
-{
-    return st == TRELLIS_TRANS_SUCCEEDED || st == TRELLIS_TRANS_FAILED;
-}
 
 /* Query until final or the deadline; the last answer (NULL on error). */
 static trellis_trans_info_t *query_final(const env_t *env, const char *gid,
@@ -436,7 +335,7 @@ static trellis_trans_info_t *query_final(const env_t *env, const char *gid,
         trellis_rc_t rc =
             trellis_query(env->client, gid, &info, err, sizeof err);
         if (rc == TRELLIS_OK &&
-            (is_final(info->status) || harness_mono_ms() >= deadline))
+            (example_is_final(info->status) || harness_mono_ms() >= deadline))
             return info;
         trellis_trans_info_free(info);
         if (rc != TRELLIS_OK && rc != TRELLIS_UNAVAILABLE) {
@@ -454,83 +353,30 @@ static const trellis_op_info_t *branch_op(const trellis_trans_info_t *info,
 {
     if (!info || i >= info->n_branches)
         return NULL;
-    const trellis_branch_info_t *b = &info->branches[i];
-    for (size_t k = 0; k < b->n_ops; k++)
-        if (b->ops[k].op == op)
-            return &b->ops[k];
-    return NULL;
+    return example_find_op(&info->branches[i], op);
 }
 
 static void print_tm_report(const trellis_trans_info_t *info)
 {
-    printf("   TM: gid %s is %s%s%s\n", info->gid,
-           trellis_trans_status_name(info->status),
-           info->reason && *info->reason ? ", reason: " : "",
-           info->reason ? info->reason : "");
+    example_print_tm_status(info);
     for (size_t i = 0; i < info->n_branches; i++) {
         const trellis_branch_info_t *b = &info->branches[i];
         printf("   TM: branch %s (%s):", b->branch_id,
                i < N_SVC ? SVC[i].name : "?");
-        for (size_t k = 0; k < b->n_ops; k++) {
-            const trellis_op_info_t *o = &b->ops[k];
-            printf("%s %s %s (%u attempt%s)", k ? ";" : "",
-                   trellis_op_name(o->op), trellis_op_status_name(o->status),
-                   o->attempts, o->attempts == 1 ? "" : "s");
-        }
-        printf("\n");
+        example_print_ops(b);
     }
 }
 
-static int cmp_lines(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void collect_said(const char *log, const char *gid, char **lines,
-                         size_t *n)
-{
-    char want[96], buf[1024];
-    FILE *f = *log ? fopen(log, "r") : NULL;
-    if (!f)
-        return;
-    snprintf(want, sizeof want, "gid=%s ", gid);
-    while (*n < MAX_SAID && fgets(buf, sizeof buf, f))
-        if (strstr(buf, want) && (lines[*n] = strdup(buf)))
-            (*n)++;
-    fclose(f);
-}
-
-/* The services' lines about gid, merged in time order (each starts with
- * the time of day to the microsecond). */
+/* The services' lines about gid, merged in time order. */
 static void print_said(const env_t *env, const char *gid)
 {
-    char *lines[MAX_SAID];
-    size_t n = 0;
-    for (int i = 0; i < N_SVC; i++)
-        collect_said(env->log[i], gid, lines, &n);
-    if (n == 0)
-        return;
-    qsort(lines, n, sizeof lines[0], cmp_lines);
-    printf("   the services said, in time order:\n");
-    for (size_t i = 0; i < n; i++) {
-        printf("     %s", lines[i]);
-        free(lines[i]);
-    }
+    example_print_said(env->log, N_SVC, gid, "services");
 }
 
 /* How many of the services' lines about gid contain needle. */
 static int count_said(const env_t *env, const char *gid, const char *needle)
 {
-    char *lines[MAX_SAID];
-    size_t n = 0;
-    int c = 0;
-    for (int i = 0; i < N_SVC; i++)
-        collect_said(env->log[i], gid, lines, &n);
-    for (size_t i = 0; i < n; i++) {
-        c += strstr(lines[i], needle) != NULL;
-        free(lines[i]);
-    }
-    return c;
+    return example_count_said(env->log, N_SVC, gid, needle);
 }
 
 /* Wait for the final state; print the TM's view and the services' lines. */
@@ -582,11 +428,11 @@ static trellis_rc_t prepare_both(const env_t *env, trellis_xa_t *x,
 /* Check the transaction ended `want`, print the report; the info. */
 static trellis_trans_info_t *expect_final(const env_t *env, const char *gid,
                                           trellis_trans_status_t want,
-                                          check_t *ck)
+                                          example_check_t *ck)
 {
     trellis_trans_info_t *info = report(env, gid);
-    expect(ck, info && info->status == want, "TM status should be %s",
-           trellis_trans_status_name(want));
+    example_expect(ck, info && info->status == want, "TM status should be %s",
+                   trellis_trans_status_name(want));
     return info;
 }
 
@@ -602,7 +448,7 @@ static const char *order_payload(const char *base, const char *rest, char *id,
     return buf;
 }
 
-static void scenario_order_ok(env_t *env, check_t *ck)
+static void scenario_order_ok(env_t *env, example_check_t *ck)
 {
     char id[64], pl[160];
     const char *payload = order_payload("o-100", "sku=widget qty=3", id,
@@ -613,10 +459,11 @@ static void scenario_order_ok(env_t *env, check_t *ck)
         return;
     printf("   stock: widget 10; order %s takes 3\n", id);
     trellis_xa_t *x = begin(env, 1, gid, sizeof gid);
-    if (!expect(ck, x != NULL, "begin failed"))
+    if (!example_expect(ck, x != NULL, "begin failed"))
         return;
     trellis_rc_t rc = prepare_both(env, x, payload, err, sizeof err);
-    if (expect(ck, rc == TRELLIS_OK, "a prepare failed: rc %d: %s", rc, err)) {
+    if (example_expect(ck, rc == TRELLIS_OK, "a prepare failed: rc %d: %s", rc,
+                       err)) {
         rc = trellis_xa_submit(x, &st, reason, sizeof reason, err, sizeof err);
         printf("   both prepared; submitted: %s\n",
                rc ? err : trellis_trans_status_name(st));
@@ -630,7 +477,7 @@ static void scenario_order_ok(env_t *env, check_t *ck)
     check_stock(env, "widget", 7, ck);
 }
 
-static void scenario_out_of_stock(env_t *env, check_t *ck)
+static void scenario_out_of_stock(env_t *env, example_check_t *ck)
 {
     char id[64], pl[160];
     const char *payload = order_payload("o-200", "sku=gadget qty=5", id,
@@ -641,12 +488,12 @@ static void scenario_out_of_stock(env_t *env, check_t *ck)
         return;
     printf("   stock: gadget 2; order %s wants 5\n", id);
     trellis_xa_t *x = begin(env, 1, gid, sizeof gid);
-    if (!expect(ck, x != NULL, "begin failed"))
+    if (!example_expect(ck, x != NULL, "begin failed"))
         return;
     trellis_rc_t rc = prepare_both(env, x, payload, err, sizeof err);
     printf("   the stock's prepare answered rc %d: %s\n", rc, rc ? err : "ok");
-    expect(ck, rc == TRELLIS_ABORTED && strstr(err, "out of stock"),
-           "stock-service should refuse with \"out of stock\"");
+    example_expect(ck, rc == TRELLIS_ABORTED && strstr(err, "out of stock"),
+                   "stock-service should refuse with \"out of stock\"");
     snprintf(why, sizeof why, "order refused: %s", err);
     rc = trellis_xa_abort(x, why, &st, err, sizeof err);
     printf("   aborted: %s\n", rc ? err : trellis_trans_status_name(st));
@@ -655,10 +502,11 @@ static void scenario_out_of_stock(env_t *env, check_t *ck)
         expect_final(env, gid, TRELLIS_TRANS_FAILED, ck);
     const trellis_op_info_t *rb =
         branch_op(info, SVC_ORDER, TRELLIS_OP_ROLLBACK);
-    expect(ck, rb && rb->status == TRELLIS_OP_SUCCEEDED,
-           "the order's rollback should have succeeded");
-    expect(ck, info && info->reason && strstr(info->reason, "out of stock"),
-           "TM reason should name the refusal");
+    example_expect(ck, rb && rb->status == TRELLIS_OP_SUCCEEDED,
+                   "the order's rollback should have succeeded");
+    example_expect(ck,
+                   info && info->reason && strstr(info->reason, "out of stock"),
+                   "TM reason should name the refusal");
     trellis_trans_info_free(info);
     check_order(env, id, 0, ck);
     check_stock(env, "gadget", 2, ck);
@@ -666,19 +514,19 @@ static void scenario_out_of_stock(env_t *env, check_t *ck)
 
 /* Kill stock-service, submit, watch trellisd retry, restart it. */
 static void stock_down_phase2(env_t *env, trellis_xa_t *x, const char *gid,
-                              check_t *ck)
+                              example_check_t *ck)
 {
     char err[256], reason[256];
     trellis_trans_status_t st = 0;
     harness_server_kill(env->svc_srv[SVC_STOCK]);
     printf("   stock-service killed (SIGKILL) after both prepares\n");
-    expect(ck, xid_prepared(env, gid, "02", ck),
-           "the stock's XID should survive its process, prepared");
+    example_expect(ck, xid_prepared(env, gid, "02", ck),
+                   "the stock's XID should survive its process, prepared");
     trellis_rc_t rc =
         trellis_xa_submit(x, &st, reason, sizeof reason, err, sizeof err);
     printf("   submitted (no wait): %s\n",
            rc ? err : trellis_trans_status_name(st));
-    expect(ck, rc == TRELLIS_OK, "submit should be accepted");
+    example_expect(ck, rc == TRELLIS_OK, "submit should be accepted");
     harness_sleep_ms(1500);
     trellis_trans_info_t *info = query_final(env, gid, 0);
     const trellis_op_info_t *cs = branch_op(info, SVC_STOCK, TRELLIS_OP_COMMIT);
@@ -686,25 +534,25 @@ static void stock_down_phase2(env_t *env, trellis_xa_t *x, const char *gid,
            "last error: %s\n",
            info ? trellis_trans_status_name(info->status) : "?",
            cs ? cs->attempts : 0, cs && cs->last_error ? cs->last_error : "");
-    expect(ck, info && info->status == TRELLIS_TRANS_SUBMITTED,
-           "while stock-service is down the transaction should stay "
-           "submitted");
-    expect(ck, cs && cs->status == TRELLIS_OP_PENDING,
-           "the stock's commit should still be pending");
+    example_expect(ck, info && info->status == TRELLIS_TRANS_SUBMITTED,
+                   "while stock-service is down the transaction should stay "
+                   "submitted");
+    example_expect(ck, cs && cs->status == TRELLIS_OP_PENDING,
+                   "the stock's commit should still be pending");
     trellis_trans_info_free(info);
     int prepared = xid_prepared(env, gid, "02", ck);
     printf("   XA RECOVER still shows the stock's XID: %s\n",
            prepared ? "yes" : "no");
-    expect(ck, prepared, "the stock's XID should still be prepared");
-    expect(ck, !xid_prepared(env, gid, "01", ck),
-           "the order's XID should be committed already");
-    expect(ck, harness_server_restart(env->svc_srv[SVC_STOCK]) == 0,
-           "stock-service did not restart");
+    example_expect(ck, prepared, "the stock's XID should still be prepared");
+    example_expect(ck, !xid_prepared(env, gid, "01", ck),
+                   "the order's XID should be committed already");
+    example_expect(ck, harness_server_restart(env->svc_srv[SVC_STOCK]) == 0,
+                   "stock-service did not restart");
     printf("   stock-service restarted on the same port %s\n",
            env->svc[SVC_STOCK]);
 }
 
-static void scenario_stock_killed(env_t *env, check_t *ck)
+static void scenario_stock_killed(env_t *env, example_check_t *ck)
 {
     char id[64], pl[160];
     const char *payload =
@@ -714,10 +562,11 @@ static void scenario_stock_killed(env_t *env, check_t *ck)
         return;
     printf("   stock: gizmo 10; order %s takes 4\n", id);
     trellis_xa_t *x = begin(env, 0, gid, sizeof gid);
-    if (!expect(ck, x != NULL, "begin failed"))
+    if (!example_expect(ck, x != NULL, "begin failed"))
         return;
     trellis_rc_t rc = prepare_both(env, x, payload, err, sizeof err);
-    if (expect(ck, rc == TRELLIS_OK, "a prepare failed: rc %d: %s", rc, err))
+    if (example_expect(ck, rc == TRELLIS_OK, "a prepare failed: rc %d: %s", rc,
+                       err))
         stock_down_phase2(env, x, gid, ck);
     else
         trellis_xa_abort(x, "a prepare failed", NULL, err, sizeof err);
@@ -725,8 +574,9 @@ static void scenario_stock_killed(env_t *env, check_t *ck)
     trellis_trans_info_t *info =
         expect_final(env, gid, TRELLIS_TRANS_SUCCEEDED, ck);
     const trellis_op_info_t *cs = branch_op(info, SVC_STOCK, TRELLIS_OP_COMMIT);
-    expect(ck, cs && cs->status == TRELLIS_OP_SUCCEEDED && cs->attempts > 1,
-           "the stock's commit should have succeeded after retries");
+    example_expect(ck,
+                   cs && cs->status == TRELLIS_OP_SUCCEEDED && cs->attempts > 1,
+                   "the stock's commit should have succeeded after retries");
     trellis_trans_info_free(info);
     check_order(env, id, 4, ck);
     check_stock(env, "gizmo", 6, ck);
@@ -735,7 +585,7 @@ static void scenario_stock_killed(env_t *env, check_t *ck)
 /* Submit, kill trellisd at once (the commits are held back by the fault),
  * check both XIDs are still prepared, restart trellisd. */
 static void tm_down_phase2(env_t *env, trellis_xa_t *x, const char *gid,
-                           const char *id, check_t *ck)
+                           const char *id, example_check_t *ck)
 {
     char err[256], reason[256];
     trellis_trans_status_t st = 0;
@@ -744,22 +594,22 @@ static void tm_down_phase2(env_t *env, trellis_xa_t *x, const char *gid,
     harness_server_kill(env->tm_srv);
     printf("   submitted (no wait): %s; trellisd killed (SIGKILL) at once\n",
            rc ? err : trellis_trans_status_name(st));
-    expect(ck, rc == TRELLIS_OK && st == TRELLIS_TRANS_SUBMITTED,
-           "submit should be acknowledged");
+    example_expect(ck, rc == TRELLIS_OK && st == TRELLIS_TRANS_SUBMITTED,
+                   "submit should be acknowledged");
     int p1 = xid_prepared(env, gid, "01", ck);
     int p2 = xid_prepared(env, gid, "02", ck);
     printf("   XA RECOVER with trellisd dead: order's XID %s, stock's %s\n",
            p1 ? "prepared" : "gone", p2 ? "prepared" : "gone");
-    expect(ck, p1 && p2, "no commit should have taken effect yet");
+    example_expect(ck, p1 && p2, "no commit should have taken effect yet");
     check_order(env, id, 0, ck);
     int64_t t0 = harness_mono_ms();
-    expect(ck, harness_server_restart(env->tm_srv) == 0,
-           "trellisd did not restart");
+    example_expect(ck, harness_server_restart(env->tm_srv) == 0,
+                   "trellisd did not restart");
     printf("   trellisd restarted on the same data dir after %lld ms\n",
            (long long)(harness_mono_ms() - t0));
 }
 
-static void scenario_tm_killed(env_t *env, check_t *ck)
+static void scenario_tm_killed(env_t *env, example_check_t *ck)
 {
     char id[64], pl[160];
     const char *payload =
@@ -772,10 +622,11 @@ static void scenario_tm_killed(env_t *env, check_t *ck)
            "answers its first 3 commits UNAVAILABLE\n",
            id);
     trellis_xa_t *x = begin(env, 0, gid, sizeof gid);
-    if (!expect(ck, x != NULL, "begin failed"))
+    if (!example_expect(ck, x != NULL, "begin failed"))
         return;
     trellis_rc_t rc = prepare_both(env, x, payload, err, sizeof err);
-    if (expect(ck, rc == TRELLIS_OK, "a prepare failed: rc %d: %s", rc, err))
+    if (example_expect(ck, rc == TRELLIS_OK, "a prepare failed: rc %d: %s", rc,
+                       err))
         tm_down_phase2(env, x, gid, id, ck);
     else
         trellis_xa_abort(x, "a prepare failed", NULL, err, sizeof err);
@@ -786,7 +637,7 @@ static void scenario_tm_killed(env_t *env, check_t *ck)
     int done = count_said(env, gid, "-> committed");
     printf("   commit calls seen by the services: %d, committed: %d\n", n,
            done);
-    expect(ck, done >= 2, "both services should report their commit");
+    example_expect(ck, done >= 2, "both services should report their commit");
     check_order(env, id, 2, ck);
     check_stock(env, "doohickey", 8, ck);
 }
@@ -795,7 +646,7 @@ static void scenario_tm_killed(env_t *env, check_t *ck)
 
 typedef struct {
     const char *name, *story;
-    void (*run)(env_t *env, check_t *ck);
+    void (*run)(env_t *env, example_check_t *ck);
     int kills; /* needs processes started here */
 } scenario_t;
 
@@ -818,15 +669,13 @@ static const scenario_t SCENARIOS[] = {
 
 static int run_scenario(env_t *env, const scenario_t *sc)
 {
-    check_t ck = {0};
+    example_check_t ck = {0};
     printf("\n== scenario %s: %s\n", sc->name, sc->story);
     int64_t t0 = harness_mono_ms();
     sc->run(env, &ck);
     check_nothing_prepared(env, &ck);
     printf("   (%lld ms)\n", (long long)(harness_mono_ms() - t0));
-    printf("example=" EX " scenario=%s result=%s\n", sc->name,
-           ck.failed ? "FAIL" : "ok");
-    fflush(stdout);
+    example_result(EX, sc->name, ck.failed);
     return ck.failed ? -1 : 0;
 }
 
@@ -902,8 +751,7 @@ int main(int argc, char **argv)
         printf("example-" EX ": could not start; no scenario ran\n");
         for (size_t s = 0; s < N_SCENARIOS; s++)
             if (runs(&env, only, &SCENARIOS[s]))
-                printf("example=" EX " scenario=%s result=FAIL\n",
-                       SCENARIOS[s].name);
+                example_result(EX, SCENARIOS[s].name, 1);
         failed = 1;
     } else {
         for (size_t s = 0; s < N_SCENARIOS; s++)
@@ -911,9 +759,9 @@ int main(int argc, char **argv)
                 failed |= run_scenario(&env, &SCENARIOS[s]) != 0;
     }
     trellis_client_free(env.client);
-    if (env.h) {
+    if (env.procs.h) {
         failed |= stop_started(&env) != 0;
-        harness_free(env.h, !failed);
+        harness_free(env.procs.h, !failed);
     }
     mysql_library_end();
     return failed ? 1 : 0;

@@ -21,7 +21,7 @@
  * memory, per gid and branch) answer UNAVAILABLE without doing anything,
  * so a test can hold the commit back while it crashes trellisd.
  *
- * Command line (both services):
+ * Command line (both services; example_service.h parses it):
  *   --database DB (--mysql-socket PATH | --mysql-host H [--mysql-port P])
  *   [--mysql-user U] [--listen ADDR] [--port-file FILE] [--threads N]
  *   [--quiet]
@@ -40,9 +40,10 @@
 #include <stddef.h>
 
 #include "barrier.h"
+#include "example_service.h"
 #include "trellis_participant.h"
 
-#define XA_SERVICE_ID_MAX 64
+#define XA_SERVICE_ID_MAX EXAMPLE_SERVICE_ID_MAX
 
 /* One parsed payload. */
 typedef struct {
@@ -66,27 +67,9 @@ typedef struct {
 } xa_service_def_t;
 
 /* Parse the command line, create the database, the table and the barrier
- * table, serve until SIGINT/SIGTERM. The process's exit code. */
+ * table, serve until SIGINT/SIGTERM (example_service_main). The process's
+ * exit code. Handlers use example_service.h's connection and reply
+ * helpers. */
 int xa_service_main(int argc, char **argv, const xa_service_def_t *def);
-
-/* This worker thread's connection, opened on first use; NULL with err. */
-MYSQL *xa_service_conn(char *err, size_t errlen);
-
-/* After an error on the worker's connection: if the connection itself
- * broke, close it so the next call opens a new one. */
-void xa_service_conn_check(void);
-
-/* Run one printf-formatted statement on conn; 0, or -1 with its error in
- * msg. */
-int xa_service_exec(MYSQL *conn, char *msg, size_t msglen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* 1 if s[0..n) is a valid ID/SKU (1..64 of [A-Za-z0-9_.-]). */
-int xa_service_valid_id(const char *s, size_t n);
-
-/* Fill reply with code and a printf-formatted message. */
-void xa_service_answer(trellis_reply_t *reply, trellis_reply_code_t code,
-                       const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 #endif /* XA_SERVICE_H */

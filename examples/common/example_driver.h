@@ -1,0 +1,121 @@
+/*
+ * example_driver: what the example drivers (example-saga,
+ * example-bank-transfer-tcc, example-xa-order) share — starting and
+ * stopping their processes with the test harness, counting failed checks,
+ * reading back what the services printed, the TM's view of a transaction,
+ * and the "example=<name> scenario=<s> result=ok|FAIL" lines.
+ *
+ * What is deliberately not here: any scenario, payload or service method;
+ * each driver owns those. Output formats are the drivers' own, kept as
+ * they were when each driver had its copy.
+ *
+ * Threads: everything but example_expect is for the driver's main thread
+ * (the harness is not thread-safe); example_expect may be called from any
+ * thread.
+ */
+#ifndef EXAMPLE_DRIVER_H
+#define EXAMPLE_DRIVER_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "harness.h"
+#include "trellis.h"
+
+#define EXAMPLE_MAX_STARTED 8
+
+/* ---- checks ---------------------------------------------------------- */
+
+/* The failed expectations of one scenario. */
+typedef struct {
+    atomic_int failed;
+} example_check_t;
+
+/* Count a failed expectation and print "   CHECK FAILED: <what>". Returns
+ * cond. Thread-safe. */
+int example_expect(example_check_t *ck, int cond, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Print "example=<ex> scenario=<scenario> result=ok|FAIL" and flush. */
+void example_result(const char *ex, const char *scenario, int failed);
+
+/* ---- processes ------------------------------------------------------- */
+
+/* What a driver started, stopped newest first at the end. Owned by the
+ * driver's env; zero-initialise, then example_procs_open. */
+typedef struct {
+    const char *program;   /* "example-saga": names the scratch dir, prefixes
+                              messages */
+    harness_t *h;          /* NULL until opened */
+    harness_mariadb_t *db; /* NULL unless example_start_mariadb ran */
+    harness_server_t *started[EXAMPLE_MAX_STARTED];
+    const char *started_name[EXAMPLE_MAX_STARTED]; /* borrowed */
+    int n_started;
+} example_procs_t;
+
+/* Create the scratch dir for program and say where it is. 0 or -1. */
+int example_procs_open(example_procs_t *p, const char *program);
+
+/* Start a throwaway MariaDB; its socket (owned by the harness) or NULL. */
+const char *example_start_mariadb(example_procs_t *p);
+
+/* Start trellisd with args (NULL-terminated) and say where; its address
+ * is copied into addr. The server (owned by the harness) or NULL. */
+harness_server_t *example_start_tm(example_procs_t *p, const char *const *args,
+                                   char *addr, size_t addrlen);
+
+/* Start the binary bin (next to this one, else ${build}/bin) as process
+ * name with args. The server (owned by the harness) or NULL. name is
+ * borrowed for as long as p lives. */
+harness_server_t *example_start_service(example_procs_t *p, const char *name,
+                                        const char *bin,
+                                        const char *const *args);
+
+/* Stop what was started (SIGTERM), newest first, then MariaDB; each must
+ * exit 0 — a crash or a sanitizer report at exit fails the example.
+ * 0 or -1. */
+int example_procs_stop(example_procs_t *p);
+
+/* A client for the TM at tm; 0, or -1 with the reason on stderr. */
+int example_client_new(const char *program, const char *tm, int timeout_ms,
+                       trellis_client_t **out);
+
+/* Call method (a full "/pkg.Svc/Method") at addr with payload; the reply
+ * as a malloc'd C string in *text (may be NULL: reply dropped). 0, or -1
+ * with err. */
+int example_call_text(const char *addr, const char *method, const char *payload,
+                      char **text, char *err, size_t errlen);
+
+/* ---- what the services printed --------------------------------------- */
+
+#define EXAMPLE_MAX_SAID 64
+
+/* Print the lines of logs[0..n) ("" entries skipped) that mention
+ * "gid=<gid> ", merged in time order (each starts with the time of day to
+ * the microsecond; a run across midnight would print out of order, nothing
+ * worse), under "   the <who> said, in time order:". Nothing if none. */
+void example_print_said(const char (*logs)[PATH_MAX], size_t n, const char *gid,
+                        const char *who);
+
+/* How many of those lines contain needle. */
+int example_count_said(const char (*logs)[PATH_MAX], size_t n, const char *gid,
+                       const char *needle);
+
+/* ---- the TM's view --------------------------------------------------- */
+
+/* 1 if st is SUCCEEDED or FAILED. */
+int example_is_final(trellis_trans_status_t st);
+
+/* The op of branch b, or NULL. */
+const trellis_op_info_t *example_find_op(const trellis_branch_info_t *b,
+                                         trellis_op_t op);
+
+/* "   TM: gid G is STATUS[, reason: R]". */
+void example_print_tm_status(const trellis_trans_info_t *info);
+
+/* " op status (N attempts); ..." for each op of b, then a newline. */
+void example_print_ops(const trellis_branch_info_t *b);
+
+#endif /* EXAMPLE_DRIVER_H */
