@@ -14,7 +14,8 @@
  *
  * A call_* returns the forward op's gRPC status (TRELLIS_OK, TRELLIS_ABORTED
  * for a business refusal, ...); on anything but OK the initiator should
- * abort. Branch ids are "01", "02", ... in call order (add_step included).
+ * abort. Branches called by the initiator get ids "01", "02", ... in call
+ * order; steps added with add_step get the ids after those, in order.
  *
  * Threads: a trellis_gtx_t is used by one thread at a time; the client is
  * borrowed, thread safe, and must outlive it. Ownership: *out is the
