@@ -136,6 +136,13 @@ static trellis_rc_t target_parse(const char *target, const char *what,
     return TRELLIS_OK;
 }
 
+trellis_rc_t tr_ap_check_target(const char *target, const char *what, char *err,
+                                size_t errlen)
+{
+    ap_target_t unused;
+    return target_parse(target, what, &unused, err, errlen);
+}
+
 /* All three targets well formed; *forward_to is the forward op's, split. */
 static trellis_rc_t
 targets_check(const tr_ap_kind_t *k, const char *forward_target,
@@ -145,7 +152,7 @@ targets_check(const tr_ap_kind_t *k, const char *forward_target,
     ap_target_t unused;
     trellis_rc_t rc =
         target_parse(forward_target, k->forward_op, forward_to, err, errlen);
-    if (rc == TRELLIS_OK)
+    if (rc == TRELLIS_OK && k->commit_name != NULL)
         rc = target_parse(commit_target, k->commit_name, &unused, err, errlen);
     if (rc == TRELLIS_OK)
         rc = target_parse(rollback_target, k->rollback_name, &unused, err,
@@ -228,7 +235,8 @@ trellis_rc_t tr_ap_begin(tr_ap_t *a, const tr_ap_kind_t *kind,
 /* ---- branches -------------------------------------------------------- */
 
 /* Register branch_id's phase-2 ops (and its payload, which trellisd sends
- * as their request). */
+ * as their request). A kind without a commit-side op (saga) registers only
+ * its rollback-side op. */
 static trellis_rc_t ap_register(const tr_ap_t *a, const char *branch_id,
                                 const char *commit_target,
                                 const char *rollback_target,
@@ -239,8 +247,10 @@ static trellis_rc_t ap_register(const tr_ap_t *a, const char *branch_id,
         {a->kind->commit_op, commit_target},
         {a->kind->rollback_op, rollback_target},
     };
-    return trellis_register_branch(a->client, a->gid, branch_id, a->kind->mode,
-                                   ops, 2, payload, payload_len, err, errlen);
+    int has_commit = a->kind->commit_name != NULL;
+    return trellis_register_branch(
+        a->client, a->gid, branch_id, a->kind->mode, has_commit ? ops : ops + 1,
+        has_commit ? 2 : 1, payload, payload_len, err, errlen);
 }
 
 /* Call branch_id's forward op with the dtm- metadata and the branch

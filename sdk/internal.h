@@ -16,6 +16,8 @@
  *   ap_trans.c — initiator-driven branches shared by the TCC and XA
  *               helpers: targets, branch ids, register-then-call;
  *   tcc.c, xa.c — the TCC and XA helpers, thin over ap_trans.c;
+ *   gtx.c — the hybrid helper: TCC, XA and saga branches in one
+ *               transaction over ap_trans.c, plus TM-run saga steps;
  *   participant.c — the participant's gRPC server.
  */
 #ifndef TRELLIS_SDK_INTERNAL_H
@@ -145,7 +147,10 @@ trellis_rc_t tr_submit(trellis_client_t *c,
 /* ---- ap_trans.c ------------------------------------------------------ */
 
 /* What tells an initiator-driven (AP-driven) mode apart: TCC and XA differ
- * only in these names and numbers. Static tables, never freed. */
+ * only in these names and numbers. Static tables, never freed. A saga
+ * branch (gtx.c) has no commit-side op: commit_name NULL, commit_op 0.
+ * tr_ap_t.kind may be switched between branches (the hybrid helper does:
+ * each branch is registered and called with the kind current then). */
 typedef struct {
     trellis_mode_t mode;
     const char *trans_type; /* dtm-trans_type: "tcc", "xa" */
@@ -195,5 +200,10 @@ trellis_rc_t tr_ap_abort(tr_ap_t *a, const char *reason,
 
 /* Release what *a owns (not a itself). */
 void tr_ap_clear(tr_ap_t *a);
+
+/* target is "host:port/package.Service/Method" by trellisd's rules; else
+ * INVALID_ARGUMENT with err naming it as `what` ("action", ...). */
+trellis_rc_t tr_ap_check_target(const char *target, const char *what, char *err,
+                                size_t errlen);
 
 #endif /* TRELLIS_SDK_INTERNAL_H */
