@@ -624,7 +624,9 @@ static void test_purge(void **state)
         imy_exec(c,
                  "INSERT INTO trellis_barrier (trans_type, gid, branch_id, op, "
                  "barrier_id, reason, create_time) VALUES ('tcc', 'new-%d', "
-                 "'01', 'try', '01', 'try', NOW() - INTERVAL %d DAY)",
+                 "'01', 'try', '01', 'try', NOW() - INTERVAL %d DAY + "
+                 "INTERVAL 1 HOUR)", /* off the day boundary: no race with
+                                        the clock between here and purge */
                  i, i);
     long long deletes0 = imy_int(c, "SELECT VARIABLE_VALUE FROM "
                                     "information_schema.SESSION_STATUS WHERE "
