@@ -1,5 +1,5 @@
 /*
- * bench_ap: the threads of the tcc2 and xa2 load (see bench_ap.h).
+ * bench_ap: the threads of the tcc2, xa2 and hybrid3 load (see bench_ap.h).
  *
  * Each worker owns its counters and its latency array (grown by doubling;
  * a latency that finds no memory is dropped, the count still holds); the

@@ -1,10 +1,10 @@
 /*
- * bench_ap: the load of the tcc2 and xa2 workloads of trellis-bench -
- * `concurrency` threads, each running one 2-branch initiator-driven
+ * bench_ap: the load of the tcc2, xa2 and hybrid3 workloads of
+ * trellis-bench - `concurrency` threads, each running one initiator-driven
  * transaction after the other with the blocking SDK calls. What one
  * transaction is (helper, branches, payloads) is the workload's op
- * (bench_tcc_transfer, bench_xa_order); this module owns the threads, the
- * trellis client they share, the clock and the counting.
+ * (bench_tcc_transfer, bench_xa_order, bench_hybrid_txn); this module owns the
+ * threads, the trellis client they share, the clock and the counting.
  *
  * Like bench_load, a run lasts warmup_s + duration_s and counts and times
  * only the transactions that end inside the window [warmup, warmup +

@@ -1,6 +1,6 @@
 /*
- * bench_ap_env: MariaDB and the two participant services of the tcc2 and
- * xa2 workloads (see bench_ap_env.h).
+ * bench_ap_env: MariaDB and the participant services of the tcc2, xa2 and
+ * hybrid3 workloads (see bench_ap_env.h).
  */
 #include "bench_ap_env.h"
 
@@ -56,7 +56,7 @@ int bench_ap_svc_start(bench_ap_env_t *e, harness_t *h, int i, const char *name,
 
 void bench_ap_snap(const bench_ap_env_t *e, bench_ap_cpu_t *s)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < BENCH_AP_MAX_SVC; i++)
         s->svc[i] = e->svc_pid[i] > 0 ? bench_sys_cpu_s(e->svc_pid[i]) : -1;
     s->db = e->db_pid > 0 ? bench_sys_cpu_s(e->db_pid) : -1;
 }
@@ -79,8 +79,10 @@ double bench_ap_print_cpu(const bench_ap_env_t *e, const bench_ap_cpu_t *a,
 {
     double cores = 0;
     printf("       cpu cores (us per %s):", op);
-    for (int i = 0; i < 2; i++)
-        cores += print_one(e->svc_name[i], a->svc[i], b->svc[i], secs, n_ops);
+    for (int i = 0; i < BENCH_AP_MAX_SVC; i++)
+        if (e->svc_name[i])
+            cores +=
+                print_one(e->svc_name[i], a->svc[i], b->svc[i], secs, n_ops);
     cores += print_one("mariadbd", a->db, b->db, secs, n_ops);
     printf("\n");
     return cores;

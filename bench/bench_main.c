@@ -15,7 +15,10 @@
  * comes from K threads making blocking TCC helper calls (bench_ap.c, with
  * the processes in bench_ap_env.c). Mode xa2 is the same shape with
  * 2-branch XA orders (bench_xa.c): MariaDB, the xa-order example's
- * order-service and stock-service, the XA helper.
+ * order-service and stock-service, the XA helper. Mode hybrid3 is the same
+ * shape again with 3-branch hybrid transactions (bench_hybrid.c): an XA
+ * order, a TCC debit and a trellisd-run saga shipment step through the
+ * hybrid initiator, on the hybrid-order example's three services.
  */
 #include <grpc/grpc.h>
 #include <signal.h>
@@ -26,6 +29,7 @@
 #include "bench_ap.h"
 #include "bench_ap_env.h"
 #include "bench_env.h"
+#include "bench_hybrid.h"
 #include "bench_load.h"
 #include "bench_saga.h"
 #include "bench_sys.h"
@@ -39,7 +43,7 @@
 typedef struct {
     const char *mode, *store, *tm, *part_impl;
     int concurrency, tm_threads, part_threads, client_threads, channels;
-    int bank_threads, accounts, db_flush; /* tcc2, xa2 */
+    int bank_threads, accounts, db_flush; /* tcc2, xa2, hybrid3 */
     int tm_pid;
     double duration_s, warmup_s;
     uint64_t hold;
@@ -52,8 +56,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: trellis-bench [flags]\n\n"
-            "  --mode M            workload: saga2 (default), tcc2 or xa2 "
-            "(hybrid3 planned)\n"
+            "  --mode M            workload: saga2 (default), tcc2, xa2 or "
+            "hybrid3\n"
             "  --concurrency K     calls in flight (64)\n"
             "  --duration D        seconds measured per phase (10)\n"
             "  --warmup S          seconds run before measuring (1)\n"
@@ -72,9 +76,11 @@ static void usage(FILE *out)
             "default) or sdk\n"
             "  --part-threads N    participant threads (1)\n"
             "  --bank-threads N    tcc2: bank-service worker threads (16);\n"
-            "                      xa2: order-/stock-service worker threads\n"
-            "  --accounts N        tcc2: accounts per bank (1000); xa2: SKUs\n"
-            "  --db-flush N        tcc2, xa2: MariaDB "
+            "                      xa2: order-/stock-service worker threads;\n"
+            "                      hybrid3: each of its three services'\n"
+            "  --accounts N        tcc2: accounts per bank (1000); xa2: SKUs;\n"
+            "                      hybrid3: bank accounts\n"
+            "  --db-flush N        tcc2, xa2, hybrid3: MariaDB "
             "innodb_flush_log_at_trx_commit\n"
             "                      (1: durable, default; 2: no fsync per "
             "commit)\n");
@@ -150,24 +156,15 @@ static int set_opt(opts_t *o, const char *k, const char *v)
     return rc;
 }
 
-/* Modes the flag accepts, and whether this build runs them. */
+/* Modes the flag accepts. */
 static int check_mode(const char *mode)
 {
-    static const char *planned[] = {"hybrid3"};
     if (strcmp(mode, "saga2") == 0 || strcmp(mode, "tcc2") == 0 ||
-        strcmp(mode, "xa2") == 0)
+        strcmp(mode, "xa2") == 0 || strcmp(mode, "hybrid3") == 0)
         return 0;
-    for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++)
-        if (strcmp(mode, planned[i]) == 0) {
-            fprintf(stderr,
-                    "trellis-bench: mode %s is not implemented yet "
-                    "(available: saga2, tcc2, xa2)\n",
-                    mode);
-            return -1;
-        }
     fprintf(stderr,
             "trellis-bench: unknown mode \"%s\" (available: saga2, tcc2, "
-            "xa2; planned: hybrid3)\n",
+            "xa2, hybrid3)\n",
             mode);
     return -1;
 }
@@ -379,9 +376,13 @@ typedef struct {
 
 /* gRPC calls per unit of work: a saga2 is Submit + 2 actions; a tcc2
  * transfer is Begin, 2 x RegisterBranch, 2 x Try, Submit, 2 x Confirm; an
- * xa2 order the same with Prepare and Commit. */
+ * xa2 order the same with Prepare and Commit; a hybrid3 transaction is
+ * Begin, 2 x RegisterBranch, Prepare, TransTry, Submit (with the saga
+ * step), then Reserve, Commit, TransConfirm. */
 static int calls_per_op(const opts_t *o)
 {
+    if (strcmp(o->mode, "hybrid3") == 0)
+        return 9;
     return strcmp(o->mode, "saga2") != 0 ? 8 : 3;
 }
 
@@ -392,9 +393,10 @@ static void print_result(const opts_t *o, const run_t *run)
     int k = calls_per_op(o);
     double ratio = echo > 0 ? k * saga->r.rate / echo : 0;
     printf("ratio %d x %s/s / echo calls/s = %d x %.0f / %.0f = %.3f\n", k,
-           strcmp(o->mode, "xa2") == 0    ? "orders"
-           : strcmp(o->mode, "tcc2") == 0 ? "transfers"
-                                          : "sagas",
+           strcmp(o->mode, "xa2") == 0       ? "orders"
+           : strcmp(o->mode, "tcc2") == 0    ? "transfers"
+           : strcmp(o->mode, "hybrid3") == 0 ? "transactions"
+                                             : "sagas",
            k, saga->r.rate, echo, ratio);
     if (run->rss_end_mb >= 0)
         printf("trellisd RSS at end: %.1f MB\n", run->rss_end_mb);
@@ -429,8 +431,8 @@ static int run_hold(const opts_t *o, const bench_env_t *env, run_t *run)
     return 0;
 }
 
-/* What a tcc2 or xa2 phase prints: the phase line's name and unit, the op
- * of the per-op CPU figures, and who the services are. */
+/* What a tcc2, xa2 or hybrid3 phase prints: the phase line's name and unit, the
+ * op of the per-op CPU figures, and who the services are. */
 typedef struct {
     const char *name, *unit, *op, *svcs;
 } ap_labels_t;
@@ -439,6 +441,8 @@ static const ap_labels_t TCC_LABELS = {"tcc2", "transfers/s", "transfer",
                                        "the banks"};
 static const ap_labels_t XA_LABELS = {"xa2", "orders/s", "order",
                                       "the services"};
+static const ap_labels_t HYBRID_LABELS = {"hybrid3", "transactions/s",
+                                          "transaction", "the services"};
 
 /* A timed tcc2 or xa2 run of op over svcs (user: the workload's env), CPU
  * read at the window's edges like run_phase. */
@@ -475,8 +479,8 @@ static int run_ap_phase(const opts_t *o, const bench_env_t *env,
     return 0;
 }
 
-/* What tcc2 and xa2 do before starting their services: name trellisd and
- * the echo participant, and measure the gRPC ceiling. */
+/* What tcc2, xa2 and hybrid3 do before starting their services: name trellisd
+ * and the echo participant, and measure the gRPC ceiling. */
 static int run_ap_echo(const opts_t *o, const bench_env_t *env, run_t *run)
 {
     printf("trellisd at %s (pid %d), echo participant at %s (pid %d)\n",
@@ -525,12 +529,37 @@ static int run_xa(const opts_t *o, const bench_env_t *env, run_t *run)
     return 0;
 }
 
+static int run_hybrid(const opts_t *o, const bench_env_t *env, run_t *run)
+{
+    bench_hybrid_env_t svcs;
+    if (run_ap_echo(o, env, run) != 0)
+        return -1;
+    if (bench_hybrid_env_start(&svcs, env->h, o->bank_threads, o->accounts,
+                               o->concurrency, o->warmup_s + o->duration_s,
+                               o->db_flush) != 0)
+        return -1;
+    printf("MariaDB (pid %d, innodb_flush_log_at_trx_commit=%d), "
+           "order-service at %s, bank-service at %s, shipping-service at %s, "
+           "%d accounts, %llu shipping slots, --threads %d\n",
+           svcs.ap.db_pid, o->db_flush, svcs.ap.svc_addr[0],
+           svcs.ap.svc_addr[1], svcs.ap.svc_addr[2], o->accounts,
+           (unsigned long long)svcs.slots, o->bank_threads);
+    fflush(stdout);
+    if (run_ap_phase(o, env, &svcs.ap, bench_hybrid_txn, &svcs, &HYBRID_LABELS,
+                     &run->peak) != 0)
+        return -1;
+    run->rss_end_mb = rss_mb(env);
+    return 0;
+}
+
 static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
 {
     if (strcmp(o->mode, "tcc2") == 0)
         return run_tcc(o, env, run);
     if (strcmp(o->mode, "xa2") == 0)
         return run_xa(o, env, run);
+    if (strcmp(o->mode, "hybrid3") == 0)
+        return run_hybrid(o, env, run);
     bench_saga_t saga;
     bench_saga_init(&saga, env->part_addr, "b");
     printf("trellisd at %s (pid %d), participant at %s (pid %d)\n",
