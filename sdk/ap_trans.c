@@ -24,16 +24,13 @@
  * Not thread safe: one thread at a time per tr_ap_t. The client is
  * borrowed and is itself thread safe.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "trellis_target.h"
 
-/* The same bounds trellisd puts on a target's two halves. */
-#define HOSTPORT_MAX 255
-#define METHOD_MAX 255
 
 /* dtm-gid, dtm-trans_type, dtm-branch_id, dtm-op. */
 #define N_DTM_MD 4
@@ -41,99 +38,32 @@
 /* ---- targets --------------------------------------------------------- */
 
 /* A target split into the two arguments of trellis_call_unary. */
-typedef struct {
-    char host_port[HOSTPORT_MAX + 1]; /* "host:port" */
-    char method[METHOD_MAX + 1];      /* "/package.Service/Method" */
-} ap_target_t;
+typedef trellis_target_t ap_target_t;
 
-static int is_identifier(const char *s, size_t n)
-{
-    if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
-            return 0;
-    return 1;
-}
-
-/* "package.Service": at least two identifiers joined by dots. */
-static int is_qualified_service(const char *s, size_t n)
-{
-    size_t start = 0, parts = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || s[i] == '.') {
-            if (!is_identifier(s + start, i - start))
-                return 0;
-            parts++;
-            start = i + 1;
-        }
-    }
-    return parts >= 2;
-}
-
-/* A host name, an IPv4 address or "[IPv6]". */
-static int is_host(const char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    if (s[0] == '[')
-        return n > 2 && s[n - 1] == ']' &&
-               strspn(s + 1, "0123456789abcdefABCDEF:.") == n - 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(isalnum(c) || c == '-' || c == '.'))
-            return 0;
-    }
-    return s[0] != '-' && s[0] != '.';
-}
-
-static int is_port(const char *s, size_t n)
-{
-    if (n == 0 || n > 5)
-        return 0;
-    long v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v >= 1 && v <= 65535;
-}
-
-/* Split "host:port/package.Service/Method" into *out; the rules are
- * trellisd's (tm_parse_target), so a target that passes here is not
- * refused there for its shape. */
+/* Split "host:port/package.Service/Method" into *out, by the protocol's
+ * one definition of a target (proto/trellis_target.c, which trellisd uses
+ * too), so a target that passes here is not refused there for its shape. */
 static trellis_rc_t target_parse(const char *target, const char *what,
                                  ap_target_t *out, char *err, size_t errlen)
 {
-    if (target == NULL || target[0] == '\0')
+    switch (trellis_target_parse(target, out)) {
+    case TRELLIS_TARGET_OK:
+        return TRELLIS_OK;
+    case TRELLIS_TARGET_EMPTY:
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
                        "%s target is empty; expected "
                        "host:port/package.Service/Method",
                        what);
-    const char *slash = strchr(target, '/');
-    const char *last = strrchr(target, '/');
-    const char *colon = NULL;
-    if (slash != NULL)
-        for (const char *p = slash; p > target && colon == NULL; p--)
-            if (p[-1] == ':')
-                colon = p - 1;
-    if (slash == NULL || slash == last || colon == NULL ||
-        !is_host(target, (size_t)(colon - target)) ||
-        !is_port(colon + 1, (size_t)(slash - colon - 1)) ||
-        !is_qualified_service(slash + 1, (size_t)(last - slash - 1)) ||
-        !is_identifier(last + 1, strlen(last + 1)))
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "%s target \"%.200s\" is not of the form "
-                       "host:port/package.Service/Method",
-                       what, target);
-    if ((size_t)(slash - target) > HOSTPORT_MAX || strlen(slash) > METHOD_MAX)
+    case TRELLIS_TARGET_TOO_LONG:
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
                        "%s target \"%.200s...\" is too long", what, target);
-    snprintf(out->host_port, sizeof out->host_port, "%.*s",
-             (int)(slash - target), target);
-    snprintf(out->method, sizeof out->method, "%s", slash);
-    return TRELLIS_OK;
+    case TRELLIS_TARGET_BAD_SHAPE:
+        break;
+    }
+    return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                   "%s target \"%.200s\" is not of the form "
+                   "host:port/package.Service/Method",
+                   what, target);
 }
 
 trellis_rc_t tr_ap_check_target(const char *target, const char *what, char *err,

@@ -63,94 +63,23 @@ int tm_validate_branch_id(const char *id, char *err, size_t errlen)
     return validate_id(id, "branch_id", TM_BRANCH_ID_MAX, err, errlen);
 }
 
-static int is_identifier(const char *s, size_t n)
-{
-    if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
-            return 0;
-    return 1;
-}
-
-/* "package.Service": identifiers joined by dots, at least two of them. */
-static int is_qualified_service(const char *s, size_t n)
-{
-    size_t start = 0, parts = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || s[i] == '.') {
-            if (!is_identifier(s + start, i - start))
-                return 0;
-            parts++;
-            start = i + 1;
-        }
-    }
-    return parts >= 2;
-}
-
-static int is_hostname(const char *s, size_t n)
-{
-    if (n == 0)
-        return 0;
-    if (s[0] == '[') /* [IPv6] */
-        return n > 2 && s[n - 1] == ']' &&
-               strspn(s + 1, "0123456789abcdefABCDEF:.") == n - 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(isalnum(c) || c == '-' || c == '.'))
-            return 0;
-    }
-    return s[0] != '-' && s[0] != '.';
-}
-
-static int is_port(const char *s, size_t n)
-{
-    if (n == 0 || n > 5)
-        return 0;
-    long v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v >= 1 && v <= 65535;
-}
-
 int tm_parse_target(const char *target, const char *what, tm_target_t *out,
                     char *err, size_t errlen)
 {
-    static const char shape[] =
-        "%s \"%.200s\" is not of the form host:port/package.Service/Method";
-    if (!target || !*target)
+    switch (trellis_target_parse(target, out)) {
+    case TRELLIS_TARGET_OK:
+        return 0;
+    case TRELLIS_TARGET_EMPTY:
         return fail(err, errlen, "%s is empty%s", what, "");
-    size_t len = strlen(target);
-    if (len > TM_HOSTPORT_MAX + TM_METHOD_MAX)
-        return fail(err, errlen, "%s is too long (%s)", what, "over 510 bytes");
-    const char *slash = strchr(target, '/');
-    const char *last = strrchr(target, '/');
-    if (!slash || slash == last)
-        return fail(err, errlen, shape, what, target);
-    const char *colon = NULL;
-    for (const char *p = slash; p > target; p--)
-        if (p[-1] == ':') {
-            colon = p - 1;
-            break;
-        }
-    if (!colon || !is_hostname(target, (size_t)(colon - target)) ||
-        !is_port(colon + 1, (size_t)(slash - colon - 1)))
-        return fail(err, errlen, shape, what, target);
-    if (!is_qualified_service(slash + 1, (size_t)(last - slash - 1)) ||
-        !is_identifier(last + 1, strlen(last + 1)))
-        return fail(err, errlen, shape, what, target);
-    if ((size_t)(slash - target) > TM_HOSTPORT_MAX ||
-        strlen(slash) > TM_METHOD_MAX)
-        return fail(err, errlen, "%s is too long (%s)", what, target);
-    if (out) {
-        snprintf(out->host_port, sizeof(out->host_port), "%.*s",
-                 (int)(slash - target), target);
-        snprintf(out->method, sizeof(out->method), "%s", slash);
+    case TRELLIS_TARGET_TOO_LONG:
+        return fail(err, errlen, "%s is too long (%.200s)", what, target);
+    case TRELLIS_TARGET_BAD_SHAPE:
+        break;
     }
-    return 0;
+    return fail(err, errlen,
+                "%s \"%.200s\" is not of the form "
+                "host:port/package.Service/Method",
+                what, target);
 }
 
 static int validate_header(const Trellis__V1__Header *h, size_t i, char *err,

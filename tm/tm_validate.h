@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "trellis/v1/tm.pb-c.h"
+#include "trellis_target.h"
 
 typedef struct {
     uint32_t max_branches;  /* per transaction (steps + registered) */
@@ -22,17 +23,12 @@ typedef struct {
 } tm_limits_t;
 
 #define TM_BRANCH_ID_MAX 32
-#define TM_HOSTPORT_MAX 255
-#define TM_METHOD_MAX 255
 #define TM_HEADER_KEY_MAX 64
 #define TM_HEADER_VALUE_MAX 256
 #define TM_REASON_MAX 1024
 
-/* A parsed target "host:port/package.Service/Method". */
-typedef struct {
-    char host_port[TM_HOSTPORT_MAX + 1]; /* "host:port" */
-    char method[TM_METHOD_MAX + 1];      /* "/package.Service/Method" */
-} tm_target_t;
+/* A parsed target "host:port/package.Service/Method" (trellis_target.h). */
+typedef trellis_target_t tm_target_t;
 
 /* Sensible defaults for the limits above. */
 void tm_limits_default(tm_limits_t *l);
