@@ -31,7 +31,6 @@
 #include "internal.h"
 #include "trellis_target.h"
 
-
 /* dtm-gid, dtm-trans_type, dtm-branch_id, dtm-op. */
 #define N_DTM_MD 4
 
