@@ -500,6 +500,48 @@ xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
 
 /* ---- phase 2 ------------------------------------------------------------ */
 
+/* The last word on a commit that met XAER_NOTA with the xid unlisted: the
+ * prepare's barrier row (written inside the XA branch) is visible to a
+ * plain read only once the branch committed. Visible: it did, success.
+ * Not visible: the branch may still be on its way from a closing session
+ * to the recovered list (longer than nota_means_gone waited, under heavy
+ * load) — -1, the TM retries; a commit never follows a prepare that did
+ * not succeed, so "never prepared" is not a case here. */
+static int prepare_row_committed(MYSQL *conn, const char *table,
+                                 const barrier_branch_t *b, const char *xid,
+                                 char *msg, size_t msglen)
+{
+    const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
+    const char *v[] = {b->gid, b->branch_id, bid};
+    char esc[3][2 * 128 + 1];
+    for (int i = 0; i < 3; i++)
+        mysql_real_escape_string(conn, esc[i], v[i], strlen(v[i]));
+    char sql[SQL_MAX];
+    int n = snprintf(sql, sizeof sql,
+                     "SELECT COUNT(*) FROM `%s` WHERE gid = '%s' AND "
+                     "branch_id = '%s' AND op = 'prepare' AND barrier_id = "
+                     "'%s' AND reason = 'prepare'",
+                     table, esc[0], esc[1], esc[2]);
+    if (n < 0 || (size_t)n >= sizeof sql ||
+        mysql_real_query(conn, sql, (unsigned long)n) != 0) {
+        say_db(msg, msglen, conn, "commit check", xid);
+        return -1;
+    }
+    MYSQL_RES *r = mysql_store_result(conn);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    int committed = row && row[0] && strcmp(row[0], "1") == 0;
+    mysql_free_result(r);
+    if (!committed) {
+        say(msg, msglen,
+            "xa: %s is neither prepared nor visibly committed yet (its "
+            "session may still be closing); retry",
+            xid);
+        return -1;
+    }
+    say(msg, msglen, "duplicate: %s is not prepared (already committed)", xid);
+    return 0;
+}
+
 int xa_commit_branch(MYSQL *conn, const char *table, const barrier_branch_t *b,
                      char *msg, size_t msglen)
 {
@@ -515,8 +557,7 @@ int xa_commit_branch(MYSQL *conn, const char *table, const barrier_branch_t *b,
     }
     if (nota_means_gone(conn, xid, msg, msglen) != 0)
         return -1;
-    say(msg, msglen, "duplicate: %s is not prepared (already finished)", xid);
-    return 0;
+    return prepare_row_committed(conn, table, &nb, xid, msg, msglen);
 }
 
 /* sql += 'v', escaped. */
