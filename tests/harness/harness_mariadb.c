@@ -39,6 +39,7 @@ struct harness_mariadb {
     harness_proc_t *proc;
     char name[64];
     char datadir[PATH_MAX];
+    char tmpdir[PATH_MAX]; /* its own: parallel installs collide in /tmp */
     char socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
     char pid_file[PATH_MAX];
     int port;
@@ -105,7 +106,9 @@ static const char *user_name(void)
 static int install_db(harness_mariadb_t *m)
 {
     char datadir[PATH_MAX + 16], user[64], name[80];
+    char tmpdir[PATH_MAX + 16];
     snprintf(datadir, sizeof datadir, "--datadir=%s", m->datadir);
+    snprintf(tmpdir, sizeof tmpdir, "--tmpdir=%s", m->tmpdir);
     snprintf(user, sizeof user, "--user=%s", user_name());
     snprintf(name, sizeof name, "%s-install", m->name);
     const char *argv[] = {"mariadb-install-db",
@@ -113,6 +116,7 @@ static int install_db(harness_mariadb_t *m)
                           datadir,
                           "--auth-root-authentication-method=normal",
                           "--skip-test-db",
+                          tmpdir,
                           user,
                           NULL};
     return harness_run(m->h, name, argv, MARIADB_START_TIMEOUT_MS);
@@ -121,13 +125,16 @@ static int install_db(harness_mariadb_t *m)
 static int start_server(harness_mariadb_t *m)
 {
     char datadir[PATH_MAX + 16], sock[128], port[32], pid[PATH_MAX + 16];
+    char tmpdir[PATH_MAX + 16];
     snprintf(datadir, sizeof datadir, "--datadir=%s", m->datadir);
+    snprintf(tmpdir, sizeof tmpdir, "--tmpdir=%s", m->tmpdir);
     snprintf(sock, sizeof sock, "--socket=%s", m->socket);
     snprintf(port, sizeof port, "--port=%d", m->port);
     snprintf(pid, sizeof pid, "--pid-file=%s", m->pid_file);
     const char *argv[] = {"mariadbd",
                           "--no-defaults",
                           datadir,
+                          tmpdir,
                           sock,
                           port,
                           pid,
@@ -170,7 +177,10 @@ harness_mariadb_t *harness_mariadb_start(harness_t *h, const char *name)
     if ((size_t)snprintf(m->datadir, sizeof m->datadir, "%s/data", dir) >=
             sizeof m->datadir ||
         (size_t)snprintf(m->pid_file, sizeof m->pid_file, "%s/mysqld.pid",
-                         dir) >= sizeof m->pid_file)
+                         dir) >= sizeof m->pid_file ||
+        (size_t)snprintf(m->tmpdir, sizeof m->tmpdir, "%s/tmp", dir) >=
+            sizeof m->tmpdir ||
+        mkdir(m->tmpdir, 0755) != 0)
         return NULL;
     unlink(m->socket);
     if ((m->port = free_tcp_port()) < 0 || install_db(m) != 0 ||
