@@ -2,7 +2,9 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all build demo test test-sanitize deps clean format bench
+FUZZ_SECONDS ?= 15
+
+.PHONY: all build demo test test-sanitize fuzz deps clean format bench
 
 all: build
 
@@ -24,6 +26,13 @@ test-sanitize: deps
 	cmake --build build-sanitize -j $(JOBS)
 	cd build-sanitize && ctest --output-on-failure --timeout 900
 
+# libFuzzer targets (tests/fuzz), built with clang in build-fuzz; each runs
+# FUZZ_SECONDS over its corpus (README, "Fuzzing").
+fuzz: deps
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRELLIS_FUZZ=ON >/dev/null
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_all
+	bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 bench: build
 	$(BUILD)/bin/trellis-bench
 
@@ -31,4 +40,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-sanitize
+	rm -rf $(BUILD) build-sanitize build-fuzz

@@ -19,6 +19,7 @@
 
 struct bench_ap_worker {
     bench_ap_load_t *load;
+    trellis_client_t *client; /* one of the run's, index % targets */
     int index;
     pthread_t thread;
     uint64_t rng;
@@ -30,7 +31,8 @@ struct bench_ap_worker {
 
 struct bench_ap_load {
     bench_ap_spec_t spec;
-    trellis_client_t *client;
+    trellis_client_t *clients[BENCH_MAX_TARGETS];
+    size_t n_clients;
     int64_t start_ns, win_start_ns, win_end_ns;
     bench_ap_worker_t *workers;
     int n_workers;
@@ -40,7 +42,7 @@ struct bench_ap_load {
 
 trellis_client_t *bench_ap_client(const bench_ap_worker_t *w)
 {
-    return w->load->client;
+    return w->client;
 }
 
 int bench_ap_index(const bench_ap_worker_t *w)
@@ -104,6 +106,32 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+static void free_load(bench_ap_load_t *l)
+{
+    for (size_t i = 0; i < l->n_clients; i++)
+        trellis_client_free(l->clients[i]);
+    free(l->workers);
+    free(l);
+}
+
+/* One client per target of spec->tm_addr. 0, or -1 with err. */
+static int open_clients(bench_ap_load_t *l, char *err, size_t errlen)
+{
+    char t[BENCH_MAX_TARGETS][BENCH_TARGET_LEN];
+    size_t n = bench_split_targets(l->spec.tm_addr, t, BENCH_MAX_TARGETS);
+    if (n == 0) {
+        snprintf(err, errlen, "bad target list \"%s\"", l->spec.tm_addr);
+        return -1;
+    }
+    uint32_t tmo =
+        l->spec.call_timeout_ms ? l->spec.call_timeout_ms : DEFAULT_TIMEOUT_MS;
+    for (; l->n_clients < n; l->n_clients++)
+        if (trellis_client_new(t[l->n_clients], tmo, &l->clients[l->n_clients],
+                               err, errlen) != TRELLIS_OK)
+            return -1;
+    return 0;
+}
+
 bench_ap_load_t *bench_ap_start(const bench_ap_spec_t *spec, char *err,
                                 size_t errlen)
 {
@@ -115,12 +143,8 @@ bench_ap_load_t *bench_ap_start(const bench_ap_spec_t *spec, char *err,
         return NULL;
     }
     l->spec = *spec;
-    if (trellis_client_new(spec->tm_addr,
-                           spec->call_timeout_ms ? spec->call_timeout_ms
-                                                 : DEFAULT_TIMEOUT_MS,
-                           &l->client, err, errlen) != TRELLIS_OK) {
-        free(l->workers);
-        free(l);
+    if (open_clients(l, err, errlen) != 0) {
+        free_load(l);
         return NULL;
     }
     l->start_ns = bench_mono_ns();
@@ -130,6 +154,7 @@ bench_ap_load_t *bench_ap_start(const bench_ap_spec_t *spec, char *err,
         bench_ap_worker_t *w = &l->workers[i];
         w->load = l;
         w->index = i;
+        w->client = l->clients[(size_t)i % l->n_clients];
         w->rng = (uint64_t)l->start_ns ^ ((uint64_t)i << 40);
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
             break;
@@ -183,7 +208,5 @@ void bench_ap_finish(bench_ap_load_t *l, bench_load_result_t *out)
     if (all)
         bench_load_latencies(all, at, out);
     free(all);
-    trellis_client_free(l->client);
-    free(l->workers);
-    free(l);
+    free_load(l);
 }

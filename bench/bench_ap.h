@@ -13,7 +13,12 @@
  * Threads: bench_ap_start/finish from one thread; the op runs on the load
  * threads, concurrently, and may call the bench_ap_worker functions only
  * on the worker it was given. Each worker owns its counters and latencies;
- * nothing is shared on the hot path but the (thread-safe) trellis client.
+ * nothing is shared on the hot path but the (thread-safe) trellis clients.
+ *
+ * Several trellisd nodes: tm_addr may list several targets; the run then
+ * has one client per target and worker i uses target i % targets for
+ * everything, so each transaction's requests reach the node that accepted
+ * it (a node answers Register and Abort only for its own transactions).
  */
 #ifndef BENCH_AP_H
 #define BENCH_AP_H
@@ -33,7 +38,7 @@ typedef int (*bench_ap_op_fn)(bench_ap_worker_t *w, uint64_t n,
                               const void *user);
 
 typedef struct {
-    const char *tm_addr;
+    const char *tm_addr; /* "host:port", or several, comma-separated */
     int concurrency;
     double warmup_s, duration_s;
     uint32_t call_timeout_ms; /* 0: 30 s */
@@ -51,10 +56,10 @@ int64_t bench_ap_window_end_ns(const bench_ap_load_t *l);
 /* Wait for the threads, fill *out (rate = transactions/s), release. */
 void bench_ap_finish(bench_ap_load_t *l, bench_load_result_t *out);
 
-/* For the op, on w's thread: the run's trellis client (owned by the run),
- * the thread's index (0 .. concurrency-1), a pseudo-random number from the
- * thread's own sequence, and the first error of the thread (later ones are
- * dropped). */
+/* For the op, on w's thread: the thread's trellis client (owned by the
+ * run; the same one for the whole run), the thread's index (0 ..
+ * concurrency-1), a pseudo-random number from the thread's own sequence, and
+ * the first error of the thread (later ones are dropped). */
 trellis_client_t *bench_ap_client(const bench_ap_worker_t *w);
 int bench_ap_index(const bench_ap_worker_t *w);
 uint64_t bench_ap_rand(bench_ap_worker_t *w);

@@ -4,28 +4,14 @@
  */
 #include "bench_ap_env.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "bench_env.h"
 #include "bench_sys.h"
 #include "harness.h"
 
 /* ---- processes -------------------------------------------------------- */
-
-static int read_pid_file(harness_t *h, const char *leaf)
-{
-    char path[PATH_MAX];
-    int pid = 0;
-    FILE *f =
-        harness_path(h, leaf, path, sizeof(path)) ? fopen(path, "r") : NULL;
-    if (f) {
-        if (fscanf(f, "%d", &pid) != 1)
-            pid = 0;
-        fclose(f);
-    }
-    return pid;
-}
 
 int bench_ap_db_start(bench_ap_env_t *e, harness_t *h, int db_flush)
 {
@@ -33,7 +19,7 @@ int bench_ap_db_start(bench_ap_env_t *e, harness_t *h, int db_flush)
     memset(e, 0, sizeof(*e));
     if (!(e->db = harness_mariadb_start(h, "mariadb")))
         return -1;
-    e->db_pid = read_pid_file(h, "mariadb.mariadb/mysqld.pid");
+    e->db_pid = bench_env_pid_file(h, "mariadb.mariadb/mysqld.pid");
     snprintf(sql, sizeof(sql), "SET GLOBAL innodb_flush_log_at_trx_commit = %d",
              db_flush);
     return harness_mariadb_exec(e->db, sql) != 0 ? -1 : 0;

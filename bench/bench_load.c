@@ -85,10 +85,32 @@ void bench_sleep_until_ns(int64_t t)
 
 /* ---- connections ------------------------------------------------------ */
 
-int bench_conns_open(bench_conns_t *c, const char *target, size_t n,
+size_t bench_split_targets(const char *list, char out[][BENCH_TARGET_LEN],
+                           size_t max)
+{
+    size_t n = 0;
+    for (const char *p = list; p && *p && n < max;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= BENCH_TARGET_LEN)
+            return 0;
+        memcpy(out[n], p, len);
+        out[n++][len] = 0;
+        p += len + (p[len] == ',');
+    }
+    return n;
+}
+
+int bench_conns_open(bench_conns_t *c, const char *targets, size_t n,
                      const char *method)
 {
+    char t[BENCH_MAX_TARGETS][BENCH_TARGET_LEN];
+    size_t nt = bench_split_targets(targets, t, BENCH_MAX_TARGETS);
     memset(c, 0, sizeof(*c));
+    if (nt == 0) {
+        fprintf(stderr, "trellis-bench: bad target list \"%s\"\n", targets);
+        return -1;
+    }
+    n = (n + nt - 1) / nt * nt;
     c->channels = calloc(n, sizeof(*c->channels));
     c->methods = calloc(n, sizeof(*c->methods));
     if (!c->channels || !c->methods) {
@@ -101,7 +123,7 @@ int bench_conns_open(bench_conns_t *c, const char *target, size_t n,
     grpc_channel_args args = {.num_args = n > 1 ? 1 : 0, .args = &arg};
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
     for (size_t i = 0; i < n; i++) {
-        c->channels[i] = grpc_channel_create(target, creds, &args);
+        c->channels[i] = grpc_channel_create(t[i % nt], creds, &args);
         c->methods[i] =
             grpc_channel_register_call(c->channels[i], method, NULL, NULL);
         c->n = i + 1;

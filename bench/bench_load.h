@@ -26,15 +26,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* n channels to one target, each with the method registered. n > 1 gives
- * n separate TCP connections (local subchannel pools). */
+/* Split a comma-separated target list ("host:port,host:port") into
+ * out[0 .. max-1]; returns how many (0 when list is empty or an entry does
+ * not fit). */
+#define BENCH_MAX_TARGETS 8
+#define BENCH_TARGET_LEN 128
+size_t bench_split_targets(const char *list, char out[][BENCH_TARGET_LEN],
+                           size_t max);
+
+/* n channels over the targets of a comma-separated list, each with the
+ * method registered. Channel i goes to target i % targets, and n is raised
+ * to a multiple of the number of targets, so the slots (which take channel
+ * j % n) spread evenly over them. n > 1 gives n separate TCP connections
+ * (local subchannel pools). Returns 0, or -1 with a message. */
 typedef struct {
     size_t n;
     grpc_channel **channels;
     void **methods; /* grpc_channel_register_call handles */
 } bench_conns_t;
 
-int bench_conns_open(bench_conns_t *c, const char *target, size_t n,
+int bench_conns_open(bench_conns_t *c, const char *targets, size_t n,
                      const char *method);
 void bench_conns_close(bench_conns_t *c);
 

@@ -19,6 +19,12 @@
  * shape again with 3-branch hybrid transactions (bench_hybrid.c): an XA
  * order, a TCC debit and a trellisd-run saga shipment step through the
  * hybrid initiator, on the hybrid-order example's three services.
+ *
+ * With --store mysql trellisd runs on a MariaDB the harness starts (its
+ * own, apart from the one of tcc2's, xa2's and hybrid3's services), and
+ * --nodes 2 starts a second trellisd on the same database: saga2 then
+ * alternates its channels over the two nodes, the other modes give each
+ * load thread one node for all its transactions.
  */
 #include <grpc/grpc.h>
 #include <signal.h>
@@ -43,6 +49,7 @@
 typedef struct {
     const char *mode, *store, *tm, *part_impl;
     int concurrency, tm_threads, part_threads, client_threads, channels;
+    int nodes;
     int bank_threads, accounts, db_flush; /* tcc2, xa2, hybrid3 */
     int tm_pid;
     double duration_s, warmup_s;
@@ -54,36 +61,40 @@ typedef struct {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: trellis-bench [flags]\n\n"
-            "  --mode M            workload: saga2 (default), tcc2, xa2 or "
-            "hybrid3\n"
-            "  --concurrency K     calls in flight (64)\n"
-            "  --duration D        seconds measured per phase (10)\n"
-            "  --warmup S          seconds run before measuring (1)\n"
-            "  --tm HOST:PORT      use this running trellisd instead of "
-            "starting one\n"
-            "  --tm-pid PID        its pid, for RSS and CPU readings\n"
-            "  --threads N         trellisd --threads (default: its own)\n"
-            "  --store sqlite      trellisd's store (only sqlite for now)\n"
-            "  --hold N            first park N sagas whose first step "
-            "answers ONGOING\n"
-            "  --hold-retry-ms MS  their retry interval (600000)\n"
-            "  --client-threads N  completion-queue threads of the bench "
-            "client (1)\n"
-            "  --channels N        TCP connections to each server (1)\n"
-            "  --part-impl I       participant server: core (raw gRPC core, "
-            "default) or sdk\n"
-            "  --part-threads N    participant threads (1)\n"
-            "  --bank-threads N    tcc2: bank-service worker threads (16);\n"
-            "                      xa2: order-/stock-service worker threads;\n"
-            "                      hybrid3: each of its three services'\n"
-            "  --accounts N        tcc2: accounts per bank (1000); xa2: SKUs;\n"
-            "                      hybrid3: bank accounts\n"
-            "  --db-flush N        tcc2, xa2, hybrid3: MariaDB "
-            "innodb_flush_log_at_trx_commit\n"
-            "                      (1: durable, default; 2: no fsync per "
-            "commit)\n");
+    fprintf(
+        out,
+        "usage: trellis-bench [flags]\n\n"
+        "  --mode M            workload: saga2 (default), tcc2, xa2 or "
+        "hybrid3\n"
+        "  --concurrency K     calls in flight (64)\n"
+        "  --duration D        seconds measured per phase (10)\n"
+        "  --warmup S          seconds run before measuring (1)\n"
+        "  --tm HOST:PORT      use this running trellisd instead of "
+        "starting one\n"
+        "  --tm-pid PID        its pid, for RSS and CPU readings\n"
+        "  --threads N         trellisd --threads (default: its own)\n"
+        "  --store S           trellisd's store: sqlite (default) or mysql (a\n"
+        "                      MariaDB the bench starts)\n"
+        "  --nodes N           trellisd processes on that store: 1 (default)\n"
+        "                      or 2 (--store mysql; one database)\n"
+        "  --hold N            first park N sagas whose first step "
+        "answers ONGOING\n"
+        "  --hold-retry-ms MS  their retry interval (600000)\n"
+        "  --client-threads N  completion-queue threads of the bench "
+        "client (1)\n"
+        "  --channels N        TCP connections to each server (1)\n"
+        "  --part-impl I       participant server: core (raw gRPC core, "
+        "default) or sdk\n"
+        "  --part-threads N    participant threads (1)\n"
+        "  --bank-threads N    tcc2: bank-service worker threads (16);\n"
+        "                      xa2: order-/stock-service worker threads;\n"
+        "                      hybrid3: each of its three services'\n"
+        "  --accounts N        tcc2: accounts per bank (1000); xa2: SKUs;\n"
+        "                      hybrid3: bank accounts\n"
+        "  --db-flush N        tcc2, xa2, hybrid3: MariaDB "
+        "innodb_flush_log_at_trx_commit\n"
+        "                      (1: durable, default; 2: no fsync per "
+        "commit)\n");
 }
 
 static int parse_num(const char *flag, const char *v, double min, double max,
@@ -125,6 +136,9 @@ static int set_opt(opts_t *o, const char *k, const char *v)
         o->warmup_s = d;
     else if (strcmp(k, "--threads") == 0 && !(rc = parse_num(k, v, 1, 256, &d)))
         o->tm_threads = (int)d;
+    else if (strcmp(k, "--nodes") == 0 &&
+             !(rc = parse_num(k, v, 1, BENCH_MAX_NODES, &d)))
+        o->nodes = (int)d;
     else if (strcmp(k, "--tm-pid") == 0 &&
              !(rc = parse_num(k, v, 1, 1 << 30, &d)))
         o->tm_pid = (int)d;
@@ -189,6 +203,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
                   .part_threads = 1,
                   .client_threads = 1,
                   .channels = 1,
+                  .nodes = 1,
                   .bank_threads = 16,
                   .accounts = 1000,
                   .db_flush = 1,
@@ -212,13 +227,21 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         fprintf(stderr, "trellis-bench: --hold is for mode saga2\n");
         return -1;
     }
-    if (strcmp(o->store, "sqlite") != 0) {
+    if (strcmp(o->store, "sqlite") != 0 && strcmp(o->store, "mysql") != 0) {
         fprintf(stderr,
                 "trellis-bench: unknown store \"%s\" (available: "
-                "sqlite)\n",
+                "sqlite, mysql)\n",
                 o->store);
         return -1;
     }
+    if (o->nodes > 1 && (strcmp(o->store, "mysql") != 0 || o->tm)) {
+        fprintf(stderr, "trellis-bench: --nodes 2 needs --store mysql (and "
+                        "no --tm)\n");
+        return -1;
+    }
+    /* The harness then runs trellisd on a MariaDB of its own (harness.h). */
+    if (strcmp(o->store, "mysql") == 0)
+        setenv("TRELLIS_TEST_STORE", "mysql", 1);
     if (strcmp(o->part_impl, "core") != 0 && strcmp(o->part_impl, "sdk") != 0) {
         fprintf(stderr, "trellis-bench: --part-impl is core or sdk\n");
         return -1;
@@ -233,8 +256,9 @@ typedef struct {
     bench_cpu_snap_t a, b; /* at the window's edges */
 } phase_t;
 
-static void print_phase(const char *name, const char *unit, const phase_t *p,
-                        const char *op, int threads)
+static void print_phase(const bench_env_t *env, const char *name,
+                        const char *unit, const phase_t *p, const char *op,
+                        int threads)
 {
     const bench_load_result_t *r = &p->r;
     printf("%-6s %.0f %s  p50_ms=%.3f p99_ms=%.3f max_ms=%.3f  ok=%llu "
@@ -244,7 +268,7 @@ static void print_phase(const char *name, const char *unit, const phase_t *p,
            r->window_s);
     if (r->first_error[0])
         printf("       first failure: %s\n", r->first_error);
-    double others = bench_env_print_cpu(&p->a, &p->b, r->ok, op, threads);
+    double others = bench_env_print_cpu(env, &p->a, &p->b, r->ok, op, threads);
     if (others > OTHERS_WARN_CORES)
         printf("       WARNING: other processes used %.2f cores meanwhile; "
                "these figures are disturbed\n",
@@ -292,7 +316,7 @@ static int run_echo(const opts_t *o, const bench_env_t *env, phase_t *p)
     int rc = run_phase(env, &s, p);
     bench_conns_close(&c);
     if (rc == 0)
-        print_phase("echo", "calls/s", p, "call", 0);
+        print_phase(env, "echo", "calls/s", p, "call", 0);
     return rc;
 }
 
@@ -334,10 +358,25 @@ static void wait_for_holds(const bench_env_t *env, uint64_t n)
            (unsigned long long)n);
 }
 
+/* trellisd's RSS, summed over the nodes; -1 when one is unknown. */
 static double rss_mb(const bench_env_t *env)
 {
-    long kb = env->tm_pid > 0 ? bench_sys_rss_kb(env->tm_pid) : -1;
-    return kb < 0 ? -1 : (double)kb / 1024.0;
+    long sum = 0;
+    for (int i = 0; i < env->n_nodes; i++) {
+        long kb = env->tm_pid[i] > 0 ? bench_sys_rss_kb(env->tm_pid[i]) : -1;
+        if (kb < 0)
+            return -1;
+        sum += kb;
+    }
+    return (double)sum / 1024.0;
+}
+
+/* "trellisd at ADDR (pid N), ", and the same for the second node. */
+static void print_nodes(const bench_env_t *env)
+{
+    for (int i = 0; i < env->n_nodes; i++)
+        printf("%s at %s (pid %d), ", i ? "trellisd-2" : "trellisd",
+               env->node_addr[i], env->tm_pid[i]);
 }
 
 /* ---- report ----------------------------------------------------------- */
@@ -348,11 +387,11 @@ static void print_header(const opts_t *o)
     bench_sys_cpu_model(model, sizeof(model));
     printf("trellis-bench: machine nproc=%d cpu=\"%s\"\n", bench_sys_nproc(),
            model);
-    printf("parameters: mode=%s store=%s concurrency=%d duration=%gs "
+    printf("parameters: mode=%s store=%s nodes=%d concurrency=%d duration=%gs "
            "warmup=%gs hold=%llu tm=%s tm_threads=%s participant=%s/%d "
            "client_threads=%d channels=%d\n",
-           o->mode, o->store, o->concurrency, o->duration_s, o->warmup_s,
-           (unsigned long long)o->hold, o->tm ? o->tm : "started",
+           o->mode, o->store, o->nodes, o->concurrency, o->duration_s,
+           o->warmup_s, (unsigned long long)o->hold, o->tm ? o->tm : "started",
            o->tm_threads ? "set" : "default", o->part_impl, o->part_threads,
            o->client_threads, o->channels);
     if (o->tm_threads)
@@ -402,10 +441,10 @@ static void print_result(const opts_t *o, const run_t *run)
         printf("trellisd RSS at end: %.1f MB\n", run->rss_end_mb);
     else
         printf("trellisd RSS at end: n/a (pass --tm-pid)\n");
-    printf("RESULT mode=%s store=%s tps=%.0f p50_ms=%.3f p99_ms=%.3f "
-           "echo_cps=%.0f ratio=%.3f",
-           o->mode, o->store, saga->r.rate, saga->r.p50_ms, saga->r.p99_ms,
-           echo, ratio);
+    printf("RESULT mode=%s store=%s nodes=%d tps=%.0f p50_ms=%.3f "
+           "p99_ms=%.3f echo_cps=%.0f ratio=%.3f",
+           o->mode, o->store, o->nodes, saga->r.rate, saga->r.p50_ms,
+           saga->r.p99_ms, echo, ratio);
     if (o->hold)
         printf(" hold=%llu rss_mb=%.0f peak_tps=%.0f hold_vs_peak=%.3f",
                (unsigned long long)o->hold, run->rss_end_mb, run->peak.r.rate,
@@ -423,7 +462,7 @@ static int run_hold(const opts_t *o, const bench_env_t *env, run_t *run)
     bench_saga_hold(&held, o->hold_retry_ms);
     if (run_sagas(o, env, &held, o->hold, &run->park) != 0)
         return -1;
-    print_phase("park", "sagas/s submitted", &run->park, "saga", 1);
+    print_phase(env, "park", "sagas/s submitted", &run->park, "saga", 1);
     wait_for_holds(env, run->park.r.total_ok);
     run->rss_held_mb = rss_mb(env);
     printf("       trellisd RSS with %llu sagas held: %.1f MB\n",
@@ -470,7 +509,7 @@ static int run_ap_phase(const opts_t *o, const bench_env_t *env,
     bench_env_snap(env, &p->b);
     bench_ap_snap(svcs, &cb);
     bench_ap_finish(l, &p->r);
-    print_phase(lb->name, lb->unit, p, lb->op, 1);
+    print_phase(env, lb->name, lb->unit, p, lb->op, 1);
     double cores =
         bench_ap_print_cpu(svcs, &ca, &cb, p->r.window_s, p->r.ok, lb->op);
     printf("       (%s and MariaDB are %.2f of the \"others\" "
@@ -483,8 +522,8 @@ static int run_ap_phase(const opts_t *o, const bench_env_t *env,
  * and the echo participant, and measure the gRPC ceiling. */
 static int run_ap_echo(const opts_t *o, const bench_env_t *env, run_t *run)
 {
-    printf("trellisd at %s (pid %d), echo participant at %s (pid %d)\n",
-           env->tm_addr, env->tm_pid, env->part_addr, env->part_pid);
+    print_nodes(env);
+    printf("echo participant at %s (pid %d)\n", env->part_addr, env->part_pid);
     return run_echo(o, env, &run->echo);
 }
 
@@ -562,17 +601,19 @@ static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
         return run_hybrid(o, env, run);
     bench_saga_t saga;
     bench_saga_init(&saga, env->part_addr, "b");
-    printf("trellisd at %s (pid %d), participant at %s (pid %d)\n",
-           env->tm_addr, env->tm_pid, env->part_addr, env->part_pid);
+    print_nodes(env);
+    printf("participant at %s (pid %d)\n", env->part_addr, env->part_pid);
     if (run_echo(o, env, &run->echo) != 0 ||
         run_sagas(o, env, &saga, 0, &run->peak) != 0)
         return -1;
-    print_phase(o->hold ? "peak" : "saga2", "sagas/s", &run->peak, "saga", 1);
+    print_phase(env, o->hold ? "peak" : "saga2", "sagas/s", &run->peak, "saga",
+                1);
     if (o->hold) {
         if (run_hold(o, env, run) != 0 ||
             run_sagas(o, env, &saga, 0, &run->held) != 0)
             return -1;
-        print_phase("held", "sagas/s (with held sagas)", &run->held, "saga", 1);
+        print_phase(env, "held", "sagas/s (with held sagas)", &run->held,
+                    "saga", 1);
     }
     run->rss_end_mb = rss_mb(env);
     print_participant(env);
@@ -593,7 +634,8 @@ int main(int argc, char **argv)
                            .tm_pid = o.tm_pid,
                            .tm_threads = o.tm_threads,
                            .part_impl = o.part_impl,
-                           .part_threads = o.part_threads};
+                           .part_threads = o.part_threads,
+                           .nodes = o.nodes};
     if (bench_env_start(&env, &eo) != 0)
         return 1;
     run_t run;

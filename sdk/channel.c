@@ -36,9 +36,9 @@
 #define INITIAL_RECONNECT_BACKOFF_MS 100
 #define MAX_RECONNECT_BACKOFF_MS 1000
 
-static grpc_channel *channel_create(const char *target)
+static grpc_channel *channel_create(const tr_chan_slot_t *s)
 {
-    grpc_arg args[3];
+    grpc_arg args[4];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
@@ -49,11 +49,18 @@ static grpc_channel *channel_create(const char *target)
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
     args[2].value.integer = 1;
-    grpc_channel_args chargs = {sizeof args / sizeof args[0], args};
+    /* TLS: the name the server's certificate must carry, when not the
+     * target's host. */
+    args[3].type = GRPC_ARG_STRING;
+    args[3].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+    args[3].value.string = s->server_name;
+    grpc_channel_args chargs = {s->creds && s->server_name ? 4 : 3, args};
 
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(target, creds, &chargs);
-    grpc_channel_credentials_release(creds);
+    grpc_channel_credentials *creds =
+        s->creds != NULL ? s->creds : grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(s->target, creds, &chargs);
+    if (s->creds == NULL)
+        grpc_channel_credentials_release(creds);
     return ch;
 }
 
@@ -77,7 +84,7 @@ static tr_chan_t *chan_new(const tr_chan_slot_t *s)
     tr_chan_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
-    c->channel = channel_create(s->target);
+    c->channel = channel_create(s);
     for (size_t i = 0; i < s->n_methods; i++)
         c->registered[i] =
             grpc_channel_register_call(c->channel, s->methods[i], NULL, NULL);
@@ -139,4 +146,17 @@ void tr_chan_slot_destroy(tr_chan_slot_t *s)
     pthread_mutex_destroy(&s->lock);
     free(s->target);
     s->target = NULL;
+    if (s->creds != NULL && s->creds_owned)
+        grpc_channel_credentials_release(s->creds);
+    s->creds = NULL;
+    free(s->server_name);
+    s->server_name = NULL;
+}
+
+void tr_chan_slot_set_tls(tr_chan_slot_t *s, grpc_channel_credentials *creds,
+                          char *server_name)
+{
+    s->creds = creds;
+    s->creds_owned = 1;
+    s->server_name = server_name;
 }

@@ -59,6 +59,16 @@ trellis_rc_t trellis_client_new(const char *target, uint32_t call_timeout_ms,
                                 trellis_client_t **out, char *err,
                                 size_t errlen)
 {
+    return trellis_client_new_tls(target, call_timeout_ms, NULL, out, err,
+                                  errlen);
+}
+
+trellis_rc_t trellis_client_new_tls(const char *target,
+                                    uint32_t call_timeout_ms,
+                                    const trellis_tls_t *tls,
+                                    trellis_client_t **out, char *err,
+                                    size_t errlen)
+{
     tr_err_clear(err, errlen);
     if (out == NULL)
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
@@ -68,14 +78,28 @@ trellis_rc_t trellis_client_new(const char *target, uint32_t call_timeout_ms,
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
                        "trellisd target is empty; expected host:port");
     tr_grpc_init_once();
+    grpc_channel_credentials *creds = NULL;
+    char *server_name = NULL;
+    if (tls != NULL) {
+        trellis_rc_t rc = tr_tls_channel_creds(tls, &creds, err, errlen);
+        if (rc != TRELLIS_OK)
+            return rc;
+        if (tls->server_name != NULL && tls->server_name[0] != '\0')
+            server_name = strdup(tls->server_name);
+    }
 
     trellis_client_t *c = calloc(1, sizeof *c);
     if (c == NULL || tr_chan_slot_init(&c->slot, target, tm_method_names,
                                        TM_N_METHODS) != TRELLIS_OK) {
         free(c);
+        if (creds != NULL)
+            grpc_channel_credentials_release(creds);
+        free(server_name);
         return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
                        "out of memory for a client");
     }
+    if (creds != NULL)
+        tr_chan_slot_set_tls(&c->slot, creds, server_name);
     c->call_timeout_ms =
         call_timeout_ms != 0 ? call_timeout_ms : TR_DEFAULT_TIMEOUT_MS;
     *out = c;
@@ -92,12 +116,14 @@ void trellis_client_free(trellis_client_t *c)
 
 /* ---- one TM call ----------------------------------------------------- */
 
-/* Pack req, call method m, unpack the reply as reply_desc. On TRELLIS_OK
- * *reply is the caller's (protobuf_c_message_free_unpacked). */
-static trellis_rc_t tm_call(trellis_client_t *c, tm_method_t m,
-                            const ProtobufCMessage *req,
-                            const ProtobufCMessageDescriptor *reply_desc,
-                            ProtobufCMessage **reply, char *err, size_t errlen)
+/* Pack req, call method (m: its registered handle's index, or -1 to call
+ * it by name), unpack the reply as reply_desc. On TRELLIS_OK *reply is the
+ * caller's (protobuf_c_message_free_unpacked). */
+static trellis_rc_t call_method(trellis_client_t *c, int m, const char *method,
+                                const ProtobufCMessage *req,
+                                const ProtobufCMessageDescriptor *reply_desc,
+                                ProtobufCMessage **reply, char *err,
+                                size_t errlen)
 {
     *reply = NULL;
     if (c == NULL)
@@ -117,8 +143,8 @@ static trellis_rc_t tm_call(trellis_client_t *c, tm_method_t m,
     }
     tr_unary_t u = {
         .channel = chan->channel,
-        .registered = chan->registered[m],
-        .method = tm_method_names[m],
+        .registered = m >= 0 ? chan->registered[m] : NULL,
+        .method = method,
         .target = c->slot.target,
         .req = req_buf,
         .req_len = req_len,
@@ -140,8 +166,25 @@ static trellis_rc_t tm_call(trellis_client_t *c, tm_method_t m,
         return tr_errf(TRELLIS_INTERNAL, err, errlen,
                        "trellisd's reply to %s (%zu bytes) does not parse "
                        "as %s",
-                       tm_method_names[m], rep_len, reply_desc->name);
+                       method, rep_len, reply_desc->name);
     return TRELLIS_OK;
+}
+
+static trellis_rc_t tm_call(trellis_client_t *c, tm_method_t m,
+                            const ProtobufCMessage *req,
+                            const ProtobufCMessageDescriptor *reply_desc,
+                            ProtobufCMessage **reply, char *err, size_t errlen)
+{
+    return call_method(c, (int)m, tm_method_names[m], req, reply_desc, reply,
+                       err, errlen);
+}
+
+trellis_rc_t tr_client_call(trellis_client_t *c, const char *method,
+                            const ProtobufCMessage *req,
+                            const ProtobufCMessageDescriptor *reply_desc,
+                            ProtobufCMessage **reply, char *err, size_t errlen)
+{
+    return call_method(c, -1, method, req, reply_desc, reply, err, errlen);
 }
 
 /* Copy src into dst[dstlen], truncating; dst may be NULL. */

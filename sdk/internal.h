@@ -11,6 +11,7 @@
  *               of trellis_call_unary, and the one blocking unary call
  *               that every client-side RPC goes through;
  *   client.c  — trellis_client_t and the TM RPCs;
+ *   admin.c   — the operator RPCs (trellis_admin.h) over client.c;
  *   info.c    — deep copies of Query/List replies into the info structs;
  *   saga.c    — the saga builder and its Submit;
  *   ap_trans.c — initiator-driven branches shared by the TCC and XA
@@ -18,7 +19,9 @@
  *   tcc.c, xa.c — the TCC and XA helpers, thin over ap_trans.c;
  *   gtx.c — the hybrid helper: TCC, XA and saga branches in one
  *               transaction over ap_trans.c, plus TM-run saga steps;
- *   participant.c — the participant's gRPC server.
+ *   participant.c — the participant's gRPC server;
+ *   tls.c — TLS credentials from PEM files, and trellis_call_unary's
+ *               process-wide TLS setting.
  */
 #ifndef TRELLIS_SDK_INTERNAL_H
 #define TRELLIS_SDK_INTERNAL_H
@@ -29,6 +32,7 @@
 #include <stdint.h>
 
 #include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 
 #include "trellis.h"
 
@@ -70,6 +74,9 @@ typedef struct {
     const char *const *methods; /* static: gRPC keeps the pointers */
     size_t n_methods;
     tr_chan_t *current; /* NULL until first use, or after retiring one */
+    grpc_channel_credentials *creds; /* TLS; NULL: plaintext */
+    int creds_owned;   /* released with the slot (else borrowed) */
+    char *server_name; /* TLS name override (owned), or NULL */
 } tr_chan_slot_t;
 
 /* methods (may be NULL, 0) are registered on every channel of the slot. */
@@ -84,6 +91,29 @@ void tr_chan_release(tr_chan_slot_t *s, tr_chan_t *c, trellis_rc_t rc);
 
 /* No call may hold a channel of the slot any more. */
 void tr_chan_slot_destroy(tr_chan_slot_t *s);
+
+/* Make the slot's channels TLS: it takes over creds and server_name
+ * (malloc'd, may be NULL). Before the first tr_chan_acquire. */
+void tr_chan_slot_set_tls(tr_chan_slot_t *s, grpc_channel_credentials *creds,
+                          char *server_name);
+
+/* ---- tls.c ------------------------------------------------------------ */
+
+struct trellis_participant_tls;
+
+/* Credentials from the PEM files of tls; *out is the caller's
+ * (grpc_channel_credentials_release / grpc_server_credentials_release).
+ * INVALID_ARGUMENT with err naming the file when one cannot be used. */
+trellis_rc_t tr_tls_channel_creds(const trellis_tls_t *tls,
+                                  grpc_channel_credentials **out, char *err,
+                                  size_t errlen);
+trellis_rc_t tr_tls_server_creds(const struct trellis_participant_tls *tls,
+                                 grpc_server_credentials **out, char *err,
+                                 size_t errlen);
+
+/* Give a new call_unary cache slot the process-wide TLS setting of
+ * trellis_call_unary_set_tls (borrowed credentials, copied name). */
+void tr_tls_apply_call_settings(tr_chan_slot_t *s);
 
 /* ---- unary.c --------------------------------------------------------- */
 
@@ -143,6 +173,20 @@ trellis_rc_t tr_submit(trellis_client_t *c,
                        const struct Trellis__V1__SubmitRequest *req,
                        trellis_trans_status_t *status, char *reason,
                        size_t reasonlen, char *err, size_t errlen);
+
+struct ProtobufCMessage;
+struct ProtobufCMessageDescriptor;
+
+/* Call a trellis.v1.TM method by its full name ("/trellis.v1.TM/...") on
+ * the client's channel: pack req, unpack the reply as reply_desc. On
+ * TRELLIS_OK *reply is the caller's (protobuf_c_message_free_unpacked).
+ * For the rarely used operator RPCs (admin.c), which are not registered on
+ * the channel. */
+trellis_rc_t tr_client_call(trellis_client_t *c, const char *method,
+                            const struct ProtobufCMessage *req,
+                            const struct ProtobufCMessageDescriptor *reply_desc,
+                            struct ProtobufCMessage **reply, char *err,
+                            size_t errlen);
 
 /* ---- ap_trans.c ------------------------------------------------------ */
 

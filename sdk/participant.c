@@ -107,6 +107,7 @@ struct trellis_participant {
     size_t n_handlers, cap_handlers;
 
     grpc_server *server;
+    grpc_server_credentials *creds; /* TLS (owned); NULL: plaintext */
     worker_t *workers;
     tag_t shutdown_tag;
     atomic_int stopping; /* workers stop re-arming requests */
@@ -671,12 +672,39 @@ static grpc_server *server_create(void)
     return grpc_server_create(&args, NULL);
 }
 
-static int add_port(grpc_server *server, const char *addr)
+/* Bind addr with the participant's TLS credentials, or plaintext. */
+static int add_port(trellis_participant_t *p, const char *addr)
 {
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-    int port = grpc_server_add_http2_port(server, addr, creds);
+    grpc_server_credentials *creds =
+        p->creds != NULL ? p->creds : grpc_insecure_server_credentials_create();
+    p->creds = NULL;
+    int port = grpc_server_add_http2_port(p->server, addr, creds);
     grpc_server_credentials_release(creds);
     return port;
+}
+
+trellis_rc_t trellis_participant_set_tls(trellis_participant_t *p,
+                                         const trellis_participant_tls_t *tls,
+                                         char *err, size_t errlen)
+{
+    tr_err_clear(err, errlen);
+    if (p == NULL || tls == NULL)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "%s is NULL",
+                       p == NULL ? "participant" : "tls");
+    pthread_mutex_lock(&p->lock);
+    p_state_t state = p->state;
+    pthread_mutex_unlock(&p->lock);
+    if (state != P_NEW)
+        return tr_errf(TRELLIS_FAILED_PRECONDITION, err, errlen,
+                       "TLS must be set before trellis_participant_start");
+    grpc_server_credentials *creds = NULL;
+    trellis_rc_t rc = tr_tls_server_creds(tls, &creds, err, errlen);
+    if (rc != TRELLIS_OK)
+        return rc;
+    if (p->creds != NULL)
+        grpc_server_credentials_release(p->creds);
+    p->creds = creds;
+    return TRELLIS_OK;
 }
 
 static trellis_rc_t start_workers(trellis_participant_t *p, char *err,
@@ -731,7 +759,7 @@ trellis_rc_t trellis_participant_start(trellis_participant_t *p,
     }
 
     trellis_rc_t rc = TRELLIS_OK;
-    int bound = add_port(p->server, addr);
+    int bound = add_port(p, addr);
     if (bound == 0) {
         rc = tr_errf(TRELLIS_UNAVAILABLE, err, errlen,
                      "cannot listen on %s (address in use, or not "
@@ -776,6 +804,8 @@ void trellis_participant_free(trellis_participant_t *p)
     for (size_t i = 0; i < p->n_handlers; i++)
         free(p->handlers[i].method);
     free(p->handlers);
+    if (p->creds != NULL) /* set but never started */
+        grpc_server_credentials_release(p->creds);
     pthread_cond_destroy(&p->changed);
     pthread_mutex_destroy(&p->lock);
     free(p);

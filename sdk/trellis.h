@@ -84,6 +84,23 @@ const char *trellis_mode_name(trellis_mode_t m);
 const char *trellis_op_name(trellis_op_t op);
 const char *trellis_op_status_name(trellis_op_status_t s);
 
+/* ---- TLS ------------------------------------------------------------- */
+
+/* TLS for a connection to trellisd (trellis_client_new_tls) or to
+ * participants (trellis_call_unary_set_tls). Every field is a path of a PEM
+ * file, or NULL. The struct and its strings are borrowed for the call that
+ * takes them: the files are read then, not later (replace a renewed
+ * certificate by making a new client). */
+typedef struct {
+    const char *ca_file;     /* roots the server's certificate must chain to;
+                                NULL: gRPC's default roots */
+    const char *cert_file;   /* own certificate chain, for mutual TLS; NULL:
+                                none (then key_file NULL too) */
+    const char *key_file;    /* private key of cert_file */
+    const char *server_name; /* name the server's certificate must carry,
+                                when not the target's host; NULL: the host */
+} trellis_tls_t;
+
 /* ---- client ---------------------------------------------------------- */
 
 typedef struct trellis_client trellis_client_t;
@@ -93,6 +110,16 @@ typedef struct trellis_client trellis_client_t;
 trellis_rc_t trellis_client_new(const char *target, uint32_t call_timeout_ms,
                                 trellis_client_t **out, char *err,
                                 size_t errlen);
+
+/* The same over TLS (tls NULL: plaintext, as trellis_client_new). A bad or
+ * missing file is INVALID_ARGUMENT naming it; a server whose certificate
+ * does not verify, or one that refuses ours (mutual TLS), makes every call
+ * fail UNAVAILABLE with gRPC's reason in err. */
+trellis_rc_t trellis_client_new_tls(const char *target,
+                                    uint32_t call_timeout_ms,
+                                    const trellis_tls_t *tls,
+                                    trellis_client_t **out, char *err,
+                                    size_t errlen);
 void trellis_client_free(trellis_client_t *c);
 
 /* A new unique gid from trellisd, copied into gid[gidlen] (64 is enough). */
@@ -249,6 +276,13 @@ trellis_rc_t trellis_call_unary(const char *target, const char *method,
                                 const char *const *md_values, size_t n_md,
                                 uint32_t timeout_ms, uint8_t **reply,
                                 size_t *reply_len, char *err, size_t errlen);
+
+/* Make trellis_call_unary (and so the TCC, XA and hybrid helpers' forward
+ * calls) use TLS for every target it has not called yet; NULL: plaintext
+ * again for new targets. Process-wide: call it at start, before the first
+ * call. Thread safe. */
+trellis_rc_t trellis_call_unary_set_tls(const trellis_tls_t *tls, char *err,
+                                        size_t errlen);
 
 #ifdef __cplusplus
 }

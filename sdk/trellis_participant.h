@@ -93,6 +93,24 @@ trellis_rc_t trellis_participant_handle(trellis_participant_t *p,
                                         trellis_handler_fn fn, void *user,
                                         char *err, size_t errlen);
 
+/* TLS for the participant's server: paths of PEM files, borrowed for the
+ * call (the files are read now). */
+typedef struct trellis_participant_tls {
+    const char *cert_file;      /* the server's certificate chain */
+    const char *key_file;       /* its private key */
+    const char *client_ca_file; /* NULL: callers need no certificate; else
+                                   mutual TLS: every caller (trellisd, an
+                                   initiator) must present a certificate
+                                   signed by this CA, or cannot connect */
+} trellis_participant_tls_t;
+
+/* Serve over TLS instead of plaintext. Before trellis_participant_start;
+ * FAILED_PRECONDITION after it. A missing or unusable file is
+ * INVALID_ARGUMENT naming it. */
+trellis_rc_t trellis_participant_set_tls(trellis_participant_t *p,
+                                         const trellis_participant_tls_t *tls,
+                                         char *err, size_t errlen);
+
 /* Bind addr ("127.0.0.1:0" picks a free port) and start serving; the bound
  * port is written to *port. Unknown methods get UNIMPLEMENTED. */
 trellis_rc_t trellis_participant_start(trellis_participant_t *p,

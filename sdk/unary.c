@@ -65,6 +65,7 @@ static tr_chan_slot_t *cache_slot(const char *target)
     if (slot == NULL && cache.n < CHANNEL_CACHE_SIZE &&
         (slot = malloc(sizeof *slot)) != NULL) {
         if (tr_chan_slot_init(slot, target, NULL, 0) == TRELLIS_OK) {
+            tr_tls_apply_call_settings(slot);
             cache.slots[cache.n++] = slot;
         } else {
             free(slot);
@@ -342,6 +343,7 @@ trellis_rc_t trellis_call_unary(const char *target, const char *method,
         if (tr_chan_slot_init(&own_slot, target, NULL, 0) != TRELLIS_OK)
             return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
                            "out of memory for a channel to %s", target);
+        tr_tls_apply_call_settings(&own_slot);
         slot = &own_slot;
     }
     tr_chan_t *chan = tr_chan_acquire(slot);

@@ -35,6 +35,8 @@ struct tm_caller {
     target_entry_t *targets[TARGET_BUCKETS];
     channel_entry_t *channels;
     atomic_long inflight;
+    grpc_channel_credentials *creds; /* NULL: plaintext */
+    char *server_name;               /* TLS name override, or NULL */
 };
 
 typedef struct {
@@ -71,7 +73,7 @@ static grpc_channel *channel_for(tm_caller_t *c, const char *host_port)
     channel_entry_t *e = calloc(1, sizeof(*e));
     if (!e)
         return NULL;
-    grpc_arg args[2];
+    grpc_arg args[3];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = (int)c->max_message;
@@ -79,10 +81,15 @@ static grpc_channel *channel_for(tm_caller_t *c, const char *host_port)
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
     args[1].value.integer = 1000;
-    grpc_channel_args cargs = {2, args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    args[2].type = GRPC_ARG_STRING;
+    args[2].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+    args[2].value.string = c->server_name;
+    grpc_channel_args cargs = {c->creds && c->server_name ? 3 : 2, args};
+    grpc_channel_credentials *creds =
+        c->creds ? c->creds : grpc_insecure_credentials_create();
     e->channel = grpc_channel_create(host_port, creds, &cargs);
-    grpc_channel_credentials_release(creds);
+    if (!c->creds)
+        grpc_channel_credentials_release(creds);
     e->host_port = strdup(host_port);
     if (!e->channel || !e->host_port) {
         free(e->host_port);
@@ -255,6 +262,16 @@ int tm_caller_new(tm_server_t *server, size_t max_message, tm_caller_t **out,
     return 0;
 }
 
+void tm_caller_set_credentials(tm_caller_t *c, grpc_channel_credentials *creds,
+                               const char *server_name)
+{
+    if (c->creds)
+        grpc_channel_credentials_release(c->creds);
+    free(c->server_name);
+    c->creds = creds;
+    c->server_name = server_name && *server_name ? strdup(server_name) : NULL;
+}
+
 void tm_caller_free(tm_caller_t *c)
 {
     if (!c)
@@ -277,5 +294,8 @@ void tm_caller_free(tm_caller_t *c)
         ch = next;
     }
     pthread_mutex_destroy(&c->mu);
+    if (c->creds)
+        grpc_channel_credentials_release(c->creds);
+    free(c->server_name);
     free(c);
 }

@@ -36,6 +36,13 @@ int tm_caller_new(tm_server_t *server, size_t max_message, tm_caller_t **out,
                   char *err, size_t errlen);
 void tm_caller_free(tm_caller_t *c);
 
+/* Call participants over TLS with creds (the caller takes them over)
+ * instead of plaintext; server_name (copied; NULL or "": the target's host)
+ * is the name their certificates must carry. Call before the first
+ * tm_caller_start. */
+void tm_caller_set_credentials(tm_caller_t *c, grpc_channel_credentials *creds,
+                               const char *server_name);
+
 /* Start a call of method ("/package.Service/Method") on host_port with the
  * payload (copied) and metadata (copied), due within timeout_ms. Returns 0
  * and later runs done(arg, ...) exactly once; or returns -1 with err filled

@@ -7,6 +7,7 @@
 #define TM_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "tm_engine.h"
 #include "tm_log.h"
@@ -18,13 +19,60 @@ typedef struct {
     int threads;
     tm_log_level_t log_level;
     tm_engine_config_t engine;
+    /* storage (tm_config_store turns these into a tm_store_config_t) */
+    char store[16];
+    char mysql_host[256];
+    uint32_t mysql_port;
+    char mysql_socket[1024];
+    char mysql_user[128];
+    char mysql_password[256];
+    char mysql_database[128];
+    char node_id[64];
+    uint32_t lease_ms;
+    uint32_t retention_s;
+    /* config file, security and limits (engine.limits.allow and
+     * engine.max_inflight are set by their rows too) */
+    char config_file[1024];         /* --config: the file that was read */
+    uint32_t max_message_bytes;     /* 0: derived from max-steps, max-payload */
+    uint32_t shutdown_grace_ms;     /* SIGTERM: wait this long for live ones */
+    char tls_cert[1024];            /* serve TLS with this chain (PEM) */
+    char tls_key[1024];             /* and this key */
+    char tls_client_ca[1024];       /* require client certs signed by these */
+    char part_tls_ca[1024];         /* call participants over TLS */
+    char part_tls_cert[1024];       /* with this client chain (mTLS) */
+    char part_tls_key[1024];        /* and key */
+    char part_tls_server_name[256]; /* name expected in their certs */
+    /* observability */
+    char metrics_listen[256]; /* "": no metrics endpoint */
+    char log_format[16];      /* "kv" (also ""), "json" */
 } tm_config_t;
 
 void tm_config_default(tm_config_t *c);
 
-/* Parse argv. Returns 0 to run, 1 when --help was printed, -1 on a bad
- * flag (err names it). */
+/* Parse argv. With --config FILE (anywhere), FILE is read first and the
+ * other flags override it, whatever their order. Returns 0 to run, 1 when
+ * --help was printed, -1 on a bad flag or file (err names the flag, or the
+ * file, line and setting). */
 int tm_config_parse(tm_config_t *c, int argc, char **argv, char *err,
+                    size_t errlen);
+
+/* Apply a config file's text: one `key = value` per line, keys being the
+ * long flag names without "--"; blank lines and `#` comments (a line
+ * starting with '#', or '#' after whitespace) are skipped. text need not
+ * be NUL-terminated and may hold any bytes (a NUL is an error). source
+ * names the file in messages ("FILE:LINE: key: what is wrong"). Returns 0,
+ * or -1 with err filled; c may then be partly changed. Pure: no I/O, no
+ * global state, so it is safe to fuzz. */
+int tm_config_parse_text(tm_config_t *c, const char *text, size_t len,
+                         const char *source, char *err, size_t errlen);
+
+/* Read path and apply it with tm_config_parse_text. */
+int tm_config_load_file(tm_config_t *c, const char *path, char *err,
+                        size_t errlen);
+
+/* The storage settings of c as a store config; its strings point into c.
+ * Returns 0, or -1 with err naming the bad setting. */
+int tm_config_store(const tm_config_t *c, tm_store_config_t *out, char *err,
                     size_t errlen);
 
 /* The --help text. */

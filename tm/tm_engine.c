@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tm_log.h"
+#include "tm_metrics.h"
 #include "tm_plan.h"
 #include "tm_request.h"
 
@@ -36,7 +37,9 @@ struct live {
     atomic_int refs;
     int pending_writes;
     int finalized;
+    int lost; /* another node drives it now: forgotten here */
     tm_timer_node_t timeout;
+    tm_timer_node_t lease_wait; /* drive again once the lease is valid */
     waiter_t *waiters;
     live_t *hnext;
     tm_engine_t *eng;
@@ -48,6 +51,7 @@ typedef enum {
     ACK_REGISTER,
     ACK_SUBMIT,
     ACK_ABORT,
+    ACK_FORCE_STOP,
 } ack_kind_t;
 
 /* One queued write: who to wake and whom to answer when it commits. */
@@ -62,6 +66,7 @@ typedef struct {
     live_t *live;
     uint32_t branch;
     tm_slot_t slot;
+    uint64_t started_us; /* for the latency metric */
 } call_ctx_t;
 
 struct tm_engine {
@@ -75,6 +80,10 @@ struct tm_engine {
     size_t count;
     atomic_uint gid_counter;
     uint32_t node_tag;
+    /* Graceful stop: once set, no new transaction is admitted; idle_cv is
+     * signalled (under map_mu) when the last live one leaves memory. */
+    atomic_int draining;
+    pthread_cond_t idle_cv;
 };
 
 void tm_engine_config_default(tm_engine_config_t *c)
@@ -85,6 +94,7 @@ void tm_engine_config_default(tm_engine_config_t *c)
     c->max_backoff_ms = 60000;
     c->prepared_timeout_ms = 60000;
     c->retry_limit = 0;
+    c->max_inflight = 1000000;
 }
 
 /* ---- references and the map ------------------------------------------ */
@@ -149,6 +159,7 @@ static void map_insert_locked(tm_engine_t *e, live_t *l)
     l->hnext = e->buckets[k];
     e->buckets[k] = l;
     e->count++;
+    tm_metrics_in_flight_add(1);
 }
 
 static void map_remove(tm_engine_t *e, live_t *l)
@@ -160,6 +171,9 @@ static void map_remove(tm_engine_t *e, live_t *l)
     if (*p) {
         *p = l->hnext;
         e->count--;
+        tm_metrics_in_flight_add(-1);
+        if (e->count == 0)
+            pthread_cond_broadcast(&e->idle_cv);
     }
     pthread_mutex_unlock(&e->map_mu);
 }
@@ -279,6 +293,9 @@ static void answer_waiters(live_t *l)
     }
 }
 
+static void reply_force_stop(tm_rpc_t *rpc, tm_tx_status_t status,
+                             const char *reason);
+
 static void send_ack(const ticket_t *t)
 {
     live_t *l = t->live;
@@ -296,6 +313,9 @@ static void send_ack(const ticket_t *t)
         break;
     case ACK_ABORT:
         reply_abort(t->rpc, t->status);
+        break;
+    case ACK_FORCE_STOP:
+        reply_force_stop(t->rpc, t->status, l->tx.reason);
         break;
     }
 }
@@ -326,7 +346,7 @@ static uint32_t request_timeout_of(const live_t *l)
 /* ---- persistence, planning, finishing ----------------------------------- */
 
 static void drive(live_t *l);
-static void on_write_done(void *arg);
+static void on_write_done(void *arg, tm_write_result_t result);
 
 static void fatal_oom(const char *what)
 {
@@ -388,6 +408,7 @@ static void finalize(live_t *l)
 {
     l->finalized = 1;
     disarm_timer(l, &l->timeout);
+    tm_metrics_trans_finished(&l->tx); /* counted before anyone is told */
     answer_waiters(l);
     tm_log(TM_LOG_DEBUG, "event=finished gid=%s status=%s ms=%" PRId64,
            l->tx.gid, tm_tx_status_name(l->tx.status),
@@ -396,14 +417,93 @@ static void finalize(live_t *l)
     live_unref(l); /* the map's reference; the caller still holds one */
 }
 
-static void on_write_done(void *arg)
+static void submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
+                          uint64_t h);
+
+/* A read of the store failed (the database is away, say): worth a retry. */
+static void reply_storage_error(tm_rpc_t *rpc, const char *err)
+{
+    reply_error(rpc, GRPC_STATUS_UNAVAILABLE, "storage unavailable: %s", err);
+}
+
+static void reply_moved(tm_rpc_t *rpc, const char *gid)
+{
+    reply_error(rpc, GRPC_STATUS_UNAVAILABLE,
+                "transaction %s is driven by another trellisd node (this "
+                "node's lease on it ran out, or that node stored it first); "
+                "send requests for it to that node",
+                gid);
+}
+
+/* Answer the rpc of a write the store refused. Lock held. */
+static void answer_refused(live_t *l, const ticket_t *t,
+                           tm_write_result_t result)
+{
+    if (t->ack == ACK_SUBMIT && result == TM_WRITE_EXISTS)
+        submit_stored(l->eng, t->rpc, l->tx.gid, l->tx.submit_hash);
+    else if (t->ack == ACK_BEGIN && result == TM_WRITE_EXISTS)
+        reply_error(t->rpc, GRPC_STATUS_ALREADY_EXISTS, "gid %s already exists",
+                    l->tx.gid);
+    else
+        reply_moved(t->rpc, l->tx.gid);
+}
+
+/* The store refused a write: another node owns the transaction (LOST), or
+ * its gid was stored before this request created it (EXISTS: a finished
+ * transaction, or one another node drives). Forget it here without acting
+ * again — no calls, no timers, no writes — and answer
+ * whoever waits on it. Calls still on the wire are ignored when they end.
+ * Lock held. Returns 1 when it took the transaction out of the map: the
+ * caller then drops the map's reference after unlocking. */
+static int forget_lost(live_t *l, tm_write_result_t result)
+{
+    if (l->lost)
+        return 0;
+    l->lost = 1;
+    if (result == TM_WRITE_LOST)
+        tm_log(TM_LOG_WARN,
+               "event=lost_ownership gid=%s msg=\"another trellisd node "
+               "drives it now\"",
+               l->tx.gid);
+    else
+        tm_log(TM_LOG_DEBUG, "event=already_stored gid=%s", l->tx.gid);
+    waiter_t *w = l->waiters;
+    l->waiters = NULL;
+    while (w) {
+        waiter_t *next = w->next;
+        if (result == TM_WRITE_EXISTS && w->kind == WAIT_SUBMIT)
+            submit_stored(l->eng, w->rpc, l->tx.gid, l->tx.submit_hash);
+        else
+            reply_moved(w->rpc, l->tx.gid);
+        free(w);
+        w = next;
+    }
+    disarm_timer(l, &l->timeout);
+    disarm_timer(l, &l->lease_wait);
+    for (size_t i = 0; i < l->tx.n_branches; i++)
+        for (int k = 0; k < TM_SLOTS; k++)
+            disarm_timer(l, &l->tx.branches[i].ops[k].retry_timer);
+    if (l->finalized)
+        return 0;
+    l->finalized = 1;
+    map_remove(l->eng, l);
+    return 1;
+}
+
+static void on_write_done(void *arg, tm_write_result_t result)
 {
     ticket_t *t = arg;
     live_t *l = t->live;
     pthread_mutex_lock(&l->mu);
     l->pending_writes--;
-    if (t->rpc)
+    int unmapped = 0;
+    if (result != TM_WRITE_DONE) {
+        if (t->rpc)
+            answer_refused(l, t, result);
+        unmapped = forget_lost(l, result);
+    } else if (t->rpc) {
         send_ack(t);
+    }
     if (l->pending_writes == 0 && !l->finalized) {
         if (is_final(l->tx.status))
             finalize(l);
@@ -411,6 +511,8 @@ static void on_write_done(void *arg)
             drive(l);
     }
     pthread_mutex_unlock(&l->mu);
+    if (unmapped)
+        live_unref(l); /* the map's */
     live_unref(l);
     free(t);
 }
@@ -427,6 +529,8 @@ static void start_call(live_t *l, uint32_t b, tm_slot_t slot)
     op->retry_timer.fn = on_op_timer;
     op->retry_timer.owner = l;
     op->retry_timer.tag = b * TM_SLOTS + (uint32_t)slot;
+    if (op->attempts > 0)
+        tm_metrics_retry(op->kind);
     tm_op_note_attempt(op, tm_wall_ms());
     if (tm_parse_target(op->target, "target", &target, err, sizeof(err)) != 0) {
         /* Checked at submit; only a corrupted store gets here. */
@@ -449,6 +553,7 @@ static void start_call(live_t *l, uint32_t b, tm_slot_t slot)
     ctx->live = l;
     ctx->branch = b;
     ctx->slot = slot;
+    ctx->started_us = tm_metrics_now_us();
     op->inflight = 1;
     live_ref(l);
     if (tm_caller_start(l->eng->caller, target.host_port, target.method,
@@ -476,11 +581,25 @@ static void stop_forward_retries(live_t *l)
     }
 }
 
+static void on_lease_wait(tm_timer_node_t *node);
+
+/* How long a transaction waits before trying again while this node's
+ * leases are not surely valid (the store renews them in the background). */
+#define LEASE_WAIT_MS 100
+
 /* Plan on durable state and act: start ready calls, or finish. Lock held. */
 static void drive(live_t *l)
 {
     if (l->pending_writes > 0 || l->finalized || is_final(l->tx.status))
         return;
+    if (!tm_store_lease_ok(l->eng->store)) {
+        /* Another node may own it by now: act only once the lease is
+         * confirmed (the store's lapsed hook re-checks with a write). */
+        l->lease_wait.fn = on_lease_wait;
+        l->lease_wait.owner = l;
+        arm_timer(l, &l->lease_wait, LEASE_WAIT_MS);
+        return;
+    }
     if (l->tx.status == TM_TX_ABORTING)
         stop_forward_retries(l);
     size_t cap = l->tx.n_branches * TM_SLOTS;
@@ -502,8 +621,40 @@ static void drive(live_t *l)
 
 static void log_rollback_decision(const live_t *l)
 {
+    char q[TM_REASON_MAX + 64];
     tm_log(TM_LOG_INFO, "event=rollback gid=%s reason=\"%s\"", l->tx.gid,
-           l->tx.reason ? l->tx.reason : "");
+           tm_log_quote(l->tx.reason, q, sizeof(q)));
+}
+
+/* One line per branch call at debug level. Lock held. */
+static void log_call_result(const live_t *l, const tm_branch_t *br,
+                            const tm_op_t *op, int status, const char *msg,
+                            uint64_t micros)
+{
+    if (!tm_log_enabled(TM_LOG_DEBUG))
+        return;
+    char q[700];
+    tm_log(TM_LOG_DEBUG,
+           "event=call_result gid=%s branch=%s op=%s attempt=%u "
+           "grpc_status=%d us=%" PRIu64 " op_status=%s error=\"%s\"",
+           l->tx.gid, br->branch_id, tm_op_kind_name(op->kind), op->attempts,
+           status, micros,
+           op->status == TM_OP_SUCCEEDED ? "succeeded"
+           : op->status == TM_OP_FAILED  ? "failed"
+                                         : "pending",
+           tm_log_quote(msg, q, sizeof(q)));
+}
+
+/* A call ended after the transaction was force-stopped: its result
+ * changes nothing. Lock held. */
+static void log_late_result(const live_t *l, const tm_branch_t *br,
+                            const tm_op_t *op, int status)
+{
+    tm_log(TM_LOG_INFO,
+           "event=late_result_ignored gid=%s branch=%s op=%s grpc_status=%d "
+           "status=%s",
+           l->tx.gid, br->branch_id, tm_op_kind_name(op->kind), status,
+           tm_tx_status_name(l->tx.status));
 }
 
 static void on_call_done(void *arg, int status, const char *message)
@@ -511,11 +662,26 @@ static void on_call_done(void *arg, int status, const char *message)
     call_ctx_t *ctx = arg;
     live_t *l = ctx->live;
     pthread_mutex_lock(&l->mu);
+    if (l->lost) { /* the node that owns it now calls again if needed */
+        pthread_mutex_unlock(&l->mu);
+        live_unref(l);
+        free(ctx);
+        return;
+    }
     tm_branch_t *br = &l->tx.branches[ctx->branch];
     tm_op_t *op = &br->ops[ctx->slot];
     op->inflight = 0;
     char msg[600];
     tm_result_t result = tm_plan_classify(status);
+    uint64_t micros = tm_metrics_now_us() - ctx->started_us;
+    tm_metrics_branch_call(op->kind, (tm_metrics_call_result_t)result, micros);
+    if (is_final(l->tx.status)) { /* force-stopped while on the wire */
+        log_late_result(l, br, op, status);
+        pthread_mutex_unlock(&l->mu);
+        live_unref(l);
+        free(ctx);
+        return;
+    }
     if (result == TM_RESULT_FAILURE) /* the participant's own words */
         snprintf(msg, sizeof(msg), "%s",
                  message && *message ? message : "ABORTED");
@@ -535,12 +701,14 @@ static void on_call_done(void *arg, int status, const char *message)
     tm_effect_t eff = tm_plan_apply_result(
         &l->tx, ctx->branch, ctx->slot, result,
         status == GRPC_STATUS_OK ? NULL : msg, &p, tm_wall_ms());
+    log_call_result(l, br, op, status, msg, micros);
+    char q[700];
     if (eff.alert)
         tm_log(TM_LOG_WARN,
                "event=phase2_not_succeeding gid=%s branch=%s op=%s "
                "attempts=%u error=\"%s\"",
                l->tx.gid, br->branch_id, tm_op_kind_name(op->kind),
-               op->attempts, op->last_error ? op->last_error : "");
+               op->attempts, tm_log_quote(op->last_error, q, sizeof(q)));
     if (before != l->tx.status)
         log_rollback_decision(l);
     if (eff.changed)
@@ -551,6 +719,15 @@ static void on_call_done(void *arg, int status, const char *message)
     pthread_mutex_unlock(&l->mu);
     live_unref(l);
     free(ctx);
+}
+
+static void on_lease_wait(tm_timer_node_t *node)
+{
+    live_t *l = node->owner;
+    pthread_mutex_lock(&l->mu);
+    drive(l);
+    pthread_mutex_unlock(&l->mu);
+    live_unref(l);
 }
 
 static void on_op_timer(tm_timer_node_t *node)
@@ -602,11 +779,16 @@ static int decode_failed(tm_rpc_t *rpc, const void *msg, const char *type,
     return 1;
 }
 
+/* rc from tm_validate: TM_DENIED (a target outside allow-targets) is
+ * PERMISSION_DENIED, anything else non-zero INVALID_ARGUMENT. */
 static int reply_if_invalid(tm_rpc_t *rpc, int rc, const char *err)
 {
     if (rc == 0)
         return 0;
-    tm_server_reply(rpc, GRPC_STATUS_INVALID_ARGUMENT, err, NULL);
+    tm_server_reply(rpc,
+                    rc == TM_DENIED ? GRPC_STATUS_PERMISSION_DENIED
+                                    : GRPC_STATUS_INVALID_ARGUMENT,
+                    err, NULL);
     return 1;
 }
 
@@ -674,6 +856,8 @@ static void submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
     }
     if (tx->submit_hash == h)
         reply_submit(rpc, gid, tx->status, tx->reason);
+    else if (!is_final(tx->status))
+        reply_moved(rpc, gid);
     else if (tx->submit_hash == 0)
         reply_error(rpc, GRPC_STATUS_FAILED_PRECONDITION,
                     "transaction %s is %s (%s); it can no longer be "
@@ -688,11 +872,51 @@ static void submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
     tm_trans_free(tx);
 }
 
-typedef enum { FOUND_LIVE, FOUND_STORED, FOUND_NONE, FOUND_ERROR } found_t;
+/* FOUND_ELSEWHERE: stored and unfinished, but not in this node's memory:
+ * another node drives it (MySQL store only). */
+/* FOUND_FULL / FOUND_CLOSED: a new gid that was not admitted (max-inflight
+ * reached / shutting down); see admit_locked. */
+typedef enum {
+    FOUND_LIVE,
+    FOUND_STORED,
+    FOUND_ELSEWHERE,
+    FOUND_NONE,
+    FOUND_ERROR,
+    FOUND_FULL,
+    FOUND_CLOSED
+} found_t;
 
-/* Look gid up in memory, then in the store. With create != NULL and the
- * gid nowhere, insert *create into the map under the same lock, so two
- * requests for a new gid cannot both create it. */
+/* May a new transaction enter memory now? Map lock held, so the count
+ * cannot move between this check and the insert. */
+static found_t admit_locked(tm_engine_t *e)
+{
+    if (atomic_load(&e->draining))
+        return FOUND_CLOSED;
+    if (e->count >= e->cfg.max_inflight)
+        return FOUND_FULL;
+    return FOUND_NONE;
+}
+
+/* Answer a request for a new gid that admit_locked refused. */
+static void reply_not_admitted(tm_engine_t *e, tm_rpc_t *rpc, found_t f)
+{
+    if (f == FOUND_CLOSED)
+        reply_error(rpc, GRPC_STATUS_UNAVAILABLE,
+                    "trellisd is shutting down: it takes no new transactions; "
+                    "send this one to another node or retry after the restart");
+    else
+        reply_error(rpc, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    "trellisd already drives %u unfinished transactions, its "
+                    "max-inflight setting; retry later",
+                    e->cfg.max_inflight);
+}
+
+/* Look gid up in memory. With create != NULL and the gid not in memory,
+ * insert *create into the map under the same lock (two requests for a new
+ * gid cannot both create it) without reading the store: the insert's write
+ * finds out whether the gid is stored already (TM_WRITE_EXISTS) and the
+ * request is answered from the store then. So a new transaction costs no
+ * read. Without create, look in the store too (outside the map lock). */
 static found_t find_or_insert(tm_engine_t *e, const char *gid, live_t **live,
                               live_t *create, char *err, size_t errlen)
 {
@@ -704,15 +928,22 @@ static found_t find_or_insert(tm_engine_t *e, const char *gid, live_t **live,
         *live = l;
         return FOUND_LIVE;
     }
+    if (create) {
+        found_t refused = admit_locked(e);
+        if (refused == FOUND_NONE) {
+            live_ref(create); /* the caller's; the map keeps the first */
+            map_insert_locked(e, create);
+        }
+        pthread_mutex_unlock(&e->map_mu);
+        return refused;
+    }
+    pthread_mutex_unlock(&e->map_mu);
     tm_tx_status_t st;
     uint64_t h;
     int rc = tm_store_peek(e->store, gid, &st, &h, err, errlen);
-    if (rc == 0 && create) {
-        live_ref(create); /* the caller's; the map keeps the first */
-        map_insert_locked(e, create);
-    }
-    pthread_mutex_unlock(&e->map_mu);
-    return rc < 0 ? FOUND_ERROR : rc == 1 ? FOUND_STORED : FOUND_NONE;
+    if (rc == 1)
+        return is_final(st) ? FOUND_STORED : FOUND_ELSEWHERE;
+    return rc < 0 ? FOUND_ERROR : FOUND_NONE;
 }
 
 static live_t *new_submitted(tm_engine_t *e,
@@ -781,10 +1012,12 @@ void tm_engine_handle_submit(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         pthread_mutex_unlock(&l->mu);
         live_unref(l);
     }
-    if (f == FOUND_STORED)
+    if (f == FOUND_STORED || f == FOUND_ELSEWHERE)
         submit_stored(e, rpc, r->gid, h);
     else if (f == FOUND_ERROR)
-        reply_error(rpc, GRPC_STATUS_INTERNAL, "%s", err);
+        reply_storage_error(rpc, err);
+    else if (f == FOUND_FULL || f == FOUND_CLOSED)
+        reply_not_admitted(e, rpc, f);
     if (fresh)
         live_unref(fresh);
 out:
@@ -826,11 +1059,15 @@ void tm_engine_handle_begin(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                         tm_tx_status_name(l->tx.status));
         pthread_mutex_unlock(&l->mu);
         live_unref(l);
-    } else if (f == FOUND_STORED) {
+    } else if (f == FOUND_STORED || f == FOUND_ELSEWHERE) {
         reply_error(rpc, GRPC_STATUS_ALREADY_EXISTS,
-                    "gid %s already exists and is finished", r->gid);
+                    "gid %s already exists and is %s", r->gid,
+                    f == FOUND_STORED ? "finished"
+                                      : "driven by another trellisd node");
+    } else if (f == FOUND_FULL || f == FOUND_CLOSED) {
+        reply_not_admitted(e, rpc, f);
     } else {
-        reply_error(rpc, GRPC_STATUS_INTERNAL, "%s", err);
+        reply_storage_error(rpc, err);
     }
     live_unref(fresh);
 out:
@@ -877,11 +1114,13 @@ static void reply_not_live(tm_rpc_t *rpc, found_t f, const char *gid,
     if (f == FOUND_STORED)
         reply_error(rpc, GRPC_STATUS_FAILED_PRECONDITION,
                     "transaction %s is finished; %s", gid, what);
+    else if (f == FOUND_ELSEWHERE)
+        reply_moved(rpc, gid);
     else if (f == FOUND_NONE)
         reply_error(rpc, GRPC_STATUS_NOT_FOUND, "no transaction with gid %s",
                     gid);
     else
-        reply_error(rpc, GRPC_STATUS_INTERNAL, "%s", err);
+        reply_storage_error(rpc, err);
 }
 
 void tm_engine_handle_register(tm_rpc_t *rpc, const uint8_t *req, size_t len,
@@ -1010,7 +1249,7 @@ void tm_engine_handle_query(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         reply_error(rpc, GRPC_STATUS_NOT_FOUND, "no transaction with gid %s",
                     r->gid);
     } else {
-        reply_error(rpc, GRPC_STATUS_INTERNAL, "%s", err);
+        reply_storage_error(rpc, err);
     }
 out:
     trellis__v1__query_request__free_unpacked(r, NULL);
@@ -1085,7 +1324,7 @@ void tm_engine_handle_list(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         tm_trans_t **items = NULL;
         size_t n = 0;
         if (tm_store_list(e->store, &f, &items, &n, err, sizeof(err)) != 0) {
-            reply_error(rpc, GRPC_STATUS_INTERNAL, "%s", err);
+            reply_storage_error(rpc, err);
         } else {
             reply_list(rpc, items, n, f.limit);
             for (size_t i = 0; i < n; i++)
@@ -1129,25 +1368,89 @@ static void adopt_loaded(tm_trans_t *tx, void *arg)
     pthread_mutex_unlock(&e->map_mu);
 }
 
+/* Store hook: a transaction claimed from a node whose lease ran out. */
+static void adopt_claimed(tm_trans_t *tx, void *arg)
+{
+    tm_engine_t *e = arg;
+    live_t *l = live_new(e, tx->gid, tx->status);
+    if (!l)
+        fatal_oom("takeover");
+    l->tx = *tx;
+    free(tx);
+    pthread_mutex_lock(&e->map_mu);
+    live_t *had = map_find_locked(e, l->tx.gid);
+    if (!had) {
+        live_ref(l);
+        map_insert_locked(e, l);
+    }
+    pthread_mutex_unlock(&e->map_mu);
+    if (had) { /* already ours in memory (our own lease had run out) */
+        live_unref(l);
+        return;
+    }
+    tm_log(TM_LOG_INFO, "event=takeover gid=%s status=%s", l->tx.gid,
+           tm_tx_status_name(l->tx.status));
+    pthread_mutex_lock(&l->mu);
+    arm_timeout(l);
+    drive(l);
+    pthread_mutex_unlock(&l->mu);
+    live_unref(l);
+}
+
+/* Every live transaction, each with a reference the caller drops. */
+static live_t **snapshot_live(tm_engine_t *e, size_t *n)
+{
+    pthread_mutex_lock(&e->map_mu);
+    *n = 0;
+    live_t **all = malloc((e->count ? e->count : 1) * sizeof(*all));
+    if (!all)
+        fatal_oom("snapshot");
+    for (size_t b = 0; b < e->n_buckets; b++)
+        for (live_t *l = e->buckets[b]; l; l = l->hnext) {
+            live_ref(l);
+            all[(*n)++] = l;
+        }
+    pthread_mutex_unlock(&e->map_mu);
+    return all;
+}
+
+/* Store hook: this node's leases may have run out, so another node may
+ * have taken some transactions over. Confirm each with a write (it is
+ * refused for a transaction another node owns now); until its write
+ * commits, a transaction plans nothing. */
+static void recheck_after_lapse(void *arg)
+{
+    tm_engine_t *e = arg;
+    size_t n;
+    live_t **all = snapshot_live(e, &n);
+    tm_log(TM_LOG_WARN,
+           "event=lease_lapsed transactions=%zu msg=\"re-confirming "
+           "ownership before acting\"",
+           n);
+    for (size_t i = 0; i < n; i++) {
+        live_t *l = all[i];
+        pthread_mutex_lock(&l->mu);
+        if (!l->finalized)
+            persist(l, 0, NULL, ACK_NONE);
+        pthread_mutex_unlock(&l->mu);
+        live_unref(l);
+    }
+    free(all);
+}
+
 long tm_engine_load(tm_engine_t *e, char *err, size_t errlen)
 {
-    return tm_store_load_unfinished(e->store, adopt_loaded, e, err, errlen);
+    long n = tm_store_load_unfinished(e->store, adopt_loaded, e, err, errlen);
+    if (n > 0)
+        tm_metrics_recovered_add((uint64_t)n);
+    return n;
 }
 
 void tm_engine_resume_all(tm_engine_t *e)
 {
     /* Snapshot the map first: driving may finish (and remove) entries. */
-    pthread_mutex_lock(&e->map_mu);
-    size_t n = 0;
-    live_t **all = malloc((e->count ? e->count : 1) * sizeof(*all));
-    if (!all)
-        fatal_oom("recovery");
-    for (size_t b = 0; b < e->n_buckets; b++)
-        for (live_t *l = e->buckets[b]; l; l = l->hnext) {
-            live_ref(l);
-            all[n++] = l;
-        }
-    pthread_mutex_unlock(&e->map_mu);
+    size_t n;
+    live_t **all = snapshot_live(e, &n);
     for (size_t i = 0; i < n; i++) {
         live_t *l = all[i];
         pthread_mutex_lock(&l->mu);
@@ -1159,6 +1462,8 @@ void tm_engine_resume_all(tm_engine_t *e)
     free(all);
     if (n)
         tm_log(TM_LOG_INFO, "event=recovered transactions=%zu", n);
+    tm_store_owner_hooks_t hooks = {adopt_claimed, recheck_after_lapse, e};
+    tm_store_start_ownership(e->store, &hooks);
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -1184,6 +1489,7 @@ int tm_engine_new(const tm_engine_config_t *cfg, tm_store_t *store,
         return -1;
     }
     pthread_mutex_init(&e->map_mu, NULL);
+    pthread_cond_init(&e->idle_cv, NULL);
     e->node_tag = (uint32_t)getpid() ^ (uint32_t)tm_wall_ms();
     *out = e;
     return 0;
@@ -1196,4 +1502,250 @@ void tm_engine_free(tm_engine_t *e)
     free(e->buckets); /* live transactions are left to the process exit */
     pthread_mutex_destroy(&e->map_mu);
     free(e);
+}
+
+/* ---- graceful stop ------------------------------------------------------ */
+
+void tm_engine_drain(tm_engine_t *e)
+{
+    atomic_store(&e->draining, 1);
+}
+
+int tm_engine_draining(tm_engine_t *e)
+{
+    return atomic_load(&e->draining);
+}
+
+size_t tm_engine_wait_idle(tm_engine_t *e, uint32_t timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&e->map_mu);
+    while (e->count > 0 &&
+           pthread_cond_timedwait(&e->idle_cv, &e->map_mu, &until) == 0) {
+    }
+    size_t left = e->count;
+    pthread_mutex_unlock(&e->map_mu);
+    return left;
+}
+
+/* ---- operator actions (trellisctl retry-now, force-stop) ----------------- */
+
+#define FORCE_STOP_PREFIX "force-stopped by operator: "
+
+static void reply_force_stop(tm_rpc_t *rpc, tm_tx_status_t status,
+                             const char *reason)
+{
+    Trellis__V1__ForceStopReply r = TRELLIS__V1__FORCE_STOP_REPLY__INIT;
+    r.status = (Trellis__V1__TransStatus)status;
+    r.reason = (char *)(reason ? reason : "");
+    tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &r.base);
+}
+
+static void reply_retry_now(tm_rpc_t *rpc, tm_tx_status_t status,
+                            uint32_t called)
+{
+    Trellis__V1__RetryNowReply r = TRELLIS__V1__RETRY_NOW_REPLY__INIT;
+    r.status = (Trellis__V1__TransStatus)status;
+    r.ops_called = called;
+    tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &r.base);
+}
+
+/* Answer a request for a live transaction that has left this node's
+ * control (finished meanwhile, or owned by another node). Lock held.
+ * Returns 1 when it answered. */
+static int reply_if_gone(live_t *l, tm_rpc_t *rpc, const char *what)
+{
+    if (l->lost) {
+        reply_moved(rpc, l->tx.gid);
+        return 1;
+    }
+    if (!l->finalized && !is_final(l->tx.status))
+        return 0;
+    reply_error(rpc, GRPC_STATUS_FAILED_PRECONDITION,
+                "transaction %s is %s; %s", l->tx.gid,
+                tm_tx_status_name(l->tx.status), what);
+    return 1;
+}
+
+/* Every op waiting for its retry timer: disarm it, reset the backoff, and
+ * plan at once. Lock held. Returns how many ops were waiting. A timer that
+ * fired just before (its callback waiting for the lock) still runs later
+ * and at worst starts one extra call, which participants absorb. */
+static uint32_t retry_now_live(live_t *l)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < l->tx.n_branches; i++)
+        for (int k = 0; k < TM_SLOTS; k++) {
+            tm_op_t *op = &l->tx.branches[i].ops[k];
+            if (!op->waiting_retry)
+                continue;
+            disarm_timer(l, &op->retry_timer);
+            op->waiting_retry = 0;
+            op->unknown_streak = 0;
+            n++;
+        }
+    if (n)
+        drive(l);
+    return n;
+}
+
+void tm_engine_handle_retry_now(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                                void *engine)
+{
+    tm_engine_t *e = engine;
+    char err[512];
+    Trellis__V1__RetryNowRequest *r =
+        trellis__v1__retry_now_request__unpack(NULL, len, req);
+    if (decode_failed(rpc, r, "trellis.v1.RetryNowRequest", len))
+        return;
+    if (reply_if_invalid(rpc, tm_validate_gid(r->gid, err, sizeof(err)), err))
+        goto out;
+    live_t *l = NULL;
+    found_t f = find_or_insert(e, r->gid, &l, NULL, err, sizeof(err));
+    if (f != FOUND_LIVE) {
+        reply_not_live(rpc, f, r->gid, err, "there is nothing to retry");
+        goto out;
+    }
+    pthread_mutex_lock(&l->mu);
+    if (!reply_if_gone(l, rpc, "there is nothing to retry")) {
+        uint32_t n = retry_now_live(l);
+        tm_metrics_retry_now();
+        tm_log(TM_LOG_INFO, "event=retry_now gid=%s status=%s ops_called=%u",
+               l->tx.gid, tm_tx_status_name(l->tx.status), n);
+        reply_retry_now(rpc, l->tx.status, n);
+    }
+    pthread_mutex_unlock(&l->mu);
+    live_unref(l);
+out:
+    trellis__v1__retry_now_request__free_unpacked(r, NULL);
+}
+
+static int is_force_stopped(const tm_trans_t *tx)
+{
+    return tx->status == TM_TX_FAILED && tx->reason &&
+           strncmp(tx->reason, FORCE_STOP_PREFIX,
+                   sizeof(FORCE_STOP_PREFIX) - 1) == 0;
+}
+
+/* Disarm every timer of the transaction; ops that were tried without a
+ * final answer are marked dirty, so their attempts and last error are
+ * stored with the final status (as SKIPPED) for the operator. Lock held. */
+static void stop_timers_keep_attempts(live_t *l)
+{
+    disarm_timer(l, &l->timeout);
+    for (size_t i = 0; i < l->tx.n_branches; i++)
+        for (int k = 0; k < TM_SLOTS; k++) {
+            tm_op_t *op = &l->tx.branches[i].ops[k];
+            disarm_timer(l, &op->retry_timer);
+            op->waiting_retry = 0;
+            if (op->kind != TM_KIND_NONE && op->status == TM_OP_PENDING &&
+                op->attempts > 0)
+                op->dirty = 1;
+        }
+}
+
+/* Mark the transaction FAILED with the operator's reason and answer once
+ * that is committed. Nothing is called again: drive() plans nothing for a
+ * final transaction, and on_call_done ignores late results. Lock held. */
+static void force_stop_live(live_t *l, tm_rpc_t *rpc, const char *why)
+{
+    tm_trans_t *tx = &l->tx;
+    if (is_force_stopped(tx) && !l->finalized) {
+        persist(l, 0, rpc, ACK_FORCE_STOP); /* answered once durable */
+        return;
+    }
+    if (reply_if_gone(l, rpc,
+                      "only an unfinished transaction can be "
+                      "force-stopped"))
+        return;
+    char reason[TM_REASON_MAX + sizeof(FORCE_STOP_PREFIX)];
+    char q[sizeof(reason) + 64];
+    snprintf(reason, sizeof(reason), FORCE_STOP_PREFIX "%s", why);
+    tm_tx_status_t before = tx->status;
+    stop_timers_keep_attempts(l);
+    if (tm_set_string(&tx->reason, reason) != 0)
+        fatal_oom("reason");
+    tm_plan_finish(tx, TM_TX_FAILED, tm_wall_ms());
+    tm_metrics_force_stopped();
+    tm_log(TM_LOG_WARN, "event=force_stopped gid=%s was=%s reason=\"%s\"",
+           tx->gid, tm_tx_status_name(before),
+           tm_log_quote(reason, q, sizeof(q)));
+    persist(l, 0, rpc, ACK_FORCE_STOP);
+}
+
+/* ForceStop of a transaction only in the store: repeat the answer if it
+ * was force-stopped, refuse otherwise. */
+static void force_stop_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid)
+{
+    char err[512];
+    tm_trans_t *tx = NULL;
+    int found = tm_store_get(e->store, gid, &tx, err, sizeof(err));
+    if (found <= 0) {
+        reply_error(rpc, GRPC_STATUS_INTERNAL, "%s",
+                    found < 0 ? err : "transaction vanished");
+        return;
+    }
+    if (is_force_stopped(tx))
+        reply_force_stop(rpc, tx->status, tx->reason);
+    else
+        reply_error(rpc, GRPC_STATUS_FAILED_PRECONDITION,
+                    "transaction %s is already %s; only an unfinished "
+                    "transaction can be force-stopped",
+                    gid, tm_tx_status_name(tx->status));
+    tm_trans_free(tx);
+}
+
+static int validate_force_stop(const Trellis__V1__ForceStopRequest *r,
+                               char *err, size_t errlen)
+{
+    if (tm_validate_gid(r->gid, err, errlen) != 0)
+        return -1;
+    if (!r->reason || !*r->reason) {
+        snprintf(err, errlen,
+                 "reason is required: say why the transaction is stopped");
+        return -1;
+    }
+    if (strlen(r->reason) > TM_REASON_MAX) {
+        snprintf(err, errlen, "reason is longer than %d bytes", TM_REASON_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+void tm_engine_handle_force_stop(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                                 void *engine)
+{
+    tm_engine_t *e = engine;
+    char err[512];
+    Trellis__V1__ForceStopRequest *r =
+        trellis__v1__force_stop_request__unpack(NULL, len, req);
+    if (decode_failed(rpc, r, "trellis.v1.ForceStopRequest", len))
+        return;
+    if (reply_if_invalid(rpc, validate_force_stop(r, err, sizeof(err)), err))
+        goto out;
+    live_t *l = NULL;
+    found_t f = find_or_insert(e, r->gid, &l, NULL, err, sizeof(err));
+    if (f == FOUND_LIVE) {
+        pthread_mutex_lock(&l->mu);
+        int stored = l->finalized && !l->lost;
+        if (!stored)
+            force_stop_live(l, rpc, r->reason);
+        pthread_mutex_unlock(&l->mu);
+        live_unref(l);
+        if (stored) /* left memory meanwhile: the store has it */
+            force_stop_stored(e, rpc, r->gid);
+    } else if (f == FOUND_STORED) {
+        force_stop_stored(e, rpc, r->gid);
+    } else {
+        reply_not_live(rpc, f, r->gid, err, "");
+    }
+out:
+    trellis__v1__force_stop_request__free_unpacked(r, NULL);
 }

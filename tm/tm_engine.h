@@ -39,6 +39,8 @@ typedef struct {
     uint32_t max_backoff_ms;      /* cap of exponential backoff */
     uint32_t prepared_timeout_ms; /* default timeout of a begun transaction */
     uint32_t retry_limit;         /* default; 0: unlimited */
+    uint32_t max_inflight; /* unfinished transactions in memory; a new one
+                              beyond it is refused RESOURCE_EXHAUSTED */
 } tm_engine_config_t;
 
 void tm_engine_config_default(tm_engine_config_t *c);
@@ -73,8 +75,28 @@ void tm_engine_handle_query(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                             void *engine);
 void tm_engine_handle_list(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                            void *engine);
+/* Operator RPCs (trellisctl). RetryNow: call every op that waits for a
+ * retry now, backoff reset. ForceStop: mark an unfinished transaction
+ * FAILED ("force-stopped by operator: <reason>"), answer once committed,
+ * call nothing more and ignore late results. */
+void tm_engine_handle_retry_now(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                                void *engine);
+void tm_engine_handle_force_stop(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                                 void *engine);
 
 /* Unfinished transactions in memory. */
 size_t tm_engine_live_count(tm_engine_t *e);
+
+/* Graceful stop. After tm_engine_drain, a Begin or Submit that would create
+ * a transaction is refused UNAVAILABLE ("shutting down"); requests for
+ * transactions already known are served as before, and live ones keep
+ * being driven. Any thread; there is no way back. */
+void tm_engine_drain(tm_engine_t *e);
+int tm_engine_draining(tm_engine_t *e);
+
+/* Block up to timeout_ms until no unfinished transaction is left in
+ * memory; returns how many are still there (0: idle). Any thread but a
+ * completion-queue or store thread (they finish the transactions). */
+size_t tm_engine_wait_idle(tm_engine_t *e, uint32_t timeout_ms);
 
 #endif /* TM_ENGINE_H */

@@ -71,16 +71,19 @@ static int add_step(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
                     size_t i, size_t base, const char *id)
 {
     const Trellis__V1__SagaStep *s = r->steps[i];
-    uint32_t deps[256];
-    size_t nd = step_deps(r, i, base, deps, 256);
     tm_branch_t *b = tm_trans_add_branch(tx);
     if (!b)
         return -1;
     b->mode = TM_MODE_SAGA;
+    /* Room for every depends_on entry: validation bounds their number by
+     * the step's index (up to --max-steps), not by any fixed size. */
+    size_t cap = s->n_depends_on ? s->n_depends_on : 1;
+    if (!(b->deps = malloc(cap * sizeof(*b->deps))))
+        return -1;
+    b->n_deps = step_deps(r, i, base, b->deps, cap);
     if (!(b->branch_id = tm_strdup(id)) ||
         copy_bytes(&b->payload, &b->payload_len, s->payload.data,
                    s->payload.len) != 0 ||
-        set_deps(b, deps, nd) != 0 ||
         set_op(&b->ops[TM_SLOT_FORWARD], TM_KIND_ACTION, s->action) != 0)
         return -1;
     if (s->compensate && *s->compensate)

@@ -67,6 +67,7 @@ struct tm_server {
     atomic_long live_calls;
     atomic_uint next_cq;
     shutdown_tag_t shutdown;
+    grpc_server_credentials *creds; /* NULL: plaintext */
 };
 
 static void rpc_on_done(tm_tag_t *tag, int ok);
@@ -299,10 +300,19 @@ int tm_server_add_method(tm_server_t *s, const char *method, tm_method_fn fn,
     return 0;
 }
 
+void tm_server_set_credentials(tm_server_t *s, grpc_server_credentials *creds)
+{
+    if (s->creds)
+        grpc_server_credentials_release(s->creds);
+    s->creds = creds;
+}
+
 int tm_server_start(tm_server_t *s, const char *addr, int *port, char *err,
                     size_t errlen)
 {
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    grpc_server_credentials *creds =
+        s->creds ? s->creds : grpc_insecure_server_credentials_create();
+    s->creds = NULL;
     int bound = grpc_server_add_http2_port(s->server, addr, creds);
     grpc_server_credentials_release(creds);
     if (bound == 0) {

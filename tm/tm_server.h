@@ -44,6 +44,10 @@ int tm_server_new(int n_threads, size_t max_message, tm_server_t **out,
 int tm_server_add_method(tm_server_t *s, const char *method, tm_method_fn fn,
                          void *user, char *err, size_t errlen);
 
+/* Serve with creds (TLS; the server takes them over) instead of plaintext.
+ * Call before tm_server_start. */
+void tm_server_set_credentials(tm_server_t *s, grpc_server_credentials *creds);
+
 /* Bind addr, start serving and the queue threads; *port gets the bound
  * port. */
 int tm_server_start(tm_server_t *s, const char *addr, int *port, char *err,

@@ -1,5 +1,7 @@
 /*
- * tm_store: durable storage of transactions, behind a narrow interface.
+ * tm_store: durable storage of transactions, behind a narrow interface with
+ * two engines: SQLite (embedded, the default) and MySQL/MariaDB (shared by
+ * many trellisd nodes).
  *
  * The engine never touches SQL. It captures what an event changed into a
  * tm_write_t (a self-contained copy: the transaction may change again while
@@ -13,13 +15,25 @@
  * Writes commit in the order they were queued; when write N's callback runs,
  * every write queued before N is durable too.
  *
- * The embedded engine is SQLite in WAL mode with synchronous=FULL, in the
- * file trellis.db under the data directory. A MySQL engine will implement
- * the same functions. If a commit fails the process exits: state in memory
- * would be ahead of storage, and restarting from storage is the safe path.
+ * Ownership (MySQL engine): every unfinished transaction row names the node
+ * that drives it and a lease time. A write of an existing transaction is
+ * applied only while this node still owns it; otherwise its callback gets
+ * TM_WRITE_LOST and nothing of it was stored. An insert of a gid that some
+ * other node already stored gets TM_WRITE_EXISTS. The store renews this
+ * node's leases in the background, claims transactions whose lease ran out
+ * (handing them to the adopt hook), and calls the lapsed hook when this
+ * node's own leases may have run out (a pause, or the database gone for
+ * longer than the lease): the engine must then re-confirm each transaction
+ * with a write before acting on it again. The SQLite engine has one owner
+ * and never reports LOST or EXISTS.
+ *
+ * Failure: the SQLite engine exits the process if a commit fails (memory
+ * would be ahead of storage; restarting from storage is the safe path). The
+ * MySQL engine reconnects and applies the same group again (every statement
+ * is idempotent), so a database restart only delays commits.
  *
  * Threads: every function may be called from any thread. Reads use their
- * own connection and see committed data only.
+ * own connections and see committed data only.
  */
 #ifndef TM_STORE_H
 #define TM_STORE_H
@@ -32,13 +46,42 @@
 typedef struct tm_store tm_store_t;
 typedef struct tm_write tm_write_t;
 
-typedef void (*tm_store_done_fn)(void *arg);
+typedef enum {
+    TM_STORE_SQLITE = 1,
+    TM_STORE_MYSQL = 2,
+} tm_store_kind_t;
 
-/* Open (creating if needed) the store under dir and start its thread.
- * *out is the caller's: tm_store_close. Returns 0, or -1 with err. */
-int tm_store_open(const char *dir, tm_store_t **out, char *err, size_t errlen);
-/* Commit everything queued, stop the thread, close. */
+typedef struct {
+    tm_store_kind_t kind;
+    const char *data_dir; /* SQLite: directory of trellis.db */
+    /* MySQL: where and as whom; socket wins over host:port when set. */
+    const char *mysql_host;
+    unsigned mysql_port;
+    const char *mysql_socket;
+    const char *mysql_user;
+    const char *mysql_password;
+    const char *mysql_database; /* created if missing */
+    /* MySQL: this node's name in the owner column; unique among live
+     * nodes (a second process with the same name is refused at start). */
+    const char *node_id;
+    uint32_t lease_ms; /* MySQL: how long an owner's claim lasts */
+    /* Both: finished transactions older than this are deleted, in small
+     * batches (0: keep forever). */
+    uint64_t retention_ms;
+} tm_store_config_t;
+
+void tm_store_config_default(tm_store_config_t *c);
+
+/* Open the configured engine (creating its schema if the database is empty,
+ * refusing a schema version it does not know) and start its threads. *out
+ * is the caller's: tm_store_close. Returns 0, or -1 with err. */
+int tm_store_open(const tm_store_config_t *cfg, tm_store_t **out, char *err,
+                  size_t errlen);
+/* Commit everything queued, stop the threads, close. */
 void tm_store_close(tm_store_t *s);
+
+/* "sqlite" or "mysql". Static storage. */
+const char *tm_store_kind_name(const tm_store_t *s);
 
 /* Capture the transaction's unsaved changes: its header always, branches
  * not yet stored (with all their ops), and ops marked dirty. Clears those
@@ -46,8 +89,16 @@ void tm_store_close(tm_store_t *s);
  * The write is owned by the caller until queued. */
 tm_write_t *tm_write_capture(tm_trans_t *tx, int insert);
 
-/* Queue w (ownership passes to the store); done(arg) runs on the store
- * thread after the commit that includes it. */
+typedef enum {
+    TM_WRITE_DONE = 0,   /* committed */
+    TM_WRITE_LOST = 1,   /* another node owns the transaction; not stored */
+    TM_WRITE_EXISTS = 2, /* insert of a gid another node stored first */
+} tm_write_result_t;
+
+typedef void (*tm_store_done_fn)(void *arg, tm_write_result_t result);
+
+/* Queue w (ownership passes to the store); done(arg, result) runs on the
+ * store thread after the commit that includes it. */
 void tm_store_queue(tm_store_t *s, tm_write_t *w, tm_store_done_fn done,
                     void *arg);
 
@@ -64,8 +115,9 @@ int tm_store_peek(tm_store_t *s, const char *gid, tm_tx_status_t *status,
 int tm_store_get(tm_store_t *s, const char *gid, tm_trans_t **out, char *err,
                  size_t errlen);
 
-/* Call fn once per unfinished transaction (prepared, submitted, aborting);
- * fn takes ownership of tx. Returns the count, or -1 on error. */
+/* Call fn once per unfinished transaction this node drives (all of them
+ * for SQLite; for MySQL those whose owner is this node_id, left by its
+ * previous run); fn takes ownership of tx. Returns the count, or -1. */
 typedef void (*tm_store_each_fn)(tm_trans_t *tx, void *arg);
 long tm_store_load_unfinished(tm_store_t *s, tm_store_each_fn fn, void *arg,
                               char *err, size_t errlen);
@@ -85,10 +137,39 @@ typedef struct {
 int tm_store_list(tm_store_t *s, const tm_store_filter_t *f, tm_trans_t ***out,
                   size_t *n, char *err, size_t errlen);
 
+/* ---- ownership (MySQL; harmless no-ops for SQLite) ------------------- */
+
+typedef struct {
+    /* A transaction claimed from a node whose lease ran out; adopt takes
+     * ownership of tx. Called on the store's lease thread. */
+    void (*adopt)(tm_trans_t *tx, void *arg);
+    /* This node's leases may have run out: before acting on any
+     * transaction it holds, confirm ownership with a write. Called on the
+     * lease thread before tm_store_lease_ok turns true again. */
+    void (*lapsed)(void *arg);
+    void *arg;
+} tm_store_owner_hooks_t;
+
+/* Set the hooks and start claiming expired transactions (call once the
+ * engine can drive them). */
+void tm_store_start_ownership(tm_store_t *s, const tm_store_owner_hooks_t *h);
+
+/* 1 while this node's leases are surely valid (always for SQLite): the
+ * engine calls participants only then. */
+int tm_store_lease_ok(tm_store_t *s);
+
+/* Give up every lease this node holds so other nodes claim its unfinished
+ * transactions at once (graceful shutdown; after tm_store_flush). */
+void tm_store_release_leases(tm_store_t *s);
+
 typedef struct {
     uint64_t commits;
     uint64_t writes;
     uint64_t max_batch;
+    uint64_t lost;       /* writes refused: another node owned the tx */
+    uint64_t claimed;    /* transactions taken over from other nodes */
+    uint64_t purged;     /* finished transactions deleted by retention */
+    uint64_t reconnects; /* database connections re-established */
 } tm_store_stats_t;
 
 void tm_store_stats(tm_store_t *s, tm_store_stats_t *out);

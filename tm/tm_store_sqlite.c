@@ -7,7 +7,9 @@
  * guarded by a mutex for peeks, queries, lists and recovery. In WAL mode the
  * reader sees the last committed state and never blocks the writer.
  */
-#include "tm_store.h"
+#include "tm_metrics.h"
+#include "tm_store_impl.h"
+#include "tm_timer.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,47 +22,6 @@
 #include <unistd.h>
 
 #define SCHEMA_VERSION "1"
-
-typedef struct {
-    uint32_t branch;
-    int slot;
-    int status;
-    uint32_t attempts;
-    char *last_error;
-    char *attempt_ms; /* comma-separated text */
-    int64_t finished_ms;
-    int late;
-} w_op_t;
-
-typedef struct {
-    uint32_t idx;
-    char *branch_id;
-    int mode;
-    int initiator_driven;
-    uint8_t *payload;
-    size_t payload_len;
-    char *deps; /* comma-separated text */
-    int kind[TM_SLOTS];
-    char *target[TM_SLOTS];
-} w_branch_t;
-
-struct tm_write {
-    tm_write_t *next;
-    int insert;
-    char gid[TM_GID_MAX + 1];
-    int status;
-    int64_t created_ms, updated_ms, finished_ms;
-    char *reason;
-    uint64_t submit_hash;
-    uint8_t *options;
-    size_t options_len;
-    w_branch_t *branches;
-    size_t n_branches;
-    w_op_t *ops;
-    size_t n_ops;
-    tm_store_done_fn done;
-    void *arg;
-};
 
 /* WAL frames (pages) after which the checkpointer runs, and after which it
  * insists (RESTART: waits for the writer) so the WAL cannot grow forever. */
@@ -77,31 +38,22 @@ enum {
     N_WRITE_STMTS
 };
 
-struct tm_store {
+typedef struct {
     sqlite3 *wdb;
     sqlite3 *rdb;
     sqlite3_stmt *wst[N_WRITE_STMTS];
     pthread_mutex_t rmu;
     sqlite3_stmt *peek; /* on rdb, under rmu: the hot read of every Submit */
 
-    pthread_mutex_t qmu;
-    pthread_cond_t qcv;     /* work queued, or stopping */
-    pthread_cond_t drained; /* a group's callbacks ran */
-    tm_write_t *head, *tail;
-    uint64_t queued_seq, done_seq;
-    int stopping;
-    pthread_t thread;
-    tm_store_stats_t stats;
-
-    int store_done; /* the store thread has exited */
-
     /* The checkpointer copies the WAL into the database on its own
      * connection, off the commit path. */
     sqlite3 *cdb;
+    pthread_mutex_t cmu;
     pthread_cond_t ccv;
-    int wal_frames; /* frames in the WAL after the last commit */
+    int wal_frames; /* frames in the WAL after the last commit; under cmu */
+    int closing;    /* under cmu */
     pthread_t ckpt_thread;
-};
+} sq_store_t;
 
 static const char *schema_sql =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -129,7 +81,8 @@ static const char *schema_sql =
 
 static const char *write_sql[N_WRITE_STMTS] = {
     [ST_INSERT_TRANS] =
-        "INSERT INTO trans(gid,status,created_ms,updated_ms,finished_ms,"
+        "INSERT OR IGNORE INTO trans(gid,status,created_ms,updated_ms,"
+        "finished_ms,"
         "reason,submit_hash,options) VALUES(?,?,?,?,?,?,?,?)",
     [ST_UPDATE_TRANS] = "UPDATE trans SET status=?2, updated_ms=?3,"
                         " finished_ms=?4, reason=?5, submit_hash=?6"
@@ -144,158 +97,6 @@ static const char *write_sql[N_WRITE_STMTS] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
 };
-
-/* ---- capture --------------------------------------------------------- */
-
-static char *join_u32(const uint32_t *v, size_t n)
-{
-    char *s = malloc(n * 11 + 1);
-    if (!s)
-        return NULL;
-    size_t off = 0;
-    s[0] = '\0';
-    for (size_t i = 0; i < n; i++)
-        off += (size_t)sprintf(s + off, i ? ",%u" : "%u", v[i]);
-    return s;
-}
-
-static char *join_i64(const int64_t *v, size_t n)
-{
-    char *s = malloc(n * 21 + 1);
-    if (!s)
-        return NULL;
-    size_t off = 0;
-    s[0] = '\0';
-    for (size_t i = 0; i < n; i++)
-        off += (size_t)sprintf(s + off, i ? ",%" PRId64 : "%" PRId64, v[i]);
-    return s;
-}
-
-static void free_write(tm_write_t *w)
-{
-    free(w->reason);
-    free(w->options);
-    for (size_t i = 0; i < w->n_branches; i++) {
-        free(w->branches[i].branch_id);
-        free(w->branches[i].payload);
-        free(w->branches[i].deps);
-        for (int k = 0; k < TM_SLOTS; k++)
-            free(w->branches[i].target[k]);
-    }
-    free(w->branches);
-    for (size_t i = 0; i < w->n_ops; i++) {
-        free(w->ops[i].last_error);
-        free(w->ops[i].attempt_ms);
-    }
-    free(w->ops);
-    free(w);
-}
-
-static int capture_op(w_op_t *o, uint32_t branch, int slot, tm_op_t *op)
-{
-    o->branch = branch;
-    o->slot = slot;
-    o->status = op->status;
-    o->attempts = op->attempts;
-    o->finished_ms = op->finished_ms;
-    o->late = op->late;
-    o->last_error = tm_strdup(op->last_error);
-    o->attempt_ms = join_i64(op->attempt_ms, op->n_attempt_ms);
-    op->dirty = 0;
-    return (op->last_error && !o->last_error) || !o->attempt_ms ? -1 : 0;
-}
-
-static int capture_branch(w_branch_t *wb, uint32_t idx, tm_branch_t *b)
-{
-    wb->idx = idx;
-    wb->mode = b->mode;
-    wb->initiator_driven = b->initiator_driven;
-    wb->branch_id = tm_strdup(b->branch_id);
-    wb->deps = join_u32(b->deps, b->n_deps);
-    wb->payload_len = b->payload_len;
-    if (b->payload_len) {
-        wb->payload = malloc(b->payload_len);
-        if (wb->payload)
-            memcpy(wb->payload, b->payload, b->payload_len);
-    }
-    int rc = 0;
-    for (int k = 0; k < TM_SLOTS; k++) {
-        wb->kind[k] = b->ops[k].kind;
-        wb->target[k] = tm_strdup(b->ops[k].target);
-        if (b->ops[k].target && !wb->target[k])
-            rc = -1;
-    }
-    b->stored = 1;
-    if (!wb->branch_id || !wb->deps || (b->payload_len && !wb->payload))
-        rc = -1;
-    return rc;
-}
-
-static int capture_header(tm_write_t *w, const tm_trans_t *tx, int insert)
-{
-    w->insert = insert;
-    memcpy(w->gid, tx->gid, sizeof(w->gid));
-    w->status = tx->status;
-    w->created_ms = tx->created_ms;
-    w->updated_ms = tx->updated_ms;
-    w->finished_ms = tx->finished_ms;
-    w->submit_hash = tx->submit_hash;
-    w->reason = tm_strdup(tx->reason);
-    if (tx->reason && !w->reason)
-        return -1;
-    if (!insert)
-        return 0;
-    Trellis__V1__TransOptions *m = tm_options_to_proto(&tx->opts);
-    if (!m)
-        return -1;
-    w->options_len = trellis__v1__trans_options__get_packed_size(m);
-    w->options = malloc(w->options_len ? w->options_len : 1);
-    if (w->options)
-        trellis__v1__trans_options__pack(m, w->options);
-    tm_options_proto_free(m);
-    return w->options ? 0 : -1;
-}
-
-static size_t count_changes(const tm_trans_t *tx, size_t *n_branches)
-{
-    size_t ops = 0;
-    *n_branches = 0;
-    for (size_t i = 0; i < tx->n_branches; i++) {
-        const tm_branch_t *b = &tx->branches[i];
-        if (!b->stored)
-            (*n_branches)++;
-        for (int s = 0; s < TM_SLOTS; s++)
-            if (b->ops[s].kind != TM_KIND_NONE && b->ops[s].dirty)
-                ops++;
-    }
-    return ops;
-}
-
-tm_write_t *tm_write_capture(tm_trans_t *tx, int insert)
-{
-    tm_write_t *w = calloc(1, sizeof(*w));
-    if (!w)
-        return NULL;
-    size_t nb;
-    size_t nops = count_changes(tx, &nb);
-    w->branches = calloc(nb ? nb : 1, sizeof(*w->branches));
-    w->ops = calloc(nops ? nops : 1, sizeof(*w->ops));
-    int rc = (w->branches && w->ops) ? capture_header(w, tx, insert) : -1;
-    for (size_t i = 0; rc == 0 && i < tx->n_branches; i++) {
-        tm_branch_t *b = &tx->branches[i];
-        if (!b->stored)
-            rc = capture_branch(&w->branches[w->n_branches++], (uint32_t)i, b);
-        for (int s = 0; rc == 0 && s < TM_SLOTS; s++)
-            if (b->ops[s].kind != TM_KIND_NONE && b->ops[s].dirty)
-                rc =
-                    capture_op(&w->ops[w->n_ops++], (uint32_t)i, s, &b->ops[s]);
-    }
-    if (rc != 0) {
-        free_write(w);
-        return NULL;
-    }
-    return w;
-}
 
 /* ---- applying writes (store thread) ---------------------------------- */
 
@@ -315,7 +116,7 @@ static int step_reset(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : rc;
 }
 
-static int apply_header(tm_store_t *s, const tm_write_t *w)
+static int apply_header(sq_store_t *s, const tm_write_t *w)
 {
     sqlite3_stmt *st = s->wst[w->insert ? ST_INSERT_TRANS : ST_UPDATE_TRANS];
     sqlite3_bind_text(st, 1, w->gid, -1, SQLITE_STATIC);
@@ -337,7 +138,7 @@ static int apply_header(tm_store_t *s, const tm_write_t *w)
     return step_reset(st);
 }
 
-static int apply_branch(tm_store_t *s, const char *gid, const w_branch_t *b)
+static int apply_branch(sq_store_t *s, const char *gid, const tm_w_branch_t *b)
 {
     sqlite3_stmt *st = s->wst[ST_UPSERT_BRANCH];
     sqlite3_bind_text(st, 1, gid, -1, SQLITE_STATIC);
@@ -355,7 +156,7 @@ static int apply_branch(tm_store_t *s, const char *gid, const w_branch_t *b)
     return step_reset(st);
 }
 
-static int apply_op(tm_store_t *s, const char *gid, const w_op_t *o)
+static int apply_op(sq_store_t *s, const char *gid, const tm_w_op_t *o)
 {
     sqlite3_stmt *st = s->wst[ST_UPSERT_OP];
     sqlite3_bind_text(st, 1, gid, -1, SQLITE_STATIC);
@@ -370,9 +171,31 @@ static int apply_op(tm_store_t *s, const char *gid, const w_op_t *o)
     return step_reset(st);
 }
 
-static int apply_write(tm_store_t *s, const tm_write_t *w)
+/* 1 when an earlier write of this group found w's gid stored already. */
+static int gid_refused(const tm_write_t *group, const tm_write_t *w)
 {
+    for (const tm_write_t *p = group; p != w; p = p->next)
+        if (p->result == TM_WRITE_EXISTS && strcmp(p->gid, w->gid) == 0)
+            return 1;
+    return 0;
+}
+
+/* Apply one write of group. An insert of a gid that is stored already
+ * (the engine does not read before inserting) changes nothing and is
+ * refused, and so is every later write of that gid in the group. */
+static int apply_write(sq_store_t *s, const tm_write_t *group, tm_write_t *w,
+                       int *refusals)
+{
+    if (*refusals && gid_refused(group, w)) {
+        w->result = TM_WRITE_EXISTS;
+        return 0;
+    }
     int rc = apply_header(s, w);
+    if (rc == 0 && w->insert && sqlite3_changes(s->wdb) == 0) {
+        w->result = TM_WRITE_EXISTS;
+        (*refusals)++;
+        return 0;
+    }
     for (size_t i = 0; rc == 0 && i < w->n_branches; i++)
         rc = apply_branch(s, w->gid, &w->branches[i]);
     for (size_t i = 0; rc == 0 && i < w->n_ops; i++)
@@ -380,7 +203,7 @@ static int apply_write(tm_store_t *s, const tm_write_t *w)
     return rc;
 }
 
-static void die_on_storage_error(tm_store_t *s, const char *what, int rc)
+static void die_on_storage_error(sq_store_t *s, const char *what, int rc)
 {
     fprintf(stderr,
             "trellisd: level=fatal msg=\"storage %s failed: %s (%d); exiting "
@@ -390,68 +213,24 @@ static void die_on_storage_error(tm_store_t *s, const char *what, int rc)
     _exit(70);
 }
 
-/* Apply and commit a group; returns how many writes it held. */
-static uint64_t commit_group(tm_store_t *s, tm_write_t *group)
+/* Apply and commit a group (store thread). */
+static void sq_commit_group(tm_store_t *store, tm_write_t *group)
 {
+    sq_store_t *s = store->impl;
+    uint64_t t0 = tm_metrics_now_us(), n = 0;
+    int refusals = 0;
     int rc = step_reset(s->wst[ST_BEGIN]);
     if (rc != 0)
         die_on_storage_error(s, "begin", rc);
-    uint64_t n = 0;
     for (tm_write_t *w = group; w; w = w->next, n++) {
-        rc = apply_write(s, w);
+        rc = apply_write(s, group, w, &refusals);
         if (rc != 0)
             die_on_storage_error(s, "write", rc);
     }
     rc = step_reset(s->wst[ST_COMMIT]);
     if (rc != 0)
         die_on_storage_error(s, "commit", rc);
-    return n;
-}
-
-static void run_callbacks(tm_write_t *w)
-{
-    while (w) {
-        tm_write_t *next = w->next;
-        if (w->done)
-            w->done(w->arg);
-        free_write(w);
-        w = next;
-    }
-}
-
-/* Take everything queued, commit it as one group, then run the group's
- * callbacks in queue order. (Handing the callbacks to a thread of their own
- * was measured: no gain on two cores, one more hop.) */
-static void *store_thread_main(void *arg)
-{
-    tm_store_t *s = arg;
-    pthread_setname_np(pthread_self(), "tm-store");
-    pthread_mutex_lock(&s->qmu);
-    for (;;) {
-        while (!s->head && !s->stopping)
-            pthread_cond_wait(&s->qcv, &s->qmu);
-        if (!s->head && s->stopping)
-            break;
-        tm_write_t *group = s->head;
-        uint64_t upto = s->queued_seq;
-        s->head = s->tail = NULL;
-        pthread_mutex_unlock(&s->qmu);
-
-        uint64_t n = commit_group(s, group);
-        run_callbacks(group);
-
-        pthread_mutex_lock(&s->qmu);
-        s->stats.commits++;
-        s->stats.writes += n;
-        if (n > s->stats.max_batch)
-            s->stats.max_batch = n;
-        s->done_seq = upto;
-        pthread_cond_broadcast(&s->drained);
-    }
-    s->store_done = 1;
-    pthread_cond_signal(&s->ccv);
-    pthread_mutex_unlock(&s->qmu);
-    return NULL;
+    tm_metrics_store_commit(tm_metrics_now_us() - t0, n);
 }
 
 /* Called by SQLite on the store thread after each commit. */
@@ -459,68 +238,35 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
 {
     (void)db;
     (void)name;
-    tm_store_t *s = arg;
-    pthread_mutex_lock(&s->qmu);
+    sq_store_t *s = arg;
+    pthread_mutex_lock(&s->cmu);
     s->wal_frames = frames;
     if (frames >= CHECKPOINT_FRAMES)
         pthread_cond_signal(&s->ccv);
-    pthread_mutex_unlock(&s->qmu);
+    pthread_mutex_unlock(&s->cmu);
     return SQLITE_OK;
 }
 
 static void *checkpoint_thread_main(void *arg)
 {
-    tm_store_t *s = arg;
+    sq_store_t *s = arg;
     pthread_setname_np(pthread_self(), "tm-checkpoint");
-    pthread_mutex_lock(&s->qmu);
+    pthread_mutex_lock(&s->cmu);
     for (;;) {
-        while (s->wal_frames < CHECKPOINT_FRAMES && !s->store_done)
-            pthread_cond_wait(&s->ccv, &s->qmu);
-        if (s->store_done)
+        while (s->wal_frames < CHECKPOINT_FRAMES && !s->closing)
+            pthread_cond_wait(&s->ccv, &s->cmu);
+        if (s->closing)
             break;
         int mode = s->wal_frames >= CHECKPOINT_FORCE_FRAMES
                        ? SQLITE_CHECKPOINT_RESTART
                        : SQLITE_CHECKPOINT_PASSIVE;
         s->wal_frames = 0;
-        pthread_mutex_unlock(&s->qmu);
+        pthread_mutex_unlock(&s->cmu);
         sqlite3_wal_checkpoint_v2(s->cdb, NULL, mode, NULL, NULL);
-        pthread_mutex_lock(&s->qmu);
+        pthread_mutex_lock(&s->cmu);
     }
-    pthread_mutex_unlock(&s->qmu);
+    pthread_mutex_unlock(&s->cmu);
     return NULL;
-}
-
-void tm_store_queue(tm_store_t *s, tm_write_t *w, tm_store_done_fn done,
-                    void *arg)
-{
-    w->done = done;
-    w->arg = arg;
-    w->next = NULL;
-    pthread_mutex_lock(&s->qmu);
-    if (s->tail)
-        s->tail->next = w;
-    else
-        s->head = w;
-    s->tail = w;
-    s->queued_seq++;
-    pthread_cond_signal(&s->qcv);
-    pthread_mutex_unlock(&s->qmu);
-}
-
-void tm_store_flush(tm_store_t *s)
-{
-    pthread_mutex_lock(&s->qmu);
-    uint64_t target = s->queued_seq;
-    while (s->done_seq < target)
-        pthread_cond_wait(&s->drained, &s->qmu);
-    pthread_mutex_unlock(&s->qmu);
-}
-
-void tm_store_stats(tm_store_t *s, tm_store_stats_t *out)
-{
-    pthread_mutex_lock(&s->qmu);
-    *out = s->stats;
-    pthread_mutex_unlock(&s->qmu);
 }
 
 /* ---- open / close ---------------------------------------------------- */
@@ -586,7 +332,7 @@ static int check_schema_version(sqlite3 *db, char *err, size_t errlen)
     return rc;
 }
 
-static int prepare_writes(tm_store_t *s, char *err, size_t errlen)
+static int prepare_writes(sq_store_t *s, char *err, size_t errlen)
 {
     for (int i = 0; i < N_WRITE_STMTS; i++) {
         if (sqlite3_prepare_v2(s->wdb, write_sql[i], -1, &s->wst[i], NULL) !=
@@ -598,7 +344,7 @@ static int prepare_writes(tm_store_t *s, char *err, size_t errlen)
     return 0;
 }
 
-static void close_dbs(tm_store_t *s)
+static void close_dbs(sq_store_t *s)
 {
     for (int i = 0; i < N_WRITE_STMTS; i++)
         sqlite3_finalize(s->wst[i]);
@@ -608,14 +354,18 @@ static void close_dbs(tm_store_t *s)
     sqlite3_close(s->rdb);
 }
 
-int tm_store_open(const char *dir, tm_store_t **out, char *err, size_t errlen)
+static const tm_store_ops_t sq_ops;
+
+int tm_store_sqlite_open(tm_store_t *store, const tm_store_config_t *cfg,
+                         char *err, size_t errlen)
 {
+    const char *dir = cfg->data_dir;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create data dir %s: %s", dir,
                  strerror(errno));
         return -1;
     }
-    tm_store_t *s = calloc(1, sizeof(*s));
+    sq_store_t *s = calloc(1, sizeof(*s));
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -639,17 +389,16 @@ int tm_store_open(const char *dir, tm_store_t **out, char *err, size_t errlen)
         goto fail;
     sqlite3_wal_hook(s->wdb, on_wal_commit, s);
     pthread_mutex_init(&s->rmu, NULL);
-    pthread_mutex_init(&s->qmu, NULL);
-    pthread_cond_init(&s->qcv, NULL);
-    pthread_cond_init(&s->drained, NULL);
+    pthread_mutex_init(&s->cmu, NULL);
     pthread_cond_init(&s->ccv, NULL);
-    if (pthread_create(&s->thread, NULL, store_thread_main, s) != 0 ||
-        pthread_create(&s->ckpt_thread, NULL, checkpoint_thread_main, s) != 0) {
+    if (pthread_create(&s->ckpt_thread, NULL, checkpoint_thread_main, s) != 0) {
         /* Not recoverable in a process that already has threads. */
-        fprintf(stderr, "trellisd: cannot start the store's threads\n");
+        fprintf(stderr, "trellisd: cannot start the checkpoint thread\n");
         _exit(71);
     }
-    *out = s;
+    store->ops = &sq_ops;
+    store->kind_name = "sqlite";
+    store->impl = s;
     return 0;
 fail:
     close_dbs(s);
@@ -657,36 +406,33 @@ fail:
     return -1;
 }
 
-void tm_store_close(tm_store_t *s)
+static void sq_close(tm_store_t *store)
 {
-    if (!s)
-        return;
-    pthread_mutex_lock(&s->qmu);
-    s->stopping = 1;
-    pthread_cond_signal(&s->qcv);
-    pthread_mutex_unlock(&s->qmu);
-    pthread_join(s->thread, NULL);
+    sq_store_t *s = store->impl;
+    pthread_mutex_lock(&s->cmu);
+    s->closing = 1;
+    pthread_cond_signal(&s->ccv);
+    pthread_mutex_unlock(&s->cmu);
     pthread_join(s->ckpt_thread, NULL);
     close_dbs(s);
     pthread_mutex_destroy(&s->rmu);
-    pthread_mutex_destroy(&s->qmu);
-    pthread_cond_destroy(&s->qcv);
-    pthread_cond_destroy(&s->drained);
+    pthread_mutex_destroy(&s->cmu);
     pthread_cond_destroy(&s->ccv);
     free(s);
 }
 
 /* ---- reads ----------------------------------------------------------- */
 
-static int read_error(tm_store_t *s, char *err, size_t errlen)
+static int read_error(sq_store_t *s, char *err, size_t errlen)
 {
     snprintf(err, errlen, "storage read failed: %s", sqlite3_errmsg(s->rdb));
     return -1;
 }
 
-int tm_store_peek(tm_store_t *s, const char *gid, tm_tx_status_t *status,
-                  uint64_t *submit_hash, char *err, size_t errlen)
+static int sq_peek(tm_store_t *store, const char *gid, tm_tx_status_t *status,
+                   uint64_t *submit_hash, char *err, size_t errlen)
 {
+    sq_store_t *s = store->impl;
     pthread_mutex_lock(&s->rmu);
     sqlite3_stmt *st = s->peek;
     int found = -1;
@@ -705,50 +451,6 @@ int tm_store_peek(tm_store_t *s, const char *gid, tm_tx_status_t *status,
     sqlite3_clear_bindings(st);
     pthread_mutex_unlock(&s->rmu);
     return found;
-}
-
-static uint32_t *split_u32(const char *text, size_t *n)
-{
-    *n = 0;
-    if (!text || !*text)
-        return NULL;
-    size_t cap = 1;
-    for (const char *p = text; *p; p++)
-        cap += *p == ',';
-    uint32_t *v = malloc(cap * sizeof(*v));
-    if (!v)
-        return NULL;
-    const char *p = text;
-    while (*p && *n < cap) {
-        char *end;
-        v[(*n)++] = (uint32_t)strtoul(p, &end, 10);
-        p = *end == ',' ? end + 1 : end;
-        if (end == p && *p != ',')
-            break;
-    }
-    return v;
-}
-
-static int64_t *split_i64(const char *text, uint32_t *n)
-{
-    *n = 0;
-    if (!text || !*text)
-        return NULL;
-    size_t cap = 1;
-    for (const char *p = text; *p; p++)
-        cap += *p == ',';
-    int64_t *v = malloc(cap * sizeof(*v));
-    if (!v)
-        return NULL;
-    const char *p = text;
-    while (*p && *n < cap) {
-        char *end;
-        v[(*n)++] = strtoll(p, &end, 10);
-        if (*end != ',')
-            break;
-        p = end + 1;
-    }
-    return v;
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -780,7 +482,7 @@ static tm_trans_t *row_to_trans(sqlite3_stmt *st)
     return tx;
 }
 
-static int load_branches(tm_store_t *s, tm_trans_t *tx)
+static int load_branches(sq_store_t *s, tm_trans_t *tx)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v3(s->rdb,
@@ -813,7 +515,7 @@ static int load_branches(tm_store_t *s, tm_trans_t *tx)
             if (b->payload)
                 memcpy(b->payload, sqlite3_column_blob(st, 4), b->payload_len);
         }
-        b->deps = split_u32(col_text(st, 5), &b->n_deps);
+        b->deps = tm_store_split_u32(col_text(st, 5), &b->n_deps);
         for (int k = 0; k < TM_SLOTS; k++) {
             b->ops[k].kind = (tm_op_kind_t)sqlite3_column_int(st, 6 + 2 * k);
             b->ops[k].target = tm_strdup(col_text(st, 7 + 2 * k));
@@ -824,21 +526,7 @@ static int load_branches(tm_store_t *s, tm_trans_t *tx)
     return rc;
 }
 
-/* Ops still pending in a finished transaction were never called: the
- * engine does not write them, so they are marked here. */
-static void mark_skipped_if_finished(tm_trans_t *tx)
-{
-    if (tx->status != TM_TX_SUCCEEDED && tx->status != TM_TX_FAILED)
-        return;
-    for (size_t i = 0; i < tx->n_branches; i++)
-        for (int k = 0; k < TM_SLOTS; k++) {
-            tm_op_t *op = &tx->branches[i].ops[k];
-            if (op->kind != TM_KIND_NONE && op->status == TM_OP_PENDING)
-                op->status = TM_OP_SKIPPED;
-        }
-}
-
-static int load_ops(tm_store_t *s, tm_trans_t *tx)
+static int load_ops(sq_store_t *s, tm_trans_t *tx)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v3(s->rdb,
@@ -860,12 +548,12 @@ static int load_ops(tm_store_t *s, tm_trans_t *tx)
         free(op->last_error);
         op->last_error = tm_strdup(col_text(st, 4));
         free(op->attempt_ms);
-        op->attempt_ms = split_i64(col_text(st, 5), &op->n_attempt_ms);
+        op->attempt_ms = tm_store_split_i64(col_text(st, 5), &op->n_attempt_ms);
         op->finished_ms = sqlite3_column_int64(st, 6);
         op->late = sqlite3_column_int(st, 7);
     }
     sqlite3_finalize(st);
-    mark_skipped_if_finished(tx);
+    tm_store_mark_skipped_if_finished(tx);
     return 0;
 }
 
@@ -873,7 +561,7 @@ static const char *trans_columns =
     "SELECT gid, status, created_ms, updated_ms, finished_ms, reason,"
     " submit_hash, options FROM trans ";
 
-static int get_locked(tm_store_t *s, const char *gid, tm_trans_t **out)
+static int get_locked(sq_store_t *s, const char *gid, tm_trans_t **out)
 {
     char sql[256];
     snprintf(sql, sizeof(sql), "%s WHERE gid=?", trans_columns);
@@ -899,9 +587,10 @@ static int get_locked(tm_store_t *s, const char *gid, tm_trans_t **out)
     return 1;
 }
 
-int tm_store_get(tm_store_t *s, const char *gid, tm_trans_t **out, char *err,
-                 size_t errlen)
+static int sq_get(tm_store_t *store, const char *gid, tm_trans_t **out,
+                  char *err, size_t errlen)
 {
+    sq_store_t *s = store->impl;
     pthread_mutex_lock(&s->rmu);
     int rc = get_locked(s, gid, out);
     if (rc < 0)
@@ -910,9 +599,10 @@ int tm_store_get(tm_store_t *s, const char *gid, tm_trans_t **out, char *err,
     return rc;
 }
 
-long tm_store_load_unfinished(tm_store_t *s, tm_store_each_fn fn, void *arg,
-                              char *err, size_t errlen)
+static long sq_load_unfinished(tm_store_t *store, tm_store_each_fn fn,
+                               void *arg, char *err, size_t errlen)
 {
+    sq_store_t *s = store->impl;
     /* Collect gids first, then load each: keeps one statement open at a
      * time on the reader. */
     pthread_mutex_lock(&s->rmu);
@@ -968,9 +658,10 @@ static int bind_list_filter(sqlite3_stmt *st, const tm_store_filter_t *f)
     return 0;
 }
 
-int tm_store_list(tm_store_t *s, const tm_store_filter_t *f, tm_trans_t ***out,
-                  size_t *n, char *err, size_t errlen)
+static int sq_list(tm_store_t *store, const tm_store_filter_t *f,
+                   tm_trans_t ***out, size_t *n, char *err, size_t errlen)
 {
+    sq_store_t *s = store->impl;
     char sql[768];
     snprintf(
         sql, sizeof(sql),
@@ -1012,3 +703,72 @@ int tm_store_list(tm_store_t *s, const tm_store_filter_t *f, tm_trans_t ***out,
     *out = items;
     return 0;
 }
+
+/* ---- retention --------------------------------------------------------- */
+
+/* Finished transactions deleted per maintenance step: small, so a purge
+ * never holds the writer for long. */
+#define PURGE_BATCH 500
+
+/* Time the store thread may spend purging per second: bounds what
+ * retention takes from commits. */
+#define PURGE_BUDGET_MS 100
+
+/* Delete up to PURGE_BATCH finished transactions older than cutoff (oldest
+ * created first: created_ms <= finished_ms, so the created index bounds the
+ * scan). Returns how many, or -1. */
+static int purge_batch(tm_store_t *store, sq_store_t *s, int64_t cutoff)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "CREATE TEMP TABLE IF NOT EXISTS purge_gid(gid TEXT PRIMARY KEY);"
+             "DELETE FROM purge_gid;"
+             "INSERT INTO purge_gid SELECT gid FROM trans"
+             " WHERE created_ms < %lld AND status >= 4 AND finished_ms > 0"
+             " AND finished_ms < %lld ORDER BY created_ms LIMIT %d;",
+             (long long)cutoff, (long long)cutoff, PURGE_BATCH);
+    char err[256];
+    if (exec_sql(s->wdb, "BEGIN IMMEDIATE", err, sizeof(err)) != 0)
+        return -1;
+    int ok = exec_sql(s->wdb, sql, err, sizeof(err)) == 0;
+    int purged = ok ? sqlite3_changes(s->wdb) : 0;
+    ok = ok && exec_sql(s->wdb,
+                        "DELETE FROM op WHERE gid IN (SELECT gid FROM"
+                        " purge_gid);"
+                        "DELETE FROM branch WHERE gid IN (SELECT gid FROM"
+                        " purge_gid);"
+                        "DELETE FROM trans WHERE gid IN (SELECT gid FROM"
+                        " purge_gid);",
+                        err, sizeof(err)) == 0;
+    if (exec_sql(s->wdb, ok ? "COMMIT" : "ROLLBACK", err, sizeof(err)) != 0)
+        die_on_storage_error(s, "retention commit", 0);
+    if (!ok)
+        return -1;
+    if (purged > 0)
+        tm_store_count(store, TM_STAT_PURGED, (uint64_t)purged);
+    return purged;
+}
+
+/* Retention, on the store thread between groups: batches while they come
+ * back full, within PURGE_BUDGET_MS. */
+static void sq_maintain(tm_store_t *store)
+{
+    sq_store_t *s = store->impl;
+    if (!store->retention_ms)
+        return;
+    int64_t cutoff = tm_wall_ms() - (int64_t)store->retention_ms;
+    int64_t started = tm_mono_ms();
+    while (purge_batch(store, s, cutoff) == PURGE_BATCH &&
+           tm_mono_ms() - started < PURGE_BUDGET_MS)
+        ;
+}
+
+static const tm_store_ops_t sq_ops = {
+    .commit_group = sq_commit_group,
+    .maintain = sq_maintain,
+    .peek = sq_peek,
+    .get = sq_get,
+    .load_unfinished = sq_load_unfinished,
+    .list = sq_list,
+    .close = sq_close,
+};

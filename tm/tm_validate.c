@@ -16,6 +16,9 @@ void tm_limits_default(tm_limits_t *l)
     l->max_payload = 64 * 1024;
     l->max_headers = 16;
     l->max_option_ms = 24u * 3600u * 1000u;
+    char err[64];
+    if (tm_allow_parse(&l->allow, TM_ALLOW_DEFAULT, err, sizeof(err)) != 0)
+        l->allow.n = 0; /* cannot happen; an empty list refuses everything */
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, const char *a,
@@ -80,6 +83,23 @@ int tm_parse_target(const char *target, const char *what, tm_target_t *out,
                 "%s \"%.200s\" is not of the form "
                 "host:port/package.Service/Method",
                 what, target);
+}
+
+/* target is well formed; refuse it unless the allowlist admits its
+ * host:port. */
+static int check_allowed(const char *target, const char *what,
+                         const tm_limits_t *l, char *err, size_t errlen)
+{
+    tm_target_t t;
+    if (tm_parse_target(target, what, &t, err, errlen) != 0)
+        return TM_INVALID;
+    if (tm_allow_match(&l->allow, t.host_port))
+        return 0;
+    snprintf(err, errlen,
+             "%s %.255s is not allowed: %.255s matches no pattern of "
+             "trellisd's allow-targets setting (%.600s)",
+             what, target, t.host_port, l->allow.text);
+    return TM_DENIED;
 }
 
 static int validate_header(const Trellis__V1__Header *h, size_t i, char *err,
@@ -175,12 +195,14 @@ static int validate_step(const Trellis__V1__SagaStep *s, size_t i,
 {
     char what[64];
     snprintf(what, sizeof(what), "steps[%zu].action", i);
-    if (tm_parse_target(s->action, what, NULL, err, errlen) != 0)
-        return -1;
+    int rc = check_allowed(s->action, what, l, err, errlen);
+    if (rc != 0)
+        return rc;
     if (s->compensate && *s->compensate) {
         snprintf(what, sizeof(what), "steps[%zu].compensate", i);
-        if (tm_parse_target(s->compensate, what, NULL, err, errlen) != 0)
-            return -1;
+        rc = check_allowed(s->compensate, what, l, err, errlen);
+        if (rc != 0)
+            return rc;
     }
     snprintf(what, sizeof(what), "steps[%zu].payload", i);
     if (validate_payload(s->payload.len, what, l, err, errlen) != 0)
@@ -215,9 +237,11 @@ int tm_validate_submit(const Trellis__V1__SubmitRequest *r,
                  r->n_steps, l->max_branches);
         return -1;
     }
-    for (size_t i = 0; i < r->n_steps; i++)
-        if (validate_step(r->steps[i], i, l, err, errlen) != 0)
-            return -1;
+    for (size_t i = 0; i < r->n_steps; i++) {
+        int rc = validate_step(r->steps[i], i, l, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
     return tm_validate_options(r->options, l, err, errlen);
 }
 
@@ -266,8 +290,9 @@ int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
         }
         char what[48];
         snprintf(what, sizeof(what), "ops[%zu].target", i);
-        if (tm_parse_target(op->target, what, NULL, err, errlen) != 0)
-            return -1;
+        int rc = check_allowed(op->target, what, l, err, errlen);
+        if (rc != 0)
+            return rc;
     }
     return validate_payload(r->payload.len, "payload", l, err, errlen);
 }

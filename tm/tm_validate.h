@@ -2,9 +2,12 @@
  * tm_validate: checks of everything an initiator sends, before the engine
  * sees it. Pure functions: no state, no I/O, so they are unit tested alone.
  *
- * Each check returns 0 when the input is acceptable, or -1 and writes a
- * message that names the field and says what is wrong into err[errlen];
- * trellisd sends that message back with INVALID_ARGUMENT.
+ * Each check returns 0 when the input is acceptable, or TM_INVALID (-1)
+ * and writes a message that names the field and says what is wrong into
+ * err[errlen]; trellisd sends that message back with INVALID_ARGUMENT.
+ * The submit and register checks also hold every target (action,
+ * compensate, confirm, cancel, commit, rollback) against the allowlist and
+ * return TM_DENIED with a message naming the target and allow-targets.
  */
 #ifndef TM_VALIDATE_H
 #define TM_VALIDATE_H
@@ -12,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tm_allow.h"
 #include "trellis/v1/tm.pb-c.h"
 #include "trellis_target.h"
 
@@ -20,7 +24,14 @@ typedef struct {
     uint32_t max_payload;   /* bytes per branch payload */
     uint32_t max_headers;   /* branch headers per transaction */
     uint32_t max_option_ms; /* upper bound of any *_ms option */
+    tm_allowlist_t allow;   /* targets trellisd may call (allow-targets) */
 } tm_limits_t;
+
+/* What the checks return: 0 acceptable; TM_INVALID (INVALID_ARGUMENT) bad
+ * input; TM_DENIED (PERMISSION_DENIED) a well-formed target that matches
+ * no allow-targets pattern. err says which in either case. */
+#define TM_INVALID (-1)
+#define TM_DENIED (-2)
 
 #define TM_BRANCH_ID_MAX 32
 #define TM_HEADER_KEY_MAX 64

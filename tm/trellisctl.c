@@ -1,9 +1,12 @@
 /*
  * trellisctl: an operator's command line for a running trellisd — show one
- * transaction with its branches and ops, list transactions, abort a
- * prepared one. A thin shell over libtrellis (trellis.h): every command is
- * one SDK call whose result is printed readable or, with --json, as one
- * JSON object on stdout.
+ * transaction with its branches, ops and timeline, list transactions,
+ * abort a prepared one, call waiting retries now, force-stop a transaction
+ * that can never finish, read or change trellisd's log level. A thin shell
+ * over libtrellis (trellis.h, trellis_admin.h): every command is one SDK
+ * call (force-stop adds a Query to show what was left unfinished) whose
+ * result is printed readable (ctl_print.c) or, with --json, as one JSON
+ * object on stdout.
  *
  * Exit codes: 0 done, 1 trellisd (or the connection) refused the call —
  * its message on stderr, 2 a bad command line — the usage on stderr.
@@ -18,7 +21,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "ctl_print.h"
 #include "trellis.h"
+#include "trellis_admin.h"
 
 #define CTL_DEFAULT_TM "127.0.0.1:7400"
 #define CTL_CALL_TIMEOUT_MS 15000
@@ -36,24 +41,48 @@ typedef struct {
     trellis_trans_status_t status;
     uint32_t limit;
     const char *page_token;
+    int all;               /* list: follow next_page_token to the end */
+    int64_t older_than_ms; /* list: created at least this long ago; -1 */
+    int64_t newer_than_ms; /* list: created at most this long ago; -1 */
+    const char *level;     /* log-level: the new level, or NULL */
+    trellis_tls_t tls;     /* --tls-*: used when use_tls */
+    int use_tls;
 } ctl_args_t;
 
 static const char usage_text[] =
     "usage: trellisctl [--tm HOST:PORT] [--json] COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  status GID                  the transaction, its branches and ops\n"
-    "  list [--status S] [--limit N] [--page-token T]\n"
-    "                              transactions, oldest first; S is one of\n"
-    "                              prepared|submitted|aborting|succeeded|"
-    "failed\n"
+    "  status GID                  the transaction: branches, ops, attempts,\n"
+    "                              last errors, timeline of attempts and\n"
+    "                              decisions\n"
+    "  list [--status S] [--older-than D] [--newer-than D]\n"
+    "       [--limit N] [--page-token T] [--all]\n"
+    "                              transactions, oldest first, N (1..1000,\n"
+    "                              default 100) a page, --all every page;\n"
+    "                              S is prepared|submitted|aborting|\n"
+    "                              succeeded|failed; D a duration like 500ms,\n"
+    "                              30s, 10m, 2h, 1d (by this machine's clock)\n"
     "  abort GID [--reason TEXT]   abort a prepared transaction\n"
-    "  retry-now GID               (coming: needs a new trellisd RPC)\n"
-    "  force-stop GID              (coming: needs a new trellisd RPC)\n"
+    "  retry-now GID               call every op waiting for a retry now,\n"
+    "                              its backoff reset\n"
+    "  force-stop GID --reason TEXT\n"
+    "                              end a transaction that can never finish:\n"
+    "                              it becomes failed (\"force-stopped by\n"
+    "                              operator: TEXT\"), nothing is called or\n"
+    "                              rolled back any more; prints the ops left\n"
+    "                              unfinished, to resolve by hand\n"
+    "  log-level [LEVEL]           show trellisd's log level, or set it:\n"
+    "                              debug|info|warn|error\n"
     "\n"
     "flags:\n"
     "  --tm HOST:PORT   trellisd's address (default " CTL_DEFAULT_TM ")\n"
     "  --json           print one JSON object instead of text\n"
+    "  --tls-ca PEM     talk TLS to trellisd, verifying it against this CA\n"
+    "  --tls-cert PEM   mutual TLS: present this certificate (with --tls-key)\n"
+    "  --tls-key PEM    the private key of --tls-cert\n"
+    "  --tls-server-name NAME  name trellisd's certificate must carry, when\n"
+    "                   not the host of --tm\n"
     "  --help           this text\n"
     "\n"
     "exit: 0 ok, 1 trellisd refused or could not be reached, 2 bad usage\n";
@@ -83,7 +112,7 @@ static int parse_limit(const char *s, uint32_t *out)
     char *end = NULL;
     errno = 0;
     unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v == 0 || v > 100000)
+    if (errno || end == s || *end || s[0] == '-' || v == 0 || v > 1000)
         return -1;
     *out = (uint32_t)v;
     return 0;
@@ -97,13 +126,61 @@ static const char *flag_value(int argc, char **argv, int *i)
     return argv[++*i];
 }
 
+/* "500ms", "30s", "10m", "2h", "1d" (a bare number is seconds) as ms.
+ * Returns 0, or -1 when it is not such a duration. */
+static int parse_duration(const char *s, int64_t *out)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {{"ms", 1},    {"s", 1000},    {"", 1000},
+                 {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || s[0] == '-' || v > 100LL * 365 * 86400000)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].unit) == 0) {
+            *out = (int64_t)v * units[i].ms;
+            return 0;
+        }
+    return -1;
+}
+
+/* list's own flags; 0, 1 when f is not one of them, or the usage exit
+ * code. */
+static int parse_list_flag(ctl_args_t *a, int argc, char **argv, int *i)
+{
+    const char *f = argv[*i];
+    const char *v = NULL;
+    if (strcmp(f, "--all") == 0) {
+        a->all = 1;
+    } else if (strcmp(f, "--older-than") == 0) {
+        if (!(v = flag_value(argc, argv, i)) ||
+            parse_duration(v, &a->older_than_ms))
+            return usage_error("--older-than needs a duration (10m, 2h...)", v);
+    } else if (strcmp(f, "--newer-than") == 0) {
+        if (!(v = flag_value(argc, argv, i)) ||
+            parse_duration(v, &a->newer_than_ms))
+            return usage_error("--newer-than needs a duration (10m, 2h...)", v);
+    } else {
+        return 1;
+    }
+    return 0;
+}
+
 /* Command-specific flags; 0, or the usage exit code. */
 static int parse_command_flag(ctl_args_t *a, int argc, char **argv, int *i)
 {
     const char *f = argv[*i];
     int is_list = a->command && strcmp(a->command, "list") == 0;
-    int is_abort = a->command && strcmp(a->command, "abort") == 0;
+    int is_abort = a->command && (strcmp(a->command, "abort") == 0 ||
+                                  strcmp(a->command, "force-stop") == 0);
     const char *v = NULL;
+    int rc = is_list ? parse_list_flag(a, argc, argv, i) : 1;
+    if (rc != 1)
+        return rc;
     if (is_list && strcmp(f, "--status") == 0) {
         if (!(v = flag_value(argc, argv, i)) || parse_status(v, &a->status))
             return usage_error("--status needs a status name", v);
@@ -122,11 +199,18 @@ static int parse_command_flag(ctl_args_t *a, int argc, char **argv, int *i)
     return 0;
 }
 
-/* A word that is not a flag: the command, then the command's GID. */
+/* A word that is not a flag: the command, then the command's GID (or
+ * log-level's LEVEL). */
 static int parse_word(ctl_args_t *a, const char *w)
 {
     if (!a->command) {
         a->command = w;
+        return 0;
+    }
+    if (strcmp(a->command, "log-level") == 0) {
+        if (a->level)
+            return usage_error("unexpected argument", w);
+        a->level = w;
         return 0;
     }
     if (!a->gid && strcmp(a->command, "list") != 0) {
@@ -136,10 +220,32 @@ static int parse_word(ctl_args_t *a, const char *w)
     return usage_error("unexpected argument", w);
 }
 
+/* --tls-ca/-cert/-key/-server-name; 0, or the usage exit code. */
+static int parse_tls_flag(ctl_args_t *a, int argc, char **argv, int *i)
+{
+    const char *f = argv[*i];
+    const char *v = flag_value(argc, argv, i);
+    if (!v)
+        return usage_error("missing value for", f);
+    if (strcmp(f, "--tls-ca") == 0)
+        a->tls.ca_file = v;
+    else if (strcmp(f, "--tls-cert") == 0)
+        a->tls.cert_file = v;
+    else if (strcmp(f, "--tls-key") == 0)
+        a->tls.key_file = v;
+    else if (strcmp(f, "--tls-server-name") == 0)
+        a->tls.server_name = v;
+    else
+        return usage_error("unknown flag", f);
+    a->use_tls = 1;
+    return 0;
+}
+
 /* Global flags may stand anywhere; 0, or the usage exit code. */
 static int parse_args(int argc, char **argv, ctl_args_t *a)
 {
-    *a = (ctl_args_t){.tm = CTL_DEFAULT_TM};
+    *a = (ctl_args_t){
+        .tm = CTL_DEFAULT_TM, .older_than_ms = -1, .newer_than_ms = -1};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         int rc = 0;
@@ -150,7 +256,9 @@ static int parse_args(int argc, char **argv, ctl_args_t *a)
         else if (strcmp(arg, "--tm") == 0) {
             if (!(a->tm = flag_value(argc, argv, &i)))
                 return usage_error("--tm needs HOST:PORT", NULL);
-        } else if (strncmp(arg, "--", 2) == 0)
+        } else if (strncmp(arg, "--tls-", 6) == 0)
+            rc = parse_tls_flag(a, argc, argv, &i);
+        else if (strncmp(arg, "--", 2) == 0)
             rc = parse_command_flag(a, argc, argv, &i);
         else
             rc = parse_word(a, arg);
@@ -160,145 +268,14 @@ static int parse_args(int argc, char **argv, ctl_args_t *a)
     return 0;
 }
 
-/* ---- output helpers ---------------------------------------------------- */
-
-/* ms since the epoch as "2026-01-02T03:04:05.678Z" into buf; "-" for 0. */
-static const char *fmt_time(int64_t ms, char *buf, size_t len)
-{
-    if (ms <= 0) {
-        snprintf(buf, len, "-");
-        return buf;
-    }
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char day[32];
-    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, len, "%s.%03dZ", day, (int)(ms % 1000));
-    return buf;
-}
-
-/* s as a JSON string literal (NULL as ""). */
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;
-         p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", stdout);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
-}
-
-/* "key":"value" with a leading comma unless first. */
-static void json_kv_str(const char *key, const char *value, int first)
-{
-    printf("%s\"%s\":", first ? "" : ",", key);
-    json_str(value);
-}
-
-static void json_kv_int(const char *key, int64_t value)
-{
-    printf(",\"%s\":%" PRId64, key, value);
-}
-
-/* ---- status ------------------------------------------------------------ */
-
-static void print_op_text(const trellis_op_info_t *op)
-{
-    char t[40];
-    printf("    %-10s %-9s attempts %" PRIu32 "  %s\n", trellis_op_name(op->op),
-           trellis_op_status_name(op->status), op->attempts,
-           op->target ? op->target : "");
-    if (op->last_error && op->last_error[0])
-        printf("      last error: %s\n", op->last_error);
-    for (size_t i = 0; i < op->n_attempt_ms; i++)
-        printf("      attempt %zu at %s\n", i + 1,
-               fmt_time(op->attempt_ms[i], t, sizeof t));
-    if (op->finished_ms > 0)
-        printf("      finished at %s\n",
-               fmt_time(op->finished_ms, t, sizeof t));
-}
-
-static void print_trans_text(const trellis_trans_info_t *info)
-{
-    char t[40];
-    printf("gid       %s\n", info->gid);
-    printf("status    %s\n", trellis_trans_status_name(info->status));
-    if (info->reason && info->reason[0])
-        printf("reason    %s\n", info->reason);
-    printf("created   %s\n", fmt_time(info->created_ms, t, sizeof t));
-    printf("updated   %s\n", fmt_time(info->updated_ms, t, sizeof t));
-    printf("finished  %s\n", fmt_time(info->finished_ms, t, sizeof t));
-    printf("branches  %zu\n", info->n_branches);
-    for (size_t b = 0; b < info->n_branches; b++) {
-        const trellis_branch_info_t *br = &info->branches[b];
-        printf("  branch %s (%s%s)\n", br->branch_id,
-               trellis_mode_name(br->mode),
-               br->initiator_driven ? ", initiator-driven" : "");
-        for (size_t o = 0; o < br->n_ops; o++)
-            print_op_text(&br->ops[o]);
-    }
-}
-
-static void print_op_json(const trellis_op_info_t *op)
-{
-    json_kv_str("kind", trellis_op_name(op->op), 1);
-    json_kv_str("target", op->target, 0);
-    json_kv_str("status", trellis_op_status_name(op->status), 0);
-    json_kv_int("attempts", op->attempts);
-    json_kv_str("last_error", op->last_error, 0);
-    fputs(",\"attempt_ms\":[", stdout);
-    for (size_t i = 0; i < op->n_attempt_ms; i++)
-        printf("%s%" PRId64, i ? "," : "", op->attempt_ms[i]);
-    putchar(']');
-    json_kv_int("finished_ms", op->finished_ms);
-}
-
-static void print_branch_json(const trellis_branch_info_t *br)
-{
-    json_kv_str("branch_id", br->branch_id, 1);
-    json_kv_str("mode", trellis_mode_name(br->mode), 0);
-    printf(",\"initiator_driven\":%s", br->initiator_driven ? "true" : "false");
-    fputs(",\"ops\":[", stdout);
-    for (size_t o = 0; o < br->n_ops; o++) {
-        fputs(o ? ",{" : "{", stdout);
-        print_op_json(&br->ops[o]);
-        putchar('}');
-    }
-    putchar(']');
-}
-
-static void print_trans_json(const trellis_trans_info_t *info)
-{
-    putchar('{');
-    json_kv_str("gid", info->gid, 1);
-    json_kv_str("status", trellis_trans_status_name(info->status), 0);
-    json_kv_str("reason", info->reason, 0);
-    json_kv_int("created_ms", info->created_ms);
-    json_kv_int("updated_ms", info->updated_ms);
-    json_kv_int("finished_ms", info->finished_ms);
-    fputs(",\"branches\":[", stdout);
-    for (size_t b = 0; b < info->n_branches; b++) {
-        fputs(b ? ",{" : "{", stdout);
-        print_branch_json(&info->branches[b]);
-        putchar('}');
-    }
-    fputs("]}\n", stdout);
-}
-
 /* Every failed call ends here: trellisd's message, exit 1. */
 static int call_failed(const char *what, trellis_rc_t rc, const char *err)
 {
     fprintf(stderr, "trellisctl: %s: %s (rc %d)\n", what, err, rc);
     return CTL_EXIT_ERROR;
 }
+
+/* ---- status ------------------------------------------------------------ */
 
 static int cmd_status(trellis_client_t *c, const ctl_args_t *a)
 {
@@ -308,57 +285,90 @@ static int cmd_status(trellis_client_t *c, const ctl_args_t *a)
     if (rc != TRELLIS_OK)
         return call_failed(a->gid, rc, err);
     if (a->json)
-        print_trans_json(info);
+        ctl_print_trans_json(info);
     else
-        print_trans_text(info);
+        ctl_print_trans_text(info);
     trellis_trans_info_free(info);
     return 0;
 }
 
 /* ---- list -------------------------------------------------------------- */
 
-static void print_page_text(const trellis_list_page_t *p)
+static int64_t now_ms(void)
 {
-    char t[40];
-    for (size_t i = 0; i < p->n; i++)
-        printf("%-40s %-10s %s\n", p->items[i].gid,
-               trellis_trans_status_name(p->items[i].status),
-               fmt_time(p->items[i].created_ms, t, sizeof t));
-    if (p->next_page_token && p->next_page_token[0])
-        printf("next page: --page-token %s\n", p->next_page_token);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void print_page_json(const trellis_list_page_t *p)
+static void print_items_text(const trellis_list_page_t *p, int64_t now)
 {
-    fputs("{\"transactions\":[", stdout);
+    char t[40], age[32];
+    for (size_t i = 0; i < p->n; i++)
+        printf("%-40s %-10s %s  %s ago\n", p->items[i].gid,
+               trellis_trans_status_name(p->items[i].status),
+               ctl_fmt_time(p->items[i].created_ms, t, sizeof t),
+               ctl_fmt_age(now - p->items[i].created_ms, age, sizeof age));
+}
+
+/* The page's transactions as JSON objects; *first tracks the comma. */
+static void print_items_json(const trellis_list_page_t *p, int *first)
+{
     for (size_t i = 0; i < p->n; i++) {
-        fputs(i ? ",{" : "{", stdout);
-        json_kv_str("gid", p->items[i].gid, 1);
-        json_kv_str("status", trellis_trans_status_name(p->items[i].status), 0);
-        json_kv_int("created_ms", p->items[i].created_ms);
+        fputs(*first ? "{" : ",{", stdout);
+        *first = 0;
+        ctl_json_kv_str("gid", p->items[i].gid, 1);
+        ctl_json_kv_str("status", trellis_trans_status_name(p->items[i].status),
+                        0);
+        ctl_json_kv_int("created_ms", p->items[i].created_ms);
+        ctl_json_kv_int("finished_ms", p->items[i].finished_ms);
+        ctl_json_kv_str("reason", p->items[i].reason, 0);
         putchar('}');
     }
-    putchar(']');
-    json_kv_str("next_page_token", p->next_page_token, 0);
-    fputs("}\n", stdout);
 }
 
+/* One page, or with --all every page from the first (or --page-token) on.
+ * The JSON form is one object either way; its next_page_token is "" after
+ * --all. Trade-off of --all: pages are printed as they come, so an error
+ * halfway leaves the earlier pages printed and exits 1. */
 static int cmd_list(trellis_client_t *c, const ctl_args_t *a)
 {
-    char err[512];
+    char err[512], token[256];
+    int64_t now = now_ms();
     trellis_list_filter_t f = {0};
     f.status = a->status;
     f.page_size = a->limit;
     f.page_token = a->page_token;
-    trellis_list_page_t *p = NULL;
-    trellis_rc_t rc = trellis_list(c, &f, &p, err, sizeof err);
-    if (rc != TRELLIS_OK)
-        return call_failed("list", rc, err);
+    if (a->older_than_ms >= 0)
+        f.created_before_ms = now - a->older_than_ms;
+    if (a->newer_than_ms >= 0)
+        f.created_after_ms = now - a->newer_than_ms;
+    int first = 1;
     if (a->json)
-        print_page_json(p);
-    else
-        print_page_text(p);
-    trellis_list_page_free(p);
+        fputs("{\"transactions\":[", stdout);
+    for (;;) {
+        trellis_list_page_t *p = NULL;
+        trellis_rc_t rc = trellis_list(c, &f, &p, err, sizeof err);
+        if (rc != TRELLIS_OK)
+            return call_failed("list", rc, err);
+        if (a->json)
+            print_items_json(p, &first);
+        else
+            print_items_text(p, now);
+        snprintf(token, sizeof token, "%s",
+                 p->next_page_token ? p->next_page_token : "");
+        trellis_list_page_free(p);
+        if (!a->all || !token[0])
+            break;
+        f.page_token = token;
+    }
+    if (a->json) {
+        putchar(']');
+        ctl_json_kv_str("next_page_token", token, 0);
+        fputs("}\n", stdout);
+    } else if (token[0]) {
+        printf("next page: --page-token %s\n", token);
+    }
     return 0;
 }
 
@@ -378,11 +388,120 @@ static int cmd_abort(trellis_client_t *c, const ctl_args_t *a)
         return call_failed(a->gid, rc, err);
     if (a->json) {
         putchar('{');
-        json_kv_str("gid", a->gid, 1);
-        json_kv_str("status", trellis_trans_status_name(st), 0);
+        ctl_json_kv_str("gid", a->gid, 1);
+        ctl_json_kv_str("status", trellis_trans_status_name(st), 0);
         fputs("}\n", stdout);
     } else {
         printf("%s %s\n", a->gid, trellis_trans_status_name(st));
+    }
+    return 0;
+}
+
+/* ---- retry-now ----------------------------------------------------------- */
+
+static int cmd_retry_now(trellis_client_t *c, const ctl_args_t *a)
+{
+    char err[512];
+    uint32_t n = 0;
+    trellis_trans_status_t st = TRELLIS_TRANS_UNSPECIFIED;
+    trellis_rc_t rc = trellis_retry_now(c, a->gid, &n, &st, err, sizeof err);
+    if (rc != TRELLIS_OK)
+        return call_failed(a->gid, rc, err);
+    if (a->json) {
+        putchar('{');
+        ctl_json_kv_str("gid", a->gid, 1);
+        ctl_json_kv_str("status", trellis_trans_status_name(st), 0);
+        ctl_json_kv_int("ops_called", n);
+        fputs("}\n", stdout);
+    } else {
+        printf("%s %s: %u op(s) were waiting for a retry and were called "
+               "now\n",
+               a->gid, trellis_trans_status_name(st), n);
+    }
+    return 0;
+}
+
+/* ---- force-stop -----------------------------------------------------------
+ */
+
+static void print_stopped_text(const char *gid, trellis_trans_status_t st,
+                               const char *reason,
+                               const trellis_trans_info_t *info)
+{
+    printf("%s %s: %s\n", gid, trellis_trans_status_name(st), reason);
+    if (!info)
+        return;
+    if (ctl_unfinished_count(info)) {
+        printf("left unfinished (trellisd will not call these again; "
+               "resolve them by hand):\n");
+        ctl_print_unfinished_text(info);
+    }
+    if (ctl_past_commit_decision(info))
+        printf("warning: the commit decision had been made; branches whose "
+               "confirm/commit succeeded stay committed\n");
+}
+
+static void print_stopped_json(const char *gid, trellis_trans_status_t st,
+                               const char *reason,
+                               const trellis_trans_info_t *info)
+{
+    putchar('{');
+    ctl_json_kv_str("gid", gid, 1);
+    ctl_json_kv_str("status", trellis_trans_status_name(st), 0);
+    ctl_json_kv_str("reason", reason, 0);
+    if (info) {
+        printf(",\"past_commit_decision\":%s",
+               ctl_past_commit_decision(info) ? "true" : "false");
+        ctl_print_unfinished_json(info);
+    }
+    fputs("}\n", stdout);
+}
+
+/* ForceStop, then a Query to show what the operator is left with. The stop
+ * is done once ForceStop answers; a failed Query only shortens the output. */
+static int cmd_force_stop(trellis_client_t *c, const ctl_args_t *a)
+{
+    char err[512], reason[1200];
+    trellis_trans_status_t st = TRELLIS_TRANS_UNSPECIFIED;
+    trellis_rc_t rc = trellis_force_stop(c, a->gid, a->reason, &st, reason,
+                                         sizeof reason, err, sizeof err);
+    if (rc != TRELLIS_OK)
+        return call_failed(a->gid, rc, err);
+    trellis_trans_info_t *info = NULL;
+    if (trellis_query(c, a->gid, &info, err, sizeof err) != TRELLIS_OK) {
+        fprintf(stderr,
+                "trellisctl: %s: stopped, but the query after it "
+                "failed: %s\n",
+                a->gid, err);
+        info = NULL;
+    }
+    if (a->json)
+        print_stopped_json(a->gid, st, reason, info);
+    else
+        print_stopped_text(a->gid, st, reason, info);
+    trellis_trans_info_free(info);
+    return 0;
+}
+
+/* ---- log-level ------------------------------------------------------------
+ */
+
+static int cmd_log_level(trellis_client_t *c, const ctl_args_t *a)
+{
+    char err[512], now[16], before[16];
+    trellis_rc_t rc = trellis_set_log_level(
+        c, a->level, now, sizeof now, before, sizeof before, err, sizeof err);
+    if (rc != TRELLIS_OK)
+        return call_failed("log-level", rc, err);
+    if (a->json) {
+        putchar('{');
+        ctl_json_kv_str("level", now, 1);
+        ctl_json_kv_str("previous", before, 0);
+        fputs("}\n", stdout);
+    } else if (a->level && strcmp(now, before) != 0) {
+        printf("log level %s (was %s)\n", now, before);
+    } else {
+        printf("log level %s\n", now);
     }
     return 0;
 }
@@ -407,12 +526,24 @@ static ctl_cmd_fn pick_command(const ctl_args_t *a)
         fn = cmd_abort;
     else if (strcmp(a->command, "list") == 0)
         fn = cmd_list, needs_gid = 0;
+    else if (strcmp(a->command, "retry-now") == 0)
+        fn = cmd_retry_now;
+    else if (strcmp(a->command, "force-stop") == 0)
+        fn = cmd_force_stop;
+    else if (strcmp(a->command, "log-level") == 0)
+        fn = cmd_log_level, needs_gid = 0;
     if (!fn) {
         usage_error("unknown command", a->command);
         return NULL;
     }
     if (needs_gid && !a->gid) {
         usage_error("missing GID for", a->command);
+        return NULL;
+    }
+    if (fn == cmd_force_stop && !a->reason) {
+        usage_error("force-stop needs --reason TEXT (it is stored with the "
+                    "transaction)",
+                    NULL);
         return NULL;
     }
     return fn;
@@ -435,7 +566,8 @@ int main(int argc, char **argv)
     char err[512];
     trellis_client_t *c = NULL;
     trellis_rc_t crc =
-        trellis_client_new(a.tm, CTL_CALL_TIMEOUT_MS, &c, err, sizeof err);
+        trellis_client_new_tls(a.tm, CTL_CALL_TIMEOUT_MS,
+                               a.use_tls ? &a.tls : NULL, &c, err, sizeof err);
     if (crc != TRELLIS_OK)
         return call_failed(a.tm, crc, err);
     rc = fn(c, &a);

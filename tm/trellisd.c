@@ -4,9 +4,11 @@
  * (tm_store) / branch caller (tm_caller) -> timers (tm_timer) — recovers
  * unfinished transactions, serves, and stops on SIGINT/SIGTERM.
  *
- * Stopping: stop accepting calls, commit everything queued, exit. Every
- * state change was durable before it was acted on, so whatever was in
- * flight resumes on the next start exactly as after a crash.
+ * Stopping (SIGTERM/SIGINT): refuse new transactions, keep driving the
+ * live ones for up to --shutdown-grace-ms (a second signal cuts it short),
+ * then stop accepting calls, commit everything queued, exit 0. Every state
+ * change was durable before it was acted on, so whatever is still
+ * unfinished resumes on the next start exactly as after a crash.
  */
 #include <grpc/grpc.h>
 #include <signal.h>
@@ -16,15 +18,19 @@
 #include <unistd.h>
 
 #include "grpc/health/v1/health.pb-c.h"
+#include "tm_admin.h"
 #include "tm_config.h"
 #include "tm_engine.h"
 #include "tm_log.h"
+#include "tm_metrics_http.h"
 #include "tm_server.h"
+#include "tm_tls.h"
 
+/* SERVING, or NOT_SERVING once a graceful stop began (user: the engine),
+ * so load balancers move new work elsewhere. */
 static void handle_health_check(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                                 void *user)
 {
-    (void)user;
     Grpc__Health__V1__HealthCheckRequest *r =
         grpc__health__v1__health_check_request__unpack(NULL, len, req);
     if (!r) {
@@ -41,7 +47,9 @@ static void handle_health_check(tm_rpc_t *rpc, const uint8_t *req, size_t len,
     Grpc__Health__V1__HealthCheckResponse out =
         GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
     out.status =
-        GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+        tm_engine_draining(user)
+            ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
+            : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
     tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &out.base);
 }
 
@@ -59,12 +67,15 @@ static int add_methods(tm_server_t *srv, tm_engine_t *eng, char *err,
         {"/trellis.v1.TM/Abort", tm_engine_handle_abort},
         {"/trellis.v1.TM/Query", tm_engine_handle_query},
         {"/trellis.v1.TM/List", tm_engine_handle_list},
+        {"/trellis.v1.TM/RetryNow", tm_engine_handle_retry_now},
+        {"/trellis.v1.TM/ForceStop", tm_engine_handle_force_stop},
+        {"/trellis.v1.TM/SetLogLevel", tm_admin_handle_set_log_level},
     };
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
         if (tm_server_add_method(srv, m[i].name, m[i].fn, eng, err, errlen))
             return -1;
     return tm_server_add_method(srv, "/grpc.health.v1.Health/Check",
-                                handle_health_check, NULL, err, errlen);
+                                handle_health_check, eng, err, errlen);
 }
 
 static int write_port_file(const char *path, int port)
@@ -91,15 +102,92 @@ static void block_stop_signals(sigset_t *set)
 
 static size_t max_message_of(const tm_config_t *cfg)
 {
+    if (cfg->max_message_bytes)
+        return cfg->max_message_bytes;
     size_t body = (size_t)cfg->engine.limits.max_branches *
                   ((size_t)cfg->engine.limits.max_payload + 1024);
     return body + (1u << 20);
+}
+
+/* TLS credentials of the API (tls-*) and of calls to participants
+ * (participant-tls-*), as configured; NULL where plaintext. Built before
+ * anything else starts, so an unusable file stops trellisd at once. */
+static int load_tls(const tm_config_t *cfg, grpc_server_credentials **sc,
+                    grpc_channel_credentials **cc, char *err, size_t errlen)
+{
+    *sc = NULL;
+    *cc = NULL;
+    if (cfg->tls_cert[0] &&
+        tm_tls_server_creds(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, sc,
+                            err, errlen) != 0)
+        return -1;
+    if (cfg->part_tls_ca[0] &&
+        tm_tls_channel_creds(cfg->part_tls_ca, cfg->part_tls_cert,
+                             cfg->part_tls_key, cc, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+/* The graceful part of a stop: no new transactions, and up to grace_ms
+ * for the live ones to finish. A second stop signal ends the wait. */
+static void drain(tm_engine_t *eng, const sigset_t *stop, int sig,
+                  uint32_t grace_ms)
+{
+    tm_engine_drain(eng);
+    tm_log(TM_LOG_INFO, "event=draining signal=%d live=%zu grace_ms=%u", sig,
+           tm_engine_live_count(eng), grace_ms);
+    const struct timespec no_wait = {0, 0};
+    uint32_t waited = 0, slice = 100;
+    size_t left = tm_engine_live_count(eng);
+    while (left > 0 && waited < grace_ms) {
+        uint32_t step = grace_ms - waited < slice ? grace_ms - waited : slice;
+        left = tm_engine_wait_idle(eng, step);
+        waited += step;
+        if (left > 0 && sigtimedwait(stop, NULL, &no_wait) > 0) {
+            tm_log(TM_LOG_WARN, "event=drain_cut_short msg=\"second stop "
+                                "signal\"");
+            break;
+        }
+    }
+    tm_log(TM_LOG_INFO,
+           "event=drained unfinished=%zu msg=\"unfinished transactions stay "
+           "in storage and resume at the next start\"",
+           left);
 }
 
 static int fail(const char *what, const char *err)
 {
     fprintf(stderr, "trellisd: %s: %s\n", what, err);
     return 1;
+}
+
+/* --log-format: "" or kv, or json. Returns 0, or -1 with err. */
+static int setup_log_format(const tm_config_t *cfg, char *err, size_t errlen)
+{
+    tm_log_format_t f = TM_LOG_KV;
+    if (cfg->log_format[0] && tm_log_parse_format(cfg->log_format, &f) != 0) {
+        snprintf(err, errlen, "--log-format: \"%s\" is not kv or json",
+                 cfg->log_format);
+        return -1;
+    }
+    tm_log_set_format(f);
+    return 0;
+}
+
+/* The ready line on stdout: the API's address, and the metrics endpoint's
+ * when one is served (scripts and tests read the ports from it). */
+static void print_ready(const tm_config_t *cfg, int port, int metrics_port)
+{
+    const char *colon = strrchr(cfg->listen, ':');
+    printf("trellisd ready listen=%.*s:%d",
+           colon ? (int)(colon - cfg->listen) : 0, cfg->listen, port);
+    colon = strrchr(cfg->metrics_listen, ':');
+    if (cfg->metrics_listen[0])
+        printf(" metrics=%.*s:%d",
+               colon ? (int)(colon - cfg->metrics_listen) : 0,
+               cfg->metrics_listen, metrics_port);
+    printf("\n");
+    fflush(stdout);
 }
 
 int main(int argc, char **argv)
@@ -109,12 +197,18 @@ int main(int argc, char **argv)
     tm_config_default(&cfg);
     int pr = tm_config_parse(&cfg, argc, argv, err, sizeof(err));
     if (pr != 0)
-        return pr > 0 ? 0 : fail("bad flag", err);
+        return pr > 0 ? 0 : fail("bad setting", err);
     tm_log_set_level(cfg.log_level);
+    if (setup_log_format(&cfg, err, sizeof(err)) != 0)
+        return fail("bad flag", err);
 
     sigset_t stop;
     block_stop_signals(&stop);
     grpc_init();
+    grpc_server_credentials *server_creds;
+    grpc_channel_credentials *part_creds;
+    if (load_tls(&cfg, &server_creds, &part_creds, err, sizeof(err)) != 0)
+        return fail("tls", err);
 
     tm_store_t *store;
     tm_timers_t *timers;
@@ -122,13 +216,20 @@ int main(int argc, char **argv)
     tm_caller_t *caller;
     tm_engine_t *eng;
     size_t max_msg = max_message_of(&cfg);
-    if (tm_store_open(cfg.data_dir, &store, err, sizeof(err)) != 0)
+    tm_store_config_t store_cfg;
+    if (tm_config_store(&cfg, &store_cfg, err, sizeof(err)) != 0)
+        return fail("bad flag", err);
+    if (tm_store_open(&store_cfg, &store, err, sizeof(err)) != 0)
         return fail("store", err);
     if (tm_timers_start(&timers, err, sizeof(err)) != 0)
         return fail("timers", err);
     if (tm_server_new(cfg.threads, max_msg, &srv, err, sizeof(err)) != 0 ||
         tm_caller_new(srv, max_msg, &caller, err, sizeof(err)) != 0)
         return fail("server", err);
+    if (server_creds)
+        tm_server_set_credentials(srv, server_creds);
+    if (part_creds)
+        tm_caller_set_credentials(caller, part_creds, cfg.part_tls_server_name);
     if (tm_engine_new(&cfg.engine, store, timers, caller, &eng, err,
                       sizeof(err)) != 0 ||
         add_methods(srv, eng, err, sizeof(err)) != 0)
@@ -140,21 +241,41 @@ int main(int argc, char **argv)
     int port = 0;
     if (tm_server_start(srv, cfg.listen, &port, err, sizeof(err)) != 0)
         return fail("listen", err);
+    tm_metrics_http_t *metrics = NULL;
+    int metrics_port = 0;
+    if (cfg.metrics_listen[0] &&
+        tm_metrics_http_start(cfg.metrics_listen, &metrics, &metrics_port, err,
+                              sizeof(err)) != 0)
+        return fail("metrics", err);
     tm_engine_resume_all(eng);
     if (cfg.port_file[0] && write_port_file(cfg.port_file, port) != 0)
         return fail("port file", cfg.port_file);
-    const char *colon = strrchr(cfg.listen, ':');
-    printf("trellisd ready listen=%.*s:%d\n",
-           colon ? (int)(colon - cfg.listen) : 0, cfg.listen, port);
-    fflush(stdout);
+    print_ready(&cfg, port, metrics_port);
     tm_log(TM_LOG_INFO, "event=ready port=%d data_dir=\"%s\" recovered=%ld",
            port, cfg.data_dir, loaded);
+    tm_log(TM_LOG_INFO,
+           "event=security config=\"%s\" tls=%s participant_tls=%s "
+           "allow_targets=\"%s\" max_message_bytes=%zu max_inflight=%u",
+           cfg.config_file,
+           cfg.tls_client_ca[0] ? "mutual"
+           : cfg.tls_cert[0]    ? "on"
+                                : "off",
+           cfg.part_tls_cert[0] ? "mutual"
+           : cfg.part_tls_ca[0] ? "on"
+                                : "off",
+           cfg.engine.limits.allow.text, max_msg, cfg.engine.max_inflight);
 
     int sig = 0;
     sigwait(&stop, &sig);
+    drain(eng, &stop, sig, cfg.shutdown_grace_ms);
     tm_log(TM_LOG_INFO, "event=stopping signal=%d", sig);
     tm_server_stop_accepting(srv);
+    /* Release what this node still owns here: with a shared (mysql) store,
+     * the leases of the transactions still unfinished, so another node can
+     * take them over at once instead of after the lease runs out. (Hook for
+     * the multi-node store; see tm_store.h.) */
     tm_store_flush(store);
+    tm_store_release_leases(store);
     tm_log(TM_LOG_INFO, "event=stopped");
     /* In-flight branch calls and waiting transactions resume on restart;
      * tearing down live gRPC calls would only risk a crash on the way out. */

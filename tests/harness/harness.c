@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "harness_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -52,6 +53,7 @@ struct harness {
     harness_proc_t *procs;
     harness_server_t *servers;
     void *owned[HARNESS_MAX_OWNED]; /* freed by harness_free */
+    harness_mariadb_t *tm_store_db; /* TRELLIS_TEST_STORE=mysql */
 };
 
 struct harness_server {
@@ -757,6 +759,113 @@ static const char *bin_path(const char *env, const char *leaf, char *buf,
     return buf;
 }
 
+/* One MariaDB per test process for every TRELLIS_TEST_STORE=mysql
+ * trellisd: installing one takes seconds, a database in it takes
+ * milliseconds. It lives in a harness of its own until the process exits. */
+static harness_t *shared_store_harness;
+static harness_mariadb_t *shared_store_db;
+
+static void free_shared_store(void)
+{
+    harness_mariadb_kill(shared_store_db);
+    harness_free(shared_store_harness, 1);
+    shared_store_harness = NULL;
+    shared_store_db = NULL;
+}
+
+static harness_mariadb_t *shared_tm_store(void)
+{
+    if (shared_store_db)
+        return shared_store_db;
+    if (!shared_store_harness &&
+        !(shared_store_harness = harness_new("tmstore")))
+        return NULL;
+    shared_store_db = harness_mariadb_start(shared_store_harness, "tmstore");
+    if (shared_store_db)
+        atexit(free_shared_store);
+    return shared_store_db;
+}
+
+harness_mariadb_t *harness_tm_store_db(harness_t *h)
+{
+    return h->tm_store_db;
+}
+
+char *harness_tm_store_database(const harness_t *h, const char *tm_name,
+                                char *buf, size_t len)
+{
+    const char *base = strrchr(h->dir, '/');
+    snprintf(buf, len, "trellis_%.24s_%.24s", base ? base + 1 : h->dir,
+             tm_name);
+    for (char *c = buf; *c; c++)
+        if (!isalnum((unsigned char)*c))
+            *c = '_';
+    return buf;
+}
+
+static int wants_mysql_store(const char *const *extra_args)
+{
+    const char *env = getenv("TRELLIS_TEST_STORE");
+    if (!env || strcmp(env, "mysql") != 0)
+        return 0;
+    for (size_t i = 0; extra_args && extra_args[i]; i++)
+        if (strncmp(extra_args[i], "--store", 7) == 0)
+            return 0;
+    return 1;
+}
+
+/* The MySQL store flags for trellisd `name`, then extra_args (so the
+ * caller's own --lease-ms and the like win), in argv (room for
+ * HARNESS_MAX_ARGS) with strings in bufs. Returns 0 or -1. */
+static int add_mysql_store_args(harness_t *h, const char *name,
+                                const char *const *extra_args,
+                                const char **argv, char bufs[3][PATH_MAX])
+{
+    if (!h->tm_store_db && !(h->tm_store_db = shared_tm_store()))
+        return -1;
+    snprintf(bufs[0], PATH_MAX, "%s", harness_mariadb_socket(h->tm_store_db));
+    harness_tm_store_database(h, name, bufs[1], PATH_MAX);
+    snprintf(bufs[2], PATH_MAX, "%s", name);
+    const char *more[] = {"--store",
+                          "mysql",
+                          "--mysql-socket",
+                          bufs[0],
+                          "--mysql-database",
+                          bufs[1],
+                          "--node-id",
+                          bufs[2],
+                          "--lease-ms",
+                          "2000",
+                          NULL};
+    size_t n = 0;
+    for (size_t i = 0; more[i]; i++)
+        argv[n++] = more[i];
+    for (size_t i = 0; extra_args && extra_args[i]; i++) {
+        if (n + 1 >= HARNESS_MAX_ARGS - 8)
+            return -1;
+        argv[n++] = extra_args[i];
+    }
+    argv[n] = NULL;
+    return 0;
+}
+
+/* out = "--shutdown-grace-ms 0" then args: a test's SIGTERM stops
+ * trellisd at once (a test that passes its own value wins, being later).
+ * Returns 0, or -1 if it does not fit. */
+static int prepend_no_grace(const char *const *args, const char **out)
+{
+    size_t n = 0;
+    out[n++] = "--shutdown-grace-ms";
+    out[n++] = "0";
+    for (size_t i = 0; args && args[i]; i++) {
+        if (n + 1 >= HARNESS_MAX_ARGS - 8)
+            return -1;
+        out[n++] = args[i];
+    }
+    out[n] = NULL;
+    return 0;
+}
+
 harness_server_t *harness_tm_start(harness_t *h, const char *name,
                                    const char *const *extra_args)
 {
@@ -764,9 +873,19 @@ harness_server_t *harness_tm_start(harness_t *h, const char *name,
     snprintf(leaf, sizeof leaf, "%s.data", name);
     if (!harness_path(h, leaf, data, sizeof data) || mkdir_p(data) != 0)
         return NULL;
+    const char *argv[HARNESS_MAX_ARGS + 1];
+    static char bufs[3][PATH_MAX];
+    if (wants_mysql_store(extra_args)) {
+        if (add_mysql_store_args(h, name, extra_args, argv, bufs) != 0)
+            return NULL;
+        extra_args = argv;
+    }
+    const char *with_grace[HARNESS_MAX_ARGS + 1];
+    if (prepend_no_grace(extra_args, with_grace) != 0)
+        return NULL;
     return server_start(
         h, name, bin_path("TRELLIS_TRELLISD", "trellisd", bin, sizeof bin),
-        data, extra_args);
+        data, with_grace);
 }
 
 harness_server_t *harness_testpart_start(harness_t *h, const char *name,

@@ -145,7 +145,14 @@ harness_server_t *harness_server_start(harness_t *h, const char *name,
                                        const char *const *extra_args);
 
 /* Start trellisd (${build}/bin/trellisd, or $TRELLIS_TRELLISD) with
- * --data-dir <scratch>/<name>.data plus extra_args. */
+ * --data-dir <scratch>/<name>.data --shutdown-grace-ms 0 plus extra_args
+ * (so SIGTERM stops it at once; pass --shutdown-grace-ms N to test the
+ * graceful stop). With
+ * TRELLIS_TEST_STORE=mysql in the environment (and no --store among
+ * extra_args) it runs on the MySQL store instead: the harness starts one
+ * MariaDB per test process on first use, and each trellisd gets its own
+ * database (harness_tm_store_database), --node-id <name> and a 2 s lease,
+ * so the whole suite runs on either engine unchanged. */
 harness_server_t *harness_tm_start(harness_t *h, const char *name,
                                    const char *const *extra_args);
 
@@ -154,6 +161,16 @@ harness_server_t *harness_tm_start(harness_t *h, const char *name,
  * extra_args. */
 harness_server_t *harness_testpart_start(harness_t *h, const char *name,
                                          const char *const *extra_args);
+
+/* The MariaDB behind TRELLIS_TEST_STORE=mysql trellisd processes of h, or
+ * NULL when none was started. Shared by the process; not to be freed. */
+typedef struct harness_mariadb harness_mariadb_t;
+harness_mariadb_t *harness_tm_store_db(harness_t *h);
+/* The database the harness gives trellisd tm_name of h in that mode, into
+ * buf[len] (unique per scratch dir, so tests sharing the server never see
+ * each other's rows). Returns buf. */
+char *harness_tm_store_database(const harness_t *h, const char *tm_name,
+                                char *buf, size_t len);
 
 /* "127.0.0.1:PORT"; owned by s, stable across restarts. */
 const char *harness_server_addr(const harness_server_t *s);
@@ -195,6 +212,11 @@ int harness_mariadb_exec(harness_mariadb_t *m, const char *sql);
 /* Shut it down cleanly (SIGTERM, then SIGKILL after 20 s); the data dir
  * stays in the scratch directory. */
 void harness_mariadb_stop(harness_mariadb_t *m);
+/* kill -9 the server: a crash (InnoDB recovers at the next start). */
+void harness_mariadb_kill(harness_mariadb_t *m);
+/* Start a stopped or killed server again on the same data dir, socket
+ * and port. Returns 0 once it accepts connections, or -1. */
+int harness_mariadb_restart(harness_mariadb_t *m);
 
 /* ---- trellis-testpart state ------------------------------------------ */
 

@@ -217,3 +217,17 @@ void harness_mariadb_stop(harness_mariadb_t *m)
     if (m && strncmp(m->socket, "/tmp/", 5) == 0)
         unlink(m->socket);
 }
+
+void harness_mariadb_kill(harness_mariadb_t *m)
+{
+    if (m && m->proc && harness_proc_running(m->proc))
+        harness_proc_kill(m->proc);
+}
+
+int harness_mariadb_restart(harness_mariadb_t *m)
+{
+    if (!m || (m->proc && harness_proc_running(m->proc)))
+        return -1;
+    unlink(m->socket);
+    return start_server(m);
+}

@@ -6,6 +6,10 @@
  *
  *   trellis-testpart --listen ADDR --port-file FILE [--journal FILE]
  *                    [--threads N] [--no-memory-journal]
+ *                    [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]
+ *
+ * With --tls-cert/--tls-key it serves TLS; with --tls-client-ca too, mutual
+ * TLS (callers must present a certificate signed by that CA).
  *
  * Methods: /trellis.test.Part/{Action,Compensate,Try,Confirm,Cancel,Prepare,
  * Commit,Rollback} are branch ops (the method names the op), and
@@ -525,6 +529,7 @@ static void handle_state(const trellis_branch_ctx_t *ctx,
 
 typedef struct {
     const char *listen, *port_file, *journal;
+    const char *tls_cert, *tls_key, *tls_client_ca;
     int threads;
 } args_t;
 
@@ -532,7 +537,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: trellis-testpart --listen ADDR --port-file FILE "
                     "[--journal FILE] [--threads N] "
-                    "[--no-memory-journal]\n");
+                    "[--no-memory-journal] [--tls-cert PEM --tls-key PEM "
+                    "[--tls-client-ca PEM]]\n");
     return 2;
 }
 
@@ -555,6 +561,12 @@ static int parse_args(int argc, char **argv, args_t *a)
             a->journal = v;
         else if (!strcmp(argv[i], "--threads"))
             a->threads = atoi(v);
+        else if (!strcmp(argv[i], "--tls-cert"))
+            a->tls_cert = v;
+        else if (!strcmp(argv[i], "--tls-key"))
+            a->tls_key = v;
+        else if (!strcmp(argv[i], "--tls-client-ca"))
+            a->tls_client_ca = v;
         else
             return -1;
         i++;
@@ -588,6 +600,10 @@ static int serve(trellis_participant_t *p, const args_t *a)
             goto fail;
     }
     int port = 0;
+    trellis_participant_tls_t tls = {a->tls_cert, a->tls_key, a->tls_client_ca};
+    if (a->tls_cert &&
+        trellis_participant_set_tls(p, &tls, err, sizeof err) != TRELLIS_OK)
+        goto fail;
     if (trellis_participant_handle(p, METHOD_PREFIX "State", handle_state, NULL,
                                    err, sizeof err) != TRELLIS_OK ||
         trellis_participant_start(p, a->listen, &port, err, sizeof err) !=

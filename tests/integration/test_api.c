@@ -577,9 +577,47 @@ static void test_query_after_restart(void **state)
     itest_pass(state);
 }
 
+/* ---- retention ------------------------------------------------------- */
+
+static int gone_from_store(void *arg)
+{
+    itest_t *t = arg;
+    char err[256];
+    trellis_trans_info_t *info = NULL;
+    trellis_rc_t rc =
+        trellis_query(t->client, "ret-done", &info, err, sizeof err);
+    trellis_trans_info_free(info);
+    return rc == TRELLIS_NOT_FOUND;
+}
+
+/* With --retention-s 1, a finished transaction can be queried at first and
+ * is deleted a little later; an unfinished one older than that stays. */
+static void test_retention_deletes_finished_only(void **state)
+{
+    const char *args[] = {"--retention-s", "1", NULL};
+    itest_t *t = itest_start(state, "api_retention", args);
+    trellis_options_t o = itest_options();
+    o.timeout_to_fail_ms = 600000;
+    begin(t, "ret-open", &o);
+    const char *ok[] = {"ok", "ok"};
+    trellis_saga_t *s = itest_saga(t, "ret-done", ok, 2, NULL);
+    assert_int_equal(itest_submit(t, s, NULL, 0), TRELLIS_TRANS_SUCCEEDED);
+    trellis_saga_free(s);
+    trellis_trans_info_t *info = itest_query(t, "ret-done");
+    assert_int_equal(info->status, TRELLIS_TRANS_SUCCEEDED);
+    trellis_trans_info_free(info);
+    assert_true(harness_poll(gone_from_store, t, 15000, 100));
+    info = itest_query(t, "ret-open");
+    assert_int_equal(info->status, TRELLIS_TRANS_PREPARED);
+    trellis_trans_info_free(info);
+    itest_pass(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_retention_deletes_finished_only,
+                                  itest_teardown),
         cmocka_unit_test_teardown(test_health, itest_teardown),
         cmocka_unit_test_teardown(test_list, itest_teardown),
         cmocka_unit_test_teardown(test_begin_register_submit, itest_teardown),

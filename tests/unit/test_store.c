@@ -62,11 +62,21 @@ static tm_trans_t *two_step_saga(const char *gid, int64_t created)
     return tx;
 }
 
+/* The embedded engine under the test's directory. */
+static int open_store(tm_store_t **s, char *err, size_t errlen)
+{
+    tm_store_config_t cfg;
+    tm_store_config_default(&cfg);
+    cfg.data_dir = dir;
+    return tm_store_open(&cfg, s, err, errlen);
+}
+
 static int order[8];
 static int n_order;
 
-static void note_done(void *arg)
+static void note_done(void *arg, tm_write_result_t result)
 {
+    assert_int_equal(result, TM_WRITE_DONE);
     order[n_order++] = (int)(intptr_t)arg;
 }
 
@@ -83,7 +93,7 @@ static void test_round_trip_survives_reopen(void **state)
     (void)state;
     char err[256];
     tm_store_t *s;
-    assert_int_equal(tm_store_open(dir, &s, err, sizeof(err)), 0);
+    assert_int_equal(open_store(&s, err, sizeof(err)), 0);
     tm_trans_t *a = two_step_saga("gid-a", 1000);
     tm_trans_t *b = two_step_saga("gid-b", 2000);
     tm_store_queue(s, tm_write_capture(a, 1), note_done, (void *)1);
@@ -107,7 +117,7 @@ static void test_round_trip_survives_reopen(void **state)
         assert_int_equal(order[i], i + 1);
     tm_store_close(s);
 
-    assert_int_equal(tm_store_open(dir, &s, err, sizeof(err)), 0);
+    assert_int_equal(open_store(&s, err, sizeof(err)), 0);
     tm_trans_t *got = NULL;
     assert_int_equal(tm_store_get(s, "gid-a", &got, err, sizeof(err)), 1);
     assert_int_equal(got->status, TM_TX_SUBMITTED);
@@ -162,7 +172,7 @@ static void test_list_pages_by_creation_time(void **state)
     (void)state;
     char err[256];
     tm_store_t *s;
-    assert_int_equal(tm_store_open(dir, &s, err, sizeof(err)), 0);
+    assert_int_equal(open_store(&s, err, sizeof(err)), 0);
     for (int i = 0; i < 5; i++) {
         char gid[16];
         snprintf(gid, sizeof(gid), "L%d", i);

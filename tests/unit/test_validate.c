@@ -91,6 +91,7 @@ static void test_submit_checks_steps(void **state)
     tm_limits_default(&l);
     l.max_branches = 3;
     l.max_payload = 8;
+    assert_int_equal(tm_allow_parse(&l.allow, "h:*", err, sizeof(err)), 0);
     Trellis__V1__SagaStep s0 = step("h:1/p.S/A", "h:1/p.S/C");
     Trellis__V1__SagaStep s1 = step("h:1/p.S/A", "");
     Trellis__V1__SagaStep *steps[4] = {&s0, &s1, &s0, &s0};
@@ -169,6 +170,7 @@ static void test_register_checks_ops_against_mode(void **state)
     Trellis__V1__BranchOp confirm = TRELLIS__V1__BRANCH_OP__INIT;
     confirm.op = TRELLIS__V1__OP_KIND__OP_CONFIRM;
     confirm.target = "h:1/bank.v1.Bank/Confirm";
+    assert_int_equal(tm_allow_parse(&l.allow, "h:*", err, sizeof(err)), 0);
     Trellis__V1__BranchOp *ops[] = {&confirm};
     Trellis__V1__RegisterBranchRequest r =
         TRELLIS__V1__REGISTER_BRANCH_REQUEST__INIT;

@@ -1,0 +1,246 @@
+/*
+ * fuzz_tm_request: libFuzzer target for the request messages of service
+ * trellis.v1.TM (and grpc.health.v1.Health/Check), decoded the way
+ * trellisd decodes them.
+ *
+ * Input: byte 0 picks a family (byte % the number of families, table at
+ * the bottom: the seven transaction RPCs, Health/Check, a session, and
+ * the operator RPCs RetryNow, ForceStop and SetLogLevel); the rest is the
+ * request message as a gRPC frame carries it.
+ *
+ * Each family runs what tm_engine.c's handler runs before it touches the
+ * gid map, the store or the wire: protobuf-c unpack, the tm_validate_*
+ * check, the tm_request_* / tm_trans conversion into the model, the
+ * model's invariants (fuzz_model.h), the reply's conversion and packing,
+ * and every free. The last family, "session", feeds several requests to
+ * one transaction and drives it through tm_plan (fuzz_session.c).
+ *
+ * One target that dispatches rather than one per message: the families
+ * share the model code a bug would be in, a mutation can carry an input
+ * from one message to another (the same bytes decode as either), and CI
+ * spends its FUZZ_SECONDS on one binary instead of a dozen.
+ *
+ * List: its page_token parsing and filter checks are static in
+ * tm_engine.c, out of reach of a target; List requests are decoded and
+ * freed only. ForceStop: likewise its reason checks (repeated here as a
+ * guard before the model change).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz_input.h"
+#include "fuzz_model.h"
+#include "fuzz_session.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "tm_log.h"
+#include "tm_plan.h"
+#include "tm_request.h"
+
+typedef void (*family_fn)(const uint8_t *req, size_t len);
+
+/* A refusal must say why: trellisd sends err with INVALID_ARGUMENT. */
+static int refused(int rc, const char *err)
+{
+    if (rc != 0)
+        fz_require(err[0] != '\0', "a refusal without a message");
+    return rc != 0;
+}
+
+static void new_gid(const uint8_t *req, size_t len)
+{
+    Trellis__V1__NewGidRequest *r =
+        trellis__v1__new_gid_request__unpack(NULL, len, req);
+    trellis__v1__new_gid_request__free_unpacked(r, NULL);
+}
+
+static void health(const uint8_t *req, size_t len)
+{
+    Grpc__Health__V1__HealthCheckRequest *r =
+        grpc__health__v1__health_check_request__unpack(NULL, len, req);
+    grpc__health__v1__health_check_request__free_unpacked(r, NULL);
+}
+
+static void begin(const uint8_t *req, size_t len)
+{
+    tm_limits_t lim = fz_default_limits();
+    char err[512] = "";
+    Trellis__V1__BeginRequest *r =
+        trellis__v1__begin_request__unpack(NULL, len, req);
+    if (!r || refused(tm_validate_begin(r, &lim, err, sizeof(err)), err))
+        goto out;
+    tm_trans_t *tx = tm_trans_new(r->gid, TM_TX_PREPARED, FZ_NOW_MS);
+    fz_require(tx && tm_options_from_proto(&tx->opts, r->options) == 0,
+               "out of memory building a begun transaction");
+    tm_options_t again;
+    fz_require(tm_options_from_proto(&again, r->options) == 0, "out of memory");
+    fz_require(tm_request_same_options(&tx->opts, &again),
+               "the same Begin twice is not idempotent");
+    tm_options_clear(&again);
+    fz_model_check(tx, &lim);
+    fz_model_reply(tx);
+    tm_trans_free(tx);
+out:
+    trellis__v1__begin_request__free_unpacked(r, NULL);
+}
+
+static void register_branch(const uint8_t *req, size_t len)
+{
+    tm_limits_t lim = fz_default_limits();
+    char err[512] = "";
+    Trellis__V1__RegisterBranchRequest *r =
+        trellis__v1__register_branch_request__unpack(NULL, len, req);
+    if (!r || refused(tm_validate_register(r, &lim, err, sizeof(err)), err))
+        goto out;
+    tm_trans_t *tx = tm_trans_new(r->gid, TM_TX_PREPARED, FZ_NOW_MS);
+    fz_require(tx && tm_request_add_registered(tx, r) == 0,
+               "out of memory registering a branch");
+    fz_require(tm_request_find_branch(tx, r->branch_id) == 0,
+               "the registered branch is not found by its id");
+    fz_require(tm_request_same_registration(&tx->branches[0], r),
+               "the same RegisterBranch twice is not idempotent");
+    fz_model_check(tx, &lim);
+    fz_model_reply(tx);
+    tm_trans_free(tx);
+out:
+    trellis__v1__register_branch_request__free_unpacked(r, NULL);
+}
+
+static void submit(const uint8_t *req, size_t len)
+{
+    tm_limits_t lim = fz_default_limits();
+    char err[512] = "";
+    Trellis__V1__SubmitRequest *r =
+        trellis__v1__submit_request__unpack(NULL, len, req);
+    if (!r || refused(tm_validate_submit(r, &lim, err, sizeof(err)), err))
+        goto out;
+    uint64_t h = tm_request_submit_hash(r);
+    fz_require(h != 0 && h == tm_request_submit_hash(r),
+               "submit hash is 0 or not deterministic");
+    if (r->n_steps == 0) /* NOT_FOUND unless begun: no model */
+        goto out;
+    tm_trans_t *tx = tm_trans_new(r->gid, TM_TX_SUBMITTED, FZ_NOW_MS);
+    fz_require(tx && tm_options_from_proto(&tx->opts, r->options) == 0,
+               "out of memory building a submitted transaction");
+    tx->submit_hash = h;
+    if (!refused(tm_request_add_steps(tx, r, &lim, err, sizeof(err)), err)) {
+        fz_model_check_steps(tx, r, 0);
+        fz_model_check(tx, &lim);
+        fz_model_reply(tx);
+    }
+    tm_trans_free(tx);
+out:
+    trellis__v1__submit_request__free_unpacked(r, NULL);
+}
+
+static void abort_request(const uint8_t *req, size_t len)
+{
+    char err[512] = "";
+    Trellis__V1__AbortRequest *r =
+        trellis__v1__abort_request__unpack(NULL, len, req);
+    if (!r || refused(tm_validate_abort(r, err, sizeof(err)), err))
+        goto out;
+    tm_trans_t *tx = tm_trans_new(r->gid, TM_TX_PREPARED, FZ_NOW_MS);
+    fz_require(tx != NULL, "out of memory");
+    fz_session_abort_reason(tx, r);
+    fz_require(tx->status == TM_TX_ABORTING, "abort did not roll back");
+    fz_model_reply(tx);
+    tm_trans_free(tx);
+out:
+    trellis__v1__abort_request__free_unpacked(r, NULL);
+}
+
+static void query(const uint8_t *req, size_t len)
+{
+    char err[512] = "";
+    Trellis__V1__QueryRequest *r =
+        trellis__v1__query_request__unpack(NULL, len, req);
+    if (r)
+        refused(tm_validate_gid(r->gid, err, sizeof(err)), err);
+    trellis__v1__query_request__free_unpacked(r, NULL);
+}
+
+static void list(const uint8_t *req, size_t len)
+{
+    Trellis__V1__ListRequest *r =
+        trellis__v1__list_request__unpack(NULL, len, req);
+    trellis__v1__list_request__free_unpacked(r, NULL);
+}
+
+static void retry_now(const uint8_t *req, size_t len)
+{
+    char err[512] = "";
+    Trellis__V1__RetryNowRequest *r =
+        trellis__v1__retry_now_request__unpack(NULL, len, req);
+    if (r)
+        refused(tm_validate_gid(r->gid, err, sizeof(err)), err);
+    trellis__v1__retry_now_request__free_unpacked(r, NULL);
+}
+
+/* The reason checks of ForceStop are static in tm_engine.c; the gid check
+ * and the model change (force_stop_live) are reachable. */
+static void force_stop(const uint8_t *req, size_t len)
+{
+    char err[512] = "";
+    Trellis__V1__ForceStopRequest *r =
+        trellis__v1__force_stop_request__unpack(NULL, len, req);
+    if (!r || refused(tm_validate_gid(r->gid, err, sizeof(err)), err) ||
+        !*r->reason || strlen(r->reason) > TM_REASON_MAX)
+        goto out;
+    char reason[TM_REASON_MAX + 64];
+    snprintf(reason, sizeof(reason), "force-stopped by operator: %s",
+             r->reason);
+    tm_trans_t *tx = tm_trans_new(r->gid, TM_TX_SUBMITTED, FZ_NOW_MS);
+    fz_require(tx && tm_set_string(&tx->reason, reason) == 0, "out of memory");
+    tm_plan_finish(tx, TM_TX_FAILED, FZ_NOW_MS);
+    fz_model_reply(tx);
+    tm_trans_free(tx);
+out:
+    trellis__v1__force_stop_request__free_unpacked(r, NULL);
+}
+
+static void set_log_level(const uint8_t *req, size_t len)
+{
+    Trellis__V1__SetLogLevelRequest *r =
+        trellis__v1__set_log_level_request__unpack(NULL, len, req);
+    tm_log_level_t level;
+    if (r && *r->level && tm_log_parse_level(r->level, &level) == 0)
+        fz_require(level >= TM_LOG_DEBUG && level <= TM_LOG_ERROR,
+                   "a log level out of range");
+    trellis__v1__set_log_level_request__free_unpacked(r, NULL);
+}
+
+static void session(const uint8_t *req, size_t len)
+{
+    fz_in_t in = fz_in(req, len);
+    fz_session_run(&in);
+}
+
+/* The first byte of an input picks the family by its index here: append
+ * new families at the end so the checked-in seeds keep their meaning. */
+static const family_fn families[] = {
+    new_gid,         /* 0 */
+    begin,           /* 1 */
+    register_branch, /* 2 */
+    submit,          /* 3 */
+    abort_request,   /* 4 */
+    query,           /* 5 */
+    list,            /* 6 */
+    health,          /* 7 */
+    session,         /* 8 */
+    retry_now,       /* 9 */
+    force_stop,      /* 10 */
+    set_log_level,   /* 11 */
+};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    size_t n = sizeof(families) / sizeof(families[0]);
+    families[data[0] % n](data + 1, size - 1);
+    return 0;
+}

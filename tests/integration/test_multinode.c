@@ -1,0 +1,407 @@
+/*
+ * test_multinode.c: several trellisd nodes on one MariaDB (the MySQL
+ * store) — what running more than one TM must guarantee:
+ *   - a node killed with kill -9 under load: the others take over every one
+ *     of its unfinished transactions and finish them, each business effect
+ *     exactly once;
+ *   - two nodes racing to claim the same expired transactions: each is
+ *     taken over by exactly one of them;
+ *   - the database killed and restarted under load: trellisd reconnects,
+ *     loses nothing and finishes everything;
+ *   - a node paused (SIGSTOP) past its lease: another node takes its work
+ *     over, and when the paused node resumes it does not act on any of it.
+ *
+ * The fixture's own trellisd ("trellisd", node id trellisd) is node A; the
+ * test adds nodes on the same database. Effects are counted by
+ * trellis-testpart, whose in-memory barrier journals each call's effect.
+ */
+#include "itest.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define LEASE_MS "1500"
+
+typedef struct {
+    itest_t *t;
+    harness_server_t *node[3]; /* [0] is the fixture's trellisd */
+    trellis_client_t *client[3];
+} cluster_t;
+
+static itest_t *start_fixture(void **state, const char *name)
+{
+    setenv("TRELLIS_TEST_STORE", "mysql", 1);
+    const char *args[] = {"--lease-ms", LEASE_MS, NULL};
+    return itest_start(state, name, args);
+}
+
+static trellis_client_t *client_for(harness_server_t *node)
+{
+    char err[256];
+    trellis_client_t *c = NULL;
+    if (trellis_client_new(harness_server_addr(node), 30000, &c, err,
+                           sizeof err) != TRELLIS_OK)
+        fail_msg("trellis_client_new: %s", err);
+    return c;
+}
+
+/* Another node on the fixture's database. */
+static harness_server_t *add_node(itest_t *t, const char *node_id)
+{
+    harness_mariadb_t *db = harness_tm_store_db(t->h);
+    assert_non_null(db);
+    char database[128];
+    harness_tm_store_database(t->h, "trellisd", database, sizeof database);
+    const char *args[] = {"--store",
+                          "mysql",
+                          "--mysql-socket",
+                          harness_mariadb_socket(db),
+                          "--mysql-database",
+                          database,
+                          "--node-id",
+                          node_id,
+                          "--lease-ms",
+                          LEASE_MS,
+                          "--retry-interval-ms",
+                          "50",
+                          "--request-timeout-ms",
+                          "500",
+                          NULL};
+    harness_server_t *s = harness_tm_start(t->h, node_id, args);
+    assert_non_null(s);
+    return s;
+}
+
+static void cluster_start(cluster_t *c, itest_t *t, int n)
+{
+    memset(c, 0, sizeof *c);
+    c->t = t;
+    c->node[0] = t->tm;
+    c->client[0] = t->client;
+    static const char *ids[] = {"trellisd", "node-b", "node-c"};
+    for (int i = 1; i < n; i++) {
+        c->node[i] = add_node(t, ids[i]);
+        c->client[i] = client_for(c->node[i]);
+    }
+}
+
+/* Queries go to node i from now on (the fixture's client is node 0's). */
+static void query_through(cluster_t *c, int i)
+{
+    c->t->client = c->client[i];
+}
+
+static void cluster_free_clients(cluster_t *c)
+{
+    for (int i = 1; i < 3; i++)
+        if (c->client[i])
+            trellis_client_free(c->client[i]);
+    c->t->client = c->client[0];
+}
+
+/* Submit without waiting, retrying while the node is unreachable. */
+static void submit_to(cluster_t *c, int node, const char *gid,
+                      const char *const *payloads, size_t n)
+{
+    trellis_options_t o = itest_options();
+    o.wait_result = 0;
+    trellis_saga_t *saga = itest_saga(c->t, gid, payloads, n, &o);
+    char err[512];
+    trellis_rc_t rc = TRELLIS_UNAVAILABLE;
+    for (int attempt = 0; attempt < 300 && rc != TRELLIS_OK; attempt++) {
+        rc = trellis_saga_submit(c->client[node], saga, NULL, NULL, 0, err,
+                                 sizeof err);
+        if (rc == TRELLIS_UNAVAILABLE || rc == TRELLIS_DEADLINE_EXCEEDED)
+            harness_sleep_ms(50);
+        else if (rc != TRELLIS_OK)
+            fail_msg("submit %s: rc %d: %s", gid, rc, err);
+    }
+    trellis_saga_free(saga);
+    if (rc != TRELLIS_OK)
+        fail_msg("submit %s never accepted: %s", gid, err);
+}
+
+/* A saga that ends with `fail` at its last step when failing, else
+ * succeeds; every step is slow so work is in flight when a node dies. */
+static void submit_saga(cluster_t *c, int node, const char *gid, int failing,
+                        const char *slow)
+{
+    char last[64];
+    snprintf(last, sizeof last, "%s;compensate=unavail:1",
+             failing ? "fail" : slow);
+    const char *p[3] = {slow, slow, last};
+    submit_to(c, node, gid, p, 3);
+}
+
+/* gid is final with the expected outcome, and every effect happened
+ * exactly once: a succeeded saga holds each step applied once and nothing
+ * compensated; a failed one holds nothing. */
+static void check_exactly_once(itest_t *t, const char *gid, int failing)
+{
+    trellis_trans_info_t *info = itest_wait_final(t, gid);
+    harness_part_state_t ps;
+    itest_part_state(t, gid, &ps);
+    if (info->status !=
+        (failing ? TRELLIS_TRANS_FAILED : TRELLIS_TRANS_SUCCEEDED)) {
+        harness_part_state_dump(&ps);
+        fail_msg("%s: %s (%s)", gid, trellis_trans_status_name(info->status),
+                 info->reason);
+    }
+    for (int s = 0; s < 3; s++) {
+        int applied = itest_count(info, &ps, s, "action", "applied");
+        if (applied > 1 || (!failing && applied != 1)) {
+            harness_part_state_dump(&ps);
+            fail_msg("%s: step %d applied %d times", gid, s, applied);
+        }
+    }
+    if (!failing) {
+        assert_int_equal(ps.n_net, 3);
+        assert_int_equal(itest_count(info, &ps, 0, "compensate", NULL), 0);
+    } else {
+        assert_int_equal(ps.n_net, 0);
+    }
+    harness_part_state_free(&ps);
+    trellis_trans_info_free(info);
+}
+
+/* How many lines of node's log contain both needles (needle2 may be
+ * NULL). */
+static int log_count(harness_server_t *node, const char *needle,
+                     const char *needle2)
+{
+    FILE *f = fopen(harness_proc_log(harness_server_proc(node)), "r");
+    if (!f)
+        return 0;
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, needle) && (!needle2 || strstr(line, needle2)))
+            n++;
+    fclose(f);
+    return n;
+}
+
+/* ---- kill -9 under load ------------------------------------------------- */
+
+#define N_LOAD 45
+
+static void test_killed_node_work_is_finished_by_the_others(void **state)
+{
+    itest_t *t = start_fixture(state, "mn_kill");
+    cluster_t c;
+    cluster_start(&c, t, 3);
+    char gid[32];
+    for (int i = 0; i < N_LOAD; i++) {
+        snprintf(gid, sizeof gid, "kill-%d", i);
+        submit_saga(&c, i % 3, gid, i % 5 == 4, "slow:60");
+    }
+    harness_sleep_ms(100);
+    assert_int_equal(harness_server_kill(c.node[0]), 0);
+    /* More load on the survivors while they take node A's work over. */
+    for (int i = N_LOAD; i < N_LOAD + 15; i++) {
+        snprintf(gid, sizeof gid, "kill-%d", i);
+        submit_saga(&c, 1 + i % 2, gid, i % 5 == 4, "slow:20");
+    }
+    query_through(&c, 1);
+    for (int i = 0; i < N_LOAD + 15; i++) {
+        snprintf(gid, sizeof gid, "kill-%d", i);
+        check_exactly_once(t, gid, i % 5 == 4);
+    }
+    int taken = log_count(c.node[1], "event=takeover", NULL) +
+                log_count(c.node[2], "event=takeover", NULL);
+    printf("transactions taken over from the killed node: %d\n", taken);
+    assert_true(taken > 0);
+    cluster_free_clients(&c);
+    itest_pass(state);
+}
+
+/* ---- two nodes racing for the same expired transactions ----------------- */
+
+#define N_RACE 150
+
+static void test_racing_claims_take_each_transaction_once(void **state)
+{
+    itest_t *t = start_fixture(state, "mn_race");
+    cluster_t c;
+    cluster_start(&c, t, 3);
+    char gid[32];
+    /* Long enough in flight that node A holds all of them when it dies. */
+    for (int i = 0; i < N_RACE; i++) {
+        snprintf(gid, sizeof gid, "race-%d", i);
+        submit_saga(&c, 0, gid, 0, "ongoing:40");
+    }
+    assert_int_equal(harness_server_kill(c.node[0]), 0);
+    /* Hold B and C until A's leases ran out, then let both go at once:
+     * their first look finds the same expired transactions. */
+    harness_proc_t *b = harness_server_proc(c.node[1]);
+    harness_proc_t *cc = harness_server_proc(c.node[2]);
+    assert_int_equal(harness_proc_signal(b, SIGSTOP), 0);
+    assert_int_equal(harness_proc_signal(cc, SIGSTOP), 0);
+    harness_sleep_ms(2500);
+    assert_int_equal(harness_proc_signal(b, SIGCONT), 0);
+    assert_int_equal(harness_proc_signal(cc, SIGCONT), 0);
+    query_through(&c, 1);
+    for (int i = 0; i < N_RACE; i++) {
+        snprintf(gid, sizeof gid, "race-%d", i);
+        check_exactly_once(t, gid, 0);
+        char needle[48];
+        snprintf(needle, sizeof needle, "gid=%s ", gid);
+        int nb = log_count(c.node[1], "event=takeover", needle);
+        int nc = log_count(c.node[2], "event=takeover", needle);
+        if (nb + nc != 1)
+            fail_msg("%s taken over %d times (node-b %d, node-c %d)", gid,
+                     nb + nc, nb, nc);
+    }
+    printf("node-b took %d, node-c took %d\n",
+           log_count(c.node[1], "event=takeover", NULL),
+           log_count(c.node[2], "event=takeover", NULL));
+    cluster_free_clients(&c);
+    itest_pass(state);
+}
+
+/* ---- the database restarted under load ---------------------------------- */
+
+#define N_DB 40
+
+static void test_database_restart_loses_nothing(void **state)
+{
+    itest_t *t = start_fixture(state, "mn_dbrestart");
+    cluster_t c;
+    cluster_start(&c, t, 2);
+    char gid[32];
+    for (int i = 0; i < N_DB; i++) {
+        snprintf(gid, sizeof gid, "db-%d", i);
+        submit_saga(&c, i % 2, gid, i % 4 == 3, "slow:50");
+    }
+    harness_mariadb_t *db = harness_tm_store_db(t->h);
+    harness_mariadb_kill(db);
+    harness_sleep_ms(800);
+    assert_int_equal(harness_mariadb_restart(db), 0);
+    for (int i = N_DB; i < N_DB + 10; i++) {
+        snprintf(gid, sizeof gid, "db-%d", i);
+        submit_saga(&c, i % 2, gid, i % 4 == 3, "slow:20");
+    }
+    for (int i = 0; i < N_DB + 10; i++) {
+        snprintf(gid, sizeof gid, "db-%d", i);
+        check_exactly_once(t, gid, i % 4 == 3);
+    }
+    /* Both nodes lived through it. */
+    assert_true(harness_proc_running(harness_server_proc(c.node[0])));
+    assert_true(harness_proc_running(harness_server_proc(c.node[1])));
+    cluster_free_clients(&c);
+    itest_pass(state);
+}
+
+/* ---- a node paused past its lease ---------------------------------------- */
+
+#define N_PAUSE 20
+
+static void test_paused_node_does_not_act_on_taken_work(void **state)
+{
+    itest_t *t = start_fixture(state, "mn_pause");
+    cluster_t c;
+    cluster_start(&c, t, 2);
+    char gid[32];
+    /* Node A is retrying every one of these when it stops. */
+    for (int i = 0; i < N_PAUSE; i++) {
+        snprintf(gid, sizeof gid, "pause-%d", i);
+        submit_saga(&c, 0, gid, 0, "unavail:4");
+    }
+    harness_sleep_ms(60);
+    harness_proc_t *a = harness_server_proc(c.node[0]);
+    assert_int_equal(harness_proc_signal(a, SIGSTOP), 0);
+    /* Node B takes over once A's leases run out and finishes them. */
+    query_through(&c, 1);
+    int64_t finished_max = 0;
+    for (int i = 0; i < N_PAUSE; i++) {
+        snprintf(gid, sizeof gid, "pause-%d", i);
+        trellis_trans_info_t *info = itest_wait_final(t, gid);
+        assert_int_equal(info->status, TRELLIS_TRANS_SUCCEEDED);
+        if (info->finished_ms > finished_max)
+            finished_max = info->finished_ms;
+        trellis_trans_info_free(info);
+    }
+    int64_t resumed_ms = harness_now_ms();
+    assert_int_equal(harness_proc_signal(a, SIGCONT), 0);
+    harness_sleep_ms(1000); /* A's timers fire; it must re-check first */
+    int stale = 0;
+    for (int i = 0; i < N_PAUSE; i++) {
+        snprintf(gid, sizeof gid, "pause-%d", i);
+        check_exactly_once(t, gid, 0);
+        harness_part_state_t ps;
+        itest_part_state(t, gid, &ps);
+        for (size_t k = 0; k < ps.n_calls; k++)
+            if (ps.calls[k].start_ms >= resumed_ms) {
+                fprintf(stderr, "%s: call after resume: branch %s op %s\n", gid,
+                        ps.calls[k].branch, ps.calls[k].op);
+                stale++;
+            }
+        harness_part_state_free(&ps);
+    }
+    assert_int_equal(stale, 0);
+    assert_true(log_count(c.node[0], "event=lease_lapsed", NULL) >= 1);
+    assert_true(log_count(c.node[1], "event=takeover", NULL) >= 1);
+    (void)finished_max;
+    /* A still works: a new saga submitted to it finishes. */
+    query_through(&c, 0);
+    submit_saga(&c, 0, "pause-after", 0, "ok");
+    check_exactly_once(t, "pause-after", 0);
+    cluster_free_clients(&c);
+    itest_pass(state);
+}
+
+/* ---- SIGTERM hands the rest over at once -------------------------------- */
+
+#define N_HANDOVER 30
+
+static void test_sigterm_hands_unfinished_work_over(void **state)
+{
+    /* A long lease: a takeover that waited for it would take 20 s. */
+    setenv("TRELLIS_TEST_STORE", "mysql", 1);
+    const char *args[] = {"--lease-ms", "20000", "--shutdown-grace-ms", "0",
+                          NULL};
+    itest_t *t = itest_start(state, "mn_handover", args);
+    cluster_t c;
+    cluster_start(&c, t, 2);
+    char gid[32];
+    for (int i = 0; i < N_HANDOVER; i++) {
+        snprintf(gid, sizeof gid, "handover-%d", i);
+        submit_saga(&c, 0, gid, i % 3 == 2, "ongoing:20");
+    }
+    int64_t stopped = harness_mono_ms();
+    int status = harness_proc_stop(harness_server_proc(c.node[0]), 10000);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    query_through(&c, 1);
+    for (int i = 0; i < N_HANDOVER; i++) {
+        snprintf(gid, sizeof gid, "handover-%d", i);
+        check_exactly_once(t, gid, i % 3 == 2);
+    }
+    int64_t took = harness_mono_ms() - stopped;
+    printf("node B finished node A's work %lld ms after SIGTERM\n",
+           (long long)took);
+    assert_true(took < 10000);
+    assert_true(log_count(c.node[0], "event=leases_released", NULL) == 1);
+    assert_true(log_count(c.node[1], "event=takeover", NULL) >= 1);
+    cluster_free_clients(&c);
+    itest_pass(state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(
+            test_killed_node_work_is_finished_by_the_others, itest_teardown),
+        cmocka_unit_test_teardown(test_racing_claims_take_each_transaction_once,
+                                  itest_teardown),
+        cmocka_unit_test_teardown(test_database_restart_loses_nothing,
+                                  itest_teardown),
+        cmocka_unit_test_teardown(test_paused_node_does_not_act_on_taken_work,
+                                  itest_teardown),
+        cmocka_unit_test_teardown(test_sigterm_hands_unfinished_work_over,
+                                  itest_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

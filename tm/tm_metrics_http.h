@@ -1,0 +1,29 @@
+/*
+ * tm_metrics_http: serves tm_metrics' Prometheus exposition over HTTP
+ * (GET /metrics) with libmicrohttpd, on an address of its own so a scraper
+ * never shares the TM API's port.
+ *
+ * The server runs on libmicrohttpd's own thread; every scrape renders the
+ * metrics afresh (tm_metrics_render reads atomics and takes no lock the
+ * engine holds), so a slow scraper cannot slow transactions down.
+ *
+ * Threads: start and stop from one thread (trellisd's main).
+ */
+#ifndef TM_METRICS_HTTP_H
+#define TM_METRICS_HTTP_H
+
+#include <stddef.h>
+
+typedef struct tm_metrics_http tm_metrics_http_t;
+
+/* Listen on addr ("host:port", host an IPv4 or IPv6 address in brackets,
+ * or a name; port 0 picks a free one) and serve. *out is the caller's:
+ * tm_metrics_http_stop. *port gets the bound port. Returns 0, or -1 with
+ * err filled (bad address, port in use). */
+int tm_metrics_http_start(const char *addr, tm_metrics_http_t **out, int *port,
+                          char *err, size_t errlen);
+
+/* Stop serving and free. NULL is ignored. */
+void tm_metrics_http_stop(tm_metrics_http_t *h);
+
+#endif /* TM_METRICS_HTTP_H */

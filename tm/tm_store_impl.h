@@ -1,0 +1,138 @@
+/*
+ * tm_store_impl: what the storage engines share and what tm_store.c needs
+ * from them — the captured write, the engine function table, and the
+ * helpers that turn model fields into column values and back. Only
+ * tm_store*.c include this file.
+ *
+ * tm_store.c owns the queue and the store thread (group commit, callbacks
+ * in queue order, flush, stats). An engine owns its connections, its SQL,
+ * and whatever background work it needs (SQLite: WAL checkpoints; MySQL:
+ * leases, claims and retention).
+ */
+#ifndef TM_STORE_IMPL_H
+#define TM_STORE_IMPL_H
+
+#include <pthread.h>
+
+#include "tm_store.h"
+
+typedef struct {
+    uint32_t branch;
+    int slot;
+    int status;
+    uint32_t attempts;
+    char *last_error;
+    char *attempt_ms; /* comma-separated text */
+    int64_t finished_ms;
+    int late;
+} tm_w_op_t;
+
+typedef struct {
+    uint32_t idx;
+    char *branch_id;
+    int mode;
+    int initiator_driven;
+    uint8_t *payload;
+    size_t payload_len;
+    char *deps; /* comma-separated text */
+    int kind[TM_SLOTS];
+    char *target[TM_SLOTS];
+} tm_w_branch_t;
+
+struct tm_write {
+    tm_write_t *next;
+    int insert;
+    char gid[TM_GID_MAX + 1];
+    int status;
+    int64_t created_ms, updated_ms, finished_ms;
+    char *reason;
+    uint64_t submit_hash;
+    uint8_t *options; /* packed TransOptions; inserts only */
+    size_t options_len;
+    tm_w_branch_t *branches;
+    size_t n_branches;
+    tm_w_op_t *ops;
+    size_t n_ops;
+    tm_write_result_t result; /* set by the engine's commit_group */
+    tm_store_done_fn done;
+    void *arg;
+};
+
+/* Free a write and everything it holds. */
+void tm_write_free(tm_write_t *w);
+
+/* 1 for SUCCEEDED and FAILED. */
+int tm_store_status_is_final(int status);
+
+/* "1,2,3" <-> arrays. The strings are the caller's (free); the arrays too.
+ * The split functions return NULL with *n = 0 for an empty text. */
+char *tm_store_join_u32(const uint32_t *v, size_t n);
+uint32_t *tm_store_split_u32(const char *text, size_t *n);
+int64_t *tm_store_split_i64(const char *text, uint32_t *n);
+
+/* Ops still pending in a finished transaction were never called: the
+ * engine does not write them, so a loaded transaction marks them here. */
+void tm_store_mark_skipped_if_finished(tm_trans_t *tx);
+
+/* Decode a stored options blob into tx->opts (ignored if it does not
+ * decode: the defaults stay). */
+void tm_store_decode_options(tm_trans_t *tx, const void *blob, size_t len);
+
+typedef struct {
+    /* Apply and commit a group of writes (linked by next), setting each
+     * write's result. Returns only once the group is durable: an engine
+     * that cannot commit retries or exits. Store thread only. */
+    void (*commit_group)(tm_store_t *s, tm_write_t *group);
+    /* Background upkeep on the store thread, about once a second while
+     * idle (SQLite: retention). May be NULL. */
+    void (*maintain)(tm_store_t *s);
+    int (*peek)(tm_store_t *s, const char *gid, tm_tx_status_t *status,
+                uint64_t *submit_hash, char *err, size_t errlen);
+    int (*get)(tm_store_t *s, const char *gid, tm_trans_t **out, char *err,
+               size_t errlen);
+    long (*load_unfinished)(tm_store_t *s, tm_store_each_fn fn, void *arg,
+                            char *err, size_t errlen);
+    int (*list)(tm_store_t *s, const tm_store_filter_t *f, tm_trans_t ***out,
+                size_t *n, char *err, size_t errlen);
+    /* Ownership; NULL for an engine with a single owner. */
+    void (*start_ownership)(tm_store_t *s, const tm_store_owner_hooks_t *h);
+    int (*lease_ok)(tm_store_t *s);
+    void (*release_leases)(tm_store_t *s);
+    /* Stop background threads and free the engine (the store thread has
+     * already stopped). */
+    void (*close)(tm_store_t *s);
+} tm_store_ops_t;
+
+struct tm_store {
+    const tm_store_ops_t *ops;
+    const char *kind_name;
+    void *impl;            /* the engine's own state */
+    uint64_t retention_ms; /* copied from the config */
+
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;     /* work queued, or stopping */
+    pthread_cond_t drained; /* a group's callbacks ran */
+    tm_write_t *head, *tail;
+    uint64_t queued_seq, done_seq;
+    int stopping;
+    pthread_t thread;
+    tm_store_stats_t stats; /* under qmu */
+};
+
+/* Engine constructors: fill s->ops, s->kind_name and s->impl. Return 0, or
+ * -1 with err (nothing left to free). */
+int tm_store_sqlite_open(tm_store_t *s, const tm_store_config_t *cfg, char *err,
+                         size_t errlen);
+int tm_store_mysql_open(tm_store_t *s, const tm_store_config_t *cfg, char *err,
+                        size_t errlen);
+
+/* Counters the engines bump (under qmu). */
+typedef enum {
+    TM_STAT_LOST,
+    TM_STAT_CLAIMED,
+    TM_STAT_PURGED,
+    TM_STAT_RECONNECTS,
+} tm_store_stat_t;
+void tm_store_count(tm_store_t *s, tm_store_stat_t which, uint64_t n);
+
+#endif /* TM_STORE_IMPL_H */
