@@ -141,7 +141,8 @@ typedef struct {
     sql_buf_t wsql;
     reader_t readers[N_READERS];
     atomic_uint next_reader;
-    MYSQL *ldb; /* lease thread (and open) only */
+    MYSQL *ldb;                 /* lease thread (and open) only */
+    unsigned long lock_session; /* server session that took the node lock */
 
     /* Monotonic ms until which every lease of this node is surely valid. */
     _Atomic int64_t valid_until;
@@ -377,7 +378,9 @@ static int take_node_lock(my_store_t *m, MYSQL *db, int wait_s, char *err,
     MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
     int got = row && row[0] && strcmp(row[0], "1") == 0;
     mysql_free_result(res);
-    if (!got) {
+    if (got)
+        m->lock_session = mysql_thread_id(db);
+    else {
         snprintf(err, errlen,
                  "mysql store: node id \"%s\" is in use by another live "
                  "trellisd on database %s; give each node its own --node-id",
@@ -1050,6 +1053,32 @@ static int my_list(tm_store_t *store, const tm_store_filter_t *f,
 
 /* ---- leases, claims, retention (lease thread) ------------------------- */
 
+/* The node lock is held by a session: if it is our own earlier one (a
+ * connection we lost but the server kept), end it. Returns 0 when it was
+ * ours, -1 when another process holds the lock. */
+static int end_own_old_session(my_store_t *m)
+{
+    sql_buf_t b = {0};
+    sb_printf(&b, "SELECT IS_USED_LOCK(");
+    node_lock_name(m, &b);
+    sb_printf(&b, ")");
+    int rc = mysql_real_query(m->ldb, b.p, (unsigned long)b.len);
+    free(b.p);
+    MYSQL_RES *res = rc == 0 ? mysql_store_result(m->ldb) : NULL;
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    unsigned long holder = row && row[0] ? strtoul(row[0], NULL, 10) : 0;
+    mysql_free_result(res);
+    if (!holder) /* free by now */
+        return 0;
+    if (holder != m->lock_session)
+        return -1;
+    char sql[64];
+    snprintf(sql, sizeof(sql), "KILL %lu", holder);
+    mysql_query(m->ldb, sql);
+    tm_log(TM_LOG_INFO, "event=old_session_ended session=%lu", holder);
+    return 0;
+}
+
 static int lease_connect(my_store_t *m)
 {
     char q[512];
@@ -1062,8 +1091,11 @@ static int lease_connect(my_store_t *m)
                tm_log_quote(err, q, sizeof(q)));
         return -1;
     }
-    /* A restarted database dropped our node lock with the old session. */
-    if (take_node_lock(m, m->ldb, 0, err, sizeof(err)) != 0) {
+    /* A restarted database dropped our node lock with the old session; a
+     * server that has not noticed our old session died still holds it. */
+    if (take_node_lock(m, m->ldb, 0, err, sizeof(err)) != 0 &&
+        (end_own_old_session(m) != 0 ||
+         take_node_lock(m, m->ldb, 5, err, sizeof(err)) != 0)) {
         tm_log(TM_LOG_ERROR,
                "event=node_lock_lost err=\"%s\" msg=\"another process took "
                "this node id while the database was away; exiting\"",
