@@ -51,13 +51,13 @@ static int start_part(bench_env_t *e, const bench_env_opts_t *o)
 
 /* Node i (0 or 1) of the trellisd processes started here. Node 0 is
  * harness_tm_start's usual trellisd (TRELLIS_TEST_STORE picks its store;
- * with mysql the harness names its database trellis_trellisd and its node
- * id trellisd). Node 1 shares that database under node id trellisd-2, with
+ * with mysql the harness gives it a database of its own and node id
+ * trellisd). Node 1 shares that database under node id trellisd-2, with
  * the harness's 2 s lease, so the two are peers of one cluster. */
 static int start_node(bench_env_t *e, const bench_env_opts_t *o, int i)
 {
     const char *args[16];
-    char threads[16];
+    char threads[16], database[128];
     size_t n = 0;
     if (i > 0) {
         harness_mariadb_t *db = harness_tm_store_db(e->h);
@@ -71,7 +71,9 @@ static int start_node(bench_env_t *e, const bench_env_opts_t *o, int i)
                                "--mysql-socket",
                                harness_mariadb_socket(db),
                                "--mysql-database",
-                               "trellis_trellisd",
+                               harness_tm_store_database(e->h, NODE_NAME[0],
+                                                         database,
+                                                         sizeof(database)),
                                "--node-id",
                                NODE_NAME[i],
                                "--lease-ms",
@@ -117,10 +119,14 @@ static int start_tm(bench_env_t *e, const bench_env_opts_t *o)
         snprintf(e->tm_addr + at, sizeof(e->tm_addr) - at, "%s%s", i ? "," : "",
                  e->node_addr[i]);
     }
-    /* The harness's MariaDB for the MySQL store is "tmstore" (harness.c),
-     * so its pid file is in tmstore.mariadb/. */
-    if (harness_tm_store_db(e->h))
-        e->store_pid = bench_env_pid_file(e->h, "tmstore.mariadb/mysqld.pid");
+    /* The harness's MariaDB for the MySQL store is shared by the process
+     * and has no pid accessor: find it by the socket it was started on. */
+    harness_mariadb_t *db = harness_tm_store_db(e->h);
+    if (db) {
+        char arg[256];
+        snprintf(arg, sizeof(arg), "--socket=%s", harness_mariadb_socket(db));
+        e->store_pid = bench_sys_find_pid("mariadbd", arg);
+    }
     return 0;
 }
 

@@ -256,9 +256,22 @@ typedef struct {
     bench_cpu_snap_t a, b; /* at the window's edges */
 } phase_t;
 
-static void print_phase(const bench_env_t *env, const char *name,
-                        const char *unit, const phase_t *p, const char *op,
-                        int threads)
+/* The warning when processes that are not part of the run used more
+ * than OTHERS_WARN_CORES during a phase. */
+static void warn_disturbed(double others)
+{
+    if (others > OTHERS_WARN_CORES)
+        printf("       WARNING: other processes used %.2f cores meanwhile; "
+               "these figures are disturbed\n",
+               others);
+    fflush(stdout);
+}
+
+/* The phase's line and where the CPU went; returns the "others" cores
+ * (bench_env_print_cpu) without judging them. */
+static double print_phase_cpu(const bench_env_t *env, const char *name,
+                              const char *unit, const phase_t *p,
+                              const char *op, int threads)
 {
     const bench_load_result_t *r = &p->r;
     printf("%-6s %.0f %s  p50_ms=%.3f p99_ms=%.3f max_ms=%.3f  ok=%llu "
@@ -268,12 +281,14 @@ static void print_phase(const bench_env_t *env, const char *name,
            r->window_s);
     if (r->first_error[0])
         printf("       first failure: %s\n", r->first_error);
-    double others = bench_env_print_cpu(env, &p->a, &p->b, r->ok, op, threads);
-    if (others > OTHERS_WARN_CORES)
-        printf("       WARNING: other processes used %.2f cores meanwhile; "
-               "these figures are disturbed\n",
-               others);
-    fflush(stdout);
+    return bench_env_print_cpu(env, &p->a, &p->b, r->ok, op, threads);
+}
+
+static void print_phase(const bench_env_t *env, const char *name,
+                        const char *unit, const phase_t *p, const char *op,
+                        int threads)
+{
+    warn_disturbed(print_phase_cpu(env, name, unit, p, op, threads));
 }
 
 /* Run spec by time (or by count), reading CPU at the window's edges. */
@@ -509,12 +524,14 @@ static int run_ap_phase(const opts_t *o, const bench_env_t *env,
     bench_env_snap(env, &p->b);
     bench_ap_snap(svcs, &cb);
     bench_ap_finish(l, &p->r);
-    print_phase(env, lb->name, lb->unit, p, lb->op, 1);
+    double others = print_phase_cpu(env, lb->name, lb->unit, p, lb->op, 1);
     double cores =
         bench_ap_print_cpu(svcs, &ca, &cb, p->r.window_s, p->r.ok, lb->op);
     printf("       (%s and MariaDB are %.2f of the \"others\" "
            "cores above)\n",
            lb->svcs, cores);
+    /* The services are part of the run: only the rest disturbs it. */
+    warn_disturbed(others - cores);
     return 0;
 }
 

@@ -117,6 +117,49 @@ int bench_sys_machine_ticks(uint64_t *busy, uint64_t *total)
     return 0;
 }
 
+/* 1 when /proc/pid's comm is comm and arg is one of its arguments. */
+static int proc_matches(int pid, const char *comm, const char *arg)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int same = fgets(buf, sizeof(buf), f) &&
+               strncmp(buf, comm, strlen(comm)) == 0 &&
+               (buf[strlen(comm)] == '\n' || buf[strlen(comm)] == 0);
+    fclose(f);
+    if (!same)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* The arguments are NUL-separated. */
+    for (size_t at = 0; at < n; at += strlen(buf + at) + 1)
+        if (strcmp(buf + at, arg) == 0)
+            return 1;
+    return 0;
+}
+
+int bench_sys_find_pid(const char *comm, const char *arg)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d)) != NULL) {
+        int pid = atoi(e->d_name);
+        if (pid > 0 && proc_matches(pid, comm, arg))
+            found = pid;
+    }
+    closedir(d);
+    return found;
+}
+
 /* /proc/.../schedstat: "ns on CPU, ns waiting on a run queue, slices";
  * more precise than the clock ticks of stat, so it replaces them. */
 static void read_schedstat(const char *path, bench_thread_cpu_t *t)

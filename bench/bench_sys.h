@@ -30,6 +30,10 @@ double bench_sys_cpu_s(int pid);
  * Returns 0, or -1. */
 int bench_sys_machine_ticks(uint64_t *busy, uint64_t *total);
 
+/* The pid of a process named comm (as in /proc/PID/comm) that has arg
+ * among its command-line arguments, or 0 when there is none. */
+int bench_sys_find_pid(const char *comm, const char *arg);
+
 /* CPU seconds of one thread, and seconds it spent runnable but waiting
  * for a CPU (from schedstat; 0 when the kernel does not keep it). A thread
  * whose cpu + wait grows as fast as the clock never waits for work: it is
