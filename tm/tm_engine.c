@@ -38,6 +38,12 @@ struct live {
     int pending_writes;
     int finalized;
     int lost; /* another node drives it now: forgotten here */
+    /* Its insert is not committed yet: any other write waits in held (in
+     * order) until it is, because an insert may still be refused (the gid
+     * was stored before) and then no write of this copy may reach the
+     * stored row. */
+    int inserting;
+    struct ticket *held, *held_tail;
     tm_timer_node_t timeout;
     tm_timer_node_t lease_wait; /* drive again once the lease is valid */
     waiter_t *waiters;
@@ -55,12 +61,15 @@ typedef enum {
 } ack_kind_t;
 
 /* One queued write: who to wake and whom to answer when it commits. */
-typedef struct {
+typedef struct ticket ticket_t;
+struct ticket {
+    ticket_t *next; /* in the live's list of writes held back */
     live_t *live;
     tm_rpc_t *rpc;
     ack_kind_t ack;
     tm_tx_status_t status; /* status to report in the ack */
-} ticket_t;
+    int insert;            /* the write that creates the row */
+};
 
 typedef struct {
     live_t *live;
@@ -357,21 +366,40 @@ static void fatal_oom(const char *what)
     _exit(71);
 }
 
+/* Capture the live's unsaved changes now and queue them with ticket t. */
+static void queue_write(live_t *l, ticket_t *t)
+{
+    tm_write_t *w = tm_write_capture(&l->tx, t->insert);
+    if (!w)
+        fatal_oom("storage write");
+    live_ref(l);
+    tm_store_queue(l->eng->store, w, on_write_done, t);
+}
+
 /* Queue the live's unsaved changes; when they commit, ack rpc (if any) and
- * plan again. Lock held. */
+ * plan again. While the live's insert is uncommitted, the write is held
+ * and queued once the insert commits. Lock held. */
 static void persist(live_t *l, int insert, tm_rpc_t *rpc, ack_kind_t ack)
 {
-    tm_write_t *w = tm_write_capture(&l->tx, insert);
-    ticket_t *t = malloc(sizeof(*t));
-    if (!w || !t)
+    ticket_t *t = calloc(1, sizeof(*t));
+    if (!t)
         fatal_oom("storage write");
     t->live = l;
     t->rpc = rpc;
     t->ack = ack;
     t->status = l->tx.status;
-    live_ref(l);
+    t->insert = insert;
     l->pending_writes++;
-    tm_store_queue(l->eng->store, w, on_write_done, t);
+    if (!insert && l->inserting) {
+        if (l->held_tail)
+            l->held_tail->next = t;
+        else
+            l->held = t;
+        l->held_tail = t;
+        return;
+    }
+    l->inserting |= insert;
+    queue_write(l, t);
 }
 
 /* Persist a change; when it also ends the transaction, the final status
@@ -490,12 +518,37 @@ static int forget_lost(live_t *l, tm_write_result_t result)
     return 1;
 }
 
+/* The live's insert committed (queue the writes held behind it, in order:
+ * the first carries every change made meanwhile) or was refused (answer
+ * their requests and drop them: the live is forgotten). Lock held. */
+static void release_held(live_t *l, tm_write_result_t result)
+{
+    l->inserting = 0;
+    ticket_t *t = l->held;
+    l->held = l->held_tail = NULL;
+    while (t) {
+        ticket_t *next = t->next;
+        t->next = NULL;
+        if (result == TM_WRITE_DONE) {
+            queue_write(l, t);
+        } else {
+            if (t->rpc)
+                answer_refused(l, t, result);
+            l->pending_writes--;
+            free(t);
+        }
+        t = next;
+    }
+}
+
 static void on_write_done(void *arg, tm_write_result_t result)
 {
     ticket_t *t = arg;
     live_t *l = t->live;
     pthread_mutex_lock(&l->mu);
     l->pending_writes--;
+    if (t->insert)
+        release_held(l, result);
     int unmapped = 0;
     if (result != TM_WRITE_DONE) {
         if (t->rpc)
