@@ -131,10 +131,18 @@ trellis_rc_t tr_tls_server_creds(const trellis_participant_tls_t *tls,
 
 /* ---- trellis_call_unary's TLS ---------------------------------------- */
 
+/* A setting replaced by a later one: kept (reachable) for the life of the
+ * process, since channels made with it may still borrow its credentials. */
+typedef struct retired_creds {
+    struct retired_creds *next;
+    grpc_channel_credentials *creds;
+} retired_creds_t;
+
 static struct {
     pthread_mutex_t lock;
     grpc_channel_credentials *creds; /* NULL: plaintext */
     char *server_name;
+    retired_creds_t *retired;
 } call_tls = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 trellis_rc_t trellis_call_unary_set_tls(const trellis_tls_t *tls, char *err,
@@ -157,8 +165,19 @@ trellis_rc_t trellis_call_unary_set_tls(const trellis_tls_t *tls, char *err,
     }
     /* The previous credentials stay alive: channels made with them may
      * still borrow them (see tr_tls_apply_call_settings). */
+    retired_creds_t *retired = calloc(1, sizeof(*retired));
+    if (!retired) {
+        if (creds)
+            grpc_channel_credentials_release(creds);
+        free(name);
+        return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
+                       "out of memory");
+    }
     pthread_mutex_lock(&call_tls.lock);
     char *old_name = call_tls.server_name;
+    retired->creds = call_tls.creds;
+    retired->next = call_tls.retired;
+    call_tls.retired = retired;
     call_tls.creds = creds;
     call_tls.server_name = name;
     pthread_mutex_unlock(&call_tls.lock);
@@ -170,8 +189,8 @@ void tr_tls_apply_call_settings(tr_chan_slot_t *s)
 {
     pthread_mutex_lock(&call_tls.lock);
     /* The C API has no way to take a reference on credentials: the slot
-     * borrows them, and trellis_call_unary_set_tls never releases a
-     * setting it replaces (a few bytes, once per setting). */
+     * borrows them, and trellis_call_unary_set_tls keeps a setting it
+     * replaces until exit (a few bytes, once per setting). */
     s->creds = call_tls.creds;
     s->creds_owned = 0;
     s->server_name =
