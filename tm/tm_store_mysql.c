@@ -39,7 +39,8 @@
 
 #define SCHEMA_VERSION "1"
 #define N_READERS 4
-/* Send what a group has built once its SQL passes this size. */
+/* Send what a group has built once its SQL passes this size (or a quarter
+ * of the server's max_allowed_packet, if that is smaller). */
 #define FLUSH_BYTES (4u << 20)
 /* Transactions claimed per statement, and finished ones purged. */
 #define CLAIM_BATCH 32
@@ -139,6 +140,7 @@ typedef struct {
 
     MYSQL *wdb; /* store thread only */
     sql_buf_t wsql;
+    size_t flush_bytes; /* see FLUSH_BYTES */
     reader_t readers[N_READERS];
     atomic_uint next_reader;
     MYSQL *ldb;                 /* lease thread (and open) only */
@@ -461,31 +463,22 @@ static void append_insert(sql_buf_t *b, const my_store_t *m,
     sb_printf(b, ";");
 }
 
-/* Round trip 1: SET @now, then per write in queue order an INSERT IGNORE
- * (a new transaction) or an UPDATE fenced by owner. Each statement's row
- * count gives the write's result: an insert that inserted nothing found
- * its gid stored (EXISTS), an update that matched nothing found the
- * transaction owned by another node (LOST). retried: an earlier attempt of
- * this group may have committed. */
-static int apply_headers(my_store_t *m, tm_write_t *group, size_t n,
-                         int retried)
+/* Run the header statements built in wsql (a SET @now, then one statement
+ * per write of [first, end), count of them) and turn each one's row count
+ * into its write's result. */
+static int run_header_chunk(my_store_t *m, tm_write_t *first,
+                            const tm_write_t *end, size_t count, int retried)
 {
     sql_buf_t *b = &m->wsql;
-    sb_reset(b);
-    sb_printf(b, "SET @now = " DB_NOW ";");
-    for (tm_write_t *w = group; w; w = w->next) {
-        if (w->insert)
-            append_insert(b, m, w);
-        else
-            append_header_update(b, m, w);
-    }
-    uint64_t *counts = calloc(n + 1, sizeof(*counts));
+    uint64_t *counts = calloc(count + 1, sizeof(*counts));
     if (!counts)
         return -1;
     int rc =
-        my_run(m->wdb, b->p, b->len, counts, (int)n + 1) == (int)n + 1 ? 0 : -1;
+        my_run(m->wdb, b->p, b->len, counts, (int)count + 1) == (int)count + 1
+            ? 0
+            : -1;
     size_t i = 1;
-    for (tm_write_t *w = group; rc == 0 && w; w = w->next, i++) {
+    for (tm_write_t *w = first; rc == 0 && w != end; w = w->next, i++) {
         w->result = TM_WRITE_DONE;
         if (counts[i] != 0)
             continue;
@@ -501,6 +494,36 @@ static int apply_headers(my_store_t *m, tm_write_t *group, size_t n,
     }
     free(counts);
     return rc;
+}
+
+/* Round trip 1 (more when the group's SQL outgrows the server's packet
+ * limit): SET @now, then per write in queue order an INSERT IGNORE (a new
+ * transaction) or an UPDATE fenced by owner. Each statement's row count
+ * gives the write's result: an insert that inserted nothing found its gid
+ * stored (EXISTS), an update that matched nothing found the transaction
+ * owned by another node (LOST). retried: an earlier attempt of this group
+ * may have committed. */
+static int apply_headers(my_store_t *m, tm_write_t *group, int retried)
+{
+    sql_buf_t *b = &m->wsql;
+    tm_write_t *w = group;
+    while (w) {
+        sb_reset(b);
+        sb_printf(b, "SET @now = " DB_NOW ";");
+        tm_write_t *first = w;
+        size_t count = 0;
+        while (w && (count == 0 || b->len < m->flush_bytes)) {
+            if (w->insert)
+                append_insert(b, m, w);
+            else
+                append_header_update(b, m, w);
+            count++;
+            w = w->next;
+        }
+        if (run_header_chunk(m, first, w, count, retried) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int refused(const tm_write_t *w)
@@ -570,7 +593,7 @@ static const char *op_insert_tail =
 static int flush_if_large(my_store_t *m, sql_buf_t *b, int *open_rows,
                           const char *tail)
 {
-    if (b->len < FLUSH_BYTES)
+    if (b->len < m->flush_bytes)
         return 0;
     if (*open_rows) {
         sb_printf(b, "%s", tail);
@@ -629,6 +652,20 @@ static void sleep_ms(int64_t ms)
         ;
 }
 
+/* Size the writer's statements to the server's packet limit. */
+static void read_packet_limit(my_store_t *m)
+{
+    m->flush_bytes = FLUSH_BYTES;
+    if (mysql_query(m->wdb, "SELECT @@max_allowed_packet") != 0)
+        return;
+    MYSQL_RES *res = mysql_store_result(m->wdb);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    size_t limit = row && row[0] ? strtoull(row[0], NULL, 10) : 0;
+    mysql_free_result(res);
+    if (limit / 4 > 0 && limit / 4 < m->flush_bytes)
+        m->flush_bytes = limit / 4;
+}
+
 /* Replace the writer connection, waiting as long as it takes. */
 static void reconnect_writer(my_store_t *m)
 {
@@ -640,6 +677,7 @@ static void reconnect_writer(my_store_t *m)
             mysql_close(m->wdb);
         m->wdb = my_connect(m, 0, err, sizeof(err));
         if (m->wdb) {
+            read_packet_limit(m);
             tm_store_count(m->store, TM_STAT_RECONNECTS, 1);
             tm_log(TM_LOG_INFO, "event=store_reconnected conn=writer");
             return;
@@ -662,7 +700,7 @@ static void my_commit_group(tm_store_t *store, tm_write_t *group)
     for (int attempt = 0;; attempt++) {
         if (!m->wdb)
             reconnect_writer(m);
-        if (apply_headers(m, group, n, attempt > 0) == 0 &&
+        if (apply_headers(m, group, attempt > 0) == 0 &&
             apply_rows_and_commit(m, group) == 0)
             break;
         tm_log(TM_LOG_WARN,
@@ -1498,6 +1536,7 @@ int tm_store_mysql_open(tm_store_t *store, const tm_store_config_t *cfg,
         create_schema(m, m->ldb, err, errlen) != 0 ||
         !(m->wdb = my_connect(m, 0, err, errlen)))
         goto fail;
+    read_packet_limit(m);
     if (renew_leases(m, &next) != 0) {
         snprintf(err, errlen, "mysql store: cannot renew this node's leases");
         goto fail;

@@ -324,6 +324,55 @@ static void test_retention(void **state)
     tm_trans_free(new_done);
 }
 
+/* A group larger than the server's packet limit goes out in pieces. */
+static void test_large_group_in_pieces(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        harness_mariadb_exec(db, "SET GLOBAL max_allowed_packet = 65536"), 0);
+    tm_store_t *s = must_open("st_large", "node-a", 5000);
+    char reason[1001], payload[3000];
+    memset(reason, 'r', sizeof reason - 1);
+    reason[sizeof reason - 1] = '\0';
+    memset(payload, 'p', sizeof payload);
+    enum { N = 200 };
+    tm_trans_t *txs[N];
+    int before = n_done;
+    for (int i = 0; i < N; i++) {
+        char gid[32];
+        snprintf(gid, sizeof gid, "large-%d", i);
+        txs[i] = saga(gid, 1000 + i);
+        txs[i]->reason = tm_strdup(reason);
+        free(txs[i]->branches[0].payload);
+        txs[i]->branches[0].payload = malloc(sizeof payload);
+        memcpy(txs[i]->branches[0].payload, payload, sizeof payload);
+        txs[i]->branches[0].payload_len = sizeof payload;
+        tm_store_queue(s, tm_write_capture(txs[i], 1), note, NULL);
+    }
+    tm_store_flush(s);
+    assert_int_equal(n_done, before + N);
+    assert_int_equal(last_result, TM_WRITE_DONE);
+    char err[256];
+    for (int i = 0; i < N; i += 37) {
+        tm_trans_t *got = NULL;
+        assert_int_equal(tm_store_get(s, txs[i]->gid, &got, err, sizeof err),
+                         1);
+        assert_int_equal(got->branches[0].payload_len, sizeof payload);
+        assert_string_equal(got->reason, reason);
+        tm_trans_free(got);
+    }
+    tm_store_stats_t stats;
+    tm_store_stats(s, &stats);
+    tm_store_close(s);
+    for (int i = 0; i < N; i++)
+        tm_trans_free(txs[i]);
+    assert_int_equal(
+        harness_mariadb_exec(db, "SET GLOBAL max_allowed_packet = 16777216"),
+        0);
+    printf("%llu writes in %llu commits\n", (unsigned long long)stats.writes,
+           (unsigned long long)stats.commits);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_refusals_at_open),
         cmocka_unit_test(test_claim_after_lease_runs_out),
         cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_large_group_in_pieces),
     };
     return cmocka_run_group_tests(tests, start_db, stop_db);
 }
