@@ -51,7 +51,7 @@
 
 #define DB_NOW "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)"
 
-/* ---- SQL text buffer ---------------------------------------------------- */
+/* ---- SQL text buffer -------------------------------------------------- */
 
 typedef struct {
     char *p;
@@ -124,7 +124,7 @@ static void sb_reset(sql_buf_t *b)
         b->p[0] = '\0';
 }
 
-/* ---- the engine's state ------------------------------------------------- */
+/* ---- the engine's state ----------------------------------------------- */
 
 typedef struct {
     MYSQL *db;
@@ -160,8 +160,7 @@ typedef struct {
     pthread_t lease_thread;
 } my_store_t;
 
-/* ---- connections ----------------------------------------------------------
- */
+/* ---- connections ------------------------------------------------------ */
 
 static void my_error(MYSQL *db, const char *what, char *err, size_t errlen)
 {
@@ -239,8 +238,7 @@ static int my_exec(MYSQL *db, const char *sql)
     return my_run(db, sql, strlen(sql), NULL, 0) < 0 ? -1 : 0;
 }
 
-/* ---- schema ---------------------------------------------------------------
- */
+/* ---- schema ----------------------------------------------------------- */
 
 static const char *schema_sql =
     "CREATE TABLE IF NOT EXISTS trellis_meta ("
@@ -351,8 +349,7 @@ static int create_schema(my_store_t *m, MYSQL *db, char *err, size_t errlen)
     return 0;
 }
 
-/* ---- the node lock ----------------------------------------------------------
- */
+/* ---- the node lock ---------------------------------------------------- */
 
 static void node_lock_name(const my_store_t *m, sql_buf_t *b)
 {
@@ -392,7 +389,7 @@ static int take_node_lock(my_store_t *m, MYSQL *db, int wait_s, char *err,
     return 0;
 }
 
-/* ---- writing a group (store thread) -------------------------------------- */
+/* ---- writing a group (store thread) ----------------------------------- */
 
 static void append_insert_values(sql_buf_t *b, const my_store_t *m,
                                  const tm_write_t *w)
@@ -723,8 +720,7 @@ static void my_commit_group(tm_store_t *store, tm_write_t *group)
         tm_store_count(store, TM_STAT_LOST, lost);
 }
 
-/* ---- reading --------------------------------------------------------------
- */
+/* ---- reading ---------------------------------------------------------- */
 
 static reader_t *reader_take(my_store_t *m)
 {
@@ -1449,8 +1445,7 @@ static void my_release_leases(tm_store_t *store)
     free(b.p);
 }
 
-/* ---- open / close ----------------------------------------------------------
- */
+/* ---- open / close ----------------------------------------------------- */
 
 static const tm_store_ops_t my_ops;
 

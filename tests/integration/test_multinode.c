@@ -389,6 +389,141 @@ static void test_sigterm_hands_unfinished_work_over(void **state)
     itest_pass(state);
 }
 
+/* ---- random kills and pauses of random nodes ----------------------------- */
+
+#define N_CHAOS 90
+#define CHAOS_ROUNDS 6
+#define CHAOS_MAX_STEPS 4
+
+typedef struct {
+    char gid[32];
+    int n_steps;
+    int fail_at; /* -1: none */
+    char payloads[CHAOS_MAX_STEPS][48];
+} mn_saga_t;
+
+/* A deterministic generator, so a failing seed can be replayed. */
+static unsigned mn_rand(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 16) & 0x7fff;
+}
+
+static void make_chaos_saga(mn_saga_t *m, int i, unsigned *seed)
+{
+    snprintf(m->gid, sizeof m->gid, "mnchaos-%d", i);
+    m->n_steps = 2 + (int)(mn_rand(seed) % (CHAOS_MAX_STEPS - 1));
+    m->fail_at =
+        mn_rand(seed) % 3 == 0 ? (int)(mn_rand(seed) % m->n_steps) : -1;
+    for (int s = 0; s < m->n_steps; s++) {
+        const char *fwd = s == m->fail_at     ? "fail"
+                          : mn_rand(seed) % 2 ? "slow:40"
+                                              : "unavail:1";
+        const char *comp = mn_rand(seed) % 2 ? "unavail:2" : "ok";
+        snprintf(m->payloads[s], sizeof m->payloads[s], "%s;compensate=%s", fwd,
+                 comp);
+    }
+}
+
+/* Submit to the first running, unpaused node from `node` on, retrying on
+ * the others while nodes die and come back. */
+static void submit_anywhere(cluster_t *c, const int *paused, int node,
+                            const mn_saga_t *m)
+{
+    const char *p[CHAOS_MAX_STEPS];
+    for (int s = 0; s < m->n_steps; s++)
+        p[s] = m->payloads[s];
+    trellis_options_t o = itest_options();
+    o.wait_result = 0;
+    trellis_saga_t *saga = itest_saga(c->t, m->gid, p, (size_t)m->n_steps, &o);
+    char err[512] = "";
+    trellis_rc_t rc = TRELLIS_UNAVAILABLE;
+    for (int attempt = 0; attempt < 400 && rc != TRELLIS_OK; attempt++) {
+        int k = (node + attempt) % 3;
+        if (paused[k]) {
+            continue;
+        }
+        rc = trellis_saga_submit(c->client[k], saga, NULL, NULL, 0, err,
+                                 sizeof err);
+        if (rc == TRELLIS_UNAVAILABLE || rc == TRELLIS_DEADLINE_EXCEEDED)
+            harness_sleep_ms(30);
+        else if (rc != TRELLIS_OK)
+            fail_msg("submit %s: rc %d: %s", m->gid, rc, err);
+    }
+    trellis_saga_free(saga);
+    if (rc != TRELLIS_OK)
+        fail_msg("submit %s never accepted: %s", m->gid, err);
+}
+
+static void check_chaos_saga(itest_t *t, const mn_saga_t *m)
+{
+    trellis_trans_info_t *info = itest_wait_final(t, m->gid);
+    harness_part_state_t ps;
+    itest_part_state(t, m->gid, &ps);
+    int ok = info->status ==
+             (m->fail_at < 0 ? TRELLIS_TRANS_SUCCEEDED : TRELLIS_TRANS_FAILED);
+    for (int s = 0; ok && s < m->n_steps; s++) {
+        int applied = itest_count(info, &ps, s, "action", "applied");
+        ok = m->fail_at < 0 ? applied == 1 : applied <= 1;
+    }
+    ok = ok && (int)ps.n_net == (m->fail_at < 0 ? m->n_steps : 0);
+    if (!ok) {
+        harness_part_state_dump(&ps);
+        fail_msg("%s: %s (%s), fail_at %d", m->gid,
+                 trellis_trans_status_name(info->status), info->reason,
+                 m->fail_at);
+    }
+    harness_part_state_free(&ps);
+    trellis_trans_info_free(info);
+}
+
+/* One disruption of a random node: kill -9 and restart it (its node id
+ * takes its work back, or another node got there first), or pause it past
+ * its lease and let it go. */
+static void disrupt(cluster_t *c, int *paused, unsigned *seed)
+{
+    int k = (int)(mn_rand(seed) % 3);
+    harness_proc_t *p = harness_server_proc(c->node[k]);
+    if (mn_rand(seed) % 2) {
+        printf("kill -9 and restart node %d\n", k);
+        assert_int_equal(harness_server_crash_restart(c->node[k]), 0);
+    } else {
+        printf("pause node %d\n", k);
+        paused[k] = 1;
+        assert_int_equal(harness_proc_signal(p, SIGSTOP), 0);
+        harness_sleep_ms(2200);
+        assert_int_equal(harness_proc_signal(p, SIGCONT), 0);
+        paused[k] = 0;
+    }
+}
+
+static void test_random_node_kills_and_pauses(void **state)
+{
+    itest_t *t = start_fixture(state, "mn_chaos");
+    cluster_t c;
+    cluster_start(&c, t, 3);
+    unsigned seed = 20261121u;
+    const char *env = getenv("TRELLIS_CHAOS_SEED");
+    if (env)
+        seed = (unsigned)strtoul(env, NULL, 10);
+    printf("multinode chaos seed %u\n", seed);
+    static mn_saga_t sagas[N_CHAOS];
+    for (int i = 0; i < N_CHAOS; i++)
+        make_chaos_saga(&sagas[i], i, &seed);
+    int paused[3] = {0};
+    int per_round = N_CHAOS / CHAOS_ROUNDS;
+    for (int round = 0; round < CHAOS_ROUNDS; round++) {
+        for (int i = round * per_round; i < (round + 1) * per_round; i++)
+            submit_anywhere(&c, paused, i % 3, &sagas[i]);
+        harness_sleep_ms((int)(mn_rand(&seed) % 150));
+        disrupt(&c, paused, &seed);
+    }
+    for (int i = 0; i < N_CHAOS; i++)
+        check_chaos_saga(t, &sagas[i]);
+    cluster_free_clients(&c);
+    itest_pass(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +536,8 @@ int main(void)
         cmocka_unit_test_teardown(test_paused_node_does_not_act_on_taken_work,
                                   itest_teardown),
         cmocka_unit_test_teardown(test_sigterm_hands_unfinished_work_over,
+                                  itest_teardown),
+        cmocka_unit_test_teardown(test_random_node_kills_and_pauses,
                                   itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
