@@ -101,6 +101,9 @@ typedef struct {
     /* Stop background threads and free the engine (the store thread has
      * already stopped). */
     void (*close)(tm_store_t *s);
+    /* 1: run write callbacks on a thread of their own, so the next group's
+     * commit overlaps them (for an engine whose commit waits on a server). */
+    int callbacks_on_own_thread;
 } tm_store_ops_t;
 
 struct tm_store {
@@ -117,6 +120,13 @@ struct tm_store {
     int stopping;
     pthread_t thread;
     tm_store_stats_t stats; /* under qmu */
+
+    /* Committed writes waiting for their callbacks (callbacks_on_own_thread
+     * only); under qmu. */
+    tm_write_t *cb_head, *cb_tail;
+    pthread_cond_t cbcv;
+    int cb_stopping;
+    pthread_t cb_thread;
 };
 
 /* Engine constructors: fill s->ops, s->kind_name and s->impl. Return 0, or

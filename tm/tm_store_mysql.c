@@ -1578,4 +1578,5 @@ static const tm_store_ops_t my_ops = {
     .lease_ok = my_lease_ok,
     .release_leases = my_release_leases,
     .close = my_close,
+    .callbacks_on_own_thread = 1,
 };
