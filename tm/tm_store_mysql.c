@@ -938,15 +938,12 @@ static int my_peek(tm_store_t *store, const char *gid, tm_tx_status_t *status,
                    uint64_t *submit_hash, char *err, size_t errlen)
 {
     my_store_t *m = store->impl;
-    char sql[256];
     sql_buf_t b = {0};
     sb_printf(&b, "SELECT status, submit_hash FROM trellis_trans WHERE gid=");
     sb_str(&b, gid);
-    snprintf(sql, sizeof(sql), "%s", b.p);
-    free(b.p);
     reader_t *r = reader_take(m);
     int found = -1;
-    if (reader_send(m, r, sql, strlen(sql), err, errlen) == 0) {
+    if (reader_send(m, r, b.p, b.len, err, errlen) == 0) {
         MYSQL_RES *res = mysql_store_result(r->db);
         MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
         if (row) {
@@ -961,6 +958,7 @@ static int my_peek(tm_store_t *store, const char *gid, tm_tx_status_t *status,
         mysql_free_result(res);
     }
     reader_give(r);
+    free(b.p);
     return found;
 }
 

@@ -251,8 +251,9 @@ int main(int argc, char **argv)
     if (cfg.port_file[0] && write_port_file(cfg.port_file, port) != 0)
         return fail("port file", cfg.port_file);
     print_ready(&cfg, port, metrics_port);
-    tm_log(TM_LOG_INFO, "event=ready port=%d data_dir=\"%s\" recovered=%ld",
-           port, cfg.data_dir, loaded);
+    tm_log(TM_LOG_INFO,
+           "event=ready port=%d store=%s data_dir=\"%s\" recovered=%ld", port,
+           tm_store_kind_name(store), cfg.data_dir, loaded);
     tm_log(TM_LOG_INFO,
            "event=security config=\"%s\" tls=%s participant_tls=%s "
            "allow_targets=\"%s\" max_message_bytes=%zu max_inflight=%u",
