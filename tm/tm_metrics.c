@@ -68,6 +68,9 @@ static struct {
     atomic_uint_fast64_t takeovers;
     atomic_uint_fast64_t retry_now;
     atomic_uint_fast64_t force_stopped;
+    atomic_uint_fast64_t store_failures;
+    atomic_int_fast64_t store_unhealthy; /* 0 healthy, 1 not */
+    atomic_uint_fast64_t refused_unhealthy;
 } m = {
     .call_latency =
         {
@@ -199,6 +202,22 @@ void tm_metrics_force_stopped(void)
     add(&m.force_stopped, 1);
 }
 
+void tm_metrics_store_failure(void)
+{
+    add(&m.store_failures, 1);
+}
+
+void tm_metrics_store_healthy(int healthy)
+{
+    atomic_store_explicit(&m.store_unhealthy, healthy ? 0 : 1,
+                          memory_order_relaxed);
+}
+
+void tm_metrics_refused_unhealthy(void)
+{
+    add(&m.refused_unhealthy, 1);
+}
+
 static void hist_reset(hist_t *h)
 {
     for (size_t i = 0; i <= h->n_bounds; i++)
@@ -224,6 +243,9 @@ void tm_metrics_reset(void)
     atomic_store(&m.takeovers, 0);
     atomic_store(&m.retry_now, 0);
     atomic_store(&m.force_stopped, 0);
+    atomic_store(&m.store_failures, 0);
+    atomic_store(&m.store_unhealthy, 0);
+    atomic_store(&m.refused_unhealthy, 0);
 }
 
 /* ---- exposition ---------------------------------------------------------- */
@@ -348,6 +370,17 @@ static void write_others(FILE *f)
             (unsigned long long)get(&m.retry_now));
     fprintf(f, "trellis_operator_actions_total{action=\"force_stop\"} %llu\n",
             (unsigned long long)get(&m.force_stopped));
+    write_counter(f, "trellis_store_commit_failures_total",
+                  "Group commits that failed and were retried.",
+                  &m.store_failures);
+    header(f, "trellis_store_healthy", "gauge",
+           "1 while storage commits succeed, 0 while they fail.");
+    fprintf(f, "trellis_store_healthy %d\n",
+            atomic_load_explicit(&m.store_unhealthy, memory_order_relaxed) ? 0
+                                                                           : 1);
+    write_counter(f, "trellis_requests_refused_store_unhealthy_total",
+                  "Requests refused at once because storage was failing.",
+                  &m.refused_unhealthy);
 }
 
 char *tm_metrics_render(size_t *len)

@@ -73,6 +73,12 @@ void tm_metrics_takeovers_add(uint64_t n);
 void tm_metrics_retry_now(void);
 void tm_metrics_force_stopped(void);
 
+/* Storage health (tm_store.c): a failed group commit, the health state
+ * (1 healthy), and a request refused because storage was failing. */
+void tm_metrics_store_failure(void);
+void tm_metrics_store_healthy(int healthy);
+void tm_metrics_refused_unhealthy(void);
+
 /* The Prometheus text exposition (format 0.0.4) of every metric. Returns
  * a NUL-terminated string owned by the caller (free), with its length in
  * *len; or NULL when out of memory. */

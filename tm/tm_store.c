@@ -5,6 +5,8 @@
  * everything else to the configured engine.
  */
 #include "tm_store_impl.h"
+#include "tm_log.h"
+#include "tm_metrics.h"
 #include "tm_timer.h"
 
 #include <errno.h>
@@ -144,6 +146,76 @@ static void *callback_thread_main(void *arg)
     return NULL;
 }
 
+void tm_store_note_failure(tm_store_t *s, const char *why)
+{
+    char q[600];
+    pthread_mutex_lock(&s->qmu);
+    int was = s->healthy;
+    s->healthy = 0;
+    snprintf(s->why, sizeof(s->why), "%s", why);
+    pthread_mutex_unlock(&s->qmu);
+    tm_metrics_store_failure();
+    if (was) {
+        tm_metrics_store_healthy(0);
+        tm_log(TM_LOG_ERROR,
+               "event=store_unhealthy store=%s err=\"%s\" msg=\"commits "
+               "fail; retrying with backoff, refusing new work until one "
+               "succeeds\"",
+               s->kind_name, tm_log_quote(why, q, sizeof(q)));
+    }
+}
+
+void tm_store_note_success(tm_store_t *s)
+{
+    pthread_mutex_lock(&s->qmu);
+    int was = s->healthy;
+    s->healthy = 1;
+    pthread_mutex_unlock(&s->qmu);
+    if (!was) {
+        tm_metrics_store_healthy(1);
+        tm_log(TM_LOG_WARN,
+               "event=store_healthy store=%s msg=\"commits "
+               "succeed again\"",
+               s->kind_name);
+    }
+}
+
+int tm_store_healthy(tm_store_t *s, char *why, size_t len)
+{
+    pthread_mutex_lock(&s->qmu);
+    int ok = s->healthy;
+    if (!ok && why && len)
+        snprintf(why, len, "%s", s->why);
+    pthread_mutex_unlock(&s->qmu);
+    return ok;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Commit a group, retrying with capped backoff for as long as it takes:
+ * a failed commit stored nothing, and every write's callback must see its
+ * write durable. Store thread. */
+static void commit_until_durable(tm_store_t *s, tm_write_t *group)
+{
+    int64_t backoff = 10;
+    for (int attempt = 0;; attempt++) {
+        char err[256] = "";
+        if (s->ops->commit_group(s, group, attempt, err, sizeof(err)) == 0)
+            break;
+        tm_store_note_failure(s, err);
+        tm_log(TM_LOG_WARN, "event=store_commit_retry store=%s attempt=%d",
+               s->kind_name, attempt + 1);
+        sleep_ms(backoff);
+        backoff = backoff * 2 > 1000 ? 1000 : backoff * 2;
+    }
+    tm_store_note_success(s);
+}
+
 /* Take what is queued, commit it as one group, then run the group's
  * callbacks in queue order — here (SQLite: handing them to another thread
  * was measured, no gain on two cores), or on the callback thread when the
@@ -172,7 +244,7 @@ static void *store_thread_main(void *arg)
         tm_write_t *group = take_group(s, &n);
         pthread_mutex_unlock(&s->qmu);
 
-        s->ops->commit_group(s, group);
+        commit_until_durable(s, group);
         if (s->ops->callbacks_on_own_thread) {
             hand_to_callbacks(s, group);
         } else {
@@ -199,6 +271,7 @@ int tm_store_open(const tm_store_config_t *cfg, tm_store_t **out, char *err,
         return -1;
     }
     s->retention_ms = cfg->retention_ms;
+    s->healthy = 1;
     pthread_mutex_init(&s->qmu, NULL);
     pthread_cond_init(&s->qcv, NULL);
     pthread_cond_init(&s->drained, NULL);

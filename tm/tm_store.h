@@ -27,10 +27,19 @@
  * with a write before acting on it again. The SQLite engine has one owner
  * and never reports LOST or EXISTS.
  *
- * Failure: the SQLite engine exits the process if a commit fails (memory
- * would be ahead of storage; restarting from storage is the safe path). The
- * MySQL engine reconnects and applies the same group again (every statement
- * is idempotent), so a database restart only delays commits.
+ * Failure, one rule for both engines: a group whose commit fails (disk
+ * full, I/O error, database away) is rolled back and applied again with
+ * backoff (every statement is idempotent), so a failure only delays
+ * commits and loses nothing acknowledged. While commits fail the store is
+ * unhealthy (tm_store_healthy): the engine refuses new work at once,
+ * health says NOT_SERVING, a metric and a log line say why; the first
+ * commit that succeeds makes it healthy again. A write that the database
+ * refuses for good (it can never be stored) fails alone with
+ * TM_WRITE_FAILED while the rest of its group commits.
+ *
+ * Final rows are never rewritten: an update of a transaction whose stored
+ * status is already SUCCEEDED or FAILED changes nothing and comes back
+ * TM_WRITE_FINAL (a stale copy; only a bug gets there), on both engines.
  *
  * Threads: every function may be called from any thread. Reads use their
  * own connections and see committed data only.
@@ -93,6 +102,8 @@ typedef enum {
     TM_WRITE_DONE = 0,   /* committed */
     TM_WRITE_LOST = 1,   /* another node owns the transaction; not stored */
     TM_WRITE_EXISTS = 2, /* insert of a gid another node stored first */
+    TM_WRITE_FAILED = 3, /* refused for good by the database; not stored */
+    TM_WRITE_FINAL = 4,  /* the stored row is final already; not stored */
 } tm_write_result_t;
 
 typedef void (*tm_store_done_fn)(void *arg, tm_write_result_t result);
@@ -101,6 +112,10 @@ typedef void (*tm_store_done_fn)(void *arg, tm_write_result_t result);
  * store thread after the commit that includes it. */
 void tm_store_queue(tm_store_t *s, tm_write_t *w, tm_store_done_fn done,
                     void *arg);
+
+/* 1 while commits succeed; 0 while they fail, with why (what the last
+ * failure said) copied into why[len] when why is not NULL. */
+int tm_store_healthy(tm_store_t *s, char *why, size_t len);
 
 /* Block until everything queued before this call is committed. */
 void tm_store_flush(tm_store_t *s);

@@ -80,9 +80,14 @@ void tm_store_decode_options(tm_trans_t *tx, const void *blob, size_t len);
 
 typedef struct {
     /* Apply and commit a group of writes (linked by next), setting each
-     * write's result. Returns only once the group is durable: an engine
-     * that cannot commit retries or exits. Store thread only. */
-    void (*commit_group)(tm_store_t *s, tm_write_t *group);
+     * write's result. Returns 0 once the group is durable, or -1 with err
+     * when nothing of it is stored (disk full, I/O error, database away):
+     * the store thread then marks the store unhealthy, backs off and
+     * applies the same group again (attempt counts the tries before this
+     * one), so an engine must make a retried group idempotent. Store
+     * thread only. */
+    int (*commit_group)(tm_store_t *s, tm_write_t *group, int attempt,
+                        char *err, size_t errlen);
     /* Background upkeep on the store thread, about once a second while
      * idle (SQLite: retention). May be NULL. */
     void (*maintain)(tm_store_t *s);
@@ -127,6 +132,10 @@ struct tm_store {
     pthread_cond_t cbcv;
     int cb_stopping;
     pthread_t cb_thread;
+
+    /* Health (under qmu): 0 while commits fail; why says what failed. */
+    int healthy;
+    char why[256];
 };
 
 /* Engine constructors: fill s->ops, s->kind_name and s->impl. Return 0, or
@@ -144,5 +153,11 @@ typedef enum {
     TM_STAT_RECONNECTS,
 } tm_store_stat_t;
 void tm_store_count(tm_store_t *s, tm_store_stat_t which, uint64_t n);
+
+/* An engine that retries inside commit_group (reconnecting) reports each
+ * failed attempt and the first success, so health and the refusal of new
+ * work follow one rule for every engine. Any thread. */
+void tm_store_note_failure(tm_store_t *s, const char *why);
+void tm_store_note_success(tm_store_t *s);
 
 #endif /* TM_STORE_IMPL_H */

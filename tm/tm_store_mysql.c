@@ -681,13 +681,18 @@ static void reconnect_writer(my_store_t *m)
         }
         tm_log(TM_LOG_ERROR, "event=store_unavailable conn=writer err=\"%s\"",
                tm_log_quote(err, q, sizeof(q)));
+        tm_store_note_failure(m->store, err);
         sleep_ms(backoff);
         backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
     }
 }
 
-static void my_commit_group(tm_store_t *store, tm_write_t *group)
+static int my_commit_group(tm_store_t *store, tm_write_t *group, int retry,
+                           char *err, size_t errlen)
 {
+    (void)retry;
+    (void)err;
+    (void)errlen;
     char q[512];
     my_store_t *m = store->impl;
     size_t n = 0;
@@ -705,6 +710,7 @@ static void my_commit_group(tm_store_t *store, tm_write_t *group)
                "(%u)\"",
                attempt + 1, n, tm_log_quote(mysql_error(m->wdb), q, sizeof(q)),
                mysql_errno(m->wdb));
+        tm_store_note_failure(store, mysql_error(m->wdb));
         /* Whatever the failure (lost connection, deadlock, lock timeout),
          * start over on a fresh session: the statements are idempotent. */
         mysql_close(m->wdb);
@@ -718,6 +724,7 @@ static void my_commit_group(tm_store_t *store, tm_write_t *group)
         lost += w->result == TM_WRITE_LOST;
     if (lost)
         tm_store_count(store, TM_STAT_LOST, lost);
+    return 0;
 }
 
 /* ---- reading ---------------------------------------------------------- */

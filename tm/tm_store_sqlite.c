@@ -86,7 +86,7 @@ static const char *write_sql[N_WRITE_STMTS] = {
         "reason,submit_hash,options) VALUES(?,?,?,?,?,?,?,?)",
     [ST_UPDATE_TRANS] = "UPDATE trans SET status=?2, updated_ms=?3,"
                         " finished_ms=?4, reason=?5, submit_hash=?6"
-                        " WHERE gid=?1",
+                        " WHERE gid=?1 AND status < 4",
     [ST_UPSERT_BRANCH] = "INSERT OR REPLACE INTO branch(gid,idx,branch_id,"
                          "mode,initiator_driven,payload,depends_on,kind0,"
                          "target0,kind1,target1,kind2,target2)"
@@ -171,28 +171,35 @@ static int apply_op(sq_store_t *s, const char *gid, const tm_w_op_t *o)
     return step_reset(st);
 }
 
-/* 1 when an earlier write of this group found w's gid stored already. */
-static int gid_refused(const tm_write_t *group, const tm_write_t *w)
+/* The refusal (EXISTS or FINAL) an earlier write of this group met for
+ * w's gid, or DONE when none did. */
+static tm_write_result_t gid_refused(const tm_write_t *group,
+                                     const tm_write_t *w)
 {
     for (const tm_write_t *p = group; p != w; p = p->next)
-        if (p->result == TM_WRITE_EXISTS && strcmp(p->gid, w->gid) == 0)
-            return 1;
-    return 0;
+        if ((p->result == TM_WRITE_EXISTS || p->result == TM_WRITE_FINAL) &&
+            strcmp(p->gid, w->gid) == 0)
+            return p->result;
+    return TM_WRITE_DONE;
 }
 
 /* Apply one write of group. An insert of a gid that is stored already
  * (the engine does not read before inserting) changes nothing and is
- * refused, and so is every later write of that gid in the group. */
+ * refused EXISTS; an update of a row whose stored status is final changes
+ * nothing and is refused FINAL (the update filters on it: a second fence
+ * behind the engine's own checks). Every later write of a refused gid in
+ * the group is refused the same way. */
 static int apply_write(sq_store_t *s, const tm_write_t *group, tm_write_t *w,
                        int *refusals)
 {
-    if (*refusals && gid_refused(group, w)) {
-        w->result = TM_WRITE_EXISTS;
+    tm_write_result_t earlier = *refusals ? gid_refused(group, w) : 0;
+    if (earlier != TM_WRITE_DONE) {
+        w->result = earlier;
         return 0;
     }
     int rc = apply_header(s, w);
-    if (rc == 0 && w->insert && sqlite3_changes(s->wdb) == 0) {
-        w->result = TM_WRITE_EXISTS;
+    if (rc == 0 && sqlite3_changes(s->wdb) == 0) {
+        w->result = w->insert ? TM_WRITE_EXISTS : TM_WRITE_FINAL;
         (*refusals)++;
         return 0;
     }
@@ -203,34 +210,43 @@ static int apply_write(sq_store_t *s, const tm_write_t *group, tm_write_t *w,
     return rc;
 }
 
-static void die_on_storage_error(sq_store_t *s, const char *what, int rc)
+/* A statement of the group failed: roll back what it applied, reset the
+ * results, and say why (the store thread retries the whole group). */
+static int group_failed(sq_store_t *s, tm_write_t *group, const char *what,
+                        int rc, char *err, size_t errlen)
 {
-    fprintf(stderr,
-            "trellisd: level=fatal msg=\"storage %s failed: %s (%d); exiting "
-            "so that a restart recovers from committed state\"\n",
-            what, sqlite3_errmsg(s->wdb), rc);
-    fflush(stderr);
-    _exit(70);
+    snprintf(err, errlen, "sqlite %s: %s (%d)", what, sqlite3_errmsg(s->wdb),
+             rc);
+    if (!sqlite3_get_autocommit(s->wdb))
+        sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+    for (tm_write_t *w = group; w; w = w->next)
+        w->result = TM_WRITE_DONE;
+    return -1;
 }
 
-/* Apply and commit a group (store thread). */
-static void sq_commit_group(tm_store_t *store, tm_write_t *group)
+/* Apply and commit a group (store thread). On a failure (disk full, I/O
+ * error) nothing of it stays: it is rolled back and the store thread
+ * applies it again. */
+static int sq_commit_group(tm_store_t *store, tm_write_t *group, int attempt,
+                           char *err, size_t errlen)
 {
+    (void)attempt;
     sq_store_t *s = store->impl;
     uint64_t t0 = tm_metrics_now_us(), n = 0;
     int refusals = 0;
     int rc = step_reset(s->wst[ST_BEGIN]);
     if (rc != 0)
-        die_on_storage_error(s, "begin", rc);
+        return group_failed(s, group, "begin", rc, err, errlen);
     for (tm_write_t *w = group; w; w = w->next, n++) {
         rc = apply_write(s, group, w, &refusals);
         if (rc != 0)
-            die_on_storage_error(s, "write", rc);
+            return group_failed(s, group, "write", rc, err, errlen);
     }
     rc = step_reset(s->wst[ST_COMMIT]);
     if (rc != 0)
-        die_on_storage_error(s, "commit", rc);
+        return group_failed(s, group, "commit", rc, err, errlen);
     tm_metrics_store_commit(tm_metrics_now_us() - t0, n);
+    return 0;
 }
 
 /* Called by SQLite on the store thread after each commit. */
@@ -740,8 +756,12 @@ static int purge_batch(tm_store_t *store, sq_store_t *s, int64_t cutoff)
                         "DELETE FROM trans WHERE gid IN (SELECT gid FROM"
                         " purge_gid);",
                         err, sizeof(err)) == 0;
-    if (exec_sql(s->wdb, ok ? "COMMIT" : "ROLLBACK", err, sizeof(err)) != 0)
-        die_on_storage_error(s, "retention commit", 0);
+    if (exec_sql(s->wdb, ok ? "COMMIT" : "ROLLBACK", err, sizeof(err)) != 0) {
+        /* Deletes only: a failed purge loses nothing; try next time. */
+        if (!sqlite3_get_autocommit(s->wdb))
+            sqlite3_exec(s->wdb, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
     if (!ok)
         return -1;
     if (purged > 0)
