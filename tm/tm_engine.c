@@ -30,6 +30,23 @@ typedef struct waiter {
     wait_kind_t kind;
 } waiter_t;
 
+/* A request that arrived while the transaction's last change was not yet
+ * durable: its bytes are kept and it is handled again, from the top, once
+ * every pending write has committed (or the copy left memory). So every
+ * answer reflects durable state only, and a duplicate waits behind the
+ * write of the request it repeats. */
+typedef struct parked {
+    struct parked *next;
+    tm_rpc_t *rpc;
+    tm_method_fn fn;
+    size_t len;
+    uint8_t bytes[];
+} parked_t;
+
+/* At most this many requests park on one transaction; more are refused
+ * with RESOURCE_EXHAUSTED (a client retrying in a tight loop). */
+#define MAX_PARKED_PER_TX 64
+
 typedef struct live live_t;
 struct live {
     tm_trans_t tx;
@@ -45,8 +62,15 @@ struct live {
     int inserting;
     struct ticket *held, *held_tail;
     tm_timer_node_t timeout;
+    /* Monotonic time this node created it (0: loaded from the store); the
+     * timeout of a transaction created here runs on this clock, so a step
+     * of the wall clock cannot fire it early or late. */
+    int64_t born_mono;
     tm_timer_node_t lease_wait; /* drive again once the lease is valid */
     waiter_t *waiters;
+    unsigned n_waiters;
+    parked_t *parked, *parked_tail;
+    unsigned n_parked;
     live_t *hnext;
     tm_engine_t *eng;
 };
@@ -93,7 +117,11 @@ struct tm_engine {
      * signalled (under map_mu) when the last live one leaves memory. */
     atomic_int draining;
     pthread_cond_t idle_cv;
+    atomic_uint n_waiters; /* requests waiting for a result, all lives */
 };
+
+/* Requests waiting (wait_result) for one transaction's result. */
+#define MAX_WAITERS_PER_TX 64
 
 void tm_engine_config_default(tm_engine_config_t *c)
 {
@@ -104,6 +132,7 @@ void tm_engine_config_default(tm_engine_config_t *c)
     c->prepared_timeout_ms = 60000;
     c->retry_limit = 0;
     c->max_inflight = 1000000;
+    c->max_waiters = 100000;
 }
 
 /* ---- references and the map ------------------------------------------ */
@@ -214,6 +243,7 @@ static live_t *live_new(tm_engine_t *e, const char *gid, tm_tx_status_t status)
     snprintf(l->tx.gid, sizeof(l->tx.gid), "%s", gid);
     l->tx.status = status;
     l->tx.created_ms = l->tx.updated_ms = tm_wall_ms();
+    l->born_mono = tm_mono_ms();
     pthread_mutex_init(&l->mu, NULL);
     atomic_init(&l->refs, 1);
     l->eng = e;
@@ -273,10 +303,51 @@ static int is_final(tm_tx_status_t s)
     return s == TM_TX_SUCCEEDED || s == TM_TX_FAILED;
 }
 
+/* Answer (DEADLINE_EXCEEDED, which nobody reads any more) and drop every
+ * waiter whose client deadline has passed. Lock held. */
+static void prune_expired_waiters(live_t *l)
+{
+    waiter_t **p = &l->waiters;
+    while (*p) {
+        waiter_t *w = *p;
+        if (!tm_server_rpc_expired(w->rpc)) {
+            p = &w->next;
+            continue;
+        }
+        *p = w->next;
+        reply_error(w->rpc, GRPC_STATUS_DEADLINE_EXCEEDED,
+                    "deadline passed while waiting for %s", l->tx.gid);
+        free(w);
+        l->n_waiters--;
+        atomic_fetch_sub(&l->eng->n_waiters, 1);
+    }
+}
+
+/* Keep rpc to answer when the transaction ends. Bounded per transaction
+ * and per node: past either bound it is refused RESOURCE_EXHAUSTED (the
+ * client polls with Query instead). Lock held. */
 static void add_waiter(live_t *l, tm_rpc_t *rpc, wait_kind_t kind)
 {
+    tm_engine_t *e = l->eng;
+    prune_expired_waiters(l);
+    if (l->n_waiters >= MAX_WAITERS_PER_TX) {
+        reply_error(rpc, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    "%u requests already wait for the result of %s; poll "
+                    "with Query instead of waiting",
+                    l->n_waiters, l->tx.gid);
+        return;
+    }
+    if (atomic_fetch_add(&e->n_waiters, 1) >= e->cfg.max_waiters) {
+        atomic_fetch_sub(&e->n_waiters, 1);
+        reply_error(rpc, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    "trellisd already holds %u requests waiting for a "
+                    "result, its limit; poll with Query instead of waiting",
+                    e->cfg.max_waiters);
+        return;
+    }
     waiter_t *w = malloc(sizeof(*w));
     if (!w) {
+        atomic_fetch_sub(&e->n_waiters, 1);
         reply_error(rpc, GRPC_STATUS_RESOURCE_EXHAUSTED,
                     "out of memory to wait for %s", l->tx.gid);
         return;
@@ -285,12 +356,22 @@ static void add_waiter(live_t *l, tm_rpc_t *rpc, wait_kind_t kind)
     w->kind = kind;
     w->next = l->waiters;
     l->waiters = w;
+    l->n_waiters++;
+}
+
+/* Take every waiter off the live (to answer them). Lock held. */
+static waiter_t *take_waiters(live_t *l)
+{
+    waiter_t *w = l->waiters;
+    atomic_fetch_sub(&l->eng->n_waiters, l->n_waiters);
+    l->waiters = NULL;
+    l->n_waiters = 0;
+    return w;
 }
 
 static void answer_waiters(live_t *l)
 {
-    waiter_t *w = l->waiters;
-    l->waiters = NULL;
+    waiter_t *w = take_waiters(l);
     while (w) {
         waiter_t *next = w->next;
         if (w->kind == WAIT_SUBMIT)
@@ -327,6 +408,104 @@ static void send_ack(const ticket_t *t)
         reply_force_stop(t->rpc, t->status, l->tx.reason);
         break;
     }
+}
+
+/* ---- requests parked until the transaction's writes are durable ------- */
+
+/* What a handler needs to be run again later: its own arguments. */
+typedef struct {
+    tm_rpc_t *rpc;
+    const uint8_t *req;
+    size_t len;
+    tm_method_fn fn;
+} request_t;
+
+/* Keep req to handle again once l has no write pending. Lock held. */
+static void park_request(live_t *l, const request_t *req)
+{
+    if (l->n_parked >= MAX_PARKED_PER_TX) {
+        reply_error(req->rpc, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    "%u requests for %s already wait for its pending write; "
+                    "retry later",
+                    l->n_parked, l->tx.gid);
+        return;
+    }
+    parked_t *p = malloc(sizeof(*p) + req->len);
+    if (!p) {
+        reply_error(req->rpc, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                    "out of memory to hold a request for %s", l->tx.gid);
+        return;
+    }
+    p->next = NULL;
+    p->rpc = req->rpc;
+    p->fn = req->fn;
+    p->len = req->len;
+    if (req->len)
+        memcpy(p->bytes, req->req, req->len);
+    if (l->parked_tail)
+        l->parked_tail->next = p;
+    else
+        l->parked = p;
+    l->parked_tail = p;
+    l->n_parked++;
+}
+
+/* The parked requests, once they may run: no write pending, or the copy
+ * left memory (they then find the next copy, or the store). Lock held. */
+static parked_t *take_parked_if_settled(live_t *l)
+{
+    if (!l->parked || (l->pending_writes > 0 && !l->finalized))
+        return NULL;
+    parked_t *p = l->parked;
+    l->parked = l->parked_tail = NULL;
+    l->n_parked = 0;
+    return p;
+}
+
+/* Handle each parked request again, in arrival order. No lock held. */
+static void run_parked(parked_t *p, tm_engine_t *e)
+{
+    while (p) {
+        parked_t *next = p->next;
+        p->fn(p->rpc, p->bytes, p->len, e);
+        free(p);
+        p = next;
+    }
+}
+
+typedef enum { LIVE_SETTLED, LIVE_PARKED, LIVE_GONE } settle_t;
+
+/* May rq act on l's state now? Not while a write of l is pending (its
+ * change may still be refused, or lost with a crash): rq is parked and
+ * handled again after the commit. Not once l left memory (finished, or
+ * driven elsewhere, or replaced by a copy loaded from the store): the
+ * caller handles rq again from the top, which finds the next copy or the
+ * store. Lock held. */
+static settle_t settle(live_t *l, const request_t *rq)
+{
+    if (l->finalized || l->lost)
+        return LIVE_GONE;
+    if (l->pending_writes > 0) {
+        park_request(l, rq);
+        return LIVE_PARKED;
+    }
+    return LIVE_SETTLED;
+}
+
+/* New work is refused at once while the store fails to commit: it could
+ * not be made durable, and the client learns that now, not at its
+ * deadline. Returns 1 when it answered. */
+static int refuse_if_store_failing(tm_engine_t *e, tm_rpc_t *rpc)
+{
+    char why[256];
+    if (tm_store_healthy(e->store, why, sizeof(why)))
+        return 0;
+    tm_metrics_refused_unhealthy();
+    reply_error(rpc, GRPC_STATUS_UNAVAILABLE,
+                "the %s store fails to commit (%s); trellisd takes no new "
+                "work until it recovers — retry later",
+                tm_store_kind_name(e->store), why);
+    return 1;
 }
 
 /* ---- policy ------------------------------------------------------------ */
@@ -463,23 +642,52 @@ static void reply_moved(tm_rpc_t *rpc, const char *gid)
                 gid);
 }
 
-/* Answer the rpc of a write the store refused. Lock held. */
+/* The store refused a write for good (TM_WRITE_FAILED): nothing of it was
+ * stored. */
+static void reply_write_failed(tm_rpc_t *rpc, const char *gid)
+{
+    reply_error(rpc, GRPC_STATUS_INTERNAL,
+                "the store refused to record transaction %s (the database "
+                "rejects the write; trellisd's log says why); nothing of this "
+                "request was stored",
+                gid);
+}
+
+/* Answer the rpc of a write the store refused, from what the store holds.
+ * Lock held. */
 static void answer_refused(live_t *l, const ticket_t *t,
                            tm_write_result_t result)
 {
-    if (t->ack == ACK_SUBMIT && result == TM_WRITE_EXISTS)
+    int stored_first = result == TM_WRITE_EXISTS || result == TM_WRITE_FINAL;
+    if (t->ack == ACK_SUBMIT && stored_first)
         submit_stored(l->eng, t->rpc, l->tx.gid, l->tx.submit_hash);
     else if (t->ack == ACK_BEGIN && result == TM_WRITE_EXISTS)
         reply_error(t->rpc, GRPC_STATUS_ALREADY_EXISTS, "gid %s already exists",
                     l->tx.gid);
+    else if (result == TM_WRITE_FINAL)
+        reply_error(t->rpc, GRPC_STATUS_FAILED_PRECONDITION,
+                    "transaction %s is finished", l->tx.gid);
+    else if (result == TM_WRITE_FAILED)
+        reply_write_failed(t->rpc, l->tx.gid);
     else
         reply_moved(t->rpc, l->tx.gid);
 }
 
-/* The store refused a write: another node owns the transaction (LOST), or
+/* Disarm every timer of the live. Lock held. */
+static void disarm_all_timers(live_t *l)
+{
+    disarm_timer(l, &l->timeout);
+    disarm_timer(l, &l->lease_wait);
+    for (size_t i = 0; i < l->tx.n_branches; i++)
+        for (int k = 0; k < TM_SLOTS; k++)
+            disarm_timer(l, &l->tx.branches[i].ops[k].retry_timer);
+}
+
+/* The store refused a write: another node owns the transaction (LOST),
  * its gid was stored before this request created it (EXISTS: a finished
- * transaction, or one another node drives). Forget it here without acting
- * again — no calls, no timers, no writes — and answer
+ * transaction, or one another node drives), the stored row is final
+ * (FINAL), or the database cannot store it (FAILED). Forget it here
+ * without acting again — no calls, no timers, no writes — and answer
  * whoever waits on it. Calls still on the wire are ignored when they end.
  * Lock held. Returns 1 when it took the transaction out of the map: the
  * caller then drops the map's reference after unlocking. */
@@ -493,24 +701,27 @@ static int forget_lost(live_t *l, tm_write_result_t result)
                "event=lost_ownership gid=%s msg=\"another trellisd node "
                "drives it now\"",
                l->tx.gid);
+    else if (result == TM_WRITE_FAILED)
+        tm_log(TM_LOG_ERROR,
+               "event=write_refused gid=%s msg=\"the store cannot record "
+               "this change; reloading the transaction from the store\"",
+               l->tx.gid);
     else
         tm_log(TM_LOG_DEBUG, "event=already_stored gid=%s", l->tx.gid);
-    waiter_t *w = l->waiters;
-    l->waiters = NULL;
+    waiter_t *w = take_waiters(l);
+    int stored_first = result == TM_WRITE_EXISTS || result == TM_WRITE_FINAL;
     while (w) {
         waiter_t *next = w->next;
-        if (result == TM_WRITE_EXISTS && w->kind == WAIT_SUBMIT)
+        if (stored_first && w->kind == WAIT_SUBMIT)
             submit_stored(l->eng, w->rpc, l->tx.gid, l->tx.submit_hash);
+        else if (result == TM_WRITE_FAILED)
+            reply_write_failed(w->rpc, l->tx.gid);
         else
             reply_moved(w->rpc, l->tx.gid);
         free(w);
         w = next;
     }
-    disarm_timer(l, &l->timeout);
-    disarm_timer(l, &l->lease_wait);
-    for (size_t i = 0; i < l->tx.n_branches; i++)
-        for (int k = 0; k < TM_SLOTS; k++)
-            disarm_timer(l, &l->tx.branches[i].ops[k].retry_timer);
+    disarm_all_timers(l);
     if (l->finalized)
         return 0;
     l->finalized = 1;
@@ -541,10 +752,13 @@ static void release_held(live_t *l, tm_write_result_t result)
     }
 }
 
+static void reload_from_store(tm_engine_t *e, const char *gid);
+
 static void on_write_done(void *arg, tm_write_result_t result)
 {
     ticket_t *t = arg;
     live_t *l = t->live;
+    tm_engine_t *e = l->eng;
     pthread_mutex_lock(&l->mu);
     l->pending_writes--;
     if (t->insert)
@@ -563,7 +777,13 @@ static void on_write_done(void *arg, tm_write_result_t result)
         else
             drive(l);
     }
+    parked_t *parked = take_parked_if_settled(l);
     pthread_mutex_unlock(&l->mu);
+    /* A change the database refuses for good leaves the stored row as it
+     * was: drive the transaction on from that row, not from this copy. */
+    if (unmapped && result == TM_WRITE_FAILED && !t->insert)
+        reload_from_store(e, l->tx.gid);
+    run_parked(parked, e);
     if (unmapped)
         live_unref(l); /* the map's */
     live_unref(l);
@@ -572,6 +792,28 @@ static void on_write_done(void *arg, tm_write_result_t result)
 
 static void on_call_done(void *arg, int status, const char *message);
 static void on_op_timer(tm_timer_node_t *node);
+
+static void persist_change(live_t *l);
+static void log_rollback_decision(const live_t *l);
+
+/* A call that could not even be started (bad target, no channel): apply
+ * it as an UNKNOWN result. Lock held. */
+static void apply_unsent(live_t *l, uint32_t b, tm_slot_t slot, const char *err)
+{
+    tm_op_t *op = &l->tx.branches[b].ops[slot];
+    tm_retry_policy_t p = policy_of(l);
+    tm_tx_status_t before = l->tx.status;
+    tm_effect_t eff = tm_plan_apply_result(&l->tx, b, slot, TM_RESULT_UNKNOWN,
+                                           err, &p, tm_wall_ms());
+    if (before != l->tx.status)
+        log_rollback_decision(l);
+    if (op->status == TM_OP_PENDING)
+        op->dirty = 1; /* the attempt is stored, as for any unanswered one */
+    persist_change(l);
+    if (op->status == TM_OP_PENDING)
+        arm_retry(l, op,
+                  eff.retry_in_ms >= 0 ? eff.retry_in_ms : p.retry_interval_ms);
+}
 
 static void start_call(live_t *l, uint32_t b, tm_slot_t slot)
 {
@@ -613,15 +855,12 @@ static void start_call(live_t *l, uint32_t b, tm_slot_t slot)
                         br->payload, br->payload_len, md, n,
                         request_timeout_of(l), on_call_done, ctx, err,
                         sizeof(err)) != 0) {
+        /* Not sent: an attempt without an answer, like a call that timed
+         * out, so it counts toward retry_limit. */
         op->inflight = 0;
         live_unref(l);
         free(ctx);
-        tm_set_string(&op->last_error, err);
-        op->unknown_streak++;
-        tm_retry_policy_t p = policy_of(l);
-        arm_retry(l, op,
-                  tm_plan_backoff_ms(p.retry_interval_ms, op->unknown_streak,
-                                     p.max_backoff_ms));
+        apply_unsent(l, b, slot, err);
     }
 }
 
@@ -764,9 +1003,15 @@ static void on_call_done(void *arg, int status, const char *message)
                op->attempts, tm_log_quote(op->last_error, q, sizeof(q)));
     if (before != l->tx.status)
         log_rollback_decision(l);
+    if (!eff.changed && op->status == TM_OP_PENDING) {
+        /* No answer yet: store the attempt anyway, so retry_limit counts
+         * on from here after a restart or a takeover. */
+        op->dirty = 1;
+        eff.changed = 1;
+    }
     if (eff.changed)
         persist_change(l);
-    else if (eff.retry_in_ms >= 0)
+    if (eff.retry_in_ms >= 0)
         arm_retry(l, op, eff.retry_in_ms);
     drive(l);
     pthread_mutex_unlock(&l->mu);
@@ -807,13 +1052,25 @@ static void on_timeout(tm_timer_node_t *node)
     live_unref(l);
 }
 
+/* The timeout counts from the transaction's creation. Created here: on
+ * the monotonic clock. Loaded from the store (restart, takeover): from the
+ * stored wall-clock created_ms, the only time the row carries, so clock
+ * skew between nodes moves it — the rule is that it never fires later
+ * than a full timeout after the load, and never before the stored
+ * deadline by this node's clock. */
 static void arm_timeout(live_t *l)
 {
     uint32_t t = l->tx.opts.timeout_to_fail_ms;
     if (!t || is_final(l->tx.status) || l->tx.status == TM_TX_ABORTING)
         return;
-    int64_t due_wall = l->tx.created_ms + t;
-    int64_t in_ms = due_wall - tm_wall_ms();
+    int64_t in_ms;
+    if (l->born_mono) {
+        in_ms = l->born_mono + t - tm_mono_ms();
+    } else {
+        in_ms = l->tx.created_ms + t - tm_wall_ms();
+        if (in_ms > (int64_t)t)
+            in_ms = t;
+    }
     l->timeout.fn = on_timeout;
     l->timeout.owner = l;
     arm_timer(l, &l->timeout, in_ms > 0 ? in_ms : 0);
@@ -1030,6 +1287,8 @@ void tm_engine_handle_submit(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                              void *engine)
 {
     tm_engine_t *e = engine;
+    request_t rq = {rpc, req, len, tm_engine_handle_submit};
+    settle_t st = LIVE_SETTLED;
     char err[512];
     Trellis__V1__SubmitRequest *r =
         trellis__v1__submit_request__unpack(NULL, len, req);
@@ -1037,6 +1296,8 @@ void tm_engine_handle_submit(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         return;
     if (reply_if_invalid(
             rpc, tm_validate_submit(r, &e->cfg.limits, err, sizeof(err)), err))
+        goto out;
+    if (refuse_if_store_failing(e, rpc))
         goto out;
     uint64_t h = tm_request_submit_hash(r);
     /* Built before the lookup, so a new gid costs one lookup; a saga with
@@ -1058,9 +1319,8 @@ void tm_engine_handle_submit(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                     r->gid);
     } else if (f == FOUND_LIVE) {
         pthread_mutex_lock(&l->mu);
-        if (l->finalized) /* left memory meanwhile: the store has it */
-            f = FOUND_STORED;
-        else
+        st = settle(l, &rq);
+        if (st == LIVE_SETTLED)
             submit_existing(l, rpc, r, h);
         pthread_mutex_unlock(&l->mu);
         live_unref(l);
@@ -1075,12 +1335,29 @@ void tm_engine_handle_submit(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         live_unref(fresh);
 out:
     trellis__v1__submit_request__free_unpacked(r, NULL);
+    if (st == LIVE_GONE)
+        tm_engine_handle_submit(rpc, req, len, engine);
+}
+
+/* Begin for a gid in memory: a repeat of the Begin that created it is
+ * answered like it; anything else already exists. Lock held. */
+static void begin_existing(live_t *l, tm_rpc_t *rpc, const tm_options_t *opts)
+{
+    if (l->tx.status == TM_TX_PREPARED &&
+        tm_request_same_options(&l->tx.opts, opts))
+        reply_begin(rpc, l->tx.gid, l->tx.status);
+    else
+        reply_error(rpc, GRPC_STATUS_ALREADY_EXISTS,
+                    "gid %s already exists (status %s)", l->tx.gid,
+                    tm_tx_status_name(l->tx.status));
 }
 
 void tm_engine_handle_begin(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                             void *engine)
 {
     tm_engine_t *e = engine;
+    request_t rq = {rpc, req, len, tm_engine_handle_begin};
+    settle_t st = LIVE_SETTLED;
     char err[512];
     Trellis__V1__BeginRequest *r =
         trellis__v1__begin_request__unpack(NULL, len, req);
@@ -1088,6 +1365,8 @@ void tm_engine_handle_begin(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         return;
     if (reply_if_invalid(
             rpc, tm_validate_begin(r, &e->cfg.limits, err, sizeof(err)), err))
+        goto out;
+    if (refuse_if_store_failing(e, rpc))
         goto out;
     live_t *fresh = live_new(e, r->gid, TM_TX_PREPARED);
     if (!fresh || tm_options_from_proto(&fresh->tx.opts, r->options) != 0)
@@ -1103,13 +1382,9 @@ void tm_engine_handle_begin(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         pthread_mutex_unlock(&fresh->mu);
     } else if (f == FOUND_LIVE) {
         pthread_mutex_lock(&l->mu);
-        if (l->tx.status == TM_TX_PREPARED &&
-            tm_request_same_options(&l->tx.opts, &fresh->tx.opts))
-            reply_begin(rpc, l->tx.gid, l->tx.status);
-        else
-            reply_error(rpc, GRPC_STATUS_ALREADY_EXISTS,
-                        "gid %s already exists (status %s)", r->gid,
-                        tm_tx_status_name(l->tx.status));
+        st = settle(l, &rq);
+        if (st == LIVE_SETTLED)
+            begin_existing(l, rpc, &fresh->tx.opts);
         pthread_mutex_unlock(&l->mu);
         live_unref(l);
     } else if (f == FOUND_STORED || f == FOUND_ELSEWHERE) {
@@ -1125,6 +1400,8 @@ void tm_engine_handle_begin(tm_rpc_t *rpc, const uint8_t *req, size_t len,
     live_unref(fresh);
 out:
     trellis__v1__begin_request__free_unpacked(r, NULL);
+    if (st == LIVE_GONE)
+        tm_engine_handle_begin(rpc, req, len, engine);
 }
 
 static void register_on(live_t *l, tm_rpc_t *rpc,
@@ -1180,6 +1457,8 @@ void tm_engine_handle_register(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                                void *engine)
 {
     tm_engine_t *e = engine;
+    request_t rq = {rpc, req, len, tm_engine_handle_register};
+    settle_t st = LIVE_SETTLED;
     char err[512];
     Trellis__V1__RegisterBranchRequest *r =
         trellis__v1__register_branch_request__unpack(NULL, len, req);
@@ -1187,12 +1466,15 @@ void tm_engine_handle_register(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         return;
     if (!reply_if_invalid(
             rpc, tm_validate_register(r, &e->cfg.limits, err, sizeof(err)),
-            err)) {
+            err) &&
+        !refuse_if_store_failing(e, rpc)) {
         live_t *l = NULL;
         found_t f = find_or_insert(e, r->gid, &l, NULL, err, sizeof(err));
         if (f == FOUND_LIVE) {
             pthread_mutex_lock(&l->mu);
-            register_on(l, rpc, r);
+            st = settle(l, &rq);
+            if (st == LIVE_SETTLED)
+                register_on(l, rpc, r);
             pthread_mutex_unlock(&l->mu);
             live_unref(l);
         } else {
@@ -1202,6 +1484,8 @@ void tm_engine_handle_register(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         }
     }
     trellis__v1__register_branch_request__free_unpacked(r, NULL);
+    if (st == LIVE_GONE)
+        tm_engine_handle_register(rpc, req, len, engine);
 }
 
 static void abort_live(live_t *l, tm_rpc_t *rpc,
@@ -1236,25 +1520,30 @@ void tm_engine_handle_abort(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                             void *engine)
 {
     tm_engine_t *e = engine;
+    request_t rq = {rpc, req, len, tm_engine_handle_abort};
+    settle_t st = LIVE_SETTLED;
     char err[512];
     Trellis__V1__AbortRequest *r =
         trellis__v1__abort_request__unpack(NULL, len, req);
     if (decode_failed(rpc, r, "trellis.v1.AbortRequest", len))
         return;
-    if (!reply_if_invalid(rpc, tm_validate_abort(r, err, sizeof(err)), err)) {
+    if (!reply_if_invalid(rpc, tm_validate_abort(r, err, sizeof(err)), err) &&
+        !refuse_if_store_failing(e, rpc)) {
         live_t *l = NULL;
         found_t f = find_or_insert(e, r->gid, &l, NULL, err, sizeof(err));
         if (f == FOUND_LIVE) {
             pthread_mutex_lock(&l->mu);
-            abort_live(l, rpc, r);
+            st = settle(l, &rq);
+            if (st == LIVE_SETTLED)
+                abort_live(l, rpc, r);
             pthread_mutex_unlock(&l->mu);
             live_unref(l);
         } else if (f == FOUND_STORED) {
-            tm_tx_status_t st = 0;
+            tm_tx_status_t st_stored = 0;
             uint64_t h;
-            tm_store_peek(e->store, r->gid, &st, &h, err, sizeof(err));
-            if (st == TM_TX_FAILED)
-                reply_abort(rpc, st);
+            tm_store_peek(e->store, r->gid, &st_stored, &h, err, sizeof(err));
+            if (st_stored == TM_TX_FAILED)
+                reply_abort(rpc, st_stored);
             else
                 reply_not_live(rpc, f, r->gid, err, "it cannot be aborted");
         } else {
@@ -1262,6 +1551,8 @@ void tm_engine_handle_abort(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         }
     }
     trellis__v1__abort_request__free_unpacked(r, NULL);
+    if (st == LIVE_GONE)
+        tm_engine_handle_abort(rpc, req, len, engine);
 }
 
 static void reply_query(tm_rpc_t *rpc, const tm_trans_t *tx)
@@ -1285,13 +1576,18 @@ void tm_engine_handle_query(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         return;
     if (reply_if_invalid(rpc, tm_validate_gid(r->gid, err, sizeof(err)), err))
         goto out;
+    /* Durable state only: a copy with a write pending (or one that left
+     * memory) is answered from the store. */
     live_t *l = map_get(e, r->gid);
     if (l) {
         pthread_mutex_lock(&l->mu);
-        reply_query(rpc, &l->tx);
+        int settled = !l->finalized && !l->lost && l->pending_writes == 0;
+        if (settled)
+            reply_query(rpc, &l->tx);
         pthread_mutex_unlock(&l->mu);
         live_unref(l);
-        goto out;
+        if (settled)
+            goto out;
     }
     tm_trans_t *tx = NULL;
     int found = tm_store_get(e->store, r->gid, &tx, err, sizeof(err));
@@ -1415,39 +1711,104 @@ static void adopt_loaded(tm_trans_t *tx, void *arg)
     if (!l)
         fatal_oom("recovery");
     l->tx = *tx; /* take over every owned field */
+    l->born_mono = 0;
     free(tx);
     pthread_mutex_lock(&e->map_mu);
     map_insert_locked(e, l);
     pthread_mutex_unlock(&e->map_mu);
 }
 
-/* Store hook: a transaction claimed from a node whose lease ran out. */
-static void adopt_claimed(tm_trans_t *tx, void *arg)
+/* An older copy of a transaction that was just loaded from the store
+ * (claimed, or reloaded): retire it, so only the loaded row is acted on.
+ * It stops acting — timers disarmed, late results and its queued writes
+ * ignored (the store refuses them: the claim moved the fence) — and its
+ * waiters move to fresh, which nobody else sees yet. Returns 1 when it
+ * took old out of the map (the caller drops the map's reference). */
+static int retire_stale_copy(live_t *old, live_t *fresh)
 {
-    tm_engine_t *e = arg;
+    pthread_mutex_lock(&old->mu);
+    int unmapped = 0;
+    if (!old->finalized) {
+        old->lost = 1;
+        old->finalized = 1;
+        disarm_all_timers(old);
+        while (old->waiters) {
+            waiter_t *w = old->waiters;
+            old->waiters = w->next;
+            w->next = fresh->waiters;
+            fresh->waiters = w;
+            fresh->n_waiters++;
+        }
+        old->n_waiters = 0;
+        map_remove(old->eng, old);
+        unmapped = 1;
+    }
+    parked_t *parked = take_parked_if_settled(old);
+    pthread_mutex_unlock(&old->mu);
+    run_parked(parked, old->eng); /* they find fresh once it is mapped */
+    return unmapped;
+}
+
+/* Put a transaction just read from the store into memory, in place of any
+ * copy there, and drive it. Takes ownership of tx. */
+static void install_loaded(tm_engine_t *e, tm_trans_t *tx, const char *why)
+{
     live_t *l = live_new(e, tx->gid, tx->status);
     if (!l)
         fatal_oom("takeover");
-    l->tx = *tx;
+    l->tx = *tx; /* take over every owned field */
+    l->born_mono = 0;
     free(tx);
-    pthread_mutex_lock(&e->map_mu);
-    live_t *had = map_find_locked(e, l->tx.gid);
-    if (!had) {
-        live_ref(l);
-        map_insert_locked(e, l);
+    for (;;) {
+        pthread_mutex_lock(&e->map_mu);
+        live_t *had = map_find_locked(e, l->tx.gid);
+        if (!had) {
+            live_ref(l); /* ours below; the map keeps the first */
+            map_insert_locked(e, l);
+            pthread_mutex_unlock(&e->map_mu);
+            break;
+        }
+        live_ref(had);
+        pthread_mutex_unlock(&e->map_mu);
+        if (retire_stale_copy(had, l))
+            live_unref(had); /* the map's */
+        live_unref(had);
     }
-    pthread_mutex_unlock(&e->map_mu);
-    if (had) { /* already ours in memory (our own lease had run out) */
-        live_unref(l);
-        return;
-    }
-    tm_log(TM_LOG_INFO, "event=takeover gid=%s status=%s", l->tx.gid,
+    tm_log(TM_LOG_INFO, "event=%s gid=%s status=%s", why, l->tx.gid,
            tm_tx_status_name(l->tx.status));
     pthread_mutex_lock(&l->mu);
     arm_timeout(l);
     drive(l);
     pthread_mutex_unlock(&l->mu);
     live_unref(l);
+}
+
+/* Store hook: a transaction claimed from a node whose lease ran out — or
+ * from this node itself after its own lease lapsed. Any copy in memory is
+ * stale (another node may have moved the row meanwhile): the loaded row
+ * replaces it. */
+static void adopt_claimed(tm_trans_t *tx, void *arg)
+{
+    install_loaded(arg, tx, "takeover");
+}
+
+/* Drive gid on from its stored row (a change to it was refused). */
+static void reload_from_store(tm_engine_t *e, const char *gid)
+{
+    char err[256];
+    tm_trans_t *tx = NULL;
+    int found = tm_store_get(e->store, gid, &tx, err, sizeof(err));
+    if (found == 1 && !is_final(tx->status)) {
+        install_loaded(e, tx, "reloaded");
+        return;
+    }
+    if (found == 1)
+        tm_trans_free(tx);
+    else
+        tm_log(TM_LOG_ERROR,
+               "event=reload_failed gid=%s error=\"%s\" msg=\"a restart "
+               "drives it on from the store\"",
+               gid, found < 0 ? err : "not stored");
 }
 
 /* Every live transaction, each with a reference the caller drops. */
@@ -1569,6 +1930,11 @@ int tm_engine_draining(tm_engine_t *e)
     return atomic_load(&e->draining);
 }
 
+int tm_engine_serving(tm_engine_t *e)
+{
+    return !tm_engine_draining(e) && tm_store_healthy(e->store, NULL, 0);
+}
+
 size_t tm_engine_wait_idle(tm_engine_t *e, uint32_t timeout_ms)
 {
     struct timespec until;
@@ -1653,6 +2019,8 @@ void tm_engine_handle_retry_now(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                                 void *engine)
 {
     tm_engine_t *e = engine;
+    request_t rq = {rpc, req, len, tm_engine_handle_retry_now};
+    settle_t st = LIVE_SETTLED;
     char err[512];
     Trellis__V1__RetryNowRequest *r =
         trellis__v1__retry_now_request__unpack(NULL, len, req);
@@ -1667,7 +2035,9 @@ void tm_engine_handle_retry_now(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         goto out;
     }
     pthread_mutex_lock(&l->mu);
-    if (!reply_if_gone(l, rpc, "there is nothing to retry")) {
+    st = settle(l, &rq);
+    if (st == LIVE_SETTLED &&
+        !reply_if_gone(l, rpc, "there is nothing to retry")) {
         uint32_t n = retry_now_live(l);
         tm_metrics_retry_now();
         tm_log(TM_LOG_INFO, "event=retry_now gid=%s status=%s ops_called=%u",
@@ -1678,6 +2048,8 @@ void tm_engine_handle_retry_now(tm_rpc_t *rpc, const uint8_t *req, size_t len,
     live_unref(l);
 out:
     trellis__v1__retry_now_request__free_unpacked(r, NULL);
+    if (st == LIVE_GONE)
+        tm_engine_handle_retry_now(rpc, req, len, engine);
 }
 
 static int is_force_stopped(const tm_trans_t *tx)
@@ -1710,8 +2082,8 @@ static void stop_timers_keep_attempts(live_t *l)
 static void force_stop_live(live_t *l, tm_rpc_t *rpc, const char *why)
 {
     tm_trans_t *tx = &l->tx;
-    if (is_force_stopped(tx) && !l->finalized) {
-        persist(l, 0, rpc, ACK_FORCE_STOP); /* answered once durable */
+    if (is_force_stopped(tx)) { /* settled: the stop is durable */
+        reply_force_stop(rpc, tx->status, tx->reason);
         return;
     }
     if (reply_if_gone(l, rpc,
@@ -1776,6 +2148,8 @@ void tm_engine_handle_force_stop(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                                  void *engine)
 {
     tm_engine_t *e = engine;
+    request_t rq = {rpc, req, len, tm_engine_handle_force_stop};
+    settle_t st = LIVE_SETTLED;
     char err[512];
     Trellis__V1__ForceStopRequest *r =
         trellis__v1__force_stop_request__unpack(NULL, len, req);
@@ -1783,17 +2157,17 @@ void tm_engine_handle_force_stop(tm_rpc_t *rpc, const uint8_t *req, size_t len,
         return;
     if (reply_if_invalid(rpc, validate_force_stop(r, err, sizeof(err)), err))
         goto out;
+    if (refuse_if_store_failing(e, rpc))
+        goto out;
     live_t *l = NULL;
     found_t f = find_or_insert(e, r->gid, &l, NULL, err, sizeof(err));
     if (f == FOUND_LIVE) {
         pthread_mutex_lock(&l->mu);
-        int stored = l->finalized && !l->lost;
-        if (!stored)
+        st = settle(l, &rq);
+        if (st == LIVE_SETTLED)
             force_stop_live(l, rpc, r->reason);
         pthread_mutex_unlock(&l->mu);
         live_unref(l);
-        if (stored) /* left memory meanwhile: the store has it */
-            force_stop_stored(e, rpc, r->gid);
     } else if (f == FOUND_STORED) {
         force_stop_stored(e, rpc, r->gid);
     } else {
@@ -1801,4 +2175,6 @@ void tm_engine_handle_force_stop(tm_rpc_t *rpc, const uint8_t *req, size_t len,
     }
 out:
     trellis__v1__force_stop_request__free_unpacked(r, NULL);
+    if (st == LIVE_GONE)
+        tm_engine_handle_force_stop(rpc, req, len, engine);
 }

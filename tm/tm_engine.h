@@ -41,6 +41,9 @@ typedef struct {
     uint32_t retry_limit;         /* default; 0: unlimited */
     uint32_t max_inflight; /* unfinished transactions in memory; a new one
                               beyond it is refused RESOURCE_EXHAUSTED */
+    uint32_t max_waiters;  /* requests waiting for a result (wait_result),
+                              over all transactions; more are refused
+                              RESOURCE_EXHAUSTED (64 per transaction) */
 } tm_engine_config_t;
 
 void tm_engine_config_default(tm_engine_config_t *c);
@@ -93,6 +96,11 @@ size_t tm_engine_live_count(tm_engine_t *e);
  * being driven. Any thread; there is no way back. */
 void tm_engine_drain(tm_engine_t *e);
 int tm_engine_draining(tm_engine_t *e);
+
+/* 1 while new work is taken: not draining, and the store commits (while
+ * it fails, Begin, Submit, RegisterBranch, Abort and ForceStop are refused
+ * UNAVAILABLE at once, naming the store and its error). */
+int tm_engine_serving(tm_engine_t *e);
 
 /* Block up to timeout_ms until no unfinished transaction is left in
  * memory; returns how many are still there (0: idle). Any thread but a

@@ -278,6 +278,12 @@ int tm_server_new(int n_threads, size_t max_message, tm_server_t **out,
     return 0;
 }
 
+int tm_server_rpc_expired(const tm_rpc_t *rpc)
+{
+    gpr_timespec now = gpr_now(rpc->deadline.clock_type);
+    return gpr_time_cmp(rpc->deadline, now) < 0;
+}
+
 int tm_server_add_method(tm_server_t *s, const char *method, tm_method_fn fn,
                          void *user, char *err, size_t errlen)
 {

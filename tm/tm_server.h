@@ -61,6 +61,10 @@ grpc_completion_queue *tm_server_next_cq(tm_server_t *s);
 void tm_server_reply(tm_rpc_t *rpc, grpc_status_code status,
                      const char *message, const ProtobufCMessage *reply);
 
+/* 1 once the client's deadline for rpc has passed (nobody waits for the
+ * answer any more); 0 without a deadline. */
+int tm_server_rpc_expired(const tm_rpc_t *rpc);
+
 /* Stop accepting calls: shut the server down and cancel calls in flight.
  * Outgoing calls keep their queues until tm_server_destroy. */
 void tm_server_stop_accepting(tm_server_t *s);

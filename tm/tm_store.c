@@ -150,9 +150,8 @@ void tm_store_note_failure(tm_store_t *s, const char *why)
 {
     char q[600];
     pthread_mutex_lock(&s->qmu);
-    int was = s->healthy;
-    s->healthy = 0;
     snprintf(s->why, sizeof(s->why), "%s", why);
+    int was = atomic_exchange(&s->healthy, 0);
     pthread_mutex_unlock(&s->qmu);
     tm_metrics_store_failure();
     if (was) {
@@ -167,11 +166,9 @@ void tm_store_note_failure(tm_store_t *s, const char *why)
 
 void tm_store_note_success(tm_store_t *s)
 {
-    pthread_mutex_lock(&s->qmu);
-    int was = s->healthy;
-    s->healthy = 1;
-    pthread_mutex_unlock(&s->qmu);
-    if (!was) {
+    if (atomic_load(&s->healthy))
+        return; /* the common case: no lock on the commit path */
+    if (!atomic_exchange(&s->healthy, 1)) {
         tm_metrics_store_healthy(1);
         tm_log(TM_LOG_WARN,
                "event=store_healthy store=%s msg=\"commits "
@@ -182,12 +179,14 @@ void tm_store_note_success(tm_store_t *s)
 
 int tm_store_healthy(tm_store_t *s, char *why, size_t len)
 {
-    pthread_mutex_lock(&s->qmu);
-    int ok = s->healthy;
-    if (!ok && why && len)
+    if (atomic_load(&s->healthy))
+        return 1;
+    if (why && len) {
+        pthread_mutex_lock(&s->qmu);
         snprintf(why, len, "%s", s->why);
-    pthread_mutex_unlock(&s->qmu);
-    return ok;
+        pthread_mutex_unlock(&s->qmu);
+    }
+    return 0;
 }
 
 static void sleep_ms(int64_t ms)

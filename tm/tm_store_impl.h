@@ -13,6 +13,7 @@
 #define TM_STORE_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "tm_store.h"
 
@@ -134,7 +135,7 @@ struct tm_store {
     pthread_t cb_thread;
 
     /* Health (under qmu): 0 while commits fail; why says what failed. */
-    int healthy;
+    atomic_int healthy; /* read without qmu on every request */
     char why[256];
 };
 

@@ -26,8 +26,9 @@
 #include "tm_server.h"
 #include "tm_tls.h"
 
-/* SERVING, or NOT_SERVING once a graceful stop began (user: the engine),
- * so load balancers move new work elsewhere. */
+/* SERVING, or NOT_SERVING once a graceful stop began or while the store
+ * fails to commit (user: the engine), so load balancers move new work
+ * elsewhere. */
 static void handle_health_check(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                                 void *user)
 {
@@ -47,7 +48,7 @@ static void handle_health_check(tm_rpc_t *rpc, const uint8_t *req, size_t len,
     Grpc__Health__V1__HealthCheckResponse out =
         GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
     out.status =
-        tm_engine_draining(user)
+        !tm_engine_serving(user)
             ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
             : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
     tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &out.base);
