@@ -50,5 +50,8 @@ size_t tm_timers_count(tm_timers_t *t);
 /* Monotonic and wall clocks in milliseconds. */
 int64_t tm_mono_ms(void);
 int64_t tm_wall_ms(void);
+/* Shift what tm_wall_ms reads by ms: for the clock-skew tests only
+ * (trellisd-faults); nothing in trellisd calls it. */
+void tm_wall_set_offset_ms(int64_t ms);
 
 #endif /* TM_TIMER_H */

@@ -25,6 +25,9 @@
 #include "tm_metrics_http.h"
 #include "tm_server.h"
 #include "tm_tls.h"
+#ifdef TM_WITH_FAULTS
+#include "tm_fault.h"
+#endif
 
 /* SERVING, or NOT_SERVING once a graceful stop began or while the store
  * fails to commit (user: the engine), so load balancers move new work
@@ -220,13 +223,25 @@ int main(int argc, char **argv)
     tm_store_config_t store_cfg;
     if (tm_config_store(&cfg, &store_cfg, err, sizeof(err)) != 0)
         return fail("bad flag", err);
+#ifdef TM_WITH_FAULTS /* trellisd-faults, the test build (tests/faults) */
+    if (tm_fault_vfs_register(err, sizeof(err)) != 0)
+        return fail("faults", err);
+#endif
     if (tm_store_open(&store_cfg, &store, err, sizeof(err)) != 0)
         return fail("store", err);
+#ifdef TM_WITH_FAULTS
+    if (tm_fault_install(store, getenv("TRELLIS_FAULT_SOCKET"), err,
+                         sizeof(err)) != 0)
+        return fail("faults", err);
+#endif
     if (tm_timers_start(&timers, err, sizeof(err)) != 0)
         return fail("timers", err);
     if (tm_server_new(cfg.threads, max_msg, &srv, err, sizeof(err)) != 0 ||
         tm_caller_new(srv, max_msg, &caller, err, sizeof(err)) != 0)
         return fail("server", err);
+#ifdef TM_WITH_FAULTS
+    tm_fault_set_server(srv);
+#endif
     if (server_creds)
         tm_server_set_credentials(srv, server_creds);
     if (part_creds)

@@ -190,6 +190,18 @@ int harness_server_restart(harness_server_t *s);
 /* kill -9, then restart: a crash and recovery. */
 int harness_server_crash_restart(harness_server_t *s);
 
+/* ---- trellisd-faults (tests/faults/tm_fault.h) ------------------------ */
+
+/* A path for the control socket of a trellisd-faults named name (short,
+ * under $TMPDIR or /tmp: a unix socket path has ~100 bytes). Returns buf. */
+char *harness_fault_socket_path(const char *name, char *buf, size_t len);
+
+/* Send one command ("hold", "release", "wait-held 5000", ...) and read the
+ * reply line into reply[len]. Returns 0 for an "ok" reply, -1 otherwise
+ * (printed). */
+int harness_fault_cmd(const char *socket_path, const char *cmd, char *reply,
+                      size_t len);
+
 /* ---- MariaDB --------------------------------------------------------- */
 
 /* A throwaway MariaDB server: data dir <scratch>/<name>.mariadb, listening

@@ -4,6 +4,8 @@
  */
 #include "itest.h"
 
+#include "grpc/health/v1/health.pb-c.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,4 +263,33 @@ int itest_count(const trellis_trans_info_t *info, const harness_part_state_t *s,
     for (size_t i = 0; i < s->n_calls; i++)
         n += call_matches(info, &s->calls[i], step, op, effect);
     return n;
+}
+
+trellis_rc_t itest_health(itest_t *t, const char *service, int *status)
+{
+    Grpc__Health__V1__HealthCheckRequest req =
+        GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    req.service = (char *)service;
+    uint8_t buf[256];
+    size_t len = grpc__health__v1__health_check_request__get_packed_size(&req);
+    assert_true(len <= sizeof buf);
+    grpc__health__v1__health_check_request__pack(&req, buf);
+
+    uint8_t *reply = NULL;
+    size_t reply_len = 0;
+    char err[256];
+    trellis_rc_t rc = trellis_call_unary(
+        harness_server_addr(t->tm), "/grpc.health.v1.Health/Check", buf, len,
+        NULL, NULL, 0, 5000, &reply, &reply_len, err, sizeof err);
+    *status = -1;
+    if (rc == TRELLIS_OK) {
+        Grpc__Health__V1__HealthCheckResponse *r =
+            grpc__health__v1__health_check_response__unpack(NULL, reply_len,
+                                                            reply);
+        assert_non_null(r);
+        *status = (int)r->status;
+        grpc__health__v1__health_check_response__free_unpacked(r, NULL);
+    }
+    free(reply);
+    return rc;
 }

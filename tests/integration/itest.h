@@ -104,4 +104,8 @@ const harness_part_call_t *itest_call(const trellis_trans_info_t *info,
 int itest_count(const trellis_trans_info_t *info, const harness_part_state_t *s,
                 int step, const char *op, const char *effect);
 
+/* grpc.health.v1.Health/Check of service on t's trellisd: the rc, and in
+ * *status the serving status when OK (1 SERVING, 2 NOT_SERVING), else -1. */
+trellis_rc_t itest_health(itest_t *t, const char *service, int *status);
+
 #endif /* TRELLIS_ITEST_H */

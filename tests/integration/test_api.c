@@ -21,47 +21,17 @@
 
 /* ---- health ---------------------------------------------------------- */
 
-/* Health/Check of service; the rc, and the serving status when OK. */
-static trellis_rc_t health_check(itest_t *t, const char *service, int *status)
-{
-    Grpc__Health__V1__HealthCheckRequest req =
-        GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
-    req.service = (char *)service;
-    uint8_t buf[256];
-    size_t len = grpc__health__v1__health_check_request__get_packed_size(&req);
-    assert_true(len <= sizeof buf);
-    grpc__health__v1__health_check_request__pack(&req, buf);
-
-    uint8_t *reply = NULL;
-    size_t reply_len = 0;
-    char err[256];
-    trellis_rc_t rc = trellis_call_unary(
-        harness_server_addr(t->tm), "/grpc.health.v1.Health/Check", buf, len,
-        NULL, NULL, 0, 5000, &reply, &reply_len, err, sizeof err);
-    *status = -1;
-    if (rc == TRELLIS_OK) {
-        Grpc__Health__V1__HealthCheckResponse *r =
-            grpc__health__v1__health_check_response__unpack(NULL, reply_len,
-                                                            reply);
-        assert_non_null(r);
-        *status = (int)r->status;
-        grpc__health__v1__health_check_response__free_unpacked(r, NULL);
-    }
-    free(reply);
-    return rc;
-}
-
 static void test_health(void **state)
 {
     itest_t *t = itest_start(state, "api_health", NULL);
     const int serving =
         GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
     int st;
-    assert_int_equal(health_check(t, "", &st), TRELLIS_OK);
+    assert_int_equal(itest_health(t, "", &st), TRELLIS_OK);
     assert_int_equal(st, serving);
-    assert_int_equal(health_check(t, "trellis.v1.TM", &st), TRELLIS_OK);
+    assert_int_equal(itest_health(t, "trellis.v1.TM", &st), TRELLIS_OK);
     assert_int_equal(st, serving);
-    assert_int_equal(health_check(t, "no.such.Service", &st),
+    assert_int_equal(itest_health(t, "no.such.Service", &st),
                      TRELLIS_NOT_FOUND);
     itest_pass(state);
 }
