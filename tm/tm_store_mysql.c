@@ -424,7 +424,12 @@ static void append_header_update(sql_buf_t *b, const my_store_t *m,
     sb_str(b, w->gid);
     sb_printf(b, " AND owner=");
     sb_str(b, m->node_id);
-    sb_printf(b, ";");
+    /* A final row is never rewritten (a stale copy gets LOST); the same
+     * write applied again after a lost COMMIT still matches. */
+    sb_printf(b,
+              " AND (status < %d OR (status = %d AND updated_ms = %" PRId64
+              "));",
+              TM_TX_SUCCEEDED, w->status, w->updated_ms);
 }
 
 /* After a retried group: an insert that found its gid stored is this
@@ -498,7 +503,7 @@ static int run_header_chunk(my_store_t *m, tm_write_t *first,
  * transaction) or an UPDATE fenced by owner. Each statement's row count
  * gives the write's result: an insert that inserted nothing found its gid
  * stored (EXISTS), an update that matched nothing found the transaction
- * owned by another node (LOST). retried: an earlier attempt of this group
+ * owned by another node, or already final (LOST either way). retried: an earlier attempt of this group
  * may have committed. */
 static int apply_headers(my_store_t *m, tm_write_t *group, int retried)
 {
