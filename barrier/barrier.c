@@ -501,6 +501,7 @@ barrier_branch_t barrier_branch_from_ctx(const trellis_branch_ctx_t *ctx)
         .branch_id = ctx->branch_id,
         .op = ctx->op,
         .barrier_id = NULL,
+        .cluster_id = trellis_branch_ctx_header(ctx, TRELLIS_CLUSTER_ID_HEADER),
     };
     return b;
 }

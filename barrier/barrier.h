@@ -37,10 +37,14 @@ typedef struct {
     const char *branch_id;
     const char *op; /* "try", "confirm", "cancel", "action", "compensate" */
     const char *barrier_id; /* NULL: "01" */
+    /* The TM cluster the call came from (its trellis-cluster-id header),
+     * NULL or "": none. The barrier ignores it; the XA adapter puts it
+     * into the XID (rm-adapters/mysql-xa/xa.h). */
+    const char *cluster_id;
 } barrier_branch_t;
 
 /* The branch of a participant call, borrowed from ctx (valid as long as
- * ctx is). */
+ * ctx is), its cluster_id from the header TRELLIS_CLUSTER_ID_HEADER. */
 barrier_branch_t barrier_branch_from_ctx(const trellis_branch_ctx_t *ctx);
 
 typedef enum {

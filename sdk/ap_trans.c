@@ -189,7 +189,15 @@ static trellis_rc_t ap_forward(const tr_ap_t *a, const char *branch_id,
                                size_t payload_len, uint8_t **reply,
                                size_t *reply_len, char *err, size_t errlen)
 {
-    size_t n_md = N_DTM_MD + a->n_headers;
+    /* The TM cluster's id (learned from trellisd's replies: the register
+     * just before this call had one) goes with the forward op, as
+     * trellisd sends it with the phase-2 ops: an XA participant puts it
+     * into its XID. Not sent when trellisd names none. */
+    char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1] = "";
+    char ignored[8];
+    trellis_client_cluster_id(a->client, cluster_id, sizeof cluster_id, ignored,
+                              sizeof ignored);
+    size_t n_md = N_DTM_MD + a->n_headers + (cluster_id[0] ? 1 : 0);
     const char **keys = calloc(n_md, sizeof *keys);
     const char **values = calloc(n_md, sizeof *values);
     if (keys == NULL || values == NULL) {
@@ -210,6 +218,10 @@ static trellis_rc_t ap_forward(const tr_ap_t *a, const char *branch_id,
     for (size_t i = 0; i < a->n_headers; i++) {
         keys[N_DTM_MD + i] = a->header_keys[i];
         values[N_DTM_MD + i] = a->header_values[i];
+    }
+    if (cluster_id[0]) {
+        keys[n_md - 1] = TRELLIS_CLUSTER_ID_HEADER;
+        values[n_md - 1] = cluster_id;
     }
     trellis_rc_t rc = trellis_call_unary(
         target->host_port, target->method, payload, payload_len, keys, values,

@@ -15,6 +15,7 @@
  * for. Replies that do not parse are TRELLIS_INTERNAL: they mean trellisd
  * and this SDK disagree about trellis.v1.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,9 @@ _Static_assert(TM_N_METHODS <= TR_CHAN_MAX_METHODS,
 struct trellis_client {
     uint32_t call_timeout_ms;
     tr_chan_slot_t slot;
+    pthread_mutex_t id_lock; /* guards the two below */
+    int cluster_id_known;    /* a reply came from trellisd */
+    char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1]; /* as it named it */
 };
 
 /* ---- construction ---------------------------------------------------- */
@@ -100,6 +104,7 @@ trellis_rc_t trellis_client_new_tls(const char *target,
     }
     if (creds != NULL)
         tr_chan_slot_set_tls(&c->slot, creds, server_name);
+    pthread_mutex_init(&c->id_lock, NULL);
     c->call_timeout_ms =
         call_timeout_ms != 0 ? call_timeout_ms : TR_DEFAULT_TIMEOUT_MS;
     *out = c;
@@ -111,6 +116,7 @@ void trellis_client_free(trellis_client_t *c)
     if (c == NULL)
         return;
     tr_chan_slot_destroy(&c->slot);
+    pthread_mutex_destroy(&c->id_lock);
     free(c);
 }
 
@@ -150,10 +156,20 @@ static trellis_rc_t call_method(trellis_client_t *c, int m, const char *method,
         .req_len = req_len,
         .timeout_ms = c->call_timeout_ms,
     };
+    char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1];
+    int cluster_id_got = 0;
+    u.cluster_id = cluster_id;
+    u.cluster_id_got = &cluster_id_got;
     uint8_t *rep_buf = NULL;
     size_t rep_len = 0;
     trellis_rc_t rc = tr_unary_call(&u, &rep_buf, &rep_len, err, errlen);
     tr_chan_release(&c->slot, chan, rc);
+    if (cluster_id_got) {
+        pthread_mutex_lock(&c->id_lock);
+        memcpy(c->cluster_id, cluster_id, sizeof c->cluster_id);
+        c->cluster_id_known = 1;
+        pthread_mutex_unlock(&c->id_lock);
+    }
     free(req_buf);
     if (rc != TRELLIS_OK)
         return rc;
@@ -185,6 +201,37 @@ trellis_rc_t tr_client_call(trellis_client_t *c, const char *method,
                             ProtobufCMessage **reply, char *err, size_t errlen)
 {
     return call_method(c, -1, method, req, reply_desc, reply, err, errlen);
+}
+
+/* 1 and the id into out[outlen] if a reply named it, else 0. */
+static int cluster_id_known(trellis_client_t *c, char *out, size_t outlen)
+{
+    pthread_mutex_lock(&c->id_lock);
+    int known = c->cluster_id_known;
+    if (known)
+        snprintf(out, outlen, "%s", c->cluster_id);
+    pthread_mutex_unlock(&c->id_lock);
+    return known;
+}
+
+trellis_rc_t trellis_client_cluster_id(trellis_client_t *c, char *out,
+                                       size_t outlen, char *err, size_t errlen)
+{
+    tr_err_clear(err, errlen);
+    if (c == NULL || out == NULL || outlen == 0)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "client and out must not be NULL");
+    out[0] = '\0';
+    if (cluster_id_known(c, out, outlen))
+        return TRELLIS_OK;
+    char gid[128];
+    trellis_rc_t rc = trellis_new_gid(c, gid, sizeof gid, err, errlen);
+    if (rc != TRELLIS_OK)
+        return rc;
+    if (!cluster_id_known(c, out, outlen))
+        return tr_errf(TRELLIS_INTERNAL, err, errlen,
+                       "trellisd answered but its cluster id was not seen");
+    return TRELLIS_OK;
 }
 
 /* Copy src into dst[dstlen], truncating; dst may be NULL. */

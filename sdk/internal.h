@@ -138,6 +138,12 @@ typedef struct {
     const char *const *md_values;
     size_t n_md;
     uint32_t timeout_ms; /* 0: TR_DEFAULT_TIMEOUT_MS */
+    /* Not NULL: the reply's TRELLIS_CLUSTER_ID_HEADER into
+     * cluster_id[TRELLIS_CLUSTER_ID_MAX + 1] ("" when absent), and
+     * *cluster_id_got set to 1 when the server answered (the header came,
+     * or the status is OK), else 0. */
+    char *cluster_id;
+    int *cluster_id_got;
 } tr_unary_t;
 
 trellis_rc_t tr_unary_call(const tr_unary_t *u, uint8_t **reply,

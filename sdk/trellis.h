@@ -122,6 +122,21 @@ trellis_rc_t trellis_client_new_tls(const char *target,
                                     size_t errlen);
 void trellis_client_free(trellis_client_t *c);
 
+/* The TM cluster's identity (trellisd --cluster-id): trellisd names it in
+ * the metadata of every reply and of every call it makes to a participant,
+ * under this key; the XA helper sends it with each prepare, and the XA
+ * adapter puts it into its XIDs (rm-adapters/mysql-xa/xa.h). */
+#define TRELLIS_CLUSTER_ID_HEADER "trellis-cluster-id"
+#define TRELLIS_CLUSTER_ID_MAX 64
+
+/* The cluster id of the trellisd c talks to, as its latest reply named it,
+ * into out[outlen] (TRELLIS_CLUSTER_ID_MAX + 1 is enough); "" when
+ * trellisd names none (a version before cluster ids). When no reply has
+ * come yet, asks trellisd first (one NewGid call), so an unreachable
+ * trellisd is an error. Thread safe. */
+trellis_rc_t trellis_client_cluster_id(trellis_client_t *c, char *out,
+                                       size_t outlen, char *err, size_t errlen);
+
 /* A new unique gid from trellisd, copied into gid[gidlen] (64 is enough). */
 trellis_rc_t trellis_new_gid(trellis_client_t *c, char *gid, size_t gidlen,
                              char *err, size_t errlen);

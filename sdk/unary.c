@@ -270,6 +270,24 @@ static trellis_rc_t unary_status_error(const tr_unary_t *u,
                    u->method != NULL ? u->method : "");
 }
 
+/* The reply's cluster id, for a caller that asked (tr_unary_t). */
+static void unary_cluster_id(const tr_unary_t *u, const unary_state_t *st)
+{
+    u->cluster_id[0] = '\0';
+    *u->cluster_id_got = st->status == GRPC_STATUS_OK;
+    for (size_t i = 0; i < st->recv_initial_md.count; i++) {
+        const grpc_metadata *m = &st->recv_initial_md.metadata[i];
+        if (grpc_slice_str_cmp(m->key, TRELLIS_CLUSTER_ID_HEADER) != 0)
+            continue;
+        size_t n = GRPC_SLICE_LENGTH(m->value);
+        if (n > TRELLIS_CLUSTER_ID_MAX)
+            n = TRELLIS_CLUSTER_ID_MAX;
+        memcpy(u->cluster_id, GRPC_SLICE_START_PTR(m->value), n);
+        u->cluster_id[n] = '\0';
+        *u->cluster_id_got = 1;
+    }
+}
+
 trellis_rc_t tr_unary_call(const tr_unary_t *u, uint8_t **reply,
                            size_t *reply_len, char *err, size_t errlen)
 {
@@ -298,6 +316,8 @@ trellis_rc_t tr_unary_call(const tr_unary_t *u, uint8_t **reply,
     rc = unary_run_batch(&st, err, errlen);
     if (rc != TRELLIS_OK)
         goto done;
+    if (u->cluster_id != NULL)
+        unary_cluster_id(u, &st);
 
     if (st.status == GRPC_STATUS_OK) {
         rc = unary_take_reply(&st, reply, reply_len, err, errlen);

@@ -37,13 +37,14 @@ struct tm_caller {
     atomic_long inflight;
     grpc_channel_credentials *creds; /* NULL: plaintext */
     char *server_name;               /* TLS name override, or NULL */
+    char *cluster_id;                /* sent with every call, or NULL */
 };
 
 typedef struct {
     tm_tag_t tag;
     tm_caller_t *caller;
     grpc_call *call;
-    grpc_metadata md[MAX_CALL_MD];
+    grpc_metadata md[MAX_CALL_MD + 1]; /* + the cluster id */
     size_t n_md;
     grpc_byte_buffer *send;
     grpc_metadata_array recv_initial;
@@ -224,6 +225,10 @@ int tm_caller_start(tm_caller_t *c, const char *host_port, const char *method,
         k->md[i].value = grpc_slice_from_copied_string(md[i].value);
     }
     k->n_md = n_md;
+    if (c->cluster_id) {
+        k->md[k->n_md].key = grpc_slice_from_static_string(TM_CLUSTER_ID_KEY);
+        k->md[k->n_md++].value = grpc_slice_from_copied_string(c->cluster_id);
+    }
     grpc_slice body = grpc_slice_from_copied_buffer((const char *)payload, len);
     k->send = grpc_raw_byte_buffer_create(&body, 1);
     grpc_slice_unref(body);
@@ -268,8 +273,15 @@ void tm_caller_set_credentials(tm_caller_t *c, grpc_channel_credentials *creds,
     if (c->creds)
         grpc_channel_credentials_release(c->creds);
     free(c->server_name);
+    free(c->cluster_id);
     c->creds = creds;
     c->server_name = server_name && *server_name ? strdup(server_name) : NULL;
+}
+
+void tm_caller_set_cluster_id(tm_caller_t *c, const char *id)
+{
+    free(c->cluster_id);
+    c->cluster_id = id && *id ? strdup(id) : NULL;
 }
 
 void tm_caller_free(tm_caller_t *c)

@@ -43,6 +43,10 @@ void tm_caller_free(tm_caller_t *c);
 void tm_caller_set_credentials(tm_caller_t *c, grpc_channel_credentials *creds,
                                const char *server_name);
 
+/* Send TM_CLUSTER_ID_KEY: id (copied) with every call, after the call's
+ * own metadata. Call before the first tm_caller_start. */
+void tm_caller_set_cluster_id(tm_caller_t *c, const char *id);
+
 /* Start a call of method ("/package.Service/Method") on host_port with the
  * payload (copied) and metadata (copied), due within timeout_ms. Returns 0
  * and later runs done(arg, ...) exactly once; or returns -1 with err filled

@@ -74,6 +74,14 @@ static const flag_t flags[] = {
      "this node's name in the mysql store's owner column; give each node a "
      "stable, unique one so a restarted node takes its work back at once "
      "(default: host name and process id)"},
+    {"--cluster-id", F_STRING, CFG_OFF(cluster_id), TM_CLUSTER_ID_MAX + 1, 0, 0,
+     "identity of this TM cluster (every trellisd sharing one store), sent "
+     "to participants as metadata trellis-cluster-id and put into XA XIDs, "
+     "so that an XA recovery sweep resolves only its own cluster's "
+     "branches: 1..64 of A-Z a-z 0-9 _ . : - (default: sqlite store, a "
+     "random id kept in <data-dir>/cluster-id; mysql store, derived from "
+     "--mysql-host/-port/-socket and --mysql-database, so set it when nodes "
+     "name the store differently)"},
     {"--lease-ms", F_U32, CFG_OFF(lease_ms), 0, 500, 3600000,
      "mysql store: how long a node's claim on a transaction lasts without "
      "renewal; another node takes over after it (10000)"},
@@ -259,10 +267,33 @@ static int set_flag(tm_config_t *c, const flag_t *f, const char *v,
     return -1;
 }
 
+/* 0 if id is a well-formed cluster id, else -1 with err naming what. */
+static int check_cluster_id(const char *id, const char *what, char *err,
+                            size_t errlen)
+{
+    size_t n = strlen(id);
+    int ok = n > 0 && n <= TM_CLUSTER_ID_MAX;
+    for (size_t i = 0; ok && i < n; i++) {
+        char ch = id[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+             (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == ':' ||
+             ch == '-';
+    }
+    if (!ok)
+        snprintf(err, errlen,
+                 "%s: \"%.80s\" must be 1..%d characters of A-Z a-z 0-9 _ "
+                 ". : -",
+                 what, id, TM_CLUSTER_ID_MAX);
+    return ok ? 0 : -1;
+}
+
 /* Settings that only make sense together. */
 static int check_settings(const tm_config_t *c, char *err, size_t errlen)
 {
     const char *bad = NULL;
+    if (c->cluster_id[0] &&
+        check_cluster_id(c->cluster_id, "--cluster-id", err, errlen) != 0)
+        return -1;
     if (!c->tls_cert[0] != !c->tls_key[0])
         bad = "--tls-cert and --tls-key go together";
     else if (c->tls_client_ca[0] && !c->tls_cert[0])
@@ -515,5 +546,98 @@ int tm_config_store(const tm_config_t *c, tm_store_config_t *out, char *err,
     }
     out->lease_ms = c->lease_ms;
     out->retention_ms = (uint64_t)c->retention_s * 1000;
+    return 0;
+}
+
+/* ---- the cluster id ------------------------------------------------- */
+
+#define CLUSTER_ID_FILE "cluster-id"
+
+static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The sqlite store's id: read <data_dir>/cluster-id, or make it (written
+ * to a temporary file, synced, renamed: a crash leaves no half id). */
+static int sqlite_cluster_id(const char *data_dir, char *out, size_t outlen,
+                             const char **how, char *err, size_t errlen)
+{
+    char path[1100], tmp[1110];
+    snprintf(path, sizeof path, "%s/" CLUSTER_ID_FILE, data_dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[TM_CLUSTER_ID_MAX + 8] = "";
+        size_t n = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        line[n] = '\0';
+        line[strcspn(line, "\r\n")] = '\0';
+        if (check_cluster_id(line, path, err, errlen) != 0)
+            return -1;
+        snprintf(out, outlen, "%s", line);
+        *how = "file";
+        return 0;
+    }
+    if (errno != ENOENT) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    unsigned char rnd[8];
+    FILE *ur = fopen("/dev/urandom", "rb");
+    size_t got = ur ? fread(rnd, 1, sizeof rnd, ur) : 0;
+    if (ur)
+        fclose(ur);
+    if (got != sizeof rnd) {
+        snprintf(err, errlen, "/dev/urandom: cannot read a cluster id");
+        return -1;
+    }
+    char id[32] = "sqlite-";
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(id + 7 + 2 * i, 3, "%02x", rnd[i]);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "w");
+    int bad = !f || fprintf(f, "%s\n", id) < 0 || fflush(f) != 0 ||
+              fsync(fileno(f)) != 0;
+    if (f && fclose(f) != 0)
+        bad = 1;
+    if (bad || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    snprintf(out, outlen, "%s", id);
+    *how = "file";
+    return 0;
+}
+
+int tm_config_cluster_id(const tm_config_t *c, char *out, size_t outlen,
+                         const char **how, char *err, size_t errlen)
+{
+    if (outlen < TM_CLUSTER_ID_MAX + 1) {
+        snprintf(err, errlen, "cluster id buffer of %zu bytes is too small",
+                 outlen);
+        return -1;
+    }
+    if (c->cluster_id[0]) {
+        if (check_cluster_id(c->cluster_id, "--cluster-id", err, errlen) != 0)
+            return -1;
+        snprintf(out, outlen, "%s", c->cluster_id);
+        *how = "flag";
+        return 0;
+    }
+    if (strcmp(c->store, "mysql") != 0)
+        return sqlite_cluster_id(c->data_dir, out, outlen, how, err, errlen);
+    char port[16];
+    snprintf(port, sizeof port, "%u", (unsigned)c->mysql_port);
+    const char *parts[] = {c->mysql_socket[0] ? c->mysql_socket : c->mysql_host,
+                           c->mysql_socket[0] ? "" : port, c->mysql_database};
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
+        h = fnv1a(h, parts[i], strlen(parts[i]) + 1); /* with the NUL */
+    snprintf(out, outlen, "mysql-%016llx", (unsigned long long)h);
+    *how = "store";
     return 0;
 }

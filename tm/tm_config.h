@@ -12,6 +12,10 @@
 #include "tm_engine.h"
 #include "tm_log.h"
 
+/* A cluster id: 1..64 characters of [A-Za-z0-9_.:-] (it goes into XA
+ * XIDs unquoted: MySQL's bqual limit is 64 bytes). */
+#define TM_CLUSTER_ID_MAX 64
+
 typedef struct {
     char listen[256];
     char data_dir[1024];
@@ -28,6 +32,7 @@ typedef struct {
     char mysql_password[256];
     char mysql_database[128];
     char node_id[64];
+    char cluster_id[TM_CLUSTER_ID_MAX + 1]; /* "": derived (below) */
     uint32_t lease_ms;
     uint32_t retention_s;
     /* config file, security and limits (engine.limits.allow and
@@ -74,6 +79,18 @@ int tm_config_load_file(tm_config_t *c, const char *path, char *err,
  * Returns 0, or -1 with err naming the bad setting. */
 int tm_config_store(const tm_config_t *c, tm_store_config_t *out, char *err,
                     size_t errlen);
+
+/* The identity of the TM cluster this node belongs to (all trellisd
+ * nodes sharing one store) into out[outlen] (at least
+ * TM_CLUSTER_ID_MAX + 1): --cluster-id when given; else, for the sqlite
+ * store, "sqlite-" and 16 random hex digits kept in <data-dir>/cluster-id
+ * (made at the first start; the data dir must exist), and for the mysql
+ * store "mysql-" and a 64-bit hash of the store's address (socket, or
+ * host and port) and database, the same on every node that names the
+ * store the same way. *how says which ("flag", "file", "store"). Returns
+ * 0, or -1 with err. */
+int tm_config_cluster_id(const tm_config_t *c, char *out, size_t outlen,
+                         const char **how, char *err, size_t errlen);
 
 /* The --help text. */
 void tm_config_usage(FILE *out);

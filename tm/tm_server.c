@@ -68,6 +68,8 @@ struct tm_server {
     atomic_uint next_cq;
     shutdown_tag_t shutdown;
     grpc_server_credentials *creds; /* NULL: plaintext */
+    grpc_metadata reply_md;         /* the cluster id, on every reply */
+    size_t n_reply_md;
 };
 
 static void rpc_on_done(tm_tag_t *tag, int ok);
@@ -137,7 +139,9 @@ void tm_server_reply(tm_rpc_t *rpc, grpc_status_code status,
     grpc_op ops[4];
     memset(ops, 0, sizeof(ops));
     size_t n = 0;
-    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].data.send_initial_metadata.count = rpc->srv->n_reply_md;
+    ops[n++].data.send_initial_metadata.metadata = &rpc->srv->reply_md;
     if (status == GRPC_STATUS_OK) {
         rpc->send = pack_reply(reply);
         ops[n].op = GRPC_OP_SEND_MESSAGE;
@@ -313,6 +317,19 @@ void tm_server_set_credentials(tm_server_t *s, grpc_server_credentials *creds)
     s->creds = creds;
 }
 
+void tm_server_set_cluster_id(tm_server_t *s, const char *id)
+{
+    if (s->n_reply_md) {
+        grpc_slice_unref(s->reply_md.value);
+        s->n_reply_md = 0;
+    }
+    if (id && *id) {
+        s->reply_md.key = grpc_slice_from_static_string(TM_CLUSTER_ID_KEY);
+        s->reply_md.value = grpc_slice_from_copied_string(id);
+        s->n_reply_md = 1;
+    }
+}
+
 int tm_server_start(tm_server_t *s, const char *addr, int *port, char *err,
                     size_t errlen)
 {
@@ -379,6 +396,7 @@ void tm_server_destroy(tm_server_t *s)
     }
     for (int m = 0; m < s->n_methods; m++)
         free(s->methods[m].name);
+    tm_server_set_cluster_id(s, NULL);
     pthread_mutex_destroy(&s->shutdown.mu);
     pthread_cond_destroy(&s->shutdown.cv);
     free(s->cqs);

@@ -48,6 +48,16 @@ int tm_server_add_method(tm_server_t *s, const char *method, tm_method_fn fn,
  * Call before tm_server_start. */
 void tm_server_set_credentials(tm_server_t *s, grpc_server_credentials *creds);
 
+/* The metadata key naming the TM cluster (--cluster-id) on every reply of
+ * the TM API and on every call to a participant (tm_caller_set_cluster_id):
+ * an XA participant puts it into its XIDs (rm-adapters/mysql-xa/xa.h). */
+#define TM_CLUSTER_ID_KEY "trellis-cluster-id"
+
+/* Send the initial metadata TM_CLUSTER_ID_KEY: id (copied; tm_caller.h)
+ * with every reply, so that clients learn which TM cluster they talk to
+ * (the XA helper and sweep use it). Call before tm_server_start. */
+void tm_server_set_cluster_id(tm_server_t *s, const char *id);
+
 /* Bind addr, start serving and the queue threads; *port gets the bound
  * port. */
 int tm_server_start(tm_server_t *s, const char *addr, int *port, char *err,

@@ -120,7 +120,8 @@ static int validate_header(const Trellis__V1__Header *h, size_t i, char *err,
         return -1;
     }
     if (strncmp(k, "grpc-", 5) == 0 || strncmp(k, "dtm-", 4) == 0 ||
-        strcmp(k, "te") == 0 || strcmp(k, "content-type") == 0) {
+        strcmp(k, "trellis-cluster-id") == 0 || strcmp(k, "te") == 0 ||
+        strcmp(k, "content-type") == 0) {
         snprintf(err, errlen,
                  "options.branch_headers[%zu].key \"%s\" is reserved", i, k);
         return -1;

@@ -242,6 +242,15 @@ int main(int argc, char **argv)
 #ifdef TM_WITH_FAULTS
     tm_fault_set_server(srv);
 #endif
+    /* The cluster's identity goes to participants on every call and to
+     * clients on every reply: XA XIDs carry it (docs/architecture.md). */
+    char cluster_id[TM_CLUSTER_ID_MAX + 1];
+    const char *cluster_how = "";
+    if (tm_config_cluster_id(&cfg, cluster_id, sizeof(cluster_id), &cluster_how,
+                             err, sizeof(err)) != 0)
+        return fail("cluster id", err);
+    tm_server_set_cluster_id(srv, cluster_id);
+    tm_caller_set_cluster_id(caller, cluster_id);
     if (server_creds)
         tm_server_set_credentials(srv, server_creds);
     if (part_creds)
@@ -268,8 +277,10 @@ int main(int argc, char **argv)
         return fail("port file", cfg.port_file);
     print_ready(&cfg, port, metrics_port);
     tm_log(TM_LOG_INFO,
-           "event=ready port=%d store=%s data_dir=\"%s\" recovered=%ld", port,
-           tm_store_kind_name(store), cfg.data_dir, loaded);
+           "event=ready port=%d store=%s data_dir=\"%s\" recovered=%ld "
+           "cluster_id=%s cluster_id_from=%s",
+           port, tm_store_kind_name(store), cfg.data_dir, loaded, cluster_id,
+           cluster_how);
     tm_log(TM_LOG_INFO,
            "event=security config=\"%s\" tls=%s participant_tls=%s "
            "allow_targets=\"%s\" max_message_bytes=%zu max_inflight=%u",

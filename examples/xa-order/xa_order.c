@@ -263,8 +263,9 @@ static void check_stock(const env_t *env, const char *sku, long long qty,
 
 /* ---- MariaDB: XA RECOVER --------------------------------------------- */
 
-/* The prepared XIDs of the server, one a line ("data" column), into
- * buf; their count, or -1 with a failed check. */
+/* The prepared XIDs of the server, one a line (their gtrid: the adapter's
+ * "gid-branch_id"; the bqual holds the TM cluster's id), into buf; their
+ * count, or -1 with a failed check. */
 static int xa_prepared(const env_t *env, char *buf, size_t len,
                        example_check_t *ck)
 {
@@ -280,8 +281,10 @@ static int xa_prepared(const env_t *env, char *buf, size_t len,
     buf[0] = '\0';
     while ((row = mysql_fetch_row(r))) {
         unsigned long *l = mysql_fetch_lengths(r);
+        unsigned long g = row[1] ? strtoul(row[1], NULL, 10) : l[3];
         if (at < len)
-            at += (size_t)snprintf(buf + at, len - at, "%.*s\n", (int)l[3],
+            at += (size_t)snprintf(buf + at, len - at, "%.*s\n",
+                                   (int)(g < l[3] ? g : l[3]),
                                    row[3] ? row[3] : "");
         n++;
     }

@@ -50,9 +50,14 @@
  *   - an xid is prepared only while its barrier "prepare" row (inside the
  *     branch) has reason "prepare"; once a rollback committed its rows, no
  *     prepare of that xid gets past its INSERT IGNORE;
- *   - the xid is "gid-branch_id" of [A-Za-z0-9_.:-] with no '-' in the
- *     branch id, so it needs no quoting and the sweep splits it back at its
- *     last '-'.
+ *   - the xid's gtrid is "gid-branch_id" of [A-Za-z0-9_.:-] with no '-'
+ *     in the branch id, so it needs no quoting and the sweep splits it
+ *     back at its last '-'; its bqual is the TM cluster id (same charset)
+ *     with formatID XA_FORMAT_ID, or empty with formatID 1 (legacy: the
+ *     branch came without a cluster id);
+ *   - phase 2 tries the branch's own form first and, on XAER_NOTA, the
+ *     legacy form when XA RECOVER lists it (one more XA RECOVER for an
+ *     unknown xid); it never tries another cluster's form.
  *
  * Round trips (measured in the test): prepare 4 + the business SQL + a
  * reconnect (handshake, SET NAMES) + 1-2 process-list polls (8 statements
@@ -63,11 +68,14 @@
  *
  * Limits, chosen and named: the rollback's bounded lock wait uses MariaDB's
  * SET STATEMENT; on MySQL the server's innodb_lock_wait_timeout applies.
- * The sweep resolves every listed xid of our shape on the server, whichever
- * database or application prepared it, and treats a gid trellisd does not
- * know as never committed: point it at the trellisd that owns the server's
- * branches. A late prepare after the sweep rolled back an orphan prepares
- * again (the sweep writes no barrier rows); the next sweep rolls it back.
+ * The sweep resolves the listed xids of its trellisd's cluster (bqual = the
+ * cluster id), whichever database prepared them, and treats a gid trellisd
+ * does not know as never committed; a legacy xid (no cluster id) only when
+ * trellisd knows the gid as finished, so legacy orphans of unknown gids are
+ * the operator's. A legacy xid whose gid collides with one of this
+ * cluster's is taken for this cluster's. A late prepare after the sweep rolled
+ * back an orphan prepares again (the sweep writes no barrier rows); the next
+ * sweep rolls it back.
  */
 #include "xa.h"
 
@@ -96,6 +104,9 @@
 #define SQL_MAX 4096
 
 /* ---- messages ----------------------------------------------------------- */
+
+static void say(char *msg, size_t msglen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void say(char *msg, size_t msglen, const char *fmt, ...)
 {
@@ -182,13 +193,34 @@ static int xid_gid(const char *xid, char *gid)
     return 0;
 }
 
+/* One XID: gtrid "gid-branch_id" and, in the cluster form, bqual = the TM
+ * cluster's id with format XA_FORMAT_ID; in the legacy form (no cluster
+ * id) an empty bqual with format 1. */
+typedef struct {
+    char gtrid[XA_XID_MAX + 1];
+    char bqual[XA_XID_MAX + 1];    /* "": the legacy form */
+    char show[2 * XA_XID_MAX + 2]; /* for messages: gtrid or gtrid@bqual */
+} xa_xid_t;
+
+/* x for gtrid and cluster (NULL or "": the legacy form); both checked. */
+static void xid_set(xa_xid_t *x, const char *gtrid, const char *cluster)
+{
+    snprintf(x->gtrid, sizeof x->gtrid, "%s", gtrid);
+    snprintf(x->bqual, sizeof x->bqual, "%s", cluster ? cluster : "");
+    snprintf(x->show, sizeof x->show, "%s%s%s", x->gtrid,
+             x->bqual[0] ? "@" : "", x->bqual);
+}
+
 /* ---- statements --------------------------------------------------------- */
 
-/* "XA <verb> 'xid'"; the xid's charset needs no escaping. */
-static int xa_sql(MYSQL *conn, const char *verb, const char *xid)
+/* "XA <verb> 'gtrid'[, 'bqual', format]"; our charset needs no escaping. */
+static int xa_sql(MYSQL *conn, const char *verb, const xa_xid_t *x)
 {
-    char sql[32 + XA_XID_MAX];
-    int n = snprintf(sql, sizeof sql, "XA %s '%s'", verb, xid);
+    char sql[64 + 2 * XA_XID_MAX];
+    int n = x->bqual[0]
+                ? snprintf(sql, sizeof sql, "XA %s '%s', '%s', %ld", verb,
+                           x->gtrid, x->bqual, (long)XA_FORMAT_ID)
+                : snprintf(sql, sizeof sql, "XA %s '%s'", verb, x->gtrid);
     return mysql_real_query(conn, sql, (unsigned long)n) == 0 ? 0 : -1;
 }
 
@@ -200,24 +232,45 @@ static int in_trans(MYSQL *conn)
     return (st & SERVER_STATUS_IN_TRANS) != 0;
 }
 
-/* Does XA RECOVER list xid (format 1, empty bqual)? 1, 0, or -1 (error in
- * conn). */
-static int xid_listed(MYSQL *conn, const char *xid)
+/* An XA RECOVER row (formatID, gtrid_length, bqual_length, data) as an
+ * xid of ours: 0 and *x filled, or -1 if it is not of either form. */
+static int xid_of_row(MYSQL_ROW row, const unsigned long *len, xa_xid_t *x)
+{
+    if (!row[0] || !row[1] || !row[2] || !row[3])
+        return -1;
+    long format = strtol(row[0], NULL, 10);
+    unsigned long g = strtoul(row[1], NULL, 10), q = strtoul(row[2], NULL, 10);
+    if (g == 0 || g > XA_XID_MAX || q > XA_XID_MAX || g + q != len[3] ||
+        memchr(row[3], '\0', len[3]))
+        return -1;
+    if (!(format == 1 && q == 0) && !(format == XA_FORMAT_ID && q > 0))
+        return -1;
+    char gtrid[XA_XID_MAX + 1], bqual[XA_XID_MAX + 1];
+    memcpy(gtrid, row[3], g);
+    gtrid[g] = '\0';
+    memcpy(bqual, row[3] + g, q);
+    bqual[q] = '\0';
+    if (q > 0 && check_part("cluster id", bqual, 1, NULL, 0) != 0)
+        return -1;
+    xid_set(x, gtrid, bqual);
+    return 0;
+}
+
+/* Does XA RECOVER list x? 1, 0, or -1 (error in conn). */
+static int xid_listed(MYSQL *conn, const xa_xid_t *x)
 {
     if (mysql_query(conn, "XA RECOVER") != 0)
         return -1;
     MYSQL_RES *r = mysql_store_result(conn);
     if (!r)
         return -1;
-    size_t n = strlen(xid);
     int found = 0;
     MYSQL_ROW row;
-    while (!found && (row = mysql_fetch_row(r))) {
-        unsigned long *len = mysql_fetch_lengths(r);
-        found = row[0] && strcmp(row[0], "1") == 0 && row[2] &&
-                strcmp(row[2], "0") == 0 && row[3] && len[3] == n &&
-                memcmp(row[3], xid, n) == 0;
-    }
+    xa_xid_t got;
+    while (!found && (row = mysql_fetch_row(r)))
+        found = xid_of_row(row, mysql_fetch_lengths(r), &got) == 0 &&
+                strcmp(got.gtrid, x->gtrid) == 0 &&
+                strcmp(got.bqual, x->bqual) == 0;
     mysql_free_result(r);
     return found;
 }
@@ -231,7 +284,7 @@ static int xid_listed(MYSQL *conn, const char *xid)
  * nor listed as recovered — XA COMMIT answers XAER_NOTA and XA RECOVER
  * does not show it — and taking that for "already finished" would report
  * a commit that never happened. Seen under load in test_xa.c. */
-static int nota_means_gone(MYSQL *conn, const char *xid, char *msg,
+static int nota_means_gone(MYSQL *conn, const xa_xid_t *xid, char *msg,
                            size_t msglen)
 {
     for (int look = 0; look < NOTA_LOOKS; look++) {
@@ -241,14 +294,14 @@ static int nota_means_gone(MYSQL *conn, const char *xid, char *msg,
                 NULL);
         int listed = xid_listed(conn, xid);
         if (listed < 0) {
-            say_db(msg, msglen, conn, "recover (after XAER_NOTA)", xid);
+            say_db(msg, msglen, conn, "recover (after XAER_NOTA)", xid->show);
             return -1;
         }
         if (listed) {
             say(msg, msglen,
                 "xa: %s is prepared but still attached to a live session "
                 "(its preparer has not disconnected yet); retry",
-                xid);
+                xid->show);
             return -1;
         }
     }
@@ -257,7 +310,7 @@ static int nota_means_gone(MYSQL *conn, const char *xid, char *msg,
 
 /* End and roll back the branch being built; errors ignored (on a lost
  * connection the server has already rolled it back). Returns out. */
-static xa_outcome_t abandon(MYSQL *conn, const char *xid, xa_outcome_t out)
+static xa_outcome_t abandon(MYSQL *conn, const xa_xid_t *xid, xa_outcome_t out)
 {
     xa_sql(conn, "END", xid);
     xa_sql(conn, "ROLLBACK", xid);
@@ -286,7 +339,7 @@ static int branch_for(const barrier_branch_t *b, const char *op,
 /* The checks every entry point makes: conn, table, branch, xid, no open
  * transaction. Fills *nb (op set), *table and xid. 0, or -1 with msg. */
 static int setup(MYSQL *conn, const char **table, const barrier_branch_t *b,
-                 const char *op, barrier_branch_t *nb, char *xid, char *msg,
+                 const char *op, barrier_branch_t *nb, xa_xid_t *xid, char *msg,
                  size_t msglen)
 {
     if (!conn) {
@@ -296,10 +349,20 @@ static int setup(MYSQL *conn, const char **table, const barrier_branch_t *b,
     if (!*table)
         *table = BARRIER_DEFAULT_TABLE;
     if (barrier_check_table_name(*table, msg, msglen) != 0 ||
-        branch_for(b, op, nb, msg, msglen) != 0 ||
-        xa_make_xid(nb->gid, nb->branch_id, xid, XA_XID_MAX + 1, msg, msglen) !=
-            0)
+        branch_for(b, op, nb, msg, msglen) != 0)
         return -1;
+    char gtrid[XA_XID_MAX + 1];
+    if (xa_make_xid(nb->gid, nb->branch_id, gtrid, sizeof gtrid, msg, msglen) !=
+            0 ||
+        (nb->cluster_id && *nb->cluster_id &&
+         check_part("cluster id", nb->cluster_id, 1, msg, msglen) != 0))
+        return -1;
+    if (nb->cluster_id && strlen(nb->cluster_id) > XA_XID_MAX) {
+        say(msg, msglen, "xa: cluster id \"%.64s...\" is longer than %d bytes",
+            nb->cluster_id, XA_XID_MAX);
+        return -1;
+    }
+    xid_set(xid, gtrid, nb->cluster_id);
     if (in_trans(conn)) {
         say(msg, msglen, "xa: a transaction is already open on the connection");
         return -1;
@@ -310,50 +373,52 @@ static int setup(MYSQL *conn, const char **table, const barrier_branch_t *b,
 /* ---- prepare ------------------------------------------------------------ */
 
 /* XA START failed: a duplicate if the xid is prepared already. */
-static xa_outcome_t start_failed(MYSQL *conn, const char *xid, char *msg,
+static xa_outcome_t start_failed(MYSQL *conn, const xa_xid_t *xid, char *msg,
                                  size_t msglen)
 {
     if (mysql_errno(conn) != ER_XAER_DUPID) {
-        say_db(msg, msglen, conn, "start", xid);
+        say_db(msg, msglen, conn, "start", xid->show);
         return XA_ERROR;
     }
     int listed = xid_listed(conn, xid);
     if (listed < 0) {
-        say_db(msg, msglen, conn, "recover (after XAER_DUPID)", xid);
+        say_db(msg, msglen, conn, "recover (after XAER_DUPID)", xid->show);
         return XA_ERROR;
     }
     if (listed) {
-        say(msg, msglen, "duplicate: %s is already prepared", xid);
+        say(msg, msglen, "duplicate: %s is already prepared", xid->show);
         return XA_SKIPPED_DUPLICATE;
     }
     say(msg, msglen,
-        "xa: a prepare of %s is running on another connection; retry", xid);
+        "xa: a prepare of %s is running on another connection; retry",
+        xid->show);
     return XA_ERROR;
 }
 
 /* The barrier row was there already: who put it there decides. */
 static xa_outcome_t already_there(MYSQL *conn, const char *table,
                                   const barrier_branch_t *b, const char *bid,
-                                  const char *xid, char *msg, size_t msglen)
+                                  const xa_xid_t *xid, char *msg, size_t msglen)
 {
     char reason[64] = "";
     int found = barrier_read_reason(conn, table, b, bid, reason, sizeof reason);
     if (found < 0) {
-        say_db(msg, msglen, conn, "read barrier reason", xid);
+        say_db(msg, msglen, conn, "read barrier reason", xid->show);
         return abandon(conn, xid, XA_ERROR);
     }
     if (found == 0) {
         say(msg, msglen, "xa: barrier row of %s vanished (purged?); retry",
-            xid);
+            xid->show);
         return abandon(conn, xid, XA_ERROR);
     }
     if (strcmp(reason, "prepare") == 0) {
         say(msg, msglen, "duplicate: %s was already prepared and committed",
-            xid);
+            xid->show);
         return abandon(conn, xid, XA_SKIPPED_DUPLICATE);
     }
     say(msg, msglen,
-        "rolled back: the rollback of %s came first; nothing prepared", xid);
+        "rolled back: the rollback of %s came first; nothing prepared",
+        xid->show);
     return abandon(conn, xid, XA_SKIPPED_ROLLED_BACK);
 }
 
@@ -361,14 +426,14 @@ static xa_outcome_t already_there(MYSQL *conn, const char *table,
  * XA_PREPARED when the branch is ended and ready to prepare; any other
  * outcome has rolled it back. */
 static xa_outcome_t run_branch(MYSQL *conn, const char *table,
-                               const barrier_branch_t *b, const char *xid,
+                               const barrier_branch_t *b, const xa_xid_t *xid,
                                barrier_business_fn fn, void *user, char *msg,
                                size_t msglen)
 {
     const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
     long long own = barrier_insert_row(conn, table, b, b->op, bid);
     if (own < 0) {
-        say_db(msg, msglen, conn, "barrier insert", xid);
+        say_db(msg, msglen, conn, "barrier insert", xid->show);
         return abandon(conn, xid, XA_ERROR);
     }
     if (own == 0)
@@ -376,7 +441,8 @@ static xa_outcome_t run_branch(MYSQL *conn, const char *table,
 
     barrier_business_rc_t rc = fn(conn, user, msg, msglen);
     if (barrier_drain_results(conn) != 0 && rc == BARRIER_BUSINESS_OK) {
-        say_db(msg, msglen, conn, "a statement of the handler failed in", xid);
+        say_db(msg, msglen, conn, "a statement of the handler failed in",
+               xid->show);
         return abandon(conn, xid, XA_ERROR);
     }
     if (rc != BARRIER_BUSINESS_OK) {
@@ -389,7 +455,7 @@ static xa_outcome_t run_branch(MYSQL *conn, const char *table,
                                                    : XA_ERROR);
     }
     if (xa_sql(conn, "END", xid) != 0) {
-        say_db(msg, msglen, conn, "end", xid);
+        say_db(msg, msglen, conn, "end", xid->show);
         return abandon(conn, xid, XA_ERROR);
     }
     return XA_PREPARED;
@@ -431,7 +497,7 @@ static int wait_session_gone(MYSQL *conn, unsigned long id)
  * reconnect fails the socket is shut down anyway (mariadb_cancel), which
  * detaches the branch too; the caller then finds the handle disconnected.
  * 0, or -1 with msg. */
-static int detach(MYSQL *conn, const char *xid, char *msg, size_t msglen)
+static int detach(MYSQL *conn, const xa_xid_t *xid, char *msg, size_t msglen)
 {
     unsigned long old_id = mysql_thread_id(conn);
     my_bool was = 0, on = 1;
@@ -449,20 +515,20 @@ static int detach(MYSQL *conn, const char *xid, char *msg, size_t msglen)
         say(msg, msglen,
             "xa: %s prepared; the old session did not end within %d ms "
             "(a commit may be told to retry)",
-            xid, DETACH_WAIT_MS);
+            xid->show, DETACH_WAIT_MS);
         return -1;
     }
     say_db(msg, msglen, conn,
-           "prepared; reconnect failed, connection closed:", xid);
+           "prepared; reconnect failed, connection closed:", xid->show);
     mariadb_cancel(conn);
     return -1;
 }
 
-static xa_outcome_t prepare(MYSQL *conn, const char *xid, char *msg,
+static xa_outcome_t prepare(MYSQL *conn, const xa_xid_t *xid, char *msg,
                             size_t msglen)
 {
     if (xa_sql(conn, "PREPARE", xid) != 0) {
-        say_db(msg, msglen, conn, "prepare", xid);
+        say_db(msg, msglen, conn, "prepare", xid->show);
         /* A failed XA PREPARE has rolled back or lost the branch; make
          * sure of the first. */
         xa_sql(conn, "ROLLBACK", xid);
@@ -477,7 +543,8 @@ xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
                                barrier_business_fn fn, void *user, char *msg,
                                size_t msglen)
 {
-    char scratch[256], xid[XA_XID_MAX + 1];
+    char scratch[256];
+    xa_xid_t xid;
     if (!msg || msglen == 0) {
         msg = scratch;
         msglen = sizeof scratch;
@@ -488,14 +555,14 @@ xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
         say(msg, msglen, "xa: no handler");
         return XA_ERROR;
     }
-    if (setup(conn, &table, b, "prepare", &nb, xid, msg, msglen) != 0)
+    if (setup(conn, &table, b, "prepare", &nb, &xid, msg, msglen) != 0)
         return XA_ERROR;
-    if (xa_sql(conn, "START", xid) != 0)
-        return start_failed(conn, xid, msg, msglen);
-    xa_outcome_t o = run_branch(conn, table, &nb, xid, fn, user, msg, msglen);
+    if (xa_sql(conn, "START", &xid) != 0)
+        return start_failed(conn, &xid, msg, msglen);
+    xa_outcome_t o = run_branch(conn, table, &nb, &xid, fn, user, msg, msglen);
     if (o != XA_PREPARED)
         return o;
-    return prepare(conn, xid, msg, msglen);
+    return prepare(conn, &xid, msg, msglen);
 }
 
 /* ---- phase 2 ------------------------------------------------------------ */
@@ -508,7 +575,7 @@ xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
  * load) — -1, the TM retries; a commit never follows a prepare that did
  * not succeed, so "never prepared" is not a case here. */
 static int prepare_row_committed(MYSQL *conn, const char *table,
-                                 const barrier_branch_t *b, const char *xid,
+                                 const barrier_branch_t *b, const xa_xid_t *xid,
                                  char *msg, size_t msglen)
 {
     const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
@@ -524,7 +591,7 @@ static int prepare_row_committed(MYSQL *conn, const char *table,
                      table, esc[0], esc[1], esc[2]);
     if (n < 0 || (size_t)n >= sizeof sql ||
         mysql_real_query(conn, sql, (unsigned long)n) != 0) {
-        say_db(msg, msglen, conn, "commit check", xid);
+        say_db(msg, msglen, conn, "commit check", xid->show);
         return -1;
     }
     MYSQL_RES *r = mysql_store_result(conn);
@@ -535,29 +602,69 @@ static int prepare_row_committed(MYSQL *conn, const char *table,
         say(msg, msglen,
             "xa: %s is neither prepared nor visibly committed yet (its "
             "session may still be closing); retry",
-            xid);
+            xid->show);
         return -1;
     }
-    say(msg, msglen, "duplicate: %s is not prepared (already committed)", xid);
+    say(msg, msglen, "duplicate: %s is not prepared (already committed)",
+        xid->show);
     return 0;
+}
+
+/* Phase 2 of a cluster-form xid met XAER_NOTA: if XA RECOVER lists the
+ * branch in the legacy form (prepared by an adapter from before cluster
+ * ids, or for a prepare that came without a cluster id: an initiator that
+ * does not send it), switch *xid to that form and return 1; 0 when not
+ * (or *xid is legacy already); -1 with msg when XA RECOVER failed. */
+static int use_legacy(MYSQL *conn, xa_xid_t *xid, char *msg, size_t msglen)
+{
+    if (!xid->bqual[0])
+        return 0;
+    xa_xid_t legacy;
+    xid_set(&legacy, xid->gtrid, NULL);
+    int listed = xid_listed(conn, &legacy);
+    if (listed < 0) {
+        say_db(msg, msglen, conn, "recover (after XAER_NOTA)", xid->show);
+        return -1;
+    }
+    if (listed)
+        *xid = legacy;
+    return listed;
+}
+
+/* XA <verb> xid, or its legacy form when only that one is prepared. 0 if
+ * it ran; 1 if the xid is not known to the server (XAER_NOTA; *xid is the
+ * form last tried); -1 with msg on an error. */
+static int phase2_sql(MYSQL *conn, const char *verb, xa_xid_t *xid, char *msg,
+                      size_t msglen)
+{
+    for (int tries = 0; tries < 2; tries++) {
+        if (xa_sql(conn, verb, xid) == 0)
+            return 0;
+        if (mysql_errno(conn) != ER_XAER_NOTA) {
+            say_db(msg, msglen, conn,
+                   strcmp(verb, "COMMIT") ? "rollback" : "commit", xid->show);
+            return -1;
+        }
+        int legacy = tries == 0 ? use_legacy(conn, xid, msg, msglen) : 0;
+        if (legacy <= 0)
+            return legacy < 0 ? -1 : 1;
+    }
+    return 1;
 }
 
 int xa_commit_branch(MYSQL *conn, const char *table, const barrier_branch_t *b,
                      char *msg, size_t msglen)
 {
-    char xid[XA_XID_MAX + 1];
+    xa_xid_t xid;
     barrier_branch_t nb;
-    if (setup(conn, &table, b, "commit", &nb, xid, msg, msglen) != 0)
+    if (setup(conn, &table, b, "commit", &nb, &xid, msg, msglen) != 0)
         return -1;
-    if (xa_sql(conn, "COMMIT", xid) == 0)
-        return 0;
-    if (mysql_errno(conn) != ER_XAER_NOTA) {
-        say_db(msg, msglen, conn, "commit", xid);
+    int rc = phase2_sql(conn, "COMMIT", &xid, msg, msglen);
+    if (rc <= 0)
+        return rc;
+    if (nota_means_gone(conn, &xid, msg, msglen) != 0)
         return -1;
-    }
-    if (nota_means_gone(conn, xid, msg, msglen) != 0)
-        return -1;
-    return prepare_row_committed(conn, table, &nb, xid, msg, msglen);
+    return prepare_row_committed(conn, table, &nb, &xid, msg, msglen);
 }
 
 /* sql += 'v', escaped. */
@@ -596,7 +703,7 @@ static void append_row(char *sql, size_t *n, MYSQL *conn,
  * barrier_check_branch (at most 128 bytes each), so SQL_MAX holds them
  * escaped. */
 static int block_late_prepare(MYSQL *conn, const char *table,
-                              const barrier_branch_t *b, const char *xid,
+                              const barrier_branch_t *b, const xa_xid_t *xid,
                               char *msg, size_t msglen)
 {
     char sql[SQL_MAX];
@@ -620,14 +727,14 @@ static int block_late_prepare(MYSQL *conn, const char *table,
             say(msg, msglen,
                 "xa: a prepare of %s is in flight (its barrier row stayed "
                 "locked %d s); retry",
-                xid, XA_LOCK_WAIT_S);
+                xid->show, XA_LOCK_WAIT_S);
         else
-            say_db(msg, msglen, conn, "rollback barrier insert", xid);
+            say_db(msg, msglen, conn, "rollback barrier insert", xid->show);
         return -1;
     }
     if (in_trans(conn) && mysql_query(conn, "COMMIT") != 0) {
         /* autocommit was off */
-        say_db(msg, msglen, conn, "rollback barrier commit", xid);
+        say_db(msg, msglen, conn, "rollback barrier commit", xid->show);
         return -1;
     }
     return 0;
@@ -636,19 +743,14 @@ static int block_late_prepare(MYSQL *conn, const char *table,
 int xa_rollback_branch(MYSQL *conn, const char *table,
                        const barrier_branch_t *b, char *msg, size_t msglen)
 {
-    char xid[XA_XID_MAX + 1];
+    xa_xid_t xid;
     barrier_branch_t nb;
-    if (setup(conn, &table, b, "rollback", &nb, xid, msg, msglen) != 0)
+    if (setup(conn, &table, b, "rollback", &nb, &xid, msg, msglen) != 0)
         return -1;
-    if (xa_sql(conn, "ROLLBACK", xid) != 0) {
-        if (mysql_errno(conn) != ER_XAER_NOTA) {
-            say_db(msg, msglen, conn, "rollback", xid);
-            return -1;
-        }
-        if (nota_means_gone(conn, xid, msg, msglen) != 0)
-            return -1;
-    }
-    return block_late_prepare(conn, table, &nb, xid, msg, msglen);
+    int rc = phase2_sql(conn, "ROLLBACK", &xid, msg, msglen);
+    if (rc < 0 || (rc > 0 && nota_means_gone(conn, &xid, msg, msglen) != 0))
+        return -1;
+    return block_late_prepare(conn, table, &nb, &xid, msg, msglen);
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -685,13 +787,23 @@ void xa_fill_reply(xa_outcome_t outcome, const char *msg,
 
 /* ---- recovery ----------------------------------------------------------- */
 
+/* A prepared xid the sweep may resolve. */
 typedef struct {
-    size_t n, cap;
-    char (*xid)[XA_XID_MAX + 1];
+    xa_xid_t xid;
+    int own; /* 1: of this cluster; 0: the legacy form (no cluster id) */
+} sweep_xid_t;
+
+typedef struct {
+    size_t n;
+    sweep_xid_t *x;
 } xid_list_t;
 
-/* The xids of our shape that XA RECOVER lists (format 1, empty bqual). */
-static int list_ours(MYSQL *conn, xid_list_t *l)
+/* The xids XA RECOVER lists that this sweep may touch: the cluster form
+ * with our cluster id (own), and the legacy form with a gtrid of our
+ * shape. Every other row (another cluster's, another application's) is
+ * left out. With cluster "" (a trellisd that names none) the legacy form
+ * is the TM's own. */
+static int list_ours(MYSQL *conn, const char *cluster, xid_list_t *l)
 {
     if (mysql_query(conn, "XA RECOVER") != 0)
         return -1;
@@ -699,41 +811,41 @@ static int list_ours(MYSQL *conn, xid_list_t *l)
     if (!r)
         return -1;
     size_t rows = (size_t)mysql_num_rows(r);
-    l->xid = calloc(rows ? rows : 1, sizeof *l->xid);
-    if (!l->xid) {
+    l->x = calloc(rows ? rows : 1, sizeof *l->x);
+    if (!l->x) {
         mysql_free_result(r);
         return -1;
     }
     MYSQL_ROW row;
     char gid[XA_XID_MAX + 1];
     while ((row = mysql_fetch_row(r))) {
-        unsigned long *len = mysql_fetch_lengths(r);
-        if (!row[0] || strcmp(row[0], "1") != 0 || !row[2] ||
-            strcmp(row[2], "0") != 0 || !row[3] || len[3] > XA_XID_MAX ||
-            memchr(row[3], '\0', len[3]))
+        sweep_xid_t *s = &l->x[l->n];
+        if (xid_of_row(row, mysql_fetch_lengths(r), &s->xid) != 0 ||
+            xid_gid(s->xid.gtrid, gid) != 0)
             continue;
-        memcpy(l->xid[l->n], row[3], len[3]);
-        l->xid[l->n][len[3]] = '\0';
-        if (xid_gid(l->xid[l->n], gid) == 0)
-            l->n++;
+        if (s->xid.bqual[0] && strcmp(s->xid.bqual, cluster) != 0)
+            continue; /* another TM cluster's */
+        s->own = strcmp(s->xid.bqual, cluster) == 0;
+        l->n++;
     }
     mysql_free_result(r);
     return 0;
 }
 
 /* What trellisd's view of gid asks for: "COMMIT", "ROLLBACK" or NULL
- * (leave it: unfinished, the TM will decide). -1 with err if trellisd
- * could not say. */
-static int decide(trellis_client_t *client, const char *gid, const char **verb,
-                  char *err, size_t errlen)
+ * (leave it: unfinished, the TM will decide; or a legacy xid of a gid
+ * trellisd does not know). -1 with err if trellisd could not say. */
+static int decide(trellis_client_t *client, const char *gid, int own,
+                  const char **verb, char *err, size_t errlen)
 {
     trellis_trans_info_t *info = NULL;
     char qerr[256] = "";
     trellis_rc_t rc = trellis_query(client, gid, &info, qerr, sizeof qerr);
     *verb = NULL;
     if (rc == TRELLIS_NOT_FOUND) {
-        /* Never registered: nothing will ever commit it. */
-        *verb = "ROLLBACK";
+        /* Never registered with this cluster: nothing will ever commit it.
+         * A legacy xid names no cluster: it may be another TM's. */
+        *verb = own ? "ROLLBACK" : NULL;
         return 0;
     }
     if (rc != TRELLIS_OK) {
@@ -749,21 +861,22 @@ static int decide(trellis_client_t *client, const char *gid, const char **verb,
 }
 
 /* Resolve one xid; counts what it did. 0, or -1 with err. */
-static int resolve(MYSQL *conn, trellis_client_t *client, const char *xid,
+static int resolve(MYSQL *conn, trellis_client_t *client, const sweep_xid_t *s,
                    unsigned *committed, unsigned *rolled_back, char *err,
                    size_t errlen)
 {
     char gid[XA_XID_MAX + 1];
     const char *verb;
-    if (xid_gid(xid, gid) != 0 || decide(client, gid, &verb, err, errlen) != 0)
+    if (xid_gid(s->xid.gtrid, gid) != 0 ||
+        decide(client, gid, s->own, &verb, err, errlen) != 0)
         return -1;
     if (!verb)
         return 0;
-    if (xa_sql(conn, verb, xid) != 0) {
+    if (xa_sql(conn, verb, &s->xid) != 0) {
         if (mysql_errno(conn) == ER_XAER_NOTA)
             return 0; /* attached to a live session, or just finished */
         say_db(err, errlen, conn,
-               strcmp(verb, "COMMIT") ? "rollback" : "commit", xid);
+               strcmp(verb, "COMMIT") ? "rollback" : "commit", s->xid.show);
         return -1;
     }
     (*(strcmp(verb, "COMMIT") == 0 ? committed : rolled_back))++;
@@ -776,13 +889,18 @@ int xa_recover(MYSQL *conn, trellis_client_t *client, unsigned *committed,
     unsigned c = 0, r = 0;
     int rc = 0;
     xid_list_t l = {0};
+    char cluster[TRELLIS_CLUSTER_ID_MAX + 1] = "", qerr[256] = "";
     if (!conn || !client) {
         say(err, errlen, "xa: recover: no connection or no client");
         rc = -1;
     } else if (in_trans(conn)) {
         say(err, errlen, "xa: a transaction is already open on the connection");
         rc = -1;
-    } else if (list_ours(conn, &l) != 0) {
+    } else if (trellis_client_cluster_id(client, cluster, sizeof cluster, qerr,
+                                         sizeof qerr) != TRELLIS_OK) {
+        say(err, errlen, "xa: recover: which TM cluster: %s", qerr);
+        rc = -1;
+    } else if (list_ours(conn, cluster, &l) != 0) {
         say(err, errlen, "xa: recover: %s (%u)", mysql_error(conn),
             mysql_errno(conn));
         rc = -1;
@@ -791,13 +909,13 @@ int xa_recover(MYSQL *conn, trellis_client_t *client, unsigned *committed,
     char one[256];
     for (size_t i = 0; i < l.n; i++) {
         one[0] = '\0';
-        if (resolve(conn, client, l.xid[i], &c, &r, one, sizeof one) != 0 &&
+        if (resolve(conn, client, &l.x[i], &c, &r, one, sizeof one) != 0 &&
             rc == 0) {
             say(err, errlen, "%s", one);
             rc = -1;
         }
     }
-    free(l.xid);
+    free(l.x);
     if (committed)
         *committed = c;
     if (rolled_back)

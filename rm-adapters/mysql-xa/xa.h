@@ -3,8 +3,13 @@
  *
  * A participant runs its business SQL as an XA branch with one call: XA
  * START xid -> the barrier row and the business SQL -> XA END -> XA PREPARE,
- * with xid = "gid-branch_id" (of a charset that needs no quoting, at most
- * 64 bytes: MySQL's gtrid limit). The change then sits prepared in the
+ * with xid = gtrid "gid-branch_id" (of a charset that needs no quoting, at
+ * most 64 bytes: MySQL's gtrid limit), bqual = the TM cluster's id (the
+ * branch's cluster_id: the trellis-cluster-id header trellisd and the SDK's
+ * helpers send) and formatID XA_FORMAT_ID; a branch without a cluster id
+ * gets the legacy form (empty bqual, formatID 1), and phase 2 of a branch
+ * with one also finds a legacy-form XID left by an older prepare. The
+ * change then sits prepared in the
  * database, holding its row locks, until the TM calls the branch's phase-2 op:
  * XA COMMIT xid or XA ROLLBACK xid. Both are idempotent: an unknown XID after a
  * commit or a rollback is success. A rollback that arrives before the prepare
@@ -13,8 +18,11 @@
  * rolled back.
  *
  * The recovery sweep lists prepared XIDs (XA RECOVER) and resolves those
- * whose global transaction trellisd has finished: committed if it
- * succeeded, rolled back if it failed; so no XID stays prepared for ever.
+ * of its trellisd's cluster whose global transaction trellisd has finished:
+ * committed if it succeeded, rolled back if it failed or trellisd never
+ * heard of it; so no XID stays prepared for ever. Another cluster's XIDs
+ * are never touched, nor a legacy-form XID of a gid trellisd does not know
+ * (it names no cluster, so it may be another TM's).
  *
  * Threads: a MYSQL connection is used by one thread at a time. XA needs the
  * connection to be outside any transaction; every call leaves it so.
@@ -28,8 +36,12 @@
 #include "barrier.h"
 #include "trellis.h"
 
-/* MySQL's limit on an XID's gtrid part. */
+/* MySQL's limit on an XID's gtrid part (and on its bqual part). */
 #define XA_XID_MAX 64
+
+/* The formatID of the cluster form of our XIDs ("TRLS"); the legacy form
+ * (no cluster id) has format 1. */
+#define XA_FORMAT_ID 0x54524C53L
 
 typedef enum {
     XA_PREPARED = 0,        /* prepared: waiting for phase 2 */
@@ -74,11 +86,16 @@ int xa_rollback_branch(MYSQL *conn, const char *table,
 void xa_fill_reply(xa_outcome_t outcome, const char *msg,
                    trellis_reply_t *reply);
 
-/* One recovery pass over the prepared XIDs of conn's server whose xid looks
- * like ours: ask trellisd (client) about each gid; commit the ones whose
- * transaction succeeded, roll back the ones that failed, leave the rest.
- * Counts go to *committed and *rolled_back (may be NULL). 0, or -1 with
- * err. */
+/* One recovery pass over the prepared XIDs of conn's server: learn the
+ * cluster id of trellisd (client; trellis_client_cluster_id), then for each
+ * XID of that cluster ask trellisd about its gid: commit it if the
+ * transaction succeeded, roll it back if it failed or is unknown, leave it
+ * while unfinished. Legacy-form XIDs (no cluster id) are resolved only when
+ * trellisd knows their gid as finished. XIDs of other clusters and other
+ * applications are left alone. With a trellisd that names no cluster
+ * (older), the legacy form counts as its own. Counts go to *committed and
+ * *rolled_back (may be NULL). 0, or -1 with err (trellisd unreachable:
+ * nothing is touched). */
 int xa_recover(MYSQL *conn, trellis_client_t *client, unsigned *committed,
                unsigned *rolled_back, char *err, size_t errlen);
 

@@ -15,7 +15,8 @@ static void check_strings(const tm_config_t *c)
     fz_require(TERMINATED(c->listen) && TERMINATED(c->data_dir) &&
                    TERMINATED(c->port_file) && TERMINATED(c->store) &&
                    TERMINATED(c->mysql_host) && TERMINATED(c->node_id) &&
-                   TERMINATED(c->tls_cert) && TERMINATED(c->tls_key),
+                   TERMINATED(c->cluster_id) && TERMINATED(c->tls_cert) &&
+                   TERMINATED(c->tls_key),
                "a string setting without its NUL");
     const tm_allowlist_t *a = &c->engine.limits.allow;
     fz_require(a->n >= 1 && a->n <= TM_ALLOW_MAX && TERMINATED(a->text),

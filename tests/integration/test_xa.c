@@ -34,6 +34,7 @@
 #include "itest_mysql.h"
 #include "trellis.h"
 #include "trellis_participant.h"
+#include "trellis_xa.h"
 #include "xa.h"
 
 /* ---- the server and the database of a test ---------------------------- */
@@ -62,9 +63,32 @@ static long long effects(MYSQL *c, const char *gid)
     return imy_int(c, "SELECT COUNT(*) FROM effects WHERE gid = '%s'", gid);
 }
 
-/* XA RECOVER rows whose data is xid. */
-static int recovered(MYSQL *c, const char *xid)
+/* XA RECOVER rows whose gtrid is gtrid, whatever their bqual and format
+ * (the adapter's legacy form, or its cluster form with the TM cluster's
+ * id in the bqual). */
+static int recovered(MYSQL *c, const char *gtrid)
 {
+    if (mysql_query(c, "XA RECOVER") != 0)
+        fail_msg("XA RECOVER: %s", mysql_error(c));
+    MYSQL_RES *r = mysql_store_result(c);
+    assert_non_null(r);
+    int n = 0;
+    size_t len = strlen(gtrid);
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(r)))
+        n += row[1] && row[3] && strtoul(row[1], NULL, 10) == len &&
+             strncmp(row[3], gtrid, len) == 0;
+    mysql_free_result(r);
+    return n;
+}
+
+/* XA RECOVER rows of the cluster form (format XA_FORMAT_ID) whose gtrid is
+ * gtrid and whose bqual is cluster. */
+static int recovered_in(MYSQL *c, const char *gtrid, const char *cluster)
+{
+    char data[2 * XA_XID_MAX + 1], fmt[32];
+    snprintf(data, sizeof data, "%s%s", gtrid, cluster);
+    snprintf(fmt, sizeof fmt, "%ld", (long)XA_FORMAT_ID);
     if (mysql_query(c, "XA RECOVER") != 0)
         fail_msg("XA RECOVER: %s", mysql_error(c));
     MYSQL_RES *r = mysql_store_result(c);
@@ -72,7 +96,9 @@ static int recovered(MYSQL *c, const char *xid)
     int n = 0;
     MYSQL_ROW row;
     while ((row = mysql_fetch_row(r)))
-        n += row[3] && strcmp(row[3], xid) == 0;
+        n += row[0] && strcmp(row[0], fmt) == 0 && row[1] &&
+             strtoul(row[1], NULL, 10) == strlen(gtrid) && row[3] &&
+             strcmp(row[3], data) == 0;
     mysql_free_result(r);
     return n;
 }
@@ -657,12 +683,14 @@ typedef struct {
     char addr[64];
 } rig_t;
 
-static void rig_start(rig_t *r, part_t *pt)
+/* Start trellisd `name` (its own data dir, or on the MySQL store its own
+ * database: an independent TM cluster) and the participant pt. */
+static void rig_start_named(rig_t *r, part_t *pt, const char *name)
 {
     char err[256];
     const char *args[] = {"--retry-interval-ms", "50", "--request-timeout-ms",
                           "3000", NULL};
-    harness_server_t *tm = harness_tm_start(imy_harness(), "trellisd", args);
+    harness_server_t *tm = harness_tm_start(imy_harness(), name, args);
     assert_non_null(tm);
     assert_int_equal(trellis_client_new(harness_server_addr(tm), 10000,
                                         &r->client, err, sizeof err),
@@ -685,9 +713,15 @@ static void rig_start(rig_t *r, part_t *pt)
     snprintf(r->addr, sizeof r->addr, "127.0.0.1:%d", port);
 }
 
+static void rig_start(rig_t *r, part_t *pt)
+{
+    rig_start_named(r, pt, "trellisd");
+}
+
 /* Begin gid, register its XA branch 01, call its prepare (asserting it
- * prepared). */
-static void xa_branch(rig_t *r, const char *gid)
+ * prepared) with the TM cluster's id as the SDK's XA helper sends it, or
+ * (legacy) without it, as an initiator from before cluster ids does. */
+static void xa_branch_as(rig_t *r, const char *gid, int legacy)
 {
     char err[256], commit_t[128], rollback_t[128];
     trellis_options_t o = {.retry_interval_ms = 50, .request_timeout_ms = 3000};
@@ -700,17 +734,26 @@ static void xa_branch(rig_t *r, const char *gid)
                                              TRELLIS_MODE_XA, ops, 2, "x", 1,
                                              err, sizeof err),
                      0);
+    char cluster[TRELLIS_CLUSTER_ID_MAX + 1];
+    assert_int_equal(trellis_client_cluster_id(r->client, cluster,
+                                               sizeof cluster, err, sizeof err),
+                     0);
     const char *keys[] = {"dtm-gid", "dtm-trans_type", "dtm-branch_id",
-                          "dtm-op"};
-    const char *vals[] = {gid, "xa", "01", "prepare"};
+                          "dtm-op", TRELLIS_CLUSTER_ID_HEADER};
+    const char *vals[] = {gid, "xa", "01", "prepare", cluster};
     uint8_t *reply = NULL;
     size_t reply_len = 0;
-    trellis_rc_t rc =
-        trellis_call_unary(r->addr, SVC "Prepare", "x", 1, keys, vals, 4, 5000,
-                           &reply, &reply_len, err, sizeof err);
+    trellis_rc_t rc = trellis_call_unary(r->addr, SVC "Prepare", "x", 1, keys,
+                                         vals, legacy ? 4 : 5, 5000, &reply,
+                                         &reply_len, err, sizeof err);
     free(reply);
     if (rc != TRELLIS_OK)
         fail_msg("prepare %s: %d %s", gid, rc, err);
+}
+
+static void xa_branch(rig_t *r, const char *gid)
+{
+    xa_branch_as(r, gid, 0);
 }
 
 /* Submit or abort gid and wait for the outcome. */
@@ -735,28 +778,56 @@ static void test_recovery(void **state)
     static part_t pt = {.db = "recovery"};
     rig_t r = {0};
     rig_start(&r, &pt);
+    char cluster[TRELLIS_CLUSTER_ID_MAX + 1];
+    assert_int_equal(trellis_client_cluster_id(r.client, cluster,
+                                               sizeof cluster, err, sizeof err),
+                     0);
+    printf("[ recover ] trellisd's cluster id: %s\n", cluster);
+    assert_true(strncmp(cluster, "sqlite-", 7) == 0 ||
+                strncmp(cluster, "mysql-", 6) == 0);
 
-    /* End to end: trellisd commits and rolls back through the adapter. */
+    /* End to end: trellisd commits and rolls back through the adapter;
+     * the XIDs carry the cluster id. Branches prepared without it (an
+     * initiator from before cluster ids) are found in their legacy form
+     * by trellisd's phase 2, which names the cluster. */
     xa_branch(&r, "e2e-ok");
     xa_branch(&r, "e2e-no");
+    xa_branch_as(&r, "e2e-old-ok", 1);
+    xa_branch_as(&r, "e2e-old-no", 1);
+    assert_int_equal(recovered_in(c, "e2e-ok-01", cluster), 1);
+    assert_int_equal(recovered_in(c, "e2e-old-ok-01", cluster), 0);
+    assert_int_equal(recovered(c, "e2e-old-ok-01"), 1);
     assert_int_equal(finish(&r, "e2e-ok", 1), TRELLIS_TRANS_SUCCEEDED);
     assert_int_equal(finish(&r, "e2e-no", 0), TRELLIS_TRANS_FAILED);
+    assert_int_equal(finish(&r, "e2e-old-ok", 1), TRELLIS_TRANS_SUCCEEDED);
+    assert_int_equal(finish(&r, "e2e-old-no", 0), TRELLIS_TRANS_FAILED);
     assert_int_equal(effects(c, "e2e-ok"), 1);
     assert_int_equal(effects(c, "e2e-no"), 0);
+    assert_int_equal(effects(c, "e2e-old-ok"), 1);
+    assert_int_equal(effects(c, "e2e-old-no"), 0);
     assert_int_equal(xa_count(c), 0);
 
     /* Orphans: finished transactions whose phase 2 was lost. */
     atomic_store(&pt.lost, 1);
     xa_branch(&r, "orph-ok");
     xa_branch(&r, "orph-no");
-    xa_branch(&r, "pending"); /* begun, prepared, undecided */
+    xa_branch(&r, "pending");        /* begun, prepared, undecided */
+    xa_branch_as(&r, "orph-old", 1); /* legacy form */
     assert_int_equal(finish(&r, "orph-ok", 1), TRELLIS_TRANS_SUCCEEDED);
     assert_int_equal(finish(&r, "orph-no", 0), TRELLIS_TRANS_FAILED);
-    assert_int_equal(atomic_load(&pt.dropped), 2);
-    /* A gid trellisd never heard of, and xids that are not ours. */
+    assert_int_equal(finish(&r, "orph-old", 0), TRELLIS_TRANS_FAILED);
+    assert_int_equal(atomic_load(&pt.dropped), 3);
+    /* Gids trellisd never heard of: one of this cluster, one in the legacy
+     * form (which may be another TM's); and xids that are not ours. */
     MYSQL *p = imy_connect("recovery");
     add_t a = {.gid = "unknown", .amount = 10, .log_only = 1};
-    assert_int_equal(PREPARE(p, &a), XA_PREPARED);
+    barrier_branch_t ub = branch("unknown", "prepare");
+    ub.cluster_id = cluster;
+    assert_int_equal(
+        xa_prepare_branch(p, NULL, &ub, add_fn, &a, msg, sizeof msg),
+        XA_PREPARED);
+    add_t ua = {.gid = "unknown-old", .amount = 10, .log_only = 1};
+    assert_int_equal(PREPARE(p, &ua), XA_PREPARED);
     imy_exec(p, "XA START 'foreign-01', 'bq'");
     imy_exec(p, "INSERT INTO effects (gid, delta) VALUES ('foreign', 1)");
     imy_exec(p, "XA END 'foreign-01', 'bq'");
@@ -768,7 +839,7 @@ static void test_recovery(void **state)
     imy_exec(p, "XA END 'nodash'");
     imy_exec(p, "XA PREPARE 'nodash'");
     mysql_close(p);
-    assert_int_equal(xa_count(c), 6);
+    assert_int_equal(xa_count(c), 8);
 
     /* trellisd unreachable: an error, nothing resolved. */
     trellis_client_t *dead = NULL;
@@ -778,20 +849,24 @@ static void test_recovery(void **state)
     assert_int_equal(xa_recover(c, dead, &com, &rb, err, sizeof err), -1);
     printf("[ recover ] trellisd down: %s\n", err);
     assert_int_equal(com + rb, 0);
-    assert_int_equal(xa_count(c), 6);
+    assert_int_equal(xa_count(c), 8);
     trellis_client_free(dead);
 
     assert_int_equal(xa_recover(c, r.client, &com, &rb, err, sizeof err), 0);
     printf("[ recover ] committed %u, rolled back %u\n", com, rb);
     assert_int_equal(com, 1);
-    assert_int_equal(rb, 2);
+    assert_int_equal(rb, 3);
     assert_int_equal(recovered(c, "orph-ok-01"), 0);
     assert_int_equal(recovered(c, "orph-no-01"), 0);
+    assert_int_equal(recovered(c, "orph-old-01"), 0);
     assert_int_equal(recovered(c, "unknown-01"), 0);
+    assert_int_equal(recovered(c, "unknown-old-01"), 1); /* left alone */
     assert_int_equal(recovered(c, "pending-01"), 1);
-    assert_int_equal(xa_count(c), 3); /* pending, foreign, nodash */
+    assert_int_equal(xa_count(c),
+                     4); /* pending, unknown-old, foreign, nodash */
     assert_int_equal(effects(c, "orph-ok"), 1);
     assert_int_equal(effects(c, "orph-no"), 0);
+    assert_int_equal(effects(c, "orph-old"), 0);
     assert_int_equal(effects(c, "unknown"), 0);
     assert_int_equal(xa_recover(c, r.client, &com, &rb, err, sizeof err), 0);
     assert_int_equal(com + rb, 0);
@@ -801,13 +876,110 @@ static void test_recovery(void **state)
     assert_int_equal(finish(&r, "pending", 0), TRELLIS_TRANS_FAILED);
     imy_exec(c, "XA ROLLBACK 'foreign-01', 'bq'");
     imy_exec(c, "XA ROLLBACK 'nodash'");
+    imy_exec(c, "XA ROLLBACK 'unknown-old-01'");
     assert_int_equal(xa_count(c), 0);
     assert_int_equal(effects(c, "pending"), 0);
     assert_int_equal(imy_balance(c), 100);
-    assert_int_equal(effects(c, "e2e-ok") + effects(c, "orph-ok"), 2);
+    assert_int_equal(effects(c, "e2e-ok") + effects(c, "e2e-old-ok") +
+                         effects(c, "orph-ok"),
+                     3);
     trellis_participant_free(r.part);
     trellis_client_free(r.client);
     mysql_close(c);
+    imy_pass();
+}
+
+/* Begin gid on r's trellisd with the SDK's XA helper and prepare its one
+ * branch at r's participant; the transaction is left undecided. */
+static trellis_xa_t *xa_held(rig_t *r, const char *gid)
+{
+    char err[256], p[128], cm[128], rb[128];
+    trellis_options_t o = {
+        .wait_result = 1, .retry_interval_ms = 50, .request_timeout_ms = 3000};
+    trellis_xa_t *x = NULL;
+    assert_int_equal(trellis_xa_begin(r->client, gid, &o, &x, err, sizeof err),
+                     0);
+    snprintf(p, sizeof p, "%s" SVC "Prepare", r->addr);
+    snprintf(cm, sizeof cm, "%s" SVC "Commit", r->addr);
+    snprintf(rb, sizeof rb, "%s" SVC "Rollback", r->addr);
+    trellis_rc_t rc = trellis_xa_call_branch(x, p, cm, rb, "x", 1, NULL, NULL,
+                                             err, sizeof err);
+    if (rc != TRELLIS_OK)
+        fail_msg("prepare %s: %d %s", gid, rc, err);
+    return x;
+}
+
+/* Issue 12 item 10: two independent TM setups (two trellisd, two stores)
+ * whose participants share one MariaDB. TM A's branch is prepared and not
+ * yet decided while TM B's sweep runs: B must leave it alone (today it
+ * asked B about A's gid, heard NOT_FOUND and rolled it back, and A's
+ * commit then retried for ever). B's sweep still resolves B's own
+ * orphan, and A then commits its branch. */
+static void test_xa_sweep_leaves_other_cluster(void **state)
+{
+    (void)state;
+    char err[256], reason[256];
+    MYSQL *ca = setup_db("clustera");
+    MYSQL *cb = setup_db("clusterb");
+    static part_t pa = {.db = "clustera"}, pb = {.db = "clusterb"};
+    rig_t a = {0}, b = {0};
+    rig_start_named(&a, &pa, "tm-a");
+    rig_start_named(&b, &pb, "tm-b");
+
+    /* B: an orphan of its own (rolled back, its rollback lost). */
+    trellis_xa_t *xb = xa_held(&b, "orph-b");
+    atomic_store(&pb.lost, 1);
+    trellis_trans_status_t st = 0;
+    assert_int_equal(trellis_xa_abort(xb, "test", &st, err, sizeof err),
+                     TRELLIS_OK);
+    trellis_xa_free(xb);
+    assert_int_equal(st, TRELLIS_TRANS_FAILED);
+    assert_int_equal(recovered(cb, "orph-b-01"), 1);
+
+    /* A: prepared, held undecided; its XID names A's cluster. */
+    trellis_xa_t *xa = xa_held(&a, "held-a");
+    assert_int_equal(recovered(ca, "held-a-01"), 1);
+    char ida[TRELLIS_CLUSTER_ID_MAX + 1], idb[TRELLIS_CLUSTER_ID_MAX + 1];
+    assert_int_equal(
+        trellis_client_cluster_id(a.client, ida, sizeof ida, err, sizeof err),
+        0);
+    assert_int_equal(
+        trellis_client_cluster_id(b.client, idb, sizeof idb, err, sizeof err),
+        0);
+    printf("[ clusters ] A %s, B %s\n", ida, idb);
+    assert_string_not_equal(ida, idb);
+    assert_int_equal(recovered_in(ca, "held-a-01", ida), 1);
+
+    unsigned com = 9, rb = 9;
+    assert_int_equal(xa_recover(cb, b.client, &com, &rb, err, sizeof err), 0);
+    printf("[ recover ] TM B's sweep: committed %u, rolled back %u\n", com, rb);
+    if (recovered(ca, "held-a-01") != 1)
+        fail_msg("TM B's sweep rolled back TM A's prepared branch held-a-01 "
+                 "(B committed %u, rolled back %u; A's branch must survive)",
+                 com, rb);
+    assert_int_equal(recovered(cb, "orph-b-01"), 0);
+    assert_int_equal(com, 0);
+    assert_int_equal(rb, 1);
+
+    /* A's own sweep leaves its undecided branch; A commits it. */
+    assert_int_equal(xa_recover(ca, a.client, &com, &rb, err, sizeof err), 0);
+    assert_int_equal(com + rb, 0);
+    assert_int_equal(
+        trellis_xa_submit(xa, &st, reason, sizeof reason, err, sizeof err),
+        TRELLIS_OK);
+    trellis_xa_free(xa);
+    assert_int_equal(st, TRELLIS_TRANS_SUCCEEDED);
+    assert_int_equal(recovered(ca, "held-a-01"), 0);
+    assert_int_equal(effects(ca, "held-a"), 1);
+    assert_int_equal(effects(cb, "orph-b"), 0);
+    assert_int_equal(xa_count(ca), 0);
+
+    trellis_participant_free(a.part);
+    trellis_participant_free(b.part);
+    trellis_client_free(a.client);
+    trellis_client_free(b.client);
+    mysql_close(ca);
+    mysql_close(cb);
     imy_pass();
 }
 
@@ -1003,6 +1175,8 @@ int main(void)
                                         imy_test_setup, imy_test_teardown),
         cmocka_unit_test_setup_teardown(test_recovery, imy_test_setup,
                                         imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_xa_sweep_leaves_other_cluster,
+                                        imy_test_setup, imy_test_teardown),
         cmocka_unit_test_setup_teardown(test_xid, imy_test_setup,
                                         imy_test_teardown),
         cmocka_unit_test_setup_teardown(test_cost, imy_test_setup,
