@@ -43,7 +43,11 @@
  *     check locks, and InnoDB reports a deadlock (measured: 56 of 300
  *     raced rounds; none in this order);
  *   - every path ends with COMMIT or ROLLBACK: the connection is returned
- *     with no transaction open (a lost connection has none on the server).
+ *     with no transaction open (a lost connection has none on the server);
+ *   - the barrier rows and the business SQL share one session: a
+ *     connection with auto-reconnect on is refused, and a handler whose
+ *     session changed (mysql_thread_id, compared after it returns) is an
+ *     error, never a commit.
  *
  * Limits, chosen and named: rows purged by barrier_purge are forgotten, so
  * a forward op delivered after the retention period runs again; keep the
@@ -407,12 +411,27 @@ static barrier_outcome_t commit(MYSQL *conn, barrier_outcome_t out, char *msg,
     return out;
 }
 
-/* Run the handler inside the open transaction and end it. */
+/* Run the handler inside the open transaction (begun on session) and
+ * end it. */
 static barrier_outcome_t run_business(MYSQL *conn, barrier_business_fn fn,
-                                      void *user, char *msg, size_t msglen)
+                                      void *user, char *msg, size_t msglen,
+                                      unsigned long session)
 {
     barrier_business_rc_t rc = fn(conn, user, msg, msglen);
-    if (barrier_drain_results(conn) != 0 && rc == BARRIER_BUSINESS_OK)
+    int unseen_failure = barrier_drain_results(conn) != 0;
+    if (mysql_thread_id(conn) != session) {
+        /* The handler turned auto-reconnect on and the session was lost:
+         * the barrier rows are gone with it, and whatever the handler ran
+         * after the reconnect committed on its own. */
+        say(msg, msglen,
+            "barrier: the connection reconnected during the handler "
+            "(session %lu, now %lu): the barrier rows were lost; "
+            "statements after the reconnect committed without them",
+            session, mysql_thread_id(conn));
+        rollback_quietly(conn);
+        return BARRIER_ERROR;
+    }
+    if (unseen_failure && rc == BARRIER_BUSINESS_OK)
         return fail_db(conn, "barrier: a statement of the handler failed", msg,
                        msglen);
     if (rc == BARRIER_BUSINESS_OK) {
@@ -434,12 +453,34 @@ static barrier_outcome_t run_business(MYSQL *conn, barrier_business_fn fn,
                                        : BARRIER_ERROR;
 }
 
+/* Auto-reconnect is refused: libmariadb will not reconnect the first
+ * statement that meets a lost session inside a transaction, but it clears
+ * its in-transaction flag doing so, and the next statement reconnects in
+ * autocommit. A handler that retries after a lost connection would then
+ * commit its business SQL on a new session while the barrier rows died
+ * with the old one. 0, or -1 with msg. */
+static int check_no_reconnect(MYSQL *conn, char *msg, size_t msglen)
+{
+    my_bool on = 0;
+    if (mysql_get_optionv(conn, MYSQL_OPT_RECONNECT, &on) != 0 || on) {
+        say(msg, msglen,
+            "barrier: the connection has auto-reconnect on "
+            "(MYSQL_OPT_RECONNECT): a reconnect inside the local "
+            "transaction would commit business SQL without its barrier "
+            "row; turn it off");
+        return -1;
+    }
+    return 0;
+}
+
 static barrier_outcome_t run_checked(MYSQL *conn, const char *table,
                                      const barrier_branch_t *b,
                                      const char *barrier_id,
                                      barrier_business_fn fn, void *user,
                                      char *msg, size_t msglen)
 {
+    if (check_no_reconnect(conn, msg, msglen) != 0)
+        return BARRIER_ERROR;
     if (server_status(conn) & SERVER_STATUS_IN_TRANS) {
         /* START TRANSACTION would silently commit the caller's work. */
         say(msg, msglen,
@@ -451,6 +492,9 @@ static barrier_outcome_t run_checked(MYSQL *conn, const char *table,
         say_db(msg, msglen, conn, "barrier: start transaction");
         return BARRIER_ERROR;
     }
+    /* The session the barrier rows are written on, taken once the
+     * transaction is open (a reconnect would change it). */
+    unsigned long session = mysql_thread_id(conn);
     long long own = barrier_insert_row(conn, table, b, b->op, barrier_id);
     if (own < 0)
         return fail_db(conn, "barrier: insert", msg, msglen);
@@ -467,7 +511,7 @@ static barrier_outcome_t run_checked(MYSQL *conn, const char *table,
             return commit(conn, BARRIER_SKIPPED_EMPTY, msg, msglen);
         }
     }
-    return run_business(conn, fn, user, msg, msglen);
+    return run_business(conn, fn, user, msg, msglen, session);
 }
 
 barrier_outcome_t barrier_run(MYSQL *conn, const char *table,

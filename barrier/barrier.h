@@ -18,6 +18,12 @@
  *
  * Threads: a MYSQL connection is used by one thread at a time; barrier_run
  * leaves it in autocommit mode with no transaction open.
+ *
+ * Connections: auto-reconnect (MYSQL_OPT_RECONNECT) must be off;
+ * barrier_run refuses a connection that has it on (BARRIER_ERROR), and
+ * reports a session that changed under the handler (mysql_thread_id), as
+ * a reconnect in the middle of the local transaction would commit the
+ * business SQL without its barrier row.
  */
 #ifndef BARRIER_H
 #define BARRIER_H
@@ -76,7 +82,8 @@ int barrier_create_table(MYSQL *conn, const char *table, char *err,
                          size_t errlen);
 
 /* Run fn behind the barrier (see the top of this file). msg explains
- * failures and errors. */
+ * failures and errors. A connection with auto-reconnect on is refused
+ * before anything runs. */
 barrier_outcome_t barrier_run(MYSQL *conn, const char *table,
                               const barrier_branch_t *b, barrier_business_fn fn,
                               void *user, char *msg, size_t msglen);

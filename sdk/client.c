@@ -22,6 +22,7 @@
 
 #include "internal.h"
 #include "trellis/v1/tm.pb-c.h"
+#include "trellis_wire.h"
 
 typedef enum {
     TM_NEW_GID,
@@ -174,15 +175,33 @@ static trellis_rc_t call_method(trellis_client_t *c, int m, const char *method,
     if (rc != TRELLIS_OK)
         return rc;
 
-    static const uint8_t empty[1];
-    *reply = protobuf_c_message_unpack(reply_desc, NULL, rep_len,
-                                       rep_buf != NULL ? rep_buf : empty);
+    rc = tr_reply_unpack(reply_desc, rep_buf, rep_len, method, reply, err,
+                         errlen);
     free(rep_buf);
+    return rc;
+}
+
+trellis_rc_t tr_reply_unpack(const ProtobufCMessageDescriptor *reply_desc,
+                             const uint8_t *buf, size_t len, const char *method,
+                             ProtobufCMessage **reply, char *err, size_t errlen)
+{
+    static const uint8_t empty[1];
+    char why[256];
+    *reply = NULL;
+    int wire =
+        trellis_wire_check_strings(reply_desc, buf, len, why, sizeof why);
+    if (wire != TRELLIS_WIRE_OK)
+        return tr_errf(
+            TRELLIS_INTERNAL, err, errlen,
+            "trellisd's reply to %s is refused: %s%s", method,
+            wire == TRELLIS_WIRE_MALFORMED ? "it does not parse: " : "", why);
+    *reply = protobuf_c_message_unpack(reply_desc, NULL, len,
+                                       buf != NULL ? buf : empty);
     if (*reply == NULL)
         return tr_errf(TRELLIS_INTERNAL, err, errlen,
                        "trellisd's reply to %s (%zu bytes) does not parse "
                        "as %s",
-                       method, rep_len, reply_desc->name);
+                       method, len, reply_desc->name);
     return TRELLIS_OK;
 }
 

@@ -194,6 +194,16 @@ trellis_rc_t tr_client_call(trellis_client_t *c, const char *method,
                             struct ProtobufCMessage **reply, char *err,
                             size_t errlen);
 
+/* Decode buf[len], trellisd's reply to method, as reply_desc into *reply
+ * (the caller's: protobuf_c_message_free_unpacked). TRELLIS_INTERNAL with
+ * err when it does not parse (by protobuf-c or by the wire check), or
+ * when a string field holds a NUL byte (trellis_wire.h: protobuf-c would
+ * cut the string there); err names the field. buf may be NULL when len is 0. */
+trellis_rc_t
+tr_reply_unpack(const struct ProtobufCMessageDescriptor *reply_desc,
+                const uint8_t *buf, size_t len, const char *method,
+                struct ProtobufCMessage **reply, char *err, size_t errlen);
+
 /* ---- ap_trans.c ------------------------------------------------------ */
 
 /* What tells an initiator-driven (AP-driven) mode apart: TCC and XA differ

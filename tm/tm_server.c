@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tm_log.h"
+#include "trellis_wire.h"
 
 /* Requests kept outstanding per method per queue: calls that arrive while
  * a handler runs are accepted without waiting for a re-arm. */
@@ -25,6 +26,7 @@
 
 typedef struct {
     char *name;
+    const ProtobufCMessageDescriptor *req_desc; /* NULL: not checked */
     tm_method_fn fn;
     void *user;
     void *handle;
@@ -190,7 +192,20 @@ static void dispatch(tm_rpc_t *rpc)
     }
     grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
     grpc_byte_buffer_reader_destroy(&reader);
-    m->fn(rpc, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), m->user);
+    char why[320], msg[400];
+    int wire = m->req_desc ? trellis_wire_check_strings(
+                                 m->req_desc, GRPC_SLICE_START_PTR(all),
+                                 GRPC_SLICE_LENGTH(all), why, sizeof(why))
+                           : TRELLIS_WIRE_OK;
+    if (wire == TRELLIS_WIRE_OK) {
+        m->fn(rpc, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), m->user);
+    } else {
+        if (wire == TRELLIS_WIRE_MALFORMED)
+            snprintf(msg, sizeof(msg), "malformed request: %s", why);
+        else
+            snprintf(msg, sizeof(msg), "%s", why);
+        tm_server_reply(rpc, GRPC_STATUS_INVALID_ARGUMENT, msg, NULL);
+    }
     grpc_slice_unref(all);
 }
 
@@ -288,8 +303,9 @@ int tm_server_rpc_expired(const tm_rpc_t *rpc)
     return gpr_time_cmp(rpc->deadline, now) < 0;
 }
 
-int tm_server_add_method(tm_server_t *s, const char *method, tm_method_fn fn,
-                         void *user, char *err, size_t errlen)
+int tm_server_add_method(tm_server_t *s, const char *method,
+                         const ProtobufCMessageDescriptor *req_desc,
+                         tm_method_fn fn, void *user, char *err, size_t errlen)
 {
     if (s->n_methods == MAX_METHODS) {
         snprintf(err, errlen, "too many methods");
@@ -297,6 +313,7 @@ int tm_server_add_method(tm_server_t *s, const char *method, tm_method_fn fn,
     }
     method_t *m = &s->methods[s->n_methods];
     m->name = strdup(method);
+    m->req_desc = req_desc;
     m->fn = fn;
     m->user = user;
     m->handle = grpc_server_register_method(

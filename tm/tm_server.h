@@ -40,9 +40,15 @@ typedef void (*tm_method_fn)(tm_rpc_t *rpc, const uint8_t *req, size_t len,
 int tm_server_new(int n_threads, size_t max_message, tm_server_t **out,
                   char *err, size_t errlen);
 
-/* Register a method (full name, copied) before tm_server_start. */
-int tm_server_add_method(tm_server_t *s, const char *method, tm_method_fn fn,
-                         void *user, char *err, size_t errlen);
+/* Register a method (full name, copied) before tm_server_start. With
+ * req_desc (the request's type; NULL: none), a request whose bytes put a
+ * NUL inside a string field is answered INVALID_ARGUMENT naming the field
+ * (trellis_wire.h) and fn never sees it: protobuf-c would hand fn the
+ * string cut at the NUL. Bytes the check cannot walk as that type are
+ * answered INVALID_ARGUMENT "malformed request: ..." the same way. */
+int tm_server_add_method(tm_server_t *s, const char *method,
+                         const ProtobufCMessageDescriptor *req_desc,
+                         tm_method_fn fn, void *user, char *err, size_t errlen);
 
 /* Serve with creds (TLS; the server takes them over) instead of plaintext.
  * Call before tm_server_start. */

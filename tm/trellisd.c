@@ -25,6 +25,7 @@
 #include "tm_metrics_http.h"
 #include "tm_server.h"
 #include "tm_tls.h"
+#include "trellis/v1/tm.pb-c.h"
 #ifdef TM_WITH_FAULTS
 #include "tm_fault.h"
 #endif
@@ -60,26 +61,45 @@ static void handle_health_check(tm_rpc_t *rpc, const uint8_t *req, size_t len,
 static int add_methods(tm_server_t *srv, tm_engine_t *eng, char *err,
                        size_t errlen)
 {
+    /* Every request type is given, so a string with a NUL inside is
+     * refused before any handler runs (tm_server_add_method). */
     const struct {
         const char *name;
+        const ProtobufCMessageDescriptor *req;
         tm_method_fn fn;
     } m[] = {
-        {"/trellis.v1.TM/NewGid", tm_engine_handle_new_gid},
-        {"/trellis.v1.TM/Begin", tm_engine_handle_begin},
-        {"/trellis.v1.TM/RegisterBranch", tm_engine_handle_register},
-        {"/trellis.v1.TM/Submit", tm_engine_handle_submit},
-        {"/trellis.v1.TM/Abort", tm_engine_handle_abort},
-        {"/trellis.v1.TM/Query", tm_engine_handle_query},
-        {"/trellis.v1.TM/List", tm_engine_handle_list},
-        {"/trellis.v1.TM/RetryNow", tm_engine_handle_retry_now},
-        {"/trellis.v1.TM/ForceStop", tm_engine_handle_force_stop},
-        {"/trellis.v1.TM/SetLogLevel", tm_admin_handle_set_log_level},
+        {"/trellis.v1.TM/NewGid", &trellis__v1__new_gid_request__descriptor,
+         tm_engine_handle_new_gid},
+        {"/trellis.v1.TM/Begin", &trellis__v1__begin_request__descriptor,
+         tm_engine_handle_begin},
+        {"/trellis.v1.TM/RegisterBranch",
+         &trellis__v1__register_branch_request__descriptor,
+         tm_engine_handle_register},
+        {"/trellis.v1.TM/Submit", &trellis__v1__submit_request__descriptor,
+         tm_engine_handle_submit},
+        {"/trellis.v1.TM/Abort", &trellis__v1__abort_request__descriptor,
+         tm_engine_handle_abort},
+        {"/trellis.v1.TM/Query", &trellis__v1__query_request__descriptor,
+         tm_engine_handle_query},
+        {"/trellis.v1.TM/List", &trellis__v1__list_request__descriptor,
+         tm_engine_handle_list},
+        {"/trellis.v1.TM/RetryNow", &trellis__v1__retry_now_request__descriptor,
+         tm_engine_handle_retry_now},
+        {"/trellis.v1.TM/ForceStop",
+         &trellis__v1__force_stop_request__descriptor,
+         tm_engine_handle_force_stop},
+        {"/trellis.v1.TM/SetLogLevel",
+         &trellis__v1__set_log_level_request__descriptor,
+         tm_admin_handle_set_log_level},
+        {"/grpc.health.v1.Health/Check",
+         &grpc__health__v1__health_check_request__descriptor,
+         handle_health_check},
     };
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-        if (tm_server_add_method(srv, m[i].name, m[i].fn, eng, err, errlen))
+        if (tm_server_add_method(srv, m[i].name, m[i].req, m[i].fn, eng, err,
+                                 errlen))
             return -1;
-    return tm_server_add_method(srv, "/grpc.health.v1.Health/Check",
-                                handle_health_check, eng, err, errlen);
+    return 0;
 }
 
 static int write_port_file(const char *path, int port)

@@ -7,7 +7,8 @@
  *   bank-service --name NAME --database DB
  *                (--mysql-socket PATH | --mysql-host H [--mysql-port P])
  *                [--mysql-user U] [--listen ADDR] [--port-file FILE]
- *                [--threads N] [--chaos SEED:RATE] [--quiet]
+ *                [--threads N] [--chaos SEED:RATE]
+ *                [--seed-token-file FILE] [--quiet]
  *
  * It owns the accounts of its bank, in MariaDB: at start it creates DB,
  *
@@ -47,12 +48,29 @@
  * (a dtm-op that names another op is refused). Payload, one line:
  *
  *   account=ID amount=N      ID: 1..64 of [A-Za-z0-9_.-]; N: a signed
- *                            64-bit decimal (negative takes money out)
+ *                            decimal, |N| <= BANK_AMOUNT_MAX (10^12;
+ *                            negative takes money out)
+ *
+ * Bounds: a try with an amount past BANK_AMOUNT_MAX is refused (a
+ * business failure naming the field; its cancel then does nothing, as
+ * nothing was frozen), and so is a credit's try that would take the balance
+ * past BANK_BALANCE_MAX (10^15), so a confirm can never overflow BIGINT
+ * (with both bounds it would take some 9 million credits pending at once
+ * on one account; a confirm that overflowed would be retried for ever).
  *
  * Two methods outside any transaction, for setup and checks:
  *
- *   /bank.v1.Bank/Seed      "account=ID balance=N": create the account or
- *                           set its balance (trading_balance left alone)
+ *   /bank.v1.Bank/Seed      "account=ID balance=N token=T": create the
+ *                           account or set its balance, 0..BANK_BALANCE_MAX
+ *                           (trading_balance left alone); refused while
+ *                           the account has money frozen (trading_balance
+ *                           != 0: a debit in flight would then confirm
+ *                           against a balance that no longer covers it).
+ *                           Served only with --seed-token-file, whose
+ *                           first line (16..64 of [A-Za-z0-9_.-]) T must
+ *                           match: whoever merely reaches the port cannot
+ *                           set balances. Without the flag, Seed is not
+ *                           served at all (UNIMPLEMENTED).
  *   /bank.v1.Bank/Accounts  every account, one line each, ordered by id:
  *                           "account=ID balance=N trading_balance=M\n"
  *
@@ -76,6 +94,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <mysql.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -89,6 +108,9 @@
 #include "trellis_participant.h"
 
 #define ID_MAX EXAMPLE_SERVICE_ID_MAX
+#define BANK_AMOUNT_MAX 1000000000000LL     /* 10^12, either way */
+#define BANK_BALANCE_MAX 1000000000000000LL /* 10^15 */
+#define TOKEN_MIN 16
 
 /* ---- command line: the bank's own flags ------------------------------ */
 
@@ -98,6 +120,8 @@ static struct {
     int chaos; /* --chaos given */
     uint64_t chaos_seed;
     double chaos_rate;
+    const char *seed_token_file; /* --seed-token-file; NULL: no Seed */
+    char seed_token[ID_MAX + 1]; /* its first line */
 } A;
 
 /* ---- payloads -------------------------------------------------------- */
@@ -105,16 +129,31 @@ static struct {
 typedef struct {
     char account[ID_MAX + 1];
     long long amount;
+    char token[ID_MAX + 1]; /* Seed only; "" when not given */
 } entry_t;
 
-/* Parse "account=ID <num_key>=N" (fields in any order, nothing else) into
- * e. Returns 0, or -1 with err. The id charset keeps it safe to quote the
- * id into SQL as it is. */
+/* 1 if v is outside [min, max], with a message naming the field. */
+static int out_of_range(const char *name, long long v, long long min,
+                        long long max, char *err, size_t errlen)
+{
+    if (v >= min && v <= max)
+        return 0;
+    snprintf(err, errlen, "%s %lld is out of range: it must be in [%lld, %lld]",
+             name, v, min, max);
+    return 1;
+}
+
+/* Parse "account=ID <num_key>=N" (fields in any order, nothing else; with
+ * with_token also "token=T") into e, N in [min, max]. Returns 0, or -1
+ * with err, which names the field out of range. The id charset keeps it
+ * safe to quote the id into SQL as it is. */
 static int parse_entry(const uint8_t *p, size_t len, const char *num_key,
-                       entry_t *e, char *err, size_t errlen)
+                       long long min, long long max, int with_token, entry_t *e,
+                       char *err, size_t errlen)
 {
     char text[256], *save = NULL;
     int have_acct = 0, have_num = 0;
+    e->token[0] = '\0';
     size_t klen = strlen(num_key);
     if (len >= sizeof text) {
         snprintf(err, errlen, "payload too long");
@@ -135,36 +174,47 @@ static int parse_entry(const uint8_t *p, size_t len, const char *num_key,
             have_num = !errno && end != f + klen + 1 && !*end;
             if (!have_num)
                 break;
+        } else if (with_token && !strncmp(f, "token=", 6) &&
+                   strlen(f + 6) <= ID_MAX) {
+            snprintf(e->token, sizeof e->token, "%s", f + 6);
         } else {
             have_acct = 0;
             break;
         }
     }
+    if (have_acct && have_num &&
+        out_of_range(num_key, e->amount, min, max, err, errlen))
+        return -1;
     if (have_acct && have_num)
         return 0;
     snprintf(err, errlen,
-             "bad payload: want \"account=ID %s=N\" (ID 1..64 of "
-             "[A-Za-z0-9_.-], N a signed integer)",
-             num_key);
+             "bad payload: want \"account=ID %s=N%s\" (ID 1..64 of "
+             "[A-Za-z0-9_.-], N an integer in [%lld, %lld])",
+             num_key, with_token ? " token=T" : "", min, max);
     return -1;
 }
 
 /* ---- the business SQL, run by barrier_run ---------------------------- */
 
-/* Run one statement; on error write it to msg. 0 or -1. */
-static int account_exists(MYSQL *conn, const char *id, char *msg, size_t msglen)
+/* One integer column of account id (the first row of `sql`, a printf
+ * format taking the id) into *out: 1 found, 0 no such account, -1 error
+ * in msg. */
+static int account_column(MYSQL *conn, const char *sql, const char *id,
+                          long long *out, char *msg, size_t msglen)
 {
-    if (example_service_exec(conn, msg, msglen,
-                             "SELECT 1 FROM accounts WHERE id = '%s'", id) != 0)
+    if (example_service_exec(conn, msg, msglen, sql, id) != 0)
         return -1;
     MYSQL_RES *r = mysql_store_result(conn);
     if (!r) {
         snprintf(msg, msglen, "%s", mysql_error(conn));
         return -1;
     }
-    int n = (int)mysql_num_rows(r);
+    MYSQL_ROW row = mysql_fetch_row(r);
+    int found = row && row[0];
+    if (found)
+        *out = strtoll(row[0], NULL, 10);
     mysql_free_result(r);
-    return n > 0;
+    return found;
 }
 
 /* A debit freezes its amount while the funds (balance less the debits
@@ -173,6 +223,9 @@ static barrier_business_rc_t biz_try(MYSQL *conn, void *user, char *msg,
                                      size_t msglen)
 {
     const entry_t *e = user;
+    if (out_of_range("amount", e->amount, -BANK_AMOUNT_MAX, BANK_AMOUNT_MAX,
+                     msg, msglen))
+        return BARRIER_BUSINESS_FAIL;
     if (e->amount < 0) {
         if (example_service_exec(
                 conn, msg, msglen,
@@ -184,13 +237,20 @@ static barrier_business_rc_t biz_try(MYSQL *conn, void *user, char *msg,
         if (mysql_affected_rows(conn) == 1)
             return BARRIER_BUSINESS_OK;
     }
-    int exists = account_exists(conn, e->account, msg, msglen);
+    long long balance = 0;
+    int exists =
+        account_column(conn, "SELECT balance FROM accounts WHERE id = '%s'",
+                       e->account, &balance, msg, msglen);
     if (exists < 0)
         return BARRIER_BUSINESS_ERROR;
-    if (exists && e->amount >= 0)
+    if (exists && e->amount >= 0 && balance <= BANK_BALANCE_MAX - e->amount)
         return BARRIER_BUSINESS_OK;
-    snprintf(msg, msglen, "%s",
-             exists ? "insufficient funds" : "no such account");
+    if (exists && e->amount >= 0)
+        snprintf(msg, msglen, "amount %lld would take the balance past %lld",
+                 e->amount, BANK_BALANCE_MAX);
+    else
+        snprintf(msg, msglen, "%s",
+                 exists ? "insufficient funds" : "no such account");
     return BARRIER_BUSINESS_FAIL;
 }
 
@@ -235,8 +295,8 @@ static barrier_business_rc_t biz_cancel(MYSQL *conn, void *user, char *msg,
 {
     const entry_t *e = user;
     char set[96];
-    if (e->amount >= 0)
-        return BARRIER_BUSINESS_OK;
+    if (e->amount >= 0 || e->amount < -BANK_AMOUNT_MAX)
+        return BARRIER_BUSINESS_OK; /* nothing frozen (a try refuses those) */
     snprintf(set, sizeof set, "trading_balance = trading_balance - %lld",
              e->amount);
     return update_one(conn, e, msg, msglen, set);
@@ -386,7 +446,10 @@ static void handle_trans(const trellis_branch_ctx_t *ctx,
     const trans_op_t *op = user;
     entry_t e;
     char err[200];
-    if (parse_entry(payload, payload_len, "amount", &e, err, sizeof err) != 0) {
+    /* Any 64-bit amount parses: the try refuses one out of range, and
+     * then its cancel must still succeed (a phase-2 op never gives up). */
+    if (parse_entry(payload, payload_len, "amount", LLONG_MIN, LLONG_MAX, 0, &e,
+                    err, sizeof err) != 0) {
         example_service_answer(reply, TRELLIS_REPLY_FAILURE, "%s", err);
         say(ctx, op, NULL, "rejected: %s", err);
         return;
@@ -396,6 +459,49 @@ static void handle_trans(const trellis_branch_ctx_t *ctx,
 
 /* ---- Seed and Accounts ----------------------------------------------- */
 
+/* 1 if a and b are equal, in time independent of where they differ. */
+static int token_equal(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    unsigned char d = na != nb;
+    for (size_t i = 0; i < na && i < nb; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+/* Set e's balance in one local transaction, unless money of the account
+ * is frozen (read FOR UPDATE, so a try cannot freeze in between). 0, 1
+ * refused (why in err), or -1 error in err; the transaction is ended
+ * either way. */
+static int seed_balance(MYSQL *conn, const entry_t *e, char *err, size_t errlen)
+{
+    long long frozen = 0;
+    if (example_service_exec(conn, err, errlen, "START TRANSACTION") != 0)
+        return -1;
+    int found = account_column(
+        conn, "SELECT trading_balance FROM accounts WHERE id = '%s' FOR UPDATE",
+        e->account, &frozen, err, errlen);
+    if (found > 0 && frozen != 0) {
+        snprintf(err, errlen,
+                 "Seed refused: %lld of account %s is frozen by a transfer "
+                 "in flight",
+                 -frozen, e->account);
+        mysql_query(conn, "ROLLBACK");
+        return 1;
+    }
+    if (found < 0 ||
+        example_service_exec(
+            conn, err, errlen,
+            "INSERT INTO accounts (id, balance, trading_balance) VALUES "
+            "('%s', %lld, 0) ON DUPLICATE KEY UPDATE balance = %lld",
+            e->account, e->amount, e->amount) != 0 ||
+        example_service_exec(conn, err, errlen, "COMMIT") != 0) {
+        mysql_query(conn, "ROLLBACK");
+        return -1;
+    }
+    return 0;
+}
+
 static void handle_seed(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
                         size_t payload_len, trellis_reply_t *reply, void *user)
 {
@@ -404,19 +510,26 @@ static void handle_seed(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     entry_t e;
     char err[256];
     MYSQL *conn;
-    if (parse_entry(payload, payload_len, "balance", &e, err, sizeof err) !=
-        0) {
+    if (parse_entry(payload, payload_len, "balance", 0, BANK_BALANCE_MAX, 1, &e,
+                    err, sizeof err) != 0) {
         example_service_answer(reply, TRELLIS_REPLY_FAILURE, "%s", err);
         return;
     }
+    if (!token_equal(e.token, A.seed_token)) {
+        example_service_answer(reply, TRELLIS_REPLY_FAILURE,
+                               "Seed refused: %s seed token",
+                               e.token[0] ? "wrong" : "no");
+        return;
+    }
+    int rc = -1;
     if (!(conn = example_service_conn(err, sizeof err)) ||
-        example_service_exec(
-            conn, err, sizeof err,
-            "INSERT INTO accounts (id, balance, trading_balance) VALUES "
-            "('%s', %lld, 0) ON DUPLICATE KEY UPDATE balance = %lld",
-            e.account, e.amount, e.amount) != 0) {
+        (rc = seed_balance(conn, &e, err, sizeof err)) != 0) {
         example_service_conn_check();
-        example_service_answer(reply, TRELLIS_REPLY_ERROR, "%s", err);
+        example_service_answer(
+            reply, rc == 1 ? TRELLIS_REPLY_FAILURE : TRELLIS_REPLY_ERROR, "%s",
+            err);
+        if (rc == 1 && !example_service_opts()->quiet)
+            printf("%s: Seed account=%s refused: %s\n", A.name, e.account, err);
         return;
     }
     if (!example_service_opts()->quiet)
@@ -483,14 +596,45 @@ static int set_flag(const char *k, const char *v)
     }
     if (!strcmp(k, "--chaos"))
         return parse_chaos(v);
+    if (!strcmp(k, "--seed-token-file")) {
+        A.seed_token_file = v;
+        return 0;
+    }
     return -1;
+}
+
+/* The first line of --seed-token-file into A.seed_token. 0, or -1 with a
+ * message on stderr. */
+static int read_seed_token(void)
+{
+    FILE *f = fopen(A.seed_token_file, "r");
+    char line[ID_MAX + 2] = "";
+    if (!f) {
+        fprintf(stderr, "bank-service: --seed-token-file %s: %s\n",
+                A.seed_token_file, strerror(errno));
+        return -1;
+    }
+    if (!fgets(line, sizeof line, f))
+        line[0] = '\0';
+    fclose(f);
+    size_t n = strcspn(line, "\n");
+    if (n < TOKEN_MIN || !example_service_valid_id(line, n)) {
+        fprintf(stderr,
+                "bank-service: --seed-token-file %s: the first line must be "
+                "%d..%d of [A-Za-z0-9_.-]\n",
+                A.seed_token_file, TOKEN_MIN, ID_MAX);
+        return -1;
+    }
+    memcpy(A.seed_token, line, n);
+    A.seed_token[n] = '\0';
+    return 0;
 }
 
 /* --name is required; it names the process in every message. */
 static int check_flags(void)
 {
     char log_name[128];
-    if (!A.name)
+    if (!A.name || (A.seed_token_file && read_seed_token() != 0))
         return -1;
     snprintf(log_name, sizeof log_name, "bank-service %s", A.name);
     example_service_set_log_name(log_name);
@@ -508,8 +652,9 @@ static int add_handlers(trellis_participant_t *p, char *err, size_t errlen)
                                        errlen) != TRELLIS_OK)
             return -1;
     }
-    if (trellis_participant_handle(p, "/bank.v1.Bank/Seed", handle_seed, NULL,
-                                   err, errlen) != TRELLIS_OK ||
+    if ((A.seed_token_file &&
+         trellis_participant_handle(p, "/bank.v1.Bank/Seed", handle_seed, NULL,
+                                    err, errlen) != TRELLIS_OK) ||
         trellis_participant_handle(p, "/bank.v1.Bank/Accounts", handle_accounts,
                                    NULL, err, errlen) != TRELLIS_OK)
         return -1;
@@ -518,14 +663,16 @@ static int add_handlers(trellis_participant_t *p, char *err, size_t errlen)
 
 static void ready(int port)
 {
-    printf("bank-service ready name=%s database=%s port=%d chaos=%s\n", A.name,
-           example_service_opts()->database, port, A.chaos ? "on" : "off");
+    printf("bank-service ready name=%s database=%s port=%d chaos=%s seed=%s\n",
+           A.name, example_service_opts()->database, port,
+           A.chaos ? "on" : "off", A.seed_token_file ? "token" : "off");
 }
 
 static const example_service_def_t BANK = {
     .program = "bank-service",
     .usage_head = "bank-service --name NAME --database DB",
-    .usage_tail = "[--threads N] [--chaos SEED:RATE] [--quiet]",
+    .usage_tail = "[--threads N] [--chaos SEED:RATE] [--seed-token-file FILE] "
+                  "[--quiet]",
     .table_ddl = "CREATE TABLE IF NOT EXISTS accounts ("
                  "id VARCHAR(64) NOT NULL PRIMARY KEY, "
                  "balance BIGINT NOT NULL DEFAULT 0, "

@@ -41,6 +41,14 @@
  *                       money moved (xena 0, trading_balance 0). Were g2's
  *                       tries to pass, it is submitted after g1's cancel,
  *                       reproducing the hole (xena at -50);
+ *   item13-amount-and-seed
+ *                       a credit of ~9.2e18 to ivan@bank-b is refused at
+ *                       its try naming the amount (its confirm would
+ *                       overflow BIGINT for ever) and its cancel succeeds;
+ *                       a Seed of judy@bank-a while 30 of hers are frozen
+ *                       is refused (balance and frozen unchanged); a Seed
+ *                       without the banks' seed token, or with a wrong
+ *                       one, is refused;
  *   storm               N (200) random transfers both ways among 4 accounts
  *                       per bank (source and destination anywhere, maybe
  *                       the same bank; most accounts start empty or nearly
@@ -121,6 +129,8 @@ typedef struct {
     char log[N_BANKS][PATH_MAX];
     harness_server_t *bank_srv[N_BANKS];
     trellis_client_t *client;
+    char seed_token[40];            /* the banks' Seed token */
+    char seed_token_file[PATH_MAX]; /* and the file they read it from */
     /* command line */
     int transfers, threads;
     uint64_t seed;
@@ -154,6 +164,8 @@ static harness_server_t *start_bank(env_t *env, int b, const char *name,
                           harness_mariadb_socket(env->procs.db),
                           "--threads",
                           "8",
+                          "--seed-token-file",
+                          env->seed_token_file,
                           chaos ? "--chaos" : NULL,
                           chaos,
                           NULL};
@@ -170,6 +182,9 @@ static harness_server_t *start_bank(env_t *env, int b, const char *name,
 static int setup(env_t *env)
 {
     if (example_procs_open(&env->procs, "example-" EX) != 0 ||
+        example_seed_token(&env->procs, env->seed_token, sizeof env->seed_token,
+                           env->seed_token_file,
+                           sizeof env->seed_token_file) != 0 ||
         !example_start_mariadb(&env->procs))
         return -1;
     if (start_tm(env) != 0)
@@ -213,7 +228,8 @@ static int bank_call(const char *addr, const char *method, const char *payload,
 static int seed(const env_t *env, int b, const char *account, long long bal)
 {
     char payload[128], err[256];
-    snprintf(payload, sizeof payload, "account=%s balance=%lld", account, bal);
+    snprintf(payload, sizeof payload, "account=%s balance=%lld token=%s",
+             account, bal, env->seed_token);
     if (bank_call(env->bank[b], "Seed", payload, NULL, err, sizeof err) == 0)
         return 0;
     printf("   seed %s@%s: %s\n", account, BANKS[b].name, err);
@@ -634,6 +650,88 @@ static void scenario_pending_credit(env_t *env, example_check_t *ck)
     check_account(env, BANK_B, "zoe", 0, 0, ck);
 }
 
+/* ---- item 13: bounded amounts, a guarded Seed ----------------------- */
+
+/* The try of one branch of tr in a transaction of its own, then abort
+ * (checked: the cancel must succeed, whatever the try said); the try's rc
+ * and err. */
+static trellis_rc_t lone_try(const env_t *env, const transfer_t *tr, int br,
+                             char *err, size_t errlen, example_check_t *ck)
+{
+    char gid[GID_MAX], e2[256];
+    trellis_trans_status_t st = 0;
+    trellis_tcc_t *t = begin(env, 1, gid, sizeof gid);
+    if (!t) {
+        snprintf(err, errlen, "begin failed");
+        return TRELLIS_UNAVAILABLE;
+    }
+    trellis_rc_t rc = call_try(env, t, tr, br, err, errlen);
+    trellis_rc_t arc =
+        trellis_tcc_abort(t, "item13: one try only", &st, e2, sizeof e2);
+    example_expect(ck, arc == TRELLIS_OK && st == TRELLIS_TRANS_FAILED,
+                   "the abort should end failed at once: rc %d: %s", arc,
+                   arc ? e2 : trellis_trans_status_name(st));
+    trellis_tcc_free(t);
+    return rc;
+}
+
+/* A credit near the BIGINT limit must be refused at its try (its confirm
+ * would overflow and be retried for ever); Seed must not set a balance
+ * while money of the account is frozen, nor work for a caller without the
+ * bank's seed token. */
+static void scenario_item13(env_t *env, example_check_t *ck)
+{
+    char gid[GID_MAX], err[256];
+    if (seed(env, BANK_B, "ivan", 100) || seed(env, BANK_A, "judy", 100)) {
+        example_expect(ck, 0, "seeding failed");
+        return;
+    }
+    printf("   ivan@bank-b has 100, judy@bank-a has 100\n");
+
+    transfer_t huge = {BANK_A, "nobody", BANK_B, "ivan", 9223372036854775000LL};
+    trellis_rc_t rc = lone_try(env, &huge, BR_CREDIT, err, sizeof err, ck);
+    printf("   a credit of %lld to ivan: try %s\n", huge.amount,
+           rc ? err : "passed");
+    example_expect(ck, rc == TRELLIS_ABORTED && strstr(err, "amount"),
+                   "a credit of %lld should be refused at its try, naming "
+                   "the amount (its confirm would overflow for ever)",
+                   huge.amount);
+    transfer_t small = {BANK_A, "nobody", BANK_B, "ivan", 5};
+    rc = lone_try(env, &small, BR_CREDIT, err, sizeof err, ck);
+    example_expect(ck, rc == TRELLIS_OK, "a credit of 5 should pass: %s", err);
+    check_account(env, BANK_B, "ivan", 100, 0, ck);
+
+    /* judy's debit of 30 is frozen; a Seed of judy must be refused. */
+    transfer_t d = {BANK_A, "judy", BANK_B, "ivan", 30};
+    trellis_tcc_t *t = begin(env, 1, gid, sizeof gid);
+    if (!example_expect(ck, t != NULL, "begin failed"))
+        return;
+    rc = call_try(env, t, &d, BR_DEBIT, err, sizeof err);
+    example_expect(ck, rc == TRELLIS_OK, "judy's try should pass: %s", err);
+    int seeded = seed(env, BANK_A, "judy", 0) == 0;
+    example_expect(ck, !seeded,
+                   "Seed of judy should be refused while 30 of hers are "
+                   "frozen");
+    check_account(env, BANK_A, "judy", 100, -30, ck);
+    rc = trellis_tcc_abort(t, "item13: release judy", NULL, err, sizeof err);
+    trellis_tcc_free(t);
+    trellis_trans_info_free(report(env, gid, &d));
+    check_account(env, BANK_A, "judy", 100, 0, ck);
+
+    /* Whoever reaches the port without the token cannot seed. */
+    int open =
+        bank_call(env->bank[BANK_B], "Seed", "account=ivan balance=1000000",
+                  NULL, err, sizeof err) == 0;
+    printf("   Seed without the token: %s\n", open ? "accepted" : err);
+    example_expect(ck, !open, "Seed without the seed token should be refused");
+    open = bank_call(env->bank[BANK_B], "Seed",
+                     "account=ivan balance=1000000 token=guess", NULL, err,
+                     sizeof err) == 0;
+    printf("   Seed with a wrong token: %s\n", open ? "accepted" : err);
+    example_expect(ck, !open, "Seed with a wrong token should be refused");
+    check_account(env, BANK_B, "ivan", 100, 0, ck);
+}
+
 /* ---- storm ----------------------------------------------------------- */
 
 typedef enum {
@@ -930,13 +1028,14 @@ static void storm_print_effects(const storm_t *s)
     printf("\n");
 }
 
-static int storm_seed(const char *bank[N_BANKS])
+static int storm_seed(const env_t *env, const char *bank[N_BANKS])
 {
-    char payload[64], err[256];
+    char payload[128], err[256];
     for (int b = 0; b < N_BANKS; b++)
         for (int i = 0; i < STORM_ACCOUNTS; i++) {
-            snprintf(payload, sizeof payload, "account=s-%c%d balance=%lld",
-                     b == BANK_A ? 'a' : 'b', i, STORM_START[i]);
+            snprintf(
+                payload, sizeof payload, "account=s-%c%d balance=%lld token=%s",
+                b == BANK_A ? 'a' : 'b', i, STORM_START[i], env->seed_token);
             if (bank_call(bank[b], "Seed", payload, NULL, err, sizeof err)) {
                 printf("   seed: %s\n", err);
                 return -1;
@@ -999,7 +1098,7 @@ static void scenario_storm(env_t *env, example_check_t *ck)
         printf(" %lld", STORM_START[i]);
     printf(")\n");
     if (!(s.items = calloc((size_t)s.n, sizeof *s.items)) ||
-        storm_seed(s.bank) != 0) {
+        storm_seed(env, s.bank) != 0) {
         example_expect(ck, 0, "cannot set up the storm");
         free(s.items);
         return;
@@ -1031,6 +1130,10 @@ static const scenario_t SCENARIOS[] = {
     {"pending-credit-not-spendable",
      "xena has 0 and 50 pending to come in; she may not send them on yet",
      scenario_pending_credit},
+    {"item13-amount-and-seed",
+     "a credit near the BIGINT limit, a Seed over frozen money, a Seed "
+     "without the token: all refused",
+     scenario_item13},
     {"storm",
      "concurrent transfers against banks with chaos, duplicate and "
      "out-of-order deliveries",
@@ -1052,10 +1155,11 @@ static int run_scenario(env_t *env, const scenario_t *sc)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: example-bank-transfer-tcc [--scenario "
-                    "transfer-ok|insufficient-funds|receiver-down|"
-                    "pending-credit-not-spendable|storm] "
-                    "[--transfers N] [--threads N] [--seed S]\n");
+    fprintf(stderr,
+            "usage: example-bank-transfer-tcc [--scenario "
+            "transfer-ok|insufficient-funds|receiver-down|"
+            "pending-credit-not-spendable|item13-amount-and-seed|storm] "
+            "[--transfers N] [--threads N] [--seed S]\n");
     return 2;
 }
 

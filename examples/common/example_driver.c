@@ -5,6 +5,8 @@
  */
 #include "example_driver.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +138,31 @@ int example_procs_stop(example_procs_t *p)
     if (p->db)
         harness_mariadb_stop(p->db);
     return rc;
+}
+
+int example_seed_token(example_procs_t *p, char *token, size_t toklen,
+                       char *path, size_t pathlen)
+{
+    unsigned char raw[16];
+    if (toklen < 2 * sizeof raw + 1 ||
+        !harness_path(p->h, "seed-token", path, pathlen))
+        return -1;
+    if (getentropy(raw, sizeof raw) != 0) {
+        fprintf(stderr, "%s: getentropy: %s\n", p->program, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(token + 2 * i, 3, "%02x", raw[i]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f || fprintf(f, "%s\n", token) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "%s: write %s: %s\n", p->program, path,
+                strerror(errno));
+        if (!f && fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return 0;
 }
 
 int example_client_new(const char *program, const char *tm, int timeout_ms,

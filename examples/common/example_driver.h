@@ -78,6 +78,13 @@ harness_server_t *example_start_service(example_procs_t *p, const char *name,
  * 0 or -1. */
 int example_procs_stop(example_procs_t *p);
 
+/* A fresh random token (32 hex digits) into token[toklen] (at least 33),
+ * written as one line to <scratch>/seed-token (mode 0600), whose path goes
+ * into path[pathlen]: what a service started with --seed-token-file path
+ * requires in its Seed calls. 0, or -1 with the reason on stderr. */
+int example_seed_token(example_procs_t *p, char *token, size_t toklen,
+                       char *path, size_t pathlen);
+
 /* A client for the TM at tm; 0, or -1 with the reason on stderr. */
 int example_client_new(const char *program, const char *tm, int timeout_ms,
                        trellis_client_t **out);

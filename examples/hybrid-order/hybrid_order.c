@@ -117,7 +117,9 @@ typedef struct {
     harness_server_t *tm_srv, *svc_srv[N_SVC];
     char log[N_SVC][PATH_MAX];
     trellis_client_t *client;
-    MYSQL *conn; /* the driver's own: XA RECOVER, xa_recover, setup */
+    MYSQL *conn;         /* the driver's own: XA RECOVER, xa_recover, setup */
+    char seed_token[40]; /* bank-service's Seed token */
+    char seed_token_file[PATH_MAX]; /* and the file it reads it from */
     unsigned seed;
     int count;
 } env_t;
@@ -165,6 +167,8 @@ static int start_service(env_t *env, int i)
                           "4",
                           i == SVC_BANK ? "--name" : NULL,
                           "bank",
+                          "--seed-token-file",
+                          env->seed_token_file,
                           NULL};
     harness_server_t *s =
         example_start_service(&env->procs, SVC[i].name, SVC[i].name, args);
@@ -205,6 +209,9 @@ static int seed_existing_order(env_t *env)
 static int setup(env_t *env)
 {
     if (example_procs_open(&env->procs, "example-" EX) != 0 ||
+        example_seed_token(&env->procs, env->seed_token, sizeof env->seed_token,
+                           env->seed_token_file,
+                           sizeof env->seed_token_file) != 0 ||
         !(env->socket = example_start_mariadb(&env->procs)) ||
         connect_db(env) != 0 || start_tm(env) != 0)
         return -1;
@@ -251,8 +258,11 @@ static int seed(const env_t *env, int svc, example_check_t *ck, const char *fmt,
     char payload[160], err[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(payload, sizeof payload, fmt, ap);
+    int n = vsnprintf(payload, sizeof payload, fmt, ap);
     va_end(ap);
+    if (svc == SVC_BANK && n >= 0 && (size_t)n < sizeof payload)
+        snprintf(payload + n, sizeof payload - (size_t)n, " token=%s",
+                 env->seed_token);
     return example_expect(
                ck,
                svc_call(env, svc, "Seed", payload, NULL, err, sizeof err) == 0,

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <protobuf-c/protobuf-c.h>
+
+#include "trellis_wire.h"
+
 fz_in_t fz_in(const uint8_t *data, size_t size)
 {
     fz_in_t in = {data, size};
@@ -71,4 +75,17 @@ void fz_require(int cond, const char *what)
         return;
     fprintf(stderr, "fuzz invariant broken: %s\n", what);
     abort();
+}
+
+void fz_require_repack_checks(const ProtobufCMessage *m)
+{
+    char why[256];
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *back = malloc(n ? n : 1);
+    fz_require(back != NULL, "out of memory");
+    protobuf_c_message_pack(m, back);
+    fz_require(trellis_wire_check_strings(m->descriptor, back, n, why,
+                                          sizeof(why)) == TRELLIS_WIRE_OK,
+               "protobuf-c's own packing fails the wire check");
+    free(back);
 }

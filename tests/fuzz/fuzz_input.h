@@ -49,4 +49,12 @@ char *fz_strndup(const uint8_t *p, size_t n);
  * the input). */
 void fz_require(int cond, const char *what);
 
+struct ProtobufCMessage;
+
+/* m, decoded from bytes trellis_wire_check_strings accepted, packs back
+ * into bytes it accepts too (fz_require): the walk and protobuf-c frame a
+ * message alike, so no NUL can hide behind framing only one of them
+ * reads. */
+void fz_require_repack_checks(const struct ProtobufCMessage *m);
+
 #endif /* FUZZ_INPUT_H */

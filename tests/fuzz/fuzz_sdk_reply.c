@@ -7,8 +7,13 @@
  * are input like any other.
  *
  * Input: byte 0 picks the reply (% 3: QueryReply, ListReply, SubmitReply);
- * the rest is the message. Invariants: a copy has the message's counts and
- * strings, and clearing it frees everything (LeakSanitizer checks).
+ * the rest is the message, decoded by tr_reply_unpack as the client does
+ * (the NUL check of trellis_wire.h, then protobuf-c). Invariants: a reply
+ * whose wire strings hold a NUL, or that the check cannot walk, is
+ * refused (a NUL refusal names its field); a decoded reply packs back
+ * into bytes the check accepts; a copy
+ * has the message's counts and strings, and clearing it frees everything
+ * (LeakSanitizer checks).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +22,7 @@
 #include "fuzz_input.h"
 #include "internal.h"
 #include "trellis/v1/tm.pb-c.h"
+#include "trellis_wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -43,9 +49,30 @@ static void copy_and_check(const Trellis__V1__Transaction *t)
     tr_trans_info_clear(&info);
 }
 
+/* p[0..n) as the client decodes a reply of type d: NULL when refused.
+ * Checks the NUL rule both ways (see the top of this file). */
+static ProtobufCMessage *decode(const ProtobufCMessageDescriptor *d,
+                                const uint8_t *p, size_t n)
+{
+    char err[256], why[256];
+    ProtobufCMessage *m = NULL;
+    int wire = trellis_wire_check_strings(d, p, n, why, sizeof(why));
+    trellis_rc_t rc = tr_reply_unpack(d, p, n, "/fuzz", &m, err, sizeof(err));
+    if (wire == TRELLIS_WIRE_NUL)
+        fz_require(rc != TRELLIS_OK && strstr(err, "contains a NUL byte"),
+                   "a reply with a NUL in a string was decoded");
+    fz_require(wire == TRELLIS_WIRE_OK || rc != TRELLIS_OK,
+               "a reply the wire check refuses was decoded");
+    if (rc != TRELLIS_OK)
+        return NULL;
+    fz_require_repack_checks(m);
+    return m;
+}
+
 static void query_reply(const uint8_t *p, size_t n)
 {
-    Trellis__V1__QueryReply *r = trellis__v1__query_reply__unpack(NULL, n, p);
+    Trellis__V1__QueryReply *r = (Trellis__V1__QueryReply *)decode(
+        &trellis__v1__query_reply__descriptor, p, n);
     if (r && r->trans)
         copy_and_check(r->trans);
     trellis__v1__query_reply__free_unpacked(r, NULL);
@@ -53,7 +80,8 @@ static void query_reply(const uint8_t *p, size_t n)
 
 static void list_reply(const uint8_t *p, size_t n)
 {
-    Trellis__V1__ListReply *r = trellis__v1__list_reply__unpack(NULL, n, p);
+    Trellis__V1__ListReply *r = (Trellis__V1__ListReply *)decode(
+        &trellis__v1__list_reply__descriptor, p, n);
     for (size_t i = 0; r && i < r->n_transactions; i++)
         copy_and_check(r->transactions[i]);
     trellis__v1__list_reply__free_unpacked(r, NULL);
@@ -61,7 +89,8 @@ static void list_reply(const uint8_t *p, size_t n)
 
 static void submit_reply(const uint8_t *p, size_t n)
 {
-    Trellis__V1__SubmitReply *r = trellis__v1__submit_reply__unpack(NULL, n, p);
+    Trellis__V1__SubmitReply *r = (Trellis__V1__SubmitReply *)decode(
+        &trellis__v1__submit_reply__descriptor, p, n);
     if (r) {
         char *reason = tr_strdup0(r->reason);
         fz_require(reason && strcmp(reason, r->reason) == 0,

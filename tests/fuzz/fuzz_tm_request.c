@@ -8,6 +8,14 @@
  * the operator RPCs RetryNow, ForceStop and SetLogLevel); the rest is the
  * request message as a gRPC frame carries it.
  *
+ * Before any family runs, the request passes the check tm_server makes
+ * before every handler (trellis_wire.h): one with a NUL byte inside a
+ * string field, or bytes the check cannot walk, is refused there (a NUL
+ * refusal names its field) and goes no further; a request the check
+ * accepts and protobuf-c decodes must pack back into bytes the check
+ * accepts (a framing protobuf-c reads otherwise than the check would let
+ * a NUL through).
+ *
  * Each family runs what tm_engine.c's handler runs before it touches the
  * gid map, the store or the wire: protobuf-c unpack, the tm_validate_*
  * check, the tm_request_* / tm_trans conversion into the model, the
@@ -37,6 +45,7 @@
 #include "tm_log.h"
 #include "tm_plan.h"
 #include "tm_request.h"
+#include "trellis_wire.h"
 
 typedef void (*family_fn)(const uint8_t *req, size_t len);
 
@@ -234,6 +243,43 @@ static const family_fn families[] = {
     set_log_level,   /* 11 */
 };
 
+/* The request type of each family, as trellisd registers it with
+ * tm_server_add_method; NULL for the session, several requests in one. */
+static const ProtobufCMessageDescriptor *const request_types[] = {
+    &trellis__v1__new_gid_request__descriptor,
+    &trellis__v1__begin_request__descriptor,
+    &trellis__v1__register_branch_request__descriptor,
+    &trellis__v1__submit_request__descriptor,
+    &trellis__v1__abort_request__descriptor,
+    &trellis__v1__query_request__descriptor,
+    &trellis__v1__list_request__descriptor,
+    &grpc__health__v1__health_check_request__descriptor,
+    NULL,
+    &trellis__v1__retry_now_request__descriptor,
+    &trellis__v1__force_stop_request__descriptor,
+    &trellis__v1__set_log_level_request__descriptor,
+};
+
+/* tm_server's check before the handler: 1 if the request is refused
+ * there. */
+static int refused_on_the_wire(const ProtobufCMessageDescriptor *d,
+                               const uint8_t *req, size_t len)
+{
+    char err[320] = "";
+    int rc = trellis_wire_check_strings(d, req, len, err, sizeof(err));
+    if (rc == TRELLIS_WIRE_NUL)
+        fz_require(strstr(err, "field ") && strstr(err, "contains a NUL byte"),
+                   "a NUL refusal that names no field");
+    if (rc != TRELLIS_WIRE_OK)
+        return 1;
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, req);
+    if (m) {
+        fz_require_repack_checks(m);
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -241,6 +287,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     size_t n = sizeof(families) / sizeof(families[0]);
-    families[data[0] % n](data + 1, size - 1);
+    _Static_assert(sizeof(families) / sizeof(families[0]) ==
+                       sizeof(request_types) / sizeof(request_types[0]),
+                   "a request type for every family");
+    size_t f = data[0] % n;
+    if (request_types[f] &&
+        refused_on_the_wire(request_types[f], data + 1, size - 1))
+        return 0;
+    families[f](data + 1, size - 1);
     return 0;
 }

@@ -2,7 +2,8 @@
  * test_badinput.c: input trellisd must refuse with INVALID_ARGUMENT (and a
  * message) without storing anything — bad gids, a malformed protobuf, too
  * many steps, an oversize payload, malformed targets, dependencies on
- * later steps — and the limits' boundaries, which it must accept. Requests
+ * later steps, a NUL inside a string field (issue 12 item 14) — and the
+ * limits' boundaries, which it must accept. Requests
  * are built with protobuf-c and sent raw with trellis_call_unary, so the
  * TM's checks are tested whatever the SDK checks first; the SDK path is
  * tested too where it adds something.
@@ -296,6 +297,111 @@ static void test_bad_dependencies(void **state)
     itest_pass(state);
 }
 
+/* ---- issue 12 item 14: an embedded NUL in a string field --------------- */
+
+/* Pack m, turn its first '@' into a 0 byte, send it to method; rc and
+ * err as trellisd answered. */
+static trellis_rc_t send_with_nul(itest_t *t, const char *method,
+                                  const ProtobufCMessage *m, char *err,
+                                  size_t errlen)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+    assert_non_null(buf);
+    protobuf_c_message_pack(m, buf);
+    uint8_t *at = memchr(buf, '@', len);
+    assert_non_null(at);
+    *at = 0;
+    trellis_rc_t rc = send_raw(t, method, buf, len, err, errlen);
+    free(buf);
+    return rc;
+}
+
+static void assert_nul_refused(trellis_rc_t rc, const char *err,
+                               const char *field)
+{
+    char want[128];
+    snprintf(want, sizeof want, "field %s contains a NUL byte", field);
+    if (rc != TRELLIS_INVALID_ARGUMENT || !strstr(err, want))
+        fail_msg("rc %d (%s), want INVALID_ARGUMENT saying \"%s\"", rc, err,
+                 want);
+}
+
+static void test_item14_embedded_nul(void **state)
+{
+    itest_t *t = itest_start(state, "bad_nul", TM_ARGS);
+    char err[512];
+    Trellis__V1__SagaStep st = TRELLIS__V1__SAGA_STEP__INIT;
+    Trellis__V1__SagaStep *stp = &st;
+    st.action = (char *)t->action;
+    st.compensate = (char *)t->compensate;
+    st.payload.data = (uint8_t *)"ok";
+    st.payload.len = 2;
+    Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
+    o.wait_result = 1;
+    o.retry_interval_ms = ITEST_RETRY_INTERVAL_MS;
+    Trellis__V1__SubmitRequest sub = TRELLIS__V1__SUBMIT_REQUEST__INIT;
+    sub.gid = "a@b";
+    sub.n_steps = 1;
+    sub.steps = &stp;
+    sub.options = &o;
+
+    /* gid "a\0b" must not become the transaction "a". */
+    assert_nul_refused(send_with_nul(t, SUBMIT, &sub.base, err, sizeof err),
+                       err, "gid");
+    Trellis__V1__BeginRequest beg = TRELLIS__V1__BEGIN_REQUEST__INIT;
+    beg.gid = "a@c";
+    assert_nul_refused(
+        send_with_nul(t, "/trellis.v1.TM/Begin", &beg.base, err, sizeof err),
+        err, "gid");
+    assert_int_equal(stored(t), 0);
+
+    /* Deeper fields name their path. */
+    char action[256];
+    snprintf(action, sizeof action, "%s@", t->action);
+    sub.gid = "nul-action";
+    st.action = action;
+    assert_nul_refused(send_with_nul(t, SUBMIT, &sub.base, err, sizeof err),
+                       err, "steps[0].action");
+    st.action = (char *)t->action;
+    Trellis__V1__Header h = TRELLIS__V1__HEADER__INIT;
+    Trellis__V1__Header *hp = &h;
+    h.key = "x-tenant";
+    h.value = "acme@evil";
+    o.n_branch_headers = 1;
+    o.branch_headers = &hp;
+    sub.gid = "nul-header";
+    assert_nul_refused(send_with_nul(t, SUBMIT, &sub.base, err, sizeof err),
+                       err, "options.branch_headers[0].value");
+    o.n_branch_headers = 0;
+    Trellis__V1__AbortRequest ab = TRELLIS__V1__ABORT_REQUEST__INIT;
+    ab.gid = "nul-reason";
+    ab.reason = "why@";
+    assert_nul_refused(
+        send_with_nul(t, "/trellis.v1.TM/Abort", &ab.base, err, sizeof err),
+        err, "reason");
+    Trellis__V1__SetLogLevelRequest ll =
+        TRELLIS__V1__SET_LOG_LEVEL_REQUEST__INIT;
+    ll.level = "debug@";
+    assert_nul_refused(send_with_nul(t, "/trellis.v1.TM/SetLogLevel", &ll.base,
+                                     err, sizeof err),
+                       err, "level");
+    assert_int_equal(stored(t), 0);
+
+    /* The same requests without the NUL are fine. */
+    sub.gid = "a-b";
+    sub.n_steps = 1;
+    size_t len = protobuf_c_message_get_packed_size(&sub.base);
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    protobuf_c_message_pack(&sub.base, buf);
+    assert_accepted(t, "a-b", send_raw(t, SUBMIT, buf, len, err, sizeof err),
+                    err);
+    free(buf);
+    assert_int_equal(stored(t), 1);
+    itest_pass(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +411,7 @@ int main(void)
         cmocka_unit_test_teardown(test_oversize_payload, itest_teardown),
         cmocka_unit_test_teardown(test_bad_targets, itest_teardown),
         cmocka_unit_test_teardown(test_bad_dependencies, itest_teardown),
+        cmocka_unit_test_teardown(test_item14_embedded_nul, itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,9 +3,9 @@
  * one server per run of this file, one database per test: duplicates,
  * empty compensation and hanging for TCC and Saga ops, try racing cancel
  * on two connections, business failures and errors, connection hygiene
- * (open transactions, lost connections, handlers that misbehave), the
- * table DDL and names, the purge, and a measurement of round trips and
- * ops/s (printed, not asserted).
+ * (open transactions, lost connections, handlers that misbehave, and
+ * auto-reconnect: issue 12 item 12), the table DDL and names, the purge,
+ * and a measurement of round trips and ops/s (printed, not asserted).
  *
  * Business SQL is the TCC frozen-balance scheme of DESIGN.md on an
  * accounts table; tests count effects by reading that table.
@@ -789,6 +789,99 @@ static void test_connection_hygiene(void **state)
     imy_pass();
 }
 
+/* ---- 8b. item 12: auto-reconnect ------------------------------------------
+ *
+ * With MYSQL_OPT_RECONNECT on, libmariadb refuses to reconnect the first
+ * time a statement meets a lost session inside a transaction, but clears
+ * its "in transaction" flag doing so, and the next statement reconnects
+ * in autocommit: a handler that retries its statement on a lost
+ * connection then commits the business effect on a fresh session, while
+ * the barrier row died with the old one. */
+
+typedef struct {
+    MYSQL *killer;
+    int calls;
+    int set_reconnect; /* the handler itself turns auto-reconnect on */
+} retry_t;
+
+/* Lose the session, then retry the business UPDATE until it goes through
+ * (at most 5 times), as a handler that "recovers" from a lost connection
+ * would. */
+static barrier_business_rc_t retries_after_loss(MYSQL *c, void *u, char *msg,
+                                                size_t msglen)
+{
+    retry_t *r = u;
+    r->calls++;
+    if (r->set_reconnect) {
+        my_bool on = 1;
+        mysql_optionsv(c, MYSQL_OPT_RECONNECT, &on);
+    }
+    imy_exec(r->killer, "KILL CONNECTION %lu", mysql_thread_id(c));
+    for (int i = 0; i < 5; i++)
+        if (mysql_query(c, "UPDATE accounts SET balance = balance - 10 "
+                           "WHERE id = 1") == 0)
+            return BARRIER_BUSINESS_OK;
+    snprintf(msg, msglen, "%s", mysql_error(c));
+    return BARRIER_BUSINESS_ERROR;
+}
+
+/* An effect on the balance with no barrier row for its gid is the fault
+ * itself: say it in words. */
+static void assert_no_orphan_effect(MYSQL *c, long long before, const char *gid)
+{
+    long long after = imy_balance(c), rows = barrier_rows(c, gid);
+    if (after != before && rows == 0)
+        fail_msg("business effect committed without its barrier row: "
+                 "balance %lld -> %lld, %lld barrier rows for %s",
+                 before, after, rows, gid);
+}
+
+static void test_item12_auto_reconnect(void **state)
+{
+    (void)state;
+    char msg[256];
+    MYSQL *c = setup_db("reconnect");
+    retry_t r = {.killer = imy_connect("reconnect")};
+
+    /* A connection with auto-reconnect on is refused before anything
+     * runs. */
+    MYSQL *v = imy_connect("reconnect");
+    my_bool on = 1;
+    assert_int_equal(mysql_optionsv(v, MYSQL_OPT_RECONNECT, &on), 0);
+    long long before = imy_balance(c);
+    barrier_branch_t b = branch("tcc", "r1", "try");
+    barrier_outcome_t o =
+        barrier_run(v, NULL, &b, retries_after_loss, &r, msg, sizeof msg);
+    printf("[ reconnect on ] outcome %d: %s\n", o, msg);
+    assert_no_orphan_effect(c, before, "r1");
+    assert_int_equal(o, BARRIER_ERROR);
+    assert_non_null(strstr(msg, "auto-reconnect"));
+    assert_int_equal(r.calls, 0);
+    assert_int_equal(imy_balance(c), before);
+    assert_int_equal(barrier_rows(c, "r1"), 0);
+    mysql_close(v);
+
+    /* A handler that turns it on and reconnects: the new session is seen
+     * by its thread id and reported as such (its autocommitted statement
+     * cannot be taken back; the barrier says what happened). */
+    v = imy_connect("reconnect");
+    r = (retry_t){.killer = r.killer, .set_reconnect = 1};
+    before = imy_balance(c);
+    b = branch("tcc", "r2", "try");
+    o = barrier_run(v, NULL, &b, retries_after_loss, &r, msg, sizeof msg);
+    printf("[ reconnected inside ] outcome %d: %s\n", o, msg);
+    assert_int_equal(o, BARRIER_ERROR);
+    assert_int_equal(r.calls, 1);
+    assert_non_null(strstr(msg, "reconnected"));
+    assert_int_equal(barrier_rows(c, "r2"), 0);
+    imy_assert_clean(v);
+    mysql_close(v);
+
+    mysql_close(r.killer);
+    mysql_close(c);
+    imy_pass();
+}
+
 /* ---- 9. cost, measured (printed, not asserted) --------------------------- */
 
 static long long questions_value(MYSQL *c)
@@ -943,6 +1036,8 @@ int main(void)
                                         imy_test_teardown),
         cmocka_unit_test_setup_teardown(test_connection_hygiene, imy_test_setup,
                                         imy_test_teardown),
+        cmocka_unit_test_setup_teardown(test_item12_auto_reconnect,
+                                        imy_test_setup, imy_test_teardown),
         cmocka_unit_test_setup_teardown(test_cost, imy_test_setup,
                                         imy_test_teardown),
     };
