@@ -273,7 +273,6 @@ void tm_caller_set_credentials(tm_caller_t *c, grpc_channel_credentials *creds,
     if (c->creds)
         grpc_channel_credentials_release(c->creds);
     free(c->server_name);
-    free(c->cluster_id);
     c->creds = creds;
     c->server_name = server_name && *server_name ? strdup(server_name) : NULL;
 }
