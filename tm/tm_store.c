@@ -390,6 +390,14 @@ void tm_store_start_ownership(tm_store_t *s, const tm_store_owner_hooks_t *h)
         s->ops->start_ownership(s, h);
 }
 
+uint32_t tm_store_max_payload(tm_store_t *s, char *why, size_t len)
+{
+    if (s->ops->max_payload)
+        return s->ops->max_payload(s, why, len);
+    snprintf(why, len, "%s", "");
+    return UINT32_MAX;
+}
+
 int tm_store_lease_ok(tm_store_t *s)
 {
     return s->ops->lease_ok ? s->ops->lease_ok(s) : 1;

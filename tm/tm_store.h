@@ -169,6 +169,11 @@ typedef struct {
  * engine can drive them). */
 void tm_store_start_ownership(tm_store_t *s, const tm_store_owner_hooks_t *h);
 
+/* The largest branch payload (bytes) this store can hold — MySQL: from
+ * the server's max_allowed_packet read at open — with why[len] saying so;
+ * UINT32_MAX (why "") when the engine sets no bound of its own. */
+uint32_t tm_store_max_payload(tm_store_t *s, char *why, size_t len);
+
 /* 1 while this node's leases are surely valid (always for SQLite): the
  * engine calls participants only then. */
 int tm_store_lease_ok(tm_store_t *s);

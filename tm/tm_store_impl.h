@@ -48,7 +48,8 @@ struct tm_write {
     int64_t created_ms, updated_ms, finished_ms;
     char *reason;
     uint64_t submit_hash;
-    uint8_t *options; /* packed TransOptions; inserts only */
+    uint64_t generation; /* the copy's claim (tm_trans_t.generation) */
+    uint8_t *options;    /* packed TransOptions; inserts only */
     size_t options_len;
     tm_w_branch_t *branches;
     size_t n_branches;
@@ -104,6 +105,9 @@ typedef struct {
     void (*start_ownership)(tm_store_t *s, const tm_store_owner_hooks_t *h);
     int (*lease_ok)(tm_store_t *s);
     void (*release_leases)(tm_store_t *s);
+    /* The largest branch payload the engine can store, why[len] saying
+     * what bounds it. NULL: no bound below --max-payload's own. */
+    uint32_t (*max_payload)(tm_store_t *s, char *why, size_t len);
     /* Stop background threads and free the engine (the store thread has
      * already stopped). */
     void (*close)(tm_store_t *s);

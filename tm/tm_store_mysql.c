@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <errmsg.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <stdarg.h>
@@ -37,11 +38,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"
 #define N_READERS 4
 /* Send what a group has built once its SQL passes this size (or a quarter
  * of the server's max_allowed_packet, if that is smaller). */
 #define FLUSH_BYTES (4u << 20)
+/* Room a statement keeps below max_allowed_packet for its SQL around the
+ * row values, and what a branch payload may take of the rest (it goes in
+ * hex: two bytes a byte) — the bound tm_store_max_payload reports. */
+#define PACKET_SLACK (64u << 10)
+#define MEDIUMBLOB_MAX 16777215u
 /* Transactions claimed per statement, and finished ones purged. */
 #define CLAIM_BATCH 32
 #define CLAIM_ROUNDS 16
@@ -140,7 +146,9 @@ typedef struct {
 
     MYSQL *wdb; /* store thread only */
     sql_buf_t wsql;
-    size_t flush_bytes; /* see FLUSH_BYTES */
+    size_t flush_bytes;  /* see FLUSH_BYTES */
+    size_t packet_bytes; /* the server's max_allowed_packet (writer) */
+    size_t oversize;     /* a statement this large was not sent (0: none) */
     reader_t readers[N_READERS];
     atomic_uint next_reader;
     MYSQL *ldb;                 /* lease thread (and open) only */
@@ -254,6 +262,8 @@ static const char *schema_sql =
     " options BLOB NULL,"
     " owner VARBINARY(64) NULL,"
     " lease_ms BIGINT NULL,"
+    " generation BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " origin VARBINARY(64) NULL,"
     " KEY trans_by_created (created_ms, gid),"
     " KEY trans_by_lease (lease_ms)"
     ") ENGINE=InnoDB;"
@@ -330,10 +340,35 @@ static int ensure_database(my_store_t *m, char *err, size_t errlen)
     return rc ? -1 : 0;
 }
 
+/* Schema 1 -> 2: the fencing token (generation, bumped by every claim)
+ * and the inserting node (origin). Two nodes upgrading at once: the
+ * second one's ALTER finds the columns there, and it reads again. */
+static int upgrade_schema_1(MYSQL *db, char *version, size_t len, char *err,
+                            size_t errlen)
+{
+    if (my_exec(db, "ALTER TABLE trellis_trans ADD COLUMN generation"
+                    " BIGINT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN origin"
+                    " VARBINARY(64) NULL") != 0 &&
+        mysql_errno(db) != ER_DUP_FIELDNAME) {
+        my_error(db, "upgrading the schema from version 1", err, errlen);
+        return -1;
+    }
+    if (my_exec(db, "UPDATE trellis_meta SET v = '2' WHERE k = 'schema'") !=
+        0) {
+        my_error(db, "upgrading the schema from version 1", err, errlen);
+        return -1;
+    }
+    tm_log(TM_LOG_INFO, "event=store_schema_upgraded from=1 to=2");
+    return read_schema_version(db, version, len, err, errlen);
+}
+
 static int create_schema(my_store_t *m, MYSQL *db, char *err, size_t errlen)
 {
     char version[64];
     if (read_schema_version(db, version, sizeof(version), err, errlen) != 0)
+        return -1;
+    if (strcmp(version, "1") == 0 &&
+        upgrade_schema_1(db, version, sizeof(version), err, errlen) != 0)
         return -1;
     if (version[0] && strcmp(version, SCHEMA_VERSION) != 0) {
         snprintf(err, errlen,
@@ -391,6 +426,19 @@ static int take_node_lock(my_store_t *m, MYSQL *db, int wait_s, char *err,
 
 /* ---- writing a group (store thread) ----------------------------------- */
 
+/* my_run on the writer, unless the statements are larger than the server
+ * takes: it would answer by closing the connection ("gone away", which
+ * looks like an outage), so they are not sent and m->oversize says so. */
+static int writer_run(my_store_t *m, const sql_buf_t *b, uint64_t *counts,
+                      int max)
+{
+    if (b->len > m->packet_bytes) {
+        m->oversize = b->len;
+        return -1;
+    }
+    return my_run(m->wdb, b->p, b->len, counts, max);
+}
+
 static void append_insert_values(sql_buf_t *b, const my_store_t *m,
                                  const tm_write_t *w)
 {
@@ -404,9 +452,11 @@ static void append_insert_values(sql_buf_t *b, const my_store_t *m,
     sb_printf(b, ",");
     sb_str(b, m->node_id);
     if (tm_store_status_is_final(w->status))
-        sb_printf(b, ",NULL)");
+        sb_printf(b, ",NULL,");
     else
-        sb_printf(b, ",@now+%" PRId64 ")", m->lease_ms);
+        sb_printf(b, ",@now+%" PRId64 ",", m->lease_ms);
+    sb_str(b, m->node_id);
+    sb_printf(b, ")");
 }
 
 static void append_header_update(sql_buf_t *b, const my_store_t *m,
@@ -424,23 +474,29 @@ static void append_header_update(sql_buf_t *b, const my_store_t *m,
     sb_str(b, w->gid);
     sb_printf(b, " AND owner=");
     sb_str(b, m->node_id);
+    /* The fence: this node owns the row under the same claim its copy was
+     * loaded under (ownership that went A -> B -> A leaves A's old copy
+     * with an older generation). */
+    sb_printf(b, " AND generation=%" PRIu64, w->generation);
     /* A final row is never rewritten (a stale copy gets LOST); the same
      * write applied again after a lost COMMIT still matches. */
-    sb_printf(b,
-              " AND (status < %d OR (status = %d AND updated_ms = %" PRId64
-              "));",
-              TM_TX_SUCCEEDED, w->status, w->updated_ms);
+    sb_printf(
+        b, " AND (status < %d OR (status = %d AND updated_ms = %" PRId64 "));",
+        TM_TX_SUCCEEDED, w->status, w->updated_ms);
 }
 
 /* After a retried group: an insert that found its gid stored is this
  * node's own insert from the earlier attempt (whose answer was lost) when
- * the row matches it exactly; otherwise the gid was stored before. */
+ * the row matches it exactly; otherwise the gid was stored before. The
+ * row is matched by the node that inserted it, not by its owner: after an
+ * outage longer than the lease another node may own it by now (this
+ * node's copy then finds out with its next write, fenced by generation). */
 static int own_earlier_insert(my_store_t *m, const tm_write_t *w)
 {
     sql_buf_t b = {0};
     sb_printf(&b, "SELECT COUNT(*) FROM trellis_trans WHERE gid=");
     sb_str(&b, w->gid);
-    sb_printf(&b, " AND owner=");
+    sb_printf(&b, " AND origin=");
     sb_str(&b, m->node_id);
     sb_printf(&b, " AND created_ms=%" PRId64 " AND submit_hash=%" PRIu64,
               w->created_ms, w->submit_hash);
@@ -460,7 +516,7 @@ static void append_insert(sql_buf_t *b, const my_store_t *m,
 {
     sb_printf(b, "INSERT IGNORE INTO trellis_trans (gid, status, created_ms,"
                  " updated_ms, finished_ms, reason, submit_hash, options,"
-                 " owner, lease_ms) VALUES ");
+                 " owner, lease_ms, origin) VALUES ");
     append_insert_values(b, m, w);
     sb_printf(b, ";");
 }
@@ -476,9 +532,7 @@ static int run_header_chunk(my_store_t *m, tm_write_t *first,
     if (!counts)
         return -1;
     int rc =
-        my_run(m->wdb, b->p, b->len, counts, (int)count + 1) == (int)count + 1
-            ? 0
-            : -1;
+        writer_run(m, b, counts, (int)count + 1) == (int)count + 1 ? 0 : -1;
     size_t i = 1;
     for (tm_write_t *w = first; rc == 0 && w != end; w = w->next, i++) {
         w->result = TM_WRITE_DONE;
@@ -503,8 +557,8 @@ static int run_header_chunk(my_store_t *m, tm_write_t *first,
  * transaction) or an UPDATE fenced by owner. Each statement's row count
  * gives the write's result: an insert that inserted nothing found its gid
  * stored (EXISTS), an update that matched nothing found the transaction
- * owned by another node, or already final (LOST either way). retried: an earlier attempt of this group
- * may have committed. */
+ * owned by another node, or already final (LOST either way). retried: an
+ * earlier attempt of this group may have committed. */
 static int apply_headers(my_store_t *m, tm_write_t *group, int retried)
 {
     sql_buf_t *b = &m->wsql;
@@ -591,19 +645,50 @@ static const char *op_insert_tail =
     " attempt_ms=VALUES(attempt_ms), finished_ms=VALUES(finished_ms),"
     " late=VALUES(late);";
 
-/* Send the statements built so far when they grew large. */
-static int flush_if_large(my_store_t *m, sql_buf_t *b, int *open_rows,
-                          const char *tail)
+/* Send the statements built so far (closing an open multi-row one). */
+static int send_built(my_store_t *m, sql_buf_t *b, int *open_rows,
+                      const char *tail)
 {
-    if (b->len < m->flush_bytes)
-        return 0;
     if (*open_rows) {
         sb_printf(b, "%s", tail);
         *open_rows = 0;
     }
-    int rc = my_run(m->wdb, b->p, b->len, NULL, 0) < 0 ? -1 : 0;
+    int rc = writer_run(m, b, NULL, 0) < 0 ? -1 : 0;
     sb_reset(b);
     return rc;
+}
+
+/* Send the statements built so far when they grew large. */
+static int flush_if_large(my_store_t *m, sql_buf_t *b, int *open_rows,
+                          const char *tail)
+{
+    return b->len < m->flush_bytes ? 0 : send_built(m, b, open_rows, tail);
+}
+
+static size_t str_len(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+/* About how many bytes of SQL a branch row takes (hex doubles each). */
+static size_t branch_row_bytes(const char *gid, const tm_w_branch_t *br)
+{
+    size_t text = strlen(gid) + br->payload_len + str_len(br->branch_id) +
+                  str_len(br->deps);
+    for (int k = 0; k < TM_SLOTS; k++)
+        text += str_len(br->target[k]);
+    return 2 * text + 256;
+}
+
+/* Before a row of row_bytes: when it would carry what is built past the
+ * server's packet limit, send that first, so a large row goes in a
+ * statement of its own. */
+static int make_room(my_store_t *m, sql_buf_t *b, int *open_rows,
+                     const char *tail, size_t row_bytes)
+{
+    if (b->len == 0 || b->len + row_bytes + PACKET_SLACK < m->packet_bytes)
+        return 0;
+    return send_built(m, b, open_rows, tail);
 }
 
 /* Round trip 2 (more for very large groups): branch and op rows of the
@@ -620,6 +705,9 @@ static int apply_rows_and_commit(my_store_t *m, tm_write_t *group)
         if (any_refused && gid_refused(group, w->gid))
             continue;
         for (size_t i = 0; i < w->n_branches; i++) {
+            size_t row = branch_row_bytes(w->gid, &w->branches[i]);
+            if (make_room(m, b, &open_rows, branch_insert_tail, row) != 0)
+                return -1;
             sb_printf(b, open_rows ? "," : "%s", branch_insert_head);
             open_rows = 1;
             append_branch_values(b, w->gid, &w->branches[i]);
@@ -644,7 +732,7 @@ static int apply_rows_and_commit(my_store_t *m, tm_write_t *group)
     if (open_rows)
         sb_printf(b, "%s", op_insert_tail);
     sb_printf(b, "COMMIT");
-    return my_run(m->wdb, b->p, b->len, NULL, 0) < 0 ? -1 : 0;
+    return writer_run(m, b, NULL, 0) < 0 ? -1 : 0;
 }
 
 static void sleep_ms(int64_t ms)
@@ -658,12 +746,16 @@ static void sleep_ms(int64_t ms)
 static void read_packet_limit(my_store_t *m)
 {
     m->flush_bytes = FLUSH_BYTES;
+    if (!m->packet_bytes)
+        m->packet_bytes = 16u << 20; /* the servers' default */
     if (mysql_query(m->wdb, "SELECT @@max_allowed_packet") != 0)
         return;
     MYSQL_RES *res = mysql_store_result(m->wdb);
     MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
     size_t limit = row && row[0] ? strtoull(row[0], NULL, 10) : 0;
     mysql_free_result(res);
+    if (limit > 2 * PACKET_SLACK)
+        m->packet_bytes = limit;
     if (limit / 4 > 0 && limit / 4 < m->flush_bytes)
         m->flush_bytes = limit / 4;
 }
@@ -692,36 +784,117 @@ static void reconnect_writer(my_store_t *m)
     }
 }
 
+/* Errors the same statements meet again however often they are sent: a
+ * statement larger than the server takes, or a value the schema cannot
+ * hold. Retrying such a group would jam every later write of the node. */
+static int error_is_permanent(unsigned code)
+{
+    switch (code) {
+    case ER_NET_PACKET_TOO_LARGE:
+    case CR_NET_PACKET_TOO_LARGE:
+    case ER_DATA_TOO_LONG:
+    case ER_TOO_BIG_ROWSIZE:
+    case ER_WARN_DATA_OUT_OF_RANGE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Apply group until it commits (0), retrying on a fresh session with
+ * backoff; or until it fails with a permanent error: then nothing of it
+ * is stored, and its code is returned with why[len] filled. retried: an
+ * earlier attempt may have committed. */
+static unsigned commit_until_done(my_store_t *m, tm_write_t *group, size_t n,
+                                  int retried, char *why, size_t len)
+{
+    char q[512];
+    for (int attempt = 0;; attempt++) {
+        if (!m->wdb)
+            reconnect_writer(m);
+        if (apply_headers(m, group, attempt > 0 || retried) == 0 &&
+            apply_rows_and_commit(m, group) == 0)
+            return 0;
+        unsigned code = mysql_errno(m->wdb);
+        snprintf(why, len, "%s (%u)", mysql_error(m->wdb), code);
+        if (m->oversize) {
+            code = CR_NET_PACKET_TOO_LARGE;
+            snprintf(why, len,
+                     "a statement of %zu bytes is larger than the server's "
+                     "max_allowed_packet (%zu)",
+                     m->oversize, m->packet_bytes);
+            m->oversize = 0;
+        }
+        tm_log(TM_LOG_WARN,
+               "event=store_commit_retry attempt=%d writes=%zu err=\"%s\"",
+               attempt + 1, n, tm_log_quote(why, q, sizeof(q)));
+        tm_store_note_failure(m->store, why);
+        /* Whatever the failure (lost connection, deadlock, lock timeout),
+         * start over on a fresh session: the statements are idempotent. */
+        mysql_close(m->wdb);
+        m->wdb = NULL;
+        if (error_is_permanent(code))
+            return code;
+        if (attempt > 0)
+            sleep_ms(attempt < 5 ? 20 * attempt : 500);
+    }
+}
+
+static void refuse_write(tm_write_t *w, const char *why)
+{
+    char q[512];
+    w->result = TM_WRITE_FAILED;
+    tm_log(TM_LOG_ERROR,
+           "event=store_write_refused gid=%s err=\"%s\" msg=\"the database "
+           "cannot store this change; it is not retried\"",
+           w->gid, tm_log_quote(why, q, sizeof(q)));
+}
+
+/* A write of w's transaction earlier in group was refused for good. */
+static int refused_before(const tm_write_t *group, const tm_write_t *w)
+{
+    for (const tm_write_t *x = group; x && x != w; x = x->next)
+        if (x->result == TM_WRITE_FAILED && strcmp(x->gid, w->gid) == 0)
+            return 1;
+    return 0;
+}
+
+/* The group failed for good: apply each write alone, so only a write the
+ * database cannot take fails (TM_WRITE_FAILED), with the later writes of
+ * its transaction in the group (they build on it). */
+static void commit_each_alone(my_store_t *m, tm_write_t *group)
+{
+    char why[512];
+    for (tm_write_t *w = group; w;) {
+        tm_write_t *next = w->next;
+        w->next = NULL;
+        if (refused_before(group, w))
+            refuse_write(w, "an earlier change of it was refused");
+        else if (commit_until_done(m, w, 1, 1, why, sizeof(why)) != 0)
+            refuse_write(w, why);
+        w->next = next;
+        w = next;
+    }
+}
+
 static int my_commit_group(tm_store_t *store, tm_write_t *group, int retry,
                            char *err, size_t errlen)
 {
-    (void)retry;
     (void)err;
     (void)errlen;
-    char q[512];
     my_store_t *m = store->impl;
     size_t n = 0;
     for (tm_write_t *w = group; w; w = w->next)
         n++;
     uint64_t t0 = tm_metrics_now_us();
-    for (int attempt = 0;; attempt++) {
-        if (!m->wdb)
-            reconnect_writer(m);
-        if (apply_headers(m, group, attempt > 0) == 0 &&
-            apply_rows_and_commit(m, group) == 0)
-            break;
-        tm_log(TM_LOG_WARN,
-               "event=store_commit_retry attempt=%d writes=%zu err=\"%s "
-               "(%u)\"",
-               attempt + 1, n, tm_log_quote(mysql_error(m->wdb), q, sizeof(q)),
-               mysql_errno(m->wdb));
-        tm_store_note_failure(store, mysql_error(m->wdb));
-        /* Whatever the failure (lost connection, deadlock, lock timeout),
-         * start over on a fresh session: the statements are idempotent. */
-        mysql_close(m->wdb);
-        m->wdb = NULL;
-        if (attempt > 0)
-            sleep_ms(attempt < 5 ? 20 * attempt : 500);
+    char why[512];
+    /* retry: the store core runs this group again after a failure reported
+     * above this engine; it may have committed too. */
+    if (commit_until_done(m, group, n, retry > 0, why, sizeof(why)) != 0) {
+        if (n > 1)
+            commit_each_alone(m, group);
+        else
+            refuse_write(group, why);
     }
     tm_metrics_store_commit(tm_metrics_now_us() - t0, n);
     uint64_t lost = 0;
@@ -730,6 +903,23 @@ static int my_commit_group(tm_store_t *store, tm_write_t *group, int retry,
     if (lost)
         tm_store_count(store, TM_STAT_LOST, lost);
     return 0;
+}
+
+/* The largest branch payload one row statement can carry under the
+ * server's max_allowed_packet (hex: two bytes a byte), and the column's
+ * own bound. */
+static uint32_t my_max_payload(tm_store_t *store, char *why, size_t len)
+{
+    const my_store_t *m = store->impl;
+    size_t fits = m->packet_bytes > 2 * PACKET_SLACK
+                      ? (m->packet_bytes - PACKET_SLACK) / 2
+                      : 0;
+    uint32_t max = fits < MEDIUMBLOB_MAX ? (uint32_t)fits : MEDIUMBLOB_MAX;
+    snprintf(why, len,
+             "the mysql store holds at most %u bytes (server "
+             "max_allowed_packet %zu)",
+             max, m->packet_bytes);
+    return max;
 }
 
 /* ---- reading ---------------------------------------------------------- */
@@ -790,7 +980,7 @@ static int64_t field_i64(MYSQL_ROW row, int i)
 
 static const char *trans_columns =
     "SELECT gid, status, created_ms, updated_ms, finished_ms, reason,"
-    " submit_hash, options FROM trellis_trans";
+    " submit_hash, options, generation FROM trellis_trans";
 
 static tm_trans_t *row_to_trans(MYSQL_ROW row, const unsigned long *len)
 {
@@ -807,6 +997,7 @@ static tm_trans_t *row_to_trans(MYSQL_ROW row, const unsigned long *len)
     tx->submit_hash = row[6] ? strtoull(row[6], NULL, 10) : 0;
     if (row[7])
         tm_store_decode_options(tx, row[7], len[7]);
+    tx->generation = row[8] ? strtoull(row[8], NULL, 10) : 0;
     return tx;
 }
 
@@ -866,10 +1057,19 @@ static void rows_to_ops(MYSQL_RES *res, tm_trans_t *tx)
     }
 }
 
-/* The three reads of one transaction, in one round trip. */
+/* Statements before the three reads, and after them: the reads share one
+ * consistent snapshot, so a group committed between two of them is seen
+ * whole or not at all (not a header from before it with ops from after). */
+#define GET_SNAPSHOT_BEGIN                                                     \
+    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;"                         \
+    " START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY; "
+#define GET_SNAPSHOT_STATEMENTS 2
+#define GET_SNAPSHOT_END "; COMMIT"
+
+/* The three reads of one transaction, in one round trip and one snapshot. */
 static void build_get_sql(sql_buf_t *b, const char *gid)
 {
-    sb_printf(b, "%s WHERE gid=", trans_columns);
+    sb_printf(b, GET_SNAPSHOT_BEGIN "%s WHERE gid=", trans_columns);
     sb_str(b, gid);
     sb_printf(b, "; SELECT idx, branch_id, mode, initiator_driven, payload,"
                  " depends_on, kind0, target0, kind1, target1, kind2, target2"
@@ -879,15 +1079,37 @@ static void build_get_sql(sql_buf_t *b, const char *gid)
                  " last_error, attempt_ms, finished_ms, late FROM trellis_op"
                  " WHERE gid=");
     sb_str(b, gid);
+    sb_printf(b, GET_SNAPSHOT_END);
+}
+
+static int in_transaction(MYSQL *db)
+{
+    unsigned st = 0;
+    if (mariadb_get_infov(db, MARIADB_CONNECTION_SERVER_STATUS, &st) != 0)
+        return 0;
+    return (st & SERVER_STATUS_IN_TRANS) != 0;
+}
+
+/* A read that failed half way left its snapshot open (the statements
+ * after the failing one did not run): say why, then end it, so the next
+ * read on this connection does not see the old snapshot. */
+static void fail_get(MYSQL *db, char *err, size_t errlen)
+{
+    my_error(db, "reading a transaction", err, errlen);
+    if (in_transaction(db))
+        mysql_query(db, "ROLLBACK");
 }
 
 /* Read the results of build_get_sql already sent on db. Returns 1 with
- * *out, 0 when not found, -1 on error. */
-static int read_get_results(MYSQL *db, tm_trans_t **out)
+ * *out, 0 when not found, -1 with err. */
+static int read_get_results(MYSQL *db, tm_trans_t **out, char *err,
+                            size_t errlen)
 {
     tm_trans_t *tx = NULL;
     int rc = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < GET_SNAPSHOT_STATEMENTS && rc == 0; i++)
+        rc = mysql_next_result(db) == 0 ? 0 : -1;
+    for (int i = 0; i < 3 && rc >= 0; i++) {
         if (i > 0 && mysql_next_result(db) != 0) {
             rc = -1;
             break;
@@ -910,8 +1132,15 @@ static int read_get_results(MYSQL *db, tm_trans_t **out)
         }
         mysql_free_result(res);
     }
-    while (mysql_more_results(db) && mysql_next_result(db) == 0)
+    while (mysql_more_results(db)) {
+        if (mysql_next_result(db) != 0) {
+            rc = -1;
+            break;
+        }
         mysql_free_result(mysql_store_result(db));
+    }
+    if (rc < 0)
+        fail_get(db, err, errlen);
     if (rc != 1) {
         tm_trans_free(tx);
         return rc;
@@ -930,10 +1159,7 @@ static int get_on_reader(my_store_t *m, reader_t *r, const char *gid,
     free(b.p);
     if (rc != 0)
         return -1;
-    rc = read_get_results(r->db, out);
-    if (rc < 0)
-        my_error(r->db, "reading a transaction", err, errlen);
-    return rc;
+    return read_get_results(r->db, out, err, errlen);
 }
 
 static int my_get(tm_store_t *store, const char *gid, tm_trans_t **out,
@@ -1007,7 +1233,8 @@ static long my_load_unfinished(tm_store_t *store, tm_store_each_fn fn,
     sql_buf_t b = {0};
     sb_printf(&b,
               "SET @now = " DB_NOW "; UPDATE trellis_trans SET"
-              " lease_ms=@now+%" PRId64 " WHERE owner=",
+              " lease_ms=@now+%" PRId64
+              ", generation=generation+1 WHERE owner=",
               m->lease_ms);
     sb_str(&b, m->node_id);
     sb_printf(&b, " AND lease_ms IS NOT NULL; SELECT gid FROM trellis_trans"
@@ -1253,7 +1480,10 @@ static long claim_batch(my_store_t *m, char ***claimed)
     if (rc == 0 && n > 0) {
         sb_printf(&b, "UPDATE trellis_trans SET owner=");
         sb_str(&b, m->node_id);
-        sb_printf(&b, ", lease_ms=@now+%" PRId64 " WHERE gid IN ", m->lease_ms);
+        sb_printf(&b,
+                  ", lease_ms=@now+%" PRId64
+                  ", generation=generation+1 WHERE gid IN ",
+                  m->lease_ms);
         append_gid_list(&b, gids, n);
         rc = my_run(m->ldb, b.p, b.len, NULL, 0) < 0 ? -1 : 0;
     }
@@ -1276,15 +1506,18 @@ static void adopt_claimed(my_store_t *m, char **gids, size_t n)
         sql_buf_t b = {0};
         build_get_sql(&b, gids[i]);
         tm_trans_t *tx = NULL;
+        char err[512] = "";
         int rc = mysql_real_query(m->ldb, b.p, (unsigned long)b.len) == 0
-                     ? read_get_results(m->ldb, &tx)
+                     ? read_get_results(m->ldb, &tx, err, sizeof(err))
                      : -1;
+        if (rc < 0 && !err[0])
+            my_error(m->ldb, "reading a claimed transaction", err, sizeof(err));
         free(b.p);
         if (rc == 1)
             m->hooks.adopt(tx, m->hooks.arg);
         else /* its lease runs out again and some node claims it then */
             tm_log(TM_LOG_WARN, "event=takeover_load_failed gid=%s err=\"%s\"",
-                   gids[i], tm_log_quote(mysql_error(m->ldb), q, sizeof(q)));
+                   gids[i], tm_log_quote(err, q, sizeof(q)));
     }
 }
 
@@ -1586,6 +1819,7 @@ static const tm_store_ops_t my_ops = {
     .list = my_list,
     .start_ownership = my_start_ownership,
     .lease_ok = my_lease_ok,
+    .max_payload = my_max_payload,
     .release_leases = my_release_leases,
     .close = my_close,
     .callbacks_on_own_thread = 1,

@@ -121,6 +121,7 @@ static int capture_header(tm_write_t *w, const tm_trans_t *tx, int insert)
     w->updated_ms = tx->updated_ms;
     w->finished_ms = tx->finished_ms;
     w->submit_hash = tx->submit_hash;
+    w->generation = tx->generation;
     w->reason = tm_strdup(tx->reason);
     if (tx->reason && !w->reason)
         return -1;

@@ -122,7 +122,12 @@ struct tm_trans {
     int64_t finished_ms;
     char *reason; /* owned; NULL when none */
     tm_options_t opts;
-    uint64_t submit_hash;  /* 0: never submitted */
+    uint64_t submit_hash; /* 0: never submitted */
+    /* MySQL: the claim this copy was loaded under (the fencing token; 0
+     * for a row this node inserted and nobody has claimed since). Every
+     * write carries it and the store applies it only while the row's
+     * generation is the same. Unused by SQLite. */
+    uint64_t generation;
     tm_branch_t *branches; /* owned */
     size_t n_branches;
     size_t cap_branches;

@@ -184,8 +184,9 @@ static int validate_payload(size_t len, const char *what, const tm_limits_t *l,
                             char *err, size_t errlen)
 {
     if (len > l->max_payload) {
-        snprintf(err, errlen, "%s is %zu bytes; at most %u allowed", what, len,
-                 l->max_payload);
+        snprintf(err, errlen, "%s is %zu bytes; at most %u allowed%s%s", what,
+                 len, l->max_payload, l->payload_bound[0] ? ": " : "",
+                 l->payload_bound);
         return -1;
     }
     return 0;

@@ -20,11 +20,12 @@
 #include "trellis_target.h"
 
 typedef struct {
-    uint32_t max_branches;  /* per transaction (steps + registered) */
-    uint32_t max_payload;   /* bytes per branch payload */
-    uint32_t max_headers;   /* branch headers per transaction */
-    uint32_t max_option_ms; /* upper bound of any *_ms option */
-    tm_allowlist_t allow;   /* targets trellisd may call (allow-targets) */
+    uint32_t max_branches;   /* per transaction (steps + registered) */
+    uint32_t max_payload;    /* bytes per branch payload */
+    char payload_bound[160]; /* what lowered max_payload ("": the flag) */
+    uint32_t max_headers;    /* branch headers per transaction */
+    uint32_t max_option_ms;  /* upper bound of any *_ms option */
+    tm_allowlist_t allow;    /* targets trellisd may call (allow-targets) */
 } tm_limits_t;
 
 /* What the checks return: 0 acceptable; TM_INVALID (INVALID_ARGUMENT) bad

@@ -133,6 +133,23 @@ static size_t max_message_of(const tm_config_t *cfg)
     return body + (1u << 20);
 }
 
+/* --max-payload, lowered to what the store can hold (the MySQL server's
+ * max_allowed_packet bounds one row), so a payload too large for it is
+ * refused at the request with a message saying why, never queued to jam
+ * the store. */
+static void fit_payload_to_store(tm_limits_t *l, tm_store_t *store)
+{
+    char why[sizeof(l->payload_bound)];
+    uint32_t cap = tm_store_max_payload(store, why, sizeof(why));
+    if (l->max_payload <= cap)
+        return;
+    tm_log(TM_LOG_WARN,
+           "event=max_payload_lowered configured=%u store_max=%u msg=\"%s\"",
+           l->max_payload, cap, why);
+    l->max_payload = cap;
+    snprintf(l->payload_bound, sizeof(l->payload_bound), "%s", why);
+}
+
 /* TLS credentials of the API (tls-*) and of calls to participants
  * (participant-tls-*), as configured; NULL where plaintext. Built before
  * anything else starts, so an unusable file stops trellisd at once. */
@@ -254,6 +271,7 @@ int main(int argc, char **argv)
                          sizeof(err)) != 0)
         return fail("faults", err);
 #endif
+    fit_payload_to_store(&cfg.engine.limits, store);
     if (tm_timers_start(&timers, err, sizeof(err)) != 0)
         return fail("timers", err);
     if (tm_server_new(cfg.threads, max_msg, &srv, err, sizeof(err)) != 0 ||

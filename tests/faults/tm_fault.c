@@ -24,11 +24,14 @@
 
 static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fault_cv = PTHREAD_COND_INITIALIZER;
-static int holding;          /* commit groups wait while set */
-static int held_now;         /* a group is waiting right now */
-static char held_gids[1024]; /* its gids, for wait-held */
-static int fail_transient;   /* next N commits fail, nothing stored */
-static int fail_permanent;   /* next N groups: every write refused */
+static int holding;               /* commit groups wait while set */
+static int held_now;              /* a group is waiting right now */
+static unsigned long held_seq;    /* groups that were held, ever */
+static unsigned long stepped_seq; /* "step": groups up to this one pass */
+static char held_gids[1024];      /* its gids, for wait-held */
+static int fail_transient;        /* next N commits fail, nothing stored */
+static int fail_permanent;        /* next N groups: every write refused */
+static int lose_answer;           /* next N groups: committed, answer lost */
 static int stalling_reads;
 static unsigned long commits;
 static atomic_int disk_full;
@@ -45,25 +48,44 @@ static void note_held_gids(const tm_write_t *group)
     held_gids[0] = '\0';
     for (const tm_write_t *w = group; w && n + 2 < sizeof(held_gids);
          w = w->next) {
-        int k = snprintf(held_gids + n, sizeof(held_gids) - n, "%s%s",
-                         n ? " " : "", w->gid);
+        int k = snprintf(held_gids + n, sizeof(held_gids) - n, "%s%s:%s%s",
+                         n ? " " : "", w->gid, tm_tx_status_name(w->status),
+                         w->insert ? ":insert" : "");
         if (k < 0 || (size_t)k >= sizeof(held_gids) - n)
             break;
         n += (size_t)k;
     }
 }
 
-/* Wait while the test holds commits. fault_mu held. */
+/* Wait while the test holds commits (until "release", or "step" lets
+ * this one group through and holds the next). fault_mu held. */
 static void wait_while_holding(const tm_write_t *group)
 {
     if (!holding)
         return;
     note_held_gids(group);
+    unsigned long seq = ++held_seq;
     held_now = 1;
     pthread_cond_broadcast(&fault_cv);
-    while (holding)
+    while (holding && stepped_seq < seq)
         pthread_cond_wait(&fault_cv, &fault_mu);
-    held_now = 0;
+    if (held_seq == seq)
+        held_now = 0;
+}
+
+/* A group that committed, but whose answer is "lost" (the connection
+ * dropped after COMMIT reached the database): it is held until released,
+ * as an outage would, then reported failed so the store applies it again.
+ * fault_mu held. Returns 0, or -1 with err. */
+static int lose_the_answer(tm_write_t *group, char *err, size_t errlen)
+{
+    if (lose_answer <= 0)
+        return 0;
+    lose_answer--;
+    holding = 1;
+    wait_while_holding(group);
+    snprintf(err, errlen, "injected: the answer to a committed group was lost");
+    return -1;
 }
 
 static int fault_commit_group(tm_store_t *s, tm_write_t *group, int attempt,
@@ -90,6 +112,7 @@ static int fault_commit_group(tm_store_t *s, tm_write_t *group, int attempt,
     if (rc == 0) {
         pthread_mutex_lock(&fault_mu);
         commits++;
+        rc = lose_the_answer(group, err, errlen);
         pthread_mutex_unlock(&fault_mu);
     }
     return rc;
@@ -401,10 +424,15 @@ static void run_command(char *line, char *reply, size_t len)
         holding = 1;
     } else if (strcmp(verb, "release") == 0) {
         holding = 0;
+    } else if (strcmp(verb, "step") == 0) {
+        stepped_seq = held_seq; /* the held group goes; the next one waits */
+        held_now = 0;
     } else if (strcmp(verb, "fail-transient") == 0) {
         fail_transient = (int)n;
     } else if (strcmp(verb, "fail-permanent") == 0) {
         fail_permanent = (int)n;
+    } else if (strcmp(verb, "lose-answer") == 0) {
+        lose_answer = (int)n;
     } else if (strcmp(verb, "stall-reads") == 0) {
         stalling_reads = on_off(arg);
     } else if (strcmp(verb, "disk-full") == 0) {

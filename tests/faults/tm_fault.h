@@ -11,6 +11,9 @@
  *   - fail the next N commits as transient (nothing stored; the store
  *     retries with backoff) or refuse every write of the next N groups for
  *     good (TM_WRITE_FAILED);
+ *   - lose the answer of the next N groups: each commits, is then held
+ *     (wait-held sees it) until released, and is reported failed, so the
+ *     store applies it a second time — a COMMIT whose reply never came;
  *   - stall reads (peek, get, list) while set;
  * and adds, for SQLite, a shim VFS over the default one that answers
  * SQLITE_FULL to every write while "disk-full on" (the way SQLite's own
@@ -19,11 +22,13 @@
  *
  * Control: a Unix stream socket at $TRELLIS_FAULT_SOCKET. A client sends
  * one command line and reads one reply line ("ok ..." or "err ..."):
- *   hold | release | wait-held MS | fail-transient N | fail-permanent N |
+ *   hold | release | step (the held group goes on, the next one is held) |
+ *   wait-held MS | fail-transient N | fail-permanent N | lose-answer N |
  *   disk-full on|off | stall-reads on|off | wall-offset MS | commits |
  *   live-calls (incoming calls accepted and not yet answered)
- * wait-held answers "ok <gid> ..." (the gids of the group being held) once
- * a group is held, or "err timeout" after MS.
+ * wait-held answers "ok <write> ..." once a group is held — each of its
+ * writes as gid:status (the status it writes, e.g. item3:submitted),
+ * ":insert" appended for a new row — or "err timeout" after MS.
  */
 #ifndef TM_FAULT_H
 #define TM_FAULT_H

@@ -10,7 +10,15 @@
  *     version trellisd does not know is refused with a clear message;
  *   - a transaction whose owner stopped renewing is claimed by another node
  *     (adopt hook) with its state, exactly once;
- *   - retention deletes old finished transactions and nothing else.
+ *   - retention deletes old finished transactions and nothing else;
+ *   - issue 12 item 3: every claim moves the row's generation, and a copy
+ *     loaded under an older claim cannot write (ownership A -> B -> A);
+ *   - issue 12 item 11: one transaction is read in one snapshot (a group
+ *     committed between its reads is seen whole or not at all), and a
+ *     schema of version 1 is upgraded in place;
+ *   - issue 12 item 8: the payload bound comes from max_allowed_packet, and
+ *     a write the server refuses for its size fails alone (FAILED) instead
+ *     of jamming every later write.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +29,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <mysql.h>
+#include <pthread.h>
 
 #include "harness.h"
 #include "tm_store.h"
@@ -373,6 +384,272 @@ static void test_large_group_in_pieces(void **state)
            (unsigned long long)stats.commits);
 }
 
+/* ---- issue 12 item 3: the fencing token -------------------------------- */
+
+typedef struct {
+    tm_trans_t *tx; /* the last adopted copy (ours) */
+    int adopted;
+} adopt_keep_t;
+
+static void adopt_keep(tm_trans_t *tx, void *arg)
+{
+    adopt_keep_t *k = arg;
+    tm_trans_free(k->tx);
+    k->tx = tx;
+    k->adopted++;
+}
+
+static int kept_one(void *arg)
+{
+    return ((adopt_keep_t *)arg)->adopted > 0;
+}
+
+/* A node claims database's expired transactions and hands back the copy
+ * it loaded (the caller frees it; the store stays open in *out). */
+static tm_trans_t *claim_copy(const char *database, const char *node,
+                              tm_store_t **out)
+{
+    tm_store_t *s = must_open(database, node, 1000);
+    adopt_keep_t *k = calloc(1, sizeof *k);
+    tm_store_owner_hooks_t hooks = {adopt_keep, lapsed, k};
+    tm_store_start_ownership(s, &hooks);
+    assert_true(harness_poll(kept_one, k, 10000, 20));
+    tm_store_close(s); /* stops the lease thread: no second claim */
+    *out = must_open(database, node, 1000);
+    tm_trans_t *tx = k->tx;
+    free(k);
+    return tx;
+}
+
+static void test_item3_generation_fences_a_b_a(void **state)
+{
+    (void)state;
+    /* A stores X, then pauses past its lease (here: stops renewing). */
+    tm_store_t *a = must_open("st_gen", "node-a", 1000);
+    tm_trans_t *stale = saga("gen-1", 1000);
+    assert_int_equal(write_now(a, stale, 1), TM_WRITE_DONE);
+    tm_store_close(a);
+    /* B claims X, moves it to ABORTING, and dies. */
+    tm_store_t *b = NULL;
+    tm_trans_t *bs = claim_copy("st_gen", "node-b", &b);
+    assert_int_equal(bs->generation, 1);
+    bs->status = TM_TX_ABORTING;
+    bs->updated_ms = 2000;
+    assert_int_equal(write_now(b, bs, 0), TM_WRITE_DONE);
+    tm_store_close(b);
+    /* A claims X back: the row it loads says ABORTING, generation 2. */
+    tm_trans_t *fresh = claim_copy("st_gen", "node-a", &a);
+    assert_int_equal(fresh->status, TM_TX_ABORTING);
+    assert_int_equal(fresh->generation, 2);
+    /* A's write from its old copy (the owner is A again) is refused ... */
+    stale->status = TM_TX_SUCCEEDED;
+    stale->finished_ms = 3000;
+    assert_int_equal(write_now(a, stale, 0), TM_WRITE_LOST);
+    char err[256];
+    tm_tx_status_t st;
+    uint64_t hash;
+    assert_int_equal(tm_store_peek(a, "gen-1", &st, &hash, err, sizeof err), 1);
+    assert_int_equal(st, TM_TX_ABORTING);
+    /* ... and the copy loaded under the current claim writes. */
+    fresh->status = TM_TX_FAILED;
+    fresh->finished_ms = 3100;
+    assert_int_equal(write_now(a, fresh, 0), TM_WRITE_DONE);
+    assert_int_equal(tm_store_peek(a, "gen-1", &st, &hash, err, sizeof err), 1);
+    assert_int_equal(st, TM_TX_FAILED);
+    tm_store_close(a);
+    tm_trans_free(stale);
+    tm_trans_free(bs);
+    tm_trans_free(fresh);
+}
+
+/* ---- issue 12 item 11: one snapshot per read ---------------------------- */
+
+static MYSQL *root_session(void)
+{
+    MYSQL *c = mysql_init(NULL);
+    if (!mysql_real_connect(c, NULL, "root", NULL, NULL, 0,
+                            harness_mariadb_socket(db), 0))
+        fail_msg("connect: %s", mysql_error(c));
+    return c;
+}
+
+static void run_sql(MYSQL *c, const char *sql)
+{
+    if (mysql_query(c, sql) != 0)
+        fail_msg("%s: %s", sql, mysql_error(c));
+}
+
+typedef struct {
+    tm_store_t *s;
+    tm_trans_t *got;
+    int rc;
+    char err[256];
+} get_job_t;
+
+static void *get_in_thread(void *arg)
+{
+    get_job_t *j = arg;
+    j->rc = tm_store_get(j->s, "snap-1", &j->got, j->err, sizeof j->err);
+    return NULL;
+}
+
+/* A read of the store waits for the lock on trellis_branch. */
+static int read_waits_on_branch(void *arg)
+{
+    MYSQL *c = arg;
+    run_sql(c, "SELECT COUNT(*) FROM information_schema.processlist"
+               " WHERE state LIKE 'Waiting for table metadata lock%'"
+               " AND info LIKE '%FROM trellis_branch%'");
+    MYSQL_RES *res = mysql_store_result(c);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    int waiting = row && row[0] && atoi(row[0]) > 0;
+    mysql_free_result(res);
+    return waiting;
+}
+
+static void test_item11_get_reads_one_snapshot(void **state)
+{
+    (void)state;
+    tm_store_t *a = must_open("st_snap", "node-a", 5000);
+    tm_trans_t *tx = saga("snap-1", 1000);
+    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
+    /* The read is held after its header, before its branches. */
+    MYSQL *locker = root_session();
+    run_sql(locker, "LOCK TABLES st_snap.trellis_branch WRITE");
+    get_job_t job = {.s = a};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, get_in_thread, &job), 0);
+    MYSQL *watcher = root_session();
+    assert_true(harness_poll(read_waits_on_branch, watcher, 10000, 10));
+    /* Meanwhile a change of header and op rows commits as one. */
+    MYSQL *writer = root_session();
+    run_sql(writer, "START TRANSACTION");
+    run_sql(writer, "UPDATE st_snap.trellis_trans SET status = 4,"
+                    " finished_ms = 1500 WHERE gid = 'snap-1'");
+    run_sql(writer, "INSERT INTO st_snap.trellis_op (gid, idx, slot, status,"
+                    " attempts, last_error, attempt_ms, finished_ms) VALUES"
+                    " ('snap-1', 0, 0, 2, 99, NULL, '1400', 1400) ON"
+                    " DUPLICATE KEY UPDATE status = 2, attempts = 99");
+    run_sql(writer, "COMMIT");
+    run_sql(locker, "UNLOCK TABLES");
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(job.rc, 1);
+    /* All from before the change: the header and the ops agree. */
+    assert_int_equal(job.got->status, TM_TX_SUBMITTED);
+    const tm_op_t *op = &job.got->branches[0].ops[TM_SLOT_FORWARD];
+    if (op->attempts == 99)
+        fail_msg("read mixed two states: header %s, op attempts %u",
+                 tm_tx_status_name(job.got->status), op->attempts);
+    assert_int_equal(op->status, TM_OP_PENDING);
+    tm_trans_free(job.got);
+    /* The next read on that connection sees the change (no snapshot left
+     * open). */
+    tm_trans_t *after = NULL;
+    char err[256];
+    assert_int_equal(tm_store_get(a, "snap-1", &after, err, sizeof err), 1);
+    assert_int_equal(after->status, TM_TX_SUCCEEDED);
+    tm_trans_free(after);
+    mysql_close(writer);
+    mysql_close(watcher);
+    mysql_close(locker);
+    tm_store_close(a);
+    tm_trans_free(tx);
+}
+
+/* A database of schema version 1 (no generation, no origin) is upgraded
+ * at open, and keeps its rows. */
+static void test_schema_upgrade_from_version_1(void **state)
+{
+    (void)state;
+    tm_store_t *a = must_open("st_upgrade", "node-a", 5000);
+    tm_trans_t *tx = saga("up-1", 1000);
+    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
+    tm_store_close(a);
+    assert_int_equal(
+        harness_mariadb_exec(db, "ALTER TABLE st_upgrade.trellis_trans DROP"
+                                 " COLUMN generation, DROP COLUMN origin;"
+                                 " UPDATE st_upgrade.trellis_meta SET v='1'"
+                                 " WHERE k='schema'"),
+        0);
+    a = must_open("st_upgrade", "node-a", 5000);
+    char err[256];
+    tm_trans_t *got = NULL;
+    assert_int_equal(tm_store_get(a, "up-1", &got, err, sizeof err), 1);
+    assert_int_equal(got->generation, 0);
+    got->status = TM_TX_SUCCEEDED;
+    got->finished_ms = 1200;
+    assert_int_equal(write_now(a, got, 0), TM_WRITE_DONE);
+    tm_store_close(a);
+    MYSQL *c = root_session();
+    run_sql(c, "SELECT v FROM st_upgrade.trellis_meta WHERE k='schema'");
+    MYSQL_RES *res = mysql_store_result(c);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    assert_non_null(row);
+    assert_string_equal(row[0], "2");
+    mysql_free_result(res);
+    mysql_close(c);
+    tm_trans_free(got);
+    tm_trans_free(tx);
+}
+
+/* ---- issue 12 item 8: payloads the server cannot take ------------------- */
+
+static tm_write_result_t result_of[3];
+
+static void note_into(void *arg, tm_write_result_t r)
+{
+    *(tm_write_result_t *)arg = r;
+}
+
+static void test_item8_oversize_write_fails_alone(void **state)
+{
+    (void)state;
+    assert_int_equal(
+        harness_mariadb_exec(db, "SET GLOBAL max_allowed_packet = 1048576"), 0);
+    tm_store_t *s = must_open("st_oversize", "node-a", 5000);
+    char why[200];
+    uint32_t cap = tm_store_max_payload(s, why, sizeof why);
+    printf("payload bound: %u (%s)\n", cap, why);
+    assert_true(cap < 1048576 / 2);
+    assert_non_null(strstr(why, "max_allowed_packet 1048576"));
+    /* One group: a small write, one whose payload the server refuses
+     * (hex: 1.4 MB in one row), another small one. */
+    tm_trans_t *small = saga("os-small", 1000);
+    tm_trans_t *huge = saga("os-huge", 1000);
+    tm_trans_t *after = saga("os-after", 1000);
+    free(huge->branches[0].payload);
+    huge->branches[0].payload_len = 700 * 1024;
+    huge->branches[0].payload = calloc(1, huge->branches[0].payload_len);
+    tm_trans_t *txs[3] = {small, huge, after};
+    for (int i = 0; i < 3; i++) {
+        result_of[i] = TM_WRITE_DONE;
+        tm_store_queue(s, tm_write_capture(txs[i], 1), note_into,
+                       &result_of[i]);
+    }
+    tm_store_flush(s); /* before the fix: never returns (retried forever) */
+    assert_int_equal(result_of[0], TM_WRITE_DONE);
+    assert_int_equal(result_of[1], TM_WRITE_FAILED);
+    assert_int_equal(result_of[2], TM_WRITE_DONE);
+    char err[256];
+    tm_tx_status_t st;
+    uint64_t hash;
+    assert_int_equal(tm_store_peek(s, "os-huge", &st, &hash, err, sizeof err),
+                     0);
+    assert_int_equal(tm_store_peek(s, "os-after", &st, &hash, err, sizeof err),
+                     1);
+    /* and the store goes on */
+    small->status = TM_TX_SUCCEEDED;
+    small->finished_ms = 1100;
+    assert_int_equal(write_now(s, small, 0), TM_WRITE_DONE);
+    assert_true(tm_store_healthy(s, NULL, 0));
+    tm_store_close(s);
+    for (int i = 0; i < 3; i++)
+        tm_trans_free(txs[i]);
+    assert_int_equal(
+        harness_mariadb_exec(db, "SET GLOBAL max_allowed_packet = 16777216"),
+        0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +659,10 @@ int main(void)
         cmocka_unit_test(test_claim_after_lease_runs_out),
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_large_group_in_pieces),
+        cmocka_unit_test(test_item3_generation_fences_a_b_a),
+        cmocka_unit_test(test_item11_get_reads_one_snapshot),
+        cmocka_unit_test(test_schema_upgrade_from_version_1),
+        cmocka_unit_test(test_item8_oversize_write_fails_alone),
     };
     return cmocka_run_group_tests(tests, start_db, stop_db);
 }

@@ -1,0 +1,44 @@
+/*
+ * itest_fault.c: the trellisd-faults fixture and its control commands
+ * (itest_fault.h).
+ */
+#include "itest_fault.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char fault_socket[160];
+
+itest_t *itest_start_faulty(void **state, const char *name,
+                            const char *const *extra_tm_args)
+{
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s/bin/trellisd-faults", harness_build_dir());
+    setenv("TRELLIS_TRELLISD", bin, 1);
+    harness_fault_socket_path(name, fault_socket, sizeof fault_socket);
+    setenv("TRELLIS_FAULT_SOCKET", fault_socket, 1);
+    return itest_start(state, name, extra_tm_args);
+}
+
+void itest_fault_env_clear(void)
+{
+    unsetenv("TRELLIS_TRELLISD");
+    unsetenv("TRELLIS_FAULT_SOCKET");
+}
+
+void itest_fault(const char *cmd, char *reply, size_t len)
+{
+    char got[1200];
+    if (harness_fault_cmd(fault_socket, cmd, got, sizeof got) != 0)
+        fail_msg("fault command '%s' failed: %s", cmd, got);
+    if (reply)
+        snprintf(reply, len, "%s", strncmp(got, "ok ", 3) == 0 ? got + 3 : "");
+}
+
+long itest_fault_number(const char *cmd)
+{
+    char reply[64];
+    itest_fault(cmd, reply, sizeof reply);
+    return strtol(reply, NULL, 10);
+}

@@ -1,0 +1,34 @@
+/*
+ * itest_fault: the fixture on trellisd-faults (tests/faults/tm_fault.h) and
+ * the commands a test sends to it — hold a commit group, release it, fail
+ * or lose the next ones, read a count. Shared by the tests of issue 12's
+ * races (test_faults.c on one node, test_multinode.c on several).
+ *
+ * One faulty trellisd per test process at a time: its control socket path
+ * is kept here. The helpers assert (cmocka) on failure.
+ */
+#ifndef TRELLIS_ITEST_FAULT_H
+#define TRELLIS_ITEST_FAULT_H
+
+#include "itest.h"
+
+/* itest_start with trellisd-faults as the fixture's trellisd, its control
+ * socket named after name. The environment keeps pointing at it
+ * (TRELLIS_TRELLISD, TRELLIS_FAULT_SOCKET), so a restart of the fixture's
+ * trellisd is faulty again; itest_fault_env_clear() before starting other
+ * trellisd processes that must be plain. */
+itest_t *itest_start_faulty(void **state, const char *name,
+                            const char *const *extra_tm_args);
+
+/* Unset what itest_start_faulty set: trellisd started afterwards are the
+ * plain binary without a control socket. */
+void itest_fault_env_clear(void);
+
+/* Send cmd; asserts the reply starts with "ok". The reply (after "ok ")
+ * is copied into reply[len] when reply is not NULL. */
+void itest_fault(const char *cmd, char *reply, size_t len);
+
+/* Send cmd and return the number its reply carries ("ok N"). */
+long itest_fault_number(const char *cmd);
+
+#endif /* TRELLIS_ITEST_FAULT_H */
