@@ -24,7 +24,9 @@
  *             back; a prepare in flight on another connection holds the
  *             "prepare" row's lock, so this statement waits for it, at most
  *             XA_LOCK_WAIT_S (then -1: the TM retries, and its next XA
- *             ROLLBACK finds the branch prepared).
+ *             ROLLBACK finds the branch prepared). The bound is the
+ *             session's innodb_lock_wait_timeout, saved and set before the
+ *             statement and restored after it (also when it failed).
  *
  * What MariaDB 10.11 does, measured (tests/integration/test_xa.c), and
  * what follows from it:
@@ -88,13 +90,20 @@
  * reconnect (handshake, SET NAMES) + 1-2 process-list polls (8 statements
  * with a one-statement handler); commit 2 (XA COMMIT and the barrier row
  * read; 3 when the xid is unknown: XA RECOVER tells "gone" from
- * "attached"); rollback 2 (3 when unknown); a cluster-form xid that is
+ * "attached"); rollback 4 (XA ROLLBACK, setting the lock wait, the insert,
+ * restoring it; 5 when unknown); a cluster-form xid that is
  * unknown costs one more XA RECOVER (the legacy form). One connection runs
  * ~800 prepare+commit pairs/s, about half of what XA without the reconnect
  * does on this machine.
  *
- * Limits, chosen and named: the rollback's bounded lock wait uses MariaDB's
- * SET STATEMENT; on MySQL the server's innodb_lock_wait_timeout applies.
+ * Limits, chosen and named: the rollback's lock wait is bounded through the
+ * session variable innodb_lock_wait_timeout, the same statements on MariaDB
+ * and MySQL (MariaDB's one-statement SET STATEMENT ... FOR does not exist
+ * on MySQL), at the cost of two round trips per rollback; the session's
+ * own value is kept in the user variable @trellis_xa_lock_wait meanwhile
+ * (NULL again after). A connection lost in between takes its session
+ * with it; a failed restore answers -1 and leaves the session at
+ * XA_LOCK_WAIT_S.
  * The sweep resolves the listed xids of its trellisd's cluster (bqual = the
  * cluster id), whichever database prepared them, and treats a gid trellisd
  * does not know as never committed; a legacy xid (no cluster id) only when
@@ -752,30 +761,59 @@ static void append_row(char *sql, size_t *n, MYSQL *conn,
     append(sql, n, "'rollback')");
 }
 
-/* The rollback's barrier rows, own row first (barrier.c's order), in one
- * autocommit statement with a bounded lock wait. Values were checked by
- * barrier_check_branch (at most 128 bytes each), so SQL_MAX holds them
+/* The rollback's barrier rows, own row first (barrier.c's order), as one
+ * INSERT IGNORE into sql[SQL_MAX]; returns its length. Values were checked
+ * by barrier_check_branch (at most 128 bytes each), so SQL_MAX holds them
  * escaped. */
-static int block_late_prepare(MYSQL *conn, const char *table,
-                              const barrier_branch_t *b, const xa_xid_t *xid,
-                              char *msg, size_t msglen)
+static size_t rollback_rows_sql(MYSQL *conn, const char *table,
+                                const barrier_branch_t *b, char *sql)
 {
-    char sql[SQL_MAX];
     size_t n = 0;
     const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
     char head[200];
-    if (mariadb_connection(conn))
-        n = (size_t)snprintf(sql, sizeof sql,
-                             "SET STATEMENT innodb_lock_wait_timeout = %d FOR ",
-                             XA_LOCK_WAIT_S);
     snprintf(head, sizeof head,
              "INSERT IGNORE INTO `%s` (trans_type, gid, branch_id, op, "
              "barrier_id, reason) VALUES ",
              table);
+    sql[0] = '\0';
     append(sql, &n, head);
     append_row(sql, &n, conn, b, "rollback", bid);
     append(sql, &n, ", ");
     append_row(sql, &n, conn, b, "prepare", bid);
+    return n;
+}
+
+/* The session's own lock wait is kept in this user variable while the
+ * rollback's insert runs with XA_LOCK_WAIT_S; the same statements on
+ * MariaDB and MySQL (SET STATEMENT ... FOR is MariaDB's only). */
+#define LOCK_WAIT_SAVED "@trellis_xa_lock_wait"
+
+static int set_lock_wait(MYSQL *conn)
+{
+    char sql[160];
+    int n = snprintf(sql, sizeof sql,
+                     "SET " LOCK_WAIT_SAVED
+                     " = @@SESSION.innodb_lock_wait_timeout, "
+                     "SESSION innodb_lock_wait_timeout = %d",
+                     XA_LOCK_WAIT_S);
+    return mysql_real_query(conn, sql, (unsigned long)n) == 0 ? 0 : -1;
+}
+
+static int restore_lock_wait(MYSQL *conn)
+{
+    return mysql_query(conn,
+                       "SET SESSION innodb_lock_wait_timeout = " LOCK_WAIT_SAVED
+                       ", " LOCK_WAIT_SAVED " = NULL") == 0
+               ? 0
+               : -1;
+}
+
+/* Run the rollback's insert (set_lock_wait done) and, with autocommit off,
+ * commit it; a failed one leaves no transaction open either. 0, or -1
+ * with msg. */
+static int insert_rollback_rows(MYSQL *conn, const char *sql, size_t n,
+                                const xa_xid_t *xid, char *msg, size_t msglen)
+{
     if (mysql_real_query(conn, sql, (unsigned long)n) != 0) {
         if (mysql_errno(conn) == ER_LOCK_WAIT_TIMEOUT)
             say(msg, msglen,
@@ -785,6 +823,8 @@ static int block_late_prepare(MYSQL *conn, const char *table,
                 xid->show, XA_LOCK_WAIT_S);
         else
             say_db(msg, msglen, conn, "rollback barrier insert", xid->show);
+        if (in_trans(conn))
+            mysql_query(conn, "ROLLBACK"); /* autocommit was off */
         return -1;
     }
     if (end_implicit_trans(conn) != 0) {
@@ -793,6 +833,32 @@ static int block_late_prepare(MYSQL *conn, const char *table,
         return -1;
     }
     return 0;
+}
+
+/* The rollback's barrier rows in one statement whose lock wait is at most
+ * XA_LOCK_WAIT_S: the session's innodb_lock_wait_timeout is saved and set
+ * first and restored after, also when the insert failed. A failed restore
+ * answers -1 (the retry is idempotent). */
+static int block_late_prepare(MYSQL *conn, const char *table,
+                              const barrier_branch_t *b, const xa_xid_t *xid,
+                              char *msg, size_t msglen)
+{
+    char sql[SQL_MAX];
+    size_t n = rollback_rows_sql(conn, table, b, sql);
+    if (set_lock_wait(conn) != 0) {
+        say_db(msg, msglen, conn, "rollback: bound the lock wait of",
+               xid->show);
+        return -1;
+    }
+    int rc = insert_rollback_rows(conn, sql, n, xid, msg, msglen);
+    if (restore_lock_wait(conn) != 0) {
+        if (rc == 0)
+            say_db(msg, msglen, conn,
+                   "rollback: restore the session's lock wait after",
+                   xid->show);
+        return -1;
+    }
+    return rc;
 }
 
 int xa_rollback_branch(MYSQL *conn, const char *table,

@@ -367,6 +367,18 @@ static void start_prep(pthread_t *th, prep_thread_t *t)
         harness_sleep_ms(5);
 }
 
+/* The lock wait test_rollback_during_prepare gives its session (s). */
+#define SESSION_WAIT_S 7
+
+/* The rollback put the session's own lock wait back, and left no user
+ * variable behind. */
+static void assert_session_lock_wait(MYSQL *c)
+{
+    assert_int_equal(imy_int(c, "SELECT @@SESSION.innodb_lock_wait_timeout"),
+                     SESSION_WAIT_S);
+    assert_int_equal(imy_int(c, "SELECT @trellis_xa_lock_wait IS NULL"), 1);
+}
+
 static void test_rollback_during_prepare(void **state)
 {
     (void)state;
@@ -376,7 +388,9 @@ static void test_rollback_during_prepare(void **state)
 
     /* The prepare goes on to XA PREPARE while the rollback waits: the
      * rollback gives up (the TM retries), and its retry finds the branch
-     * prepared and rolls it back. */
+     * prepared and rolls it back. Its wait is bounded (XA_LOCK_WAIT_S,
+     * 2 s) whatever the session's own lock wait, which it restores. */
+    imy_exec(c, "SET SESSION innodb_lock_wait_timeout = %d", SESSION_WAIT_S);
     add_t a = {.gid = "g1", .amount = 10, .sleep_ms = 800};
     prep_thread_t t = {.c = imy_connect("rbduring"), .a = &a};
     start_prep(&th, &t);
@@ -385,9 +399,13 @@ static void test_rollback_during_prepare(void **state)
     int64_t waited = harness_mono_ms() - t0;
     printf("[ rbduring ] rollback during prepare: %s (%lld ms)\n", msg,
            (long long)waited);
+    assert_non_null(strstr(msg, "stayed locked 2 s"));
+    assert_true(waited < SESSION_WAIT_S * 1000);
+    assert_session_lock_wait(c);
     pthread_join(th, NULL);
     assert_int_equal(t.out, XA_PREPARED);
     assert_int_equal(ROLLBACK(c, "g1"), 0);
+    assert_session_lock_wait(c);
     assert_int_equal(recovered(c, "g1-01"), 0);
     assert_int_equal(imy_balance(c), 100);
     assert_int_equal(PREPARE(t.c, &a), XA_SKIPPED_ROLLED_BACK);
