@@ -15,14 +15,18 @@
  *             XA START answering XAER_DUPID: the xid is prepared (listed by
  *             XA RECOVER) -> DUPLICATE, else another connection is running
  *             the same prepare right now -> ERROR (retry).
- *   commit:   XA COMMIT xid
+ *   commit:   XA COMMIT xid, then one read of the barrier row "prepare"
+ *             (reason "prepare"): the commit is reported only when that
+ *             row, written inside the branch, is visibly committed (below)
  *   rollback: XA ROLLBACK xid, then one autocommit statement inserting the
  *             barrier rows "rollback" and "prepare" (both reason
  *             "rollback"), so that a prepare arriving later rolls itself
  *             back; a prepare in flight on another connection holds the
  *             "prepare" row's lock, so this statement waits for it, at most
  *             XA_LOCK_WAIT_S (then -1: the TM retries, and its next XA
- *             ROLLBACK finds the branch prepared).
+ *             ROLLBACK finds the branch prepared). The bound is the
+ *             session's innodb_lock_wait_timeout, saved and set before the
+ *             statement and restored after it (also when it failed).
  *
  * What MariaDB 10.11 does, measured (tests/integration/test_xa.c), and
  * what follows from it:
@@ -41,6 +45,25 @@
  *     session" (the preparer has not disconnected yet): -1, retry. Only a
  *     NOTA for an unlisted xid is success (already committed or rolled
  *     back, or never prepared);
+ *   - and "XA COMMIT answered OK" is not proof either. A session ending
+ *     with a prepared branch first hands the xid to the recovered list
+ *     (THD::cleanup, trans_xa_detach: XA RECOVER lists it from then on),
+ *     and only later, after it has left the process list, detaches the
+ *     InnoDB transaction (free_connection, ha_close_connection). An XA
+ *     COMMIT from another connection in between finds the xid, finds no
+ *     InnoDB transaction to commit, ignores that (the engines' commit by
+ *     xid result is dropped), deletes the xid and answers OK: the branch
+ *     stays prepared inside InnoDB, invisible, holding its locks, and
+ *     unlisted until the server restarts (InnoDB recovery then lists it
+ *     again). Seen in 0.1-15 % of commits sent right after a preparer's
+ *     disconnect (test_xa.c, test_commit_racing_disconnect). So a commit
+ *     is confirmed by reading the prepare's barrier row: visible means
+ *     committed; invisible means -1, retried (after a restart of the
+ *     server the retry commits it). An XA ROLLBACK that meets the same
+ *     window answers OK too, but its barrier insert then waits on the
+ *     dropped branch's "prepare" row and times out, so it is retried as
+ *     well (3 in 300 in the same race; after a restart they were listed
+ *     again and rolled back);
  *   - a connection lost before XA PREPARE: the server rolls the branch back.
  *
  * Invariants:
@@ -57,17 +80,30 @@
  *     branch came without a cluster id);
  *   - phase 2 tries the branch's own form first and, on XAER_NOTA, the
  *     legacy form when XA RECOVER lists it (one more XA RECOVER for an
- *     unknown xid); it never tries another cluster's form.
+ *     unknown xid); it never tries another cluster's form;
+ *   - a commit is reported only when the branch's barrier row "prepare"
+ *     with reason "prepare" is visible to a plain read on conn, so the
+ *     commit needs the prepare's table and barrier id, and barrier rows
+ *     must be kept longer than the TM retries a commit.
  *
  * Round trips (measured in the test): prepare 4 + the business SQL + a
  * reconnect (handshake, SET NAMES) + 1-2 process-list polls (8 statements
- * with a one-statement handler); commit 1 (2 when the xid is unknown: XA
- * RECOVER tells "gone" from "attached"); rollback 2 (3 when unknown). One
- * connection runs ~850 prepare+commit pairs/s, about half of what XA
- * without the reconnect does on this machine.
+ * with a one-statement handler); commit 2 (XA COMMIT and the barrier row
+ * read; 3 when the xid is unknown: XA RECOVER tells "gone" from
+ * "attached"); rollback 4 (XA ROLLBACK, setting the lock wait, the insert,
+ * restoring it; 5 when unknown); a cluster-form xid that is
+ * unknown costs one more XA RECOVER (the legacy form). One connection runs
+ * ~800 prepare+commit pairs/s, about half of what XA without the reconnect
+ * does on this machine.
  *
- * Limits, chosen and named: the rollback's bounded lock wait uses MariaDB's
- * SET STATEMENT; on MySQL the server's innodb_lock_wait_timeout applies.
+ * Limits, chosen and named: the rollback's lock wait is bounded through the
+ * session variable innodb_lock_wait_timeout, the same statements on MariaDB
+ * and MySQL (MariaDB's one-statement SET STATEMENT ... FOR does not exist
+ * on MySQL), at the cost of two round trips per rollback; the session's
+ * own value is kept in the user variable @trellis_xa_lock_wait meanwhile
+ * (NULL again after). A connection lost in between takes its session
+ * with it; a failed restore answers -1 and leaves the session at
+ * XA_LOCK_WAIT_S.
  * The sweep resolves the listed xids of its trellisd's cluster (bqual = the
  * cluster id), whichever database prepared them, and treats a gid trellisd
  * does not know as never committed; a legacy xid (no cluster id) only when
@@ -75,7 +111,16 @@
  * the operator's. A legacy xid whose gid collides with one of this
  * cluster's is taken for this cluster's. A late prepare after the sweep rolled
  * back an orphan prepares again (the sweep writes no barrier rows); the next
- * sweep rolls it back.
+ * sweep rolls it back. The sweep counts an XA COMMIT or ROLLBACK that
+ * answered OK (it knows no barrier table to confirm it by); the window
+ * above only opens while the preparer's session is closing, and the sweep
+ * resolves branches of finished transactions. A branch the server lost in
+ * that window (answered OK, still prepared inside InnoDB) cannot be
+ * finished until the server restarts: its commit is retried until then.
+ * The adapter's own prepare waits until its old session has left the
+ * process list, which leaves only the last part of that window (the
+ * InnoDB detach, microseconds later; never hit in 6000 tries, half of them
+ * under load).
  */
 #include "xa.h"
 
@@ -96,11 +141,6 @@
 
 /* How long a prepare waits for its old session to end (ms). */
 #define DETACH_WAIT_MS 1000
-/* How often, and how far apart, an unlisted xid is looked for after
- * XAER_NOTA before it counts as finished (see nota_means_gone). */
-#define NOTA_LOOKS 5
-#define NOTA_LOOK_GAP_MS 20
-
 #define SQL_MAX 4096
 
 /* ---- messages ----------------------------------------------------------- */
@@ -275,37 +315,35 @@ static int xid_listed(MYSQL *conn, const xa_xid_t *x)
     return found;
 }
 
-/* After XAER_NOTA for xid: 0 if it is really gone, -1 if it is prepared but
- * still attached to a live session (or XA RECOVER failed).
- *
- * "Not listed" is looked at several times over about 100 ms before it is
- * believed: while the server ends the session that prepared the branch
- * (its participant just died, say), the xid is briefly neither attached
- * nor listed as recovered — XA COMMIT answers XAER_NOTA and XA RECOVER
- * does not show it — and taking that for "already finished" would report
- * a commit that never happened. Seen under load in test_xa.c. */
+/* After XAER_NOTA for xid: 0 if XA RECOVER does not list it (no longer
+ * prepared, or never), -1 if it is prepared but still attached to a live
+ * session (or XA RECOVER failed). A session that ends keeps its prepared
+ * xid listed throughout (the recovered flag is set before the session's
+ * is cleared), so one look is enough; what "not listed" does not prove
+ * (that a commit happened) prepare_row_committed decides. */
 static int nota_means_gone(MYSQL *conn, const xa_xid_t *xid, char *msg,
                            size_t msglen)
 {
-    for (int look = 0; look < NOTA_LOOKS; look++) {
-        if (look > 0)
-            nanosleep(
-                &(struct timespec){.tv_nsec = NOTA_LOOK_GAP_MS * 1000000L},
-                NULL);
-        int listed = xid_listed(conn, xid);
-        if (listed < 0) {
-            say_db(msg, msglen, conn, "recover (after XAER_NOTA)", xid->show);
-            return -1;
-        }
-        if (listed) {
-            say(msg, msglen,
-                "xa: %s is prepared but still attached to a live session "
-                "(its preparer has not disconnected yet); retry",
-                xid->show);
-            return -1;
-        }
+    int listed = xid_listed(conn, xid);
+    if (listed < 0) {
+        say_db(msg, msglen, conn, "recover (after XAER_NOTA)", xid->show);
+        return -1;
+    }
+    if (listed) {
+        say(msg, msglen,
+            "xa: %s is prepared but still attached to a live session "
+            "(its preparer has not disconnected yet); retry",
+            xid->show);
+        return -1;
     }
     return 0;
+}
+
+/* With autocommit off, a statement of ours opened a transaction: end it,
+ * so that conn is left outside any transaction. 0, or -1. */
+static int end_implicit_trans(MYSQL *conn)
+{
+    return in_trans(conn) && mysql_query(conn, "COMMIT") != 0 ? -1 : 0;
 }
 
 /* End and roll back the branch being built; errors ignored (on a lost
@@ -462,9 +500,11 @@ static xa_outcome_t run_branch(MYSQL *conn, const char *table,
 }
 
 /* Wait until the server has ended session `id`: its thread leaves the
- * process list only after its cleanup detached the prepared branch, and
- * from then on any connection can commit it. At most DETACH_WAIT_MS. 0,
- * or -1. */
+ * process list only after its cleanup handed the prepared xid to the
+ * recovered list, and InnoDB lets go of the branch microseconds later;
+ * from then on any connection can commit it (the top of the file: a
+ * commit inside those microseconds is caught and retried). At most
+ * DETACH_WAIT_MS. 0, or -1. */
 static int wait_session_gone(MYSQL *conn, unsigned long id)
 {
     char sql[96];
@@ -567,16 +607,11 @@ xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
 
 /* ---- phase 2 ------------------------------------------------------------ */
 
-/* The last word on a commit that met XAER_NOTA with the xid unlisted: the
- * prepare's barrier row (written inside the XA branch) is visible to a
- * plain read only once the branch committed. Visible: it did, success.
- * Not visible: the branch may still be on its way from a closing session
- * to the recovered list (longer than nota_means_gone waited, under heavy
- * load) — -1, the TM retries; a commit never follows a prepare that did
- * not succeed, so "never prepared" is not a case here. */
-static int prepare_row_committed(MYSQL *conn, const char *table,
-                                 const barrier_branch_t *b, const xa_xid_t *xid,
-                                 char *msg, size_t msglen)
+/* Is the prepare's barrier row of b (reason "prepare") visible to a plain
+ * read? 1, 0, or -1 (error in conn). Written inside the XA branch, it is
+ * visible once the branch committed, and never before. */
+static int prepare_row_visible(MYSQL *conn, const char *table,
+                               const barrier_branch_t *b)
 {
     const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
     const char *v[] = {b->gid, b->branch_id, bid};
@@ -590,23 +625,53 @@ static int prepare_row_committed(MYSQL *conn, const char *table,
                      "'%s' AND reason = 'prepare'",
                      table, esc[0], esc[1], esc[2]);
     if (n < 0 || (size_t)n >= sizeof sql ||
-        mysql_real_query(conn, sql, (unsigned long)n) != 0) {
+        mysql_real_query(conn, sql, (unsigned long)n) != 0)
+        return -1;
+    MYSQL_RES *r = mysql_store_result(conn);
+    if (!r)
+        return -1;
+    MYSQL_ROW row = mysql_fetch_row(r);
+    int visible = row && row[0] && strcmp(row[0], "1") == 0;
+    mysql_free_result(r);
+    return end_implicit_trans(conn) == 0 ? visible : -1;
+}
+
+/* The last word on a commit: answered_ok tells whether XA COMMIT answered
+ * OK (else it met XAER_NOTA with the xid unlisted). Either way the commit
+ * happened only if the prepare's barrier row is visible: 0. Not visible:
+ * -1, the TM retries. After an OK that means the server dropped the xid
+ * without committing it (the top of the file); after a NOTA, that it did
+ * so for an earlier commit, or that the prepare never succeeded (a commit
+ * does not follow one). */
+static int prepare_row_committed(MYSQL *conn, const char *table,
+                                 const barrier_branch_t *b, const xa_xid_t *xid,
+                                 int answered_ok, char *msg, size_t msglen)
+{
+    int visible = prepare_row_visible(conn, table, b);
+    if (visible < 0) {
         say_db(msg, msglen, conn, "commit check", xid->show);
         return -1;
     }
-    MYSQL_RES *r = mysql_store_result(conn);
-    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
-    int committed = row && row[0] && strcmp(row[0], "1") == 0;
-    mysql_free_result(r);
-    if (!committed) {
+    if (!visible && answered_ok) {
         say(msg, msglen,
-            "xa: %s is neither prepared nor visibly committed yet (its "
-            "session may still be closing); retry",
+            "xa: XA COMMIT %s answered OK but the branch is not committed "
+            "(its barrier row is not visible): the server dropped the xid "
+            "while the preparer's session was closing, and the branch "
+            "stays prepared inside InnoDB until the server restarts; retry",
             xid->show);
         return -1;
     }
-    say(msg, msglen, "duplicate: %s is not prepared (already committed)",
-        xid->show);
+    if (!visible) {
+        say(msg, msglen,
+            "xa: %s is neither prepared nor visibly committed (a server "
+            "that dropped it while its preparer's session was closing "
+            "lists it again once restarted); retry",
+            xid->show);
+        return -1;
+    }
+    if (!answered_ok)
+        say(msg, msglen, "duplicate: %s is not prepared (already committed)",
+            xid->show);
     return 0;
 }
 
@@ -660,11 +725,9 @@ int xa_commit_branch(MYSQL *conn, const char *table, const barrier_branch_t *b,
     if (setup(conn, &table, b, "commit", &nb, &xid, msg, msglen) != 0)
         return -1;
     int rc = phase2_sql(conn, "COMMIT", &xid, msg, msglen);
-    if (rc <= 0)
-        return rc;
-    if (nota_means_gone(conn, &xid, msg, msglen) != 0)
+    if (rc < 0 || (rc > 0 && nota_means_gone(conn, &xid, msg, msglen) != 0))
         return -1;
-    return prepare_row_committed(conn, table, &nb, &xid, msg, msglen);
+    return prepare_row_committed(conn, table, &nb, &xid, rc == 0, msg, msglen);
 }
 
 /* sql += 'v', escaped. */
@@ -698,46 +761,104 @@ static void append_row(char *sql, size_t *n, MYSQL *conn,
     append(sql, n, "'rollback')");
 }
 
-/* The rollback's barrier rows, own row first (barrier.c's order), in one
- * autocommit statement with a bounded lock wait. Values were checked by
- * barrier_check_branch (at most 128 bytes each), so SQL_MAX holds them
+/* The rollback's barrier rows, own row first (barrier.c's order), as one
+ * INSERT IGNORE into sql[SQL_MAX]; returns its length. Values were checked
+ * by barrier_check_branch (at most 128 bytes each), so SQL_MAX holds them
  * escaped. */
-static int block_late_prepare(MYSQL *conn, const char *table,
-                              const barrier_branch_t *b, const xa_xid_t *xid,
-                              char *msg, size_t msglen)
+static size_t rollback_rows_sql(MYSQL *conn, const char *table,
+                                const barrier_branch_t *b, char *sql)
 {
-    char sql[SQL_MAX];
     size_t n = 0;
     const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
     char head[200];
-    if (mariadb_connection(conn))
-        n = (size_t)snprintf(sql, sizeof sql,
-                             "SET STATEMENT innodb_lock_wait_timeout = %d FOR ",
-                             XA_LOCK_WAIT_S);
     snprintf(head, sizeof head,
              "INSERT IGNORE INTO `%s` (trans_type, gid, branch_id, op, "
              "barrier_id, reason) VALUES ",
              table);
+    sql[0] = '\0';
     append(sql, &n, head);
     append_row(sql, &n, conn, b, "rollback", bid);
     append(sql, &n, ", ");
     append_row(sql, &n, conn, b, "prepare", bid);
+    return n;
+}
+
+/* The session's own lock wait is kept in this user variable while the
+ * rollback's insert runs with XA_LOCK_WAIT_S; the same statements on
+ * MariaDB and MySQL (SET STATEMENT ... FOR is MariaDB's only). */
+#define LOCK_WAIT_SAVED "@trellis_xa_lock_wait"
+
+static int set_lock_wait(MYSQL *conn)
+{
+    char sql[160];
+    int n = snprintf(sql, sizeof sql,
+                     "SET " LOCK_WAIT_SAVED
+                     " = @@SESSION.innodb_lock_wait_timeout, "
+                     "SESSION innodb_lock_wait_timeout = %d",
+                     XA_LOCK_WAIT_S);
+    return mysql_real_query(conn, sql, (unsigned long)n) == 0 ? 0 : -1;
+}
+
+static int restore_lock_wait(MYSQL *conn)
+{
+    return mysql_query(conn,
+                       "SET SESSION innodb_lock_wait_timeout = " LOCK_WAIT_SAVED
+                       ", " LOCK_WAIT_SAVED " = NULL") == 0
+               ? 0
+               : -1;
+}
+
+/* Run the rollback's insert (set_lock_wait done) and, with autocommit off,
+ * commit it; a failed one leaves no transaction open either. 0, or -1
+ * with msg. */
+static int insert_rollback_rows(MYSQL *conn, const char *sql, size_t n,
+                                const xa_xid_t *xid, char *msg, size_t msglen)
+{
     if (mysql_real_query(conn, sql, (unsigned long)n) != 0) {
         if (mysql_errno(conn) == ER_LOCK_WAIT_TIMEOUT)
             say(msg, msglen,
-                "xa: a prepare of %s is in flight (its barrier row stayed "
-                "locked %d s); retry",
+                "xa: a prepare of %s is in flight, or the server dropped "
+                "its branch unfinished (its barrier row stayed locked %d s); "
+                "retry",
                 xid->show, XA_LOCK_WAIT_S);
         else
             say_db(msg, msglen, conn, "rollback barrier insert", xid->show);
+        if (in_trans(conn))
+            mysql_query(conn, "ROLLBACK"); /* autocommit was off */
         return -1;
     }
-    if (in_trans(conn) && mysql_query(conn, "COMMIT") != 0) {
+    if (end_implicit_trans(conn) != 0) {
         /* autocommit was off */
         say_db(msg, msglen, conn, "rollback barrier commit", xid->show);
         return -1;
     }
     return 0;
+}
+
+/* The rollback's barrier rows in one statement whose lock wait is at most
+ * XA_LOCK_WAIT_S: the session's innodb_lock_wait_timeout is saved and set
+ * first and restored after, also when the insert failed. A failed restore
+ * answers -1 (the retry is idempotent). */
+static int block_late_prepare(MYSQL *conn, const char *table,
+                              const barrier_branch_t *b, const xa_xid_t *xid,
+                              char *msg, size_t msglen)
+{
+    char sql[SQL_MAX];
+    size_t n = rollback_rows_sql(conn, table, b, sql);
+    if (set_lock_wait(conn) != 0) {
+        say_db(msg, msglen, conn, "rollback: bound the lock wait of",
+               xid->show);
+        return -1;
+    }
+    int rc = insert_rollback_rows(conn, sql, n, xid, msg, msglen);
+    if (restore_lock_wait(conn) != 0) {
+        if (rc == 0)
+            say_db(msg, msglen, conn,
+                   "rollback: restore the session's lock wait after",
+                   xid->show);
+        return -1;
+    }
+    return rc;
 }
 
 int xa_rollback_branch(MYSQL *conn, const char *table,

@@ -75,7 +75,12 @@ xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
                                size_t msglen);
 
 /* Phase 2 (b->op "commit" / "rollback"). 0 on success (including an XID
- * that is already gone), -1 on a database error (the TM retries). */
+ * that is already gone), -1 on a database error or when the outcome is not
+ * certain yet (the TM retries). A commit succeeds only once the barrier row
+ * its prepare wrote inside the branch is visibly committed, so it takes the
+ * prepare's table and barrier id: the server can answer XA COMMIT with OK
+ * and not commit (a commit that meets the branch while the session that
+ * prepared it is closing; see xa.c). */
 int xa_commit_branch(MYSQL *conn, const char *table, const barrier_branch_t *b,
                      char *msg, size_t msglen);
 int xa_rollback_branch(MYSQL *conn, const char *table,

@@ -64,6 +64,13 @@ harness_t *imy_harness(void)
     return g.h;
 }
 
+void imy_restart_server(void)
+{
+    harness_mariadb_stop(g.m);
+    if (harness_mariadb_restart(g.m) != 0)
+        fail_msg("the MariaDB server did not start again");
+}
+
 MYSQL *imy_try_connect(const char *db)
 {
     MYSQL *c = mysql_init(NULL);

@@ -52,6 +52,11 @@ void imy_pass(void);
 /* The harness of imy_start, for starting other processes (trellisd). */
 harness_t *imy_harness(void);
 
+/* Shut the server down cleanly and start it again on the same data dir
+ * (a prepared XA branch survives it); existing connections are lost.
+ * Fails the test if it does not come back. */
+void imy_restart_server(void);
+
 /* ---- SQL helpers ------------------------------------------------------- */
 
 /* A connection as root to database db (NULL: none) over the server's
