@@ -34,6 +34,7 @@ static unsigned long commits;
 static atomic_int disk_full;
 
 static tm_server_t *server;
+static tm_engine_t *engine;
 static const tm_store_ops_t *real_ops;
 static tm_store_ops_t fault_ops;
 
@@ -414,6 +415,9 @@ static void run_command(char *line, char *reply, size_t len)
     } else if (strcmp(verb, "live-calls") == 0) {
         snprintf(reply, len, "ok %ld",
                  server ? tm_server_live_calls(server) : -1L);
+    } else if (strcmp(verb, "waiters") == 0) {
+        snprintf(reply, len, "ok %ld",
+                 engine ? (long)tm_engine_waiters(engine) : -1L);
     } else if (strcmp(verb, "commits") == 0) {
         snprintf(reply, len, "ok %lu", commits);
     } else if (strcmp(verb, "wait-held") == 0) {
@@ -492,6 +496,13 @@ void tm_fault_set_server(tm_server_t *srv)
 {
     pthread_mutex_lock(&fault_mu);
     server = srv;
+    pthread_mutex_unlock(&fault_mu);
+}
+
+void tm_fault_set_engine(tm_engine_t *eng)
+{
+    pthread_mutex_lock(&fault_mu);
+    engine = eng;
     pthread_mutex_unlock(&fault_mu);
 }
 

@@ -15,13 +15,15 @@
  * and adds, for SQLite, a shim VFS over the default one that answers
  * SQLITE_FULL to every write while "disk-full on" (the way SQLite's own
  * tests fake a full disk), and an offset added to the wall clock trellisd
- * reads (TRELLIS_FAULT_WALL_OFFSET_MS at start, or the command).
+ * reads (TRELLIS_FAULT_WALL_OFFSET_MS at start, or the command). It
+ * reports the engine's waiters.
  *
  * Control: a Unix stream socket at $TRELLIS_FAULT_SOCKET. A client sends
  * one command line and reads one reply line ("ok ..." or "err ..."):
  *   hold | release | wait-held MS | fail-transient N | fail-permanent N |
  *   disk-full on|off | stall-reads on|off | wall-offset MS | commits |
- *   live-calls (incoming calls accepted and not yet answered)
+ *   live-calls (incoming calls accepted and not yet answered) |
+ *   waiters (requests waiting with wait_result, tm_engine_waiters)
  * wait-held answers "ok <gid> ..." (the gids of the group being held) once
  * a group is held, or "err timeout" after MS.
  */
@@ -30,6 +32,7 @@
 
 #include <stddef.h>
 
+#include "tm_engine.h"
 #include "tm_server.h"
 #include "tm_store.h"
 
@@ -45,5 +48,8 @@ int tm_fault_install(tm_store_t *store, const char *socket_path, char *err,
 
 /* The server whose calls live-calls counts (borrowed; set once it runs). */
 void tm_fault_set_server(tm_server_t *srv);
+
+/* The engine whose waiters "waiters" reports (borrowed; set once). */
+void tm_fault_set_engine(tm_engine_t *eng);
 
 #endif /* TM_FAULT_H */
