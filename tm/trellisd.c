@@ -281,6 +281,7 @@ int main(int argc, char **argv)
         return fail("engine", err);
 #ifdef TM_WITH_FAULTS
     tm_fault_set_engine(eng);
+    tm_fault_set_caller(caller);
 #endif
     long loaded = tm_engine_load(eng, err, sizeof(err));
     if (loaded < 0)

@@ -680,6 +680,57 @@ static void test_item7_timeout_under_clock_skew(void **state)
     itest_pass(state);
 }
 
+static int start7_final(void *arg)
+{
+    trellis_trans_status_t st = 0;
+    return query_rc(arg, "start7", &st) == TRELLIS_OK &&
+           (st == TRELLIS_TRANS_SUCCEEDED || st == TRELLIS_TRANS_FAILED);
+}
+
+/* A branch call that cannot even be started counts toward retry_limit
+ * like an attempt that got no answer: with retry_limit 3 and every start
+ * of the action refused (trellisd-faults' start gate: no real target makes
+ * gRPC refuse a start), the action is tried exactly 3 times and fails, the
+ * saga is rolled back (its compensation is sent), and the stored attempt
+ * count says 3. */
+static void test_item7_failed_call_start_counts(void **state)
+{
+    itest_t *t = start_faulty(state, "f_item7_start", NULL);
+    fault("fail-call-start /trellis.test.Part/Action");
+    const char *payloads[] = {"ok"};
+    trellis_options_t o = itest_options();
+    o.wait_result = 0;
+    o.retry_limit = 3;
+    trellis_saga_t *s = itest_saga(t, "start7", payloads, 1, &o);
+    assert_int_equal(itest_submit(t, s, NULL, 0), TRELLIS_TRANS_SUBMITTED);
+    if (!harness_poll(start7_final, t, ITEST_FINAL_TIMEOUT_MS, 20)) {
+        trellis_trans_info_t *now = itest_query(t, "start7");
+        fail_msg("start7 still %s after %d ms, retry_limit 3: %u attempts "
+                 "stored, %ld starts refused",
+                 trellis_trans_status_name(now->status), ITEST_FINAL_TIMEOUT_MS,
+                 itest_op(&now->branches[0], TRELLIS_OP_ACTION)->attempts,
+                 fault_number("call-starts-refused"));
+    }
+    trellis_trans_info_t *info = itest_query(t, "start7");
+    assert_int_equal(info->status, TRELLIS_TRANS_FAILED);
+    const trellis_op_info_t *action =
+        itest_op(&info->branches[0], TRELLIS_OP_ACTION);
+    if (action->attempts != 3 || fault_number("call-starts-refused") != 3)
+        fail_msg("retry_limit 3, every start refused: %u attempts stored, %ld "
+                 "starts tried; want 3 and 3",
+                 action->attempts, fault_number("call-starts-refused"));
+    assert_int_equal(action->status, TRELLIS_OP_FAILED);
+    assert_non_null(strstr(action->last_error, "cannot start a call"));
+    harness_part_state_t ps;
+    itest_part_state(t, "start7", &ps);
+    assert_int_equal(itest_count(info, &ps, 0, "action", NULL), 0);
+    assert_int_equal(itest_count(info, &ps, 0, "compensate", NULL), 1);
+    harness_part_state_free(&ps);
+    trellis_trans_info_free(info);
+    trellis_saga_free(s);
+    itest_pass(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -698,6 +749,8 @@ int main(void)
         cmocka_unit_test_teardown(test_item7_retry_limit_survives_restart,
                                   itest_teardown),
         cmocka_unit_test_teardown(test_item7_timeout_under_clock_skew,
+                                  itest_teardown),
+        cmocka_unit_test_teardown(test_item7_failed_call_start_counts,
                                   itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
