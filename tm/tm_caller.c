@@ -38,6 +38,8 @@ struct tm_caller {
     grpc_channel_credentials *creds; /* NULL: plaintext */
     char *server_name;               /* TLS name override, or NULL */
     char *cluster_id;                /* sent with every call, or NULL */
+    tm_caller_gate_fn gate;          /* NULL: every start goes ahead */
+    void *gate_user;
 };
 
 typedef struct {
@@ -201,6 +203,8 @@ int tm_caller_start(tm_caller_t *c, const char *host_port, const char *method,
         snprintf(err, errlen, "too much metadata (%zu entries)", n_md);
         return -1;
     }
+    if (c->gate && c->gate(c->gate_user, host_port, method, err, errlen) != 0)
+        return -1;
     pthread_mutex_lock(&c->mu);
     target_entry_t *t = target_for(c, host_port, method);
     pthread_mutex_unlock(&c->mu);
@@ -275,6 +279,12 @@ void tm_caller_set_credentials(tm_caller_t *c, grpc_channel_credentials *creds,
     free(c->server_name);
     c->creds = creds;
     c->server_name = server_name && *server_name ? strdup(server_name) : NULL;
+}
+
+void tm_caller_set_start_gate(tm_caller_t *c, tm_caller_gate_fn fn, void *user)
+{
+    c->gate = fn;
+    c->gate_user = user;
 }
 
 void tm_caller_set_cluster_id(tm_caller_t *c, const char *id)

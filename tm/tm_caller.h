@@ -47,6 +47,18 @@ void tm_caller_set_credentials(tm_caller_t *c, grpc_channel_credentials *creds,
  * own metadata. Call before the first tm_caller_start. */
 void tm_caller_set_cluster_id(tm_caller_t *c, const char *id);
 
+/* Asked before each call is started: non-zero refuses the start (with err
+ * filled), and tm_caller_start returns -1 as for a call gRPC cannot start
+ * — the engine's path for a call that could not be sent. Made for
+ * trellisd-faults (tests/faults), which refuses the calls of one method on
+ * command: no real target makes gRPC refuse a start (a bad or unresolvable
+ * one gets a call that fails), so only this reaches that path. fn runs on
+ * the thread of tm_caller_start and must not block; user must outlive c.
+ * NULL: no gate. Set before the first tm_caller_start. */
+typedef int (*tm_caller_gate_fn)(void *user, const char *host_port,
+                                 const char *method, char *err, size_t errlen);
+void tm_caller_set_start_gate(tm_caller_t *c, tm_caller_gate_fn fn, void *user);
+
 /* Start a call of method ("/package.Service/Method") on host_port with the
  * payload (copied) and metadata (copied), due within timeout_ms. Returns 0
  * and later runs done(arg, ...) exactly once; or returns -1 with err filled

@@ -110,8 +110,8 @@ static const flag_t flags[] = {
     {"--max-waiters", F_U32, CFG_OFF(engine.max_waiters), 0, 1, 100000000,
      "most requests waiting for a result (wait_result) at once, over all "
      "transactions (64 per transaction); more are refused "
-     "RESOURCE_EXHAUSTED, and a waiter whose deadline passed is dropped "
-     "(100000)"},
+     "RESOURCE_EXHAUSTED; a waiter whose client cancels, disconnects or "
+     "passes its deadline is dropped at once (100000)"},
     {"--shutdown-grace-ms", F_U32, CFG_OFF(shutdown_grace_ms), 0, 0, 3600000,
      "on SIGTERM/SIGINT: refuse new transactions (UNAVAILABLE), keep "
      "driving the live ones and wait up to this long for them to finish, "

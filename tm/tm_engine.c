@@ -235,6 +235,11 @@ size_t tm_engine_live_count(tm_engine_t *e)
     return n;
 }
 
+unsigned tm_engine_waiters(tm_engine_t *e)
+{
+    return atomic_load(&e->n_waiters);
+}
+
 static live_t *live_new(tm_engine_t *e, const char *gid, tm_tx_status_t status)
 {
     live_t *l = calloc(1, sizeof(*l));
@@ -303,8 +308,20 @@ static int is_final(tm_tx_status_t s)
     return s == TM_TX_SUCCEEDED || s == TM_TX_FAILED;
 }
 
+/* n waiters of l are gone: out of its count, the node's and the metric.
+ * Lock held. */
+static void uncount_waiters(live_t *l, unsigned n)
+{
+    l->n_waiters -= n;
+    atomic_fetch_sub(&l->eng->n_waiters, n);
+    tm_metrics_waiters_add(-(int64_t)n);
+}
+
 /* Answer (DEADLINE_EXCEEDED, which nobody reads any more) and drop every
- * waiter whose client deadline has passed. Lock held. */
+ * waiter whose client deadline has passed. Its cancel watch normally
+ * dropped it already (gRPC cancels a call at its deadline); this is the
+ * fallback for a watch that fired while the waiter moved between copies
+ * (on_waiter_cancelled). Lock held. */
 static void prune_expired_waiters(live_t *l)
 {
     waiter_t **p = &l->waiters;
@@ -318,14 +335,17 @@ static void prune_expired_waiters(live_t *l)
         reply_error(w->rpc, GRPC_STATUS_DEADLINE_EXCEEDED,
                     "deadline passed while waiting for %s", l->tx.gid);
         free(w);
-        l->n_waiters--;
-        atomic_fetch_sub(&l->eng->n_waiters, 1);
+        uncount_waiters(l, 1);
     }
 }
 
+static void on_waiter_cancelled(tm_rpc_t *rpc, void *engine, const char *gid);
+
 /* Keep rpc to answer when the transaction ends. Bounded per transaction
  * and per node: past either bound it is refused RESOURCE_EXHAUSTED (the
- * client polls with Query instead). Lock held. */
+ * client polls with Query instead). A waiter whose client cancels (or
+ * goes away) is dropped at once by on_waiter_cancelled; one whose client
+ * is already gone is not kept. Lock held. */
 static void add_waiter(live_t *l, tm_rpc_t *rpc, wait_kind_t kind)
 {
     tm_engine_t *e = l->eng;
@@ -352,20 +372,70 @@ static void add_waiter(live_t *l, tm_rpc_t *rpc, wait_kind_t kind)
                     "out of memory to wait for %s", l->tx.gid);
         return;
     }
+    char err[128];
+    int watch = tm_server_watch_cancel(rpc, on_waiter_cancelled, e, l->tx.gid,
+                                       err, sizeof(err));
+    if (watch != 0) {
+        atomic_fetch_sub(&e->n_waiters, 1);
+        free(w);
+        if (watch == TM_SERVER_CALL_CLOSED)
+            tm_server_drop(rpc); /* cancelled already: nobody listens */
+        else
+            reply_error(rpc, GRPC_STATUS_INTERNAL, "cannot wait: %s", err);
+        return;
+    }
     w->rpc = rpc;
     w->kind = kind;
     w->next = l->waiters;
     l->waiters = w;
     l->n_waiters++;
+    tm_metrics_waiters_add(1);
+}
+
+/* Take rpc's waiter off l, if it is there (its client cancelled).
+ * Returns 1 when it was. Lock held. */
+static int unlink_waiter(live_t *l, const tm_rpc_t *rpc)
+{
+    for (waiter_t **p = &l->waiters; *p; p = &(*p)->next) {
+        waiter_t *w = *p;
+        if (w->rpc != rpc)
+            continue;
+        *p = w->next;
+        free(w);
+        uncount_waiters(l, 1);
+        return 1;
+    }
+    return 0;
+}
+
+/* tm_server's cancel watch (a queue thread, no lock held): the client of a
+ * waiting call cancelled it, lost its connection or passed its deadline.
+ * Drop its waiter now, without a reply, so dead calls do not hold the
+ * bounds. If the waiter is not found, it was answered meanwhile (whoever
+ * answered it owned rpc), or it was moving to a fresh copy of gid (a
+ * takeover or reload retires the old copy): then it stays until it is
+ * answered or, past its deadline, pruned by the next waiter. */
+static void on_waiter_cancelled(tm_rpc_t *rpc, void *engine, const char *gid)
+{
+    live_t *l = map_get(engine, gid);
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    int dropped = unlink_waiter(l, rpc);
+    if (dropped)
+        tm_server_drop(rpc);
+    pthread_mutex_unlock(&l->mu);
+    live_unref(l);
+    if (dropped)
+        tm_log(TM_LOG_DEBUG, "event=waiter_cancelled gid=%s", gid);
 }
 
 /* Take every waiter off the live (to answer them). Lock held. */
 static waiter_t *take_waiters(live_t *l)
 {
     waiter_t *w = l->waiters;
-    atomic_fetch_sub(&l->eng->n_waiters, l->n_waiters);
+    uncount_waiters(l, l->n_waiters);
     l->waiters = NULL;
-    l->n_waiters = 0;
     return w;
 }
 

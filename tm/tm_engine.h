@@ -90,6 +90,12 @@ void tm_engine_handle_force_stop(tm_rpc_t *rpc, const uint8_t *req, size_t len,
 /* Unfinished transactions in memory. */
 size_t tm_engine_live_count(tm_engine_t *e);
 
+/* Requests waiting (Submit or Abort with wait_result) for a result, on
+ * every transaction. A waiter leaves when it is answered, when its client
+ * cancels the call or goes away (at once: tm_server_watch_cancel), or once
+ * its deadline passed. Any thread. */
+unsigned tm_engine_waiters(tm_engine_t *e);
+
 /* Graceful stop. After tm_engine_drain, a Begin or Submit that would create
  * a transaction is refused UNAVAILABLE ("shutting down"); requests for
  * transactions already known are served as before, and live ones keep

@@ -59,6 +59,7 @@ static const uint64_t batch_bounds[] = {1,  2,   4,   8,   16,  32,
 static struct {
     atomic_uint_fast64_t finished[N_MODES][N_OUTCOMES];
     atomic_int_fast64_t in_flight;
+    atomic_int_fast64_t waiters;
     hist_t call_latency[N_KINDS];
     atomic_uint_fast64_t calls[N_KINDS][TM_METRICS_CALL_RESULTS];
     atomic_uint_fast64_t retries[N_KINDS];
@@ -161,6 +162,11 @@ void tm_metrics_in_flight_add(int64_t delta)
     atomic_fetch_add_explicit(&m.in_flight, delta, memory_order_relaxed);
 }
 
+void tm_metrics_waiters_add(int64_t delta)
+{
+    atomic_fetch_add_explicit(&m.waiters, delta, memory_order_relaxed);
+}
+
 void tm_metrics_branch_call(tm_op_kind_t kind, tm_metrics_call_result_t result,
                             uint64_t micros)
 {
@@ -231,6 +237,7 @@ void tm_metrics_reset(void)
         for (int o = 0; o < N_OUTCOMES; o++)
             atomic_store(&m.finished[i][o], 0);
     atomic_store(&m.in_flight, 0);
+    atomic_store(&m.waiters, 0);
     for (int k = 0; k < N_KINDS; k++) {
         hist_reset(&m.call_latency[k]);
         atomic_store(&m.retries[k], 0);
@@ -308,6 +315,11 @@ static void write_transactions(FILE *f)
     fprintf(
         f, "trellis_transactions_in_flight %lld\n",
         (long long)atomic_load_explicit(&m.in_flight, memory_order_relaxed));
+    header(f, "trellis_waiters", "gauge",
+           "Requests (Submit or Abort with wait_result) waiting for a "
+           "transaction's result.");
+    fprintf(f, "trellis_waiters %lld\n",
+            (long long)atomic_load_explicit(&m.waiters, memory_order_relaxed));
 }
 
 static void write_branch_calls(FILE *f)

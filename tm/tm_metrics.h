@@ -15,8 +15,8 @@
  * Names start with trellis_ (the list is in README.md, "Metrics"). Who
  * records what:
  *   tm_engine.c       transactions finished (mode, outcome), in flight,
- *                     branch calls (latency by op kind, result), retries,
- *                     recovered transactions;
+ *                     waiters, branch calls (latency by op kind, result),
+ *                     retries, recovered transactions;
  *   tm_store_*.c      one tm_metrics_store_commit per group commit;
  *   lease handling    tm_metrics_takeovers_add.
  *
@@ -51,6 +51,10 @@ void tm_metrics_trans_finished(const tm_trans_t *tx);
 /* Transactions in memory (unfinished): +1 when one enters the engine's
  * map, -1 when it leaves. */
 void tm_metrics_in_flight_add(int64_t delta);
+
+/* Requests waiting (wait_result) for a transaction's result: +1 when one
+ * is kept, -1 when it is answered or dropped (its client went away). */
+void tm_metrics_waiters_add(int64_t delta);
 
 /* One branch call of op kind `kind` ended with `result` after `micros`. */
 void tm_metrics_branch_call(tm_op_kind_t kind, tm_metrics_call_result_t result,

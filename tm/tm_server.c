@@ -2,6 +2,12 @@
  * tm_server: the gRPC front end (see tm_server.h). Owns the grpc_server,
  * the completion queues with their threads, and the lifetime of every
  * incoming call (tm_rpc_t): requested -> handled -> replied -> freed.
+ *
+ * An accepted call has two references: the handler's (dropped when the
+ * reply batch completes, or by tm_server_drop) and its close watch's (a
+ * GRPC_OP_RECV_CLOSE_ON_SERVER batch started before the handler runs,
+ * dropped when it completes: the call is over, answered or cancelled).
+ * The last one frees the rpc, so neither completion can see it freed.
  */
 #include "tm_server.h"
 
@@ -10,6 +16,7 @@
 #include <grpc/support/alloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,12 +41,23 @@ typedef struct {
 
 typedef enum { RPC_WAITING, RPC_REPLYING } rpc_phase_t;
 
+/* Who to tell when the client cancels a call (tm_server_watch_cancel). */
+typedef struct {
+    pthread_mutex_t mu; /* a leaf lock: nothing is taken while holding it */
+    int closed;         /* the close batch completed: no watch any more */
+    tm_rpc_cancel_fn fn;
+    void *user;
+    char key[TM_SERVER_CANCEL_KEY_MAX + 1];
+} cancel_watch_t;
+
 struct tm_rpc {
-    tm_tag_t tag;
+    tm_tag_t tag;       /* the request, then the reply */
+    tm_tag_t close_tag; /* the close watch */
     tm_server_t *srv;
     int method;
     int cq;
     rpc_phase_t phase;
+    atomic_int refs;
     grpc_call *call;
     gpr_timespec deadline;
     grpc_metadata_array md;
@@ -47,7 +65,8 @@ struct tm_rpc {
     grpc_call_details details;
     grpc_byte_buffer *send;
     grpc_slice status_details;
-    int cancelled;
+    int cancelled; /* set by gRPC when the close batch completes */
+    cancel_watch_t watch;
 };
 
 typedef struct {
@@ -75,6 +94,7 @@ struct tm_server {
 };
 
 static void rpc_on_done(tm_tag_t *tag, int ok);
+static void close_on_done(tm_tag_t *tag, int ok);
 
 static void rpc_free(tm_rpc_t *rpc)
 {
@@ -88,7 +108,23 @@ static void rpc_free(tm_rpc_t *rpc)
     if (rpc->send)
         grpc_byte_buffer_destroy(rpc->send);
     grpc_slice_unref(rpc->status_details);
+    pthread_mutex_destroy(&rpc->watch.mu);
     free(rpc);
+}
+
+/* Drop one reference (the handler's or the close watch's). */
+static void rpc_release(tm_rpc_t *rpc)
+{
+    if (atomic_fetch_sub(&rpc->refs, 1) == 1)
+        rpc_free(rpc);
+}
+
+/* The handler is done with rpc: replied (the batch completed or could not
+ * start) or dropped. */
+static void handler_done(tm_rpc_t *rpc)
+{
+    atomic_fetch_sub(&rpc->srv->live_calls, 1);
+    rpc_release(rpc);
 }
 
 static void arm_request(tm_server_t *s, int method, int cq)
@@ -101,6 +137,9 @@ static void arm_request(tm_server_t *s, int method, int cq)
         return;
     }
     rpc->tag.on_done = rpc_on_done;
+    rpc->close_tag.on_done = close_on_done;
+    atomic_init(&rpc->refs, 1);
+    pthread_mutex_init(&rpc->watch.mu, NULL);
     rpc->srv = s;
     rpc->method = method;
     rpc->cq = cq;
@@ -135,10 +174,19 @@ static grpc_byte_buffer *pack_reply(const ProtobufCMessage *reply)
     return bb;
 }
 
+/* Nobody is to be told of a cancel any more (rpc is being finished). */
+static void forget_cancel_watch(tm_rpc_t *rpc)
+{
+    pthread_mutex_lock(&rpc->watch.mu);
+    rpc->watch.fn = NULL;
+    pthread_mutex_unlock(&rpc->watch.mu);
+}
+
 void tm_server_reply(tm_rpc_t *rpc, grpc_status_code status,
                      const char *message, const ProtobufCMessage *reply)
 {
-    grpc_op ops[4];
+    forget_cancel_watch(rpc);
+    grpc_op ops[3];
     memset(ops, 0, sizeof(ops));
     size_t n = 0;
     ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -154,14 +202,73 @@ void tm_server_reply(tm_rpc_t *rpc, grpc_status_code status,
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = status;
     ops[n++].data.send_status_from_server.status_details = &rpc->status_details;
-    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    ops[n++].data.recv_close_on_server.cancelled = &rpc->cancelled;
     rpc->phase = RPC_REPLYING;
     if (grpc_call_start_batch(rpc->call, ops, n, &rpc->tag, NULL) !=
-        GRPC_CALL_OK) {
-        atomic_fetch_sub(&rpc->srv->live_calls, 1);
-        rpc_free(rpc);
+        GRPC_CALL_OK)
+        handler_done(rpc);
+}
+
+void tm_server_drop(tm_rpc_t *rpc)
+{
+    forget_cancel_watch(rpc);
+    handler_done(rpc);
+}
+
+int tm_server_watch_cancel(tm_rpc_t *rpc, tm_rpc_cancel_fn fn, void *user,
+                           const char *key, char *err, size_t errlen)
+{
+    size_t n = strlen(key);
+    if (n > TM_SERVER_CANCEL_KEY_MAX) {
+        snprintf(err, errlen, "cancel key of %zu bytes (at most %d)", n,
+                 TM_SERVER_CANCEL_KEY_MAX);
+        return -1;
     }
+    pthread_mutex_lock(&rpc->watch.mu);
+    int closed = rpc->watch.closed;
+    if (!closed) {
+        rpc->watch.fn = fn;
+        rpc->watch.user = user;
+        memcpy(rpc->watch.key, key, n + 1);
+    }
+    pthread_mutex_unlock(&rpc->watch.mu);
+    return closed ? TM_SERVER_CALL_CLOSED : 0;
+}
+
+/* Learn when the call ends, answered or not: a client that cancels, or
+ * whose connection or deadline goes, completes this batch at once with
+ * cancelled set. Takes the close watch's reference. */
+static void start_close_watch(tm_rpc_t *rpc)
+{
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &rpc->cancelled;
+    atomic_fetch_add(&rpc->refs, 1);
+    if (grpc_call_start_batch(rpc->call, &op, 1, &rpc->close_tag, NULL) ==
+        GRPC_CALL_OK)
+        return;
+    rpc->watch.closed = 1; /* no handler has seen rpc yet */
+    rpc_release(rpc);
+}
+
+/* The call is over. If its client cancelled it (or went away, or the
+ * batch failed: no reply can reach it either) while a watch was set, tell
+ * the watcher once. The handler's side of rpc is still finished exactly
+ * once by whoever holds it (the watcher drops it, or a reply that won the
+ * race goes to a dead call); the close watch's reference keeps rpc alive
+ * until the watcher returns. */
+static void close_on_done(tm_tag_t *tag, int ok)
+{
+    tm_rpc_t *rpc = (tm_rpc_t *)((char *)tag - offsetof(tm_rpc_t, close_tag));
+    pthread_mutex_lock(&rpc->watch.mu);
+    rpc->watch.closed = 1;
+    tm_rpc_cancel_fn fn = rpc->watch.fn;
+    void *user = rpc->watch.user;
+    rpc->watch.fn = NULL;
+    pthread_mutex_unlock(&rpc->watch.mu);
+    if (fn && (rpc->cancelled || !ok))
+        fn(rpc, user, rpc->watch.key);
+    rpc_release(rpc);
 }
 
 static void answer_unregistered(tm_rpc_t *rpc)
@@ -214,8 +321,7 @@ static void rpc_on_done(tm_tag_t *tag, int ok)
     tm_rpc_t *rpc = (tm_rpc_t *)tag;
     tm_server_t *s = rpc->srv;
     if (rpc->phase == RPC_REPLYING) {
-        atomic_fetch_sub(&s->live_calls, 1);
-        rpc_free(rpc);
+        handler_done(rpc);
         return;
     }
     if (!ok) { /* server shutting down: no call */
@@ -224,6 +330,7 @@ static void rpc_on_done(tm_tag_t *tag, int ok)
     }
     atomic_fetch_add(&s->live_calls, 1);
     arm_request(s, rpc->method, rpc->cq);
+    start_close_watch(rpc);
     dispatch(rpc);
 }
 

@@ -11,9 +11,15 @@
  *
  * Every completion carries a tm_tag_t whose on_done says what to do next.
  *
- * Threads: tm_server_reply may be called from any thread, exactly once per
- * rpc; after it the rpc must not be touched. Handlers run on queue threads
- * and must not block.
+ * Threads: tm_server_reply (or tm_server_drop) may be called from any
+ * thread, exactly once per rpc; after it the rpc must not be touched.
+ * Handlers run on queue threads and must not block.
+ *
+ * Cancels: every accepted call has a GRPC_OP_RECV_CLOSE_ON_SERVER batch
+ * started before its handler runs, so the server learns at once when a
+ * client cancels, loses its connection or passes its deadline; a handler
+ * that keeps an rpc for later (a waiter) asks to be told with
+ * tm_server_watch_cancel.
  */
 #ifndef TM_SERVER_H
 #define TM_SERVER_H
@@ -76,6 +82,32 @@ grpc_completion_queue *tm_server_next_cq(tm_server_t *s);
  * for OK the reply message (packed here; may be NULL for an empty one). */
 void tm_server_reply(tm_rpc_t *rpc, grpc_status_code status,
                      const char *message, const ProtobufCMessage *reply);
+
+/* Finish rpc without a reply, for a call whose client is gone (a cancel
+ * watch fired): nothing is sent. Counts as the one tm_server_reply of
+ * rpc; after it the rpc must not be touched. */
+void tm_server_drop(tm_rpc_t *rpc);
+
+/* Told that the client of rpc cancelled it, lost its connection or passed
+ * its deadline, with the key given to tm_server_watch_cancel (borrowed for
+ * the call). Runs on a queue thread with no lock of tm_server held; rpc
+ * stays valid until fn returns, and fn (or whoever holds rpc) must still
+ * finish it exactly once, with tm_server_drop or tm_server_reply. */
+typedef void (*tm_rpc_cancel_fn)(tm_rpc_t *rpc, void *user, const char *key);
+
+#define TM_SERVER_CANCEL_KEY_MAX 127
+#define TM_SERVER_CALL_CLOSED 1
+
+/* Run fn(rpc, user, key) once if rpc's client cancels it before rpc is
+ * replied to or dropped (replying or dropping removes the watch; a later
+ * watch replaces an earlier one). key (at most TM_SERVER_CANCEL_KEY_MAX
+ * bytes) is copied; user must outlive rpc. Returns 0 when watching,
+ * TM_SERVER_CALL_CLOSED when the call is already over (cancelled: nobody
+ * reads a reply; the caller finishes rpc at once, with tm_server_drop),
+ * or -1 with err when key is too long. Any thread; it takes only a lock
+ * of its own, so it may be called under any other lock. */
+int tm_server_watch_cancel(tm_rpc_t *rpc, tm_rpc_cancel_fn fn, void *user,
+                           const char *key, char *err, size_t errlen);
 
 /* 1 once the client's deadline for rpc has passed (nobody waits for the
  * answer any more); 0 without a deadline. */

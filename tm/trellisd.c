@@ -297,6 +297,10 @@ int main(int argc, char **argv)
                       sizeof(err)) != 0 ||
         add_methods(srv, eng, err, sizeof(err)) != 0)
         return fail("engine", err);
+#ifdef TM_WITH_FAULTS
+    tm_fault_set_engine(eng);
+    tm_fault_set_caller(caller);
+#endif
     long loaded = tm_engine_load(eng, err, sizeof(err));
     if (loaded < 0)
         return fail("recovery", err);

@@ -37,6 +37,9 @@ static unsigned long commits;
 static atomic_int disk_full;
 
 static tm_server_t *server;
+static tm_engine_t *engine;
+static char refused_method[200]; /* fail-call-start; "": none */
+static unsigned long starts_refused;
 static const tm_store_ops_t *real_ops;
 static tm_store_ops_t fault_ops;
 
@@ -413,10 +416,19 @@ static void command_wait_held(long ms, char *reply, size_t len)
     pthread_mutex_unlock(&fault_mu);
 }
 
+/* fail-call-start METHOD|off */
+static void command_fail_call_start(const char *arg)
+{
+    if (strcmp(arg, "off") == 0)
+        refused_method[0] = '\0';
+    else
+        snprintf(refused_method, sizeof(refused_method), "%s", arg);
+}
+
 static void run_command(char *line, char *reply, size_t len)
 {
-    char verb[32] = "", arg[64] = "";
-    sscanf(line, "%31s %63s", verb, arg);
+    char verb[32] = "", arg[200] = "";
+    sscanf(line, "%31s %199s", verb, arg);
     long n = strtol(arg, NULL, 10);
     snprintf(reply, len, "ok");
     pthread_mutex_lock(&fault_mu);
@@ -442,6 +454,13 @@ static void run_command(char *line, char *reply, size_t len)
     } else if (strcmp(verb, "live-calls") == 0) {
         snprintf(reply, len, "ok %ld",
                  server ? tm_server_live_calls(server) : -1L);
+    } else if (strcmp(verb, "waiters") == 0) {
+        snprintf(reply, len, "ok %ld",
+                 engine ? (long)tm_engine_waiters(engine) : -1L);
+    } else if (strcmp(verb, "fail-call-start") == 0) {
+        command_fail_call_start(arg);
+    } else if (strcmp(verb, "call-starts-refused") == 0) {
+        snprintf(reply, len, "ok %lu", starts_refused);
     } else if (strcmp(verb, "commits") == 0) {
         snprintf(reply, len, "ok %lu", commits);
     } else if (strcmp(verb, "wait-held") == 0) {
@@ -521,6 +540,35 @@ void tm_fault_set_server(tm_server_t *srv)
     pthread_mutex_lock(&fault_mu);
     server = srv;
     pthread_mutex_unlock(&fault_mu);
+}
+
+void tm_fault_set_engine(tm_engine_t *eng)
+{
+    pthread_mutex_lock(&fault_mu);
+    engine = eng;
+    pthread_mutex_unlock(&fault_mu);
+}
+
+/* The caller's start gate: refuse the calls of the method named by
+ * fail-call-start. */
+static int gate_call_start(void *user, const char *host_port,
+                           const char *method, char *err, size_t errlen)
+{
+    (void)user;
+    pthread_mutex_lock(&fault_mu);
+    int refuse = refused_method[0] && strcmp(method, refused_method) == 0;
+    if (refuse)
+        starts_refused++;
+    pthread_mutex_unlock(&fault_mu);
+    if (refuse)
+        snprintf(err, errlen, "injected: cannot start a call to %s%s",
+                 host_port, method);
+    return refuse;
+}
+
+void tm_fault_set_caller(tm_caller_t *caller)
+{
+    tm_caller_set_start_gate(caller, gate_call_start, NULL);
 }
 
 int tm_fault_install(tm_store_t *store, const char *socket_path, char *err,

@@ -18,14 +18,20 @@
  * and adds, for SQLite, a shim VFS over the default one that answers
  * SQLITE_FULL to every write while "disk-full on" (the way SQLite's own
  * tests fake a full disk), and an offset added to the wall clock trellisd
- * reads (TRELLIS_FAULT_WALL_OFFSET_MS at start, or the command).
+ * reads (TRELLIS_FAULT_WALL_OFFSET_MS at start, or the command). Through
+ * the caller's start gate (tm_caller_set_start_gate) it refuses to start
+ * the branch calls of one method, the way a call gRPC cannot start is
+ * refused; and it reports the engine's waiters.
  *
  * Control: a Unix stream socket at $TRELLIS_FAULT_SOCKET. A client sends
  * one command line and reads one reply line ("ok ..." or "err ..."):
  *   hold | release | step (the held group goes on, the next one is held) |
  *   wait-held MS | fail-transient N | fail-permanent N | lose-answer N |
  *   disk-full on|off | stall-reads on|off | wall-offset MS | commits |
- *   live-calls (incoming calls accepted and not yet answered)
+ *   live-calls (incoming calls accepted and not yet answered) |
+ *   waiters (requests waiting with wait_result, tm_engine_waiters) |
+ *   fail-call-start METHOD|off (refuse to start every branch call of
+ *   METHOD, "/package.Service/Method") | call-starts-refused (how many)
  * wait-held answers "ok <write> ..." once a group is held — each of its
  * writes as gid:status (the status it writes, e.g. item3:submitted),
  * ":insert" appended for a new row — or "err timeout" after MS.
@@ -35,6 +41,8 @@
 
 #include <stddef.h>
 
+#include "tm_caller.h"
+#include "tm_engine.h"
 #include "tm_server.h"
 #include "tm_store.h"
 
@@ -50,5 +58,12 @@ int tm_fault_install(tm_store_t *store, const char *socket_path, char *err,
 
 /* The server whose calls live-calls counts (borrowed; set once it runs). */
 void tm_fault_set_server(tm_server_t *srv);
+
+/* The engine whose waiters "waiters" reports (borrowed; set once). */
+void tm_fault_set_engine(tm_engine_t *eng);
+
+/* Gate caller's starts for fail-call-start (borrowed; set before it
+ * starts any call). */
+void tm_fault_set_caller(tm_caller_t *caller);
 
 #endif /* TM_FAULT_H */

@@ -7,11 +7,19 @@
  */
 #include "itest.h"
 #include "trellis_admin.h"
+#include "trellis/v1/tm.pb-c.h"
 
+#include <arpa/inet.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_posix.h>
+#include <grpc/grpc_security.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static char fault_socket[160];
 
@@ -365,6 +373,242 @@ static void test_item5_waiters_bounded(void **state)
     itest_pass(state);
 }
 
+/* ---- item 5: waiters whose clients cancelled --------------------------- */
+
+/* A client making one Submit on the gRPC core itself: unlike the SDK's
+ * calls, it can be cancelled, or lose its connection, while trellisd holds
+ * it as a waiter. Each has a TCP connection of its own, made here and
+ * handed to gRPC (so the test can shut it down), and a thread that waits
+ * for the call's end on its queue (gRPC makes progress on a call while its
+ * queue is polled). */
+typedef struct {
+    int fd; /* the connection (gRPC's: it closes it) */
+    grpc_channel *channel;
+    grpc_completion_queue *cq;
+    grpc_call *call;
+    grpc_byte_buffer *send;
+    grpc_byte_buffer *recv;
+    grpc_metadata_array initial_md;
+    grpc_metadata_array trailing_md;
+    grpc_status_code status;
+    grpc_slice details;
+    pthread_t waiter;
+} raw_call_t;
+
+/* A channel over a connection of its own to t's trellisd; *fd gets it. */
+static grpc_channel *own_channel(itest_t *t, int *fd)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_port = htons((uint16_t)harness_server_port(t->tm));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    *fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(*fd >= 0);
+    assert_int_equal(connect(*fd, (struct sockaddr *)&a, sizeof a), 0);
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create_from_fd(harness_server_addr(t->tm),
+                                                   *fd, creds, NULL);
+    grpc_channel_credentials_release(creds);
+    return ch;
+}
+
+/* The client's thread: until the call ends (its deadline bounds that). */
+static void *raw_call_wait(void *arg)
+{
+    raw_call_t *c = arg;
+    grpc_event ev = grpc_completion_queue_pluck(
+        c->cq, c, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type != GRPC_OP_COMPLETE)
+        c->status = GRPC_STATUS_UNKNOWN;
+    return NULL;
+}
+
+static void raw_call_batch(raw_call_t *c)
+{
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = c->send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->initial_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &c->recv;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &c->trailing_md;
+    ops[5].data.recv_status_on_client.status = &c->status;
+    ops[5].data.recv_status_on_client.status_details = &c->details;
+    assert_int_equal(grpc_call_start_batch(c->call, ops, 6, c, NULL),
+                     GRPC_CALL_OK);
+}
+
+/* Start Submit(req) on trellisd, due in timeout_ms. */
+static void raw_submit_start(raw_call_t *c, itest_t *t, const uint8_t *req,
+                             size_t len, int64_t timeout_ms)
+{
+    memset(c, 0, sizeof *c);
+    grpc_init();
+    c->channel = own_channel(t, &c->fd);
+    c->cq = grpc_completion_queue_create_for_pluck(NULL);
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                     gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    c->call = grpc_channel_create_call(
+        c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
+        grpc_slice_from_static_string("/trellis.v1.TM/Submit"), NULL, deadline,
+        NULL);
+    assert_non_null(c->call);
+    grpc_slice body = grpc_slice_from_copied_buffer((const char *)req, len);
+    c->send = grpc_raw_byte_buffer_create(&body, 1);
+    grpc_slice_unref(body);
+    grpc_metadata_array_init(&c->initial_md);
+    grpc_metadata_array_init(&c->trailing_md);
+    c->details = grpc_empty_slice();
+    raw_call_batch(c);
+    assert_int_equal(pthread_create(&c->waiter, NULL, raw_call_wait, c), 0);
+}
+
+/* The client goes away: its connection is shut down (FIN both ways), as
+ * when its process dies. */
+static void raw_call_disconnect(raw_call_t *c)
+{
+    assert_int_equal(shutdown(c->fd, SHUT_RDWR), 0);
+}
+
+/* Wait for c's end and free what it holds; its status. */
+static grpc_status_code raw_call_finish(raw_call_t *c)
+{
+    pthread_join(c->waiter, NULL);
+    grpc_status_code status = c->status;
+    grpc_call_unref(c->call);
+    grpc_completion_queue_shutdown(c->cq);
+    while (grpc_completion_queue_pluck(c->cq, NULL,
+                                       gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+               .type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(c->cq);
+    grpc_channel_destroy(c->channel);
+    grpc_byte_buffer_destroy(c->send);
+    if (c->recv)
+        grpc_byte_buffer_destroy(c->recv);
+    grpc_metadata_array_destroy(&c->initial_md);
+    grpc_metadata_array_destroy(&c->trailing_md);
+    grpc_slice_unref(c->details);
+    grpc_shutdown();
+    return status;
+}
+
+/* Submit(gid) of one step whose action answers UNAVAILABLE for ever (the
+ * transaction never finishes by itself), packed into buf[cap]; wait sets
+ * wait_result (not part of the submit's identity). Returns its length. */
+static size_t pack_endless_submit(itest_t *t, const char *gid, int wait,
+                                  uint8_t *buf, size_t cap)
+{
+    static const char script[] = "unavail:1000000";
+    Trellis__V1__SagaStep step = TRELLIS__V1__SAGA_STEP__INIT;
+    step.action = t->action;
+    step.compensate = t->compensate;
+    step.payload.data = (uint8_t *)script;
+    step.payload.len = sizeof script - 1;
+    Trellis__V1__SagaStep *steps[] = {&step};
+    Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
+    o.wait_result = wait;
+    o.retry_interval_ms = ITEST_RETRY_INTERVAL_MS;
+    o.request_timeout_ms = ITEST_REQUEST_TIMEOUT_MS;
+    Trellis__V1__SubmitRequest r = TRELLIS__V1__SUBMIT_REQUEST__INIT;
+    r.gid = (char *)gid;
+    r.n_steps = 1;
+    r.steps = steps;
+    r.options = &o;
+    assert_true(trellis__v1__submit_request__get_packed_size(&r) <= cap);
+    return trellis__v1__submit_request__pack(&r, buf);
+}
+
+static int live_calls_are(void *arg)
+{
+    return fault_number("live-calls") == *(long *)arg;
+}
+
+static int waiters_are(void *arg)
+{
+    return fault_number("waiters") == *(long *)arg;
+}
+
+/* Until trellisd holds exactly n waiters. */
+static void wait_waiters(long n)
+{
+    if (!harness_poll(waiters_are, &n, 10000, 5))
+        fail_msg("trellisd holds %ld waiters; want %ld",
+                 fault_number("waiters"), n);
+}
+
+#define N_WAITERS 4
+
+/* Fill the bound (--max-waiters N_WAITERS) with waiting Submits of req,
+ * each due in a minute, and check that one more is refused. */
+static void fill_waiters(itest_t *t, raw_call_t *calls, const uint8_t *req,
+                         size_t len)
+{
+    for (int i = 0; i < N_WAITERS; i++)
+        raw_submit_start(&calls[i], t, req, len, 60000);
+    wait_waiters(N_WAITERS);
+    static raw_call_t extra;
+    raw_submit_start(&extra, t, req, len, 10000);
+    assert_int_equal(raw_call_finish(&extra), GRPC_STATUS_RESOURCE_EXHAUSTED);
+}
+
+/* Clients waiting for a transaction that never finishes cancel their
+ * calls, or lose their connections: their waiters leave trellisd at once,
+ * not when their deadlines (a minute away) pass, so the bound counts only
+ * clients that still listen: new waiters fit again, and past the bound
+ * they are still refused RESOURCE_EXHAUSTED. */
+static void test_item5_cancelled_waiters_pruned(void **state)
+{
+    const char *args[] = {"--max-waiters", "4", NULL};
+    itest_t *t = start_faulty(state, "f_item5_cancel", args);
+    uint8_t plain[1024], waiting[1024];
+    size_t plain_len =
+        pack_endless_submit(t, "cancel5", 0, plain, sizeof plain);
+    size_t wait_len =
+        pack_endless_submit(t, "cancel5", 1, waiting, sizeof waiting);
+    /* Static: if the test fails, gRPC still completes calls left behind. */
+    static raw_call_t calls[N_WAITERS], first;
+    raw_submit_start(&first, t, plain, plain_len, 10000);
+    assert_int_equal(raw_call_finish(&first), GRPC_STATUS_OK);
+
+    fill_waiters(t, calls, waiting, wait_len);
+    grpc_call_cancel(calls[0].call, NULL);
+    grpc_call_cancel(calls[1].call, NULL);
+    raw_call_disconnect(&calls[2]);
+    raw_call_disconnect(&calls[3]);
+    long zero = 0;
+    if (!harness_poll(waiters_are, &zero, 5000, 5))
+        fail_msg("trellisd still holds %ld waiters 5 s after their clients "
+                 "cancelled or went away (their deadlines are a minute "
+                 "away); want 0",
+                 fault_number("waiters"));
+    long none = 0; /* finished (dropped, no reply sent), not just unlisted */
+    if (!harness_poll(live_calls_are, &none, 5000, 5))
+        fail_msg("trellisd still holds %ld calls of clients that left",
+                 fault_number("live-calls"));
+    for (int i = 0; i < N_WAITERS; i++) {
+        grpc_status_code st = raw_call_finish(&calls[i]);
+        if (st == GRPC_STATUS_OK)
+            fail_msg("waiter %d was answered after its client left", i);
+    }
+
+    fill_waiters(t, calls, waiting, wait_len);
+    trellis_trans_status_t st;
+    char reason[256], err[512];
+    assert_int_equal(trellis_force_stop(t->client, "cancel5", "test over", &st,
+                                        reason, sizeof reason, err, sizeof err),
+                     TRELLIS_OK);
+    for (int i = 0; i < N_WAITERS; i++)
+        assert_int_equal(raw_call_finish(&calls[i]), GRPC_STATUS_OK);
+    assert_int_equal(fault_number("waiters"), 0);
+    itest_pass(state);
+}
+
 /* ---- item 7: time and counts ------------------------------------------- */
 
 static int attempts_stored(void *arg)
@@ -436,6 +680,57 @@ static void test_item7_timeout_under_clock_skew(void **state)
     itest_pass(state);
 }
 
+static int start7_final(void *arg)
+{
+    trellis_trans_status_t st = 0;
+    return query_rc(arg, "start7", &st) == TRELLIS_OK &&
+           (st == TRELLIS_TRANS_SUCCEEDED || st == TRELLIS_TRANS_FAILED);
+}
+
+/* A branch call that cannot even be started counts toward retry_limit
+ * like an attempt that got no answer: with retry_limit 3 and every start
+ * of the action refused (trellisd-faults' start gate: no real target makes
+ * gRPC refuse a start), the action is tried exactly 3 times and fails, the
+ * saga is rolled back (its compensation is sent), and the stored attempt
+ * count says 3. */
+static void test_item7_failed_call_start_counts(void **state)
+{
+    itest_t *t = start_faulty(state, "f_item7_start", NULL);
+    fault("fail-call-start /trellis.test.Part/Action");
+    const char *payloads[] = {"ok"};
+    trellis_options_t o = itest_options();
+    o.wait_result = 0;
+    o.retry_limit = 3;
+    trellis_saga_t *s = itest_saga(t, "start7", payloads, 1, &o);
+    assert_int_equal(itest_submit(t, s, NULL, 0), TRELLIS_TRANS_SUBMITTED);
+    if (!harness_poll(start7_final, t, ITEST_FINAL_TIMEOUT_MS, 20)) {
+        trellis_trans_info_t *now = itest_query(t, "start7");
+        fail_msg("start7 still %s after %d ms, retry_limit 3: %u attempts "
+                 "stored, %ld starts refused",
+                 trellis_trans_status_name(now->status), ITEST_FINAL_TIMEOUT_MS,
+                 itest_op(&now->branches[0], TRELLIS_OP_ACTION)->attempts,
+                 fault_number("call-starts-refused"));
+    }
+    trellis_trans_info_t *info = itest_query(t, "start7");
+    assert_int_equal(info->status, TRELLIS_TRANS_FAILED);
+    const trellis_op_info_t *action =
+        itest_op(&info->branches[0], TRELLIS_OP_ACTION);
+    if (action->attempts != 3 || fault_number("call-starts-refused") != 3)
+        fail_msg("retry_limit 3, every start refused: %u attempts stored, %ld "
+                 "starts tried; want 3 and 3",
+                 action->attempts, fault_number("call-starts-refused"));
+    assert_int_equal(action->status, TRELLIS_OP_FAILED);
+    assert_non_null(strstr(action->last_error, "cannot start a call"));
+    harness_part_state_t ps;
+    itest_part_state(t, "start7", &ps);
+    assert_int_equal(itest_count(info, &ps, 0, "action", NULL), 0);
+    assert_int_equal(itest_count(info, &ps, 0, "compensate", NULL), 1);
+    harness_part_state_free(&ps);
+    trellis_trans_info_free(info);
+    trellis_saga_free(s);
+    itest_pass(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,9 +744,13 @@ int main(void)
                                   itest_teardown),
         cmocka_unit_test_teardown(test_item9_sqlite_disk_full, itest_teardown),
         cmocka_unit_test_teardown(test_item5_waiters_bounded, itest_teardown),
+        cmocka_unit_test_teardown(test_item5_cancelled_waiters_pruned,
+                                  itest_teardown),
         cmocka_unit_test_teardown(test_item7_retry_limit_survives_restart,
                                   itest_teardown),
         cmocka_unit_test_teardown(test_item7_timeout_under_clock_skew,
+                                  itest_teardown),
+        cmocka_unit_test_teardown(test_item7_failed_call_start_counts,
                                   itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

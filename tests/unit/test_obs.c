@@ -183,6 +183,8 @@ static void test_metrics_modes_and_store(void **state)
     tm_metrics_store_commit(2000000, 1);
     tm_metrics_in_flight_add(2);
     tm_metrics_in_flight_add(-1);
+    tm_metrics_waiters_add(3);
+    tm_metrics_waiters_add(-1);
     tm_metrics_recovered_add(5);
     tm_metrics_takeovers_add(2);
     size_t len;
@@ -196,6 +198,7 @@ static void test_metrics_modes_and_store(void **state)
     snprintf(s, sizeof s, "%s{mode=\"hybrid\",outcome=\"failed\"}", f);
     assert_true(value_of(text, s) == 1);
     assert_true(value_of(text, "trellis_transactions_in_flight") == 1);
+    assert_true(value_of(text, "trellis_waiters") == 2);
     assert_true(value_of(text, "trellis_store_commit_batch_size_sum") == 4);
     assert_true(value_of(text, "trellis_store_commit_batch_size_bucket{le="
                                "\"2\"}") == 1);
