@@ -6,6 +6,7 @@
  * store (TRELLIS_TEST_STORE=mysql) unless it says otherwise.
  */
 #include "itest.h"
+#include "itest_fault.h"
 #include "trellis_admin.h"
 #include "trellis/v1/tm.pb-c.h"
 
@@ -21,33 +22,21 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static char fault_socket[160];
-
-/* The fixture on trellisd-faults, its control socket named after name. */
+/* The fixture on trellisd-faults (itest_fault.h). */
 static itest_t *start_faulty(void **state, const char *name,
                              const char *const *extra_tm_args)
 {
-    char bin[512];
-    snprintf(bin, sizeof bin, "%s/bin/trellisd-faults", harness_build_dir());
-    setenv("TRELLIS_TRELLISD", bin, 1);
-    harness_fault_socket_path(name, fault_socket, sizeof fault_socket);
-    setenv("TRELLIS_FAULT_SOCKET", fault_socket, 1);
-    return itest_start(state, name, extra_tm_args);
+    return itest_start_faulty(state, name, extra_tm_args);
 }
 
 static void fault(const char *cmd)
 {
-    char reply[1200];
-    if (harness_fault_cmd(fault_socket, cmd, reply, sizeof reply) != 0)
-        fail_msg("fault command '%s' failed: %s", cmd, reply);
+    itest_fault(cmd, NULL, 0);
 }
 
 static long fault_number(const char *cmd)
 {
-    char reply[1200];
-    if (harness_fault_cmd(fault_socket, cmd, reply, sizeof reply) != 0)
-        fail_msg("fault command '%s' failed: %s", cmd, reply);
-    return strtol(reply + 2, NULL, 10);
+    return itest_fault_number(cmd);
 }
 
 static int live_calls_reach(void *arg)
