@@ -1,47 +1,136 @@
 /*
- * tm_admin: the SetLogLevel RPC (see tm_admin.h). The level itself is
- * tm_log's; this file only decodes, validates, applies and answers.
+ * tm_admin: the operator RPCs (see tm_admin.h). RetryNow and ForceStop are
+ * decoded and checked here and carried out by the engine; SetLogLevel's
+ * level is tm_log's, and this file only applies and answers it.
  */
 #include "tm_admin.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "tm_log.h"
 #include "trellis/v1/tm.pb-c.h"
 
-static void reply_level(tm_rpc_t *rpc, tm_log_level_t now,
-                        tm_log_level_t before)
+void tm_admin_reply(tm_rpc_t *rpc, const tm_answer_t *a)
 {
-    Trellis__V1__SetLogLevelReply r = TRELLIS__V1__SET_LOG_LEVEL_REPLY__INIT;
-    r.level = (char *)tm_log_level_name(now);
-    r.previous = (char *)tm_log_level_name(before);
+    Trellis__V1__TransStatus status = (Trellis__V1__TransStatus)a->status;
+    if (a->kind == TM_ANSWER_RETRY_NOW) {
+        Trellis__V1__RetryNowReply r = TRELLIS__V1__RETRY_NOW_REPLY__INIT;
+        r.status = status;
+        r.ops_called = a->ops_called;
+        tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &r.base);
+        return;
+    }
+    Trellis__V1__ForceStopReply r = TRELLIS__V1__FORCE_STOP_REPLY__INIT;
+    r.status = status;
+    r.reason = (char *)(a->reason ? a->reason : "");
     tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &r.base);
 }
 
-void tm_admin_handle_set_log_level(tm_rpc_t *rpc, const uint8_t *req,
-                                   size_t len, void *user)
+/* ---- RetryNow -------------------------------------------------------------
+ */
+
+static int validate_retry_now(const ProtobufCMessage *m,
+                              const tm_engine_config_t *cfg, char *err,
+                              size_t errlen)
 {
-    (void)user;
-    Trellis__V1__SetLogLevelRequest *r =
-        trellis__v1__set_log_level_request__unpack(NULL, len, req);
-    if (!r) {
-        tm_server_reply(rpc, GRPC_STATUS_INVALID_ARGUMENT,
-                        "malformed trellis.v1.SetLogLevelRequest", NULL);
-        return;
-    }
-    tm_log_level_t before = tm_log_get_level(), now = before;
-    if (r->level && *r->level && tm_log_parse_level(r->level, &now) != 0) {
-        tm_server_reply(rpc, GRPC_STATUS_INVALID_ARGUMENT,
-                        "level must be debug, info, warn or error", NULL);
-    } else {
-        if (now != before) {
-            /* At warn, so the change is on record under every level
-             * but error. */
-            tm_log(TM_LOG_WARN, "event=log_level_changed from=%s to=%s",
-                   tm_log_level_name(before), tm_log_level_name(now));
-            tm_log_set_level(now);
-        }
-        reply_level(rpc, now, before);
-    }
-    trellis__v1__set_log_level_request__free_unpacked(r, NULL);
+    (void)cfg;
+    return tm_validate_gid(((const Trellis__V1__RetryNowRequest *)m)->gid, err,
+                           errlen);
 }
+
+static int act_retry_now(tm_engine_t *e, const tm_engine_req_t *rq,
+                         const ProtobufCMessage *m)
+{
+    return tm_engine_retry_now(e, rq,
+                               ((const Trellis__V1__RetryNowRequest *)m)->gid);
+}
+
+/* ---- ForceStop ------------------------------------------------------------
+ */
+
+static int validate_force_stop(const ProtobufCMessage *m,
+                               const tm_engine_config_t *cfg, char *err,
+                               size_t errlen)
+{
+    (void)cfg;
+    const Trellis__V1__ForceStopRequest *r =
+        (const Trellis__V1__ForceStopRequest *)m;
+    if (tm_validate_gid(r->gid, err, errlen) != 0)
+        return -1;
+    if (!r->reason || !*r->reason) {
+        snprintf(err, errlen,
+                 "reason is required: say why the transaction is stopped");
+        return -1;
+    }
+    if (strlen(r->reason) > TM_REASON_MAX) {
+        snprintf(err, errlen, "reason is longer than %d bytes", TM_REASON_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+static int act_force_stop(tm_engine_t *e, const tm_engine_req_t *rq,
+                          const ProtobufCMessage *m)
+{
+    const Trellis__V1__ForceStopRequest *r =
+        (const Trellis__V1__ForceStopRequest *)m;
+    return tm_engine_force_stop(e, rq, r->gid, r->reason);
+}
+
+/* ---- SetLogLevel ----------------------------------------------------------
+ */
+
+static int validate_set_log_level(const ProtobufCMessage *m,
+                                  const tm_engine_config_t *cfg, char *err,
+                                  size_t errlen)
+{
+    (void)cfg;
+    const Trellis__V1__SetLogLevelRequest *r =
+        (const Trellis__V1__SetLogLevelRequest *)m;
+    tm_log_level_t level;
+    if (r->level && *r->level && tm_log_parse_level(r->level, &level) != 0) {
+        snprintf(err, errlen, "level must be debug, info, warn or error");
+        return -1;
+    }
+    return 0;
+}
+
+/* An empty level only reads it; otherwise the new level applies to every
+ * line logged after the reply. */
+static int act_set_log_level(tm_engine_t *e, const tm_engine_req_t *rq,
+                             const ProtobufCMessage *m)
+{
+    (void)e;
+    const Trellis__V1__SetLogLevelRequest *r =
+        (const Trellis__V1__SetLogLevelRequest *)m;
+    tm_log_level_t before = tm_log_get_level(), now = before;
+    if (r->level && *r->level)
+        tm_log_parse_level(r->level, &now); /* validated */
+    if (now != before) {
+        /* At warn, so the change is on record under every level but
+         * error. */
+        tm_log(TM_LOG_WARN, "event=log_level_changed from=%s to=%s",
+               tm_log_level_name(before), tm_log_level_name(now));
+        tm_log_set_level(now);
+    }
+    Trellis__V1__SetLogLevelReply reply =
+        TRELLIS__V1__SET_LOG_LEVEL_REPLY__INIT;
+    reply.level = (char *)tm_log_level_name(now);
+    reply.previous = (char *)tm_log_level_name(before);
+    tm_server_reply(rq->rpc, GRPC_STATUS_OK, NULL, &reply.base);
+    return 0;
+}
+
+const tm_api_method_t tm_admin_methods[] = {
+    {"/trellis.v1.TM/RetryNow", &trellis__v1__retry_now_request__descriptor,
+     validate_retry_now, act_retry_now},
+    {"/trellis.v1.TM/ForceStop", &trellis__v1__force_stop_request__descriptor,
+     validate_force_stop, act_force_stop},
+    {"/trellis.v1.TM/SetLogLevel",
+     &trellis__v1__set_log_level_request__descriptor, validate_set_log_level,
+     act_set_log_level},
+};
+
+const size_t tm_admin_n_methods =
+    sizeof(tm_admin_methods) / sizeof(tm_admin_methods[0]);

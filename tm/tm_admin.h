@@ -1,7 +1,8 @@
 /*
- * tm_admin: trellisd's operator RPCs that concern the process rather than a
- * transaction (the transaction ones, RetryNow and ForceStop, live in
- * tm_engine.c next to the state they change). Today: SetLogLevel.
+ * tm_admin: trellisd's operator RPCs — the gRPC half of RetryNow and
+ * ForceStop (what they do to a transaction is the engine's:
+ * tm_engine_retry_now, tm_engine_force_stop) and SetLogLevel, which
+ * concerns the process rather than a transaction.
  *
  * Threads: handlers run on completion-queue threads and do not block.
  */
@@ -9,13 +10,15 @@
 #define TM_ADMIN_H
 
 #include <stddef.h>
-#include <stdint.h>
 
-#include "tm_server.h"
+#include "tm_api.h"
 
-/* trellis.v1.TM/SetLogLevel: an empty level only reads it; otherwise the
- * new level applies to every line logged after the reply. user: unused. */
-void tm_admin_handle_set_log_level(tm_rpc_t *rpc, const uint8_t *req,
-                                   size_t len, void *user);
+/* The operator methods of trellis.v1.TM, for tm_api_add_methods. */
+extern const tm_api_method_t tm_admin_methods[];
+extern const size_t tm_admin_n_methods;
+
+/* The reply of an engine answer of kind TM_ANSWER_RETRY_NOW or
+ * TM_ANSWER_FORCE_STOP (code OK). */
+void tm_admin_reply(tm_rpc_t *rpc, const tm_answer_t *a);
 
 #endif /* TM_ADMIN_H */

@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "tm_engine.h"
+#include "tm_engine_config.h"
+#include "tm_store.h"
 #include "tm_log.h"
 
 /* A cluster id: 1..64 characters of [A-Za-z0-9_.:-] (it goes into XA

@@ -1,10 +1,14 @@
 /*
- * tm_engine: the live transaction engine of trellisd.
+ * tm_engine: the live transaction engine of trellisd — its core, without
+ * the wire. The gRPC half (tm_api.c, tm_admin.c) decodes and validates a
+ * request and calls one of the entry points below; the engine answers
+ * through the front given at creation (tm_engine_front_t), so it knows
+ * requests only as opaque rpc pointers and answers only as tm_answer_t.
  *
- * It keeps every unfinished transaction in memory (a hash by gid), each
- * with its own lock, and moves it along on four kinds of event: a request
- * from an initiator, the result of a branch call, a timer (retry or
- * timeout), and the commit of a storage write. The decisions themselves are
+ * It keeps every unfinished transaction in memory (tm_live.h), each with
+ * its own lock, and moves it along on four kinds of event: a request from
+ * an initiator, the result of a branch call, a timer (retry or timeout),
+ * and the commit of a storage write. The decisions themselves are
  * tm_plan's; the engine adds what makes them safe to act on:
  *
  *  - Write-ahead: every change is captured and queued to the store, and
@@ -12,14 +16,19 @@
  *    commit callback runs. While any write of a transaction is in flight,
  *    the engine does not plan new calls for it; the last commit callback
  *    plans, so planning only ever sees durable state.
- *  - Reference counts: the hash, each call on the wire, each armed timer
+ *  - Durable answers only: a request for a transaction with a write
+ *    pending waits (parked) behind it and is handled again from the top
+ *    once it committed, so a duplicate never answers before the write of
+ *    the request it repeats.
+ *  - Reference counts: the table, each call on the wire, each armed timer
  *    and each queued write hold a reference to the transaction, so none of
  *    them can see it freed.
  *  - Finished transactions leave memory once their final state committed;
  *    queries then read them from the store.
  *
- * Replies go through the reply function given at creation, so the engine
- * knows requests only as opaque rpc pointers.
+ * Threads: every entry point may be called from any thread and does not
+ * block on I/O (a read of the store for a gid not in memory excepted);
+ * answers may come on any thread (queue, store or timer threads).
  */
 #ifndef TM_ENGINE_H
 #define TM_ENGINE_H
@@ -27,73 +36,164 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tm_caller.h"
+#include "tm_engine_config.h"
 #include "tm_store.h"
 #include "tm_timer.h"
-#include "tm_validate.h"
-
-typedef struct {
-    tm_limits_t limits;
-    uint32_t retry_interval_ms;   /* default ONGOING interval, backoff base */
-    uint32_t request_timeout_ms;  /* default deadline of a branch call */
-    uint32_t max_backoff_ms;      /* cap of exponential backoff */
-    uint32_t prepared_timeout_ms; /* default timeout of a begun transaction */
-    uint32_t retry_limit;         /* default; 0: unlimited */
-    uint32_t max_inflight; /* unfinished transactions in memory; a new one
-                              beyond it is refused RESOURCE_EXHAUSTED */
-    uint32_t max_waiters;  /* requests waiting for a result (wait_result),
-                              over all transactions; more are refused
-                              RESOURCE_EXHAUSTED (64 per transaction) */
-} tm_engine_config_t;
-
-void tm_engine_config_default(tm_engine_config_t *c);
+#include "trellis/v1/tm.pb-c.h"
 
 typedef struct tm_engine tm_engine_t;
+typedef struct tm_caller tm_caller_t;
+
+/* A request the front holds; opaque to the engine. */
+typedef struct tm_rpc tm_rpc_t;
+
+/* The status codes the engine answers with, numbered as gRPC's. */
+typedef enum {
+    TM_CODE_OK = 0,
+    TM_CODE_INVALID_ARGUMENT = 3,
+    TM_CODE_DEADLINE_EXCEEDED = 4,
+    TM_CODE_NOT_FOUND = 5,
+    TM_CODE_ALREADY_EXISTS = 6,
+    TM_CODE_PERMISSION_DENIED = 7,
+    TM_CODE_RESOURCE_EXHAUSTED = 8,
+    TM_CODE_FAILED_PRECONDITION = 9,
+    TM_CODE_UNIMPLEMENTED = 12,
+    TM_CODE_INTERNAL = 13,
+    TM_CODE_UNAVAILABLE = 14,
+} tm_code_t;
+
+/* Which request an answer is for (what the front builds from it). */
+typedef enum {
+    TM_ANSWER_BEGIN,
+    TM_ANSWER_REGISTER,
+    TM_ANSWER_SUBMIT,
+    TM_ANSWER_ABORT,
+    TM_ANSWER_QUERY,
+    TM_ANSWER_LIST,
+    TM_ANSWER_RETRY_NOW,
+    TM_ANSWER_FORCE_STOP,
+} tm_answer_kind_t;
+
+/* One answer. With code != TM_CODE_OK only message is meaningful (it says
+ * what is wrong); with TM_CODE_OK, the fields of kind. Every pointer is
+ * borrowed for the duration of the answer call. */
+typedef struct {
+    tm_code_t code;
+    const char *message;
+    tm_answer_kind_t kind;
+    const char *gid;          /* BEGIN, SUBMIT */
+    tm_tx_status_t status;    /* BEGIN, SUBMIT, ABORT, RETRY_NOW, FORCE_STOP */
+    const char *reason;       /* SUBMIT, FORCE_STOP (NULL: none) */
+    uint32_t ops_called;      /* RETRY_NOW */
+    const tm_trans_t *trans;  /* QUERY, with its branches */
+    tm_trans_t *const *items; /* LIST: one page, oldest first */
+    size_t n_items;
+    int more; /* LIST: the page is full */
+} tm_answer_t;
+
+/* Told that the client of a kept rpc went away (cancel, lost connection,
+ * deadline), with the key given when watching. */
+typedef void (*tm_engine_cancel_fn)(tm_rpc_t *rpc, void *user, const char *key);
+
+#define TM_FRONT_CALL_CLOSED 1
+
+/* What the engine needs of whoever serves its requests (tm_api.c over
+ * tm_server; a test's fake). Each rpc is answered or dropped exactly once.
+ *  answer: send a.
+ *  drop: finish rpc without an answer (its client is gone).
+ *  watch_cancel: run fn(rpc, fn_user, key) once if rpc's client goes away
+ *    before it is answered; 0 watching, TM_FRONT_CALL_CLOSED when it is
+ *    gone already, -1 with err. May be called under the engine's locks.
+ *  expired: 1 once rpc's client deadline passed. */
+typedef struct {
+    void (*answer)(void *user, tm_rpc_t *rpc, const tm_answer_t *a);
+    void (*drop)(void *user, tm_rpc_t *rpc);
+    int (*watch_cancel)(void *user, tm_rpc_t *rpc, tm_engine_cancel_fn fn,
+                        void *fn_user, const char *key, char *err,
+                        size_t errlen);
+    int (*expired)(void *user, const tm_rpc_t *rpc);
+    void *user; /* must outlive the engine */
+} tm_engine_front_t;
 
 /* *out is the caller's: tm_engine_free. The engine borrows store, timers
- * and caller; they must outlive it. */
+ * and caller; they must outlive it. front is copied. */
 int tm_engine_new(const tm_engine_config_t *cfg, tm_store_t *store,
-                  tm_timers_t *timers, tm_caller_t *caller, tm_engine_t **out,
-                  char *err, size_t errlen);
+                  tm_timers_t *timers, tm_caller_t *caller,
+                  const tm_engine_front_t *front, tm_engine_t **out, char *err,
+                  size_t errlen);
 void tm_engine_free(tm_engine_t *e);
+
+/* The settings in force (borrowed for the engine's life). */
+const tm_engine_config_t *tm_engine_config(const tm_engine_t *e);
 
 /* Load every unfinished transaction from the store into memory (before
  * serving). Returns how many, or -1 with err. */
 long tm_engine_load(tm_engine_t *e, char *err, size_t errlen);
-/* Drive every loaded transaction on (once the queues run). */
+/* Drive every loaded transaction on (once the queues run), and start
+ * taking over the transactions of nodes whose leases ran out. */
 void tm_engine_resume_all(tm_engine_t *e);
 
-/* The gRPC method handlers: decode, validate, act, reply. */
-void tm_engine_handle_new_gid(tm_rpc_t *rpc, const uint8_t *req, size_t len,
-                              void *engine);
-void tm_engine_handle_begin(tm_rpc_t *rpc, const uint8_t *req, size_t len,
-                            void *engine);
-void tm_engine_handle_register(tm_rpc_t *rpc, const uint8_t *req, size_t len,
-                               void *engine);
-void tm_engine_handle_submit(tm_rpc_t *rpc, const uint8_t *req, size_t len,
-                             void *engine);
-void tm_engine_handle_abort(tm_rpc_t *rpc, const uint8_t *req, size_t len,
-                            void *engine);
-void tm_engine_handle_query(tm_rpc_t *rpc, const uint8_t *req, size_t len,
-                            void *engine);
-void tm_engine_handle_list(tm_rpc_t *rpc, const uint8_t *req, size_t len,
-                           void *engine);
-/* Operator RPCs (trellisctl). RetryNow: call every op that waits for a
- * retry now, backoff reset. ForceStop: mark an unfinished transaction
- * FAILED ("force-stopped by operator: <reason>"), answer once committed,
- * call nothing more and ignore late results. */
-void tm_engine_handle_retry_now(tm_rpc_t *rpc, const uint8_t *req, size_t len,
-                                void *engine);
-void tm_engine_handle_force_stop(tm_rpc_t *rpc, const uint8_t *req, size_t len,
-                                 void *engine);
+/* ---- requests ------------------------------------------------------------
+ * Each gets a request already decoded and validated (tm_validate), answers
+ * it through the front — at once, or once a write committed — and returns
+ * 0; or returns TM_ENGINE_AGAIN without answering: the copy it found left
+ * memory meanwhile, and the caller handles the request again from the top
+ * (it then finds the next copy, or the store). A request that must wait
+ * for a pending write is kept (its bytes copied) and handled again later
+ * by calling rq->redo. */
+
+#define TM_ENGINE_AGAIN 1
+
+typedef void (*tm_engine_redo_fn)(tm_rpc_t *rpc, const uint8_t *req, size_t len,
+                                  void *user);
+
+typedef struct {
+    tm_rpc_t *rpc;
+    const uint8_t *bytes; /* the request as received (borrowed) */
+    size_t len;
+    tm_engine_redo_fn redo; /* redo(rpc, bytes, len, redo_user) handles */
+    void *redo_user;        /* the request again from the top */
+} tm_engine_req_t;
+
+int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
+                    const Trellis__V1__BeginRequest *r);
+int tm_engine_register(tm_engine_t *e, const tm_engine_req_t *rq,
+                       const Trellis__V1__RegisterBranchRequest *r);
+int tm_engine_submit(tm_engine_t *e, const tm_engine_req_t *rq,
+                     const Trellis__V1__SubmitRequest *r);
+int tm_engine_abort(tm_engine_t *e, const tm_engine_req_t *rq,
+                    const Trellis__V1__AbortRequest *r);
+/* Operator requests. RetryNow: call every op that waits for a retry now,
+ * backoff reset. ForceStop: mark an unfinished transaction FAILED
+ * ("force-stopped by operator: <reason>"), answer once committed, call
+ * nothing more and ignore late results. */
+int tm_engine_retry_now(tm_engine_t *e, const tm_engine_req_t *rq,
+                        const char *gid);
+int tm_engine_force_stop(tm_engine_t *e, const tm_engine_req_t *rq,
+                         const char *gid, const char *reason);
+
+/* Durable state of gid: the copy in memory when no write of it is
+ * pending, the store otherwise. Answers TM_ANSWER_QUERY. */
+void tm_engine_query(tm_engine_t *e, tm_rpc_t *rpc, const char *gid);
+/* One page of stored transactions. Answers TM_ANSWER_LIST. */
+void tm_engine_list(tm_engine_t *e, tm_rpc_t *rpc,
+                    const tm_store_filter_t *filter);
+/* A fresh gid, unique to this process and time, into out (at least
+ * TM_GID_MAX + 1 bytes). */
+void tm_engine_new_gid(tm_engine_t *e, char *out, size_t outlen);
+
+/* The "force-stopped by operator: " prefix of a ForceStop's reason. */
+#define TM_FORCE_STOP_PREFIX "force-stopped by operator: "
+
+/* ---- state and graceful stop -------------------------------------------- */
 
 /* Unfinished transactions in memory. */
 size_t tm_engine_live_count(tm_engine_t *e);
 
 /* Requests waiting (Submit or Abort with wait_result) for a result, on
  * every transaction. A waiter leaves when it is answered, when its client
- * cancels the call or goes away (at once: tm_server_watch_cancel), or once
- * its deadline passed. Any thread. */
+ * cancels the call or goes away (at once: the front's watch_cancel), or
+ * once its deadline passed. Any thread. */
 unsigned tm_engine_waiters(tm_engine_t *e);
 
 /* Graceful stop. After tm_engine_drain, a Begin or Submit that would create

@@ -10,6 +10,8 @@
  */
 #include "tm_metrics.h"
 
+#include "tm_kind.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +31,24 @@ typedef struct {
     atomic_uint_fast64_t sum;
 } hist_t;
 
-enum { MODE_SAGA, MODE_TCC, MODE_XA, MODE_HYBRID, MODE_NONE, N_MODES };
-static const char *const mode_names[N_MODES] = {"saga", "tcc", "xa", "hybrid",
-                                                "none"};
+/* The mode label of a finished transaction: the kind of all its branches
+ * (the index of the kind in tm_kind.h's table), "hybrid" when they are of
+ * several kinds, "none" without branches. */
+enum { MODE_HYBRID = TM_KINDS_MAX, MODE_NONE, N_MODES };
+
+static const char *mode_label(int i)
+{
+    if (i == MODE_HYBRID)
+        return "hybrid";
+    if (i == MODE_NONE)
+        return "none";
+    return tm_kind_at((size_t)i)->name;
+}
+
+static int mode_shown(int i)
+{
+    return i >= MODE_HYBRID || (size_t)i < tm_kind_count();
+}
 
 enum { OUTCOME_SUCCEEDED, OUTCOME_FAILED, N_OUTCOMES };
 static const char *const outcome_names[N_OUTCOMES] = {"succeeded", "failed"};
@@ -139,14 +156,9 @@ static int mode_index(const tm_trans_t *tx)
     for (size_t i = 1; i < tx->n_branches; i++)
         if (tx->branches[i].mode != first)
             return MODE_HYBRID;
-    switch (first) {
-    case TM_MODE_SAGA:
-        return MODE_SAGA;
-    case TM_MODE_TCC:
-        return MODE_TCC;
-    case TM_MODE_XA:
-        return MODE_XA;
-    }
+    for (size_t k = 0; k < tm_kind_count(); k++)
+        if (tm_kind_at(k)->mode == first)
+            return (int)k;
     return MODE_NONE;
 }
 
@@ -304,11 +316,11 @@ static void write_transactions(FILE *f)
            "Transactions that reached a final status, by mode of their "
            "branches and outcome.");
     for (int i = 0; i < N_MODES; i++)
-        for (int o = 0; o < N_OUTCOMES; o++)
+        for (int o = 0; mode_shown(i) && o < N_OUTCOMES; o++)
             fprintf(f,
                     "trellis_transactions_finished_total{mode=\"%s\","
                     "outcome=\"%s\"} %llu\n",
-                    mode_names[i], outcome_names[o],
+                    mode_label(i), outcome_names[o],
                     (unsigned long long)get(&m.finished[i][o]));
     header(f, "trellis_transactions_in_flight", "gauge",
            "Unfinished transactions held in memory.");

@@ -4,6 +4,8 @@
  */
 #include "tm_request.h"
 
+#include "tm_kind.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +76,8 @@ static int add_step(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
     tm_branch_t *b = tm_trans_add_branch(tx);
     if (!b)
         return -1;
-    b->mode = TM_MODE_SAGA;
+    const tm_kind_t *k = tm_kind_find(TM_MODE_SAGA); /* a SagaStep's kind */
+    b->mode = k->mode;
     /* Room for every depends_on entry: validation bounds their number by
      * the step's index (up to --max-steps), not by any fixed size. */
     size_t cap = s->n_depends_on ? s->n_depends_on : 1;
@@ -84,10 +87,11 @@ static int add_step(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
     if (!(b->branch_id = tm_strdup(id)) ||
         copy_bytes(&b->payload, &b->payload_len, s->payload.data,
                    s->payload.len) != 0 ||
-        set_op(&b->ops[TM_SLOT_FORWARD], TM_KIND_ACTION, s->action) != 0)
+        set_op(&b->ops[TM_SLOT_FORWARD], k->ops[TM_SLOT_FORWARD], s->action) !=
+            0)
         return -1;
     if (s->compensate && *s->compensate)
-        return set_op(&b->ops[TM_SLOT_ROLLBACK], TM_KIND_COMPENSATE,
+        return set_op(&b->ops[TM_SLOT_ROLLBACK], k->ops[TM_SLOT_ROLLBACK],
                       s->compensate);
     return 0;
 }
@@ -123,35 +127,26 @@ int tm_request_add_steps(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
     return 0;
 }
 
-static tm_op_kind_t forward_kind_of(tm_mode_t mode)
+/* The slot of a registered phase-2 op (validated: the kind has it). */
+static tm_slot_t slot_of(const tm_kind_t *k, Trellis__V1__OpKind op)
 {
-    switch (mode) {
-    case TM_MODE_TCC:
-        return TM_KIND_TRY;
-    case TM_MODE_XA:
-        return TM_KIND_PREPARE;
-    default:
-        return TM_KIND_ACTION;
-    }
-}
-
-static tm_slot_t slot_of(Trellis__V1__OpKind k)
-{
-    return k == TRELLIS__V1__OP_KIND__OP_CONFIRM ||
-                   k == TRELLIS__V1__OP_KIND__OP_COMMIT
-               ? TM_SLOT_COMMIT
-               : TM_SLOT_ROLLBACK;
+    tm_slot_t slot = TM_SLOT_ROLLBACK;
+    tm_kind_slot_of(k, (tm_op_kind_t)op, &slot);
+    return slot;
 }
 
 int tm_request_add_registered(tm_trans_t *tx,
                               const Trellis__V1__RegisterBranchRequest *r)
 {
+    const tm_kind_t *k = tm_kind_find((tm_mode_t)r->mode);
+    if (!k) /* validation refuses it first */
+        return -1;
     size_t idx = tx->n_branches;
     uint32_t prev = (uint32_t)(idx - 1);
     tm_branch_t *b = tm_trans_add_branch(tx);
     if (!b)
         return -1;
-    b->mode = (tm_mode_t)r->mode;
+    b->mode = k->mode;
     b->initiator_driven = 1;
     int rc = !(b->branch_id = tm_strdup(r->branch_id)) ||
                      copy_bytes(&b->payload, &b->payload_len, r->payload.data,
@@ -159,9 +154,9 @@ int tm_request_add_registered(tm_trans_t *tx,
                      set_deps(b, &prev, idx ? 1 : 0) != 0
                  ? -1
                  : 0;
-    set_op(&b->ops[TM_SLOT_FORWARD], forward_kind_of(b->mode), NULL);
+    set_op(&b->ops[TM_SLOT_FORWARD], k->ops[TM_SLOT_FORWARD], NULL);
     for (size_t i = 0; rc == 0 && i < r->n_ops; i++)
-        rc = set_op(&b->ops[slot_of(r->ops[i]->op)],
+        rc = set_op(&b->ops[slot_of(k, r->ops[i]->op)],
                     (tm_op_kind_t)r->ops[i]->op, r->ops[i]->target);
     if (rc != 0)
         tm_trans_truncate(tx, idx);
@@ -171,12 +166,14 @@ int tm_request_add_registered(tm_trans_t *tx,
 int tm_request_same_registration(const tm_branch_t *b,
                                  const Trellis__V1__RegisterBranchRequest *r)
 {
-    if (b->mode != (tm_mode_t)r->mode || b->payload_len != r->payload.len ||
+    const tm_kind_t *k = tm_kind_find(b->mode);
+    if (!k || b->mode != (tm_mode_t)r->mode ||
+        b->payload_len != r->payload.len ||
         (r->payload.len &&
          memcmp(b->payload, r->payload.data, r->payload.len) != 0))
         return 0;
     for (size_t i = 0; i < r->n_ops; i++) {
-        const tm_op_t *op = &b->ops[slot_of(r->ops[i]->op)];
+        const tm_op_t *op = &b->ops[slot_of(k, r->ops[i]->op)];
         if (op->kind != (tm_op_kind_t)r->ops[i]->op || !op->target ||
             strcmp(op->target, r->ops[i]->target) != 0)
             return 0;

@@ -13,7 +13,7 @@
 
 int tm_store_status_is_final(int status)
 {
-    return status == TM_TX_SUCCEEDED || status == TM_TX_FAILED;
+    return tm_tx_is_final((tm_tx_status_t)status);
 }
 
 void tm_store_decode_options(tm_trans_t *tx, const void *blob, size_t len)

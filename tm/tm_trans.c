@@ -340,15 +340,7 @@ const char *tm_op_kind_name(tm_op_kind_t k)
     return names[k];
 }
 
-const char *tm_mode_name(tm_mode_t m)
+int tm_tx_is_final(tm_tx_status_t s)
 {
-    switch (m) {
-    case TM_MODE_SAGA:
-        return "saga";
-    case TM_MODE_TCC:
-        return "tcc";
-    case TM_MODE_XA:
-        return "xa";
-    }
-    return "unknown";
+    return s == TM_TX_SUCCEEDED || s == TM_TX_FAILED;
 }

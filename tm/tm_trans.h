@@ -174,9 +174,14 @@ void tm_trans_proto_free(Trellis__V1__Transaction *m);
 Trellis__V1__TransOptions *tm_options_to_proto(const tm_options_t *o);
 void tm_options_proto_free(Trellis__V1__TransOptions *m);
 
-/* Static lower-case names ("submitted", "compensate", ...). */
+/* 1 for SUCCEEDED and FAILED: the one definition of a finished
+ * transaction (the stores' SQL uses TM_TX_FIRST_FINAL). */
+int tm_tx_is_final(tm_tx_status_t s);
+#define TM_TX_FIRST_FINAL TM_TX_SUCCEEDED
+
+/* Static lower-case names ("submitted", "compensate", ...); a branch
+ * mode's name is its kind's (tm_kind_name). */
 const char *tm_tx_status_name(tm_tx_status_t s);
 const char *tm_op_kind_name(tm_op_kind_t k);
-const char *tm_mode_name(tm_mode_t m);
 
 #endif /* TM_TRANS_H */

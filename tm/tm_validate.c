@@ -3,6 +3,8 @@
  */
 #include "tm_validate.h"
 
+#include "tm_kind.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,20 +249,13 @@ int tm_validate_submit(const Trellis__V1__SubmitRequest *r,
     return tm_validate_options(r->options, l, err, errlen);
 }
 
-static int op_fits_mode(Trellis__V1__BranchMode mode, Trellis__V1__OpKind op)
+/* op is one of kind k's phase-2 ops (a registration names those only:
+ * the initiator calls the forward op itself). */
+static int op_fits_kind(const tm_kind_t *k, Trellis__V1__OpKind op)
 {
-    switch (mode) {
-    case TRELLIS__V1__BRANCH_MODE__MODE_SAGA:
-        return op == TRELLIS__V1__OP_KIND__OP_COMPENSATE;
-    case TRELLIS__V1__BRANCH_MODE__MODE_TCC:
-        return op == TRELLIS__V1__OP_KIND__OP_CONFIRM ||
-               op == TRELLIS__V1__OP_KIND__OP_CANCEL;
-    case TRELLIS__V1__BRANCH_MODE__MODE_XA:
-        return op == TRELLIS__V1__OP_KIND__OP_COMMIT ||
-               op == TRELLIS__V1__OP_KIND__OP_ROLLBACK;
-    default:
-        return 0;
-    }
+    tm_slot_t slot;
+    return tm_kind_slot_of(k, (tm_op_kind_t)op, &slot) == 0 &&
+           slot != TM_SLOT_FORWARD;
 }
 
 int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
@@ -269,19 +264,19 @@ int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
     if (tm_validate_gid(r->gid, err, errlen) != 0 ||
         tm_validate_branch_id(r->branch_id, err, errlen) != 0)
         return -1;
-    if (r->mode < TRELLIS__V1__BRANCH_MODE__MODE_SAGA ||
-        r->mode > TRELLIS__V1__BRANCH_MODE__MODE_XA) {
-        snprintf(err, errlen, "mode %d is not saga (1), tcc (2) or xa (3)",
-                 (int)r->mode);
+    const tm_kind_t *kind = tm_kind_find((tm_mode_t)r->mode);
+    if (!kind) {
+        snprintf(err, errlen, "mode %d is not %s", (int)r->mode,
+                 tm_kind_list_text());
         return -1;
     }
     for (size_t i = 0; i < r->n_ops; i++) {
         const Trellis__V1__BranchOp *op = r->ops[i];
-        if (!op_fits_mode(r->mode, op->op)) {
+        if (!op_fits_kind(kind, op->op)) {
             snprintf(err, errlen,
                      "ops[%zu].op %d is not a phase-2 op of a "
                      "%s branch",
-                     i, (int)op->op, tm_mode_name((tm_mode_t)r->mode));
+                     i, (int)op->op, kind->name);
             return -1;
         }
         for (size_t j = 0; j < i; j++) {

@@ -17,90 +17,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "grpc/health/v1/health.pb-c.h"
-#include "tm_admin.h"
+#include "tm_api.h"
+#include "tm_caller.h"
 #include "tm_config.h"
 #include "tm_engine.h"
 #include "tm_log.h"
 #include "tm_metrics_http.h"
 #include "tm_server.h"
 #include "tm_tls.h"
-#include "trellis/v1/tm.pb-c.h"
 #ifdef TM_WITH_FAULTS
 #include "tm_fault.h"
 #endif
-
-/* SERVING, or NOT_SERVING once a graceful stop began or while the store
- * fails to commit (user: the engine), so load balancers move new work
- * elsewhere. */
-static void handle_health_check(tm_rpc_t *rpc, const uint8_t *req, size_t len,
-                                void *user)
-{
-    Grpc__Health__V1__HealthCheckRequest *r =
-        grpc__health__v1__health_check_request__unpack(NULL, len, req);
-    if (!r) {
-        tm_server_reply(rpc, GRPC_STATUS_INVALID_ARGUMENT,
-                        "malformed grpc.health.v1.HealthCheckRequest", NULL);
-        return;
-    }
-    int known = !*r->service || strcmp(r->service, "trellis.v1.TM") == 0;
-    grpc__health__v1__health_check_request__free_unpacked(r, NULL);
-    if (!known) {
-        tm_server_reply(rpc, GRPC_STATUS_NOT_FOUND, "unknown service", NULL);
-        return;
-    }
-    Grpc__Health__V1__HealthCheckResponse out =
-        GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-    out.status =
-        !tm_engine_serving(user)
-            ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING
-            : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
-    tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &out.base);
-}
-
-static int add_methods(tm_server_t *srv, tm_engine_t *eng, char *err,
-                       size_t errlen)
-{
-    /* Every request type is given, so a string with a NUL inside is
-     * refused before any handler runs (tm_server_add_method). */
-    const struct {
-        const char *name;
-        const ProtobufCMessageDescriptor *req;
-        tm_method_fn fn;
-    } m[] = {
-        {"/trellis.v1.TM/NewGid", &trellis__v1__new_gid_request__descriptor,
-         tm_engine_handle_new_gid},
-        {"/trellis.v1.TM/Begin", &trellis__v1__begin_request__descriptor,
-         tm_engine_handle_begin},
-        {"/trellis.v1.TM/RegisterBranch",
-         &trellis__v1__register_branch_request__descriptor,
-         tm_engine_handle_register},
-        {"/trellis.v1.TM/Submit", &trellis__v1__submit_request__descriptor,
-         tm_engine_handle_submit},
-        {"/trellis.v1.TM/Abort", &trellis__v1__abort_request__descriptor,
-         tm_engine_handle_abort},
-        {"/trellis.v1.TM/Query", &trellis__v1__query_request__descriptor,
-         tm_engine_handle_query},
-        {"/trellis.v1.TM/List", &trellis__v1__list_request__descriptor,
-         tm_engine_handle_list},
-        {"/trellis.v1.TM/RetryNow", &trellis__v1__retry_now_request__descriptor,
-         tm_engine_handle_retry_now},
-        {"/trellis.v1.TM/ForceStop",
-         &trellis__v1__force_stop_request__descriptor,
-         tm_engine_handle_force_stop},
-        {"/trellis.v1.TM/SetLogLevel",
-         &trellis__v1__set_log_level_request__descriptor,
-         tm_admin_handle_set_log_level},
-        {"/grpc.health.v1.Health/Check",
-         &grpc__health__v1__health_check_request__descriptor,
-         handle_health_check},
-    };
-    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
-        if (tm_server_add_method(srv, m[i].name, m[i].req, m[i].fn, eng, err,
-                                 errlen))
-            return -1;
-    return 0;
-}
 
 static int write_port_file(const char *path, int port)
 {
@@ -293,9 +220,11 @@ int main(int argc, char **argv)
         tm_server_set_credentials(srv, server_creds);
     if (part_creds)
         tm_caller_set_credentials(caller, part_creds, cfg.part_tls_server_name);
-    if (tm_engine_new(&cfg.engine, store, timers, caller, &eng, err,
+    tm_engine_front_t front;
+    tm_api_front(&front);
+    if (tm_engine_new(&cfg.engine, store, timers, caller, &front, &eng, err,
                       sizeof(err)) != 0 ||
-        add_methods(srv, eng, err, sizeof(err)) != 0)
+        tm_api_add_methods(srv, eng, err, sizeof(err)) != 0)
         return fail("engine", err);
 #ifdef TM_WITH_FAULTS
     tm_fault_set_engine(eng);

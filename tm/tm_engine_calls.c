@@ -1,0 +1,234 @@
+/*
+ * tm_engine_calls: the engine's branch calls — start one (the participant
+ * protocol's metadata, the transaction's headers, its deadline), fold its
+ * result into the model through tm_plan, persist what changed and plan
+ * again. A result that arrives after the transaction left this node's
+ * control (lost, force-stopped) changes nothing.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "tm_caller.h"
+#include "tm_engine_impl.h"
+#include "tm_exit.h"
+#include "tm_kind.h"
+#include "tm_log.h"
+#include "tm_metrics.h"
+
+typedef struct {
+    tm_live_t *live;
+    uint32_t branch;
+    tm_slot_t slot;
+    uint64_t started_us; /* for the latency metric */
+} call_ctx_t;
+
+/* Metadata slots of one call: the protocol's four, then the headers. */
+#define CALL_MD_MAX (4 + 16)
+
+static void on_call_done(void *arg, int status, const char *message);
+
+static void on_op_timer(tm_timer_node_t *node)
+{
+    tm_live_t *l = node->owner;
+    pthread_mutex_lock(&l->mu);
+    uint32_t b = node->tag / TM_SLOTS, slot = node->tag % TM_SLOTS;
+    if (b < l->tx.n_branches)
+        l->tx.branches[b].ops[slot].waiting_retry = 0;
+    tm_engine_drive(l); /* the op is idle again, so planning includes it */
+    pthread_mutex_unlock(&l->mu);
+    tm_live_unref(l);
+}
+
+/* A call that could not even be started (bad target, no channel): apply
+ * it as an UNKNOWN result. */
+static void apply_unsent(tm_live_t *l, uint32_t b, tm_slot_t slot,
+                         const char *err)
+{
+    tm_op_t *op = &l->tx.branches[b].ops[slot];
+    tm_retry_policy_t p = tm_engine_policy_of(l);
+    tm_tx_status_t before = l->tx.status;
+    tm_effect_t eff = tm_plan_apply_result(&l->tx, b, slot, TM_RESULT_UNKNOWN,
+                                           err, &p, tm_wall_ms());
+    if (before != l->tx.status)
+        tm_engine_log_rollback_decision(l);
+    if (op->status == TM_OP_PENDING)
+        op->dirty = 1; /* the attempt is stored, as for any unanswered one */
+    tm_engine_persist_change(l);
+    if (op->status == TM_OP_PENDING)
+        tm_engine_arm_retry(l, op,
+                            eff.retry_in_ms >= 0 ? eff.retry_in_ms
+                                                 : p.retry_interval_ms);
+}
+
+/* The call's metadata: gid, mode, branch id and op under DTM's keys (so
+ * participants written for DTM work unchanged), then the transaction's
+ * headers. Returns how many entries. */
+static size_t call_metadata(const tm_live_t *l, const tm_branch_t *br,
+                            const tm_op_t *op, tm_md_t *md)
+{
+    size_t n = 0;
+    md[n++] = (tm_md_t){"dtm-gid", l->tx.gid};
+    md[n++] = (tm_md_t){"dtm-trans_type", tm_kind_name(br->mode)};
+    md[n++] = (tm_md_t){"dtm-branch_id", br->branch_id};
+    md[n++] = (tm_md_t){"dtm-op", tm_op_kind_name(op->kind)};
+    for (size_t i = 0; i < l->tx.opts.n_headers && n < CALL_MD_MAX; i++)
+        md[n++] =
+            (tm_md_t){l->tx.opts.header_keys[i], l->tx.opts.header_values[i]};
+    return n;
+}
+
+void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
+{
+    tm_branch_t *br = &l->tx.branches[b];
+    tm_op_t *op = &br->ops[slot];
+    char err[256];
+    tm_target_t target;
+    op->retry_timer.fn = on_op_timer;
+    op->retry_timer.owner = l;
+    op->retry_timer.tag = b * TM_SLOTS + (uint32_t)slot;
+    if (op->attempts > 0)
+        tm_metrics_retry(op->kind);
+    tm_op_note_attempt(op, tm_wall_ms());
+    if (tm_parse_target(op->target, "target", &target, err, sizeof(err)) != 0) {
+        /* Checked at submit; only a corrupted store gets here. */
+        tm_set_string(&op->last_error, err);
+        tm_engine_arm_retry(l, op, tm_engine_policy_of(l).max_backoff_ms);
+        return;
+    }
+    tm_md_t md[CALL_MD_MAX];
+    size_t n = call_metadata(l, br, op, md);
+    call_ctx_t *ctx = malloc(sizeof(*ctx));
+    if (!ctx)
+        tm_exit_oom("call context");
+    ctx->live = l;
+    ctx->branch = b;
+    ctx->slot = slot;
+    ctx->started_us = tm_metrics_now_us();
+    op->inflight = 1;
+    tm_live_ref(l);
+    if (tm_caller_start(l->eng->caller, target.host_port, target.method,
+                        br->payload, br->payload_len, md, n,
+                        tm_engine_request_timeout_of(l), on_call_done, ctx, err,
+                        sizeof(err)) != 0) {
+        /* Not sent: an attempt without an answer, like a call that timed
+         * out, so it counts toward retry_limit. */
+        op->inflight = 0;
+        tm_live_unref(l);
+        free(ctx);
+        apply_unsent(l, b, slot, err);
+    }
+}
+
+/* One line per branch call at debug level. */
+static void log_call_result(const tm_live_t *l, const tm_branch_t *br,
+                            const tm_op_t *op, int status, const char *msg,
+                            uint64_t micros)
+{
+    if (!tm_log_enabled(TM_LOG_DEBUG))
+        return;
+    char q[700];
+    tm_log(TM_LOG_DEBUG,
+           "event=call_result gid=%s branch=%s op=%s attempt=%u "
+           "grpc_status=%d us=%" PRIu64 " op_status=%s error=\"%s\"",
+           l->tx.gid, br->branch_id, tm_op_kind_name(op->kind), op->attempts,
+           status, micros,
+           op->status == TM_OP_SUCCEEDED ? "succeeded"
+           : op->status == TM_OP_FAILED  ? "failed"
+                                         : "pending",
+           tm_log_quote(msg, q, sizeof(q)));
+}
+
+/* A call ended after the transaction was force-stopped: its result
+ * changes nothing. */
+static void log_late_result(const tm_live_t *l, const tm_branch_t *br,
+                            const tm_op_t *op, int status)
+{
+    tm_log(TM_LOG_INFO,
+           "event=late_result_ignored gid=%s branch=%s op=%s grpc_status=%d "
+           "status=%s",
+           l->tx.gid, br->branch_id, tm_op_kind_name(op->kind), status,
+           tm_tx_status_name(l->tx.status));
+}
+
+/* What the op's last_error says of this result: the participant's own
+ * words for a business failure, the status and its message otherwise. */
+static void describe_result(tm_result_t result, int status, const char *message,
+                            char *msg, size_t len)
+{
+    if (result == TM_RESULT_FAILURE)
+        snprintf(msg, len, "%s", message && *message ? message : "ABORTED");
+    else if (status != TM_CODE_OK)
+        snprintf(msg, len, "grpc status %d: %s", status,
+                 message && *message ? message : "(no message)");
+    else
+        msg[0] = '\0';
+}
+
+/* Fold one result into the model, persist and plan. */
+static void apply_result(tm_live_t *l, const call_ctx_t *ctx, int status,
+                         tm_result_t result, const char *msg, uint64_t micros)
+{
+    tm_branch_t *br = &l->tx.branches[ctx->branch];
+    tm_op_t *op = &br->ops[ctx->slot];
+    if (status == TM_CODE_UNIMPLEMENTED && op->attempts == 1)
+        tm_log(TM_LOG_WARN,
+               "event=target_unimplemented gid=%s branch=%s op=%s target=%s "
+               "msg=\"the participant has no such method; retrying\"",
+               l->tx.gid, br->branch_id, tm_op_kind_name(op->kind),
+               op->target ? op->target : "");
+    tm_tx_status_t before = l->tx.status;
+    tm_retry_policy_t p = tm_engine_policy_of(l);
+    tm_effect_t eff = tm_plan_apply_result(
+        &l->tx, ctx->branch, ctx->slot, result,
+        status == TM_CODE_OK ? NULL : msg, &p, tm_wall_ms());
+    log_call_result(l, br, op, status, msg, micros);
+    char q[700];
+    if (eff.alert)
+        tm_log(TM_LOG_WARN,
+               "event=phase2_not_succeeding gid=%s branch=%s op=%s "
+               "attempts=%u error=\"%s\"",
+               l->tx.gid, br->branch_id, tm_op_kind_name(op->kind),
+               op->attempts, tm_log_quote(op->last_error, q, sizeof(q)));
+    if (before != l->tx.status)
+        tm_engine_log_rollback_decision(l);
+    if (!eff.changed && op->status == TM_OP_PENDING) {
+        /* No answer yet: store the attempt anyway, so retry_limit counts
+         * on from here after a restart or a takeover. */
+        op->dirty = 1;
+        eff.changed = 1;
+    }
+    if (eff.changed)
+        tm_engine_persist_change(l);
+    if (eff.retry_in_ms >= 0)
+        tm_engine_arm_retry(l, op, eff.retry_in_ms);
+    tm_engine_drive(l);
+}
+
+static void on_call_done(void *arg, int status, const char *message)
+{
+    call_ctx_t *ctx = arg;
+    tm_live_t *l = ctx->live;
+    pthread_mutex_lock(&l->mu);
+    if (l->lost) /* the node that owns it now calls again if needed */
+        goto out;
+    tm_branch_t *br = &l->tx.branches[ctx->branch];
+    tm_op_t *op = &br->ops[ctx->slot];
+    assert(op->inflight);
+    op->inflight = 0;
+    tm_result_t result = tm_plan_classify(status);
+    uint64_t micros = tm_metrics_now_us() - ctx->started_us;
+    tm_metrics_branch_call(op->kind, (tm_metrics_call_result_t)result, micros);
+    if (tm_tx_is_final(l->tx.status)) { /* force-stopped while on the wire */
+        log_late_result(l, br, op, status);
+        goto out;
+    }
+    char msg[600];
+    describe_result(result, status, message, msg, sizeof(msg));
+    apply_result(l, ctx, status, result, msg, micros);
+out:
+    pthread_mutex_unlock(&l->mu);
+    tm_live_unref(l);
+    free(ctx);
+}

@@ -1,0 +1,30 @@
+/*
+ * tm_engine_config: the engine's settings, apart from the engine itself, so
+ * that the command line (tm_config) can fill them without depending on the
+ * engine, and the engine can be built and tested without the command line.
+ */
+#ifndef TM_ENGINE_CONFIG_H
+#define TM_ENGINE_CONFIG_H
+
+#include <stdint.h>
+
+#include "tm_validate.h"
+
+typedef struct {
+    tm_limits_t limits;
+    uint32_t retry_interval_ms;   /* default ONGOING interval, backoff base */
+    uint32_t request_timeout_ms;  /* default deadline of a branch call */
+    uint32_t max_backoff_ms;      /* cap of exponential backoff */
+    uint32_t prepared_timeout_ms; /* default timeout of a begun transaction */
+    uint32_t retry_limit;         /* default; 0: unlimited */
+    uint32_t max_inflight; /* unfinished transactions in memory; a new one
+                              beyond it is refused RESOURCE_EXHAUSTED */
+    uint32_t max_waiters;  /* requests waiting for a result (wait_result),
+                              over all transactions; more are refused
+                              RESOURCE_EXHAUSTED (64 per transaction) */
+} tm_engine_config_t;
+
+/* Every field at its default (the values --help prints). */
+void tm_engine_config_default(tm_engine_config_t *c);
+
+#endif /* TM_ENGINE_CONFIG_H */

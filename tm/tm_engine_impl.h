@@ -1,0 +1,141 @@
+/*
+ * tm_engine_impl: what the files of the engine core share, and nobody
+ * else sees. The core is split by concern:
+ *
+ *   tm_engine.c          writes (tickets, write-ahead, held writes, refused
+ *                        writes), planning and acting (drive), timers,
+ *                        finishing, lifecycle and graceful stop
+ *   tm_engine_calls.c    branch calls: start one, fold its result in
+ *   tm_engine_requests.c initiator and operator requests on a live copy or
+ *                        on the store
+ *   tm_engine_recover.c  loading at start, takeover, reload, lease lapses
+ *   tm_waiters.c         requests waiting for a result or for a write
+ *   tm_live.c            the live-transaction table
+ *
+ * Every function here that takes a tm_live_t expects its lock held unless
+ * it says otherwise.
+ */
+#ifndef TM_ENGINE_IMPL_H
+#define TM_ENGINE_IMPL_H
+
+#include <stdatomic.h>
+
+#include "tm_engine.h"
+#include "tm_live.h"
+#include "tm_plan.h"
+
+struct tm_engine {
+    tm_engine_config_t cfg;
+    tm_store_t *store;
+    tm_timers_t *timers;
+    tm_caller_t *caller;
+    tm_engine_front_t front;
+    tm_live_table_t live;
+    atomic_uint gid_counter;
+    uint32_t node_tag;
+    /* Graceful stop: once set, no new transaction is admitted. */
+    atomic_int draining;
+    atomic_uint n_waiters; /* requests waiting for a result, all lives */
+};
+
+/* ---- answers (tm_engine.c) ------------------------------------------------
+ */
+
+void tm_engine_answer(tm_engine_t *e, tm_rpc_t *rpc, const tm_answer_t *a);
+void tm_engine_fail(tm_engine_t *e, tm_rpc_t *rpc, tm_code_t code,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void tm_engine_answer_status(tm_engine_t *e, tm_rpc_t *rpc,
+                             tm_answer_kind_t kind, const char *gid,
+                             tm_tx_status_t status, const char *reason);
+/* UNAVAILABLE: another node drives gid. */
+void tm_engine_fail_moved(tm_engine_t *e, tm_rpc_t *rpc, const char *gid);
+/* UNAVAILABLE: a read of the store failed. */
+void tm_engine_fail_storage(tm_engine_t *e, tm_rpc_t *rpc, const char *err);
+/* INTERNAL: the store refused a write for good. */
+void tm_engine_fail_write(tm_engine_t *e, tm_rpc_t *rpc, const char *gid);
+/* Answer UNAVAILABLE and return 1 while the store fails to commit. */
+int tm_engine_refuse_if_store_failing(tm_engine_t *e, tm_rpc_t *rpc);
+
+/* ---- writes and acting (tm_engine.c) ---------------------------------------
+ */
+
+/* Queue the live's unsaved changes; when they commit, answer rpc (if any)
+ * with an answer of kind ack carrying the status of now, and plan again.
+ * insert: this write creates the row. ack_none: no answer. */
+#define TM_ACK_NONE ((tm_answer_kind_t)-1)
+void tm_engine_persist(tm_live_t *l, int insert, tm_rpc_t *rpc,
+                       tm_answer_kind_t ack);
+/* Persist a change; when it also ends the transaction, the final status
+ * goes into the same write. */
+void tm_engine_persist_change(tm_live_t *l);
+/* Plan on durable state and act: start ready calls, or finish. */
+void tm_engine_drive(tm_live_t *l);
+
+void tm_engine_arm_timer(tm_live_t *l, tm_timer_node_t *node, int64_t in_ms);
+void tm_engine_disarm_timer(tm_live_t *l, tm_timer_node_t *node);
+void tm_engine_arm_retry(tm_live_t *l, tm_op_t *op, int64_t in_ms);
+void tm_engine_disarm_all_timers(tm_live_t *l);
+/* Arm the transaction's timeout (its options), if it has one. */
+void tm_engine_arm_timeout(tm_live_t *l);
+
+tm_retry_policy_t tm_engine_policy_of(const tm_live_t *l);
+uint32_t tm_engine_request_timeout_of(const tm_live_t *l);
+void tm_engine_log_rollback_decision(const tm_live_t *l);
+
+/* ---- branch calls (tm_engine_calls.c) --------------------------------------
+ */
+
+/* Call the op (branch b, slot) now. */
+void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot);
+
+/* ---- requests (tm_engine_requests.c) ---------------------------------------
+ */
+
+/* Answer a Submit for gid from the store (its insert found it stored). No
+ * lock held. */
+void tm_engine_submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
+                             uint64_t submit_hash);
+
+/* ---- recovery (tm_engine_recover.c) ----------------------------------------
+ */
+
+/* Drive gid on from its stored row (a change to it was refused). No lock
+ * held. */
+void tm_engine_reload_from_store(tm_engine_t *e, const char *gid);
+
+/* ---- waiters and parked requests (tm_waiters.c) ----------------------------
+ */
+
+typedef enum { TM_WAIT_SUBMIT, TM_WAIT_ABORT } tm_wait_kind_t;
+
+struct tm_waiter {
+    tm_waiter_t *next;
+    tm_rpc_t *rpc;
+    tm_wait_kind_t kind;
+};
+
+/* Keep rpc to answer when the transaction ends (bounded: past a bound it
+ * is refused RESOURCE_EXHAUSTED at once). */
+void tm_wait_add(tm_live_t *l, tm_rpc_t *rpc, tm_wait_kind_t kind);
+/* Take every waiter off l (the caller answers and frees them). */
+tm_waiter_t *tm_wait_take(tm_live_t *l);
+/* Answer every waiter with l's final state. */
+void tm_wait_answer_final(tm_live_t *l);
+/* Move every waiter of from to to (a fresher copy replaces from). Both
+ * locks held, or to not yet visible to anyone. */
+void tm_wait_move(tm_live_t *from, tm_live_t *to);
+
+typedef enum { TM_LIVE_SETTLED, TM_LIVE_PARKED, TM_LIVE_GONE } tm_settle_t;
+
+/* May rq act on l's state now? Not while a write of l is pending (its
+ * change may still be refused, or lost with a crash): rq is parked and
+ * handled again after the commit. Not once l left memory: the caller
+ * handles rq again from the top. */
+tm_settle_t tm_wait_settle(tm_live_t *l, const tm_engine_req_t *rq);
+/* The parked requests, once they may run (no write pending, or the copy
+ * left memory); NULL otherwise. */
+tm_parked_t *tm_wait_take_parked_if_settled(tm_live_t *l);
+/* Handle each parked request again, in arrival order. No lock held. */
+void tm_wait_run_parked(tm_parked_t *p);
+
+#endif /* TM_ENGINE_IMPL_H */

@@ -1,0 +1,56 @@
+/*
+ * tm_kind: the interface every kind of branch implements, and the table
+ * they are registered in. A kind says what its ops are — the forward op
+ * (called in phase 1), the commit-side and the rollback-side op (phase 2)
+ * — whether the TM may call its forward op itself (Submit's steps) or
+ * only the initiator does (RegisterBranch), and the number it is stored
+ * and sent under (trellis.v1.BranchMode). The engine, the plan, the
+ * stores and the metrics know kinds only through this table, never by
+ * name; a transaction whose branches are of several kinds is a hybrid.
+ *
+ * Adding a kind: a file tm_kind_<name>.c that defines one tm_kind_t (and
+ * says in its top comment what its ops mean for participants), its
+ * BranchMode number in proto/trellis/v1/tm.proto and tm_mode_t, and one
+ * line in tm_kinds.c. docs/architecture.md ("Adding a kind") has the rest.
+ *
+ * Everything here is constant after start: any thread, no locks.
+ */
+#ifndef TM_KIND_H
+#define TM_KIND_H
+
+#include <stddef.h>
+
+#include "tm_trans.h"
+
+typedef struct {
+    tm_mode_t mode;   /* its trellis.v1.BranchMode; stored with the branch */
+    const char *name; /* the dtm-trans_type participants see; metrics label */
+    /* The op kind of each slot (TM_SLOT_FORWARD, _COMMIT, _ROLLBACK);
+     * TM_KIND_NONE: the kind has no op there. */
+    tm_op_kind_t ops[TM_SLOTS];
+    /* 1: the TM may call the forward op itself, as a step of Submit; 0:
+     * only the initiator calls it, after registering the branch. */
+    int tm_driven;
+} tm_kind_t;
+
+/* The kind stored as mode, or NULL for a number no kind has. */
+const tm_kind_t *tm_kind_find(tm_mode_t mode);
+
+/* The kind's name, or "unknown". */
+const char *tm_kind_name(tm_mode_t mode);
+
+/* Which of k's slots holds op kind op: 0 with *slot set, or -1 when k has
+ * no such op. */
+int tm_kind_slot_of(const tm_kind_t *k, tm_op_kind_t op, tm_slot_t *slot);
+
+/* The registered kinds, in registration order: i < tm_kind_count(). */
+size_t tm_kind_count(void);
+const tm_kind_t *tm_kind_at(size_t i);
+
+/* Room for every kind's index in per-kind arrays (metrics). */
+#define TM_KINDS_MAX 8
+
+/* "saga (1), tcc (2) or xa (3)": the kinds for an error message. */
+const char *tm_kind_list_text(void);
+
+#endif /* TM_KIND_H */
