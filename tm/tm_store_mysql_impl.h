@@ -13,6 +13,7 @@
  *  - tm_store_mysql_read.c: the readers (peek, get, list, load unfinished);
  *  - tm_store_mysql_lease.c: the lease thread (renewals, claims, retention)
  *    and the release of leases at shutdown.
+ * Row -> model decoding is tm_store_codec.c's, shared with SQLite.
  *
  * Connections and their threads: wdb is the store thread's only (and
  * open's, before the thread starts); ldb the lease thread's only (and

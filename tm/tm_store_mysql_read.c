@@ -2,8 +2,10 @@
  * tm_store_mysql_read: the MySQL engine's reads — peek, get, list and the
  * load of this node's unfinished transactions at start — on a few reader
  * connections, each under its own mutex. A get reads the transaction's
- * three tables in one round trip and one snapshot.
+ * three tables in one round trip and one snapshot; the rows become the
+ * model through tm_store_codec (shared with SQLite).
  */
+#include "tm_store_codec.h"
 #include "tm_store_mysql_impl.h"
 
 #include <inttypes.h>
@@ -68,82 +70,51 @@ static int64_t field_i64(MYSQL_ROW row, int i)
 }
 
 static const char *trans_columns =
-    "SELECT gid, status, created_ms, updated_ms, finished_ms, reason,"
-    " submit_hash, options, generation FROM trellis_trans";
+    "SELECT " TM_STORE_CODEC_TRANS_COLUMNS ", generation FROM trellis_trans";
 
-static tm_trans_t *row_to_trans(MYSQL_ROW row, const unsigned long *len)
+/* The current row of res as the codec's columns (the values stay res's);
+ * returns how many. */
+static size_t row_cols(MYSQL_RES *res, MYSQL_ROW row, tm_store_codec_col_t *c)
 {
-    char gid[TM_GID_MAX + 1];
-    snprintf(gid, sizeof(gid), "%.*s",
-             (int)(len[0] < TM_GID_MAX ? len[0] : TM_GID_MAX), row[0]);
-    tm_trans_t *tx =
-        tm_trans_new(gid, (tm_tx_status_t)field_i64(row, 1), field_i64(row, 2));
-    if (!tx)
-        return NULL;
-    tx->updated_ms = field_i64(row, 3);
-    tx->finished_ms = field_i64(row, 4);
-    tx->reason = field_dup(row, len, 5);
-    tx->submit_hash = row[6] ? strtoull(row[6], NULL, 10) : 0;
-    if (row[7])
-        tm_store_decode_options(tx, row[7], len[7]);
-    tx->generation = row[8] ? strtoull(row[8], NULL, 10) : 0;
-    return tx;
+    const unsigned long *len = mysql_fetch_lengths(res);
+    size_t n = mysql_num_fields(res);
+    if (n > TM_STORE_CODEC_MAX_COLS)
+        n = TM_STORE_CODEC_MAX_COLS;
+    for (size_t i = 0; i < n; i++)
+        c[i] = (tm_store_codec_col_t){.p = row[i], .len = row[i] ? len[i] : 0};
+    return n;
 }
 
-static int rows_to_branches(MYSQL_RES *res, tm_trans_t *tx)
+static int row_to_trans(MYSQL_RES *res, MYSQL_ROW row, tm_trans_t **tx,
+                        char *err, size_t errlen)
 {
+    tm_store_codec_col_t c[TM_STORE_CODEC_MAX_COLS];
+    return tm_store_codec_trans(c, row_cols(res, row, c), tx, err, errlen);
+}
+
+static int rows_to_branches(MYSQL_RES *res, tm_trans_t *tx, char *err,
+                            size_t errlen)
+{
+    tm_store_codec_col_t c[TM_STORE_CODEC_MAX_COLS];
     MYSQL_ROW row;
     while ((row = mysql_fetch_row(res))) {
-        unsigned long *len = mysql_fetch_lengths(res);
-        if ((size_t)field_i64(row, 0) != tx->n_branches)
-            return -1; /* a gap: not rows this code wrote */
-        tm_branch_t *b = tm_trans_add_branch(tx);
-        if (!b)
+        tm_branch_t *b;
+        if (tm_store_codec_branch(tx, c, row_cols(res, row, c), &b, err,
+                                  errlen) != 0)
             return -1;
         b->stored = 1;
-        b->branch_id = field_dup(row, len, 1);
-        b->mode = (tm_mode_t)field_i64(row, 2);
-        b->initiator_driven = (int)field_i64(row, 3);
-        b->payload_len = row[4] ? len[4] : 0;
-        if (b->payload_len) {
-            b->payload = malloc(b->payload_len);
-            if (!b->payload)
-                return -1;
-            memcpy(b->payload, row[4], b->payload_len);
-        }
-        char *deps = field_dup(row, len, 5);
-        b->deps = tm_store_split_u32(deps, &b->n_deps);
-        free(deps);
-        for (int k = 0; k < TM_SLOTS; k++) {
-            b->ops[k].kind = (tm_op_kind_t)field_i64(row, 6 + 2 * k);
-            b->ops[k].target = field_dup(row, len, 7 + 2 * k);
-            b->ops[k].status = TM_OP_PENDING;
-        }
     }
     return 0;
 }
 
-static void rows_to_ops(MYSQL_RES *res, tm_trans_t *tx)
+static int rows_to_ops(MYSQL_RES *res, tm_trans_t *tx, char *err, size_t errlen)
 {
+    tm_store_codec_col_t c[TM_STORE_CODEC_MAX_COLS];
     MYSQL_ROW row;
-    while ((row = mysql_fetch_row(res))) {
-        unsigned long *len = mysql_fetch_lengths(res);
-        size_t idx = (size_t)field_i64(row, 0);
-        int slot = (int)field_i64(row, 1);
-        if (idx >= tx->n_branches || slot < 0 || slot >= TM_SLOTS)
-            continue;
-        tm_op_t *op = &tx->branches[idx].ops[slot];
-        op->status = (tm_op_status_t)field_i64(row, 2);
-        op->attempts = (uint32_t)field_i64(row, 3);
-        free(op->last_error);
-        op->last_error = field_dup(row, len, 4);
-        char *times = field_dup(row, len, 5);
-        free(op->attempt_ms);
-        op->attempt_ms = tm_store_split_i64(times, &op->n_attempt_ms);
-        free(times);
-        op->finished_ms = field_i64(row, 6);
-        op->late = (int)field_i64(row, 7);
-    }
+    while ((row = mysql_fetch_row(res)))
+        if (tm_store_codec_op(tx, c, row_cols(res, row, c), err, errlen) != 0)
+            return -1;
+    return 0;
 }
 
 /* Statements before the three reads, and after them: the reads share one
@@ -160,15 +131,11 @@ void my_build_get_sql(my_sql_t *b, const char *gid)
 {
     my_sql_printf(b, GET_SNAPSHOT_BEGIN "%s WHERE gid=", trans_columns);
     my_sql_str(b, gid);
-    my_sql_printf(b,
-                  "; SELECT idx, branch_id, mode, initiator_driven, payload,"
-                  " depends_on, kind0, target0, kind1, target1, kind2, target2"
-                  " FROM trellis_branch WHERE gid=");
+    my_sql_printf(b, "; SELECT " TM_STORE_CODEC_BRANCH_COLUMNS
+                     " FROM trellis_branch WHERE gid=");
     my_sql_str(b, gid);
-    my_sql_printf(b,
-                  " ORDER BY idx; SELECT idx, slot, status, attempts,"
-                  " last_error, attempt_ms, finished_ms, late FROM trellis_op"
-                  " WHERE gid=");
+    my_sql_printf(b, " ORDER BY idx; SELECT " TM_STORE_CODEC_OP_COLUMNS
+                     " FROM trellis_op WHERE gid=");
     my_sql_str(b, gid);
     my_sql_printf(b, GET_SNAPSHOT_END);
 }
@@ -182,11 +149,13 @@ static int in_transaction(MYSQL *db)
 }
 
 /* A read that failed half way left its snapshot open (the statements
- * after the failing one did not run): say why, then end it, so the next
- * read on this connection does not see the old snapshot. */
-static void fail_get(MYSQL *db, char *err, size_t errlen)
+ * after the failing one did not run): say why (unless err says already:
+ * rows that did not decode), then end it, so the next read on this
+ * connection does not see the old snapshot. */
+static void fail_get(MYSQL *db, int have_err, char *err, size_t errlen)
 {
-    my_error(db, "reading a transaction", err, errlen);
+    if (!have_err)
+        my_error(db, "reading a transaction", err, errlen);
     if (in_transaction(db))
         mysql_query(db, "ROLLBACK");
 }
@@ -196,7 +165,7 @@ static void fail_get(MYSQL *db, char *err, size_t errlen)
 int my_read_get_results(MYSQL *db, tm_trans_t **out, char *err, size_t errlen)
 {
     tm_trans_t *tx = NULL;
-    int rc = 0;
+    int rc = 0, decode_failed = 0;
     for (int i = 0; i < GET_SNAPSHOT_STATEMENTS && rc == 0; i++)
         rc = mysql_next_result(db) == 0 ? 0 : -1;
     for (int i = 0; i < 3 && rc >= 0; i++) {
@@ -211,15 +180,14 @@ int my_read_get_results(MYSQL *db, tm_trans_t **out, char *err, size_t errlen)
         }
         if (i == 0) {
             MYSQL_ROW row = mysql_fetch_row(res);
-            if (row) {
-                tx = row_to_trans(row, mysql_fetch_lengths(res));
-                rc = tx ? 1 : -1;
-            }
-        } else if (tx && i == 1 && rows_to_branches(res, tx) != 0) {
-            rc = -1;
+            if (row)
+                rc = row_to_trans(res, row, &tx, err, errlen) == 0 ? 1 : -1;
+        } else if (tx && i == 1) {
+            rc = rows_to_branches(res, tx, err, errlen) == 0 ? rc : -1;
         } else if (tx && i == 2) {
-            rows_to_ops(res, tx);
+            rc = rows_to_ops(res, tx, err, errlen) == 0 ? rc : -1;
         }
+        decode_failed = rc < 0;
         mysql_free_result(res);
     }
     while (mysql_more_results(db)) {
@@ -230,12 +198,12 @@ int my_read_get_results(MYSQL *db, tm_trans_t **out, char *err, size_t errlen)
         mysql_free_result(mysql_store_result(db));
     }
     if (rc < 0)
-        fail_get(db, err, errlen);
+        fail_get(db, decode_failed, err, errlen);
     if (rc != 1) {
         tm_trans_free(tx);
         return rc;
     }
-    tm_store_mark_skipped_if_finished(tx);
+    tm_store_codec_finish(tx);
     *out = tx;
     return 1;
 }
@@ -398,8 +366,7 @@ int my_list(tm_store_t *store, const tm_store_filter_t *f, tm_trans_t ***out,
         rc == 0 ? calloc(f->limit ? f->limit : 1, sizeof(*items)) : NULL;
     MYSQL_ROW row;
     while (items && *n < f->limit && (row = mysql_fetch_row(res))) {
-        items[*n] = row_to_trans(row, mysql_fetch_lengths(res));
-        if (!items[*n])
+        if (row_to_trans(res, row, &items[*n], err, errlen) != 0)
             break;
         (*n)++;
     }

@@ -78,9 +78,10 @@ static void append_header_update(my_sql_t *b, const my_store_t *m,
     my_sql_printf(b, " AND generation=%" PRIu64, w->generation);
     /* A final row is never rewritten (a stale copy gets LOST); the same
      * write applied again after a lost COMMIT still matches. */
-    my_sql_printf(
-        b, " AND (status < %d OR (status = %d AND updated_ms = %" PRId64 "));",
-        TM_TX_SUCCEEDED, w->status, w->updated_ms);
+    my_sql_printf(b,
+                  " AND (" TM_STORE_SQL_UNFINISHED
+                  " OR (status = %d AND updated_ms = %" PRId64 "));",
+                  w->status, w->updated_ms);
 }
 
 /* After a retried group: an insert that found its gid stored is this
