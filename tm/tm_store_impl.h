@@ -66,6 +66,20 @@ void tm_write_free(tm_write_t *w);
 /* 1 for SUCCEEDED and FAILED. */
 int tm_store_status_is_final(int status);
 
+/* The same rule in SQL, for a status column: the one definition of
+ * "final" both engines' statements use. The final statuses are those from
+ * TM_STORE_FIRST_FINAL on; the assertion ties that to tm_tx_status_t. */
+#define TM_STORE_FIRST_FINAL 4
+_Static_assert(TM_TX_ABORTING < TM_STORE_FIRST_FINAL &&
+                   TM_TX_SUCCEEDED == TM_STORE_FIRST_FINAL &&
+                   TM_TX_FAILED == TM_STORE_FIRST_FINAL + 1,
+               "TM_STORE_FIRST_FINAL must split tm_tx_status_t at final");
+#define TM_STORE_SQL_TEXT_(x) #x
+#define TM_STORE_SQL_TEXT(x) TM_STORE_SQL_TEXT_(x)
+#define TM_STORE_SQL_UNFINISHED                                                \
+    "status < " TM_STORE_SQL_TEXT(TM_STORE_FIRST_FINAL)
+#define TM_STORE_SQL_FINAL "status >= " TM_STORE_SQL_TEXT(TM_STORE_FIRST_FINAL)
+
 /* "1,2,3" <-> arrays. The strings are the caller's (free); the arrays too.
  * The split functions return NULL with *n = 0 for an empty text. */
 char *tm_store_join_u32(const uint32_t *v, size_t n);

@@ -8,6 +8,7 @@
  * reader sees the last committed state and never blocks the writer.
  */
 #include "tm_metrics.h"
+#include "tm_store_codec.h"
 #include "tm_store_impl.h"
 #include "tm_timer.h"
 
@@ -64,7 +65,7 @@ static const char *schema_sql =
     " submit_hash INTEGER NOT NULL DEFAULT 0, options BLOB) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS trans_by_created ON trans(created_ms, gid);"
     "CREATE INDEX IF NOT EXISTS trans_unfinished ON trans(status)"
-    " WHERE status < 4;"
+    " WHERE " TM_STORE_SQL_UNFINISHED ";"
     "CREATE TABLE IF NOT EXISTS branch("
     " gid TEXT NOT NULL, idx INTEGER NOT NULL, branch_id TEXT NOT NULL,"
     " mode INTEGER NOT NULL, initiator_driven INTEGER NOT NULL,"
@@ -86,7 +87,7 @@ static const char *write_sql[N_WRITE_STMTS] = {
         "reason,submit_hash,options) VALUES(?,?,?,?,?,?,?,?)",
     [ST_UPDATE_TRANS] = "UPDATE trans SET status=?2, updated_ms=?3,"
                         " finished_ms=?4, reason=?5, submit_hash=?6"
-                        " WHERE gid=?1 AND status < 4",
+                        " WHERE gid=?1 AND " TM_STORE_SQL_UNFINISHED,
     [ST_UPSERT_BRANCH] = "INSERT OR REPLACE INTO branch(gid,idx,branch_id,"
                          "mode,initiator_driven,payload,depends_on,kind0,"
                          "target0,kind1,target1,kind2,target2)"
@@ -474,128 +475,103 @@ static const char *col_text(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
-static tm_trans_t *row_to_trans(sqlite3_stmt *st)
+/* The current row of st as the codec's columns (the values stay st's
+ * until its next step); returns how many. */
+static size_t row_cols(sqlite3_stmt *st, tm_store_codec_col_t *c)
 {
-    /* columns: gid, status, created, updated, finished, reason, hash, options
-     */
-    tm_trans_t *tx =
-        tm_trans_new(col_text(st, 0), (tm_tx_status_t)sqlite3_column_int(st, 1),
-                     sqlite3_column_int64(st, 2));
-    if (!tx)
-        return NULL;
-    tx->updated_ms = sqlite3_column_int64(st, 3);
-    tx->finished_ms = sqlite3_column_int64(st, 4);
-    tx->reason = tm_strdup(col_text(st, 5));
-    tx->submit_hash = (uint64_t)sqlite3_column_int64(st, 6);
-    const void *blob = sqlite3_column_blob(st, 7);
-    int len = sqlite3_column_bytes(st, 7);
-    Trellis__V1__TransOptions *m =
-        trellis__v1__trans_options__unpack(NULL, (size_t)len, blob);
-    if (m) {
-        tm_options_from_proto(&tx->opts, m);
-        trellis__v1__trans_options__free_unpacked(m, NULL);
+    int n = sqlite3_column_count(st);
+    if (n > TM_STORE_CODEC_MAX_COLS)
+        n = TM_STORE_CODEC_MAX_COLS;
+    for (int i = 0; i < n; i++) {
+        c[i] = (tm_store_codec_col_t){0};
+        int type = sqlite3_column_type(st, i);
+        if (type == SQLITE_INTEGER) {
+            c[i].is_int = 1;
+            c[i].i = sqlite3_column_int64(st, i);
+        } else if (type != SQLITE_NULL) {
+            const void *p = sqlite3_column_blob(st, i);
+            c[i].len = (size_t)sqlite3_column_bytes(st, i);
+            c[i].p = p ? p : ""; /* an empty value is not NULL */
+        }
     }
-    return tx;
+    return (size_t)n;
 }
 
-static int load_branches(sq_store_t *s, tm_trans_t *tx)
+static int row_to_trans(sqlite3_stmt *st, tm_trans_t **tx, char *err,
+                        size_t errlen)
+{
+    tm_store_codec_col_t c[TM_STORE_CODEC_MAX_COLS];
+    return tm_store_codec_trans(c, row_cols(st, c), tx, err, errlen);
+}
+
+static int load_branches(sq_store_t *s, tm_trans_t *tx, char *err,
+                         size_t errlen)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v3(s->rdb,
-                           "SELECT idx, branch_id, mode, initiator_driven,"
-                           " payload, depends_on, kind0, target0, kind1,"
-                           " target1, kind2, target2 FROM branch WHERE gid=?"
-                           " ORDER BY idx",
+                           "SELECT " TM_STORE_CODEC_BRANCH_COLUMNS
+                           " FROM branch WHERE gid=? ORDER BY idx",
                            -1, SQLITE_PREPARE_PERSISTENT, &st,
                            NULL) != SQLITE_OK)
-        return -1;
+        return read_error(s, err, errlen);
     sqlite3_bind_text(st, 1, tx->gid, -1, SQLITE_STATIC);
+    tm_store_codec_col_t c[TM_STORE_CODEC_MAX_COLS];
     int rc = 0;
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
-        if ((size_t)sqlite3_column_int(st, 0) != tx->n_branches) {
-            rc = -1; /* a gap: the rows are not what this code wrote */
-            break;
-        }
-        tm_branch_t *b = tm_trans_add_branch(tx);
-        if (!b) {
-            rc = -1;
-            break;
-        }
-        b->stored = 1;
-        b->branch_id = tm_strdup(col_text(st, 1));
-        b->mode = (tm_mode_t)sqlite3_column_int(st, 2);
-        b->initiator_driven = sqlite3_column_int(st, 3);
-        b->payload_len = (size_t)sqlite3_column_bytes(st, 4);
-        if (b->payload_len) {
-            b->payload = malloc(b->payload_len);
-            if (b->payload)
-                memcpy(b->payload, sqlite3_column_blob(st, 4), b->payload_len);
-        }
-        b->deps = tm_store_split_u32(col_text(st, 5), &b->n_deps);
-        for (int k = 0; k < TM_SLOTS; k++) {
-            b->ops[k].kind = (tm_op_kind_t)sqlite3_column_int(st, 6 + 2 * k);
-            b->ops[k].target = tm_strdup(col_text(st, 7 + 2 * k));
-            b->ops[k].status = TM_OP_PENDING;
-        }
+        tm_branch_t *b;
+        rc = tm_store_codec_branch(tx, c, row_cols(st, c), &b, err, errlen);
+        if (rc == 0)
+            b->stored = 1;
     }
     sqlite3_finalize(st);
     return rc;
 }
 
-static int load_ops(sq_store_t *s, tm_trans_t *tx)
+static int load_ops(sq_store_t *s, tm_trans_t *tx, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v3(s->rdb,
-                           "SELECT idx, slot, status, attempts, last_error,"
-                           " attempt_ms, finished_ms, late FROM op"
-                           " WHERE gid=?",
-                           -1, SQLITE_PREPARE_PERSISTENT, &st,
-                           NULL) != SQLITE_OK)
-        return -1;
+    if (sqlite3_prepare_v3(
+            s->rdb, "SELECT " TM_STORE_CODEC_OP_COLUMNS " FROM op WHERE gid=?",
+            -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return read_error(s, err, errlen);
     sqlite3_bind_text(st, 1, tx->gid, -1, SQLITE_STATIC);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        size_t idx = (size_t)sqlite3_column_int(st, 0);
-        int slot = sqlite3_column_int(st, 1);
-        if (idx >= tx->n_branches || slot < 0 || slot >= TM_SLOTS)
-            continue;
-        tm_op_t *op = &tx->branches[idx].ops[slot];
-        op->status = (tm_op_status_t)sqlite3_column_int(st, 2);
-        op->attempts = (uint32_t)sqlite3_column_int64(st, 3);
-        free(op->last_error);
-        op->last_error = tm_strdup(col_text(st, 4));
-        free(op->attempt_ms);
-        op->attempt_ms = tm_store_split_i64(col_text(st, 5), &op->n_attempt_ms);
-        op->finished_ms = sqlite3_column_int64(st, 6);
-        op->late = sqlite3_column_int(st, 7);
-    }
+    tm_store_codec_col_t c[TM_STORE_CODEC_MAX_COLS];
+    int rc = 0;
+    while (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
+        rc = tm_store_codec_op(tx, c, row_cols(st, c), err, errlen);
     sqlite3_finalize(st);
-    tm_store_mark_skipped_if_finished(tx);
-    return 0;
+    if (rc == 0)
+        tm_store_codec_finish(tx);
+    return rc;
 }
 
 static const char *trans_columns =
-    "SELECT gid, status, created_ms, updated_ms, finished_ms, reason,"
-    " submit_hash, options FROM trans ";
+    "SELECT " TM_STORE_CODEC_TRANS_COLUMNS " FROM trans ";
 
-static int get_locked(sq_store_t *s, const char *gid, tm_trans_t **out)
+/* The transaction gid with its branches and ops, under rmu. Returns 1 with
+ * *out, 0 when not stored, -1 with err. */
+static int get_locked(sq_store_t *s, const char *gid, tm_trans_t **out,
+                      char *err, size_t errlen)
 {
     char sql[256];
     snprintf(sql, sizeof(sql), "%s WHERE gid=?", trans_columns);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v3(s->rdb, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
                            NULL) != SQLITE_OK)
-        return -1;
+        return read_error(s, err, errlen);
     sqlite3_bind_text(st, 1, gid, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     tm_trans_t *tx = NULL;
-    if (rc == SQLITE_ROW)
-        tx = row_to_trans(st);
+    int decoded = rc == SQLITE_ROW ? row_to_trans(st, &tx, err, errlen) : 0;
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE)
         return 0;
-    if (!tx)
+    if (rc != SQLITE_ROW)
+        return read_error(s, err, errlen);
+    if (decoded != 0)
         return -1;
-    if (load_branches(s, tx) != 0 || load_ops(s, tx) != 0) {
+    if (load_branches(s, tx, err, errlen) != 0 ||
+        load_ops(s, tx, err, errlen) != 0) {
         tm_trans_free(tx);
         return -1;
     }
@@ -608,9 +584,7 @@ static int sq_get(tm_store_t *store, const char *gid, tm_trans_t **out,
 {
     sq_store_t *s = store->impl;
     pthread_mutex_lock(&s->rmu);
-    int rc = get_locked(s, gid, out);
-    if (rc < 0)
-        read_error(s, err, errlen);
+    int rc = get_locked(s, gid, out, err, errlen);
     pthread_mutex_unlock(&s->rmu);
     return rc;
 }
@@ -624,10 +598,11 @@ static long sq_load_unfinished(tm_store_t *store, tm_store_each_fn fn,
     pthread_mutex_lock(&s->rmu);
     sqlite3_stmt *st;
     long count = 0;
-    if (sqlite3_prepare_v2(s->rdb,
-                           "SELECT gid FROM trans WHERE status < 4"
-                           " ORDER BY created_ms, gid",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            s->rdb,
+            "SELECT gid FROM trans WHERE " TM_STORE_SQL_UNFINISHED
+            " ORDER BY created_ms, gid",
+            -1, &st, NULL) != SQLITE_OK) {
         read_error(s, err, errlen);
         pthread_mutex_unlock(&s->rmu);
         return -1;
@@ -647,11 +622,13 @@ static long sq_load_unfinished(tm_store_t *store, tm_store_each_fn fn,
     sqlite3_finalize(st);
     for (size_t i = 0; i < n; i++) {
         tm_trans_t *tx = NULL;
-        if (count >= 0 && get_locked(s, gids[i], &tx) == 1) {
+        int rc = count >= 0 ? get_locked(s, gids[i], &tx, err, errlen) : 1;
+        if (count >= 0 && rc == 1) {
             fn(tx, arg);
             count++;
         } else if (count >= 0) {
-            read_error(s, err, errlen);
+            if (rc == 0) /* deleted since the gids were read */
+                read_error(s, err, errlen);
             count = -1;
         }
         free(gids[i]);
@@ -699,11 +676,11 @@ static int sq_list(tm_store_t *store, const tm_store_filter_t *f,
     bind_list_filter(st, f);
     tm_trans_t **items = calloc(f->limit ? f->limit : 1, sizeof(*items));
     int rc = items ? 0 : -1;
+    if (!items)
+        snprintf(err, errlen, "out of memory listing transactions");
     while (rc == 0 && *n < f->limit && sqlite3_step(st) == SQLITE_ROW) {
-        items[*n] = row_to_trans(st);
-        if (!items[*n])
-            rc = -1;
-        else
+        rc = row_to_trans(st, &items[*n], err, errlen);
+        if (rc == 0)
             (*n)++;
     }
     sqlite3_finalize(st);
@@ -713,7 +690,6 @@ static int sq_list(tm_store_t *store, const tm_store_filter_t *f,
             tm_trans_free(items[i]);
         free(items);
         *n = 0;
-        snprintf(err, errlen, "out of memory listing transactions");
         return -1;
     }
     *out = items;
@@ -740,7 +716,8 @@ static int purge_batch(tm_store_t *store, sq_store_t *s, int64_t cutoff)
              "CREATE TEMP TABLE IF NOT EXISTS purge_gid(gid TEXT PRIMARY KEY);"
              "DELETE FROM purge_gid;"
              "INSERT INTO purge_gid SELECT gid FROM trans"
-             " WHERE created_ms < %lld AND status >= 4 AND finished_ms > 0"
+             " WHERE created_ms < %lld AND " TM_STORE_SQL_FINAL
+             " AND finished_ms > 0"
              " AND finished_ms < %lld ORDER BY created_ms LIMIT %d;",
              (long long)cutoff, (long long)cutoff, PURGE_BATCH);
     char err[256];
