@@ -13,5 +13,14 @@ void tm_exit_oom(const char *what)
            "event=oom what=\"%s\" msg=\"exiting; a restart recovers from "
            "storage\"",
            what);
-    _exit(TM_EXIT_OOM);
+    _exit(TM_EXIT_OS_ERROR);
+}
+
+void tm_exit_os_error(const char *what)
+{
+    tm_log(TM_LOG_ERROR,
+           "event=os_error what=\"%s\" msg=\"exiting; a restart recovers "
+           "from storage\"",
+           what);
+    _exit(TM_EXIT_OS_ERROR);
 }

@@ -4,6 +4,7 @@
  * runs the group's callbacks in queue order, flush, stats, and dispatch of
  * everything else to the configured engine.
  */
+#include "tm_exit.h"
 #include "tm_store_impl.h"
 #include "tm_log.h"
 #include "tm_metrics.h"
@@ -290,8 +291,7 @@ int tm_store_open(const tm_store_config_t *cfg, tm_store_t **out, char *err,
          pthread_create(&s->cb_thread, NULL, callback_thread_main, s) != 0) ||
         pthread_create(&s->thread, NULL, store_thread_main, s) != 0) {
         /* Not recoverable in a process that already has threads. */
-        fprintf(stderr, "trellisd: cannot start the store thread\n");
-        _exit(71);
+        tm_exit_os_error("cannot start the store thread");
     }
     *out = s;
     return 0;

@@ -6,6 +6,7 @@
  * limit. Nothing here knows transactions; the other files of the engine
  * build on it.
  */
+#include "tm_exit.h"
 #include "tm_log.h"
 #include "tm_store_mysql_impl.h"
 
@@ -30,10 +31,8 @@ static void sql_reserve(my_sql_t *b, size_t more)
     while (cap < b->len + more + 1)
         cap *= 2;
     char *p = realloc(b->p, cap);
-    if (!p) {
-        fprintf(stderr, "trellisd: out of memory building SQL\n");
-        _exit(71);
-    }
+    if (!p)
+        tm_exit_oom("building SQL");
     b->p = p;
     b->cap = cap;
 }

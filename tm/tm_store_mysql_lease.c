@@ -6,6 +6,7 @@
  * the release of every lease of this node. Times that decide ownership
  * come from the database's clock, so nodes never compare their own clocks.
  */
+#include "tm_exit.h"
 #include "tm_log.h"
 #include "tm_metrics.h"
 #include "tm_store_mysql_impl.h"
@@ -75,7 +76,7 @@ static int lease_connect(my_store_t *m)
                "event=node_lock_lost err=\"%s\" msg=\"another process took "
                "this node id while the database was away; exiting\"",
                tm_log_quote(err, q, sizeof(q)));
-        _exit(75);
+        _exit(TM_EXIT_NODE_LOCK_LOST);
     }
     tm_store_count(m->store, TM_STAT_RECONNECTS, 1);
     return 0;

@@ -7,6 +7,7 @@
  * guarded by a mutex for peeks, queries, lists and recovery. In WAL mode the
  * reader sees the last committed state and never blocks the writer.
  */
+#include "tm_exit.h"
 #include "tm_metrics.h"
 #include "tm_store_codec.h"
 #include "tm_store_impl.h"
@@ -410,8 +411,7 @@ int tm_store_sqlite_open(tm_store_t *store, const tm_store_config_t *cfg,
     pthread_cond_init(&s->ccv, NULL);
     if (pthread_create(&s->ckpt_thread, NULL, checkpoint_thread_main, s) != 0) {
         /* Not recoverable in a process that already has threads. */
-        fprintf(stderr, "trellisd: cannot start the checkpoint thread\n");
-        _exit(71);
+        tm_exit_os_error("cannot start the checkpoint thread");
     }
     store->ops = &sq_ops;
     store->kind_name = "sqlite";

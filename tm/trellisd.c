@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tm_exit.h"
 #include "tm_api.h"
 #include "tm_caller.h"
 #include "tm_config.h"
@@ -278,5 +279,5 @@ int main(int argc, char **argv)
     tm_log(TM_LOG_INFO, "event=stopped");
     /* In-flight branch calls and waiting transactions resume on restart;
      * tearing down live gRPC calls would only risk a crash on the way out. */
-    _exit(0);
+    _exit(TM_EXIT_OK);
 }
