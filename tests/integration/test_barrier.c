@@ -5,7 +5,7 @@
  * on two connections, business failures and errors, connection hygiene
  * (open transactions, lost connections, handlers that misbehave, and
  * auto-reconnect: issue 12 item 12), the table DDL and names, the purge,
- * and a measurement of round trips and ops/s (printed, not asserted).
+ * and round trips per op (bounded) and ops/s (printed, not asserted).
  *
  * Business SQL is the TCC frozen-balance scheme of DESIGN.md on an
  * accounts table; tests count effects by reading that table.

@@ -8,7 +8,7 @@
  * (every reported commit checked; the branches the server dropped are
  * committed after a restart), the recovery sweep against a real trellisd
  * (with an in-process participant built on the SDK and this adapter), the
- * xid rules, and a measurement of round trips and ops/s (printed, not
+ * xid rules, and round trips per op (bounded) and ops/s (printed, not
  * asserted).
  *
  * Business SQL: add to accounts row 1 and log the change in effects(gid);
