@@ -147,6 +147,27 @@ static const flag_t flags[] = {
 
 #define N_FLAGS (sizeof(flags) / sizeof(flags[0]))
 
+_Static_assert((int)F_STRING == (int)TM_CONFIG_STRING &&
+                   (int)F_U32 == (int)TM_CONFIG_U32 &&
+                   (int)F_INT == (int)TM_CONFIG_INT &&
+                   (int)F_LEVEL == (int)TM_CONFIG_LEVEL &&
+                   (int)F_ALLOW == (int)TM_CONFIG_ALLOW &&
+                   (int)F_CONFIG == (int)TM_CONFIG_FILE,
+               "flag kinds are numbered as tm_config_kind_t");
+
+size_t tm_config_flag_count(void)
+{
+    return N_FLAGS;
+}
+
+void tm_config_flag(size_t i, tm_config_flag_t *out)
+{
+    const flag_t *f = &flags[i];
+    *out = (tm_config_flag_t){
+        f->name, (tm_config_kind_t)f->kind, f->offset, f->size, f->min, f->max,
+        f->help};
+}
+
 void tm_config_default(tm_config_t *c)
 {
     memset(c, 0, sizeof(*c));

@@ -96,4 +96,33 @@ int tm_config_cluster_id(const tm_config_t *c, char *out, size_t outlen,
 /* The --help text. */
 void tm_config_usage(FILE *out);
 
+/* ---- the flag table (read-only; for tests and tools) ------------------ */
+
+/* What a flag sets: a string of at most size - 1 bytes, a whole number
+ * from min to max (a uint32_t or an int field), a log level, an allow-list
+ * (tm_allowlist_t), or --config (the file to read; command line only). */
+typedef enum {
+    TM_CONFIG_STRING,
+    TM_CONFIG_U32,
+    TM_CONFIG_INT,
+    TM_CONFIG_LEVEL,
+    TM_CONFIG_ALLOW,
+    TM_CONFIG_FILE,
+} tm_config_kind_t;
+
+typedef struct {
+    const char *name; /* "--listen"; a config file key drops the "--" */
+    tm_config_kind_t kind;
+    size_t offset;          /* of the field it sets in tm_config_t */
+    size_t size;            /* strings: the field's size */
+    unsigned long min, max; /* numbers */
+    const char *help;
+} tm_config_flag_t;
+
+/* The rows of the table of flags that drives parsing and --help: how
+ * many, and a copy of row i (i < the count; its strings are static). The
+ * table never changes: safe from any thread. */
+size_t tm_config_flag_count(void);
+void tm_config_flag(size_t i, tm_config_flag_t *out);
+
 #endif /* TM_CONFIG_H */

@@ -18,6 +18,7 @@
 #include "trellis.h"
 
 #define STATE_METHOD "/trellis.test.Part/State"
+#define CONTROL_METHOD "/trellis.test.Part/Control"
 
 static void copy_field(char *dst, size_t len, const char *src)
 {
@@ -167,6 +168,31 @@ int harness_part_state(const char *target, const char *gid,
     if (r != 0)
         harness_part_state_free(out);
     return r;
+}
+
+int harness_part_cmd(const char *target, const char *cmd, char *reply,
+                     size_t len)
+{
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    char err[256];
+    trellis_rc_t rc =
+        trellis_call_unary(target, CONTROL_METHOD, cmd, strlen(cmd), NULL, NULL,
+                           0, 60000, &body, &body_len, err, sizeof err);
+    if (rc != TRELLIS_OK) {
+        fprintf(stderr, "harness: %s%s: rc %d: %s\n", target, CONTROL_METHOD,
+                rc, err);
+        return -1;
+    }
+    snprintf(reply, len, "%.*s", (int)body_len, (const char *)body);
+    free(body);
+    reply[strcspn(reply, "\n")] = '\0';
+    if (strncmp(reply, "ok", 2) != 0) {
+        fprintf(stderr, "harness: participant command '%s' answered '%s'\n",
+                cmd, reply);
+        return -1;
+    }
+    return 0;
 }
 
 void harness_part_state_free(harness_part_state_t *s)

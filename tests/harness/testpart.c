@@ -12,8 +12,9 @@
  * TLS (callers must present a certificate signed by that CA).
  *
  * Methods: /trellis.test.Part/{Action,Compensate,Try,Confirm,Cancel,Prepare,
- * Commit,Rollback} are branch ops (the method names the op), and
- * /trellis.test.Part/State reports what happened (below).
+ * Commit,Rollback} are branch ops (the method names the op),
+ * /trellis.test.Part/State reports what happened (below), and
+ * /trellis.test.Part/Control takes a command (below).
  *
  * Script grammar (the payload, ASCII; spaces not allowed):
  *
@@ -23,7 +24,7 @@
  *           | "prepare" | "commit" | "rollback"
  *   steps   = step *( "," step )
  *   step    = "ok" | "fail" | "fail:" N | "ongoing:" N | "unavail:" N
- *           | "hang:" MS [ ":" N ] | "slow:" MS
+ *           | "hang:" MS [ ":" N ] | "slow:" MS | "hold"
  *
  * A clause starting with "#" is a comment (padding for size tests).
  * A clause without an opname applies to the forward op (action, try,
@@ -37,11 +38,15 @@
  *              deadline, the effect still happens, late (after the sleep).
  * Once they are used up, every call answers the terminal step: "fail"
  * (FAILURE, no effect) if present, else "ok" (SUCCESS). "slow:MS" makes every
- * call of the op sleep MS before answering. Examples:
+ * call of the op sleep MS before answering. "hold" makes every call of the
+ * op wait, unanswered, until the test releases its gid (Control, below),
+ * and then answer as the other steps say (the effect happens after the
+ * release); once a gid is released its calls are no longer held. Examples:
  *   ""                               every op succeeds at once
  *   "fail"                           the action fails for business reasons
  *   "ongoing:3"                      the action is ONGOING 3 times, then ok
  *   "slow:300;compensate=unavail:2"  slow action; compensate UNAVAILABLE twice
+ *   "ok;compensate=hold"             the compensation waits for the test
  * A payload that does not parse answers ERROR and is journaled as "error".
  *
  * Barrier (in memory, per (gid, branch_id), like DESIGN's branch barrier):
@@ -69,9 +74,20 @@
  * --no-memory-journal keeps only the barrier in memory (for benchmarks):
  * State then reports just the net state.
  *
- * Threads: handlers run on --threads workers (default 16; a hanging call
- * holds one). One mutex guards the journal, counters and barrier; sleeps
- * happen outside it.
+ * Control: the request payload is one command line, the reply body one
+ * line, "ok ..." or "err ..." (the words of trellisd-faults' control
+ * socket, tests/faults/tm_fault.h, where they mean the same):
+ *   wait-held GID N MS  wait until N calls of GID are held (answer
+ *                       "ok held=K"), or "err timeout held=K" after MS;
+ *   release GID         let GID's held calls go on, and hold none of GID
+ *                       from now on ("ok released=K": K calls were held).
+ * A test holds a call to act at a known point (kill the TM while a call is
+ * in flight), then releases it.
+ *
+ * Threads: handlers run on --threads workers (default 16; a hanging or held
+ * call, and a wait-held, holds one). One mutex guards the journal,
+ * counters, barrier and holds; sleeps happen outside it, held calls wait
+ * on a condition variable.
  */
 #include <errno.h>
 #include <limits.h>
@@ -133,6 +149,7 @@ typedef struct {
     int n_counted;
     int terminal_fail;
     int slow_ms;
+    int hold; /* every call waits for the gid's release */
 } plan_t;
 
 static int parse_int(const char *s, size_t len, int *out)
@@ -186,7 +203,11 @@ static int parse_step(plan_t *p, const char *s, size_t len)
     if (!colon) {
         if (word_is(s, head, "fail"))
             p->terminal_fail = 1;
-        return word_is(s, head, "ok") || word_is(s, head, "fail") ? 0 : -1;
+        else if (word_is(s, head, "hold"))
+            p->hold = 1;
+        else if (!word_is(s, head, "ok"))
+            return -1;
+        return 0;
     }
     if (word_is(s, head, "slow"))
         return parse_int(args, alen, &p->slow_ms);
@@ -272,6 +293,7 @@ typedef struct branch_state {
     struct branch_state *next;
     char *gid, *branch;
     int calls[N_OPS]; /* calls received per op */
+    int held;         /* calls of it waiting for a release now */
     int forward_row, forward_applied, undo_row, undone, confirm_row;
 } branch_state_t;
 
@@ -285,13 +307,18 @@ typedef struct {
 
 static struct {
     pthread_mutex_t mu;
+    pthread_cond_t hold_cv; /* a call was held, or a gid released */
+    char **released;        /* gids whose calls are no longer held */
+    size_t n_released;
     branch_state_t *buckets[N_BUCKETS];
     record_t *records;
     size_t n_records, cap_records;
     int64_t next_seq;
     FILE *journal;
     int keep_records;
-} S = {.mu = PTHREAD_MUTEX_INITIALIZER, .keep_records = 1};
+} S = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .hold_cv = PTHREAD_COND_INITIALIZER,
+       .keep_records = 1};
 
 static uint64_t hash2(const char *a, const char *b)
 {
@@ -384,6 +411,108 @@ static void record_add(const record_t *r)
     S.records[S.n_records++] = *r;
 }
 
+/* ---- holds ----------------------------------------------------------- */
+
+/* Caller holds S.mu. */
+static int gid_released(const char *gid)
+{
+    for (size_t i = 0; i < S.n_released; i++)
+        if (!strcmp(S.released[i], gid))
+            return 1;
+    return 0;
+}
+
+/* Calls of gid held now; caller holds S.mu. */
+static int held_calls(const char *gid)
+{
+    int n = 0;
+    for (size_t i = 0; i < N_BUCKETS; i++)
+        for (branch_state_t *b = S.buckets[i]; b; b = b->next)
+            if (!strcmp(b->gid, gid))
+                n += b->held;
+    return n;
+}
+
+/* Wait, unanswered, until b's gid is released. */
+static void hold_call(branch_state_t *b)
+{
+    pthread_mutex_lock(&S.mu);
+    b->held++;
+    pthread_cond_broadcast(&S.hold_cv);
+    while (!gid_released(b->gid))
+        pthread_cond_wait(&S.hold_cv, &S.mu);
+    b->held--;
+    pthread_mutex_unlock(&S.mu);
+}
+
+/* "wait-held GID N MS" into reply[len]. */
+static void control_wait_held(const char *gid, int n, int ms, char *reply,
+                              size_t len)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&S.mu);
+    int rc = 0;
+    while (held_calls(gid) < n && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&S.hold_cv, &S.mu, &until);
+    int held = held_calls(gid);
+    pthread_mutex_unlock(&S.mu);
+    snprintf(reply, len, "%s held=%d\n", held >= n ? "ok" : "err timeout",
+             held);
+}
+
+/* Remember gid as released; caller holds S.mu. 0, or -1 out of memory. */
+static int add_released(const char *gid)
+{
+    char **p = realloc(S.released, (S.n_released + 1) * sizeof *p);
+    if (!p)
+        return -1;
+    S.released = p;
+    if (!(S.released[S.n_released] = strdup(gid)))
+        return -1;
+    S.n_released++;
+    return 0;
+}
+
+/* "release GID" into reply[len]. */
+static void control_release(const char *gid, char *reply, size_t len)
+{
+    pthread_mutex_lock(&S.mu);
+    int held = held_calls(gid);
+    int ok = gid_released(gid) || add_released(gid) == 0;
+    pthread_cond_broadcast(&S.hold_cv);
+    pthread_mutex_unlock(&S.mu);
+    if (ok)
+        snprintf(reply, len, "ok released=%d\n", held);
+    else
+        snprintf(reply, len, "err out of memory\n");
+}
+
+static void handle_control(const trellis_branch_ctx_t *ctx,
+                           const uint8_t *payload, size_t payload_len,
+                           trellis_reply_t *reply, void *user)
+{
+    (void)ctx;
+    (void)user;
+    char cmd[160], gid[80], out[128];
+    int n, ms;
+    snprintf(cmd, sizeof cmd, "%.*s", (int)payload_len, (const char *)payload);
+    if (sscanf(cmd, "wait-held %79s %d %d", gid, &n, &ms) == 3)
+        control_wait_held(gid, n, ms, out, sizeof out);
+    else if (sscanf(cmd, "release %79s", gid) == 1)
+        control_release(gid, out, sizeof out);
+    else
+        snprintf(out, sizeof out, "err unknown command\n");
+    reply->body = (uint8_t *)strdup(out);
+    reply->body_len = reply->body ? strlen(out) : 0;
+}
+
 /* ---- handlers -------------------------------------------------------- */
 
 static int64_t now_ms(void)
@@ -439,6 +568,8 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
 
     int pause = 0;
     answer_t a = bad || !b ? ANS_UNAVAIL : plan_answer(&plan, r.n, &pause);
+    if (!bad && b && plan.hold)
+        hold_call(b);
     sleep_ms(pause);
 
     pthread_mutex_lock(&S.mu);
@@ -606,6 +737,8 @@ static int serve(trellis_participant_t *p, const args_t *a)
         goto fail;
     if (trellis_participant_handle(p, METHOD_PREFIX "State", handle_state, NULL,
                                    err, sizeof err) != TRELLIS_OK ||
+        trellis_participant_handle(p, METHOD_PREFIX "Control", handle_control,
+                                   NULL, err, sizeof err) != TRELLIS_OK ||
         trellis_participant_start(p, a->listen, &port, err, sizeof err) !=
             TRELLIS_OK)
         goto fail;

@@ -155,3 +155,25 @@ void imy_assert_clean(MYSQL *c)
     assert_true(st & SERVER_STATUS_AUTOCOMMIT);
     assert_false(st & SERVER_STATUS_IN_TRANS);
 }
+
+long long imy_status(MYSQL *c, const char *scope, const char *name)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SHOW %s STATUS LIKE '%s'", scope, name);
+    if (mysql_query(c, sql) != 0)
+        fail_msg("%s: %s", sql, mysql_error(c));
+    MYSQL_RES *r = mysql_store_result(c);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    if (!row)
+        fail_msg("%s: no row", sql);
+    long long v = atoll(row[1]);
+    mysql_free_result(r);
+    return v;
+}
+
+void imy_assert_cost(const char *what, double per_op, double bound)
+{
+    printf("[ cost ]   %-14s %.2f (at most %.0f)\n", what, per_op, bound);
+    if (per_op < 1 || per_op > bound)
+        fail_msg("%s: %.2f per op, expected 1..%.0f", what, per_op, bound);
+}

@@ -90,4 +90,12 @@ long long imy_balance(MYSQL *c);
 /* The connection is in autocommit with no transaction open. */
 void imy_assert_clean(MYSQL *c);
 
+/* A server status counter: `SHOW <scope> STATUS LIKE 'name'`, scope
+ * "SESSION" or "GLOBAL" (the SHOW itself counts as one question). */
+long long imy_status(MYSQL *c, const char *scope, const char *name);
+
+/* A measured cost per op (e.g. statements) is at least 1 (it was counted
+ * at all) and at most bound; prints it either way. */
+void imy_assert_cost(const char *what, double per_op, double bound);
+
 #endif

@@ -6,6 +6,7 @@
  */
 #include "itest.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,16 +26,69 @@ static void submit_no_wait(itest_t *t, const char *gid,
 /* kill -9, restart on the same port and data dir, and connect a new
  * client, as an initiator process would after its server went away (the
  * old channel's next call may fail UNAVAILABLE). */
-static void crash_and_restart(itest_t *t)
+static void new_client(itest_t *t)
 {
     char err[256];
-    assert_int_equal(harness_server_crash_restart(t->tm), 0);
     trellis_client_free(t->client);
     t->client = NULL;
     trellis_rc_t rc = trellis_client_new(harness_server_addr(t->tm), 30000,
                                          &t->client, err, sizeof err);
     if (rc != TRELLIS_OK)
         fail_msg("trellis_client_new: rc %d: %s", rc, err);
+}
+
+static void crash_and_restart(itest_t *t)
+{
+    assert_int_equal(harness_server_crash_restart(t->tm), 0);
+    new_client(t);
+}
+
+/* One Control command to the participant (testpart.c), failing the test
+ * when it is not answered "ok". */
+static void part_cmd(itest_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void part_cmd(itest_t *t, const char *fmt, ...)
+{
+    char cmd[256], reply[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (harness_part_cmd(harness_server_addr(t->part), cmd, reply,
+                         sizeof reply) != 0)
+        fail_msg("participant: %s: %s", cmd, reply);
+}
+
+/* The crash point, made exact: once the participant holds n calls of gid
+ * (its script says "hold"), trellisd gets kill -9 while they are in
+ * flight. The held calls are then let go — their effects happen, their
+ * answers go to the dead process — and trellisd restarts, knowing only
+ * that it sent them. */
+static void crash_while_held(itest_t *t, const char *gid, int n)
+{
+    part_cmd(t, "wait-held %s %d %d", gid, n, ITEST_FINAL_TIMEOUT_MS);
+    assert_int_equal(harness_server_kill(t->tm), 0);
+    part_cmd(t, "release %s", gid);
+    assert_int_equal(harness_server_restart(t->tm), 0);
+    new_client(t);
+}
+
+/* The restarted TM sent step's op again, and the participant's barrier
+ * answered it as a duplicate: the effect that happened during the crash
+ * was neither lost nor repeated. */
+static void assert_resent(itest_t *t, const char *gid, int step, const char *op)
+{
+    trellis_trans_info_t *info = itest_query(t, gid);
+    harness_part_state_t ps;
+    itest_part_state(t, gid, &ps);
+    if (itest_count(info, &ps, step, op, "dup") < 1) {
+        harness_part_state_dump(&ps);
+        fail_msg("%s: step %d's %s was not sent again after the restart", gid,
+                 step, op);
+    }
+    harness_part_state_free(&ps);
+    trellis_trans_info_free(info);
 }
 
 typedef struct {
@@ -110,23 +164,23 @@ static void test_crash_right_after_submit(void **state)
 static void test_crash_between_actions(void **state)
 {
     itest_t *t = itest_start(state, "crash_mid_saga", NULL);
-    /* Slow, but inside the 500 ms request timeout. */
-    const char *payloads[] = {"ok", "slow:400", "ok"};
+    /* trellisd dies while step 1's action is in flight. */
+    const char *payloads[] = {"ok", "hold", "ok"};
     submit_no_wait(t, "mid-saga", payloads, 3);
-    wait_call(t, "mid-saga", 0, "action", "applied");
-    harness_sleep_ms(150); /* step 1's action is in flight */
-    crash_and_restart(t);
+    crash_while_held(t, "mid-saga", 1);
     assert_succeeded_once(t, "mid-saga", 3);
+    assert_resent(t, "mid-saga", 1, "action");
     itest_pass(state);
 }
 
 static void test_crash_during_compensation(void **state)
 {
     itest_t *t = itest_start(state, "crash_compensating", NULL);
-    const char *payloads[] = {"ok", "compensate=unavail:3", "fail"};
+    /* trellisd dies while step 1's compensation is in flight. */
+    const char *payloads[] = {"ok", "compensate=hold", "fail"};
     submit_no_wait(t, "compensating", payloads, 3);
-    wait_call(t, "compensating", 1, "compensate", NULL);
-    crash_and_restart(t);
+    crash_while_held(t, "compensating", 1);
+    assert_resent(t, "compensating", 1, "compensate");
 
     trellis_trans_info_t *info = itest_wait_final(t, "compensating");
     assert_int_equal(info->status, TRELLIS_TRANS_FAILED);
@@ -172,7 +226,7 @@ static void test_crash_twice(void **state)
 static void test_crash_mid_diamond(void **state)
 {
     itest_t *t = itest_start(state, "crash_mid_diamond", NULL);
-    const char *payloads[] = {"ok", "slow:300", "slow:300", "ok"};
+    const char *payloads[] = {"ok", "hold", "hold", "ok"};
     trellis_options_t o = itest_options();
     o.wait_result = 0;
     trellis_saga_t *s = itest_saga(t, "diamond", payloads, 4, &o);
@@ -183,9 +237,7 @@ static void test_crash_mid_diamond(void **state)
             TRELLIS_OK);
     itest_submit(t, s, NULL, 0);
     trellis_saga_free(s);
-    wait_call(t, "diamond", 0, "action", "applied");
-    harness_sleep_ms(100); /* 1 and 2 are in flight */
-    crash_and_restart(t);
+    crash_while_held(t, "diamond", 2); /* 1 and 2 are in flight */
 
     trellis_trans_info_t *info = itest_wait_final(t, "diamond");
     assert_int_equal(info->status, TRELLIS_TRANS_SUCCEEDED);
@@ -202,6 +254,8 @@ static void test_crash_mid_diamond(void **state)
     assert_int_equal(ps.n_net, 4);
     harness_part_state_free(&ps);
     trellis_trans_info_free(info);
+    assert_resent(t, "diamond", 1, "action");
+    assert_resent(t, "diamond", 2, "action");
     itest_pass(state);
 }
 

@@ -214,6 +214,7 @@ static void test_settings_that_go_together(void **state)
     assert_string_equal(c.tls_client_ca, "ca.pem");
 }
 
+/* Every row of the flag table has a line of --help. */
 static void test_help_explains_every_setting(void **state)
 {
     (void)state;
@@ -223,25 +224,152 @@ static void test_help_explains_every_setting(void **state)
     assert_non_null(out);
     tm_config_usage(out);
     fclose(out);
-    const char *names[] = {"--config",
-                           "--allow-targets",
-                           "--max-message-bytes",
-                           "--max-inflight",
-                           "--shutdown-grace-ms",
-                           "--tls-cert",
-                           "--tls-key",
-                           "--tls-client-ca",
-                           "--participant-tls-ca",
-                           "--participant-tls-cert",
-                           "--participant-tls-key",
-                           "--participant-tls-server-name",
-                           "--max-steps",
-                           "--max-payload",
-                           "127.0.0.1:*,localhost:*,[::1]:*"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (!strstr(text, names[i]))
-            fail_msg("--help does not mention %s", names[i]);
+    size_t n = tm_config_flag_count();
+    assert_true(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        tm_config_flag_t f;
+        tm_config_flag(i, &f);
+        char line[96];
+        snprintf(line, sizeof(line), "\n  %s\n", f.name);
+        if (!strstr(text, line))
+            fail_msg("--help has no entry for %s", f.name);
+        if (strncmp(f.name, "--", 2) != 0 || strlen(f.help) < 10)
+            fail_msg("%s: malformed row", f.name);
+    }
+    if (!strstr(text, TM_ALLOW_DEFAULT))
+        fail_msg("--help does not give the default %s", TM_ALLOW_DEFAULT);
     free(text);
+}
+
+/* Apply "key = value" (key: the flag without "--") as a one-line file. */
+static int set_in_file(tm_config_t *c, const tm_config_flag_t *f,
+                       const char *value)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    fprintf(out, "%s = %s\n", f->name + 2, value);
+    fclose(out);
+    int rc = parse_str(c, text);
+    free(text);
+    return rc;
+}
+
+static unsigned long number_at(const tm_config_t *c, const tm_config_flag_t *f)
+{
+    const char *field = (const char *)c + f->offset;
+    uint32_t u;
+    int i;
+    if (f->kind == TM_CONFIG_U32) {
+        memcpy(&u, field, sizeof(u));
+        return u;
+    }
+    memcpy(&i, field, sizeof(i));
+    return (unsigned long)i;
+}
+
+/* A number flag: its default is in range (a config file may write it back),
+ * min and max are taken and stored in its field, one past either end is
+ * refused with a message that names the setting and the range. */
+static void check_number(const tm_config_flag_t *f)
+{
+    tm_config_t c = fresh();
+    unsigned long dflt = number_at(&c, f);
+    if (dflt < f->min || dflt > f->max)
+        fail_msg("%s: default %lu is outside %lu..%lu", f->name, dflt, f->min,
+                 f->max);
+    unsigned long ends[] = {f->min, f->max};
+    char value[32], want[160];
+    for (int k = 0; k < 2; k++) {
+        snprintf(value, sizeof(value), "%lu", ends[k]);
+        if (set_in_file(&c, f, value) != 0)
+            fail_msg("%s = %s refused: %s", f->name, value, err);
+        assert_int_equal(number_at(&c, f), ends[k]);
+    }
+    snprintf(want, sizeof(want), "t.conf:1: %s: ", f->name + 2);
+    unsigned long outside[] = {f->max + 1, f->min - 1};
+    for (int k = 0; k < (f->min > 0 ? 2 : 1); k++) {
+        snprintf(value, sizeof(value), "%lu", outside[k]);
+        c = fresh();
+        if (set_in_file(&c, f, value) != -1)
+            fail_msg("%s = %s accepted", f->name, value);
+        assert_err_has(want);
+        assert_err_has("is not a whole number from");
+    }
+}
+
+/* A string flag: the longest value that fits its field is taken whole,
+ * one byte more is refused. */
+static void check_string(const tm_config_flag_t *f)
+{
+    tm_config_t c = fresh();
+    const char *field = (const char *)&c + f->offset;
+    if (strnlen(field, f->size) >= f->size)
+        fail_msg("%s: default does not fit", f->name);
+    char value[2048];
+    assert_true(f->size < sizeof(value));
+    memset(value, 'a', f->size - 1);
+    value[f->size - 1] = '\0';
+    if (set_in_file(&c, f, value) != 0)
+        fail_msg("%s: %zu bytes refused: %s", f->name, f->size - 1, err);
+    assert_string_equal(field, value);
+    memset(value, 'a', f->size);
+    value[f->size] = '\0';
+    assert_int_equal(set_in_file(&c, f, value), -1);
+    assert_err_has(f->name + 2);
+    assert_err_has("longer than");
+}
+
+/* Every flag of the table can be set from a config file (except --config
+ * itself) and is known on the command line, with the limits its row
+ * states, so a new flag cannot be left half wired. */
+static void test_every_setting_from_file_and_flag(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < tm_config_flag_count(); i++) {
+        tm_config_flag_t row;
+        tm_config_flag(i, &row);
+        const tm_config_flag_t *f = &row;
+        tm_config_t c = fresh();
+        const char *bad = "";
+        switch (f->kind) {
+        case TM_CONFIG_U32:
+        case TM_CONFIG_INT:
+            check_number(f);
+            bad = "x";
+            break;
+        case TM_CONFIG_STRING:
+            check_string(f);
+            break;
+        case TM_CONFIG_LEVEL:
+            assert_int_equal(set_in_file(&c, f, "warn"), 0);
+            assert_int_equal(c.log_level, TM_LOG_WARN);
+            bad = "loud";
+            break;
+        case TM_CONFIG_ALLOW:
+            assert_int_equal(set_in_file(&c, f, "10.1.2.*:*"), 0);
+            assert_int_equal(
+                ((const tm_allowlist_t *)((char *)&c + f->offset))->n, 1);
+            bad = "*.svc";
+            break;
+        case TM_CONFIG_FILE:
+            assert_int_equal(set_in_file(&c, f, "x.conf"), -1);
+            assert_err_has("unknown setting");
+            break;
+        }
+        /* The command line knows the flag: a bad value is refused by
+         * name, not as an unknown flag. */
+        char arg[128];
+        snprintf(arg, sizeof(arg), "%s=%s", f->name, bad);
+        const char *args[] = {arg, NULL};
+        c = fresh();
+        assert_int_equal(parse_argv(&c, args), -1);
+        if (strncmp(err, f->name, strlen(f->name)) != 0 ||
+            err[strlen(f->name)] != ':')
+            fail_msg("%s: refusal \"%s\" does not start with the flag", arg,
+                     err);
+    }
 }
 
 int main(void)
@@ -253,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_flags_override_file_in_any_order),
         cmocka_unit_test(test_settings_that_go_together),
         cmocka_unit_test(test_help_explains_every_setting),
+        cmocka_unit_test(test_every_setting_from_file_and_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,24 +68,105 @@ static void test_fires_in_due_order_and_disarm_cancels(void **state)
     tm_timers_stop(t);
 }
 
+/* What the heap test's callback saw: each node once, in firing order. */
+enum { MANY = 5000 };
+typedef struct {
+    uint32_t tag;
+    int64_t due_ms, fired_ms;
+} firing_t;
+static firing_t many_log[MANY];
+static int n_many;
+
+static void record_many(tm_timer_node_t *node)
+{
+    int64_t now = tm_mono_ms();
+    pthread_mutex_lock(&mu);
+    if (n_many < MANY)
+        many_log[n_many] = (firing_t){node->tag, node->due_ms, now};
+    n_many++;
+    pthread_mutex_unlock(&mu);
+}
+
+static int many_count(void)
+{
+    pthread_mutex_lock(&mu);
+    int n = n_many;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+/* Thousands of nodes due at scattered times within a quarter second, some
+ * moved and half disarmed, must fire in due order: the timer thread only
+ * ever takes the heap's root, so any broken sift shows up as a node
+ * firing before one due earlier. */
 static void test_many_nodes_keep_heap_order(void **state)
 {
     (void)state;
     char err[128];
     tm_timers_t *t;
     assert_int_equal(tm_timers_start(&t, err, sizeof(err)), 0);
-    enum { N = 5000 };
-    static tm_timer_node_t nodes[N];
-    int64_t far = tm_mono_ms() + 3600000;
-    for (int i = 0; i < N; i++) {
-        nodes[i].fn = record;
-        tm_timer_arm(t, &nodes[i], far + (i * 7919) % N);
+    static tm_timer_node_t nodes[MANY];
+    /* Arming all of them takes a few ms; none may be due before then, or
+     * an early one could fire before a still earlier one is armed. */
+    int64_t base = tm_mono_ms() + 300;
+    for (int i = 0; i < MANY; i++) {
+        nodes[i].fn = record_many;
+        nodes[i].tag = (uint32_t)i;
+        assert_int_equal(
+            tm_timer_arm(t, &nodes[i], base + (i * 7919) % MANY / 20), 1);
     }
-    for (int i = 0; i < N; i += 2)
+    for (int i = 1; i < MANY; i += 10) /* moved, some earlier, some later */
+        assert_int_equal(
+            tm_timer_arm(t, &nodes[i], base + (i * 104729) % MANY / 20), 0);
+    for (int i = 0; i < MANY; i += 2)
         assert_int_equal(tm_timer_disarm(t, &nodes[i]), 1);
-    assert_int_equal(tm_timers_count(t), N / 2);
-    tm_timers_stop(t); /* armed nodes are dropped, not fired */
-    for (int i = 0; i < N; i++)
+    assert_int_equal(tm_timers_count(t), MANY / 2);
+    if (tm_mono_ms() >= base)
+        fail_msg("arming took over 300 ms; the order check would be void");
+    assert_int_equal(many_count(), 0);
+
+    int64_t last_due = base + (MANY - 1) / 20;
+    for (int i = 0; i < 400 && many_count() < MANY / 2; i++)
+        usleep(5000);
+    while (tm_mono_ms() < last_due + 30) /* time for a stray disarmed one */
+        usleep(5000);
+    assert_int_equal(many_count(), MANY / 2);
+    for (int i = 0; i < MANY / 2; i++) {
+        if (many_log[i].tag % 2 == 0)
+            fail_msg("disarmed node %u fired", many_log[i].tag);
+        assert_int_equal(many_log[i].due_ms, nodes[many_log[i].tag].due_ms);
+        if (many_log[i].fired_ms < many_log[i].due_ms)
+            fail_msg("node %u fired at %lld, before its due %lld",
+                     many_log[i].tag, (long long)many_log[i].fired_ms,
+                     (long long)many_log[i].due_ms);
+        if (i > 0 && many_log[i].due_ms < many_log[i - 1].due_ms)
+            fail_msg("firing %d: node %u due %lld after node %u due %lld", i,
+                     many_log[i].tag, (long long)many_log[i].due_ms,
+                     many_log[i - 1].tag, (long long)many_log[i - 1].due_ms);
+    }
+    assert_int_equal(tm_timers_count(t), 0);
+    for (int i = 0; i < MANY; i++)
+        assert_int_equal(nodes[i].heap_index, 0);
+    tm_timers_stop(t);
+}
+
+/* Stopping drops armed nodes without firing them. */
+static void test_stop_drops_armed_nodes(void **state)
+{
+    (void)state;
+    char err[128];
+    tm_timers_t *t;
+    assert_int_equal(tm_timers_start(&t, err, sizeof(err)), 0);
+    tm_timer_node_t nodes[3] = {0};
+    int64_t far = tm_mono_ms() + 3600000;
+    for (int i = 0; i < 3; i++) {
+        nodes[i].fn = record_many;
+        assert_int_equal(tm_timer_arm(t, &nodes[i], far + i), 1);
+    }
+    int before = many_count();
+    tm_timers_stop(t);
+    assert_int_equal(many_count(), before);
+    for (int i = 0; i < 3; i++)
         assert_int_equal(nodes[i].heap_index, 0);
 }
 
@@ -94,6 +175,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fires_in_due_order_and_disarm_cancels),
         cmocka_unit_test(test_many_nodes_keep_heap_order),
+        cmocka_unit_test(test_stop_drops_armed_nodes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
