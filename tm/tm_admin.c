@@ -27,8 +27,7 @@ void tm_admin_reply(tm_rpc_t *rpc, const tm_answer_t *a)
     tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &r.base);
 }
 
-/* ---- RetryNow -------------------------------------------------------------
- */
+/* ---- RetryNow ----------------------------------------------------------- */
 
 static int validate_retry_now(const ProtobufCMessage *m,
                               const tm_engine_config_t *cfg, char *err,
@@ -46,8 +45,7 @@ static int act_retry_now(tm_engine_t *e, const tm_engine_req_t *rq,
                                ((const Trellis__V1__RetryNowRequest *)m)->gid);
 }
 
-/* ---- ForceStop ------------------------------------------------------------
- */
+/* ---- ForceStop ---------------------------------------------------------- */
 
 static int validate_force_stop(const ProtobufCMessage *m,
                                const tm_engine_config_t *cfg, char *err,
@@ -78,8 +76,7 @@ static int act_force_stop(tm_engine_t *e, const tm_engine_req_t *rq,
     return tm_engine_force_stop(e, rq, r->gid, r->reason);
 }
 
-/* ---- SetLogLevel ----------------------------------------------------------
- */
+/* ---- SetLogLevel -------------------------------------------------------- */
 
 static int validate_set_log_level(const ProtobufCMessage *m,
                                   const tm_engine_config_t *cfg, char *err,

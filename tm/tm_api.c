@@ -15,8 +15,7 @@
 #include "tm_exit.h"
 #include "trellis/v1/tm.pb-c.h"
 
-/* ---- the front: answers as protobuf replies --------------------------------
- */
+/* ---- the front: answers as protobuf replies ----------------------------- */
 
 static void reply_list(tm_rpc_t *rpc, const tm_answer_t *a)
 {
@@ -136,8 +135,7 @@ void tm_api_front(tm_engine_front_t *out)
     out->user = NULL;
 }
 
-/* ---- the generic handler ----------------------------------------------------
- */
+/* ---- the generic handler ------------------------------------------------ */
 
 typedef struct {
     tm_engine_t *eng;
@@ -181,8 +179,7 @@ static void handle(tm_rpc_t *rpc, const uint8_t *req, size_t len, void *user)
         handle(rpc, req, len, user);
 }
 
-/* ---- trellis.v1.TM ----------------------------------------------------------
- */
+/* ---- trellis.v1.TM ------------------------------------------------------ */
 
 static int validate_begin(const ProtobufCMessage *m,
                           const tm_engine_config_t *cfg, char *err,
@@ -330,8 +327,7 @@ static int act_new_gid(tm_engine_t *e, const tm_engine_req_t *rq,
     return 0;
 }
 
-/* ---- grpc.health.v1.Health --------------------------------------------------
- */
+/* ---- grpc.health.v1.Health ---------------------------------------------- */
 
 /* SERVING, or NOT_SERVING once a graceful stop began or while the store
  * fails to commit, so load balancers move new work elsewhere. */

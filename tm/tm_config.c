@@ -331,7 +331,7 @@ static int check_settings(const tm_config_t *c, char *err, size_t errlen)
     return bad ? -1 : 0;
 }
 
-/* ---- the config file ------------------------------------------------ */
+/* ---- the config file ---------------------------------------------------- */
 
 /* Longest value a file line may set (the longest setting is far shorter). */
 #define VALUE_MAX 4096
@@ -470,7 +470,7 @@ int tm_config_load_file(tm_config_t *c, const char *path, char *err,
     return rc;
 }
 
-/* ---- the command line ----------------------------------------------- */
+/* ---- the command line --------------------------------------------------- */
 
 /* The flag of argv[*i] and its value (from "--x=v" or the next argument,
  * advancing *i); NULL with err filled when there is none. */
@@ -570,7 +570,7 @@ int tm_config_store(const tm_config_t *c, tm_store_config_t *out, char *err,
     return 0;
 }
 
-/* ---- the cluster id ------------------------------------------------- */
+/* ---- the cluster id ----------------------------------------------------- */
 
 #define CLUSTER_ID_FILE "cluster-id"
 

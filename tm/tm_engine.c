@@ -44,8 +44,7 @@ void tm_engine_config_default(tm_engine_config_t *c)
     c->max_waiters = 100000;
 }
 
-/* ---- answers --------------------------------------------------------------
- */
+/* ---- answers ------------------------------------------------------------ */
 
 void tm_engine_answer(tm_engine_t *e, tm_rpc_t *rpc, const tm_answer_t *a)
 {
@@ -112,8 +111,7 @@ int tm_engine_refuse_if_store_failing(tm_engine_t *e, tm_rpc_t *rpc)
     return 1;
 }
 
-/* ---- policy ---------------------------------------------------------------
- */
+/* ---- policy ------------------------------------------------------------- */
 
 tm_retry_policy_t tm_engine_policy_of(const tm_live_t *l)
 {
@@ -143,8 +141,7 @@ void tm_engine_log_rollback_decision(const tm_live_t *l)
            tm_log_quote(l->tx.reason, q, sizeof(q)));
 }
 
-/* ---- timers ---------------------------------------------------------------
- */
+/* ---- timers ------------------------------------------------------------- */
 
 void tm_engine_disarm_timer(tm_live_t *l, tm_timer_node_t *node)
 {
@@ -158,10 +155,22 @@ void tm_engine_arm_timer(tm_live_t *l, tm_timer_node_t *node, int64_t in_ms)
         tm_live_ref(l);
 }
 
-void tm_engine_arm_retry(tm_live_t *l, tm_op_t *op, int64_t in_ms)
+static tm_timer_node_t *retry_timer(tm_live_t *l, uint32_t b, tm_slot_t s)
 {
-    op->waiting_retry = 1;
-    tm_engine_arm_timer(l, &op->retry_timer, in_ms);
+    assert(b < l->fitted);
+    return &l->retry_timers[b * TM_SLOTS + (uint32_t)s];
+}
+
+void tm_engine_arm_retry(tm_live_t *l, uint32_t b, tm_slot_t s, int64_t in_ms)
+{
+    tm_run_op(&l->run, b, s)->waiting_retry = 1;
+    tm_engine_arm_timer(l, retry_timer(l, b, s), in_ms);
+}
+
+void tm_engine_disarm_retry(tm_live_t *l, uint32_t b, tm_slot_t s)
+{
+    tm_engine_disarm_timer(l, retry_timer(l, b, s));
+    tm_run_op(&l->run, b, s)->waiting_retry = 0;
 }
 
 void tm_engine_disarm_all_timers(tm_live_t *l)
@@ -170,7 +179,13 @@ void tm_engine_disarm_all_timers(tm_live_t *l)
     tm_engine_disarm_timer(l, &l->lease_wait);
     for (size_t i = 0; i < l->tx.n_branches; i++)
         for (int k = 0; k < TM_SLOTS; k++)
-            tm_engine_disarm_timer(l, &l->tx.branches[i].ops[k].retry_timer);
+            tm_engine_disarm_timer(l, retry_timer(l, (uint32_t)i, k));
+}
+
+void tm_engine_fit(tm_live_t *l)
+{
+    if (tm_live_fit(l, l->tx.n_branches) != 0)
+        tm_exit_oom("runtime marks");
 }
 
 static void on_timeout(tm_timer_node_t *node)
@@ -209,15 +224,14 @@ void tm_engine_arm_timeout(tm_live_t *l)
     tm_engine_arm_timer(l, &l->timeout, in_ms > 0 ? in_ms : 0);
 }
 
-/* ---- writes ---------------------------------------------------------------
- */
+/* ---- writes ------------------------------------------------------------- */
 
 static void on_write_done(void *arg, tm_write_result_t result);
 
 /* Capture the live's unsaved changes now and queue them with ticket t. */
 static void queue_write(tm_live_t *l, tm_ticket_t *t)
 {
-    tm_write_t *w = tm_write_capture(&l->tx, t->insert);
+    tm_write_t *w = tm_write_capture(&l->tx, &l->run, t->insert);
     if (!w)
         tm_exit_oom("storage write");
     tm_live_ref(l);
@@ -252,7 +266,7 @@ void tm_engine_persist(tm_live_t *l, int insert, tm_rpc_t *rpc,
 void tm_engine_persist_change(tm_live_t *l)
 {
     tm_tx_status_t outcome =
-        tm_tx_is_final(l->tx.status) ? 0 : tm_plan_outcome(&l->tx);
+        tm_tx_is_final(l->tx.status) ? 0 : tm_plan_outcome(&l->tx, &l->run);
     if (outcome)
         tm_plan_finish(&l->tx, outcome, tm_wall_ms());
     tm_engine_persist(l, 0, NULL, TM_ACK_NONE);
@@ -415,8 +429,7 @@ static void on_write_done(void *arg, tm_write_result_t result)
     free(t);
 }
 
-/* ---- planning and acting --------------------------------------------------
- */
+/* ---- planning and acting ------------------------------------------------ */
 
 /* How long a transaction waits before trying again while this node's
  * leases are not surely valid (the store renews them in the background). */
@@ -433,11 +446,8 @@ static void on_lease_wait(tm_timer_node_t *node)
 
 static void stop_forward_retries(tm_live_t *l)
 {
-    for (size_t i = 0; i < l->tx.n_branches; i++) {
-        tm_op_t *op = &l->tx.branches[i].ops[TM_SLOT_FORWARD];
-        tm_engine_disarm_timer(l, &op->retry_timer);
-        op->waiting_retry = 0;
-    }
+    for (size_t i = 0; i < l->tx.n_branches; i++)
+        tm_engine_disarm_retry(l, (uint32_t)i, TM_SLOT_FORWARD);
 }
 
 void tm_engine_drive(tm_live_t *l)
@@ -459,20 +469,19 @@ void tm_engine_drive(tm_live_t *l)
     tm_op_ref_t *refs = cap <= 48 ? small : malloc(cap * sizeof(*refs));
     if (!refs)
         tm_exit_oom("plan");
-    size_t n = tm_plan_ready(&l->tx, refs, cap);
+    size_t n = tm_plan_ready(&l->tx, &l->run, refs, cap);
     for (size_t i = 0; i < n; i++)
         tm_engine_start_call(l, refs[i].branch, refs[i].slot);
     if (refs != small)
         free(refs);
-    tm_tx_status_t outcome = tm_plan_outcome(&l->tx);
+    tm_tx_status_t outcome = tm_plan_outcome(&l->tx, &l->run);
     if (outcome) {
         tm_plan_finish(&l->tx, outcome, tm_wall_ms());
         tm_engine_persist(l, 0, NULL, TM_ACK_NONE);
     }
 }
 
-/* ---- lifecycle ------------------------------------------------------------
- */
+/* ---- lifecycle ---------------------------------------------------------- */
 
 int tm_engine_new(const tm_engine_config_t *cfg, tm_store_t *store,
                   tm_timers_t *timers, tm_caller_t *caller,
@@ -525,8 +534,7 @@ void tm_engine_new_gid(tm_engine_t *e, char *out, size_t outlen)
              e->node_tag & 0xffffff, n);
 }
 
-/* ---- graceful stop --------------------------------------------------------
- */
+/* ---- graceful stop ------------------------------------------------------ */
 
 void tm_engine_drain(tm_engine_t *e)
 {

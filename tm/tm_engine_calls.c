@@ -35,7 +35,7 @@ static void on_op_timer(tm_timer_node_t *node)
     pthread_mutex_lock(&l->mu);
     uint32_t b = node->tag / TM_SLOTS, slot = node->tag % TM_SLOTS;
     if (b < l->tx.n_branches)
-        l->tx.branches[b].ops[slot].waiting_retry = 0;
+        tm_run_op(&l->run, b, (int)slot)->waiting_retry = 0;
     tm_engine_drive(l); /* the op is idle again, so planning includes it */
     pthread_mutex_unlock(&l->mu);
     tm_live_unref(l);
@@ -49,15 +49,15 @@ static void apply_unsent(tm_live_t *l, uint32_t b, tm_slot_t slot,
     tm_op_t *op = &l->tx.branches[b].ops[slot];
     tm_retry_policy_t p = tm_engine_policy_of(l);
     tm_tx_status_t before = l->tx.status;
-    tm_effect_t eff = tm_plan_apply_result(&l->tx, b, slot, TM_RESULT_UNKNOWN,
-                                           err, &p, tm_wall_ms());
+    tm_effect_t eff = tm_plan_apply_result(
+        &l->tx, &l->run, b, slot, TM_RESULT_UNKNOWN, err, &p, tm_wall_ms());
     if (before != l->tx.status)
         tm_engine_log_rollback_decision(l);
-    if (op->status == TM_OP_PENDING)
-        op->dirty = 1; /* the attempt is stored, as for any unanswered one */
+    if (op->status == TM_OP_PENDING) /* the attempt is stored, as for any */
+        tm_run_op(&l->run, b, slot)->dirty = 1; /* unanswered one */
     tm_engine_persist_change(l);
     if (op->status == TM_OP_PENDING)
-        tm_engine_arm_retry(l, op,
+        tm_engine_arm_retry(l, b, slot,
                             eff.retry_in_ms >= 0 ? eff.retry_in_ms
                                                  : p.retry_interval_ms);
 }
@@ -85,16 +85,17 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
     tm_op_t *op = &br->ops[slot];
     char err[256];
     tm_target_t target;
-    op->retry_timer.fn = on_op_timer;
-    op->retry_timer.owner = l;
-    op->retry_timer.tag = b * TM_SLOTS + (uint32_t)slot;
+    tm_timer_node_t *timer = &l->retry_timers[b * TM_SLOTS + (uint32_t)slot];
+    timer->fn = on_op_timer;
+    timer->owner = l;
+    timer->tag = b * TM_SLOTS + (uint32_t)slot;
     if (op->attempts > 0)
         tm_metrics_retry(op->kind);
     tm_op_note_attempt(op, tm_wall_ms());
     if (tm_parse_target(op->target, "target", &target, err, sizeof(err)) != 0) {
         /* Checked at submit; only a corrupted store gets here. */
         tm_set_string(&op->last_error, err);
-        tm_engine_arm_retry(l, op, tm_engine_policy_of(l).max_backoff_ms);
+        tm_engine_arm_retry(l, b, slot, tm_engine_policy_of(l).max_backoff_ms);
         return;
     }
     tm_md_t md[CALL_MD_MAX];
@@ -106,7 +107,8 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
     ctx->branch = b;
     ctx->slot = slot;
     ctx->started_us = tm_metrics_now_us();
-    op->inflight = 1;
+    tm_op_run_t *mark = tm_run_op(&l->run, b, slot);
+    mark->inflight = 1;
     tm_live_ref(l);
     if (tm_caller_start(l->eng->caller, target.host_port, target.method,
                         br->payload, br->payload_len, md, n,
@@ -114,7 +116,7 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
                         sizeof(err)) != 0) {
         /* Not sent: an attempt without an answer, like a call that timed
          * out, so it counts toward retry_limit. */
-        op->inflight = 0;
+        mark->inflight = 0;
         tm_live_unref(l);
         free(ctx);
         apply_unsent(l, b, slot, err);
@@ -181,7 +183,7 @@ static void apply_result(tm_live_t *l, const call_ctx_t *ctx, int status,
     tm_tx_status_t before = l->tx.status;
     tm_retry_policy_t p = tm_engine_policy_of(l);
     tm_effect_t eff = tm_plan_apply_result(
-        &l->tx, ctx->branch, ctx->slot, result,
+        &l->tx, &l->run, ctx->branch, ctx->slot, result,
         status == TM_CODE_OK ? NULL : msg, &p, tm_wall_ms());
     log_call_result(l, br, op, status, msg, micros);
     char q[700];
@@ -196,13 +198,13 @@ static void apply_result(tm_live_t *l, const call_ctx_t *ctx, int status,
     if (!eff.changed && op->status == TM_OP_PENDING) {
         /* No answer yet: store the attempt anyway, so retry_limit counts
          * on from here after a restart or a takeover. */
-        op->dirty = 1;
+        tm_run_op(&l->run, ctx->branch, ctx->slot)->dirty = 1;
         eff.changed = 1;
     }
     if (eff.changed)
         tm_engine_persist_change(l);
     if (eff.retry_in_ms >= 0)
-        tm_engine_arm_retry(l, op, eff.retry_in_ms);
+        tm_engine_arm_retry(l, ctx->branch, ctx->slot, eff.retry_in_ms);
     tm_engine_drive(l);
 }
 
@@ -215,8 +217,9 @@ static void on_call_done(void *arg, int status, const char *message)
         goto out;
     tm_branch_t *br = &l->tx.branches[ctx->branch];
     tm_op_t *op = &br->ops[ctx->slot];
-    assert(op->inflight);
-    op->inflight = 0;
+    tm_op_run_t *mark = tm_run_op(&l->run, ctx->branch, ctx->slot);
+    assert(mark->inflight);
+    mark->inflight = 0;
     tm_result_t result = tm_plan_classify(status);
     uint64_t micros = tm_metrics_now_us() - ctx->started_us;
     tm_metrics_branch_call(op->kind, (tm_metrics_call_result_t)result, micros);

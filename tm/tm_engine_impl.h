@@ -38,8 +38,7 @@ struct tm_engine {
     atomic_uint n_waiters; /* requests waiting for a result, all lives */
 };
 
-/* ---- answers (tm_engine.c) ------------------------------------------------
- */
+/* ---- answers (tm_engine.c) ---------------------------------------------- */
 
 void tm_engine_answer(tm_engine_t *e, tm_rpc_t *rpc, const tm_answer_t *a);
 void tm_engine_fail(tm_engine_t *e, tm_rpc_t *rpc, tm_code_t code,
@@ -56,8 +55,7 @@ void tm_engine_fail_write(tm_engine_t *e, tm_rpc_t *rpc, const char *gid);
 /* Answer UNAVAILABLE and return 1 while the store fails to commit. */
 int tm_engine_refuse_if_store_failing(tm_engine_t *e, tm_rpc_t *rpc);
 
-/* ---- writes and acting (tm_engine.c) ---------------------------------------
- */
+/* ---- writes and acting (tm_engine.c) ------------------------------------ */
 
 /* Queue the live's unsaved changes; when they commit, answer rpc (if any)
  * with an answer of kind ack carrying the status of now, and plan again.
@@ -73,7 +71,15 @@ void tm_engine_drive(tm_live_t *l);
 
 void tm_engine_arm_timer(tm_live_t *l, tm_timer_node_t *node, int64_t in_ms);
 void tm_engine_disarm_timer(tm_live_t *l, tm_timer_node_t *node);
-void tm_engine_arm_retry(tm_live_t *l, tm_op_t *op, int64_t in_ms);
+/* Call op (branch b, slot s) again after in_ms; the plan leaves it alone
+ * until then. */
+void tm_engine_arm_retry(tm_live_t *l, uint32_t b, tm_slot_t s, int64_t in_ms);
+/* Its retry timer off (it waits no more). */
+void tm_engine_disarm_retry(tm_live_t *l, uint32_t b, tm_slot_t s);
+
+/* l's runtime marks fitted to its model after branches were added (exits
+ * on out of memory). */
+void tm_engine_fit(tm_live_t *l);
 void tm_engine_disarm_all_timers(tm_live_t *l);
 /* Arm the transaction's timeout (its options), if it has one. */
 void tm_engine_arm_timeout(tm_live_t *l);
@@ -82,29 +88,25 @@ tm_retry_policy_t tm_engine_policy_of(const tm_live_t *l);
 uint32_t tm_engine_request_timeout_of(const tm_live_t *l);
 void tm_engine_log_rollback_decision(const tm_live_t *l);
 
-/* ---- branch calls (tm_engine_calls.c) --------------------------------------
- */
+/* ---- branch calls (tm_engine_calls.c) ----------------------------------- */
 
 /* Call the op (branch b, slot) now. */
 void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot);
 
-/* ---- requests (tm_engine_requests.c) ---------------------------------------
- */
+/* ---- requests (tm_engine_requests.c) ------------------------------------ */
 
 /* Answer a Submit for gid from the store (its insert found it stored). No
  * lock held. */
 void tm_engine_submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
                              uint64_t submit_hash);
 
-/* ---- recovery (tm_engine_recover.c) ----------------------------------------
- */
+/* ---- recovery (tm_engine_recover.c) ------------------------------------- */
 
 /* Drive gid on from its stored row (a change to it was refused). No lock
  * held. */
 void tm_engine_reload_from_store(tm_engine_t *e, const char *gid);
 
-/* ---- waiters and parked requests (tm_waiters.c) ----------------------------
- */
+/* ---- waiters and parked requests (tm_waiters.c) ------------------------- */
 
 typedef enum { TM_WAIT_SUBMIT, TM_WAIT_ABORT } tm_wait_kind_t;
 

@@ -145,8 +145,7 @@ static tm_trans_t *read_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid)
     return tx;
 }
 
-/* ---- Submit ---------------------------------------------------------------
- */
+/* ---- Submit ------------------------------------------------------------- */
 
 static int wants_wait(const Trellis__V1__SubmitRequest *r)
 {
@@ -186,11 +185,12 @@ static void submit_existing(tm_live_t *l, const tm_engine_req_t *rq,
             tm_engine_fail(e, rq->rpc, TM_CODE_INVALID_ARGUMENT, "%s", err);
             return;
         }
+        tm_engine_fit(l);
         int64_t now = tm_wall_ms();
         tx->submit_hash = h;
         tx->status = TM_TX_SUBMITTED;
         tx->updated_ms = now;
-        tm_plan_mark_initiator_ops_done(tx, now);
+        tm_plan_mark_initiator_ops_done(tx, &l->run, now);
         if (wants_wait(r))
             tm_wait_add(l, rq->rpc, TM_WAIT_SUBMIT);
         tm_engine_persist(l, 0, wants_wait(r) ? NULL : rq->rpc,
@@ -241,6 +241,7 @@ static tm_live_t *new_submitted(tm_engine_t *e,
         tm_live_unref(l);
         return NULL;
     }
+    tm_engine_fit(l);
     return l;
 }
 
@@ -297,8 +298,7 @@ int tm_engine_submit(tm_engine_t *e, const tm_engine_req_t *rq,
     return again;
 }
 
-/* ---- Begin ----------------------------------------------------------------
- */
+/* ---- Begin -------------------------------------------------------------- */
 
 /* Begin for a gid in memory: a repeat of the Begin that created it is
  * answered like it; anything else already exists. */
@@ -351,8 +351,7 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
     return again;
 }
 
-/* ---- RegisterBranch -------------------------------------------------------
- */
+/* ---- RegisterBranch ----------------------------------------------------- */
 
 static void register_on(tm_live_t *l, const tm_engine_req_t *rq,
                         const void *arg)
@@ -387,6 +386,7 @@ static void register_on(tm_live_t *l, const tm_engine_req_t *rq,
     }
     if (tm_request_add_registered(tx, r) != 0)
         tm_exit_oom("branch");
+    tm_engine_fit(l);
     tx->updated_ms = tm_wall_ms();
     tm_engine_persist(l, 0, rq->rpc, TM_ANSWER_REGISTER);
 }
@@ -405,8 +405,7 @@ int tm_engine_register(tm_engine_t *e, const tm_engine_req_t *rq,
     return 0;
 }
 
-/* ---- Abort ----------------------------------------------------------------
- */
+/* ---- Abort -------------------------------------------------------------- */
 
 static void abort_live(tm_live_t *l, const tm_engine_req_t *rq, const void *arg)
 {
@@ -462,8 +461,7 @@ int tm_engine_abort(tm_engine_t *e, const tm_engine_req_t *rq,
     return 0;
 }
 
-/* ---- Query and List -------------------------------------------------------
- */
+/* ---- Query and List ----------------------------------------------------- */
 
 static void answer_query(tm_engine_t *e, tm_rpc_t *rpc, const tm_trans_t *tx)
 {
@@ -521,8 +519,7 @@ void tm_engine_list(tm_engine_t *e, tm_rpc_t *rpc,
     free(items);
 }
 
-/* ---- operator requests (trellisctl retry-now, force-stop) -----------------
- */
+/* ---- operator requests (trellisctl retry-now, force-stop) --------------- */
 
 /* Answer a request for a live transaction that has left this node's
  * control (finished meanwhile, or owned by another node). Returns 1 when
@@ -550,12 +547,11 @@ static uint32_t retry_waiting_ops(tm_live_t *l)
     uint32_t n = 0;
     for (size_t i = 0; i < l->tx.n_branches; i++)
         for (int k = 0; k < TM_SLOTS; k++) {
-            tm_op_t *op = &l->tx.branches[i].ops[k];
-            if (!op->waiting_retry)
+            tm_op_run_t *mark = tm_run_op(&l->run, i, k);
+            if (!mark->waiting_retry)
                 continue;
-            tm_engine_disarm_timer(l, &op->retry_timer);
-            op->waiting_retry = 0;
-            op->unknown_streak = 0;
+            tm_engine_disarm_retry(l, (uint32_t)i, k);
+            mark->unknown_streak = 0;
             n++;
         }
     if (n)
@@ -609,12 +605,11 @@ static void stop_timers_keep_attempts(tm_live_t *l)
     tm_engine_disarm_timer(l, &l->timeout);
     for (size_t i = 0; i < l->tx.n_branches; i++)
         for (int k = 0; k < TM_SLOTS; k++) {
-            tm_op_t *op = &l->tx.branches[i].ops[k];
-            tm_engine_disarm_timer(l, &op->retry_timer);
-            op->waiting_retry = 0;
+            const tm_op_t *op = &l->tx.branches[i].ops[k];
+            tm_engine_disarm_retry(l, (uint32_t)i, k);
             if (op->kind != TM_KIND_NONE && op->status == TM_OP_PENDING &&
                 op->attempts > 0)
-                op->dirty = 1;
+                tm_run_op(&l->run, i, k)->dirty = 1;
         }
 }
 

@@ -36,10 +36,37 @@ tm_live_t *tm_live_adopt(tm_engine_t *eng, tm_trans_t *tx)
     tm_live_t *l = tm_live_new(eng, tx->gid, tx->status);
     if (!l)
         return NULL;
+    if (tm_live_fit(l, tx->n_branches) != 0) {
+        tm_live_unref(l);
+        return NULL;
+    }
+    tm_run_mark_stored(&l->run, tx->n_branches);
     l->tx = *tx; /* take over every owned field */
     l->born_mono = 0;
     free(tx);
     return l;
+}
+
+int tm_live_fit(tm_live_t *l, size_t n)
+{
+    size_t had = l->fitted;
+    if (n <= had)
+        return 0;
+    /* The timers move: none may be armed (branches are added only while
+     * the transaction is prepared, when the TM calls nothing). */
+    for (size_t i = 0; i < had; i++)
+        for (int s = 0; s < TM_SLOTS; s++)
+            assert(!tm_run_op(&l->run, i, s)->waiting_retry);
+    if (tm_run_fit(&l->run, n) != 0)
+        return -1;
+    size_t cap = l->run.cap;
+    tm_timer_node_t *t = realloc(l->retry_timers, cap * TM_SLOTS * sizeof(*t));
+    if (!t)
+        return -1;
+    memset(t + had * TM_SLOTS, 0, (cap - had) * TM_SLOTS * sizeof(*t));
+    l->retry_timers = t;
+    l->fitted = cap;
+    return 0;
 }
 
 void tm_live_ref(tm_live_t *l)
@@ -56,6 +83,8 @@ void tm_live_unref(tm_live_t *l)
     /* Nobody can reach it any more: nothing may still wait on it. */
     assert(l->pending_writes == 0 && !l->held && !l->waiters && !l->parked);
     tm_trans_clear(&l->tx);
+    tm_run_clear(&l->run);
+    free(l->retry_timers);
     pthread_mutex_destroy(&l->mu);
     free(l);
 }
@@ -217,14 +246,7 @@ size_t tm_live_count(tm_live_table_t *t)
 
 size_t tm_live_wait_empty(tm_live_table_t *t, uint32_t timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = tm_clock_deadline_in(timeout_ms);
     pthread_mutex_lock(&t->mu);
     while (t->count > 0 &&
            pthread_cond_timedwait(&t->idle_cv, &t->mu, &until) == 0) {

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tm_run.h"
 #include "tm_timer.h"
 #include "tm_trans.h"
 
@@ -34,6 +35,11 @@ typedef struct tm_ticket tm_ticket_t;
 typedef struct tm_live tm_live_t;
 struct tm_live {
     tm_trans_t tx; /* the model; changed only under mu */
+    tm_run_t run;  /* its runtime marks (tm_run.h), fitted to tx */
+    /* One retry timer per op slot, run.cap * TM_SLOTS of them, index
+     * branch * TM_SLOTS + slot (tm_engine_fit grows both together). */
+    tm_timer_node_t *retry_timers;
+    size_t fitted; /* branches both run and retry_timers have room for */
     pthread_mutex_t mu;
     atomic_int refs;
     int pending_writes; /* queued or held writes not yet committed */
@@ -64,9 +70,16 @@ struct tm_live {
 tm_live_t *tm_live_new(tm_engine_t *eng, const char *gid,
                        tm_tx_status_t status);
 /* A record around a model read from the store (its fields are taken over
- * and tx itself freed). NULL on out of memory (tx is then untouched). */
+ * and tx itself freed; its runtime marks say every branch is stored).
+ * NULL on out of memory (tx is then untouched). */
 tm_live_t *tm_live_adopt(tm_engine_t *eng, tm_trans_t *tx);
 void tm_live_ref(tm_live_t *l);
+
+/* Room in l's runtime marks and retry timers for n branches (new ones
+ * zeroed); call after adding branches to l->tx, before planning or
+ * persisting. No retry timer may be armed (they move). Lock held. Returns
+ * 0, or -1 on out of memory. */
+int tm_live_fit(tm_live_t *l, size_t n);
 void tm_live_unref(tm_live_t *l);
 
 typedef struct {

@@ -3,6 +3,7 @@
  */
 #include "tm_plan.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +35,15 @@ uint32_t tm_plan_backoff_ms(uint32_t base_ms, uint32_t streak, uint32_t cap_ms)
     return d > cap_ms ? cap_ms : (uint32_t)d;
 }
 
-static int op_idle(const tm_op_t *op)
+static int op_idle(const tm_run_t *run, size_t b, int slot)
 {
-    return !op->inflight && !op->waiting_retry;
+    const tm_op_run_t *o = tm_run_op(run, b, slot);
+    return !o->inflight && !o->waiting_retry;
+}
+
+static int forward_inflight(const tm_run_t *run, size_t b)
+{
+    return tm_run_op(run, b, TM_SLOT_FORWARD)->inflight;
 }
 
 static int forward_succeeded(const tm_branch_t *b)
@@ -93,12 +100,13 @@ static int depends_on(const tm_branch_t *b, size_t i)
 /* settled[i]: branch i and everything that depends on it are rolled back
  * or never ran, and none of their forward ops is on the wire. Dependents
  * always have larger indexes, so one backwards pass computes it. */
-static void compute_settled(const tm_trans_t *tx, unsigned char *settled)
+static void compute_settled(const tm_trans_t *tx, const tm_run_t *run,
+                            unsigned char *settled)
 {
     for (size_t k = tx->n_branches; k-- > 0;) {
         const tm_branch_t *b = &tx->branches[k];
         const tm_op_t *rb = &b->ops[TM_SLOT_ROLLBACK];
-        int own = !b->ops[TM_SLOT_FORWARD].inflight &&
+        int own = !forward_inflight(run, k) &&
                   (!may_have_run(tx, b) || rb->kind == TM_KIND_NONE ||
                    rb->status == TM_OP_SUCCEEDED);
         for (size_t j = k + 1; own && j < tx->n_branches; j++)
@@ -127,8 +135,8 @@ static size_t push_ref(tm_op_ref_t *out, size_t n, size_t max, size_t branch,
     return n + 1;
 }
 
-static size_t ready_when_submitted(const tm_trans_t *tx, tm_op_ref_t *out,
-                                   size_t max)
+static size_t ready_when_submitted(const tm_trans_t *tx, const tm_run_t *run,
+                                   tm_op_ref_t *out, size_t max)
 {
     size_t n = 0;
     int all_forward = tm_plan_forward_done(tx);
@@ -137,30 +145,31 @@ static size_t ready_when_submitted(const tm_trans_t *tx, tm_op_ref_t *out,
         const tm_op_t *fw = &b->ops[TM_SLOT_FORWARD];
         const tm_op_t *cm = &b->ops[TM_SLOT_COMMIT];
         if (fw->kind != TM_KIND_NONE && !b->initiator_driven &&
-            fw->status == TM_OP_PENDING && op_idle(fw) && deps_succeeded(tx, b))
+            fw->status == TM_OP_PENDING && op_idle(run, i, TM_SLOT_FORWARD) &&
+            deps_succeeded(tx, b))
             n = push_ref(out, n, max, i, TM_SLOT_FORWARD);
         if (all_forward && cm->kind != TM_KIND_NONE &&
-            cm->status == TM_OP_PENDING && op_idle(cm))
+            cm->status == TM_OP_PENDING && op_idle(run, i, TM_SLOT_COMMIT))
             n = push_ref(out, n, max, i, TM_SLOT_COMMIT);
     }
     return n;
 }
 
-static size_t ready_when_aborting(const tm_trans_t *tx, tm_op_ref_t *out,
-                                  size_t max)
+static size_t ready_when_aborting(const tm_trans_t *tx, const tm_run_t *run,
+                                  tm_op_ref_t *out, size_t max)
 {
     unsigned char small[64];
     unsigned char *settled =
         tx->n_branches <= sizeof(small) ? small : malloc(tx->n_branches);
     if (!settled)
         return 0; /* out of memory: plan again on the next event */
-    compute_settled(tx, settled);
+    compute_settled(tx, run, settled);
     size_t n = 0;
     for (size_t i = 0; i < tx->n_branches; i++) {
         const tm_branch_t *b = &tx->branches[i];
         const tm_op_t *rb = &b->ops[TM_SLOT_ROLLBACK];
         if (rb->kind != TM_KIND_NONE && rb->status == TM_OP_PENDING &&
-            op_idle(rb) && !b->ops[TM_SLOT_FORWARD].inflight &&
+            op_idle(run, i, TM_SLOT_ROLLBACK) && !forward_inflight(run, i) &&
             may_have_run(tx, b) && dependents_settled(tx, i, settled))
             n = push_ref(out, n, max, i, TM_SLOT_ROLLBACK);
     }
@@ -169,24 +178,26 @@ static size_t ready_when_aborting(const tm_trans_t *tx, tm_op_ref_t *out,
     return n;
 }
 
-size_t tm_plan_ready(const tm_trans_t *tx, tm_op_ref_t *out, size_t max)
+size_t tm_plan_ready(const tm_trans_t *tx, const tm_run_t *run,
+                     tm_op_ref_t *out, size_t max)
 {
+    assert(run->cap >= tx->n_branches);
     size_t n = 0;
     if (tx->status == TM_TX_SUBMITTED)
-        n = ready_when_submitted(tx, out, max);
+        n = ready_when_submitted(tx, run, out, max);
     else if (tx->status == TM_TX_ABORTING)
-        n = ready_when_aborting(tx, out, max);
+        n = ready_when_aborting(tx, run, out, max);
     return n < max ? n : max;
 }
 
-static int all_settled(const tm_trans_t *tx)
+static int all_settled(const tm_trans_t *tx, const tm_run_t *run)
 {
     unsigned char small[64];
     unsigned char *settled =
         tx->n_branches <= sizeof(small) ? small : malloc(tx->n_branches);
     if (!settled)
         return 0;
-    compute_settled(tx, settled);
+    compute_settled(tx, run, settled);
     int all = 1;
     for (size_t i = 0; all && i < tx->n_branches; i++)
         all = settled[i];
@@ -195,8 +206,9 @@ static int all_settled(const tm_trans_t *tx)
     return all;
 }
 
-tm_tx_status_t tm_plan_outcome(const tm_trans_t *tx)
+tm_tx_status_t tm_plan_outcome(const tm_trans_t *tx, const tm_run_t *run)
 {
+    assert(run->cap >= tx->n_branches);
     if (tx->status == TM_TX_SUBMITTED) {
         if (!tm_plan_forward_done(tx))
             return 0;
@@ -208,7 +220,7 @@ tm_tx_status_t tm_plan_outcome(const tm_trans_t *tx)
         return TM_TX_SUCCEEDED;
     }
     if (tx->status == TM_TX_ABORTING)
-        return all_settled(tx) ? TM_TX_FAILED : 0;
+        return all_settled(tx, run) ? TM_TX_FAILED : 0;
     return 0;
 }
 
@@ -250,15 +262,17 @@ void tm_plan_finish(tm_trans_t *tx, tm_tx_status_t final, int64_t now_ms)
             finish_op(&tx->branches[i].ops[s]);
 }
 
-void tm_plan_mark_initiator_ops_done(tm_trans_t *tx, int64_t now_ms)
+void tm_plan_mark_initiator_ops_done(tm_trans_t *tx, tm_run_t *run,
+                                     int64_t now_ms)
 {
+    assert(run->cap >= tx->n_branches);
     for (size_t i = 0; i < tx->n_branches; i++) {
         tm_branch_t *b = &tx->branches[i];
         tm_op_t *fw = &b->ops[TM_SLOT_FORWARD];
         if (b->initiator_driven && fw->status == TM_OP_PENDING) {
             fw->status = TM_OP_SUCCEEDED;
             fw->finished_ms = now_ms;
-            fw->dirty = 1;
+            tm_run_op(run, i, TM_SLOT_FORWARD)->dirty = 1;
         }
     }
 }
@@ -270,31 +284,32 @@ static void set_error(tm_op_t *op, const char *prefix, const char *msg)
     tm_set_string(&op->last_error, buf);
 }
 
-static void op_succeeded(tm_op_t *op, int64_t now_ms)
+static void op_succeeded(tm_op_t *op, tm_op_run_t *o, int64_t now_ms)
 {
     op->status = TM_OP_SUCCEEDED;
     op->finished_ms = now_ms;
-    op->unknown_streak = 0;
-    op->dirty = 1;
+    o->unknown_streak = 0;
+    o->dirty = 1;
 }
 
 static tm_effect_t forward_result(tm_trans_t *tx, size_t branch, tm_op_t *op,
-                                  tm_result_t result, const char *msg,
-                                  const tm_retry_policy_t *p, int64_t now_ms)
+                                  tm_op_run_t *o, tm_result_t result,
+                                  const char *msg, const tm_retry_policy_t *p,
+                                  int64_t now_ms)
 {
     tm_effect_t e = {0, -1, 0};
     int deciding = tx->status == TM_TX_SUBMITTED;
     char reason[600];
     switch (result) {
     case TM_RESULT_OK:
-        op_succeeded(op, now_ms);
+        op_succeeded(op, o, now_ms);
         op->late = !deciding;
         e.changed = 1;
         break;
     case TM_RESULT_FAILURE:
         op->status = TM_OP_FAILED;
         op->finished_ms = now_ms;
-        op->dirty = 1;
+        o->dirty = 1;
         set_error(op, "business failure: ", msg);
         snprintf(reason, sizeof(reason), "branch %s %s failed: %s",
                  tx->branches[branch].branch_id, tm_op_kind_name(op->kind),
@@ -304,19 +319,19 @@ static tm_effect_t forward_result(tm_trans_t *tx, size_t branch, tm_op_t *op,
         break;
     case TM_RESULT_ONGOING:
         set_error(op, "ongoing: ", msg);
-        op->unknown_streak = 0;
+        o->unknown_streak = 0;
         if (deciding)
             e.retry_in_ms = p->retry_interval_ms;
         break;
     case TM_RESULT_UNKNOWN:
         set_error(op, "", msg);
-        op->unknown_streak++;
+        o->unknown_streak++;
         if (!deciding)
             break;
         if (p->retry_limit && op->attempts >= p->retry_limit) {
             op->status = TM_OP_FAILED;
             op->finished_ms = now_ms;
-            op->dirty = 1;
+            o->dirty = 1;
             snprintf(reason, sizeof(reason),
                      "branch %s %s gave no answer in %u attempts: %s",
                      tx->branches[branch].branch_id, tm_op_kind_name(op->kind),
@@ -325,26 +340,26 @@ static tm_effect_t forward_result(tm_trans_t *tx, size_t branch, tm_op_t *op,
             e.changed = 1;
         } else {
             e.retry_in_ms = tm_plan_backoff_ms(
-                p->retry_interval_ms, op->unknown_streak, p->max_backoff_ms);
+                p->retry_interval_ms, o->unknown_streak, p->max_backoff_ms);
         }
         break;
     }
     return e;
 }
 
-static tm_effect_t phase2_result(tm_op_t *op, tm_result_t result,
-                                 const char *msg, const tm_retry_policy_t *p,
-                                 int64_t now_ms)
+static tm_effect_t phase2_result(tm_op_t *op, tm_op_run_t *o,
+                                 tm_result_t result, const char *msg,
+                                 const tm_retry_policy_t *p, int64_t now_ms)
 {
     tm_effect_t e = {0, -1, 0};
     switch (result) {
     case TM_RESULT_OK:
-        op_succeeded(op, now_ms);
+        op_succeeded(op, o, now_ms);
         e.changed = 1;
         return e;
     case TM_RESULT_ONGOING:
         set_error(op, "ongoing: ", msg);
-        op->unknown_streak = 0;
+        o->unknown_streak = 0;
         e.retry_in_ms = p->retry_interval_ms;
         return e;
     case TM_RESULT_FAILURE:
@@ -358,20 +373,23 @@ static tm_effect_t phase2_result(tm_op_t *op, tm_result_t result,
         e.alert = p->retry_limit && op->attempts >= p->retry_limit;
         break;
     }
-    op->unknown_streak++;
-    e.retry_in_ms = tm_plan_backoff_ms(p->retry_interval_ms, op->unknown_streak,
+    o->unknown_streak++;
+    e.retry_in_ms = tm_plan_backoff_ms(p->retry_interval_ms, o->unknown_streak,
                                        p->max_backoff_ms);
     return e;
 }
 
-tm_effect_t tm_plan_apply_result(tm_trans_t *tx, size_t branch, tm_slot_t slot,
-                                 tm_result_t result, const char *msg,
+tm_effect_t tm_plan_apply_result(tm_trans_t *tx, tm_run_t *run, size_t branch,
+                                 tm_slot_t slot, tm_result_t result,
+                                 const char *msg,
                                  const tm_retry_policy_t *policy,
                                  int64_t now_ms)
 {
+    assert(branch < tx->n_branches && run->cap >= tx->n_branches);
     tm_op_t *op = &tx->branches[branch].ops[slot];
+    tm_op_run_t *o = tm_run_op(run, branch, slot);
     tx->updated_ms = now_ms;
     if (slot == TM_SLOT_FORWARD)
-        return forward_result(tx, branch, op, result, msg, policy, now_ms);
-    return phase2_result(op, result, msg, policy, now_ms);
+        return forward_result(tx, branch, op, o, result, msg, policy, now_ms);
+    return phase2_result(op, o, result, msg, policy, now_ms);
 }

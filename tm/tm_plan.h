@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tm_run.h"
 #include "tm_trans.h"
 
 typedef enum {
@@ -57,10 +58,12 @@ typedef struct {
     int alert;           /* a phase-2 op misbehaves: an operator should know */
 } tm_effect_t;
 
-/* Fold the result of one call of op (branch, slot) into the model. msg is
- * the participant's status message (may be NULL). */
-tm_effect_t tm_plan_apply_result(tm_trans_t *tx, size_t branch, tm_slot_t slot,
-                                 tm_result_t result, const char *msg,
+/* Fold the result of one call of op (branch, slot) into the model, and its
+ * backoff streak and dirty mark into run (fitted to tx). msg is the
+ * participant's status message (may be NULL). */
+tm_effect_t tm_plan_apply_result(tm_trans_t *tx, tm_run_t *run, size_t branch,
+                                 tm_slot_t slot, tm_result_t result,
+                                 const char *msg,
                                  const tm_retry_policy_t *policy,
                                  int64_t now_ms);
 
@@ -69,12 +72,15 @@ typedef struct {
     tm_slot_t slot;
 } tm_op_ref_t;
 
-/* The ops to call now (not on the wire, not waiting for a retry timer).
- * Writes at most max refs into out and returns how many. */
-size_t tm_plan_ready(const tm_trans_t *tx, tm_op_ref_t *out, size_t max);
+/* The ops to call now (not on the wire, not waiting for a retry timer:
+ * run, fitted to tx, says). Writes at most max refs into out and returns
+ * how many. */
+size_t tm_plan_ready(const tm_trans_t *tx, const tm_run_t *run,
+                     tm_op_ref_t *out, size_t max);
 
-/* TM_TX_SUCCEEDED or TM_TX_FAILED when the transaction is done, else 0. */
-tm_tx_status_t tm_plan_outcome(const tm_trans_t *tx);
+/* TM_TX_SUCCEEDED or TM_TX_FAILED when the transaction is done, else 0
+ * (a rollback is not done while a forward op is on the wire). */
+tm_tx_status_t tm_plan_outcome(const tm_trans_t *tx, const tm_run_t *run);
 
 /* Every forward op of the transaction succeeded. */
 int tm_plan_forward_done(const tm_trans_t *tx);
@@ -90,7 +96,9 @@ int tm_plan_on_timeout(tm_trans_t *tx, int64_t now_ms);
 /* Move to the final status; ops that will never be called become SKIPPED. */
 void tm_plan_finish(tm_trans_t *tx, tm_tx_status_t final, int64_t now_ms);
 
-/* The initiator submitted: its own forward ops are done. */
-void tm_plan_mark_initiator_ops_done(tm_trans_t *tx, int64_t now_ms);
+/* The initiator submitted: its own forward ops are done (marked dirty in
+ * run). */
+void tm_plan_mark_initiator_ops_done(tm_trans_t *tx, tm_run_t *run,
+                                     int64_t now_ms);
 
 #endif /* TM_PLAN_H */

@@ -50,6 +50,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tm_run.h"
 #include "tm_trans.h"
 
 typedef struct tm_store tm_store_t;
@@ -92,11 +93,20 @@ void tm_store_close(tm_store_t *s);
 /* "sqlite" or "mysql". Static storage. */
 const char *tm_store_kind_name(const tm_store_t *s);
 
-/* Capture the transaction's unsaved changes: its header always, branches
- * not yet stored (with all their ops), and ops marked dirty. Clears those
- * marks. insert: the transaction row is new. Returns NULL on out of memory.
- * The write is owned by the caller until queued. */
-tm_write_t *tm_write_capture(tm_trans_t *tx, int insert);
+/* Capture the transaction's unsaved changes, as its runtime marks (run,
+ * fitted to tx) say: its header always, branches not yet stored (with all
+ * their ops), and ops marked dirty. Marks those branches stored and clears
+ * those dirty marks. insert: the transaction row is new. Returns NULL on
+ * out of memory (marks unchanged but for what was captured). The write is
+ * owned by the caller until queued. */
+tm_write_t *tm_write_capture(const tm_trans_t *tx, tm_run_t *run, int insert);
+
+/* A write of the transaction as it stands, for callers that keep no
+ * runtime marks (tools, tests): every op that was called or decided (an
+ * untouched op needs no row: it reads back pending, or skipped once the
+ * transaction is final); with insert every branch, without none (they are
+ * stored). NULL on out of memory. */
+tm_write_t *tm_write_capture_all(const tm_trans_t *tx, int insert);
 
 typedef enum {
     TM_WRITE_DONE = 0,   /* committed */
@@ -152,7 +162,7 @@ typedef struct {
 int tm_store_list(tm_store_t *s, const tm_store_filter_t *f, tm_trans_t ***out,
                   size_t *n, char *err, size_t errlen);
 
-/* ---- ownership (MySQL; harmless no-ops for SQLite) ------------------- */
+/* ---- ownership (MySQL; harmless no-ops for SQLite) ---------------------- */
 
 typedef struct {
     /* A transaction claimed from a node whose lease ran out; adopt takes

@@ -27,7 +27,7 @@
 /* Time a purge may take per second, so retention never starves writes. */
 #define PURGE_BUDGET_MS 300
 
-/* ---- leases, claims, retention (lease thread) ------------------------- */
+/* ---- leases, claims, retention (lease thread) --------------------------- */
 
 /* The node lock is held by a session: if it is our own earlier one (a
  * connection we lost but the server kept), end it. Returns 0 when it was
@@ -315,14 +315,7 @@ static void purge_finished(my_store_t *m)
 /* Wait up to ms or until stopping; returns 1 when stopping. */
 static int lease_wait(my_store_t *m, int64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = tm_clock_deadline_in(ms);
     pthread_mutex_lock(&m->lmu);
     while (!m->stopping &&
            pthread_cond_timedwait(&m->lcv, &m->lmu, &until) != ETIMEDOUT)

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- reading ---------------------------------------------------------- */
+/* ---- reading ------------------------------------------------------------ */
 
 my_reader_t *my_reader_take(my_store_t *m)
 {
@@ -102,7 +102,6 @@ static int rows_to_branches(MYSQL_RES *res, tm_trans_t *tx, char *err,
         if (tm_store_codec_branch(tx, c, row_cols(res, row, c), &b, err,
                                   errlen) != 0)
             return -1;
-        b->stored = 1;
     }
     return 0;
 }

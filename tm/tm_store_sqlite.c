@@ -100,7 +100,7 @@ static const char *write_sql[N_WRITE_STMTS] = {
     [ST_COMMIT] = "COMMIT",
 };
 
-/* ---- applying writes (store thread) ---------------------------------- */
+/* ---- applying writes (store thread) ------------------------------------- */
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 {
@@ -287,7 +287,7 @@ static void *checkpoint_thread_main(void *arg)
     return NULL;
 }
 
-/* ---- open / close ---------------------------------------------------- */
+/* ---- open / close ------------------------------------------------------- */
 
 static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
@@ -438,7 +438,7 @@ static void sq_close(tm_store_t *store)
     free(s);
 }
 
-/* ---- reads ----------------------------------------------------------- */
+/* ---- reads -------------------------------------------------------------- */
 
 static int read_error(sq_store_t *s, char *err, size_t errlen)
 {
@@ -520,8 +520,6 @@ static int load_branches(sq_store_t *s, tm_trans_t *tx, char *err,
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
         tm_branch_t *b;
         rc = tm_store_codec_branch(tx, c, row_cols(st, c), &b, err, errlen);
-        if (rc == 0)
-            b->stored = 1;
     }
     sqlite3_finalize(st);
     return rc;
@@ -696,7 +694,7 @@ static int sq_list(tm_store_t *store, const tm_store_filter_t *f,
     return 0;
 }
 
-/* ---- retention --------------------------------------------------------- */
+/* ---- retention ---------------------------------------------------------- */
 
 /* Finished transactions deleted per maintenance step: small, so a purge
  * never holds the writer for long. */

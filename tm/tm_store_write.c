@@ -7,6 +7,7 @@
 #include "tm_store_impl.h"
 
 #include <inttypes.h>
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@ void tm_store_decode_options(tm_trans_t *tx, const void *blob, size_t len)
     trellis__v1__trans_options__free_unpacked(m, NULL);
 }
 
-/* ---- capture --------------------------------------------------------- */
+/* ---- capture ------------------------------------------------------------ */
 
 char *tm_store_join_u32(const uint32_t *v, size_t n)
 {
@@ -72,7 +73,8 @@ void tm_write_free(tm_write_t *w)
     free(w);
 }
 
-static int capture_op(tm_w_op_t *o, uint32_t branch, int slot, tm_op_t *op)
+static int capture_op(tm_w_op_t *o, uint32_t branch, int slot,
+                      const tm_op_t *op, tm_op_run_t *mark)
 {
     o->branch = branch;
     o->slot = slot;
@@ -82,11 +84,12 @@ static int capture_op(tm_w_op_t *o, uint32_t branch, int slot, tm_op_t *op)
     o->late = op->late;
     o->last_error = tm_strdup(op->last_error);
     o->attempt_ms = join_i64(op->attempt_ms, op->n_attempt_ms);
-    op->dirty = 0;
+    mark->dirty = 0;
     return (op->last_error && !o->last_error) || !o->attempt_ms ? -1 : 0;
 }
 
-static int capture_branch(tm_w_branch_t *wb, uint32_t idx, tm_branch_t *b)
+static int capture_branch(tm_w_branch_t *wb, uint32_t idx, const tm_branch_t *b,
+                          tm_branch_run_t *mark)
 {
     wb->idx = idx;
     wb->mode = b->mode;
@@ -106,7 +109,7 @@ static int capture_branch(tm_w_branch_t *wb, uint32_t idx, tm_branch_t *b)
         if (b->ops[k].target && !wb->target[k])
             rc = -1;
     }
-    b->stored = 1;
+    mark->stored = 1;
     if (!wb->branch_id || !wb->deps || (b->payload_len && !wb->payload))
         rc = -1;
     return rc;
@@ -138,39 +141,48 @@ static int capture_header(tm_write_t *w, const tm_trans_t *tx, int insert)
     return w->options ? 0 : -1;
 }
 
-static size_t count_changes(const tm_trans_t *tx, size_t *n_branches)
+/* Op s of branch i changed since it was last captured. */
+static int op_dirty(const tm_trans_t *tx, const tm_run_t *run, size_t i, int s)
+{
+    return tx->branches[i].ops[s].kind != TM_KIND_NONE &&
+           tm_run_op(run, i, s)->dirty;
+}
+
+static size_t count_changes(const tm_trans_t *tx, const tm_run_t *run,
+                            size_t *n_branches)
 {
     size_t ops = 0;
     *n_branches = 0;
     for (size_t i = 0; i < tx->n_branches; i++) {
-        const tm_branch_t *b = &tx->branches[i];
-        if (!b->stored)
+        if (!run->branches[i].stored)
             (*n_branches)++;
         for (int s = 0; s < TM_SLOTS; s++)
-            if (b->ops[s].kind != TM_KIND_NONE && b->ops[s].dirty)
-                ops++;
+            ops += (size_t)op_dirty(tx, run, i, s);
     }
     return ops;
 }
 
-tm_write_t *tm_write_capture(tm_trans_t *tx, int insert)
+tm_write_t *tm_write_capture(const tm_trans_t *tx, tm_run_t *run, int insert)
 {
+    assert(run->cap >= tx->n_branches);
     tm_write_t *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
     size_t nb;
-    size_t nops = count_changes(tx, &nb);
+    size_t nops = count_changes(tx, run, &nb);
     w->branches = calloc(nb ? nb : 1, sizeof(*w->branches));
     w->ops = calloc(nops ? nops : 1, sizeof(*w->ops));
     int rc = (w->branches && w->ops) ? capture_header(w, tx, insert) : -1;
     for (size_t i = 0; rc == 0 && i < tx->n_branches; i++) {
-        tm_branch_t *b = &tx->branches[i];
-        if (!b->stored)
-            rc = capture_branch(&w->branches[w->n_branches++], (uint32_t)i, b);
+        const tm_branch_t *b = &tx->branches[i];
+        tm_branch_run_t *mark = &run->branches[i];
+        if (!mark->stored)
+            rc = capture_branch(&w->branches[w->n_branches++], (uint32_t)i, b,
+                                mark);
         for (int s = 0; rc == 0 && s < TM_SLOTS; s++)
-            if (b->ops[s].kind != TM_KIND_NONE && b->ops[s].dirty)
-                rc =
-                    capture_op(&w->ops[w->n_ops++], (uint32_t)i, s, &b->ops[s]);
+            if (op_dirty(tx, run, i, s))
+                rc = capture_op(&w->ops[w->n_ops++], (uint32_t)i, s, &b->ops[s],
+                                &mark->ops[s]);
     }
     if (rc != 0) {
         tm_write_free(w);
@@ -179,7 +191,25 @@ tm_write_t *tm_write_capture(tm_trans_t *tx, int insert)
     return w;
 }
 
-/* ---- column helpers ---------------------------------------------- */
+tm_write_t *tm_write_capture_all(const tm_trans_t *tx, int insert)
+{
+    tm_run_t run = {0};
+    if (tm_run_fit(&run, tx->n_branches) != 0)
+        return NULL;
+    if (!insert)
+        tm_run_mark_stored(&run, tx->n_branches);
+    for (size_t i = 0; i < tx->n_branches; i++)
+        for (int s = 0; s < TM_SLOTS; s++) {
+            const tm_op_t *op = &tx->branches[i].ops[s];
+            tm_run_op(&run, i, s)->dirty =
+                op->attempts > 0 || op->status > TM_OP_PENDING;
+        }
+    tm_write_t *w = tm_write_capture(tx, &run, insert);
+    tm_run_clear(&run);
+    return w;
+}
+
+/* ---- column helpers ----------------------------------------------------- */
 
 uint32_t *tm_store_split_u32(const char *text, size_t *n)
 {

@@ -25,29 +25,6 @@ struct tm_timers {
     size_t cap;
 };
 
-int64_t tm_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Added to every wall-clock reading; only trellisd-faults (tests) sets it. */
-static _Atomic int64_t wall_offset_ms;
-
-void tm_wall_set_offset_ms(int64_t ms)
-{
-    atomic_store(&wall_offset_ms, ms);
-}
-
-int64_t tm_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-           atomic_load(&wall_offset_ms);
-}
-
 static void heap_place(tm_timers_t *t, size_t i, tm_timer_node_t *node)
 {
     t->heap[i] = node;

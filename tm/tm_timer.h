@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tm_clock.h" /* due times are on the monotonic clock */
+
 typedef struct tm_timer_node tm_timer_node_t;
 typedef void (*tm_timer_fn)(tm_timer_node_t *node);
 
@@ -46,12 +48,5 @@ int tm_timer_arm(tm_timers_t *t, tm_timer_node_t *node, int64_t due_ms);
 int tm_timer_disarm(tm_timers_t *t, tm_timer_node_t *node);
 /* Nodes currently armed. */
 size_t tm_timers_count(tm_timers_t *t);
-
-/* Monotonic and wall clocks in milliseconds. */
-int64_t tm_mono_ms(void);
-int64_t tm_wall_ms(void);
-/* Shift what tm_wall_ms reads by ms: for the clock-skew tests only
- * (trellisd-faults); nothing in trellisd calls it. */
-void tm_wall_set_offset_ms(int64_t ms);
 
 #endif /* TM_TIMER_H */

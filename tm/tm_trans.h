@@ -9,9 +9,12 @@
  * is acyclic by construction.
  *
  * This file owns construction, copying and freeing of the model and its
- * conversion to and from the protobuf messages. It knows nothing of locks,
- * storage or gRPC calls: the engine (tm_engine.c) adds those around it, and
- * the pure decision rules live in tm_plan.c.
+ * conversion to and from the protobuf messages. The model is what is
+ * stored, and only that: it knows nothing of locks, storage or calls.
+ * What a process knows of a transaction only while it drives it (calls on
+ * the wire, retry timers, backoff streaks, what changed since the last
+ * write) is tm_run.h's, kept by the engine beside the model; the pure
+ * decision rules live in tm_plan.c.
  */
 #ifndef TM_TRANS_H
 #define TM_TRANS_H
@@ -20,7 +23,6 @@
 #include <stdint.h>
 
 #include "trellis/v1/tm.pb-c.h"
-#include "tm_timer.h"
 
 /* Numbered as trellis.v1.TransStatus. */
 typedef enum {
@@ -81,12 +83,6 @@ typedef struct {
     /* Forward op that succeeded only after the rollback decision: nothing
      * that depends on it can have been called. Stored. */
     int late;
-    /* Runtime only, never stored. */
-    int inflight;            /* a call is on the wire */
-    int dirty;               /* changed since last handed to the store */
-    uint32_t unknown_streak; /* consecutive unknown results, for backoff */
-    int waiting_retry;       /* retry_timer armed (read under the tx lock) */
-    tm_timer_node_t retry_timer;
 } tm_op_t;
 
 typedef struct {
@@ -97,7 +93,6 @@ typedef struct {
     size_t payload_len;
     uint32_t *deps; /* owned; indexes of earlier branches */
     size_t n_deps;
-    int stored; /* runtime: the branch row is in (or on its way to) storage */
     tm_op_t ops[TM_SLOTS];
 } tm_branch_t;
 

@@ -36,8 +36,7 @@ struct tm_parked {
     uint8_t bytes[];
 };
 
-/* ---- waiters --------------------------------------------------------------
- */
+/* ---- waiters ------------------------------------------------------------ */
 
 /* n waiters of l are gone: out of its count, the node's and the metric. */
 static void uncount_waiters(tm_live_t *l, unsigned n)
@@ -200,7 +199,7 @@ void tm_wait_move(tm_live_t *from, tm_live_t *to)
     from->n_waiters = 0;
 }
 
-/* ---- requests parked until the transaction's writes are durable ---------- */
+/* ---- requests parked until the transaction's writes are durable --------- */
 
 /* Keep rq to handle again once l has no write pending. */
 static void park_request(tm_live_t *l, const tm_engine_req_t *rq)

@@ -23,7 +23,15 @@ typedef struct {
     tm_limits_t lim;
     tm_engine_config_t cfg;
     tm_trans_t *tx; /* NULL until a Begin or a Submit created it */
+    tm_run_t run;   /* its runtime marks, as the engine keeps them */
 } session_t;
+
+/* The runtime marks, fitted to the transaction's branches. */
+static tm_run_t *fit(session_t *s)
+{
+    fz_require(tm_run_fit(&s->run, s->tx->n_branches) == 0, "out of memory");
+    return &s->run;
+}
 
 static void session_init(session_t *s, uint8_t variant)
 {
@@ -31,6 +39,7 @@ static void session_init(session_t *s, uint8_t variant)
     tm_config_default(&c);
     s->cfg = c.engine;
     s->tx = NULL;
+    memset(&s->run, 0, sizeof(s->run));
     if (variant % 3 == 1) { /* tight: the limit paths */
         s->cfg.limits.max_branches = 4;
         s->cfg.limits.max_payload = 16;
@@ -124,7 +133,7 @@ static void submit_existing(session_t *s, const Trellis__V1__SubmitRequest *r,
     fz_model_check_steps(tx, r, before);
     tx->submit_hash = h;
     tx->status = TM_TX_SUBMITTED;
-    tm_plan_mark_initiator_ops_done(tx, FZ_NOW_MS);
+    tm_plan_mark_initiator_ops_done(tx, fit(s), FZ_NOW_MS);
 }
 
 static void on_submit(session_t *s, const uint8_t *m, size_t n)
@@ -193,17 +202,18 @@ typedef struct {
     size_t n, cap;
 } wire_t;
 
-static void put_on_wire(tm_trans_t *tx, wire_t *w, const tm_op_ref_t *refs,
-                        size_t n)
+static void put_on_wire(tm_trans_t *tx, tm_run_t *run, wire_t *w,
+                        const tm_op_ref_t *refs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         tm_op_t *op = op_of(tx, refs[i]);
-        fz_require(!op->inflight, "planned an op that is on the wire");
+        tm_op_run_t *mark = tm_run_op(run, refs[i].branch, refs[i].slot);
+        fz_require(!mark->inflight, "planned an op that is on the wire");
         fz_require(refs[i].slot != TM_SLOT_FORWARD ||
                        !tx->branches[refs[i].branch].initiator_driven,
                    "planned the forward op of an initiator-driven branch");
         tm_op_note_attempt(op, FZ_NOW_MS);
-        op->inflight = 1;
+        mark->inflight = 1;
         fz_require(w->n < w->cap, "more calls on the wire than ops");
         w->refs[w->n++] = refs[i];
     }
@@ -224,9 +234,9 @@ static void answer(session_t *s, wire_t *w, fz_in_t *in)
             continue;
         }
         tm_result_t res = (tm_result_t)(b & 3);
-        s->tx->branches[ref.branch].ops[ref.slot].inflight = 0;
+        tm_run_op(fit(s), ref.branch, ref.slot)->inflight = 0;
         tm_retry_policy_t p = policy_of(s);
-        tm_plan_apply_result(s->tx, ref.branch, ref.slot, res,
+        tm_plan_apply_result(s->tx, fit(s), ref.branch, ref.slot, res,
                              res == TM_RESULT_OK ? NULL : "fuzzed refusal", &p,
                              FZ_NOW_MS);
     }
@@ -247,10 +257,10 @@ static int drive_round(session_t *s, wire_t *w, fz_in_t *in)
     size_t cap = tx->n_branches * TM_SLOTS;
     tm_op_ref_t *refs = malloc((cap ? cap : 1) * sizeof(*refs));
     fz_require(refs != NULL, "out of memory");
-    size_t n = tm_plan_ready(tx, refs, cap);
-    put_on_wire(tx, w, refs, n);
+    size_t n = tm_plan_ready(tx, fit(s), refs, cap);
+    put_on_wire(tx, &s->run, w, refs, n);
     free(refs);
-    tm_tx_status_t outcome = tm_plan_outcome(tx);
+    tm_tx_status_t outcome = tm_plan_outcome(tx, &s->run);
     fz_require(!outcome || w->n == 0, "finished with calls on the wire");
     fz_require(w->n || outcome || tx->status == TM_TX_PREPARED,
                "planning stalled: nothing to call, nothing on the wire, "
@@ -327,4 +337,5 @@ void fz_session_run(fz_in_t *in)
     fz_model_check(s.tx, &s.lim);
     fz_model_reply(s.tx);
     tm_trans_free(s.tx);
+    tm_run_clear(&s.run);
 }

@@ -112,7 +112,7 @@ static void note(void *arg, tm_write_result_t r)
 /* Queue one write and wait for its commit; returns its result. */
 static tm_write_result_t write_now(tm_store_t *s, tm_trans_t *tx, int insert)
 {
-    tm_write_t *w = tm_write_capture(tx, insert);
+    tm_write_t *w = tm_write_capture_all(tx, insert);
     assert_non_null(w);
     int before = n_done;
     tm_store_queue(s, w, note, NULL);
@@ -139,7 +139,6 @@ static void test_round_trip_and_reload(void **state)
     op->status = TM_OP_SUCCEEDED;
     tm_op_note_attempt(op, 1500);
     op->last_error = tm_strdup("grpc status 14: \"down\"");
-    op->dirty = 1;
     done->status = TM_TX_SUCCEEDED;
     done->finished_ms = 1600;
     assert_int_equal(write_now(a, done, 0), TM_WRITE_DONE);
@@ -358,7 +357,7 @@ static void test_large_group_in_pieces(void **state)
         txs[i]->branches[0].payload = malloc(sizeof payload);
         memcpy(txs[i]->branches[0].payload, payload, sizeof payload);
         txs[i]->branches[0].payload_len = sizeof payload;
-        tm_store_queue(s, tm_write_capture(txs[i], 1), note, NULL);
+        tm_store_queue(s, tm_write_capture_all(txs[i], 1), note, NULL);
     }
     tm_store_flush(s);
     assert_int_equal(n_done, before + N);
@@ -623,7 +622,7 @@ static void test_item8_oversize_write_fails_alone(void **state)
     tm_trans_t *txs[3] = {small, huge, after};
     for (int i = 0; i < 3; i++) {
         result_of[i] = TM_WRITE_DONE;
-        tm_store_queue(s, tm_write_capture(txs[i], 1), note_into,
+        tm_store_queue(s, tm_write_capture_all(txs[i], 1), note_into,
                        &result_of[i]);
     }
     tm_store_flush(s); /* before the fix: never returns (retried forever) */

@@ -17,6 +17,23 @@
 
 static const tm_retry_policy_t policy = {100, 1000, 0};
 
+/* The runtime marks of the transaction under test, as the engine keeps
+ * them beside the model (tm_run.h); cleared before each test. */
+static tm_run_t run;
+
+static tm_run_t *fit(const tm_trans_t *tx)
+{
+    assert_int_equal(tm_run_fit(&run, tx->n_branches), 0);
+    return &run;
+}
+
+static int clear_run(void **state)
+{
+    (void)state;
+    tm_run_clear(&run);
+    return 0;
+}
+
 static void add_saga_step(tm_trans_t *tx, const uint32_t *deps, size_t nd,
                           int with_compensate)
 {
@@ -74,12 +91,12 @@ static void add_tcc_branch(tm_trans_t *tx)
 
 static size_t ready(const tm_trans_t *tx, tm_op_ref_t *out)
 {
-    return tm_plan_ready(tx, out, 32);
+    return tm_plan_ready(tx, fit(tx), out, 32);
 }
 
 static tm_effect_t answer(tm_trans_t *tx, size_t b, tm_slot_t s, tm_result_t r)
 {
-    return tm_plan_apply_result(tx, b, s, r, "msg", &policy, 2000);
+    return tm_plan_apply_result(tx, fit(tx), b, s, r, "msg", &policy, 2000);
 }
 
 static void test_classify_follows_protocol_table(void **state)
@@ -116,13 +133,13 @@ static void test_chain_runs_in_order_and_succeeds(void **state)
         assert_int_equal(ready(tx, r), 1);
         assert_int_equal(r[0].branch, step);
         assert_int_equal(r[0].slot, TM_SLOT_FORWARD);
-        assert_int_equal(tm_plan_outcome(tx), 0);
+        assert_int_equal(tm_plan_outcome(tx, fit(tx)), 0);
         tm_effect_t e = answer(tx, step, TM_SLOT_FORWARD, TM_RESULT_OK);
         assert_true(e.changed);
         assert_int_equal(tx->status, TM_TX_SUBMITTED);
     }
     assert_int_equal(ready(tx, r), 0);
-    assert_int_equal(tm_plan_outcome(tx), TM_TX_SUCCEEDED);
+    assert_int_equal(tm_plan_outcome(tx, fit(tx)), TM_TX_SUCCEEDED);
     tm_plan_finish(tx, TM_TX_SUCCEEDED, 3000);
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(tx->branches[i].ops[TM_SLOT_ROLLBACK].status,
@@ -133,6 +150,7 @@ static void test_chain_runs_in_order_and_succeeds(void **state)
 /* A failure at step k compensates k, k-1, ..., 1 in exactly that order. */
 static void check_failure_at(size_t n, size_t k)
 {
+    clear_run(NULL);
     tm_trans_t *tx = chain_saga(n);
     tm_op_ref_t r[32];
     for (size_t i = 0; i < k; i++)
@@ -145,11 +163,11 @@ static void check_failure_at(size_t n, size_t k)
         assert_int_equal(ready(tx, r), 1);
         assert_int_equal(r[0].branch, c);
         assert_int_equal(r[0].slot, TM_SLOT_ROLLBACK);
-        assert_int_equal(tm_plan_outcome(tx), 0);
+        assert_int_equal(tm_plan_outcome(tx, fit(tx)), 0);
         answer(tx, c, TM_SLOT_ROLLBACK, TM_RESULT_OK);
     }
     assert_int_equal(ready(tx, r), 0);
-    assert_int_equal(tm_plan_outcome(tx), TM_TX_FAILED);
+    assert_int_equal(tm_plan_outcome(tx, fit(tx)), TM_TX_FAILED);
     tm_plan_finish(tx, TM_TX_FAILED, 3000);
     for (size_t i = k + 1; i < n; i++) {
         assert_int_equal(tx->branches[i].ops[TM_SLOT_FORWARD].status,
@@ -191,9 +209,9 @@ static void test_diamond_runs_branches_concurrently(void **state)
     assert_int_equal(r[1].branch, 2);
     answer(tx, 1, TM_SLOT_FORWARD, TM_RESULT_OK);
     /* 3 waits for 2 as well */
-    tx->branches[2].ops[TM_SLOT_FORWARD].inflight = 1;
+    tm_run_op(fit(tx), 2, TM_SLOT_FORWARD)->inflight = 1;
     assert_int_equal(ready(tx, r), 0);
-    tx->branches[2].ops[TM_SLOT_FORWARD].inflight = 0;
+    tm_run_op(fit(tx), 2, TM_SLOT_FORWARD)->inflight = 0;
     answer(tx, 2, TM_SLOT_FORWARD, TM_RESULT_OK);
     assert_int_equal(ready(tx, r), 1);
     assert_int_equal(r[0].branch, 3);
@@ -219,7 +237,7 @@ static void test_diamond_compensates_graph_backwards(void **state)
     assert_int_equal(ready(tx, r), 1);
     assert_int_equal(r[0].branch, 0);
     answer(tx, 0, TM_SLOT_ROLLBACK, TM_RESULT_OK);
-    assert_int_equal(tm_plan_outcome(tx), TM_TX_FAILED);
+    assert_int_equal(tm_plan_outcome(tx, fit(tx)), TM_TX_FAILED);
     tm_trans_free(tx);
 }
 
@@ -229,17 +247,17 @@ static void test_rollback_waits_for_forward_on_the_wire(void **state)
     tm_trans_t *tx = diamond();
     tm_op_ref_t r[32];
     answer(tx, 0, TM_SLOT_FORWARD, TM_RESULT_OK);
-    tx->branches[2].ops[TM_SLOT_FORWARD].inflight = 1;
+    tm_run_op(fit(tx), 2, TM_SLOT_FORWARD)->inflight = 1;
     answer(tx, 1, TM_SLOT_FORWARD, TM_RESULT_FAILURE);
     /* 1 may roll back; 0 must wait for 2, whose action is still out. */
     assert_int_equal(ready(tx, r), 1);
     assert_int_equal(r[0].branch, 1);
     answer(tx, 1, TM_SLOT_ROLLBACK, TM_RESULT_OK);
     assert_int_equal(ready(tx, r), 0);
-    assert_int_equal(tm_plan_outcome(tx), 0);
+    assert_int_equal(tm_plan_outcome(tx, fit(tx)), 0);
     /* The late action succeeds after the decision: it is recorded and
      * compensated, never retried. */
-    tx->branches[2].ops[TM_SLOT_FORWARD].inflight = 0;
+    tm_run_op(fit(tx), 2, TM_SLOT_FORWARD)->inflight = 0;
     tm_effect_t e = answer(tx, 2, TM_SLOT_FORWARD, TM_RESULT_OK);
     assert_true(e.changed);
     assert_int_equal(tx->status, TM_TX_ABORTING);
@@ -271,13 +289,13 @@ static void test_unknown_backs_off_and_retry_limit_rolls_back(void **state)
     int64_t expect[] = {100, 200};
     for (int i = 0; i < 2; i++) {
         tm_op_note_attempt(op, 1000 + i);
-        tm_effect_t e = tm_plan_apply_result(tx, 0, TM_SLOT_FORWARD,
+        tm_effect_t e = tm_plan_apply_result(tx, fit(tx), 0, TM_SLOT_FORWARD,
                                              TM_RESULT_UNKNOWN, "down", &p, 0);
         assert_false(e.changed);
         assert_int_equal(e.retry_in_ms, expect[i]);
     }
     tm_op_note_attempt(op, 1002);
-    tm_effect_t e = tm_plan_apply_result(tx, 0, TM_SLOT_FORWARD,
+    tm_effect_t e = tm_plan_apply_result(tx, fit(tx), 0, TM_SLOT_FORWARD,
                                          TM_RESULT_UNKNOWN, "down", &p, 0);
     assert_true(e.changed);
     assert_int_equal(op->status, TM_OP_FAILED);
@@ -299,7 +317,7 @@ static void test_phase2_failure_is_retried_with_alert(void **state)
     assert_int_equal(e.retry_in_ms, 200);
     e = answer(tx, 0, TM_SLOT_ROLLBACK, TM_RESULT_OK);
     assert_true(e.changed);
-    assert_int_equal(tm_plan_outcome(tx), TM_TX_FAILED);
+    assert_int_equal(tm_plan_outcome(tx, fit(tx)), TM_TX_FAILED);
     tm_trans_free(tx);
 }
 
@@ -334,14 +352,14 @@ static void test_registered_branches_confirm_after_submit(void **state)
     tm_op_ref_t r[32];
     assert_int_equal(ready(tx, r), 0); /* prepared: the TM waits */
     tx->status = TM_TX_SUBMITTED;
-    tm_plan_mark_initiator_ops_done(tx, 10);
+    tm_plan_mark_initiator_ops_done(tx, fit(tx), 10);
     assert_int_equal(ready(tx, r), 2);
     assert_int_equal(r[0].slot, TM_SLOT_COMMIT);
     assert_int_equal(r[1].slot, TM_SLOT_COMMIT);
     answer(tx, 0, TM_SLOT_COMMIT, TM_RESULT_OK);
-    assert_int_equal(tm_plan_outcome(tx), 0);
+    assert_int_equal(tm_plan_outcome(tx, fit(tx)), 0);
     answer(tx, 1, TM_SLOT_COMMIT, TM_RESULT_OK);
-    assert_int_equal(tm_plan_outcome(tx), TM_TX_SUCCEEDED);
+    assert_int_equal(tm_plan_outcome(tx, fit(tx)), TM_TX_SUCCEEDED);
     tm_trans_free(tx);
 }
 
@@ -360,7 +378,7 @@ static void test_abort_cancels_registered_in_reverse(void **state)
     assert_int_equal(ready(tx, r), 1);
     assert_int_equal(r[0].branch, 0);
     answer(tx, 0, TM_SLOT_ROLLBACK, TM_RESULT_OK);
-    assert_int_equal(tm_plan_outcome(tx), TM_TX_FAILED);
+    assert_int_equal(tm_plan_outcome(tx, fit(tx)), TM_TX_FAILED);
     tm_trans_free(tx);
 }
 
@@ -374,7 +392,7 @@ static void test_commit_waits_for_every_forward_op(void **state)
     uint32_t dep = 0;
     add_saga_step(tx, &dep, 1, 1);
     tx->status = TM_TX_SUBMITTED;
-    tm_plan_mark_initiator_ops_done(tx, 10);
+    tm_plan_mark_initiator_ops_done(tx, fit(tx), 10);
     tm_op_ref_t r[32];
     assert_int_equal(ready(tx, r), 1);
     assert_int_equal(r[0].branch, 1);
@@ -407,21 +425,39 @@ static void test_step_without_compensation_is_skipped(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify_follows_protocol_table),
-        cmocka_unit_test(test_backoff_doubles_then_caps),
-        cmocka_unit_test(test_chain_runs_in_order_and_succeeds),
-        cmocka_unit_test(test_failure_at_each_step_compensates_backwards),
-        cmocka_unit_test(test_diamond_runs_branches_concurrently),
-        cmocka_unit_test(test_diamond_compensates_graph_backwards),
-        cmocka_unit_test(test_rollback_waits_for_forward_on_the_wire),
-        cmocka_unit_test(test_ongoing_retries_at_fixed_interval),
-        cmocka_unit_test(test_unknown_backs_off_and_retry_limit_rolls_back),
-        cmocka_unit_test(test_phase2_failure_is_retried_with_alert),
-        cmocka_unit_test(test_timeout_rolls_back_unless_decided),
-        cmocka_unit_test(test_registered_branches_confirm_after_submit),
-        cmocka_unit_test(test_abort_cancels_registered_in_reverse),
-        cmocka_unit_test(test_commit_waits_for_every_forward_op),
-        cmocka_unit_test(test_step_without_compensation_is_skipped),
+        cmocka_unit_test_setup_teardown(test_classify_follows_protocol_table,
+                                        clear_run, clear_run),
+        cmocka_unit_test_setup_teardown(test_backoff_doubles_then_caps,
+                                        clear_run, clear_run),
+        cmocka_unit_test_setup_teardown(test_chain_runs_in_order_and_succeeds,
+                                        clear_run, clear_run),
+        cmocka_unit_test_setup_teardown(
+            test_failure_at_each_step_compensates_backwards, clear_run,
+            clear_run),
+        cmocka_unit_test_setup_teardown(test_diamond_runs_branches_concurrently,
+                                        clear_run, clear_run),
+        cmocka_unit_test_setup_teardown(
+            test_diamond_compensates_graph_backwards, clear_run, clear_run),
+        cmocka_unit_test_setup_teardown(
+            test_rollback_waits_for_forward_on_the_wire, clear_run, clear_run),
+        cmocka_unit_test_setup_teardown(test_ongoing_retries_at_fixed_interval,
+                                        clear_run, clear_run),
+        cmocka_unit_test_setup_teardown(
+            test_unknown_backs_off_and_retry_limit_rolls_back, clear_run,
+            clear_run),
+        cmocka_unit_test_setup_teardown(
+            test_phase2_failure_is_retried_with_alert, clear_run, clear_run),
+        cmocka_unit_test_setup_teardown(test_timeout_rolls_back_unless_decided,
+                                        clear_run, clear_run),
+        cmocka_unit_test_setup_teardown(
+            test_registered_branches_confirm_after_submit, clear_run,
+            clear_run),
+        cmocka_unit_test_setup_teardown(
+            test_abort_cancels_registered_in_reverse, clear_run, clear_run),
+        cmocka_unit_test_setup_teardown(test_commit_waits_for_every_forward_op,
+                                        clear_run, clear_run),
+        cmocka_unit_test_setup_teardown(
+            test_step_without_compensation_is_skipped, clear_run, clear_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

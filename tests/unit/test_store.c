@@ -96,21 +96,20 @@ static void test_round_trip_survives_reopen(void **state)
     assert_int_equal(open_store(&s, err, sizeof(err)), 0);
     tm_trans_t *a = two_step_saga("gid-a", 1000);
     tm_trans_t *b = two_step_saga("gid-b", 2000);
-    tm_store_queue(s, tm_write_capture(a, 1), note_done, (void *)1);
-    tm_store_queue(s, tm_write_capture(b, 1), note_done, (void *)2);
+    tm_store_queue(s, tm_write_capture_all(a, 1), note_done, (void *)1);
+    tm_store_queue(s, tm_write_capture_all(b, 1), note_done, (void *)2);
     /* a's first step succeeds: only that op and the header are written */
     tm_op_t *op = &a->branches[0].ops[TM_SLOT_FORWARD];
     op->status = TM_OP_SUCCEEDED;
     tm_op_note_attempt(op, 1500);
     tm_op_note_attempt(op, 1600);
     op->last_error = tm_strdup("grpc status 14: down");
-    op->dirty = 1;
-    tm_store_queue(s, tm_write_capture(a, 0), note_done, (void *)3);
+    tm_store_queue(s, tm_write_capture_all(a, 0), note_done, (void *)3);
     /* b finishes */
     b->status = TM_TX_FAILED;
     b->reason = tm_strdup("branch 02 action failed: no cars");
     b->finished_ms = 2500;
-    tm_store_queue(s, tm_write_capture(b, 0), note_done, (void *)4);
+    tm_store_queue(s, tm_write_capture_all(b, 0), note_done, (void *)4);
     tm_store_flush(s);
     assert_int_equal(n_order, 4);
     for (int i = 0; i < 4; i++)
@@ -179,7 +178,7 @@ static void test_list_pages_by_creation_time(void **state)
         tm_trans_t *tx = two_step_saga(gid, 10000 + i);
         if (i % 2)
             tx->status = TM_TX_SUCCEEDED;
-        tm_store_queue(s, tm_write_capture(tx, 1), NULL, NULL);
+        tm_store_queue(s, tm_write_capture_all(tx, 1), NULL, NULL);
         tm_trans_free(tx);
     }
     tm_store_flush(s);
