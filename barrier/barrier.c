@@ -1,5 +1,5 @@
 /*
- * barrier.c: the branch barrier over MySQL/MariaDB (see barrier.h).
+ * barrier.c: the branch barrier over MySQL/MariaDB (see trellis/barrier.h).
  *
  * This file owns the barrier table's layout (DDL), the SQL barrier_run
  * sends around the handler's business SQL, the mapping from outcomes to
@@ -56,7 +56,7 @@
  * duplicate cancels) can still meet an InnoDB deadlock; the victim gets
  * BARRIER_ERROR with nothing done, and the TM's retry settles it.
  */
-#include "barrier.h"
+#include "trellis/barrier.h"
 
 #include <stdarg.h>
 #include <stdio.h>

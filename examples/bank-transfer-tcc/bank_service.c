@@ -103,9 +103,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "barrier.h"
+#include "trellis/barrier.h"
 #include "example_service.h"
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 #define ID_MAX EXAMPLE_SERVICE_ID_MAX
 #define BANK_AMOUNT_MAX 1000000000000LL     /* 10^12, either way */

@@ -27,8 +27,8 @@
 #include <mysql.h>
 #include <stddef.h>
 
-#include "barrier.h"
-#include "trellis_participant.h"
+#include "trellis/barrier.h"
+#include "trellis/trellis_participant.h"
 
 #define EXAMPLE_SERVICE_ID_MAX 64
 

@@ -1,7 +1,7 @@
 /*
  * example-hybrid-order: the driver of the hybrid-order example. Creating an
  * order is one global transaction whose branches are of three kinds
- * (trellis_gtx, sdk/trellis_gtx.h), on three services (separate processes,
+ * (trellis_gtx, trellis/trellis_gtx.h), on three services (separate processes,
  * each with its own database on one MariaDB):
  *
  *   trellis_gtx_begin
@@ -57,9 +57,9 @@
 
 #include "example_driver.h"
 #include "harness.h"
-#include "trellis.h"
-#include "trellis_gtx.h"
-#include "xa.h"
+#include "trellis/trellis.h"
+#include "trellis/trellis_gtx.h"
+#include "trellis/mysql_xa.h"
 
 #define EX "hybrid-order"
 #define ADDR_MAX 128

@@ -43,9 +43,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "barrier.h"
+#include "trellis/barrier.h"
 #include "example_service.h"
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 #define ID_MAX EXAMPLE_SERVICE_ID_MAX
 #define CAPACITY_MAX 1000

@@ -59,9 +59,9 @@
 
 #include "example_driver.h"
 #include "harness.h"
-#include "trellis.h"
-#include "trellis_xa.h"
-#include "xa.h"
+#include "trellis/trellis.h"
+#include "trellis/trellis_xa.h"
+#include "trellis/mysql_xa.h"
 
 #define EX "xa-order"
 #define ADDR_MAX 128

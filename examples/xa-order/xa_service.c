@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "example_service.h"
-#include "xa.h"
+#include "trellis/mysql_xa.h"
 
 #define MAX_FAULTS 1024 /* (gid, branch) pairs with a fail_commits fault */
 #define MAX_THREADS 256 /* one connection each */

@@ -39,9 +39,9 @@
 #include <mysql.h>
 #include <stddef.h>
 
-#include "barrier.h"
+#include "trellis/barrier.h"
 #include "example_service.h"
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 #define XA_SERVICE_ID_MAX EXAMPLE_SERVICE_ID_MAX
 

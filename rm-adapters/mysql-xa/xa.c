@@ -1,5 +1,5 @@
 /*
- * xa.c: the MySQL/MariaDB XA resource-manager adapter (see xa.h).
+ * xa.c: the MySQL/MariaDB XA resource-manager adapter (see trellis/mysql_xa.h).
  *
  * This file owns the XA statements around a participant's business SQL,
  * the phase-2 XA COMMIT / XA ROLLBACK with their idempotence rules, and the
@@ -122,7 +122,7 @@
  * InnoDB detach, microseconds later; never hit in 6000 tries, half of them
  * under load).
  */
-#include "xa.h"
+#include "trellis/mysql_xa.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -27,9 +27,9 @@
  */
 #include "participant.c"
 
-#include "barrier.h"
+#include "trellis/barrier.h"
 #include "fuzz_input.h"
-#include "xa.h"
+#include "trellis/mysql_xa.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

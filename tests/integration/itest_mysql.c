@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "barrier.h"
+#include "trellis/barrier.h"
 
 /* One server per run of a test file, shared by its tests. */
 static struct {

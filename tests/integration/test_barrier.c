@@ -26,7 +26,7 @@
 #include <errmsg.h>
 #include <mysql.h>
 
-#include "barrier.h"
+#include "trellis/barrier.h"
 #include "harness.h"
 #include "itest_mysql.h"
 

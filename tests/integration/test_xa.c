@@ -34,10 +34,10 @@
 
 #include "harness.h"
 #include "itest_mysql.h"
-#include "trellis.h"
-#include "trellis_participant.h"
-#include "trellis_xa.h"
-#include "xa.h"
+#include "trellis/trellis.h"
+#include "trellis/trellis_participant.h"
+#include "trellis/trellis_xa.h"
+#include "trellis/mysql_xa.h"
 
 /* ---- the server and the database of a test ---------------------------- */
 

@@ -33,8 +33,8 @@
 #include <mysql.h>
 #include <stddef.h>
 
-#include "barrier.h"
-#include "trellis.h"
+#include "trellis/barrier.h"
+#include "trellis/trellis.h"
 
 /* MySQL's limit on an XID's gtrid part (and on its bqual part). */
 #define XA_XID_MAX 64

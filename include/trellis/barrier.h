@@ -31,7 +31,7 @@
 #include <mysql.h>
 #include <stddef.h>
 
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 #define BARRIER_DEFAULT_TABLE "trellis_barrier"
 /* The barrier_id of a branch that gives none. */
@@ -45,7 +45,7 @@ typedef struct {
     const char *barrier_id; /* NULL: "01" */
     /* The TM cluster the call came from (its trellis-cluster-id header),
      * NULL or "": none. The barrier ignores it; the XA adapter puts it
-     * into the XID (rm-adapters/mysql-xa/xa.h). */
+     * into the XID (trellis/mysql_xa.h). */
     const char *cluster_id;
 } barrier_branch_t;
 
