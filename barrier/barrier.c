@@ -1,11 +1,11 @@
 /*
- * barrier.c: the branch barrier over MySQL/MariaDB (see barrier.h).
+ * barrier.c: the branch barrier over MySQL/MariaDB (see trellis/barrier.h).
  *
- * This file owns the barrier table's layout (DDL), the SQL barrier_run
+ * This file owns the barrier table's layout (DDL), the SQL trellis_barrier_run
  * sends around the handler's business SQL, the mapping from outcomes to
  * participant replies, and the retention purge.
  *
- * One barrier_run is one local transaction on the caller's connection:
+ * One trellis_barrier_run is one local transaction on the caller's connection:
  *
  *   START TRANSACTION
  *   INSERT IGNORE own row (op, reason = op)
@@ -24,8 +24,9 @@
  * ROLLBACK) or 4 (a forward op's duplicate or hanging reads the row's
  * reason; an empty compensation inserts two rows). Values are escaped with
  * mysql_real_escape_string (no round trip) rather than prepared statements
- * (prepare + execute + close per call: barrier_run holds no per-connection
- * state to cache them in). A NULL table means BARRIER_DEFAULT_TABLE.
+ * (prepare + execute + close per call: trellis_barrier_run holds no
+ * per-connection state to cache them in). A NULL table means
+ * TRELLIS_BARRIER_DEFAULT_TABLE.
  *
  * Key columns use utf8mb4_bin (case matters: "G1" and "g1" are two gids).
  * That collation pads with spaces, so values ending in a space are refused
@@ -49,14 +50,14 @@
  *     session changed (mysql_thread_id, compared after it returns) is an
  *     error, never a commit.
  *
- * Limits, chosen and named: rows purged by barrier_purge are forgotten, so
- * a forward op delivered after the retention period runs again; keep the
+ * Limits, chosen and named: rows purged by trellis_barrier_purge are forgotten,
+ * so a forward op delivered after the retention period runs again; keep the
  * retention far above the TM's longest retry horizon. Three or more
  * transactions inserting the same key at once (e.g. a try racing two
  * duplicate cancels) can still meet an InnoDB deadlock; the victim gets
- * BARRIER_ERROR with nothing done, and the TM's retry settles it.
+ * TRELLIS_BARRIER_ERROR with nothing done, and the TM's retry settles it.
  */
-#include "barrier.h"
+#include "trellis/barrier.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -111,7 +112,8 @@ static int is_forward(const char *op)
 
 /* ---- input checks ------------------------------------------------------- */
 
-int barrier_check_table_name(const char *table, char *err, size_t errlen)
+int trellis_barrier_check_table_name(const char *table, char *err,
+                                     size_t errlen)
 {
     if (!table || !*table) {
         say(err, errlen, "barrier table name is empty");
@@ -163,13 +165,15 @@ static int check_value(const char *name, const char *v, size_t max,
     return 0;
 }
 
-int barrier_check_branch(const barrier_branch_t *b, char *msg, size_t msglen)
+int trellis_barrier_check_branch(const trellis_barrier_branch_t *b, char *msg,
+                                 size_t msglen)
 {
     if (!b) {
         say(msg, msglen, "barrier: no branch");
         return -1;
     }
-    const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
+    const char *bid =
+        b->barrier_id ? b->barrier_id : TRELLIS_BARRIER_DEFAULT_ID;
     if (check_value("trans_type", b->trans_type, COL_TRANS_TYPE, 1, msg,
                     msglen) != 0 ||
         check_value("gid", b->gid, COL_KEY, 0, msg, msglen) != 0 ||
@@ -220,7 +224,7 @@ static void sql_quoted(sql_t *q, MYSQL *conn, const char *v)
 }
 
 /* WHERE clause naming one row of the unique key. */
-static void sql_key(sql_t *q, MYSQL *conn, const barrier_branch_t *b,
+static void sql_key(sql_t *q, MYSQL *conn, const trellis_barrier_branch_t *b,
                     const char *op, const char *barrier_id)
 {
     sql_raw(q, " WHERE gid = ");
@@ -249,10 +253,10 @@ static int run_text(MYSQL *conn, const char *text)
 
 /* ---- table -------------------------------------------------------------- */
 
-int barrier_create_table(MYSQL *conn, const char *table, char *err,
-                         size_t errlen)
+int trellis_barrier_create_table(MYSQL *conn, const char *table, char *err,
+                                 size_t errlen)
 {
-    if (barrier_check_table_name(table, err, errlen) != 0)
+    if (trellis_barrier_check_table_name(table, err, errlen) != 0)
         return -1;
     sql_t q = {.n = 0};
     sql_raw(&q, "CREATE TABLE IF NOT EXISTS `");
@@ -276,7 +280,8 @@ int barrier_create_table(MYSQL *conn, const char *table, char *err,
     return 0;
 }
 
-/* ---- barrier_run -------------------------------------------------------- */
+/* ---- trellis_barrier_run
+ * -------------------------------------------------------- */
 
 static unsigned server_status(MYSQL *conn)
 {
@@ -289,7 +294,7 @@ static unsigned server_status(MYSQL *conn)
 /* A result the handler opened with mysql_use_result and did not free
  * cannot be read here: the COMMIT then fails and the connection stays
  * unusable until the handler's caller frees it. */
-int barrier_drain_results(MYSQL *conn)
+int trellis_barrier_drain_results(MYSQL *conn)
 {
     for (;;) {
         MYSQL_RES *r = mysql_store_result(conn);
@@ -311,17 +316,17 @@ static void rollback_quietly(MYSQL *conn)
 }
 
 /* A database error inside the transaction: report it, then roll back. */
-static barrier_outcome_t fail_db(MYSQL *conn, const char *what, char *msg,
-                                 size_t msglen)
+static trellis_barrier_outcome_t fail_db(MYSQL *conn, const char *what,
+                                         char *msg, size_t msglen)
 {
     say_db(msg, msglen, conn, what);
     rollback_quietly(conn);
-    return BARRIER_ERROR;
+    return TRELLIS_BARRIER_ERROR;
 }
 
-long long barrier_insert_row(MYSQL *conn, const char *table,
-                             const barrier_branch_t *b, const char *op,
-                             const char *barrier_id)
+long long trellis_barrier_insert_row(MYSQL *conn, const char *table,
+                                     const trellis_barrier_branch_t *b,
+                                     const char *op, const char *barrier_id)
 {
     sql_t q = {.n = 0};
     sql_raw(&q, "INSERT IGNORE INTO `");
@@ -346,9 +351,10 @@ long long barrier_insert_row(MYSQL *conn, const char *table,
     return n == (my_ulonglong)-1 ? -1 : (long long)n;
 }
 
-int barrier_read_reason(MYSQL *conn, const char *table,
-                        const barrier_branch_t *b, const char *barrier_id,
-                        char *out, size_t outlen)
+int trellis_barrier_read_reason(MYSQL *conn, const char *table,
+                                const trellis_barrier_branch_t *b,
+                                const char *barrier_id, char *out,
+                                size_t outlen)
 {
     sql_t q = {.n = 0};
     sql_raw(&q, "SELECT reason FROM `");
@@ -371,40 +377,39 @@ int barrier_read_reason(MYSQL *conn, const char *table,
 
 /* The op's own row was already there: a duplicate, or for a forward op
  * the row its compensation left (hanging). Ends the transaction. */
-static barrier_outcome_t already_there(MYSQL *conn, const char *table,
-                                       const barrier_branch_t *b,
-                                       const char *barrier_id, char *msg,
-                                       size_t msglen)
+static trellis_barrier_outcome_t
+already_there(MYSQL *conn, const char *table, const trellis_barrier_branch_t *b,
+              const char *barrier_id, char *msg, size_t msglen)
 {
-    barrier_outcome_t out = BARRIER_SKIPPED_DUPLICATE;
+    trellis_barrier_outcome_t out = TRELLIS_BARRIER_SKIPPED_DUPLICATE;
     if (is_forward(b->op)) {
         char reason[COL_OP + 1] = "";
-        int found = barrier_read_reason(conn, table, b, barrier_id, reason,
-                                        sizeof reason);
+        int found = trellis_barrier_read_reason(conn, table, b, barrier_id,
+                                                reason, sizeof reason);
         if (found < 0)
             return fail_db(conn, "barrier: read reason", msg, msglen);
         if (found == 0) {
             say(msg, msglen, "barrier: row vanished (purged?); retry");
             rollback_quietly(conn);
-            return BARRIER_ERROR;
+            return TRELLIS_BARRIER_ERROR;
         }
         if (strcmp(reason, b->op) != 0)
-            out = BARRIER_SKIPPED_HANGING;
+            out = TRELLIS_BARRIER_SKIPPED_HANGING;
     }
     if (run_text(conn, "ROLLBACK") != 0) {
         say_db(msg, msglen, conn, "barrier: rollback");
-        return BARRIER_ERROR;
+        return TRELLIS_BARRIER_ERROR;
     }
     say(msg, msglen, "%s",
-        out == BARRIER_SKIPPED_HANGING
+        out == TRELLIS_BARRIER_SKIPPED_HANGING
             ? "hanging: the transaction was already rolled back"
             : "duplicate: already done");
     return out;
 }
 
 /* COMMIT the rows inserted so far; `out` when that worked. */
-static barrier_outcome_t commit(MYSQL *conn, barrier_outcome_t out, char *msg,
-                                size_t msglen)
+static trellis_barrier_outcome_t
+commit(MYSQL *conn, trellis_barrier_outcome_t out, char *msg, size_t msglen)
 {
     if (run_text(conn, "COMMIT") != 0)
         return fail_db(conn, "barrier: commit", msg, msglen);
@@ -413,12 +418,12 @@ static barrier_outcome_t commit(MYSQL *conn, barrier_outcome_t out, char *msg,
 
 /* Run the handler inside the open transaction (begun on session) and
  * end it. */
-static barrier_outcome_t run_business(MYSQL *conn, barrier_business_fn fn,
-                                      void *user, char *msg, size_t msglen,
-                                      unsigned long session)
+static trellis_barrier_outcome_t
+run_business(MYSQL *conn, trellis_barrier_business_fn fn, void *user, char *msg,
+             size_t msglen, unsigned long session)
 {
-    barrier_business_rc_t rc = fn(conn, user, msg, msglen);
-    int unseen_failure = barrier_drain_results(conn) != 0;
+    trellis_barrier_business_rc_t rc = fn(conn, user, msg, msglen);
+    int unseen_failure = trellis_barrier_drain_results(conn) != 0;
     if (mysql_thread_id(conn) != session) {
         /* The handler turned auto-reconnect on and the session was lost:
          * the barrier rows are gone with it, and whatever the handler ran
@@ -429,28 +434,29 @@ static barrier_outcome_t run_business(MYSQL *conn, barrier_business_fn fn,
             "statements after the reconnect committed without them",
             session, mysql_thread_id(conn));
         rollback_quietly(conn);
-        return BARRIER_ERROR;
+        return TRELLIS_BARRIER_ERROR;
     }
-    if (unseen_failure && rc == BARRIER_BUSINESS_OK)
+    if (unseen_failure && rc == TRELLIS_BARRIER_BUSINESS_OK)
         return fail_db(conn, "barrier: a statement of the handler failed", msg,
                        msglen);
-    if (rc == BARRIER_BUSINESS_OK) {
+    if (rc == TRELLIS_BARRIER_BUSINESS_OK) {
         if (!(server_status(conn) & SERVER_STATUS_IN_TRANS)) {
             say(msg, msglen,
                 "barrier: the handler ended the transaction (it must not "
                 "commit, roll back or run DDL)");
             rollback_quietly(conn);
-            return BARRIER_ERROR;
+            return TRELLIS_BARRIER_ERROR;
         }
-        return commit(conn, BARRIER_DONE, msg, msglen);
+        return commit(conn, TRELLIS_BARRIER_DONE, msg, msglen);
     }
     if (!*msg)
         say(msg, msglen, "%s",
-            rc == BARRIER_BUSINESS_FAIL ? "business failure"
-                                        : "business error");
+            rc == TRELLIS_BARRIER_BUSINESS_FAIL ? "business failure"
+                                                : "business error");
     rollback_quietly(conn);
-    return rc == BARRIER_BUSINESS_FAIL ? BARRIER_BUSINESS_FAILURE
-                                       : BARRIER_ERROR;
+    return rc == TRELLIS_BARRIER_BUSINESS_FAIL
+               ? TRELLIS_BARRIER_BUSINESS_FAILURE
+               : TRELLIS_BARRIER_ERROR;
 }
 
 /* Auto-reconnect is refused: libmariadb will not reconnect the first
@@ -473,29 +479,29 @@ static int check_no_reconnect(MYSQL *conn, char *msg, size_t msglen)
     return 0;
 }
 
-static barrier_outcome_t run_checked(MYSQL *conn, const char *table,
-                                     const barrier_branch_t *b,
-                                     const char *barrier_id,
-                                     barrier_business_fn fn, void *user,
-                                     char *msg, size_t msglen)
+static trellis_barrier_outcome_t
+run_checked(MYSQL *conn, const char *table, const trellis_barrier_branch_t *b,
+            const char *barrier_id, trellis_barrier_business_fn fn, void *user,
+            char *msg, size_t msglen)
 {
     if (check_no_reconnect(conn, msg, msglen) != 0)
-        return BARRIER_ERROR;
+        return TRELLIS_BARRIER_ERROR;
     if (server_status(conn) & SERVER_STATUS_IN_TRANS) {
         /* START TRANSACTION would silently commit the caller's work. */
         say(msg, msglen,
             "barrier: a transaction is already open on the "
             "connection");
-        return BARRIER_ERROR;
+        return TRELLIS_BARRIER_ERROR;
     }
     if (run_text(conn, "START TRANSACTION") != 0) {
         say_db(msg, msglen, conn, "barrier: start transaction");
-        return BARRIER_ERROR;
+        return TRELLIS_BARRIER_ERROR;
     }
     /* The session the barrier rows are written on, taken once the
      * transaction is open (a reconnect would change it). */
     unsigned long session = mysql_thread_id(conn);
-    long long own = barrier_insert_row(conn, table, b, b->op, barrier_id);
+    long long own =
+        trellis_barrier_insert_row(conn, table, b, b->op, barrier_id);
     if (own < 0)
         return fail_db(conn, "barrier: insert", msg, msglen);
     if (own == 0)
@@ -503,20 +509,23 @@ static barrier_outcome_t run_checked(MYSQL *conn, const char *table,
 
     const char *origin = origin_of(b->op);
     if (origin) {
-        long long o = barrier_insert_row(conn, table, b, origin, barrier_id);
+        long long o =
+            trellis_barrier_insert_row(conn, table, b, origin, barrier_id);
         if (o < 0)
             return fail_db(conn, "barrier: insert origin", msg, msglen);
         if (o == 1) {
             say(msg, msglen, "empty compensation: %s never ran", origin);
-            return commit(conn, BARRIER_SKIPPED_EMPTY, msg, msglen);
+            return commit(conn, TRELLIS_BARRIER_SKIPPED_EMPTY, msg, msglen);
         }
     }
     return run_business(conn, fn, user, msg, msglen, session);
 }
 
-barrier_outcome_t barrier_run(MYSQL *conn, const char *table,
-                              const barrier_branch_t *b, barrier_business_fn fn,
-                              void *user, char *msg, size_t msglen)
+trellis_barrier_outcome_t trellis_barrier_run(MYSQL *conn, const char *table,
+                                              const trellis_barrier_branch_t *b,
+                                              trellis_barrier_business_fn fn,
+                                              void *user, char *msg,
+                                              size_t msglen)
 {
     char scratch[256];
     if (!msg || msglen == 0) {
@@ -526,20 +535,22 @@ barrier_outcome_t barrier_run(MYSQL *conn, const char *table,
     msg[0] = '\0';
     if (!conn || !fn) {
         say(msg, msglen, "barrier: no connection or no handler");
-        return BARRIER_ERROR;
+        return TRELLIS_BARRIER_ERROR;
     }
     if (!table)
-        table = BARRIER_DEFAULT_TABLE;
-    if (barrier_check_table_name(table, msg, msglen) != 0 ||
-        barrier_check_branch(b, msg, msglen) != 0)
-        return BARRIER_ERROR;
-    const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
+        table = TRELLIS_BARRIER_DEFAULT_TABLE;
+    if (trellis_barrier_check_table_name(table, msg, msglen) != 0 ||
+        trellis_barrier_check_branch(b, msg, msglen) != 0)
+        return TRELLIS_BARRIER_ERROR;
+    const char *bid =
+        b->barrier_id ? b->barrier_id : TRELLIS_BARRIER_DEFAULT_ID;
     return run_checked(conn, table, b, bid, fn, user, msg, msglen);
 }
 
-barrier_branch_t barrier_branch_from_ctx(const trellis_branch_ctx_t *ctx)
+trellis_barrier_branch_t
+trellis_barrier_branch_from_ctx(const trellis_branch_ctx_t *ctx)
 {
-    barrier_branch_t b = {
+    trellis_barrier_branch_t b = {
         .trans_type = ctx->trans_type,
         .gid = ctx->gid,
         .branch_id = ctx->branch_id,
@@ -552,31 +563,31 @@ barrier_branch_t barrier_branch_from_ctx(const trellis_branch_ctx_t *ctx)
 
 /* ---- replies ------------------------------------------------------------ */
 
-void barrier_fill_reply(barrier_outcome_t outcome, const char *msg,
-                        trellis_reply_t *reply)
+void trellis_barrier_fill_reply(trellis_barrier_outcome_t outcome,
+                                const char *msg, trellis_reply_t *reply)
 {
     const char *fallback = "";
     switch (outcome) {
-    case BARRIER_DONE:
+    case TRELLIS_BARRIER_DONE:
         reply->code = TRELLIS_REPLY_SUCCESS;
         break;
-    case BARRIER_SKIPPED_DUPLICATE:
+    case TRELLIS_BARRIER_SKIPPED_DUPLICATE:
         reply->code = TRELLIS_REPLY_SUCCESS;
         fallback = "duplicate: already done";
         break;
-    case BARRIER_SKIPPED_EMPTY:
+    case TRELLIS_BARRIER_SKIPPED_EMPTY:
         reply->code = TRELLIS_REPLY_SUCCESS;
         fallback = "empty compensation";
         break;
-    case BARRIER_SKIPPED_HANGING:
+    case TRELLIS_BARRIER_SKIPPED_HANGING:
         reply->code = TRELLIS_REPLY_FAILURE;
         fallback = "hanging: the transaction was already rolled back";
         break;
-    case BARRIER_BUSINESS_FAILURE:
+    case TRELLIS_BARRIER_BUSINESS_FAILURE:
         reply->code = TRELLIS_REPLY_FAILURE;
         fallback = "business failure";
         break;
-    case BARRIER_ERROR:
+    case TRELLIS_BARRIER_ERROR:
     default:
         reply->code = TRELLIS_REPLY_ERROR;
         fallback = "barrier error";
@@ -588,13 +599,14 @@ void barrier_fill_reply(barrier_outcome_t outcome, const char *msg,
 
 /* ---- retention ---------------------------------------------------------- */
 
-int barrier_purge(MYSQL *conn, const char *table, unsigned days, unsigned batch,
-                  unsigned long long *deleted, char *err, size_t errlen)
+int trellis_barrier_purge(MYSQL *conn, const char *table, unsigned days,
+                          unsigned batch, unsigned long long *deleted,
+                          char *err, size_t errlen)
 {
     unsigned long long total = 0;
     if (deleted)
         *deleted = 0;
-    if (barrier_check_table_name(table, err, errlen) != 0)
+    if (trellis_barrier_check_table_name(table, err, errlen) != 0)
         return -1;
     if (batch == 0) {
         say(err, errlen, "barrier: purge batch must be at least 1");

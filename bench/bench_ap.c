@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 

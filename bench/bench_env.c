@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 /* The harness names of the nodes: their logs, data dirs and node ids. */
 static const char *const NODE_NAME[BENCH_MAX_NODES] = {"trellisd",

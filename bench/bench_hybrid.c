@@ -13,8 +13,8 @@
 
 #include "bench_env.h"
 #include "harness.h"
-#include "trellis.h"
-#include "trellis_gtx.h"
+#include "trellis/trellis.h"
+#include "trellis/trellis_gtx.h"
 
 #define SEED_BALANCE "1000000000000"
 #define SLOTS_PER_CARRIER 100

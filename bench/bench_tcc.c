@@ -12,8 +12,8 @@
 
 #include "bench_env.h"
 #include "harness.h"
-#include "trellis.h"
-#include "trellis_tcc.h"
+#include "trellis/trellis.h"
+#include "trellis/trellis_tcc.h"
 
 #define SEED_BALANCE "1000000000000"
 

@@ -12,8 +12,8 @@
 
 #include "bench_env.h"
 #include "harness.h"
-#include "trellis.h"
-#include "trellis_xa.h"
+#include "trellis/trellis.h"
+#include "trellis/trellis_xa.h"
 
 #define SEED_STOCK "1000000000000"
 

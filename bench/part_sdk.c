@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 static void handle(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
                    size_t payload_len, trellis_reply_t *reply, void *user)

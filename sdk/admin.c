@@ -9,7 +9,7 @@
 
 #include "internal.h"
 #include "trellis/v1/tm.pb-c.h"
-#include "trellis_admin.h"
+#include "trellis/trellis_admin.h"
 
 static void copy_str(char *dst, size_t len, const char *src)
 {

@@ -20,7 +20,7 @@
 
 #include "internal.h"
 #include "trellis/v1/tm.pb-c.h"
-#include "trellis_gtx.h"
+#include "trellis/trellis_gtx.h"
 
 /* A TM-run saga step, owned copies. */
 typedef struct {

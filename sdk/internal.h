@@ -34,7 +34,7 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 /* Default deadline of a call when the caller passes 0. */
 #define TR_DEFAULT_TIMEOUT_MS 30000u

@@ -6,7 +6,7 @@
  * Every function returns a static string and never NULL: a value outside
  * the enum (a newer trellisd, a corrupt reply) reads "unknown".
  */
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 const char *trellis_trans_status_name(trellis_trans_status_t s)
 {

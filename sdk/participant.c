@@ -53,7 +53,7 @@
 #include <grpc/support/time.h>
 
 #include "internal.h"
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 #define DEFAULT_THREADS 4
 #define MAX_THREADS 256

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
-#include "trellis_tcc.h"
+#include "trellis/trellis_tcc.h"
 
 struct trellis_tcc {
     tr_ap_t ap;

@@ -16,7 +16,7 @@
 #include <grpc/grpc_security.h>
 
 #include "internal.h"
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 /* PEM files are small; anything larger is not one. */
 #define PEM_MAX (1u << 20)

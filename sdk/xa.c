@@ -18,7 +18,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
-#include "trellis_xa.h"
+#include "trellis/trellis_xa.h"
 
 struct trellis_xa {
     tr_ap_t ap;

@@ -41,11 +41,11 @@
  * that may still be taken back. The price: money on its way in can only
  * be spent once its confirm ran.
  *
- * Each runs behind the barrier (barrier_run, in the same local transaction
- * as its SQL, if any) and answers with barrier_fill_reply, so a duplicate does
- * nothing, a cancel before its try undoes nothing and makes the late try a
- * no-op. The branch comes from the dtm-* metadata; the op from the method
- * (a dtm-op that names another op is refused). Payload, one line:
+ * Each runs behind the barrier (trellis_barrier_run, in the same local
+ * transaction as its SQL, if any) and answers with trellis_barrier_fill_reply,
+ * so a duplicate does nothing, a cancel before its try undoes nothing and makes
+ * the late try a no-op. The branch comes from the dtm-* metadata; the op from
+ * the method (a dtm-op that names another op is refused). Payload, one line:
  *
  *   account=ID amount=N      ID: 1..64 of [A-Za-z0-9_.-]; N: a signed
  *                            decimal, |N| <= BANK_AMOUNT_MAX (10^12;
@@ -103,9 +103,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "barrier.h"
+#include "trellis/barrier.h"
 #include "example_service.h"
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 #define ID_MAX EXAMPLE_SERVICE_ID_MAX
 #define BANK_AMOUNT_MAX 1000000000000LL     /* 10^12, either way */
@@ -194,7 +194,8 @@ static int parse_entry(const uint8_t *p, size_t len, const char *num_key,
     return -1;
 }
 
-/* ---- the business SQL, run by barrier_run ---------------------------- */
+/* ---- the business SQL, run by trellis_barrier_run
+ * ---------------------------- */
 
 /* One integer column of account id (the first row of `sql`, a printf
  * format taking the id) into *out: 1 found, 0 no such account, -1 error
@@ -219,13 +220,13 @@ static int account_column(MYSQL *conn, const char *sql, const char *id,
 
 /* A debit freezes its amount while the funds (balance less the debits
  * already frozen) cover it; a credit only checks the account exists. */
-static barrier_business_rc_t biz_try(MYSQL *conn, void *user, char *msg,
-                                     size_t msglen)
+static trellis_barrier_business_rc_t biz_try(MYSQL *conn, void *user, char *msg,
+                                             size_t msglen)
 {
     const entry_t *e = user;
     if (out_of_range("amount", e->amount, -BANK_AMOUNT_MAX, BANK_AMOUNT_MAX,
                      msg, msglen))
-        return BARRIER_BUSINESS_FAIL;
+        return TRELLIS_BARRIER_BUSINESS_FAIL;
     if (e->amount < 0) {
         if (example_service_exec(
                 conn, msg, msglen,
@@ -233,47 +234,47 @@ static barrier_business_rc_t biz_try(MYSQL *conn, void *user, char *msg,
                 "%lld WHERE id = '%s' AND balance + trading_balance + %lld "
                 ">= 0",
                 e->amount, e->account, e->amount) != 0)
-            return BARRIER_BUSINESS_ERROR;
+            return TRELLIS_BARRIER_BUSINESS_ERROR;
         if (mysql_affected_rows(conn) == 1)
-            return BARRIER_BUSINESS_OK;
+            return TRELLIS_BARRIER_BUSINESS_OK;
     }
     long long balance = 0;
     int exists =
         account_column(conn, "SELECT balance FROM accounts WHERE id = '%s'",
                        e->account, &balance, msg, msglen);
     if (exists < 0)
-        return BARRIER_BUSINESS_ERROR;
+        return TRELLIS_BARRIER_BUSINESS_ERROR;
     if (exists && e->amount >= 0 && balance <= BANK_BALANCE_MAX - e->amount)
-        return BARRIER_BUSINESS_OK;
+        return TRELLIS_BARRIER_BUSINESS_OK;
     if (exists && e->amount >= 0)
         snprintf(msg, msglen, "amount %lld would take the balance past %lld",
                  e->amount, BANK_BALANCE_MAX);
     else
         snprintf(msg, msglen, "%s",
                  exists ? "insufficient funds" : "no such account");
-    return BARRIER_BUSINESS_FAIL;
+    return TRELLIS_BARRIER_BUSINESS_FAIL;
 }
 
 /* Confirm and cancel must not fail for business reasons: a missing account
  * here is a bug (the try found it), reported as an error the TM retries. */
-static barrier_business_rc_t update_one(MYSQL *conn, const entry_t *e,
-                                        char *msg, size_t msglen,
-                                        const char *set)
+static trellis_barrier_business_rc_t update_one(MYSQL *conn, const entry_t *e,
+                                                char *msg, size_t msglen,
+                                                const char *set)
 {
     if (example_service_exec(conn, msg, msglen,
                              "UPDATE accounts SET %s WHERE id = '%s'", set,
                              e->account) != 0)
-        return BARRIER_BUSINESS_ERROR;
+        return TRELLIS_BARRIER_BUSINESS_ERROR;
     if (mysql_affected_rows(conn) == 1)
-        return BARRIER_BUSINESS_OK;
+        return TRELLIS_BARRIER_BUSINESS_OK;
     snprintf(msg, msglen, "no such account %s", e->account);
-    return BARRIER_BUSINESS_ERROR;
+    return TRELLIS_BARRIER_BUSINESS_ERROR;
 }
 
 /* A debit moves its frozen amount out; a credit adds its amount, which
  * only now becomes spendable. */
-static barrier_business_rc_t biz_confirm(MYSQL *conn, void *user, char *msg,
-                                         size_t msglen)
+static trellis_barrier_business_rc_t biz_confirm(MYSQL *conn, void *user,
+                                                 char *msg, size_t msglen)
 {
     const entry_t *e = user;
     char set[128];
@@ -290,13 +291,14 @@ static barrier_business_rc_t biz_confirm(MYSQL *conn, void *user, char *msg,
 /* A debit releases what its try froze; a credit's try froze nothing, so
  * there is nothing to undo (the barrier still records the cancel, and
  * blocks a try that comes after it). */
-static barrier_business_rc_t biz_cancel(MYSQL *conn, void *user, char *msg,
-                                        size_t msglen)
+static trellis_barrier_business_rc_t biz_cancel(MYSQL *conn, void *user,
+                                                char *msg, size_t msglen)
 {
     const entry_t *e = user;
     char set[96];
     if (e->amount >= 0 || e->amount < -BANK_AMOUNT_MAX)
-        return BARRIER_BUSINESS_OK; /* nothing frozen (a try refuses those) */
+        return TRELLIS_BARRIER_BUSINESS_OK; /* nothing frozen (a try refuses
+                                               those) */
     snprintf(set, sizeof set, "trading_balance = trading_balance - %lld",
              e->amount);
     return update_one(conn, e, msg, msglen, set);
@@ -343,7 +345,7 @@ static void sleep_ms(int ms)
 typedef struct {
     const char *method; /* last part of the method name */
     const char *op;     /* the barrier op */
-    barrier_business_fn fn;
+    trellis_barrier_business_fn fn;
 } trans_op_t;
 
 static const trans_op_t TRANS_OPS[] = {
@@ -352,20 +354,20 @@ static const trans_op_t TRANS_OPS[] = {
     {"TransCancel", "cancel", biz_cancel},
 };
 
-static const char *outcome_name(barrier_outcome_t o)
+static const char *outcome_name(trellis_barrier_outcome_t o)
 {
     switch (o) {
-    case BARRIER_DONE:
+    case TRELLIS_BARRIER_DONE:
         return "done";
-    case BARRIER_SKIPPED_DUPLICATE:
+    case TRELLIS_BARRIER_SKIPPED_DUPLICATE:
         return "duplicate: nothing to do";
-    case BARRIER_SKIPPED_EMPTY:
+    case TRELLIS_BARRIER_SKIPPED_EMPTY:
         return "empty: its try never ran";
-    case BARRIER_SKIPPED_HANGING:
+    case TRELLIS_BARRIER_SKIPPED_HANGING:
         return "hanging: cancelled before it came";
-    case BARRIER_BUSINESS_FAILURE:
+    case TRELLIS_BARRIER_BUSINESS_FAILURE:
         return "refused";
-    case BARRIER_ERROR:
+    case TRELLIS_BARRIER_ERROR:
         return "error";
     }
     return "?";
@@ -390,7 +392,7 @@ static void say(const trellis_branch_ctx_t *ctx, const trans_op_t *op,
 
 /* The branch this call is about, or -1 with reply filled. */
 static int branch_of(const trellis_branch_ctx_t *ctx, const trans_op_t *op,
-                     barrier_branch_t *b, trellis_reply_t *reply)
+                     trellis_barrier_branch_t *b, trellis_reply_t *reply)
 {
     return example_service_branch(ctx, op->method, op->op, "tcc", b, reply);
 }
@@ -399,7 +401,7 @@ static void run_op(const trellis_branch_ctx_t *ctx, const trans_op_t *op,
                    entry_t *e, trellis_reply_t *reply)
 {
     char msg[256] = "";
-    barrier_branch_t b;
+    trellis_barrier_branch_t b;
     if (branch_of(ctx, op, &b, reply) != 0) {
         say(ctx, op, e, "rejected: %s", reply->message);
         return;
@@ -420,11 +422,11 @@ static void run_op(const trellis_branch_ctx_t *ctx, const trans_op_t *op,
     }
     if (chaos == CHAOS_SLEEP)
         sleep_ms(nap);
-    barrier_outcome_t out = barrier_run(conn, BARRIER_DEFAULT_TABLE, &b, op->fn,
-                                        e, msg, sizeof msg);
-    if (out == BARRIER_ERROR)
+    trellis_barrier_outcome_t out = trellis_barrier_run(
+        conn, TRELLIS_BARRIER_DEFAULT_TABLE, &b, op->fn, e, msg, sizeof msg);
+    if (out == TRELLIS_BARRIER_ERROR)
         example_service_conn_check();
-    barrier_fill_reply(out, msg, reply);
+    trellis_barrier_fill_reply(out, msg, reply);
     if (chaos == CHAOS_AFTER && reply->code == TRELLIS_REPLY_SUCCESS) {
         example_service_answer(reply, TRELLIS_REPLY_ERROR,
                                "chaos: unavailable (after %s)",
@@ -432,8 +434,9 @@ static void run_op(const trellis_branch_ctx_t *ctx, const trans_op_t *op,
         say(ctx, op, e, "%s, then chaos: UNAVAILABLE", outcome_name(out));
         return;
     }
-    int show_msg = *msg && (out == BARRIER_DONE || out == BARRIER_ERROR ||
-                            out == BARRIER_BUSINESS_FAILURE);
+    int show_msg =
+        *msg && (out == TRELLIS_BARRIER_DONE || out == TRELLIS_BARRIER_ERROR ||
+                 out == TRELLIS_BARRIER_BUSINESS_FAILURE);
     say(ctx, op, e, "%s%s%s%s", outcome_name(out), show_msg ? ": " : "",
         show_msg ? msg : "",
         chaos == CHAOS_SLEEP ? " (chaos: slept first)" : "");

@@ -87,8 +87,8 @@
 
 #include "example_driver.h"
 #include "harness.h"
-#include "trellis.h"
-#include "trellis_tcc.h"
+#include "trellis/trellis.h"
+#include "trellis/trellis_tcc.h"
 
 #define EX "bank-transfer-tcc"
 #define ADDR_MAX 128

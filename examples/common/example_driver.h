@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "harness.h"
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 #define EXAMPLE_MAX_STARTED 8
 

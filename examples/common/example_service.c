@@ -161,9 +161,9 @@ int example_service_valid_id(const char *s, size_t n)
 
 int example_service_branch(const trellis_branch_ctx_t *ctx, const char *method,
                            const char *op, const char *trans_type,
-                           barrier_branch_t *b, trellis_reply_t *reply)
+                           trellis_barrier_branch_t *b, trellis_reply_t *reply)
 {
-    *b = barrier_branch_from_ctx(ctx);
+    *b = trellis_barrier_branch_from_ctx(ctx);
     if (!*ctx->gid || !*ctx->branch_id) {
         example_service_answer(reply, TRELLIS_REPLY_FAILURE,
                                "missing dtm-gid / dtm-branch_id metadata");
@@ -234,7 +234,8 @@ static int create_schema(char *err, size_t errlen)
                              A.database) == 0 &&
         mysql_select_db(m, A.database) == 0 &&
         example_service_exec(m, err, errlen, "%s", DEF->table_ddl) == 0 &&
-        barrier_create_table(m, BARRIER_DEFAULT_TABLE, err, errlen) == 0)
+        trellis_barrier_create_table(m, TRELLIS_BARRIER_DEFAULT_TABLE, err,
+                                     errlen) == 0)
         rc = 0;
     else if (!*err)
         snprintf(err, errlen, "%s", mysql_error(m));

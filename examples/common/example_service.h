@@ -27,8 +27,8 @@
 #include <mysql.h>
 #include <stddef.h>
 
-#include "barrier.h"
-#include "trellis_participant.h"
+#include "trellis/barrier.h"
+#include "trellis/trellis_participant.h"
 
 #define EXAMPLE_SERVICE_ID_MAX 64
 
@@ -104,7 +104,7 @@ void example_service_answer(trellis_reply_t *reply, trellis_reply_code_t code,
  * and trans_type. 0, or -1 with reply filled as a business failure. */
 int example_service_branch(const trellis_branch_ctx_t *ctx, const char *method,
                            const char *op, const char *trans_type,
-                           barrier_branch_t *b, trellis_reply_t *reply);
+                           trellis_barrier_branch_t *b, trellis_reply_t *reply);
 
 /* Append s to a malloc'd buffer. 0 or -1. */
 int example_service_buf_add(char **buf, size_t *len, size_t *cap,

@@ -1,7 +1,7 @@
 /*
  * example-hybrid-order: the driver of the hybrid-order example. Creating an
  * order is one global transaction whose branches are of three kinds
- * (trellis_gtx, sdk/trellis_gtx.h), on three services (separate processes,
+ * (trellis_gtx, trellis/trellis_gtx.h), on three services (separate processes,
  * each with its own database on one MariaDB):
  *
  *   trellis_gtx_begin
@@ -35,9 +35,9 @@
  *                                  restarted on its port) from a second
  *                                  thread; then every transaction must be
  *                                  final and every invariant hold.
- * Every scenario ends with xa_recover and an empty XA RECOVER, then exactly
- * one line "example=hybrid-order scenario=<s> result=ok|FAIL". Exit status
- * 1 if any failed, 2 on a usage error.
+ * Every scenario ends with trellis_myxa_recover and an empty XA RECOVER, then
+ * exactly one line "example=hybrid-order scenario=<s> result=ok|FAIL". Exit
+ * status 1 if any failed, 2 on a usage error.
  *
  * Threads: the main thread, plus the chaos thread from `random` on: while
  * it kills and restarts it is the only user of the harness (the main
@@ -57,9 +57,9 @@
 
 #include "example_driver.h"
 #include "harness.h"
-#include "trellis.h"
-#include "trellis_gtx.h"
-#include "xa.h"
+#include "trellis/trellis.h"
+#include "trellis/trellis_gtx.h"
+#include "trellis/mysql_xa.h"
 
 #define EX "hybrid-order"
 #define ADDR_MAX 128
@@ -117,8 +117,8 @@ typedef struct {
     harness_server_t *tm_srv, *svc_srv[N_SVC];
     char log[N_SVC][PATH_MAX];
     trellis_client_t *client;
-    MYSQL *conn;         /* the driver's own: XA RECOVER, xa_recover, setup */
-    char seed_token[40]; /* bank-service's Seed token */
+    MYSQL *conn; /* the driver's own: XA RECOVER, trellis_myxa_recover, setup */
+    char seed_token[40];            /* bank-service's Seed token */
     char seed_token_file[PATH_MAX]; /* and the file it reads it from */
     unsigned seed;
     int count;
@@ -365,20 +365,20 @@ static int xa_prepared_count(const env_t *env, example_check_t *ck)
     return n;
 }
 
-/* xa_recover resolves what it may (expected nothing, unless `may_find`),
- * then nothing at all must be left prepared. */
+/* trellis_myxa_recover resolves what it may (expected nothing, unless
+ * `may_find`), then nothing at all must be left prepared. */
 static void check_nothing_prepared(const env_t *env, int may_find,
                                    example_check_t *ck)
 {
     char err[256];
     unsigned committed = 0, rolled_back = 0;
-    int rc = xa_recover(env->conn, env->client, &committed, &rolled_back, err,
-                        sizeof err);
-    printf("   xa_recover: rc %d, committed %u, rolled back %u%s%s\n", rc,
-           committed, rolled_back, rc ? ": " : "", rc ? err : "");
-    example_expect(ck, rc == 0, "xa_recover failed");
+    int rc = trellis_myxa_recover(env->conn, env->client, &committed,
+                                  &rolled_back, err, sizeof err);
+    printf("   trellis_myxa_recover: rc %d, committed %u, rolled back %u%s%s\n",
+           rc, committed, rolled_back, rc ? ": " : "", rc ? err : "");
+    example_expect(ck, rc == 0, "trellis_myxa_recover failed");
     example_expect(ck, may_find || (committed == 0 && rolled_back == 0),
-                   "xa_recover should find nothing left to resolve");
+                   "trellis_myxa_recover should find nothing left to resolve");
     int n = xa_prepared_count(env, ck);
     printf("   XA RECOVER: %d prepared XID(s)\n", n);
     example_expect(ck, n == 0, "nothing should be left prepared");
@@ -948,7 +948,7 @@ static void scenario_random(env_t *env, example_check_t *ck)
 typedef struct {
     const char *name, *story;
     void (*run)(env_t *env, example_check_t *ck);
-    int may_recover; /* xa_recover may legitimately resolve XIDs */
+    int may_recover; /* trellis_myxa_recover may legitimately resolve XIDs */
 } scenario_t;
 
 static const scenario_t SCENARIOS[] = {

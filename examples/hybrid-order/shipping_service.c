@@ -17,10 +17,10 @@
  *   /hybrid.v1.Shipping/Release  (saga compensate) free the order's slot;
  *                                never fails for business reasons.
  *
- * Both run behind the branch barrier (barrier_run, in the same local
- * transaction as their SQL) and answer with barrier_fill_reply: a duplicate
- * does nothing, a Release before (or without) its Reserve releases nothing
- * and makes a late Reserve a no-op. The branch comes from the dtm-*
+ * Both run behind the branch barrier (trellis_barrier_run, in the same local
+ * transaction as their SQL) and answer with trellis_barrier_fill_reply: a
+ * duplicate does nothing, a Release before (or without) its Reserve releases
+ * nothing and makes a late Reserve a no-op. The branch comes from the dtm-*
  * metadata; the op from the method (a dtm-op naming another op is refused).
  *
  * Two methods outside any transaction, for setup and checks:
@@ -43,9 +43,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "barrier.h"
+#include "trellis/barrier.h"
 #include "example_service.h"
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 #define ID_MAX EXAMPLE_SERVICE_ID_MAX
 #define CAPACITY_MAX 1000
@@ -112,41 +112,42 @@ static int parse_ship(const uint8_t *p, size_t len, int want, ship_t *s,
     return -1;
 }
 
-/* ---- the business SQL, run by barrier_run ---------------------------- */
+/* ---- the business SQL, run by trellis_barrier_run
+ * ---------------------------- */
 
 /* Hold the carrier's first free slot for the order. */
-static barrier_business_rc_t biz_reserve(MYSQL *conn, void *user, char *msg,
-                                         size_t msglen)
+static trellis_barrier_business_rc_t biz_reserve(MYSQL *conn, void *user,
+                                                 char *msg, size_t msglen)
 {
     const ship_t *s = user;
     if (!strcmp(s->carrier, "none")) {
         snprintf(msg, msglen, "no carrier for order %s", s->order);
-        return BARRIER_BUSINESS_FAIL;
+        return TRELLIS_BARRIER_BUSINESS_FAIL;
     }
     if (example_service_exec(conn, msg, msglen,
                              "UPDATE slots SET order_id = '%s' WHERE carrier = "
                              "'%s' AND order_id IS NULL ORDER BY slot LIMIT 1",
                              s->order, s->carrier) != 0)
-        return mysql_errno(conn) == 1062 ? BARRIER_BUSINESS_FAIL
-                                         : BARRIER_BUSINESS_ERROR;
+        return mysql_errno(conn) == 1062 ? TRELLIS_BARRIER_BUSINESS_FAIL
+                                         : TRELLIS_BARRIER_BUSINESS_ERROR;
     if (mysql_affected_rows(conn) == 1)
-        return BARRIER_BUSINESS_OK;
+        return TRELLIS_BARRIER_BUSINESS_OK;
     snprintf(msg, msglen, "carrier %s has no capacity", s->carrier);
-    return BARRIER_BUSINESS_FAIL;
+    return TRELLIS_BARRIER_BUSINESS_FAIL;
 }
 
 /* Free the order's slot; none held is fine (the barrier already skips a
  * Release whose Reserve never ran). */
-static barrier_business_rc_t biz_release(MYSQL *conn, void *user, char *msg,
-                                         size_t msglen)
+static trellis_barrier_business_rc_t biz_release(MYSQL *conn, void *user,
+                                                 char *msg, size_t msglen)
 {
     const ship_t *s = user;
     if (example_service_exec(conn, msg, msglen,
                              "UPDATE slots SET order_id = NULL WHERE "
                              "order_id = '%s'",
                              s->order) != 0)
-        return BARRIER_BUSINESS_ERROR;
-    return BARRIER_BUSINESS_OK;
+        return TRELLIS_BARRIER_BUSINESS_ERROR;
+    return TRELLIS_BARRIER_BUSINESS_OK;
 }
 
 /* ---- Reserve / Release ------------------------------------------------ */
@@ -154,7 +155,7 @@ static barrier_business_rc_t biz_release(MYSQL *conn, void *user, char *msg,
 typedef struct {
     const char *method; /* last part of the method name */
     const char *op;     /* the barrier op */
-    barrier_business_fn fn;
+    trellis_barrier_business_fn fn;
 } ship_op_t;
 
 static const ship_op_t OPS[] = {
@@ -162,15 +163,15 @@ static const ship_op_t OPS[] = {
     {"Release", "compensate", biz_release},
 };
 
-static const char *outcome_name(barrier_outcome_t o)
+static const char *outcome_name(trellis_barrier_outcome_t o)
 {
     static const char *const names[] = {
-        [BARRIER_DONE] = "done",
-        [BARRIER_SKIPPED_DUPLICATE] = "duplicate: nothing to do",
-        [BARRIER_SKIPPED_EMPTY] = "empty: its Reserve never ran",
-        [BARRIER_SKIPPED_HANGING] = "hanging: released before it came",
-        [BARRIER_BUSINESS_FAILURE] = "refused",
-        [BARRIER_ERROR] = "error",
+        [TRELLIS_BARRIER_DONE] = "done",
+        [TRELLIS_BARRIER_SKIPPED_DUPLICATE] = "duplicate: nothing to do",
+        [TRELLIS_BARRIER_SKIPPED_EMPTY] = "empty: its Reserve never ran",
+        [TRELLIS_BARRIER_SKIPPED_HANGING] = "hanging: released before it came",
+        [TRELLIS_BARRIER_BUSINESS_FAILURE] = "refused",
+        [TRELLIS_BARRIER_ERROR] = "error",
     };
     return (unsigned)o < sizeof names / sizeof names[0] ? names[o] : "?";
 }
@@ -196,7 +197,7 @@ static void run_op(const trellis_branch_ctx_t *ctx, const ship_op_t *op,
                    ship_t *s, trellis_reply_t *reply)
 {
     char msg[256] = "";
-    barrier_branch_t b;
+    trellis_barrier_branch_t b;
     if (example_service_branch(ctx, op->method, op->op, "saga", &b, reply) !=
         0) {
         say(ctx, op, s, "rejected: %s", reply->message);
@@ -208,13 +209,14 @@ static void run_op(const trellis_branch_ctx_t *ctx, const ship_op_t *op,
         say(ctx, op, s, "error: %s", msg);
         return;
     }
-    barrier_outcome_t out = barrier_run(conn, BARRIER_DEFAULT_TABLE, &b, op->fn,
-                                        s, msg, sizeof msg);
-    if (out == BARRIER_ERROR)
+    trellis_barrier_outcome_t out = trellis_barrier_run(
+        conn, TRELLIS_BARRIER_DEFAULT_TABLE, &b, op->fn, s, msg, sizeof msg);
+    if (out == TRELLIS_BARRIER_ERROR)
         example_service_conn_check();
-    barrier_fill_reply(out, msg, reply);
-    int show = *msg && (out == BARRIER_DONE || out == BARRIER_ERROR ||
-                        out == BARRIER_BUSINESS_FAILURE);
+    trellis_barrier_fill_reply(out, msg, reply);
+    int show =
+        *msg && (out == TRELLIS_BARRIER_DONE || out == TRELLIS_BARRIER_ERROR ||
+                 out == TRELLIS_BARRIER_BUSINESS_FAILURE);
     say(ctx, op, s, "%s%s%s", outcome_name(out), show ? ": " : "",
         show ? msg : "");
 }

@@ -35,7 +35,7 @@
 
 #include "example_driver.h"
 #include "harness.h"
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 #define N_LEGS 3
 #define ADDR_MAX 128

@@ -60,7 +60,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 #define GID_MAX 72
 #define BRANCH_MAX 40

@@ -18,19 +18,19 @@
 #include "xa_service.h"
 
 /* The order as one row. */
-static barrier_business_rc_t insert_order(MYSQL *conn, void *user, char *msg,
-                                          size_t msglen)
+static trellis_barrier_business_rc_t insert_order(MYSQL *conn, void *user,
+                                                  char *msg, size_t msglen)
 {
     const xa_item_t *it = user;
     if (example_service_exec(conn, msg, msglen,
                              "INSERT INTO orders (id, sku, qty) VALUES "
                              "('%s', '%s', %lld)",
                              it->order, it->sku, it->qty) == 0)
-        return BARRIER_BUSINESS_OK;
+        return TRELLIS_BARRIER_BUSINESS_OK;
     if (mysql_errno(conn) != ER_DUP_ENTRY)
-        return BARRIER_BUSINESS_ERROR;
+        return TRELLIS_BARRIER_BUSINESS_ERROR;
     snprintf(msg, msglen, "order %s exists", it->order);
-    return BARRIER_BUSINESS_FAIL;
+    return TRELLIS_BARRIER_BUSINESS_FAIL;
 }
 
 static const xa_service_def_t ORDER = {

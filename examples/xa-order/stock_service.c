@@ -43,8 +43,8 @@ static int stock_level(MYSQL *conn, const xa_item_t *it, long long *have,
 }
 
 /* Take qty units, only while that many are there. */
-static barrier_business_rc_t deduct_stock(MYSQL *conn, void *user, char *msg,
-                                          size_t msglen)
+static trellis_barrier_business_rc_t deduct_stock(MYSQL *conn, void *user,
+                                                  char *msg, size_t msglen)
 {
     const xa_item_t *it = user;
     long long have = 0;
@@ -53,18 +53,18 @@ static barrier_business_rc_t deduct_stock(MYSQL *conn, void *user, char *msg,
             "UPDATE stock SET qty = qty - %lld WHERE sku = '%s' "
             "AND qty >= %lld",
             it->qty, it->sku, it->qty) != 0)
-        return BARRIER_BUSINESS_ERROR;
+        return TRELLIS_BARRIER_BUSINESS_ERROR;
     if (mysql_affected_rows(conn) == 1)
-        return BARRIER_BUSINESS_OK;
+        return TRELLIS_BARRIER_BUSINESS_OK;
     int found = stock_level(conn, it, &have, msg, msglen);
     if (found < 0)
-        return BARRIER_BUSINESS_ERROR;
+        return TRELLIS_BARRIER_BUSINESS_ERROR;
     if (found)
         snprintf(msg, msglen, "out of stock: %s has %lld, wanted %lld", it->sku,
                  have, it->qty);
     else
         snprintf(msg, msglen, "no such sku %s", it->sku);
-    return BARRIER_BUSINESS_FAIL;
+    return TRELLIS_BARRIER_BUSINESS_FAIL;
 }
 
 /* Parse "sku=SKU qty=N" (N >= 0). 0 or -1. */

@@ -40,12 +40,11 @@
  *                       before any commit took effect (both XIDs still
  *                       prepared), restarted on the same data dir: it
  *                       resumes, both commit, exactly once.
- * Every scenario ends by running xa_recover (rm-adapters/mysql-xa) against
- * MariaDB, which must find nothing to resolve, and checking XA RECOVER is
- * empty; then exactly one line
- *   example=xa-order scenario=<name> result=ok|FAIL
- * Exit status 1 if any failed or a process it started did not exit cleanly
- * when stopped, 2 on a usage error.
+ * Every scenario ends by running trellis_myxa_recover (rm-adapters/mysql-xa)
+ * against MariaDB, which must find nothing to resolve, and checking XA RECOVER
+ * is empty; then exactly one line example=xa-order scenario=<name>
+ * result=ok|FAIL Exit status 1 if any failed or a process it started did not
+ * exit cleanly when stopped, 2 on a usage error.
  *
  * Threads: one; the harness is used from the main thread only.
  */
@@ -59,9 +58,9 @@
 
 #include "example_driver.h"
 #include "harness.h"
-#include "trellis.h"
-#include "trellis_xa.h"
-#include "xa.h"
+#include "trellis/trellis.h"
+#include "trellis/trellis_xa.h"
+#include "trellis/mysql_xa.h"
 
 #define EX "xa-order"
 #define ADDR_MAX 128
@@ -94,7 +93,7 @@ typedef struct {
     harness_server_t *tm_srv, *svc_srv[N_SVC]; /* NULL: not started here */
     char log[N_SVC][PATH_MAX];                 /* "" when not started here */
     trellis_client_t *client;
-    MYSQL *conn;  /* the driver's own, for XA RECOVER and xa_recover */
+    MYSQL *conn; /* the driver's own, for XA RECOVER and trellis_myxa_recover */
     int external; /* an address was given: nothing may be killed */
 } env_t;
 
@@ -296,10 +295,12 @@ static int xa_prepared(const env_t *env, char *buf, size_t len,
 static int xid_prepared(const env_t *env, const char *gid, const char *branch,
                         example_check_t *ck)
 {
-    char xid[XA_XID_MAX + 2], line[XA_XID_MAX + 8], list[4096], err[256];
-    if (!example_expect(
-            ck, xa_make_xid(gid, branch, xid, sizeof xid, err, sizeof err) == 0,
-            "xa_make_xid: %s", err) ||
+    char xid[TRELLIS_MYXA_XID_MAX + 2], line[TRELLIS_MYXA_XID_MAX + 8],
+        list[4096], err[256];
+    if (!example_expect(ck,
+                        trellis_myxa_make_xid(gid, branch, xid, sizeof xid, err,
+                                              sizeof err) == 0,
+                        "trellis_myxa_make_xid: %s", err) ||
         xa_prepared(env, list, sizeof list, ck) < 0)
         return 0;
     snprintf(line, sizeof line, "\n%s\n", xid);
@@ -313,12 +314,12 @@ static void check_nothing_prepared(const env_t *env, example_check_t *ck)
 {
     char err[256], list[4096];
     unsigned committed = 0, rolled_back = 0;
-    int rc = xa_recover(env->conn, env->client, &committed, &rolled_back, err,
-                        sizeof err);
-    printf("   xa_recover: rc %d, committed %u, rolled back %u%s%s\n", rc,
-           committed, rolled_back, rc ? ": " : "", rc ? err : "");
+    int rc = trellis_myxa_recover(env->conn, env->client, &committed,
+                                  &rolled_back, err, sizeof err);
+    printf("   trellis_myxa_recover: rc %d, committed %u, rolled back %u%s%s\n",
+           rc, committed, rolled_back, rc ? ": " : "", rc ? err : "");
     example_expect(ck, rc == 0 && committed == 0 && rolled_back == 0,
-                   "xa_recover should find nothing left to resolve");
+                   "trellis_myxa_recover should find nothing left to resolve");
     int n = xa_prepared(env, list, sizeof list, ck);
     printf("   XA RECOVER: %d prepared XID(s)%s%s", n, n > 0 ? ":\n" : "\n",
            n > 0 ? list : "");

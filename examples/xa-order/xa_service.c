@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "example_service.h"
-#include "xa.h"
+#include "trellis/mysql_xa.h"
 
 #define MAX_FAULTS 1024 /* (gid, branch) pairs with a fail_commits fault */
 #define MAX_THREADS 256 /* one connection each */
@@ -144,18 +144,18 @@ static const op_def_t OPS[] = {
     {"Rollback", "rollback", OP_ROLLBACK},
 };
 
-static const char *outcome_name(xa_outcome_t o)
+static const char *outcome_name(trellis_myxa_outcome_t o)
 {
     switch (o) {
-    case XA_PREPARED:
+    case TRELLIS_MYXA_PREPARED:
         return "prepared";
-    case XA_SKIPPED_DUPLICATE:
+    case TRELLIS_MYXA_SKIPPED_DUPLICATE:
         return "duplicate: nothing to do";
-    case XA_SKIPPED_ROLLED_BACK:
+    case TRELLIS_MYXA_SKIPPED_ROLLED_BACK:
         return "rolled back before it came: nothing prepared";
-    case XA_BUSINESS_FAILURE:
+    case TRELLIS_MYXA_BUSINESS_FAILURE:
         return "refused";
-    case XA_ERROR:
+    case TRELLIS_MYXA_ERROR:
         return "error";
     }
     return "?";
@@ -179,28 +179,30 @@ static void say(const trellis_branch_ctx_t *ctx, const op_def_t *op,
 
 /* The branch this call is about, or -1 with reply filled. */
 static int branch_of(const trellis_branch_ctx_t *ctx, const op_def_t *op,
-                     barrier_branch_t *b, trellis_reply_t *reply)
+                     trellis_barrier_branch_t *b, trellis_reply_t *reply)
 {
     return example_service_branch(ctx, op->method, op->op, "xa", b, reply);
 }
 
 static void run_prepare(MYSQL *conn, const trellis_branch_ctx_t *ctx,
-                        const op_def_t *op, const barrier_branch_t *b,
+                        const op_def_t *op, const trellis_barrier_branch_t *b,
                         xa_item_t *it, trellis_reply_t *reply)
 {
     char msg[256] = "";
-    xa_outcome_t out = xa_prepare_branch(conn, BARRIER_DEFAULT_TABLE, b,
-                                         DEF->prepare_sql, it, msg, sizeof msg);
-    if (out == XA_ERROR)
+    trellis_myxa_outcome_t out =
+        trellis_myxa_prepare_branch(conn, TRELLIS_BARRIER_DEFAULT_TABLE, b,
+                                    DEF->prepare_sql, it, msg, sizeof msg);
+    if (out == TRELLIS_MYXA_ERROR)
         example_service_conn_check();
-    xa_fill_reply(out, msg, reply);
-    int show = *msg && (out == XA_ERROR || out == XA_BUSINESS_FAILURE);
+    trellis_myxa_fill_reply(out, msg, reply);
+    int show = *msg && (out == TRELLIS_MYXA_ERROR ||
+                        out == TRELLIS_MYXA_BUSINESS_FAILURE);
     say(ctx, op, it, "%s%s%s", outcome_name(out), show ? ": " : "",
         show ? msg : "");
 }
 
 static void run_phase2(MYSQL *conn, const trellis_branch_ctx_t *ctx,
-                       const op_def_t *op, const barrier_branch_t *b,
+                       const op_def_t *op, const trellis_barrier_branch_t *b,
                        const xa_item_t *it, trellis_reply_t *reply)
 {
     char msg[256] = "";
@@ -211,11 +213,11 @@ static void run_phase2(MYSQL *conn, const trellis_branch_ctx_t *ctx,
         say(ctx, op, it, "fault: UNAVAILABLE before doing anything");
         return;
     }
-    int rc =
-        op->kind == OP_COMMIT
-            ? xa_commit_branch(conn, BARRIER_DEFAULT_TABLE, b, msg, sizeof msg)
-            : xa_rollback_branch(conn, BARRIER_DEFAULT_TABLE, b, msg,
-                                 sizeof msg);
+    int rc = op->kind == OP_COMMIT
+                 ? trellis_myxa_commit_branch(
+                       conn, TRELLIS_BARRIER_DEFAULT_TABLE, b, msg, sizeof msg)
+                 : trellis_myxa_rollback_branch(
+                       conn, TRELLIS_BARRIER_DEFAULT_TABLE, b, msg, sizeof msg);
     if (rc == 0) {
         say(ctx, op, it, "%s%s%s",
             op->kind == OP_COMMIT ? "committed" : "rolled back",
@@ -232,7 +234,7 @@ static void handle_xa(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
 {
     const op_def_t *op = user;
     xa_item_t it;
-    barrier_branch_t b;
+    trellis_barrier_branch_t b;
     char err[256] = "";
     if (parse_item(payload, payload_len, &it, err, sizeof err) != 0) {
         example_service_answer(reply, TRELLIS_REPLY_FAILURE, "%s", err);

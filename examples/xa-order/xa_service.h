@@ -4,11 +4,11 @@
  * table, and the business SQL of its Prepare; everything else is here:
  *
  *   /xaorder.v1.<Svc>/Prepare   the business SQL as an XA branch, prepared
- *                               (xa_prepare_branch: XA START, barrier row,
- *                               SQL, XA END, XA PREPARE; xid gid-branch_id)
- *   /xaorder.v1.<Svc>/Commit    XA COMMIT   (xa_commit_branch)
- *   /xaorder.v1.<Svc>/Rollback  XA ROLLBACK (xa_rollback_branch)
- *   /xaorder.v1.<Svc>/State     the table, one row a line: "col=value ..."
+ *                               (trellis_myxa_prepare_branch: XA START, barrier
+ * row, SQL, XA END, XA PREPARE; xid gid-branch_id) /xaorder.v1.<Svc>/Commit XA
+ * COMMIT   (trellis_myxa_commit_branch) /xaorder.v1.<Svc>/Rollback  XA ROLLBACK
+ * (trellis_myxa_rollback_branch) /xaorder.v1.<Svc>/State     the table, one row
+ * a line: "col=value ..."
  *
  * and whatever extra handlers a service adds. The branch comes from the
  * dtm-* metadata; the op from the method (a dtm-op naming another op is a
@@ -39,9 +39,9 @@
 #include <mysql.h>
 #include <stddef.h>
 
-#include "barrier.h"
+#include "trellis/barrier.h"
 #include "example_service.h"
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 #define XA_SERVICE_ID_MAX EXAMPLE_SERVICE_ID_MAX
 
@@ -61,7 +61,7 @@ typedef struct {
     const char *table_ddl;   /* CREATE TABLE IF NOT EXISTS ... */
     const char *state_query; /* SELECT for /State */
     /* Prepare's business SQL; user is the const xa_item_t *. */
-    barrier_business_fn prepare_sql;
+    trellis_barrier_business_fn prepare_sql;
     /* Register more handlers (may be NULL). 0, or -1 with err. */
     int (*add_handlers)(trellis_participant_t *p, char *err, size_t errlen);
 } xa_service_def_t;

@@ -4,7 +4,7 @@
  * It is compiled into trellisd-faults (tm/trellisd.c built with
  * TM_WITH_FAULTS, in the test tree) and never into trellisd, so no flag or
  * environment of a release binary can switch it on. Tests pick the binary
- * with TRELLIS_TRELLISD (see tests/harness/harness.h).
+ * with TRELLIS_TRELLISD (see harness/harness.h).
  *
  * It wraps the store's ops table, so it works on either engine:
  *   - hold commit groups before they are applied, until released;

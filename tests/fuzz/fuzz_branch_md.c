@@ -3,8 +3,8 @@
  * branch call's metadata: the dtm-gid, dtm-trans_type, dtm-branch_id and
  * dtm-op fields and the branch headers (sdk/participant.c, ctx_build and
  * trellis_branch_ctx_header), and what the barrier and the XA adapter
- * make of them (barrier_branch_from_ctx, barrier_check_branch,
- * xa_make_xid) before any SQL.
+ * make of them (trellis_barrier_branch_from_ctx, trellis_barrier_check_branch,
+ * trellis_myxa_make_xid) before any SQL.
  *
  * Input, as text: the first line is the called method; every further line
  * is one metadata entry, "key=value" (split at the first '='; no '=' is a
@@ -22,14 +22,14 @@
  * are ""); the headers are exactly the entries that are not dtm-, grpc-,
  * pseudo (':') or binary ("-bin"), in order; every listed header is found
  * by trellis_branch_ctx_header and no dtm-* key is; an xid the adapter
- * builds fits XA_XID_MAX and splits back into gid and branch id at its
- * last '-'.
+ * builds fits TRELLIS_MYXA_XID_MAX and splits back into gid and branch id at
+ * its last '-'.
  */
 #include "participant.c"
 
-#include "barrier.h"
+#include "trellis/barrier.h"
 #include "fuzz_input.h"
-#include "xa.h"
+#include "trellis/mysql_xa.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -125,13 +125,14 @@ static void check_headers(const trellis_branch_ctx_t *ctx, const entry_t *e,
 static void check_xid(const trellis_branch_ctx_t *ctx)
 {
     char xid[256], err[256];
-    if (xa_make_xid(ctx->gid, ctx->branch_id, xid, sizeof(xid), err,
-                    sizeof(err)) != 0) {
+    if (trellis_myxa_make_xid(ctx->gid, ctx->branch_id, xid, sizeof(xid), err,
+                              sizeof(err)) != 0) {
         fz_require(err[0] != '\0', "an xid refusal without a message");
         return;
     }
     size_t n = strlen(xid), g = strlen(ctx->gid);
-    fz_require(n <= XA_XID_MAX, "an xid longer than XA_XID_MAX");
+    fz_require(n <= TRELLIS_MYXA_XID_MAX,
+               "an xid longer than TRELLIS_MYXA_XID_MAX");
     const char *dash = strrchr(xid, '-');
     fz_require(dash && (size_t)(dash - xid) == g &&
                    strncmp(xid, ctx->gid, g) == 0 &&
@@ -142,8 +143,8 @@ static void check_xid(const trellis_branch_ctx_t *ctx)
 static void check_barrier(const trellis_branch_ctx_t *ctx)
 {
     char msg[256] = "";
-    barrier_branch_t b = barrier_branch_from_ctx(ctx);
-    if (barrier_check_branch(&b, msg, sizeof(msg)) != 0)
+    trellis_barrier_branch_t b = trellis_barrier_branch_from_ctx(ctx);
+    if (trellis_barrier_check_branch(&b, msg, sizeof(msg)) != 0)
         fz_require(msg[0] != '\0', "a barrier refusal without a message");
 }
 

@@ -24,7 +24,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 /* Fast retries so the suite is quick; trellisd gets the same defaults. */
 #define ITEST_RETRY_INTERVAL_MS 50

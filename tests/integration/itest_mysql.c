@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "barrier.h"
+#include "trellis/barrier.h"
 
 /* One server per run of a test file, shared by its tests. */
 static struct {
@@ -137,7 +137,8 @@ MYSQL *imy_setup_db(const char *name, const char *account_cols,
     imy_exec(c, "CREATE TABLE effects (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
                 "gid VARCHAR(128) NOT NULL, delta BIGINT NOT NULL) "
                 "ENGINE=InnoDB");
-    if (barrier_create_table(c, BARRIER_DEFAULT_TABLE, err, sizeof err) != 0)
+    if (trellis_barrier_create_table(c, TRELLIS_BARRIER_DEFAULT_TABLE, err,
+                                     sizeof err) != 0)
         fail_msg("create table: %s", err);
     return c;
 }

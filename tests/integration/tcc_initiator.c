@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "trellis_tcc.h"
+#include "trellis/trellis_tcc.h"
 
 #define MAX_PAYLOADS 16
 

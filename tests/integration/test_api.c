@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "grpc/health/v1/health.pb-c.h"
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 #define PART_ACTION "/trellis.test.Part/Action"
 

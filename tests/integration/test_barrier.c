@@ -26,7 +26,7 @@
 #include <errmsg.h>
 #include <mysql.h>
 
-#include "barrier.h"
+#include "trellis/barrier.h"
 #include "harness.h"
 #include "itest_mysql.h"
 
@@ -74,13 +74,13 @@ static long long barrier_rows(MYSQL *c, const char *gid)
 typedef struct {
     long long amount;
     int calls;
-    barrier_business_rc_t after;
+    trellis_barrier_business_rc_t after;
     int account; /* noop_update's row; 0: 1 */
 } acct_t;
 
 /* Count the call, run the UPDATE (printf format), and answer: an error
  * if it failed, a refusal if it matched no row, otherwise a->after. */
-__attribute__((format(printf, 5, 6))) static barrier_business_rc_t
+__attribute__((format(printf, 5, 6))) static trellis_barrier_business_rc_t
 update(MYSQL *c, acct_t *a, char *msg, size_t msglen, const char *fmt, ...)
 {
     char sql[256];
@@ -91,21 +91,22 @@ update(MYSQL *c, acct_t *a, char *msg, size_t msglen, const char *fmt, ...)
     a->calls++;
     if (mysql_query(c, sql) != 0) {
         snprintf(msg, msglen, "%s", mysql_error(c));
-        return BARRIER_BUSINESS_ERROR;
+        return TRELLIS_BARRIER_BUSINESS_ERROR;
     }
     if (mysql_affected_rows(c) == 0) {
         snprintf(msg, msglen, "no funds");
-        return BARRIER_BUSINESS_FAIL;
+        return TRELLIS_BARRIER_BUSINESS_FAIL;
     }
-    if (a->after != BARRIER_BUSINESS_OK)
+    if (a->after != TRELLIS_BARRIER_BUSINESS_OK)
         snprintf(msg, msglen, "injected %s after the update",
-                 a->after == BARRIER_BUSINESS_FAIL ? "failure" : "error");
+                 a->after == TRELLIS_BARRIER_BUSINESS_FAIL ? "failure"
+                                                           : "error");
     return a->after;
 }
 
 /* TCC try: freeze amount while the account can bear it. */
-static barrier_business_rc_t tcc_try(MYSQL *c, void *u, char *msg,
-                                     size_t msglen)
+static trellis_barrier_business_rc_t tcc_try(MYSQL *c, void *u, char *msg,
+                                             size_t msglen)
 {
     long long v = ((acct_t *)u)->amount;
     return update(c, u, msg, msglen,
@@ -114,8 +115,8 @@ static barrier_business_rc_t tcc_try(MYSQL *c, void *u, char *msg,
                   v, v);
 }
 
-static barrier_business_rc_t tcc_confirm(MYSQL *c, void *u, char *msg,
-                                         size_t msglen)
+static trellis_barrier_business_rc_t tcc_confirm(MYSQL *c, void *u, char *msg,
+                                                 size_t msglen)
 {
     long long v = ((acct_t *)u)->amount;
     return update(c, u, msg, msglen,
@@ -124,8 +125,8 @@ static barrier_business_rc_t tcc_confirm(MYSQL *c, void *u, char *msg,
                   v, v);
 }
 
-static barrier_business_rc_t tcc_cancel(MYSQL *c, void *u, char *msg,
-                                        size_t msglen)
+static trellis_barrier_business_rc_t tcc_cancel(MYSQL *c, void *u, char *msg,
+                                                size_t msglen)
 {
     return update(c, u, msg, msglen,
                   "UPDATE accounts SET trading_balance = trading_balance - "
@@ -134,8 +135,8 @@ static barrier_business_rc_t tcc_cancel(MYSQL *c, void *u, char *msg,
 }
 
 /* Saga action / compensate: move the balance directly. */
-static barrier_business_rc_t saga_action(MYSQL *c, void *u, char *msg,
-                                         size_t msglen)
+static trellis_barrier_business_rc_t saga_action(MYSQL *c, void *u, char *msg,
+                                                 size_t msglen)
 {
     long long v = ((acct_t *)u)->amount;
     return update(c, u, msg, msglen,
@@ -144,34 +145,35 @@ static barrier_business_rc_t saga_action(MYSQL *c, void *u, char *msg,
                   v, v);
 }
 
-static barrier_business_rc_t saga_compensate(MYSQL *c, void *u, char *msg,
-                                             size_t msglen)
+static trellis_barrier_business_rc_t saga_compensate(MYSQL *c, void *u,
+                                                     char *msg, size_t msglen)
 {
     return update(c, u, msg, msglen,
                   "UPDATE accounts SET balance = balance - %lld WHERE id = 1",
                   ((acct_t *)u)->amount);
 }
 
-static barrier_branch_t branch(const char *type, const char *gid,
-                               const char *op)
+static trellis_barrier_branch_t branch(const char *type, const char *gid,
+                                       const char *op)
 {
-    barrier_branch_t b = {.trans_type = type,
-                          .gid = gid,
-                          .branch_id = "01",
-                          .op = op,
-                          .barrier_id = NULL};
+    trellis_barrier_branch_t b = {.trans_type = type,
+                                  .gid = gid,
+                                  .branch_id = "01",
+                                  .op = op,
+                                  .barrier_id = NULL};
     return b;
 }
 
-/* barrier_run on the default table; asserts it left the connection clean
- * (autocommit, no transaction open). */
-static barrier_outcome_t run(MYSQL *c, const char *type, const char *gid,
-                             const char *op, barrier_business_fn fn, void *u,
-                             char *msg, size_t msglen)
+/* trellis_barrier_run on the default table; asserts it left the connection
+ * clean (autocommit, no transaction open). */
+static trellis_barrier_outcome_t run(MYSQL *c, const char *type,
+                                     const char *gid, const char *op,
+                                     trellis_barrier_business_fn fn, void *u,
+                                     char *msg, size_t msglen)
 {
-    barrier_branch_t b = branch(type, gid, op);
-    barrier_outcome_t o =
-        barrier_run(c, BARRIER_DEFAULT_TABLE, &b, fn, u, msg, msglen);
+    trellis_barrier_branch_t b = branch(type, gid, op);
+    trellis_barrier_outcome_t o = trellis_barrier_run(
+        c, TRELLIS_BARRIER_DEFAULT_TABLE, &b, fn, u, msg, msglen);
     imy_assert_clean(c);
     return o;
 }
@@ -188,30 +190,33 @@ static void test_duplicate_tcc(void **state)
     MYSQL *c = setup_db("dup_tcc");
     acct_t t = {.amount = -10}, f = {.amount = -10}, x = {.amount = -10};
 
-    assert_int_equal(RUN(c, "tcc", "g1", "try", tcc_try, &t), BARRIER_DONE);
+    assert_int_equal(RUN(c, "tcc", "g1", "try", tcc_try, &t),
+                     TRELLIS_BARRIER_DONE);
     assert_int_equal(frozen(c), -10);
     assert_int_equal(RUN(c, "tcc", "g1", "try", tcc_try, &t),
-                     BARRIER_SKIPPED_DUPLICATE);
+                     TRELLIS_BARRIER_SKIPPED_DUPLICATE);
     assert_string_equal(msg, "duplicate: already done");
     assert_int_equal(t.calls, 1);
     assert_int_equal(frozen(c), -10);
 
     assert_int_equal(RUN(c, "tcc", "g1", "confirm", tcc_confirm, &f),
-                     BARRIER_DONE);
+                     TRELLIS_BARRIER_DONE);
     assert_int_equal(RUN(c, "tcc", "g1", "confirm", tcc_confirm, &f),
-                     BARRIER_SKIPPED_DUPLICATE);
+                     TRELLIS_BARRIER_SKIPPED_DUPLICATE);
     assert_int_equal(f.calls, 1);
     assert_int_equal(imy_balance(c), 90);
     assert_int_equal(frozen(c), 0);
 
     t.calls = 0;
-    assert_int_equal(RUN(c, "tcc", "g2", "try", tcc_try, &t), BARRIER_DONE);
-    assert_int_equal(RUN(c, "tcc", "g2", "cancel", tcc_cancel, &x),
-                     BARRIER_DONE);
-    assert_int_equal(RUN(c, "tcc", "g2", "cancel", tcc_cancel, &x),
-                     BARRIER_SKIPPED_DUPLICATE);
     assert_int_equal(RUN(c, "tcc", "g2", "try", tcc_try, &t),
-                     BARRIER_SKIPPED_DUPLICATE); /* its own row: a retry */
+                     TRELLIS_BARRIER_DONE);
+    assert_int_equal(RUN(c, "tcc", "g2", "cancel", tcc_cancel, &x),
+                     TRELLIS_BARRIER_DONE);
+    assert_int_equal(RUN(c, "tcc", "g2", "cancel", tcc_cancel, &x),
+                     TRELLIS_BARRIER_SKIPPED_DUPLICATE);
+    assert_int_equal(
+        RUN(c, "tcc", "g2", "try", tcc_try, &t),
+        TRELLIS_BARRIER_SKIPPED_DUPLICATE); /* its own row: a retry */
     assert_int_equal(t.calls, 1);
     assert_int_equal(x.calls, 1);
     assert_int_equal(imy_balance(c), 90);
@@ -220,7 +225,7 @@ static void test_duplicate_tcc(void **state)
     assert_int_equal(barrier_rows(c, "g2"), 2);
 
     trellis_reply_t r = {0};
-    barrier_fill_reply(BARRIER_SKIPPED_DUPLICATE, msg, &r);
+    trellis_barrier_fill_reply(TRELLIS_BARRIER_SKIPPED_DUPLICATE, msg, &r);
     assert_int_equal(r.code, TRELLIS_REPLY_SUCCESS);
     assert_string_equal(r.message, "duplicate: already done");
     mysql_close(c);
@@ -237,24 +242,24 @@ static void test_empty_and_hanging(void **state)
     acct_t t = {.amount = -10}, f = {.amount = -10}, x = {.amount = -10};
 
     assert_int_equal(RUN(c, "tcc", "g1", "cancel", tcc_cancel, &x),
-                     BARRIER_SKIPPED_EMPTY);
+                     TRELLIS_BARRIER_SKIPPED_EMPTY);
     assert_non_null(strstr(msg, "empty compensation"));
     trellis_reply_t r = {0};
-    barrier_fill_reply(BARRIER_SKIPPED_EMPTY, msg, &r);
+    trellis_barrier_fill_reply(TRELLIS_BARRIER_SKIPPED_EMPTY, msg, &r);
     assert_int_equal(r.code, TRELLIS_REPLY_SUCCESS);
 
     assert_int_equal(RUN(c, "tcc", "g1", "try", tcc_try, &t),
-                     BARRIER_SKIPPED_HANGING);
+                     TRELLIS_BARRIER_SKIPPED_HANGING);
     assert_string_equal(msg,
                         "hanging: the transaction was already rolled back");
-    barrier_fill_reply(BARRIER_SKIPPED_HANGING, msg, &r);
+    trellis_barrier_fill_reply(TRELLIS_BARRIER_SKIPPED_HANGING, msg, &r);
     assert_int_equal(r.code, TRELLIS_REPLY_FAILURE);
     assert_string_equal(r.message,
                         "hanging: the transaction was already rolled back");
     assert_int_equal(RUN(c, "tcc", "g1", "try", tcc_try, &t),
-                     BARRIER_SKIPPED_HANGING); /* and stays so */
+                     TRELLIS_BARRIER_SKIPPED_HANGING); /* and stays so */
     assert_int_equal(RUN(c, "tcc", "g1", "cancel", tcc_cancel, &x),
-                     BARRIER_SKIPPED_DUPLICATE);
+                     TRELLIS_BARRIER_SKIPPED_DUPLICATE);
     assert_int_equal(t.calls, 0);
     assert_int_equal(x.calls, 0);
     assert_int_equal(frozen(c), 0);
@@ -266,7 +271,7 @@ static void test_empty_and_hanging(void **state)
 
     /* confirm has no origin op: it runs even without a try. */
     assert_int_equal(RUN(c, "tcc", "g2", "confirm", tcc_confirm, &f),
-                     BARRIER_DONE);
+                     TRELLIS_BARRIER_DONE);
     assert_int_equal(f.calls, 1);
     assert_int_equal(barrier_rows(c, "g2"), 1);
     mysql_close(c);
@@ -284,7 +289,7 @@ typedef struct {
     int sign; /* +1 try (freeze), -1 cancel (release) */
     pthread_barrier_t *start;
     unsigned seed;
-    barrier_outcome_t out[RACE_ROUNDS];
+    trellis_barrier_outcome_t out[RACE_ROUNDS];
     int retries; /* BARRIER_ERRORs (deadlocks) retried, as the TM would */
     char last_error[256];
 } racer_t;
@@ -295,8 +300,8 @@ typedef struct {
 } race_op_t;
 
 /* Freeze or release 10, and log the effect under the gid. */
-static barrier_business_rc_t race_fn(MYSQL *c, void *u, char *msg,
-                                     size_t msglen)
+static trellis_barrier_business_rc_t race_fn(MYSQL *c, void *u, char *msg,
+                                             size_t msglen)
 {
     race_op_t *r = u;
     char sql[256];
@@ -311,10 +316,10 @@ static barrier_business_rc_t race_fn(MYSQL *c, void *u, char *msg,
              r->sign);
     if (mysql_query(c, sql) != 0)
         goto err;
-    return BARRIER_BUSINESS_OK;
+    return TRELLIS_BARRIER_BUSINESS_OK;
 err:
     snprintf(msg, msglen, "%s", mysql_error(c));
-    return BARRIER_BUSINESS_ERROR;
+    return TRELLIS_BARRIER_BUSINESS_ERROR;
 }
 
 static void *racer(void *arg)
@@ -324,13 +329,13 @@ static void *racer(void *arg)
     for (int i = 0; i < RACE_ROUNDS; i++) {
         snprintf(gid, sizeof gid, "race-%d", i);
         race_op_t op = {.gid = gid, .sign = r->sign};
-        barrier_branch_t b = branch("tcc", gid, r->op);
+        trellis_barrier_branch_t b = branch("tcc", gid, r->op);
         pthread_barrier_wait(r->start);
         usleep((useconds_t)(rand_r(&r->seed) % 300));
-        barrier_outcome_t o;
+        trellis_barrier_outcome_t o;
         int tries = 0;
-        while ((o = barrier_run(r->c, NULL, &b, race_fn, &op, msg,
-                                sizeof msg)) == BARRIER_ERROR &&
+        while ((o = trellis_barrier_run(r->c, NULL, &b, race_fn, &op, msg,
+                                        sizeof msg)) == TRELLIS_BARRIER_ERROR &&
                ++tries < RACE_MAX_RETRIES) {
             r->retries++;
             snprintf(r->last_error, sizeof r->last_error, "%s", msg);
@@ -368,7 +373,7 @@ static void test_try_cancel_race(void **state)
 
     int both = 0, neither = 0;
     for (int i = 0; i < RACE_ROUNDS; i++) {
-        barrier_outcome_t t = rt.out[i], x = rx.out[i];
+        trellis_barrier_outcome_t t = rt.out[i], x = rx.out[i];
         long long n = imy_int(c,
                               "SELECT COUNT(*) FROM effects WHERE gid = "
                               "'race-%d'",
@@ -377,10 +382,11 @@ static void test_try_cancel_race(void **state)
                                 "SELECT COALESCE(SUM(delta), 0) FROM effects "
                                 "WHERE gid = 'race-%d'",
                                 i);
-        if (t == BARRIER_DONE && x == BARRIER_DONE && n == 2 && sum == 0)
+        if (t == TRELLIS_BARRIER_DONE && x == TRELLIS_BARRIER_DONE && n == 2 &&
+            sum == 0)
             both++;
-        else if (t == BARRIER_SKIPPED_HANGING && x == BARRIER_SKIPPED_EMPTY &&
-                 n == 0)
+        else if (t == TRELLIS_BARRIER_SKIPPED_HANGING &&
+                 x == TRELLIS_BARRIER_SKIPPED_EMPTY && n == 0)
             neither++;
         else
             fail_msg("round %d: try %d, cancel %d, %lld effects (sum %lld)", i,
@@ -412,47 +418,49 @@ static void test_business_failure(void **state)
     /* A refusal: not enough funds. */
     acct_t big = {.amount = -1000};
     assert_int_equal(RUN(c, "tcc", "g1", "try", tcc_try, &big),
-                     BARRIER_BUSINESS_FAILURE);
+                     TRELLIS_BARRIER_BUSINESS_FAILURE);
     assert_string_equal(msg, "no funds");
     assert_int_equal(barrier_rows(c, "g1"), 0);
-    barrier_fill_reply(BARRIER_BUSINESS_FAILURE, msg, &r);
+    trellis_barrier_fill_reply(TRELLIS_BARRIER_BUSINESS_FAILURE, msg, &r);
     assert_int_equal(r.code, TRELLIS_REPLY_FAILURE);
     assert_string_equal(r.message, "no funds");
 
     /* A failure after the handler's UPDATE ran: rolled back with it. */
-    acct_t t = {.amount = -10, .after = BARRIER_BUSINESS_FAIL};
+    acct_t t = {.amount = -10, .after = TRELLIS_BARRIER_BUSINESS_FAIL};
     assert_int_equal(RUN(c, "tcc", "g2", "try", tcc_try, &t),
-                     BARRIER_BUSINESS_FAILURE);
+                     TRELLIS_BARRIER_BUSINESS_FAILURE);
     assert_int_equal(frozen(c), 0);
     assert_int_equal(barrier_rows(c, "g2"), 0);
 
     /* An error after the UPDATE: the same, reported as an error. */
-    t.after = BARRIER_BUSINESS_ERROR;
-    assert_int_equal(RUN(c, "tcc", "g2", "try", tcc_try, &t), BARRIER_ERROR);
+    t.after = TRELLIS_BARRIER_BUSINESS_ERROR;
+    assert_int_equal(RUN(c, "tcc", "g2", "try", tcc_try, &t),
+                     TRELLIS_BARRIER_ERROR);
     assert_string_equal(msg, "injected error after the update");
-    barrier_fill_reply(BARRIER_ERROR, msg, &r);
+    trellis_barrier_fill_reply(TRELLIS_BARRIER_ERROR, msg, &r);
     assert_int_equal(r.code, TRELLIS_REPLY_ERROR);
     assert_int_equal(frozen(c), 0);
     assert_int_equal(barrier_rows(c, "g2"), 0);
 
     /* A retry of the same op runs normally. */
-    t.after = BARRIER_BUSINESS_OK;
-    assert_int_equal(RUN(c, "tcc", "g2", "try", tcc_try, &t), BARRIER_DONE);
+    t.after = TRELLIS_BARRIER_BUSINESS_OK;
+    assert_int_equal(RUN(c, "tcc", "g2", "try", tcc_try, &t),
+                     TRELLIS_BARRIER_DONE);
     assert_int_equal(t.calls, 3);
     assert_int_equal(frozen(c), -10);
     assert_int_equal(barrier_rows(c, "g2"), 1);
 
     /* A cancel whose handler errs leaves its origin row out as well. */
-    acct_t x = {.amount = -10, .after = BARRIER_BUSINESS_ERROR};
+    acct_t x = {.amount = -10, .after = TRELLIS_BARRIER_BUSINESS_ERROR};
     assert_int_equal(RUN(c, "tcc", "g3", "cancel", tcc_cancel, &x),
-                     BARRIER_SKIPPED_EMPTY);
+                     TRELLIS_BARRIER_SKIPPED_EMPTY);
     assert_int_equal(RUN(c, "tcc", "g2", "cancel", tcc_cancel, &x),
-                     BARRIER_ERROR);
+                     TRELLIS_BARRIER_ERROR);
     assert_int_equal(barrier_rows(c, "g2"), 1);
     assert_int_equal(frozen(c), -10);
-    x.after = BARRIER_BUSINESS_OK;
+    x.after = TRELLIS_BARRIER_BUSINESS_OK;
     assert_int_equal(RUN(c, "tcc", "g2", "cancel", tcc_cancel, &x),
-                     BARRIER_DONE);
+                     TRELLIS_BARRIER_DONE);
     assert_int_equal(frozen(c), 0);
     assert_int_equal(x.calls, 2);
     mysql_close(c);
@@ -470,23 +478,23 @@ static void test_saga_ops(void **state)
 
     /* Duplicates. */
     assert_int_equal(RUN(c, "saga", "g1", "action", saga_action, &a),
-                     BARRIER_DONE);
+                     TRELLIS_BARRIER_DONE);
     assert_int_equal(RUN(c, "saga", "g1", "action", saga_action, &a),
-                     BARRIER_SKIPPED_DUPLICATE);
+                     TRELLIS_BARRIER_SKIPPED_DUPLICATE);
     assert_int_equal(imy_balance(c), 90);
     assert_int_equal(RUN(c, "saga", "g1", "compensate", saga_compensate, &k),
-                     BARRIER_DONE);
+                     TRELLIS_BARRIER_DONE);
     assert_int_equal(RUN(c, "saga", "g1", "compensate", saga_compensate, &k),
-                     BARRIER_SKIPPED_DUPLICATE);
+                     TRELLIS_BARRIER_SKIPPED_DUPLICATE);
     assert_int_equal(imy_balance(c), 100);
     assert_int_equal(a.calls, 1);
     assert_int_equal(k.calls, 1);
 
     /* Compensate before action: empty, then the action hangs. */
     assert_int_equal(RUN(c, "saga", "g2", "compensate", saga_compensate, &k),
-                     BARRIER_SKIPPED_EMPTY);
+                     TRELLIS_BARRIER_SKIPPED_EMPTY);
     assert_int_equal(RUN(c, "saga", "g2", "action", saga_action, &a),
-                     BARRIER_SKIPPED_HANGING);
+                     TRELLIS_BARRIER_SKIPPED_HANGING);
     assert_int_equal(a.calls, 1);
     assert_int_equal(k.calls, 1);
     assert_int_equal(imy_balance(c), 100);
@@ -495,21 +503,21 @@ static void test_saga_ops(void **state)
      * TM compensates the failed step too). */
     acct_t big = {.amount = -1000};
     assert_int_equal(RUN(c, "saga", "g3", "action", saga_action, &big),
-                     BARRIER_BUSINESS_FAILURE);
+                     TRELLIS_BARRIER_BUSINESS_FAILURE);
     assert_int_equal(barrier_rows(c, "g3"), 0);
     assert_int_equal(RUN(c, "saga", "g3", "compensate", saga_compensate, &k),
-                     BARRIER_SKIPPED_EMPTY);
+                     TRELLIS_BARRIER_SKIPPED_EMPTY);
     assert_int_equal(k.calls, 1);
     assert_int_equal(imy_balance(c), 100);
 
     /* An action failing after its UPDATE, then retried. */
-    acct_t late = {.amount = -10, .after = BARRIER_BUSINESS_FAIL};
+    acct_t late = {.amount = -10, .after = TRELLIS_BARRIER_BUSINESS_FAIL};
     assert_int_equal(RUN(c, "saga", "g4", "action", saga_action, &late),
-                     BARRIER_BUSINESS_FAILURE);
+                     TRELLIS_BARRIER_BUSINESS_FAILURE);
     assert_int_equal(imy_balance(c), 100);
-    late.after = BARRIER_BUSINESS_OK;
+    late.after = TRELLIS_BARRIER_BUSINESS_OK;
     assert_int_equal(RUN(c, "saga", "g4", "action", saga_action, &late),
-                     BARRIER_DONE);
+                     TRELLIS_BARRIER_DONE);
     assert_int_equal(imy_balance(c), 90);
     mysql_close(c);
     imy_pass();
@@ -525,70 +533,85 @@ static void test_table_and_names(void **state)
     acct_t t = {.amount = -10};
 
     /* Idempotent, with rows in the table too. */
-    assert_int_equal(RUN(c, "tcc", "g1", "try", tcc_try, &t), BARRIER_DONE);
-    assert_int_equal(
-        barrier_create_table(c, BARRIER_DEFAULT_TABLE, err, sizeof err), 0);
+    assert_int_equal(RUN(c, "tcc", "g1", "try", tcc_try, &t),
+                     TRELLIS_BARRIER_DONE);
+    assert_int_equal(trellis_barrier_create_table(
+                         c, TRELLIS_BARRIER_DEFAULT_TABLE, err, sizeof err),
+                     0);
     assert_int_equal(barrier_rows(c, "g1"), 1);
 
     const char *bad[] = {"",   "a-b",      "x; DROP TABLE accounts",
                          "t`", "db.table", "é"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err[0] = '\0';
-        assert_int_equal(barrier_check_table_name(bad[i], err, sizeof err), -1);
-        assert_non_null(strstr(err, "table name"));
-        assert_int_equal(barrier_create_table(c, bad[i], err, sizeof err), -1);
-        barrier_branch_t b = branch("tcc", "g9", "try");
         assert_int_equal(
-            barrier_run(c, bad[i], &b, tcc_try, &t, msg, sizeof msg),
-            BARRIER_ERROR);
+            trellis_barrier_check_table_name(bad[i], err, sizeof err), -1);
+        assert_non_null(strstr(err, "table name"));
+        assert_int_equal(
+            trellis_barrier_create_table(c, bad[i], err, sizeof err), -1);
+        trellis_barrier_branch_t b = branch("tcc", "g9", "try");
+        assert_int_equal(
+            trellis_barrier_run(c, bad[i], &b, tcc_try, &t, msg, sizeof msg),
+            TRELLIS_BARRIER_ERROR);
         assert_non_null(strstr(msg, "table name"));
     }
     char long_name[70];
     memset(long_name, 'a', 65);
     long_name[65] = '\0';
-    assert_int_equal(barrier_check_table_name(long_name, err, sizeof err), -1);
+    assert_int_equal(
+        trellis_barrier_check_table_name(long_name, err, sizeof err), -1);
     long_name[64] = '\0';
-    assert_int_equal(barrier_check_table_name(long_name, err, sizeof err), 0);
-    assert_int_equal(barrier_check_table_name("Barrier_2", err, sizeof err), 0);
+    assert_int_equal(
+        trellis_barrier_check_table_name(long_name, err, sizeof err), 0);
+    assert_int_equal(
+        trellis_barrier_check_table_name("Barrier_2", err, sizeof err), 0);
     assert_int_equal(t.calls, 1);
 
     /* A custom table. */
-    assert_int_equal(barrier_create_table(c, "my_barrier", err, sizeof err), 0);
-    barrier_branch_t b = branch("tcc", "g2", "try");
     assert_int_equal(
-        barrier_run(c, "my_barrier", &b, tcc_try, &t, msg, sizeof msg),
-        BARRIER_DONE);
+        trellis_barrier_create_table(c, "my_barrier", err, sizeof err), 0);
+    trellis_barrier_branch_t b = branch("tcc", "g2", "try");
     assert_int_equal(
-        barrier_run(c, "my_barrier", &b, tcc_try, &t, msg, sizeof msg),
-        BARRIER_SKIPPED_DUPLICATE);
+        trellis_barrier_run(c, "my_barrier", &b, tcc_try, &t, msg, sizeof msg),
+        TRELLIS_BARRIER_DONE);
+    assert_int_equal(
+        trellis_barrier_run(c, "my_barrier", &b, tcc_try, &t, msg, sizeof msg),
+        TRELLIS_BARRIER_SKIPPED_DUPLICATE);
     assert_int_equal(
         imy_int(c, "SELECT COUNT(*) FROM my_barrier WHERE gid = 'g2'"), 1);
     assert_int_equal(barrier_rows(c, "g2"), 0);
     assert_int_equal(frozen(c), -20);
 
     /* Values: case matters; quotes are data; bad values are refused. */
-    assert_int_equal(RUN(c, "tcc", "G1", "try", tcc_try, &t), BARRIER_DONE);
-    assert_int_equal(RUN(c, "tcc", "it's", "try", tcc_try, &t), BARRIER_DONE);
+    assert_int_equal(RUN(c, "tcc", "G1", "try", tcc_try, &t),
+                     TRELLIS_BARRIER_DONE);
     assert_int_equal(RUN(c, "tcc", "it's", "try", tcc_try, &t),
-                     BARRIER_SKIPPED_DUPLICATE);
+                     TRELLIS_BARRIER_DONE);
+    assert_int_equal(RUN(c, "tcc", "it's", "try", tcc_try, &t),
+                     TRELLIS_BARRIER_SKIPPED_DUPLICATE);
     assert_int_equal(t.calls, 4);
     char long_gid[200];
     memset(long_gid, 'g', 129);
     long_gid[129] = '\0';
     assert_int_equal(RUN(c, "tcc", long_gid, "try", tcc_try, &t),
-                     BARRIER_ERROR);
+                     TRELLIS_BARRIER_ERROR);
     assert_non_null(strstr(msg, "gid is longer"));
-    assert_int_equal(RUN(c, "tcc", "g5 ", "try", tcc_try, &t), BARRIER_ERROR);
-    assert_int_equal(RUN(c, "tcc", "", "try", tcc_try, &t), BARRIER_ERROR);
-    assert_int_equal(RUN(c, "tcc", "g5", "", tcc_try, &t), BARRIER_ERROR);
+    assert_int_equal(RUN(c, "tcc", "g5 ", "try", tcc_try, &t),
+                     TRELLIS_BARRIER_ERROR);
+    assert_int_equal(RUN(c, "tcc", "", "try", tcc_try, &t),
+                     TRELLIS_BARRIER_ERROR);
+    assert_int_equal(RUN(c, "tcc", "g5", "", tcc_try, &t),
+                     TRELLIS_BARRIER_ERROR);
     assert_int_equal(t.calls, 4);
 
     /* barrier_id separates calls within one op. */
-    barrier_branch_t b2 = branch("tcc", "g6", "try");
+    trellis_barrier_branch_t b2 = branch("tcc", "g6", "try");
     b2.barrier_id = "02";
-    assert_int_equal(barrier_run(c, NULL, &b2, tcc_try, &t, msg, sizeof msg),
-                     BARRIER_DONE);
-    assert_int_equal(RUN(c, "tcc", "g6", "try", tcc_try, &t), BARRIER_DONE);
+    assert_int_equal(
+        trellis_barrier_run(c, NULL, &b2, tcc_try, &t, msg, sizeof msg),
+        TRELLIS_BARRIER_DONE);
+    assert_int_equal(RUN(c, "tcc", "g6", "try", tcc_try, &t),
+                     TRELLIS_BARRIER_DONE);
     assert_int_equal(barrier_rows(c, "g6"), 2);
 
     /* From a participant's context. */
@@ -597,7 +620,7 @@ static void test_table_and_names(void **state)
                                 .branch_id = "03",
                                 .op = "try",
                                 .method = "/x.Y/Try"};
-    barrier_branch_t fc = barrier_branch_from_ctx(&ctx);
+    trellis_barrier_branch_t fc = trellis_barrier_branch_from_ctx(&ctx);
     assert_string_equal(fc.gid, "g7");
     assert_string_equal(fc.branch_id, "03");
     assert_string_equal(fc.op, "try");
@@ -632,8 +655,9 @@ static void test_purge(void **state)
                                     "information_schema.SESSION_STATUS WHERE "
                                     "VARIABLE_NAME = 'COM_DELETE'");
     unsigned long long n = 99;
-    assert_int_equal(
-        barrier_purge(c, BARRIER_DEFAULT_TABLE, 7, 10, &n, err, sizeof err), 0);
+    assert_int_equal(trellis_barrier_purge(c, TRELLIS_BARRIER_DEFAULT_TABLE, 7,
+                                           10, &n, err, sizeof err),
+                     0);
     long long deletes = imy_int(c, "SELECT VARIABLE_VALUE FROM "
                                    "information_schema.SESSION_STATUS WHERE "
                                    "VARIABLE_NAME = 'COM_DELETE'") -
@@ -648,20 +672,24 @@ static void test_purge(void **state)
     imy_assert_clean(c);
 
     /* An exact multiple of the batch needs one more, empty, DELETE. */
-    assert_int_equal(
-        barrier_purge(c, BARRIER_DEFAULT_TABLE, 2, 1, &n, err, sizeof err), 0);
+    assert_int_equal(trellis_barrier_purge(c, TRELLIS_BARRIER_DEFAULT_TABLE, 2,
+                                           1, &n, err, sizeof err),
+                     0);
     assert_int_equal(n, 2); /* 3 and 4 days old */
-    assert_int_equal(
-        barrier_purge(c, BARRIER_DEFAULT_TABLE, 7, 10, &n, err, sizeof err), 0);
+    assert_int_equal(trellis_barrier_purge(c, TRELLIS_BARRIER_DEFAULT_TABLE, 7,
+                                           10, &n, err, sizeof err),
+                     0);
     assert_int_equal(n, 0);
     assert_int_equal(imy_int(c, "SELECT COUNT(*) FROM trellis_barrier"), 3);
 
-    assert_int_equal(barrier_purge(c, "bad-name", 7, 10, &n, err, sizeof err),
-                     -1);
-    assert_non_null(strstr(err, "table name"));
     assert_int_equal(
-        barrier_purge(c, BARRIER_DEFAULT_TABLE, 7, 0, &n, err, sizeof err), -1);
-    assert_int_equal(barrier_purge(c, "nope", 7, 10, &n, err, sizeof err), -1);
+        trellis_barrier_purge(c, "bad-name", 7, 10, &n, err, sizeof err), -1);
+    assert_non_null(strstr(err, "table name"));
+    assert_int_equal(trellis_barrier_purge(c, TRELLIS_BARRIER_DEFAULT_TABLE, 7,
+                                           0, &n, err, sizeof err),
+                     -1);
+    assert_int_equal(
+        trellis_barrier_purge(c, "nope", 7, 10, &n, err, sizeof err), -1);
     assert_non_null(strstr(err, "doesn't exist"));
     imy_assert_clean(c);
     mysql_close(c);
@@ -674,14 +702,14 @@ static void test_purge(void **state)
 /* A handler that misbehaves: runs the statements of u (a NULL-terminated
  * array), reads none of their results, ignores their errors and answers
  * OK. */
-static barrier_business_rc_t misbehave(MYSQL *c, void *u, char *msg,
-                                       size_t msglen)
+static trellis_barrier_business_rc_t misbehave(MYSQL *c, void *u, char *msg,
+                                               size_t msglen)
 {
     (void)msg;
     (void)msglen;
     for (const char **sql = u; *sql; sql++)
         mysql_query(c, *sql);
-    return BARRIER_BUSINESS_OK;
+    return TRELLIS_BARRIER_BUSINESS_OK;
 }
 
 static const char *commits[] = {
@@ -703,10 +731,11 @@ typedef struct {
 } kill_t;
 
 /* Run the business SQL, then have another connection kill this one. */
-static barrier_business_rc_t killed(MYSQL *c, void *u, char *msg, size_t msglen)
+static trellis_barrier_business_rc_t killed(MYSQL *c, void *u, char *msg,
+                                            size_t msglen)
 {
     kill_t *k = u;
-    barrier_business_rc_t rc = tcc_try(c, &k->a, msg, msglen);
+    trellis_barrier_business_rc_t rc = tcc_try(c, &k->a, msg, msglen);
     imy_exec(k->killer, "KILL CONNECTION %lu", mysql_thread_id(c));
     return rc;
 }
@@ -717,13 +746,14 @@ static void test_connection_hygiene(void **state)
     char msg[256];
     MYSQL *c = setup_db("hygiene");
     acct_t t = {.amount = -10};
-    barrier_branch_t b = branch("tcc", "g1", "try");
+    trellis_barrier_branch_t b = branch("tcc", "g1", "try");
 
     /* The caller's open transaction is neither committed nor joined. */
     imy_exec(c, "START TRANSACTION");
     imy_exec(c, "UPDATE accounts SET balance = 0 WHERE id = 1");
-    assert_int_equal(barrier_run(c, NULL, &b, tcc_try, &t, msg, sizeof msg),
-                     BARRIER_ERROR);
+    assert_int_equal(
+        trellis_barrier_run(c, NULL, &b, tcc_try, &t, msg, sizeof msg),
+        TRELLIS_BARRIER_ERROR);
     assert_non_null(strstr(msg, "already open"));
     imy_exec(c, "ROLLBACK");
     assert_int_equal(imy_balance(c), 100);
@@ -731,13 +761,13 @@ static void test_connection_hygiene(void **state)
 
     /* A handler that commits is reported. */
     assert_int_equal(RUN(c, "tcc", "g2", "try", misbehave, commits),
-                     BARRIER_ERROR);
+                     TRELLIS_BARRIER_ERROR);
     assert_non_null(strstr(msg, "ended the transaction"));
 
     /* A handler that leaves a result unread: drained, committed. */
     long long before = imy_balance(c);
     assert_int_equal(RUN(c, "tcc", "g3", "try", misbehave, leaves_result),
-                     BARRIER_DONE);
+                     TRELLIS_BARRIER_DONE);
     assert_int_equal(imy_balance(c), before + 1);
     assert_int_equal(barrier_rows(c, "g3"), 1);
 
@@ -747,7 +777,7 @@ static void test_connection_hygiene(void **state)
         mysql_set_server_option(c, MYSQL_OPTION_MULTI_STATEMENTS_ON), 0);
     before = imy_balance(c);
     assert_int_equal(RUN(c, "tcc", "g8", "try", misbehave, multi_fails),
-                     BARRIER_ERROR);
+                     TRELLIS_BARRIER_ERROR);
     assert_non_null(strstr(msg, "a statement of the handler failed"));
     assert_int_equal(imy_balance(c), before);
     assert_int_equal(barrier_rows(c, "g8"), 0);
@@ -755,19 +785,19 @@ static void test_connection_hygiene(void **state)
         mysql_set_server_option(c, MYSQL_OPTION_MULTI_STATEMENTS_OFF), 0);
 
     /* NULL msg is allowed. */
-    barrier_branch_t b4 = branch("tcc", "g4", "try");
-    assert_int_equal(barrier_run(c, NULL, &b4, tcc_try, &t, NULL, 0),
-                     BARRIER_DONE);
+    trellis_barrier_branch_t b4 = branch("tcc", "g4", "try");
+    assert_int_equal(trellis_barrier_run(c, NULL, &b4, tcc_try, &t, NULL, 0),
+                     TRELLIS_BARRIER_DONE);
 
     /* A lost connection: an error with the client's message, nothing
      * committed. */
     MYSQL *victim = imy_connect("hygiene");
     kill_t k = {.killer = imy_connect("hygiene"), .a = {.amount = -10}};
     long long frozen0 = frozen(c);
-    barrier_branch_t b5 = branch("tcc", "g5", "try");
+    trellis_barrier_branch_t b5 = branch("tcc", "g5", "try");
     assert_int_equal(
-        barrier_run(victim, NULL, &b5, killed, &k, msg, sizeof msg),
-        BARRIER_ERROR);
+        trellis_barrier_run(victim, NULL, &b5, killed, &k, msg, sizeof msg),
+        TRELLIS_BARRIER_ERROR);
     printf("[ lost ] %s\n", msg);
     assert_non_null(strstr(msg, "commit"));
     assert_true(mysql_errno(victim) == CR_SERVER_LOST ||
@@ -779,10 +809,10 @@ static void test_connection_hygiene(void **state)
     mysql_close(k.killer);
 
     trellis_reply_t r = {0};
-    barrier_fill_reply(BARRIER_DONE, "", &r);
+    trellis_barrier_fill_reply(TRELLIS_BARRIER_DONE, "", &r);
     assert_int_equal(r.code, TRELLIS_REPLY_SUCCESS);
     assert_string_equal(r.message, "");
-    barrier_fill_reply(BARRIER_ERROR, NULL, &r);
+    trellis_barrier_fill_reply(TRELLIS_BARRIER_ERROR, NULL, &r);
     assert_int_equal(r.code, TRELLIS_REPLY_ERROR);
     assert_true(r.message[0] != '\0');
     mysql_close(c);
@@ -807,8 +837,8 @@ typedef struct {
 /* Lose the session, then retry the business UPDATE until it goes through
  * (at most 5 times), as a handler that "recovers" from a lost connection
  * would. */
-static barrier_business_rc_t retries_after_loss(MYSQL *c, void *u, char *msg,
-                                                size_t msglen)
+static trellis_barrier_business_rc_t
+retries_after_loss(MYSQL *c, void *u, char *msg, size_t msglen)
 {
     retry_t *r = u;
     r->calls++;
@@ -820,9 +850,9 @@ static barrier_business_rc_t retries_after_loss(MYSQL *c, void *u, char *msg,
     for (int i = 0; i < 5; i++)
         if (mysql_query(c, "UPDATE accounts SET balance = balance - 10 "
                            "WHERE id = 1") == 0)
-            return BARRIER_BUSINESS_OK;
+            return TRELLIS_BARRIER_BUSINESS_OK;
     snprintf(msg, msglen, "%s", mysql_error(c));
-    return BARRIER_BUSINESS_ERROR;
+    return TRELLIS_BARRIER_BUSINESS_ERROR;
 }
 
 /* An effect on the balance with no barrier row for its gid is the fault
@@ -849,12 +879,12 @@ static void test_item12_auto_reconnect(void **state)
     my_bool on = 1;
     assert_int_equal(mysql_optionsv(v, MYSQL_OPT_RECONNECT, &on), 0);
     long long before = imy_balance(c);
-    barrier_branch_t b = branch("tcc", "r1", "try");
-    barrier_outcome_t o =
-        barrier_run(v, NULL, &b, retries_after_loss, &r, msg, sizeof msg);
+    trellis_barrier_branch_t b = branch("tcc", "r1", "try");
+    trellis_barrier_outcome_t o = trellis_barrier_run(
+        v, NULL, &b, retries_after_loss, &r, msg, sizeof msg);
     printf("[ reconnect on ] outcome %d: %s\n", o, msg);
     assert_no_orphan_effect(c, before, "r1");
-    assert_int_equal(o, BARRIER_ERROR);
+    assert_int_equal(o, TRELLIS_BARRIER_ERROR);
     assert_non_null(strstr(msg, "auto-reconnect"));
     assert_int_equal(r.calls, 0);
     assert_int_equal(imy_balance(c), before);
@@ -868,9 +898,10 @@ static void test_item12_auto_reconnect(void **state)
     r = (retry_t){.killer = r.killer, .set_reconnect = 1};
     before = imy_balance(c);
     b = branch("tcc", "r2", "try");
-    o = barrier_run(v, NULL, &b, retries_after_loss, &r, msg, sizeof msg);
+    o = trellis_barrier_run(v, NULL, &b, retries_after_loss, &r, msg,
+                            sizeof msg);
     printf("[ reconnected inside ] outcome %d: %s\n", o, msg);
-    assert_int_equal(o, BARRIER_ERROR);
+    assert_int_equal(o, TRELLIS_BARRIER_ERROR);
     assert_int_equal(r.calls, 1);
     assert_non_null(strstr(msg, "reconnected"));
     assert_int_equal(barrier_rows(c, "r2"), 0);
@@ -884,10 +915,11 @@ static void test_item12_auto_reconnect(void **state)
 
 /* ---- 9. cost, measured and bounded -------------------------------------- */
 
-/* Statements (= round trips) barrier_run sends per op, excluding the
+/* Statements (= round trips) trellis_barrier_run sends per op, excluding the
  * handler's one UPDATE. */
 static double statements_per_op(MYSQL *c, const char *gid_prefix,
-                                const char *op, barrier_business_fn fn, int n)
+                                const char *op, trellis_barrier_business_fn fn,
+                                int n)
 {
     char gid[64], msg[256];
     acct_t a = {.amount = 0};
@@ -896,15 +928,15 @@ static double statements_per_op(MYSQL *c, const char *gid_prefix,
     q0 += show;
     for (int i = 0; i < n; i++) {
         snprintf(gid, sizeof gid, "%s-%d", gid_prefix, i);
-        barrier_branch_t b = branch("tcc", gid, op);
-        barrier_run(c, NULL, &b, fn, &a, msg, sizeof msg);
+        trellis_barrier_branch_t b = branch("tcc", gid, op);
+        trellis_barrier_run(c, NULL, &b, fn, &a, msg, sizeof msg);
     }
     long long q = imy_status(c, "SESSION", "Questions") - q0 - show;
     return (double)(q - a.calls) / n;
 }
 
-static barrier_business_rc_t noop_update(MYSQL *c, void *u, char *msg,
-                                         size_t msglen)
+static trellis_barrier_business_rc_t noop_update(MYSQL *c, void *u, char *msg,
+                                                 size_t msglen)
 {
     acct_t *a = u;
     char sql[128];
@@ -915,9 +947,9 @@ static barrier_business_rc_t noop_update(MYSQL *c, void *u, char *msg,
              a->account ? a->account : 1);
     if (mysql_query(c, sql) != 0) {
         snprintf(msg, msglen, "%s", mysql_error(c));
-        return BARRIER_BUSINESS_ERROR;
+        return TRELLIS_BARRIER_BUSINESS_ERROR;
     }
-    return BARRIER_BUSINESS_OK;
+    return TRELLIS_BARRIER_BUSINESS_OK;
 }
 
 #define LOAD_THREADS 4
@@ -938,9 +970,9 @@ static void *load(void *arg)
     acct_t a = {.account = 10 + l->id};
     for (int i = 0; i < LOAD_OPS; i++) {
         snprintf(gid, sizeof gid, "load-%d-%d", l->id, i);
-        barrier_branch_t b = branch("tcc", gid, "try");
-        l->ok += barrier_run(c, NULL, &b, noop_update, &a, msg, sizeof msg) ==
-                 BARRIER_DONE;
+        trellis_barrier_branch_t b = branch("tcc", gid, "try");
+        l->ok += trellis_barrier_run(c, NULL, &b, noop_update, &a, msg,
+                                     sizeof msg) == TRELLIS_BARRIER_DONE;
     }
     mysql_close(c);
     return NULL;
@@ -983,10 +1015,10 @@ static void test_cost(void **state)
     int64_t t0 = harness_mono_ms();
     for (int i = 0; i < ops; i++) {
         snprintf(gid, sizeof gid, "speed-%d", i);
-        barrier_branch_t b = branch("tcc", gid, "try");
+        trellis_barrier_branch_t b = branch("tcc", gid, "try");
         assert_int_equal(
-            barrier_run(c, NULL, &b, noop_update, &a, msg, sizeof msg),
-            BARRIER_DONE);
+            trellis_barrier_run(c, NULL, &b, noop_update, &a, msg, sizeof msg),
+            TRELLIS_BARRIER_DONE);
     }
     int64_t ms = harness_mono_ms() - t0;
     printf("[ cost ] 1 connection: %d try ops in %lld ms: %.0f ops/s\n", ops,

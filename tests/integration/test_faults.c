@@ -7,7 +7,7 @@
  */
 #include "itest.h"
 #include "itest_fault.h"
-#include "trellis_admin.h"
+#include "trellis/trellis_admin.h"
 #include "trellis/v1/tm.pb-c.h"
 
 #include <arpa/inet.h>

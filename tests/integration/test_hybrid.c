@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trellis_gtx.h"
+#include "trellis/trellis_gtx.h"
 
 #define SVC "trellis.test.Part"
 

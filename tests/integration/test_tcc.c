@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trellis_participant.h"
-#include "trellis_tcc.h"
+#include "trellis/trellis_participant.h"
+#include "trellis/trellis_tcc.h"
 
 /* The testpart's TCC targets. */
 typedef struct {

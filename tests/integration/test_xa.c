@@ -34,10 +34,10 @@
 
 #include "harness.h"
 #include "itest_mysql.h"
-#include "trellis.h"
-#include "trellis_participant.h"
-#include "trellis_xa.h"
-#include "xa.h"
+#include "trellis/trellis.h"
+#include "trellis/trellis_participant.h"
+#include "trellis/trellis_xa.h"
+#include "trellis/mysql_xa.h"
 
 /* ---- the server and the database of a test ---------------------------- */
 
@@ -84,13 +84,13 @@ static int recovered(MYSQL *c, const char *gtrid)
     return n;
 }
 
-/* XA RECOVER rows of the cluster form (format XA_FORMAT_ID) whose gtrid is
- * gtrid and whose bqual is cluster. */
+/* XA RECOVER rows of the cluster form (format TRELLIS_MYXA_FORMAT_ID) whose
+ * gtrid is gtrid and whose bqual is cluster. */
 static int recovered_in(MYSQL *c, const char *gtrid, const char *cluster)
 {
-    char data[2 * XA_XID_MAX + 1], fmt[32];
+    char data[2 * TRELLIS_MYXA_XID_MAX + 1], fmt[32];
     snprintf(data, sizeof data, "%s%s", gtrid, cluster);
-    snprintf(fmt, sizeof fmt, "%ld", (long)XA_FORMAT_ID);
+    snprintf(fmt, sizeof fmt, "%ld", (long)TRELLIS_MYXA_FORMAT_ID);
     if (mysql_query(c, "XA RECOVER") != 0)
         fail_msg("XA RECOVER: %s", mysql_error(c));
     MYSQL_RES *r = mysql_store_result(c);
@@ -133,12 +133,13 @@ typedef struct {
     atomic_int inside; /* set while the handler sleeps */
     int sleep_ms;      /* after its SQL */
     MYSQL *killer;     /* KILL CONNECTION the handler's own connection */
-    barrier_business_rc_t after; /* answered after the SQL */
+    trellis_barrier_business_rc_t after; /* answered after the SQL */
     int log_only; /* only the effects row: branches do not queue on the
                      account row's lock */
 } add_t;
 
-static barrier_business_rc_t add_fn(MYSQL *c, void *u, char *msg, size_t msglen)
+static trellis_barrier_business_rc_t add_fn(MYSQL *c, void *u, char *msg,
+                                            size_t msglen)
 {
     add_t *a = u;
     char sql[256];
@@ -162,43 +163,45 @@ static barrier_business_rc_t add_fn(MYSQL *c, void *u, char *msg, size_t msglen)
         atomic_store(&a->inside, 1);
         harness_sleep_ms(a->sleep_ms);
     }
-    if (a->after != BARRIER_BUSINESS_OK)
+    if (a->after != TRELLIS_BARRIER_BUSINESS_OK)
         snprintf(msg, msglen, "injected %s",
-                 a->after == BARRIER_BUSINESS_FAIL ? "failure" : "error");
+                 a->after == TRELLIS_BARRIER_BUSINESS_FAIL ? "failure"
+                                                           : "error");
     return a->after;
 err:
     snprintf(msg, msglen, "%s", mysql_error(c));
-    return BARRIER_BUSINESS_ERROR;
+    return TRELLIS_BARRIER_BUSINESS_ERROR;
 }
 
-static barrier_branch_t branch(const char *gid, const char *op)
+static trellis_barrier_branch_t branch(const char *gid, const char *op)
 {
-    barrier_branch_t b = {.trans_type = "xa",
-                          .gid = gid,
-                          .branch_id = "01",
-                          .op = op,
-                          .barrier_id = NULL};
+    trellis_barrier_branch_t b = {.trans_type = "xa",
+                                  .gid = gid,
+                                  .branch_id = "01",
+                                  .op = op,
+                                  .barrier_id = NULL};
     return b;
 }
 
-static xa_outcome_t prepare(MYSQL *c, add_t *a, char *msg, size_t msglen)
+static trellis_myxa_outcome_t prepare(MYSQL *c, add_t *a, char *msg,
+                                      size_t msglen)
 {
-    barrier_branch_t b = branch(a->gid, "prepare");
-    return xa_prepare_branch(c, NULL, &b, add_fn, a, msg, msglen);
+    trellis_barrier_branch_t b = branch(a->gid, "prepare");
+    return trellis_myxa_prepare_branch(c, NULL, &b, add_fn, a, msg, msglen);
 }
 
 static int commit(MYSQL *c, const char *gid, char *msg, size_t msglen)
 {
-    barrier_branch_t b = branch(gid, "commit");
-    int rc = xa_commit_branch(c, NULL, &b, msg, msglen);
+    trellis_barrier_branch_t b = branch(gid, "commit");
+    int rc = trellis_myxa_commit_branch(c, NULL, &b, msg, msglen);
     assert_clean(c);
     return rc;
 }
 
 static int rollback(MYSQL *c, const char *gid, char *msg, size_t msglen)
 {
-    barrier_branch_t b = branch(gid, "rollback");
-    int rc = xa_rollback_branch(c, NULL, &b, msg, msglen);
+    trellis_barrier_branch_t b = branch(gid, "rollback");
+    int rc = trellis_myxa_rollback_branch(c, NULL, &b, msg, msglen);
     assert_clean(c);
     return rc;
 }
@@ -219,7 +222,7 @@ static void test_prepare_commit(void **state)
     unsigned long tid = mysql_thread_id(p);
 
     add_t a = {.gid = "g1", .amount = 10};
-    assert_int_equal(PREPARE(p, &a), XA_PREPARED);
+    assert_int_equal(PREPARE(p, &a), TRELLIS_MYXA_PREPARED);
     assert_string_equal(msg, "");
     /* The participant's handle is a new session, usable at once. */
     assert_true(mysql_thread_id(p) != tid);
@@ -235,7 +238,7 @@ static void test_prepare_commit(void **state)
     assert_int_equal(recovered(c, "g1-01"), 0);
 
     add_t b = {.gid = "g2", .amount = 10};
-    assert_int_equal(PREPARE(p, &b), XA_PREPARED);
+    assert_int_equal(PREPARE(p, &b), TRELLIS_MYXA_PREPARED);
     assert_int_equal(recovered(c, "g2-01"), 1);
     assert_int_equal(ROLLBACK(c, "g2"), 0);
     assert_int_equal(recovered(c, "g2-01"), 0);
@@ -248,16 +251,16 @@ static void test_prepare_commit(void **state)
     assert_int_equal(xa_count(c), 0);
 
     trellis_reply_t r = {0};
-    xa_fill_reply(XA_PREPARED, "", &r);
+    trellis_myxa_fill_reply(TRELLIS_MYXA_PREPARED, "", &r);
     assert_int_equal(r.code, TRELLIS_REPLY_SUCCESS);
-    xa_fill_reply(XA_SKIPPED_DUPLICATE, NULL, &r);
+    trellis_myxa_fill_reply(TRELLIS_MYXA_SKIPPED_DUPLICATE, NULL, &r);
     assert_int_equal(r.code, TRELLIS_REPLY_SUCCESS);
-    xa_fill_reply(XA_SKIPPED_ROLLED_BACK, NULL, &r);
+    trellis_myxa_fill_reply(TRELLIS_MYXA_SKIPPED_ROLLED_BACK, NULL, &r);
     assert_int_equal(r.code, TRELLIS_REPLY_FAILURE);
-    xa_fill_reply(XA_BUSINESS_FAILURE, "no stock", &r);
+    trellis_myxa_fill_reply(TRELLIS_MYXA_BUSINESS_FAILURE, "no stock", &r);
     assert_int_equal(r.code, TRELLIS_REPLY_FAILURE);
     assert_string_equal(r.message, "no stock");
-    xa_fill_reply(XA_ERROR, NULL, &r);
+    trellis_myxa_fill_reply(TRELLIS_MYXA_ERROR, NULL, &r);
     assert_int_equal(r.code, TRELLIS_REPLY_ERROR);
     assert_true(r.message[0] != '\0');
     mysql_close(p);
@@ -276,25 +279,25 @@ static void test_repeats(void **state)
     MYSQL *p = imy_connect("repeats");
 
     add_t a = {.gid = "g1", .amount = 10};
-    assert_int_equal(PREPARE(p, &a), XA_PREPARED);
+    assert_int_equal(PREPARE(p, &a), TRELLIS_MYXA_PREPARED);
     assert_int_equal(COMMIT(c, "g1"), 0);
     assert_int_equal(COMMIT(c, "g1"), 0);
     printf("[ repeat ] second commit: %s\n", msg);
     assert_non_null(strstr(msg, "duplicate"));
     assert_int_equal(COMMIT(p, "g1"), 0);
     /* A prepare delivered again after the commit changes nothing. */
-    assert_int_equal(PREPARE(p, &a), XA_SKIPPED_DUPLICATE);
+    assert_int_equal(PREPARE(p, &a), TRELLIS_MYXA_SKIPPED_DUPLICATE);
     assert_clean(p);
     assert_int_equal(a.calls, 1);
     assert_int_equal(imy_balance(c), 110);
     assert_int_equal(xa_count(c), 0);
 
     add_t b = {.gid = "g2", .amount = 10};
-    assert_int_equal(PREPARE(p, &b), XA_PREPARED);
+    assert_int_equal(PREPARE(p, &b), TRELLIS_MYXA_PREPARED);
     assert_int_equal(ROLLBACK(c, "g2"), 0);
     assert_int_equal(ROLLBACK(c, "g2"), 0);
     assert_int_equal(ROLLBACK(p, "g2"), 0);
-    assert_int_equal(PREPARE(p, &b), XA_SKIPPED_ROLLED_BACK);
+    assert_int_equal(PREPARE(p, &b), TRELLIS_MYXA_SKIPPED_ROLLED_BACK);
     assert_clean(p);
     assert_int_equal(b.calls, 1);
     assert_int_equal(imy_balance(c), 110);
@@ -302,8 +305,8 @@ static void test_repeats(void **state)
     /* A prepare delivered twice before phase 2: the second finds the xid
      * prepared (XAER_DUPID, listed), one commit applies it once. */
     add_t d = {.gid = "g3", .amount = 5};
-    assert_int_equal(PREPARE(p, &d), XA_PREPARED);
-    assert_int_equal(PREPARE(p, &d), XA_SKIPPED_DUPLICATE);
+    assert_int_equal(PREPARE(p, &d), TRELLIS_MYXA_PREPARED);
+    assert_int_equal(PREPARE(p, &d), TRELLIS_MYXA_SKIPPED_DUPLICATE);
     printf("[ repeat ] prepare while prepared: %s\n", msg);
     assert_clean(p);
     assert_int_equal(d.calls, 1);
@@ -329,17 +332,18 @@ static void test_rollback_first(void **state)
 
     assert_int_equal(ROLLBACK(c, "g1"), 0);
     add_t a = {.gid = "g1", .amount = 10};
-    assert_int_equal(PREPARE(p, &a), XA_SKIPPED_ROLLED_BACK);
+    assert_int_equal(PREPARE(p, &a), TRELLIS_MYXA_SKIPPED_ROLLED_BACK);
     printf("[ rbfirst ] late prepare: %s\n", msg);
     assert_non_null(strstr(msg, "rolled back"));
     assert_clean(p);
-    assert_int_equal(PREPARE(p, &a), XA_SKIPPED_ROLLED_BACK); /* stays so */
+    assert_int_equal(PREPARE(p, &a),
+                     TRELLIS_MYXA_SKIPPED_ROLLED_BACK); /* stays so */
     assert_int_equal(a.calls, 0);
     assert_int_equal(xa_count(c), 0);
     assert_int_equal(imy_balance(c), 100);
     assert_int_equal(ROLLBACK(c, "g1"), 0);
     trellis_reply_t r = {0};
-    xa_fill_reply(XA_SKIPPED_ROLLED_BACK, msg, &r);
+    trellis_myxa_fill_reply(TRELLIS_MYXA_SKIPPED_ROLLED_BACK, msg, &r);
     assert_int_equal(r.code, TRELLIS_REPLY_FAILURE);
     mysql_close(p);
     mysql_close(c);
@@ -349,7 +353,7 @@ static void test_rollback_first(void **state)
 typedef struct {
     MYSQL *c;
     add_t *a;
-    xa_outcome_t out;
+    trellis_myxa_outcome_t out;
     char msg[256];
 } prep_thread_t;
 
@@ -403,12 +407,12 @@ static void test_rollback_during_prepare(void **state)
     assert_true(waited < SESSION_WAIT_S * 1000);
     assert_session_lock_wait(c);
     pthread_join(th, NULL);
-    assert_int_equal(t.out, XA_PREPARED);
+    assert_int_equal(t.out, TRELLIS_MYXA_PREPARED);
     assert_int_equal(ROLLBACK(c, "g1"), 0);
     assert_session_lock_wait(c);
     assert_int_equal(recovered(c, "g1-01"), 0);
     assert_int_equal(imy_balance(c), 100);
-    assert_int_equal(PREPARE(t.c, &a), XA_SKIPPED_ROLLED_BACK);
+    assert_int_equal(PREPARE(t.c, &a), TRELLIS_MYXA_SKIPPED_ROLLED_BACK);
     assert_int_equal(a.calls, 1);
 
     /* The prepare fails while the rollback waits: the rollback then
@@ -416,15 +420,15 @@ static void test_rollback_during_prepare(void **state)
     add_t b = {.gid = "g2",
                .amount = 10,
                .sleep_ms = 300,
-               .after = BARRIER_BUSINESS_FAIL};
+               .after = TRELLIS_BARRIER_BUSINESS_FAIL};
     prep_thread_t u = {.c = t.c, .a = &b};
     start_prep(&th, &u);
     assert_int_equal(ROLLBACK(c, "g2"), 0);
     pthread_join(th, NULL);
-    assert_int_equal(u.out, XA_BUSINESS_FAILURE);
-    b.after = BARRIER_BUSINESS_OK;
+    assert_int_equal(u.out, TRELLIS_MYXA_BUSINESS_FAILURE);
+    b.after = TRELLIS_BARRIER_BUSINESS_OK;
     b.sleep_ms = 0;
-    assert_int_equal(PREPARE(t.c, &b), XA_SKIPPED_ROLLED_BACK);
+    assert_int_equal(PREPARE(t.c, &b), TRELLIS_MYXA_SKIPPED_ROLLED_BACK);
     assert_int_equal(b.calls, 1);
 
     /* The same prepare twice at once: the second is told to retry. */
@@ -433,12 +437,12 @@ static void test_rollback_during_prepare(void **state)
     start_prep(&th, &v);
     MYSQL *p2 = imy_connect("rbduring");
     add_t d2 = {.gid = "g3", .amount = 10};
-    assert_int_equal(PREPARE(p2, &d2), XA_ERROR);
+    assert_int_equal(PREPARE(p2, &d2), TRELLIS_MYXA_ERROR);
     printf("[ rbduring ] concurrent prepare: %s\n", msg);
     assert_non_null(strstr(msg, "another connection"));
     assert_clean(p2);
     pthread_join(th, NULL);
-    assert_int_equal(v.out, XA_PREPARED);
+    assert_int_equal(v.out, TRELLIS_MYXA_PREPARED);
     assert_int_equal(COMMIT(c, "g3"), 0);
     assert_int_equal(imy_balance(c), 110);
     assert_int_equal(effects(c, "g3"), 1);
@@ -478,7 +482,7 @@ static void test_connection_dropped(void **state)
     MYSQL *victim = imy_connect("dropped");
     session_t vs = {.c = c, .id = mysql_thread_id(victim)};
     add_t a = {.gid = "g1", .amount = 10, .killer = imy_connect("dropped")};
-    assert_int_equal(PREPARE(victim, &a), XA_ERROR);
+    assert_int_equal(PREPARE(victim, &a), TRELLIS_MYXA_ERROR);
     printf("[ dropped ] killed mid-branch: %s\n", msg);
     mysql_close(victim);
     mysql_close(a.killer);
@@ -491,7 +495,7 @@ static void test_connection_dropped(void **state)
     assert_int_equal(ROLLBACK(c, "g1"), 0);
     MYSQL *p = imy_connect("dropped");
     a.killer = NULL;
-    assert_int_equal(PREPARE(p, &a), XA_SKIPPED_ROLLED_BACK);
+    assert_int_equal(PREPARE(p, &a), TRELLIS_MYXA_SKIPPED_ROLLED_BACK);
 
     /* Closed between XA START and XA PREPARE. */
     MYSQL *x = imy_connect("dropped");
@@ -514,7 +518,8 @@ static void test_connection_dropped(void **state)
 /* The barrier row the adapter's prepare writes inside the branch (its
  * commit reads it to confirm that the branch committed). */
 #define PREPARE_ROW_SQL                                                        \
-    "INSERT INTO " BARRIER_DEFAULT_TABLE " (trans_type, gid, branch_id, op, "  \
+    "INSERT INTO " TRELLIS_BARRIER_DEFAULT_TABLE                               \
+    " (trans_type, gid, branch_id, op, "                                       \
     "barrier_id, reason) VALUES ('xa', '%s', '01', 'prepare', '01', "          \
     "'prepare')"
 
@@ -540,7 +545,7 @@ static void raw_prepare(MYSQL *x, const char *gid)
 
 /* The adapter refused a commit because the server dropped the branch
  * without committing it (its preparer's session was closing; see the top
- * of xa.c): only a restart of the server brings it back. */
+ * of mysql_xa.c): only a restart of the server brings it back. */
 static int dropped_by_server(const char *msg)
 {
     return strstr(msg, "answered OK but") ||
@@ -653,7 +658,7 @@ static void test_killed_after_prepare(void **state)
     /* The adapter's prepare, then the participant closes for good. */
     MYSQL *p = imy_connect("killed");
     add_t a = {.gid = "g3", .amount = 10};
-    assert_int_equal(PREPARE(p, &a), XA_PREPARED);
+    assert_int_equal(PREPARE(p, &a), TRELLIS_MYXA_PREPARED);
     mysql_close(p);
     assert_int_equal(COMMIT(c, "g3"), 0);
     assert_int_equal(imy_balance(c), 130);
@@ -685,7 +690,7 @@ static int commit_racing(MYSQL *c, const char *gid, int *attached)
 
 /* The TM's commit arriving while the preparer's session closes, many
  * times over. MariaDB sometimes answers such an XA COMMIT with OK without
- * committing (the top of xa.c): every commit the adapter reports must be
+ * committing (the top of mysql_xa.c): every commit the adapter reports must be
  * committed, and the branches it refuses commit once the server restarts.
  * (Whether this run meets the race is up to the scheduler; it is printed.)
  */
@@ -759,11 +764,11 @@ static void h_prepare(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
         part_answer(reply, 0, "no database");
         return;
     }
-    barrier_branch_t b = barrier_branch_from_ctx(ctx);
+    trellis_barrier_branch_t b = trellis_barrier_branch_from_ctx(ctx);
     add_t a = {.gid = ctx->gid, .amount = 10, .log_only = 1};
-    xa_outcome_t o =
-        xa_prepare_branch(c, NULL, &b, add_fn, &a, msg, sizeof msg);
-    xa_fill_reply(o, msg, reply);
+    trellis_myxa_outcome_t o =
+        trellis_myxa_prepare_branch(c, NULL, &b, add_fn, &a, msg, sizeof msg);
+    trellis_myxa_fill_reply(o, msg, reply);
     mysql_close(c);
 }
 
@@ -780,9 +785,10 @@ static void h_phase2(const trellis_branch_ctx_t *ctx, trellis_reply_t *reply,
         part_answer(reply, 0, "no database");
         return;
     }
-    barrier_branch_t b = barrier_branch_from_ctx(ctx);
-    int rc = commit_it ? xa_commit_branch(c, NULL, &b, msg, sizeof msg)
-                       : xa_rollback_branch(c, NULL, &b, msg, sizeof msg);
+    trellis_barrier_branch_t b = trellis_barrier_branch_from_ctx(ctx);
+    int rc = commit_it
+                 ? trellis_myxa_commit_branch(c, NULL, &b, msg, sizeof msg)
+                 : trellis_myxa_rollback_branch(c, NULL, &b, msg, sizeof msg);
     part_answer(reply, rc == 0, msg);
     mysql_close(c);
 }
@@ -947,13 +953,13 @@ static void test_recovery(void **state)
      * form (which may be another TM's); and xids that are not ours. */
     MYSQL *p = imy_connect("recovery");
     add_t a = {.gid = "unknown", .amount = 10, .log_only = 1};
-    barrier_branch_t ub = branch("unknown", "prepare");
+    trellis_barrier_branch_t ub = branch("unknown", "prepare");
     ub.cluster_id = cluster;
     assert_int_equal(
-        xa_prepare_branch(p, NULL, &ub, add_fn, &a, msg, sizeof msg),
-        XA_PREPARED);
+        trellis_myxa_prepare_branch(p, NULL, &ub, add_fn, &a, msg, sizeof msg),
+        TRELLIS_MYXA_PREPARED);
     add_t ua = {.gid = "unknown-old", .amount = 10, .log_only = 1};
-    assert_int_equal(PREPARE(p, &ua), XA_PREPARED);
+    assert_int_equal(PREPARE(p, &ua), TRELLIS_MYXA_PREPARED);
     imy_exec(p, "XA START 'foreign-01', 'bq'");
     imy_exec(p, "INSERT INTO effects (gid, delta) VALUES ('foreign', 1)");
     imy_exec(p, "XA END 'foreign-01', 'bq'");
@@ -972,13 +978,15 @@ static void test_recovery(void **state)
     assert_int_equal(
         trellis_client_new("127.0.0.1:1", 500, &dead, err, sizeof err), 0);
     unsigned com = 9, rb = 9;
-    assert_int_equal(xa_recover(c, dead, &com, &rb, err, sizeof err), -1);
+    assert_int_equal(trellis_myxa_recover(c, dead, &com, &rb, err, sizeof err),
+                     -1);
     printf("[ recover ] trellisd down: %s\n", err);
     assert_int_equal(com + rb, 0);
     assert_int_equal(xa_count(c), 8);
     trellis_client_free(dead);
 
-    assert_int_equal(xa_recover(c, r.client, &com, &rb, err, sizeof err), 0);
+    assert_int_equal(
+        trellis_myxa_recover(c, r.client, &com, &rb, err, sizeof err), 0);
     printf("[ recover ] committed %u, rolled back %u\n", com, rb);
     assert_int_equal(com, 1);
     assert_int_equal(rb, 3);
@@ -994,7 +1002,8 @@ static void test_recovery(void **state)
     assert_int_equal(effects(c, "orph-no"), 0);
     assert_int_equal(effects(c, "orph-old"), 0);
     assert_int_equal(effects(c, "unknown"), 0);
-    assert_int_equal(xa_recover(c, r.client, &com, &rb, err, sizeof err), 0);
+    assert_int_equal(
+        trellis_myxa_recover(c, r.client, &com, &rb, err, sizeof err), 0);
     assert_int_equal(com + rb, 0);
 
     /* Clean up: trellisd rolls the pending one back; the rest by hand. */
@@ -1077,7 +1086,8 @@ static void test_xa_sweep_leaves_other_cluster(void **state)
     assert_int_equal(recovered_in(ca, "held-a-01", ida), 1);
 
     unsigned com = 9, rb = 9;
-    assert_int_equal(xa_recover(cb, b.client, &com, &rb, err, sizeof err), 0);
+    assert_int_equal(
+        trellis_myxa_recover(cb, b.client, &com, &rb, err, sizeof err), 0);
     printf("[ recover ] TM B's sweep: committed %u, rolled back %u\n", com, rb);
     if (recovered(ca, "held-a-01") != 1)
         fail_msg("TM B's sweep rolled back TM A's prepared branch held-a-01 "
@@ -1088,7 +1098,8 @@ static void test_xa_sweep_leaves_other_cluster(void **state)
     assert_int_equal(rb, 1);
 
     /* A's own sweep leaves its undecided branch; A commits it. */
-    assert_int_equal(xa_recover(ca, a.client, &com, &rb, err, sizeof err), 0);
+    assert_int_equal(
+        trellis_myxa_recover(ca, a.client, &com, &rb, err, sizeof err), 0);
     assert_int_equal(com + rb, 0);
     assert_int_equal(
         trellis_xa_submit(xa, &st, reason, sizeof reason, err, sizeof err),
@@ -1115,66 +1126,71 @@ static void test_xa_sweep_leaves_other_cluster(void **state)
 static void test_xid(void **state)
 {
     (void)state;
-    char xid[XA_XID_MAX + 1], err[256], msg[256];
-    assert_int_equal(xa_make_xid("g1", "01", xid, sizeof xid, err, sizeof err),
-                     0);
-    assert_string_equal(xid, "g1-01");
+    char xid[TRELLIS_MYXA_XID_MAX + 1], err[256], msg[256];
     assert_int_equal(
-        xa_make_xid("a-b.c:D_9", "01", xid, sizeof xid, err, sizeof err), 0);
+        trellis_myxa_make_xid("g1", "01", xid, sizeof xid, err, sizeof err), 0);
+    assert_string_equal(xid, "g1-01");
+    assert_int_equal(trellis_myxa_make_xid("a-b.c:D_9", "01", xid, sizeof xid,
+                                           err, sizeof err),
+                     0);
     assert_string_equal(xid, "a-b.c:D_9-01");
 
     char gid[80];
     memset(gid, 'g', sizeof gid);
     gid[61] = '\0'; /* 61 + "-01" = 64 */
-    assert_int_equal(xa_make_xid(gid, "01", xid, sizeof xid, err, sizeof err),
-                     0);
-    assert_int_equal(strlen(xid), XA_XID_MAX);
+    assert_int_equal(
+        trellis_myxa_make_xid(gid, "01", xid, sizeof xid, err, sizeof err), 0);
+    assert_int_equal(strlen(xid), TRELLIS_MYXA_XID_MAX);
     gid[61] = 'g';
     gid[62] = '\0';
-    assert_int_equal(xa_make_xid(gid, "01", xid, sizeof xid, err, sizeof err),
-                     -1);
+    assert_int_equal(
+        trellis_myxa_make_xid(gid, "01", xid, sizeof xid, err, sizeof err), -1);
     printf("[ xid ] %s\n", err);
     assert_non_null(strstr(err, "limit is 64"));
 
     const char *bad_gid[] = {"", "it's", "a b", "g;DROP", "é", "g\n"};
     for (size_t i = 0; i < sizeof bad_gid / sizeof *bad_gid; i++) {
         err[0] = '\0';
-        assert_int_equal(
-            xa_make_xid(bad_gid[i], "01", xid, sizeof xid, err, sizeof err),
-            -1);
+        assert_int_equal(trellis_myxa_make_xid(bad_gid[i], "01", xid,
+                                               sizeof xid, err, sizeof err),
+                         -1);
         assert_true(strstr(err, "character outside") || strstr(err, "empty"));
     }
-    assert_int_equal(xa_make_xid("g1", "0-1", xid, sizeof xid, err, sizeof err),
-                     -1);
+    assert_int_equal(
+        trellis_myxa_make_xid("g1", "0-1", xid, sizeof xid, err, sizeof err),
+        -1);
     printf("[ xid ] %s\n", err);
     assert_non_null(strstr(err, "ambiguous"));
-    assert_int_equal(xa_make_xid("g1", NULL, xid, sizeof xid, err, sizeof err),
-                     -1);
+    assert_int_equal(
+        trellis_myxa_make_xid("g1", NULL, xid, sizeof xid, err, sizeof err),
+        -1);
     char small[4];
     assert_int_equal(
-        xa_make_xid("g1", "01", small, sizeof small, err, sizeof err), -1);
+        trellis_myxa_make_xid("g1", "01", small, sizeof small, err, sizeof err),
+        -1);
     assert_non_null(strstr(err, "too small"));
 
     /* The entry points refuse them before touching the database. */
     MYSQL *c = setup_db("xid");
     add_t a = {.gid = "it's", .amount = 10};
-    assert_int_equal(PREPARE(c, &a), XA_ERROR);
+    assert_int_equal(PREPARE(c, &a), TRELLIS_MYXA_ERROR);
     assert_non_null(strstr(msg, "character outside"));
     assert_int_equal(COMMIT(c, "a b"), -1);
     assert_int_equal(ROLLBACK(c, gid), -1);
     assert_non_null(strstr(msg, "limit"));
-    barrier_branch_t b = branch("g1", "try");
+    trellis_barrier_branch_t b = branch("g1", "try");
     assert_int_equal(
-        xa_prepare_branch(c, NULL, &b, add_fn, &a, msg, sizeof msg), XA_ERROR);
+        trellis_myxa_prepare_branch(c, NULL, &b, add_fn, &a, msg, sizeof msg),
+        TRELLIS_MYXA_ERROR);
     assert_non_null(strstr(msg, "expected"));
-    assert_int_equal(
-        xa_prepare_branch(c, "no-such", &b, add_fn, &a, msg, sizeof msg),
-        XA_ERROR);
+    assert_int_equal(trellis_myxa_prepare_branch(c, "no-such", &b, add_fn, &a,
+                                                 msg, sizeof msg),
+                     TRELLIS_MYXA_ERROR);
     assert_non_null(strstr(msg, "table name"));
     /* An open transaction is neither used nor ended. */
     imy_exec(c, "START TRANSACTION");
     add_t d = {.gid = "g1", .amount = 10};
-    assert_int_equal(PREPARE(c, &d), XA_ERROR);
+    assert_int_equal(PREPARE(c, &d), TRELLIS_MYXA_ERROR);
     assert_non_null(strstr(msg, "already open"));
     imy_exec(c, "ROLLBACK");
     assert_int_equal(a.calls + d.calls, 0);
@@ -1186,15 +1202,15 @@ static void test_xid(void **state)
 /* ---- 8. cost, measured and bounded ------------------------------------- */
 
 /* One row inserted: prepared branches hold no lock another one waits for. */
-static barrier_business_rc_t log_row(MYSQL *c, void *u, char *msg,
-                                     size_t msglen)
+static trellis_barrier_business_rc_t log_row(MYSQL *c, void *u, char *msg,
+                                             size_t msglen)
 {
     (void)u;
     if (mysql_query(c, "INSERT INTO effects (gid, delta) VALUES ('c', 0)")) {
         snprintf(msg, msglen, "%s", mysql_error(c));
-        return BARRIER_BUSINESS_ERROR;
+        return TRELLIS_BARRIER_BUSINESS_ERROR;
     }
-    return BARRIER_BUSINESS_OK;
+    return TRELLIS_BARRIER_BUSINESS_OK;
 }
 
 typedef enum { COST_PREPARE, COST_COMMIT, COST_ROLLBACK } cost_op_t;
@@ -1217,15 +1233,19 @@ static cost_t per_op(MYSQL *mon, MYSQL *p, const char *prefix, cost_op_t op,
     long long c0 = imy_status(mon, "GLOBAL", "Connections");
     for (int i = 0; i < n; i++) {
         snprintf(gid, sizeof gid, "%s-%d", prefix, i);
-        barrier_branch_t b = branch(gid, op == COST_PREPARE  ? "prepare"
-                                         : op == COST_COMMIT ? "commit"
-                                                             : "rollback");
-        int ok = op == COST_PREPARE
-                     ? xa_prepare_branch(p, NULL, &b, log_row, NULL, msg,
-                                         sizeof msg) == XA_PREPARED
-                 : op == COST_COMMIT
-                     ? xa_commit_branch(p, NULL, &b, msg, sizeof msg) == 0
-                     : xa_rollback_branch(p, NULL, &b, msg, sizeof msg) == 0;
+        trellis_barrier_branch_t b =
+            branch(gid, op == COST_PREPARE  ? "prepare"
+                        : op == COST_COMMIT ? "commit"
+                                            : "rollback");
+        int ok =
+            op == COST_PREPARE
+                ? trellis_myxa_prepare_branch(p, NULL, &b, log_row, NULL, msg,
+                                              sizeof msg) ==
+                      TRELLIS_MYXA_PREPARED
+            : op == COST_COMMIT
+                ? trellis_myxa_commit_branch(p, NULL, &b, msg, sizeof msg) == 0
+                : trellis_myxa_rollback_branch(p, NULL, &b, msg, sizeof msg) ==
+                      0;
         if (!ok)
             fail_msg("%s: %s", gid, msg);
     }
@@ -1275,12 +1295,13 @@ static void test_cost(void **state)
     int64_t t0 = harness_mono_ms();
     for (int i = 0; i < ops; i++) {
         snprintf(gid, sizeof gid, "speed-%d", i);
-        barrier_branch_t b = branch(gid, "prepare");
-        assert_int_equal(
-            xa_prepare_branch(p, NULL, &b, log_row, NULL, msg, sizeof msg),
-            XA_PREPARED);
+        trellis_barrier_branch_t b = branch(gid, "prepare");
+        assert_int_equal(trellis_myxa_prepare_branch(p, NULL, &b, log_row, NULL,
+                                                     msg, sizeof msg),
+                         TRELLIS_MYXA_PREPARED);
         b.op = "commit";
-        assert_int_equal(xa_commit_branch(p, NULL, &b, msg, sizeof msg), 0);
+        assert_int_equal(
+            trellis_myxa_commit_branch(p, NULL, &b, msg, sizeof msg), 0);
     }
     int64_t ms = harness_mono_ms() - t0;
     printf("[ cost ] 1 connection: %d prepare+commit in %lld ms: %.0f XA "

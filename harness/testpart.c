@@ -101,7 +101,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "trellis_participant.h"
+#include "trellis/trellis_participant.h"
 
 #define N_OPS 8
 #define MAX_STEPS 16

@@ -232,7 +232,7 @@ int harness_mariadb_restart(harness_mariadb_t *m);
 
 /* ---- trellis-testpart state ------------------------------------------ */
 
-/* One call trellis-testpart received (see tests/harness/testpart.c). */
+/* One call trellis-testpart received (see harness/testpart.c). */
 typedef struct {
     int64_t seq;      /* arrival order, from 1 */
     int64_t start_ms; /* wall clock at arrival */

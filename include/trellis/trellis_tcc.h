@@ -14,7 +14,7 @@
 #ifndef TRELLIS_TCC_H
 #define TRELLIS_TCC_H
 
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 #ifdef __cplusplus
 extern "C" {

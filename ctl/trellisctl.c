@@ -22,8 +22,8 @@
 #include <time.h>
 
 #include "ctl_print.h"
-#include "trellis.h"
-#include "trellis_admin.h"
+#include "trellis/trellis.h"
+#include "trellis/trellis_admin.h"
 
 #define CTL_DEFAULT_TM "127.0.0.1:7400"
 #define CTL_CALL_TIMEOUT_MS 15000

@@ -24,7 +24,7 @@
 #ifndef TRELLIS_GTX_H
 #define TRELLIS_GTX_H
 
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 #ifdef __cplusplus
 extern "C" {

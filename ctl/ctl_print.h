@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 /* s as a JSON string literal (NULL as ""). */
 void ctl_json_str(const char *s);

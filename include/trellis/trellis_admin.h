@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,13 +1,17 @@
 /*
- * xa: the MySQL/MariaDB XA resource-manager adapter (libmariadb).
+ * trellis/mysql_xa.h: the MySQL/MariaDB XA resource-manager adapter
+ * (libmariadb; library trellis_mysql_xa, names trellis_myxa_* and
+ * TRELLIS_MYXA_*), for participants. Not the SDK's XA initiator helper
+ * (trellis/trellis_xa.h, trellis_xa_*), which drives a transaction's
+ * branches from the initiator's side.
  *
  * A participant runs its business SQL as an XA branch with one call: XA
  * START xid -> the barrier row and the business SQL -> XA END -> XA PREPARE,
  * with xid = gtrid "gid-branch_id" (of a charset that needs no quoting, at
  * most 64 bytes: MySQL's gtrid limit), bqual = the TM cluster's id (the
  * branch's cluster_id: the trellis-cluster-id header trellisd and the SDK's
- * helpers send) and formatID XA_FORMAT_ID; a branch without a cluster id
- * gets the legacy form (empty bqual, formatID 1), and phase 2 of a branch
+ * helpers send) and formatID TRELLIS_MYXA_FORMAT_ID; a branch without a cluster
+ * id gets the legacy form (empty bqual, formatID 1), and phase 2 of a branch
  * with one also finds a legacy-form XID left by an older prepare. The
  * change then sits prepared in the
  * database, holding its row locks, until the TM calls the branch's phase-2 op:
@@ -27,36 +31,41 @@
  * Threads: a MYSQL connection is used by one thread at a time. XA needs the
  * connection to be outside any transaction; every call leaves it so.
  */
-#ifndef XA_H
-#define XA_H
+#ifndef TRELLIS_MYSQL_XA_H
+#define TRELLIS_MYSQL_XA_H
 
 #include <mysql.h>
 #include <stddef.h>
 
-#include "barrier.h"
-#include "trellis.h"
+#include "trellis/barrier.h"
+#include "trellis/trellis.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* MySQL's limit on an XID's gtrid part (and on its bqual part). */
-#define XA_XID_MAX 64
+#define TRELLIS_MYXA_XID_MAX 64
 
 /* The formatID of the cluster form of our XIDs ("TRLS"); the legacy form
  * (no cluster id) has format 1. */
-#define XA_FORMAT_ID 0x54524C53L
+#define TRELLIS_MYXA_FORMAT_ID 0x54524C53L
 
 typedef enum {
-    XA_PREPARED = 0,        /* prepared: waiting for phase 2 */
-    XA_SKIPPED_DUPLICATE,   /* already prepared (or already finished) */
-    XA_SKIPPED_ROLLED_BACK, /* its rollback came first: nothing prepared */
-    XA_BUSINESS_FAILURE,    /* the business SQL refused: rolled back */
-    XA_ERROR,               /* database error: rolled back if anything ran */
-} xa_outcome_t;
+    TRELLIS_MYXA_PREPARED = 0,      /* prepared: waiting for phase 2 */
+    TRELLIS_MYXA_SKIPPED_DUPLICATE, /* already prepared (or already finished) */
+    TRELLIS_MYXA_SKIPPED_ROLLED_BACK, /* its rollback came first: nothing
+                                         prepared */
+    TRELLIS_MYXA_BUSINESS_FAILURE, /* the business SQL refused: rolled back */
+    TRELLIS_MYXA_ERROR, /* database error: rolled back if anything ran */
+} trellis_myxa_outcome_t;
 
 /* The xid "gid-branch_id" into out[outlen]; -1 (err filled) if it would be
- * longer than XA_XID_MAX or has characters outside [A-Za-z0-9_.:-] (the
- * branch id without '-', so that the recovery sweep can split the xid at
+ * longer than TRELLIS_MYXA_XID_MAX or has characters outside [A-Za-z0-9_.:-]
+ * (the branch id without '-', so that the recovery sweep can split the xid at
  * its last '-'). */
-int xa_make_xid(const char *gid, const char *branch_id, char *out,
-                size_t outlen, char *err, size_t errlen);
+int trellis_myxa_make_xid(const char *gid, const char *branch_id, char *out,
+                          size_t outlen, char *err, size_t errlen);
 
 /* Run fn as the XA branch of b (b->op is "prepare"), with the barrier row
  * in barrier table `table` (NULL: the default), and prepare it. msg
@@ -67,12 +76,11 @@ int xa_make_xid(const char *gid, const char *branch_id, char *out,
  * ends; so after XA PREPARE, conn is reconnected in place with the same
  * parameters (mariadb_reconnect): the handle stays valid, but it is a new
  * session, and session state (user variables, SET SESSION) is lost (init
- * commands run again). Once this returns XA_PREPARED any connection can
- * commit or roll the branch back. */
-xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
-                               const barrier_branch_t *b,
-                               barrier_business_fn fn, void *user, char *msg,
-                               size_t msglen);
+ * commands run again). Once this returns TRELLIS_MYXA_PREPARED any connection
+ * can commit or roll the branch back. */
+trellis_myxa_outcome_t trellis_myxa_prepare_branch(
+    MYSQL *conn, const char *table, const trellis_barrier_branch_t *b,
+    trellis_barrier_business_fn fn, void *user, char *msg, size_t msglen);
 
 /* Phase 2 (b->op "commit" / "rollback"). 0 on success (including an XID
  * that is already gone), -1 on a database error or when the outcome is not
@@ -80,16 +88,18 @@ xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
  * its prepare wrote inside the branch is visibly committed, so it takes the
  * prepare's table and barrier id: the server can answer XA COMMIT with OK
  * and not commit (a commit that meets the branch while the session that
- * prepared it is closing; see xa.c). */
-int xa_commit_branch(MYSQL *conn, const char *table, const barrier_branch_t *b,
-                     char *msg, size_t msglen);
-int xa_rollback_branch(MYSQL *conn, const char *table,
-                       const barrier_branch_t *b, char *msg, size_t msglen);
+ * prepared it is closing; see mysql_xa.c). */
+int trellis_myxa_commit_branch(MYSQL *conn, const char *table,
+                               const trellis_barrier_branch_t *b, char *msg,
+                               size_t msglen);
+int trellis_myxa_rollback_branch(MYSQL *conn, const char *table,
+                                 const trellis_barrier_branch_t *b, char *msg,
+                                 size_t msglen);
 
 /* Answer for a participant handler: PREPARED and DUPLICATE are success,
  * ROLLED_BACK and BUSINESS_FAILURE a business failure, ERROR an error. */
-void xa_fill_reply(xa_outcome_t outcome, const char *msg,
-                   trellis_reply_t *reply);
+void trellis_myxa_fill_reply(trellis_myxa_outcome_t outcome, const char *msg,
+                             trellis_reply_t *reply);
 
 /* One recovery pass over the prepared XIDs of conn's server: learn the
  * cluster id of trellisd (client; trellis_client_cluster_id), then for each
@@ -101,7 +111,12 @@ void xa_fill_reply(xa_outcome_t outcome, const char *msg,
  * (older), the legacy form counts as its own. Counts go to *committed and
  * *rolled_back (may be NULL). 0, or -1 with err (trellisd unreachable:
  * nothing is touched). */
-int xa_recover(MYSQL *conn, trellis_client_t *client, unsigned *committed,
-               unsigned *rolled_back, char *err, size_t errlen);
+int trellis_myxa_recover(MYSQL *conn, trellis_client_t *client,
+                         unsigned *committed, unsigned *rolled_back, char *err,
+                         size_t errlen);
 
-#endif /* XA_H */
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TRELLIS_MYSQL_XA_H */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 #define STATE_METHOD "/trellis.test.Part/State"
 #define CONTROL_METHOD "/trellis.test.Part/Control"

@@ -1,5 +1,6 @@
 /*
- * xa.c: the MySQL/MariaDB XA resource-manager adapter (see xa.h).
+ * mysql_xa.c: the MySQL/MariaDB XA resource-manager adapter (see
+ * trellis/mysql_xa.h).
  *
  * This file owns the XA statements around a participant's business SQL,
  * the phase-2 XA COMMIT / XA ROLLBACK with their idempotence rules, and the
@@ -76,8 +77,8 @@
  *   - the xid's gtrid is "gid-branch_id" of [A-Za-z0-9_.:-] with no '-'
  *     in the branch id, so it needs no quoting and the sweep splits it
  *     back at its last '-'; its bqual is the TM cluster id (same charset)
- *     with formatID XA_FORMAT_ID, or empty with formatID 1 (legacy: the
- *     branch came without a cluster id);
+ *     with formatID TRELLIS_MYXA_FORMAT_ID, or empty with formatID 1 (legacy:
+ * the branch came without a cluster id);
  *   - phase 2 tries the branch's own form first and, on XAER_NOTA, the
  *     legacy form when XA RECOVER lists it (one more XA RECOVER for an
  *     unknown xid); it never tries another cluster's form;
@@ -122,7 +123,7 @@
  * InnoDB detach, microseconds later; never hit in 6000 tries, half of them
  * under load).
  */
-#include "xa.h"
+#include "trellis/mysql_xa.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -196,17 +197,17 @@ static int check_part(const char *name, const char *v, int may_dash, char *err,
     return 0;
 }
 
-int xa_make_xid(const char *gid, const char *branch_id, char *out,
-                size_t outlen, char *err, size_t errlen)
+int trellis_myxa_make_xid(const char *gid, const char *branch_id, char *out,
+                          size_t outlen, char *err, size_t errlen)
 {
     if (check_part("gid", gid, 1, err, errlen) != 0 ||
         check_part("branch_id", branch_id, 0, err, errlen) != 0)
         return -1;
     size_t n = strlen(gid) + 1 + strlen(branch_id);
-    if (n > XA_XID_MAX) {
+    if (n > TRELLIS_MYXA_XID_MAX) {
         say(err, errlen,
             "xa: xid \"%.64s-%.32s\" would be %zu bytes; MySQL's limit is %d",
-            gid, branch_id, n, XA_XID_MAX);
+            gid, branch_id, n, TRELLIS_MYXA_XID_MAX);
         return -1;
     }
     if (!out || outlen <= n) {
@@ -217,12 +218,12 @@ int xa_make_xid(const char *gid, const char *branch_id, char *out,
     return 0;
 }
 
-/* The gid of an xid of our shape into gid[XA_XID_MAX + 1]; -1 if the xid
- * is not ours. */
+/* The gid of an xid of our shape into gid[TRELLIS_MYXA_XID_MAX + 1]; -1 if the
+ * xid is not ours. */
 static int xid_gid(const char *xid, char *gid)
 {
     const char *dash = strrchr(xid, '-');
-    if (!dash || dash == xid || !dash[1] || strlen(xid) > XA_XID_MAX)
+    if (!dash || dash == xid || !dash[1] || strlen(xid) > TRELLIS_MYXA_XID_MAX)
         return -1;
     size_t n = (size_t)(dash - xid);
     memcpy(gid, xid, n);
@@ -234,12 +235,13 @@ static int xid_gid(const char *xid, char *gid)
 }
 
 /* One XID: gtrid "gid-branch_id" and, in the cluster form, bqual = the TM
- * cluster's id with format XA_FORMAT_ID; in the legacy form (no cluster
- * id) an empty bqual with format 1. */
+ * cluster's id with format TRELLIS_MYXA_FORMAT_ID; in the legacy form (no
+ * cluster id) an empty bqual with format 1. */
 typedef struct {
-    char gtrid[XA_XID_MAX + 1];
-    char bqual[XA_XID_MAX + 1];    /* "": the legacy form */
-    char show[2 * XA_XID_MAX + 2]; /* for messages: gtrid or gtrid@bqual */
+    char gtrid[TRELLIS_MYXA_XID_MAX + 1];
+    char bqual[TRELLIS_MYXA_XID_MAX + 1]; /* "": the legacy form */
+    char show[2 * TRELLIS_MYXA_XID_MAX +
+              2]; /* for messages: gtrid or gtrid@bqual */
 } xa_xid_t;
 
 /* x for gtrid and cluster (NULL or "": the legacy form); both checked. */
@@ -256,10 +258,10 @@ static void xid_set(xa_xid_t *x, const char *gtrid, const char *cluster)
 /* "XA <verb> 'gtrid'[, 'bqual', format]"; our charset needs no escaping. */
 static int xa_sql(MYSQL *conn, const char *verb, const xa_xid_t *x)
 {
-    char sql[64 + 2 * XA_XID_MAX];
+    char sql[64 + 2 * TRELLIS_MYXA_XID_MAX];
     int n = x->bqual[0]
                 ? snprintf(sql, sizeof sql, "XA %s '%s', '%s', %ld", verb,
-                           x->gtrid, x->bqual, (long)XA_FORMAT_ID)
+                           x->gtrid, x->bqual, (long)TRELLIS_MYXA_FORMAT_ID)
                 : snprintf(sql, sizeof sql, "XA %s '%s'", verb, x->gtrid);
     return mysql_real_query(conn, sql, (unsigned long)n) == 0 ? 0 : -1;
 }
@@ -280,12 +282,13 @@ static int xid_of_row(MYSQL_ROW row, const unsigned long *len, xa_xid_t *x)
         return -1;
     long format = strtol(row[0], NULL, 10);
     unsigned long g = strtoul(row[1], NULL, 10), q = strtoul(row[2], NULL, 10);
-    if (g == 0 || g > XA_XID_MAX || q > XA_XID_MAX || g + q != len[3] ||
-        memchr(row[3], '\0', len[3]))
+    if (g == 0 || g > TRELLIS_MYXA_XID_MAX || q > TRELLIS_MYXA_XID_MAX ||
+        g + q != len[3] || memchr(row[3], '\0', len[3]))
         return -1;
-    if (!(format == 1 && q == 0) && !(format == XA_FORMAT_ID && q > 0))
+    if (!(format == 1 && q == 0) &&
+        !(format == TRELLIS_MYXA_FORMAT_ID && q > 0))
         return -1;
-    char gtrid[XA_XID_MAX + 1], bqual[XA_XID_MAX + 1];
+    char gtrid[TRELLIS_MYXA_XID_MAX + 1], bqual[TRELLIS_MYXA_XID_MAX + 1];
     memcpy(gtrid, row[3], g);
     gtrid[g] = '\0';
     memcpy(bqual, row[3] + g, q);
@@ -348,7 +351,8 @@ static int end_implicit_trans(MYSQL *conn)
 
 /* End and roll back the branch being built; errors ignored (on a lost
  * connection the server has already rolled it back). Returns out. */
-static xa_outcome_t abandon(MYSQL *conn, const xa_xid_t *xid, xa_outcome_t out)
+static trellis_myxa_outcome_t abandon(MYSQL *conn, const xa_xid_t *xid,
+                                      trellis_myxa_outcome_t out)
 {
     xa_sql(conn, "END", xid);
     xa_sql(conn, "ROLLBACK", xid);
@@ -357,8 +361,8 @@ static xa_outcome_t abandon(MYSQL *conn, const xa_xid_t *xid, xa_outcome_t out)
 
 /* The branch b with op set to op (b->op must be op, empty or NULL), with
  * its values checked. 0, or -1 with msg. */
-static int branch_for(const barrier_branch_t *b, const char *op,
-                      barrier_branch_t *out, char *msg, size_t msglen)
+static int branch_for(const trellis_barrier_branch_t *b, const char *op,
+                      trellis_barrier_branch_t *out, char *msg, size_t msglen)
 {
     if (!b) {
         say(msg, msglen, "xa: no branch");
@@ -371,13 +375,14 @@ static int branch_for(const barrier_branch_t *b, const char *op,
     }
     *out = *b;
     out->op = op;
-    return barrier_check_branch(out, msg, msglen);
+    return trellis_barrier_check_branch(out, msg, msglen);
 }
 
 /* The checks every entry point makes: conn, table, branch, xid, no open
  * transaction. Fills *nb (op set), *table and xid. 0, or -1 with msg. */
-static int setup(MYSQL *conn, const char **table, const barrier_branch_t *b,
-                 const char *op, barrier_branch_t *nb, xa_xid_t *xid, char *msg,
+static int setup(MYSQL *conn, const char **table,
+                 const trellis_barrier_branch_t *b, const char *op,
+                 trellis_barrier_branch_t *nb, xa_xid_t *xid, char *msg,
                  size_t msglen)
 {
     if (!conn) {
@@ -385,19 +390,19 @@ static int setup(MYSQL *conn, const char **table, const barrier_branch_t *b,
         return -1;
     }
     if (!*table)
-        *table = BARRIER_DEFAULT_TABLE;
-    if (barrier_check_table_name(*table, msg, msglen) != 0 ||
+        *table = TRELLIS_BARRIER_DEFAULT_TABLE;
+    if (trellis_barrier_check_table_name(*table, msg, msglen) != 0 ||
         branch_for(b, op, nb, msg, msglen) != 0)
         return -1;
-    char gtrid[XA_XID_MAX + 1];
-    if (xa_make_xid(nb->gid, nb->branch_id, gtrid, sizeof gtrid, msg, msglen) !=
-            0 ||
+    char gtrid[TRELLIS_MYXA_XID_MAX + 1];
+    if (trellis_myxa_make_xid(nb->gid, nb->branch_id, gtrid, sizeof gtrid, msg,
+                              msglen) != 0 ||
         (nb->cluster_id && *nb->cluster_id &&
          check_part("cluster id", nb->cluster_id, 1, msg, msglen) != 0))
         return -1;
-    if (nb->cluster_id && strlen(nb->cluster_id) > XA_XID_MAX) {
+    if (nb->cluster_id && strlen(nb->cluster_id) > TRELLIS_MYXA_XID_MAX) {
         say(msg, msglen, "xa: cluster id \"%.64s...\" is longer than %d bytes",
-            nb->cluster_id, XA_XID_MAX);
+            nb->cluster_id, TRELLIS_MYXA_XID_MAX);
         return -1;
     }
     xid_set(xid, gtrid, nb->cluster_id);
@@ -411,92 +416,97 @@ static int setup(MYSQL *conn, const char **table, const barrier_branch_t *b,
 /* ---- prepare ------------------------------------------------------------ */
 
 /* XA START failed: a duplicate if the xid is prepared already. */
-static xa_outcome_t start_failed(MYSQL *conn, const xa_xid_t *xid, char *msg,
-                                 size_t msglen)
+static trellis_myxa_outcome_t start_failed(MYSQL *conn, const xa_xid_t *xid,
+                                           char *msg, size_t msglen)
 {
     if (mysql_errno(conn) != ER_XAER_DUPID) {
         say_db(msg, msglen, conn, "start", xid->show);
-        return XA_ERROR;
+        return TRELLIS_MYXA_ERROR;
     }
     int listed = xid_listed(conn, xid);
     if (listed < 0) {
         say_db(msg, msglen, conn, "recover (after XAER_DUPID)", xid->show);
-        return XA_ERROR;
+        return TRELLIS_MYXA_ERROR;
     }
     if (listed) {
         say(msg, msglen, "duplicate: %s is already prepared", xid->show);
-        return XA_SKIPPED_DUPLICATE;
+        return TRELLIS_MYXA_SKIPPED_DUPLICATE;
     }
     say(msg, msglen,
         "xa: a prepare of %s is running on another connection; retry",
         xid->show);
-    return XA_ERROR;
+    return TRELLIS_MYXA_ERROR;
 }
 
 /* The barrier row was there already: who put it there decides. */
-static xa_outcome_t already_there(MYSQL *conn, const char *table,
-                                  const barrier_branch_t *b, const char *bid,
-                                  const xa_xid_t *xid, char *msg, size_t msglen)
+static trellis_myxa_outcome_t
+already_there(MYSQL *conn, const char *table, const trellis_barrier_branch_t *b,
+              const char *bid, const xa_xid_t *xid, char *msg, size_t msglen)
 {
     char reason[64] = "";
-    int found = barrier_read_reason(conn, table, b, bid, reason, sizeof reason);
+    int found =
+        trellis_barrier_read_reason(conn, table, b, bid, reason, sizeof reason);
     if (found < 0) {
         say_db(msg, msglen, conn, "read barrier reason", xid->show);
-        return abandon(conn, xid, XA_ERROR);
+        return abandon(conn, xid, TRELLIS_MYXA_ERROR);
     }
     if (found == 0) {
         say(msg, msglen, "xa: barrier row of %s vanished (purged?); retry",
             xid->show);
-        return abandon(conn, xid, XA_ERROR);
+        return abandon(conn, xid, TRELLIS_MYXA_ERROR);
     }
     if (strcmp(reason, "prepare") == 0) {
         say(msg, msglen, "duplicate: %s was already prepared and committed",
             xid->show);
-        return abandon(conn, xid, XA_SKIPPED_DUPLICATE);
+        return abandon(conn, xid, TRELLIS_MYXA_SKIPPED_DUPLICATE);
     }
     say(msg, msglen,
         "rolled back: the rollback of %s came first; nothing prepared",
         xid->show);
-    return abandon(conn, xid, XA_SKIPPED_ROLLED_BACK);
+    return abandon(conn, xid, TRELLIS_MYXA_SKIPPED_ROLLED_BACK);
 }
 
 /* Inside the started branch: barrier row, business SQL, XA END. Returns
- * XA_PREPARED when the branch is ended and ready to prepare; any other
- * outcome has rolled it back. */
-static xa_outcome_t run_branch(MYSQL *conn, const char *table,
-                               const barrier_branch_t *b, const xa_xid_t *xid,
-                               barrier_business_fn fn, void *user, char *msg,
-                               size_t msglen)
+ * TRELLIS_MYXA_PREPARED when the branch is ended and ready to prepare; any
+ * other outcome has rolled it back. */
+static trellis_myxa_outcome_t run_branch(MYSQL *conn, const char *table,
+                                         const trellis_barrier_branch_t *b,
+                                         const xa_xid_t *xid,
+                                         trellis_barrier_business_fn fn,
+                                         void *user, char *msg, size_t msglen)
 {
-    const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
-    long long own = barrier_insert_row(conn, table, b, b->op, bid);
+    const char *bid =
+        b->barrier_id ? b->barrier_id : TRELLIS_BARRIER_DEFAULT_ID;
+    long long own = trellis_barrier_insert_row(conn, table, b, b->op, bid);
     if (own < 0) {
         say_db(msg, msglen, conn, "barrier insert", xid->show);
-        return abandon(conn, xid, XA_ERROR);
+        return abandon(conn, xid, TRELLIS_MYXA_ERROR);
     }
     if (own == 0)
         return already_there(conn, table, b, bid, xid, msg, msglen);
 
-    barrier_business_rc_t rc = fn(conn, user, msg, msglen);
-    if (barrier_drain_results(conn) != 0 && rc == BARRIER_BUSINESS_OK) {
+    trellis_barrier_business_rc_t rc = fn(conn, user, msg, msglen);
+    if (trellis_barrier_drain_results(conn) != 0 &&
+        rc == TRELLIS_BARRIER_BUSINESS_OK) {
         say_db(msg, msglen, conn, "a statement of the handler failed in",
                xid->show);
-        return abandon(conn, xid, XA_ERROR);
+        return abandon(conn, xid, TRELLIS_MYXA_ERROR);
     }
-    if (rc != BARRIER_BUSINESS_OK) {
+    if (rc != TRELLIS_BARRIER_BUSINESS_OK) {
         if (!*msg)
             say(msg, msglen, "%s",
-                rc == BARRIER_BUSINESS_FAIL ? "business failure"
-                                            : "business error");
+                rc == TRELLIS_BARRIER_BUSINESS_FAIL ? "business failure"
+                                                    : "business error");
         return abandon(conn, xid,
-                       rc == BARRIER_BUSINESS_FAIL ? XA_BUSINESS_FAILURE
-                                                   : XA_ERROR);
+                       rc == TRELLIS_BARRIER_BUSINESS_FAIL
+                           ? TRELLIS_MYXA_BUSINESS_FAILURE
+                           : TRELLIS_MYXA_ERROR);
     }
     if (xa_sql(conn, "END", xid) != 0) {
         say_db(msg, msglen, conn, "end", xid->show);
-        return abandon(conn, xid, XA_ERROR);
+        return abandon(conn, xid, TRELLIS_MYXA_ERROR);
     }
-    return XA_PREPARED;
+    return TRELLIS_MYXA_PREPARED;
 }
 
 /* Wait until the server has ended session `id`: its thread leaves the
@@ -564,24 +574,23 @@ static int detach(MYSQL *conn, const xa_xid_t *xid, char *msg, size_t msglen)
     return -1;
 }
 
-static xa_outcome_t prepare(MYSQL *conn, const xa_xid_t *xid, char *msg,
-                            size_t msglen)
+static trellis_myxa_outcome_t prepare(MYSQL *conn, const xa_xid_t *xid,
+                                      char *msg, size_t msglen)
 {
     if (xa_sql(conn, "PREPARE", xid) != 0) {
         say_db(msg, msglen, conn, "prepare", xid->show);
         /* A failed XA PREPARE has rolled back or lost the branch; make
          * sure of the first. */
         xa_sql(conn, "ROLLBACK", xid);
-        return XA_ERROR;
+        return TRELLIS_MYXA_ERROR;
     }
     detach(conn, xid, msg, msglen);
-    return XA_PREPARED;
+    return TRELLIS_MYXA_PREPARED;
 }
 
-xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
-                               const barrier_branch_t *b,
-                               barrier_business_fn fn, void *user, char *msg,
-                               size_t msglen)
+trellis_myxa_outcome_t trellis_myxa_prepare_branch(
+    MYSQL *conn, const char *table, const trellis_barrier_branch_t *b,
+    trellis_barrier_business_fn fn, void *user, char *msg, size_t msglen)
 {
     char scratch[256];
     xa_xid_t xid;
@@ -590,17 +599,18 @@ xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
         msglen = sizeof scratch;
     }
     msg[0] = '\0';
-    barrier_branch_t nb;
+    trellis_barrier_branch_t nb;
     if (!fn) {
         say(msg, msglen, "xa: no handler");
-        return XA_ERROR;
+        return TRELLIS_MYXA_ERROR;
     }
     if (setup(conn, &table, b, "prepare", &nb, &xid, msg, msglen) != 0)
-        return XA_ERROR;
+        return TRELLIS_MYXA_ERROR;
     if (xa_sql(conn, "START", &xid) != 0)
         return start_failed(conn, &xid, msg, msglen);
-    xa_outcome_t o = run_branch(conn, table, &nb, &xid, fn, user, msg, msglen);
-    if (o != XA_PREPARED)
+    trellis_myxa_outcome_t o =
+        run_branch(conn, table, &nb, &xid, fn, user, msg, msglen);
+    if (o != TRELLIS_MYXA_PREPARED)
         return o;
     return prepare(conn, &xid, msg, msglen);
 }
@@ -611,9 +621,10 @@ xa_outcome_t xa_prepare_branch(MYSQL *conn, const char *table,
  * read? 1, 0, or -1 (error in conn). Written inside the XA branch, it is
  * visible once the branch committed, and never before. */
 static int prepare_row_visible(MYSQL *conn, const char *table,
-                               const barrier_branch_t *b)
+                               const trellis_barrier_branch_t *b)
 {
-    const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
+    const char *bid =
+        b->barrier_id ? b->barrier_id : TRELLIS_BARRIER_DEFAULT_ID;
     const char *v[] = {b->gid, b->branch_id, bid};
     char esc[3][2 * 128 + 1];
     for (int i = 0; i < 3; i++)
@@ -644,8 +655,9 @@ static int prepare_row_visible(MYSQL *conn, const char *table,
  * so for an earlier commit, or that the prepare never succeeded (a commit
  * does not follow one). */
 static int prepare_row_committed(MYSQL *conn, const char *table,
-                                 const barrier_branch_t *b, const xa_xid_t *xid,
-                                 int answered_ok, char *msg, size_t msglen)
+                                 const trellis_barrier_branch_t *b,
+                                 const xa_xid_t *xid, int answered_ok,
+                                 char *msg, size_t msglen)
 {
     int visible = prepare_row_visible(conn, table, b);
     if (visible < 0) {
@@ -717,11 +729,12 @@ static int phase2_sql(MYSQL *conn, const char *verb, xa_xid_t *xid, char *msg,
     return 1;
 }
 
-int xa_commit_branch(MYSQL *conn, const char *table, const barrier_branch_t *b,
-                     char *msg, size_t msglen)
+int trellis_myxa_commit_branch(MYSQL *conn, const char *table,
+                               const trellis_barrier_branch_t *b, char *msg,
+                               size_t msglen)
 {
     xa_xid_t xid;
-    barrier_branch_t nb;
+    trellis_barrier_branch_t nb;
     if (setup(conn, &table, b, "commit", &nb, &xid, msg, msglen) != 0)
         return -1;
     int rc = phase2_sql(conn, "COMMIT", &xid, msg, msglen);
@@ -749,7 +762,7 @@ static void append(char *sql, size_t *n, const char *text)
 /* One barrier row's VALUES tuple: (trans_type, gid, branch_id, op,
  * barrier_id, reason = "rollback"). */
 static void append_row(char *sql, size_t *n, MYSQL *conn,
-                       const barrier_branch_t *b, const char *op,
+                       const trellis_barrier_branch_t *b, const char *op,
                        const char *bid)
 {
     const char *v[] = {b->trans_type, b->gid, b->branch_id, op, bid};
@@ -763,13 +776,14 @@ static void append_row(char *sql, size_t *n, MYSQL *conn,
 
 /* The rollback's barrier rows, own row first (barrier.c's order), as one
  * INSERT IGNORE into sql[SQL_MAX]; returns its length. Values were checked
- * by barrier_check_branch (at most 128 bytes each), so SQL_MAX holds them
- * escaped. */
+ * by trellis_barrier_check_branch (at most 128 bytes each), so SQL_MAX holds
+ * them escaped. */
 static size_t rollback_rows_sql(MYSQL *conn, const char *table,
-                                const barrier_branch_t *b, char *sql)
+                                const trellis_barrier_branch_t *b, char *sql)
 {
     size_t n = 0;
-    const char *bid = b->barrier_id ? b->barrier_id : BARRIER_DEFAULT_ID;
+    const char *bid =
+        b->barrier_id ? b->barrier_id : TRELLIS_BARRIER_DEFAULT_ID;
     char head[200];
     snprintf(head, sizeof head,
              "INSERT IGNORE INTO `%s` (trans_type, gid, branch_id, op, "
@@ -840,8 +854,8 @@ static int insert_rollback_rows(MYSQL *conn, const char *sql, size_t n,
  * first and restored after, also when the insert failed. A failed restore
  * answers -1 (the retry is idempotent). */
 static int block_late_prepare(MYSQL *conn, const char *table,
-                              const barrier_branch_t *b, const xa_xid_t *xid,
-                              char *msg, size_t msglen)
+                              const trellis_barrier_branch_t *b,
+                              const xa_xid_t *xid, char *msg, size_t msglen)
 {
     char sql[SQL_MAX];
     size_t n = rollback_rows_sql(conn, table, b, sql);
@@ -861,11 +875,12 @@ static int block_late_prepare(MYSQL *conn, const char *table,
     return rc;
 }
 
-int xa_rollback_branch(MYSQL *conn, const char *table,
-                       const barrier_branch_t *b, char *msg, size_t msglen)
+int trellis_myxa_rollback_branch(MYSQL *conn, const char *table,
+                                 const trellis_barrier_branch_t *b, char *msg,
+                                 size_t msglen)
 {
     xa_xid_t xid;
-    barrier_branch_t nb;
+    trellis_barrier_branch_t nb;
     if (setup(conn, &table, b, "rollback", &nb, &xid, msg, msglen) != 0)
         return -1;
     int rc = phase2_sql(conn, "ROLLBACK", &xid, msg, msglen);
@@ -876,27 +891,27 @@ int xa_rollback_branch(MYSQL *conn, const char *table,
 
 /* ---- replies ------------------------------------------------------------ */
 
-void xa_fill_reply(xa_outcome_t outcome, const char *msg,
-                   trellis_reply_t *reply)
+void trellis_myxa_fill_reply(trellis_myxa_outcome_t outcome, const char *msg,
+                             trellis_reply_t *reply)
 {
     const char *fallback = "";
     switch (outcome) {
-    case XA_PREPARED:
+    case TRELLIS_MYXA_PREPARED:
         reply->code = TRELLIS_REPLY_SUCCESS;
         break;
-    case XA_SKIPPED_DUPLICATE:
+    case TRELLIS_MYXA_SKIPPED_DUPLICATE:
         reply->code = TRELLIS_REPLY_SUCCESS;
         fallback = "duplicate: already prepared";
         break;
-    case XA_SKIPPED_ROLLED_BACK:
+    case TRELLIS_MYXA_SKIPPED_ROLLED_BACK:
         reply->code = TRELLIS_REPLY_FAILURE;
         fallback = "rolled back: the rollback came first";
         break;
-    case XA_BUSINESS_FAILURE:
+    case TRELLIS_MYXA_BUSINESS_FAILURE:
         reply->code = TRELLIS_REPLY_FAILURE;
         fallback = "business failure";
         break;
-    case XA_ERROR:
+    case TRELLIS_MYXA_ERROR:
     default:
         reply->code = TRELLIS_REPLY_ERROR;
         fallback = "xa error";
@@ -938,7 +953,7 @@ static int list_ours(MYSQL *conn, const char *cluster, xid_list_t *l)
         return -1;
     }
     MYSQL_ROW row;
-    char gid[XA_XID_MAX + 1];
+    char gid[TRELLIS_MYXA_XID_MAX + 1];
     while ((row = mysql_fetch_row(r))) {
         sweep_xid_t *s = &l->x[l->n];
         if (xid_of_row(row, mysql_fetch_lengths(r), &s->xid) != 0 ||
@@ -986,7 +1001,7 @@ static int resolve(MYSQL *conn, trellis_client_t *client, const sweep_xid_t *s,
                    unsigned *committed, unsigned *rolled_back, char *err,
                    size_t errlen)
 {
-    char gid[XA_XID_MAX + 1];
+    char gid[TRELLIS_MYXA_XID_MAX + 1];
     const char *verb;
     if (xid_gid(s->xid.gtrid, gid) != 0 ||
         decide(client, gid, s->own, &verb, err, errlen) != 0)
@@ -1004,8 +1019,9 @@ static int resolve(MYSQL *conn, trellis_client_t *client, const sweep_xid_t *s,
     return 0;
 }
 
-int xa_recover(MYSQL *conn, trellis_client_t *client, unsigned *committed,
-               unsigned *rolled_back, char *err, size_t errlen)
+int trellis_myxa_recover(MYSQL *conn, trellis_client_t *client,
+                         unsigned *committed, unsigned *rolled_back, char *err,
+                         size_t errlen)
 {
     unsigned c = 0, r = 0;
     int rc = 0;

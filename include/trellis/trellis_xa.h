@@ -4,7 +4,7 @@
  * An XA transaction: begin; for each branch, register its commit and
  * rollback with trellisd and then call its prepare yourself and see the
  * reply (the participant runs its SQL as an XA branch and prepares it:
- * XA START, the SQL, XA END, XA PREPARE; rm-adapters/mysql-xa/xa.h); submit
+ * XA START, the SQL, XA END, XA PREPARE; trellis/mysql_xa.h); submit
  * when every prepare succeeded (trellisd calls every branch's commit: XA
  * COMMIT), or abort (trellisd calls every registered branch's rollback, in
  * reverse order: XA ROLLBACK, which also stops a prepare that has not
@@ -20,7 +20,7 @@
 #ifndef TRELLIS_XA_H
 #define TRELLIS_XA_H
 
-#include "trellis.h"
+#include "trellis/trellis.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -125,7 +125,7 @@ void trellis_client_free(trellis_client_t *c);
 /* The TM cluster's identity (trellisd --cluster-id): trellisd names it in
  * the metadata of every reply and of every call it makes to a participant,
  * under this key; the XA helper sends it with each prepare, and the XA
- * adapter puts it into its XIDs (rm-adapters/mysql-xa/xa.h). */
+ * adapter puts it into its XIDs (trellis/mysql_xa.h). */
 #define TRELLIS_CLUSTER_ID_HEADER "trellis-cluster-id"
 #define TRELLIS_CLUSTER_ID_MAX 64
 
