@@ -18,18 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tm_call.h"
 #include "tm_server.h"
 
 typedef struct tm_caller tm_caller_t;
-
-/* status: a grpc_status_code; message: the status details (borrowed for
- * the callback). */
-typedef void (*tm_call_done_fn)(void *arg, int status, const char *message);
-
-typedef struct {
-    const char *key; /* borrowed until tm_caller_start returns */
-    const char *value;
-} tm_md_t;
 
 /* *out is the caller's: tm_caller_free (after every call completed). */
 int tm_caller_new(tm_server_t *server, size_t max_message, tm_caller_t **out,

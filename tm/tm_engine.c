@@ -101,13 +101,13 @@ void tm_engine_fail_write(tm_engine_t *e, tm_rpc_t *rpc, const char *gid)
 int tm_engine_refuse_if_store_failing(tm_engine_t *e, tm_rpc_t *rpc)
 {
     char why[256];
-    if (tm_store_healthy(e->store, why, sizeof(why)))
+    if (e->env.store_healthy(e->env.store, why, sizeof(why)))
         return 0;
     tm_metrics_refused_unhealthy();
     tm_engine_fail(e, rpc, TM_CODE_UNAVAILABLE,
                    "the %s store fails to commit (%s); trellisd takes no new "
                    "work until it recovers — retry later",
-                   tm_store_kind_name(e->store), why);
+                   e->env.store_kind_name(e->env.store), why);
     return 1;
 }
 
@@ -145,13 +145,14 @@ void tm_engine_log_rollback_decision(const tm_live_t *l)
 
 void tm_engine_disarm_timer(tm_live_t *l, tm_timer_node_t *node)
 {
-    if (tm_timer_disarm(l->eng->timers, node))
+    if (l->eng->env.timer_disarm(l->eng->env.timers, node))
         tm_live_unref(l); /* never the last: the caller holds one */
 }
 
 void tm_engine_arm_timer(tm_live_t *l, tm_timer_node_t *node, int64_t in_ms)
 {
-    if (tm_timer_arm(l->eng->timers, node, tm_mono_ms() + in_ms))
+    if (l->eng->env.timer_arm(l->eng->env.timers, node,
+                              tm_engine_mono(l->eng) + in_ms))
         tm_live_ref(l);
 }
 
@@ -192,7 +193,7 @@ static void on_timeout(tm_timer_node_t *node)
 {
     tm_live_t *l = node->owner;
     pthread_mutex_lock(&l->mu);
-    if (!l->finalized && tm_plan_on_timeout(&l->tx, tm_wall_ms())) {
+    if (!l->finalized && tm_plan_on_timeout(&l->tx, tm_engine_wall(l->eng))) {
         tm_engine_log_rollback_decision(l);
         tm_engine_persist_change(l);
     }
@@ -213,9 +214,9 @@ void tm_engine_arm_timeout(tm_live_t *l)
         return;
     int64_t in_ms;
     if (l->born_mono) {
-        in_ms = l->born_mono + t - tm_mono_ms();
+        in_ms = l->born_mono + t - tm_engine_mono(l->eng);
     } else {
-        in_ms = l->tx.created_ms + t - tm_wall_ms();
+        in_ms = l->tx.created_ms + t - tm_engine_wall(l->eng);
         if (in_ms > (int64_t)t)
             in_ms = t;
     }
@@ -235,7 +236,7 @@ static void queue_write(tm_live_t *l, tm_ticket_t *t)
     if (!w)
         tm_exit_oom("storage write");
     tm_live_ref(l);
-    tm_store_queue(l->eng->store, w, on_write_done, t);
+    l->eng->env.store_queue(l->eng->env.store, w, on_write_done, t);
 }
 
 void tm_engine_persist(tm_live_t *l, int insert, tm_rpc_t *rpc,
@@ -268,7 +269,7 @@ void tm_engine_persist_change(tm_live_t *l)
     tm_tx_status_t outcome =
         tm_tx_is_final(l->tx.status) ? 0 : tm_plan_outcome(&l->tx, &l->run);
     if (outcome)
-        tm_plan_finish(&l->tx, outcome, tm_wall_ms());
+        tm_plan_finish(&l->tx, outcome, tm_engine_wall(l->eng));
     tm_engine_persist(l, 0, NULL, TM_ACK_NONE);
 }
 
@@ -454,7 +455,7 @@ void tm_engine_drive(tm_live_t *l)
 {
     if (l->pending_writes > 0 || l->finalized || tm_tx_is_final(l->tx.status))
         return;
-    if (!tm_store_lease_ok(l->eng->store)) {
+    if (!l->eng->env.store_lease_ok(l->eng->env.store)) {
         /* Another node may own it by now: act only once the lease is
          * confirmed (the store's lapsed hook re-checks with a write). */
         l->lease_wait.fn = on_lease_wait;
@@ -476,15 +477,14 @@ void tm_engine_drive(tm_live_t *l)
         free(refs);
     tm_tx_status_t outcome = tm_plan_outcome(&l->tx, &l->run);
     if (outcome) {
-        tm_plan_finish(&l->tx, outcome, tm_wall_ms());
+        tm_plan_finish(&l->tx, outcome, tm_engine_wall(l->eng));
         tm_engine_persist(l, 0, NULL, TM_ACK_NONE);
     }
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-int tm_engine_new(const tm_engine_config_t *cfg, tm_store_t *store,
-                  tm_timers_t *timers, tm_caller_t *caller,
+int tm_engine_new(const tm_engine_config_t *cfg, const tm_engine_env_t *env,
                   const tm_engine_front_t *front, tm_engine_t **out, char *err,
                   size_t errlen)
 {
@@ -495,11 +495,9 @@ int tm_engine_new(const tm_engine_config_t *cfg, tm_store_t *store,
         return -1;
     }
     e->cfg = *cfg;
-    e->store = store;
-    e->timers = timers;
-    e->caller = caller;
+    e->env = *env;
     e->front = *front;
-    e->node_tag = (uint32_t)getpid() ^ (uint32_t)tm_wall_ms();
+    e->node_tag = (uint32_t)getpid() ^ (uint32_t)tm_engine_wall(e);
     *out = e;
     return 0;
 }
@@ -530,7 +528,7 @@ unsigned tm_engine_waiters(tm_engine_t *e)
 void tm_engine_new_gid(tm_engine_t *e, char *out, size_t outlen)
 {
     unsigned n = atomic_fetch_add(&e->gid_counter, 1);
-    snprintf(out, outlen, "%" PRIx64 "-%06x-%x", tm_wall_ms(),
+    snprintf(out, outlen, "%" PRIx64 "-%06x-%x", tm_engine_wall(e),
              e->node_tag & 0xffffff, n);
 }
 
@@ -548,7 +546,8 @@ int tm_engine_draining(tm_engine_t *e)
 
 int tm_engine_serving(tm_engine_t *e)
 {
-    return !tm_engine_draining(e) && tm_store_healthy(e->store, NULL, 0);
+    return !tm_engine_draining(e) &&
+           e->env.store_healthy(e->env.store, NULL, 0);
 }
 
 size_t tm_engine_wait_idle(tm_engine_t *e, uint32_t timeout_ms)

@@ -36,13 +36,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tm_call.h"
 #include "tm_engine_config.h"
 #include "tm_store.h"
 #include "tm_timer.h"
 #include "trellis/v1/tm.pb-c.h"
 
 typedef struct tm_engine tm_engine_t;
-typedef struct tm_caller tm_caller_t;
 
 /* A request the front holds; opaque to the engine. */
 typedef struct tm_rpc tm_rpc_t;
@@ -115,10 +115,47 @@ typedef struct {
     void *user; /* must outlive the engine */
 } tm_engine_front_t;
 
-/* *out is the caller's: tm_engine_free. The engine borrows store, timers
- * and caller; they must outlive it. front is copied. */
-int tm_engine_new(const tm_engine_config_t *cfg, tm_store_t *store,
-                  tm_timers_t *timers, tm_caller_t *caller,
+/* What the engine runs on: storage, branch calls, timers and clocks,
+ * reached only through this table, so trellisd wires the real ones
+ * (tm_engine_env_real, tm_engine_env.c) and a test or the simulator wires
+ * fakes. Each function means what its namesake in tm_store.h, tm_caller.h,
+ * tm_timer.h or tm_clock.h says; self is the object given with it. The
+ * engine calls them under a transaction's lock, so none may call the
+ * engine back before it returns: a write's, a call's or a timer's callback
+ * comes later, from another thread (or the simulator's loop). */
+typedef struct {
+    void *store;
+    void (*store_queue)(void *store, tm_write_t *w, tm_store_done_fn done,
+                        void *arg);
+    int (*store_get)(void *store, const char *gid, tm_trans_t **out, char *err,
+                     size_t errlen);
+    int (*store_peek)(void *store, const char *gid, tm_tx_status_t *status,
+                      uint64_t *submit_hash, char *err, size_t errlen);
+    int (*store_list)(void *store, const tm_store_filter_t *f,
+                      tm_trans_t ***out, size_t *n, char *err, size_t errlen);
+    long (*store_load_unfinished)(void *store, tm_store_each_fn fn, void *arg,
+                                  char *err, size_t errlen);
+    int (*store_healthy)(void *store, char *why, size_t len);
+    int (*store_lease_ok)(void *store);
+    const char *(*store_kind_name)(void *store);
+    void (*store_start_ownership)(void *store,
+                                  const tm_store_owner_hooks_t *hooks);
+    void *caller;
+    int (*call_start)(void *caller, const char *host_port, const char *method,
+                      const uint8_t *payload, size_t len, const tm_md_t *md,
+                      size_t n_md, uint32_t timeout_ms, tm_call_done_fn done,
+                      void *arg, char *err, size_t errlen);
+    void *timers;
+    int (*timer_arm)(void *timers, tm_timer_node_t *node, int64_t due_ms);
+    int (*timer_disarm)(void *timers, tm_timer_node_t *node);
+    void *clock;
+    int64_t (*mono_ms)(void *clock);
+    int64_t (*wall_ms)(void *clock);
+} tm_engine_env_t;
+
+/* *out is the caller's: tm_engine_free. env and front are copied; what
+ * they point to must outlive the engine. */
+int tm_engine_new(const tm_engine_config_t *cfg, const tm_engine_env_t *env,
                   const tm_engine_front_t *front, tm_engine_t **out, char *err,
                   size_t errlen);
 void tm_engine_free(tm_engine_t *e);

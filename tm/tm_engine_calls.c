@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "tm_caller.h"
 #include "tm_engine_impl.h"
 #include "tm_exit.h"
 #include "tm_kind.h"
 #include "tm_log.h"
 #include "tm_metrics.h"
+#include "tm_validate.h"
 
 typedef struct {
     tm_live_t *live;
@@ -49,8 +49,9 @@ static void apply_unsent(tm_live_t *l, uint32_t b, tm_slot_t slot,
     tm_op_t *op = &l->tx.branches[b].ops[slot];
     tm_retry_policy_t p = tm_engine_policy_of(l);
     tm_tx_status_t before = l->tx.status;
-    tm_effect_t eff = tm_plan_apply_result(
-        &l->tx, &l->run, b, slot, TM_RESULT_UNKNOWN, err, &p, tm_wall_ms());
+    tm_effect_t eff =
+        tm_plan_apply_result(&l->tx, &l->run, b, slot, TM_RESULT_UNKNOWN, err,
+                             &p, tm_engine_wall(l->eng));
     if (before != l->tx.status)
         tm_engine_log_rollback_decision(l);
     if (op->status == TM_OP_PENDING) /* the attempt is stored, as for any */
@@ -91,7 +92,7 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
     timer->tag = b * TM_SLOTS + (uint32_t)slot;
     if (op->attempts > 0)
         tm_metrics_retry(op->kind);
-    tm_op_note_attempt(op, tm_wall_ms());
+    tm_op_note_attempt(op, tm_engine_wall(l->eng));
     if (tm_parse_target(op->target, "target", &target, err, sizeof(err)) != 0) {
         /* Checked at submit; only a corrupted store gets here. */
         tm_set_string(&op->last_error, err);
@@ -110,10 +111,10 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
     tm_op_run_t *mark = tm_run_op(&l->run, b, slot);
     mark->inflight = 1;
     tm_live_ref(l);
-    if (tm_caller_start(l->eng->caller, target.host_port, target.method,
-                        br->payload, br->payload_len, md, n,
-                        tm_engine_request_timeout_of(l), on_call_done, ctx, err,
-                        sizeof(err)) != 0) {
+    if (l->eng->env.call_start(l->eng->env.caller, target.host_port,
+                               target.method, br->payload, br->payload_len, md,
+                               n, tm_engine_request_timeout_of(l), on_call_done,
+                               ctx, err, sizeof(err)) != 0) {
         /* Not sent: an attempt without an answer, like a call that timed
          * out, so it counts toward retry_limit. */
         mark->inflight = 0;
@@ -184,7 +185,7 @@ static void apply_result(tm_live_t *l, const call_ctx_t *ctx, int status,
     tm_retry_policy_t p = tm_engine_policy_of(l);
     tm_effect_t eff = tm_plan_apply_result(
         &l->tx, &l->run, ctx->branch, ctx->slot, result,
-        status == TM_CODE_OK ? NULL : msg, &p, tm_wall_ms());
+        status == TM_CODE_OK ? NULL : msg, &p, tm_engine_wall(l->eng));
     log_call_result(l, br, op, status, msg, micros);
     char q[700];
     if (eff.alert)

@@ -26,9 +26,7 @@
 
 struct tm_engine {
     tm_engine_config_t cfg;
-    tm_store_t *store;
-    tm_timers_t *timers;
-    tm_caller_t *caller;
+    tm_engine_env_t env; /* store, calls, timers, clocks */
     tm_engine_front_t front;
     tm_live_table_t live;
     atomic_uint gid_counter;
@@ -37,6 +35,17 @@ struct tm_engine {
     atomic_int draining;
     atomic_uint n_waiters; /* requests waiting for a result, all lives */
 };
+
+/* The engine's clocks (its env's). */
+static inline int64_t tm_engine_wall(const tm_engine_t *e)
+{
+    return e->env.wall_ms(e->env.clock);
+}
+
+static inline int64_t tm_engine_mono(const tm_engine_t *e)
+{
+    return e->env.mono_ms(e->env.clock);
+}
 
 /* ---- answers (tm_engine.c) ---------------------------------------------- */
 

@@ -89,7 +89,7 @@ void tm_engine_reload_from_store(tm_engine_t *e, const char *gid)
 {
     char err[256];
     tm_trans_t *tx = NULL;
-    int found = tm_store_get(e->store, gid, &tx, err, sizeof(err));
+    int found = e->env.store_get(e->env.store, gid, &tx, err, sizeof(err));
     if (found == 1 && !tm_tx_is_final(tx->status)) {
         install_loaded(e, tx, "reloaded");
         return;
@@ -129,7 +129,8 @@ static void recheck_after_lapse(void *arg)
 
 long tm_engine_load(tm_engine_t *e, char *err, size_t errlen)
 {
-    long n = tm_store_load_unfinished(e->store, adopt_loaded, e, err, errlen);
+    long n = e->env.store_load_unfinished(e->env.store, adopt_loaded, e, err,
+                                          errlen);
     if (n > 0)
         tm_metrics_recovered_add((uint64_t)n);
     return n;
@@ -152,5 +153,5 @@ void tm_engine_resume_all(tm_engine_t *e)
     if (n)
         tm_log(TM_LOG_INFO, "event=recovered transactions=%zu", n);
     tm_store_owner_hooks_t hooks = {adopt_claimed, recheck_after_lapse, e};
-    tm_store_start_ownership(e->store, &hooks);
+    e->env.store_start_ownership(e->env.store, &hooks);
 }

@@ -73,7 +73,7 @@ static found_t find_or_insert(tm_engine_t *e, const char *gid, tm_live_t **live,
         return FOUND_NONE;
     tm_tx_status_t st;
     uint64_t h;
-    int stored = tm_store_peek(e->store, gid, &st, &h, err, errlen);
+    int stored = e->env.store_peek(e->env.store, gid, &st, &h, err, errlen);
     if (stored == 1)
         return tm_tx_is_final(st) ? FOUND_STORED : FOUND_ELSEWHERE;
     return stored < 0 ? FOUND_ERROR : FOUND_NONE;
@@ -136,7 +136,7 @@ static tm_trans_t *read_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid)
 {
     char err[256];
     tm_trans_t *tx = NULL;
-    int found = tm_store_get(e->store, gid, &tx, err, sizeof(err));
+    int found = e->env.store_get(e->env.store, gid, &tx, err, sizeof(err));
     if (found <= 0) {
         tm_engine_fail(e, rpc, TM_CODE_INTERNAL, "%s",
                        found < 0 ? err : "transaction vanished");
@@ -186,7 +186,7 @@ static void submit_existing(tm_live_t *l, const tm_engine_req_t *rq,
             return;
         }
         tm_engine_fit(l);
-        int64_t now = tm_wall_ms();
+        int64_t now = tm_engine_wall(l->eng);
         tx->submit_hash = h;
         tx->status = TM_TX_SUBMITTED;
         tx->updated_ms = now;
@@ -233,7 +233,8 @@ static tm_live_t *new_submitted(tm_engine_t *e,
                                 const Trellis__V1__SubmitRequest *r, uint64_t h,
                                 char *err, size_t errlen)
 {
-    tm_live_t *l = tm_live_new(e, r->gid, TM_TX_SUBMITTED);
+    tm_live_t *l = tm_live_new(e, r->gid, TM_TX_SUBMITTED, tm_engine_wall(e),
+                               tm_engine_mono(e));
     if (!l || tm_options_from_proto(&l->tx.opts, r->options) != 0)
         tm_exit_oom("transaction");
     l->tx.submit_hash = h;
@@ -322,7 +323,8 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
     char err[512];
     if (tm_engine_refuse_if_store_failing(e, rq->rpc))
         return 0;
-    tm_live_t *fresh = tm_live_new(e, r->gid, TM_TX_PREPARED);
+    tm_live_t *fresh = tm_live_new(e, r->gid, TM_TX_PREPARED, tm_engine_wall(e),
+                                   tm_engine_mono(e));
     if (!fresh || tm_options_from_proto(&fresh->tx.opts, r->options) != 0)
         tm_exit_oom("transaction");
     if (!fresh->tx.opts.timeout_to_fail_ms)
@@ -387,7 +389,7 @@ static void register_on(tm_live_t *l, const tm_engine_req_t *rq,
     if (tm_request_add_registered(tx, r) != 0)
         tm_exit_oom("branch");
     tm_engine_fit(l);
-    tx->updated_ms = tm_wall_ms();
+    tx->updated_ms = tm_engine_wall(l->eng);
     tm_engine_persist(l, 0, rq->rpc, TM_ANSWER_REGISTER);
 }
 
@@ -423,7 +425,7 @@ static void abort_live(tm_live_t *l, const tm_engine_req_t *rq, const void *arg)
         char reason[TM_REASON_MAX + 32];
         snprintf(reason, sizeof(reason), "aborted by the initiator: %s",
                  r->reason && *r->reason ? r->reason : "no reason given");
-        tm_plan_start_rollback(tx, reason, tm_wall_ms());
+        tm_plan_start_rollback(tx, reason, tm_engine_wall(l->eng));
         tm_engine_log_rollback_decision(l);
         if (r->wait_result)
             tm_wait_add(l, rq->rpc, TM_WAIT_ABORT);
@@ -449,7 +451,8 @@ int tm_engine_abort(tm_engine_t *e, const tm_engine_req_t *rq,
     if (f == FOUND_STORED) {
         tm_tx_status_t st_stored = 0;
         uint64_t h;
-        tm_store_peek(e->store, r->gid, &st_stored, &h, err, sizeof(err));
+        e->env.store_peek(e->env.store, r->gid, &st_stored, &h, err,
+                          sizeof(err));
         if (st_stored == TM_TX_FAILED)
             tm_engine_answer_status(e, rq->rpc, TM_ANSWER_ABORT, r->gid,
                                     st_stored, NULL);
@@ -486,7 +489,7 @@ void tm_engine_query(tm_engine_t *e, tm_rpc_t *rpc, const char *gid)
     }
     char err[512];
     tm_trans_t *tx = NULL;
-    int found = tm_store_get(e->store, gid, &tx, err, sizeof(err));
+    int found = e->env.store_get(e->env.store, gid, &tx, err, sizeof(err));
     if (found == 1) {
         answer_query(e, rpc, tx);
         tm_trans_free(tx);
@@ -504,7 +507,8 @@ void tm_engine_list(tm_engine_t *e, tm_rpc_t *rpc,
     char err[512];
     tm_trans_t **items = NULL;
     size_t n = 0;
-    if (tm_store_list(e->store, filter, &items, &n, err, sizeof(err)) != 0) {
+    if (e->env.store_list(e->env.store, filter, &items, &n, err, sizeof(err)) !=
+        0) {
         tm_engine_fail_storage(e, rpc, err);
         return;
     }
@@ -636,7 +640,7 @@ static void force_stop_live(tm_live_t *l, const tm_engine_req_t *rq,
     stop_timers_keep_attempts(l);
     if (tm_set_string(&tx->reason, reason) != 0)
         tm_exit_oom("reason");
-    tm_plan_finish(tx, TM_TX_FAILED, tm_wall_ms());
+    tm_plan_finish(tx, TM_TX_FAILED, tm_engine_wall(l->eng));
     tm_metrics_force_stopped();
     tm_log(TM_LOG_WARN, "event=force_stopped gid=%s was=%s reason=\"%s\"",
            tx->gid, tm_tx_status_name(before),

@@ -16,15 +16,16 @@
 
 #define INITIAL_BUCKETS 4096
 
-tm_live_t *tm_live_new(tm_engine_t *eng, const char *gid, tm_tx_status_t status)
+tm_live_t *tm_live_new(tm_engine_t *eng, const char *gid, tm_tx_status_t status,
+                       int64_t wall_ms, int64_t mono_ms)
 {
     tm_live_t *l = calloc(1, sizeof(*l));
     if (!l)
         return NULL;
     snprintf(l->tx.gid, sizeof(l->tx.gid), "%s", gid);
     l->tx.status = status;
-    l->tx.created_ms = l->tx.updated_ms = tm_wall_ms();
-    l->born_mono = tm_mono_ms();
+    l->tx.created_ms = l->tx.updated_ms = wall_ms;
+    l->born_mono = mono_ms;
     pthread_mutex_init(&l->mu, NULL);
     atomic_init(&l->refs, 1);
     l->eng = eng;
@@ -33,7 +34,7 @@ tm_live_t *tm_live_new(tm_engine_t *eng, const char *gid, tm_tx_status_t status)
 
 tm_live_t *tm_live_adopt(tm_engine_t *eng, tm_trans_t *tx)
 {
-    tm_live_t *l = tm_live_new(eng, tx->gid, tx->status);
+    tm_live_t *l = tm_live_new(eng, tx->gid, tx->status, 0, 0);
     if (!l)
         return NULL;
     if (tm_live_fit(l, tx->n_branches) != 0) {

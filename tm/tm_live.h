@@ -66,9 +66,10 @@ struct tm_live {
 };
 
 /* A new record for gid with one reference (the caller's, which becomes
- * the table's if it is inserted). NULL on out of memory. */
-tm_live_t *tm_live_new(tm_engine_t *eng, const char *gid,
-                       tm_tx_status_t status);
+ * the table's if it is inserted), created at wall_ms (stored) and mono_ms
+ * (this process's clock, for its timeout). NULL on out of memory. */
+tm_live_t *tm_live_new(tm_engine_t *eng, const char *gid, tm_tx_status_t status,
+                       int64_t wall_ms, int64_t mono_ms);
 /* A record around a model read from the store (its fields are taken over
  * and tx itself freed; its runtime marks say every branch is stored).
  * NULL on out of memory (tx is then untouched). */

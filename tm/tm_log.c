@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tm_timer.h"
+#include "tm_clock.h"
 
 #define LOG_LINE_MAX 2048
 

@@ -20,6 +20,7 @@
 #include "tm_exit.h"
 #include "tm_api.h"
 #include "tm_caller.h"
+#include "tm_engine_env.h"
 #include "tm_config.h"
 #include "tm_engine.h"
 #include "tm_log.h"
@@ -222,9 +223,10 @@ int main(int argc, char **argv)
     if (part_creds)
         tm_caller_set_credentials(caller, part_creds, cfg.part_tls_server_name);
     tm_engine_front_t front;
+    tm_engine_env_t env;
     tm_api_front(&front);
-    if (tm_engine_new(&cfg.engine, store, timers, caller, &front, &eng, err,
-                      sizeof(err)) != 0 ||
+    tm_engine_env_real(&env, store, caller, timers);
+    if (tm_engine_new(&cfg.engine, &env, &front, &eng, err, sizeof(err)) != 0 ||
         tm_api_add_methods(srv, eng, err, sizeof(err)) != 0)
         return fail("engine", err);
 #ifdef TM_WITH_FAULTS
