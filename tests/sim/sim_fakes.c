@@ -1,0 +1,595 @@
+/*
+ * sim_fakes: what the engine runs on in the simulator (see sim.h) — a
+ * store that commits a queued group when the event loop says so and
+ * keeps its rows across crashes (not its queue), branch calls that become
+ * events, timers on the virtual clock, and the front that records the
+ * engine's answers on the initiators' requests. Nothing here calls the
+ * engine back before returning: every callback is a later event.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_impl.h"
+
+/* ---- randomness, events, trace ------------------------------------------- */
+
+uint64_t sim_rand(sim_t *s)
+{
+    /* splitmix64 */
+    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+int sim_chance(sim_t *s, unsigned pct)
+{
+    return sim_rand(s) % 100 < pct;
+}
+
+int64_t sim_between(sim_t *s, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(sim_rand(s) % (uint64_t)(hi - lo + 1));
+}
+
+int64_t sim_now(const sim_t *s)
+{
+    return s->now;
+}
+
+static void *must(void *p)
+{
+    if (!p) {
+        fprintf(stderr, "sim: out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+void sim_schedule(sim_t *s, int64_t in_ms, sim_ev_kind_t kind, void *p,
+                  uint64_t n)
+{
+    if (s->n_ev == s->cap_ev) {
+        s->cap_ev = s->cap_ev ? s->cap_ev * 2 : 64;
+        s->ev = must(realloc(s->ev, s->cap_ev * sizeof(*s->ev)));
+    }
+    s->ev[s->n_ev++] =
+        (sim_event_t){s->now + (in_ms > 0 ? in_ms : 0), s->seq++, kind, p, n};
+}
+
+void sim_trace(sim_t *s, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    uint64_t h = s->res->trace ? s->res->trace : 1469598103934665603ULL;
+    for (const char *p = line; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    s->res->trace = h;
+    if (s->verbose)
+        printf("%8lld %s\n", (long long)s->now, line);
+}
+
+void sim_fail(sim_t *s, const char *fmt, ...)
+{
+    if (s->res->failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->res->why, sizeof(s->res->why), fmt, ap);
+    va_end(ap);
+    s->res->failed = 1;
+    sim_trace(s, "VIOLATION %s", s->res->why);
+}
+
+void sim_bury(sim_t *s, void *p)
+{
+    if (s->n_grave == s->cap_grave) {
+        s->cap_grave = s->cap_grave ? s->cap_grave * 2 : 64;
+        s->graveyard =
+            must(realloc(s->graveyard, s->cap_grave * sizeof(void *)));
+    }
+    s->graveyard[s->n_grave++] = p;
+}
+
+/* ---- the store ------------------------------------------------------------
+ */
+
+static sim_row_t *row_find(sim_store_t *st, const char *gid)
+{
+    for (size_t i = 0; i < st->n_rows; i++)
+        if (strcmp(st->rows[i].gid, gid) == 0)
+            return &st->rows[i];
+    return NULL;
+}
+
+static sim_row_t *row_add(sim_store_t *st, const char *gid)
+{
+    if (st->n_rows == st->cap_rows) {
+        st->cap_rows = st->cap_rows ? st->cap_rows * 2 : 16;
+        st->rows = must(realloc(st->rows, st->cap_rows * sizeof(*st->rows)));
+    }
+    sim_row_t *r = &st->rows[st->n_rows++];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->gid, sizeof(r->gid), "%s", gid);
+    return r;
+}
+
+static void row_keep(sim_row_t *r, tm_write_t *w)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 8;
+        r->writes = must(realloc(r->writes, r->cap * sizeof(*r->writes)));
+    }
+    r->writes[r->n++] = w;
+    r->status = w->status;
+    r->submit_hash = w->submit_hash;
+}
+
+/* The result one write gets, as the SQLite store gives it: an insert of a
+ * stored gid is refused EXISTS; an update of a missing or final row
+ * FINAL; a gid refused earlier in the group is refused the same way. */
+static tm_write_result_t write_result(sim_store_t *st, const tm_write_t *group,
+                                      const tm_write_t *w)
+{
+    for (const tm_write_t *e = group; e != w; e = e->next)
+        if (e->result != TM_WRITE_DONE && strcmp(e->gid, w->gid) == 0)
+            return e->result;
+    sim_row_t *r = row_find(st, w->gid);
+    if (w->insert)
+        return r ? TM_WRITE_EXISTS : TM_WRITE_DONE;
+    if (!r || tm_tx_is_final((tm_tx_status_t)r->status))
+        return TM_WRITE_FINAL;
+    return TM_WRITE_DONE;
+}
+
+void sim_store_commit(sim_t *s)
+{
+    sim_store_t *st = &s->store;
+    st->commit_scheduled = 0;
+    if (!st->head)
+        return;
+    if (!s->quiet && sim_chance(s, s->crashy)) { /* it dies right here */
+        sim_schedule(s, 0, SIM_EV_CRASH, NULL, 0);
+        sim_schedule(s, sim_between(s, 1, 50), SIM_EV_RESTART, NULL, 0);
+        st->commit_scheduled = 1; /* nothing commits before the crash */
+        return;
+    }
+    if (st->fail_commits > 0) { /* nothing stored; retried with backoff */
+        st->fail_commits--;
+        st->healthy = 0;
+        sim_trace(s, "store commit fails");
+        st->commit_scheduled = 1;
+        sim_schedule(s, 20, SIM_EV_COMMIT, NULL, 0);
+        return;
+    }
+    st->healthy = 1;
+    tm_write_t *group = st->head;
+    st->head = st->tail = NULL;
+    for (tm_write_t *w = group; w; w = w->next)
+        w->result = write_result(st, group, w);
+    /* Durable now: keep what applied, then run callbacks in queue order
+     * (writes they queue go to the next group). */
+    tm_write_t *w = group;
+    while (w) {
+        tm_write_t *next = w->next;
+        sim_trace(s, "commit %s%s status=%d -> %d", w->gid,
+                  w->insert ? " insert" : "", w->status, (int)w->result);
+        tm_store_done_fn done = w->done;
+        void *arg = w->arg;
+        tm_write_result_t result = w->result;
+        if (result == TM_WRITE_DONE) {
+            sim_row_t *r = row_find(st, w->gid);
+            row_keep(r ? r : row_add(st, w->gid), w);
+        } else {
+            tm_write_free(w);
+        }
+        if (done)
+            done(arg, result);
+        w = next;
+    }
+}
+
+/* The queue dies with the process: its writes were never committed. */
+void sim_store_crash(sim_t *s)
+{
+    sim_store_t *st = &s->store;
+    while (st->head) {
+        tm_write_t *w = st->head;
+        st->head = w->next;
+        sim_bury(s, w->arg); /* the engine's ticket */
+        tm_write_free(w);
+    }
+    st->tail = NULL;
+    st->commit_scheduled = 0; /* a commit event still due finds nothing */
+    st->healthy = 1;
+    st->fail_commits = 0;
+}
+
+void sim_store_free(sim_t *s)
+{
+    sim_store_t *st = &s->store;
+    for (size_t i = 0; i < st->n_rows; i++) {
+        for (size_t k = 0; k < st->rows[i].n; k++)
+            tm_write_free(st->rows[i].writes[k]);
+        free(st->rows[i].writes);
+    }
+    free(st->rows);
+    memset(st, 0, sizeof(*st));
+}
+
+/* ---- rows back into the model (as a store's read decodes them) ----------- */
+
+static void apply_header(tm_trans_t *tx, const tm_write_t *w)
+{
+    tx->status = (tm_tx_status_t)w->status;
+    tx->updated_ms = w->updated_ms;
+    tx->finished_ms = w->finished_ms;
+    tx->submit_hash = w->submit_hash;
+    tm_set_string(&tx->reason, w->reason);
+    if (w->insert) {
+        tx->created_ms = w->created_ms;
+        tm_store_decode_options(tx, w->options, w->options_len);
+    }
+}
+
+static void apply_branch(tm_trans_t *tx, const tm_w_branch_t *wb)
+{
+    while (tx->n_branches <= wb->idx)
+        must(tm_trans_add_branch(tx));
+    tm_branch_t *b = &tx->branches[wb->idx];
+    b->branch_id = must(tm_strdup(wb->branch_id));
+    b->mode = (tm_mode_t)wb->mode;
+    b->initiator_driven = wb->initiator_driven;
+    if (wb->payload_len) {
+        b->payload = must(malloc(wb->payload_len));
+        memcpy(b->payload, wb->payload, wb->payload_len);
+    }
+    b->payload_len = wb->payload_len;
+    b->deps = tm_store_split_u32(wb->deps, &b->n_deps);
+    for (int k = 0; k < TM_SLOTS; k++) {
+        b->ops[k].kind = (tm_op_kind_t)wb->kind[k];
+        b->ops[k].target = tm_strdup(wb->target[k]);
+        b->ops[k].status = wb->kind[k] ? TM_OP_PENDING : 0;
+    }
+}
+
+static void apply_op(tm_trans_t *tx, const tm_w_op_t *o)
+{
+    tm_op_t *op = &tx->branches[o->branch].ops[o->slot];
+    op->status = (tm_op_status_t)o->status;
+    op->attempts = o->attempts;
+    op->finished_ms = o->finished_ms;
+    op->late = o->late;
+    tm_set_string(&op->last_error, o->last_error);
+    free(op->attempt_ms);
+    op->attempt_ms = tm_store_split_i64(o->attempt_ms, &op->n_attempt_ms);
+}
+
+tm_trans_t *sim_store_read(sim_t *s, const char *gid)
+{
+    sim_row_t *r = row_find(&s->store, gid);
+    if (!r)
+        return NULL;
+    tm_trans_t *tx = must(tm_trans_new(gid, TM_TX_PREPARED, 0));
+    for (size_t i = 0; i < r->n; i++) {
+        const tm_write_t *w = r->writes[i];
+        apply_header(tx, w);
+        for (size_t k = 0; k < w->n_branches; k++)
+            apply_branch(tx, &w->branches[k]);
+        for (size_t k = 0; k < w->n_ops; k++)
+            apply_op(tx, &w->ops[k]);
+    }
+    tm_store_mark_skipped_if_finished(tx);
+    return tx;
+}
+
+/* ---- the store as the engine's env -----------------------------------------
+ */
+
+static void store_queue(void *self, tm_write_t *w, tm_store_done_fn done,
+                        void *arg)
+{
+    sim_t *s = self;
+    w->done = done;
+    w->arg = arg;
+    w->next = NULL;
+    if (s->store.tail)
+        s->store.tail->next = w;
+    else
+        s->store.head = w;
+    s->store.tail = w;
+    if (!s->store.commit_scheduled) {
+        s->store.commit_scheduled = 1;
+        int slow = !s->quiet && sim_chance(s, 20); /* a slow disk */
+        sim_schedule(s, slow ? sim_between(s, 5, 60) : sim_between(s, 0, 3),
+                     SIM_EV_COMMIT, NULL, 0);
+    }
+}
+
+static int store_get(void *self, const char *gid, tm_trans_t **out, char *err,
+                     size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    *out = sim_store_read(self, gid);
+    return *out ? 1 : 0;
+}
+
+static int store_peek(void *self, const char *gid, tm_tx_status_t *status,
+                      uint64_t *submit_hash, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    sim_t *s = self;
+    sim_row_t *r = row_find(&s->store, gid);
+    if (!r)
+        return 0;
+    *status = (tm_tx_status_t)r->status;
+    *submit_hash = r->submit_hash;
+    return 1;
+}
+
+static int store_list(void *self, const tm_store_filter_t *f, tm_trans_t ***out,
+                      size_t *n, char *err, size_t errlen)
+{
+    (void)self;
+    (void)f;
+    (void)err;
+    (void)errlen;
+    *out = NULL;
+    *n = 0;
+    return 0;
+}
+
+static long store_load_unfinished(void *self, tm_store_each_fn fn, void *arg,
+                                  char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    sim_t *s = self;
+    long n = 0;
+    for (size_t i = 0; i < s->store.n_rows; i++) {
+        if (tm_tx_is_final((tm_tx_status_t)s->store.rows[i].status))
+            continue;
+        fn(sim_store_read(s, s->store.rows[i].gid), arg);
+        n++;
+    }
+    return n;
+}
+
+static int store_healthy(void *self, char *why, size_t len)
+{
+    sim_t *s = self;
+    if (!s->store.healthy && why)
+        snprintf(why, len, "simulated commit failure");
+    return s->store.healthy;
+}
+
+static int store_lease_ok(void *self)
+{
+    (void)self;
+    return 1;
+}
+
+static const char *store_kind_name(void *self)
+{
+    (void)self;
+    return "sim";
+}
+
+static void store_start_ownership(void *self,
+                                  const tm_store_owner_hooks_t *hooks)
+{
+    (void)self;
+    (void)hooks;
+}
+
+/* ---- branch calls -----------------------------------------------------------
+ */
+
+static const char *md_value(const tm_md_t *md, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(md[i].key, key) == 0)
+            return md[i].value;
+    return "";
+}
+
+static int call_start(void *self, const char *host_port, const char *method,
+                      const uint8_t *payload, size_t len, const tm_md_t *md,
+                      size_t n_md, uint32_t timeout_ms, tm_call_done_fn done,
+                      void *arg, char *err, size_t errlen)
+{
+    (void)host_port;
+    (void)method;
+    (void)payload;
+    (void)len;
+    sim_t *s = self;
+    sim_call_t *c = must(calloc(1, sizeof(*c)));
+    c->gen = s->gen;
+    snprintf(c->gid, sizeof(c->gid), "%s", md_value(md, n_md, "dtm-gid"));
+    snprintf(c->branch, sizeof(c->branch), "%s",
+             md_value(md, n_md, "dtm-branch_id"));
+    snprintf(c->op, sizeof(c->op), "%s", md_value(md, n_md, "dtm-op"));
+    c->done = done;
+    c->arg = arg;
+    c->timeout_ms = timeout_ms;
+    if (!s->quiet && sim_chance(s, 2)) { /* gRPC could not even start it */
+        snprintf(err, errlen, "simulated: no channel");
+        sim_note_start(s, c->gid, c->branch, c->op);
+        sim_note_unknown(s, c->gid, c->branch, c->op);
+        sim_trace(s, "call %s/%s/%s not started", c->gid, c->branch, c->op);
+        free(c);
+        return -1;
+    }
+    sim_trace(s, "call %s/%s/%s", c->gid, c->branch, c->op);
+    sim_note_start(s, c->gid, c->branch, c->op);
+    sim_schedule(s, sim_between(s, 0, 5), SIM_EV_ARRIVE, c, 0);
+    return 0;
+}
+
+/* ---- timers on the virtual clock
+ * --------------------------------------------- */
+
+static int timer_arm(void *self, tm_timer_node_t *node, int64_t due_ms)
+{
+    sim_t *s = self;
+    sim_timers_t *t = &s->timers;
+    node->due_ms = due_ms;
+    if (node->heap_index) { /* re-armed: keeps its place, new due time */
+        t->seqs[node->heap_index - 1] = s->seq++;
+        return 0;
+    }
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->nodes = must(realloc(t->nodes, t->cap * sizeof(*t->nodes)));
+        t->seqs = must(realloc(t->seqs, t->cap * sizeof(*t->seqs)));
+    }
+    t->nodes[t->n] = node;
+    t->seqs[t->n] = s->seq++;
+    node->heap_index = ++t->n;
+    return 1;
+}
+
+static void timer_remove_at(sim_timers_t *t, size_t i)
+{
+    t->nodes[i]->heap_index = 0;
+    t->n--;
+    if (i != t->n) {
+        t->nodes[i] = t->nodes[t->n];
+        t->seqs[i] = t->seqs[t->n];
+        t->nodes[i]->heap_index = i + 1;
+    }
+}
+
+static int timer_disarm(void *self, tm_timer_node_t *node)
+{
+    sim_t *s = self;
+    if (!node->heap_index)
+        return 0;
+    timer_remove_at(&s->timers, node->heap_index - 1);
+    return 1;
+}
+
+/* The earliest armed node (ties: the earlier armed): 1 with its due time
+ * and sequence, or 0 when none is armed. */
+int sim_timers_next(const sim_t *s, int64_t *due, uint64_t *seq)
+{
+    const sim_timers_t *t = &s->timers;
+    int found = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        int64_t d = t->nodes[i]->due_ms;
+        if (!found || d < *due || (d == *due && t->seqs[i] < *seq)) {
+            *due = d;
+            *seq = t->seqs[i];
+            found = 1;
+        }
+    }
+    return found;
+}
+
+void sim_timers_fire_first(sim_t *s)
+{
+    sim_timers_t *t = &s->timers;
+    int64_t due;
+    uint64_t seq;
+    if (!sim_timers_next(s, &due, &seq))
+        return;
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->seqs[i] != seq)
+            continue;
+        tm_timer_node_t *node = t->nodes[i];
+        timer_remove_at(t, i);
+        sim_trace(s, "timer tag=%u", node->tag);
+        node->fn(node);
+        return;
+    }
+}
+
+/* The timer thread dies with the process; the nodes stay the dead
+ * engine's. */
+void sim_timers_crash(sim_t *s)
+{
+    while (s->timers.n)
+        timer_remove_at(&s->timers, s->timers.n - 1);
+}
+
+static int64_t clock_ms(void *self)
+{
+    return ((sim_t *)self)->now;
+}
+
+/* ---- the front: the engine's answers to the initiators ------------------- */
+
+static void front_answer(void *user, tm_rpc_t *rpc, const tm_answer_t *a)
+{
+    sim_t *s = user;
+    sim_rpc_t *r = (sim_rpc_t *)rpc;
+    if (r->answered)
+        sim_fail(s, "a request was answered twice (client %d)", r->client);
+    r->answered = 1;
+    r->code = a->code;
+    r->kind = a->kind;
+    r->status =
+        a->kind == TM_ANSWER_QUERY && !a->code ? a->trans->status : a->status;
+    sim_operator_answer(s, r);
+    sim_trace(s, "answer client=%d method=%d code=%d status=%d", r->client,
+              r->method, (int)a->code, a->code ? 0 : (int)a->status);
+}
+
+static void front_drop(void *user, tm_rpc_t *rpc)
+{
+    (void)user;
+    ((sim_rpc_t *)rpc)->answered = 1;
+}
+
+static int front_watch_cancel(void *user, tm_rpc_t *rpc, tm_engine_cancel_fn fn,
+                              void *fn_user, const char *key, char *err,
+                              size_t errlen)
+{
+    (void)user;
+    (void)rpc;
+    (void)fn;
+    (void)fn_user;
+    (void)key;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+static int front_expired(void *user, const tm_rpc_t *rpc)
+{
+    sim_t *s = user;
+    return ((const sim_rpc_t *)rpc)->deadline_ms <= s->now;
+}
+
+void sim_env(sim_t *s, tm_engine_env_t *env, tm_engine_front_t *front)
+{
+    *env = (tm_engine_env_t){
+        .store = s,
+        .store_queue = store_queue,
+        .store_get = store_get,
+        .store_peek = store_peek,
+        .store_list = store_list,
+        .store_load_unfinished = store_load_unfinished,
+        .store_healthy = store_healthy,
+        .store_lease_ok = store_lease_ok,
+        .store_kind_name = store_kind_name,
+        .store_start_ownership = store_start_ownership,
+        .caller = s,
+        .call_start = call_start,
+        .timers = s,
+        .timer_arm = timer_arm,
+        .timer_disarm = timer_disarm,
+        .clock = s,
+        .mono_ms = clock_ms,
+        .wall_ms = clock_ms,
+    };
+    *front = (tm_engine_front_t){front_answer, front_drop, front_watch_cancel,
+                                 front_expired, s};
+}

@@ -1,0 +1,195 @@
+/*
+ * sim_impl: the simulator's shared state (see sim.h), seen by its three
+ * files only.
+ */
+#ifndef SIM_IMPL_H
+#define SIM_IMPL_H
+
+#include "sim.h"
+#include "tm_store_impl.h"
+
+/* ---- the fake store: rows survive crashes, the queue does not -------------
+ */
+
+typedef struct {
+    char gid[TM_GID_MAX + 1];
+    tm_write_t **writes; /* every write applied to the row, in order */
+    size_t n, cap;
+    int status;
+    uint64_t submit_hash;
+} sim_row_t;
+
+typedef struct {
+    sim_row_t *rows;
+    size_t n_rows, cap_rows;
+    tm_write_t *head, *tail; /* queued, not committed */
+    int commit_scheduled;
+    int healthy;
+    unsigned fail_commits; /* the next n commits fail (nothing stored) */
+} sim_store_t;
+
+/* ---- branch calls -----------------------------------------------------------
+ */
+
+typedef struct {
+    uint64_t gen; /* the engine incarnation that started it */
+    char gid[TM_GID_MAX + 1];
+    char branch[40];
+    char op[16];
+    tm_call_done_fn done;
+    void *arg;
+    uint32_t timeout_ms;
+    int status; /* the answer, once the participant decided */
+    int answered;
+} sim_call_t;
+
+/* ---- requests the initiators send, and their answers ----------------------
+ */
+
+typedef struct sim_rpc sim_rpc_t;
+struct sim_rpc {
+    uint64_t gen;        /* the engine incarnation it was sent to */
+    int64_t deadline_ms; /* virtual */
+    int answered;        /* answered or dropped */
+    int code;
+    tm_answer_kind_t kind;
+    tm_tx_status_t status;
+    int client; /* index of the initiator */
+    int method; /* sim_method_t */
+};
+
+typedef enum {
+    SIM_M_BEGIN,
+    SIM_M_REGISTER,
+    SIM_M_SUBMIT,
+    SIM_M_ABORT,
+    SIM_M_QUERY,      /* the operator's */
+    SIM_M_FORCE_STOP, /* the operator's */
+} sim_method_t;
+
+/* ---- participants' barrier (one state per gid and branch) -----------------
+ */
+
+typedef struct {
+    char gid[TM_GID_MAX + 1];
+    char branch[40];
+    int fwd_row, fwd_effect; /* forward op's barrier row; its effect */
+    int rb_row, rb_undo;     /* rollback op's row; it undid a forward op */
+    int cm_row, cm_effect;   /* commit-side op's row; its effect */
+    int has_rollback, has_commit;
+    int business_failure;     /* the forward op fails for business reasons */
+    unsigned unknown_forward; /* forward calls the TM got no answer to */
+    unsigned forward_starts;  /* forward calls the TM started or tried */
+    unsigned crash_slack; /* crashes while it could have an attempt unstored */
+} sim_branch_t;
+
+/* ---- initiators -------------------------------------------------------------
+ */
+
+#define SIM_MAX_BRANCHES 4
+
+typedef struct {
+    int id;
+    char gid[TM_GID_MAX + 1];
+    int tcc; /* 0: a saga of TM-driven steps; 1: TCC, initiator-run */
+    int n_branches;
+    int concurrent;    /* saga: steps all at once */
+    int wait;          /* Submit with wait_result */
+    int vanish_at;     /* TCC: the initiator dies before this step (-1 never) */
+    int step;          /* next step of its script */
+    int registered;    /* TCC: branches registered so far */
+    int aborting;      /* TCC: a try failed, it sends Abort */
+    int done;          /* got its final answer, or vanished */
+    int acked;         /* Begin or Submit answered OK */
+    int committed;     /* TCC: its Submit (the commit decision) answered OK */
+    int force_stopped; /* an operator's ForceStop was answered OK */
+    int queried_final; /* a Query answered a final status: this one */
+    uint32_t retry_limit; /* saga: the option it sent (0: none) */
+    int64_t patience_ms;  /* how long it waits for an answer */
+    sim_rpc_t *rpc;       /* the request in flight */
+    uint8_t *bytes;       /* and its bytes, to send again */
+    size_t len;
+    int method;
+} sim_client_t;
+
+/* ---- the world --------------------------------------------------------------
+ */
+
+typedef struct {
+    int64_t due;
+    uint64_t seq;
+    sim_ev_kind_t kind;
+    void *p;
+    uint64_t n;
+} sim_event_t;
+
+/* The fake timer heap is a plain list: a few hundred nodes at most. */
+typedef struct {
+    tm_timer_node_t **nodes;
+    uint64_t *seqs;
+    size_t n, cap;
+} sim_timers_t;
+
+struct sim {
+    uint64_t seed, rng;
+    int verbose;
+    int64_t now;
+    uint64_t seq;
+    sim_event_t *ev;
+    size_t n_ev, cap_ev;
+    sim_timers_t timers;
+    sim_store_t store;
+    tm_engine_t *engine; /* NULL while crashed */
+    uint64_t gen;        /* incarnation of the engine */
+    tm_engine_config_t cfg;
+    int quiet;       /* no more faults: let everything finish */
+    unsigned flaky;  /* percent of branch calls that go wrong */
+    unsigned crashy; /* percent of commits the process dies before */
+    sim_branch_t *branches;
+    size_t n_branches, cap_branches;
+    sim_client_t *clients;
+    size_t n_clients;
+    void **graveyard; /* what crashed incarnations left (kept reachable) */
+    size_t n_grave, cap_grave;
+    sim_result_t *res;
+};
+
+/* sim_fakes.c */
+void sim_env(sim_t *s, tm_engine_env_t *env, tm_engine_front_t *front);
+void sim_store_commit(sim_t *s);
+void sim_store_crash(sim_t *s);
+void sim_store_free(sim_t *s);
+tm_trans_t *sim_store_read(sim_t *s, const char *gid); /* NULL: none */
+int sim_timers_next(const sim_t *s, int64_t *due, uint64_t *seq);
+void sim_timers_fire_first(sim_t *s);
+void sim_timers_crash(sim_t *s);
+void sim_bury(sim_t *s, void *p);
+
+/* A request sent again by the network, late: its own copy of the bytes. */
+typedef struct {
+    int client;
+    int method;
+    size_t len;
+    uint8_t bytes[];
+} sim_stray_t;
+
+/* sim_world.c */
+void sim_stray_arrive(sim_t *s, sim_stray_t *d);
+void sim_operator(sim_t *s, sim_client_t *c, int force_stop);
+void sim_operator_answer(sim_t *s, const sim_rpc_t *r);
+void sim_call_arrive(sim_t *s, sim_call_t *c);
+void sim_call_reply(sim_t *s, sim_call_t *c);
+void sim_client_step(sim_t *s, sim_client_t *c);
+void sim_crash(sim_t *s);
+void sim_restart(sim_t *s);
+void sim_world_setup(sim_t *s);
+void sim_world_check(sim_t *s);
+sim_branch_t *sim_branch_find(sim_t *s, const char *gid, const char *branch);
+/* The TM starts (or tries to start) a call of op. */
+void sim_note_start(sim_t *s, const char *gid, const char *branch,
+                    const char *op);
+/* A call of op that the TM will count as unanswered. */
+void sim_note_unknown(sim_t *s, const char *gid, const char *branch,
+                      const char *op);
+
+#endif /* SIM_IMPL_H */

@@ -1,0 +1,720 @@
+/*
+ * sim_world: the simulated world around the engine (see sim.h) —
+ * participants behind a perfect branch barrier, initiators that run sagas
+ * and TCC transactions (sending duplicates, giving up on slow answers,
+ * vanishing before they submit), crashes and restarts of the engine, and
+ * the checks made once everything has settled.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_impl.h"
+#include "tm_log.h"
+#include "tm_validate.h"
+
+#define TARGET_ACTION "127.0.0.1:1/sim.P/Action"
+#define TARGET_COMPENSATE "127.0.0.1:1/sim.P/Compensate"
+#define TARGET_CONFIRM "127.0.0.1:1/sim.P/Confirm"
+#define TARGET_CANCEL "127.0.0.1:1/sim.P/Cancel"
+
+/* How long an initiator waits for an answer before it sends again. */
+#define CLIENT_PATIENCE_MS 300
+
+/* gRPC status codes the participants answer with. */
+enum {
+    ST_OK = 0,
+    ST_DEADLINE = 4,
+    ST_FAILED_PRECONDITION = 9,
+    ST_ABORTED = 10,
+    ST_UNAVAILABLE = 14
+};
+
+static void *must(void *p)
+{
+    if (!p) {
+        fprintf(stderr, "sim: out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+/* ---- participants -----------------------------------------------------------
+ */
+
+sim_branch_t *sim_branch_find(sim_t *s, const char *gid, const char *branch)
+{
+    for (size_t i = 0; i < s->n_branches; i++)
+        if (strcmp(s->branches[i].gid, gid) == 0 &&
+            strcmp(s->branches[i].branch, branch) == 0)
+            return &s->branches[i];
+    return NULL;
+}
+
+static sim_branch_t *branch_add(sim_t *s, const char *gid, const char *branch)
+{
+    if (s->n_branches == s->cap_branches) {
+        s->cap_branches = s->cap_branches ? s->cap_branches * 2 : 32;
+        s->branches =
+            must(realloc(s->branches, s->cap_branches * sizeof(*s->branches)));
+    }
+    sim_branch_t *b = &s->branches[s->n_branches++];
+    memset(b, 0, sizeof(*b));
+    snprintf(b->gid, sizeof(b->gid), "%s", gid);
+    snprintf(b->branch, sizeof(b->branch), "%s", branch);
+    return b;
+}
+
+static int is_forward(const char *op)
+{
+    return !strcmp(op, "action") || !strcmp(op, "try");
+}
+
+static int is_rollback(const char *op)
+{
+    return !strcmp(op, "compensate") || !strcmp(op, "cancel");
+}
+
+/* The op behind the barrier: its own row first (a duplicate does
+ * nothing); a rollback also inserts its forward op's row (when that is
+ * new, the forward op never ran: nothing to undo, and a late forward op
+ * finds its row and does nothing). Returns the status to answer. */
+static int barrier_apply(sim_t *s, sim_branch_t *b, const char *op)
+{
+    if (is_forward(op)) {
+        if (b->business_failure)
+            return ST_ABORTED; /* its local transaction rolled back */
+        if (!b->fwd_row) {
+            b->fwd_row = b->fwd_effect = 1;
+            sim_trace(s, "effect %s/%s %s", b->gid, b->branch, op);
+        }
+        return ST_OK;
+    }
+    if (is_rollback(op)) {
+        if (b->cm_row)
+            sim_fail(s, "%s/%s: %s after its confirm", b->gid, b->branch, op);
+        if (b->rb_row)
+            return ST_OK;
+        b->rb_row = 1;
+        if (b->fwd_row) {
+            b->rb_undo = b->fwd_effect;
+            sim_trace(s, "effect %s/%s %s undoes", b->gid, b->branch, op);
+        } else {
+            b->fwd_row = 1; /* empty compensation; blocks a late forward */
+        }
+        return ST_OK;
+    }
+    if (b->rb_row)
+        sim_fail(s, "%s/%s: %s after its cancel", b->gid, b->branch, op);
+    if (!b->cm_row) {
+        b->cm_row = b->cm_effect = 1;
+        sim_trace(s, "effect %s/%s %s", b->gid, b->branch, op);
+    }
+    return ST_OK;
+}
+
+void sim_note_start(sim_t *s, const char *gid, const char *branch,
+                    const char *op)
+{
+    sim_branch_t *b = sim_branch_find(s, gid, branch);
+    if (b && is_forward(op))
+        b->forward_starts++;
+}
+
+void sim_note_unknown(sim_t *s, const char *gid, const char *branch,
+                      const char *op)
+{
+    sim_branch_t *b = sim_branch_find(s, gid, branch);
+    if (b && is_forward(op))
+        b->unknown_forward++;
+}
+
+/* A call reaches its participant: it answers, or fails before or after
+ * doing its work, as the seed says (only while faults are on). */
+void sim_call_arrive(sim_t *s, sim_call_t *c)
+{
+    sim_branch_t *b = sim_branch_find(s, c->gid, c->branch);
+    if (!b)
+        b = branch_add(s, c->gid, c->branch);
+    int64_t reply_in = sim_between(s, 0, 5);
+    int roll = s->quiet ? 100 : (int)(sim_rand(s) % 100);
+    int f = (int)s->flaky;   /* this seed's share of calls that go wrong */
+    if (roll < f * 4 / 10) { /* unavailable: nothing done */
+        c->status = ST_UNAVAILABLE;
+    } else if (roll < f * 7 / 10) { /* still in progress */
+        c->status = ST_FAILED_PRECONDITION;
+    } else if (roll < f) { /* done, but the answer is lost */
+        barrier_apply(s, b, c->op);
+        c->status = ST_DEADLINE;
+        reply_in = c->timeout_ms;
+    } else {
+        c->status = barrier_apply(s, b, c->op);
+    }
+    if (c->status == ST_UNAVAILABLE || c->status == ST_DEADLINE)
+        sim_note_unknown(s, c->gid, c->branch, c->op);
+    sim_schedule(s, reply_in, SIM_EV_REPLY, c, 0);
+}
+
+/* The answer reaches the engine that called, if it still lives. */
+void sim_call_reply(sim_t *s, sim_call_t *c)
+{
+    if (c->gen != s->gen || !s->engine) {
+        sim_bury(s, c->arg); /* the dead engine's call context */
+        free(c);
+        return;
+    }
+    sim_trace(s, "reply %s/%s/%s %d", c->gid, c->branch, c->op, c->status);
+    c->done(c->arg, c->status, c->status ? "simulated" : NULL);
+    free(c);
+}
+
+/* ---- requests into the engine, as tm_api hands them over ------------------
+ */
+
+static void dispatch(tm_rpc_t *rpc, const uint8_t *bytes, size_t len,
+                     void *user);
+
+static int act(sim_t *s, sim_rpc_t *r, const uint8_t *bytes, size_t len)
+{
+    char err[512];
+    tm_engine_req_t rq = {(tm_rpc_t *)r, bytes, len, dispatch, s};
+    const tm_limits_t *lim = &s->cfg.limits;
+    int again = 0, rc = 0;
+    switch (r->method) {
+    case SIM_M_BEGIN: {
+        Trellis__V1__BeginRequest *m =
+            trellis__v1__begin_request__unpack(NULL, len, bytes);
+        rc = tm_validate_begin(m, lim, err, sizeof(err));
+        if (rc == 0)
+            again = tm_engine_begin(s->engine, &rq, m);
+        trellis__v1__begin_request__free_unpacked(m, NULL);
+        break;
+    }
+    case SIM_M_REGISTER: {
+        Trellis__V1__RegisterBranchRequest *m =
+            trellis__v1__register_branch_request__unpack(NULL, len, bytes);
+        rc = tm_validate_register(m, lim, err, sizeof(err));
+        if (rc == 0)
+            again = tm_engine_register(s->engine, &rq, m);
+        trellis__v1__register_branch_request__free_unpacked(m, NULL);
+        break;
+    }
+    case SIM_M_SUBMIT: {
+        Trellis__V1__SubmitRequest *m =
+            trellis__v1__submit_request__unpack(NULL, len, bytes);
+        rc = tm_validate_submit(m, lim, err, sizeof(err));
+        if (rc == 0)
+            again = tm_engine_submit(s->engine, &rq, m);
+        trellis__v1__submit_request__free_unpacked(m, NULL);
+        break;
+    }
+    case SIM_M_ABORT: {
+        Trellis__V1__AbortRequest *m =
+            trellis__v1__abort_request__unpack(NULL, len, bytes);
+        rc = tm_validate_abort(m, err, sizeof(err));
+        if (rc == 0)
+            again = tm_engine_abort(s->engine, &rq, m);
+        trellis__v1__abort_request__free_unpacked(m, NULL);
+        break;
+    }
+    case SIM_M_QUERY: /* the bytes are the gid */
+        tm_engine_query(s->engine, (tm_rpc_t *)r, (const char *)bytes);
+        break;
+    case SIM_M_FORCE_STOP: {
+        Trellis__V1__ForceStopRequest *m =
+            trellis__v1__force_stop_request__unpack(NULL, len, bytes);
+        again = tm_engine_force_stop(s->engine, &rq, m->gid, m->reason);
+        trellis__v1__force_stop_request__free_unpacked(m, NULL);
+        break;
+    }
+    }
+    if (rc != 0)
+        sim_fail(s, "the simulator sent an invalid request: %s", err);
+    return again;
+}
+
+/* tm_engine_redo_fn: a parked request handled again. */
+static void dispatch(tm_rpc_t *rpc, const uint8_t *bytes, size_t len,
+                     void *user)
+{
+    sim_t *s = user;
+    sim_rpc_t *r = (sim_rpc_t *)rpc;
+    if (!s->engine || r->gen != s->gen)
+        return; /* its process died */
+    while (act(s, r, bytes, len) == TM_ENGINE_AGAIN) {
+    }
+}
+
+/* Send the client's current request (again); the answer is looked at on
+ * the client's next step. */
+static void send_request(sim_t *s, sim_client_t *c)
+{
+    sim_rpc_t *r = must(calloc(1, sizeof(*r)));
+    sim_bury(s, r); /* an engine may still answer it: freed with the run */
+    r->gen = s->gen;
+    r->deadline_ms = s->now + c->patience_ms;
+    r->client = c->id;
+    r->method = c->method;
+    c->rpc = r;
+    sim_trace(s, "send client=%d method=%d %s", c->id, c->method, c->gid);
+    if (s->engine)
+        dispatch((tm_rpc_t *)r, c->bytes, c->len, s);
+    if (!s->quiet && sim_chance(s, 10)) { /* the network repeats it later */
+        sim_stray_t *d = must(malloc(sizeof(*d) + c->len));
+        d->client = c->id;
+        d->method = c->method;
+        d->len = c->len;
+        memcpy(d->bytes, c->bytes, c->len);
+        sim_schedule(s, sim_between(s, 1, 800), SIM_EV_STRAY, d, 0);
+    }
+}
+
+void sim_stray_arrive(sim_t *s, sim_stray_t *d)
+{
+    sim_rpc_t *r = must(calloc(1, sizeof(*r)));
+    sim_bury(s, r);
+    r->gen = s->gen;
+    r->deadline_ms = s->now + CLIENT_PATIENCE_MS;
+    r->client = d->client;
+    r->method = d->method;
+    sim_trace(s, "stray client=%d method=%d", d->client, d->method);
+    if (s->engine)
+        dispatch((tm_rpc_t *)r, d->bytes, d->len, s);
+    free(d);
+}
+
+static void set_request(sim_client_t *c, int method, const ProtobufCMessage *m)
+{
+    free(c->bytes);
+    c->len = protobuf_c_message_get_packed_size(m);
+    c->bytes = must(malloc(c->len ? c->len : 1));
+    protobuf_c_message_pack(m, c->bytes);
+    c->method = method;
+}
+
+/* ---- the operator
+ * ------------------------------------------------------------ */
+
+/* trellisctl status (Query) or force-stop of c's transaction. */
+void sim_operator(sim_t *s, sim_client_t *c, int force_stop)
+{
+    if (!s->engine)
+        return;
+    sim_rpc_t *r = must(calloc(1, sizeof(*r)));
+    sim_bury(s, r);
+    r->gen = s->gen;
+    r->deadline_ms = s->now + CLIENT_PATIENCE_MS;
+    r->client = c->id;
+    r->method = force_stop ? SIM_M_FORCE_STOP : SIM_M_QUERY;
+    sim_trace(s, "operator %s %s", force_stop ? "force-stop" : "query", c->gid);
+    if (!force_stop) {
+        dispatch((tm_rpc_t *)r, (const uint8_t *)c->gid, strlen(c->gid) + 1, s);
+        return;
+    }
+    Trellis__V1__ForceStopRequest m = TRELLIS__V1__FORCE_STOP_REQUEST__INIT;
+    m.gid = c->gid;
+    m.reason = "simulated operator";
+    size_t len = protobuf_c_message_get_packed_size(&m.base);
+    uint8_t *bytes = must(malloc(len ? len : 1));
+    protobuf_c_message_pack(&m.base, bytes);
+    sim_bury(s, bytes); /* a parked copy may outlive this call */
+    dispatch((tm_rpc_t *)r, bytes, len, s);
+    if (sim_chance(s, 70)) /* and then looks at what it did */
+        sim_schedule(s, sim_between(s, 0, 5), SIM_EV_OPERATOR, c, 0);
+}
+
+/* What the operator learnt: a final status from Query is the outcome; a
+ * ForceStop answered OK stopped the transaction for good. */
+void sim_operator_answer(sim_t *s, const sim_rpc_t *r)
+{
+    if (r->code != TM_CODE_OK || r->client < 0 ||
+        (size_t)r->client >= s->n_clients)
+        return;
+    sim_client_t *c = &s->clients[r->client];
+    if (r->method == SIM_M_FORCE_STOP)
+        c->force_stopped = 1;
+    if (r->method == SIM_M_QUERY && tm_tx_is_final(r->status) &&
+        !c->queried_final)
+        c->queried_final = (int)r->status;
+}
+
+/* ---- initiators -------------------------------------------------------------
+ */
+
+static void build_saga_submit(sim_t *s, sim_client_t *c)
+{
+    Trellis__V1__SagaStep steps[SIM_MAX_BRANCHES], *sp[SIM_MAX_BRANCHES];
+    for (int i = 0; i < c->n_branches; i++) {
+        trellis__v1__saga_step__init(&steps[i]);
+        steps[i].action = TARGET_ACTION;
+        steps[i].compensate = sim_chance(s, 80) ? TARGET_COMPENSATE : "";
+        sp[i] = &steps[i];
+        char id[16];
+        snprintf(id, sizeof(id), "%02d", i + 1);
+        branch_add(s, c->gid, id)->business_failure = sim_chance(s, 12);
+    }
+    Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
+    o.wait_result = c->wait;
+    if (sim_chance(s, 30))
+        o.timeout_to_fail_ms = (uint32_t)sim_between(s, 50, 400);
+    if (sim_chance(s, 30))
+        o.retry_limit = c->retry_limit = (uint32_t)sim_between(s, 2, 6);
+    Trellis__V1__SubmitRequest r = TRELLIS__V1__SUBMIT_REQUEST__INIT;
+    r.gid = c->gid;
+    r.n_steps = (size_t)c->n_branches;
+    r.steps = sp;
+    r.concurrent = c->concurrent;
+    r.options = &o;
+    set_request(c, SIM_M_SUBMIT, &r.base);
+}
+
+static void build_begin(sim_t *s, sim_client_t *c)
+{
+    Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
+    if (sim_chance(s, 50))
+        o.timeout_to_fail_ms = (uint32_t)sim_between(s, 100, 500);
+    Trellis__V1__BeginRequest r = TRELLIS__V1__BEGIN_REQUEST__INIT;
+    r.gid = c->gid;
+    r.options = &o;
+    set_request(c, SIM_M_BEGIN, &r.base);
+}
+
+static void build_register(sim_t *s, sim_client_t *c)
+{
+    char id[16];
+    snprintf(id, sizeof(id), "b%d", c->registered);
+    Trellis__V1__BranchOp confirm = TRELLIS__V1__BRANCH_OP__INIT;
+    confirm.op = TRELLIS__V1__OP_KIND__OP_CONFIRM;
+    confirm.target = TARGET_CONFIRM;
+    Trellis__V1__BranchOp cancel = TRELLIS__V1__BRANCH_OP__INIT;
+    cancel.op = TRELLIS__V1__OP_KIND__OP_CANCEL;
+    cancel.target = TARGET_CANCEL;
+    Trellis__V1__BranchOp *ops[2] = {&confirm, &cancel};
+    Trellis__V1__RegisterBranchRequest r =
+        TRELLIS__V1__REGISTER_BRANCH_REQUEST__INIT;
+    r.gid = c->gid;
+    r.branch_id = id;
+    r.mode = TRELLIS__V1__BRANCH_MODE__MODE_TCC;
+    r.n_ops = 2;
+    r.ops = ops;
+    set_request(c, SIM_M_REGISTER, &r.base);
+    if (!sim_branch_find(s, c->gid, id))
+        branch_add(s, c->gid, id)->business_failure = sim_chance(s, 12);
+}
+
+static void build_submit_begun(sim_client_t *c)
+{
+    Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
+    o.wait_result = c->wait;
+    Trellis__V1__SubmitRequest r = TRELLIS__V1__SUBMIT_REQUEST__INIT;
+    r.gid = c->gid;
+    r.options = &o;
+    set_request(c, SIM_M_SUBMIT, &r.base);
+}
+
+static void build_abort(sim_client_t *c)
+{
+    Trellis__V1__AbortRequest r = TRELLIS__V1__ABORT_REQUEST__INIT;
+    r.gid = c->gid;
+    r.reason = "a try failed";
+    set_request(c, SIM_M_ABORT, &r.base);
+}
+
+static void next_step_in(sim_t *s, sim_client_t *c, int64_t lo, int64_t hi)
+{
+    sim_schedule(s, sim_between(s, lo, hi), SIM_EV_CLIENT, c, 0);
+}
+
+/* The initiator calls its own try (TCC): behind the barrier, as the TM's
+ * calls are. 1 when it succeeded. */
+static int call_try(sim_t *s, sim_client_t *c)
+{
+    char id[16];
+    snprintf(id, sizeof(id), "b%d", c->registered - 1);
+    sim_branch_t *b = sim_branch_find(s, c->gid, id);
+    return barrier_apply(s, b, "try") == ST_OK;
+}
+
+/* What the client does once its request was answered OK. */
+static void advance(sim_t *s, sim_client_t *c)
+{
+    if (c->method == SIM_M_BEGIN || c->method == SIM_M_SUBMIT)
+        c->acked = 1;
+    if (c->tcc && c->method == SIM_M_SUBMIT)
+        c->committed = 1;
+    if (!c->tcc || c->method == SIM_M_SUBMIT || c->method == SIM_M_ABORT) {
+        c->done = 1;
+        /* A duplicate now and then, after the fact. */
+        if (sim_chance(s, 25)) {
+            c->done = 0;
+            c->step = -1;
+            next_step_in(s, c, 1, 200);
+        }
+        return;
+    }
+    if (c->method == SIM_M_REGISTER && !call_try(s, c))
+        c->aborting = 1;
+    if (c->vanish_at == c->registered) {
+        sim_trace(s, "client %d vanishes", c->id);
+        c->done = 1;
+        return;
+    }
+    if (c->aborting)
+        build_abort(c);
+    else if (c->registered < c->n_branches) {
+        build_register(s, c);
+        c->registered++;
+    } else {
+        build_submit_begun(c);
+    }
+    c->rpc = NULL;
+    next_step_in(s, c, 0, 20);
+}
+
+/* An answer the client cannot go on from: is it one the engine may give
+ * (a transaction timed out, the store fails, a request waits too long)? */
+static void on_refusal(sim_t *s, sim_client_t *c, int code)
+{
+    if (code == TM_CODE_UNAVAILABLE || code == TM_CODE_RESOURCE_EXHAUSTED ||
+        code == TM_CODE_DEADLINE_EXCEEDED) {
+        next_step_in(s, c, 5, 30); /* send the same again */
+        return;
+    }
+    if (code == TM_CODE_FAILED_PRECONDITION) { /* timed out meanwhile */
+        c->done = 1;
+        return;
+    }
+    if (code == TM_CODE_ALREADY_EXISTS && c->method == SIM_M_BEGIN) {
+        c->done = 1; /* a Begin sent again after its transaction ended */
+        return;
+    }
+    sim_fail(s, "client %d (%s) got code %d for method %d", c->id, c->gid, code,
+             c->method);
+}
+
+void sim_client_step(sim_t *s, sim_client_t *c)
+{
+    if (c->done)
+        return;
+    if (c->step == -1) { /* the duplicate after an answer */
+        c->step = 1;
+        send_request(s, c);
+        next_step_in(s, c, 1, 20);
+        return;
+    }
+    if (c->step == 0) {
+        c->step = 1;
+        send_request(s, c);
+        next_step_in(s, c, 1, 20);
+        return;
+    }
+    sim_rpc_t *r = c->rpc;
+    if (!r) {
+        send_request(s, c);
+        next_step_in(s, c, 1, 20);
+        return;
+    }
+    if (!r->answered) {
+        if (s->now >= r->deadline_ms || r->gen != s->gen)
+            send_request(s, c); /* gave up waiting: send it again */
+        next_step_in(s, c, 5, 30);
+        return;
+    }
+    if (r->code != TM_CODE_OK) {
+        c->rpc = NULL;
+        on_refusal(s, c, r->code);
+        return;
+    }
+    advance(s, c);
+}
+
+/* ---- crashes
+ * ------------------------------------------------------------------- */
+
+void sim_crash(sim_t *s)
+{
+    if (!s->engine)
+        return;
+    sim_trace(s, "crash");
+    s->res->crashes++;
+    /* The one attempt of a forward op whose write had not committed is
+     * lost with the process: the retry limit may allow one call more. */
+    for (size_t i = 0; i < s->n_branches; i++) {
+        sim_branch_t *b = &s->branches[i];
+        tm_trans_t *tx = b->forward_starts ? sim_store_read(s, b->gid) : NULL;
+        if (b->forward_starts && (!tx || !tm_tx_is_final(tx->status)))
+            b->crash_slack++;
+        tm_trans_free(tx);
+    }
+    sim_bury(s, s->engine); /* its memory is lost with the process */
+    s->engine = NULL;
+    s->gen++;
+    sim_store_crash(s);
+    sim_timers_crash(s);
+}
+
+void sim_restart(sim_t *s)
+{
+    if (s->engine)
+        return;
+    tm_engine_env_t env;
+    tm_engine_front_t front;
+    sim_env(s, &env, &front);
+    char err[256];
+    if (tm_engine_new(&s->cfg, &env, &front, &s->engine, err, sizeof(err)) !=
+        0) {
+        fprintf(stderr, "sim: %s\n", err);
+        exit(2);
+    }
+    long n = tm_engine_load(s->engine, err, sizeof(err));
+    sim_trace(s, "restart loaded=%ld", n);
+    tm_engine_resume_all(s->engine);
+}
+
+/* ---- the world at the start, and the checks at the end
+ * ------------------------ */
+
+#define GENERATION_MS 1500
+
+void sim_world_setup(sim_t *s)
+{
+    tm_engine_config_default(&s->cfg);
+    s->cfg.retry_interval_ms = 10;
+    s->cfg.request_timeout_ms = 50;
+    s->cfg.max_backoff_ms = 200;
+    s->cfg.prepared_timeout_ms = 400;
+    s->store.healthy = 1;
+    s->flaky = (unsigned)sim_between(s, 5, 70);
+    s->crashy = (unsigned)sim_between(s, 0, 6);
+    s->n_clients = (size_t)sim_between(s, 2, 8);
+    s->clients = must(calloc(s->n_clients, sizeof(*s->clients)));
+    for (size_t i = 0; i < s->n_clients; i++) {
+        sim_client_t *c = &s->clients[i];
+        c->id = (int)i;
+        snprintf(c->gid, sizeof(c->gid), "g%zu", i);
+        c->tcc = sim_chance(s, 40);
+        c->n_branches = (int)sim_between(s, 1, c->tcc ? 3 : SIM_MAX_BRANCHES);
+        c->concurrent = sim_chance(s, 30);
+        c->patience_ms =
+            sim_chance(s, 30) ? sim_between(s, 1, 20) : CLIENT_PATIENCE_MS;
+        c->wait = sim_chance(s, 40);
+        c->vanish_at = c->tcc && sim_chance(s, 20)
+                           ? (int)sim_between(s, 0, c->n_branches)
+                           : -1;
+        if (c->tcc)
+            build_begin(s, c);
+        else
+            build_saga_submit(s, c);
+        next_step_in(s, c, 0, 600);
+    }
+    s->res->transactions = (unsigned)s->n_clients;
+    int crashes = (int)sim_between(s, 0, 3);
+    for (int i = 0; i < crashes; i++) {
+        int64_t at = sim_between(s, 0, GENERATION_MS);
+        sim_schedule(s, at, SIM_EV_CRASH, NULL, 0);
+        sim_schedule(s, at + sim_between(s, 1, 80), SIM_EV_RESTART, NULL, 0);
+    }
+    int ops = (int)sim_between(s, 0, 12);
+    for (int i = 0; i < ops; i++)
+        sim_schedule(s, sim_between(s, 0, GENERATION_MS), SIM_EV_OPERATOR,
+                     &s->clients[sim_rand(s) % s->n_clients],
+                     (uint64_t)sim_chance(s, 15));
+    int faults = (int)sim_between(s, 0, 2);
+    for (int i = 0; i < faults; i++)
+        sim_schedule(s, sim_between(s, 0, GENERATION_MS), SIM_EV_FAULT, NULL,
+                     (uint64_t)sim_between(s, 1, 4));
+    sim_schedule(s, GENERATION_MS, SIM_EV_QUIET, NULL, 0);
+    sim_restart(s);
+}
+
+/* A stored transaction's branches against the participants' effects. */
+static void check_effects(sim_t *s, const tm_trans_t *tx)
+{
+    for (size_t i = 0; i < tx->n_branches; i++) {
+        const tm_branch_t *b = &tx->branches[i];
+        const sim_branch_t *p = sim_branch_find(s, tx->gid, b->branch_id);
+        int fwd = p && p->fwd_effect, undone = p && p->rb_undo;
+        int confirmed = p && p->cm_effect;
+        int has_rb = b->ops[TM_SLOT_ROLLBACK].kind != TM_KIND_NONE;
+        int has_cm = b->ops[TM_SLOT_COMMIT].kind != TM_KIND_NONE;
+        if (tx->status == TM_TX_SUCCEEDED &&
+            (!fwd || undone || (has_cm && !confirmed)))
+            sim_fail(s,
+                     "%s succeeded but branch %s has forward=%d undone=%d "
+                     "confirmed=%d",
+                     tx->gid, b->branch_id, fwd, undone, confirmed);
+        if (tx->status == TM_TX_FAILED &&
+            (confirmed || (fwd && has_rb && !undone)))
+            sim_fail(s,
+                     "%s failed but branch %s has forward=%d undone=%d "
+                     "confirmed=%d",
+                     tx->gid, b->branch_id, fwd, undone, confirmed);
+    }
+}
+
+/* A saga's retry_limit bounds the unanswered calls of each forward op:
+ * the engine stores every attempt before it starts the next, so a crash
+ * loses one at most (the slack). Without that, a restart counts anew. */
+static void check_retry_limit(sim_t *s, const sim_client_t *c,
+                              const tm_trans_t *tx)
+{
+    if (!c->retry_limit)
+        return;
+    for (size_t i = 0; i < tx->n_branches; i++) {
+        const sim_branch_t *b =
+            sim_branch_find(s, tx->gid, tx->branches[i].branch_id);
+        if (b && b->unknown_forward > c->retry_limit + b->crash_slack)
+            sim_fail(s,
+                     "%s/%s: %u unanswered forward calls with retry_limit %u "
+                     "(%u crashes during its calls)",
+                     tx->gid, b->branch, b->unknown_forward, c->retry_limit,
+                     b->crash_slack);
+    }
+}
+
+static int stored_has_branch(const tm_trans_t *tx, const char *branch)
+{
+    for (size_t i = 0; tx && i < tx->n_branches; i++)
+        if (strcmp(tx->branches[i].branch_id, branch) == 0)
+            return 1;
+    return 0;
+}
+
+void sim_world_check(sim_t *s)
+{
+    for (size_t i = 0; i < s->n_clients; i++) {
+        const sim_client_t *c = &s->clients[i];
+        s->res->acked += (unsigned)c->acked;
+        tm_trans_t *tx = sim_store_read(s, c->gid);
+        if (c->acked && !tx)
+            sim_fail(s, "%s was acknowledged and is lost", c->gid);
+        if (tx && !tm_tx_is_final(tx->status))
+            sim_fail(s, "%s did not end: %s", c->gid,
+                     tm_tx_status_name(tx->status));
+        if (tx && !c->force_stopped)
+            check_effects(s, tx);
+        if (tx && c->queried_final && (int)tx->status != c->queried_final)
+            sim_fail(s, "%s: a Query answered %s, yet it ended %s", c->gid,
+                     tm_tx_status_name((tm_tx_status_t)c->queried_final),
+                     tm_tx_status_name(tx->status));
+        if (tx && c->committed && !c->force_stopped &&
+            tx->status != TM_TX_SUCCEEDED)
+            sim_fail(s,
+                     "%s: its Submit was answered OK (committed), yet it "
+                     "ended %s",
+                     c->gid, tm_tx_status_name(tx->status));
+        if (tx)
+            check_retry_limit(s, c, tx);
+        tm_trans_free(tx);
+    }
+    for (size_t i = 0; i < s->n_branches; i++) {
+        const sim_branch_t *b = &s->branches[i];
+        if (!b->fwd_effect)
+            continue;
+        tm_trans_t *tx = sim_store_read(s, b->gid);
+        if (!stored_has_branch(tx, b->branch))
+            sim_fail(s, "%s/%s ran its forward op but is not recorded", b->gid,
+                     b->branch);
+        tm_trans_free(tx);
+    }
+}
