@@ -102,6 +102,7 @@
 #include <unistd.h>
 
 #include "trellis/trellis_participant.h"
+#include "trellis_fnv.h"
 
 #define N_OPS 8
 #define MAX_STEPS 16
@@ -320,21 +321,22 @@ static struct {
        .hold_cv = PTHREAD_COND_INITIALIZER,
        .keep_records = 1};
 
-static uint64_t hash2(const char *a, const char *b)
+/* The bucket of (gid, branch): both hashed, a 0x1f between them. */
+static size_t branch_bucket(const char *gid, const char *branch)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *a; a++)
-        h = (h ^ (unsigned char)*a) * 1099511628211ull;
-    h = (h ^ 0x1f) * 1099511628211ull;
-    for (; *b; b++)
-        h = (h ^ (unsigned char)*b) * 1099511628211ull;
-    return h;
+    static const unsigned char sep = 0x1f;
+    trellis_fnv_t f;
+    trellis_fnv_init(&f);
+    trellis_fnv_add_str(&f, gid);
+    trellis_fnv_add(&f, &sep, 1);
+    trellis_fnv_add_str(&f, branch);
+    return (size_t)(trellis_fnv_final(&f) % N_BUCKETS);
 }
 
 /* Find or add (gid, branch); caller holds S.mu. NULL when out of memory. */
 static branch_state_t *branch_get(const char *gid, const char *branch)
 {
-    branch_state_t **slot = &S.buckets[hash2(gid, branch) % N_BUCKETS];
+    branch_state_t **slot = &S.buckets[branch_bucket(gid, branch)];
     for (branch_state_t *b = *slot; b; b = b->next)
         if (!strcmp(b->gid, gid) && !strcmp(b->branch, branch))
             return b;
