@@ -103,6 +103,7 @@
 
 #include "trellis/trellis_participant.h"
 #include "trellis_fnv.h"
+#include "trellis_portfile.h"
 
 #define N_OPS 8
 #define MAX_STEPS 16
@@ -707,20 +708,6 @@ static int parse_args(int argc, char **argv, args_t *a)
     return a->threads > 0 ? 0 : -1;
 }
 
-/* Write port then rename, so a reader never sees a partial file. */
-static int write_port_file(const char *path, int port)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0)
-        return -1;
-    return rename(tmp, path);
-}
-
 static int serve(trellis_participant_t *p, const args_t *a)
 {
     char err[256];
@@ -744,10 +731,9 @@ static int serve(trellis_participant_t *p, const args_t *a)
         trellis_participant_start(p, a->listen, &port, err, sizeof err) !=
             TRELLIS_OK)
         goto fail;
-    if (a->port_file && write_port_file(a->port_file, port) != 0) {
-        snprintf(err, sizeof err, "cannot write %s", a->port_file);
+    if (a->port_file &&
+        trellis_portfile_write(a->port_file, port, err, sizeof err) != 0)
         goto fail;
-    }
     printf("trellis-testpart ready listen=127.0.0.1:%d\n", port);
     fflush(stdout);
     return 0;
