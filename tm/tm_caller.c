@@ -295,31 +295,3 @@ void tm_caller_set_cluster_id(tm_caller_t *c, const char *id)
     free(c->cluster_id);
     c->cluster_id = id && *id ? strdup(id) : NULL;
 }
-
-void tm_caller_free(tm_caller_t *c)
-{
-    if (!c)
-        return;
-    for (size_t b = 0; b < TARGET_BUCKETS; b++) {
-        target_entry_t *e = c->targets[b];
-        while (e) {
-            target_entry_t *next = e->next;
-            free(e->key);
-            free(e);
-            e = next;
-        }
-    }
-    channel_entry_t *ch = c->channels;
-    while (ch) {
-        channel_entry_t *next = ch->next;
-        grpc_channel_destroy(ch->channel);
-        free(ch->host_port);
-        free(ch);
-        ch = next;
-    }
-    pthread_mutex_destroy(&c->mu);
-    if (c->creds)
-        grpc_channel_credentials_release(c->creds);
-    free(c->server_name);
-    free(c);
-}
