@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "trellis_portfile.h"
+
 const part_method_info_t part_methods[PART_N_METHODS] = {
     [PART_ACTION] = {"/trellis.bench.Noop/Action", GRPC_STATUS_OK, ""},
     [PART_COMPENSATE] = {"/trellis.bench.Noop/Compensate", GRPC_STATUS_OK, ""},
@@ -70,19 +72,6 @@ static int parse(int argc, char **argv, part_opts_t *o)
     return 0;
 }
 
-static int write_port_file(const char *path, int port)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0)
-        return -1;
-    return rename(tmp, path);
-}
-
 int main(int argc, char **argv)
 {
     part_opts_t o;
@@ -102,8 +91,10 @@ int main(int argc, char **argv)
                  : part_core_serve(o.listen, o.threads, &port);
     if (rc != 0)
         return 1;
-    if (o.port_file && write_port_file(o.port_file, port) != 0) {
-        fprintf(stderr, "trellis-bench-part: cannot write %s\n", o.port_file);
+    char err[1024];
+    if (o.port_file &&
+        trellis_portfile_write(o.port_file, port, err, sizeof err) != 0) {
+        fprintf(stderr, "trellis-bench-part: %s\n", err);
         return 1;
     }
     printf("trellis-bench-part ready port=%d impl=%s threads=%d\n", port,

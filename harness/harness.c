@@ -11,6 +11,7 @@
  */
 #include "harness.h"
 #include "harness_internal.h"
+#include "trellis_portfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -646,24 +647,12 @@ int harness_run(harness_t *h, const char *name, const char *const *argv,
 
 /* ---- servers that announce their port in a port file ------------------ */
 
-static int read_port_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    int port = -1;
-    if (fscanf(f, "%d", &port) != 1 || port <= 0 || port > 65535)
-        port = -1;
-    fclose(f);
-    return port;
-}
-
 /* Wait for the port file; -1 if the process exits first or time runs out. */
 static int server_wait_ready(harness_server_t *s, int64_t timeout_ms)
 {
     int64_t deadline = harness_mono_ms() + timeout_ms;
     for (;;) {
-        int port = read_port_file(s->port_file);
+        int port = trellis_portfile_read(s->port_file);
         if (port > 0) {
             s->port = port;
             snprintf(s->addr, sizeof s->addr, "127.0.0.1:%d", port);
@@ -962,7 +951,7 @@ int harness_server_restart(harness_server_t *s)
         return -1;
     if (server_wait_ready(s, HARNESS_READY_TIMEOUT_MS) != 0)
         return -1;
-    if (read_port_file(s->port_file) != s->port) {
+    if (trellis_portfile_read(s->port_file) != s->port) {
         fprintf(stderr, "harness: %s came back on another port\n",
                 s->proc->name);
         return -1;

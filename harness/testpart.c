@@ -102,6 +102,8 @@
 #include <unistd.h>
 
 #include "trellis/trellis_participant.h"
+#include "trellis_fnv.h"
+#include "trellis_portfile.h"
 
 #define N_OPS 8
 #define MAX_STEPS 16
@@ -320,21 +322,22 @@ static struct {
        .hold_cv = PTHREAD_COND_INITIALIZER,
        .keep_records = 1};
 
-static uint64_t hash2(const char *a, const char *b)
+/* The bucket of (gid, branch): both hashed, a 0x1f between them. */
+static size_t branch_bucket(const char *gid, const char *branch)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *a; a++)
-        h = (h ^ (unsigned char)*a) * 1099511628211ull;
-    h = (h ^ 0x1f) * 1099511628211ull;
-    for (; *b; b++)
-        h = (h ^ (unsigned char)*b) * 1099511628211ull;
-    return h;
+    static const unsigned char sep = 0x1f;
+    trellis_fnv_t f;
+    trellis_fnv_init(&f);
+    trellis_fnv_add_str(&f, gid);
+    trellis_fnv_add(&f, &sep, 1);
+    trellis_fnv_add_str(&f, branch);
+    return (size_t)(trellis_fnv_final(&f) % N_BUCKETS);
 }
 
 /* Find or add (gid, branch); caller holds S.mu. NULL when out of memory. */
 static branch_state_t *branch_get(const char *gid, const char *branch)
 {
-    branch_state_t **slot = &S.buckets[hash2(gid, branch) % N_BUCKETS];
+    branch_state_t **slot = &S.buckets[branch_bucket(gid, branch)];
     for (branch_state_t *b = *slot; b; b = b->next)
         if (!strcmp(b->gid, gid) && !strcmp(b->branch, branch))
             return b;
@@ -705,20 +708,6 @@ static int parse_args(int argc, char **argv, args_t *a)
     return a->threads > 0 ? 0 : -1;
 }
 
-/* Write port then rename, so a reader never sees a partial file. */
-static int write_port_file(const char *path, int port)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0)
-        return -1;
-    return rename(tmp, path);
-}
-
 static int serve(trellis_participant_t *p, const args_t *a)
 {
     char err[256];
@@ -742,10 +731,9 @@ static int serve(trellis_participant_t *p, const args_t *a)
         trellis_participant_start(p, a->listen, &port, err, sizeof err) !=
             TRELLIS_OK)
         goto fail;
-    if (a->port_file && write_port_file(a->port_file, port) != 0) {
-        snprintf(err, sizeof err, "cannot write %s", a->port_file);
+    if (a->port_file &&
+        trellis_portfile_write(a->port_file, port, err, sizeof err) != 0)
         goto fail;
-    }
     printf("trellis-testpart ready listen=127.0.0.1:%d\n", port);
     fflush(stdout);
     return 0;

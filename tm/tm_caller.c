@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trellis_fnv.h"
+
 #define MAX_CALL_MD 24
 #define TARGET_BUCKETS 1024
 
@@ -58,14 +60,15 @@ typedef struct {
     void *arg;
 } call_t;
 
-static uint64_t hash_str(const char *a, const char *b)
+/* The bucket of a target: the hash of host_port then method (the key is
+ * the two texts back to back, as target_entry_t keeps it). */
+static size_t target_bucket(const char *host_port, const char *method)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = a; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    for (const char *p = b; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return h;
+    trellis_fnv_t f;
+    trellis_fnv_init(&f);
+    trellis_fnv_add_str(&f, host_port);
+    trellis_fnv_add_str(&f, method);
+    return (size_t)(trellis_fnv_final(&f) % TARGET_BUCKETS);
 }
 
 static grpc_channel *channel_for(tm_caller_t *c, const char *host_port)
@@ -108,7 +111,7 @@ static grpc_channel *channel_for(tm_caller_t *c, const char *host_port)
 static target_entry_t *target_for(tm_caller_t *c, const char *host_port,
                                   const char *method)
 {
-    size_t b = hash_str(host_port, method) % TARGET_BUCKETS;
+    size_t b = target_bucket(host_port, method);
     size_t hl = strlen(host_port);
     for (target_entry_t *e = c->targets[b]; e; e = e->next)
         if (strncmp(e->key, host_port, hl) == 0 &&
@@ -291,32 +294,4 @@ void tm_caller_set_cluster_id(tm_caller_t *c, const char *id)
 {
     free(c->cluster_id);
     c->cluster_id = id && *id ? strdup(id) : NULL;
-}
-
-void tm_caller_free(tm_caller_t *c)
-{
-    if (!c)
-        return;
-    for (size_t b = 0; b < TARGET_BUCKETS; b++) {
-        target_entry_t *e = c->targets[b];
-        while (e) {
-            target_entry_t *next = e->next;
-            free(e->key);
-            free(e);
-            e = next;
-        }
-    }
-    channel_entry_t *ch = c->channels;
-    while (ch) {
-        channel_entry_t *next = ch->next;
-        grpc_channel_destroy(ch->channel);
-        free(ch->host_port);
-        free(ch);
-        ch = next;
-    }
-    pthread_mutex_destroy(&c->mu);
-    if (c->creds)
-        grpc_channel_credentials_release(c->creds);
-    free(c->server_name);
-    free(c);
 }

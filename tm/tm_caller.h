@@ -23,10 +23,11 @@
 
 typedef struct tm_caller tm_caller_t;
 
-/* *out is the caller's: tm_caller_free (after every call completed). */
+/* *out, its channels and cached targets live until the process exits,
+ * like the server whose queues the calls complete on (tm_server_new: no
+ * teardown while calls may be in flight). */
 int tm_caller_new(tm_server_t *server, size_t max_message, tm_caller_t **out,
                   char *err, size_t errlen);
-void tm_caller_free(tm_caller_t *c);
 
 /* Call participants over TLS with creds (the caller takes them over)
  * instead of plaintext; server_name (copied; NULL or "": the target's host)

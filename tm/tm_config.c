@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "trellis_fnv.h"
+
 /* F_ALLOW: a tm_allowlist_t; F_CONFIG: the --config file (command line
  * only). */
 typedef enum { F_STRING, F_U32, F_INT, F_LEVEL, F_ALLOW, F_CONFIG } flag_kind_t;
@@ -574,15 +576,6 @@ int tm_config_store(const tm_config_t *c, tm_store_config_t *out, char *err,
 
 #define CLUSTER_ID_FILE "cluster-id"
 
-static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 /* The sqlite store's id: read <data_dir>/cluster-id, or make it (written
  * to a temporary file, synced, renamed: a crash leaves no half id). */
 static int sqlite_cluster_id(const char *data_dir, char *out, size_t outlen,
@@ -655,10 +648,12 @@ int tm_config_cluster_id(const tm_config_t *c, char *out, size_t outlen,
     snprintf(port, sizeof port, "%u", (unsigned)c->mysql_port);
     const char *parts[] = {c->mysql_socket[0] ? c->mysql_socket : c->mysql_host,
                            c->mysql_socket[0] ? "" : port, c->mysql_database};
-    uint64_t h = 1469598103934665603ULL;
+    trellis_fnv_t f;
+    trellis_fnv_init(&f);
     for (size_t i = 0; i < sizeof parts / sizeof *parts; i++)
-        h = fnv1a(h, parts[i], strlen(parts[i]) + 1); /* with the NUL */
-    snprintf(out, outlen, "mysql-%016llx", (unsigned long long)h);
+        trellis_fnv_add(&f, parts[i], strlen(parts[i]) + 1); /* with the NUL */
+    snprintf(out, outlen, "mysql-%016llx",
+             (unsigned long long)trellis_fnv_final(&f));
     *how = "store";
     return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "tm_exit.h"
 #include "tm_metrics.h"
+#include "trellis_fnv.h"
 
 #define INITIAL_BUCKETS 4096
 
@@ -90,13 +91,12 @@ void tm_live_unref(tm_live_t *l)
     free(l);
 }
 
-/* FNV-1a over the gid's bytes. */
 static uint64_t hash_gid(const char *gid)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = gid; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return h;
+    trellis_fnv_t f;
+    trellis_fnv_init(&f);
+    trellis_fnv_add_str(&f, gid);
+    return trellis_fnv_final(&f);
 }
 
 int tm_live_table_init(tm_live_table_t *t)

@@ -169,11 +169,3 @@ int tm_metrics_http_start(const char *addr, tm_metrics_http_t **out, int *port,
     *out = h;
     return 0;
 }
-
-void tm_metrics_http_stop(tm_metrics_http_t *h)
-{
-    if (!h)
-        return;
-    MHD_stop_daemon(h->daemon);
-    free(h);
-}

@@ -7,7 +7,8 @@
  * metrics afresh (tm_metrics_render reads atomics and takes no lock the
  * engine holds), so a slow scraper cannot slow transactions down.
  *
- * Threads: start and stop from one thread (trellisd's main).
+ * Threads: start from trellisd's main. The server runs until the process
+ * exits (trellisd leaves with _exit), so there is no stop.
  */
 #ifndef TM_METRICS_HTTP_H
 #define TM_METRICS_HTTP_H
@@ -17,13 +18,10 @@
 typedef struct tm_metrics_http tm_metrics_http_t;
 
 /* Listen on addr ("host:port", host an IPv4 or IPv6 address in brackets,
- * or a name; port 0 picks a free one) and serve. *out is the caller's:
- * tm_metrics_http_stop. *port gets the bound port. Returns 0, or -1 with
- * err filled (bad address, port in use). */
+ * or a name; port 0 picks a free one) and serve until the process exits.
+ * *out names the server (it lives as long). *port gets the bound port.
+ * Returns 0, or -1 with err filled (bad address, port in use). */
 int tm_metrics_http_start(const char *addr, tm_metrics_http_t **out, int *port,
                           char *err, size_t errlen);
-
-/* Stop serving and free. NULL is ignored. */
-void tm_metrics_http_stop(tm_metrics_http_t *h);
 
 #endif /* TM_METRICS_HTTP_H */

@@ -5,6 +5,7 @@
 #include "tm_request.h"
 
 #include "tm_kind.h"
+#include "trellis_fnv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,41 +196,37 @@ int tm_request_same_options(const tm_options_t *a, const tm_options_t *b)
     return 1;
 }
 
-static void fnv(uint64_t *h, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        *h = (*h ^ p[i]) * 1099511628211ULL;
-}
-
 /* Packing into a stack buffer when it fits; the rare larger message is
  * hashed from the heap, or — out of memory — by its size alone, which
  * only weakens the duplicate check for that request. */
-static void fnv_message(uint64_t *h, const ProtobufCMessage *m)
+static void hash_message(trellis_fnv_t *f, const ProtobufCMessage *m)
 {
     uint8_t small[512];
     size_t n = protobuf_c_message_get_packed_size(m);
     uint8_t *buf = n <= sizeof(small) ? small : malloc(n);
     if (!buf) {
-        fnv(h, (const uint8_t *)&n, sizeof(n));
+        trellis_fnv_add(f, &n, sizeof(n));
         return;
     }
     protobuf_c_message_pack(m, buf);
-    fnv(h, buf, n);
+    trellis_fnv_add(f, buf, n);
     if (buf != small)
         free(buf);
 }
 
 uint64_t tm_request_submit_hash(const Trellis__V1__SubmitRequest *r)
 {
-    uint64_t h = 1469598103934665603ULL;
+    trellis_fnv_t f;
+    trellis_fnv_init(&f);
     for (size_t i = 0; i < r->n_steps; i++)
-        fnv_message(&h, &r->steps[i]->base);
+        hash_message(&f, &r->steps[i]->base);
     if (r->options) {
         Trellis__V1__TransOptions o = *r->options;
         o.wait_result = 0;
-        fnv_message(&h, &o.base);
+        hash_message(&f, &o.base);
     }
     uint8_t c = r->concurrent ? 1 : 0;
-    fnv(&h, &c, 1);
+    trellis_fnv_add(&f, &c, 1);
+    uint64_t h = trellis_fnv_final(&f);
     return h ? h : 1;
 }

@@ -43,8 +43,10 @@ int tm_request_same_registration(const tm_branch_t *b,
 /* The same options (for an idempotent Begin). */
 int tm_request_same_options(const tm_options_t *a, const tm_options_t *b);
 
-/* 64-bit FNV-1a over the packed steps, the options (less wait_result) and
- * the concurrent flag. Never 0 (0 means "never submitted"). */
+/* trellis_fnv (64-bit FNV-1a) over the packed steps, the options (less
+ * wait_result) and the concurrent flag. Never 0 (0 means "never
+ * submitted"). Stored with the transaction: its value for a given request
+ * must not change between versions (test_request pins some). */
 uint64_t tm_request_submit_hash(const Trellis__V1__SubmitRequest *r);
 
 #endif /* TM_REQUEST_H */

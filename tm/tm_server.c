@@ -81,7 +81,6 @@ struct tm_server {
     int n_cqs;
     grpc_completion_queue **cqs;
     pthread_t *threads;
-    int started;
     method_t methods[MAX_METHODS];
     int n_methods;
     atomic_int stopping;
@@ -476,7 +475,6 @@ int tm_server_start(tm_server_t *s, const char *addr, int *port, char *err,
         }
         pthread_create(&s->threads[q], NULL, cq_thread_main, s->cqs[q]);
     }
-    s->started = 1;
     *port = bound;
     return 0;
 }
@@ -502,28 +500,4 @@ void tm_server_stop_accepting(tm_server_t *s)
     while (!s->shutdown.done)
         pthread_cond_wait(&s->shutdown.cv, &s->shutdown.mu);
     pthread_mutex_unlock(&s->shutdown.mu);
-}
-
-void tm_server_destroy(tm_server_t *s)
-{
-    if (!s)
-        return;
-    tm_server_stop_accepting(s);
-    for (int i = 0; i < 200 && atomic_load(&s->live_calls) > 0; i++)
-        usleep(10000);
-    grpc_server_destroy(s->server);
-    for (int q = 0; q < s->n_cqs; q++) {
-        grpc_completion_queue_shutdown(s->cqs[q]);
-        if (s->started)
-            pthread_join(s->threads[q], NULL);
-        grpc_completion_queue_destroy(s->cqs[q]);
-    }
-    for (int m = 0; m < s->n_methods; m++)
-        free(s->methods[m].name);
-    tm_server_set_cluster_id(s, NULL);
-    pthread_mutex_destroy(&s->shutdown.mu);
-    pthread_cond_destroy(&s->shutdown.cv);
-    free(s->cqs);
-    free(s->threads);
-    free(s);
 }

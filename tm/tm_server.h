@@ -42,7 +42,9 @@ typedef void (*tm_method_fn)(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                              void *user);
 
 /* n_threads 0: one per core. max_message: largest request accepted.
- * *out is the caller's: tm_server_destroy. */
+ * *out lives until the process exits: trellisd leaves with _exit after
+ * tm_server_stop_accepting, never tearing down queues that live calls may
+ * still complete on (trellisd.c), so there is no destroy. */
 int tm_server_new(int n_threads, size_t max_message, tm_server_t **out,
                   char *err, size_t errlen);
 
@@ -114,14 +116,10 @@ int tm_server_watch_cancel(tm_rpc_t *rpc, tm_rpc_cancel_fn fn, void *user,
 int tm_server_rpc_expired(const tm_rpc_t *rpc);
 
 /* Stop accepting calls: shut the server down and cancel calls in flight.
- * Outgoing calls keep their queues until tm_server_destroy. */
+ * Outgoing calls keep their queues (and threads) until the process exits. */
 void tm_server_stop_accepting(tm_server_t *s);
 
 /* Number of incoming calls accepted and not yet finished. */
 long tm_server_live_calls(tm_server_t *s);
-
-/* Shut down queues, join threads, free. Call after every outgoing call
- * has completed and tm_server_stop_accepting. */
-void tm_server_destroy(tm_server_t *s);
 
 #endif /* TM_SERVER_H */

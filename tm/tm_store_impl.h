@@ -63,12 +63,10 @@ struct tm_write {
 /* Free a write and everything it holds. */
 void tm_write_free(tm_write_t *w);
 
-/* 1 for SUCCEEDED and FAILED. */
-int tm_store_status_is_final(int status);
-
-/* The same rule in SQL, for a status column: the one definition of
- * "final" both engines' statements use. The final statuses are those from
- * TM_STORE_FIRST_FINAL on; the assertion ties that to tm_tx_status_t. */
+/* tm_tx_is_final's rule in SQL, for a status column: what both engines'
+ * statements use. The final statuses are those from TM_STORE_FIRST_FINAL
+ * on (a literal, so the SQL text can hold it); the assertion ties that to
+ * tm_tx_status_t. */
 #define TM_STORE_FIRST_FINAL 4
 _Static_assert(TM_TX_ABORTING < TM_STORE_FIRST_FINAL &&
                    TM_TX_SUCCEEDED == TM_STORE_FIRST_FINAL &&

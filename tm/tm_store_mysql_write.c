@@ -49,7 +49,7 @@ static void append_insert_values(my_sql_t *b, const my_store_t *m,
                w->options_len);
     my_sql_printf(b, ",");
     my_sql_str(b, m->node_id);
-    if (tm_store_status_is_final(w->status))
+    if (tm_tx_is_final((tm_tx_status_t)w->status))
         my_sql_printf(b, ",NULL,");
     else
         my_sql_printf(b, ",@now+%" PRId64 ",", m->lease_ms);
@@ -66,7 +66,7 @@ static void append_header_update(my_sql_t *b, const my_store_t *m,
                   w->status, w->updated_ms, w->finished_ms);
     my_sql_str(b, w->reason);
     my_sql_printf(b, ", submit_hash=%" PRIu64, w->submit_hash);
-    if (tm_store_status_is_final(w->status))
+    if (tm_tx_is_final((tm_tx_status_t)w->status))
         my_sql_printf(b, ", lease_ms=NULL");
     my_sql_printf(b, " WHERE gid=");
     my_sql_str(b, w->gid);

@@ -12,11 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tm_store_status_is_final(int status)
-{
-    return tm_tx_is_final((tm_tx_status_t)status);
-}
-
 void tm_store_decode_options(tm_trans_t *tx, const void *blob, size_t len)
 {
     Trellis__V1__TransOptions *m =
@@ -259,7 +254,7 @@ int64_t *tm_store_split_i64(const char *text, uint32_t *n)
  * engine does not write them, so they are marked here. */
 void tm_store_mark_skipped_if_finished(tm_trans_t *tx)
 {
-    if (tx->status != TM_TX_SUCCEEDED && tx->status != TM_TX_FAILED)
+    if (!tm_tx_is_final(tx->status))
         return;
     for (size_t i = 0; i < tx->n_branches; i++)
         for (int k = 0; k < TM_SLOTS; k++) {

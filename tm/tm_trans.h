@@ -170,9 +170,9 @@ Trellis__V1__TransOptions *tm_options_to_proto(const tm_options_t *o);
 void tm_options_proto_free(Trellis__V1__TransOptions *m);
 
 /* 1 for SUCCEEDED and FAILED: the one definition of a finished
- * transaction (the stores' SQL uses TM_TX_FIRST_FINAL). */
+ * transaction (the stores' SQL says the same with TM_STORE_SQL_FINAL and
+ * TM_STORE_SQL_UNFINISHED, tm_store_impl.h). */
 int tm_tx_is_final(tm_tx_status_t s);
-#define TM_TX_FIRST_FINAL TM_TX_SUCCEEDED
 
 /* Static lower-case names ("submitted", "compensate", ...); a branch
  * mode's name is its kind's (tm_kind_name). */

@@ -27,22 +27,10 @@
 #include "tm_metrics_http.h"
 #include "tm_server.h"
 #include "tm_tls.h"
+#include "trellis_portfile.h"
 #ifdef TM_WITH_FAULTS
 #include "tm_fault.h"
 #endif
-
-static int write_port_file(const char *path, int port)
-{
-    char tmp[1100];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0)
-        return -1;
-    return rename(tmp, path);
-}
 
 static void block_stop_signals(sigset_t *set)
 {
@@ -247,8 +235,9 @@ int main(int argc, char **argv)
                               sizeof(err)) != 0)
         return fail("metrics", err);
     tm_engine_resume_all(eng);
-    if (cfg.port_file[0] && write_port_file(cfg.port_file, port) != 0)
-        return fail("port file", cfg.port_file);
+    if (cfg.port_file[0] &&
+        trellis_portfile_write(cfg.port_file, port, err, sizeof(err)) != 0)
+        return fail("port file", err);
     print_ready(&cfg, port, metrics_port);
     tm_log(TM_LOG_INFO,
            "event=ready port=%d store=%s data_dir=\"%s\" recovered=%ld "

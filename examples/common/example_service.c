@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "trellis_portfile.h"
+
 #define SQL_MAX 1024
 #define MAX_CONNS 256
 
@@ -303,20 +305,6 @@ static int parse_args(int argc, char **argv)
     return 0;
 }
 
-/* Write the port, then rename, so a reader never sees a partial file. */
-static int write_port_file(const char *path, int port)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0)
-        return -1;
-    return rename(tmp, path);
-}
-
 static int serve(trellis_participant_t *p)
 {
     char err[256] = "";
@@ -326,10 +314,9 @@ static int serve(trellis_participant_t *p)
         trellis_participant_start(p, A.listen, &port, err, sizeof err) !=
             TRELLIS_OK)
         goto fail;
-    if (A.port_file && write_port_file(A.port_file, port) != 0) {
-        snprintf(err, sizeof err, "cannot write %s", A.port_file);
+    if (A.port_file &&
+        trellis_portfile_write(A.port_file, port, err, sizeof err) != 0)
         goto fail;
-    }
     DEF->ready(port);
     return 0;
 fail:

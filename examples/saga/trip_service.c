@@ -61,6 +61,7 @@
 #include <time.h>
 
 #include "trellis/trellis_participant.h"
+#include "trellis_portfile.h"
 
 #define GID_MAX 72
 #define BRANCH_MAX 40
@@ -442,20 +443,6 @@ static int parse_args(int argc, char **argv, args_t *a)
     return (L.company = company_by_name(a->name)) ? 0 : -1;
 }
 
-/* Write the port, then rename, so a reader never sees a partial file. */
-static int write_port_file(const char *path, int port)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0)
-        return -1;
-    return rename(tmp, path);
-}
-
 static int add_handlers(trellis_participant_t *p, char *err, size_t errlen)
 {
     static const struct {
@@ -487,10 +474,9 @@ static int serve(trellis_participant_t *p, const args_t *a)
         trellis_participant_start(p, a->listen, &port, err, sizeof err) !=
             TRELLIS_OK)
         goto fail;
-    if (a->port_file && write_port_file(a->port_file, port) != 0) {
-        snprintf(err, sizeof err, "cannot write %s", a->port_file);
+    if (a->port_file &&
+        trellis_portfile_write(a->port_file, port, err, sizeof err) != 0)
         goto fail;
-    }
     const char *colon = strrchr(a->listen, ':');
     int host_len = colon ? (int)(colon - a->listen) : 0;
     printf("trip-service ready name=%s service=trip.v1.%s listen=%.*s:%d\n",

@@ -243,11 +243,6 @@ static void answer(session_t *s, wire_t *w, fz_in_t *in)
     w->n = kept;
 }
 
-static int is_final(const tm_trans_t *tx)
-{
-    return tx->status == TM_TX_SUCCEEDED || tx->status == TM_TX_FAILED;
-}
-
 /* One plan, as tm_engine.c's drive: start what is ready, then finish if
  * that is the outcome; then the answers. 0 when nothing more can happen
  * (finished, or prepared with nothing to do). */
@@ -305,11 +300,12 @@ static void drive(session_t *s, fz_in_t *in)
     wire_t w = {NULL, 0, s->tx->n_branches * TM_SLOTS};
     w.refs = malloc((w.cap ? w.cap : 1) * sizeof(*w.refs));
     fz_require(w.refs != NULL, "out of memory");
-    for (int round = 0; round < MAX_ROUNDS && !is_final(s->tx); round++)
+    for (int round = 0; round < MAX_ROUNDS && !tm_tx_is_final(s->tx->status);
+         round++)
         if (!drive_round(s, &w, in))
             break;
     free(w.refs);
-    if (is_final(s->tx))
+    if (tm_tx_is_final(s->tx->status))
         check_final(s->tx);
 }
 

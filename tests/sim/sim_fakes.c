@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sim_impl.h"
+#include "trellis_fnv.h"
 
 /* ---- randomness, events, trace ------------------------------------------- */
 
@@ -66,10 +67,12 @@ void sim_trace(sim_t *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    uint64_t h = s->res->trace ? s->res->trace : 1469598103934665603ULL;
-    for (const char *p = line; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    s->res->trace = h;
+    trellis_fnv_t f;
+    trellis_fnv_init(&f);
+    if (s->res->trace)
+        f.h = s->res->trace; /* go on from the trace so far */
+    trellis_fnv_add_str(&f, line);
+    s->res->trace = trellis_fnv_final(&f);
     if (s->verbose)
         printf("%8lld %s\n", (long long)s->now, line);
 }

@@ -372,6 +372,30 @@ static void test_every_setting_from_file_and_flag(void **state)
     }
 }
 
+/* A MySQL store's cluster id is derived from where the store is, so that
+ * every node on it derives the same id; XA XIDs carry it. Its value must
+ * not change between versions: these were computed before the FNV-1a
+ * copies became trellis_fnv (proto/trellis_fnv.c). */
+static void test_mysql_cluster_id_is_pinned(void **state)
+{
+    (void)state;
+    tm_config_t c = fresh();
+    char id[TM_CLUSTER_ID_MAX + 1];
+    const char *how = "";
+    snprintf(c.store, sizeof c.store, "mysql");
+    snprintf(c.mysql_host, sizeof c.mysql_host, "db.example");
+    c.mysql_port = 3306;
+    snprintf(c.mysql_database, sizeof c.mysql_database, "trellis");
+    assert_int_equal(
+        tm_config_cluster_id(&c, id, sizeof id, &how, err, sizeof err), 0);
+    assert_string_equal(id, "mysql-08fc91916f53959e");
+    assert_string_equal(how, "store");
+    snprintf(c.mysql_socket, sizeof c.mysql_socket, "/run/mysqld.sock");
+    assert_int_equal(
+        tm_config_cluster_id(&c, id, sizeof id, &how, err, sizeof err), 0);
+    assert_string_equal(id, "mysql-e6f0d424ced7e7ad");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_settings_that_go_together),
         cmocka_unit_test(test_help_explains_every_setting),
         cmocka_unit_test(test_every_setting_from_file_and_flag),
+        cmocka_unit_test(test_mysql_cluster_id_is_pinned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

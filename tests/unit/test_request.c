@@ -174,6 +174,38 @@ static void test_submit_hash_ignores_only_wait_result(void **state)
     assert_int_not_equal(tm_request_submit_hash(&r), h);
 }
 
+/* The submit hash is stored with the transaction (trans.submit_hash) and
+ * compared when a Submit is repeated, maybe after an upgrade: its value
+ * must never change. These were computed by the code before the FNV-1a
+ * copies became trellis_fnv (proto/trellis_fnv.c). */
+static void test_submit_hash_values_are_pinned(void **state)
+{
+    (void)state;
+    Trellis__V1__SubmitRequest r = submit_of(2, 0);
+    assert_true(tm_request_submit_hash(&r) == 0x9dfab89cafff7347ull);
+    Trellis__V1__Header hd = TRELLIS__V1__HEADER__INIT;
+    hd.key = "k";
+    hd.value = "v";
+    Trellis__V1__Header *hds[] = {&hd};
+    Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
+    o.retry_interval_ms = 5;
+    o.wait_result = 1;
+    o.n_branch_headers = 1;
+    o.branch_headers = hds;
+    r.options = &o;
+    r.concurrent = 1;
+    assert_true(tm_request_submit_hash(&r) == 0x79db479fc15b4994ull);
+    /* A step too big for the stack buffer is hashed from the heap. */
+    static uint8_t big[1000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 7);
+    steps[1].payload.data = big;
+    steps[1].payload.len = sizeof big;
+    assert_true(tm_request_submit_hash(&r) == 0x8ff675ab06bebe7full);
+    steps[1].payload.data = NULL;
+    steps[1].payload.len = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_registered_then_steps),
         cmocka_unit_test(test_limits_and_id_collisions_change_nothing),
         cmocka_unit_test(test_submit_hash_ignores_only_wait_result),
+        cmocka_unit_test(test_submit_hash_values_are_pinned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
