@@ -287,7 +287,7 @@ int harness_part_net_has(const harness_part_state_t *s, const char *branch);
 void harness_part_state_dump(const harness_part_state_t *s);
 
 /* Send the participant at target one Control command ("wait-held GID N MS",
- * "release GID": see tests/harness/testpart.c, script step "hold") and put
+ * "release GID": see harness/testpart.c, script step "hold") and put
  * its reply line into reply[len]. Returns 0 for an "ok" reply, -1
  * otherwise (printed). A wait-held blocks up to its MS (at most 60 s). */
 int harness_part_cmd(const char *target, const char *cmd, char *reply,

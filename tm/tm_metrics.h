@@ -14,9 +14,10 @@
  *
  * Names start with trellis_ (the list is in README.md, "Metrics"). Who
  * records what:
- *   tm_engine.c       transactions finished (mode, outcome), in flight,
- *                     waiters, branch calls (latency by op kind, result),
- *                     retries, recovered transactions;
+ *   the engine core   transactions finished (mode, outcome: tm_engine.c),
+ *                     in flight (tm_live.c), waiters (tm_waiters.c),
+ *                     branch calls by op kind and result, retries
+ *                     (tm_engine_calls.c), recovered (tm_engine_recover.c);
  *   tm_store_*.c      one tm_metrics_store_commit per group commit;
  *   lease handling    tm_metrics_takeovers_add.
  *

@@ -1,7 +1,7 @@
 /*
  * tm_plan: the transaction engine's decision rules, as pure functions of
  * the in-memory model. No locks, no I/O, no clocks of its own: the caller
- * passes the time. The live engine (tm_engine.c) calls these under the
+ * passes the time. The live engine (tm_engine*.c) calls these under the
  * transaction's lock, and the unit tests call them directly.
  *
  * The rules (docs/architecture.md has the prose):

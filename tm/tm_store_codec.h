@@ -9,7 +9,7 @@
  * exist).
  *
  * The codec sets what is stored only. Runtime marks of a loaded model
- * (tm_branch_t.stored and the like) are the engine's to set.
+ * (tm_run.h: stored, dirty and the like) are the engine's to keep.
  *
  * No SQL is run here and no engine header is needed: the codec is pure,
  * and safe on any thread (a model is the caller's until handed on).

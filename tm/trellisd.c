@@ -116,7 +116,7 @@ static void drain(tm_engine_t *eng, const sigset_t *stop, int sig,
 static int fail(const char *what, const char *err)
 {
     fprintf(stderr, "trellisd: %s: %s\n", what, err);
-    return 1;
+    return TM_EXIT_START_FAILED;
 }
 
 /* --log-format: "" or kv, or json. Returns 0, or -1 with err. */

@@ -1,7 +1,7 @@
 /*
  * fuzz_session: requests applied to one transaction, then tm_plan driven
  * with fuzzed participant results (see fuzz_session.h). The handlers here
- * follow tm_engine.c's (begin, register_on, submit_existing/new_submitted,
+ * follow tm_engine_requests.c's (begin, register_on, submit_existing/new_submitted,
  * abort_live, drive) minus locks, store and calls; when those change, this
  * file should follow.
  */
@@ -243,7 +243,7 @@ static void answer(session_t *s, wire_t *w, fz_in_t *in)
     w->n = kept;
 }
 
-/* One plan, as tm_engine.c's drive: start what is ready, then finish if
+/* One plan, as tm_engine.c's tm_engine_drive: start what is ready, then finish if
  * that is the outcome; then the answers. 0 when nothing more can happen
  * (finished, or prepared with nothing to do). */
 static int drive_round(session_t *s, wire_t *w, fz_in_t *in)

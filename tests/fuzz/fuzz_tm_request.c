@@ -16,7 +16,7 @@
  * accepts (a framing protobuf-c reads otherwise than the check would let
  * a NUL through).
  *
- * Each family runs what tm_engine.c's handler runs before it touches the
+ * Each family runs what tm_api.c's handler runs before it touches the
  * gid map, the store or the wire: protobuf-c unpack, the tm_validate_*
  * check, the tm_request_* / tm_trans conversion into the model, the
  * model's invariants (fuzz_model.h), the reply's conversion and packing,
@@ -29,7 +29,7 @@
  * spends its FUZZ_SECONDS on one binary instead of a dozen.
  *
  * List: its page_token parsing and filter checks are static in
- * tm_engine.c, out of reach of a target; List requests are decoded and
+ * tm_api.c, out of reach of a target; List requests are decoded and
  * freed only. ForceStop: likewise its reason checks (repeated here as a
  * guard before the model change).
  */
@@ -187,7 +187,7 @@ static void retry_now(const uint8_t *req, size_t len)
     trellis__v1__retry_now_request__free_unpacked(r, NULL);
 }
 
-/* The reason checks of ForceStop are static in tm_engine.c; the gid check
+/* The reason checks of ForceStop are static in tm_admin.c; the gid check
  * and the model change (force_stop_live) are reachable. */
 static void force_stop(const uint8_t *req, size_t len)
 {
