@@ -31,6 +31,24 @@ static void heap_place(tm_timers_t *t, size_t i, tm_timer_node_t *node)
     node->heap_index = i + 1;
 }
 
+/* The heap's invariants around position i: the node there knows its
+ * place, its parent is due no later, its children no earlier. Checked in
+ * builds with assertions (the sanitize build); free otherwise. */
+static void assert_heap_at(const tm_timers_t *t, size_t i)
+{
+#ifndef NDEBUG
+    if (i >= t->n)
+        return;
+    assert(t->heap[i]->heap_index == i + 1);
+    assert(i == 0 || t->heap[(i - 1) / 2]->due_ms <= t->heap[i]->due_ms);
+    for (size_t c = 2 * i + 1; c <= 2 * i + 2 && c < t->n; c++)
+        assert(t->heap[i]->due_ms <= t->heap[c]->due_ms);
+#else
+    (void)t;
+    (void)i;
+#endif
+}
+
 static void heap_sift_up(tm_timers_t *t, size_t i)
 {
     tm_timer_node_t *node = t->heap[i];
@@ -69,9 +87,12 @@ static void heap_remove_at(tm_timers_t *t, size_t i)
     t->n--;
     if (i == t->n)
         return;
-    heap_place(t, i, t->heap[t->n]);
+    tm_timer_node_t *moved = t->heap[t->n];
+    heap_place(t, i, moved);
     heap_sift_down(t, i);
-    heap_sift_up(t, t->heap[i]->heap_index - 1);
+    heap_sift_up(t, moved->heap_index - 1);
+    assert_heap_at(t, moved->heap_index - 1);
+    assert_heap_at(t, i);
 }
 
 static int heap_reserve(tm_timers_t *t)
@@ -107,6 +128,7 @@ int tm_timer_arm(tm_timers_t *t, tm_timer_node_t *node, int64_t due_ms)
         heap_sift_up(t, t->n - 1);
         fresh = 1;
     }
+    assert_heap_at(t, node->heap_index - 1);
     if (t->heap[0] == node)
         pthread_cond_signal(&t->cv);
     pthread_mutex_unlock(&t->mu);
@@ -118,6 +140,7 @@ int tm_timer_disarm(tm_timers_t *t, tm_timer_node_t *node)
     int removed = 0;
     pthread_mutex_lock(&t->mu);
     if (node->heap_index) {
+        assert(t->heap[node->heap_index - 1] == node); /* ours, in place */
         heap_remove_at(t, node->heap_index - 1);
         removed = 1;
     }

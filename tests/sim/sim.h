@@ -67,6 +67,9 @@ typedef enum {
     SIM_EV_QUIET,    /* faults end: everything may finish now */
     SIM_EV_STRAY,    /* a copy of an earlier request arrives late */
     SIM_EV_OPERATOR, /* trellisctl: a Query or a ForceStop */
+    SIM_EV_TICK,     /* a node's lease thread: renew, lapse, claim */
+    SIM_EV_PAUSE,    /* a node is stopped (SIGSTOP) for n ms */
+    SIM_EV_DELIVER,  /* a request reaches a node that was stopped */
 } sim_ev_kind_t;
 
 /* Schedule an event at now + in_ms; p and n are the kind's. */

@@ -99,8 +99,7 @@ void sim_bury(sim_t *s, void *p)
     s->graveyard[s->n_grave++] = p;
 }
 
-/* ---- the store ------------------------------------------------------------
- */
+/* ---- the store ---- */
 
 static sim_row_t *row_find(sim_store_t *st, const char *gid)
 {
@@ -133,10 +132,14 @@ static void row_keep(sim_row_t *r, tm_write_t *w)
     r->submit_hash = w->submit_hash;
 }
 
-/* The result one write gets, as the SQLite store gives it: an insert of a
- * stored gid is refused EXISTS; an update of a missing or final row
- * FINAL; a gid refused earlier in the group is refused the same way. */
-static tm_write_result_t write_result(sim_store_t *st, const tm_write_t *group,
+/* The result one write of node gets, as the MySQL store gives it (and
+ * the SQLite one, with a single owner): an insert of a stored gid is
+ * refused EXISTS; an update of a missing or final row FINAL; an update
+ * of a row another node owns now, or claimed since this copy was loaded
+ * (its generation moved), LOST; a gid refused earlier in the group is
+ * refused the same way. */
+static tm_write_result_t write_result(sim_store_t *st, int node,
+                                      const tm_write_t *group,
                                       const tm_write_t *w)
 {
     for (const tm_write_t *e = group; e != w; e = e->next)
@@ -147,47 +150,55 @@ static tm_write_result_t write_result(sim_store_t *st, const tm_write_t *group,
         return r ? TM_WRITE_EXISTS : TM_WRITE_DONE;
     if (!r || tm_tx_is_final((tm_tx_status_t)r->status))
         return TM_WRITE_FINAL;
+    if (r->owner != node || r->generation != w->generation)
+        return TM_WRITE_LOST;
     return TM_WRITE_DONE;
 }
 
-void sim_store_commit(sim_t *s)
+void sim_store_commit(sim_t *s, sim_node_t *n)
 {
     sim_store_t *st = &s->store;
-    st->commit_scheduled = 0;
-    if (!st->head)
+    n->commit_scheduled = 0;
+    if (!n->head)
         return;
     if (!s->quiet && sim_chance(s, s->crashy)) { /* it dies right here */
-        sim_schedule(s, 0, SIM_EV_CRASH, NULL, 0);
-        sim_schedule(s, sim_between(s, 1, 50), SIM_EV_RESTART, NULL, 0);
-        st->commit_scheduled = 1; /* nothing commits before the crash */
+        sim_schedule(s, 0, SIM_EV_CRASH, NULL, (uint64_t)n->id);
+        sim_schedule(s, sim_between(s, 1, 50), SIM_EV_RESTART, NULL,
+                     (uint64_t)n->id);
+        n->commit_scheduled = 1; /* nothing commits before the crash */
         return;
     }
     if (st->fail_commits > 0) { /* nothing stored; retried with backoff */
         st->fail_commits--;
         st->healthy = 0;
-        sim_trace(s, "store commit fails");
-        st->commit_scheduled = 1;
-        sim_schedule(s, 20, SIM_EV_COMMIT, NULL, 0);
+        sim_trace(s, "node %d: store commit fails", n->id);
+        n->commit_scheduled = 1;
+        sim_schedule(s, 20, SIM_EV_COMMIT, NULL, (uint64_t)n->id);
         return;
     }
     st->healthy = 1;
-    tm_write_t *group = st->head;
-    st->head = st->tail = NULL;
+    tm_write_t *group = n->head;
+    n->head = n->tail = NULL;
     for (tm_write_t *w = group; w; w = w->next)
-        w->result = write_result(st, group, w);
+        w->result = write_result(st, n->id, group, w);
     /* Durable now: keep what applied, then run callbacks in queue order
      * (writes they queue go to the next group). */
     tm_write_t *w = group;
     while (w) {
         tm_write_t *next = w->next;
-        sim_trace(s, "commit %s%s status=%d -> %d", w->gid,
-                  w->insert ? " insert" : "", w->status, (int)w->result);
+        sim_trace(s, "node %d: commit %s%s status=%d gen=%llu -> %d", n->id,
+                  w->gid, w->insert ? " insert" : "", w->status,
+                  (unsigned long long)w->generation, (int)w->result);
         tm_store_done_fn done = w->done;
         void *arg = w->arg;
         tm_write_result_t result = w->result;
         if (result == TM_WRITE_DONE) {
             sim_row_t *r = row_find(st, w->gid);
-            row_keep(r ? r : row_add(st, w->gid), w);
+            if (!r) {
+                r = row_add(st, w->gid);
+                r->owner = n->id;
+            }
+            row_keep(r, w);
         } else {
             tm_write_free(w);
         }
@@ -198,19 +209,18 @@ void sim_store_commit(sim_t *s)
 }
 
 /* The queue dies with the process: its writes were never committed. */
-void sim_store_crash(sim_t *s)
+void sim_store_crash(sim_t *s, sim_node_t *n)
 {
-    sim_store_t *st = &s->store;
-    while (st->head) {
-        tm_write_t *w = st->head;
-        st->head = w->next;
+    while (n->head) {
+        tm_write_t *w = n->head;
+        n->head = w->next;
         sim_bury(s, w->arg); /* the engine's ticket */
         tm_write_free(w);
     }
-    st->tail = NULL;
-    st->commit_scheduled = 0; /* a commit event still due finds nothing */
-    st->healthy = 1;
-    st->fail_commits = 0;
+    n->tail = NULL;
+    n->commit_scheduled = 0; /* a commit event still due finds nothing */
+    s->store.healthy = 1;
+    s->store.fail_commits = 0;
 }
 
 void sim_store_free(sim_t *s)
@@ -288,29 +298,31 @@ tm_trans_t *sim_store_read(sim_t *s, const char *gid)
             apply_op(tx, &w->ops[k]);
     }
     tm_store_mark_skipped_if_finished(tx);
+    tx->generation = r->generation;
     return tx;
 }
 
-/* ---- the store as the engine's env -----------------------------------------
- */
+/* ---- the store as a node's env ---- */
 
 static void store_queue(void *self, tm_write_t *w, tm_store_done_fn done,
                         void *arg)
 {
-    sim_t *s = self;
+    sim_node_t *n = self;
+    sim_t *s = n->sim;
+    sim_lease_wake(s, n);
     w->done = done;
     w->arg = arg;
     w->next = NULL;
-    if (s->store.tail)
-        s->store.tail->next = w;
+    if (n->tail)
+        n->tail->next = w;
     else
-        s->store.head = w;
-    s->store.tail = w;
-    if (!s->store.commit_scheduled) {
-        s->store.commit_scheduled = 1;
+        n->head = w;
+    n->tail = w;
+    if (!n->commit_scheduled) {
+        n->commit_scheduled = 1;
         int slow = !s->quiet && sim_chance(s, 20); /* a slow disk */
         sim_schedule(s, slow ? sim_between(s, 5, 60) : sim_between(s, 0, 3),
-                     SIM_EV_COMMIT, NULL, 0);
+                     SIM_EV_COMMIT, NULL, (uint64_t)n->id);
     }
 }
 
@@ -319,7 +331,7 @@ static int store_get(void *self, const char *gid, tm_trans_t **out, char *err,
 {
     (void)err;
     (void)errlen;
-    *out = sim_store_read(self, gid);
+    *out = sim_store_read(((sim_node_t *)self)->sim, gid);
     return *out ? 1 : 0;
 }
 
@@ -328,8 +340,7 @@ static int store_peek(void *self, const char *gid, tm_tx_status_t *status,
 {
     (void)err;
     (void)errlen;
-    sim_t *s = self;
-    sim_row_t *r = row_find(&s->store, gid);
+    sim_row_t *r = row_find(&((sim_node_t *)self)->sim->store, gid);
     if (!r)
         return 0;
     *status = (tm_tx_status_t)r->status;
@@ -349,25 +360,43 @@ static int store_list(void *self, const tm_store_filter_t *f, tm_trans_t ***out,
     return 0;
 }
 
+/* Claim the row for node: the generation moves, so every write of a copy
+ * loaded before is refused (the fencing rule). */
+static tm_trans_t *claim(sim_t *s, sim_row_t *r, int node)
+{
+    r->owner = node;
+    r->generation++;
+    sim_trace(s, "node %d: claims %s gen=%llu", node, r->gid,
+              (unsigned long long)r->generation);
+    for (size_t i = 0; i < s->n_branches; i++) /* its attempt in flight */
+        if (!strcmp(s->branches[i].gid, r->gid) &&
+            s->branches[i].forward_starts)
+            s->branches[i].crash_slack++;
+    return sim_store_read(s, r->gid);
+}
+
+/* At start a node takes back its own unfinished rows (a claim each). */
 static long store_load_unfinished(void *self, tm_store_each_fn fn, void *arg,
                                   char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    sim_t *s = self;
-    long n = 0;
+    sim_node_t *n = self;
+    sim_t *s = n->sim;
+    long count = 0;
     for (size_t i = 0; i < s->store.n_rows; i++) {
-        if (tm_tx_is_final((tm_tx_status_t)s->store.rows[i].status))
+        sim_row_t *r = &s->store.rows[i];
+        if (tm_tx_is_final((tm_tx_status_t)r->status) || r->owner != n->id)
             continue;
-        fn(sim_store_read(s, s->store.rows[i].gid), arg);
-        n++;
+        fn(claim(s, r, n->id), arg);
+        count++;
     }
-    return n;
+    return count;
 }
 
 static int store_healthy(void *self, char *why, size_t len)
 {
-    sim_t *s = self;
+    sim_t *s = ((sim_node_t *)self)->sim;
     if (!s->store.healthy && why)
         snprintf(why, len, "simulated commit failure");
     return s->store.healthy;
@@ -375,8 +404,27 @@ static int store_healthy(void *self, char *why, size_t len)
 
 static int store_lease_ok(void *self)
 {
-    (void)self;
-    return 1;
+    sim_node_t *n = self;
+    sim_lease_wake(n->sim, n);
+    return !n->lapse_pending && n->sim->now < n->lease_until;
+}
+
+void sim_lease_wake(sim_t *s, sim_node_t *n)
+{
+    if (n->ticking || !n->engine)
+        return;
+    n->ticking = 1;
+    sim_schedule(s, 0, SIM_EV_TICK, n, n->gen);
+}
+
+int sim_lease_busy(const sim_t *s, const sim_node_t *n)
+{
+    if (!s->quiet || n->head)
+        return 1;
+    for (size_t i = 0; i < s->store.n_rows; i++)
+        if (!tm_tx_is_final((tm_tx_status_t)s->store.rows[i].status))
+            return 1;
+    return 0;
 }
 
 static const char *store_kind_name(void *self)
@@ -388,12 +436,39 @@ static const char *store_kind_name(void *self)
 static void store_start_ownership(void *self,
                                   const tm_store_owner_hooks_t *hooks)
 {
-    (void)self;
-    (void)hooks;
+    sim_node_t *n = self;
+    n->hooks = *hooks;
+    n->has_hooks = 1;
 }
 
-/* ---- branch calls -----------------------------------------------------------
- */
+/* A node's lease thread, every SIM_TICK_MS while it runs: renew its
+ * leases; after a lapse (it was stopped longer than its lease) have the
+ * engine re-confirm what it holds before acting; claim the unfinished
+ * rows of a node whose leases ran out. */
+void sim_lease_tick(sim_t *s, sim_node_t *n)
+{
+    if (n->lease_until <= s->now)
+        n->lapse_pending = 1;
+    n->lease_until = s->now + SIM_LEASE_MS;
+    if (!n->has_hooks)
+        return;
+    if (n->lapse_pending) {
+        sim_trace(s, "node %d: lease lapsed", n->id);
+        n->hooks.lapsed(n->hooks.arg);
+        n->lapse_pending = 0;
+    }
+    int claims = 0;
+    for (size_t i = 0; i < s->store.n_rows && claims < 8; i++) {
+        sim_row_t *r = &s->store.rows[i];
+        if (tm_tx_is_final((tm_tx_status_t)r->status) || r->owner == n->id ||
+            s->nodes[r->owner].lease_until > s->now)
+            continue;
+        n->hooks.adopt(claim(s, r, n->id), n->hooks.arg);
+        claims++;
+    }
+}
+
+/* ---- branch calls ---- */
 
 static const char *md_value(const tm_md_t *md, size_t n, const char *key)
 {
@@ -412,9 +487,11 @@ static int call_start(void *self, const char *host_port, const char *method,
     (void)method;
     (void)payload;
     (void)len;
-    sim_t *s = self;
+    sim_node_t *n = self;
+    sim_t *s = n->sim;
     sim_call_t *c = must(calloc(1, sizeof(*c)));
-    c->gen = s->gen;
+    c->node = n->id;
+    c->gen = n->gen;
     snprintf(c->gid, sizeof(c->gid), "%s", md_value(md, n_md, "dtm-gid"));
     snprintf(c->branch, sizeof(c->branch), "%s",
              md_value(md, n_md, "dtm-branch_id"));
@@ -426,22 +503,23 @@ static int call_start(void *self, const char *host_port, const char *method,
         snprintf(err, errlen, "simulated: no channel");
         sim_note_start(s, c->gid, c->branch, c->op);
         sim_note_unknown(s, c->gid, c->branch, c->op);
-        sim_trace(s, "call %s/%s/%s not started", c->gid, c->branch, c->op);
+        sim_trace(s, "node %d: call %s/%s/%s not started", n->id, c->gid,
+                  c->branch, c->op);
         free(c);
         return -1;
     }
-    sim_trace(s, "call %s/%s/%s", c->gid, c->branch, c->op);
+    sim_trace(s, "node %d: call %s/%s/%s", n->id, c->gid, c->branch, c->op);
     sim_note_start(s, c->gid, c->branch, c->op);
     sim_schedule(s, sim_between(s, 0, 5), SIM_EV_ARRIVE, c, 0);
     return 0;
 }
 
-/* ---- timers on the virtual clock
- * --------------------------------------------- */
+/* ---- timers on the virtual clock ---- */
 
 static int timer_arm(void *self, tm_timer_node_t *node, int64_t due_ms)
 {
-    sim_t *s = self;
+    sim_node_t *n = self;
+    sim_t *s = n->sim;
     sim_timers_t *t = &s->timers;
     node->due_ms = due_ms;
     if (node->heap_index) { /* re-armed: keeps its place, new due time */
@@ -452,9 +530,11 @@ static int timer_arm(void *self, tm_timer_node_t *node, int64_t due_ms)
         t->cap = t->cap ? t->cap * 2 : 64;
         t->nodes = must(realloc(t->nodes, t->cap * sizeof(*t->nodes)));
         t->seqs = must(realloc(t->seqs, t->cap * sizeof(*t->seqs)));
+        t->owners = must(realloc(t->owners, t->cap * sizeof(*t->owners)));
     }
     t->nodes[t->n] = node;
     t->seqs[t->n] = s->seq++;
+    t->owners[t->n] = n->id;
     node->heap_index = ++t->n;
     return 1;
 }
@@ -466,72 +546,93 @@ static void timer_remove_at(sim_timers_t *t, size_t i)
     if (i != t->n) {
         t->nodes[i] = t->nodes[t->n];
         t->seqs[i] = t->seqs[t->n];
+        t->owners[i] = t->owners[t->n];
         t->nodes[i]->heap_index = i + 1;
     }
 }
 
 static int timer_disarm(void *self, tm_timer_node_t *node)
 {
-    sim_t *s = self;
+    sim_t *s = ((sim_node_t *)self)->sim;
     if (!node->heap_index)
         return 0;
     timer_remove_at(&s->timers, node->heap_index - 1);
     return 1;
 }
 
-/* The earliest armed node (ties: the earlier armed): 1 with its due time
- * and sequence, or 0 when none is armed. */
-int sim_timers_next(const sim_t *s, int64_t *due, uint64_t *seq)
+/* The position of the earliest armed node (ties: the earlier armed), or
+ * t->n when none is armed. */
+static size_t first_timer(const sim_timers_t *t)
 {
-    const sim_timers_t *t = &s->timers;
-    int found = 0;
+    size_t best = t->n;
     for (size_t i = 0; i < t->n; i++) {
         int64_t d = t->nodes[i]->due_ms;
-        if (!found || d < *due || (d == *due && t->seqs[i] < *seq)) {
-            *due = d;
-            *seq = t->seqs[i];
-            found = 1;
-        }
+        if (best == t->n || d < t->nodes[best]->due_ms ||
+            (d == t->nodes[best]->due_ms && t->seqs[i] < t->seqs[best]))
+            best = i;
     }
-    return found;
+    return best;
+}
+
+int sim_timers_next(const sim_t *s, int64_t *due, uint64_t *seq)
+{
+    size_t i = first_timer(&s->timers);
+    if (i == s->timers.n)
+        return 0;
+    *due = s->timers.nodes[i]->due_ms;
+    *seq = s->timers.seqs[i];
+    return 1;
+}
+
+int sim_timers_first_owner(const sim_t *s)
+{
+    size_t i = first_timer(&s->timers);
+    return i == s->timers.n ? -1 : s->timers.owners[i];
+}
+
+/* The first timer's node is stopped: it fires once the node runs again. */
+void sim_timers_defer_first(sim_t *s, int64_t until)
+{
+    size_t i = first_timer(&s->timers);
+    if (i == s->timers.n)
+        return;
+    s->timers.nodes[i]->due_ms = until;
+    s->timers.seqs[i] = s->seq++;
 }
 
 void sim_timers_fire_first(sim_t *s)
 {
     sim_timers_t *t = &s->timers;
-    int64_t due;
-    uint64_t seq;
-    if (!sim_timers_next(s, &due, &seq))
+    size_t i = first_timer(t);
+    if (i == t->n)
         return;
-    for (size_t i = 0; i < t->n; i++) {
-        if (t->seqs[i] != seq)
-            continue;
-        tm_timer_node_t *node = t->nodes[i];
-        timer_remove_at(t, i);
-        sim_trace(s, "timer tag=%u", node->tag);
-        node->fn(node);
-        return;
-    }
+    tm_timer_node_t *node = t->nodes[i];
+    int owner = t->owners[i];
+    timer_remove_at(t, i);
+    sim_trace(s, "node %d: timer tag=%u", owner, node->tag);
+    node->fn(node);
 }
 
 /* The timer thread dies with the process; the nodes stay the dead
  * engine's. */
-void sim_timers_crash(sim_t *s)
+void sim_timers_crash(sim_t *s, int node)
 {
-    while (s->timers.n)
-        timer_remove_at(&s->timers, s->timers.n - 1);
+    sim_timers_t *t = &s->timers;
+    for (size_t i = t->n; i-- > 0;)
+        if (t->owners[i] == node)
+            timer_remove_at(t, i);
 }
 
 static int64_t clock_ms(void *self)
 {
-    return ((sim_t *)self)->now;
+    return ((sim_node_t *)self)->sim->now;
 }
 
-/* ---- the front: the engine's answers to the initiators ------------------- */
+/* ---- the front: the engine's answers to the initiators ---- */
 
 static void front_answer(void *user, tm_rpc_t *rpc, const tm_answer_t *a)
 {
-    sim_t *s = user;
+    sim_t *s = ((sim_node_t *)user)->sim;
     sim_rpc_t *r = (sim_rpc_t *)rpc;
     if (r->answered)
         sim_fail(s, "a request was answered twice (client %d)", r->client);
@@ -540,9 +641,9 @@ static void front_answer(void *user, tm_rpc_t *rpc, const tm_answer_t *a)
     r->kind = a->kind;
     r->status =
         a->kind == TM_ANSWER_QUERY && !a->code ? a->trans->status : a->status;
-    sim_operator_answer(s, r);
     sim_trace(s, "answer client=%d method=%d code=%d status=%d", r->client,
-              r->method, (int)a->code, a->code ? 0 : (int)a->status);
+              r->method, (int)a->code, a->code ? 0 : (int)r->status);
+    sim_operator_answer(s, r);
 }
 
 static void front_drop(void *user, tm_rpc_t *rpc)
@@ -567,14 +668,14 @@ static int front_watch_cancel(void *user, tm_rpc_t *rpc, tm_engine_cancel_fn fn,
 
 static int front_expired(void *user, const tm_rpc_t *rpc)
 {
-    sim_t *s = user;
+    sim_t *s = ((sim_node_t *)user)->sim;
     return ((const sim_rpc_t *)rpc)->deadline_ms <= s->now;
 }
 
-void sim_env(sim_t *s, tm_engine_env_t *env, tm_engine_front_t *front)
+void sim_env(sim_node_t *n, tm_engine_env_t *env, tm_engine_front_t *front)
 {
     *env = (tm_engine_env_t){
-        .store = s,
+        .store = n,
         .store_queue = store_queue,
         .store_get = store_get,
         .store_peek = store_peek,
@@ -584,15 +685,15 @@ void sim_env(sim_t *s, tm_engine_env_t *env, tm_engine_front_t *front)
         .store_lease_ok = store_lease_ok,
         .store_kind_name = store_kind_name,
         .store_start_ownership = store_start_ownership,
-        .caller = s,
+        .caller = n,
         .call_start = call_start,
-        .timers = s,
+        .timers = n,
         .timer_arm = timer_arm,
         .timer_disarm = timer_disarm,
-        .clock = s,
+        .clock = n,
         .mono_ms = clock_ms,
         .wall_ms = clock_ms,
     };
     *front = (tm_engine_front_t){front_answer, front_drop, front_watch_cancel,
-                                 front_expired, s};
+                                 front_expired, n};
 }

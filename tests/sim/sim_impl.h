@@ -8,8 +8,7 @@
 #include "sim.h"
 #include "tm_store_impl.h"
 
-/* ---- the fake store: rows survive crashes, the queue does not -------------
- */
+/* ---- the fake store: rows survive crashes, queues do not ---- */
 
 typedef struct {
     char gid[TM_GID_MAX + 1];
@@ -17,22 +16,41 @@ typedef struct {
     size_t n, cap;
     int status;
     uint64_t submit_hash;
+    int owner;           /* the node that drives it */
+    uint64_t generation; /* moved by every claim: the fencing token */
 } sim_row_t;
 
 typedef struct {
     sim_row_t *rows;
     size_t n_rows, cap_rows;
-    tm_write_t *head, *tail; /* queued, not committed */
-    int commit_scheduled;
     int healthy;
     unsigned fail_commits; /* the next n commits fail (nothing stored) */
 } sim_store_t;
 
-/* ---- branch calls -----------------------------------------------------------
- */
+/* ---- nodes: trellisd processes sharing the store ---- */
+
+#define SIM_MAX_NODES 2
+
+typedef struct sim_node {
+    struct sim *sim;
+    int id;
+    tm_engine_t *engine;     /* NULL while down */
+    uint64_t gen;            /* its incarnation, moved by every crash */
+    tm_write_t *head, *tail; /* its queued writes, not committed */
+    int commit_scheduled;
+    int64_t lease_until;  /* its leases hold until then */
+    int64_t paused_until; /* stopped (SIGSTOP) until then */
+    int lapse_pending;    /* its leases ran out: re-confirm before acting */
+    int ticking;          /* its lease thread is scheduled */
+    tm_store_owner_hooks_t hooks;
+    int has_hooks;
+} sim_node_t;
+
+/* ---- branch calls ---- */
 
 typedef struct {
-    uint64_t gen; /* the engine incarnation that started it */
+    int node;     /* the node that started it */
+    uint64_t gen; /* and its incarnation */
     char gid[TM_GID_MAX + 1];
     char branch[40];
     char op[16];
@@ -40,15 +58,14 @@ typedef struct {
     void *arg;
     uint32_t timeout_ms;
     int status; /* the answer, once the participant decided */
-    int answered;
 } sim_call_t;
 
-/* ---- requests the initiators send, and their answers ----------------------
- */
+/* ---- requests the initiators send, and their answers ---- */
 
 typedef struct sim_rpc sim_rpc_t;
 struct sim_rpc {
-    uint64_t gen;        /* the engine incarnation it was sent to */
+    int node;            /* the node it was sent to */
+    uint64_t gen;        /* and its incarnation */
     int64_t deadline_ms; /* virtual */
     int answered;        /* answered or dropped */
     int code;
@@ -67,24 +84,21 @@ typedef enum {
     SIM_M_FORCE_STOP, /* the operator's */
 } sim_method_t;
 
-/* ---- participants' barrier (one state per gid and branch) -----------------
- */
+/* ---- participants' barrier (one state per gid and branch) ---- */
 
 typedef struct {
     char gid[TM_GID_MAX + 1];
     char branch[40];
-    int fwd_row, fwd_effect; /* forward op's barrier row; its effect */
-    int rb_row, rb_undo;     /* rollback op's row; it undid a forward op */
-    int cm_row, cm_effect;   /* commit-side op's row; its effect */
-    int has_rollback, has_commit;
+    int fwd_row, fwd_effect;  /* forward op's barrier row; its effect */
+    int rb_row, rb_undo;      /* rollback op's row; it undid a forward op */
+    int cm_row, cm_effect;    /* commit-side op's row; its effect */
     int business_failure;     /* the forward op fails for business reasons */
     unsigned unknown_forward; /* forward calls the TM got no answer to */
     unsigned forward_starts;  /* forward calls the TM started or tried */
     unsigned crash_slack; /* crashes while it could have an attempt unstored */
 } sim_branch_t;
 
-/* ---- initiators -------------------------------------------------------------
- */
+/* ---- initiators ---- */
 
 #define SIM_MAX_BRANCHES 4
 
@@ -99,6 +113,7 @@ typedef struct {
     int step;          /* next step of its script */
     int registered;    /* TCC: branches registered so far */
     int aborting;      /* TCC: a try failed, it sends Abort */
+    int node;          /* the node it sends to */
     int done;          /* got its final answer, or vanished */
     int acked;         /* Begin or Submit answered OK */
     int committed;     /* TCC: its Submit (the commit decision) answered OK */
@@ -112,8 +127,7 @@ typedef struct {
     int method;
 } sim_client_t;
 
-/* ---- the world --------------------------------------------------------------
- */
+/* ---- the world ---- */
 
 typedef struct {
     int64_t due;
@@ -127,6 +141,7 @@ typedef struct {
 typedef struct {
     tm_timer_node_t **nodes;
     uint64_t *seqs;
+    int *owners; /* the sim node whose engine armed it */
     size_t n, cap;
 } sim_timers_t;
 
@@ -139,8 +154,8 @@ struct sim {
     size_t n_ev, cap_ev;
     sim_timers_t timers;
     sim_store_t store;
-    tm_engine_t *engine; /* NULL while crashed */
-    uint64_t gen;        /* incarnation of the engine */
+    sim_node_t nodes[SIM_MAX_NODES];
+    int n_nodes;
     tm_engine_config_t cfg;
     int quiet;       /* no more faults: let everything finish */
     unsigned flaky;  /* percent of branch calls that go wrong */
@@ -154,21 +169,37 @@ struct sim {
     sim_result_t *res;
 };
 
+/* The lease every node holds and renews (store clock), and how often its
+ * lease thread runs. */
+#define SIM_LEASE_MS 300
+#define SIM_TICK_MS 50
+
 /* sim_fakes.c */
-void sim_env(sim_t *s, tm_engine_env_t *env, tm_engine_front_t *front);
-void sim_store_commit(sim_t *s);
-void sim_store_crash(sim_t *s);
+void sim_env(sim_node_t *n, tm_engine_env_t *env, tm_engine_front_t *front);
+void sim_store_commit(sim_t *s, sim_node_t *n);
+void sim_store_crash(sim_t *s, sim_node_t *n);
 void sim_store_free(sim_t *s);
+void sim_lease_tick(sim_t *s, sim_node_t *n);
+/* Keep the lease thread of n running (it stops once nothing is left). */
+void sim_lease_wake(sim_t *s, sim_node_t *n);
+/* 1 while the lease thread of n has work: faults on, or unfinished rows. */
+int sim_lease_busy(const sim_t *s, const sim_node_t *n);
 tm_trans_t *sim_store_read(sim_t *s, const char *gid); /* NULL: none */
 int sim_timers_next(const sim_t *s, int64_t *due, uint64_t *seq);
+int sim_timers_first_owner(const sim_t *s);
+void sim_timers_defer_first(sim_t *s, int64_t until);
 void sim_timers_fire_first(sim_t *s);
-void sim_timers_crash(sim_t *s);
+void sim_timers_crash(sim_t *s, int node);
 void sim_bury(sim_t *s, void *p);
 
-/* A request sent again by the network, late: its own copy of the bytes. */
+/* A request on its way: sent again by the network later (a stray, whose
+ * answer nobody reads), or held until a stopped node reads again. Its own
+ * copy of the bytes. */
 typedef struct {
+    sim_rpc_t *rpc; /* NULL: a stray */
     int client;
     int method;
+    int node;
     size_t len;
     uint8_t bytes[];
 } sim_stray_t;
@@ -180,8 +211,9 @@ void sim_operator_answer(sim_t *s, const sim_rpc_t *r);
 void sim_call_arrive(sim_t *s, sim_call_t *c);
 void sim_call_reply(sim_t *s, sim_call_t *c);
 void sim_client_step(sim_t *s, sim_client_t *c);
-void sim_crash(sim_t *s);
-void sim_restart(sim_t *s);
+void sim_crash(sim_t *s, sim_node_t *n);
+void sim_restart(sim_t *s, sim_node_t *n);
+int sim_node_paused(const sim_t *s, int node);
 void sim_world_setup(sim_t *s);
 void sim_world_check(sim_t *s);
 sim_branch_t *sim_branch_find(sim_t *s, const char *gid, const char *branch);

@@ -27,6 +27,7 @@ static void free_world(sim_t *s)
     free(s->ev);
     free(s->timers.nodes);
     free(s->timers.seqs);
+    free(s->timers.owners);
     /* What crashed engines left and the requests' records: the engine of
      * the last incarnation still references them, so they stay with it
      * (a crashed process's memory is not ours to free). */
@@ -58,12 +59,34 @@ static int next_event(sim_t *s, sim_event_t *out, int *is_timer)
     return 1;
 }
 
+/* An event of a stopped node waits until the node runs again. */
+static int deferred(sim_t *s, const sim_event_t *e, int node)
+{
+    if (!sim_node_paused(s, node))
+        return 0;
+    sim_schedule(s, s->nodes[node].paused_until - s->now, e->kind, e->p, e->n);
+    return 1;
+}
+
 static void handle(sim_t *s, const sim_event_t *e)
 {
+    sim_node_t *node = e->n < SIM_MAX_NODES ? &s->nodes[e->n] : NULL;
     switch (e->kind) {
     case SIM_EV_COMMIT:
-        sim_store_commit(s);
+        if (!deferred(s, e, (int)e->n))
+            sim_store_commit(s, node);
         break;
+    case SIM_EV_TICK: { /* p: the node; n: its incarnation */
+        sim_node_t *n = e->p;
+        if (!n->engine || e->n != n->gen || deferred(s, e, n->id))
+            break;
+        sim_lease_tick(s, n);
+        if (sim_lease_busy(s, n))
+            sim_schedule(s, SIM_TICK_MS, SIM_EV_TICK, n, n->gen);
+        else
+            n->ticking = 0; /* idle: woken by the next write or lease check */
+        break;
+    }
     case SIM_EV_ARRIVE:
         sim_call_arrive(s, e->p);
         break;
@@ -75,11 +98,20 @@ static void handle(sim_t *s, const sim_event_t *e)
         break;
     case SIM_EV_CRASH:
         if (!s->quiet)
-            sim_crash(s);
+            sim_crash(s, node);
         break;
     case SIM_EV_RESTART:
-        sim_restart(s);
+        sim_restart(s, node);
         break;
+    case SIM_EV_PAUSE: { /* n: node | ms << 8 */
+        sim_node_t *n = &s->nodes[e->n & 0xff];
+        if (!s->quiet && n->engine) {
+            n->paused_until = s->now + (int64_t)(e->n >> 8);
+            sim_trace(s, "node %d: stopped until %lld", n->id,
+                      (long long)n->paused_until);
+        }
+        break;
+    }
     case SIM_EV_FAULT:
         if (!s->quiet) {
             s->store.fail_commits = (unsigned)e->n;
@@ -91,12 +123,14 @@ static void handle(sim_t *s, const sim_event_t *e)
             sim_operator(s, e->p, (int)e->n);
         break;
     case SIM_EV_STRAY:
+    case SIM_EV_DELIVER:
         sim_stray_arrive(s, e->p);
         break;
     case SIM_EV_QUIET:
         s->quiet = 1;
         sim_trace(s, "quiet");
-        sim_restart(s);
+        for (int i = 0; i < s->n_nodes; i++)
+            sim_restart(s, &s->nodes[i]);
         break;
     }
 }
@@ -122,17 +156,25 @@ void sim_run(uint64_t seed, int verbose, sim_result_t *out)
             break;
         s->now = e.due;
         out->events++;
-        if (is_timer)
-            sim_timers_fire_first(s);
-        else
+        if (!is_timer) {
             handle(s, &e);
+            continue;
+        }
+        int owner = sim_timers_first_owner(s);
+        if (sim_node_paused(s, owner))
+            sim_timers_defer_first(s, s->nodes[owner].paused_until);
+        else
+            sim_timers_fire_first(s);
     }
     if (!out->failed)
         sim_world_check(s);
-    if (s->engine && !out->failed && tm_engine_live_count(s->engine) == 0)
-        tm_engine_free(s->engine); /* idle: nothing refers to it now */
-    else if (s->engine)
-        sim_bury(s, s->engine);
+    for (int i = 0; i < s->n_nodes; i++) {
+        tm_engine_t *e = s->nodes[i].engine;
+        if (e && !out->failed && tm_engine_live_count(e) == 0)
+            tm_engine_free(e); /* idle: nothing refers to it now */
+        else if (e)
+            sim_bury(s, e);
+    }
     free_world(s);
     /* s itself stays reachable from nowhere: its graveyard is the dead
      * engines' memory, left as a crashed process leaves it. */

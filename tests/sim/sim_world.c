@@ -155,12 +155,18 @@ void sim_call_arrive(sim_t *s, sim_call_t *c)
     sim_schedule(s, reply_in, SIM_EV_REPLY, c, 0);
 }
 
-/* The answer reaches the engine that called, if it still lives. */
+/* The answer reaches the engine that called, if it still lives (once it
+ * runs again, if it is stopped). */
 void sim_call_reply(sim_t *s, sim_call_t *c)
 {
-    if (c->gen != s->gen || !s->engine) {
+    sim_node_t *n = &s->nodes[c->node];
+    if (c->gen != n->gen || !n->engine) {
         sim_bury(s, c->arg); /* the dead engine's call context */
         free(c);
+        return;
+    }
+    if (sim_node_paused(s, c->node)) {
+        sim_schedule(s, n->paused_until - s->now, SIM_EV_REPLY, c, 0);
         return;
     }
     sim_trace(s, "reply %s/%s/%s %d", c->gid, c->branch, c->op, c->status);
@@ -178,6 +184,7 @@ static int act(sim_t *s, sim_rpc_t *r, const uint8_t *bytes, size_t len)
 {
     char err[512];
     tm_engine_req_t rq = {(tm_rpc_t *)r, bytes, len, dispatch, s};
+    tm_engine_t *e = s->nodes[r->node].engine;
     const tm_limits_t *lim = &s->cfg.limits;
     int again = 0, rc = 0;
     switch (r->method) {
@@ -186,7 +193,7 @@ static int act(sim_t *s, sim_rpc_t *r, const uint8_t *bytes, size_t len)
             trellis__v1__begin_request__unpack(NULL, len, bytes);
         rc = tm_validate_begin(m, lim, err, sizeof(err));
         if (rc == 0)
-            again = tm_engine_begin(s->engine, &rq, m);
+            again = tm_engine_begin(e, &rq, m);
         trellis__v1__begin_request__free_unpacked(m, NULL);
         break;
     }
@@ -195,7 +202,7 @@ static int act(sim_t *s, sim_rpc_t *r, const uint8_t *bytes, size_t len)
             trellis__v1__register_branch_request__unpack(NULL, len, bytes);
         rc = tm_validate_register(m, lim, err, sizeof(err));
         if (rc == 0)
-            again = tm_engine_register(s->engine, &rq, m);
+            again = tm_engine_register(e, &rq, m);
         trellis__v1__register_branch_request__free_unpacked(m, NULL);
         break;
     }
@@ -204,7 +211,7 @@ static int act(sim_t *s, sim_rpc_t *r, const uint8_t *bytes, size_t len)
             trellis__v1__submit_request__unpack(NULL, len, bytes);
         rc = tm_validate_submit(m, lim, err, sizeof(err));
         if (rc == 0)
-            again = tm_engine_submit(s->engine, &rq, m);
+            again = tm_engine_submit(e, &rq, m);
         trellis__v1__submit_request__free_unpacked(m, NULL);
         break;
     }
@@ -213,17 +220,17 @@ static int act(sim_t *s, sim_rpc_t *r, const uint8_t *bytes, size_t len)
             trellis__v1__abort_request__unpack(NULL, len, bytes);
         rc = tm_validate_abort(m, err, sizeof(err));
         if (rc == 0)
-            again = tm_engine_abort(s->engine, &rq, m);
+            again = tm_engine_abort(e, &rq, m);
         trellis__v1__abort_request__free_unpacked(m, NULL);
         break;
     }
     case SIM_M_QUERY: /* the bytes are the gid */
-        tm_engine_query(s->engine, (tm_rpc_t *)r, (const char *)bytes);
+        tm_engine_query(e, (tm_rpc_t *)r, (const char *)bytes);
         break;
     case SIM_M_FORCE_STOP: {
         Trellis__V1__ForceStopRequest *m =
             trellis__v1__force_stop_request__unpack(NULL, len, bytes);
-        again = tm_engine_force_stop(s->engine, &rq, m->gid, m->reason);
+        again = tm_engine_force_stop(e, &rq, m->gid, m->reason);
         trellis__v1__force_stop_request__free_unpacked(m, NULL);
         break;
     }
@@ -239,28 +246,56 @@ static void dispatch(tm_rpc_t *rpc, const uint8_t *bytes, size_t len,
 {
     sim_t *s = user;
     sim_rpc_t *r = (sim_rpc_t *)rpc;
-    if (!s->engine || r->gen != s->gen)
-        return; /* its process died */
+    sim_node_t *n = &s->nodes[r->node];
+    if (!n->engine || r->gen != n->gen)
+        return;                        /* its process died */
+    if (sim_node_paused(s, r->node)) { /* read once it runs again */
+        sim_stray_t *d = must(malloc(sizeof(*d) + len));
+        d->rpc = r;
+        d->client = r->client;
+        d->method = r->method;
+        d->node = r->node;
+        d->len = len;
+        memcpy(d->bytes, bytes, len);
+        sim_schedule(s, n->paused_until - s->now, SIM_EV_DELIVER, d, 0);
+        return;
+    }
     while (act(s, r, bytes, len) == TM_ENGINE_AGAIN) {
     }
+}
+
+int sim_node_paused(const sim_t *s, int node)
+{
+    return s->nodes[node].paused_until > s->now;
+}
+
+/* A new request record for client to node. */
+static sim_rpc_t *new_rpc(sim_t *s, int client, int method, int node,
+                          int64_t patience_ms)
+{
+    sim_rpc_t *r = must(calloc(1, sizeof(*r)));
+    sim_bury(s, r); /* an engine may still answer it: freed with the run */
+    r->node = node;
+    r->gen = s->nodes[node].gen;
+    r->deadline_ms = s->now + patience_ms;
+    r->client = client;
+    r->method = method;
+    return r;
 }
 
 /* Send the client's current request (again); the answer is looked at on
  * the client's next step. */
 static void send_request(sim_t *s, sim_client_t *c)
 {
-    sim_rpc_t *r = must(calloc(1, sizeof(*r)));
-    sim_bury(s, r); /* an engine may still answer it: freed with the run */
-    r->gen = s->gen;
-    r->deadline_ms = s->now + c->patience_ms;
-    r->client = c->id;
-    r->method = c->method;
+    sim_rpc_t *r = new_rpc(s, c->id, c->method, c->node, c->patience_ms);
     c->rpc = r;
-    sim_trace(s, "send client=%d method=%d %s", c->id, c->method, c->gid);
-    if (s->engine)
-        dispatch((tm_rpc_t *)r, c->bytes, c->len, s);
+    sim_trace(s, "send client=%d method=%d %s to node %d", c->id, c->method,
+              c->gid, c->node);
+    dispatch((tm_rpc_t *)r, c->bytes, c->len, s);
     if (!s->quiet && sim_chance(s, 10)) { /* the network repeats it later */
         sim_stray_t *d = must(malloc(sizeof(*d) + c->len));
+        d->rpc = NULL;
+        d->node = (int)(sim_rand(s) % (uint64_t)s->n_nodes);
         d->client = c->id;
         d->method = c->method;
         d->len = c->len;
@@ -271,15 +306,12 @@ static void send_request(sim_t *s, sim_client_t *c)
 
 void sim_stray_arrive(sim_t *s, sim_stray_t *d)
 {
-    sim_rpc_t *r = must(calloc(1, sizeof(*r)));
-    sim_bury(s, r);
-    r->gen = s->gen;
-    r->deadline_ms = s->now + CLIENT_PATIENCE_MS;
-    r->client = d->client;
-    r->method = d->method;
-    sim_trace(s, "stray client=%d method=%d", d->client, d->method);
-    if (s->engine)
-        dispatch((tm_rpc_t *)r, d->bytes, d->len, s);
+    sim_rpc_t *r = d->rpc;
+    if (!r)
+        r = new_rpc(s, d->client, d->method, d->node, CLIENT_PATIENCE_MS);
+    sim_trace(s, "%s client=%d method=%d node %d", d->rpc ? "deliver" : "stray",
+              d->client, d->method, d->node);
+    dispatch((tm_rpc_t *)r, d->bytes, d->len, s);
     free(d);
 }
 
@@ -298,14 +330,10 @@ static void set_request(sim_client_t *c, int method, const ProtobufCMessage *m)
 /* trellisctl status (Query) or force-stop of c's transaction. */
 void sim_operator(sim_t *s, sim_client_t *c, int force_stop)
 {
-    if (!s->engine)
-        return;
-    sim_rpc_t *r = must(calloc(1, sizeof(*r)));
-    sim_bury(s, r);
-    r->gen = s->gen;
-    r->deadline_ms = s->now + CLIENT_PATIENCE_MS;
-    r->client = c->id;
-    r->method = force_stop ? SIM_M_FORCE_STOP : SIM_M_QUERY;
+    int node = (int)(sim_rand(s) % (uint64_t)s->n_nodes);
+    sim_rpc_t *r =
+        new_rpc(s, c->id, force_stop ? SIM_M_FORCE_STOP : SIM_M_QUERY, node,
+                CLIENT_PATIENCE_MS);
     sim_trace(s, "operator %s %s", force_stop ? "force-stop" : "query", c->gid);
     if (!force_stop) {
         dispatch((tm_rpc_t *)r, (const uint8_t *)c->gid, strlen(c->gid) + 1, s);
@@ -477,6 +505,8 @@ static void on_refusal(sim_t *s, sim_client_t *c, int code)
 {
     if (code == TM_CODE_UNAVAILABLE || code == TM_CODE_RESOURCE_EXHAUSTED ||
         code == TM_CODE_DEADLINE_EXCEEDED) {
+        if (code == TM_CODE_UNAVAILABLE) /* maybe another node drives it */
+            c->node = (int)(sim_rand(s) % (uint64_t)s->n_nodes);
         next_step_in(s, c, 5, 30); /* send the same again */
         return;
     }
@@ -515,8 +545,10 @@ void sim_client_step(sim_t *s, sim_client_t *c)
         return;
     }
     if (!r->answered) {
-        if (s->now >= r->deadline_ms || r->gen != s->gen)
+        if (s->now >= r->deadline_ms || r->gen != s->nodes[r->node].gen) {
+            c->node = (int)(sim_rand(s) % (uint64_t)s->n_nodes);
             send_request(s, c); /* gave up waiting: send it again */
+        }
         next_step_in(s, c, 5, 30);
         return;
     }
@@ -531,11 +563,11 @@ void sim_client_step(sim_t *s, sim_client_t *c)
 /* ---- crashes
  * ------------------------------------------------------------------- */
 
-void sim_crash(sim_t *s)
+void sim_crash(sim_t *s, sim_node_t *n)
 {
-    if (!s->engine)
+    if (!n->engine)
         return;
-    sim_trace(s, "crash");
+    sim_trace(s, "node %d: crash", n->id);
     s->res->crashes++;
     /* The one attempt of a forward op whose write had not committed is
      * lost with the process: the retry limit may allow one call more. */
@@ -546,29 +578,36 @@ void sim_crash(sim_t *s)
             b->crash_slack++;
         tm_trans_free(tx);
     }
-    sim_bury(s, s->engine); /* its memory is lost with the process */
-    s->engine = NULL;
-    s->gen++;
-    sim_store_crash(s);
-    sim_timers_crash(s);
+    sim_bury(s, n->engine); /* its memory is lost with the process */
+    n->engine = NULL;
+    n->gen++;
+    n->has_hooks = 0;
+    n->ticking = 0;
+    n->paused_until = 0;
+    sim_store_crash(s, n);
+    sim_timers_crash(s, n->id);
 }
 
-void sim_restart(sim_t *s)
+void sim_restart(sim_t *s, sim_node_t *n)
 {
-    if (s->engine)
+    if (n->engine)
         return;
     tm_engine_env_t env;
     tm_engine_front_t front;
-    sim_env(s, &env, &front);
+    sim_env(n, &env, &front);
     char err[256];
-    if (tm_engine_new(&s->cfg, &env, &front, &s->engine, err, sizeof(err)) !=
+    if (tm_engine_new(&s->cfg, &env, &front, &n->engine, err, sizeof(err)) !=
         0) {
         fprintf(stderr, "sim: %s\n", err);
         exit(2);
     }
-    long n = tm_engine_load(s->engine, err, sizeof(err));
-    sim_trace(s, "restart loaded=%ld", n);
-    tm_engine_resume_all(s->engine);
+    n->lease_until = s->now + SIM_LEASE_MS; /* taken at start */
+    n->lapse_pending = 0;
+    long loaded = tm_engine_load(n->engine, err, sizeof(err));
+    sim_trace(s, "node %d: restart loaded=%ld", n->id, loaded);
+    tm_engine_resume_all(n->engine);
+    n->ticking = 1;
+    sim_schedule(s, SIM_TICK_MS, SIM_EV_TICK, n, n->gen);
 }
 
 /* ---- the world at the start, and the checks at the end
@@ -584,6 +623,11 @@ void sim_world_setup(sim_t *s)
     s->cfg.max_backoff_ms = 200;
     s->cfg.prepared_timeout_ms = 400;
     s->store.healthy = 1;
+    s->n_nodes = sim_chance(s, 50) ? 2 : 1;
+    for (int i = 0; i < s->n_nodes; i++) {
+        s->nodes[i].sim = s;
+        s->nodes[i].id = i;
+    }
     s->flaky = (unsigned)sim_between(s, 5, 70);
     s->crashy = (unsigned)sim_between(s, 0, 6);
     s->n_clients = (size_t)sim_between(s, 2, 8);
@@ -598,6 +642,7 @@ void sim_world_setup(sim_t *s)
         c->patience_ms =
             sim_chance(s, 30) ? sim_between(s, 1, 20) : CLIENT_PATIENCE_MS;
         c->wait = sim_chance(s, 40);
+        c->node = (int)(sim_rand(s) % (uint64_t)s->n_nodes);
         c->vanish_at = c->tcc && sim_chance(s, 20)
                            ? (int)sim_between(s, 0, c->n_branches)
                            : -1;
@@ -611,9 +656,15 @@ void sim_world_setup(sim_t *s)
     int crashes = (int)sim_between(s, 0, 3);
     for (int i = 0; i < crashes; i++) {
         int64_t at = sim_between(s, 0, GENERATION_MS);
-        sim_schedule(s, at, SIM_EV_CRASH, NULL, 0);
-        sim_schedule(s, at + sim_between(s, 1, 80), SIM_EV_RESTART, NULL, 0);
+        uint64_t node = sim_rand(s) % (uint64_t)s->n_nodes;
+        sim_schedule(s, at, SIM_EV_CRASH, NULL, node);
+        sim_schedule(s, at + sim_between(s, 1, 80), SIM_EV_RESTART, NULL, node);
     }
+    int pauses = s->n_nodes > 1 ? (int)sim_between(s, 0, 2) : 0;
+    for (int i = 0; i < pauses; i++) /* SIGSTOP, often past the lease */
+        sim_schedule(s, sim_between(s, 0, GENERATION_MS), SIM_EV_PAUSE, NULL,
+                     (sim_rand(s) % (uint64_t)s->n_nodes) |
+                         ((uint64_t)sim_between(s, 50, 2 * SIM_LEASE_MS) << 8));
     int ops = (int)sim_between(s, 0, 12);
     for (int i = 0; i < ops; i++)
         sim_schedule(s, sim_between(s, 0, GENERATION_MS), SIM_EV_OPERATOR,
@@ -624,7 +675,8 @@ void sim_world_setup(sim_t *s)
         sim_schedule(s, sim_between(s, 0, GENERATION_MS), SIM_EV_FAULT, NULL,
                      (uint64_t)sim_between(s, 1, 4));
     sim_schedule(s, GENERATION_MS, SIM_EV_QUIET, NULL, 0);
-    sim_restart(s);
+    for (int i = 0; i < s->n_nodes; i++)
+        sim_restart(s, &s->nodes[i]);
 }
 
 /* A stored transaction's branches against the participants' effects. */
