@@ -326,17 +326,20 @@ static void log_forgotten(const tm_live_t *l, tm_write_result_t result)
  * transaction, or one another node drives), the stored row is final
  * (FINAL), or the database cannot store it (FAILED). Forget it here
  * without acting again — no calls, no timers, no writes — and answer
- * whoever waits on it. Calls still on the wire are ignored when they end.
- * Returns 1 when it took the transaction out of the table: the caller
- * then drops the table's reference after unlocking. */
-static int forget_lost(tm_live_t *l, tm_write_result_t result)
+ * whoever waits on it, unless keep_waiters: they then stay on l for the
+ * copy reloaded from the store (their own requests were stored; only a
+ * later change was refused). Calls still on the wire are ignored when
+ * they end. Returns 1 when it took the transaction out of the table: the
+ * caller then drops the table's reference after unlocking. */
+static int forget_lost(tm_live_t *l, tm_write_result_t result,
+                       int keep_waiters)
 {
     tm_engine_t *e = l->eng;
     if (l->lost)
         return 0;
     l->lost = 1;
     log_forgotten(l, result);
-    tm_waiter_t *w = tm_wait_take(l);
+    tm_waiter_t *w = keep_waiters ? NULL : tm_wait_take(l);
     int stored_first = result == TM_WRITE_EXISTS || result == TM_WRITE_FINAL;
     while (w) {
         tm_waiter_t *next = w->next;
@@ -404,10 +407,13 @@ static void on_write_done(void *arg, tm_write_result_t result)
     if (t->insert)
         release_held(l, result);
     int unmapped = 0;
+    /* A change the database refuses for good leaves the stored row as it
+     * was: the transaction goes on from that row, not from this copy. */
+    int reload = result == TM_WRITE_FAILED && !t->insert;
     if (result != TM_WRITE_DONE) {
         if (t->ack != TM_ACK_NONE)
             answer_refused(l, t, result);
-        unmapped = forget_lost(l, result);
+        unmapped = forget_lost(l, result, reload);
     } else {
         send_ack(t);
     }
@@ -419,10 +425,8 @@ static void on_write_done(void *arg, tm_write_result_t result)
     }
     tm_parked_t *parked = tm_wait_take_parked_if_settled(l);
     pthread_mutex_unlock(&l->mu);
-    /* A change the database refuses for good leaves the stored row as it
-     * was: drive the transaction on from that row, not from this copy. */
-    if (unmapped && result == TM_WRITE_FAILED && !t->insert)
-        tm_engine_reload_from_store(e, l->tx.gid);
+    if (unmapped && reload)
+        tm_engine_reload_from_store(e, l);
     tm_wait_run_parked(parked);
     if (unmapped)
         tm_live_unref(l); /* the table's */
@@ -471,10 +475,16 @@ void tm_engine_drive(tm_live_t *l)
     if (!refs)
         tm_exit_oom("plan");
     size_t n = tm_plan_ready(&l->tx, &l->run, refs, cap);
-    for (size_t i = 0; i < n; i++)
+    /* A call that cannot even start is applied at once (as unanswered),
+     * and that may decide the outcome (a retry limit, a rollback): its
+     * write is then pending, and the rest of this plan is stale. Stop;
+     * the commit of that write plans again from durable state. */
+    for (size_t i = 0; i < n && l->pending_writes == 0; i++)
         tm_engine_start_call(l, refs[i].branch, refs[i].slot);
     if (refs != small)
         free(refs);
+    if (l->pending_writes > 0)
+        return;
     tm_tx_status_t outcome = tm_plan_outcome(&l->tx, &l->run);
     if (outcome) {
         tm_plan_finish(&l->tx, outcome, tm_engine_wall(l->eng));

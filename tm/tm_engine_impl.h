@@ -111,9 +111,10 @@ void tm_engine_submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
 
 /* ---- recovery (tm_engine_recover.c) ------------------------------------- */
 
-/* Drive gid on from its stored row (a change to it was refused). No lock
- * held. */
-void tm_engine_reload_from_store(tm_engine_t *e, const char *gid);
+/* Drive old's transaction on from its stored row (a change to it was
+ * refused for good; old is forgotten, out of the table). Its waiters move
+ * to the reloaded copy, or hear the stored outcome. No lock held. */
+void tm_engine_reload_from_store(tm_engine_t *e, tm_live_t *old);
 
 /* ---- waiters and parked requests (tm_waiters.c) ------------------------- */
 
@@ -135,6 +136,11 @@ void tm_wait_answer_final(tm_live_t *l);
 /* Move every waiter of from to to (a fresher copy replaces from). Both
  * locks held, or to not yet visible to anyone. */
 void tm_wait_move(tm_live_t *from, tm_live_t *to);
+/* Answer the waiters w (taken off their copy) from tx as stored, or, with
+ * tx NULL, that the store could not say (err); frees the list. No lock
+ * needed. */
+void tm_wait_answer_stored(tm_engine_t *e, tm_waiter_t *w, const char *gid,
+                           const tm_trans_t *tx, const char *err);
 
 typedef enum { TM_LIVE_SETTLED, TM_LIVE_PARKED, TM_LIVE_GONE } tm_settle_t;
 

@@ -52,12 +52,19 @@ static int retire_stale_copy(tm_live_t *old, tm_live_t *fresh)
 }
 
 /* Put a transaction just read from the store into memory, in place of any
- * copy there, and drive it. Takes ownership of tx. */
-static void install_loaded(tm_engine_t *e, tm_trans_t *tx, const char *why)
+ * copy there, and drive it; the waiters of from (a copy already out of
+ * the table, or NULL) move to it. Takes ownership of tx. */
+static void install_loaded(tm_engine_t *e, tm_trans_t *tx, const char *why,
+                           tm_live_t *from)
 {
     tm_live_t *l = tm_live_adopt(e, tx);
     if (!l)
         tm_exit_oom("takeover");
+    if (from) { /* l is not visible to anyone yet */
+        pthread_mutex_lock(&from->mu);
+        tm_wait_move(from, l);
+        pthread_mutex_unlock(&from->mu);
+    }
     for (;;) {
         tm_live_t *had = NULL;
         if (tm_live_find_or_insert(&e->live, l->tx.gid, l, NULL, NULL, &had) ==
@@ -82,25 +89,31 @@ static void install_loaded(tm_engine_t *e, tm_trans_t *tx, const char *why)
  * replaces it. */
 static void adopt_claimed(tm_trans_t *tx, void *arg)
 {
-    install_loaded(arg, tx, "takeover");
+    install_loaded(arg, tx, "takeover", NULL);
 }
 
-void tm_engine_reload_from_store(tm_engine_t *e, const char *gid)
+void tm_engine_reload_from_store(tm_engine_t *e, tm_live_t *old)
 {
-    char err[256];
+    const char *gid = old->tx.gid;
+    char err[256] = "not stored";
     tm_trans_t *tx = NULL;
     int found = e->env.store_get(e->env.store, gid, &tx, err, sizeof(err));
     if (found == 1 && !tm_tx_is_final(tx->status)) {
-        install_loaded(e, tx, "reloaded");
+        install_loaded(e, tx, "reloaded", old);
         return;
     }
+    /* Nothing to drive: the waiters hear what the store holds. */
+    pthread_mutex_lock(&old->mu);
+    tm_waiter_t *w = tm_wait_take(old);
+    pthread_mutex_unlock(&old->mu);
+    tm_wait_answer_stored(e, w, gid, found == 1 ? tx : NULL, err);
     if (found == 1)
         tm_trans_free(tx);
     else
         tm_log(TM_LOG_ERROR,
                "event=reload_failed gid=%s error=\"%s\" msg=\"a restart "
                "drives it on from the store\"",
-               gid, found < 0 ? err : "not stored");
+               gid, err);
 }
 
 /* Store hook: this node's leases may have run out, so another node may

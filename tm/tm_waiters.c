@@ -199,6 +199,24 @@ void tm_wait_move(tm_live_t *from, tm_live_t *to)
     from->n_waiters = 0;
 }
 
+void tm_wait_answer_stored(tm_engine_t *e, tm_waiter_t *w, const char *gid,
+                           const tm_trans_t *tx, const char *err)
+{
+    while (w) {
+        tm_waiter_t *next = w->next;
+        if (tx)
+            tm_engine_answer_status(e, w->rpc,
+                                    w->kind == TM_WAIT_SUBMIT
+                                        ? TM_ANSWER_SUBMIT
+                                        : TM_ANSWER_ABORT,
+                                    gid, tx->status, tx->reason);
+        else
+            tm_engine_fail_storage(e, w->rpc, err);
+        free(w);
+        w = next;
+    }
+}
+
 /* ---- requests parked until the transaction's writes are durable --------- */
 
 /* Keep rq to handle again once l has no write pending. */
