@@ -52,20 +52,8 @@ static int validate_force_stop(const ProtobufCMessage *m,
                                size_t errlen)
 {
     (void)cfg;
-    const Trellis__V1__ForceStopRequest *r =
-        (const Trellis__V1__ForceStopRequest *)m;
-    if (tm_validate_gid(r->gid, err, errlen) != 0)
-        return -1;
-    if (!r->reason || !*r->reason) {
-        snprintf(err, errlen,
-                 "reason is required: say why the transaction is stopped");
-        return -1;
-    }
-    if (strlen(r->reason) > TM_REASON_MAX) {
-        snprintf(err, errlen, "reason is longer than %d bytes", TM_REASON_MAX);
-        return -1;
-    }
-    return 0;
+    return tm_validate_force_stop((const Trellis__V1__ForceStopRequest *)m, err,
+                                  errlen);
 }
 
 static int act_force_stop(tm_engine_t *e, const tm_engine_req_t *rq,

@@ -305,3 +305,20 @@ int tm_validate_abort(const Trellis__V1__AbortRequest *r, char *err,
     }
     return 0;
 }
+
+int tm_validate_force_stop(const Trellis__V1__ForceStopRequest *r, char *err,
+                           size_t errlen)
+{
+    if (tm_validate_gid(r->gid, err, errlen) != 0)
+        return -1;
+    if (!r->reason || !*r->reason) {
+        snprintf(err, errlen,
+                 "reason is required: say why the transaction is stopped");
+        return -1;
+    }
+    if (strlen(r->reason) > TM_REASON_MAX) {
+        snprintf(err, errlen, "reason is longer than %d bytes", TM_REASON_MAX);
+        return -1;
+    }
+    return 0;
+}

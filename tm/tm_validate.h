@@ -64,5 +64,8 @@ int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
                          const tm_limits_t *l, char *err, size_t errlen);
 int tm_validate_abort(const Trellis__V1__AbortRequest *r, char *err,
                       size_t errlen);
+/* ForceStop: a gid, and a reason (required: the operator says why). */
+int tm_validate_force_stop(const Trellis__V1__ForceStopRequest *r, char *err,
+                           size_t errlen);
 
 #endif /* TM_VALIDATE_H */

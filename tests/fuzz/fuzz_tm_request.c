@@ -30,8 +30,7 @@
  *
  * List: its page_token parsing and filter checks are static in
  * tm_api.c, out of reach of a target; List requests are decoded and
- * freed only. ForceStop: likewise its reason checks (repeated here as a
- * guard before the model change).
+ * freed only.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -187,15 +186,14 @@ static void retry_now(const uint8_t *req, size_t len)
     trellis__v1__retry_now_request__free_unpacked(r, NULL);
 }
 
-/* The reason checks of ForceStop are static in tm_admin.c; the gid check
- * and the model change (force_stop_live) are reachable. */
+/* ForceStop's checks (tm_validate_force_stop, as tm_admin runs them), then
+ * the model change of force_stop_live. */
 static void force_stop(const uint8_t *req, size_t len)
 {
     char err[512] = "";
     Trellis__V1__ForceStopRequest *r =
         trellis__v1__force_stop_request__unpack(NULL, len, req);
-    if (!r || refused(tm_validate_gid(r->gid, err, sizeof(err)), err) ||
-        !*r->reason || strlen(r->reason) > TM_REASON_MAX)
+    if (!r || refused(tm_validate_force_stop(r, err, sizeof(err)), err))
         goto out;
     char reason[TM_REASON_MAX + 64];
     snprintf(reason, sizeof(reason), "force-stopped by operator: %s",

@@ -75,6 +75,7 @@ struct sim_rpc {
     int method; /* sim_method_t */
 };
 
+/* Numbered as engine_call_method_t (tests/common/engine_call.h). */
 typedef enum {
     SIM_M_BEGIN,
     SIM_M_REGISTER,

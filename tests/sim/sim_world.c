@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_call.h"
 #include "sim_impl.h"
 #include "tm_log.h"
 #include "tm_validate.h"
@@ -184,60 +185,14 @@ static int act(sim_t *s, sim_rpc_t *r, const uint8_t *bytes, size_t len)
 {
     char err[512];
     tm_engine_req_t rq = {(tm_rpc_t *)r, bytes, len, dispatch, s};
-    tm_engine_t *e = s->nodes[r->node].engine;
-    const tm_limits_t *lim = &s->cfg.limits;
-    int again = 0, rc = 0;
-    switch (r->method) {
-    case SIM_M_BEGIN: {
-        Trellis__V1__BeginRequest *m =
-            trellis__v1__begin_request__unpack(NULL, len, bytes);
-        rc = tm_validate_begin(m, lim, err, sizeof(err));
-        if (rc == 0)
-            again = tm_engine_begin(e, &rq, m);
-        trellis__v1__begin_request__free_unpacked(m, NULL);
-        break;
-    }
-    case SIM_M_REGISTER: {
-        Trellis__V1__RegisterBranchRequest *m =
-            trellis__v1__register_branch_request__unpack(NULL, len, bytes);
-        rc = tm_validate_register(m, lim, err, sizeof(err));
-        if (rc == 0)
-            again = tm_engine_register(e, &rq, m);
-        trellis__v1__register_branch_request__free_unpacked(m, NULL);
-        break;
-    }
-    case SIM_M_SUBMIT: {
-        Trellis__V1__SubmitRequest *m =
-            trellis__v1__submit_request__unpack(NULL, len, bytes);
-        rc = tm_validate_submit(m, lim, err, sizeof(err));
-        if (rc == 0)
-            again = tm_engine_submit(e, &rq, m);
-        trellis__v1__submit_request__free_unpacked(m, NULL);
-        break;
-    }
-    case SIM_M_ABORT: {
-        Trellis__V1__AbortRequest *m =
-            trellis__v1__abort_request__unpack(NULL, len, bytes);
-        rc = tm_validate_abort(m, err, sizeof(err));
-        if (rc == 0)
-            again = tm_engine_abort(e, &rq, m);
-        trellis__v1__abort_request__free_unpacked(m, NULL);
-        break;
-    }
-    case SIM_M_QUERY: /* the bytes are the gid */
-        tm_engine_query(e, (tm_rpc_t *)r, (const char *)bytes);
-        break;
-    case SIM_M_FORCE_STOP: {
-        Trellis__V1__ForceStopRequest *m =
-            trellis__v1__force_stop_request__unpack(NULL, len, bytes);
-        again = tm_engine_force_stop(e, &rq, m->gid, m->reason);
-        trellis__v1__force_stop_request__free_unpacked(m, NULL);
-        break;
-    }
-    }
-    if (rc != 0)
+    int rc =
+        engine_call(s->nodes[r->node].engine, (engine_call_method_t)r->method,
+                    &rq, err, sizeof(err));
+    if (rc < 0) {
         sim_fail(s, "the simulator sent an invalid request: %s", err);
-    return again;
+        return 0;
+    }
+    return rc;
 }
 
 /* tm_engine_redo_fn: a parked request handled again. */

@@ -29,6 +29,7 @@
 
 #include <cmocka.h>
 
+#include "engine_call.h"
 #include "tm_engine.h"
 #include "tm_log.h"
 #include "tm_request.h"
@@ -45,7 +46,14 @@ enum { ST_OK = 0, ST_ABORTED = 10, ST_UNAVAILABLE = 14 };
 
 /* ---- the fake world ------------------------------------------------------ */
 
-enum { M_BEGIN, M_REGISTER, M_SUBMIT, M_ABORT, M_QUERY, M_FORCE_STOP };
+enum {
+    M_BEGIN = ENGINE_CALL_BEGIN,
+    M_REGISTER = ENGINE_CALL_REGISTER,
+    M_SUBMIT = ENGINE_CALL_SUBMIT,
+    M_ABORT = ENGINE_CALL_ABORT,
+    M_QUERY = ENGINE_CALL_QUERY,
+    M_FORCE_STOP = ENGINE_CALL_FORCE_STOP
+};
 
 #define MAX_BR 4
 
@@ -495,60 +503,11 @@ static int act(rpc_t *r, const uint8_t *bytes, size_t len)
 {
     char err[512];
     tm_engine_req_t rq = {(tm_rpc_t *)r, bytes, len, dispatch, NULL};
-    const tm_limits_t *lim = &tm_engine_config(W.e)->limits;
-    int again = 0;
-    switch (r->method) {
-    case M_BEGIN: {
-        Trellis__V1__BeginRequest *m =
-            trellis__v1__begin_request__unpack(NULL, len, bytes);
-        assert_non_null(m);
-        assert_int_equal(tm_validate_begin(m, lim, err, sizeof(err)), 0);
-        again = tm_engine_begin(W.e, &rq, m);
-        trellis__v1__begin_request__free_unpacked(m, NULL);
-        break;
-    }
-    case M_REGISTER: {
-        Trellis__V1__RegisterBranchRequest *m =
-            trellis__v1__register_branch_request__unpack(NULL, len, bytes);
-        assert_non_null(m);
-        assert_int_equal(tm_validate_register(m, lim, err, sizeof(err)), 0);
-        again = tm_engine_register(W.e, &rq, m);
-        trellis__v1__register_branch_request__free_unpacked(m, NULL);
-        break;
-    }
-    case M_SUBMIT: {
-        Trellis__V1__SubmitRequest *m =
-            trellis__v1__submit_request__unpack(NULL, len, bytes);
-        assert_non_null(m);
-        assert_int_equal(tm_validate_submit(m, lim, err, sizeof(err)), 0);
-        again = tm_engine_submit(W.e, &rq, m);
-        trellis__v1__submit_request__free_unpacked(m, NULL);
-        break;
-    }
-    case M_ABORT: {
-        Trellis__V1__AbortRequest *m =
-            trellis__v1__abort_request__unpack(NULL, len, bytes);
-        assert_non_null(m);
-        assert_int_equal(tm_validate_abort(m, err, sizeof(err)), 0);
-        again = tm_engine_abort(W.e, &rq, m);
-        trellis__v1__abort_request__free_unpacked(m, NULL);
-        break;
-    }
-    case M_QUERY: /* the bytes are the gid */
-        tm_engine_query(W.e, (tm_rpc_t *)r, (const char *)bytes);
-        break;
-    case M_FORCE_STOP: {
-        Trellis__V1__ForceStopRequest *m =
-            trellis__v1__force_stop_request__unpack(NULL, len, bytes);
-        assert_non_null(m);
-        again = tm_engine_force_stop(W.e, &rq, m->gid, m->reason);
-        trellis__v1__force_stop_request__free_unpacked(m, NULL);
-        break;
-    }
-    default:
-        fail_msg("unknown method %d", r->method);
-    }
-    return again;
+    int rc = engine_call(W.e, (engine_call_method_t)r->method, &rq, err,
+                         sizeof(err));
+    if (rc < 0)
+        fail_msg("the test sent a request the engine refuses: %s", err);
+    return rc;
 }
 
 /* tm_engine_redo_fn, and the first delivery of every request. */
