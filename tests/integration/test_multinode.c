@@ -322,7 +322,7 @@ static void wait_leases_expired(itest_t *t, const char *prefix)
     while (harness_mariadb_exec(db, sql) != 0) {
         if (harness_mono_ms() > deadline)
             fail_msg("the leases of %s* never ran out", prefix);
-        harness_sleep_ms(50);
+        harness_sleep_ms(100); /* each "not yet" prints the client's error */
     }
 }
 
