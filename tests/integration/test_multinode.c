@@ -452,7 +452,17 @@ static void test_paused_node_does_not_act_on_taken_work(void **state)
         snprintf(gid, sizeof gid, "pause-%d", i);
         submit_saga(&c, 0, gid, 0, "unavail:4");
     }
-    harness_sleep_ms(60);
+    /* ... which it is once each has had its first call: four
+     * UNAVAILABLE answers with backoff take ~750 ms more. */
+    static char gids[N_PAUSE][32];
+    void *all[2 + N_PAUSE] = {t};
+    for (int i = 0; i < N_PAUSE; i++) {
+        snprintf(gids[i], sizeof gids[i], "pause-%d", i);
+        all[1 + i] = gids[i];
+    }
+    all[1 + N_PAUSE] = NULL;
+    if (!harness_poll(each_gid_called, all, ITEST_FINAL_TIMEOUT_MS, 10))
+        fail_msg("node A never called every saga submitted to it");
     harness_proc_t *a = harness_server_proc(c.node[0]);
     assert_int_equal(harness_proc_signal(a, SIGSTOP), 0);
     /* Node B takes over once A's leases run out and finishes them. */
@@ -471,8 +481,10 @@ static void test_paused_node_does_not_act_on_taken_work(void **state)
     /* A's timers fire; it must re-check first. Wait until it has: its
      * lease_lapsed line names how many transactions it re-confirms, and
      * each write is refused (B owns them) with a lost_ownership line,
-     * after which A forgets that transaction — no more calls. Calls it
-     * made before that are in the participant's journal by then. */
+     * after which A forgets that transaction — no more calls. A call it
+     * started before is answered at once (UNAVAILABLE), well within the
+     * refused write's round trip to the database, so the journal read
+     * below holds it. */
     wait_rechecked(c.node[0]);
     int stale = 0;
     for (int i = 0; i < N_PAUSE; i++) {
