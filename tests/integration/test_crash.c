@@ -203,17 +203,32 @@ static void test_crash_during_compensation(void **state)
     itest_pass(state);
 }
 
-/* Two crashes in one saga, and a saga submitted to the restarted TM. */
+/* Two crashes in one saga, and a saga submitted to the restarted TM. Both
+ * crash points are exact: the first trellisd dies while step 1's action is
+ * held at the participant; the restarted one recovers the saga and sends
+ * that action again — held too (the gid is not released yet), so two calls
+ * are held — and dies as well. Then both held calls go on (one applies, the
+ * other is a duplicate) and the third trellisd sends it once more: one
+ * effect, and the saga goes on to succeed. */
 static void test_crash_twice(void **state)
 {
     itest_t *t = itest_start(state, "crash_twice", NULL);
-    const char *payloads[] = {"slow:300", "slow:300", "slow:300"};
+    const char *payloads[] = {"ok", "hold", "ok"};
     submit_no_wait(t, "twice", payloads, 3);
-    wait_call(t, "twice", 0, "action", "applied");
+    part_cmd(t, "wait-held twice 1 %d", ITEST_FINAL_TIMEOUT_MS);
     crash_and_restart(t);
-    wait_call(t, "twice", 1, "action", "applied");
-    crash_and_restart(t);
+    crash_while_held(t, "twice", 2); /* the restarted TM sent it again */
     assert_succeeded_once(t, "twice", 3);
+    trellis_trans_info_t *info = itest_query(t, "twice");
+    harness_part_state_t ps;
+    itest_part_state(t, "twice", &ps);
+    if (itest_count(info, &ps, 1, "action", "dup") < 2) {
+        harness_part_state_dump(&ps);
+        fail_msg("twice: step 1's action was not sent again after each "
+                 "restart");
+    }
+    harness_part_state_free(&ps);
+    trellis_trans_info_free(info);
 
     const char *more[] = {"ok", "ok"};
     trellis_saga_t *s = itest_saga(t, "after-restarts", more, 2, NULL);

@@ -239,6 +239,39 @@ static void wait_tm_log(itest_t *t, const char *want)
     }
 }
 
+/* How many "event=ready" lines trellisd logged: one per start. */
+static int ready_lines(itest_t *t)
+{
+    static char log[1 << 20];
+    read_tm_log(t, log, sizeof log);
+    int n = 0;
+    for (const char *p = log; (p = strstr(p, "event=ready ")); p++)
+        n++;
+    return n;
+}
+
+/* Wait (10 s at most) for trellisd's ready line number nth (from 1) and
+ * return its recovered=N: how many unfinished transactions that start
+ * loaded and drove. The line comes just after the port file. */
+static long ready_recovered(itest_t *t, int nth)
+{
+    static char log[1 << 20];
+    int64_t deadline = harness_mono_ms() + 10000;
+    while (ready_lines(t) < nth) {
+        if (harness_mono_ms() > deadline)
+            fail_msg("trellisd logged no ready line number %d", nth);
+        harness_sleep_ms(20);
+    }
+    read_tm_log(t, log, sizeof log);
+    const char *line = log;
+    for (int i = 0; i < nth; i++)
+        line = strstr(i ? line + 1 : line, "event=ready ");
+    const char *r = strstr(line, " recovered=");
+    if (!r || r > line + strcspn(line, "\n"))
+        fail_msg("trellisd's ready line has no recovered=N");
+    return strtol(r + strlen(" recovered="), NULL, 10);
+}
+
 static int tm_log_has(itest_t *t, const char *want)
 {
     static char log[1 << 20];
@@ -286,13 +319,17 @@ static void wait_part_calls(itest_t *t, const char *gid, const char *op, int n)
  * fourth call then follows 1.5 s after the third, not 6 s. */
 static void test_retry_now(void **state)
 {
-    itest_t *t = itest_start(state, "ctl_retry_now", NULL);
+    static const char *const debug[] = {"--log-level", "debug", NULL};
+    itest_t *t = itest_start(state, "ctl_retry_now", debug);
     trellis_options_t o = itest_options();
     o.retry_interval_ms = 1500;
     const char *payloads[] = {"unavail:3"};
     submit_nowait(t, "ctl-retry", payloads, 1, o);
-    wait_part_calls(t, "ctl-retry", "action", 2);
-    harness_sleep_ms(200); /* trellisd has taken the answer, armed the timer */
+    /* trellisd has taken the second answer: it logs call_result holding
+     * the transaction's lock and arms the retry timer before letting go,
+     * and retry-now takes that lock, so it finds the op waiting. */
+    wait_tm_log(t, "event=call_result gid=ctl-retry branch=01 op=action "
+                   "attempt=2 ");
     char out[16384];
     assert_int_equal(ctl_run(t, "retry-now",
                              (const char *[]){"retry-now", "ctl-retry", NULL},
@@ -363,14 +400,26 @@ static void test_force_stop(void **state)
     assert_has(out, "left unfinished");
     assert_has(out, "branch 01 compensate");
 
-    /* No call after the answer: at most one was on the wire then. */
+    /* No call after the answer: at most one was on the wire then. What is
+     * checked is an absence, so this is an observation window, not a wait
+     * for a state: 1 s is ~10 retries' worth at the 100 ms backoff the
+     * calls came at until now, so a trellisd that kept calling shows
+     * several more calls in it. */
     int calls = part_calls(t, "ctl-stuck", "compensate");
-    harness_sleep_ms(1000); /* ~10 retries' worth at a 100 ms backoff */
+    harness_sleep_ms(1000);
     assert_true(part_calls(t, "ctl-stuck", "compensate") <= calls + 1);
     calls = part_calls(t, "ctl-stuck", "compensate");
 
+    /* trellisd loads and drives what is unfinished before it serves (and
+     * writes its port file), and says in its ready line how many: none,
+     * so nothing of ctl-stuck is driven again. */
+    int starts = ready_lines(t);
     assert_int_equal(harness_server_crash_restart(t->tm), 0);
-    harness_sleep_ms(500);
+    long recovered = ready_recovered(t, starts + 1);
+    if (recovered != 0)
+        fail_msg("the restarted trellisd loaded %ld unfinished "
+                 "transaction(s); the force-stopped one must stay ended",
+                 recovered);
     assert_int_equal(part_calls(t, "ctl-stuck", "compensate"), calls);
     assert_int_equal(ctl_run(t, "status-after-restart",
                              (const char *[]){"status", "ctl-stuck", NULL}, out,
@@ -454,6 +503,17 @@ static size_t pos_of(const char *out, const char *want)
     return (size_t)(p - out);
 }
 
+/* 1 when gid (args: itest_t *, gid) was created more than 1.1 s ago by the
+ * clock trellisd stamps created_ms with. */
+static int created_over_1100_ms_ago(void *arg)
+{
+    itest_t *t = ((void **)arg)[0];
+    trellis_trans_info_t *info = itest_query(t, ((void **)arg)[1]);
+    int yes = harness_now_ms() - info->created_ms > 1100;
+    trellis_trans_info_free(info);
+    return yes;
+}
+
 static void test_list_filters(void **state)
 {
     itest_t *t = itest_start(state, "ctl_list", NULL);
@@ -461,7 +521,11 @@ static void test_list_filters(void **state)
     run_saga(t, "l-b", "ok", TRELLIS_TRANS_SUCCEEDED);
     run_saga(t, "l-c", "ok", TRELLIS_TRANS_SUCCEEDED);
     run_saga(t, "l-d", "fail", TRELLIS_TRANS_FAILED);
-    harness_sleep_ms(1500);
+    /* --older-than and --newer-than compare created times with trellisd's
+     * wall clock: wait until l-d, by its stored stamp, is past 1 s old. */
+    void *args[] = {t, "l-d"};
+    if (!harness_poll(created_over_1100_ms_ago, args, 10000, 20))
+        fail_msg("l-d never got 1.1 s old by its created_ms");
     run_saga(t, "l-e", "ok", TRELLIS_TRANS_SUCCEEDED);
     char out[16384], token[256];
 

@@ -202,6 +202,47 @@ static int log_count(harness_server_t *node, const char *needle,
     return n;
 }
 
+/* Wait up to 10 s until every node in nodes[n] logged more lines with
+ * needle than before[i]; fail naming what was awaited otherwise. */
+static void wait_log_grows(harness_server_t *const *nodes, const int *before,
+                           int n, const char *needle, const char *what)
+{
+    int64_t deadline = harness_mono_ms() + 10000;
+    for (int i = 0; i < n; i++)
+        while (log_count(nodes[i], needle, NULL) <= before[i]) {
+            if (harness_mono_ms() > deadline)
+                fail_msg("node %d never logged %s: %s", i, needle, what);
+            harness_sleep_ms(20);
+        }
+}
+
+/* One Control command to trellis-testpart (see harness/testpart.c). */
+static void part_cmd(itest_t *t, const char *cmd)
+{
+    char reply[256];
+    if (harness_part_cmd(harness_server_addr(t->part), cmd, reply,
+                         sizeof reply) != 0)
+        fail_msg("participant: %s: %s", cmd, reply);
+}
+
+/* 1 when the participant has had a call of every gid in args (a
+ * NULL-terminated array: [0] the itest_t *, then gids). */
+static int each_gid_called(void *arg)
+{
+    void **a = arg;
+    itest_t *t = a[0];
+    for (size_t i = 1; a[i]; i++) {
+        harness_part_state_t ps;
+        if (harness_part_state(harness_server_addr(t->part), a[i], &ps) != 0)
+            return 0;
+        size_t n = ps.n_calls;
+        harness_part_state_free(&ps);
+        if (n == 0)
+            return 0;
+    }
+    return 1;
+}
+
 /* ---- kill -9 under load ------------------------------------------------- */
 
 #define N_LOAD 45
@@ -216,8 +257,27 @@ static void test_killed_node_work_is_finished_by_the_others(void **state)
         snprintf(gid, sizeof gid, "kill-%d", i);
         submit_saga(&c, i % 3, gid, i % 5 == 4, "slow:60");
     }
-    harness_sleep_ms(100);
+    /* Node A dies with work on the wire: one saga of its own is held at
+     * the participant (step 0 in flight), and every saga submitted to it
+     * has had a call, so it has taken its share up. */
+    const char *held[] = {"hold", "slow:20", "slow:20"};
+    submit_to(&c, 0, "kill-held", held, 3);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "wait-held kill-held 1 %d",
+             ITEST_FINAL_TIMEOUT_MS);
+    part_cmd(t, cmd);
+    static char gids_a[N_LOAD][32];
+    void *on_a[2 + N_LOAD] = {t};
+    size_t n_a = 1;
+    for (int i = 0; i < N_LOAD; i += 3) {
+        snprintf(gids_a[i], sizeof gids_a[i], "kill-%d", i);
+        on_a[n_a++] = gids_a[i];
+    }
+    on_a[n_a] = NULL;
+    if (!harness_poll(each_gid_called, on_a, ITEST_FINAL_TIMEOUT_MS, 20))
+        fail_msg("node A never called every saga submitted to it");
     assert_int_equal(harness_server_kill(c.node[0]), 0);
+    part_cmd(t, "release kill-held"); /* its effect happens; A is gone */
     /* More load on the survivors while they take node A's work over. */
     for (int i = N_LOAD; i < N_LOAD + 15; i++) {
         snprintf(gid, sizeof gid, "kill-%d", i);
@@ -228,12 +288,42 @@ static void test_killed_node_work_is_finished_by_the_others(void **state)
         snprintf(gid, sizeof gid, "kill-%d", i);
         check_exactly_once(t, gid, i % 5 == 4);
     }
+    check_exactly_once(t, "kill-held", 0);
+    if (log_count(c.node[1], "event=takeover", "gid=kill-held ") +
+            log_count(c.node[2], "event=takeover", "gid=kill-held ") !=
+        1)
+        fail_msg("kill-held, on the wire when node A died, was not taken "
+                 "over once");
     int taken = log_count(c.node[1], "event=takeover", NULL) +
                 log_count(c.node[2], "event=takeover", NULL);
     printf("transactions taken over from the killed node: %d\n", taken);
     assert_true(taken > 0);
     cluster_free_clients(&c);
     itest_pass(state);
+}
+
+/* Wait (10 s at most) until no transaction whose gid starts with prefix
+ * holds a lease that is still running by the database's clock — the clock
+ * the store's claims compare lease_ms with. */
+static void wait_leases_expired(itest_t *t, const char *prefix)
+{
+    harness_mariadb_t *db = harness_tm_store_db(t->h);
+    assert_non_null(db);
+    char database[128], sql[1024];
+    harness_tm_store_database(t->h, "trellisd", database, sizeof database);
+    /* The client exits non-zero while a row matches: the scalar subquery
+     * then returns two rows, an error. */
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT 1 UNION ALL SELECT 2) FROM `%s`.trellis_trans"
+             " WHERE gid LIKE '%s%%' AND lease_ms IS NOT NULL AND lease_ms >="
+             " CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) LIMIT 1",
+             database, prefix);
+    int64_t deadline = harness_mono_ms() + 10000;
+    while (harness_mariadb_exec(db, sql) != 0) {
+        if (harness_mono_ms() > deadline)
+            fail_msg("the leases of %s* never ran out", prefix);
+        harness_sleep_ms(100); /* each "not yet" prints the client's error */
+    }
 }
 
 /* ---- two nodes racing for the same expired transactions ----------------- */
@@ -258,7 +348,7 @@ static void test_racing_claims_take_each_transaction_once(void **state)
     harness_proc_t *cc = harness_server_proc(c.node[2]);
     assert_int_equal(harness_proc_signal(b, SIGSTOP), 0);
     assert_int_equal(harness_proc_signal(cc, SIGSTOP), 0);
-    harness_sleep_ms(2500);
+    wait_leases_expired(t, "race-");
     assert_int_equal(harness_proc_signal(b, SIGCONT), 0);
     assert_int_equal(harness_proc_signal(cc, SIGCONT), 0);
     query_through(&c, 1);
@@ -295,8 +385,13 @@ static void test_database_restart_loses_nothing(void **state)
         submit_saga(&c, i % 2, gid, i % 4 == 3, "slow:50");
     }
     harness_mariadb_t *db = harness_tm_store_db(t->h);
+    /* The database comes back only once both nodes met the outage (a
+     * store error logged: a commit, a lease renewal or a connect failed). */
+    int before[2] = {log_count(c.node[0], "event=store_", NULL),
+                     log_count(c.node[1], "event=store_", NULL)};
     harness_mariadb_kill(db);
-    harness_sleep_ms(800);
+    wait_log_grows(c.node, before, 2, "event=store_",
+                   "the database was killed");
     assert_int_equal(harness_mariadb_restart(db), 0);
     for (int i = N_DB; i < N_DB + 10; i++) {
         snprintf(gid, sizeof gid, "db-%d", i);
@@ -311,6 +406,35 @@ static void test_database_restart_loses_nothing(void **state)
     assert_true(harness_proc_running(harness_server_proc(c.node[1])));
     cluster_free_clients(&c);
     itest_pass(state);
+}
+
+/* Wait (10 s at most) until node logged event=lease_lapsed and as many
+ * event=lost_ownership lines as the transactions=N that line names. */
+static void wait_rechecked(harness_server_t *node)
+{
+    int64_t deadline = harness_mono_ms() + 10000;
+    long n = -1;
+    for (;;) {
+        if (n < 0) {
+            FILE *f = fopen(harness_proc_log(harness_server_proc(node)), "r");
+            char line[2048];
+            while (f && n < 0 && fgets(line, sizeof line, f)) {
+                static const char key[] = "event=lease_lapsed transactions=";
+                const char *p = strstr(line, key);
+                if (p)
+                    n = strtol(p + strlen(key), NULL, 10);
+            }
+            if (f)
+                fclose(f);
+        }
+        if (n >= 0 && log_count(node, "event=lost_ownership", NULL) >= n)
+            return;
+        if (harness_mono_ms() > deadline)
+            fail_msg("the resumed node did not re-check its transactions "
+                     "(lease_lapsed transactions=%ld, lost_ownership %d)",
+                     n, log_count(node, "event=lost_ownership", NULL));
+        harness_sleep_ms(20);
+    }
 }
 
 /* ---- a node paused past its lease ---------------------------------------- */
@@ -328,7 +452,17 @@ static void test_paused_node_does_not_act_on_taken_work(void **state)
         snprintf(gid, sizeof gid, "pause-%d", i);
         submit_saga(&c, 0, gid, 0, "unavail:4");
     }
-    harness_sleep_ms(60);
+    /* ... which it is once each has had its first call: four
+     * UNAVAILABLE answers with backoff take ~750 ms more. */
+    static char gids[N_PAUSE][32];
+    void *all[2 + N_PAUSE] = {t};
+    for (int i = 0; i < N_PAUSE; i++) {
+        snprintf(gids[i], sizeof gids[i], "pause-%d", i);
+        all[1 + i] = gids[i];
+    }
+    all[1 + N_PAUSE] = NULL;
+    if (!harness_poll(each_gid_called, all, ITEST_FINAL_TIMEOUT_MS, 10))
+        fail_msg("node A never called every saga submitted to it");
     harness_proc_t *a = harness_server_proc(c.node[0]);
     assert_int_equal(harness_proc_signal(a, SIGSTOP), 0);
     /* Node B takes over once A's leases run out and finishes them. */
@@ -344,7 +478,14 @@ static void test_paused_node_does_not_act_on_taken_work(void **state)
     }
     int64_t resumed_ms = harness_now_ms();
     assert_int_equal(harness_proc_signal(a, SIGCONT), 0);
-    harness_sleep_ms(1000); /* A's timers fire; it must re-check first */
+    /* A's timers fire; it must re-check first. Wait until it has: its
+     * lease_lapsed line names how many transactions it re-confirms, and
+     * each write is refused (B owns them) with a lost_ownership line,
+     * after which A forgets that transaction — no more calls. A call it
+     * started before is answered at once (UNAVAILABLE), well within the
+     * refused write's round trip to the database, so the journal read
+     * below holds it. */
+    wait_rechecked(c.node[0]);
     int stale = 0;
     for (int i = 0; i < N_PAUSE; i++) {
         snprintf(gid, sizeof gid, "pause-%d", i);
