@@ -331,8 +331,7 @@ static void log_forgotten(const tm_live_t *l, tm_write_result_t result)
  * later change was refused). Calls still on the wire are ignored when
  * they end. Returns 1 when it took the transaction out of the table: the
  * caller then drops the table's reference after unlocking. */
-static int forget_lost(tm_live_t *l, tm_write_result_t result,
-                       int keep_waiters)
+static int forget_lost(tm_live_t *l, tm_write_result_t result, int keep_waiters)
 {
     tm_engine_t *e = l->eng;
     if (l->lost)

@@ -206,9 +206,8 @@ void tm_wait_answer_stored(tm_engine_t *e, tm_waiter_t *w, const char *gid,
         tm_waiter_t *next = w->next;
         if (tx)
             tm_engine_answer_status(e, w->rpc,
-                                    w->kind == TM_WAIT_SUBMIT
-                                        ? TM_ANSWER_SUBMIT
-                                        : TM_ANSWER_ABORT,
+                                    w->kind == TM_WAIT_SUBMIT ? TM_ANSWER_SUBMIT
+                                                              : TM_ANSWER_ABORT,
                                     gid, tx->status, tx->reason);
         else
             tm_engine_fail_storage(e, w->rpc, err);

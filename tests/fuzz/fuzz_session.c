@@ -1,9 +1,9 @@
 /*
  * fuzz_session: requests applied to one transaction, then tm_plan driven
  * with fuzzed participant results (see fuzz_session.h). The handlers here
- * follow tm_engine_requests.c's (begin, register_on, submit_existing/new_submitted,
- * abort_live, drive) minus locks, store and calls; when those change, this
- * file should follow.
+ * follow tm_engine_requests.c's (begin, register_on,
+ * submit_existing/new_submitted, abort_live, drive) minus locks, store and
+ * calls; when those change, this file should follow.
  */
 #include "fuzz_session.h"
 
@@ -243,8 +243,8 @@ static void answer(session_t *s, wire_t *w, fz_in_t *in)
     w->n = kept;
 }
 
-/* One plan, as tm_engine.c's tm_engine_drive: start what is ready, then finish if
- * that is the outcome; then the answers. 0 when nothing more can happen
+/* One plan, as tm_engine.c's tm_engine_drive: start what is ready, then finish
+ * if that is the outcome; then the answers. 0 when nothing more can happen
  * (finished, or prepared with nothing to do). */
 static int drive_round(session_t *s, wire_t *w, fz_in_t *in)
 {
