@@ -56,8 +56,9 @@ static const char *const outcome_names[N_OUTCOMES] = {"succeeded", "failed"};
 static const char *const result_names[TM_METRICS_CALL_RESULTS] = {
     "ok", "failure", "ongoing", "unknown"};
 
-/* Op kinds are 1..8 (tm_op_kind_t); index 0 is unused. */
-#define N_KINDS 9
+/* Op kinds are 1..TM_OP_KINDS-1 (tm_op_kind_t); index 0 is unused. */
+#define N_KINDS TM_OP_KINDS
+_Static_assert(N_KINDS == 10, "one CALL_HIST per op kind below");
 
 /* Latency in microseconds: 0.25 ms .. 10 s. */
 static const uint64_t call_bounds_us[] = {
@@ -96,6 +97,7 @@ static struct {
     {                                                                          \
         call_bounds_us, N_OF(call_bounds_us), {0}, 0                           \
     }
+            CALL_HIST,
             CALL_HIST,
             CALL_HIST,
             CALL_HIST,

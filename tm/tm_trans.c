@@ -49,6 +49,7 @@ static void op_clear(tm_op_t *op)
     free(op->target);
     free(op->last_error);
     free(op->attempt_ms);
+    free(op->result);
 }
 
 static void branch_clear(tm_branch_t *b)
@@ -241,6 +242,9 @@ static Trellis__V1__Op *op_to_proto(const tm_op_t *op)
     m->n_attempt_ms = op->n_attempt_ms;
     m->attempt_ms = op->attempt_ms;
     m->finished_ms = op->finished_ms;
+    m->recorded = op->recorded;
+    m->result.data = op->result;
+    m->result.len = op->result_len;
     return m;
 }
 
@@ -334,7 +338,8 @@ const char *tm_op_kind_name(tm_op_kind_t k)
 {
     static const char *names[] = {"none",    "action",  "compensate",
                                   "try",     "confirm", "cancel",
-                                  "prepare", "commit",  "rollback"};
+                                  "prepare", "commit",  "rollback",
+                                  "resume"};
     if ((int)k < 0 || (size_t)k >= sizeof(names) / sizeof(names[0]))
         return "unknown";
     return names[k];

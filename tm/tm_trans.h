@@ -46,6 +46,9 @@ typedef enum {
     TM_MODE_SAGA = 1,
     TM_MODE_TCC = 2,
     TM_MODE_XA = 3,
+    TM_MODE_WORKFLOW = 4,
+    TM_MODE_LOCAL = 5,
+    TM_MODE_HOOKS = 6,
 } tm_mode_t;
 
 /* Numbered as trellis.v1.OpKind; 0 marks an unused slot. */
@@ -59,7 +62,11 @@ typedef enum {
     TM_KIND_PREPARE = 6,
     TM_KIND_COMMIT = 7,
     TM_KIND_ROLLBACK = 8,
+    TM_KIND_RESUME = 9,
 } tm_op_kind_t;
+
+/* One past the largest op kind (per-kind arrays). */
+#define TM_OP_KINDS 10
 
 typedef enum {
     TM_SLOT_FORWARD = 0,
@@ -83,6 +90,12 @@ typedef struct {
     /* Forward op that succeeded only after the rollback decision: nothing
      * that depends on it can have been called. Stored. */
     int late;
+    /* Workflow: the initiator recorded this forward op's result
+     * (RecordStep): status SUCCEEDED with the reply bytes, or FAILED with
+     * the message in last_error. Stored. */
+    int recorded;
+    uint8_t *result; /* owned; NULL when empty */
+    size_t result_len;
 } tm_op_t;
 
 typedef struct {
