@@ -55,6 +55,8 @@ static const flag_t flags[] = {
      "most branches (steps and registered) per transaction (100)"},
     {"--max-payload", F_U32, CFG_OFF(engine.limits.max_payload), 0, 0,
      16u << 20, "most bytes of one branch payload (65536)"},
+    {"--max-result", F_U32, CFG_OFF(engine.limits.max_result), 0, 0, 16u << 20,
+     "most bytes of a workflow step's recorded result (65536)"},
     {"--log-level", F_LEVEL, CFG_OFF(log_level), 0, 0, 0,
      "debug, info, warn or error (info)"},
     {"--store", F_STRING, CFG_OFF(store), 16, 0, 0,

@@ -193,7 +193,12 @@ static void on_timeout(tm_timer_node_t *node)
 {
     tm_live_t *l = node->owner;
     pthread_mutex_lock(&l->mu);
-    if (!l->finalized && tm_plan_on_timeout(&l->tx, tm_engine_wall(l->eng))) {
+    if (l->finalized) {
+        /* gone from this node's hands */
+    } else if (tm_plan_timeout_resumes(&l->tx, &l->run)) {
+        tm_log(TM_LOG_INFO, "event=workflow_resume_due gid=%s", l->tx.gid);
+        tm_engine_drive(l);
+    } else if (tm_plan_on_timeout(&l->tx, tm_engine_wall(l->eng))) {
         tm_engine_log_rollback_decision(l);
         tm_engine_persist_change(l);
     }
@@ -280,6 +285,16 @@ static void send_ack(const tm_ticket_t *t)
     tm_engine_t *e = l->eng;
     if (t->ack == TM_ACK_NONE)
         return;
+    if (t->ack == TM_ANSWER_START_WORKFLOW) { /* the insert: progress is new */
+        tm_answer_t a = {.code = TM_CODE_OK,
+                         .kind = TM_ANSWER_START_WORKFLOW,
+                         .gid = l->tx.gid,
+                         .status = t->status,
+                         .trans = &l->tx,
+                         .created = 1};
+        tm_engine_answer(e, t->rpc, &a);
+        return;
+    }
     const char *reason = t->ack == TM_ANSWER_FORCE_STOP ? l->tx.reason : NULL;
     tm_engine_answer_status(e, t->rpc, t->ack, l->tx.gid, t->status, reason);
 }
@@ -293,6 +308,8 @@ static void answer_refused(tm_live_t *l, const tm_ticket_t *t,
     int stored_first = result == TM_WRITE_EXISTS || result == TM_WRITE_FINAL;
     if (t->ack == TM_ANSWER_SUBMIT && stored_first)
         tm_engine_submit_stored(e, t->rpc, l->tx.gid, l->tx.submit_hash);
+    else if (t->ack == TM_ANSWER_START_WORKFLOW && stored_first)
+        tm_engine_start_workflow_stored(e, t->rpc, &l->tx);
     else if (t->ack == TM_ANSWER_BEGIN && result == TM_WRITE_EXISTS)
         tm_engine_fail(e, t->rpc, TM_CODE_ALREADY_EXISTS,
                        "gid %s already exists", l->tx.gid);

@@ -72,6 +72,8 @@ typedef enum {
     TM_ANSWER_LIST,
     TM_ANSWER_RETRY_NOW,
     TM_ANSWER_FORCE_STOP,
+    TM_ANSWER_START_WORKFLOW,
+    TM_ANSWER_RECORD_STEP,
 } tm_answer_kind_t;
 
 /* One answer. With code != TM_CODE_OK only message is meaningful (it says
@@ -85,7 +87,8 @@ typedef struct {
     tm_tx_status_t status;    /* BEGIN, SUBMIT, ABORT, RETRY_NOW, FORCE_STOP */
     const char *reason;       /* SUBMIT, FORCE_STOP (NULL: none) */
     uint32_t ops_called;      /* RETRY_NOW */
-    const tm_trans_t *trans;  /* QUERY, with its branches */
+    const tm_trans_t *trans;  /* QUERY, START_WORKFLOW: with its branches */
+    int created;              /* START_WORKFLOW: 0 for a re-run */
     tm_trans_t *const *items; /* LIST: one page, oldest first */
     size_t n_items;
     int more; /* LIST: the page is full */
@@ -200,6 +203,13 @@ int tm_engine_submit(tm_engine_t *e, const tm_engine_req_t *rq,
                      const Trellis__V1__SubmitRequest *r);
 int tm_engine_abort(tm_engine_t *e, const tm_engine_req_t *rq,
                     const Trellis__V1__AbortRequest *r);
+/* Workflows (tm_engine_workflow.c). StartWorkflow: open a workflow, or
+ * answer a re-run with its durable progress. RecordStep: store a step's
+ * result, answered once durable. */
+int tm_engine_start_workflow(tm_engine_t *e, const tm_engine_req_t *rq,
+                             const Trellis__V1__StartWorkflowRequest *r);
+int tm_engine_record_step(tm_engine_t *e, const tm_engine_req_t *rq,
+                          const Trellis__V1__RecordStepRequest *r);
 /* Operator requests. RetryNow: call every op that waits for a retry now,
  * backoff reset. ForceStop: mark an unfinished transaction FAILED
  * ("force-stopped by operator: <reason>"), answer once committed, call

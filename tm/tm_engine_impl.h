@@ -8,6 +8,7 @@
  *   tm_engine_calls.c    branch calls: start one, fold its result in
  *   tm_engine_requests.c initiator and operator requests on a live copy or
  *                        on the store
+ *   tm_engine_workflow.c StartWorkflow and RecordStep
  *   tm_engine_recover.c  loading at start, takeover, reload, lease lapses
  *   tm_waiters.c         requests waiting for a result or for a write
  *   tm_live.c            the live-transaction table
@@ -104,10 +105,60 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot);
 
 /* ---- requests (tm_engine_requests.c) ------------------------------------ */
 
+/* Where a gid was found. ELSEWHERE: stored and unfinished, but not in this
+ * node's memory: another node drives it (MySQL store only). FULL / CLOSED:
+ * a new gid that was not admitted (max-inflight reached / shutting down). */
+typedef enum {
+    FOUND_LIVE,
+    FOUND_STORED,
+    FOUND_ELSEWHERE,
+    FOUND_NONE,
+    FOUND_ERROR,
+    FOUND_FULL,
+    FOUND_CLOSED
+} tm_found_t;
+
+typedef void (*tm_on_live_fn)(tm_live_t *l, const tm_engine_req_t *rq,
+                              const void *r);
+
+/* Look gid up in memory. With create != NULL and the gid not in memory,
+ * insert create (tm_engine_requests.c says why). Without create, look in
+ * the store too (outside the table's lock). *live holds a reference when
+ * FOUND_LIVE. */
+tm_found_t tm_engine_find_or_insert(tm_engine_t *e, const char *gid,
+                                    tm_live_t **live, tm_live_t *create,
+                                    char *err, size_t errlen);
+/* Run act on l once it is settled; returns TM_ENGINE_AGAIN when l left
+ * memory meanwhile. Drops the caller's reference to l. */
+int tm_engine_act_on_live(tm_live_t *l, const tm_engine_req_t *rq,
+                          tm_on_live_fn act, const void *r);
+/* Refuse while the store fails (refuse_failing), find gid and act on its
+ * live copy: 0 or TM_ENGINE_AGAIN when handled; -1 when gid is not in
+ * memory (*f and err say where it is; the caller answers). */
+int tm_engine_act_if_live(tm_engine_t *e, const tm_engine_req_t *rq,
+                          const char *gid, int refuse_failing,
+                          tm_on_live_fn act, const void *arg, tm_found_t *f,
+                          char *err, size_t errlen);
+/* Answer a request that needs gid in memory when it is not (f). */
+void tm_engine_fail_not_live(tm_engine_t *e, tm_rpc_t *rpc, tm_found_t f,
+                             const char *gid, const char *err,
+                             const char *what);
+/* Answer a request for a new gid that was not admitted (FULL, CLOSED). */
+void tm_engine_fail_not_admitted(tm_engine_t *e, tm_rpc_t *rpc, tm_found_t f);
+/* gid from the store for an answer; NULL when that failed (answered). The
+ * caller frees it. No lock held. */
+tm_trans_t *tm_engine_read_stored(tm_engine_t *e, tm_rpc_t *rpc,
+                                  const char *gid);
+
 /* Answer a Submit for gid from the store (its insert found it stored). No
  * lock held. */
 void tm_engine_submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
                              uint64_t submit_hash);
+
+/* Answer a StartWorkflow whose insert found the gid stored, from the
+ * store; fresh is the workflow the request describes. No lock held. */
+void tm_engine_start_workflow_stored(tm_engine_t *e, tm_rpc_t *rpc,
+                                     const tm_trans_t *fresh);
 
 /* ---- recovery (tm_engine_recover.c) ------------------------------------- */
 

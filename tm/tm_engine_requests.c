@@ -15,22 +15,10 @@
 
 #include "tm_engine_impl.h"
 #include "tm_exit.h"
+#include "tm_kind.h"
 #include "tm_log.h"
 #include "tm_metrics.h"
 #include "tm_request.h"
-
-/* Where a gid was found. ELSEWHERE: stored and unfinished, but not in this
- * node's memory: another node drives it (MySQL store only). FULL / CLOSED:
- * a new gid that was not admitted (max-inflight reached / shutting down). */
-typedef enum {
-    FOUND_LIVE,
-    FOUND_STORED,
-    FOUND_ELSEWHERE,
-    FOUND_NONE,
-    FOUND_ERROR,
-    FOUND_FULL,
-    FOUND_CLOSED
-} found_t;
 
 /* May a new transaction enter memory now? Under the table's lock. */
 static int admit(void *engine, size_t count)
@@ -44,7 +32,7 @@ static int admit(void *engine, size_t count)
 }
 
 /* Answer a request for a new gid that admit refused. */
-static void fail_not_admitted(tm_engine_t *e, tm_rpc_t *rpc, found_t f)
+void tm_engine_fail_not_admitted(tm_engine_t *e, tm_rpc_t *rpc, tm_found_t f)
 {
     if (f == FOUND_CLOSED)
         tm_engine_fail(e, rpc, TM_CODE_UNAVAILABLE,
@@ -61,14 +49,15 @@ static void fail_not_admitted(tm_engine_t *e, tm_rpc_t *rpc, found_t f)
 /* Look gid up in memory. With create != NULL and the gid not in memory,
  * insert create (see the top of this file). Without create, look in the
  * store too (outside the table's lock). */
-static found_t find_or_insert(tm_engine_t *e, const char *gid, tm_live_t **live,
-                              tm_live_t *create, char *err, size_t errlen)
+tm_found_t tm_engine_find_or_insert(tm_engine_t *e, const char *gid,
+                                    tm_live_t **live, tm_live_t *create,
+                                    char *err, size_t errlen)
 {
     int rc = tm_live_find_or_insert(&e->live, gid, create, admit, e, live);
     if (rc == 1)
         return FOUND_LIVE;
     if (rc < 0)
-        return (found_t)-rc;
+        return (tm_found_t)-rc;
     if (create)
         return FOUND_NONE;
     tm_tx_status_t st;
@@ -80,8 +69,8 @@ static found_t find_or_insert(tm_engine_t *e, const char *gid, tm_live_t **live,
 }
 
 /* Answer a request that needs the transaction in memory when it is not. */
-static void fail_not_live(tm_engine_t *e, tm_rpc_t *rpc, found_t f,
-                          const char *gid, const char *err, const char *what)
+void tm_engine_fail_not_live(tm_engine_t *e, tm_rpc_t *rpc, tm_found_t f,
+                             const char *gid, const char *err, const char *what)
 {
     if (f == FOUND_STORED)
         tm_engine_fail(e, rpc, TM_CODE_FAILED_PRECONDITION,
@@ -95,13 +84,10 @@ static void fail_not_live(tm_engine_t *e, tm_rpc_t *rpc, found_t f,
         tm_engine_fail_storage(e, rpc, err);
 }
 
-typedef void (*on_live_fn)(tm_live_t *l, const tm_engine_req_t *rq,
-                           const void *r);
-
 /* Run act on l once it is settled; returns TM_ENGINE_AGAIN when l left
  * memory meanwhile. Drops the caller's reference to l. */
-static int act_on_live(tm_live_t *l, const tm_engine_req_t *rq, on_live_fn act,
-                       const void *r)
+int tm_engine_act_on_live(tm_live_t *l, const tm_engine_req_t *rq,
+                          tm_on_live_fn act, const void *r)
 {
     pthread_mutex_lock(&l->mu);
     tm_settle_t st = tm_wait_settle(l, rq);
@@ -117,22 +103,24 @@ static int act_on_live(tm_live_t *l, const tm_engine_req_t *rq, on_live_fn act,
  * copy. Returns 0 or TM_ENGINE_AGAIN when it handled the request, or -1
  * when gid is not in memory: *f and err say where it is, and the caller
  * answers. */
-static int act_if_live(tm_engine_t *e, const tm_engine_req_t *rq,
-                       const char *gid, int refuse_failing, on_live_fn act,
-                       const void *arg, found_t *f, char *err, size_t errlen)
+int tm_engine_act_if_live(tm_engine_t *e, const tm_engine_req_t *rq,
+                          const char *gid, int refuse_failing,
+                          tm_on_live_fn act, const void *arg, tm_found_t *f,
+                          char *err, size_t errlen)
 {
     if (refuse_failing && tm_engine_refuse_if_store_failing(e, rq->rpc))
         return 0;
     tm_live_t *l = NULL;
-    *f = find_or_insert(e, gid, &l, NULL, err, errlen);
+    *f = tm_engine_find_or_insert(e, gid, &l, NULL, err, errlen);
     if (*f == FOUND_LIVE)
-        return act_on_live(l, rq, act, arg);
+        return tm_engine_act_on_live(l, rq, act, arg);
     return -1;
 }
 
 /* Read gid from the store for an answer; NULL when it failed (answered
  * INTERNAL). The caller frees it. */
-static tm_trans_t *read_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid)
+tm_trans_t *tm_engine_read_stored(tm_engine_t *e, tm_rpc_t *rpc,
+                                  const char *gid)
 {
     char err[256];
     tm_trans_t *tx = NULL;
@@ -170,6 +158,32 @@ static void fail_submitted_differently(tm_engine_t *e, tm_rpc_t *rpc,
                    tx->gid, tm_tx_status_name(tx->status));
 }
 
+/* A workflow decides to commit only with every step's result recorded
+ * (an unrecorded step may or may not have run: committing it could
+ * confirm a try that never froze anything), and takes no saga steps.
+ * Returns 1 when it answered. */
+static int refuse_workflow_submit(tm_live_t *l, tm_rpc_t *rpc,
+                                  const Trellis__V1__SubmitRequest *r)
+{
+    const tm_trans_t *tx = &l->tx;
+    if (!tm_plan_is_workflow(tx))
+        return 0;
+    int step = tm_plan_unrecorded_step(tx);
+    if (r->n_steps > 0)
+        tm_engine_fail(l->eng, rpc, TM_CODE_INVALID_ARGUMENT,
+                       "transaction %s is a workflow: its steps are "
+                       "registered and recorded as they run, not submitted",
+                       tx->gid);
+    else if (step >= 0)
+        tm_engine_fail(l->eng, rpc, TM_CODE_FAILED_PRECONDITION,
+                       "workflow %s cannot be submitted: step %s has no "
+                       "recorded result (run the step again, or abort)",
+                       tx->gid, tx->branches[step].branch_id);
+    else
+        return 0;
+    return 1;
+}
+
 /* Submit on a transaction that is already in memory. */
 static void submit_existing(tm_live_t *l, const tm_engine_req_t *rq,
                             const void *arg)
@@ -180,6 +194,8 @@ static void submit_existing(tm_live_t *l, const tm_engine_req_t *rq,
     uint64_t h = tm_request_submit_hash(r);
     if (tx->status == TM_TX_PREPARED && tx->submit_hash == 0) {
         char err[512];
+        if (refuse_workflow_submit(l, rq->rpc, r))
+            return;
         if (tm_request_add_steps(tx, r, &e->cfg.limits, err, sizeof(err)) !=
             0) {
             tm_engine_fail(e, rq->rpc, TM_CODE_INVALID_ARGUMENT, "%s", err);
@@ -214,7 +230,7 @@ static void submit_existing(tm_live_t *l, const tm_engine_req_t *rq,
 void tm_engine_submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
                              uint64_t h)
 {
-    tm_trans_t *tx = read_stored(e, rpc, gid);
+    tm_trans_t *tx = tm_engine_read_stored(e, rpc, gid);
     if (!tx)
         return;
     if (tx->submit_hash == h)
@@ -277,7 +293,8 @@ int tm_engine_submit(tm_engine_t *e, const tm_engine_req_t *rq,
     }
     int again = 0;
     tm_live_t *l = NULL;
-    found_t f = find_or_insert(e, r->gid, &l, fresh, err, sizeof(err));
+    tm_found_t f =
+        tm_engine_find_or_insert(e, r->gid, &l, fresh, err, sizeof(err));
     if (f == FOUND_NONE && fresh)
         submit_new(fresh, rq->rpc, r);
     else if (f == FOUND_NONE)
@@ -287,13 +304,13 @@ int tm_engine_submit(tm_engine_t *e, const tm_engine_req_t *rq,
                        "transaction first)",
                        r->gid);
     else if (f == FOUND_LIVE)
-        again = act_on_live(l, rq, submit_existing, r);
+        again = tm_engine_act_on_live(l, rq, submit_existing, r);
     else if (f == FOUND_STORED || f == FOUND_ELSEWHERE)
         tm_engine_submit_stored(e, rq->rpc, r->gid, h);
     else if (f == FOUND_ERROR)
         tm_engine_fail_storage(e, rq->rpc, err);
     else
-        fail_not_admitted(e, rq->rpc, f);
+        tm_engine_fail_not_admitted(e, rq->rpc, f);
     if (fresh)
         tm_live_unref(fresh);
     return again;
@@ -331,21 +348,22 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
         fresh->tx.opts.timeout_to_fail_ms = e->cfg.prepared_timeout_ms;
     int again = 0;
     tm_live_t *l = NULL;
-    found_t f = find_or_insert(e, r->gid, &l, fresh, err, sizeof(err));
+    tm_found_t f =
+        tm_engine_find_or_insert(e, r->gid, &l, fresh, err, sizeof(err));
     if (f == FOUND_NONE) {
         pthread_mutex_lock(&fresh->mu);
         tm_engine_persist(fresh, 1, rq->rpc, TM_ANSWER_BEGIN);
         tm_engine_arm_timeout(fresh);
         pthread_mutex_unlock(&fresh->mu);
     } else if (f == FOUND_LIVE) {
-        again = act_on_live(l, rq, begin_existing, &fresh->tx.opts);
+        again = tm_engine_act_on_live(l, rq, begin_existing, &fresh->tx.opts);
     } else if (f == FOUND_STORED || f == FOUND_ELSEWHERE) {
         tm_engine_fail(e, rq->rpc, TM_CODE_ALREADY_EXISTS,
                        "gid %s already exists and is %s", r->gid,
                        f == FOUND_STORED ? "finished"
                                          : "driven by another trellisd node");
     } else if (f == FOUND_FULL || f == FOUND_CLOSED) {
-        fail_not_admitted(e, rq->rpc, f);
+        tm_engine_fail_not_admitted(e, rq->rpc, f);
     } else {
         tm_engine_fail_storage(e, rq->rpc, err);
     }
@@ -354,6 +372,32 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
 }
 
 /* ---- RegisterBranch ----------------------------------------------------- */
+
+/* A workflow's own kinds (local steps, hooks) only in a workflow, and
+ * nothing after its hooks. Returns 1 when it answered. */
+static int refuse_misplaced(tm_live_t *l, tm_rpc_t *rpc,
+                            const Trellis__V1__RegisterBranchRequest *r)
+{
+    const tm_trans_t *tx = &l->tx;
+    const tm_kind_t *k = tm_kind_find((tm_mode_t)r->mode);
+    int workflow = tm_plan_is_workflow(tx);
+    const tm_kind_t *last =
+        tx->n_branches ? tm_kind_find(tx->branches[tx->n_branches - 1].mode)
+                       : NULL;
+    if (k->place == TM_PLACE_WORKFLOW && !workflow)
+        tm_engine_fail(l->eng, rpc, TM_CODE_FAILED_PRECONDITION,
+                       "a %s branch belongs to a workflow, and transaction "
+                       "%s is not one (StartWorkflow makes workflows)",
+                       k->name, tx->gid);
+    else if (workflow && last && last->runs_last)
+        tm_engine_fail(l->eng, rpc, TM_CODE_FAILED_PRECONDITION,
+                       "workflow %s has registered its hooks; no branch "
+                       "can follow them",
+                       tx->gid);
+    else
+        return 0;
+    return 1;
+}
 
 static void register_on(tm_live_t *l, const tm_engine_req_t *rq,
                         const void *arg)
@@ -380,6 +424,8 @@ static void register_on(tm_live_t *l, const tm_engine_req_t *rq,
                        tx->gid, tm_tx_status_name(tx->status));
         return;
     }
+    if (refuse_misplaced(l, rq->rpc, r))
+        return;
     if (tx->n_branches >= e->cfg.limits.max_branches) {
         tm_engine_fail(e, rq->rpc, TM_CODE_INVALID_ARGUMENT,
                        "transaction %s already has %zu branches, the limit",
@@ -397,13 +443,14 @@ int tm_engine_register(tm_engine_t *e, const tm_engine_req_t *rq,
                        const Trellis__V1__RegisterBranchRequest *r)
 {
     char err[512];
-    found_t f;
-    int rc =
-        act_if_live(e, rq, r->gid, 1, register_on, r, &f, err, sizeof(err));
+    tm_found_t f;
+    int rc = tm_engine_act_if_live(e, rq, r->gid, 1, register_on, r, &f, err,
+                                   sizeof(err));
     if (rc >= 0)
         return rc;
-    fail_not_live(e, rq->rpc, f, r->gid, err,
-                  "branches can only be registered while it is prepared");
+    tm_engine_fail_not_live(
+        e, rq->rpc, f, r->gid, err,
+        "branches can only be registered while it is prepared");
     return 0;
 }
 
@@ -444,8 +491,9 @@ int tm_engine_abort(tm_engine_t *e, const tm_engine_req_t *rq,
                     const Trellis__V1__AbortRequest *r)
 {
     char err[512];
-    found_t f;
-    int rc = act_if_live(e, rq, r->gid, 1, abort_live, r, &f, err, sizeof(err));
+    tm_found_t f;
+    int rc = tm_engine_act_if_live(e, rq, r->gid, 1, abort_live, r, &f, err,
+                                   sizeof(err));
     if (rc >= 0)
         return rc;
     if (f == FOUND_STORED) {
@@ -457,10 +505,11 @@ int tm_engine_abort(tm_engine_t *e, const tm_engine_req_t *rq,
             tm_engine_answer_status(e, rq->rpc, TM_ANSWER_ABORT, r->gid,
                                     st_stored, NULL);
         else
-            fail_not_live(e, rq->rpc, f, r->gid, err, "it cannot be aborted");
+            tm_engine_fail_not_live(e, rq->rpc, f, r->gid, err,
+                                    "it cannot be aborted");
         return 0;
     }
-    fail_not_live(e, rq->rpc, f, r->gid, err, "");
+    tm_engine_fail_not_live(e, rq->rpc, f, r->gid, err, "");
     return 0;
 }
 
@@ -549,6 +598,16 @@ static int fail_if_gone(tm_live_t *l, tm_rpc_t *rpc, const char *what)
 static uint32_t retry_waiting_ops(tm_live_t *l)
 {
     uint32_t n = 0;
+    if (tm_plan_restart_resume(&l->tx, &l->run)) {
+        /* a workflow's resume: stopped for the operator, or waiting */
+        tm_engine_disarm_retry(l, 0, TM_SLOT_FORWARD);
+        if (tm_run_op(&l->run, 0, TM_SLOT_FORWARD)->dirty) {
+            tm_log(TM_LOG_INFO, "event=workflow_restarted gid=%s", l->tx.gid);
+            tm_engine_persist_change(l); /* its commit drives */
+            return 1;
+        }
+        n++;
+    }
     for (size_t i = 0; i < l->tx.n_branches; i++)
         for (int k = 0; k < TM_SLOTS; k++) {
             tm_op_run_t *mark = tm_run_op(&l->run, i, k);
@@ -585,12 +644,13 @@ int tm_engine_retry_now(tm_engine_t *e, const tm_engine_req_t *rq,
                         const char *gid)
 {
     char err[512];
-    found_t f;
-    int rc =
-        act_if_live(e, rq, gid, 0, retry_now_live, NULL, &f, err, sizeof(err));
+    tm_found_t f;
+    int rc = tm_engine_act_if_live(e, rq, gid, 0, retry_now_live, NULL, &f, err,
+                                   sizeof(err));
     if (rc >= 0)
         return rc;
-    fail_not_live(e, rq->rpc, f, gid, err, "there is nothing to retry");
+    tm_engine_fail_not_live(e, rq->rpc, f, gid, err,
+                            "there is nothing to retry");
     return 0;
 }
 
@@ -652,7 +712,7 @@ static void force_stop_live(tm_live_t *l, const tm_engine_req_t *rq,
  * was force-stopped, refuse otherwise. */
 static void force_stop_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid)
 {
-    tm_trans_t *tx = read_stored(e, rpc, gid);
+    tm_trans_t *tx = tm_engine_read_stored(e, rpc, gid);
     if (!tx)
         return;
     if (is_force_stopped(tx))
@@ -670,14 +730,14 @@ int tm_engine_force_stop(tm_engine_t *e, const tm_engine_req_t *rq,
                          const char *gid, const char *reason)
 {
     char err[512];
-    found_t f;
-    int rc = act_if_live(e, rq, gid, 1, force_stop_live, reason, &f, err,
-                         sizeof(err));
+    tm_found_t f;
+    int rc = tm_engine_act_if_live(e, rq, gid, 1, force_stop_live, reason, &f,
+                                   err, sizeof(err));
     if (rc >= 0)
         return rc;
     if (f == FOUND_STORED)
         force_stop_stored(e, rq->rpc, gid);
     else
-        fail_not_live(e, rq->rpc, f, gid, err, "");
+        tm_engine_fail_not_live(e, rq->rpc, f, gid, err, "");
     return 0;
 }

@@ -2,9 +2,9 @@
  * tm_kind: the interface every kind of branch implements, and the table
  * they are registered in. A kind says what its ops are — the forward op
  * (called in phase 1), the commit-side and the rollback-side op (phase 2)
- * — whether the TM may call its forward op itself (Submit's steps) or
- * only the initiator does (RegisterBranch), and the number it is stored
- * and sent under (trellis.v1.BranchMode). The engine, the plan, the
+ * — where a branch of it may stand (any transaction, a workflow, a
+ * workflow's head), how it behaves in a workflow, and the number it is
+ * stored and sent under (trellis.v1.BranchMode). The engine, the plan, the
  * stores and the metrics know kinds only through this table, never by
  * name; a transaction whose branches are of several kinds is a hybrid.
  *
@@ -22,15 +22,32 @@
 
 #include "tm_trans.h"
 
+/* Where a branch of the kind may stand. */
+typedef enum {
+    /* In any transaction, registered with RegisterBranch (a saga step also
+     * as one of Submit's steps, which the TM calls itself). */
+    TM_PLACE_ANY = 0,
+    /* Registered only in a workflow (a transaction whose branch 0 is a
+     * workflow head). */
+    TM_PLACE_WORKFLOW = 1,
+    /* Branch 0 of a workflow, made by StartWorkflow; never registered. */
+    TM_PLACE_HEAD = 2,
+} tm_place_t;
+
 typedef struct {
     tm_mode_t mode;   /* its trellis.v1.BranchMode; stored with the branch */
     const char *name; /* the dtm-trans_type participants see; metrics label */
     /* The op kind of each slot (TM_SLOT_FORWARD, _COMMIT, _ROLLBACK);
      * TM_KIND_NONE: the kind has no op there. */
     tm_op_kind_t ops[TM_SLOTS];
-    /* 1: the TM may call the forward op itself, as a step of Submit; 0:
-     * only the initiator calls it, after registering the branch. */
-    int tm_driven;
+    tm_place_t place;
+    /* 1: the forward op is a workflow's resume: called once a prepared
+     * transaction's timeout passed, instead of rolling it back, and again
+     * with backoff until the workflow decides (tm_plan.h, "Workflows"). */
+    int resumes;
+    /* 1: the phase-2 ops wait until every other branch is done (committed
+     * or rolled back): a workflow's hooks. Such a branch depends on none. */
+    int runs_last;
 } tm_kind_t;
 
 /* The kind stored as mode, or NULL for a number no kind has. */
@@ -50,7 +67,7 @@ const tm_kind_t *tm_kind_at(size_t i);
 /* Room for every kind's index in per-kind arrays (metrics). */
 #define TM_KINDS_MAX 8
 
-/* "saga (1), tcc (2) or xa (3)": the kinds for an error message. */
+/* "saga (1), tcc (2), ... or hooks (6)": the kinds for an error message. */
 const char *tm_kind_list_text(void);
 
 #endif /* TM_KIND_H */

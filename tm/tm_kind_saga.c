@@ -17,5 +17,4 @@ const tm_kind_t tm_kind_saga = {
     .mode = TM_MODE_SAGA,
     .name = "saga",
     .ops = {TM_KIND_ACTION, TM_KIND_NONE, TM_KIND_COMPENSATE},
-    .tm_driven = 1,
 };

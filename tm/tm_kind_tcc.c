@@ -14,5 +14,4 @@ const tm_kind_t tm_kind_tcc = {
     .mode = TM_MODE_TCC,
     .name = "tcc",
     .ops = {TM_KIND_TRY, TM_KIND_CONFIRM, TM_KIND_CANCEL},
-    .tm_driven = 0,
 };

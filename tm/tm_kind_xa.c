@@ -12,5 +12,4 @@ const tm_kind_t tm_kind_xa = {
     .mode = TM_MODE_XA,
     .name = "xa",
     .ops = {TM_KIND_PREPARE, TM_KIND_COMMIT, TM_KIND_ROLLBACK},
-    .tm_driven = 0,
 };

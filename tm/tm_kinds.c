@@ -9,11 +9,13 @@
 extern const tm_kind_t tm_kind_saga;
 extern const tm_kind_t tm_kind_tcc;
 extern const tm_kind_t tm_kind_xa;
+extern const tm_kind_t tm_kind_workflow;
+extern const tm_kind_t tm_kind_local;
+extern const tm_kind_t tm_kind_hooks;
 
 static const tm_kind_t *const kinds[] = {
-    &tm_kind_saga,
-    &tm_kind_tcc,
-    &tm_kind_xa,
+    &tm_kind_saga,     &tm_kind_tcc,   &tm_kind_xa,
+    &tm_kind_workflow, &tm_kind_local, &tm_kind_hooks,
 };
 
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))

@@ -3,6 +3,8 @@
  */
 #include "tm_plan.h"
 
+#include "tm_kind.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,22 @@ static int forward_succeeded(const tm_branch_t *b)
            b->ops[TM_SLOT_FORWARD].status == TM_OP_SUCCEEDED;
 }
 
+/* A workflow went on past a step whose forward op it recorded as a
+ * business failure: on commit that step is rolled back, never committed.
+ * Only a workflow's recorded steps can be FAILED while initiator-driven
+ * (other initiators' ops are marked done at Submit). */
+static int failed_by_record(const tm_branch_t *b)
+{
+    return b->initiator_driven &&
+           b->ops[TM_SLOT_FORWARD].status == TM_OP_FAILED;
+}
+
+static int runs_last(const tm_branch_t *b)
+{
+    const tm_kind_t *k = tm_kind_find(b->mode);
+    return k && k->runs_last;
+}
+
 static int deps_succeeded(const tm_trans_t *tx, const tm_branch_t *b)
 {
     for (size_t d = 0; d < b->n_deps; d++)
@@ -75,8 +93,29 @@ static int deps_succeeded_in_time(const tm_trans_t *tx, const tm_branch_t *b)
 int tm_plan_forward_done(const tm_trans_t *tx)
 {
     for (size_t i = 0; i < tx->n_branches; i++)
-        if (!forward_succeeded(&tx->branches[i]))
+        if (!forward_succeeded(&tx->branches[i]) &&
+            !failed_by_record(&tx->branches[i]))
             return 0;
+    return 1;
+}
+
+/* The op a committing transaction runs for branch b in phase 2: the
+ * commit-side op, or the rollback-side op of a step recorded as failed. */
+static tm_slot_t commit_phase_slot(const tm_branch_t *b)
+{
+    return failed_by_record(b) ? TM_SLOT_ROLLBACK : TM_SLOT_COMMIT;
+}
+
+/* Every branch but `but` has its commit-phase op done (or has none). */
+static int others_committed(const tm_trans_t *tx, size_t but)
+{
+    for (size_t i = 0; i < tx->n_branches; i++) {
+        const tm_op_t *op =
+            &tx->branches[i].ops[commit_phase_slot(&tx->branches[i])];
+        if (i != but && op->kind != TM_KIND_NONE &&
+            op->status != TM_OP_SUCCEEDED)
+            return 0;
+    }
     return 1;
 }
 
@@ -125,6 +164,15 @@ static int dependents_settled(const tm_trans_t *tx, size_t i,
     return 1;
 }
 
+static int others_settled(const tm_trans_t *tx, size_t but,
+                          const unsigned char *settled)
+{
+    for (size_t j = 0; j < tx->n_branches; j++)
+        if (j != but && !settled[j])
+            return 0;
+    return 1;
+}
+
 static size_t push_ref(tm_op_ref_t *out, size_t n, size_t max, size_t branch,
                        tm_slot_t slot)
 {
@@ -143,14 +191,16 @@ static size_t ready_when_submitted(const tm_trans_t *tx, const tm_run_t *run,
     for (size_t i = 0; i < tx->n_branches; i++) {
         const tm_branch_t *b = &tx->branches[i];
         const tm_op_t *fw = &b->ops[TM_SLOT_FORWARD];
-        const tm_op_t *cm = &b->ops[TM_SLOT_COMMIT];
+        tm_slot_t s = commit_phase_slot(b);
+        const tm_op_t *cm = &b->ops[s];
         if (fw->kind != TM_KIND_NONE && !b->initiator_driven &&
             fw->status == TM_OP_PENDING && op_idle(run, i, TM_SLOT_FORWARD) &&
             deps_succeeded(tx, b))
             n = push_ref(out, n, max, i, TM_SLOT_FORWARD);
         if (all_forward && cm->kind != TM_KIND_NONE &&
-            cm->status == TM_OP_PENDING && op_idle(run, i, TM_SLOT_COMMIT))
-            n = push_ref(out, n, max, i, TM_SLOT_COMMIT);
+            cm->status == TM_OP_PENDING && op_idle(run, i, s) &&
+            (!runs_last(b) || others_committed(tx, i)))
+            n = push_ref(out, n, max, i, s);
     }
     return n;
 }
@@ -170,7 +220,8 @@ static size_t ready_when_aborting(const tm_trans_t *tx, const tm_run_t *run,
         const tm_op_t *rb = &b->ops[TM_SLOT_ROLLBACK];
         if (rb->kind != TM_KIND_NONE && rb->status == TM_OP_PENDING &&
             op_idle(run, i, TM_SLOT_ROLLBACK) && !forward_inflight(run, i) &&
-            may_have_run(tx, b) && dependents_settled(tx, i, settled))
+            may_have_run(tx, b) && dependents_settled(tx, i, settled) &&
+            (!runs_last(b) || others_settled(tx, i, settled)))
             n = push_ref(out, n, max, i, TM_SLOT_ROLLBACK);
     }
     if (settled != small)
@@ -187,6 +238,11 @@ size_t tm_plan_ready(const tm_trans_t *tx, const tm_run_t *run,
         n = ready_when_submitted(tx, run, out, max);
     else if (tx->status == TM_TX_ABORTING)
         n = ready_when_aborting(tx, run, out, max);
+    else if (tx->status == TM_TX_PREPARED && run->resume_due &&
+             tm_plan_is_workflow(tx) &&
+             tx->branches[0].ops[TM_SLOT_FORWARD].status == TM_OP_PENDING &&
+             op_idle(run, 0, TM_SLOT_FORWARD))
+        n = push_ref(out, n, max, 0, TM_SLOT_FORWARD);
     return n < max ? n : max;
 }
 
@@ -212,12 +268,7 @@ tm_tx_status_t tm_plan_outcome(const tm_trans_t *tx, const tm_run_t *run)
     if (tx->status == TM_TX_SUBMITTED) {
         if (!tm_plan_forward_done(tx))
             return 0;
-        for (size_t i = 0; i < tx->n_branches; i++) {
-            const tm_op_t *cm = &tx->branches[i].ops[TM_SLOT_COMMIT];
-            if (cm->kind != TM_KIND_NONE && cm->status != TM_OP_SUCCEEDED)
-                return 0;
-        }
-        return TM_TX_SUCCEEDED;
+        return others_committed(tx, tx->n_branches) ? TM_TX_SUCCEEDED : 0;
     }
     if (tx->status == TM_TX_ABORTING)
         return all_settled(tx, run) ? TM_TX_FAILED : 0;
@@ -234,10 +285,28 @@ int tm_plan_start_rollback(tm_trans_t *tx, const char *reason, int64_t now_ms)
     return 1;
 }
 
+int tm_plan_is_workflow(const tm_trans_t *tx)
+{
+    if (tx->n_branches == 0)
+        return 0;
+    const tm_kind_t *k = tm_kind_find(tx->branches[0].mode);
+    return k && k->resumes;
+}
+
+int tm_plan_timeout_resumes(const tm_trans_t *tx, tm_run_t *run)
+{
+    if (tx->status != TM_TX_PREPARED || !tm_plan_is_workflow(tx))
+        return 0;
+    run->resume_due = 1;
+    return 1;
+}
+
 int tm_plan_on_timeout(tm_trans_t *tx, int64_t now_ms)
 {
     if (tx->status == TM_TX_SUBMITTED && tm_plan_forward_done(tx))
         return 0; /* decided to commit: phase 2 has no timeout */
+    if (tx->status == TM_TX_PREPARED && tm_plan_is_workflow(tx))
+        return 0; /* resumed instead: tm_plan_timeout_resumes */
     char reason[96];
     snprintf(reason, sizeof(reason), "timeout: not done %u ms after it began",
              tx->opts.timeout_to_fail_ms);
@@ -379,6 +448,81 @@ static tm_effect_t phase2_result(tm_op_t *op, tm_op_run_t *o,
     return e;
 }
 
+/* The workflow's resume answered. Only a prepared workflow is resumed;
+ * once it decided (the service's Submit or Abort, which may come during
+ * the very call) the answer changes nothing. */
+static tm_effect_t resume_result(tm_trans_t *tx, tm_op_t *op, tm_op_run_t *o,
+                                 tm_result_t result, const char *msg,
+                                 const tm_retry_policy_t *p, int64_t now_ms)
+{
+    tm_effect_t e = {0, -1, 0};
+    char reason[600];
+    if (tx->status != TM_TX_PREPARED)
+        return e;
+    switch (result) {
+    case TM_RESULT_FAILURE: /* the function cannot go on: an operator's */
+        op->status = TM_OP_FAILED;
+        op->finished_ms = now_ms;
+        o->dirty = 1;
+        set_error(op, "workflow stopped: ", msg);
+        snprintf(reason, sizeof(reason), "workflow stopped: %s",
+                 msg && *msg ? msg : "the workflow service answered ABORTED");
+        tm_set_string(&tx->reason, reason);
+        e.changed = 1;
+        e.alert = 1;
+        return e;
+    case TM_RESULT_ONGOING: /* running in the service now */
+        set_error(op, "ongoing: ", msg);
+        o->unknown_streak = 0;
+        e.retry_in_ms = p->retry_interval_ms;
+        return e;
+    case TM_RESULT_OK: /* answered, but nothing decided: try again */
+        set_error(op, "",
+                  "the workflow service answered OK but the "
+                  "workflow has not decided");
+        break;
+    case TM_RESULT_UNKNOWN:
+        set_error(op, "", msg);
+        break;
+    }
+    o->unknown_streak++;
+    e.retry_in_ms = tm_plan_backoff_ms(p->retry_interval_ms, o->unknown_streak,
+                                       p->max_backoff_ms);
+    e.alert = p->retry_limit && op->attempts >= p->retry_limit;
+    return e;
+}
+
+int tm_plan_restart_resume(tm_trans_t *tx, tm_run_t *run)
+{
+    if (tx->status != TM_TX_PREPARED || !tm_plan_is_workflow(tx))
+        return 0;
+    tm_op_t *op = &tx->branches[0].ops[TM_SLOT_FORWARD];
+    tm_op_run_t *o = tm_run_op(run, 0, TM_SLOT_FORWARD);
+    int stopped = op->status == TM_OP_FAILED;
+    if (!stopped && !o->waiting_retry)
+        return 0;
+    op->status = TM_OP_PENDING;
+    op->finished_ms = 0;
+    o->unknown_streak = 0;
+    o->dirty |= stopped;
+    if (stopped)
+        tm_set_string(&tx->reason, NULL);
+    run->resume_due = 1;
+    return 1;
+}
+
+int tm_plan_unrecorded_step(const tm_trans_t *tx)
+{
+    if (!tm_plan_is_workflow(tx))
+        return -1;
+    for (size_t i = 1; i < tx->n_branches; i++) {
+        const tm_op_t *fw = &tx->branches[i].ops[TM_SLOT_FORWARD];
+        if (fw->kind != TM_KIND_NONE && !fw->recorded)
+            return (int)i;
+    }
+    return -1;
+}
+
 tm_effect_t tm_plan_apply_result(tm_trans_t *tx, tm_run_t *run, size_t branch,
                                  tm_slot_t slot, tm_result_t result,
                                  const char *msg,
@@ -389,6 +533,8 @@ tm_effect_t tm_plan_apply_result(tm_trans_t *tx, tm_run_t *run, size_t branch,
     tm_op_t *op = &tx->branches[branch].ops[slot];
     tm_op_run_t *o = tm_run_op(run, branch, slot);
     tx->updated_ms = now_ms;
+    if (slot == TM_SLOT_FORWARD && op->kind == TM_KIND_RESUME)
+        return resume_result(tx, op, o, result, msg, policy, now_ms);
     if (slot == TM_SLOT_FORWARD)
         return forward_result(tx, branch, op, o, result, msg, policy, now_ms);
     return phase2_result(op, o, result, msg, policy, now_ms);

@@ -20,6 +20,18 @@
  *    transaction's timeout, or an abort move SUBMITTED/PREPARED to ABORTING.
  *  - ONGOING is retried at the fixed interval; unknown results with capped
  *    exponential backoff. Phase-2 ops are retried until they succeed.
+ *
+ * Workflows (a transaction whose branch 0 is a workflow head, tm_kind.h):
+ *  - Each step is registered (initiator-driven) before it runs and its
+ *    forward op's result recorded (SUCCEEDED, or FAILED: a business
+ *    failure the function went on from) before the function goes on.
+ *  - PREPARED past the timeout: no rollback; the head's resume is called
+ *    (run->resume_due), with backoff, until the workflow decides. ABORTED
+ *    from it stops the resume (op FAILED, reason "workflow stopped: ...")
+ *    until an operator restarts it (tm_plan_restart_resume).
+ *  - SUBMITTED: a step recorded FAILED is rolled back, never committed;
+ *    every other branch commits. A runs_last branch (the hooks) goes only
+ *    after every other branch's phase 2 is done, on either side.
  */
 #ifndef TM_PLAN_H
 #define TM_PLAN_H
@@ -92,6 +104,23 @@ int tm_plan_start_rollback(tm_trans_t *tx, const char *reason, int64_t now_ms);
 /* The transaction's timeout passed: roll back if it is prepared, or
  * submitted with forward ops unfinished. Returns 1 if the status changed. */
 int tm_plan_on_timeout(tm_trans_t *tx, int64_t now_ms);
+
+/* 1 when tx is a workflow (branch 0 is a head whose kind resumes). */
+int tm_plan_is_workflow(const tm_trans_t *tx);
+
+/* The timeout of tx passed and tx is a prepared workflow: mark its resume
+ * due in run and return 1 (the caller drives it); 0 for any other
+ * transaction (the caller then calls tm_plan_on_timeout). */
+int tm_plan_timeout_resumes(const tm_trans_t *tx, tm_run_t *run);
+
+/* Operator: a prepared workflow whose resume stopped (FAILED) or waits
+ * for a retry is resumed now, backoff reset. Returns 1 when it changed
+ * run (and tx: the op is PENDING again, dirty if it was FAILED). */
+int tm_plan_restart_resume(tm_trans_t *tx, tm_run_t *run);
+
+/* A workflow may be submitted only once every step has a recorded result:
+ * the index of the first registered step without one, or -1. */
+int tm_plan_unrecorded_step(const tm_trans_t *tx);
 
 /* Move to the final status; ops that will never be called become SKIPPED. */
 void tm_plan_finish(tm_trans_t *tx, tm_tx_status_t final, int64_t now_ms);

@@ -152,7 +152,7 @@ int tm_request_add_registered(tm_trans_t *tx,
     int rc = !(b->branch_id = tm_strdup(r->branch_id)) ||
                      copy_bytes(&b->payload, &b->payload_len, r->payload.data,
                                 r->payload.len) != 0 ||
-                     set_deps(b, &prev, idx ? 1 : 0) != 0
+                     set_deps(b, &prev, idx && !k->runs_last ? 1 : 0) != 0
                  ? -1
                  : 0;
     set_op(&b->ops[TM_SLOT_FORWARD], k->ops[TM_SLOT_FORWARD], NULL);

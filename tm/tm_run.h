@@ -39,6 +39,10 @@ typedef struct {
 typedef struct {
     tm_branch_run_t *branches; /* owned; cap entries, zeroed when added */
     size_t cap;
+    /* A prepared workflow whose timeout passed: its head's resume is due
+     * (tm_plan.h, "Workflows"). Not stored: a load re-arms the timeout,
+     * which sets it again. */
+    int resume_due;
 } tm_run_t;
 
 /* Room for n branches (new ones zeroed). Entries may move: no pointer into

@@ -16,6 +16,7 @@ void tm_limits_default(tm_limits_t *l)
 {
     l->max_branches = 100;
     l->max_payload = 64 * 1024;
+    l->max_result = 64 * 1024;
     l->max_headers = 16;
     l->max_option_ms = 24u * 3600u * 1000u;
     char err[64];
@@ -270,6 +271,13 @@ int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
                  tm_kind_list_text());
         return -1;
     }
+    if (kind->place == TM_PLACE_HEAD) {
+        snprintf(err, errlen,
+                 "mode %d (%s) is a workflow's head: StartWorkflow makes it, "
+                 "it cannot be registered",
+                 (int)r->mode, kind->name);
+        return -1;
+    }
     for (size_t i = 0; i < r->n_ops; i++) {
         const Trellis__V1__BranchOp *op = r->ops[i];
         if (!op_fits_kind(kind, op->op)) {
@@ -319,6 +327,51 @@ int tm_validate_force_stop(const Trellis__V1__ForceStopRequest *r, char *err,
     if (strlen(r->reason) > TM_REASON_MAX) {
         snprintf(err, errlen, "reason is longer than %d bytes", TM_REASON_MAX);
         return -1;
+    }
+    return 0;
+}
+
+/* ---- workflows ---------------------------------------------------------- */
+
+int tm_validate_start_workflow(const Trellis__V1__StartWorkflowRequest *r,
+                               const tm_limits_t *l, char *err, size_t errlen)
+{
+    if (tm_validate_gid(r->gid, err, errlen) != 0 ||
+        validate_id(r->name, "name", TM_WORKFLOW_NAME_MAX, err, errlen) != 0 ||
+        validate_payload(r->input.len, "input", l, err, errlen) != 0)
+        return TM_INVALID;
+    int rc = check_allowed(r->resume_target, "resume_target", l, err, errlen);
+    if (rc != 0)
+        return rc;
+    return tm_validate_options(r->options, l, err, errlen);
+}
+
+/* gRPC status codes a recorded step may carry: OK and ABORTED (a business
+ * failure). Anything else is not a result: the step is run again. */
+enum { CODE_OK = 0, CODE_ABORTED = 10 };
+
+int tm_validate_record_step(const Trellis__V1__RecordStepRequest *r,
+                            const tm_limits_t *l, char *err, size_t errlen)
+{
+    if (tm_validate_gid(r->gid, err, errlen) != 0 ||
+        tm_validate_branch_id(r->branch_id, err, errlen) != 0)
+        return TM_INVALID;
+    if (r->code != CODE_OK && r->code != CODE_ABORTED) {
+        snprintf(err, errlen,
+                 "code %u is not a result: only OK (0) and ABORTED (10) are "
+                 "recorded; a step that got any other answer is run again",
+                 r->code);
+        return TM_INVALID;
+    }
+    if (r->result.len > l->max_result) {
+        snprintf(err, errlen,
+                 "result is %zu bytes; at most %u allowed (max-result)",
+                 r->result.len, l->max_result);
+        return TM_INVALID;
+    }
+    if (r->message && strlen(r->message) > TM_REASON_MAX) {
+        snprintf(err, errlen, "message is longer than %d bytes", TM_REASON_MAX);
+        return TM_INVALID;
     }
     return 0;
 }

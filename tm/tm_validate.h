@@ -22,6 +22,7 @@
 typedef struct {
     uint32_t max_branches;   /* per transaction (steps + registered) */
     uint32_t max_payload;    /* bytes per branch payload */
+    uint32_t max_result;     /* bytes of a workflow step's recorded result */
     char payload_bound[160]; /* what lowered max_payload ("": the flag) */
     uint32_t max_headers;    /* branch headers per transaction */
     uint32_t max_option_ms;  /* upper bound of any *_ms option */
@@ -38,6 +39,7 @@ typedef struct {
 #define TM_HEADER_KEY_MAX 64
 #define TM_HEADER_VALUE_MAX 256
 #define TM_REASON_MAX 1024
+#define TM_WORKFLOW_NAME_MAX 128
 
 /* A parsed target "host:port/package.Service/Method" (trellis_target.h). */
 typedef trellis_target_t tm_target_t;
@@ -62,6 +64,13 @@ int tm_validate_submit(const Trellis__V1__SubmitRequest *r,
                        const tm_limits_t *l, char *err, size_t errlen);
 int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
                          const tm_limits_t *l, char *err, size_t errlen);
+/* Workflows: StartWorkflow (gid, name, input, an allowed resume target,
+ * options) and RecordStep (gid, branch id, code OK or ABORTED, a result
+ * within max_result, a message within TM_REASON_MAX). */
+int tm_validate_start_workflow(const Trellis__V1__StartWorkflowRequest *r,
+                               const tm_limits_t *l, char *err, size_t errlen);
+int tm_validate_record_step(const Trellis__V1__RecordStepRequest *r,
+                            const tm_limits_t *l, char *err, size_t errlen);
 int tm_validate_abort(const Trellis__V1__AbortRequest *r, char *err,
                       size_t errlen);
 /* ForceStop: a gid, and a reason (required: the operator says why). */

@@ -58,6 +58,8 @@ static void fit_payload_to_store(tm_limits_t *l, tm_store_t *store)
 {
     char why[sizeof(l->payload_bound)];
     uint32_t cap = tm_store_max_payload(store, why, sizeof(why));
+    if (l->max_result > cap)
+        l->max_result = cap;
     if (l->max_payload <= cap)
         return;
     tm_log(TM_LOG_WARN,
