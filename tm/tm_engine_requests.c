@@ -373,29 +373,15 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
 
 /* ---- RegisterBranch ----------------------------------------------------- */
 
-/* A workflow's own kinds (local steps, hooks) only in a workflow, and
- * nothing after its hooks. Returns 1 when it answered. */
+/* A branch that may not stand here (tm_request_misplaced). Returns 1
+ * when it answered. */
 static int refuse_misplaced(tm_live_t *l, tm_rpc_t *rpc,
                             const Trellis__V1__RegisterBranchRequest *r)
 {
-    const tm_trans_t *tx = &l->tx;
-    const tm_kind_t *k = tm_kind_find((tm_mode_t)r->mode);
-    int workflow = tm_plan_is_workflow(tx);
-    const tm_kind_t *last =
-        tx->n_branches ? tm_kind_find(tx->branches[tx->n_branches - 1].mode)
-                       : NULL;
-    if (k->place == TM_PLACE_WORKFLOW && !workflow)
-        tm_engine_fail(l->eng, rpc, TM_CODE_FAILED_PRECONDITION,
-                       "a %s branch belongs to a workflow, and transaction "
-                       "%s is not one (StartWorkflow makes workflows)",
-                       k->name, tx->gid);
-    else if (workflow && last && last->runs_last)
-        tm_engine_fail(l->eng, rpc, TM_CODE_FAILED_PRECONDITION,
-                       "workflow %s has registered its hooks; no branch "
-                       "can follow them",
-                       tx->gid);
-    else
+    char why[256];
+    if (!tm_request_misplaced(&l->tx, r, why, sizeof(why)))
         return 0;
+    tm_engine_fail(l->eng, rpc, TM_CODE_FAILED_PRECONDITION, "%s", why);
     return 1;
 }
 

@@ -9,8 +9,7 @@
  * rolled back on commit, hooks last.
  *
  * A workflow is a prepared transaction whose branch 0 is its head
- * (tm_kind_workflow.c): branch id "00", the ResumeRequest (gid, name,
- * input) as payload and the resume target as its one op. A repeated
+ * (tm_kind_workflow.c, built by tm_request_add_workflow_head). A repeated
  * StartWorkflow with the same name, input and target is a re-run — the
  * function's own initiator running again, or the service trellisd
  * resumed — and is answered with the durable state: status and every
@@ -25,24 +24,6 @@
 #include "tm_log.h"
 #include "tm_request.h"
 
-#define HEAD_BRANCH_ID "00"
-
-/* The head's payload: the request Resume is called with. The caller
- * frees *out. */
-static void pack_resume_request(const Trellis__V1__StartWorkflowRequest *r,
-                                uint8_t **out, size_t *len)
-{
-    Trellis__V1__ResumeRequest m = TRELLIS__V1__RESUME_REQUEST__INIT;
-    m.gid = r->gid;
-    m.name = r->name;
-    m.input = r->input;
-    *len = trellis__v1__resume_request__get_packed_size(&m);
-    *out = malloc(*len ? *len : 1);
-    if (!*out)
-        tm_exit_oom("workflow head");
-    trellis__v1__resume_request__pack(&m, *out);
-}
-
 static tm_live_t *new_workflow(tm_engine_t *e,
                                const Trellis__V1__StartWorkflowRequest *r)
 {
@@ -52,31 +33,16 @@ static tm_live_t *new_workflow(tm_engine_t *e,
         tm_exit_oom("workflow");
     if (!l->tx.opts.timeout_to_fail_ms)
         l->tx.opts.timeout_to_fail_ms = e->cfg.prepared_timeout_ms;
-    tm_branch_t *head = tm_trans_add_branch(&l->tx);
-    if (!head || !(head->branch_id = tm_strdup(HEAD_BRANCH_ID)) ||
-        !(head->ops[TM_SLOT_FORWARD].target = tm_strdup(r->resume_target)))
+    if (tm_request_add_workflow_head(&l->tx, r) != 0)
         tm_exit_oom("workflow head");
-    head->mode = TM_MODE_WORKFLOW;
-    head->initiator_driven = 1;
-    head->ops[TM_SLOT_FORWARD].kind = TM_KIND_RESUME;
-    head->ops[TM_SLOT_FORWARD].status = TM_OP_PENDING;
-    pack_resume_request(r, &head->payload, &head->payload_len);
     tm_engine_fit(l);
     return l;
 }
 
-/* tx is the workflow `fresh` describes (same name, input and target). */
 static int same_workflow(const tm_trans_t *tx, const tm_trans_t *fresh)
 {
-    if (!tm_plan_is_workflow(tx))
-        return 0;
-    const tm_branch_t *a = &tx->branches[0];
-    const tm_branch_t *b = &fresh->branches[0];
-    const char *ta = a->ops[TM_SLOT_FORWARD].target;
-    const char *tb = b->ops[TM_SLOT_FORWARD].target;
-    return a->payload_len == b->payload_len &&
-           memcmp(a->payload, b->payload, a->payload_len) == 0 && ta && tb &&
-           strcmp(ta, tb) == 0;
+    return tm_plan_is_workflow(tx) &&
+           tm_request_same_head(&tx->branches[0], &fresh->branches[0]);
 }
 
 static void answer_progress(tm_engine_t *e, tm_rpc_t *rpc, const tm_trans_t *tx,

@@ -5,6 +5,7 @@
 #include "tm_request.h"
 
 #include "tm_kind.h"
+#include "tm_plan.h"
 #include "trellis_fnv.h"
 
 #include <stdio.h>
@@ -162,6 +163,76 @@ int tm_request_add_registered(tm_trans_t *tx,
     if (rc != 0)
         tm_trans_truncate(tx, idx);
     return rc;
+}
+
+#define HEAD_BRANCH_ID "00"
+
+/* The request Resume is called with, packed into *out (malloc'd). */
+static int pack_resume_request(const Trellis__V1__StartWorkflowRequest *r,
+                               uint8_t **out, size_t *len)
+{
+    Trellis__V1__ResumeRequest m = TRELLIS__V1__RESUME_REQUEST__INIT;
+    m.gid = r->gid;
+    m.name = r->name;
+    m.input = r->input;
+    *len = trellis__v1__resume_request__get_packed_size(&m);
+    *out = malloc(*len ? *len : 1);
+    if (!*out)
+        return -1;
+    trellis__v1__resume_request__pack(&m, *out);
+    return 0;
+}
+
+int tm_request_add_workflow_head(tm_trans_t *tx,
+                                 const Trellis__V1__StartWorkflowRequest *r)
+{
+    size_t idx = tx->n_branches;
+    tm_branch_t *head = tm_trans_add_branch(tx);
+    if (!head)
+        return -1;
+    head->mode = TM_MODE_WORKFLOW;
+    head->initiator_driven = 1;
+    if (!(head->branch_id = tm_strdup(HEAD_BRANCH_ID)) ||
+        set_op(&head->ops[TM_SLOT_FORWARD], TM_KIND_RESUME, r->resume_target) !=
+            0 ||
+        pack_resume_request(r, &head->payload, &head->payload_len) != 0) {
+        tm_trans_truncate(tx, idx);
+        return -1;
+    }
+    return 0;
+}
+
+int tm_request_same_head(const tm_branch_t *a, const tm_branch_t *b)
+{
+    const char *ta = a->ops[TM_SLOT_FORWARD].target;
+    const char *tb = b->ops[TM_SLOT_FORWARD].target;
+    return a->payload_len == b->payload_len &&
+           memcmp(a->payload, b->payload, a->payload_len) == 0 && ta && tb &&
+           strcmp(ta, tb) == 0;
+}
+
+int tm_request_misplaced(const tm_trans_t *tx,
+                         const Trellis__V1__RegisterBranchRequest *r, char *why,
+                         size_t len)
+{
+    const tm_kind_t *k = tm_kind_find((tm_mode_t)r->mode);
+    int workflow = tm_plan_is_workflow(tx);
+    const tm_kind_t *last =
+        tx->n_branches ? tm_kind_find(tx->branches[tx->n_branches - 1].mode)
+                       : NULL;
+    if (k && k->place != TM_PLACE_ANY && !workflow)
+        snprintf(why, len,
+                 "a %s branch belongs to a workflow, and transaction %s is "
+                 "not one (StartWorkflow makes workflows)",
+                 k->name, tx->gid);
+    else if (workflow && last && last->runs_last)
+        snprintf(why, len,
+                 "workflow %s has registered its hooks; no branch can "
+                 "follow them",
+                 tx->gid);
+    else
+        return 0;
+    return 1;
 }
 
 int tm_request_same_registration(const tm_branch_t *b,

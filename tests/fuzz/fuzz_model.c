@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tm_config.h"
+#include "tm_kind.h"
 #include "tm_request.h"
 
 tm_limits_t fz_default_limits(void)
@@ -39,15 +40,17 @@ static void check_branch(const tm_trans_t *tx, size_t i, const tm_limits_t *lim)
                "branch id that validation would refuse");
     fz_require(tm_request_find_branch(tx, b->branch_id) == (int)i,
                "two branches with one id");
-    fz_require(b->mode >= TM_MODE_SAGA && b->mode <= TM_MODE_XA,
-               "branch mode out of range");
+    const tm_kind_t *k = tm_kind_find(b->mode);
+    fz_require(k != NULL, "branch of a mode no kind has");
+    fz_require(k->place != TM_PLACE_HEAD || i == 0,
+               "a workflow head that is not branch 0");
     fz_require(b->payload_len <= lim->max_payload, "payload over the limit");
     fz_require(b->payload_len == 0 || b->payload != NULL,
                "payload length without bytes");
     for (size_t d = 0; d < b->n_deps; d++)
         fz_require(b->deps[d] < i, "dependency on a later branch");
-    fz_require(b->ops[TM_SLOT_FORWARD].kind != TM_KIND_NONE,
-               "branch without a forward op");
+    fz_require(b->ops[TM_SLOT_FORWARD].kind == k->ops[TM_SLOT_FORWARD],
+               "a forward op that is not its kind's");
     for (int s = 0; s < TM_SLOTS; s++)
         check_op(&b->ops[s], lim);
 }

@@ -91,7 +91,8 @@ static void on_register(session_t *s, const uint8_t *m, size_t n)
         tm_request_same_registration(&tx->branches[existing], r);
         goto out;
     }
-    if (tx->status != TM_TX_PREPARED || tx->n_branches >= s->lim.max_branches)
+    if (tx->status != TM_TX_PREPARED || tx->n_branches >= s->lim.max_branches ||
+        tm_request_misplaced(tx, r, err, sizeof(err)))
         goto out;
     fz_require(tm_request_add_registered(tx, r) == 0, "out of memory");
     fz_require(

@@ -218,6 +218,47 @@ static void set_log_level(const uint8_t *req, size_t len)
     trellis__v1__set_log_level_request__free_unpacked(r, NULL);
 }
 
+/* StartWorkflow's checks, then the head as the engine builds it: a
+ * workflow of one branch that the same request describes again. */
+static void start_workflow(const uint8_t *req, size_t len)
+{
+    tm_limits_t lim = fz_default_limits();
+    char err[512] = "";
+    Trellis__V1__StartWorkflowRequest *r =
+        trellis__v1__start_workflow_request__unpack(NULL, len, req);
+    if (!r ||
+        refused(tm_validate_start_workflow(r, &lim, err, sizeof(err)), err))
+        goto out;
+    tm_trans_t *tx = tm_trans_new(r->gid, TM_TX_PREPARED, FZ_NOW_MS);
+    tm_trans_t *again = tm_trans_new(r->gid, TM_TX_PREPARED, FZ_NOW_MS);
+    fz_require(tx && again && tm_request_add_workflow_head(tx, r) == 0 &&
+                   tm_request_add_workflow_head(again, r) == 0,
+               "out of memory building a workflow");
+    fz_require(tm_plan_is_workflow(tx), "a started workflow is not one");
+    fz_require(tm_request_same_head(&tx->branches[0], &again->branches[0]),
+               "the same StartWorkflow twice is not the same workflow");
+    fz_model_check(tx, &lim);
+    fz_model_reply(tx);
+    tm_trans_free(tx);
+    tm_trans_free(again);
+out:
+    trellis__v1__start_workflow_request__free_unpacked(r, NULL);
+}
+
+/* RecordStep's checks: only OK and ABORTED within the limits pass. */
+static void record_step(const uint8_t *req, size_t len)
+{
+    tm_limits_t lim = fz_default_limits();
+    char err[512] = "";
+    Trellis__V1__RecordStepRequest *r =
+        trellis__v1__record_step_request__unpack(NULL, len, req);
+    if (r && !refused(tm_validate_record_step(r, &lim, err, sizeof(err)), err))
+        fz_require((r->code == 0 || r->code == 10) &&
+                       r->result.len <= lim.max_result,
+                   "a RecordStep outside its rules was accepted");
+    trellis__v1__record_step_request__free_unpacked(r, NULL);
+}
+
 static void session(const uint8_t *req, size_t len)
 {
     fz_in_t in = fz_in(req, len);
@@ -239,6 +280,8 @@ static const family_fn families[] = {
     retry_now,       /* 9 */
     force_stop,      /* 10 */
     set_log_level,   /* 11 */
+    start_workflow,  /* 12 */
+    record_step,     /* 13 */
 };
 
 /* The request type of each family, as trellisd registers it with
@@ -256,6 +299,8 @@ static const ProtobufCMessageDescriptor *const request_types[] = {
     &trellis__v1__retry_now_request__descriptor,
     &trellis__v1__force_stop_request__descriptor,
     &trellis__v1__set_log_level_request__descriptor,
+    &trellis__v1__start_workflow_request__descriptor,
+    &trellis__v1__record_step_request__descriptor,
 };
 
 /* tm_server's check before the handler: 1 if the request is refused

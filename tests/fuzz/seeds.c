@@ -227,7 +227,9 @@ enum {
     F_SESSION,
     F_RETRY_NOW,
     F_FORCE_STOP,
-    F_SET_LOG_LEVEL
+    F_SET_LOG_LEVEL,
+    F_START_WORKFLOW,
+    F_RECORD_STEP
 };
 enum { R_BEGIN, R_REGISTER, R_SUBMIT, R_ABORT, R_STOP };
 /* Participant results in a session's drive bytes. */
@@ -327,6 +329,23 @@ static void single_requests(void)
         TRELLIS__V1__SET_LOG_LEVEL_REQUEST__INIT;
     ll.level = "debug";
     write_msg(t, "set-log-level", F_SET_LOG_LEVEL, &ll.base);
+    Trellis__V1__StartWorkflowRequest sw =
+        TRELLIS__V1__START_WORKFLOW_REQUEST__INIT;
+    sw.gid = "wf-1";
+    sw.name = "transfer";
+    sw.input.data = (uint8_t *)"from=a to=b amount=30";
+    sw.input.len = strlen((const char *)sw.input.data);
+    sw.resume_target = "127.0.0.1:7405/trellis.v1.Workflow/Resume";
+    sw.options = options(5000, 0, "x-tenant", "acme");
+    write_msg(t, "start-workflow", F_START_WORKFLOW, &sw.base);
+    Trellis__V1__RecordStepRequest rs = TRELLIS__V1__RECORD_STEP_REQUEST__INIT;
+    rs.gid = "wf-1";
+    rs.branch_id = "01";
+    rs.code = 10;
+    rs.result.data = (uint8_t *)"\x00booking=42";
+    rs.result.len = 11;
+    rs.message = "insufficient funds";
+    write_msg(t, "record-step", F_RECORD_STEP, &rs.base);
 }
 
 static void start_session(buf_t *b, uint8_t limits)
