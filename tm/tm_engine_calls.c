@@ -41,6 +41,23 @@ static void on_op_timer(tm_timer_node_t *node)
     tm_live_unref(l);
 }
 
+/* A workflow whose resume was just refused waits for an operator: say
+ * so, and count it. */
+static void log_if_stopped(const tm_live_t *l, const tm_op_t *op,
+                           tm_effect_t eff)
+{
+    if (op->kind != TM_KIND_RESUME || op->status != TM_OP_FAILED ||
+        !eff.changed)
+        return;
+    char q[700];
+    tm_metrics_workflow_stopped();
+    tm_log(TM_LOG_WARN,
+           "event=workflow_stopped gid=%s error=\"%s\" msg=\"the workflow "
+           "service refused to resume it; trellisctl retry, abort or "
+           "force-stop\"",
+           l->tx.gid, tm_log_quote(op->last_error, q, sizeof(q)));
+}
+
 /* A call that could not even be started (bad target, no channel): apply
  * it as an UNKNOWN result. */
 static void apply_unsent(tm_live_t *l, uint32_t b, tm_slot_t slot,
@@ -196,6 +213,7 @@ static void apply_result(tm_live_t *l, const call_ctx_t *ctx, int status,
                op->attempts, tm_log_quote(op->last_error, q, sizeof(q)));
     if (before != l->tx.status)
         tm_engine_log_rollback_decision(l);
+    log_if_stopped(l, op, eff);
     if (!eff.changed && op->status == TM_OP_PENDING) {
         /* No answer yet: store the attempt anyway, so retry_limit counts
          * on from here after a restart or a takeover. */

@@ -33,7 +33,8 @@ typedef struct {
 
 /* The mode label of a finished transaction: the kind of all its branches
  * (the index of the kind in tm_kind.h's table), "hybrid" when they are of
- * several kinds, "none" without branches. */
+ * several kinds, "none" without branches; a workflow is "workflow", the
+ * kind of its head. */
 enum { MODE_HYBRID = TM_KINDS_MAX, MODE_NONE, N_MODES };
 
 static const char *mode_label(int i)
@@ -87,6 +88,7 @@ static struct {
     atomic_uint_fast64_t takeovers;
     atomic_uint_fast64_t retry_now;
     atomic_uint_fast64_t force_stopped;
+    atomic_uint_fast64_t workflows_stopped;
     atomic_uint_fast64_t store_failures;
     atomic_int_fast64_t store_unhealthy; /* 0 healthy, 1 not */
     atomic_uint_fast64_t refused_unhealthy;
@@ -155,6 +157,11 @@ static int mode_index(const tm_trans_t *tx)
     if (tx->n_branches == 0)
         return MODE_NONE;
     tm_mode_t first = tx->branches[0].mode;
+    const tm_kind_t *head = tm_kind_find(first);
+    for (size_t k = 0;
+         head && head->place == TM_PLACE_HEAD && k < tm_kind_count(); k++)
+        if (tm_kind_at(k) == head) /* a workflow, whatever its steps */
+            return (int)k;
     for (size_t i = 1; i < tx->n_branches; i++)
         if (tx->branches[i].mode != first)
             return MODE_HYBRID;
@@ -217,6 +224,11 @@ void tm_metrics_retry_now(void)
     add(&m.retry_now, 1);
 }
 
+void tm_metrics_workflow_stopped(void)
+{
+    add(&m.workflows_stopped, 1);
+}
+
 void tm_metrics_force_stopped(void)
 {
     add(&m.force_stopped, 1);
@@ -264,6 +276,7 @@ void tm_metrics_reset(void)
     atomic_store(&m.takeovers, 0);
     atomic_store(&m.retry_now, 0);
     atomic_store(&m.force_stopped, 0);
+    atomic_store(&m.workflows_stopped, 0);
     atomic_store(&m.store_failures, 0);
     atomic_store(&m.store_unhealthy, 0);
     atomic_store(&m.refused_unhealthy, 0);
@@ -396,6 +409,10 @@ static void write_others(FILE *f)
             (unsigned long long)get(&m.retry_now));
     fprintf(f, "trellis_operator_actions_total{action=\"force_stop\"} %llu\n",
             (unsigned long long)get(&m.force_stopped));
+    write_counter(f, "trellis_workflows_stopped_total",
+                  "Workflows whose resume was refused (ABORTED: a replay "
+                  "mismatch, an unknown name); each waits for an operator.",
+                  &m.workflows_stopped);
     write_counter(f, "trellis_store_commit_failures_total",
                   "Group commits that failed and were retried.",
                   &m.store_failures);

@@ -77,6 +77,8 @@ void tm_metrics_takeovers_add(uint64_t n);
 /* Operator actions that went through (trellisctl retry-now, force-stop). */
 void tm_metrics_retry_now(void);
 void tm_metrics_force_stopped(void);
+/* A workflow's resume was refused and it waits for an operator. */
+void tm_metrics_workflow_stopped(void);
 
 /* Storage health (tm_store.c): a failed group commit, the health state
  * (1 healthy), and a request refused because storage was failing. */

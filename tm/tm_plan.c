@@ -467,9 +467,8 @@ static tm_effect_t resume_result(tm_trans_t *tx, tm_op_t *op, tm_op_run_t *o,
         set_error(op, "workflow stopped: ", msg);
         snprintf(reason, sizeof(reason), "workflow stopped: %s",
                  msg && *msg ? msg : "the workflow service answered ABORTED");
-        tm_set_string(&tx->reason, reason);
+        tm_set_string(&tx->reason, reason); /* the engine logs and counts it */
         e.changed = 1;
-        e.alert = 1;
         return e;
     case TM_RESULT_ONGOING: /* running in the service now */
         set_error(op, "ongoing: ", msg);

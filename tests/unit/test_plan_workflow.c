@@ -159,7 +159,6 @@ static void test_resume_answers(void **state)
     /* ABORTED: stopped for the operator, with the service's words */
     e = answer(tx, 0, TM_SLOT_FORWARD, TM_RESULT_FAILURE);
     assert_int_equal(e.changed, 1);
-    assert_int_equal(e.alert, 1);
     assert_int_equal(e.retry_in_ms, -1);
     assert_int_equal(op->status, TM_OP_FAILED);
     assert_int_equal(tx->status, TM_TX_PREPARED);
