@@ -150,6 +150,22 @@ int tm_store_codec_branch(tm_trans_t *tx, const tm_store_codec_col_t *c,
     return 0;
 }
 
+/* The value as owned bytes in *out, *len (NULL and 0 for SQL NULL and for
+ * an empty value). Returns 0, or -1 out of memory. */
+static int col_bytes(const tm_store_codec_col_t *c, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (!c->p || !c->len)
+        return 0;
+    *out = malloc(c->len);
+    if (!*out)
+        return -1;
+    memcpy(*out, c->p, c->len);
+    *len = c->len;
+    return 0;
+}
+
 int tm_store_codec_op(tm_trans_t *tx, const tm_store_codec_col_t *c, size_t n,
                       char *err, size_t errlen)
 {
@@ -165,13 +181,20 @@ int tm_store_codec_op(tm_trans_t *tx, const tm_store_codec_col_t *c, size_t n,
     op->attempts = (uint32_t)col_i64(&c[3]);
     op->finished_ms = col_i64(&c[6]);
     op->late = (int)col_i64(&c[7]);
+    op->recorded = (int)col_i64(&c[8]);
     free(op->last_error);
     free(op->attempt_ms);
+    free(op->result);
     op->attempt_ms = NULL;
     op->n_attempt_ms = 0;
+    op->result = NULL;
+    op->result_len = 0;
     char *times = NULL;
-    if (col_dup(&c[4], &op->last_error) != 0 || col_dup(&c[5], &times) != 0)
+    if (col_dup(&c[4], &op->last_error) != 0 || col_dup(&c[5], &times) != 0 ||
+        col_bytes(&c[9], &op->result, &op->result_len) != 0) {
+        free(times);
         return out_of_memory("an op", err, errlen);
+    }
     op->attempt_ms = tm_store_split_i64(times, &op->n_attempt_ms);
     free(times);
     return 0;

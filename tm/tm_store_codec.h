@@ -47,10 +47,12 @@ typedef struct {
     " target0, kind1, target1, kind2, target2"
 #define TM_STORE_CODEC_BRANCH_NCOLS 12
 
-/* The columns of an op row. */
+/* The columns of an op row (result: the bytes a workflow step recorded,
+ * NULL or empty when none). */
 #define TM_STORE_CODEC_OP_COLUMNS                                              \
-    "idx, slot, status, attempts, last_error, attempt_ms, finished_ms, late"
-#define TM_STORE_CODEC_OP_NCOLS 8
+    "idx, slot, status, attempts, last_error, attempt_ms, finished_ms, late,"  \
+    " recorded, result"
+#define TM_STORE_CODEC_OP_NCOLS 10
 
 /* The most columns any row above has. */
 #define TM_STORE_CODEC_MAX_COLS 12

@@ -26,6 +26,9 @@ typedef struct {
     char *attempt_ms; /* comma-separated text */
     int64_t finished_ms;
     int late;
+    int recorded;
+    uint8_t *result; /* NULL when empty */
+    size_t result_len;
 } tm_w_op_t;
 
 typedef struct {

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "2"
+#define SCHEMA_VERSION "3"
 
 /* ---- SQL text buffer -------------------------------------------------- */
 
@@ -196,6 +196,7 @@ static const char *schema_sql =
     " status TINYINT NOT NULL, attempts INT UNSIGNED NOT NULL,"
     " last_error BLOB NULL, attempt_ms BLOB NULL,"
     " finished_ms BIGINT NOT NULL, late TINYINT NOT NULL DEFAULT 0,"
+    " recorded TINYINT NOT NULL DEFAULT 0, result MEDIUMBLOB NULL,"
     " PRIMARY KEY (gid, idx, slot)"
     ") ENGINE=InnoDB;"
     "INSERT IGNORE INTO trellis_meta (k, v) VALUES ('schema', "
@@ -254,25 +255,38 @@ int my_ensure_database(my_store_t *m, char *err, size_t errlen)
     return rc ? -1 : 0;
 }
 
-/* Schema 1 -> 2: the fencing token (generation, bumped by every claim)
- * and the inserting node (origin). Two nodes upgrading at once: the
- * second one's ALTER finds the columns there, and it reads again. */
-static int upgrade_schema_1(MYSQL *db, char *version, size_t len, char *err,
-                            size_t errlen)
+/* The ALTER that upgrades schema version v to v + 1 (index v - 1).
+ * 1 -> 2: the fencing token (generation, bumped by every claim) and the
+ * inserting node (origin). 2 -> 3: an op's recorded result (workflow
+ * steps: recorded, result). */
+static const char *const upgrade_sql[] = {
+    "ALTER TABLE trellis_trans ADD COLUMN generation BIGINT UNSIGNED NOT NULL"
+    " DEFAULT 0, ADD COLUMN origin VARBINARY(64) NULL",
+    "ALTER TABLE trellis_op ADD COLUMN recorded TINYINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN result MEDIUMBLOB NULL",
+};
+
+/* Upgrade schema version from to from + 1, then read the version again
+ * into version[len]. Two nodes upgrading at once: the second one's ALTER
+ * finds the columns there (one ALTER adds all of them or none), and it
+ * reads again. */
+static int upgrade_schema(MYSQL *db, int from, char *version, size_t len,
+                          char *err, size_t errlen)
 {
-    if (my_exec(db, "ALTER TABLE trellis_trans ADD COLUMN generation"
-                    " BIGINT UNSIGNED NOT NULL DEFAULT 0, ADD COLUMN origin"
-                    " VARBINARY(64) NULL") != 0 &&
-        mysql_errno(db) != ER_DUP_FIELDNAME) {
-        my_error(db, "upgrading the schema from version 1", err, errlen);
+    char what[64], sql[128];
+    snprintf(what, sizeof(what), "upgrading the schema from version %d", from);
+    snprintf(sql, sizeof(sql),
+             "UPDATE trellis_meta SET v = '%d' WHERE k = 'schema'"
+             " AND v = '%d'",
+             from + 1, from);
+    if ((my_exec(db, upgrade_sql[from - 1]) != 0 &&
+         mysql_errno(db) != ER_DUP_FIELDNAME) ||
+        my_exec(db, sql) != 0) {
+        my_error(db, what, err, errlen);
         return -1;
     }
-    if (my_exec(db, "UPDATE trellis_meta SET v = '2' WHERE k = 'schema'") !=
-        0) {
-        my_error(db, "upgrading the schema from version 1", err, errlen);
-        return -1;
-    }
-    tm_log(TM_LOG_INFO, "event=store_schema_upgraded from=1 to=2");
+    tm_log(TM_LOG_INFO, "event=store_schema_upgraded from=%d to=%d", from,
+           from + 1);
     return read_schema_version(db, version, len, err, errlen);
 }
 
@@ -282,7 +296,10 @@ int my_create_schema(my_store_t *m, MYSQL *db, char *err, size_t errlen)
     if (read_schema_version(db, version, sizeof(version), err, errlen) != 0)
         return -1;
     if (strcmp(version, "1") == 0 &&
-        upgrade_schema_1(db, version, sizeof(version), err, errlen) != 0)
+        upgrade_schema(db, 1, version, sizeof(version), err, errlen) != 0)
+        return -1;
+    if (strcmp(version, "2") == 0 &&
+        upgrade_schema(db, 2, version, sizeof(version), err, errlen) != 0)
         return -1;
     if (version[0] && strcmp(version, SCHEMA_VERSION) != 0) {
         snprintf(err, errlen,

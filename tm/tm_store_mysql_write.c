@@ -224,7 +224,10 @@ static void append_op_values(my_sql_t *b, const char *gid, const tm_w_op_t *o)
     my_sql_str(b, o->last_error);
     my_sql_printf(b, ",");
     my_sql_str(b, o->attempt_ms);
-    my_sql_printf(b, ",%" PRId64 ",%d)", o->finished_ms, o->late);
+    my_sql_printf(b, ",%" PRId64 ",%d,%d,", o->finished_ms, o->late,
+                  o->recorded);
+    my_sql_hex(b, o->result, o->result_len);
+    my_sql_printf(b, ")");
 }
 
 static const char *branch_insert_head =
@@ -239,12 +242,12 @@ static const char *branch_insert_tail =
     " target1=VALUES(target1), kind2=VALUES(kind2), target2=VALUES(target2);";
 static const char *op_insert_head =
     "INSERT INTO trellis_op (gid, idx, slot, status, attempts, last_error,"
-    " attempt_ms, finished_ms, late) VALUES ";
+    " attempt_ms, finished_ms, late, recorded, result) VALUES ";
 static const char *op_insert_tail =
     " ON DUPLICATE KEY UPDATE status=VALUES(status),"
     " attempts=VALUES(attempts), last_error=VALUES(last_error),"
     " attempt_ms=VALUES(attempt_ms), finished_ms=VALUES(finished_ms),"
-    " late=VALUES(late);";
+    " late=VALUES(late), recorded=VALUES(recorded), result=VALUES(result);";
 
 /* Send the statements built so far (closing an open multi-row one). */
 static int send_built(my_store_t *m, my_sql_t *b, int *open_rows,
@@ -278,6 +281,14 @@ static size_t branch_row_bytes(const char *gid, const tm_w_branch_t *br)
                   str_len(br->deps);
     for (int k = 0; k < TM_SLOTS; k++)
         text += str_len(br->target[k]);
+    return 2 * text + 256;
+}
+
+/* The same for an op row (a recorded result may be large). */
+static size_t op_row_bytes(const char *gid, const tm_w_op_t *o)
+{
+    size_t text = strlen(gid) + str_len(o->last_error) +
+                  str_len(o->attempt_ms) + o->result_len;
     return 2 * text + 256;
 }
 
@@ -323,6 +334,9 @@ static int apply_rows_and_commit(my_store_t *m, tm_write_t *group)
         if (any_refused && gid_refused(group, w->gid))
             continue;
         for (size_t i = 0; i < w->n_ops; i++) {
+            size_t row = op_row_bytes(w->gid, &w->ops[i]);
+            if (make_room(m, b, &open_rows, op_insert_tail, row) != 0)
+                return -1;
             my_sql_printf(b, open_rows ? "," : "%s", op_insert_head);
             open_rows = 1;
             append_op_values(b, w->gid, &w->ops[i]);

@@ -8,6 +8,7 @@
  * reader sees the last committed state and never blocks the writer.
  */
 #include "tm_exit.h"
+#include "tm_log.h"
 #include "tm_metrics.h"
 #include "tm_store_codec.h"
 #include "tm_store_impl.h"
@@ -23,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"
 
 /* WAL frames (pages) after which the checkpointer runs, and after which it
  * insists (RESTART: waits for the writer) so the WAL cannot grow forever. */
@@ -79,7 +80,17 @@ static const char *schema_sql =
     " status INTEGER NOT NULL, attempts INTEGER NOT NULL, last_error TEXT,"
     " attempt_ms TEXT, finished_ms INTEGER NOT NULL,"
     " late INTEGER NOT NULL DEFAULT 0,"
+    " recorded INTEGER NOT NULL DEFAULT 0, result BLOB,"
     " PRIMARY KEY(gid, idx, slot)) WITHOUT ROWID;";
+
+/* Schema 1 -> 2: an op's recorded result (workflow steps). One transaction
+ * with the new version: a crash leaves version 1 without the columns. */
+static const char *upgrade_1_sql =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE op ADD COLUMN recorded INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE op ADD COLUMN result BLOB;"
+    "UPDATE meta SET value='2' WHERE key='schema' AND value='1';"
+    "COMMIT;";
 
 static const char *write_sql[N_WRITE_STMTS] = {
     [ST_INSERT_TRANS] =
@@ -94,8 +105,8 @@ static const char *write_sql[N_WRITE_STMTS] = {
                          "target0,kind1,target1,kind2,target2)"
                          " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [ST_UPSERT_OP] = "INSERT OR REPLACE INTO op(gid,idx,slot,status,"
-                     "attempts,last_error,attempt_ms,finished_ms,late)"
-                     " VALUES(?,?,?,?,?,?,?,?,?)",
+                     "attempts,last_error,attempt_ms,finished_ms,late,"
+                     "recorded,result) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
 };
@@ -170,6 +181,11 @@ static int apply_op(sq_store_t *s, const char *gid, const tm_w_op_t *o)
     sqlite3_bind_text(st, 7, o->attempt_ms, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, o->finished_ms);
     sqlite3_bind_int(st, 9, o->late);
+    sqlite3_bind_int(st, 10, o->recorded);
+    if (o->result)
+        sqlite3_bind_blob(st, 11, o->result, (int)o->result_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 11);
     return step_reset(st);
 }
 
@@ -322,32 +338,68 @@ static int open_db(const char *path, sqlite3 **db, int cache_kib, char *err,
     return exec_sql(*db, pragmas, err, errlen);
 }
 
-static int check_schema_version(sqlite3 *db, char *err, size_t errlen)
+/* The stored schema version in out[len] ("" when none is stored yet).
+ * Returns 0, or -1 with err. */
+static int read_schema_version(sqlite3 *db, char *out, size_t len, char *err,
+                               size_t errlen)
 {
     sqlite3_stmt *st;
+    out[0] = '\0';
     if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema'", -1,
                            &st, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "sqlite: %s", sqlite3_errmsg(db));
         return -1;
     }
-    int rc = 0;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
         const char *v = (const char *)sqlite3_column_text(st, 0);
-        if (!v || strcmp(v, SCHEMA_VERSION) != 0) {
-            snprintf(err, errlen,
-                     "store schema version %s is not the one this trellisd "
-                     "knows (%s)",
-                     v ? v : "(null)", SCHEMA_VERSION);
-            rc = -1;
-        }
+        snprintf(out, len, "%s", v && *v ? v : "(empty)");
+    } else if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "sqlite: %s", sqlite3_errmsg(db));
     }
     sqlite3_finalize(st);
-    if (rc == 0)
-        rc = exec_sql(db,
-                      "INSERT OR IGNORE INTO meta(key,value) VALUES('schema',"
-                      "'" SCHEMA_VERSION "')",
-                      err, errlen);
-    return rc;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Upgrade a database of schema version 1 in place (see upgrade_1_sql);
+ * version[len] then holds the version stored. Returns 0, or -1 with err
+ * (nothing changed). */
+static int upgrade_schema_1(sqlite3 *db, char *version, size_t len, char *err,
+                            size_t errlen)
+{
+    char why[256];
+    if (exec_sql(db, upgrade_1_sql, why, sizeof(why)) != 0) {
+        if (!sqlite3_get_autocommit(db))
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        snprintf(err, errlen, "upgrading the store schema from version 1: %s",
+                 why);
+        return -1;
+    }
+    tm_log(TM_LOG_INFO, "event=store_schema_upgraded from=1 to=2");
+    return read_schema_version(db, version, len, err, errlen);
+}
+
+/* Upgrade an older schema, refuse one this code does not know, and store
+ * the version of a new database. Returns 0, or -1 with err. */
+static int check_schema_version(sqlite3 *db, char *err, size_t errlen)
+{
+    char version[64];
+    if (read_schema_version(db, version, sizeof(version), err, errlen) != 0)
+        return -1;
+    if (strcmp(version, "1") == 0 &&
+        upgrade_schema_1(db, version, sizeof(version), err, errlen) != 0)
+        return -1;
+    if (version[0] && strcmp(version, SCHEMA_VERSION) != 0) {
+        snprintf(err, errlen,
+                 "store schema version %s is not the one this trellisd "
+                 "knows (%s)",
+                 version, SCHEMA_VERSION);
+        return -1;
+    }
+    return exec_sql(db,
+                    "INSERT OR IGNORE INTO meta(key,value) VALUES('schema',"
+                    "'" SCHEMA_VERSION "')",
+                    err, errlen);
 }
 
 static int prepare_writes(sq_store_t *s, char *err, size_t errlen)

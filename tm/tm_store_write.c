@@ -63,9 +63,24 @@ void tm_write_free(tm_write_t *w)
     for (size_t i = 0; i < w->n_ops; i++) {
         free(w->ops[i].last_error);
         free(w->ops[i].attempt_ms);
+        free(w->ops[i].result);
     }
     free(w->ops);
     free(w);
+}
+
+/* A copy of the op's recorded result in o (none when it is empty).
+ * Returns 0, or -1 out of memory. */
+static int capture_result(tm_w_op_t *o, const tm_op_t *op)
+{
+    if (!op->result || !op->result_len)
+        return 0;
+    o->result = malloc(op->result_len);
+    if (!o->result)
+        return -1;
+    memcpy(o->result, op->result, op->result_len);
+    o->result_len = op->result_len;
+    return 0;
 }
 
 static int capture_op(tm_w_op_t *o, uint32_t branch, int slot,
@@ -77,10 +92,14 @@ static int capture_op(tm_w_op_t *o, uint32_t branch, int slot,
     o->attempts = op->attempts;
     o->finished_ms = op->finished_ms;
     o->late = op->late;
+    o->recorded = op->recorded;
     o->last_error = tm_strdup(op->last_error);
     o->attempt_ms = join_i64(op->attempt_ms, op->n_attempt_ms);
+    int rc = capture_result(o, op);
     mark->dirty = 0;
-    return (op->last_error && !o->last_error) || !o->attempt_ms ? -1 : 0;
+    if ((op->last_error && !o->last_error) || !o->attempt_ms)
+        rc = -1;
+    return rc;
 }
 
 static int capture_branch(tm_w_branch_t *wb, uint32_t idx, const tm_branch_t *b,

@@ -18,7 +18,10 @@
  *     schema of version 1 is upgraded in place;
  *   - issue 12 item 8: the payload bound comes from max_allowed_packet, and
  *     a write the server refuses for its size fails alone (FAILED) instead
- *     of jamming every later write.
+ *     of jamming every later write;
+ *   - an op's recorded result (any bytes, 60 KiB too) comes back byte for
+ *     byte, and a database of schema version 2 (ops without recorded
+ *     results) is upgraded in place and keeps its rows.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -555,8 +558,23 @@ static void test_item11_get_reads_one_snapshot(void **state)
     tm_trans_free(tx);
 }
 
-/* A database of schema version 1 (no generation, no origin) is upgraded
- * at open, and keeps its rows. */
+/* The schema version stored in database, in out[32]. */
+static const char *schema_version(MYSQL *c, const char *database, char *out)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT v FROM %s.trellis_meta WHERE k='schema'",
+             database);
+    run_sql(c, sql);
+    MYSQL_RES *res = mysql_store_result(c);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    assert_non_null(row);
+    snprintf(out, 32, "%s", row[0] ? row[0] : "");
+    mysql_free_result(res);
+    return out;
+}
+
+/* A database of schema version 1 (no generation, no origin; no recorded
+ * results) is upgraded at open, to version 3, and keeps its rows. */
 static void test_schema_upgrade_from_version_1(void **state)
 {
     (void)state;
@@ -567,6 +585,8 @@ static void test_schema_upgrade_from_version_1(void **state)
     assert_int_equal(
         harness_mariadb_exec(db, "ALTER TABLE st_upgrade.trellis_trans DROP"
                                  " COLUMN generation, DROP COLUMN origin;"
+                                 " ALTER TABLE st_upgrade.trellis_op DROP"
+                                 " COLUMN recorded, DROP COLUMN result;"
                                  " UPDATE st_upgrade.trellis_meta SET v='1'"
                                  " WHERE k='schema'"),
         0);
@@ -580,15 +600,173 @@ static void test_schema_upgrade_from_version_1(void **state)
     assert_int_equal(write_now(a, got, 0), TM_WRITE_DONE);
     tm_store_close(a);
     MYSQL *c = root_session();
-    run_sql(c, "SELECT v FROM st_upgrade.trellis_meta WHERE k='schema'");
-    MYSQL_RES *res = mysql_store_result(c);
-    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-    assert_non_null(row);
-    assert_string_equal(row[0], "2");
-    mysql_free_result(res);
+    char version[32];
+    assert_string_equal(schema_version(c, "st_upgrade", version), "3");
     mysql_close(c);
     tm_trans_free(got);
     tm_trans_free(tx);
+}
+
+/* ---- recorded results (workflow steps) ---------------------------------- */
+
+/* n bytes that hold every byte value, NUL and 0xff first (the caller's). */
+static uint8_t *pattern(size_t n)
+{
+    uint8_t *p = malloc(n);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(i % 2 ? 0xff - i / 2 : i / 2);
+    return p;
+}
+
+/* The op's result becomes a copy of bytes[len], recorded. */
+static void record(tm_op_t *op, const uint8_t *bytes, size_t len)
+{
+    op->status = TM_OP_SUCCEEDED;
+    op->recorded = 1;
+    op->result = malloc(len);
+    assert_non_null(op->result);
+    memcpy(op->result, bytes, len);
+    op->result_len = len;
+}
+
+static void assert_result(const tm_op_t *op, const uint8_t *bytes, size_t len)
+{
+    assert_int_equal(op->recorded, 1);
+    assert_int_equal(op->result_len, len);
+    assert_memory_equal(op->result, bytes, len);
+}
+
+static void assert_no_result(const tm_op_t *op)
+{
+    assert_int_equal(op->recorded, 0);
+    assert_null(op->result);
+    assert_int_equal(op->result_len, 0);
+}
+
+static void test_recorded_results_round_trip(void **state)
+{
+    (void)state;
+    tm_store_t *a = must_open("st_result", "node-a", 5000);
+    tm_trans_t *tx = saga("res-1", 1000);
+    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
+    static const uint8_t small[] = {0, 'o', 'k', 0xff, 0, '\'', 0xff};
+    enum { BIG = 60 * 1024 };
+    uint8_t *big = pattern(BIG);
+    record(&tx->branches[0].ops[TM_SLOT_FORWARD], small, sizeof small);
+    record(&tx->branches[1].ops[TM_SLOT_FORWARD], big, BIG);
+    /* succeeded but not recorded: no result */
+    tx->branches[0].ops[TM_SLOT_ROLLBACK].status = TM_OP_SUCCEEDED;
+    assert_int_equal(write_now(a, tx, 0), TM_WRITE_DONE);
+    tm_store_close(a);
+
+    a = must_open("st_result", "node-a", 5000);
+    char err[256];
+    tm_trans_t *got = NULL;
+    assert_int_equal(tm_store_get(a, "res-1", &got, err, sizeof err), 1);
+    assert_result(&got->branches[0].ops[TM_SLOT_FORWARD], small, sizeof small);
+    assert_result(&got->branches[1].ops[TM_SLOT_FORWARD], big, BIG);
+    const tm_op_t *plain = &got->branches[0].ops[TM_SLOT_ROLLBACK];
+    assert_int_equal(plain->status, TM_OP_SUCCEEDED);
+    assert_no_result(plain);
+    tm_trans_free(got);
+    /* the load of unfinished transactions carries them too */
+    adopt_keep_t k = {0};
+    assert_int_equal(
+        tm_store_load_unfinished(a, adopt_keep, &k, err, sizeof err), 1);
+    assert_result(&k.tx->branches[1].ops[TM_SLOT_FORWARD], big, BIG);
+    tm_trans_free(k.tx);
+    tm_store_close(a);
+    tm_trans_free(tx);
+    free(big);
+}
+
+/* Schema version 2 as trellisd created it before ops had a recorded
+ * result, and one transaction in it (owned by node-a): a saga step that
+ * succeeded. */
+static const char *const schema_2_sql[] = {
+    "CREATE DATABASE st_upgrade2",
+    "CREATE TABLE st_upgrade2.trellis_meta ("
+    " k VARCHAR(64) NOT NULL PRIMARY KEY, v VARCHAR(255) NOT NULL"
+    ") ENGINE=InnoDB",
+    "CREATE TABLE st_upgrade2.trellis_trans ("
+    " gid VARBINARY(64) NOT NULL PRIMARY KEY,"
+    " status TINYINT NOT NULL,"
+    " created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,"
+    " finished_ms BIGINT NOT NULL DEFAULT 0,"
+    " reason BLOB NULL,"
+    " submit_hash BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " options BLOB NULL,"
+    " owner VARBINARY(64) NULL,"
+    " lease_ms BIGINT NULL,"
+    " generation BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " origin VARBINARY(64) NULL,"
+    " KEY trans_by_created (created_ms, gid),"
+    " KEY trans_by_lease (lease_ms)"
+    ") ENGINE=InnoDB",
+    "CREATE TABLE st_upgrade2.trellis_branch ("
+    " gid VARBINARY(64) NOT NULL, idx INT NOT NULL,"
+    " branch_id VARBINARY(64) NOT NULL,"
+    " mode TINYINT NOT NULL, initiator_driven TINYINT NOT NULL,"
+    " payload MEDIUMBLOB NULL, depends_on BLOB NOT NULL,"
+    " kind0 TINYINT NOT NULL, target0 BLOB NULL,"
+    " kind1 TINYINT NOT NULL, target1 BLOB NULL,"
+    " kind2 TINYINT NOT NULL, target2 BLOB NULL,"
+    " PRIMARY KEY (gid, idx)"
+    ") ENGINE=InnoDB",
+    "CREATE TABLE st_upgrade2.trellis_op ("
+    " gid VARBINARY(64) NOT NULL, idx INT NOT NULL, slot TINYINT NOT NULL,"
+    " status TINYINT NOT NULL, attempts INT UNSIGNED NOT NULL,"
+    " last_error BLOB NULL, attempt_ms BLOB NULL,"
+    " finished_ms BIGINT NOT NULL, late TINYINT NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (gid, idx, slot)"
+    ") ENGINE=InnoDB",
+    "INSERT INTO st_upgrade2.trellis_meta VALUES ('schema', '2')",
+    "INSERT INTO st_upgrade2.trellis_trans (gid, status, created_ms,"
+    " updated_ms, finished_ms, reason, submit_hash, options, owner, lease_ms,"
+    " generation, origin) VALUES ('old-1', 2, 1000, 1100, 0, NULL, 9, NULL,"
+    " 'node-a', NULL, 0, 'node-a')",
+    "INSERT INTO st_upgrade2.trellis_branch VALUES ('old-1', 0, '01', 1, 0,"
+    " X'00ff', '', 1, 'h:1/p.S/A', 0, NULL, 2, 'h:1/p.S/C')",
+    "INSERT INTO st_upgrade2.trellis_op VALUES ('old-1', 0, 0, 2, 1, NULL,"
+    " '1050', 1060, 0)",
+};
+
+static void test_schema_upgrade_from_version_2(void **state)
+{
+    (void)state;
+    MYSQL *c = root_session();
+    for (size_t i = 0; i < sizeof schema_2_sql / sizeof *schema_2_sql; i++)
+        run_sql(c, schema_2_sql[i]);
+    tm_store_t *a = must_open("st_upgrade2", "node-a", 5000);
+    char err[256];
+    tm_trans_t *got = NULL;
+    assert_int_equal(tm_store_get(a, "old-1", &got, err, sizeof err), 1);
+    assert_int_equal(got->status, TM_TX_SUBMITTED);
+    assert_int_equal(got->submit_hash, 9);
+    assert_memory_equal(got->branches[0].payload, "\x00\xff", 2);
+    tm_op_t *op = &got->branches[0].ops[TM_SLOT_FORWARD];
+    assert_int_equal(op->status, TM_OP_SUCCEEDED);
+    assert_int_equal(op->attempts, 1);
+    assert_int_equal(op->finished_ms, 1060);
+    assert_no_result(op);
+    /* the upgraded table takes a recorded result */
+    static const uint8_t bytes[] = {0xff, 0, 'x'};
+    record(&got->branches[0].ops[TM_SLOT_ROLLBACK], bytes, sizeof bytes);
+    assert_int_equal(write_now(a, got, 0), TM_WRITE_DONE);
+    tm_trans_free(got);
+    tm_store_close(a);
+    char version[32];
+    assert_string_equal(schema_version(c, "st_upgrade2", version), "3");
+
+    /* reopened: the rows as written */
+    a = must_open("st_upgrade2", "node-a", 5000);
+    assert_int_equal(tm_store_get(a, "old-1", &got, err, sizeof err), 1);
+    assert_no_result(&got->branches[0].ops[TM_SLOT_FORWARD]);
+    assert_result(&got->branches[0].ops[TM_SLOT_ROLLBACK], bytes, sizeof bytes);
+    tm_trans_free(got);
+    tm_store_close(a);
+    mysql_close(c);
 }
 
 /* ---- issue 12 item 8: payloads the server cannot take ------------------- */
@@ -662,6 +840,8 @@ int main(void)
         cmocka_unit_test(test_item11_get_reads_one_snapshot),
         cmocka_unit_test(test_schema_upgrade_from_version_1),
         cmocka_unit_test(test_item8_oversize_write_fails_alone),
+        cmocka_unit_test(test_recorded_results_round_trip),
+        cmocka_unit_test(test_schema_upgrade_from_version_2),
     };
     return cmocka_run_group_tests(tests, start_db, stop_db);
 }

@@ -1,7 +1,10 @@
 /*
  * Unit tests of the embedded store: what the engine writes comes back
  * after a reopen (the restart case), unfinished transactions are found for
- * recovery, writes commit in queue order, and list pages through by time.
+ * recovery, writes commit in queue order, and list pages through by time;
+ * an op's recorded result (any bytes, 60 KiB too) comes back byte for
+ * byte; a database of schema version 1 is upgraded at open and keeps its
+ * rows, and a version this code does not know is refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <sqlite3.h>
 
 #include "tm_store.h"
 
@@ -213,12 +218,191 @@ static void test_list_pages_by_creation_time(void **state)
     tm_store_close(s);
 }
 
+/* n bytes that hold every byte value, NUL and 0xff first (the caller's). */
+static uint8_t *pattern(size_t n)
+{
+    uint8_t *p = malloc(n);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(i % 2 ? 0xff - i / 2 : i / 2);
+    return p;
+}
+
+/* The op's result becomes a copy of bytes[len], recorded. */
+static void record(tm_op_t *op, const uint8_t *bytes, size_t len)
+{
+    op->status = TM_OP_SUCCEEDED;
+    op->recorded = 1;
+    op->result = malloc(len);
+    assert_non_null(op->result);
+    memcpy(op->result, bytes, len);
+    op->result_len = len;
+}
+
+static void assert_result(const tm_op_t *op, const uint8_t *bytes, size_t len)
+{
+    assert_int_equal(op->recorded, 1);
+    assert_int_equal(op->result_len, len);
+    assert_memory_equal(op->result, bytes, len);
+}
+
+static void test_recorded_results_round_trip(void **state)
+{
+    (void)state;
+    char err[256];
+    tm_store_t *s;
+    assert_int_equal(open_store(&s, err, sizeof(err)), 0);
+    tm_trans_t *tx = two_step_saga("gid-rec", 3000);
+    tm_store_queue(s, tm_write_capture_all(tx, 1), NULL, NULL);
+    static const uint8_t small[] = {0, 'o', 'k', 0xff, 0, 0xfe, 0xff};
+    enum { BIG = 60 * 1024 };
+    uint8_t *big = pattern(BIG);
+    record(&tx->branches[0].ops[TM_SLOT_FORWARD], small, sizeof(small));
+    record(&tx->branches[1].ops[TM_SLOT_FORWARD], big, BIG);
+    /* succeeded but not recorded: no result */
+    tx->branches[0].ops[TM_SLOT_ROLLBACK].status = TM_OP_SUCCEEDED;
+    tm_store_queue(s, tm_write_capture_all(tx, 0), NULL, NULL);
+    tm_store_flush(s);
+    tm_store_close(s);
+
+    assert_int_equal(open_store(&s, err, sizeof(err)), 0);
+    tm_trans_t *got = NULL;
+    assert_int_equal(tm_store_get(s, "gid-rec", &got, err, sizeof(err)), 1);
+    assert_result(&got->branches[0].ops[TM_SLOT_FORWARD], small, sizeof(small));
+    assert_result(&got->branches[1].ops[TM_SLOT_FORWARD], big, BIG);
+    const tm_op_t *plain = &got->branches[0].ops[TM_SLOT_ROLLBACK];
+    assert_int_equal(plain->status, TM_OP_SUCCEEDED);
+    assert_int_equal(plain->recorded, 0);
+    assert_null(plain->result);
+    assert_int_equal(plain->result_len, 0);
+    tm_trans_free(got);
+    tm_store_close(s);
+    tm_trans_free(tx);
+    free(big);
+}
+
+/* ---- schema upgrade ------------------------------------------------------ */
+
+/* Schema version 1 as trellisd created it before ops had a recorded
+ * result, and one transaction in it: a saga step that succeeded. */
+static const char *schema_1_sql =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE trans("
+    " gid TEXT PRIMARY KEY, status INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    " finished_ms INTEGER NOT NULL DEFAULT 0, reason TEXT,"
+    " submit_hash INTEGER NOT NULL DEFAULT 0, options BLOB) WITHOUT ROWID;"
+    "CREATE INDEX trans_by_created ON trans(created_ms, gid);"
+    "CREATE INDEX trans_unfinished ON trans(status) WHERE status < 4;"
+    "CREATE TABLE branch("
+    " gid TEXT NOT NULL, idx INTEGER NOT NULL, branch_id TEXT NOT NULL,"
+    " mode INTEGER NOT NULL, initiator_driven INTEGER NOT NULL,"
+    " payload BLOB, depends_on TEXT NOT NULL,"
+    " kind0 INTEGER NOT NULL, target0 TEXT, kind1 INTEGER NOT NULL,"
+    " target1 TEXT, kind2 INTEGER NOT NULL, target2 TEXT,"
+    " PRIMARY KEY(gid, idx)) WITHOUT ROWID;"
+    "CREATE TABLE op("
+    " gid TEXT NOT NULL, idx INTEGER NOT NULL, slot INTEGER NOT NULL,"
+    " status INTEGER NOT NULL, attempts INTEGER NOT NULL, last_error TEXT,"
+    " attempt_ms TEXT, finished_ms INTEGER NOT NULL,"
+    " late INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(gid, idx, slot)) WITHOUT ROWID;"
+    "INSERT INTO meta VALUES('schema', '1');"
+    "INSERT INTO trans VALUES('old-1', 2, 1000, 1100, 0, NULL, 9, NULL);"
+    "INSERT INTO branch VALUES('old-1', 0, '01', 1, 0, X'00ff', '',"
+    " 1, 'h:1/p.S/A', 0, NULL, 2, 'h:1/p.S/C');"
+    "INSERT INTO op VALUES('old-1', 0, 0, 2, 1, NULL, '1050', 1060, 0);";
+
+/* Run sql on the test's trellis.db (created if missing). */
+static void sql_on_file(const char *sql)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/trellis.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_close(db);
+}
+
+/* The schema version stored in the test's trellis.db, in out[32]. */
+static const char *stored_version(char *out)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/trellis.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT value FROM meta"
+                                        " WHERE key='schema'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, 32, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+static void test_schema_upgrade_from_version_1(void **state)
+{
+    (void)state;
+    sql_on_file(schema_1_sql);
+    char err[256], version[32];
+    tm_store_t *s;
+    if (open_store(&s, err, sizeof(err)) != 0)
+        fail_msg("open: %s", err);
+    tm_trans_t *got = NULL;
+    assert_int_equal(tm_store_get(s, "old-1", &got, err, sizeof(err)), 1);
+    assert_int_equal(got->status, TM_TX_SUBMITTED);
+    assert_int_equal(got->submit_hash, 9);
+    assert_int_equal(got->branches[0].payload_len, 2);
+    assert_memory_equal(got->branches[0].payload, "\x00\xff", 2);
+    tm_op_t *op = &got->branches[0].ops[TM_SLOT_FORWARD];
+    assert_int_equal(op->status, TM_OP_SUCCEEDED);
+    assert_int_equal(op->attempts, 1);
+    assert_int_equal(op->finished_ms, 1060);
+    assert_int_equal(op->recorded, 0);
+    assert_null(op->result);
+    assert_int_equal(op->result_len, 0);
+    /* the upgraded table takes a recorded result */
+    static const uint8_t bytes[] = {0xff, 0, 'x'};
+    tm_op_t *comp = &got->branches[0].ops[TM_SLOT_ROLLBACK];
+    record(comp, bytes, sizeof(bytes));
+    tm_store_queue(s, tm_write_capture_all(got, 0), NULL, NULL);
+    tm_store_flush(s);
+    tm_trans_free(got);
+    tm_store_close(s);
+    assert_string_equal(stored_version(version), "2");
+
+    /* reopened: no second upgrade, the rows as written */
+    if (open_store(&s, err, sizeof(err)) != 0)
+        fail_msg("reopen: %s", err);
+    assert_int_equal(tm_store_get(s, "old-1", &got, err, sizeof(err)), 1);
+    assert_int_equal(got->branches[0].ops[TM_SLOT_FORWARD].recorded, 0);
+    assert_result(&got->branches[0].ops[TM_SLOT_ROLLBACK], bytes,
+                  sizeof(bytes));
+    tm_trans_free(got);
+    tm_store_close(s);
+
+    /* a version this code does not know is refused */
+    sql_on_file("UPDATE meta SET value='99' WHERE key='schema'");
+    assert_int_not_equal(open_store(&s, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "schema version 99"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip_survives_reopen,
                                         make_dir, NULL),
         cmocka_unit_test_setup_teardown(test_list_pages_by_creation_time,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_recorded_results_round_trip,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_1,
                                         make_dir, remove_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

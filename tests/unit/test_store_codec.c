@@ -3,7 +3,9 @@
  * decoding both storage engines share: rows as MySQL gives them (every
  * value as text) and as SQLite gives them (integers as integers), NULL
  * against empty values, the unsigned 64-bit columns, the options blob,
- * list columns, and the checks on rows this code did not write.
+ * list columns, an op's recorded result (bytes with NUL and 0xff; NULL and
+ * empty both read as none), and the checks on rows this code did not
+ * write.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -218,10 +220,17 @@ static void ops_and_finish(void **state)
     tm_trans_t *tx = tm_trans_new("g", TM_TX_FAILED, 1);
     char err[256] = "";
     assert_int_equal(add_branch(tx, "0", "", err, sizeof(err)), 0);
-    tm_store_codec_col_t op[] = {
-        num(0),      num(TM_SLOT_FORWARD), num(TM_OP_FAILED), num(3),
-        txt("boom"), txt("100,200,300"),   num(400),          num(1)};
-    assert_int_equal(tm_store_codec_op(tx, op, 8, err, sizeof(err)), 0);
+    tm_store_codec_col_t op[] = {num(0),
+                                 num(TM_SLOT_FORWARD),
+                                 num(TM_OP_FAILED),
+                                 num(3),
+                                 txt("boom"),
+                                 txt("100,200,300"),
+                                 num(400),
+                                 num(1),
+                                 num(0),
+                                 txt(NULL)};
+    assert_int_equal(tm_store_codec_op(tx, op, 10, err, sizeof(err)), 0);
     const tm_op_t *o = &tx->branches[0].ops[TM_SLOT_FORWARD];
     assert_int_equal(o->status, TM_OP_FAILED);
     assert_int_equal(o->attempts, 3);
@@ -231,13 +240,16 @@ static void ops_and_finish(void **state)
     assert_int_equal(o->attempt_ms[2], 300);
     assert_int_equal(o->finished_ms, 400);
     assert_int_equal(o->late, 1);
+    assert_int_equal(o->recorded, 0);
+    assert_null(o->result);
+    assert_int_equal(o->result_len, 0);
 
     /* Rows for a branch or a slot the transaction does not have. */
     op[0] = num(1);
-    assert_int_equal(tm_store_codec_op(tx, op, 8, err, sizeof(err)), 0);
+    assert_int_equal(tm_store_codec_op(tx, op, 10, err, sizeof(err)), 0);
     op[0] = num(0);
     op[1] = num(TM_SLOTS);
-    assert_int_equal(tm_store_codec_op(tx, op, 8, err, sizeof(err)), 0);
+    assert_int_equal(tm_store_codec_op(tx, op, 10, err, sizeof(err)), 0);
 
     /* Finished: the rollback op still pending was never called. */
     tm_store_codec_finish(tx);
@@ -245,6 +257,55 @@ static void ops_and_finish(void **state)
                      TM_OP_SKIPPED);
     assert_int_equal(tx->branches[0].ops[TM_SLOT_COMMIT].status,
                      TM_OP_PENDING); /* an unused slot stays as it was */
+    tm_trans_free(tx);
+}
+
+/* An op row as MySQL gives it (every value as text), result as given. */
+static void op_text_row(tm_store_codec_col_t *c, const char *recorded,
+                        tm_store_codec_col_t result)
+{
+    tm_store_codec_col_t row[TM_STORE_CODEC_OP_NCOLS] = {
+        txt("0"),  txt("0"),  txt("2"), txt("1"),      txt(NULL),
+        txt("50"), txt("60"), txt("0"), txt(recorded), result};
+    memcpy(c, row, sizeof(row));
+}
+
+static void op_recorded_result(void **state)
+{
+    (void)state;
+    tm_trans_t *tx = tm_trans_new("g", TM_TX_SUBMITTED, 1);
+    char err[256] = "";
+    assert_int_equal(add_branch(tx, "0", "", err, sizeof(err)), 0);
+    static const char bytes[] = {'\0', 'r', '\xff', '\0', '\xfe', '\xff'};
+    tm_store_codec_col_t c[TM_STORE_CODEC_OP_NCOLS];
+    op_text_row(c, "1", (tm_store_codec_col_t){.p = bytes, .len = 6});
+    assert_int_equal(
+        tm_store_codec_op(tx, c, TM_STORE_CODEC_OP_NCOLS, err, sizeof(err)), 0);
+    const tm_op_t *o = &tx->branches[0].ops[TM_SLOT_FORWARD];
+    assert_int_equal(o->status, TM_OP_SUCCEEDED);
+    assert_int_equal(o->recorded, 1);
+    assert_int_equal(o->result_len, sizeof(bytes));
+    assert_memory_equal(o->result, bytes, sizeof(bytes));
+
+    /* A later row of the same op replaces the result: an empty value and
+     * SQL NULL both read as none. */
+    op_text_row(c, "0", txt(""));
+    assert_int_equal(
+        tm_store_codec_op(tx, c, TM_STORE_CODEC_OP_NCOLS, err, sizeof(err)), 0);
+    assert_int_equal(o->recorded, 0);
+    assert_null(o->result);
+    assert_int_equal(o->result_len, 0);
+    op_text_row(c, "1", txt(NULL));
+    assert_int_equal(
+        tm_store_codec_op(tx, c, TM_STORE_CODEC_OP_NCOLS, err, sizeof(err)), 0);
+    assert_int_equal(o->recorded, 1);
+    assert_null(o->result);
+
+    /* A row of the columns before recorded and result (an old schema's):
+     * too few. */
+    err[0] = '\0';
+    assert_int_equal(tm_store_codec_op(tx, c, 8, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "8 columns"));
     tm_trans_free(tx);
 }
 
@@ -258,6 +319,7 @@ int main(void)
         cmocka_unit_test(too_few_columns),
         cmocka_unit_test(branches),
         cmocka_unit_test(ops_and_finish),
+        cmocka_unit_test(op_recorded_result),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
