@@ -307,7 +307,7 @@ static void answer_refused(tm_live_t *l, const tm_ticket_t *t,
     tm_engine_t *e = l->eng;
     int stored_first = result == TM_WRITE_EXISTS || result == TM_WRITE_FINAL;
     if (t->ack == TM_ANSWER_SUBMIT && stored_first)
-        tm_engine_submit_stored(e, t->rpc, l->tx.gid, l->tx.submit_hash);
+        tm_engine_submit_stored(e, t->rpc, l->tx.gid, l->tx.submit_hash, 0);
     else if (t->ack == TM_ANSWER_START_WORKFLOW && stored_first)
         tm_engine_start_workflow_stored(e, t->rpc, &l->tx);
     else if (t->ack == TM_ANSWER_BEGIN && result == TM_WRITE_EXISTS)
@@ -360,7 +360,7 @@ static int forget_lost(tm_live_t *l, tm_write_result_t result, int keep_waiters)
     while (w) {
         tm_waiter_t *next = w->next;
         if (stored_first && w->kind == TM_WAIT_SUBMIT)
-            tm_engine_submit_stored(e, w->rpc, l->tx.gid, l->tx.submit_hash);
+            tm_engine_submit_stored(e, w->rpc, l->tx.gid, l->tx.submit_hash, 1);
         else if (result == TM_WRITE_FAILED)
             tm_engine_fail_write(e, w->rpc, l->tx.gid);
         else

@@ -150,10 +150,12 @@ void tm_engine_fail_not_admitted(tm_engine_t *e, tm_rpc_t *rpc, tm_found_t f);
 tm_trans_t *tm_engine_read_stored(tm_engine_t *e, tm_rpc_t *rpc,
                                   const char *gid);
 
-/* Answer a Submit for gid from the store (its insert found it stored). No
- * lock held. */
+/* Answer a Submit for gid from the store (its insert found it stored). A
+ * Submit that waits for the result (wait) of a transaction another node
+ * drives is answered UNAVAILABLE, never with a status that is not final.
+ * No lock held. */
 void tm_engine_submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
-                             uint64_t submit_hash);
+                             uint64_t submit_hash, int wait);
 
 /* Answer a StartWorkflow whose insert found the gid stored, from the
  * store; fresh is the workflow the request describes. No lock held. */

@@ -228,12 +228,14 @@ static void submit_existing(tm_live_t *l, const tm_engine_req_t *rq,
 }
 
 void tm_engine_submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
-                             uint64_t h)
+                             uint64_t h, int wait)
 {
     tm_trans_t *tx = tm_engine_read_stored(e, rpc, gid);
     if (!tx)
         return;
-    if (tx->submit_hash == h)
+    if (tx->submit_hash == h && wait && !tm_tx_is_final(tx->status))
+        tm_engine_fail_moved(e, rpc, gid); /* the result comes from there */
+    else if (tx->submit_hash == h)
         tm_engine_answer_status(e, rpc, TM_ANSWER_SUBMIT, gid, tx->status,
                                 tx->reason);
     else if (!tm_tx_is_final(tx->status))
@@ -306,7 +308,7 @@ int tm_engine_submit(tm_engine_t *e, const tm_engine_req_t *rq,
     else if (f == FOUND_LIVE)
         again = tm_engine_act_on_live(l, rq, submit_existing, r);
     else if (f == FOUND_STORED || f == FOUND_ELSEWHERE)
-        tm_engine_submit_stored(e, rq->rpc, r->gid, h);
+        tm_engine_submit_stored(e, rq->rpc, r->gid, h, wants_wait(r));
     else if (f == FOUND_ERROR)
         tm_engine_fail_storage(e, rq->rpc, err);
     else

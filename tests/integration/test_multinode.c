@@ -869,6 +869,37 @@ static void test_item4_submit_racing_takeover_is_driven(void **state)
     itest_pass(state);
 }
 
+/* A Submit that waits for the result, sent to a node that does not drive
+ * the transaction, must not be answered with a status that is not final:
+ * it is UNAVAILABLE (the result comes from the node that drives it). */
+static void test_waiting_submit_elsewhere_is_unavailable(void **state)
+{
+    itest_t *t = start_fixture(state, "mn_wait_elsewhere");
+    cluster_t c;
+    cluster_start(&c, t, 2);
+    const char *p[] = {"hold"};
+    submit_to(&c, 0, "wait-b", p, 1);
+    part_cmd(t, "wait-held wait-b 1 10000"); /* A drives it: its action */
+    trellis_options_t o = itest_options();
+    o.wait_result = 1;
+    trellis_saga_t *saga = itest_saga(t, "wait-b", p, 1, &o);
+    trellis_trans_status_t st = 0;
+    char reason[256] = "", err[512] = "";
+    trellis_rc_t rc = trellis_saga_submit(c.client[1], saga, &st, reason,
+                                          sizeof reason, err, sizeof err);
+    if (rc != TRELLIS_UNAVAILABLE)
+        fail_msg("waiting submit to B answered rc %d status %s (%s): "
+                 "expected UNAVAILABLE",
+                 rc, trellis_trans_status_name(st), err);
+    part_cmd(t, "release wait-b");
+    trellis_trans_info_t *info = itest_wait_final(t, "wait-b");
+    assert_int_equal(info->status, TRELLIS_TRANS_SUCCEEDED);
+    trellis_trans_info_free(info);
+    trellis_saga_free(saga);
+    cluster_free_clients(&c);
+    itest_pass(state);
+}
+
 static void *begin_in_thread(void *arg)
 {
     call_job_t *j = arg;
@@ -968,6 +999,8 @@ int main(void)
         cmocka_unit_test_teardown(test_item4_submit_racing_takeover_is_driven,
                                   itest_teardown),
         cmocka_unit_test_teardown(test_item11_lost_commit_then_outage_begin_ok,
+                                  itest_teardown),
+        cmocka_unit_test_teardown(test_waiting_submit_elsewhere_is_unavailable,
                                   itest_teardown),
         cmocka_unit_test_teardown(test_item8_payload_bound_from_store,
                                   itest_teardown),
