@@ -250,13 +250,14 @@ int tm_validate_submit(const Trellis__V1__SubmitRequest *r,
     return tm_validate_options(r->options, l, err, errlen);
 }
 
-/* op is one of kind k's phase-2 ops (a registration names those only:
- * the initiator calls the forward op itself). */
+/* op is one of kind k's ops. A registration names the phase-2 ops the
+ * TM will call, and may name the forward op too: the initiator calls that
+ * one itself, and its target is kept only to be shown (and compared when
+ * the registration is repeated, as a workflow's re-run does). */
 static int op_fits_kind(const tm_kind_t *k, Trellis__V1__OpKind op)
 {
     tm_slot_t slot;
-    return tm_kind_slot_of(k, (tm_op_kind_t)op, &slot) == 0 &&
-           slot != TM_SLOT_FORWARD;
+    return tm_kind_slot_of(k, (tm_op_kind_t)op, &slot) == 0;
 }
 
 int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
@@ -282,7 +283,7 @@ int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
         const Trellis__V1__BranchOp *op = r->ops[i];
         if (!op_fits_kind(kind, op->op)) {
             snprintf(err, errlen,
-                     "ops[%zu].op %d is not a phase-2 op of a "
+                     "ops[%zu].op %d is not an op of a "
                      "%s branch",
                      i, (int)op->op, kind->name);
             return -1;

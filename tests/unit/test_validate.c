@@ -182,9 +182,20 @@ static void test_register_checks_ops_against_mode(void **state)
     assert_int_equal(tm_validate_register(&r, &l, err, sizeof(err)), 0);
     r.mode = TRELLIS__V1__BRANCH_MODE__MODE_SAGA;
     assert_refused(tm_validate_register(&r, &l, err, sizeof(err)),
-                   "not a phase-2 op of a saga branch");
+                   "not an op of a saga branch");
+    /* the forward op may be named (its target kept to be shown) */
+    confirm.op = TRELLIS__V1__OP_KIND__OP_ACTION;
+    assert_int_equal(tm_validate_register(&r, &l, err, sizeof(err)), 0);
+    confirm.target = "elsewhere:1/bank.v1.Bank/Action";
+    assert_int_equal(tm_validate_register(&r, &l, err, sizeof(err)),
+                     TM_DENIED);
+    confirm.target = "h:1/bank.v1.Bank/Confirm";
+    confirm.op = TRELLIS__V1__OP_KIND__OP_CONFIRM;
     r.mode = 7;
     assert_refused(tm_validate_register(&r, &l, err, sizeof(err)), "mode 7");
+    r.mode = TRELLIS__V1__BRANCH_MODE__MODE_WORKFLOW;
+    assert_refused(tm_validate_register(&r, &l, err, sizeof(err)),
+                   "workflow's head");
     r.mode = TRELLIS__V1__BRANCH_MODE__MODE_TCC;
     r.branch_id = "has space";
     assert_refused(tm_validate_register(&r, &l, err, sizeof(err)), "branch_id");
