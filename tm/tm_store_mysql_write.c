@@ -186,13 +186,20 @@ static int refused(const tm_write_t *w)
     return w->result != TM_WRITE_DONE;
 }
 
-/* A gid whose header some write of this group could not apply: none of
- * the group's rows for it may be stored. */
-static int gid_refused(const tm_write_t *group, const char *gid)
+/* w's header, or that of an earlier write of the same copy in this group
+ * (same gid and generation), could not be applied: w's rows may not be
+ * stored. A write of a copy loaded under a newer claim (another
+ * generation) is judged by its own header: a fresh copy's refused insert
+ * in the same group must not drop the claimed copy's rows. */
+static int copy_refused(const tm_write_t *group, const tm_write_t *w)
 {
-    for (const tm_write_t *w = group; w; w = w->next)
-        if (refused(w) && strcmp(w->gid, gid) == 0)
+    for (const tm_write_t *x = group; x; x = x->next) {
+        if (refused(x) && x->generation == w->generation &&
+            strcmp(x->gid, w->gid) == 0)
             return 1;
+        if (x == w)
+            break;
+    }
     return 0;
 }
 
@@ -314,7 +321,7 @@ static int apply_rows_and_commit(my_store_t *m, tm_write_t *group)
     for (tm_write_t *w = group; w && !any_refused; w = w->next)
         any_refused = refused(w);
     for (tm_write_t *w = group; w; w = w->next) {
-        if (any_refused && gid_refused(group, w->gid))
+        if (any_refused && copy_refused(group, w))
             continue;
         for (size_t i = 0; i < w->n_branches; i++) {
             size_t row = branch_row_bytes(w->gid, &w->branches[i]);
@@ -331,7 +338,7 @@ static int apply_rows_and_commit(my_store_t *m, tm_write_t *group)
         my_sql_printf(b, "%s", branch_insert_tail);
     open_rows = 0;
     for (tm_write_t *w = group; w; w = w->next) {
-        if (any_refused && gid_refused(group, w->gid))
+        if (any_refused && copy_refused(group, w))
             continue;
         for (size_t i = 0; i < w->n_ops; i++) {
             size_t row = op_row_bytes(w->gid, &w->ops[i]);

@@ -190,13 +190,14 @@ static int apply_op(sq_store_t *s, const char *gid, const tm_w_op_t *o)
 }
 
 /* The refusal (EXISTS or FINAL) an earlier write of this group met for
- * w's gid, or DONE when none did. */
+ * w's copy (same gid, same generation: a copy loaded under a newer claim
+ * is judged on its own), or DONE when none did. */
 static tm_write_result_t gid_refused(const tm_write_t *group,
                                      const tm_write_t *w)
 {
     for (const tm_write_t *p = group; p != w; p = p->next)
         if ((p->result == TM_WRITE_EXISTS || p->result == TM_WRITE_FINAL) &&
-            strcmp(p->gid, w->gid) == 0)
+            p->generation == w->generation && strcmp(p->gid, w->gid) == 0)
             return p->result;
     return TM_WRITE_DONE;
 }

@@ -136,14 +136,16 @@ static void row_keep(sim_row_t *r, tm_write_t *w)
  * the SQLite one, with a single owner): an insert of a stored gid is
  * refused EXISTS; an update of a missing or final row FINAL; an update
  * of a row another node owns now, or claimed since this copy was loaded
- * (its generation moved), LOST; a gid refused earlier in the group is
- * refused the same way. */
+ * (its generation moved), LOST; a copy (gid and generation) refused
+ * earlier in the group is refused the same way — a copy loaded under a
+ * newer claim is judged on its own. */
 static tm_write_result_t write_result(sim_store_t *st, int node,
                                       const tm_write_t *group,
                                       const tm_write_t *w)
 {
     for (const tm_write_t *e = group; e != w; e = e->next)
-        if (e->result != TM_WRITE_DONE && strcmp(e->gid, w->gid) == 0)
+        if (e->result != TM_WRITE_DONE && e->generation == w->generation &&
+            strcmp(e->gid, w->gid) == 0)
             return e->result;
     sim_row_t *r = row_find(st, w->gid);
     if (w->insert)
