@@ -61,7 +61,7 @@
  *     stays prepared inside InnoDB, invisible, holding its locks, and
  *     unlisted until the server restarts (InnoDB recovery then lists it
  *     again). Seen in 0.1-15 % of commits sent right after a preparer's
- *     disconnect (test_xa.c, test_commit_racing_disconnect). So a commit
+ *     disconnect (test_xa_crash.c, test_commit_racing_disconnect). So a commit
  *     is confirmed by reading the prepare's barrier row: visible means
  *     committed; invisible means -1, retried (after a restart of the
  *     server the retry commits it). An XA ROLLBACK that meets the same
