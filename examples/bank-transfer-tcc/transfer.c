@@ -85,7 +85,7 @@
 
 #include "transfer.h"
 
-/* ---- running scenarios ----------------------------------------------- */
+/* ---- running scenarios --------------------------------------------------- */
 
 typedef struct {
     const char *name, *story;

@@ -15,7 +15,7 @@
 const xfer_bank_t XFER_BANKS[N_BANKS] = {{"bank-a", "bank_a"},
                                          {"bank-b", "bank_b"}};
 
-/* ---- processes ------------------------------------------------------- */
+/* ---- processes ----------------------------------------------------------- */
 
 static int start_tm(xfer_env_t *env)
 {
@@ -82,7 +82,7 @@ int xfer_setup(xfer_env_t *env)
                               &env->client);
 }
 
-/* ---- the banks ------------------------------------------------------- */
+/* ---- the banks ----------------------------------------------------------- */
 
 /* Call /bank.v1.Bank/<method> at addr with payload; the reply as a
  * malloc'd C string in *text (may be NULL). 0, or -1 with err. */

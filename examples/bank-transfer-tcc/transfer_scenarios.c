@@ -11,7 +11,7 @@
 
 #include "transfer.h"
 
-/* ---- scenarios: one transfer each ----------------------------------- */
+/* ---- scenarios: one transfer each ---------------------------------------- */
 
 void xfer_scenario_transfer_ok(xfer_env_t *env, example_check_t *ck)
 {
@@ -157,7 +157,7 @@ void xfer_scenario_receiver_down(xfer_env_t *env, example_check_t *ck)
     xfer_check_account(env, BANK_B, "frank", 30, 0, ck);
 }
 
-/* ---- a pending credit is not money yet ------------------------------ */
+/* ---- a pending credit is not money yet ----------------------------------- */
 
 /* xena@bank-a has 0. g1 (yuri@bank-b sends her 50) is tried and left
  * pending; g2 (xena sends those 50 on to zoe@bank-b) is tried while g1 is
@@ -227,7 +227,7 @@ void xfer_scenario_pending_credit(xfer_env_t *env, example_check_t *ck)
     xfer_check_account(env, BANK_B, "zoe", 0, 0, ck);
 }
 
-/* ---- item 13: bounded amounts, a guarded Seed ----------------------- */
+/* ---- item 13: bounded amounts, a guarded Seed ---------------------------- */
 
 /* The try of one branch of tr in a transaction of its own, then abort
  * (checked: the cancel must succeed, whatever the try said); the try's rc

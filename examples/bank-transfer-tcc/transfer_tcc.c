@@ -12,7 +12,7 @@
 
 #define TARGET_MAX 256
 
-/* ---- TCC transfers --------------------------------------------------- */
+/* ---- TCC transfers ------------------------------------------------------- */
 
 /* "host:port/bank.v1.Bank/<method>" */
 static const char *target(const char *addr, const char *method, char *buf,
@@ -124,7 +124,7 @@ static void print_tm_report(const trellis_trans_info_t *info,
     }
 }
 
-/* ---- what the banks printed ----------------------------------------- */
+/* ---- what the banks printed ---------------------------------------------- */
 
 /* The banks' lines about gid, merged in time order. */
 static void print_said(const xfer_env_t *env, const char *gid)
