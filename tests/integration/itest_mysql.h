@@ -1,6 +1,6 @@
 /*
  * itest_mysql: what the integration tests against a real MariaDB share
- * (test_barrier.c, test_xa.c) — one harness and one throwaway MariaDB
+ * (test_barrier*.c, test_xa*.c) — one harness and one throwaway MariaDB
  * server per run of a test file, per-test pass tracking for cmocka, and
  * the SQL helpers those tests repeat (connect, run a statement, read a
  * number, a fresh database with the accounts / effects / barrier tables).

@@ -4,7 +4,9 @@
  * keeps its rows across crashes (not its queue), branch calls that become
  * events, timers on the virtual clock, and the front that records the
  * engine's answers on the initiators' requests. Nothing here calls the
- * engine back before returning: every callback is a later event.
+ * engine back before returning: every callback is a later event. The
+ * parts it shares with unit_engine's fakes (the write queue, rows read
+ * back into the model, the timer list) are tests/common/fake_kit.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,21 +42,12 @@ int64_t sim_now(const sim_t *s)
     return s->now;
 }
 
-static void *must(void *p)
-{
-    if (!p) {
-        fprintf(stderr, "sim: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
 void sim_schedule(sim_t *s, int64_t in_ms, sim_ev_kind_t kind, void *p,
                   uint64_t n)
 {
     if (s->n_ev == s->cap_ev) {
         s->cap_ev = s->cap_ev ? s->cap_ev * 2 : 64;
-        s->ev = must(realloc(s->ev, s->cap_ev * sizeof(*s->ev)));
+        s->ev = fkit_must(realloc(s->ev, s->cap_ev * sizeof(*s->ev)));
     }
     s->ev[s->n_ev++] =
         (sim_event_t){s->now + (in_ms > 0 ? in_ms : 0), s->seq++, kind, p, n};
@@ -94,7 +87,7 @@ void sim_bury(sim_t *s, void *p)
     if (s->n_grave == s->cap_grave) {
         s->cap_grave = s->cap_grave ? s->cap_grave * 2 : 64;
         s->graveyard =
-            must(realloc(s->graveyard, s->cap_grave * sizeof(void *)));
+            fkit_must(realloc(s->graveyard, s->cap_grave * sizeof(void *)));
     }
     s->graveyard[s->n_grave++] = p;
 }
@@ -113,7 +106,8 @@ static sim_row_t *row_add(sim_store_t *st, const char *gid)
 {
     if (st->n_rows == st->cap_rows) {
         st->cap_rows = st->cap_rows ? st->cap_rows * 2 : 16;
-        st->rows = must(realloc(st->rows, st->cap_rows * sizeof(*st->rows)));
+        st->rows =
+            fkit_must(realloc(st->rows, st->cap_rows * sizeof(*st->rows)));
     }
     sim_row_t *r = &st->rows[st->n_rows++];
     memset(r, 0, sizeof(*r));
@@ -125,7 +119,7 @@ static void row_keep(sim_row_t *r, tm_write_t *w)
 {
     if (r->n == r->cap) {
         r->cap = r->cap ? r->cap * 2 : 8;
-        r->writes = must(realloc(r->writes, r->cap * sizeof(*r->writes)));
+        r->writes = fkit_must(realloc(r->writes, r->cap * sizeof(*r->writes)));
     }
     r->writes[r->n++] = w;
     r->status = w->status;
@@ -161,7 +155,7 @@ void sim_store_commit(sim_t *s, sim_node_t *n)
 {
     sim_store_t *st = &s->store;
     n->commit_scheduled = 0;
-    if (!n->head)
+    if (!n->queue.head)
         return;
     if (!s->quiet && sim_chance(s, s->crashy)) { /* it dies right here */
         sim_schedule(s, 0, SIM_EV_CRASH, NULL, (uint64_t)n->id);
@@ -179,8 +173,7 @@ void sim_store_commit(sim_t *s, sim_node_t *n)
         return;
     }
     st->healthy = 1;
-    tm_write_t *group = n->head;
-    n->head = n->tail = NULL;
+    tm_write_t *group = fkit_queue_take_all(&n->queue);
     for (tm_write_t *w = group; w; w = w->next)
         w->result = write_result(st, n->id, group, w);
     /* Durable now: keep what applied, then run callbacks in queue order
@@ -213,13 +206,11 @@ void sim_store_commit(sim_t *s, sim_node_t *n)
 /* The queue dies with the process: its writes were never committed. */
 void sim_store_crash(sim_t *s, sim_node_t *n)
 {
-    while (n->head) {
-        tm_write_t *w = n->head;
-        n->head = w->next;
+    tm_write_t *w;
+    while ((w = fkit_queue_pop(&n->queue))) {
         sim_bury(s, w->arg); /* the engine's ticket */
         tm_write_free(w);
     }
-    n->tail = NULL;
     n->commit_scheduled = 0; /* a commit event still due finds nothing */
     s->store.healthy = 1;
     s->store.fail_commits = 0;
@@ -239,67 +230,12 @@ void sim_store_free(sim_t *s)
 
 /* ---- rows back into the model (as a store's read decodes them) ----------- */
 
-static void apply_header(tm_trans_t *tx, const tm_write_t *w)
-{
-    tx->status = (tm_tx_status_t)w->status;
-    tx->updated_ms = w->updated_ms;
-    tx->finished_ms = w->finished_ms;
-    tx->submit_hash = w->submit_hash;
-    tm_set_string(&tx->reason, w->reason);
-    if (w->insert) {
-        tx->created_ms = w->created_ms;
-        tm_store_decode_options(tx, w->options, w->options_len);
-    }
-}
-
-static void apply_branch(tm_trans_t *tx, const tm_w_branch_t *wb)
-{
-    while (tx->n_branches <= wb->idx)
-        must(tm_trans_add_branch(tx));
-    tm_branch_t *b = &tx->branches[wb->idx];
-    b->branch_id = must(tm_strdup(wb->branch_id));
-    b->mode = (tm_mode_t)wb->mode;
-    b->initiator_driven = wb->initiator_driven;
-    if (wb->payload_len) {
-        b->payload = must(malloc(wb->payload_len));
-        memcpy(b->payload, wb->payload, wb->payload_len);
-    }
-    b->payload_len = wb->payload_len;
-    b->deps = tm_store_split_u32(wb->deps, &b->n_deps);
-    for (int k = 0; k < TM_SLOTS; k++) {
-        b->ops[k].kind = (tm_op_kind_t)wb->kind[k];
-        b->ops[k].target = tm_strdup(wb->target[k]);
-        b->ops[k].status = wb->kind[k] ? TM_OP_PENDING : 0;
-    }
-}
-
-static void apply_op(tm_trans_t *tx, const tm_w_op_t *o)
-{
-    tm_op_t *op = &tx->branches[o->branch].ops[o->slot];
-    op->status = (tm_op_status_t)o->status;
-    op->attempts = o->attempts;
-    op->finished_ms = o->finished_ms;
-    op->late = o->late;
-    tm_set_string(&op->last_error, o->last_error);
-    free(op->attempt_ms);
-    op->attempt_ms = tm_store_split_i64(o->attempt_ms, &op->n_attempt_ms);
-}
-
 tm_trans_t *sim_store_read(sim_t *s, const char *gid)
 {
     sim_row_t *r = row_find(&s->store, gid);
     if (!r)
         return NULL;
-    tm_trans_t *tx = must(tm_trans_new(gid, TM_TX_PREPARED, 0));
-    for (size_t i = 0; i < r->n; i++) {
-        const tm_write_t *w = r->writes[i];
-        apply_header(tx, w);
-        for (size_t k = 0; k < w->n_branches; k++)
-            apply_branch(tx, &w->branches[k]);
-        for (size_t k = 0; k < w->n_ops; k++)
-            apply_op(tx, &w->ops[k]);
-    }
-    tm_store_mark_skipped_if_finished(tx);
+    tm_trans_t *tx = fkit_row_read(gid, r->writes, r->n);
     tx->generation = r->generation;
     return tx;
 }
@@ -312,14 +248,7 @@ static void store_queue(void *self, tm_write_t *w, tm_store_done_fn done,
     sim_node_t *n = self;
     sim_t *s = n->sim;
     sim_lease_wake(s, n);
-    w->done = done;
-    w->arg = arg;
-    w->next = NULL;
-    if (n->tail)
-        n->tail->next = w;
-    else
-        n->head = w;
-    n->tail = w;
+    fkit_queue_push(&n->queue, w, done, arg);
     if (!n->commit_scheduled) {
         n->commit_scheduled = 1;
         int slow = !s->quiet && sim_chance(s, 20); /* a slow disk */
@@ -348,18 +277,6 @@ static int store_peek(void *self, const char *gid, tm_tx_status_t *status,
     *status = (tm_tx_status_t)r->status;
     *submit_hash = r->submit_hash;
     return 1;
-}
-
-static int store_list(void *self, const tm_store_filter_t *f, tm_trans_t ***out,
-                      size_t *n, char *err, size_t errlen)
-{
-    (void)self;
-    (void)f;
-    (void)err;
-    (void)errlen;
-    *out = NULL;
-    *n = 0;
-    return 0;
 }
 
 /* Claim the row for node: the generation moves, so every write of a copy
@@ -421,7 +338,7 @@ void sim_lease_wake(sim_t *s, sim_node_t *n)
 
 int sim_lease_busy(const sim_t *s, const sim_node_t *n)
 {
-    if (!s->quiet || n->head)
+    if (!s->quiet || n->queue.head)
         return 1;
     for (size_t i = 0; i < s->store.n_rows; i++)
         if (!tm_tx_is_final((tm_tx_status_t)s->store.rows[i].status))
@@ -472,14 +389,6 @@ void sim_lease_tick(sim_t *s, sim_node_t *n)
 
 /* ---- branch calls ---- */
 
-static const char *md_value(const tm_md_t *md, size_t n, const char *key)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(md[i].key, key) == 0)
-            return md[i].value;
-    return "";
-}
-
 static int call_start(void *self, const char *host_port, const char *method,
                       const uint8_t *payload, size_t len, const tm_md_t *md,
                       size_t n_md, uint32_t timeout_ms, tm_call_done_fn done,
@@ -491,13 +400,13 @@ static int call_start(void *self, const char *host_port, const char *method,
     (void)len;
     sim_node_t *n = self;
     sim_t *s = n->sim;
-    sim_call_t *c = must(calloc(1, sizeof(*c)));
+    sim_call_t *c = fkit_must(calloc(1, sizeof(*c)));
     c->node = n->id;
     c->gen = n->gen;
-    snprintf(c->gid, sizeof(c->gid), "%s", md_value(md, n_md, "dtm-gid"));
+    snprintf(c->gid, sizeof(c->gid), "%s", fkit_md_value(md, n_md, "dtm-gid"));
     snprintf(c->branch, sizeof(c->branch), "%s",
-             md_value(md, n_md, "dtm-branch_id"));
-    snprintf(c->op, sizeof(c->op), "%s", md_value(md, n_md, "dtm-op"));
+             fkit_md_value(md, n_md, "dtm-branch_id"));
+    snprintf(c->op, sizeof(c->op), "%s", fkit_md_value(md, n_md, "dtm-op"));
     c->done = done;
     c->arg = arg;
     c->timeout_ms = timeout_ms;
@@ -522,63 +431,17 @@ static int timer_arm(void *self, tm_timer_node_t *node, int64_t due_ms)
 {
     sim_node_t *n = self;
     sim_t *s = n->sim;
-    sim_timers_t *t = &s->timers;
-    node->due_ms = due_ms;
-    if (node->heap_index) { /* re-armed: keeps its place, new due time */
-        t->seqs[node->heap_index - 1] = s->seq++;
-        return 0;
-    }
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 64;
-        t->nodes = must(realloc(t->nodes, t->cap * sizeof(*t->nodes)));
-        t->seqs = must(realloc(t->seqs, t->cap * sizeof(*t->seqs)));
-        t->owners = must(realloc(t->owners, t->cap * sizeof(*t->owners)));
-    }
-    t->nodes[t->n] = node;
-    t->seqs[t->n] = s->seq++;
-    t->owners[t->n] = n->id;
-    node->heap_index = ++t->n;
-    return 1;
-}
-
-static void timer_remove_at(sim_timers_t *t, size_t i)
-{
-    t->nodes[i]->heap_index = 0;
-    t->n--;
-    if (i != t->n) {
-        t->nodes[i] = t->nodes[t->n];
-        t->seqs[i] = t->seqs[t->n];
-        t->owners[i] = t->owners[t->n];
-        t->nodes[i]->heap_index = i + 1;
-    }
+    return fkit_timers_arm(&s->timers, node, due_ms, s->seq++, n->id);
 }
 
 static int timer_disarm(void *self, tm_timer_node_t *node)
 {
-    sim_t *s = ((sim_node_t *)self)->sim;
-    if (!node->heap_index)
-        return 0;
-    timer_remove_at(&s->timers, node->heap_index - 1);
-    return 1;
-}
-
-/* The position of the earliest armed node (ties: the earlier armed), or
- * t->n when none is armed. */
-static size_t first_timer(const sim_timers_t *t)
-{
-    size_t best = t->n;
-    for (size_t i = 0; i < t->n; i++) {
-        int64_t d = t->nodes[i]->due_ms;
-        if (best == t->n || d < t->nodes[best]->due_ms ||
-            (d == t->nodes[best]->due_ms && t->seqs[i] < t->seqs[best]))
-            best = i;
-    }
-    return best;
+    return fkit_timers_disarm(&((sim_node_t *)self)->sim->timers, node);
 }
 
 int sim_timers_next(const sim_t *s, int64_t *due, uint64_t *seq)
 {
-    size_t i = first_timer(&s->timers);
+    size_t i = fkit_timers_first(&s->timers);
     if (i == s->timers.n)
         return 0;
     *due = s->timers.nodes[i]->due_ms;
@@ -588,14 +451,14 @@ int sim_timers_next(const sim_t *s, int64_t *due, uint64_t *seq)
 
 int sim_timers_first_owner(const sim_t *s)
 {
-    size_t i = first_timer(&s->timers);
+    size_t i = fkit_timers_first(&s->timers);
     return i == s->timers.n ? -1 : s->timers.owners[i];
 }
 
 /* The first timer's node is stopped: it fires once the node runs again. */
 void sim_timers_defer_first(sim_t *s, int64_t until)
 {
-    size_t i = first_timer(&s->timers);
+    size_t i = fkit_timers_first(&s->timers);
     if (i == s->timers.n)
         return;
     s->timers.nodes[i]->due_ms = until;
@@ -604,13 +467,13 @@ void sim_timers_defer_first(sim_t *s, int64_t until)
 
 void sim_timers_fire_first(sim_t *s)
 {
-    sim_timers_t *t = &s->timers;
-    size_t i = first_timer(t);
+    fkit_timers_t *t = &s->timers;
+    size_t i = fkit_timers_first(t);
     if (i == t->n)
         return;
     tm_timer_node_t *node = t->nodes[i];
     int owner = t->owners[i];
-    timer_remove_at(t, i);
+    fkit_timers_remove_at(t, i);
     sim_trace(s, "node %d: timer tag=%u", owner, node->tag);
     node->fn(node);
 }
@@ -619,10 +482,10 @@ void sim_timers_fire_first(sim_t *s)
  * engine's. */
 void sim_timers_crash(sim_t *s, int node)
 {
-    sim_timers_t *t = &s->timers;
+    fkit_timers_t *t = &s->timers;
     for (size_t i = t->n; i-- > 0;)
         if (t->owners[i] == node)
-            timer_remove_at(t, i);
+            fkit_timers_remove_at(t, i);
 }
 
 static int64_t clock_ms(void *self)
@@ -654,20 +517,6 @@ static void front_drop(void *user, tm_rpc_t *rpc)
     ((sim_rpc_t *)rpc)->answered = 1;
 }
 
-static int front_watch_cancel(void *user, tm_rpc_t *rpc, tm_engine_cancel_fn fn,
-                              void *fn_user, const char *key, char *err,
-                              size_t errlen)
-{
-    (void)user;
-    (void)rpc;
-    (void)fn;
-    (void)fn_user;
-    (void)key;
-    (void)err;
-    (void)errlen;
-    return 0;
-}
-
 static int front_expired(void *user, const tm_rpc_t *rpc)
 {
     sim_t *s = ((sim_node_t *)user)->sim;
@@ -681,7 +530,7 @@ void sim_env(sim_node_t *n, tm_engine_env_t *env, tm_engine_front_t *front)
         .store_queue = store_queue,
         .store_get = store_get,
         .store_peek = store_peek,
-        .store_list = store_list,
+        .store_list = fkit_store_list_none,
         .store_load_unfinished = store_load_unfinished,
         .store_healthy = store_healthy,
         .store_lease_ok = store_lease_ok,
@@ -696,6 +545,6 @@ void sim_env(sim_node_t *n, tm_engine_env_t *env, tm_engine_front_t *front)
         .mono_ms = clock_ms,
         .wall_ms = clock_ms,
     };
-    *front = (tm_engine_front_t){front_answer, front_drop, front_watch_cancel,
-                                 front_expired, n};
+    *front = (tm_engine_front_t){front_answer, front_drop,
+                                 fkit_front_watch_none, front_expired, n};
 }

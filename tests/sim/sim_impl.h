@@ -5,6 +5,7 @@
 #ifndef SIM_IMPL_H
 #define SIM_IMPL_H
 
+#include "fake_kit.h"
 #include "sim.h"
 #include "tm_store_impl.h"
 
@@ -34,9 +35,9 @@ typedef struct {
 typedef struct sim_node {
     struct sim *sim;
     int id;
-    tm_engine_t *engine;     /* NULL while down */
-    uint64_t gen;            /* its incarnation, moved by every crash */
-    tm_write_t *head, *tail; /* its queued writes, not committed */
+    tm_engine_t *engine; /* NULL while down */
+    uint64_t gen;        /* its incarnation, moved by every crash */
+    fkit_queue_t queue;  /* its queued writes, not committed */
     int commit_scheduled;
     int64_t lease_until;  /* its leases hold until then */
     int64_t paused_until; /* stopped (SIGSTOP) until then */
@@ -138,14 +139,6 @@ typedef struct {
     uint64_t n;
 } sim_event_t;
 
-/* The fake timer heap is a plain list: a few hundred nodes at most. */
-typedef struct {
-    tm_timer_node_t **nodes;
-    uint64_t *seqs;
-    int *owners; /* the sim node whose engine armed it */
-    size_t n, cap;
-} sim_timers_t;
-
 struct sim {
     uint64_t seed, rng;
     int verbose;
@@ -153,7 +146,7 @@ struct sim {
     uint64_t seq;
     sim_event_t *ev;
     size_t n_ev, cap_ev;
-    sim_timers_t timers;
+    fkit_timers_t timers; /* owners: the sim node whose engine armed it */
     sim_store_t store;
     sim_node_t nodes[SIM_MAX_NODES];
     int n_nodes;

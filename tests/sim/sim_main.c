@@ -25,9 +25,7 @@ static void free_world(sim_t *s)
     free(s->clients);
     free(s->branches);
     free(s->ev);
-    free(s->timers.nodes);
-    free(s->timers.seqs);
-    free(s->timers.owners);
+    fkit_timers_free(&s->timers);
     /* What crashed engines left and the requests' records: the engine of
      * the last incarnation still references them, so they stay with it
      * (a crashed process's memory is not ours to free). */

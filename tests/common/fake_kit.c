@@ -1,0 +1,220 @@
+/*
+ * fake_kit: the shared parts of the fake engine environments (see
+ * fake_kit.h): the write queue, rows read back into the model, the timer
+ * list, metadata lookup and the empty env entries.
+ */
+#include "fake_kit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void *fkit_must(void *p)
+{
+    if (!p) {
+        fprintf(stderr, "fake env: out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+/* ---- the store's queue ---- */
+
+void fkit_queue_push(fkit_queue_t *q, tm_write_t *w, tm_store_done_fn done,
+                     void *arg)
+{
+    w->done = done;
+    w->arg = arg;
+    w->next = NULL;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    q->n++;
+}
+
+tm_write_t *fkit_queue_pop(fkit_queue_t *q)
+{
+    tm_write_t *w = q->head;
+    if (!w)
+        return NULL;
+    q->head = w->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->n--;
+    w->next = NULL;
+    return w;
+}
+
+tm_write_t *fkit_queue_take_all(fkit_queue_t *q)
+{
+    tm_write_t *group = q->head;
+    q->head = q->tail = NULL;
+    q->n = 0;
+    return group;
+}
+
+/* ---- stored rows ---- */
+
+static void apply_header(tm_trans_t *tx, const tm_write_t *w)
+{
+    tx->status = (tm_tx_status_t)w->status;
+    tx->updated_ms = w->updated_ms;
+    tx->finished_ms = w->finished_ms;
+    tx->submit_hash = w->submit_hash;
+    tm_set_string(&tx->reason, w->reason);
+    if (w->insert) {
+        tx->created_ms = w->created_ms;
+        tm_store_decode_options(tx, w->options, w->options_len);
+    }
+}
+
+static void apply_branch(tm_trans_t *tx, const tm_w_branch_t *wb)
+{
+    while (tx->n_branches <= wb->idx)
+        fkit_must(tm_trans_add_branch(tx));
+    tm_branch_t *b = &tx->branches[wb->idx];
+    b->branch_id = fkit_must(tm_strdup(wb->branch_id));
+    b->mode = (tm_mode_t)wb->mode;
+    b->initiator_driven = wb->initiator_driven;
+    if (wb->payload_len) {
+        b->payload = fkit_must(malloc(wb->payload_len));
+        memcpy(b->payload, wb->payload, wb->payload_len);
+    }
+    b->payload_len = wb->payload_len;
+    b->deps = tm_store_split_u32(wb->deps, &b->n_deps);
+    for (int k = 0; k < TM_SLOTS; k++) {
+        b->ops[k].kind = (tm_op_kind_t)wb->kind[k];
+        b->ops[k].target = tm_strdup(wb->target[k]);
+        b->ops[k].status = wb->kind[k] ? TM_OP_PENDING : 0;
+    }
+}
+
+static void apply_op(tm_trans_t *tx, const tm_w_op_t *o)
+{
+    tm_op_t *op = &tx->branches[o->branch].ops[o->slot];
+    op->status = (tm_op_status_t)o->status;
+    op->attempts = o->attempts;
+    op->finished_ms = o->finished_ms;
+    op->late = o->late;
+    tm_set_string(&op->last_error, o->last_error);
+    free(op->attempt_ms);
+    op->attempt_ms = tm_store_split_i64(o->attempt_ms, &op->n_attempt_ms);
+}
+
+tm_trans_t *fkit_row_read(const char *gid, tm_write_t *const *writes, size_t n)
+{
+    tm_trans_t *tx = fkit_must(tm_trans_new(gid, TM_TX_PREPARED, 0));
+    for (size_t i = 0; i < n; i++) {
+        const tm_write_t *w = writes[i];
+        apply_header(tx, w);
+        for (size_t k = 0; k < w->n_branches; k++)
+            apply_branch(tx, &w->branches[k]);
+        for (size_t k = 0; k < w->n_ops; k++)
+            apply_op(tx, &w->ops[k]);
+    }
+    tm_store_mark_skipped_if_finished(tx);
+    return tx;
+}
+
+/* ---- armed timers ---- */
+
+int fkit_timers_arm(fkit_timers_t *t, tm_timer_node_t *node, int64_t due_ms,
+                    uint64_t seq, int owner)
+{
+    node->due_ms = due_ms;
+    if (node->heap_index) { /* re-armed: keeps its place, new due time */
+        t->seqs[node->heap_index - 1] = seq;
+        return 0;
+    }
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->nodes = fkit_must(realloc(t->nodes, t->cap * sizeof(*t->nodes)));
+        t->seqs = fkit_must(realloc(t->seqs, t->cap * sizeof(*t->seqs)));
+        t->owners = fkit_must(realloc(t->owners, t->cap * sizeof(*t->owners)));
+    }
+    t->nodes[t->n] = node;
+    t->seqs[t->n] = seq;
+    t->owners[t->n] = owner;
+    node->heap_index = ++t->n;
+    return 1;
+}
+
+void fkit_timers_remove_at(fkit_timers_t *t, size_t i)
+{
+    t->nodes[i]->heap_index = 0;
+    t->n--;
+    if (i != t->n) {
+        t->nodes[i] = t->nodes[t->n];
+        t->seqs[i] = t->seqs[t->n];
+        t->owners[i] = t->owners[t->n];
+        t->nodes[i]->heap_index = i + 1;
+    }
+}
+
+int fkit_timers_disarm(fkit_timers_t *t, tm_timer_node_t *node)
+{
+    if (!node->heap_index)
+        return 0;
+    fkit_timers_remove_at(t, node->heap_index - 1);
+    return 1;
+}
+
+size_t fkit_timers_first(const fkit_timers_t *t)
+{
+    size_t best = t->n;
+    for (size_t i = 0; i < t->n; i++) {
+        int64_t d = t->nodes[i]->due_ms;
+        if (best == t->n || d < t->nodes[best]->due_ms ||
+            (d == t->nodes[best]->due_ms && t->seqs[i] < t->seqs[best]))
+            best = i;
+    }
+    return best;
+}
+
+void fkit_timers_free(fkit_timers_t *t)
+{
+    free(t->nodes);
+    free(t->seqs);
+    free(t->owners);
+    memset(t, 0, sizeof(*t));
+}
+
+/* ---- calls ---- */
+
+const char *fkit_md_value(const tm_md_t *md, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(md[i].key, key) == 0)
+            return md[i].value;
+    return "";
+}
+
+/* ---- empty entries ---- */
+
+int fkit_store_list_none(void *self, const tm_store_filter_t *f,
+                         tm_trans_t ***out, size_t *n, char *err, size_t errlen)
+{
+    (void)self;
+    (void)f;
+    (void)err;
+    (void)errlen;
+    *out = NULL;
+    *n = 0;
+    return 0;
+}
+
+int fkit_front_watch_none(void *user, tm_rpc_t *rpc, tm_engine_cancel_fn fn,
+                          void *fn_user, const char *key, char *err,
+                          size_t errlen)
+{
+    (void)user;
+    (void)rpc;
+    (void)fn;
+    (void)fn_user;
+    (void)key;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
