@@ -295,6 +295,15 @@ static void send_ack(const tm_ticket_t *t)
         tm_engine_answer(e, t->rpc, &a);
         return;
     }
+    if (t->ack == TM_ANSWER_RETRY_NOW) { /* a stopped workflow restarted */
+        tm_answer_t a = {.code = TM_CODE_OK,
+                         .kind = TM_ANSWER_RETRY_NOW,
+                         .gid = l->tx.gid,
+                         .status = t->status,
+                         .ops_called = 1};
+        tm_engine_answer(e, t->rpc, &a);
+        return;
+    }
     const char *reason = t->ack == TM_ANSWER_FORCE_STOP ? l->tx.reason : NULL;
     tm_engine_answer_status(e, t->rpc, t->ack, l->tx.gid, t->status, reason);
 }

@@ -586,14 +586,8 @@ static int fail_if_gone(tm_live_t *l, tm_rpc_t *rpc, const char *what)
 static uint32_t retry_waiting_ops(tm_live_t *l)
 {
     uint32_t n = 0;
-    if (tm_plan_restart_resume(&l->tx, &l->run)) {
-        /* a workflow's resume: stopped for the operator, or waiting */
+    if (tm_plan_restart_resume(&l->tx, &l->run)) { /* a waiting resume */
         tm_engine_disarm_retry(l, 0, TM_SLOT_FORWARD);
-        if (tm_run_op(&l->run, 0, TM_SLOT_FORWARD)->dirty) {
-            tm_log(TM_LOG_INFO, "event=workflow_restarted gid=%s", l->tx.gid);
-            tm_engine_persist_change(l); /* its commit drives */
-            return 1;
-        }
         n++;
     }
     for (size_t i = 0; i < l->tx.n_branches; i++)
@@ -610,11 +604,30 @@ static uint32_t retry_waiting_ops(tm_live_t *l)
     return n;
 }
 
+/* A workflow whose resume was refused (stopped for the operator): its
+ * resume is pending again, and that is written before the answer (one op
+ * called) and before the call, which the commit's planning starts.
+ * Returns 1 when it took the request. */
+static int restart_stopped_workflow(tm_live_t *l, tm_rpc_t *rpc)
+{
+    const tm_op_t *resume = &l->tx.branches[0].ops[TM_SLOT_FORWARD];
+    if (!tm_plan_is_workflow(&l->tx) || l->tx.status != TM_TX_PREPARED ||
+        resume->status != TM_OP_FAILED)
+        return 0;
+    tm_plan_restart_resume(&l->tx, &l->run);
+    tm_metrics_retry_now();
+    tm_log(TM_LOG_INFO, "event=workflow_restarted gid=%s", l->tx.gid);
+    tm_engine_persist(l, 0, rpc, TM_ANSWER_RETRY_NOW);
+    return 1;
+}
+
 static void retry_now_live(tm_live_t *l, const tm_engine_req_t *rq,
                            const void *arg)
 {
     (void)arg;
     if (fail_if_gone(l, rq->rpc, "there is nothing to retry"))
+        return;
+    if (restart_stopped_workflow(l, rq->rpc))
         return;
     uint32_t n = retry_waiting_ops(l);
     tm_metrics_retry_now();

@@ -86,6 +86,50 @@ static int act_force_stop(tm_engine_t *e, const tm_engine_req_t *rq,
     return tm_engine_force_stop(e, rq, r->gid, r->reason);
 }
 
+static int check_retry_now(const ProtobufCMessage *m, const tm_limits_t *lim,
+                           char *err, size_t errlen)
+{
+    (void)lim;
+    return tm_validate_gid(((const Trellis__V1__RetryNowRequest *)m)->gid, err,
+                           errlen);
+}
+
+static int act_retry_now(tm_engine_t *e, const tm_engine_req_t *rq,
+                         const ProtobufCMessage *m)
+{
+    return tm_engine_retry_now(e, rq,
+                               ((const Trellis__V1__RetryNowRequest *)m)->gid);
+}
+
+static int check_start_workflow(const ProtobufCMessage *m,
+                                const tm_limits_t *lim, char *err,
+                                size_t errlen)
+{
+    return tm_validate_start_workflow(
+        (const Trellis__V1__StartWorkflowRequest *)m, lim, err, errlen);
+}
+
+static int act_start_workflow(tm_engine_t *e, const tm_engine_req_t *rq,
+                              const ProtobufCMessage *m)
+{
+    return tm_engine_start_workflow(
+        e, rq, (const Trellis__V1__StartWorkflowRequest *)m);
+}
+
+static int check_record_step(const ProtobufCMessage *m, const tm_limits_t *lim,
+                             char *err, size_t errlen)
+{
+    return tm_validate_record_step((const Trellis__V1__RecordStepRequest *)m,
+                                   lim, err, errlen);
+}
+
+static int act_record_step(tm_engine_t *e, const tm_engine_req_t *rq,
+                           const ProtobufCMessage *m)
+{
+    return tm_engine_record_step(e, rq,
+                                 (const Trellis__V1__RecordStepRequest *)m);
+}
+
 static const method_t methods[] = {
     [ENGINE_CALL_BEGIN] = {&trellis__v1__begin_request__descriptor, check_begin,
                            act_begin},
@@ -97,6 +141,13 @@ static const method_t methods[] = {
                            act_abort},
     [ENGINE_CALL_FORCE_STOP] = {&trellis__v1__force_stop_request__descriptor,
                                 check_force_stop, act_force_stop},
+    [ENGINE_CALL_RETRY_NOW] = {&trellis__v1__retry_now_request__descriptor,
+                               check_retry_now, act_retry_now},
+    [ENGINE_CALL_START_WORKFLOW] =
+        {&trellis__v1__start_workflow_request__descriptor, check_start_workflow,
+         act_start_workflow},
+    [ENGINE_CALL_RECORD_STEP] = {&trellis__v1__record_step_request__descriptor,
+                                 check_record_step, act_record_step},
 };
 
 int engine_call(tm_engine_t *e, engine_call_method_t method,

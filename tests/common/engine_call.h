@@ -20,6 +20,9 @@ typedef enum {
     ENGINE_CALL_ABORT,
     ENGINE_CALL_QUERY,
     ENGINE_CALL_FORCE_STOP,
+    ENGINE_CALL_RETRY_NOW,
+    ENGINE_CALL_START_WORKFLOW,
+    ENGINE_CALL_RECORD_STEP,
 } engine_call_method_t;
 
 /* Handle rq (its bytes and rpc) as method on e. Returns what the entry

@@ -317,8 +317,9 @@ static void front_answer(void *user, tm_rpc_t *rpc, const tm_answer_t *a)
         return;
     r->status = a->status;
     snprintf(r->reason, sizeof(r->reason), "%s", a->reason ? a->reason : "");
-    if (a->kind != TM_ANSWER_QUERY)
+    if (a->kind != TM_ANSWER_QUERY && a->kind != TM_ANSWER_START_WORKFLOW)
         return;
+    r->created = a->created;
     const tm_trans_t *tx = a->trans;
     r->status = tx->status;
     snprintf(r->reason, sizeof(r->reason), "%s", tx->reason ? tx->reason : "");

@@ -33,8 +33,8 @@
 #include "tm_engine.h"
 #include "tm_store_impl.h"
 
-/* The branches a Query answer records. */
-#define FENV_MAX_BR 4
+/* The branches a Query (or StartWorkflow) answer records. */
+#define FENV_MAX_BR 6
 
 /* One request and everything the front was told about it. */
 typedef struct fenv_rpc {
@@ -47,7 +47,8 @@ typedef struct fenv_rpc {
     tm_tx_status_t status; /* the answer's, or the queried transaction's */
     char message[1024];
     char reason[512];
-    /* Query: the transaction's branches, per slot. */
+    int created; /* StartWorkflow: 1 for a new workflow */
+    /* Query, StartWorkflow: the transaction's branches, per slot. */
     size_t n_branches;
     uint32_t attempts[FENV_MAX_BR][TM_SLOTS];
     tm_op_status_t op_status[FENV_MAX_BR][TM_SLOTS];
