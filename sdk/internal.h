@@ -19,6 +19,8 @@
  *   tcc.c, xa.c — the TCC and XA helpers, thin over ap_trans.c;
  *   gtx.c — the hybrid helper: TCC, XA and saga branches in one
  *               transaction over ap_trans.c, plus TM-run saga steps;
+ *   workflow*.c — workflows (trellis_workflow.h); what they share is in
+ *               workflow_impl.h;
  *   participant.c — the participant's gRPC server;
  *   tls.c — TLS credentials from PEM files, and trellis_call_unary's
  *               process-wide TLS setting.
