@@ -108,7 +108,10 @@ trellis_rc_t trellis_workflows_register(trellis_workflows_t *w,
 
 /* Add the /trellis.v1.Workflow/Resume handler to participant p, before
  * trellis_participant_start. p is borrowed: stop it (or free it) before
- * freeing the registry, since its handler uses the registry. */
+ * freeing the registry, since its handler uses the registry. A Resume
+ * holds one of p's worker threads while the function runs again, its
+ * steps' calls included: when those steps call handlers of p itself, give
+ * p threads enough for both. */
 trellis_rc_t trellis_workflows_serve(trellis_workflows_t *w,
                                      trellis_participant_t *p, char *err,
                                      size_t errlen);

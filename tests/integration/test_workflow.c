@@ -484,11 +484,14 @@ static trellis_rc_t execute(const char *name, const char *gid,
     return rc;
 }
 
-/* Options: wait for the outcome, fast retries, resume after timeout_ms. */
+/* Options: wait for the outcome, fast retries, resume after timeout_ms.
+ * A call of the workflow service runs the function again, so its deadline
+ * is generous: a hook answered late would run twice. */
 static trellis_options_t opts(uint32_t timeout_ms)
 {
     trellis_options_t o = itest_options();
     o.timeout_to_fail_ms = timeout_ms;
+    o.request_timeout_ms = 5000;
     return o;
 }
 
@@ -634,6 +637,13 @@ static void test_failure_rolls_back(void **state)
     assert_string_equal(a3->last_error, "local: refused");
     assert_int_equal(info->n_branches, 4); /* 04 never asked for */
     trellis_trans_info_free(info);
+    /* Its undo still runs (the action may have left effects), with no
+     * result: it recorded none. */
+    assert_int_equal(atomic_load(&W.undo_runs), 2);
+    pthread_mutex_lock(&W.mu);
+    assert_true(W.undo_seen_null);
+    assert_int_equal(W.undo_seen_len, 0);
+    pthread_mutex_unlock(&W.mu);
     wft_pass(state);
 }
 
@@ -784,7 +794,8 @@ static void test_resumed_by_trellisd(void **state)
 
 /* A forward op whose outcome is unknown is not recorded: the function
  * retries (or commits, which counts as a retry), and the next run calls
- * the op again and records what it answers then. */
+ * the op again and records what it answers then. A business failure is
+ * recorded, and rolled back even when the function commits. */
 static void test_unknown_outcome_runs_again(void **state)
 {
     char err[512], reason[512], j[256];
@@ -814,6 +825,16 @@ static void test_unknown_outcome_runs_again(void **state)
     assert_int_equal(st, TRELLIS_TRANS_SUCCEEDED);
     assert_string_equal(journal("wf-careless", &ps, j, sizeof j),
                         "A1:unavail A1");
+    harness_part_state_free(&ps);
+
+    /* A step recorded ABORTED in a workflow that commits anyway is rolled
+     * back by trellisd, the rest committed. */
+    rc = execute("careless", "wf-careless-f", "fail", 4, &o, &st, reason,
+                 sizeof reason, err, sizeof err);
+    assert_int_equal(rc, TRELLIS_OK);
+    assert_int_equal(st, TRELLIS_TRANS_SUCCEEDED);
+    assert_string_equal(journal("wf-careless-f", &ps, j, sizeof j),
+                        "A1:fail C1");
     harness_part_state_free(&ps);
     wft_pass(state);
 }
