@@ -3,7 +3,9 @@
  * helper (tcc.c) and the XA helper (xa.c) share: begin a transaction, then
  * per branch register its phase-2 ops with trellisd before calling its
  * forward op (TCC try, XA prepare) on the participant, then submit or
- * abort. The two modes differ only in names and numbers (tr_ap_kind_t).
+ * abort. The two modes differ only in names and numbers (tr_ap_kind_t;
+ * the tables of TCC, XA and saga are here, for the hybrid helper and the
+ * workflows too, which call forward ops through tr_ap_forward).
  *
  * Order matters and is the point of this file: a branch is registered
  * *before* its forward op is sent, so whatever happens to the initiator
@@ -33,6 +35,42 @@
 
 /* dtm-gid, dtm-trans_type, dtm-branch_id, dtm-op. */
 #define N_DTM_MD 4
+
+/* ---- kinds ----------------------------------------------------------- */
+
+const tr_ap_kind_t tr_ap_kind_tcc = {
+    .mode = TRELLIS_MODE_TCC,
+    .trans_type = "tcc",
+    .label = "TCC",
+    .forward_op = "try",
+    .commit_name = "confirm",
+    .rollback_name = "cancel",
+    .commit_op = TRELLIS_OP_CONFIRM,
+    .rollback_op = TRELLIS_OP_CANCEL,
+};
+
+const tr_ap_kind_t tr_ap_kind_xa = {
+    .mode = TRELLIS_MODE_XA,
+    .trans_type = "xa",
+    .label = "XA",
+    .forward_op = "prepare",
+    .commit_name = "commit",
+    .rollback_name = "rollback",
+    .commit_op = TRELLIS_OP_COMMIT,
+    .rollback_op = TRELLIS_OP_ROLLBACK,
+};
+
+/* No commit-side op: a saga branch is done once its action succeeded. */
+const tr_ap_kind_t tr_ap_kind_saga = {
+    .mode = TRELLIS_MODE_SAGA,
+    .trans_type = "saga",
+    .label = "saga",
+    .forward_op = "action",
+    .commit_name = NULL,
+    .rollback_name = "compensate",
+    .commit_op = 0,
+    .rollback_op = TRELLIS_OP_COMPENSATE,
+};
 
 /* ---- targets --------------------------------------------------------- */
 
@@ -125,9 +163,8 @@ static int headers_copy(tr_ap_t *a, const trellis_options_t *o)
     return 0;
 }
 
-/* Fill *a for gid with o's settings; -1 when out of memory (a cleared). */
-static int ap_fill(tr_ap_t *a, const tr_ap_kind_t *kind, trellis_client_t *c,
-                   const char *gid, const trellis_options_t *o)
+int tr_ap_init(tr_ap_t *a, const tr_ap_kind_t *kind, trellis_client_t *c,
+               const char *gid, const trellis_options_t *o)
 {
     a->kind = kind;
     a->client = c;
@@ -152,7 +189,7 @@ trellis_rc_t tr_ap_begin(tr_ap_t *a, const tr_ap_kind_t *kind,
     if (gid == NULL)
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
                        "gid is NULL; use trellis_new_gid for a fresh one");
-    if (ap_fill(a, kind, c, gid, o) != 0)
+    if (tr_ap_init(a, kind, c, gid, o) != 0)
         return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
                        "out of memory for %s transaction %s", kind->label, gid);
     trellis_rc_t rc = trellis_begin(c, gid, o, err, errlen);
@@ -268,6 +305,22 @@ trellis_rc_t tr_ap_call_branch(tr_ap_t *a, const char *forward_target,
         free(got);
     }
     return rc;
+}
+
+trellis_rc_t tr_ap_forward(const tr_ap_t *a, const char *branch_id,
+                           const char *forward_target, const void *payload,
+                           size_t payload_len, uint8_t **reply,
+                           size_t *reply_len, char *err, size_t errlen)
+{
+    *reply = NULL;
+    *reply_len = 0;
+    ap_target_t to;
+    trellis_rc_t rc =
+        target_parse(forward_target, a->kind->forward_op, &to, err, errlen);
+    if (rc != TRELLIS_OK)
+        return rc;
+    return ap_forward(a, branch_id, &to, payload, payload_len, reply, reply_len,
+                      err, errlen);
 }
 
 /* ---- decision -------------------------------------------------------- */

@@ -387,10 +387,14 @@ trellis_rc_t trellis_begin(trellis_client_t *c, const char *gid,
 
 /* ---- RegisterBranch -------------------------------------------------- */
 
+/* The modes a branch may be registered in (a workflow's head is made by
+ * StartWorkflow; trellisd refuses a local step or hooks outside a
+ * workflow). */
 static int mode_is_valid(trellis_mode_t m)
 {
     return m == TRELLIS_MODE_SAGA || m == TRELLIS_MODE_TCC ||
-           m == TRELLIS_MODE_XA;
+           m == TRELLIS_MODE_XA || m == TRELLIS_MODE_LOCAL ||
+           m == TRELLIS_MODE_HOOKS;
 }
 
 trellis_rc_t trellis_register_branch(trellis_client_t *c, const char *gid,
@@ -406,7 +410,8 @@ trellis_rc_t trellis_register_branch(trellis_client_t *c, const char *gid,
                        gid == NULL ? "gid" : "branch_id");
     if (!mode_is_valid(mode))
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "branch mode %d is not saga (1), tcc (2) or xa (3)",
+                       "branch mode %d is not saga (1), tcc (2), xa (3), "
+                       "local (5) or hooks (6)",
                        (int)mode);
     if (n_ops > 0 && ops == NULL)
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,

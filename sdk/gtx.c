@@ -46,40 +46,6 @@ static const tr_ap_kind_t HYBRID_KIND = {
     .rollback_op = TRELLIS_OP_CANCEL,
 };
 
-static const tr_ap_kind_t TCC_KIND = {
-    .mode = TRELLIS_MODE_TCC,
-    .trans_type = "tcc",
-    .label = "TCC",
-    .forward_op = "try",
-    .commit_name = "confirm",
-    .rollback_name = "cancel",
-    .commit_op = TRELLIS_OP_CONFIRM,
-    .rollback_op = TRELLIS_OP_CANCEL,
-};
-
-static const tr_ap_kind_t XA_KIND = {
-    .mode = TRELLIS_MODE_XA,
-    .trans_type = "xa",
-    .label = "XA",
-    .forward_op = "prepare",
-    .commit_name = "commit",
-    .rollback_name = "rollback",
-    .commit_op = TRELLIS_OP_COMMIT,
-    .rollback_op = TRELLIS_OP_ROLLBACK,
-};
-
-/* No commit-side op: a saga branch is done once its action succeeded. */
-static const tr_ap_kind_t SAGA_KIND = {
-    .mode = TRELLIS_MODE_SAGA,
-    .trans_type = "saga",
-    .label = "saga",
-    .forward_op = "action",
-    .commit_name = NULL,
-    .rollback_name = "compensate",
-    .commit_op = 0,
-    .rollback_op = TRELLIS_OP_COMPENSATE,
-};
-
 /* ---- construction ---------------------------------------------------- */
 
 static void step_clear(gtx_step_t *s)
@@ -157,8 +123,9 @@ trellis_rc_t trellis_gtx_call_tcc(trellis_gtx_t *g, const char *try_target,
                                   uint8_t **reply, size_t *reply_len, char *err,
                                   size_t errlen)
 {
-    return gtx_call(g, &TCC_KIND, try_target, confirm_target, cancel_target,
-                    payload, payload_len, reply, reply_len, err, errlen);
+    return gtx_call(g, &tr_ap_kind_tcc, try_target, confirm_target,
+                    cancel_target, payload, payload_len, reply, reply_len, err,
+                    errlen);
 }
 
 trellis_rc_t trellis_gtx_call_xa(trellis_gtx_t *g, const char *prepare_target,
@@ -168,8 +135,9 @@ trellis_rc_t trellis_gtx_call_xa(trellis_gtx_t *g, const char *prepare_target,
                                  uint8_t **reply, size_t *reply_len, char *err,
                                  size_t errlen)
 {
-    return gtx_call(g, &XA_KIND, prepare_target, commit_target, rollback_target,
-                    payload, payload_len, reply, reply_len, err, errlen);
+    return gtx_call(g, &tr_ap_kind_xa, prepare_target, commit_target,
+                    rollback_target, payload, payload_len, reply, reply_len,
+                    err, errlen);
 }
 
 trellis_rc_t trellis_gtx_call_saga(trellis_gtx_t *g, const char *action_target,
@@ -178,7 +146,7 @@ trellis_rc_t trellis_gtx_call_saga(trellis_gtx_t *g, const char *action_target,
                                    uint8_t **reply, size_t *reply_len,
                                    char *err, size_t errlen)
 {
-    return gtx_call(g, &SAGA_KIND, action_target, NULL, compensate_target,
+    return gtx_call(g, &tr_ap_kind_saga, action_target, NULL, compensate_target,
                     payload, payload_len, reply, reply_len, err, errlen);
 }
 

@@ -32,6 +32,7 @@ static void op_info_clear(trellis_op_info_t *o)
     free(o->target);
     free(o->last_error);
     free(o->attempt_ms);
+    free(o->result);
 }
 
 static void branch_info_clear(trellis_branch_info_t *b)
@@ -84,6 +85,13 @@ static int op_info_copy(const Trellis__V1__Op *src, trellis_op_info_t *out)
         if (out->attempt_ms == NULL)
             return -1;
         out->n_attempt_ms = src->n_attempt_ms;
+    }
+    out->recorded = src->recorded != 0;
+    if (src->result.len > 0) {
+        out->result = array_dup(src->result.data, src->result.len, 1);
+        if (out->result == NULL)
+            return -1;
+        out->result_len = src->result.len;
     }
     return 0;
 }

@@ -19,6 +19,8 @@
  *   tcc.c, xa.c — the TCC and XA helpers, thin over ap_trans.c;
  *   gtx.c — the hybrid helper: TCC, XA and saga branches in one
  *               transaction over ap_trans.c, plus TM-run saga steps;
+ *   workflow*.c — workflows (trellis_workflow.h); what they share is in
+ *               workflow_impl.h;
  *   participant.c — the participant's gRPC server;
  *   tls.c — TLS credentials from PEM files, and trellis_call_unary's
  *               process-wide TLS setting.
@@ -236,6 +238,15 @@ typedef struct {
     unsigned next_branch; /* branches sent to RegisterBranch so far */
 } tr_ap_t;
 
+/* The kinds: static tables, never freed. */
+extern const tr_ap_kind_t tr_ap_kind_tcc, tr_ap_kind_xa, tr_ap_kind_saga;
+
+/* Fill *a (zeroed by the caller) for gid with o's settings (may be NULL):
+ * copies of gid and the branch headers, wait_result, request timeout;
+ * nothing is sent. -1 when out of memory (then *a holds nothing). */
+int tr_ap_init(tr_ap_t *a, const tr_ap_kind_t *kind, trellis_client_t *c,
+               const char *gid, const trellis_options_t *o);
+
 /* Check c and gid, fill *a (zeroed by the caller) and send Begin. On
  * failure *a holds nothing (no tr_ap_clear needed). */
 trellis_rc_t tr_ap_begin(tr_ap_t *a, const tr_ap_kind_t *kind,
@@ -250,6 +261,16 @@ trellis_rc_t tr_ap_call_branch(tr_ap_t *a, const char *forward_target,
                                const char *rollback_target, const void *payload,
                                size_t payload_len, uint8_t **reply,
                                size_t *reply_len, char *err, size_t errlen);
+
+/* Call branch_id's forward op (a->kind's dtm-trans_type and dtm-op) at
+ * forward_target with the payload, the dtm-* metadata, a's branch headers
+ * and the TM's cluster id; nothing is registered. The call's rc; *reply
+ * (malloc'd, the caller's; NULL when empty) and *reply_len on OK. A
+ * malformed target is INVALID_ARGUMENT and nothing is sent. */
+trellis_rc_t tr_ap_forward(const tr_ap_t *a, const char *branch_id,
+                           const char *forward_target, const void *payload,
+                           size_t payload_len, uint8_t **reply,
+                           size_t *reply_len, char *err, size_t errlen);
 
 trellis_rc_t tr_ap_submit(tr_ap_t *a, trellis_trans_status_t *status,
                           char *reason, size_t reasonlen, char *err,

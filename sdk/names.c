@@ -36,6 +36,12 @@ const char *trellis_mode_name(trellis_mode_t m)
         return "tcc";
     case TRELLIS_MODE_XA:
         return "xa";
+    case TRELLIS_MODE_WORKFLOW:
+        return "workflow";
+    case TRELLIS_MODE_LOCAL:
+        return "local";
+    case TRELLIS_MODE_HOOKS:
+        return "hooks";
     }
     return "unknown";
 }
@@ -59,6 +65,8 @@ const char *trellis_op_name(trellis_op_t op)
         return "commit";
     case TRELLIS_OP_ROLLBACK:
         return "rollback";
+    case TRELLIS_OP_RESUME:
+        return "resume";
     }
     return "unknown";
 }

@@ -21,17 +21,6 @@ struct trellis_tcc {
     tr_ap_t ap;
 };
 
-static const tr_ap_kind_t TCC_KIND = {
-    .mode = TRELLIS_MODE_TCC,
-    .trans_type = "tcc",
-    .label = "TCC",
-    .forward_op = "try",
-    .commit_name = "confirm",
-    .rollback_name = "cancel",
-    .commit_op = TRELLIS_OP_CONFIRM,
-    .rollback_op = TRELLIS_OP_CANCEL,
-};
-
 void trellis_tcc_free(trellis_tcc_t *t)
 {
     if (t == NULL)
@@ -53,7 +42,8 @@ trellis_rc_t trellis_tcc_begin(trellis_client_t *c, const char *gid,
     if (t == NULL)
         return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
                        "out of memory for a TCC transaction");
-    trellis_rc_t rc = tr_ap_begin(&t->ap, &TCC_KIND, c, gid, o, err, errlen);
+    trellis_rc_t rc =
+        tr_ap_begin(&t->ap, &tr_ap_kind_tcc, c, gid, o, err, errlen);
     if (rc != TRELLIS_OK) {
         free(t);
         return rc;

@@ -24,17 +24,6 @@ struct trellis_xa {
     tr_ap_t ap;
 };
 
-static const tr_ap_kind_t XA_KIND = {
-    .mode = TRELLIS_MODE_XA,
-    .trans_type = "xa",
-    .label = "XA",
-    .forward_op = "prepare",
-    .commit_name = "commit",
-    .rollback_name = "rollback",
-    .commit_op = TRELLIS_OP_COMMIT,
-    .rollback_op = TRELLIS_OP_ROLLBACK,
-};
-
 void trellis_xa_free(trellis_xa_t *x)
 {
     if (x == NULL)
@@ -56,7 +45,8 @@ trellis_rc_t trellis_xa_begin(trellis_client_t *c, const char *gid,
     if (x == NULL)
         return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
                        "out of memory for an XA transaction");
-    trellis_rc_t rc = tr_ap_begin(&x->ap, &XA_KIND, c, gid, o, err, errlen);
+    trellis_rc_t rc =
+        tr_ap_begin(&x->ap, &tr_ap_kind_xa, c, gid, o, err, errlen);
     if (rc != TRELLIS_OK) {
         free(x);
         return rc;

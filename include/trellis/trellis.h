@@ -58,6 +58,9 @@ typedef enum {
     TRELLIS_MODE_SAGA = 1,
     TRELLIS_MODE_TCC = 2,
     TRELLIS_MODE_XA = 3,
+    TRELLIS_MODE_WORKFLOW = 4, /* a workflow's head (trellis_workflow.h) */
+    TRELLIS_MODE_LOCAL = 5,    /* a workflow's local step */
+    TRELLIS_MODE_HOOKS = 6,    /* a workflow's hooks, called last */
 } trellis_mode_t;
 
 typedef enum {
@@ -69,6 +72,7 @@ typedef enum {
     TRELLIS_OP_PREPARE = 6,
     TRELLIS_OP_COMMIT = 7,
     TRELLIS_OP_ROLLBACK = 8,
+    TRELLIS_OP_RESUME = 9, /* a workflow's head: run the function again */
 } trellis_op_t;
 
 typedef enum {
@@ -228,6 +232,12 @@ typedef struct {
     size_t n_attempt_ms;
     int64_t *attempt_ms; /* start time of each attempt (ms since epoch) */
     int64_t finished_ms;
+    /* Workflows: the step's forward op has a recorded result (RecordStep),
+     * result[result_len] its bytes (NULL when empty); the recorded
+     * message of a business failure is in last_error. */
+    int recorded;
+    size_t result_len;
+    uint8_t *result;
 } trellis_op_info_t;
 
 typedef struct {
