@@ -44,6 +44,11 @@ static const flag_t flags[] = {
      3600000, "default retry interval after ONGOING; backoff base (1000)"},
     {"--request-timeout-ms", F_U32, CFG_OFF(engine.request_timeout_ms), 0, 1,
      3600000, "default deadline of each branch call (3000)"},
+    {"--resume-timeout-ms", F_U32, CFG_OFF(engine.resume_timeout_ms), 0, 1,
+     3600000,
+     "deadline of a call of a workflow service (a resume, a local step's "
+     "undo, the hooks), which runs the workflow function again; at least "
+     "the request timeout (60000)"},
     {"--max-backoff-ms", F_U32, CFG_OFF(engine.max_backoff_ms), 0, 1, 86400000,
      "cap of the exponential backoff after unknown results (60000)"},
     {"--timeout-ms", F_U32, CFG_OFF(engine.prepared_timeout_ms), 0, 1, 86400000,

@@ -19,6 +19,7 @@
 
 #include "tm_engine_impl.h"
 #include "tm_exit.h"
+#include "tm_kind.h"
 #include "tm_log.h"
 #include "tm_metrics.h"
 
@@ -37,6 +38,7 @@ void tm_engine_config_default(tm_engine_config_t *c)
     tm_limits_default(&c->limits);
     c->retry_interval_ms = 1000;
     c->request_timeout_ms = 3000;
+    c->resume_timeout_ms = 60000;
     c->max_backoff_ms = 60000;
     c->prepared_timeout_ms = 60000;
     c->retry_limit = 0;
@@ -128,10 +130,16 @@ tm_retry_policy_t tm_engine_policy_of(const tm_live_t *l)
     return p;
 }
 
-uint32_t tm_engine_request_timeout_of(const tm_live_t *l)
+uint32_t tm_engine_request_timeout_of(const tm_live_t *l, const tm_branch_t *br)
 {
-    return l->tx.opts.request_timeout_ms ? l->tx.opts.request_timeout_ms
-                                         : l->eng->cfg.request_timeout_ms;
+    const tm_kind_t *k = tm_kind_find(br->mode);
+    uint32_t t = l->tx.opts.request_timeout_ms ? l->tx.opts.request_timeout_ms
+                                               : l->eng->cfg.request_timeout_ms;
+    /* A workflow's own kinds call the workflow service, which runs the
+     * whole function again: it gets the longer deadline. */
+    if (k && k->place != TM_PLACE_ANY && t < l->eng->cfg.resume_timeout_ms)
+        t = l->eng->cfg.resume_timeout_ms;
+    return t;
 }
 
 void tm_engine_log_rollback_decision(const tm_live_t *l)

@@ -130,8 +130,8 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
     tm_live_ref(l);
     if (l->eng->env.call_start(l->eng->env.caller, target.host_port,
                                target.method, br->payload, br->payload_len, md,
-                               n, tm_engine_request_timeout_of(l), on_call_done,
-                               ctx, err, sizeof(err)) != 0) {
+                               n, tm_engine_request_timeout_of(l, br),
+                               on_call_done, ctx, err, sizeof(err)) != 0) {
         /* Not sent: an attempt without an answer, like a call that timed
          * out, so it counts toward retry_limit. */
         mark->inflight = 0;

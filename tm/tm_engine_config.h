@@ -14,6 +14,9 @@ typedef struct {
     tm_limits_t limits;
     uint32_t retry_interval_ms;   /* default ONGOING interval, backoff base */
     uint32_t request_timeout_ms;  /* default deadline of a branch call */
+    uint32_t resume_timeout_ms;   /* deadline of a call of a workflow
+                                     service (a resume, a local undo, the
+                                     hooks): it runs the function again */
     uint32_t max_backoff_ms;      /* cap of exponential backoff */
     uint32_t prepared_timeout_ms; /* default timeout of a begun transaction */
     uint32_t retry_limit;         /* default; 0: unlimited */

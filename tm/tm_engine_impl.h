@@ -95,7 +95,11 @@ void tm_engine_disarm_all_timers(tm_live_t *l);
 void tm_engine_arm_timeout(tm_live_t *l);
 
 tm_retry_policy_t tm_engine_policy_of(const tm_live_t *l);
-uint32_t tm_engine_request_timeout_of(const tm_live_t *l);
+/* The deadline of a call of br's ops: the transaction's request timeout
+ * (or the default), at least --resume-timeout-ms for a workflow's own
+ * kinds (head, local steps, hooks). */
+uint32_t tm_engine_request_timeout_of(const tm_live_t *l,
+                                      const tm_branch_t *br);
 void tm_engine_log_rollback_decision(const tm_live_t *l);
 
 /* ---- branch calls (tm_engine_calls.c) ----------------------------------- */

@@ -244,10 +244,16 @@ int tm_request_same_registration(const tm_branch_t *b,
         (r->payload.len &&
          memcmp(b->payload, r->payload.data, r->payload.len) != 0))
         return 0;
-    for (size_t i = 0; i < r->n_ops; i++) {
-        const tm_op_t *op = &b->ops[slot_of(k, r->ops[i]->op)];
-        if (op->kind != (tm_op_kind_t)r->ops[i]->op || !op->target ||
-            strcmp(op->target, r->ops[i]->target) != 0)
+    /* Every slot's target as the request gives it (NULL: not named) must
+     * be the stored one: a repeat that names fewer ops is not the same. */
+    const char *want[TM_SLOTS] = {NULL, NULL, NULL};
+    for (size_t i = 0; i < r->n_ops; i++)
+        want[slot_of(k, r->ops[i]->op)] =
+            r->ops[i]->target && *r->ops[i]->target ? r->ops[i]->target : NULL;
+    for (int s = 0; s < TM_SLOTS; s++) {
+        const char *had = b->ops[s].target;
+        if ((had == NULL) != (want[s] == NULL) ||
+            (had && strcmp(had, want[s]) != 0))
             return 0;
     }
     return 1;

@@ -121,6 +121,9 @@ static void test_registered_then_steps(void **state)
     assert_true(tm_request_same_registration(rb, &b));
     Trellis__V1__RegisterBranchRequest b2 = register_of("b", "other");
     assert_false(tm_request_same_registration(rb, &b2));
+    b.n_ops = 1; /* a repeat that leaves the cancel out is not the same */
+    assert_false(tm_request_same_registration(rb, &b));
+    b.n_ops = 2;
     assert_int_equal(tm_request_find_branch(tx, "b"), 1);
     assert_int_equal(tm_request_find_branch(tx, "zz"), -1);
 
