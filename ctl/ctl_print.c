@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "trellis/v1/tm.pb-c.h"
+
 /* ---- JSON and time helpers ------------------------------------------------
  */
 
@@ -308,11 +310,39 @@ static void print_op_text(const trellis_op_info_t *op)
     printf("    %-10s %-9s attempts %" PRIu32 "  %s\n", trellis_op_name(op->op),
            trellis_op_status_name(op->status), op->attempts,
            op->target ? op->target : "");
+    if (op->recorded)
+        printf("      recorded result: %s, %zu bytes\n",
+               op->status == TRELLIS_OP_FAILED ? "business failure" : "ok",
+               op->result_len);
     if (op->last_error && op->last_error[0])
-        printf("      last error: %s\n", op->last_error);
+        printf("      %s: %s\n", op->recorded ? "message" : "last error",
+               op->last_error);
     if (op->finished_ms > 0)
         printf("      finished at %s\n",
                ctl_fmt_time(op->finished_ms, t, sizeof t));
+}
+
+/* A workflow's head (branch 0): its name and input size from the
+ * ResumeRequest it carries, and what an operator can do when trellisd
+ * stopped resuming it. */
+static void print_workflow_text(const trellis_trans_info_t *info)
+{
+    if (info->n_branches == 0 ||
+        info->branches[0].mode != TRELLIS_MODE_WORKFLOW)
+        return;
+    const trellis_branch_info_t *head = &info->branches[0];
+    Trellis__V1__ResumeRequest *r = trellis__v1__resume_request__unpack(
+        NULL, head->payload_len, head->payload);
+    if (r)
+        printf("workflow  %s (input %zu bytes)\n", r->name, r->input.len);
+    trellis__v1__resume_request__free_unpacked(r, NULL);
+    const trellis_op_info_t *resume = head->n_ops ? &head->ops[0] : NULL;
+    if (info->status == TRELLIS_TRANS_PREPARED && resume &&
+        resume->status == TRELLIS_OP_FAILED)
+        printf("          stopped: the workflow service refused to resume it;"
+               " fix the service, then `trellisctl retry-now %s`, or abort or"
+               " force-stop it\n",
+               info->gid);
 }
 
 void ctl_print_trans_text(const trellis_trans_info_t *info)
@@ -322,6 +352,7 @@ void ctl_print_trans_text(const trellis_trans_info_t *info)
     printf("status    %s\n", trellis_trans_status_name(info->status));
     if (info->reason && info->reason[0])
         printf("reason    %s\n", info->reason);
+    print_workflow_text(info);
     printf("created   %s\n", ctl_fmt_time(info->created_ms, t, sizeof t));
     printf("updated   %s\n", ctl_fmt_time(info->updated_ms, t, sizeof t));
     printf("finished  %s\n", ctl_fmt_time(info->finished_ms, t, sizeof t));
@@ -349,6 +380,10 @@ static void print_op_json(const trellis_op_info_t *op)
         printf("%s%" PRId64, i ? "," : "", op->attempt_ms[i]);
     putchar(']');
     ctl_json_kv_int("finished_ms", op->finished_ms);
+    if (op->recorded) {
+        fputs(",\"recorded\":true", stdout);
+        ctl_json_kv_int("result_bytes", (int64_t)op->result_len);
+    }
 }
 
 static void print_branch_json(const trellis_branch_info_t *br)

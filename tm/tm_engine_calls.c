@@ -53,7 +53,7 @@ static void log_if_stopped(const tm_live_t *l, const tm_op_t *op,
     tm_metrics_workflow_stopped();
     tm_log(TM_LOG_WARN,
            "event=workflow_stopped gid=%s error=\"%s\" msg=\"the workflow "
-           "service refused to resume it; trellisctl retry, abort or "
+           "service refused to resume it; trellisctl retry-now, abort or "
            "force-stop\"",
            l->tx.gid, tm_log_quote(op->last_error, q, sizeof(q)));
 }

@@ -293,3 +293,44 @@ trellis_rc_t itest_health(itest_t *t, const char *service, int *status)
     free(reply);
     return rc;
 }
+
+/* ---- trellisctl ---------------------------------------------------------- */
+
+#define CTL_RUN_TIMEOUT_MS 30000
+
+/* harness_run starts each log with one "=== harness ...: start ..." line;
+ * drop it so out holds only what trellisctl wrote. */
+static void strip_harness_header(char *out)
+{
+    if (strncmp(out, "=== harness", 11) != 0)
+        return;
+    char *nl = strchr(out, '\n');
+    const char *rest = nl ? nl + 1 : out + strlen(out);
+    memmove(out, rest, strlen(rest) + 1);
+}
+
+int itest_ctl(itest_t *t, const char *name, const char *const *args, char *out,
+              size_t outlen)
+{
+    char bin[512];
+    snprintf(bin, sizeof bin, "%s/bin/trellisctl", harness_build_dir());
+    const char *argv[16] = {bin, "--tm", harness_server_addr(t->tm)};
+    size_t n = 3;
+    for (; *args; args++) {
+        assert_true(n + 1 < sizeof argv / sizeof argv[0]);
+        argv[n++] = *args;
+    }
+    argv[n] = NULL;
+    int code = harness_run(t->h, name, argv, CTL_RUN_TIMEOUT_MS);
+
+    char leaf[96], path[1024];
+    snprintf(leaf, sizeof leaf, "%s.log", name);
+    assert_non_null(harness_path(t->h, leaf, path, sizeof path));
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t got = fread(out, 1, outlen - 1, f);
+    out[got] = '\0';
+    fclose(f);
+    strip_harness_header(out);
+    return code;
+}

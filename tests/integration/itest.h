@@ -46,6 +46,12 @@ typedef struct {
 itest_t *itest_start(void **state, const char *name,
                      const char *const *extra_tm_args);
 
+/* Run `trellisctl --tm <the fixture's trellisd> args...` (args
+ * NULL-terminated) as name, through the harness; returns its exit code and
+ * what it wrote (stdout and stderr) in out[outlen]. */
+int itest_ctl(itest_t *t, const char *name, const char *const *args, char *out,
+              size_t outlen);
+
 /* The test passed: stop everything, assert that trellisd and the
  * participant exited 0 on SIGTERM and none died on its own, and remove the
  * scratch dir. */

@@ -22,47 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CTL_RUN_TIMEOUT_MS 30000
-
-/* harness_run starts each log with one "=== harness ...: start ..." line;
- * drop it so out holds only what trellisctl wrote. */
-static void strip_harness_header(char *out)
-{
-    if (strncmp(out, "=== harness", 11) != 0)
-        return;
-    char *nl = strchr(out, '\n');
-    const char *rest = nl ? nl + 1 : out + strlen(out);
-    memmove(out, rest, strlen(rest) + 1);
-}
-
-/* Run `trellisctl --tm <tm> args...` as name; returns its exit code and
- * its output (stdout and stderr) in out[outlen]. */
-static int ctl_run(itest_t *t, const char *name, const char *const *args,
-                   char *out, size_t outlen)
-{
-    char bin[512];
-    snprintf(bin, sizeof bin, "%s/bin/trellisctl", harness_build_dir());
-    const char *argv[16] = {bin, "--tm", harness_server_addr(t->tm)};
-    size_t n = 3;
-    for (; *args; args++) {
-        assert_true(n + 1 < sizeof argv / sizeof argv[0]);
-        argv[n++] = *args;
-    }
-    argv[n] = NULL;
-    int code = harness_run(t->h, name, argv, CTL_RUN_TIMEOUT_MS);
-
-    char leaf[96], path[1024];
-    snprintf(leaf, sizeof leaf, "%s.log", name);
-    assert_non_null(harness_path(t->h, leaf, path, sizeof path));
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t got = fread(out, 1, outlen - 1, f);
-    out[got] = '\0';
-    fclose(f);
-    strip_harness_header(out);
-    return code;
-}
-
 static void assert_has(const char *out, const char *want)
 {
     if (!strstr(out, want))
@@ -114,18 +73,18 @@ static void test_status_and_list(void **state)
     run_saga(t, "ctl-fail", "fail", TRELLIS_TRANS_FAILED);
     char out[16384];
 
-    assert_int_equal(ctl_run(t, "status-ok",
-                             (const char *[]){"status", "ctl-ok", NULL}, out,
-                             sizeof out),
+    assert_int_equal(itest_ctl(t, "status-ok",
+                               (const char *[]){"status", "ctl-ok", NULL}, out,
+                               sizeof out),
                      0);
     assert_has(out, "ctl-ok");
     assert_has(out, "status    succeeded");
     assert_has(out, "action     succeeded");
 
     assert_int_equal(
-        ctl_run(t, "status-fail-json",
-                (const char *[]){"--json", "status", "ctl-fail", NULL}, out,
-                sizeof out),
+        itest_ctl(t, "status-fail-json",
+                  (const char *[]){"--json", "status", "ctl-fail", NULL}, out,
+                  sizeof out),
         0);
     assert_json_object(out);
     assert_has(out, "\"gid\":\"ctl-fail\"");
@@ -134,25 +93,25 @@ static void test_status_and_list(void **state)
     assert_has(out, "\"status\":\"succeeded\""); /* step 0's action */
 
     assert_int_equal(
-        ctl_run(t, "status-ok-json",
-                (const char *[]){"status", "ctl-ok", "--json", NULL}, out,
-                sizeof out),
+        itest_ctl(t, "status-ok-json",
+                  (const char *[]){"status", "ctl-ok", "--json", NULL}, out,
+                  sizeof out),
         0);
     assert_json_object(out);
     assert_has(out, "{\"gid\":\"ctl-ok\",\"status\":\"succeeded\"");
 
     assert_int_equal(
-        ctl_run(t, "list-failed",
-                (const char *[]){"list", "--status", "failed", NULL}, out,
-                sizeof out),
+        itest_ctl(t, "list-failed",
+                  (const char *[]){"list", "--status", "failed", NULL}, out,
+                  sizeof out),
         0);
     assert_has(out, "ctl-fail");
     assert_null(strstr(out, "ctl-ok"));
 
     assert_int_equal(
-        ctl_run(t, "list-json",
-                (const char *[]){"--json", "list", "--limit", "1", NULL}, out,
-                sizeof out),
+        itest_ctl(t, "list-json",
+                  (const char *[]){"--json", "list", "--limit", "1", NULL}, out,
+                  sizeof out),
         0);
     assert_json_object(out);
     assert_has(out, "\"gid\":\"ctl-ok\"");
@@ -169,40 +128,41 @@ static void test_abort_and_errors(void **state)
     assert_int_equal(trellis_begin(t->client, "ctl-begun", &o, err, sizeof err),
                      TRELLIS_OK);
 
-    assert_int_equal(ctl_run(t, "abort",
-                             (const char *[]){"abort", "ctl-begun", "--reason",
-                                              "operator said so", NULL},
-                             out, sizeof out),
-                     0);
+    assert_int_equal(
+        itest_ctl(t, "abort",
+                  (const char *[]){"abort", "ctl-begun", "--reason",
+                                   "operator said so", NULL},
+                  out, sizeof out),
+        0);
     if (!strstr(out, "ctl-begun failed") && !strstr(out, "ctl-begun aborting"))
         fail_msg("abort printed: %s", out);
     trellis_trans_info_free(itest_wait_final(t, "ctl-begun"));
-    assert_int_equal(ctl_run(t, "status-aborted",
-                             (const char *[]){"status", "ctl-begun", NULL}, out,
-                             sizeof out),
+    assert_int_equal(itest_ctl(t, "status-aborted",
+                               (const char *[]){"status", "ctl-begun", NULL},
+                               out, sizeof out),
                      0);
     assert_has(out, "status    failed");
     assert_has(out, "operator said so");
 
-    assert_int_equal(ctl_run(t, "status-unknown",
-                             (const char *[]){"status", "no-such-gid", NULL},
-                             out, sizeof out),
+    assert_int_equal(itest_ctl(t, "status-unknown",
+                               (const char *[]){"status", "no-such-gid", NULL},
+                               out, sizeof out),
                      1);
     assert_has(out, "no-such-gid");
 
-    assert_int_equal(ctl_run(t, "bad-command",
-                             (const char *[]){"frobnicate", NULL}, out,
-                             sizeof out),
+    assert_int_equal(itest_ctl(t, "bad-command",
+                               (const char *[]){"frobnicate", NULL}, out,
+                               sizeof out),
                      2);
     assert_has(out, "unknown command");
     assert_has(out, "usage: trellisctl");
 
-    assert_int_equal(ctl_run(t, "bad-flag",
-                             (const char *[]){"list", "--bogus", NULL}, out,
-                             sizeof out),
+    assert_int_equal(itest_ctl(t, "bad-flag",
+                               (const char *[]){"list", "--bogus", NULL}, out,
+                               sizeof out),
                      2);
     assert_int_equal(
-        ctl_run(t, "help", (const char *[]){"--help", NULL}, out, sizeof out),
+        itest_ctl(t, "help", (const char *[]){"--help", NULL}, out, sizeof out),
         0);
     assert_has(out, "retry-now");
     assert_has(out, "force-stop GID --reason TEXT");
@@ -331,9 +291,9 @@ static void test_retry_now(void **state)
     wait_tm_log(t, "event=call_result gid=ctl-retry branch=01 op=action "
                    "attempt=2 ");
     char out[16384];
-    assert_int_equal(ctl_run(t, "retry-now",
-                             (const char *[]){"retry-now", "ctl-retry", NULL},
-                             out, sizeof out),
+    assert_int_equal(itest_ctl(t, "retry-now",
+                               (const char *[]){"retry-now", "ctl-retry", NULL},
+                               out, sizeof out),
                      0);
     assert_has(out, "ctl-retry submitted: 1 op(s)");
     trellis_trans_info_free(itest_wait_final(t, "ctl-retry"));
@@ -352,15 +312,15 @@ static void test_retry_now(void **state)
     assert_true(gap4 >= 1200 && gap4 < 3000);
     harness_part_state_free(&s);
 
-    assert_int_equal(ctl_run(t, "retry-now-finished",
-                             (const char *[]){"retry-now", "ctl-retry", NULL},
-                             out, sizeof out),
+    assert_int_equal(itest_ctl(t, "retry-now-finished",
+                               (const char *[]){"retry-now", "ctl-retry", NULL},
+                               out, sizeof out),
                      1);
     assert_has(out, "is finished; there is nothing to retry");
     assert_int_equal(
-        ctl_run(t, "retry-now-json",
-                (const char *[]){"--json", "retry-now", "no-such", NULL}, out,
-                sizeof out),
+        itest_ctl(t, "retry-now-json",
+                  (const char *[]){"--json", "retry-now", "no-such", NULL}, out,
+                  sizeof out),
         1);
     assert_has(out, "no transaction with gid no-such");
     itest_pass(state);
@@ -384,16 +344,17 @@ static void test_force_stop(void **state)
     wait_part_calls(t, "ctl-stuck", "compensate", 3);
     char out[16384];
 
-    assert_int_equal(ctl_run(t, "force-stop-no-reason",
-                             (const char *[]){"force-stop", "ctl-stuck", NULL},
-                             out, sizeof out),
-                     2);
+    assert_int_equal(
+        itest_ctl(t, "force-stop-no-reason",
+                  (const char *[]){"force-stop", "ctl-stuck", NULL}, out,
+                  sizeof out),
+        2);
     assert_has(out, "--reason");
     assert_int_equal(
-        ctl_run(t, "force-stop",
-                (const char *[]){"force-stop", "ctl-stuck", "--reason",
-                                 "refund done by hand", NULL},
-                out, sizeof out),
+        itest_ctl(t, "force-stop",
+                  (const char *[]){"force-stop", "ctl-stuck", "--reason",
+                                   "refund done by hand", NULL},
+                  out, sizeof out),
         0);
     assert_has(out, "ctl-stuck failed: force-stopped by operator: refund "
                     "done by hand");
@@ -421,9 +382,9 @@ static void test_force_stop(void **state)
                  "transaction(s); the force-stopped one must stay ended",
                  recovered);
     assert_int_equal(part_calls(t, "ctl-stuck", "compensate"), calls);
-    assert_int_equal(ctl_run(t, "status-after-restart",
-                             (const char *[]){"status", "ctl-stuck", NULL}, out,
-                             sizeof out),
+    assert_int_equal(itest_ctl(t, "status-after-restart",
+                               (const char *[]){"status", "ctl-stuck", NULL},
+                               out, sizeof out),
                      0);
     assert_has(out, "status    failed");
     assert_has(out, "reason    force-stopped by operator: refund done by hand");
@@ -432,19 +393,19 @@ static void test_force_stop(void **state)
 
     /* Again: the same answer. On a transaction that finished by itself: no. */
     assert_int_equal(
-        ctl_run(t, "force-stop-again",
-                (const char *[]){"--json", "force-stop", "ctl-stuck",
-                                 "--reason", "again", NULL},
-                out, sizeof out),
+        itest_ctl(t, "force-stop-again",
+                  (const char *[]){"--json", "force-stop", "ctl-stuck",
+                                   "--reason", "again", NULL},
+                  out, sizeof out),
         0);
     assert_json_object(out);
     assert_has(out, "\"reason\":\"force-stopped by operator: refund done by "
                     "hand\"");
     run_saga(t, "ctl-done", "ok", TRELLIS_TRANS_SUCCEEDED);
-    assert_int_equal(ctl_run(t, "force-stop-done",
-                             (const char *[]){"force-stop", "ctl-done",
-                                              "--reason", "x", NULL},
-                             out, sizeof out),
+    assert_int_equal(itest_ctl(t, "force-stop-done",
+                               (const char *[]){"force-stop", "ctl-done",
+                                                "--reason", "x", NULL},
+                               out, sizeof out),
                      1);
     assert_has(out, "already succeeded");
     itest_pass(state);
@@ -473,10 +434,10 @@ static void test_force_stop_late_result(void **state)
     assert_true(harness_poll(action_attempted, args, 5000, 20));
     char out[16384];
     assert_int_equal(
-        ctl_run(t, "force-stop",
-                (const char *[]){"--json", "force-stop", "ctl-late", "--reason",
-                                 "hangs", NULL},
-                out, sizeof out),
+        itest_ctl(t, "force-stop",
+                  (const char *[]){"--json", "force-stop", "ctl-late",
+                                   "--reason", "hangs", NULL},
+                  out, sizeof out),
         0);
     assert_json_object(out);
     assert_has(out, "\"status\":\"failed\"");
@@ -529,9 +490,9 @@ static void test_list_filters(void **state)
     run_saga(t, "l-e", "ok", TRELLIS_TRANS_SUCCEEDED);
     char out[16384], token[256];
 
-    assert_int_equal(ctl_run(t, "page1",
-                             (const char *[]){"list", "--limit", "2", NULL},
-                             out, sizeof out),
+    assert_int_equal(itest_ctl(t, "page1",
+                               (const char *[]){"list", "--limit", "2", NULL},
+                               out, sizeof out),
                      0);
     assert_true(pos_of(out, "l-a ") < pos_of(out, "l-b "));
     assert_null(strstr(out, "l-c"));
@@ -541,19 +502,19 @@ static void test_list_filters(void **state)
     memcpy(token, tok, tl);
     token[tl] = '\0';
 
-    assert_int_equal(ctl_run(t, "page2",
-                             (const char *[]){"list", "--limit", "2",
-                                              "--page-token", token, NULL},
-                             out, sizeof out),
+    assert_int_equal(itest_ctl(t, "page2",
+                               (const char *[]){"list", "--limit", "2",
+                                                "--page-token", token, NULL},
+                               out, sizeof out),
                      0);
     assert_true(pos_of(out, "l-c ") < pos_of(out, "l-d "));
     assert_null(strstr(out, "l-a"));
     assert_null(strstr(out, "l-e"));
 
-    assert_int_equal(ctl_run(t, "all-json",
-                             (const char *[]){"--json", "list", "--all",
-                                              "--limit", "2", NULL},
-                             out, sizeof out),
+    assert_int_equal(itest_ctl(t, "all-json",
+                               (const char *[]){"--json", "list", "--all",
+                                                "--limit", "2", NULL},
+                               out, sizeof out),
                      0);
     assert_json_object(out);
     assert_true(pos_of(out, "\"l-a\"") < pos_of(out, "\"l-b\""));
@@ -563,35 +524,35 @@ static void test_list_filters(void **state)
     assert_has(out, "\"next_page_token\":\"\"}");
 
     assert_int_equal(
-        ctl_run(t, "older",
-                (const char *[]){"list", "--older-than", "1s", "--all", NULL},
-                out, sizeof out),
+        itest_ctl(t, "older",
+                  (const char *[]){"list", "--older-than", "1s", "--all", NULL},
+                  out, sizeof out),
         0);
     pos_of(out, "l-a ");
     pos_of(out, "l-d ");
     assert_null(strstr(out, "l-e"));
 
     assert_int_equal(
-        ctl_run(t, "newer",
-                (const char *[]){"list", "--newer-than", "1s", NULL}, out,
-                sizeof out),
+        itest_ctl(t, "newer",
+                  (const char *[]){"list", "--newer-than", "1s", NULL}, out,
+                  sizeof out),
         0);
     pos_of(out, "l-e ");
     assert_null(strstr(out, "l-a"));
     assert_null(strstr(out, "l-d"));
 
-    assert_int_equal(ctl_run(t, "older-failed",
-                             (const char *[]){"list", "--status", "failed",
-                                              "--older-than", "1s", NULL},
-                             out, sizeof out),
+    assert_int_equal(itest_ctl(t, "older-failed",
+                               (const char *[]){"list", "--status", "failed",
+                                                "--older-than", "1s", NULL},
+                               out, sizeof out),
                      0);
     pos_of(out, "l-d ");
     assert_null(strstr(out, "l-a"));
 
     assert_int_equal(
-        ctl_run(t, "bad-duration",
-                (const char *[]){"list", "--older-than", "soon", NULL}, out,
-                sizeof out),
+        itest_ctl(t, "bad-duration",
+                  (const char *[]){"list", "--older-than", "soon", NULL}, out,
+                  sizeof out),
         2);
     itest_pass(state);
 }
@@ -607,14 +568,14 @@ static void test_log_level(void **state)
     itest_t *t = itest_start(state, "ctl_log_level", NULL);
     char out[16384];
     run_saga(t, "log-info", "ok", TRELLIS_TRANS_SUCCEEDED);
-    assert_int_equal(ctl_run(t, "level-read",
-                             (const char *[]){"log-level", NULL}, out,
-                             sizeof out),
+    assert_int_equal(itest_ctl(t, "level-read",
+                               (const char *[]){"log-level", NULL}, out,
+                               sizeof out),
                      0);
     assert_has(out, "log level info");
-    assert_int_equal(ctl_run(t, "level-debug",
-                             (const char *[]){"log-level", "debug", NULL}, out,
-                             sizeof out),
+    assert_int_equal(itest_ctl(t, "level-debug",
+                               (const char *[]){"log-level", "debug", NULL},
+                               out, sizeof out),
                      0);
     assert_has(out, "log level debug (was info)");
     run_saga(t, "log-debug", "ok", TRELLIS_TRANS_SUCCEEDED);
@@ -625,15 +586,15 @@ static void test_log_level(void **state)
     assert_false(tm_log_has(t, "gid=log-info"));
 
     assert_int_equal(
-        ctl_run(t, "level-warn",
-                (const char *[]){"--json", "log-level", "warn", NULL}, out,
-                sizeof out),
+        itest_ctl(t, "level-warn",
+                  (const char *[]){"--json", "log-level", "warn", NULL}, out,
+                  sizeof out),
         0);
     assert_has(out, "{\"level\":\"warn\",\"previous\":\"debug\"}");
     run_saga(t, "log-warn", "fail", TRELLIS_TRANS_FAILED);
-    assert_int_equal(ctl_run(t, "level-info",
-                             (const char *[]){"log-level", "info", NULL}, out,
-                             sizeof out),
+    assert_int_equal(itest_ctl(t, "level-info",
+                               (const char *[]){"log-level", "info", NULL}, out,
+                               sizeof out),
                      0);
     wait_tm_log(t, "event=log_level_changed from=warn to=info");
     assert_false(tm_log_has(t, "gid=log-warn"));
@@ -641,9 +602,9 @@ static void test_log_level(void **state)
     wait_tm_log(t, "event=rollback gid=log-info2 reason=\"branch 02 action "
                    "failed");
 
-    assert_int_equal(ctl_run(t, "level-bad",
-                             (const char *[]){"log-level", "loud", NULL}, out,
-                             sizeof out),
+    assert_int_equal(itest_ctl(t, "level-bad",
+                               (const char *[]){"log-level", "loud", NULL}, out,
+                               sizeof out),
                      1);
     assert_has(out, "debug, info, warn or error");
     itest_pass(state);

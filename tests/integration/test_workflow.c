@@ -693,6 +693,59 @@ static void test_replay_bytes(void **state)
 /* Run 1 records a saga at step 01 and retries; run 2 asks for a tcc step
  * there: execute says so, and trellisd's resume is answered ABORTED and
  * stops. */
+static void assert_out_has(const char *out, const char *want)
+{
+    if (!strstr(out, want))
+        fail_msg("trellisctl output lacks \"%s\":\n%s", want, out);
+}
+
+static uint32_t resume_attempts(const char *gid, trellis_op_status_t *st)
+{
+    trellis_trans_info_t *info = itest_query(X->t, gid);
+    const trellis_op_info_t *head =
+        itest_op(branch(info, "00"), TRELLIS_OP_RESUME);
+    uint32_t n = head->attempts;
+    *st = head->status;
+    trellis_trans_info_free(info);
+    return n;
+}
+
+/* wf-shift is stopped: trellisctl status says so and shows the recorded
+ * step; `trellisctl retry-now` resumes it once more (the service still
+ * refuses: stopped again); `trellisctl abort` rolls its step back. */
+static void operator_restarts_then_aborts(int64_t deadline)
+{
+    char out[8192];
+    const char *status[] = {"status", "wf-shift", NULL};
+    assert_int_equal(itest_ctl(X->t, "ctl-status", status, out, sizeof out), 0);
+    assert_out_has(out, "workflow  shifty (input 0 bytes)");
+    assert_out_has(out, "stopped: the workflow service refused");
+    assert_out_has(out, "recorded result: ok, 0 bytes");
+
+    trellis_op_status_t st;
+    uint32_t before = resume_attempts("wf-shift", &st);
+    const char *retry[] = {"retry-now", "wf-shift", NULL};
+    assert_int_equal(itest_ctl(X->t, "ctl-retry", retry, out, sizeof out), 0);
+    while (resume_attempts("wf-shift", &st) == before ||
+           st != TRELLIS_OP_FAILED) {
+        if (harness_mono_ms() > deadline)
+            fail_msg("retry-now did not resume wf-shift once more");
+        harness_sleep_ms(20);
+    }
+
+    const char *abort_[] = {"abort", "wf-shift", NULL};
+    assert_int_equal(itest_ctl(X->t, "ctl-abort", abort_, out, sizeof out), 0);
+    trellis_trans_info_t *info = itest_wait_final(X->t, "wf-shift");
+    assert_int_equal(info->status, TRELLIS_TRANS_FAILED);
+    trellis_trans_info_free(info);
+    char j[256];
+    harness_part_state_t ps;
+    journal("wf-shift", &ps, j, sizeof j);
+    assert_int_equal(harness_part_count(&ps, NULL, "compensate", "undone"), 1);
+    assert_int_equal(ps.n_net, 0);
+    harness_part_state_free(&ps);
+}
+
 static void test_replay_mismatch(void **state)
 {
     char err[512], reason[512], j[256];
@@ -749,6 +802,8 @@ static void test_replay_mismatch(void **state)
     harness_part_state_t ps;
     assert_string_equal(journal("wf-shift", &ps, j, sizeof j), "A1");
     harness_part_state_free(&ps);
+
+    operator_restarts_then_aborts(deadline);
 
     /* A commit that leaves a recorded step out is a mismatch too. */
     o = opts(60000);
