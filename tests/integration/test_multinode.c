@@ -21,9 +21,12 @@
  */
 #include "itest.h"
 #include "itest_fault.h"
+#include "trellis/trellis_participant.h"
+#include "trellis/trellis_workflow.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -900,6 +903,109 @@ static void test_waiting_submit_elsewhere_is_unavailable(void **state)
     itest_pass(state);
 }
 
+/* ---- a workflow's resume across a takeover ------------------------------ */
+
+static atomic_int wf_runs;
+
+/* One saga step on the test participant; the first run then asks to be
+ * resumed later, every later run commits. */
+static int wf_step_then_commit(trellis_wf_t *wf, const uint8_t *in, size_t len,
+                               trellis_wf_err_t *e)
+{
+    (void)in, (void)len;
+    itest_t *t = trellis_wf_user(wf);
+    char err[256];
+    trellis_rc_t rc = trellis_wf_saga(wf, t->action, t->compensate, "", 0, NULL,
+                                      NULL, err, sizeof err);
+    if (rc != TRELLIS_OK) {
+        snprintf(e->message, sizeof e->message, "step: %s", err);
+        return TRELLIS_WF_RETRY;
+    }
+    if (atomic_fetch_add(&wf_runs, 1) == 0) {
+        snprintf(e->message, sizeof e->message, "first run: resume me");
+        return TRELLIS_WF_RETRY;
+    }
+    return TRELLIS_WF_COMMIT;
+}
+
+typedef struct {
+    trellis_client_t *client;
+    trellis_participant_t *part;
+    trellis_workflows_t *wfs;
+} wf_service_t;
+
+/* This process serves the workflow, reaching the cluster through every
+ * node's address (the first that answers). */
+static void wf_service_start(wf_service_t *s, cluster_t *c, int n)
+{
+    char target[256], err[256], addr[64];
+    int len = snprintf(target, sizeof target, "ipv4:");
+    for (int i = 0; i < n; i++)
+        len += snprintf(target + len, sizeof target - (size_t)len, "%s%s",
+                        i ? "," : "", harness_server_addr(c->node[i]));
+    int port = 0;
+    if (trellis_client_new(target, 30000, &s->client, err, sizeof err) ||
+        trellis_participant_new(2, &s->part, err, sizeof err) ||
+        trellis_workflows_new(s->client, &s->wfs, err, sizeof err) ||
+        trellis_workflows_register(s->wfs, "step-then-commit",
+                                   wf_step_then_commit, c->t, err,
+                                   sizeof err) ||
+        trellis_workflows_serve(s->wfs, s->part, err, sizeof err) ||
+        trellis_participant_start(s->part, "127.0.0.1:0", &port, err,
+                                  sizeof err))
+        fail_msg("workflow service: %s", err);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    if (trellis_workflows_set_address(s->wfs, addr, err, sizeof err))
+        fail_msg("workflow service: %s", err);
+}
+
+static void wf_service_stop(wf_service_t *s)
+{
+    trellis_participant_stop(s->part);
+    trellis_workflows_free(s->wfs);
+    trellis_participant_free(s->part);
+    trellis_client_free(s->client);
+}
+
+/* Node A drives an undecided workflow and dies; B claims it and, its
+ * timeout passed, resumes it through the service, which finishes it:
+ * its step ran once. */
+static void test_workflow_resumed_after_takeover(void **state)
+{
+    itest_t *t = start_fixture(state, "mn_wf_takeover");
+    cluster_t c;
+    cluster_start(&c, t, 2);
+    wf_service_t s;
+    wf_service_start(&s, &c, 2);
+    atomic_store(&wf_runs, 0);
+    trellis_options_t o = itest_options();
+    o.wait_result = 0;
+    o.timeout_to_fail_ms = 2000;
+    trellis_trans_status_t st;
+    char reason[256], err[512];
+    trellis_rc_t rc = trellis_workflow_execute(
+        s.wfs, "step-then-commit", "wf-take", "", 0, &o, &st, reason,
+        sizeof reason, err, sizeof err);
+    if (rc != TRELLIS_UNAVAILABLE)
+        fail_msg("first run: rc %d: %s", rc, err);
+    assert_int_equal(harness_server_kill(c.node[0]), 0);
+    query_through(&c, 1);
+    trellis_trans_info_t *info = itest_wait_final(t, "wf-take");
+    if (info->status != TRELLIS_TRANS_SUCCEEDED)
+        fail_msg("wf-take ended %s (%s)",
+                 trellis_trans_status_name(info->status), info->reason);
+    trellis_trans_info_free(info);
+    assert_int_equal(log_count(c.node[1], "event=takeover", "gid=wf-take "), 1);
+    assert_true(atomic_load(&wf_runs) >= 2);
+    harness_part_state_t ps;
+    itest_part_state(t, "wf-take", &ps);
+    assert_int_equal(harness_part_count(&ps, NULL, "action", "applied"), 1);
+    harness_part_state_free(&ps);
+    wf_service_stop(&s);
+    cluster_free_clients(&c);
+    itest_pass(state);
+}
+
 static void *begin_in_thread(void *arg)
 {
     call_job_t *j = arg;
@@ -1001,6 +1107,8 @@ int main(void)
         cmocka_unit_test_teardown(test_item11_lost_commit_then_outage_begin_ok,
                                   itest_teardown),
         cmocka_unit_test_teardown(test_waiting_submit_elsewhere_is_unavailable,
+                                  itest_teardown),
+        cmocka_unit_test_teardown(test_workflow_resumed_after_takeover,
                                   itest_teardown),
         cmocka_unit_test_teardown(test_item8_payload_bound_from_store,
                                   itest_teardown),
