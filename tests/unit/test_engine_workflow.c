@@ -19,6 +19,7 @@
 
 #include "fake_env.h"
 #include "tm_engine.h"
+#include "tm_validate.h"
 
 #define RESUME "127.0.0.1:1/trellis.v1.Workflow/Resume"
 #define ACTION "127.0.0.1:1/t.P/Action"
@@ -350,6 +351,46 @@ static void test_commit_cancels_a_failed_step(void **state)
     assert_int_equal(q->op_status[1][TM_SLOT_COMMIT], TM_OP_SKIPPED);
 }
 
+/* --max-steps counts the head: with 3, a workflow takes two steps; the
+ * third is refused with a message, nothing stored; a result over
+ * --max-result is refused by the request's check. */
+static void test_step_limit(void **state)
+{
+    (void)state;
+    fenv_close();
+    tm_engine_config_t cfg;
+    tm_engine_config_default(&cfg);
+    cfg.limits.max_branches = 3;
+    cfg.limits.max_result = 4;
+    assert_int_equal(tm_allow_parse(&cfg.limits.allow, "127.0.0.1:*", NULL, 0),
+                     0);
+    fenv_open(&cfg);
+    durably(send_start("w6", "x"));
+    durably(send_step("w6", "01", TRELLIS__V1__BRANCH_MODE__MODE_SAGA));
+    durably(send_step("w6", "02", TRELLIS__V1__BRANCH_MODE__MODE_SAGA));
+    fenv_rpc_t *third =
+        send_step("w6", "03", TRELLIS__V1__BRANCH_MODE__MODE_SAGA);
+    fenv_assert_answer(third, TM_CODE_INVALID_ARGUMENT, 0);
+    assert_non_null(strstr(third->message, "the limit"));
+    assert_int_equal(fenv_queued(), 0);
+    /* tm_api refuses an oversize result before the engine sees it */
+    Trellis__V1__RecordStepRequest big = TRELLIS__V1__RECORD_STEP_REQUEST__INIT;
+    big.gid = "w6";
+    big.branch_id = "01";
+    big.result.data = (uint8_t *)"12345";
+    big.result.len = 5;
+    char err[256];
+    assert_int_equal(
+        tm_validate_record_step(&big, &cfg.limits, err, sizeof err),
+        TM_INVALID);
+    assert_non_null(strstr(err, "max-result"));
+    durably_as(send_decide("w6", 0), TM_TX_ABORTING);
+    for (size_t i = 0; i < 2; i++) {
+        fenv_answer_call(i, ST_OK);
+        fenv_commit_all();
+    }
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -359,6 +400,7 @@ int main(void)
         T(test_timeout_resumes_until_decided),
         T(test_abort_undoes_in_reverse_then_hooks),
         T(test_commit_cancels_a_failed_step),
+        T(test_step_limit),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
