@@ -80,8 +80,7 @@ harness_server_t *example_start_tm(example_procs_t *p, const char *const *args,
     return s;
 }
 
-/* bin next to this binary, else in ${build}/bin. */
-static void service_bin(const char *bin, char *buf, size_t len)
+void example_service_bin(const char *bin, char *buf, size_t len)
 {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -103,7 +102,7 @@ harness_server_t *example_start_service(example_procs_t *p, const char *name,
                                         const char *const *args)
 {
     char path[PATH_MAX];
-    service_bin(bin, path, sizeof path);
+    example_service_bin(bin, path, sizeof path);
     harness_server_t *s = harness_server_start(p->h, name, path, args);
     if (s)
         remember(p, s, name);
@@ -258,6 +257,26 @@ int example_count_said(const char (*logs)[PATH_MAX], size_t n_logs,
 int example_is_final(trellis_trans_status_t st)
 {
     return st == TRELLIS_TRANS_SUCCEEDED || st == TRELLIS_TRANS_FAILED;
+}
+
+trellis_trans_info_t *example_query_final(trellis_client_t *c, const char *gid,
+                                          int64_t timeout_ms)
+{
+    int64_t deadline = harness_mono_ms() + timeout_ms;
+    char err[256];
+    for (;;) {
+        trellis_trans_info_t *info = NULL;
+        trellis_rc_t rc = trellis_query(c, gid, &info, err, sizeof err);
+        if (rc == TRELLIS_OK &&
+            (example_is_final(info->status) || harness_mono_ms() >= deadline))
+            return info;
+        trellis_trans_info_free(info);
+        if (harness_mono_ms() >= deadline) {
+            printf("   query %s: %s\n", gid, rc ? err : "not final");
+            return NULL;
+        }
+        harness_sleep_ms(20);
+    }
 }
 
 const trellis_op_info_t *example_find_op(const trellis_branch_info_t *b,

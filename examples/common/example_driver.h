@@ -66,6 +66,9 @@ const char *example_start_mariadb(example_procs_t *p);
 harness_server_t *example_start_tm(example_procs_t *p, const char *const *args,
                                    char *addr, size_t addrlen);
 
+/* The path of the binary bin: next to this one, else ${build}/bin. */
+void example_service_bin(const char *bin, char *buf, size_t len);
+
 /* Start the binary bin (next to this one, else ${build}/bin) as process
  * name with args. The server (owned by the harness) or NULL. name is
  * borrowed for as long as p lives. */
@@ -114,6 +117,12 @@ int example_count_said(const char (*logs)[PATH_MAX], size_t n, const char *gid,
 
 /* 1 if st is SUCCEEDED or FAILED. */
 int example_is_final(trellis_trans_status_t st);
+
+/* Query gid every 20 ms until it is final or timeout_ms passed; the last
+ * answer (the caller's: trellis_trans_info_free), or NULL when no Query
+ * answered OK by then (why printed). */
+trellis_trans_info_t *example_query_final(trellis_client_t *c, const char *gid,
+                                          int64_t timeout_ms);
 
 /* The op of branch b, or NULL. */
 const trellis_op_info_t *example_find_op(const trellis_branch_info_t *b,

@@ -122,6 +122,13 @@ void example_service_conn_check(void)
     }
 }
 
+void example_service_conn_close(void)
+{
+    if (worker_conn)
+        pool_drop(worker_conn);
+    worker_conn = NULL;
+}
+
 int example_service_exec(MYSQL *conn, char *msg, size_t msglen, const char *fmt,
                          ...)
 {
@@ -357,6 +364,8 @@ int example_service_main(int argc, char **argv,
         int sig;
         sigwait(&stop, &sig);
         printf("%s stopping (signal %d)\n", LOG_NAME, sig);
+        if (DEF->stopping)
+            DEF->stopping();
     }
     trellis_participant_free(p);
     pool_close_all();

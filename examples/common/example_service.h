@@ -59,6 +59,10 @@ typedef struct {
     int (*add_handlers)(trellis_participant_t *p, char *err, size_t errlen);
     /* Print the ready line, listening on port. */
     void (*ready)(int port);
+    /* After the stop signal, before the participant and the connections
+     * are closed: end the threads the service started itself. May be
+     * NULL. */
+    void (*stopping)(void);
 } example_service_def_t;
 
 /* Parse the command line, create the database, the service's table and
@@ -83,6 +87,10 @@ MYSQL *example_service_conn(char *err, size_t errlen);
  * broke (a client-side error), close it so the next call opens a new
  * one. */
 void example_service_conn_check(void);
+
+/* Close this thread's connection, if it has one: for a thread the service
+ * started itself, before it ends (the workers' are closed at exit). */
+void example_service_conn_close(void);
 
 /* Run one printf-formatted statement on conn; 0, or -1 with its error in
  * msg. */

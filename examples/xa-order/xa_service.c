@@ -1,18 +1,21 @@
 /*
- * xa_service.c — the XA part of the xa-order example's participant
- * scaffold (see xa_service.h): the Prepare/Commit/Rollback handlers over
- * the XA adapter, the State method, the fail_commits fault, and the log
- * lines. The command line, the per-worker MariaDB connections, the schema
- * and serving are example_service.h's, shared with the bank example.
+ * xa_service.c — the XA part of the examples' XA participant scaffold
+ * (see xa_service.h): the Prepare/Commit/Rollback handlers over the XA
+ * adapter, the State method, the default payload (an order line) with
+ * its fail_commits fault, and the log lines. The command line, the
+ * per-worker MariaDB connections, the schema and serving are
+ * example_service.h's, shared with the bank example.
  *
  * What is deliberately not here: any business rule. A service supplies its
- * table and the SQL its Prepare runs (order_service.c, stock_service.c);
- * the adapter (rm-adapters/mysql-xa) owns XA START ... XA PREPARE, the
- * barrier row, and the idempotent phase 2.
+ * table and the SQL its Prepare runs (order_service.c, stock_service.c,
+ * ledger_service.c), and its payload when it is no order line; the
+ * adapter (rm-adapters/mysql-xa) owns XA START ... XA PREPARE, the barrier
+ * row, and the idempotent phase 2.
  */
 #include "xa_service.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,9 +77,10 @@ static int parse_field(const char *f, xa_item_t *it, int *seen)
 
 /* Parse "order=ID sku=SKU qty=N [fail_commits=K]" (any order). The id
  * charset keeps it safe to quote ids into SQL as they are. 0 or -1. */
-static int parse_item(const uint8_t *p, size_t len, xa_item_t *it, char *err,
+static int parse_item(const uint8_t *p, size_t len, void *item, char *err,
                       size_t errlen)
 {
+    xa_item_t *it = item;
     char text[512], *save = NULL;
     int seen = 0, bad = len >= sizeof text;
     memset(it, 0, sizeof *it);
@@ -95,6 +99,26 @@ static int parse_item(const uint8_t *p, size_t len, xa_item_t *it, char *err,
              "1..1000000)");
     return -1;
 }
+
+static void describe_item(const void *item, char *buf, size_t len)
+{
+    const xa_item_t *it = item;
+    snprintf(buf, len, "order=%s sku=%s qty=%lld", it ? it->order : "-",
+             it ? it->sku : "-", it ? it->qty : 0);
+}
+
+static int item_fail_commits(const void *item)
+{
+    return ((const xa_item_t *)item)->fail_commits;
+}
+
+static const xa_payload_t ORDER_LINE = {parse_item, describe_item,
+                                        item_fail_commits};
+_Static_assert(sizeof(xa_item_t) <= XA_SERVICE_ITEM_MAX,
+               "an order line fits an item");
+
+/* The service's payload: DEF->payload, or ORDER_LINE. */
+static const xa_payload_t *PAYLOAD;
 
 /* ---- the fail_commits fault ------------------------------------------ */
 
@@ -162,19 +186,19 @@ static const char *outcome_name(trellis_myxa_outcome_t o)
 }
 
 static void say(const trellis_branch_ctx_t *ctx, const op_def_t *op,
-                const xa_item_t *it, const char *fmt, ...)
+                const void *item, const char *fmt, ...)
 {
     if (example_service_opts()->quiet)
         return;
-    char what[400], stamp[32];
+    char what[400], stamp[32], about[300];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     example_service_stamp(stamp, sizeof stamp);
-    printf("%s %s: %s gid=%s branch=%s order=%s sku=%s qty=%lld -> %s\n", stamp,
-           DEF->name, op->method, ctx->gid, ctx->branch_id,
-           it ? it->order : "-", it ? it->sku : "-", it ? it->qty : 0, what);
+    PAYLOAD->describe(item, about, sizeof about);
+    printf("%s %s: %s gid=%s branch=%s %s -> %s\n", stamp, DEF->name,
+           op->method, ctx->gid, ctx->branch_id, about, what);
 }
 
 /* The branch this call is about, or -1 with reply filled. */
@@ -186,7 +210,7 @@ static int branch_of(const trellis_branch_ctx_t *ctx, const op_def_t *op,
 
 static void run_prepare(MYSQL *conn, const trellis_branch_ctx_t *ctx,
                         const op_def_t *op, const trellis_barrier_branch_t *b,
-                        xa_item_t *it, trellis_reply_t *reply)
+                        void *it, trellis_reply_t *reply)
 {
     char msg[256] = "";
     trellis_myxa_outcome_t out =
@@ -203,13 +227,14 @@ static void run_prepare(MYSQL *conn, const trellis_branch_ctx_t *ctx,
 
 static void run_phase2(MYSQL *conn, const trellis_branch_ctx_t *ctx,
                        const op_def_t *op, const trellis_barrier_branch_t *b,
-                       const xa_item_t *it, trellis_reply_t *reply)
+                       const void *it, trellis_reply_t *reply)
 {
     char msg[256] = "";
-    if (op->kind == OP_COMMIT && commit_fault(ctx, it->fail_commits)) {
+    int fail_commits = PAYLOAD->fail_commits ? PAYLOAD->fail_commits(it) : 0;
+    if (op->kind == OP_COMMIT && commit_fault(ctx, fail_commits)) {
         example_service_answer(reply, TRELLIS_REPLY_ERROR,
                                "fault: unavailable (fail_commits=%d)",
-                               it->fail_commits);
+                               fail_commits);
         say(ctx, op, it, "fault: UNAVAILABLE before doing anything");
         return;
     }
@@ -233,26 +258,27 @@ static void handle_xa(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
                       size_t payload_len, trellis_reply_t *reply, void *user)
 {
     const op_def_t *op = user;
-    xa_item_t it;
+    _Alignas(max_align_t) unsigned char it[XA_SERVICE_ITEM_MAX];
     trellis_barrier_branch_t b;
     char err[256] = "";
-    if (parse_item(payload, payload_len, &it, err, sizeof err) != 0) {
+    memset(it, 0, sizeof it);
+    if (PAYLOAD->parse(payload, payload_len, it, err, sizeof err) != 0) {
         example_service_answer(reply, TRELLIS_REPLY_FAILURE, "%s", err);
         say(ctx, op, NULL, "rejected: %s", err);
         return;
     }
     if (branch_of(ctx, op, &b, reply) != 0) {
-        say(ctx, op, &it, "rejected: %s", reply->message);
+        say(ctx, op, it, "rejected: %s", reply->message);
         return;
     }
     MYSQL *conn = example_service_conn(err, sizeof err);
     if (!conn) {
         example_service_answer(reply, TRELLIS_REPLY_ERROR, "%s", err);
-        say(ctx, op, &it, "error: %s", err);
+        say(ctx, op, it, "error: %s", err);
     } else if (op->kind == OP_PREPARE) {
-        run_prepare(conn, ctx, op, &b, &it, reply);
+        run_prepare(conn, ctx, op, &b, it, reply);
     } else {
-        run_phase2(conn, ctx, op, &b, &it, reply);
+        run_phase2(conn, ctx, op, &b, it, reply);
     }
 }
 
@@ -337,6 +363,7 @@ int xa_service_main(int argc, char **argv, const xa_service_def_t *def)
         .ready = ready,
     };
     DEF = def;
+    PAYLOAD = def->payload ? def->payload : &ORDER_LINE;
     snprintf(usage_head, sizeof usage_head, "%s [--database DB]", def->name);
     svc.program = def->name;
     svc.usage_head = usage_head;
