@@ -19,15 +19,17 @@
  *   c. trellisd (trellisd-faults) killed at every recorded step: its commit
  *      groups are held and let through one by one — the insert, then
  *      RegisterBranch and RecordStep of each step — until step K's
- *      RecordStep is held (never durable), and once more when the group
- *      after it is held (the record committed); K = 1..4, for a commit and
- *      for a rollback;
+ *      RecordStep is held (never durable); once more with that group
+ *      committed but its answer held (lose-answer: durable, never
+ *      answered); and once more when the group after it is held (the
+ *      record committed and answered); K = 1..4, for a commit and for a
+ *      rollback;
  *   d. both at once: the service held at every boundary K = 1..5 and
  *      trellisd killed, then both restarted (either one first), for a
  *      commit and for a rollback.
  *
  * Timing: the service's workflows resume after 400 ms and trellisd's
- * backoff is capped at 200 ms, so each of the 42 workflows recovers in
+ * backoff is capped at 200 ms, so each of the 48 workflows recovers in
  * well under a second (the whole test takes about 10 s). In
  * (c) the workflows' timeout is 60 s instead: every resume attempt is a
  * commit group of its own, and none may come between the groups the test
@@ -442,15 +444,33 @@ static void hold_group(const char *gid, const char *in, int n, char *report,
     }
 }
 
-/* kill -9 trellisd while gid's group n is held (never durable). */
+/* Let the held group commit and hold its answer instead (lose-answer):
+ * the write is durable, and whoever sent it never hears so. */
+static void commit_unanswered(const char *gid, const char *want)
+{
+    char report[1200];
+    long before = itest_fault_number("commits");
+    itest_fault("lose-answer 1", NULL, 0);
+    itest_fault("step", NULL, 0);
+    itest_fault("wait-held 20000", report, sizeof report);
+    if (strcmp(report, want) != 0)
+        fail_msg("%s: the unanswered group is \"%s\", want \"%s\"", gid, report,
+                 want);
+    assert_int_equal(itest_fault_number("commits"), before + 1);
+}
+
+/* kill -9 trellisd while gid's group n is held: never durable, or (when
+ * unanswered) durable with its answer not sent. */
 static void tm_killed_at_group(const char *gid, const char *in, int n,
-                               const char *status)
+                               const char *status, int unanswered)
 {
     char report[1200], want[96];
     hold_group(gid, in, n, report, sizeof report);
     snprintf(want, sizeof want, "%s:%s", gid, status);
     if (strcmp(report, want) != 0)
         fail_msg("%s: group %d is \"%s\", want \"%s\"", gid, n, report, want);
+    if (unanswered)
+        commit_unanswered(gid, want);
     assert_int_equal(harness_server_kill(F.t->tm), 0);
     tm_restart_later();
 }
@@ -471,16 +491,23 @@ static void trellisd_killed_at_records(int commit)
     for (int k = 1; k <= N_STEPS; k++) {
         /* Step k's RecordStep held: its forward op runs again. */
         snprintf(gid, sizeof gid, "c-%s-%d-held", c, k);
-        tm_killed_at_group(gid, in, 2 * k + 1, "prepared");
+        tm_killed_at_group(gid, in, 2 * k + 1, "prepared", 0);
         check_once(gid, &(expect_t){.commit = commit, .resent = k});
         assert_resumed(gid);
-        /* It committed; the next group (step k+1's RegisterBranch, or the
-         * decision) is held: nothing runs twice. */
+        /* Step k's RecordStep committed, its answer lost: the service's
+         * call failed, but the re-run replays the record. */
+        snprintf(gid, sizeof gid, "c-%s-%d-lost", c, k);
+        tm_killed_at_group(gid, in, 2 * k + 1, "prepared", 1);
+        check_once(gid, &(expect_t){.commit = commit});
+        assert_resumed(gid);
+        /* It committed and was answered; the next group (step k+1's
+         * RegisterBranch, or the decision) is held: nothing runs twice. */
         snprintf(gid, sizeof gid, "c-%s-%d-after", c, k);
         tm_killed_at_group(gid, in, 2 * k + 2,
                            k < N_STEPS ? "prepared"
                            : commit    ? "submitted"
-                                       : "aborting");
+                                       : "aborting",
+                           0);
         check_once(gid, &(expect_t){.commit = commit});
         assert_resumed(gid);
     }
