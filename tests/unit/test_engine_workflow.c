@@ -350,6 +350,38 @@ static void test_commit_cancels_a_failed_step(void **state)
     assert_int_equal(q->op_status[1][TM_SLOT_COMMIT], TM_OP_SKIPPED);
 }
 
+/* The function goes on registering steps while trellisd waits to call
+ * Resume again (the service answered UNAVAILABLE, or the call timed out,
+ * with the function still running there): the branches outgrow their
+ * room, and the armed retry timer must stay where the timer list has it.
+ * It fires, and resumes (trellis-sim found it: seeds 16, 36, 64, ...). */
+static void test_register_while_resume_waits(void **state)
+{
+    (void)state;
+    start_two_steps("w6");
+    fenv_fire_timer(timeout_timer());
+    fenv_assert_call(0, "w6", "00", "resume");
+    fenv_answer_call(0, ST_UNAVAILABLE);
+    fenv_commit_all();
+    assert_int_equal(fenv_timers_armed(), 1); /* the resume's retry */
+    int64_t due = fenv_timer_due(0);
+    durably(send_step("w6", "03", TRELLIS__V1__BRANCH_MODE__MODE_SAGA));
+    durably(send_record("w6", "03", ST_OK, ""));
+    durably(send_step("w6", "04", TRELLIS__V1__BRANCH_MODE__MODE_SAGA));
+    assert_int_equal(fenv_timers_armed(), 1);
+    assert_int_equal(fenv_timer_due(0), due);
+    fenv_fire_timer(0);
+    assert_int_equal(fenv_calls_started(), 2);
+    fenv_assert_call(1, "w6", "00", "resume");
+    durably(send_record("w6", "04", ST_OK, ""));
+    durably_as(send_decide("w6", 1), TM_TX_SUBMITTED);
+    fenv_answer_call(1, ST_OK);
+    fenv_assert_call(2, "w6", "02", "confirm");
+    fenv_answer_call(2, ST_OK);
+    fenv_commit_all();
+    fenv_assert_answer(fenv_send_query("w6"), TM_CODE_OK, TM_TX_SUCCEEDED);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -359,6 +391,7 @@ int main(void)
         T(test_timeout_resumes_until_decided),
         T(test_abort_undoes_in_reverse_then_hooks),
         T(test_commit_cancels_a_failed_step),
+        T(test_register_while_resume_waits),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
