@@ -167,7 +167,7 @@ void tm_engine_arm_timer(tm_live_t *l, tm_timer_node_t *node, int64_t in_ms)
 static tm_timer_node_t *retry_timer(tm_live_t *l, uint32_t b, tm_slot_t s)
 {
     assert(b < l->fitted);
-    return &l->retry_timers[b * TM_SLOTS + (uint32_t)s];
+    return &l->retry_timers[b][s];
 }
 
 void tm_engine_arm_retry(tm_live_t *l, uint32_t b, tm_slot_t s, int64_t in_ms)

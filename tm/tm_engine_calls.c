@@ -103,7 +103,7 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
     tm_op_t *op = &br->ops[slot];
     char err[256];
     tm_target_t target;
-    tm_timer_node_t *timer = &l->retry_timers[b * TM_SLOTS + (uint32_t)slot];
+    tm_timer_node_t *timer = &l->retry_timers[b][slot];
     timer->fn = on_op_timer;
     timer->owner = l;
     timer->tag = b * TM_SLOTS + (uint32_t)slot;

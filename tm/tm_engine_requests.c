@@ -85,13 +85,20 @@ void tm_engine_fail_not_live(tm_engine_t *e, tm_rpc_t *rpc, tm_found_t f,
 }
 
 /* Run act on l once it is settled; returns TM_ENGINE_AGAIN when l left
- * memory meanwhile. Drops the caller's reference to l. */
+ * memory meanwhile. Drops the caller's reference to l. While this node's
+ * lease is not sure (after a pause, or the database away) another node
+ * may have claimed l and stored more than this copy holds, so the copy
+ * answers nothing — not even a refusal or a repeat — until the lease
+ * thread has confirmed or dropped it: UNAVAILABLE, as for a transaction
+ * another node drives. */
 int tm_engine_act_on_live(tm_live_t *l, const tm_engine_req_t *rq,
                           tm_on_live_fn act, const void *r)
 {
     pthread_mutex_lock(&l->mu);
     tm_settle_t st = tm_wait_settle(l, rq);
-    if (st == TM_LIVE_SETTLED)
+    if (st == TM_LIVE_SETTLED && !l->eng->env.store_lease_ok(l->eng->env.store))
+        tm_engine_fail_moved(l->eng, rq->rpc, l->tx.gid);
+    else if (st == TM_LIVE_SETTLED)
         act(l, rq, r);
     pthread_mutex_unlock(&l->mu);
     tm_live_unref(l);

@@ -49,24 +49,34 @@ tm_live_t *tm_live_adopt(tm_engine_t *eng, tm_trans_t *tx)
     return l;
 }
 
+/* The retry timers of the branches one growth adds, in one block. */
+struct tm_timer_block {
+    struct tm_timer_block *next;
+    tm_timer_node_t nodes[];
+};
+
 int tm_live_fit(tm_live_t *l, size_t n)
 {
     size_t had = l->fitted;
     if (n <= had)
         return 0;
-    /* The timers move: none may be armed (branches are added only while
-     * the transaction is prepared, when the TM calls nothing). */
-    for (size_t i = 0; i < had; i++)
-        for (int s = 0; s < TM_SLOTS; s++)
-            assert(!tm_run_op(&l->run, i, s)->waiting_retry);
     if (tm_run_fit(&l->run, n) != 0)
         return -1;
     size_t cap = l->run.cap;
-    tm_timer_node_t *t = realloc(l->retry_timers, cap * TM_SLOTS * sizeof(*t));
+    tm_timer_node_t **t = realloc(l->retry_timers, cap * sizeof(*t));
     if (!t)
         return -1;
-    memset(t + had * TM_SLOTS, 0, (cap - had) * TM_SLOTS * sizeof(*t));
     l->retry_timers = t;
+    /* New nodes in a block of their own: the ones that may be armed stay
+     * where they are. */
+    struct tm_timer_block *b = calloc(
+        1, sizeof(*b) + (cap - had) * TM_SLOTS * sizeof(tm_timer_node_t));
+    if (!b)
+        return -1;
+    b->next = l->timer_blocks;
+    l->timer_blocks = b;
+    for (size_t i = had; i < cap; i++)
+        t[i] = &b->nodes[(i - had) * TM_SLOTS];
     l->fitted = cap;
     return 0;
 }
@@ -87,6 +97,11 @@ void tm_live_unref(tm_live_t *l)
     tm_trans_clear(&l->tx);
     tm_run_clear(&l->run);
     free(l->retry_timers);
+    while (l->timer_blocks) {
+        struct tm_timer_block *next = l->timer_blocks->next;
+        free(l->timer_blocks);
+        l->timer_blocks = next;
+    }
     pthread_mutex_destroy(&l->mu);
     free(l);
 }

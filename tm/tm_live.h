@@ -36,9 +36,13 @@ typedef struct tm_live tm_live_t;
 struct tm_live {
     tm_trans_t tx; /* the model; changed only under mu */
     tm_run_t run;  /* its runtime marks (tm_run.h), fitted to tx */
-    /* One retry timer per op slot, run.cap * TM_SLOTS of them, index
-     * branch * TM_SLOTS + slot (tm_engine_fit grows both together). */
-    tm_timer_node_t *retry_timers;
+    /* One retry timer per op slot: retry_timers[branch][slot], run.cap
+     * branches of them (tm_engine_fit grows both together). The nodes sit
+     * in blocks that never move, since an armed node is the timer list's:
+     * a workflow's resume may wait for its retry while its function
+     * registers more steps. Growing moves only the array of pointers. */
+    tm_timer_node_t **retry_timers;
+    struct tm_timer_block *timer_blocks; /* owned: the nodes, chained */
     size_t fitted; /* branches both run and retry_timers have room for */
     pthread_mutex_t mu;
     atomic_int refs;
@@ -78,7 +82,7 @@ void tm_live_ref(tm_live_t *l);
 
 /* Room in l's runtime marks and retry timers for n branches (new ones
  * zeroed); call after adding branches to l->tx, before planning or
- * persisting. No retry timer may be armed (they move). Lock held. Returns
+ * persisting. Armed retry timers stay where they are. Lock held. Returns
  * 0, or -1 on out of memory. */
 int tm_live_fit(tm_live_t *l, size_t n);
 void tm_live_unref(tm_live_t *l);

@@ -46,6 +46,7 @@ typedef struct {
     fkit_timers_t timers; /* armed */
     fenv_rpc_t *rpcs;
     unsigned refuse_calls; /* the next so many calls cannot be started */
+    int lease_lapsed;      /* the store's lease_ok answers 0 */
 } world_t;
 
 static world_t W;
@@ -171,7 +172,12 @@ static int fake_healthy(void *self, char *why, size_t len)
 static int fake_lease_ok(void *self)
 {
     (void)self;
-    return 1;
+    return !W.lease_lapsed;
+}
+
+void fenv_set_lease_ok(int ok)
+{
+    W.lease_lapsed = !ok;
 }
 
 static const char *fake_kind(void *self)

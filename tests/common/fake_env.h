@@ -88,6 +88,10 @@ void fenv_commit_all(void);
 /* Store w as committed (a row another node wrote); the store's now. */
 void fenv_store_write(tm_write_t *w);
 
+/* The store's lease_ok answers ok (1 at open; 0: this node's leases ran
+ * out, as after a pause, until its lease thread re-confirms them). */
+void fenv_set_lease_ok(int ok);
+
 /* ---- calls ---- */
 
 /* Calls started so far (answered or not), and those not answered yet. */

@@ -101,6 +101,14 @@ static void apply_op(tm_trans_t *tx, const tm_w_op_t *o)
     tm_set_string(&op->last_error, o->last_error);
     free(op->attempt_ms);
     op->attempt_ms = tm_store_split_i64(o->attempt_ms, &op->n_attempt_ms);
+    op->recorded = o->recorded; /* a workflow step's result, as stored */
+    free(op->result);
+    op->result = NULL;
+    op->result_len = o->result_len;
+    if (o->result_len) {
+        op->result = fkit_must(malloc(o->result_len));
+        memcpy(op->result, o->result, o->result_len);
+    }
 }
 
 tm_trans_t *fkit_row_read(const char *gid, tm_write_t *const *writes, size_t n)

@@ -13,11 +13,15 @@
  *    the effects (succeeded: every forward op and confirm applied, nothing
  *    undone; failed: nothing confirmed, every forward op that ran undone);
  *  - a registered branch whose try ran is never forgotten;
+ *  - a workflow ends, decided as its function decided; its recorded
+ *    steps are what the function saw, committed or undone once each,
+ *    and its hooks run after every other phase-2 op;
  *  - the same seed gives the same trace.
  *
  * The files: sim_fakes.c (store, calls, timers, clock, the front that
  * takes the engine's answers, the event queue), sim_world.c (participants,
- * initiators, crashes, the checks), sim_main.c (seeds, replay, output).
+ * initiators, crashes, the checks), sim_workflow.c (the workflow service
+ * and its checks), sim_main.c (seeds, replay, output).
  */
 #ifndef SIM_H
 #define SIM_H
@@ -27,8 +31,7 @@
 
 #include "tm_engine.h"
 
-/* ---- the world's knobs and state ------------------------------------------
- */
+/* ---- the world's knobs and state ----------------------------------------- */
 
 typedef struct sim sim_t;
 
@@ -44,8 +47,7 @@ typedef struct {
 /* Run one seed; verbose: print the trace as it goes. */
 void sim_run(uint64_t seed, int verbose, sim_result_t *out);
 
-/* ---- deterministic randomness ---------------------------------------------
- */
+/* ---- deterministic randomness -------------------------------------------- */
 
 uint64_t sim_rand(sim_t *s);
 /* 1 with probability pct percent. */
@@ -53,8 +55,7 @@ int sim_chance(sim_t *s, unsigned pct);
 /* Uniform in [lo, hi]. */
 int64_t sim_between(sim_t *s, int64_t lo, int64_t hi);
 
-/* ---- events (sim_fakes.c) --------------------------------------------------
- */
+/* ---- events (sim_fakes.c) ------------------------------------------------ */
 
 typedef enum {
     SIM_EV_COMMIT,   /* the store commits its queued group */
@@ -70,6 +71,10 @@ typedef enum {
     SIM_EV_TICK,     /* a node's lease thread: renew, lapse, claim */
     SIM_EV_PAUSE,    /* a node is stopped (SIGSTOP) for n ms */
     SIM_EV_DELIVER,  /* a request reaches a node that was stopped */
+    SIM_EV_SERVICE,  /* the workflow service: a run's next step */
+    SIM_EV_SVC_CALL, /* its forward call reaches the participant */
+    SIM_EV_SVC_ANS,  /* and the answer reaches the service */
+    SIM_EV_STOPPED,  /* the operator looks at a stopped workflow */
 } sim_ev_kind_t;
 
 /* Schedule an event at now + in_ms; p and n are the kind's. */

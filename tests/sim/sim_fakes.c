@@ -228,6 +228,12 @@ void sim_store_free(sim_t *s)
     memset(st, 0, sizeof(*st));
 }
 
+int sim_store_status(sim_t *s, const char *gid)
+{
+    sim_row_t *r = row_find(&s->store, gid);
+    return r ? r->status : 0;
+}
+
 /* ---- rows back into the model (as a store's read decodes them) ----------- */
 
 tm_trans_t *sim_store_read(sim_t *s, const char *gid)
@@ -395,7 +401,6 @@ static int call_start(void *self, const char *host_port, const char *method,
                       void *arg, char *err, size_t errlen)
 {
     (void)host_port;
-    (void)method;
     (void)payload;
     (void)len;
     sim_node_t *n = self;
@@ -410,6 +415,7 @@ static int call_start(void *self, const char *host_port, const char *method,
     c->done = done;
     c->arg = arg;
     c->timeout_ms = timeout_ms;
+    c->service = strstr(method, "Workflow/Resume") != NULL;
     if (!s->quiet && sim_chance(s, 2)) { /* gRPC could not even start it */
         snprintf(err, errlen, "simulated: no channel");
         sim_note_start(s, c->gid, c->branch, c->op);
@@ -506,8 +512,11 @@ static void front_answer(void *user, tm_rpc_t *rpc, const tm_answer_t *a)
     r->kind = a->kind;
     r->status =
         a->kind == TM_ANSWER_QUERY && !a->code ? a->trans->status : a->status;
-    sim_trace(s, "answer client=%d method=%d code=%d status=%d", r->client,
-              r->method, (int)a->code, a->code ? 0 : (int)r->status);
+    if (a->kind == TM_ANSWER_START_WORKFLOW && !a->code)
+        sim_wf_note_progress(s, r, a->trans, a->created);
+    sim_trace(s, "answer %s %s code=%d status=%d", sim_method_name(r->method),
+              sim_gid_of(s, r->client), (int)a->code,
+              a->code ? 0 : (int)r->status);
     sim_operator_answer(s, r);
 }
 

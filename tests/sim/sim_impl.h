@@ -47,6 +47,23 @@ typedef struct sim_node {
     int has_hooks;
 } sim_node_t;
 
+/* gRPC status codes the participants and the workflow service answer. */
+enum {
+    ST_OK = 0,
+    ST_DEADLINE = 4,
+    ST_FAILED_PRECONDITION = 9,
+    ST_ABORTED = 10,
+    ST_UNAVAILABLE = 14
+};
+
+/* The participants' targets, and the workflow service's Resume. */
+#define SIM_TARGET_ACTION "127.0.0.1:1/sim.P/Action"
+#define SIM_TARGET_COMPENSATE "127.0.0.1:1/sim.P/Compensate"
+#define SIM_TARGET_CONFIRM "127.0.0.1:1/sim.P/Confirm"
+#define SIM_TARGET_CANCEL "127.0.0.1:1/sim.P/Cancel"
+#define SIM_TARGET_TRY "127.0.0.1:1/sim.P/Try"
+#define SIM_TARGET_RESUME "127.0.0.1:2/trellis.v1.Workflow/Resume"
+
 /* ---- branch calls ---- */
 
 typedef struct {
@@ -58,10 +75,32 @@ typedef struct {
     tm_call_done_fn done;
     void *arg;
     uint32_t timeout_ms;
-    int status; /* the answer, once the participant decided */
+    int status;  /* the answer, once the participant decided */
+    int service; /* a call of the workflow service's Resume method */
 } sim_call_t;
 
 /* ---- requests the initiators send, and their answers ---- */
+
+/* A workflow's steps (branches 01, 02, ...) at the most. */
+#define SIM_WF_MAX_STEPS 5
+
+/* What became of a workflow's step, as a StartWorkflow answer shows it
+ * (or as the service saw it answered). */
+enum { SIM_SEEN_NONE, SIM_SEEN_REGISTERED, SIM_SEEN_OK, SIM_SEEN_ABORTED };
+
+/* What the workflow service had seen acknowledged of a workflow. */
+typedef struct {
+    int started;                           /* StartWorkflow */
+    unsigned char steps[SIM_WF_MAX_STEPS]; /* SIM_SEEN_* */
+} sim_acked_t;
+
+/* The progress a StartWorkflow answer handed back. */
+typedef struct {
+    int created; /* 0: a re-run */
+    int stopped; /* its resume op failed: stopped for the operator */
+    int hooks;   /* the hooks branch is registered */
+    unsigned char steps[SIM_WF_MAX_STEPS]; /* SIM_SEEN_* */
+} sim_progress_t;
 
 typedef struct sim_rpc sim_rpc_t;
 struct sim_rpc {
@@ -72,8 +111,10 @@ struct sim_rpc {
     int code;
     tm_answer_kind_t kind;
     tm_tx_status_t status;
-    int client; /* index of the initiator */
+    int client; /* index of the initiator (workflows after the clients) */
     int method; /* sim_method_t */
+    sim_progress_t progress; /* START_WORKFLOW answered OK */
+    sim_acked_t acked;       /* START_WORKFLOW: as it reached trellisd */
 };
 
 /* Numbered as engine_call_method_t (tests/common/engine_call.h). */
@@ -84,7 +125,16 @@ typedef enum {
     SIM_M_ABORT,
     SIM_M_QUERY,      /* the operator's */
     SIM_M_FORCE_STOP, /* the operator's */
+    SIM_M_RETRY_NOW,  /* the operator's */
+    SIM_M_START_WORKFLOW,
+    SIM_M_RECORD_STEP,
 } sim_method_t;
+
+/* The method's name, for the trace. */
+const char *sim_method_name(int method);
+/* The gid of a client or workflow (an index: workflows after the
+ * clients). */
+const char *sim_gid_of(const sim_t *s, int idx);
 
 /* ---- participants' barrier (one state per gid and branch) ---- */
 
@@ -98,6 +148,7 @@ typedef struct {
     unsigned unknown_forward; /* forward calls the TM got no answer to */
     unsigned forward_starts;  /* forward calls the TM started or tried */
     unsigned crash_slack; /* crashes while it could have an attempt unstored */
+    uint64_t p2_stamp;    /* when its first phase-2 row went in (sim_t) */
 } sim_branch_t;
 
 /* ---- initiators ---- */
@@ -129,6 +180,10 @@ typedef struct {
     int method;
 } sim_client_t;
 
+/* ---- the workflow service (sim_workflow.c) ---- */
+
+typedef struct sim_svc sim_svc_t;
+
 /* ---- the world ---- */
 
 typedef struct {
@@ -158,6 +213,8 @@ struct sim {
     size_t n_branches, cap_branches;
     sim_client_t *clients;
     size_t n_clients;
+    sim_svc_t *svc;   /* the workflow service and its workflows */
+    uint64_t stamps;  /* orders effects: the last stamp given */
     void **graveyard; /* what crashed incarnations left (kept reachable) */
     size_t n_grave, cap_grave;
     sim_result_t *res;
@@ -200,7 +257,14 @@ typedef struct {
 
 /* sim_world.c */
 void sim_stray_arrive(sim_t *s, sim_stray_t *d);
-void sim_operator(sim_t *s, sim_client_t *c, int force_stop);
+/* Send bytes as method to node for client (an index: workflows after the
+ * clients); the network may repeat it later. The record stays the run's:
+ * its answer is read from it. */
+sim_rpc_t *sim_send(sim_t *s, int client, int method, int node,
+                    int64_t patience_ms, const uint8_t *bytes, size_t len);
+/* The operator's Query or ForceStop of target (an index, as for
+ * sim_send). */
+void sim_operator(sim_t *s, int target, int force_stop);
 void sim_operator_answer(sim_t *s, const sim_rpc_t *r);
 void sim_call_arrive(sim_t *s, sim_call_t *c);
 void sim_call_reply(sim_t *s, sim_call_t *c);
@@ -211,11 +275,57 @@ int sim_node_paused(const sim_t *s, int node);
 void sim_world_setup(sim_t *s);
 void sim_world_check(sim_t *s);
 sim_branch_t *sim_branch_find(sim_t *s, const char *gid, const char *branch);
+sim_branch_t *sim_branch_add(sim_t *s, const char *gid, const char *branch);
+/* Op ("action", "try", "compensate", "cancel", "confirm") behind b's
+ * barrier; returns the status its participant answers. */
+int sim_barrier_apply(sim_t *s, sim_branch_t *b, const char *op);
+
+/* How a call goes, as the seed says (only while faults are on). */
+typedef enum {
+    SIM_FATE_UNAVAILABLE, /* nothing done */
+    SIM_FATE_ONGOING,     /* nothing done: FAILED_PRECONDITION */
+    SIM_FATE_LOST,        /* done, but the answer is lost */
+    SIM_FATE_ANSWERED,    /* done and answered */
+} sim_fate_t;
+sim_fate_t sim_call_fate(sim_t *s);
+/* The status a call of op on b answers with, given its fate (the barrier
+ * applies op unless nothing is done). */
+int sim_call_op(sim_t *s, sim_fate_t fate, sim_branch_t *b, const char *op);
+/* m packed into *bytes (freed first, malloc'd) and *len. */
+void sim_pack(const ProtobufCMessage *m, uint8_t **bytes, size_t *len);
+/* The decision of a begun transaction packed as sim_pack does: Submit
+ * (commit, with wait_result wait) or Abort (with reason and wait). Returns
+ * the method. */
+int sim_pack_decision(const char *gid, int commit, int wait, const char *reason,
+                      uint8_t **bytes, size_t *len);
 /* The TM starts (or tries to start) a call of op. */
 void sim_note_start(sim_t *s, const char *gid, const char *branch,
                     const char *op);
 /* A call of op that the TM will count as unanswered. */
 void sim_note_unknown(sim_t *s, const char *gid, const char *branch,
                       const char *op);
+
+/* sim_fakes.c: the stored status of gid (0: no row). */
+int sim_store_status(sim_t *s, const char *gid);
+
+/* sim_workflow.c: the workflow service. Setup makes the seed's workflows
+ * and schedules their first runs; event takes the service's events
+ * (SIM_EV_SERVICE, SIM_EV_SVC_CALL, SIM_EV_SVC_ANS, SIM_EV_STOPPED);
+ * serve answers a call trellisd made of the service (resume, a local
+ * step's compensate, the hooks); note_sent keeps what the service had
+ * seen acknowledged when a StartWorkflow reaches trellisd, note_progress
+ * what its answer said, and checks that it shows all of that;
+ * check runs the workflow checks once everything settled. */
+void sim_wf_setup(sim_t *s);
+void sim_wf_event(sim_t *s, sim_ev_kind_t kind, void *p, uint64_t n);
+void sim_wf_serve(sim_t *s, sim_call_t *c);
+void sim_wf_note_sent(sim_t *s, sim_rpc_t *r);
+void sim_wf_note_progress(sim_t *s, sim_rpc_t *r, const tm_trans_t *tx,
+                          int created);
+void sim_wf_operator_answer(sim_t *s, int wf, const sim_rpc_t *r);
+size_t sim_wf_count(const sim_t *s);
+const char *sim_wf_gid(const sim_t *s, int wf);
+void sim_wf_check(sim_t *s);
+void sim_wf_free(sim_t *s);
 
 #endif /* SIM_IMPL_H */

@@ -23,6 +23,7 @@ static void free_world(sim_t *s)
     for (size_t i = 0; i < s->n_clients; i++)
         free(s->clients[i].bytes);
     free(s->clients);
+    sim_wf_free(s);
     free(s->branches);
     free(s->ev);
     fkit_timers_free(&s->timers);
@@ -57,12 +58,15 @@ static int next_event(sim_t *s, sim_event_t *out, int *is_timer)
     return 1;
 }
 
-/* An event of a stopped node waits until the node runs again. */
+/* An event of a stopped node waits until the node runs again, and then
+ * a little more at random: after SIGCONT its threads (the lease thread,
+ * the store's, the requests') run in any order. */
 static int deferred(sim_t *s, const sim_event_t *e, int node)
 {
     if (!sim_node_paused(s, node))
         return 0;
-    sim_schedule(s, s->nodes[node].paused_until - s->now, e->kind, e->p, e->n);
+    sim_schedule(s, s->nodes[node].paused_until - s->now + sim_between(s, 0, 3),
+                 e->kind, e->p, e->n);
     return 1;
 }
 
@@ -118,11 +122,17 @@ static void handle(sim_t *s, const sim_event_t *e)
         break;
     case SIM_EV_OPERATOR:
         if (!s->quiet)
-            sim_operator(s, e->p, (int)e->n);
+            sim_operator(s, (int)(e->n >> 1), (int)(e->n & 1));
         break;
     case SIM_EV_STRAY:
     case SIM_EV_DELIVER:
         sim_stray_arrive(s, e->p);
+        break;
+    case SIM_EV_SERVICE:
+    case SIM_EV_SVC_CALL:
+    case SIM_EV_SVC_ANS:
+    case SIM_EV_STOPPED:
+        sim_wf_event(s, e->kind, e->p, e->n);
         break;
     case SIM_EV_QUIET:
         s->quiet = 1;

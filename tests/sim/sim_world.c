@@ -3,7 +3,9 @@
  * participants behind a perfect branch barrier, initiators that run sagas
  * and TCC transactions (sending duplicates, giving up on slow answers,
  * vanishing before they submit), crashes and restarts of the engine, and
- * the checks made once everything has settled.
+ * the checks made once everything has settled. The workflow service is
+ * sim_workflow.c's; it shares the participants and the way requests are
+ * sent.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,22 +16,8 @@
 #include "tm_log.h"
 #include "tm_validate.h"
 
-#define TARGET_ACTION "127.0.0.1:1/sim.P/Action"
-#define TARGET_COMPENSATE "127.0.0.1:1/sim.P/Compensate"
-#define TARGET_CONFIRM "127.0.0.1:1/sim.P/Confirm"
-#define TARGET_CANCEL "127.0.0.1:1/sim.P/Cancel"
-
 /* How long an initiator waits for an answer before it sends again. */
 #define CLIENT_PATIENCE_MS 300
-
-/* gRPC status codes the participants answer with. */
-enum {
-    ST_OK = 0,
-    ST_DEADLINE = 4,
-    ST_FAILED_PRECONDITION = 9,
-    ST_ABORTED = 10,
-    ST_UNAVAILABLE = 14
-};
 
 static void *must(void *p)
 {
@@ -40,8 +28,7 @@ static void *must(void *p)
     return p;
 }
 
-/* ---- participants -----------------------------------------------------------
- */
+/* ---- participants -------------------------------------------------------- */
 
 sim_branch_t *sim_branch_find(sim_t *s, const char *gid, const char *branch)
 {
@@ -52,7 +39,7 @@ sim_branch_t *sim_branch_find(sim_t *s, const char *gid, const char *branch)
     return NULL;
 }
 
-static sim_branch_t *branch_add(sim_t *s, const char *gid, const char *branch)
+sim_branch_t *sim_branch_add(sim_t *s, const char *gid, const char *branch)
 {
     if (s->n_branches == s->cap_branches) {
         s->cap_branches = s->cap_branches ? s->cap_branches * 2 : 32;
@@ -76,32 +63,47 @@ static int is_rollback(const char *op)
     return !strcmp(op, "compensate") || !strcmp(op, "cancel");
 }
 
+/* The forward op behind the barrier: a duplicate does nothing; a late one
+ * whose row its rollback put there is blocked (the barrier's HANGING,
+ * answered ABORTED: the transaction rolls back anyway). */
+static int barrier_forward(sim_t *s, sim_branch_t *b, const char *op)
+{
+    if (b->business_failure)
+        return ST_ABORTED; /* its local transaction rolled back */
+    if (b->fwd_row && b->rb_row && !b->fwd_effect) {
+        sim_trace(s, "blocked %s/%s %s: rolled back before", b->gid, b->branch,
+                  op);
+        return ST_ABORTED;
+    }
+    if (!b->fwd_row) {
+        b->fwd_row = b->fwd_effect = 1;
+        sim_trace(s, "effect %s/%s %s", b->gid, b->branch, op);
+    }
+    return ST_OK;
+}
+
 /* The op behind the barrier: its own row first (a duplicate does
  * nothing); a rollback also inserts its forward op's row (when that is
  * new, the forward op never ran: nothing to undo, and a late forward op
- * finds its row and does nothing). Returns the status to answer. */
-static int barrier_apply(sim_t *s, sim_branch_t *b, const char *op)
+ * finds its row and does nothing). Each phase-2 op's first row is
+ * stamped (the hooks must come after). Returns the status to answer. */
+int sim_barrier_apply(sim_t *s, sim_branch_t *b, const char *op)
 {
-    if (is_forward(op)) {
-        if (b->business_failure)
-            return ST_ABORTED; /* its local transaction rolled back */
-        if (!b->fwd_row) {
-            b->fwd_row = b->fwd_effect = 1;
-            sim_trace(s, "effect %s/%s %s", b->gid, b->branch, op);
-        }
-        return ST_OK;
-    }
+    if (is_forward(op))
+        return barrier_forward(s, b, op);
     if (is_rollback(op)) {
         if (b->cm_row)
             sim_fail(s, "%s/%s: %s after its confirm", b->gid, b->branch, op);
         if (b->rb_row)
             return ST_OK;
         b->rb_row = 1;
+        b->p2_stamp = ++s->stamps;
         if (b->fwd_row) {
             b->rb_undo = b->fwd_effect;
             sim_trace(s, "effect %s/%s %s undoes", b->gid, b->branch, op);
         } else {
             b->fwd_row = 1; /* empty compensation; blocks a late forward */
+            sim_trace(s, "effect %s/%s %s (empty)", b->gid, b->branch, op);
         }
         return ST_OK;
     }
@@ -109,6 +111,7 @@ static int barrier_apply(sim_t *s, sim_branch_t *b, const char *op)
         sim_fail(s, "%s/%s: %s after its cancel", b->gid, b->branch, op);
     if (!b->cm_row) {
         b->cm_row = b->cm_effect = 1;
+        b->p2_stamp = ++s->stamps;
         sim_trace(s, "effect %s/%s %s", b->gid, b->branch, op);
     }
     return ST_OK;
@@ -130,27 +133,46 @@ void sim_note_unknown(sim_t *s, const char *gid, const char *branch,
         b->unknown_forward++;
 }
 
+sim_fate_t sim_call_fate(sim_t *s)
+{
+    int roll = s->quiet ? 100 : (int)(sim_rand(s) % 100);
+    int f = (int)s->flaky; /* this seed's share of calls that go wrong */
+    if (roll < f * 4 / 10)
+        return SIM_FATE_UNAVAILABLE;
+    if (roll < f * 7 / 10)
+        return SIM_FATE_ONGOING;
+    return roll < f ? SIM_FATE_LOST : SIM_FATE_ANSWERED;
+}
+
+int sim_call_op(sim_t *s, sim_fate_t fate, sim_branch_t *b, const char *op)
+{
+    if (fate == SIM_FATE_UNAVAILABLE)
+        return ST_UNAVAILABLE;
+    if (fate == SIM_FATE_ONGOING)
+        return ST_FAILED_PRECONDITION;
+    int status = sim_barrier_apply(s, b, op);
+    return fate == SIM_FATE_LOST ? ST_DEADLINE : status;
+}
+
 /* A call reaches its participant: it answers, or fails before or after
  * doing its work, as the seed says (only while faults are on). */
 void sim_call_arrive(sim_t *s, sim_call_t *c)
 {
+    if (c->service) {
+        sim_wf_serve(s, c);
+        return;
+    }
+    if (!is_forward(c->op) && sim_store_status(s, c->gid) == TM_TX_PREPARED)
+        sim_fail(s, "%s/%s: %s called before the decision was stored", c->gid,
+                 c->branch, c->op);
     sim_branch_t *b = sim_branch_find(s, c->gid, c->branch);
     if (!b)
-        b = branch_add(s, c->gid, c->branch);
+        b = sim_branch_add(s, c->gid, c->branch);
     int64_t reply_in = sim_between(s, 0, 5);
-    int roll = s->quiet ? 100 : (int)(sim_rand(s) % 100);
-    int f = (int)s->flaky;   /* this seed's share of calls that go wrong */
-    if (roll < f * 4 / 10) { /* unavailable: nothing done */
-        c->status = ST_UNAVAILABLE;
-    } else if (roll < f * 7 / 10) { /* still in progress */
-        c->status = ST_FAILED_PRECONDITION;
-    } else if (roll < f) { /* done, but the answer is lost */
-        barrier_apply(s, b, c->op);
-        c->status = ST_DEADLINE;
+    sim_fate_t fate = sim_call_fate(s);
+    c->status = sim_call_op(s, fate, b, c->op);
+    if (fate == SIM_FATE_LOST)
         reply_in = c->timeout_ms;
-    } else {
-        c->status = barrier_apply(s, b, c->op);
-    }
     if (c->status == ST_UNAVAILABLE || c->status == ST_DEADLINE)
         sim_note_unknown(s, c->gid, c->branch, c->op);
     sim_schedule(s, reply_in, SIM_EV_REPLY, c, 0);
@@ -175,8 +197,7 @@ void sim_call_reply(sim_t *s, sim_call_t *c)
     free(c);
 }
 
-/* ---- requests into the engine, as tm_api hands them over ------------------
- */
+/* ---- requests into the engine, as tm_api hands them over ----------------- */
 
 static void dispatch(tm_rpc_t *rpc, const uint8_t *bytes, size_t len,
                      void *user);
@@ -235,6 +256,45 @@ static sim_rpc_t *new_rpc(sim_t *s, int client, int method, int node,
     r->deadline_ms = s->now + patience_ms;
     r->client = client;
     r->method = method;
+    if (method == SIM_M_START_WORKFLOW)
+        sim_wf_note_sent(s, r);
+    return r;
+}
+
+const char *sim_method_name(int method)
+{
+    static const char *names[] = {"Begin",    "RegisterBranch", "Submit",
+                                  "Abort",    "Query",          "ForceStop",
+                                  "RetryNow", "StartWorkflow",  "RecordStep"};
+    return method >= 0 && (size_t)method < sizeof(names) / sizeof(names[0])
+               ? names[method]
+               : "?";
+}
+
+const char *sim_gid_of(const sim_t *s, int idx)
+{
+    if (idx >= 0 && (size_t)idx < s->n_clients)
+        return s->clients[idx].gid;
+    return sim_wf_gid(s, idx - (int)s->n_clients);
+}
+
+sim_rpc_t *sim_send(sim_t *s, int client, int method, int node,
+                    int64_t patience_ms, const uint8_t *bytes, size_t len)
+{
+    sim_rpc_t *r = new_rpc(s, client, method, node, patience_ms);
+    sim_trace(s, "send %s %s to node %d", sim_method_name(method),
+              sim_gid_of(s, client), node);
+    dispatch((tm_rpc_t *)r, bytes, len, s);
+    if (!s->quiet && sim_chance(s, 10)) { /* the network repeats it later */
+        sim_stray_t *d = must(malloc(sizeof(*d) + len));
+        d->rpc = NULL;
+        d->node = (int)(sim_rand(s) % (uint64_t)s->n_nodes);
+        d->client = client;
+        d->method = method;
+        d->len = len;
+        memcpy(d->bytes, bytes, len);
+        sim_schedule(s, sim_between(s, 1, 800), SIM_EV_STRAY, d, 0);
+    }
     return r;
 }
 
@@ -242,21 +302,8 @@ static sim_rpc_t *new_rpc(sim_t *s, int client, int method, int node,
  * the client's next step. */
 static void send_request(sim_t *s, sim_client_t *c)
 {
-    sim_rpc_t *r = new_rpc(s, c->id, c->method, c->node, c->patience_ms);
-    c->rpc = r;
-    sim_trace(s, "send client=%d method=%d %s to node %d", c->id, c->method,
-              c->gid, c->node);
-    dispatch((tm_rpc_t *)r, c->bytes, c->len, s);
-    if (!s->quiet && sim_chance(s, 10)) { /* the network repeats it later */
-        sim_stray_t *d = must(malloc(sizeof(*d) + c->len));
-        d->rpc = NULL;
-        d->node = (int)(sim_rand(s) % (uint64_t)s->n_nodes);
-        d->client = c->id;
-        d->method = c->method;
-        d->len = c->len;
-        memcpy(d->bytes, c->bytes, c->len);
-        sim_schedule(s, sim_between(s, 1, 800), SIM_EV_STRAY, d, 0);
-    }
+    c->rpc = sim_send(s, c->id, c->method, c->node, c->patience_ms, c->bytes,
+                      c->len);
 }
 
 void sim_stray_arrive(sim_t *s, sim_stray_t *d)
@@ -264,38 +311,43 @@ void sim_stray_arrive(sim_t *s, sim_stray_t *d)
     sim_rpc_t *r = d->rpc;
     if (!r)
         r = new_rpc(s, d->client, d->method, d->node, CLIENT_PATIENCE_MS);
-    sim_trace(s, "%s client=%d method=%d node %d", d->rpc ? "deliver" : "stray",
-              d->client, d->method, d->node);
+    sim_trace(s, "%s %s %s node %d", d->rpc ? "deliver" : "stray",
+              sim_method_name(d->method), sim_gid_of(s, d->client), d->node);
     dispatch((tm_rpc_t *)r, d->bytes, d->len, s);
     free(d);
 }
 
+void sim_pack(const ProtobufCMessage *m, uint8_t **bytes, size_t *len)
+{
+    free(*bytes);
+    *len = protobuf_c_message_get_packed_size(m);
+    *bytes = must(malloc(*len ? *len : 1));
+    protobuf_c_message_pack(m, *bytes);
+}
+
 static void set_request(sim_client_t *c, int method, const ProtobufCMessage *m)
 {
-    free(c->bytes);
-    c->len = protobuf_c_message_get_packed_size(m);
-    c->bytes = must(malloc(c->len ? c->len : 1));
-    protobuf_c_message_pack(m, c->bytes);
+    sim_pack(m, &c->bytes, &c->len);
     c->method = method;
 }
 
-/* ---- the operator
- * ------------------------------------------------------------ */
+/* ---- the operator -------------------------------------------------------- */
 
-/* trellisctl status (Query) or force-stop of c's transaction. */
-void sim_operator(sim_t *s, sim_client_t *c, int force_stop)
+/* trellisctl status (Query) or force-stop of target's transaction. */
+void sim_operator(sim_t *s, int target, int force_stop)
 {
     int node = (int)(sim_rand(s) % (uint64_t)s->n_nodes);
+    const char *gid = sim_gid_of(s, target);
     sim_rpc_t *r =
-        new_rpc(s, c->id, force_stop ? SIM_M_FORCE_STOP : SIM_M_QUERY, node,
+        new_rpc(s, target, force_stop ? SIM_M_FORCE_STOP : SIM_M_QUERY, node,
                 CLIENT_PATIENCE_MS);
-    sim_trace(s, "operator %s %s", force_stop ? "force-stop" : "query", c->gid);
+    sim_trace(s, "operator %s %s", force_stop ? "force-stop" : "query", gid);
     if (!force_stop) {
-        dispatch((tm_rpc_t *)r, (const uint8_t *)c->gid, strlen(c->gid) + 1, s);
+        dispatch((tm_rpc_t *)r, (const uint8_t *)gid, strlen(gid) + 1, s);
         return;
     }
     Trellis__V1__ForceStopRequest m = TRELLIS__V1__FORCE_STOP_REQUEST__INIT;
-    m.gid = c->gid;
+    m.gid = (char *)gid;
     m.reason = "simulated operator";
     size_t len = protobuf_c_message_get_packed_size(&m.base);
     uint8_t *bytes = must(malloc(len ? len : 1));
@@ -303,7 +355,8 @@ void sim_operator(sim_t *s, sim_client_t *c, int force_stop)
     sim_bury(s, bytes); /* a parked copy may outlive this call */
     dispatch((tm_rpc_t *)r, bytes, len, s);
     if (sim_chance(s, 70)) /* and then looks at what it did */
-        sim_schedule(s, sim_between(s, 0, 5), SIM_EV_OPERATOR, c, 0);
+        sim_schedule(s, sim_between(s, 0, 5), SIM_EV_OPERATOR, NULL,
+                     (uint64_t)target << 1);
 }
 
 /* What the operator learnt: a final status from Query is the outcome; a
@@ -311,8 +364,12 @@ void sim_operator(sim_t *s, sim_client_t *c, int force_stop)
 void sim_operator_answer(sim_t *s, const sim_rpc_t *r)
 {
     if (r->code != TM_CODE_OK || r->client < 0 ||
-        (size_t)r->client >= s->n_clients)
+        (r->method != SIM_M_FORCE_STOP && r->method != SIM_M_QUERY))
         return;
+    if ((size_t)r->client >= s->n_clients) {
+        sim_wf_operator_answer(s, r->client - (int)s->n_clients, r);
+        return;
+    }
     sim_client_t *c = &s->clients[r->client];
     if (r->method == SIM_M_FORCE_STOP)
         c->force_stopped = 1;
@@ -321,20 +378,19 @@ void sim_operator_answer(sim_t *s, const sim_rpc_t *r)
         c->queried_final = (int)r->status;
 }
 
-/* ---- initiators -------------------------------------------------------------
- */
+/* ---- initiators ---------------------------------------------------------- */
 
 static void build_saga_submit(sim_t *s, sim_client_t *c)
 {
     Trellis__V1__SagaStep steps[SIM_MAX_BRANCHES], *sp[SIM_MAX_BRANCHES];
     for (int i = 0; i < c->n_branches; i++) {
         trellis__v1__saga_step__init(&steps[i]);
-        steps[i].action = TARGET_ACTION;
-        steps[i].compensate = sim_chance(s, 80) ? TARGET_COMPENSATE : "";
+        steps[i].action = SIM_TARGET_ACTION;
+        steps[i].compensate = sim_chance(s, 80) ? SIM_TARGET_COMPENSATE : "";
         sp[i] = &steps[i];
         char id[16];
         snprintf(id, sizeof(id), "%02d", i + 1);
-        branch_add(s, c->gid, id)->business_failure = sim_chance(s, 12);
+        sim_branch_add(s, c->gid, id)->business_failure = sim_chance(s, 12);
     }
     Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
     o.wait_result = c->wait;
@@ -368,10 +424,10 @@ static void build_register(sim_t *s, sim_client_t *c)
     snprintf(id, sizeof(id), "b%d", c->registered);
     Trellis__V1__BranchOp confirm = TRELLIS__V1__BRANCH_OP__INIT;
     confirm.op = TRELLIS__V1__OP_KIND__OP_CONFIRM;
-    confirm.target = TARGET_CONFIRM;
+    confirm.target = SIM_TARGET_CONFIRM;
     Trellis__V1__BranchOp cancel = TRELLIS__V1__BRANCH_OP__INIT;
     cancel.op = TRELLIS__V1__OP_KIND__OP_CANCEL;
-    cancel.target = TARGET_CANCEL;
+    cancel.target = SIM_TARGET_CANCEL;
     Trellis__V1__BranchOp *ops[2] = {&confirm, &cancel};
     Trellis__V1__RegisterBranchRequest r =
         TRELLIS__V1__REGISTER_BRANCH_REQUEST__INIT;
@@ -382,25 +438,38 @@ static void build_register(sim_t *s, sim_client_t *c)
     r.ops = ops;
     set_request(c, SIM_M_REGISTER, &r.base);
     if (!sim_branch_find(s, c->gid, id))
-        branch_add(s, c->gid, id)->business_failure = sim_chance(s, 12);
+        sim_branch_add(s, c->gid, id)->business_failure = sim_chance(s, 12);
+}
+
+int sim_pack_decision(const char *gid, int commit, int wait, const char *reason,
+                      uint8_t **bytes, size_t *len)
+{
+    if (commit) {
+        Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
+        o.wait_result = wait;
+        Trellis__V1__SubmitRequest r = TRELLIS__V1__SUBMIT_REQUEST__INIT;
+        r.gid = (char *)gid;
+        r.options = &o;
+        sim_pack(&r.base, bytes, len);
+        return SIM_M_SUBMIT;
+    }
+    Trellis__V1__AbortRequest r = TRELLIS__V1__ABORT_REQUEST__INIT;
+    r.gid = (char *)gid;
+    r.reason = (char *)reason;
+    r.wait_result = wait;
+    sim_pack(&r.base, bytes, len);
+    return SIM_M_ABORT;
 }
 
 static void build_submit_begun(sim_client_t *c)
 {
-    Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
-    o.wait_result = c->wait;
-    Trellis__V1__SubmitRequest r = TRELLIS__V1__SUBMIT_REQUEST__INIT;
-    r.gid = c->gid;
-    r.options = &o;
-    set_request(c, SIM_M_SUBMIT, &r.base);
+    c->method = sim_pack_decision(c->gid, 1, c->wait, NULL, &c->bytes, &c->len);
 }
 
 static void build_abort(sim_client_t *c)
 {
-    Trellis__V1__AbortRequest r = TRELLIS__V1__ABORT_REQUEST__INIT;
-    r.gid = c->gid;
-    r.reason = "a try failed";
-    set_request(c, SIM_M_ABORT, &r.base);
+    c->method =
+        sim_pack_decision(c->gid, 0, 0, "a try failed", &c->bytes, &c->len);
 }
 
 static void next_step_in(sim_t *s, sim_client_t *c, int64_t lo, int64_t hi)
@@ -415,7 +484,7 @@ static int call_try(sim_t *s, sim_client_t *c)
     char id[16];
     snprintf(id, sizeof(id), "b%d", c->registered - 1);
     sim_branch_t *b = sim_branch_find(s, c->gid, id);
-    return barrier_apply(s, b, "try") == ST_OK;
+    return sim_barrier_apply(s, b, "try") == ST_OK;
 }
 
 /* What the client does once its request was answered OK. */
@@ -515,8 +584,7 @@ void sim_client_step(sim_t *s, sim_client_t *c)
     advance(s, c);
 }
 
-/* ---- crashes
- * ------------------------------------------------------------------- */
+/* ---- crashes ------------------------------------------------------------- */
 
 void sim_crash(sim_t *s, sim_node_t *n)
 {
@@ -565,8 +633,7 @@ void sim_restart(sim_t *s, sim_node_t *n)
     sim_schedule(s, SIM_TICK_MS, SIM_EV_TICK, n, n->gen);
 }
 
-/* ---- the world at the start, and the checks at the end
- * ------------------------ */
+/* ---- the world at the start, and the checks at the end ------------------- */
 
 #define GENERATION_MS 1500
 
@@ -577,6 +644,7 @@ void sim_world_setup(sim_t *s)
     s->cfg.request_timeout_ms = 50;
     s->cfg.max_backoff_ms = 200;
     s->cfg.prepared_timeout_ms = 400;
+    s->cfg.resume_timeout_ms = 300; /* a call of the workflow service */
     s->store.healthy = 1;
     s->n_nodes = sim_chance(s, 50) ? 2 : 1;
     for (int i = 0; i < s->n_nodes; i++) {
@@ -607,7 +675,8 @@ void sim_world_setup(sim_t *s)
             build_saga_submit(s, c);
         next_step_in(s, c, 0, 600);
     }
-    s->res->transactions = (unsigned)s->n_clients;
+    sim_wf_setup(s);
+    s->res->transactions = (unsigned)(s->n_clients + sim_wf_count(s));
     int crashes = (int)sim_between(s, 0, 3);
     for (int i = 0; i < crashes; i++) {
         int64_t at = sim_between(s, 0, GENERATION_MS);
@@ -621,10 +690,11 @@ void sim_world_setup(sim_t *s)
                      (sim_rand(s) % (uint64_t)s->n_nodes) |
                          ((uint64_t)sim_between(s, 50, 2 * SIM_LEASE_MS) << 8));
     int ops = (int)sim_between(s, 0, 12);
+    uint64_t targets = s->n_clients + sim_wf_count(s);
     for (int i = 0; i < ops; i++)
-        sim_schedule(s, sim_between(s, 0, GENERATION_MS), SIM_EV_OPERATOR,
-                     &s->clients[sim_rand(s) % s->n_clients],
-                     (uint64_t)sim_chance(s, 15));
+        sim_schedule(s, sim_between(s, 0, GENERATION_MS), SIM_EV_OPERATOR, NULL,
+                     (sim_rand(s) % targets) << 1 |
+                         (uint64_t)sim_chance(s, 15));
     int faults = (int)sim_between(s, 0, 2);
     for (int i = 0; i < faults; i++)
         sim_schedule(s, sim_between(s, 0, GENERATION_MS), SIM_EV_FAULT, NULL,
@@ -724,4 +794,5 @@ void sim_world_check(sim_t *s)
                      b->branch);
         tm_trans_free(tx);
     }
+    sim_wf_check(s);
 }
