@@ -389,78 +389,80 @@ static void test_step_limit(void **state)
         fenv_answer_call(i, ST_OK);
         fenv_commit_all();
     }
-    /* The function goes on registering steps while trellisd waits to call
-     * Resume again (the service answered UNAVAILABLE, or the call timed out,
-     * with the function still running there): the branches outgrow their
-     * room, and the armed retry timer must stay where the timer list has it.
-     * It fires, and resumes (trellis-sim found it: seeds 16, 36, 64, ...). */
-    static void test_register_while_resume_waits(void **state)
-    {
-        (void)state;
-        start_two_steps("w6");
-        fenv_fire_timer(timeout_timer());
-        fenv_assert_call(0, "w6", "00", "resume");
-        fenv_answer_call(0, ST_UNAVAILABLE);
-        fenv_commit_all();
-        assert_int_equal(fenv_timers_armed(), 1); /* the resume's retry */
-        int64_t due = fenv_timer_due(0);
-        durably(send_step("w6", "03", TRELLIS__V1__BRANCH_MODE__MODE_SAGA));
-        durably(send_record("w6", "03", ST_OK, ""));
-        durably(send_step("w6", "04", TRELLIS__V1__BRANCH_MODE__MODE_SAGA));
-        assert_int_equal(fenv_timers_armed(), 1);
-        assert_int_equal(fenv_timer_due(0), due);
-        fenv_fire_timer(0);
-        assert_int_equal(fenv_calls_started(), 2);
-        fenv_assert_call(1, "w6", "00", "resume");
-        durably(send_record("w6", "04", ST_OK, ""));
-        durably_as(send_decide("w6", 1), TM_TX_SUBMITTED);
-        fenv_answer_call(1, ST_OK);
-        fenv_assert_call(2, "w6", "02", "confirm");
-        fenv_answer_call(2, ST_OK);
-        fenv_commit_all();
-        fenv_assert_answer(fenv_send_query("w6"), TM_CODE_OK, TM_TX_SUCCEEDED);
-    }
+}
 
-    /* A node whose lease ran out (paused past it: another node may have
-     * claimed the workflow and stored more) answers nothing from its copy in
-     * memory — neither a re-run's progress nor a refusal of a step it does
-     * not know — but UNAVAILABLE, as for a workflow another node drives,
-     * until the lease is confirmed again (trellis-sim found both: seed 20728,
-     * a stale NOT_FOUND; a stale progress in an earlier version of it). */
-    static void test_copy_not_answered_without_the_lease(void **state)
-    {
-        (void)state;
-        start_two_steps("w7");
-        fenv_set_lease_ok(0);
-        fenv_rpc_t *stale = send_start("w7", "from=a to=b amount=30");
-        fenv_assert_answer(stale, TM_CODE_UNAVAILABLE, 0);
-        assert_non_null(strstr(stale->message, "another trellisd node"));
-        fenv_assert_answer(send_record("w7", "03", ST_OK, ""),
-                           TM_CODE_UNAVAILABLE, 0);
-        fenv_set_lease_ok(1);
-        fenv_rpc_t *again = send_start("w7", "from=a to=b amount=30");
-        fenv_assert_answer(again, TM_CODE_OK, TM_TX_PREPARED);
-        assert_int_equal(again->n_branches, 3);
-        durably_as(send_decide("w7", 1), TM_TX_SUBMITTED);
-        fenv_assert_call(0, "w7", "02", "confirm");
-        fenv_answer_call(0, ST_OK);
-        fenv_commit_all();
-        fenv_assert_answer(fenv_send_query("w7"), TM_CODE_OK, TM_TX_SUCCEEDED);
-    }
+/* The function goes on registering steps while trellisd waits to call
+ * Resume again (the service answered UNAVAILABLE, or the call timed out,
+ * with the function still running there): the branches outgrow their
+ * room, and the armed retry timer must stay where the timer list has it.
+ * It fires, and resumes (trellis-sim found it: seeds 16, 36, 64, ...). */
+static void test_register_while_resume_waits(void **state)
+{
+    (void)state;
+    start_two_steps("w6");
+    fenv_fire_timer(timeout_timer());
+    fenv_assert_call(0, "w6", "00", "resume");
+    fenv_answer_call(0, ST_UNAVAILABLE);
+    fenv_commit_all();
+    assert_int_equal(fenv_timers_armed(), 1); /* the resume's retry */
+    int64_t due = fenv_timer_due(0);
+    durably(send_step("w6", "03", TRELLIS__V1__BRANCH_MODE__MODE_SAGA));
+    durably(send_record("w6", "03", ST_OK, ""));
+    durably(send_step("w6", "04", TRELLIS__V1__BRANCH_MODE__MODE_SAGA));
+    assert_int_equal(fenv_timers_armed(), 1);
+    assert_int_equal(fenv_timer_due(0), due);
+    fenv_fire_timer(0);
+    assert_int_equal(fenv_calls_started(), 2);
+    fenv_assert_call(1, "w6", "00", "resume");
+    durably(send_record("w6", "04", ST_OK, ""));
+    durably_as(send_decide("w6", 1), TM_TX_SUBMITTED);
+    fenv_answer_call(1, ST_OK);
+    fenv_assert_call(2, "w6", "02", "confirm");
+    fenv_answer_call(2, ST_OK);
+    fenv_commit_all();
+    fenv_assert_answer(fenv_send_query("w6"), TM_CODE_OK, TM_TX_SUCCEEDED);
+}
 
-    int main(void)
-    {
+/* A node whose lease ran out (paused past it: another node may have
+ * claimed the workflow and stored more) answers nothing from its copy in
+ * memory — neither a re-run's progress nor a refusal of a step it does
+ * not know — but UNAVAILABLE, as for a workflow another node drives,
+ * until the lease is confirmed again (trellis-sim found both: seed 20728,
+ * a stale NOT_FOUND; a stale progress in an earlier version of it). */
+static void test_copy_not_answered_without_the_lease(void **state)
+{
+    (void)state;
+    start_two_steps("w7");
+    fenv_set_lease_ok(0);
+    fenv_rpc_t *stale = send_start("w7", "from=a to=b amount=30");
+    fenv_assert_answer(stale, TM_CODE_UNAVAILABLE, 0);
+    assert_non_null(strstr(stale->message, "another trellisd node"));
+    fenv_assert_answer(send_record("w7", "03", ST_OK, ""), TM_CODE_UNAVAILABLE,
+                       0);
+    fenv_set_lease_ok(1);
+    fenv_rpc_t *again = send_start("w7", "from=a to=b amount=30");
+    fenv_assert_answer(again, TM_CODE_OK, TM_TX_PREPARED);
+    assert_int_equal(again->n_branches, 3);
+    durably_as(send_decide("w7", 1), TM_TX_SUBMITTED);
+    fenv_assert_call(0, "w7", "02", "confirm");
+    fenv_answer_call(0, ST_OK);
+    fenv_commit_all();
+    fenv_assert_answer(fenv_send_query("w7"), TM_CODE_OK, TM_TX_SUCCEEDED);
+}
+
+int main(void)
+{
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-        const struct CMUnitTest tests[] = {
-            T(test_rerun_gets_progress_and_records_once),
-            T(test_submit_needs_every_result),
-            T(test_timeout_resumes_until_decided),
-            T(test_abort_undoes_in_reverse_then_hooks),
-            T(test_commit_cancels_a_failed_step),
-            T(test_step_limit),
-            T(test_register_while_resume_waits),
-            T(test_copy_not_answered_without_the_lease),
-        };
+    const struct CMUnitTest tests[] = {
+        T(test_rerun_gets_progress_and_records_once),
+        T(test_submit_needs_every_result),
+        T(test_timeout_resumes_until_decided),
+        T(test_abort_undoes_in_reverse_then_hooks),
+        T(test_commit_cancels_a_failed_step),
+        T(test_step_limit),
+        T(test_register_while_resume_waits),
+        T(test_copy_not_answered_without_the_lease),
+    };
 #undef T
-        return cmocka_run_group_tests(tests, NULL, NULL);
-    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
