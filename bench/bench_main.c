@@ -29,7 +29,10 @@
  * Mode wf2 measures workflows (trellis_workflow.h) of two saga steps on the
  * no-op participant (bench_wf.c): the bench process hosts the workflow
  * service and runs trellis_workflow_execute on K of bench_ap's threads,
- * after a saga2 phase in the same run for comparison.
+ * after a saga2 phase in the same run for comparison; then a resume phase
+ * (bench_wf_resume.c) kills a workflow service process (trellis-bench
+ * --wf-service, bench_wfsvc.c) with workflows half done and times how long
+ * trellisd takes to have them resumed and finished.
  */
 #include <grpc/grpc.h>
 #include <signal.h>
@@ -46,6 +49,8 @@
 #include "bench_sys.h"
 #include "bench_tcc.h"
 #include "bench_wf.h"
+#include "bench_wf_resume.h"
+#include "bench_wfsvc.h"
 #include "bench_xa.h"
 
 /* More CPU than this used by other processes during a phase gets a warning:
@@ -57,7 +62,8 @@ typedef struct {
     int concurrency, tm_threads, part_threads, client_threads, channels;
     int nodes;
     int bank_threads, accounts, db_flush; /* tcc2, xa2, hybrid3 */
-    int wf_threads;                       /* wf2 */
+    int wf_threads, wf_park;              /* wf2 */
+    uint32_t wf_timeout_ms, wf_retry_ms;
     int tm_pid;
     double duration_s, warmup_s;
     uint64_t hold;
@@ -103,7 +109,11 @@ static void usage(FILE *out)
         "                      (1: durable, default; 2: no fsync per "
         "commit)\n"
         "  --wf-threads N      wf2: worker threads of the workflow "
-        "service (16)\n");
+        "services (16)\n"
+        "  --wf-park N         wf2: workflows of the resume phase (200; 0: "
+        "no resume phase)\n"
+        "  --wf-timeout-ms T   wf2: their timeout_to_fail_ms (500)\n"
+        "  --wf-retry-ms R     wf2: their retry_interval_ms (100)\n");
 }
 
 static int parse_num(const char *flag, const char *v, double min, double max,
@@ -120,6 +130,27 @@ static int parse_num(const char *flag, const char *v, double min, double max,
     }
     *out = d;
     return 0;
+}
+
+/* A wf2 flag into o: 1 when k is one (*rc 0, or -1 after a message),
+ * else 0. */
+static int set_wf_opt(opts_t *o, const char *k, const char *v, int *rc)
+{
+    double d = 0;
+    if (strcmp(k, "--wf-threads") == 0 && !(*rc = parse_num(k, v, 1, 256, &d)))
+        o->wf_threads = (int)d;
+    else if (strcmp(k, "--wf-park") == 0 &&
+             !(*rc = parse_num(k, v, 0, 100000, &d)))
+        o->wf_park = (int)d;
+    else if (strcmp(k, "--wf-timeout-ms") == 0 &&
+             !(*rc = parse_num(k, v, 1, 3600000, &d)))
+        o->wf_timeout_ms = (uint32_t)d;
+    else if (strcmp(k, "--wf-retry-ms") == 0 &&
+             !(*rc = parse_num(k, v, 1, 3600000, &d)))
+        o->wf_retry_ms = (uint32_t)d;
+    else
+        return *rc != 0;
+    return 1;
 }
 
 /* One "--flag value" pair into o. Returns 0, or -1 with a message. */
@@ -172,9 +203,8 @@ static int set_opt(opts_t *o, const char *k, const char *v)
         o->accounts = (int)d;
     else if (strcmp(k, "--db-flush") == 0 && !(rc = parse_num(k, v, 0, 2, &d)))
         o->db_flush = (int)d;
-    else if (strcmp(k, "--wf-threads") == 0 &&
-             !(rc = parse_num(k, v, 1, 256, &d)))
-        o->wf_threads = (int)d;
+    else if (set_wf_opt(o, k, v, &rc))
+        ;
     else if (!rc) {
         fprintf(stderr, "trellis-bench: unknown flag %s (see --help)\n", k);
         return -1;
@@ -221,6 +251,9 @@ static int parse_opts(int argc, char **argv, opts_t *o)
                   .accounts = 1000,
                   .db_flush = 1,
                   .wf_threads = 16,
+                  .wf_park = 200,
+                  .wf_timeout_ms = 500,
+                  .wf_retry_ms = 100,
                   .hold_retry_ms = 600000};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -426,7 +459,9 @@ static void print_header(const opts_t *o)
     if (o->tm_threads)
         printf("            trellisd --threads %d\n", o->tm_threads);
     if (strcmp(o->mode, "wf2") == 0)
-        printf("            wf_threads=%d\n", o->wf_threads);
+        printf("            wf_threads=%d wf_park=%d wf_timeout_ms=%u "
+               "wf_retry_ms=%u\n",
+               o->wf_threads, o->wf_park, o->wf_timeout_ms, o->wf_retry_ms);
     fflush(stdout);
 }
 
@@ -443,6 +478,8 @@ typedef struct {
     phase_t echo, peak, park, held;
     phase_t saga; /* wf2: saga2 in the same run */
     double rss_held_mb, rss_end_mb;
+    int resumed; /* wf2: the resume phase ran and every workflow succeeded */
+    bench_wf_resume_result_t resume;
 } run_t;
 
 /* gRPC calls per unit of work: a saga2 is Submit + 2 actions; a tcc2
@@ -468,12 +505,16 @@ static const char *unit_name(const opts_t *o)
                                              : "sagas";
 }
 
-/* wf2's fields of the RESULT line: saga2 of the same run. */
-static void print_wf_result(const run_t *run)
+/* wf2's fields of the RESULT line: saga2 of the same run, and the resume
+ * phase's (0 when it did not run). */
+static void print_wf_result(const opts_t *o, const run_t *run)
 {
     double saga = run->saga.r.rate;
-    printf(" saga2_tps=%.0f vs_saga2=%.3f", saga,
-           saga > 0 ? run->peak.r.rate / saga : 0);
+    printf(" saga2_tps=%.0f vs_saga2=%.3f resume_p50_ms=%.0f "
+           "resume_p99_ms=%.0f resume_timeout_ms=%u",
+           saga, saga > 0 ? run->peak.r.rate / saga : 0,
+           run->resumed ? run->resume.after_kill.p50_ms : 0,
+           run->resumed ? run->resume.after_kill.p99_ms : 0, o->wf_timeout_ms);
 }
 
 static void print_result(const opts_t *o, const run_t *run)
@@ -497,7 +538,7 @@ static void print_result(const opts_t *o, const run_t *run)
                (unsigned long long)o->hold, run->rss_end_mb, run->peak.r.rate,
                run->peak.r.rate > 0 ? run->held.r.rate / run->peak.r.rate : 0);
     if (strcmp(o->mode, "wf2") == 0)
-        print_wf_result(run);
+        print_wf_result(o, run);
     printf("\n");
     fflush(stdout);
 }
@@ -650,8 +691,23 @@ static int run_hybrid(const opts_t *o, const bench_env_t *env, run_t *run)
     return 0;
 }
 
+/* wf2's resume phase, unless --wf-park 0. */
+static int run_wf_resume(const opts_t *o, const bench_env_t *env, run_t *run)
+{
+    bench_wf_resume_spec_t s = {.n = o->wf_park,
+                                .timeout_ms = o->wf_timeout_ms,
+                                .retry_ms = o->wf_retry_ms,
+                                .threads = o->wf_threads};
+    if (o->wf_park == 0)
+        return 0;
+    int rc = bench_wf_resume_run(env, &s, &run->resume);
+    bench_wf_resume_print(&s, &run->resume);
+    run->resumed = rc == 0;
+    return rc;
+}
+
 /* wf2: the ceiling, saga2, then workflows with the service in this
- * process. */
+ * process, then the resume phase. */
 static int run_wf(const opts_t *o, const bench_env_t *env, run_t *run)
 {
     bench_wf_env_t wf;
@@ -677,8 +733,9 @@ static int run_wf(const opts_t *o, const bench_env_t *env, run_t *run)
            run->saga.r.rate,
            run->saga.r.rate > 0 ? run->peak.r.rate / run->saga.r.rate : 0);
     print_participant(env);
+    rc = run_wf_resume(o, env, run);
     run->rss_end_mb = rss_mb(env);
-    return 0;
+    return rc;
 }
 
 static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
@@ -714,6 +771,8 @@ static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
 
 int main(int argc, char **argv)
 {
+    if (bench_wfsvc_wanted(argc, argv))
+        return bench_wfsvc_main(argc, argv);
     opts_t o;
     int pr = parse_opts(argc, argv, &o);
     if (pr != 0)
