@@ -25,6 +25,14 @@
  * --nodes 2 starts a second trellisd on the same database: saga2 then
  * alternates its channels over the two nodes, the other modes give each
  * load thread one node for all its transactions.
+ *
+ * Mode wf2 measures workflows (trellis_workflow.h) of two saga steps on the
+ * no-op participant (bench_wf.c): the bench process hosts the workflow
+ * service and runs trellis_workflow_execute on K of bench_ap's threads,
+ * after a saga2 phase in the same run for comparison; then a resume phase
+ * (bench_wf_resume.c) kills a workflow service process (trellis-bench
+ * --wf-service, bench_wfsvc.c) with workflows half done and times how long
+ * trellisd takes to have them resumed and finished.
  */
 #include <grpc/grpc.h>
 #include <signal.h>
@@ -40,6 +48,9 @@
 #include "bench_saga.h"
 #include "bench_sys.h"
 #include "bench_tcc.h"
+#include "bench_wf.h"
+#include "bench_wf_resume.h"
+#include "bench_wfsvc.h"
 #include "bench_xa.h"
 
 /* More CPU than this used by other processes during a phase gets a warning:
@@ -51,6 +62,8 @@ typedef struct {
     int concurrency, tm_threads, part_threads, client_threads, channels;
     int nodes;
     int bank_threads, accounts, db_flush; /* tcc2, xa2, hybrid3 */
+    int wf_threads, wf_park;              /* wf2 */
+    uint32_t wf_timeout_ms, wf_retry_ms;
     int tm_pid;
     double duration_s, warmup_s;
     uint64_t hold;
@@ -64,8 +77,8 @@ static void usage(FILE *out)
     fprintf(
         out,
         "usage: trellis-bench [flags]\n\n"
-        "  --mode M            workload: saga2 (default), tcc2, xa2 or "
-        "hybrid3\n"
+        "  --mode M            workload: saga2 (default), tcc2, xa2, "
+        "hybrid3 or wf2\n"
         "  --concurrency K     calls in flight (64)\n"
         "  --duration D        seconds measured per phase (10)\n"
         "  --warmup S          seconds run before measuring (1)\n"
@@ -94,7 +107,13 @@ static void usage(FILE *out)
         "  --db-flush N        tcc2, xa2, hybrid3: MariaDB "
         "innodb_flush_log_at_trx_commit\n"
         "                      (1: durable, default; 2: no fsync per "
-        "commit)\n");
+        "commit)\n"
+        "  --wf-threads N      wf2: worker threads of the workflow "
+        "services (16)\n"
+        "  --wf-park N         wf2: workflows of the resume phase (200; 0: "
+        "no resume phase)\n"
+        "  --wf-timeout-ms T   wf2: their timeout_to_fail_ms (500)\n"
+        "  --wf-retry-ms R     wf2: their retry_interval_ms (100)\n");
 }
 
 static int parse_num(const char *flag, const char *v, double min, double max,
@@ -111,6 +130,27 @@ static int parse_num(const char *flag, const char *v, double min, double max,
     }
     *out = d;
     return 0;
+}
+
+/* A wf2 flag into o: 1 when k is one (*rc 0, or -1 after a message),
+ * else 0. */
+static int set_wf_opt(opts_t *o, const char *k, const char *v, int *rc)
+{
+    double d = 0;
+    if (strcmp(k, "--wf-threads") == 0 && !(*rc = parse_num(k, v, 1, 256, &d)))
+        o->wf_threads = (int)d;
+    else if (strcmp(k, "--wf-park") == 0 &&
+             !(*rc = parse_num(k, v, 0, 100000, &d)))
+        o->wf_park = (int)d;
+    else if (strcmp(k, "--wf-timeout-ms") == 0 &&
+             !(*rc = parse_num(k, v, 1, 3600000, &d)))
+        o->wf_timeout_ms = (uint32_t)d;
+    else if (strcmp(k, "--wf-retry-ms") == 0 &&
+             !(*rc = parse_num(k, v, 1, 3600000, &d)))
+        o->wf_retry_ms = (uint32_t)d;
+    else
+        return *rc != 0;
+    return 1;
 }
 
 /* One "--flag value" pair into o. Returns 0, or -1 with a message. */
@@ -163,6 +203,8 @@ static int set_opt(opts_t *o, const char *k, const char *v)
         o->accounts = (int)d;
     else if (strcmp(k, "--db-flush") == 0 && !(rc = parse_num(k, v, 0, 2, &d)))
         o->db_flush = (int)d;
+    else if (set_wf_opt(o, k, v, &rc))
+        ;
     else if (!rc) {
         fprintf(stderr, "trellis-bench: unknown flag %s (see --help)\n", k);
         return -1;
@@ -174,11 +216,12 @@ static int set_opt(opts_t *o, const char *k, const char *v)
 static int check_mode(const char *mode)
 {
     if (strcmp(mode, "saga2") == 0 || strcmp(mode, "tcc2") == 0 ||
-        strcmp(mode, "xa2") == 0 || strcmp(mode, "hybrid3") == 0)
+        strcmp(mode, "xa2") == 0 || strcmp(mode, "hybrid3") == 0 ||
+        strcmp(mode, "wf2") == 0)
         return 0;
     fprintf(stderr,
             "trellis-bench: unknown mode \"%s\" (available: saga2, tcc2, "
-            "xa2, hybrid3)\n",
+            "xa2, hybrid3, wf2)\n",
             mode);
     return -1;
 }
@@ -207,6 +250,10 @@ static int parse_opts(int argc, char **argv, opts_t *o)
                   .bank_threads = 16,
                   .accounts = 1000,
                   .db_flush = 1,
+                  .wf_threads = 16,
+                  .wf_park = 200,
+                  .wf_timeout_ms = 500,
+                  .wf_retry_ms = 100,
                   .hold_retry_ms = 600000};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -411,6 +458,10 @@ static void print_header(const opts_t *o)
            o->client_threads, o->channels);
     if (o->tm_threads)
         printf("            trellisd --threads %d\n", o->tm_threads);
+    if (strcmp(o->mode, "wf2") == 0)
+        printf("            wf_threads=%d wf_park=%d wf_timeout_ms=%u "
+               "wf_retry_ms=%u\n",
+               o->wf_threads, o->wf_park, o->wf_timeout_ms, o->wf_retry_ms);
     fflush(stdout);
 }
 
@@ -425,19 +476,45 @@ static void print_participant(const bench_env_t *env)
 
 typedef struct {
     phase_t echo, peak, park, held;
+    phase_t saga; /* wf2: saga2 in the same run */
     double rss_held_mb, rss_end_mb;
+    int resumed; /* wf2: the resume phase ran and every workflow succeeded */
+    bench_wf_resume_result_t resume;
 } run_t;
 
 /* gRPC calls per unit of work: a saga2 is Submit + 2 actions; a tcc2
  * transfer is Begin, 2 x RegisterBranch, 2 x Try, Submit, 2 x Confirm; an
  * xa2 order the same with Prepare and Commit; a hybrid3 transaction is
  * Begin, 2 x RegisterBranch, Prepare, TransTry, Submit (with the saga
- * step), then Reserve, Commit, TransConfirm. */
+ * step), then Reserve, Commit, TransConfirm; a wf2 workflow is
+ * StartWorkflow, 2 x (RegisterBranch, Action, RecordStep), Submit. */
 static int calls_per_op(const opts_t *o)
 {
     if (strcmp(o->mode, "hybrid3") == 0)
         return 9;
     return strcmp(o->mode, "saga2") != 0 ? 8 : 3;
+}
+
+/* What the ratio line calls a unit of work. */
+static const char *unit_name(const opts_t *o)
+{
+    return strcmp(o->mode, "xa2") == 0       ? "orders"
+           : strcmp(o->mode, "tcc2") == 0    ? "transfers"
+           : strcmp(o->mode, "hybrid3") == 0 ? "transactions"
+           : strcmp(o->mode, "wf2") == 0     ? "workflows"
+                                             : "sagas";
+}
+
+/* wf2's fields of the RESULT line: saga2 of the same run, and the resume
+ * phase's (0 when it did not run). */
+static void print_wf_result(const opts_t *o, const run_t *run)
+{
+    double saga = run->saga.r.rate;
+    printf(" saga2_tps=%.0f vs_saga2=%.3f resume_p50_ms=%.0f "
+           "resume_p99_ms=%.0f resume_timeout_ms=%u",
+           saga, saga > 0 ? run->peak.r.rate / saga : 0,
+           run->resumed ? run->resume.after_kill.p50_ms : 0,
+           run->resumed ? run->resume.after_kill.p99_ms : 0, o->wf_timeout_ms);
 }
 
 static void print_result(const opts_t *o, const run_t *run)
@@ -447,11 +524,7 @@ static void print_result(const opts_t *o, const run_t *run)
     int k = calls_per_op(o);
     double ratio = echo > 0 ? k * saga->r.rate / echo : 0;
     printf("ratio %d x %s/s / echo calls/s = %d x %.0f / %.0f = %.3f\n", k,
-           strcmp(o->mode, "xa2") == 0       ? "orders"
-           : strcmp(o->mode, "tcc2") == 0    ? "transfers"
-           : strcmp(o->mode, "hybrid3") == 0 ? "transactions"
-                                             : "sagas",
-           k, saga->r.rate, echo, ratio);
+           unit_name(o), k, saga->r.rate, echo, ratio);
     if (run->rss_end_mb >= 0)
         printf("trellisd RSS at end: %.1f MB\n", run->rss_end_mb);
     else
@@ -464,6 +537,8 @@ static void print_result(const opts_t *o, const run_t *run)
         printf(" hold=%llu rss_mb=%.0f peak_tps=%.0f hold_vs_peak=%.3f",
                (unsigned long long)o->hold, run->rss_end_mb, run->peak.r.rate,
                run->peak.r.rate > 0 ? run->held.r.rate / run->peak.r.rate : 0);
+    if (strcmp(o->mode, "wf2") == 0)
+        print_wf_result(o, run);
     printf("\n");
     fflush(stdout);
 }
@@ -497,9 +572,11 @@ static const ap_labels_t XA_LABELS = {"xa2", "orders/s", "order",
                                       "the services"};
 static const ap_labels_t HYBRID_LABELS = {"hybrid3", "transactions/s",
                                           "transaction", "the services"};
+static const ap_labels_t WF_LABELS = {"wf2", "workflows/s", "workflow", NULL};
 
-/* A timed tcc2 or xa2 run of op over svcs (user: the workload's env), CPU
- * read at the window's edges like run_phase. */
+/* A timed tcc2, xa2, hybrid3 or wf2 run of op over svcs (NULL for wf2,
+ * whose service is this process; user: the workload's env), CPU read at
+ * the window's edges like run_phase. */
 static int run_ap_phase(const opts_t *o, const bench_env_t *env,
                         const bench_ap_env_t *svcs, bench_ap_op_fn op,
                         const void *user, const ap_labels_t *lb, phase_t *p)
@@ -519,12 +596,18 @@ static int run_ap_phase(const opts_t *o, const bench_env_t *env,
     }
     bench_sleep_until_ns(bench_ap_window_start_ns(l));
     bench_env_snap(env, &p->a);
-    bench_ap_snap(svcs, &ca);
+    if (svcs)
+        bench_ap_snap(svcs, &ca);
     bench_sleep_until_ns(bench_ap_window_end_ns(l));
     bench_env_snap(env, &p->b);
-    bench_ap_snap(svcs, &cb);
+    if (svcs)
+        bench_ap_snap(svcs, &cb);
     bench_ap_finish(l, &p->r);
     double others = print_phase_cpu(env, lb->name, lb->unit, p, lb->op, 1);
+    if (!svcs) {
+        warn_disturbed(others);
+        return 0;
+    }
     double cores =
         bench_ap_print_cpu(svcs, &ca, &cb, p->r.window_s, p->r.ok, lb->op);
     printf("       (%s and MariaDB are %.2f of the \"others\" "
@@ -608,8 +691,57 @@ static int run_hybrid(const opts_t *o, const bench_env_t *env, run_t *run)
     return 0;
 }
 
+/* wf2's resume phase, unless --wf-park 0. */
+static int run_wf_resume(const opts_t *o, const bench_env_t *env, run_t *run)
+{
+    bench_wf_resume_spec_t s = {.n = o->wf_park,
+                                .timeout_ms = o->wf_timeout_ms,
+                                .retry_ms = o->wf_retry_ms,
+                                .threads = o->wf_threads};
+    if (o->wf_park == 0)
+        return 0;
+    int rc = bench_wf_resume_run(env, &s, &run->resume);
+    bench_wf_resume_print(&s, &run->resume);
+    run->resumed = rc == 0;
+    return rc;
+}
+
+/* wf2: the ceiling, saga2, then workflows with the service in this
+ * process, then the resume phase. */
+static int run_wf(const opts_t *o, const bench_env_t *env, run_t *run)
+{
+    bench_wf_env_t wf;
+    bench_saga_t saga;
+    bench_saga_init(&saga, env->part_addr, "b");
+    if (run_ap_echo(o, env, run) != 0 ||
+        run_sagas(o, env, &saga, 0, &run->saga) != 0)
+        return -1;
+    print_phase(env, "saga2", "sagas/s", &run->saga, "saga", 1);
+    if (bench_wf_env_start(&wf, env, o->wf_threads) != 0)
+        return -1;
+    printf("workflow service in this process at %s (--wf-threads %d); a "
+           "workflow is 8 gRPC calls (StartWorkflow, 2 x (RegisterBranch, "
+           "Action, RecordStep), Submit with wait_result)\n",
+           wf.svc[0].addr, o->wf_threads);
+    fflush(stdout);
+    int rc =
+        run_ap_phase(o, env, NULL, bench_wf_op, &wf, &WF_LABELS, &run->peak);
+    bench_wf_env_stop(&wf);
+    if (rc != 0)
+        return -1;
+    printf("       wf2/saga2 = %.0f / %.0f = %.3f\n", run->peak.r.rate,
+           run->saga.r.rate,
+           run->saga.r.rate > 0 ? run->peak.r.rate / run->saga.r.rate : 0);
+    print_participant(env);
+    rc = run_wf_resume(o, env, run);
+    run->rss_end_mb = rss_mb(env);
+    return rc;
+}
+
 static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
 {
+    if (strcmp(o->mode, "wf2") == 0)
+        return run_wf(o, env, run);
     if (strcmp(o->mode, "tcc2") == 0)
         return run_tcc(o, env, run);
     if (strcmp(o->mode, "xa2") == 0)
@@ -639,6 +771,8 @@ static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
 
 int main(int argc, char **argv)
 {
+    if (bench_wfsvc_wanted(argc, argv))
+        return bench_wfsvc_main(argc, argv);
     opts_t o;
     int pr = parse_opts(argc, argv, &o);
     if (pr != 0)

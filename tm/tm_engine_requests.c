@@ -191,6 +191,18 @@ static int refuse_workflow_submit(tm_live_t *l, tm_rpc_t *rpc,
     return 1;
 }
 
+/* A commit that leaves nothing to call (a workflow or initiator-driven
+ * transaction whose branches have no commit-side op: saga steps) is
+ * finished in the decision's own write, as tm_engine_persist_change
+ * finishes after an op's result: one durable write instead of SUBMITTED
+ * and then SUCCEEDED in a second one after it. */
+static void finish_if_done(tm_trans_t *tx, tm_run_t *run, int64_t now)
+{
+    tm_tx_status_t outcome = tm_plan_outcome(tx, run);
+    if (outcome)
+        tm_plan_finish(tx, outcome, now);
+}
+
 /* Submit on a transaction that is already in memory. */
 static void submit_existing(tm_live_t *l, const tm_engine_req_t *rq,
                             const void *arg)
@@ -214,6 +226,7 @@ static void submit_existing(tm_live_t *l, const tm_engine_req_t *rq,
         tx->status = TM_TX_SUBMITTED;
         tx->updated_ms = now;
         tm_plan_mark_initiator_ops_done(tx, &l->run, now);
+        finish_if_done(tx, &l->run, now);
         if (wants_wait(r))
             tm_wait_add(l, rq->rpc, TM_WAIT_SUBMIT);
         tm_engine_persist(l, 0, wants_wait(r) ? NULL : rq->rpc,

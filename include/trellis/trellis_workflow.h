@@ -137,7 +137,8 @@ void trellis_workflows_free(trellis_workflows_t *w);
  * options of the first execute of a gid stay with it).
  *
  * Returns TRELLIS_OK once the workflow is decided: *status is SUCCEEDED
- * or FAILED with wait_result, else SUBMITTED or ABORTING, and reason[]
+ * or FAILED with wait_result, else SUBMITTED or ABORTING (or SUCCEEDED
+ * already, when the commit left trellisd nothing to call), and reason[]
  * says why it failed (the function's rollback message, or trellisd's
  * reason). That holds also for a gid decided before (nothing runs again).
  * TRELLIS_UNAVAILABLE: the function asked to retry (or took a step with an
