@@ -89,8 +89,8 @@ static void *park_run(void *arg)
         bench_wf_execute(&svc, r->gid, &r->o, &st, err, sizeof(err));
     pthread_mutex_lock(&park_mu);
     if (park_failed++ == 0)
-        snprintf(park_error, sizeof(park_error), "%s: rc %d %s: %s", r->gid, rc,
-                 trellis_trans_status_name(st), err);
+        snprintf(park_error, sizeof(park_error), "%.64s: rc %d %s: %.120s",
+                 r->gid, rc, trellis_trans_status_name(st), err);
     pthread_mutex_unlock(&park_mu);
     free(r);
     return NULL;
