@@ -532,11 +532,14 @@ static void answer_query(tm_engine_t *e, tm_rpc_t *rpc, const tm_trans_t *tx)
 void tm_engine_query(tm_engine_t *e, tm_rpc_t *rpc, const char *gid)
 {
     /* Durable state only: a copy with a write pending (or one that left
-     * memory) is answered from the store. */
+     * memory), or any copy while this node's lease is not sure (another
+     * node may have claimed it and moved on), is answered from the
+     * store. */
     tm_live_t *l = tm_live_find(&e->live, gid);
     if (l) {
         pthread_mutex_lock(&l->mu);
-        int settled = !l->finalized && !l->lost && l->pending_writes == 0;
+        int settled = !l->finalized && !l->lost && l->pending_writes == 0 &&
+                      e->env.store_lease_ok(e->env.store);
         if (settled)
             answer_query(e, rpc, &l->tx);
         pthread_mutex_unlock(&l->mu);

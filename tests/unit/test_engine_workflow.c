@@ -443,6 +443,15 @@ static void test_copy_not_answered_without_the_lease(void **state)
     assert_non_null(strstr(stale->message, "another trellisd node"));
     fenv_assert_answer(send_record("w7", "03", ST_OK, ""), TM_CODE_UNAVAILABLE,
                        0);
+    /* Another node claimed it and moved on: Query reads the store, not
+     * the copy in memory. */
+    tm_trans_t *moved = tm_trans_new("w7", TM_TX_ABORTING, fenv_now());
+    assert_non_null(moved);
+    tm_write_t *w = tm_write_capture_all(moved, 0);
+    assert_non_null(w);
+    fenv_store_write(w);
+    tm_trans_free(moved);
+    fenv_assert_answer(fenv_send_query("w7"), TM_CODE_OK, TM_TX_ABORTING);
     fenv_set_lease_ok(1);
     fenv_rpc_t *again = send_start("w7", "from=a to=b amount=30");
     fenv_assert_answer(again, TM_CODE_OK, TM_TX_PREPARED);
