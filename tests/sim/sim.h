@@ -21,7 +21,8 @@
  * The files: sim_fakes.c (store, calls, timers, clock, the front that
  * takes the engine's answers, the event queue), sim_world.c (participants,
  * initiators, crashes, the checks), sim_workflow.c (the workflow service
- * and its checks), sim_main.c (seeds, replay, output).
+ * and its runs), sim_workflow_check.c (its operator and checks),
+ * sim_main.c (seeds, replay, output).
  */
 #ifndef SIM_H
 #define SIM_H

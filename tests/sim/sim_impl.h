@@ -1,6 +1,6 @@
 /*
- * sim_impl: the simulator's shared state (see sim.h), seen by its three
- * files only.
+ * sim_impl: the simulator's shared state (see sim.h), seen by its files
+ * only.
  */
 #ifndef SIM_IMPL_H
 #define SIM_IMPL_H
@@ -308,14 +308,15 @@ void sim_note_unknown(sim_t *s, const char *gid, const char *branch,
 /* sim_fakes.c: the stored status of gid (0: no row). */
 int sim_store_status(sim_t *s, const char *gid);
 
-/* sim_workflow.c: the workflow service. Setup makes the seed's workflows
- * and schedules their first runs; event takes the service's events
- * (SIM_EV_SERVICE, SIM_EV_SVC_CALL, SIM_EV_SVC_ANS, SIM_EV_STOPPED);
- * serve answers a call trellisd made of the service (resume, a local
- * step's compensate, the hooks); note_sent keeps what the service had
- * seen acknowledged when a StartWorkflow reaches trellisd, note_progress
- * what its answer said, and checks that it shows all of that;
- * check runs the workflow checks once everything settled. */
+/* sim_workflow.c (the service and its runs), sim_workflow_check.c (the
+ * notes and the checks): the workflow service. Setup makes the seed's
+ * workflows and schedules their first runs; event takes the service's
+ * events (SIM_EV_SERVICE, SIM_EV_SVC_CALL, SIM_EV_SVC_ANS,
+ * SIM_EV_STOPPED); serve answers a call trellisd made of the service
+ * (resume, a local step's compensate, the hooks); note_sent keeps what the
+ * service had seen acknowledged when a StartWorkflow reaches trellisd,
+ * note_progress what its answer said, and checks that it shows all of
+ * that; check runs the workflow checks once everything settled. */
 void sim_wf_setup(sim_t *s);
 void sim_wf_event(sim_t *s, sim_ev_kind_t kind, void *p, uint64_t n);
 void sim_wf_serve(sim_t *s, sim_call_t *c);
