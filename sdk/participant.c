@@ -447,7 +447,7 @@ static grpc_status_code reply_status(trellis_reply_code_t code)
 /* What we answer: a status, its details, and an optional body. */
 typedef struct {
     grpc_status_code status;
-    char details[320];
+    char details[1100];
     uint8_t *body; /* malloc'd by the handler; we free it */
     size_t body_len;
 } answer_t;

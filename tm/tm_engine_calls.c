@@ -246,7 +246,7 @@ static void on_call_done(void *arg, int status, const char *message)
         log_late_result(l, br, op, status);
         goto out;
     }
-    char msg[600];
+    char msg[TM_REASON_MAX + 64];
     describe_result(result, status, message, msg, sizeof(msg));
     apply_result(l, ctx, status, result, msg, micros);
 out:

@@ -4,6 +4,7 @@
 #include "tm_plan.h"
 
 #include "tm_kind.h"
+#include "tm_validate.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -348,7 +349,7 @@ void tm_plan_mark_initiator_ops_done(tm_trans_t *tx, tm_run_t *run,
 
 static void set_error(tm_op_t *op, const char *prefix, const char *msg)
 {
-    char buf[512];
+    char buf[TM_REASON_MAX + 128];
     snprintf(buf, sizeof(buf), "%s%s", prefix, msg && *msg ? msg : "");
     tm_set_string(&op->last_error, buf);
 }
@@ -368,7 +369,7 @@ static tm_effect_t forward_result(tm_trans_t *tx, size_t branch, tm_op_t *op,
 {
     tm_effect_t e = {0, -1, 0};
     int deciding = tx->status == TM_TX_SUBMITTED;
-    char reason[600];
+    char reason[TM_REASON_MAX + 128];
     switch (result) {
     case TM_RESULT_OK:
         op_succeeded(op, o, now_ms);
@@ -456,7 +457,7 @@ static tm_effect_t resume_result(tm_trans_t *tx, tm_op_t *op, tm_op_run_t *o,
                                  const tm_retry_policy_t *p, int64_t now_ms)
 {
     tm_effect_t e = {0, -1, 0};
-    char reason[600];
+    char reason[TM_REASON_MAX + 128];
     if (tx->status != TM_TX_PREPARED)
         return e;
     switch (result) {

@@ -68,10 +68,11 @@ typedef enum {
 } trellis_reply_code_t;
 
 /* What a handler answers. `body` (may be NULL) is malloc'd by the handler
- * and freed by the library after sending; `message` is copied. */
+ * and freed by the library after sending; `message` is copied (room for
+ * what trellisd keeps of it: a reason of up to 1024 bytes). */
 typedef struct {
     trellis_reply_code_t code;
-    char message[256];
+    char message[1024];
     uint8_t *body;
     size_t body_len;
 } trellis_reply_t;
