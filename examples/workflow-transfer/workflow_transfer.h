@@ -30,8 +30,9 @@
 #define TEXT_MAX 640
 #define CALL_TIMEOUT_MS 20000
 #define FINAL_TIMEOUT_MS 30000
-#define WF_TIMEOUT_MS 1000 /* each workflow's timeout: then trellisd resumes   \
-                            */
+#define WF_TIMEOUT_MS                                                          \
+    1000 /* each workflow's timeout: then trellisd resumes                     \
+          */
 #define START_BALANCE 1000
 #define AMOUNT 30
 

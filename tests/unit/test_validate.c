@@ -187,8 +187,7 @@ static void test_register_checks_ops_against_mode(void **state)
     confirm.op = TRELLIS__V1__OP_KIND__OP_ACTION;
     assert_int_equal(tm_validate_register(&r, &l, err, sizeof(err)), 0);
     confirm.target = "elsewhere:1/bank.v1.Bank/Action";
-    assert_int_equal(tm_validate_register(&r, &l, err, sizeof(err)),
-                     TM_DENIED);
+    assert_int_equal(tm_validate_register(&r, &l, err, sizeof(err)), TM_DENIED);
     confirm.target = "h:1/bank.v1.Bank/Confirm";
     confirm.op = TRELLIS__V1__OP_KIND__OP_CONFIRM;
     r.mode = 7;
