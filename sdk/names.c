@@ -42,6 +42,10 @@ const char *trellis_mode_name(trellis_mode_t m)
         return "local";
     case TRELLIS_MODE_HOOKS:
         return "hooks";
+    case TRELLIS_MODE_MSG:
+        return "msg";
+    case TRELLIS_MODE_MSG_CHECK:
+        return "msg_check";
     }
     return "unknown";
 }
@@ -67,6 +71,8 @@ const char *trellis_op_name(trellis_op_t op)
         return "rollback";
     case TRELLIS_OP_RESUME:
         return "resume";
+    case TRELLIS_OP_QUERY_PREPARED:
+        return "query_prepared";
     }
     return "unknown";
 }

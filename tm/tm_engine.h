@@ -139,6 +139,14 @@ typedef struct {
     long (*store_load_unfinished)(void *store, tm_store_each_fn fn, void *arg,
                                   char *err, size_t errlen);
     int (*store_healthy)(void *store, char *why, size_t len);
+    int (*store_subscribe)(void *store, const char *topic, const char *target,
+                           const char *remark, int64_t now_ms, char *err,
+                           size_t errlen);
+    int (*store_unsubscribe)(void *store, const char *topic, const char *target,
+                             char *err, size_t errlen);
+    int (*store_subscriptions)(void *store, const char *topic,
+                               tm_subscription_t **out, size_t *n, char *err,
+                               size_t errlen);
     int (*store_lease_ok)(void *store);
     const char *(*store_kind_name)(void *store);
     void (*store_start_ownership)(void *store,

@@ -88,7 +88,7 @@ static size_t call_metadata(const tm_live_t *l, const tm_branch_t *br,
 {
     size_t n = 0;
     md[n++] = (tm_md_t){"dtm-gid", l->tx.gid};
-    md[n++] = (tm_md_t){"dtm-trans_type", tm_kind_name(br->mode)};
+    md[n++] = (tm_md_t){"dtm-trans_type", tm_kind_trans_type(br->mode)};
     md[n++] = (tm_md_t){"dtm-branch_id", br->branch_id};
     md[n++] = (tm_md_t){"dtm-op", tm_op_kind_name(op->kind)};
     for (size_t i = 0; i < l->tx.opts.n_headers && n < CALL_MD_MAX; i++)

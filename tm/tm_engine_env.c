@@ -40,6 +40,26 @@ static int store_healthy(void *s, char *why, size_t len)
     return tm_store_healthy(s, why, len);
 }
 
+static int store_subscribe(void *s, const char *topic, const char *target,
+                           const char *remark, int64_t now_ms, char *err,
+                           size_t errlen)
+{
+    return tm_store_subscribe(s, topic, target, remark, now_ms, err, errlen);
+}
+
+static int store_unsubscribe(void *s, const char *topic, const char *target,
+                             char *err, size_t errlen)
+{
+    return tm_store_unsubscribe(s, topic, target, err, errlen);
+}
+
+static int store_subscriptions(void *s, const char *topic,
+                               tm_subscription_t **out, size_t *n, char *err,
+                               size_t errlen)
+{
+    return tm_store_subscriptions(s, topic, out, n, err, errlen);
+}
+
 static int store_lease_ok(void *s)
 {
     return tm_store_lease_ok(s);
@@ -97,6 +117,9 @@ void tm_engine_env_real(tm_engine_env_t *env, tm_store_t *store,
         .store_list = store_list,
         .store_load_unfinished = store_load_unfinished,
         .store_healthy = store_healthy,
+        .store_subscribe = store_subscribe,
+        .store_unsubscribe = store_unsubscribe,
+        .store_subscriptions = store_subscriptions,
         .store_lease_ok = store_lease_ok,
         .store_kind_name = store_kind_name,
         .store_start_ownership = store_start_ownership,

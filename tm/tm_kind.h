@@ -32,11 +32,14 @@ typedef enum {
     TM_PLACE_WORKFLOW = 1,
     /* Branch 0 of a workflow, made by StartWorkflow; never registered. */
     TM_PLACE_HEAD = 2,
+    /* Only in a message, made by PrepareMessage; never registered. */
+    TM_PLACE_MESSAGE = 3,
 } tm_place_t;
 
 typedef struct {
     tm_mode_t mode;   /* its trellis.v1.BranchMode; stored with the branch */
-    const char *name; /* the dtm-trans_type participants see; metrics label */
+    const char *name; /* the metrics label; the dtm-trans_type too unless: */
+    const char *trans_type; /* NULL, or the dtm-trans_type participants see */
     /* The op kind of each slot (TM_SLOT_FORWARD, _COMMIT, _ROLLBACK);
      * TM_KIND_NONE: the kind has no op there. */
     tm_op_kind_t ops[TM_SLOTS];
@@ -48,6 +51,15 @@ typedef struct {
     /* 1: the phase-2 ops wait until every other branch is done (committed
      * or rolled back): a workflow's hooks. Such a branch depends on none. */
     int runs_last;
+    /* 1: the forward op is a message's back-check: called once a prepared
+     * message's timeout passed, instead of rolling it back; OK decides to
+     * deliver, ABORTED drops the message (tm_plan.h, "Messages"). */
+    int checks;
+    /* 1: the forward op only goes forward: a business failure does not
+     * roll the transaction back but is retried with backoff and alerted (a
+     * participant bug), its retry limit only alerts, and a timeout after
+     * the decision rolls nothing back. It has no phase-2 op. */
+    int forward_only;
 } tm_kind_t;
 
 /* The kind stored as mode, or NULL for a number no kind has. */
@@ -55,6 +67,10 @@ const tm_kind_t *tm_kind_find(tm_mode_t mode);
 
 /* The kind's name, or "unknown". */
 const char *tm_kind_name(tm_mode_t mode);
+
+/* The dtm-trans_type a participant sees for a branch of the kind: its
+ * trans_type, else its name. */
+const char *tm_kind_trans_type(tm_mode_t mode);
 
 /* Which of k's slots holds op kind op: 0 with *slot set, or -1 when k has
  * no such op. */
@@ -65,7 +81,7 @@ size_t tm_kind_count(void);
 const tm_kind_t *tm_kind_at(size_t i);
 
 /* Room for every kind's index in per-kind arrays (metrics). */
-#define TM_KINDS_MAX 8
+#define TM_KINDS_MAX 12
 
 /* "saga (1), tcc (2), ... or hooks (6)": the kinds for an error message. */
 const char *tm_kind_list_text(void);

@@ -12,10 +12,12 @@ extern const tm_kind_t tm_kind_xa;
 extern const tm_kind_t tm_kind_workflow;
 extern const tm_kind_t tm_kind_local;
 extern const tm_kind_t tm_kind_hooks;
+extern const tm_kind_t tm_kind_msg;
+extern const tm_kind_t tm_kind_msg_check;
 
 static const tm_kind_t *const kinds[] = {
-    &tm_kind_saga,     &tm_kind_tcc,   &tm_kind_xa,
-    &tm_kind_workflow, &tm_kind_local, &tm_kind_hooks,
+    &tm_kind_saga,  &tm_kind_tcc,   &tm_kind_xa,  &tm_kind_workflow,
+    &tm_kind_local, &tm_kind_hooks, &tm_kind_msg, &tm_kind_msg_check,
 };
 
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
@@ -34,6 +36,14 @@ const char *tm_kind_name(tm_mode_t mode)
 {
     const tm_kind_t *k = tm_kind_find(mode);
     return k ? k->name : "unknown";
+}
+
+const char *tm_kind_trans_type(tm_mode_t mode)
+{
+    const tm_kind_t *k = tm_kind_find(mode);
+    if (!k)
+        return "unknown";
+    return k->trans_type ? k->trans_type : k->name;
 }
 
 int tm_kind_slot_of(const tm_kind_t *k, tm_op_kind_t op, tm_slot_t *slot)

@@ -33,8 +33,8 @@ typedef struct {
 
 /* The mode label of a finished transaction: the kind of all its branches
  * (the index of the kind in tm_kind.h's table), "hybrid" when they are of
- * several kinds, "none" without branches; a workflow is "workflow", the
- * kind of its head. */
+ * several kinds, "none" without branches; a workflow is "workflow" and a
+ * message "msg", after its head (the head kind's trans_type, else name). */
 enum { MODE_HYBRID = TM_KINDS_MAX, MODE_NONE, N_MODES };
 
 static const char *mode_label(int i)
@@ -43,12 +43,17 @@ static const char *mode_label(int i)
         return "hybrid";
     if (i == MODE_NONE)
         return "none";
-    return tm_kind_at((size_t)i)->name;
+    const tm_kind_t *k = tm_kind_at((size_t)i);
+    return k->trans_type ? k->trans_type : k->name;
 }
 
+/* A message step's kind is never a transaction's mode (a message is
+ * labelled by its head, "msg"), so it gets no series of its own. */
 static int mode_shown(int i)
 {
-    return i >= MODE_HYBRID || (size_t)i < tm_kind_count();
+    return i >= MODE_HYBRID ||
+           ((size_t)i < tm_kind_count() &&
+            tm_kind_at((size_t)i)->place != TM_PLACE_MESSAGE);
 }
 
 enum { OUTCOME_SUCCEEDED, OUTCOME_FAILED, N_OUTCOMES };
@@ -59,7 +64,7 @@ static const char *const result_names[TM_METRICS_CALL_RESULTS] = {
 
 /* Op kinds are 1..TM_OP_KINDS-1 (tm_op_kind_t); index 0 is unused. */
 #define N_KINDS TM_OP_KINDS
-_Static_assert(N_KINDS == 10, "one CALL_HIST per op kind below");
+_Static_assert(N_KINDS == 11, "one CALL_HIST per op kind below");
 
 /* Latency in microseconds: 0.25 ms .. 10 s. */
 static const uint64_t call_bounds_us[] = {
@@ -99,6 +104,7 @@ static struct {
     {                                                                          \
         call_bounds_us, N_OF(call_bounds_us), {0}, 0                           \
     }
+            CALL_HIST,
             CALL_HIST,
             CALL_HIST,
             CALL_HIST,

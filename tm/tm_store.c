@@ -384,6 +384,52 @@ int tm_store_list(tm_store_t *s, const tm_store_filter_t *f, tm_trans_t ***out,
     return s->ops->list(s, f, out, n, err, errlen);
 }
 
+static int no_topics(tm_store_t *s, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "the %s store keeps no topics", s->kind_name);
+    return -1;
+}
+
+int tm_store_subscribe(tm_store_t *s, const char *topic, const char *target,
+                       const char *remark, int64_t now_ms, char *err,
+                       size_t errlen)
+{
+    if (!s->ops->subscribe)
+        return no_topics(s, err, errlen);
+    return s->ops->subscribe(s, topic, target, remark ? remark : "", now_ms,
+                             err, errlen);
+}
+
+int tm_store_unsubscribe(tm_store_t *s, const char *topic, const char *target,
+                         char *err, size_t errlen)
+{
+    if (!s->ops->unsubscribe)
+        return no_topics(s, err, errlen);
+    return s->ops->unsubscribe(s, topic, target, err, errlen);
+}
+
+int tm_store_subscriptions(tm_store_t *s, const char *topic,
+                           tm_subscription_t **out, size_t *n, char *err,
+                           size_t errlen)
+{
+    *out = NULL;
+    *n = 0;
+    if (!s->ops->subscriptions)
+        return no_topics(s, err, errlen);
+    return s->ops->subscriptions(s, topic && *topic ? topic : NULL, out, n, err,
+                                 errlen);
+}
+
+void tm_subscriptions_free(tm_subscription_t *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].topic);
+        free(v[i].target);
+        free(v[i].remark);
+    }
+    free(v);
+}
+
 void tm_store_start_ownership(tm_store_t *s, const tm_store_owner_hooks_t *h)
 {
     if (s->ops->start_ownership)

@@ -162,6 +162,40 @@ typedef struct {
 int tm_store_list(tm_store_t *s, const tm_store_filter_t *f, tm_trans_t ***out,
                   size_t *n, char *err, size_t errlen);
 
+/* ---- topics ---------------------------------------------------------------
+ * A subscription is a (topic, target) pair: a message step that names the
+ * topic is delivered to every subscribed target. Subscriptions are shared
+ * by every node of a MySQL store. Each call below is its own short
+ * database transaction, committed (durable) before it returns; none goes
+ * through the write queue. */
+
+typedef struct {
+    char *topic;  /* owned */
+    char *target; /* owned */
+    char *remark; /* owned; never NULL ("" when none) */
+    int64_t created_ms;
+} tm_subscription_t;
+
+/* Subscribe target to topic. Returns 1 created, 0 the pair was there
+ * already (its remark unchanged), -1 on error (err filled). */
+int tm_store_subscribe(tm_store_t *s, const char *topic, const char *target,
+                       const char *remark, int64_t now_ms, char *err,
+                       size_t errlen);
+
+/* Returns 1 removed, 0 no such subscription, -1 on error. */
+int tm_store_unsubscribe(tm_store_t *s, const char *topic, const char *target,
+                         char *err, size_t errlen);
+
+/* The subscriptions of topic (NULL or "": of every topic), ordered by
+ * topic, then created_ms, then target. *out is an array of *n, the
+ * caller's: tm_subscriptions_free. Returns 0, or -1 on error. */
+int tm_store_subscriptions(tm_store_t *s, const char *topic,
+                           tm_subscription_t **out, size_t *n, char *err,
+                           size_t errlen);
+
+/* Frees the n subscriptions of v and v itself (NULL is fine). */
+void tm_subscriptions_free(tm_subscription_t *v, size_t n);
+
 /* ---- ownership (MySQL; harmless no-ops for SQLite) ---------------------- */
 
 typedef struct {

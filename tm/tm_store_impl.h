@@ -117,6 +117,15 @@ typedef struct {
     int (*list)(tm_store_t *s, const tm_store_filter_t *f, tm_trans_t ***out,
                 size_t *n, char *err, size_t errlen);
     /* Ownership; NULL for an engine with a single owner. */
+    /* Topics (tm_store.h); each its own committed transaction. */
+    int (*subscribe)(tm_store_t *s, const char *topic, const char *target,
+                     const char *remark, int64_t now_ms, char *err,
+                     size_t errlen);
+    int (*unsubscribe)(tm_store_t *s, const char *topic, const char *target,
+                       char *err, size_t errlen);
+    int (*subscriptions)(tm_store_t *s, const char *topic,
+                         tm_subscription_t **out, size_t *n, char *err,
+                         size_t errlen);
     void (*start_ownership)(tm_store_t *s, const tm_store_owner_hooks_t *h);
     int (*lease_ok)(tm_store_t *s);
     void (*release_leases)(tm_store_t *s);

@@ -49,6 +49,8 @@ typedef enum {
     TM_MODE_WORKFLOW = 4,
     TM_MODE_LOCAL = 5,
     TM_MODE_HOOKS = 6,
+    TM_MODE_MSG = 7,
+    TM_MODE_MSG_CHECK = 8,
 } tm_mode_t;
 
 /* Numbered as trellis.v1.OpKind; 0 marks an unused slot. */
@@ -63,10 +65,11 @@ typedef enum {
     TM_KIND_COMMIT = 7,
     TM_KIND_ROLLBACK = 8,
     TM_KIND_RESUME = 9,
+    TM_KIND_QUERY_PREPARED = 10,
 } tm_op_kind_t;
 
 /* One past the largest op kind (per-kind arrays). */
-#define TM_OP_KINDS 10
+#define TM_OP_KINDS 11
 
 typedef enum {
     TM_SLOT_FORWARD = 0,

@@ -58,9 +58,11 @@ typedef enum {
     TRELLIS_MODE_SAGA = 1,
     TRELLIS_MODE_TCC = 2,
     TRELLIS_MODE_XA = 3,
-    TRELLIS_MODE_WORKFLOW = 4, /* a workflow's head (trellis_workflow.h) */
-    TRELLIS_MODE_LOCAL = 5,    /* a workflow's local step */
-    TRELLIS_MODE_HOOKS = 6,    /* a workflow's hooks, called last */
+    TRELLIS_MODE_WORKFLOW = 4,  /* a workflow's head (trellis_workflow.h) */
+    TRELLIS_MODE_LOCAL = 5,     /* a workflow's local step */
+    TRELLIS_MODE_HOOKS = 6,     /* a workflow's hooks, called last */
+    TRELLIS_MODE_MSG = 7,       /* a message step: delivered, never undone */
+    TRELLIS_MODE_MSG_CHECK = 8, /* a message's head: its back-check */
 } trellis_mode_t;
 
 typedef enum {
@@ -73,6 +75,7 @@ typedef enum {
     TRELLIS_OP_COMMIT = 7,
     TRELLIS_OP_ROLLBACK = 8,
     TRELLIS_OP_RESUME = 9, /* a workflow's head: run the function again */
+    TRELLIS_OP_QUERY_PREPARED = 10, /* a message's back-check */
 } trellis_op_t;
 
 typedef enum {
