@@ -12,6 +12,7 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "tm_admin.h"
+#include "tm_api_msg.h"
 #include "tm_api_workflow.h"
 #include "tm_exit.h"
 #include "trellis/v1/tm.pb-c.h"
@@ -96,6 +97,12 @@ static void reply_ok(tm_rpc_t *rpc, const tm_answer_t *a)
     case TM_ANSWER_START_WORKFLOW:
     case TM_ANSWER_RECORD_STEP:
         tm_workflow_reply(rpc, a);
+        return;
+    case TM_ANSWER_PREPARE_MESSAGE:
+    case TM_ANSWER_SUBSCRIBE:
+    case TM_ANSWER_UNSUBSCRIBE:
+    case TM_ANSWER_SUBSCRIPTIONS:
+        tm_msg_reply(rpc, a);
         return;
     }
     tm_server_reply(rpc, GRPC_STATUS_INTERNAL, "unknown answer", NULL);
@@ -404,7 +411,8 @@ int tm_api_add_methods(tm_server_t *srv, tm_engine_t *eng, char *err,
                 err, errlen) != 0)
         return -1;
     if (add_all(srv, eng, tm_workflow_methods, tm_workflow_n_methods, err,
-                errlen) != 0)
+                errlen) != 0 ||
+        add_all(srv, eng, tm_msg_methods, tm_msg_n_methods, err, errlen) != 0)
         return -1;
     return add_all(srv, eng, tm_admin_methods, tm_admin_n_methods, err, errlen);
 }

@@ -137,7 +137,8 @@ uint32_t tm_engine_request_timeout_of(const tm_live_t *l, const tm_branch_t *br)
                                                : l->eng->cfg.request_timeout_ms;
     /* A workflow's own kinds call the workflow service, which runs the
      * whole function again: it gets the longer deadline. */
-    if (k && k->place != TM_PLACE_ANY && t < l->eng->cfg.resume_timeout_ms)
+    if (k && (k->resumes || k->place == TM_PLACE_WORKFLOW) &&
+        t < l->eng->cfg.resume_timeout_ms)
         t = l->eng->cfg.resume_timeout_ms;
     return t;
 }
@@ -204,7 +205,10 @@ static void on_timeout(tm_timer_node_t *node)
     if (l->finalized) {
         /* gone from this node's hands */
     } else if (tm_plan_timeout_resumes(&l->tx, &l->run)) {
-        tm_log(TM_LOG_INFO, "event=workflow_resume_due gid=%s", l->tx.gid);
+        tm_log(TM_LOG_INFO, "event=%s gid=%s",
+               tm_plan_is_message(&l->tx) ? "msg_check_due"
+                                          : "workflow_resume_due",
+               l->tx.gid);
         tm_engine_drive(l);
     } else if (tm_plan_on_timeout(&l->tx, tm_engine_wall(l->eng))) {
         tm_engine_log_rollback_decision(l);
@@ -325,6 +329,9 @@ static void answer_refused(tm_live_t *l, const tm_ticket_t *t,
     int stored_first = result == TM_WRITE_EXISTS || result == TM_WRITE_FINAL;
     if (t->ack == TM_ANSWER_SUBMIT && stored_first)
         tm_engine_submit_stored(e, t->rpc, l->tx.gid, l->tx.submit_hash, 0);
+    else if (t->ack == TM_ANSWER_PREPARE_MESSAGE && stored_first)
+        tm_engine_prepare_message_stored(e, t->rpc, l->tx.gid,
+                                         l->tx.submit_hash);
     else if (t->ack == TM_ANSWER_START_WORKFLOW && stored_first)
         tm_engine_start_workflow_stored(e, t->rpc, &l->tx);
     else if (t->ack == TM_ANSWER_BEGIN && result == TM_WRITE_EXISTS)
@@ -378,6 +385,9 @@ static int forget_lost(tm_live_t *l, tm_write_result_t result, int keep_waiters)
         tm_waiter_t *next = w->next;
         if (stored_first && w->kind == TM_WAIT_SUBMIT)
             tm_engine_submit_stored(e, w->rpc, l->tx.gid, l->tx.submit_hash, 1);
+        else if (stored_first && w->kind == TM_WAIT_PREPARE_MESSAGE)
+            tm_engine_prepare_message_stored(e, w->rpc, l->tx.gid,
+                                             l->tx.submit_hash);
         else if (result == TM_WRITE_FAILED)
             tm_engine_fail_write(e, w->rpc, l->tx.gid);
         else

@@ -74,6 +74,10 @@ typedef enum {
     TM_ANSWER_FORCE_STOP,
     TM_ANSWER_START_WORKFLOW,
     TM_ANSWER_RECORD_STEP,
+    TM_ANSWER_PREPARE_MESSAGE,
+    TM_ANSWER_SUBSCRIBE,
+    TM_ANSWER_UNSUBSCRIBE,
+    TM_ANSWER_SUBSCRIPTIONS,
 } tm_answer_kind_t;
 
 /* One answer. With code != TM_CODE_OK only message is meaningful (it says
@@ -83,12 +87,15 @@ typedef struct {
     tm_code_t code;
     const char *message;
     tm_answer_kind_t kind;
-    const char *gid;          /* BEGIN, SUBMIT */
-    tm_tx_status_t status;    /* BEGIN, SUBMIT, ABORT, RETRY_NOW, FORCE_STOP */
-    const char *reason;       /* SUBMIT, FORCE_STOP (NULL: none) */
-    uint32_t ops_called;      /* RETRY_NOW */
-    const tm_trans_t *trans;  /* QUERY, START_WORKFLOW: with its branches */
-    int created;              /* START_WORKFLOW: 0 for a re-run */
+    const char *gid;         /* BEGIN, SUBMIT, PREPARE_MESSAGE */
+    tm_tx_status_t status;   /* BEGIN, SUBMIT, ABORT, RETRY_NOW, FORCE_STOP,
+                                PREPARE_MESSAGE */
+    const char *reason;      /* SUBMIT, FORCE_STOP, PREPARE_MESSAGE */
+    uint32_t ops_called;     /* RETRY_NOW */
+    const tm_trans_t *trans; /* QUERY, START_WORKFLOW: with its branches */
+    int created;             /* START_WORKFLOW: 0 for a re-run; SUBSCRIBE */
+    const tm_subscription_t *subs; /* SUBSCRIPTIONS */
+    size_t n_subs;
     tm_trans_t *const *items; /* LIST: one page, oldest first */
     size_t n_items;
     int more; /* LIST: the page is full */
@@ -216,6 +223,14 @@ int tm_engine_abort(tm_engine_t *e, const tm_engine_req_t *rq,
  * result, answered once durable. */
 int tm_engine_start_workflow(tm_engine_t *e, const tm_engine_req_t *rq,
                              const Trellis__V1__StartWorkflowRequest *r);
+int tm_engine_prepare_message(tm_engine_t *e, const tm_engine_req_t *rq,
+                              const Trellis__V1__PrepareMessageRequest *r);
+void tm_engine_subscribe(tm_engine_t *e, tm_rpc_t *rpc,
+                         const Trellis__V1__SubscribeRequest *r);
+void tm_engine_unsubscribe(tm_engine_t *e, tm_rpc_t *rpc,
+                           const Trellis__V1__UnsubscribeRequest *r);
+void tm_engine_list_subscriptions(tm_engine_t *e, tm_rpc_t *rpc,
+                                  const char *topic);
 int tm_engine_record_step(tm_engine_t *e, const tm_engine_req_t *rq,
                           const Trellis__V1__RecordStepRequest *r);
 /* Operator requests. RetryNow: call every op that waits for a retry now,

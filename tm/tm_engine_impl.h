@@ -161,6 +161,17 @@ tm_trans_t *tm_engine_read_stored(tm_engine_t *e, tm_rpc_t *rpc,
 void tm_engine_submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
                              uint64_t submit_hash, int wait);
 
+/* Answer a PrepareMessage whose insert found the gid stored, from the
+ * store; h is the request's content hash. No lock held. */
+void tm_engine_prepare_message_stored(tm_engine_t *e, tm_rpc_t *rpc,
+                                      const char *gid, uint64_t h);
+
+/* Submit on a live message (tm_engine_msg.c): decide a prepared one,
+ * answer the status of one decided already, refuse steps. Returns 0 when
+ * l is not a message (the caller handles the Submit), 1 when answered. */
+int tm_engine_submit_message(tm_live_t *l, tm_rpc_t *rpc,
+                             const Trellis__V1__SubmitRequest *r, int wait);
+
 /* Answer a StartWorkflow whose insert found the gid stored, from the
  * store; fresh is the workflow the request describes. No lock held. */
 void tm_engine_start_workflow_stored(tm_engine_t *e, tm_rpc_t *rpc,
@@ -175,7 +186,11 @@ void tm_engine_reload_from_store(tm_engine_t *e, tm_live_t *old);
 
 /* ---- waiters and parked requests (tm_waiters.c) ------------------------- */
 
-typedef enum { TM_WAIT_SUBMIT, TM_WAIT_ABORT } tm_wait_kind_t;
+typedef enum {
+    TM_WAIT_SUBMIT,
+    TM_WAIT_ABORT,
+    TM_WAIT_PREPARE_MESSAGE /* PrepareMessage with submit and wait_result */
+} tm_wait_kind_t;
 
 struct tm_waiter {
     tm_waiter_t *next;

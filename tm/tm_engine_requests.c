@@ -211,6 +211,8 @@ static void submit_existing(tm_live_t *l, const tm_engine_req_t *rq,
     tm_engine_t *e = l->eng;
     tm_trans_t *tx = &l->tx;
     uint64_t h = tm_request_submit_hash(r);
+    if (tm_engine_submit_message(l, rq->rpc, r, wants_wait(r)))
+        return;
     if (tx->status == TM_TX_PREPARED && tx->submit_hash == 0) {
         char err[512];
         if (refuse_workflow_submit(l, rq->rpc, r))
@@ -253,7 +255,12 @@ void tm_engine_submit_stored(tm_engine_t *e, tm_rpc_t *rpc, const char *gid,
     tm_trans_t *tx = tm_engine_read_stored(e, rpc, gid);
     if (!tx)
         return;
-    if (tx->submit_hash == h && wait && !tm_tx_is_final(tx->status))
+    if (tm_plan_is_message(tx) && tm_tx_is_final(tx->status))
+        tm_engine_answer_status(e, rpc, TM_ANSWER_SUBMIT, gid, tx->status,
+                                tx->reason); /* a message is submitted bare */
+    else if (tm_plan_is_message(tx))
+        tm_engine_fail_moved(e, rpc, gid);
+    else if (tx->submit_hash == h && wait && !tm_tx_is_final(tx->status))
         tm_engine_fail_moved(e, rpc, gid); /* the result comes from there */
     else if (tx->submit_hash == h)
         tm_engine_answer_status(e, rpc, TM_ANSWER_SUBMIT, gid, tx->status,

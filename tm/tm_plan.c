@@ -230,6 +230,13 @@ static size_t ready_when_aborting(const tm_trans_t *tx, const tm_run_t *run,
     return n;
 }
 
+/* A workflow is resumed and a message back-checked when a prepared one
+ * times out: its head's op is called instead of a rollback. */
+static int head_acts_on_timeout(const tm_trans_t *tx)
+{
+    return tm_plan_is_workflow(tx) || tm_plan_is_message(tx);
+}
+
 size_t tm_plan_ready(const tm_trans_t *tx, const tm_run_t *run,
                      tm_op_ref_t *out, size_t max)
 {
@@ -240,8 +247,9 @@ size_t tm_plan_ready(const tm_trans_t *tx, const tm_run_t *run,
     else if (tx->status == TM_TX_ABORTING)
         n = ready_when_aborting(tx, run, out, max);
     else if (tx->status == TM_TX_PREPARED && run->resume_due &&
-             tm_plan_is_workflow(tx) &&
+             head_acts_on_timeout(tx) &&
              tx->branches[0].ops[TM_SLOT_FORWARD].status == TM_OP_PENDING &&
+             tx->branches[0].ops[TM_SLOT_FORWARD].target &&
              op_idle(run, 0, TM_SLOT_FORWARD))
         n = push_ref(out, n, max, 0, TM_SLOT_FORWARD);
     return n < max ? n : max;
@@ -294,20 +302,46 @@ int tm_plan_is_workflow(const tm_trans_t *tx)
     return k && k->resumes;
 }
 
+int tm_plan_is_message(const tm_trans_t *tx)
+{
+    if (tx->n_branches == 0)
+        return 0;
+    const tm_kind_t *k = tm_kind_find(tx->branches[0].mode);
+    return k && k->checks;
+}
+
 int tm_plan_timeout_resumes(const tm_trans_t *tx, tm_run_t *run)
 {
-    if (tx->status != TM_TX_PREPARED || !tm_plan_is_workflow(tx))
+    if (tx->status != TM_TX_PREPARED || !head_acts_on_timeout(tx))
         return 0;
     run->resume_due = 1;
     return 1;
 }
 
+static int is_forward_only(const tm_branch_t *b)
+{
+    const tm_kind_t *k = tm_kind_find(b->mode);
+    return k && k->forward_only;
+}
+
+/* Every forward op not yet succeeded only goes forward: the decision
+ * cannot be taken back. */
+static int only_forward_only_left(const tm_trans_t *tx)
+{
+    for (size_t i = 0; i < tx->n_branches; i++)
+        if (!forward_succeeded(&tx->branches[i]) &&
+            !is_forward_only(&tx->branches[i]))
+            return 0;
+    return 1;
+}
+
 int tm_plan_on_timeout(tm_trans_t *tx, int64_t now_ms)
 {
-    if (tx->status == TM_TX_SUBMITTED && tm_plan_forward_done(tx))
+    if (tx->status == TM_TX_SUBMITTED &&
+        (tm_plan_forward_done(tx) || only_forward_only_left(tx)))
         return 0; /* decided to commit: phase 2 has no timeout */
-    if (tx->status == TM_TX_PREPARED && tm_plan_is_workflow(tx))
-        return 0; /* resumed instead: tm_plan_timeout_resumes */
+    if (tx->status == TM_TX_PREPARED && head_acts_on_timeout(tx))
+        return 0; /* resumed or checked instead: tm_plan_timeout_resumes */
     char reason[96];
     snprintf(reason, sizeof(reason), "timeout: not done %u ms after it began",
              tx->opts.timeout_to_fail_ms);
@@ -360,6 +394,87 @@ static void op_succeeded(tm_op_t *op, tm_op_run_t *o, int64_t now_ms)
     op->finished_ms = now_ms;
     o->unknown_streak = 0;
     o->dirty = 1;
+}
+
+/* A forward-only op (a message step) answered: it is retried until it
+ * succeeds, whatever it says; a business failure is a participant bug. */
+static tm_effect_t forward_only_result(tm_op_t *op, tm_op_run_t *o,
+                                       tm_result_t result, const char *msg,
+                                       const tm_retry_policy_t *p,
+                                       int64_t now_ms)
+{
+    tm_effect_t e = {0, -1, 0};
+    switch (result) {
+    case TM_RESULT_OK:
+        op_succeeded(op, o, now_ms);
+        e.changed = 1;
+        return e;
+    case TM_RESULT_ONGOING:
+        set_error(op, "ongoing: ", msg);
+        o->unknown_streak = 0;
+        e.retry_in_ms = p->retry_interval_ms;
+        return e;
+    case TM_RESULT_FAILURE:
+        set_error(op,
+                  "participant answered ABORTED to a step that cannot fail "
+                  "(a message is delivered until it succeeds): ",
+                  msg);
+        e.alert = 1;
+        break;
+    case TM_RESULT_UNKNOWN:
+        set_error(op, "", msg);
+        e.alert = p->retry_limit && op->attempts >= p->retry_limit;
+        break;
+    }
+    o->unknown_streak++;
+    e.retry_in_ms = tm_plan_backoff_ms(p->retry_interval_ms, o->unknown_streak,
+                                       p->max_backoff_ms);
+    return e;
+}
+
+/* A message's back-check answered. Only a prepared message is decided by
+ * it; once the initiator's Submit or Abort came (even during the call)
+ * the answer changes nothing. */
+static tm_effect_t check_result(tm_trans_t *tx, tm_op_t *op, tm_op_run_t *o,
+                                tm_result_t result, const char *msg,
+                                const tm_retry_policy_t *p, int64_t now_ms)
+{
+    tm_effect_t e = {0, -1, 0};
+    char reason[TM_REASON_MAX + 128];
+    if (tx->status != TM_TX_PREPARED)
+        return e;
+    switch (result) {
+    case TM_RESULT_OK: /* committed: deliver */
+        op_succeeded(op, o, now_ms);
+        tx->status = TM_TX_SUBMITTED;
+        e.changed = 1;
+        return e;
+    case TM_RESULT_FAILURE: /* not committed, and now it never will */
+        op->status = TM_OP_FAILED;
+        op->finished_ms = now_ms;
+        o->dirty = 1;
+        set_error(op, "not committed: ", msg);
+        snprintf(reason, sizeof(reason),
+                 "back-check: the initiator's local transaction did not "
+                 "commit%s%s",
+                 msg && *msg ? ": " : "", msg && *msg ? msg : "");
+        tm_plan_start_rollback(tx, reason, now_ms);
+        e.changed = 1;
+        return e;
+    case TM_RESULT_ONGOING:
+        set_error(op, "ongoing: ", msg);
+        o->unknown_streak = 0;
+        e.retry_in_ms = p->retry_interval_ms;
+        return e;
+    case TM_RESULT_UNKNOWN:
+        set_error(op, "", msg);
+        break;
+    }
+    o->unknown_streak++;
+    e.retry_in_ms = tm_plan_backoff_ms(p->retry_interval_ms, o->unknown_streak,
+                                       p->max_backoff_ms);
+    e.alert = p->retry_limit && op->attempts >= p->retry_limit;
+    return e;
 }
 
 static tm_effect_t forward_result(tm_trans_t *tx, size_t branch, tm_op_t *op,
@@ -494,7 +609,7 @@ static tm_effect_t resume_result(tm_trans_t *tx, tm_op_t *op, tm_op_run_t *o,
 
 int tm_plan_restart_resume(tm_trans_t *tx, tm_run_t *run)
 {
-    if (tx->status != TM_TX_PREPARED || !tm_plan_is_workflow(tx))
+    if (tx->status != TM_TX_PREPARED || !head_acts_on_timeout(tx))
         return 0;
     tm_op_t *op = &tx->branches[0].ops[TM_SLOT_FORWARD];
     tm_op_run_t *o = tm_run_op(run, 0, TM_SLOT_FORWARD);
@@ -535,6 +650,10 @@ tm_effect_t tm_plan_apply_result(tm_trans_t *tx, tm_run_t *run, size_t branch,
     tx->updated_ms = now_ms;
     if (slot == TM_SLOT_FORWARD && op->kind == TM_KIND_RESUME)
         return resume_result(tx, op, o, result, msg, policy, now_ms);
+    if (slot == TM_SLOT_FORWARD && op->kind == TM_KIND_QUERY_PREPARED)
+        return check_result(tx, op, o, result, msg, policy, now_ms);
+    if (slot == TM_SLOT_FORWARD && is_forward_only(&tx->branches[branch]))
+        return forward_only_result(op, o, result, msg, policy, now_ms);
     if (slot == TM_SLOT_FORWARD)
         return forward_result(tx, branch, op, o, result, msg, policy, now_ms);
     return phase2_result(op, o, result, msg, policy, now_ms);

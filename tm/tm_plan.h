@@ -32,6 +32,17 @@
  *  - SUBMITTED: a step recorded FAILED is rolled back, never committed;
  *    every other branch commits. A runs_last branch (the hooks) goes only
  *    after every other branch's phase 2 is done, on either side.
+ *
+ * Messages (branch 0 is a message head, tm_kind_msg_check.c):
+ *  - PREPARED until the initiator's Submit (its local transaction
+ *    committed) or Abort (it did not). Past the timeout: no rollback; the
+ *    head's back-check is called (run->resume_due), with backoff. OK
+ *    moves it to SUBMITTED (delivered), ABORTED rolls it back (nothing to
+ *    undo: FAILED at once); answers after a decision change nothing.
+ *  - Steps (forward_only kinds) are called in order or along depends_on
+ *    until each succeeds: ABORTED is retried with backoff and alerted,
+ *    the retry limit only alerts, and a timeout after the decision rolls
+ *    nothing back.
  */
 #ifndef TM_PLAN_H
 #define TM_PLAN_H
@@ -108,13 +119,18 @@ int tm_plan_on_timeout(tm_trans_t *tx, int64_t now_ms);
 /* 1 when tx is a workflow (branch 0 is a head whose kind resumes). */
 int tm_plan_is_workflow(const tm_trans_t *tx);
 
-/* The timeout of tx passed and tx is a prepared workflow: mark its resume
- * due in run and return 1 (the caller drives it); 0 for any other
- * transaction (the caller then calls tm_plan_on_timeout). */
+/* 1 when tx is a message (branch 0 is a head whose kind checks). */
+int tm_plan_is_message(const tm_trans_t *tx);
+
+/* The timeout of tx passed and tx is a prepared workflow or message: mark
+ * its head's op (the resume, the back-check) due in run and return 1 (the
+ * caller drives it); 0 for any other transaction (the caller then calls
+ * tm_plan_on_timeout). */
 int tm_plan_timeout_resumes(const tm_trans_t *tx, tm_run_t *run);
 
 /* Operator: a prepared workflow whose resume stopped (FAILED) or waits
- * for a retry is resumed now, backoff reset. Returns 1 when it changed
+ * for a retry (or a message whose back-check waits) is called now,
+ * backoff reset. Returns 1 when it changed
  * run (and tx: the op is PENDING again, dirty if it was FAILED). */
 int tm_plan_restart_resume(tm_trans_t *tx, tm_run_t *run);
 

@@ -220,7 +220,12 @@ int tm_request_misplaced(const tm_trans_t *tx,
     const tm_kind_t *last =
         tx->n_branches ? tm_kind_find(tx->branches[tx->n_branches - 1].mode)
                        : NULL;
-    if (k && k->place != TM_PLACE_ANY && !workflow)
+    if (tm_plan_is_message(tx))
+        snprintf(why, len,
+                 "transaction %s is a message: its steps are given to "
+                 "PrepareMessage, nothing is registered",
+                 tx->gid);
+    else if (k && k->place != TM_PLACE_ANY && !workflow)
         snprintf(why, len,
                  "a %s branch belongs to a workflow, and transaction %s is "
                  "not one (StartWorkflow makes workflows)",
@@ -297,6 +302,156 @@ uint64_t tm_request_submit_hash(const Trellis__V1__SubmitRequest *r)
     trellis_fnv_init(&f);
     for (size_t i = 0; i < r->n_steps; i++)
         hash_message(&f, &r->steps[i]->base);
+    if (r->options) {
+        Trellis__V1__TransOptions o = *r->options;
+        o.wait_result = 0;
+        hash_message(&f, &o.base);
+    }
+    uint8_t c = r->concurrent ? 1 : 0;
+    trellis_fnv_add(&f, &c, 1);
+    uint64_t h = trellis_fnv_final(&f);
+    return h ? h : 1;
+}
+
+/* ---- messages ----------------------------------------------------------- */
+
+static int add_message_head(tm_trans_t *tx,
+                            const Trellis__V1__PrepareMessageRequest *r)
+{
+    tm_branch_t *head = tm_trans_add_branch(tx);
+    if (!head)
+        return -1;
+    head->mode = TM_MODE_MSG_CHECK;
+    head->initiator_driven = 1; /* the initiator decides; the TM only asks */
+    if (!(head->branch_id = tm_strdup(HEAD_BRANCH_ID)))
+        return -1;
+    return set_op(&head->ops[TM_SLOT_FORWARD], TM_KIND_QUERY_PREPARED,
+                  r->query_prepared);
+}
+
+/* Step i's prerequisites as branch indexes: every branch of each step it
+ * depends on; without depends_on, every branch of the step before it
+ * unless concurrent. first[j] and count[j] say where step j's branches
+ * are. */
+static int set_message_deps(tm_branch_t *b,
+                            const Trellis__V1__PrepareMessageRequest *r,
+                            size_t i, const size_t *first, const size_t *count)
+{
+    const Trellis__V1__MessageStep *s = r->steps[i];
+    size_t n = 0;
+    if (s->n_depends_on)
+        for (size_t d = 0; d < s->n_depends_on; d++)
+            n += count[s->depends_on[d]];
+    else if (!r->concurrent && i > 0)
+        n = count[i - 1];
+    if (!n)
+        return 0;
+    if (!(b->deps = malloc(n * sizeof(*b->deps))))
+        return -1;
+    for (size_t d = 0; d < s->n_depends_on; d++)
+        for (size_t k = 0; k < count[s->depends_on[d]]; k++)
+            b->deps[b->n_deps++] = (uint32_t)(first[s->depends_on[d]] + k);
+    for (size_t k = 0; !s->n_depends_on && k < n; k++)
+        b->deps[b->n_deps++] = (uint32_t)(first[i - 1] + k);
+    return 0;
+}
+
+static int add_delivery(tm_trans_t *tx,
+                        const Trellis__V1__PrepareMessageRequest *r, size_t i,
+                        const char *target, const size_t *first,
+                        const size_t *count)
+{
+    const Trellis__V1__MessageStep *s = r->steps[i];
+    char id[16];
+    snprintf(id, sizeof(id), "%02zu", tx->n_branches);
+    tm_branch_t *b = tm_trans_add_branch(tx);
+    if (!b)
+        return -1;
+    b->mode = TM_MODE_MSG;
+    if (!(b->branch_id = tm_strdup(id)) ||
+        copy_bytes(&b->payload, &b->payload_len, s->payload.data,
+                   s->payload.len) != 0 ||
+        set_message_deps(b, r, i, first, count) != 0)
+        return -1;
+    return set_op(&b->ops[TM_SLOT_FORWARD], TM_KIND_ACTION, target);
+}
+
+static size_t deliveries(const Trellis__V1__PrepareMessageRequest *r,
+                         const tm_step_targets_t *subs, size_t i)
+{
+    return r->steps[i]->target && *r->steps[i]->target ? 1 : subs[i].n;
+}
+
+static int add_step_deliveries(tm_trans_t *tx,
+                               const Trellis__V1__PrepareMessageRequest *r,
+                               const tm_step_targets_t *subs, size_t i,
+                               size_t *first, size_t *count)
+{
+    first[i] = tx->n_branches;
+    count[i] = deliveries(r, subs, i);
+    const char *target = r->steps[i]->target;
+    if (target && *target)
+        return add_delivery(tx, r, i, target, first, count);
+    for (size_t k = 0; k < subs[i].n; k++)
+        if (add_delivery(tx, r, i, subs[i].targets[k], first, count) != 0)
+            return -1;
+    return 0;
+}
+
+static int build_message(tm_trans_t *tx,
+                         const Trellis__V1__PrepareMessageRequest *r,
+                         const tm_step_targets_t *subs)
+{
+    size_t *first = calloc(r->n_steps, sizeof(*first));
+    size_t *count = calloc(r->n_steps, sizeof(*count));
+    int rc = first && count ? add_message_head(tx, r) : -1;
+    for (size_t i = 0; rc == 0 && i < r->n_steps; i++)
+        rc = add_step_deliveries(tx, r, subs, i, first, count);
+    free(first);
+    free(count);
+    return rc;
+}
+
+int tm_request_add_message(tm_trans_t *tx,
+                           const Trellis__V1__PrepareMessageRequest *r,
+                           const tm_step_targets_t *subs,
+                           const tm_limits_t *lim, char *err, size_t errlen)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < r->n_steps; i++) {
+        if (deliveries(r, subs, i) == 0) {
+            snprintf(err, errlen,
+                     "steps[%zu] names topic %s, which has no subscriber", i,
+                     r->steps[i]->topic);
+            return -1;
+        }
+        n += deliveries(r, subs, i);
+    }
+    if (n > lim->max_branches) {
+        snprintf(err, errlen,
+                 "the message's %zu steps go to %zu targets with their "
+                 "topics' subscribers; at most %u branches per transaction "
+                 "(the back-check takes one)",
+                 r->n_steps, n - 1, lim->max_branches);
+        return -1;
+    }
+    size_t base = tx->n_branches;
+    if (build_message(tx, r, subs) != 0) {
+        tm_trans_truncate(tx, base);
+        snprintf(err, errlen, "out of memory building the message");
+        return -1;
+    }
+    return 0;
+}
+
+uint64_t tm_request_message_hash(const Trellis__V1__PrepareMessageRequest *r)
+{
+    trellis_fnv_t f;
+    trellis_fnv_init(&f);
+    for (size_t i = 0; i < r->n_steps; i++)
+        hash_message(&f, &r->steps[i]->base);
+    const char *qp = r->query_prepared ? r->query_prepared : "";
+    trellis_fnv_add(&f, qp, strlen(qp) + 1);
     if (r->options) {
         Trellis__V1__TransOptions o = *r->options;
         o.wait_result = 0;

@@ -65,4 +65,35 @@ int tm_request_same_options(const tm_options_t *a, const tm_options_t *b);
  * must not change between versions (test_request pins some). */
 uint64_t tm_request_submit_hash(const Trellis__V1__SubmitRequest *r);
 
+/* ---- messages ----------------------------------------------------------
+ * A message is branch 0, its head (mode MSG_CHECK, id "00",
+ * initiator-driven: the initiator's Submit or Abort decides; its op is
+ * the back-check at query_prepared, none when the message was submitted
+ * at once), then one TM-driven MSG branch per delivery, ids "01", "02",
+ * ... in order: a step naming a target is one delivery, a step naming a
+ * topic one per subscriber, in the order subs gives them. A delivery
+ * depends on every delivery of each step its step depends on; without
+ * depends_on, on every delivery of the step before (unless concurrent). */
+
+/* The subscribers of a topic step, looked up by the caller. */
+typedef struct {
+    const char *const *targets;
+    size_t n;
+} tm_step_targets_t;
+
+/* Append r's message to tx (which has no branch yet). subs has r->n_steps
+ * entries (only those of topic steps are read). Returns 0, or -1 with err
+ * and tx unchanged: a topic with no subscriber, more branches than the
+ * limit, out of memory. */
+int tm_request_add_message(tm_trans_t *tx,
+                           const Trellis__V1__PrepareMessageRequest *r,
+                           const tm_step_targets_t *subs,
+                           const tm_limits_t *lim, char *err, size_t errlen);
+
+/* The content hash of a PrepareMessage (steps, back-check, options less
+ * wait_result, concurrent; not submit), stored as the transaction's
+ * submit_hash: a repeat with the same content is the same message. Never
+ * 0. Stored: it must not change between versions. */
+uint64_t tm_request_message_hash(const Trellis__V1__PrepareMessageRequest *r);
+
 #endif /* TM_REQUEST_H */

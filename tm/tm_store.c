@@ -420,16 +420,6 @@ int tm_store_subscriptions(tm_store_t *s, const char *topic,
                                  errlen);
 }
 
-void tm_subscriptions_free(tm_subscription_t *v, size_t n)
-{
-    for (size_t i = 0; v && i < n; i++) {
-        free(v[i].topic);
-        free(v[i].target);
-        free(v[i].remark);
-    }
-    free(v);
-}
-
 void tm_store_start_ownership(tm_store_t *s, const tm_store_owner_hooks_t *h)
 {
     if (s->ops->start_ownership)

@@ -2,7 +2,8 @@
  * tm_store_write: capturing a transaction's unsaved changes into a
  * self-contained tm_write_t, and the column-value helpers both storage
  * engines use (lists as comma-separated text, options as a packed
- * TransOptions blob). No SQL here.
+ * TransOptions blob), and freeing the subscription lists stores hand
+ * out. No SQL here.
  */
 #include "tm_store_impl.h"
 
@@ -281,4 +282,16 @@ void tm_store_mark_skipped_if_finished(tm_trans_t *tx)
             if (op->kind != TM_KIND_NONE && op->status == TM_OP_PENDING)
                 op->status = TM_OP_SKIPPED;
         }
+}
+
+/* Here, in the engine's core, rather than in tm_store.c: the engine frees
+ * the lists its env's store hands it, fake stores included. */
+void tm_subscriptions_free(tm_subscription_t *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].topic);
+        free(v[i].target);
+        free(v[i].remark);
+    }
+    free(v);
 }

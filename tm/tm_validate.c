@@ -195,6 +195,29 @@ static int validate_payload(size_t len, const char *what, const tm_limits_t *l,
     return 0;
 }
 
+static int validate_depends_on(const uint32_t *deps, size_t n, size_t i,
+                               char *err, size_t errlen)
+{
+    for (size_t d = 0; d < n; d++) {
+        if (deps[d] >= i) {
+            snprintf(err, errlen,
+                     "steps[%zu].depends_on[%zu] is %u; a step may only "
+                     "depend on an earlier step",
+                     i, d, deps[d]);
+            return -1;
+        }
+        for (size_t e = 0; e < d; e++) {
+            if (deps[e] == deps[d]) {
+                snprintf(err, errlen,
+                         "steps[%zu].depends_on lists step %u twice", i,
+                         deps[d]);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int validate_step(const Trellis__V1__SagaStep *s, size_t i,
                          const tm_limits_t *l, char *err, size_t errlen)
 {
@@ -212,24 +235,7 @@ static int validate_step(const Trellis__V1__SagaStep *s, size_t i,
     snprintf(what, sizeof(what), "steps[%zu].payload", i);
     if (validate_payload(s->payload.len, what, l, err, errlen) != 0)
         return -1;
-    for (size_t d = 0; d < s->n_depends_on; d++) {
-        uint32_t dep = s->depends_on[d];
-        if (dep >= i) {
-            snprintf(err, errlen,
-                     "steps[%zu].depends_on[%zu] is %u; a step may only "
-                     "depend on an earlier step",
-                     i, d, dep);
-            return -1;
-        }
-        for (size_t e = 0; e < d; e++) {
-            if (s->depends_on[e] == dep) {
-                snprintf(err, errlen,
-                         "steps[%zu].depends_on lists step %u twice", i, dep);
-                return -1;
-            }
-        }
-    }
-    return 0;
+    return validate_depends_on(s->depends_on, s->n_depends_on, i, err, errlen);
 }
 
 int tm_validate_submit(const Trellis__V1__SubmitRequest *r,
@@ -272,11 +278,12 @@ int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
                  tm_kind_list_text());
         return -1;
     }
-    if (kind->place == TM_PLACE_HEAD) {
-        snprintf(err, errlen,
-                 "mode %d (%s) is a workflow's head: StartWorkflow makes it, "
-                 "it cannot be registered",
-                 (int)r->mode, kind->name);
+    if (kind->place == TM_PLACE_HEAD || kind->place == TM_PLACE_MESSAGE) {
+        snprintf(err, errlen, "mode %d (%s) cannot be registered: %s",
+                 (int)r->mode, kind->name,
+                 kind->place == TM_PLACE_MESSAGE || kind->checks
+                     ? "PrepareMessage makes a message's branches"
+                     : "it is a workflow's head, made by StartWorkflow");
         return -1;
     }
     for (size_t i = 0; i < r->n_ops; i++) {
@@ -375,4 +382,108 @@ int tm_validate_record_step(const Trellis__V1__RecordStepRequest *r,
         return TM_INVALID;
     }
     return 0;
+}
+
+/* ---- messages and topics ------------------------------------------------ */
+
+int tm_validate_topic(const char *topic, char *err, size_t errlen)
+{
+    return validate_id(topic, "topic", TM_TOPIC_MAX, err, errlen);
+}
+
+static int has(const char *s)
+{
+    return s && *s;
+}
+
+static int validate_message_step(const Trellis__V1__MessageStep *s, size_t i,
+                                 const tm_limits_t *l, char *err, size_t errlen)
+{
+    char what[64];
+    if (has(s->target) == has(s->topic)) {
+        snprintf(err, errlen,
+                 "steps[%zu] must name either a target or a topic (%s)", i,
+                 has(s->target) ? "it names both" : "it names neither");
+        return TM_INVALID;
+    }
+    if (has(s->target)) {
+        snprintf(what, sizeof(what), "steps[%zu].target", i);
+        int rc = check_allowed(s->target, what, l, err, errlen);
+        if (rc != 0)
+            return rc;
+    } else {
+        char inner[256];
+        if (tm_validate_topic(s->topic, inner, sizeof(inner)) != 0) {
+            snprintf(err, errlen, "steps[%zu].%s", i, inner);
+            return TM_INVALID;
+        }
+    }
+    snprintf(what, sizeof(what), "steps[%zu].payload", i);
+    if (validate_payload(s->payload.len, what, l, err, errlen) != 0)
+        return TM_INVALID;
+    return validate_depends_on(s->depends_on, s->n_depends_on, i, err, errlen);
+}
+
+int tm_validate_prepare_message(const Trellis__V1__PrepareMessageRequest *r,
+                                const tm_limits_t *l, char *err, size_t errlen)
+{
+    if (tm_validate_gid(r->gid, err, errlen) != 0)
+        return TM_INVALID;
+    if (r->n_steps == 0)
+        return fail(err, errlen,
+                    "steps is empty: a message has at least one "
+                    "step%s%s",
+                    "", "");
+    /* The head takes a branch too. */
+    if (r->n_steps + 1 > l->max_branches) {
+        snprintf(err, errlen, "steps has %zu entries; at most %u allowed",
+                 r->n_steps, l->max_branches - 1);
+        return TM_INVALID;
+    }
+    for (size_t i = 0; i < r->n_steps; i++) {
+        int rc = validate_message_step(r->steps[i], i, l, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
+    if (has(r->query_prepared)) {
+        int rc =
+            check_allowed(r->query_prepared, "query_prepared", l, err, errlen);
+        if (rc != 0)
+            return rc;
+    } else if (!r->submit) {
+        return fail(err, errlen,
+                    "query_prepared is empty: a prepared message needs the "
+                    "back-check target trellisd calls when it is neither "
+                    "submitted nor aborted in time%s%s",
+                    "", "");
+    }
+    return tm_validate_options(r->options, l, err, errlen);
+}
+
+int tm_validate_subscribe(const Trellis__V1__SubscribeRequest *r,
+                          const tm_limits_t *l, char *err, size_t errlen)
+{
+    if (tm_validate_topic(r->topic, err, errlen) != 0)
+        return TM_INVALID;
+    if (r->remark && strlen(r->remark) > TM_REMARK_MAX) {
+        snprintf(err, errlen, "remark is longer than %d bytes", TM_REMARK_MAX);
+        return TM_INVALID;
+    }
+    return check_allowed(r->target, "target", l, err, errlen);
+}
+
+int tm_validate_unsubscribe(const Trellis__V1__UnsubscribeRequest *r, char *err,
+                            size_t errlen)
+{
+    if (tm_validate_topic(r->topic, err, errlen) != 0)
+        return TM_INVALID;
+    return tm_parse_target(r->target, "target", NULL, err, errlen);
+}
+
+int tm_validate_list_subscriptions(
+    const Trellis__V1__ListSubscriptionsRequest *r, char *err, size_t errlen)
+{
+    if (!has(r->topic))
+        return 0;
+    return tm_validate_topic(r->topic, err, errlen);
 }

@@ -40,6 +40,8 @@ typedef struct {
 #define TM_HEADER_VALUE_MAX 256
 #define TM_REASON_MAX 1024
 #define TM_WORKFLOW_NAME_MAX 128
+#define TM_TOPIC_MAX 64
+#define TM_REMARK_MAX 256
 
 /* A parsed target "host:port/package.Service/Method" (trellis_target.h). */
 typedef trellis_target_t tm_target_t;
@@ -71,6 +73,19 @@ int tm_validate_start_workflow(const Trellis__V1__StartWorkflowRequest *r,
                                const tm_limits_t *l, char *err, size_t errlen);
 int tm_validate_record_step(const Trellis__V1__RecordStepRequest *r,
                             const tm_limits_t *l, char *err, size_t errlen);
+/* Messages: every step names a target (allowed) or a topic (a valid
+ * name), not both; the back-check target is allowed, and required unless
+ * the message is submitted at once. */
+int tm_validate_prepare_message(const Trellis__V1__PrepareMessageRequest *r,
+                                const tm_limits_t *l, char *err, size_t errlen);
+/* topic: 1..64 characters of [A-Za-z0-9_.:-]. */
+int tm_validate_topic(const char *topic, char *err, size_t errlen);
+int tm_validate_subscribe(const Trellis__V1__SubscribeRequest *r,
+                          const tm_limits_t *l, char *err, size_t errlen);
+int tm_validate_unsubscribe(const Trellis__V1__UnsubscribeRequest *r, char *err,
+                            size_t errlen);
+int tm_validate_list_subscriptions(
+    const Trellis__V1__ListSubscriptionsRequest *r, char *err, size_t errlen);
 int tm_validate_abort(const Trellis__V1__AbortRequest *r, char *err,
                       size_t errlen);
 /* ForceStop: a gid, and a reason (required: the operator says why). */

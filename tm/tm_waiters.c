@@ -173,15 +173,26 @@ tm_waiter_t *tm_wait_take(tm_live_t *l)
     return w;
 }
 
+static tm_answer_kind_t answer_kind(tm_wait_kind_t k)
+{
+    switch (k) {
+    case TM_WAIT_SUBMIT:
+        return TM_ANSWER_SUBMIT;
+    case TM_WAIT_ABORT:
+        return TM_ANSWER_ABORT;
+    case TM_WAIT_PREPARE_MESSAGE:
+        return TM_ANSWER_PREPARE_MESSAGE;
+    }
+    return TM_ANSWER_SUBMIT;
+}
+
 void tm_wait_answer_final(tm_live_t *l)
 {
     tm_waiter_t *w = tm_wait_take(l);
     while (w) {
         tm_waiter_t *next = w->next;
-        tm_engine_answer_status(l->eng, w->rpc,
-                                w->kind == TM_WAIT_SUBMIT ? TM_ANSWER_SUBMIT
-                                                          : TM_ANSWER_ABORT,
-                                l->tx.gid, l->tx.status, l->tx.reason);
+        tm_engine_answer_status(l->eng, w->rpc, answer_kind(w->kind), l->tx.gid,
+                                l->tx.status, l->tx.reason);
         free(w);
         w = next;
     }
@@ -205,10 +216,8 @@ void tm_wait_answer_stored(tm_engine_t *e, tm_waiter_t *w, const char *gid,
     while (w) {
         tm_waiter_t *next = w->next;
         if (tx)
-            tm_engine_answer_status(e, w->rpc,
-                                    w->kind == TM_WAIT_SUBMIT ? TM_ANSWER_SUBMIT
-                                                              : TM_ANSWER_ABORT,
-                                    gid, tx->status, tx->reason);
+            tm_engine_answer_status(e, w->rpc, answer_kind(w->kind), gid,
+                                    tx->status, tx->reason);
         else
             tm_engine_fail_storage(e, w->rpc, err);
         free(w);
