@@ -190,14 +190,116 @@ static void test_register_checks_ops_against_mode(void **state)
     assert_int_equal(tm_validate_register(&r, &l, err, sizeof(err)), TM_DENIED);
     confirm.target = "h:1/bank.v1.Bank/Confirm";
     confirm.op = TRELLIS__V1__OP_KIND__OP_CONFIRM;
-    r.mode = 7;
-    assert_refused(tm_validate_register(&r, &l, err, sizeof(err)), "mode 7");
+    r.mode = 99;
+    assert_refused(tm_validate_register(&r, &l, err, sizeof(err)), "mode 99");
+    r.mode = TRELLIS__V1__BRANCH_MODE__MODE_MSG;
+    assert_refused(tm_validate_register(&r, &l, err, sizeof(err)),
+                   "PrepareMessage makes");
+    r.mode = TRELLIS__V1__BRANCH_MODE__MODE_MSG_CHECK;
+    assert_refused(tm_validate_register(&r, &l, err, sizeof(err)),
+                   "PrepareMessage makes");
     r.mode = TRELLIS__V1__BRANCH_MODE__MODE_WORKFLOW;
     assert_refused(tm_validate_register(&r, &l, err, sizeof(err)),
                    "workflow's head");
     r.mode = TRELLIS__V1__BRANCH_MODE__MODE_TCC;
     r.branch_id = "has space";
     assert_refused(tm_validate_register(&r, &l, err, sizeof(err)), "branch_id");
+}
+
+static void test_prepare_message_checks(void **state)
+{
+    (void)state;
+    tm_limits_t l;
+    tm_limits_default(&l);
+    l.max_branches = 3;
+    assert_int_equal(tm_allow_parse(&l.allow, "h:*", err, sizeof(err)), 0);
+    Trellis__V1__MessageStep s0 = TRELLIS__V1__MESSAGE_STEP__INIT;
+    Trellis__V1__MessageStep s1 = TRELLIS__V1__MESSAGE_STEP__INIT;
+    s0.target = "h:1/stock.Stock/Reserve";
+    s1.topic = "order.created";
+    Trellis__V1__MessageStep *steps[] = {&s0, &s1, &s1};
+    Trellis__V1__PrepareMessageRequest r =
+        TRELLIS__V1__PREPARE_MESSAGE_REQUEST__INIT;
+    r.gid = "m1";
+    r.steps = steps;
+    r.n_steps = 2;
+    r.query_prepared = "h:1/order.Order/QueryPrepared";
+    assert_int_equal(tm_validate_prepare_message(&r, &l, err, sizeof(err)), 0);
+
+    r.n_steps = 3; /* with the head: 4 branches */
+    assert_refused(tm_validate_prepare_message(&r, &l, err, sizeof(err)),
+                   "steps has 3 entries; at most 2");
+    r.n_steps = 0;
+    assert_refused(tm_validate_prepare_message(&r, &l, err, sizeof(err)),
+                   "steps is empty");
+    r.n_steps = 2;
+
+    s1.target = "h:1/a.A/B";
+    assert_refused(tm_validate_prepare_message(&r, &l, err, sizeof(err)),
+                   "steps[1] must name either a target or a topic (it names "
+                   "both)");
+    s1.target = "";
+    s1.topic = "";
+    assert_refused(tm_validate_prepare_message(&r, &l, err, sizeof(err)),
+                   "it names neither");
+    s1.topic = "bad topic";
+    assert_refused(tm_validate_prepare_message(&r, &l, err, sizeof(err)),
+                   "steps[1].topic has character 0x20");
+    s1.topic = "order.created";
+
+    s0.target = "evil:1/x.X/Y";
+    assert_int_equal(tm_validate_prepare_message(&r, &l, err, sizeof(err)),
+                     TM_DENIED);
+    assert_non_null(strstr(err, "steps[0].target"));
+    s0.target = "h:1/stock.Stock/Reserve";
+
+    r.query_prepared = "evil:1/order.Order/QueryPrepared";
+    assert_int_equal(tm_validate_prepare_message(&r, &l, err, sizeof(err)),
+                     TM_DENIED);
+    assert_non_null(strstr(err, "query_prepared"));
+    r.query_prepared = "";
+    assert_refused(tm_validate_prepare_message(&r, &l, err, sizeof(err)),
+                   "query_prepared is empty");
+    r.submit = 1; /* sent at once: nothing to check back */
+    assert_int_equal(tm_validate_prepare_message(&r, &l, err, sizeof(err)), 0);
+}
+
+static void test_topic_requests_checks(void **state)
+{
+    (void)state;
+    tm_limits_t l;
+    tm_limits_default(&l);
+    assert_int_equal(tm_allow_parse(&l.allow, "h:*", err, sizeof(err)), 0);
+    Trellis__V1__SubscribeRequest s = TRELLIS__V1__SUBSCRIBE_REQUEST__INIT;
+    s.topic = "order.created";
+    s.target = "h:2/ship.Ship/OnOrder";
+    assert_int_equal(tm_validate_subscribe(&s, &l, err, sizeof(err)), 0);
+    s.target = "evil:2/ship.Ship/OnOrder";
+    assert_int_equal(tm_validate_subscribe(&s, &l, err, sizeof(err)),
+                     TM_DENIED);
+    s.target = "not a target";
+    assert_refused(tm_validate_subscribe(&s, &l, err, sizeof(err)), "target");
+    s.target = "h:2/ship.Ship/OnOrder";
+    s.topic = "";
+    assert_refused(tm_validate_subscribe(&s, &l, err, sizeof(err)),
+                   "topic is empty");
+    s.topic = "t";
+    char remark[300];
+    memset(remark, 'r', sizeof(remark) - 1);
+    remark[sizeof(remark) - 1] = 0;
+    s.remark = remark;
+    assert_refused(tm_validate_subscribe(&s, &l, err, sizeof(err)), "remark");
+
+    Trellis__V1__UnsubscribeRequest u = TRELLIS__V1__UNSUBSCRIBE_REQUEST__INIT;
+    u.topic = "t";
+    u.target = "evil:2/ship.Ship/OnOrder"; /* allowed or not, it may go */
+    assert_int_equal(tm_validate_unsubscribe(&u, err, sizeof(err)), 0);
+    Trellis__V1__ListSubscriptionsRequest q =
+        TRELLIS__V1__LIST_SUBSCRIPTIONS_REQUEST__INIT;
+    assert_int_equal(tm_validate_list_subscriptions(&q, err, sizeof(err)), 0);
+    q.topic = "a b";
+    assert_refused(tm_validate_list_subscriptions(&q, err, sizeof(err)),
+                   "topic");
 }
 
 int main(void)
@@ -208,6 +310,8 @@ int main(void)
         cmocka_unit_test(test_submit_checks_steps),
         cmocka_unit_test(test_options_limits_and_headers),
         cmocka_unit_test(test_register_checks_ops_against_mode),
+        cmocka_unit_test(test_prepare_message_checks),
+        cmocka_unit_test(test_topic_requests_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
