@@ -69,8 +69,10 @@ static void apply_unsent(tm_live_t *l, uint32_t b, tm_slot_t slot,
     tm_effect_t eff =
         tm_plan_apply_result(&l->tx, &l->run, b, slot, TM_RESULT_UNKNOWN, err,
                              &p, tm_engine_wall(l->eng));
-    if (before != l->tx.status)
+    if (before != l->tx.status && l->tx.status == TM_TX_ABORTING)
         tm_engine_log_rollback_decision(l);
+    else if (before != l->tx.status) /* a message's back-check: committed */
+        tm_log(TM_LOG_INFO, "event=msg_checked gid=%s committed=1", l->tx.gid);
     if (op->status == TM_OP_PENDING) /* the attempt is stored, as for any */
         tm_run_op(&l->run, b, slot)->dirty = 1; /* unanswered one */
     tm_engine_persist_change(l);

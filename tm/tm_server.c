@@ -28,7 +28,7 @@
 /* Requests kept outstanding per method per queue: calls that arrive while
  * a handler runs are accepted without waiting for a re-arm. */
 #define REQUESTS_PER_METHOD 16
-#define MAX_METHODS 16
+#define MAX_METHODS 32
 #define UNREGISTERED (-1)
 
 typedef struct {

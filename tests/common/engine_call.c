@@ -130,6 +130,21 @@ static int act_record_step(tm_engine_t *e, const tm_engine_req_t *rq,
                                  (const Trellis__V1__RecordStepRequest *)m);
 }
 
+static int check_prepare_message(const ProtobufCMessage *m,
+                                 const tm_limits_t *lim, char *err,
+                                 size_t errlen)
+{
+    return tm_validate_prepare_message(
+        (const Trellis__V1__PrepareMessageRequest *)m, lim, err, errlen);
+}
+
+static int act_prepare_message(tm_engine_t *e, const tm_engine_req_t *rq,
+                               const ProtobufCMessage *m)
+{
+    return tm_engine_prepare_message(
+        e, rq, (const Trellis__V1__PrepareMessageRequest *)m);
+}
+
 static const method_t methods[] = {
     [ENGINE_CALL_BEGIN] = {&trellis__v1__begin_request__descriptor, check_begin,
                            act_begin},
@@ -148,6 +163,9 @@ static const method_t methods[] = {
          act_start_workflow},
     [ENGINE_CALL_RECORD_STEP] = {&trellis__v1__record_step_request__descriptor,
                                  check_record_step, act_record_step},
+    [ENGINE_CALL_PREPARE_MESSAGE] =
+        {&trellis__v1__prepare_message_request__descriptor,
+         check_prepare_message, act_prepare_message},
 };
 
 int engine_call(tm_engine_t *e, engine_call_method_t method,

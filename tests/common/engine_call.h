@@ -23,6 +23,7 @@ typedef enum {
     ENGINE_CALL_RETRY_NOW,
     ENGINE_CALL_START_WORKFLOW,
     ENGINE_CALL_RECORD_STEP,
+    ENGINE_CALL_PREPARE_MESSAGE,
 } engine_call_method_t;
 
 /* Handle rq (its bytes and rpc) as method on e. Returns what the entry
