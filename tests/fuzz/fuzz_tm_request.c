@@ -4,8 +4,9 @@
  * trellisd decodes them.
  *
  * Input: byte 0 picks a family (byte % the number of families, table at
- * the bottom: the seven transaction RPCs, Health/Check, a session, and
- * the operator RPCs RetryNow, ForceStop and SetLogLevel); the rest is the
+ * the bottom: the seven transaction RPCs, Health/Check, a session, the
+ * operator RPCs RetryNow, ForceStop and SetLogLevel, the workflow RPCs,
+ * PrepareMessage and the topic RPCs); the rest is the
  * request message as a gRPC frame carries it.
  *
  * Before any family runs, the request passes the check tm_server makes
@@ -259,6 +260,100 @@ static void record_step(const uint8_t *req, size_t len)
     trellis__v1__record_step_request__free_unpacked(r, NULL);
 }
 
+/* A topic's subscribers, made up from the topic's length: none for a
+ * length divisible by 4 (a topic nobody subscribes to), else 1..3. */
+static const char *const fake_subscribers[] = {"127.0.0.1:7701/t.T/One",
+                                               "127.0.0.1:7702/t.T/Two",
+                                               "127.0.0.1:7703/t.T/Three"};
+
+static size_t subscribers_of(const char *topic)
+{
+    return strlen(topic) % 4 ? strlen(topic) % 4 : 0;
+}
+
+/* PrepareMessage: the checks, the layout (head, one delivery per target
+ * or subscriber, within the limits or refused with a reason), the
+ * content hash (never 0, the same for the same request), the plan's
+ * view of a message. */
+static void prepare_message(const uint8_t *req, size_t len)
+{
+    tm_limits_t lim = fz_default_limits();
+    char err[512] = "";
+    Trellis__V1__PrepareMessageRequest *r =
+        trellis__v1__prepare_message_request__unpack(NULL, len, req);
+    if (!r ||
+        refused(tm_validate_prepare_message(r, &lim, err, sizeof(err)), err))
+        goto out;
+    tm_step_targets_t *subs = calloc(r->n_steps, sizeof(*subs));
+    fz_require(subs != NULL, "out of memory");
+    size_t want = 1;
+    int no_subscriber = 0;
+    for (size_t i = 0; i < r->n_steps; i++) {
+        const char *topic = r->steps[i]->topic;
+        if (topic && *topic) {
+            subs[i] =
+                (tm_step_targets_t){fake_subscribers, subscribers_of(topic)};
+            no_subscriber |= subs[i].n == 0;
+        }
+        want += topic && *topic ? subs[i].n : 1;
+    }
+    tm_trans_t *tx = tm_trans_new(r->gid, TM_TX_PREPARED, FZ_NOW_MS);
+    fz_require(tx != NULL, "out of memory");
+    int rc = tm_request_add_message(tx, r, subs, &lim, err, sizeof(err));
+    if (no_subscriber || want > lim.max_branches) {
+        fz_require(rc != 0 && err[0] && tx->n_branches == 0,
+                   "a message that cannot be laid out was accepted");
+    } else {
+        fz_require(rc == 0 && tx->n_branches == want,
+                   "a message got another number of deliveries");
+        fz_require(tm_plan_is_message(tx) && !tm_plan_is_workflow(tx),
+                   "a message is not one");
+        uint64_t h = tm_request_message_hash(r);
+        fz_require(h != 0 && h == tm_request_message_hash(r),
+                   "a message's hash is 0 or not stable");
+        fz_model_check(tx, &lim);
+        fz_model_reply(tx);
+    }
+    tm_trans_free(tx);
+    free(subs);
+out:
+    trellis__v1__prepare_message_request__free_unpacked(r, NULL);
+}
+
+/* The topic requests: what passes names a valid topic (and an allowed
+ * target, to subscribe). */
+static void subscribe(const uint8_t *req, size_t len)
+{
+    tm_limits_t lim = fz_default_limits();
+    char err[512] = "";
+    Trellis__V1__SubscribeRequest *r =
+        trellis__v1__subscribe_request__unpack(NULL, len, req);
+    if (r && !refused(tm_validate_subscribe(r, &lim, err, sizeof(err)), err))
+        fz_require(tm_validate_topic(r->topic, err, sizeof(err)) == 0,
+                   "a subscription to a bad topic was accepted");
+    trellis__v1__subscribe_request__free_unpacked(r, NULL);
+}
+
+static void unsubscribe(const uint8_t *req, size_t len)
+{
+    char err[512] = "";
+    Trellis__V1__UnsubscribeRequest *r =
+        trellis__v1__unsubscribe_request__unpack(NULL, len, req);
+    if (r)
+        refused(tm_validate_unsubscribe(r, err, sizeof(err)), err);
+    trellis__v1__unsubscribe_request__free_unpacked(r, NULL);
+}
+
+static void list_subscriptions(const uint8_t *req, size_t len)
+{
+    char err[512] = "";
+    Trellis__V1__ListSubscriptionsRequest *r =
+        trellis__v1__list_subscriptions_request__unpack(NULL, len, req);
+    if (r)
+        refused(tm_validate_list_subscriptions(r, err, sizeof(err)), err);
+    trellis__v1__list_subscriptions_request__free_unpacked(r, NULL);
+}
+
 static void session(const uint8_t *req, size_t len)
 {
     fz_in_t in = fz_in(req, len);
@@ -268,20 +363,24 @@ static void session(const uint8_t *req, size_t len)
 /* The first byte of an input picks the family by its index here: append
  * new families at the end so the checked-in seeds keep their meaning. */
 static const family_fn families[] = {
-    new_gid,         /* 0 */
-    begin,           /* 1 */
-    register_branch, /* 2 */
-    submit,          /* 3 */
-    abort_request,   /* 4 */
-    query,           /* 5 */
-    list,            /* 6 */
-    health,          /* 7 */
-    session,         /* 8 */
-    retry_now,       /* 9 */
-    force_stop,      /* 10 */
-    set_log_level,   /* 11 */
-    start_workflow,  /* 12 */
-    record_step,     /* 13 */
+    new_gid,            /* 0 */
+    begin,              /* 1 */
+    register_branch,    /* 2 */
+    submit,             /* 3 */
+    abort_request,      /* 4 */
+    query,              /* 5 */
+    list,               /* 6 */
+    health,             /* 7 */
+    session,            /* 8 */
+    retry_now,          /* 9 */
+    force_stop,         /* 10 */
+    set_log_level,      /* 11 */
+    start_workflow,     /* 12 */
+    record_step,        /* 13 */
+    prepare_message,    /* 14 */
+    subscribe,          /* 15 */
+    unsubscribe,        /* 16 */
+    list_subscriptions, /* 17 */
 };
 
 /* The request type of each family, as trellisd registers it with
@@ -301,6 +400,10 @@ static const ProtobufCMessageDescriptor *const request_types[] = {
     &trellis__v1__set_log_level_request__descriptor,
     &trellis__v1__start_workflow_request__descriptor,
     &trellis__v1__record_step_request__descriptor,
+    &trellis__v1__prepare_message_request__descriptor,
+    &trellis__v1__subscribe_request__descriptor,
+    &trellis__v1__unsubscribe_request__descriptor,
+    &trellis__v1__list_subscriptions_request__descriptor,
 };
 
 /* tm_server's check before the handler: 1 if the request is refused

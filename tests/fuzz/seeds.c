@@ -229,7 +229,11 @@ enum {
     F_FORCE_STOP,
     F_SET_LOG_LEVEL,
     F_START_WORKFLOW,
-    F_RECORD_STEP
+    F_RECORD_STEP,
+    F_PREPARE_MESSAGE,
+    F_SUBSCRIBE,
+    F_UNSUBSCRIBE,
+    F_LIST_SUBSCRIPTIONS
 };
 enum { R_BEGIN, R_REGISTER, R_SUBMIT, R_ABORT, R_STOP };
 /* Participant results in a session's drive bytes. */
@@ -346,6 +350,35 @@ static void single_requests(void)
     rs.result.len = 11;
     rs.message = "insufficient funds";
     write_msg(t, "record-step", F_RECORD_STEP, &rs.base);
+    Trellis__V1__MessageStep ms[2] = {TRELLIS__V1__MESSAGE_STEP__INIT,
+                                      TRELLIS__V1__MESSAGE_STEP__INIT};
+    Trellis__V1__MessageStep *msp[2] = {&ms[0], &ms[1]};
+    ms[0].target = "127.0.0.1:7601/stock.v1.Stock/Reserve";
+    ms[0].payload.data = (uint8_t *)"order=7";
+    ms[0].payload.len = 7;
+    ms[1].topic = "order.created"; /* 13 characters: one subscriber */
+    ms[1].payload = ms[0].payload;
+    Trellis__V1__PrepareMessageRequest pm =
+        TRELLIS__V1__PREPARE_MESSAGE_REQUEST__INIT;
+    pm.gid = "msg-1";
+    pm.steps = msp;
+    pm.n_steps = 2;
+    pm.query_prepared = "127.0.0.1:7600/order.v1.Order/QueryPrepared";
+    pm.options = options(3000, 0, "x-tenant", "acme");
+    write_msg(t, "prepare-message", F_PREPARE_MESSAGE, &pm.base);
+    Trellis__V1__SubscribeRequest sb = TRELLIS__V1__SUBSCRIBE_REQUEST__INIT;
+    sb.topic = "order.created";
+    sb.target = "127.0.0.1:7602/ship.v1.Shipping/OnOrder";
+    sb.remark = "shipping";
+    write_msg(t, "subscribe", F_SUBSCRIBE, &sb.base);
+    Trellis__V1__UnsubscribeRequest us = TRELLIS__V1__UNSUBSCRIBE_REQUEST__INIT;
+    us.topic = sb.topic;
+    us.target = sb.target;
+    write_msg(t, "unsubscribe", F_UNSUBSCRIBE, &us.base);
+    Trellis__V1__ListSubscriptionsRequest ls =
+        TRELLIS__V1__LIST_SUBSCRIPTIONS_REQUEST__INIT;
+    ls.topic = "order.created";
+    write_msg(t, "list-subscriptions", F_LIST_SUBSCRIPTIONS, &ls.base);
 }
 
 static void start_session(buf_t *b, uint8_t limits)
