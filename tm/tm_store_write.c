@@ -2,7 +2,7 @@
  * tm_store_write: capturing a transaction's unsaved changes into a
  * self-contained tm_write_t, and the column-value helpers both storage
  * engines use (lists as comma-separated text, options as a packed
- * TransOptions blob). No SQL here.
+ * TransOptions blob, subscriptions read back). No SQL here.
  */
 #include "tm_store_impl.h"
 
@@ -281,4 +281,40 @@ void tm_store_mark_skipped_if_finished(tm_trans_t *tx)
             if (op->kind != TM_KIND_NONE && op->status == TM_OP_PENDING)
                 op->status = TM_OP_SKIPPED;
         }
+}
+
+/* ---- subscriptions read back ------------------------------------------- */
+
+int tm_store_subscription_add(tm_subscription_t **v, size_t *n, size_t *cap,
+                              const char *topic, const char *target,
+                              const char *remark, int64_t created_ms)
+{
+    if (*n == *cap) {
+        size_t want = *cap ? *cap * 2 : 16;
+        tm_subscription_t *grown = realloc(*v, want * sizeof(*grown));
+        if (!grown)
+            return -1;
+        *v = grown;
+        *cap = want;
+    }
+    tm_subscription_t sub = {tm_strdup(topic), tm_strdup(target),
+                             tm_strdup(remark ? remark : ""), created_ms};
+    if (!sub.topic || !sub.target || !sub.remark) {
+        free(sub.topic);
+        free(sub.target);
+        free(sub.remark);
+        return -1;
+    }
+    (*v)[(*n)++] = sub;
+    return 0;
+}
+
+void tm_subscriptions_free(tm_subscription_t *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].topic);
+        free(v[i].target);
+        free(v[i].remark);
+    }
+    free(v);
 }
