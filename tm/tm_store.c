@@ -384,10 +384,41 @@ int tm_store_list(tm_store_t *s, const tm_store_filter_t *f, tm_trans_t ***out,
     return s->ops->list(s, f, out, n, err, errlen);
 }
 
+int tm_store_schema_is(const char *version, int v)
+{
+    char text[16];
+    snprintf(text, sizeof(text), "%d", v);
+    return strcmp(version, text) == 0;
+}
+
 static int no_topics(tm_store_t *s, char *err, size_t errlen)
 {
     snprintf(err, errlen, "the %s store keeps no topics", s->kind_name);
     return -1;
+}
+
+/* 0 when text is 1..max bytes (0..max with empty_ok), or -1 with err
+ * naming it. */
+static int check_length(const char *what, const char *text, size_t max,
+                        int empty_ok, char *err, size_t errlen)
+{
+    size_t len = text ? strlen(text) : 0;
+    if ((len > 0 || empty_ok) && len <= max)
+        return 0;
+    snprintf(err, errlen, "subscription %s must be %s%zu bytes", what,
+             empty_ok ? "at most " : "1..", max);
+    return -1;
+}
+
+/* The checks both engines apply, so they refuse the same subscriptions. */
+static int check_subscription(const char *topic, const char *target,
+                              const char *remark, char *err, size_t errlen)
+{
+    if (check_length("topic", topic, TM_STORE_TOPIC_MAX, 0, err, errlen) ||
+        check_length("target", target, TM_STORE_TARGET_MAX, 0, err, errlen) ||
+        check_length("remark", remark, TM_STORE_REMARK_MAX, 1, err, errlen))
+        return -1;
+    return 0;
 }
 
 int tm_store_subscribe(tm_store_t *s, const char *topic, const char *target,
@@ -396,6 +427,8 @@ int tm_store_subscribe(tm_store_t *s, const char *topic, const char *target,
 {
     if (!s->ops->subscribe)
         return no_topics(s, err, errlen);
+    if (check_subscription(topic, target, remark, err, errlen) != 0)
+        return -1;
     return s->ops->subscribe(s, topic, target, remark ? remark : "", now_ms,
                              err, errlen);
 }
@@ -405,6 +438,8 @@ int tm_store_unsubscribe(tm_store_t *s, const char *topic, const char *target,
 {
     if (!s->ops->unsubscribe)
         return no_topics(s, err, errlen);
+    if (check_subscription(topic, target, NULL, err, errlen) != 0)
+        return -1;
     return s->ops->unsubscribe(s, topic, target, err, errlen);
 }
 

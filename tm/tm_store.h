@@ -52,6 +52,7 @@
 
 #include "tm_run.h"
 #include "tm_trans.h"
+#include "trellis_target.h"
 
 typedef struct tm_store tm_store_t;
 typedef struct tm_write tm_write_t;
@@ -169,6 +170,13 @@ int tm_store_list(tm_store_t *s, const tm_store_filter_t *f, tm_trans_t ***out,
  * database transaction, committed (durable) before it returns; none goes
  * through the write queue. */
 
+/* The longest topic, target and remark (bytes) a store keeps: both
+ * engines refuse longer ones alike (the MySQL columns are this wide). */
+#define TM_STORE_TOPIC_MAX 64
+#define TM_STORE_TARGET_MAX                                                    \
+    (TRELLIS_TARGET_HOSTPORT_MAX + TRELLIS_TARGET_METHOD_MAX)
+#define TM_STORE_REMARK_MAX 256
+
 typedef struct {
     char *topic;  /* owned */
     char *target; /* owned */
@@ -177,12 +185,15 @@ typedef struct {
 } tm_subscription_t;
 
 /* Subscribe target to topic. Returns 1 created, 0 the pair was there
- * already (its remark unchanged), -1 on error (err filled). */
+ * already (its remark unchanged), -1 on error (err filled): an empty or
+ * too long topic or target, a too long remark (NULL: ""), or the
+ * database's. Topics and targets compare byte for byte. */
 int tm_store_subscribe(tm_store_t *s, const char *topic, const char *target,
                        const char *remark, int64_t now_ms, char *err,
                        size_t errlen);
 
-/* Returns 1 removed, 0 no such subscription, -1 on error. */
+/* Returns 1 removed, 0 no such subscription, -1 on error (the same
+ * checks of topic and target as subscribe). */
 int tm_store_unsubscribe(tm_store_t *s, const char *topic, const char *target,
                          char *err, size_t errlen);
 

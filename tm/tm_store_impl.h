@@ -87,6 +87,18 @@ char *tm_store_join_u32(const uint32_t *v, size_t n);
 uint32_t *tm_store_split_u32(const char *text, size_t *n);
 int64_t *tm_store_split_i64(const char *text, uint32_t *n);
 
+/* 1 when the stored schema version text is the version v. The engines
+ * upgrade one version at a time: for v from 1 below their own, if the
+ * stored version is v, upgrade it to v + 1. */
+int tm_store_schema_is(const char *version, int v);
+
+/* Append a copy of a subscription's columns to the array *v of *n (room
+ * for *cap; both grow), as the engines' reads collect rows; a NULL remark
+ * is "". Returns 0, or -1 out of memory (*v, *n unchanged). */
+int tm_store_subscription_add(tm_subscription_t **v, size_t *n, size_t *cap,
+                              const char *topic, const char *target,
+                              const char *remark, int64_t created_ms);
+
 /* Ops still pending in a finished transaction were never called: the
  * engine does not write them, so a loaded transaction marks them here. */
 void tm_store_mark_skipped_if_finished(tm_trans_t *tx);

@@ -10,7 +10,8 @@
  *    (2) the branch and op rows of the owned ones, and COMMIT. If the
  *    connection fails the group is applied again on a new connection; every
  *    statement is idempotent, so a commit whose answer was lost is harmless.
- *  - a few readers (peek, get, list), each under its own mutex;
+ *  - a few readers (peek, get, list, subscriptions), each under its own
+ *    mutex;
  *  - the lease connection, used only by the lease thread: it holds the node
  *    lock (GET_LOCK, so two live processes cannot share a node id), renews
  *    this node's leases, claims expired ones from other nodes and deletes
@@ -161,6 +162,9 @@ static const tm_store_ops_t my_ops = {
     .get = my_get,
     .load_unfinished = my_load_unfinished,
     .list = my_list,
+    .subscribe = my_subscribe,
+    .unsubscribe = my_unsubscribe,
+    .subscriptions = my_subscriptions,
     .start_ownership = my_start_ownership,
     .lease_ok = my_lease_ok,
     .max_payload = my_max_payload,

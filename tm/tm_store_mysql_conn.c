@@ -19,7 +19,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "3"
+#define SCHEMA_VERSION "4"
+
+/* The subscriptions every node shares (schema version 4; topics in
+ * tm_store_mysql_topics.c). Binary columns, as the other tables: topics
+ * and targets compare and order byte for byte, as in SQLite. The widths
+ * are tm_store.h's TM_STORE_*_MAX. */
+#define SUBSCRIPTION_TABLE_SQL                                                 \
+    "CREATE TABLE IF NOT EXISTS trellis_subscription ("                        \
+    " topic VARBINARY(64) NOT NULL, target VARBINARY(510) NOT NULL,"           \
+    " remark VARBINARY(256) NOT NULL, created_ms BIGINT NOT NULL,"             \
+    " PRIMARY KEY (topic, target)"                                             \
+    ") ENGINE=InnoDB"
+_Static_assert(TM_STORE_TOPIC_MAX == 64 && TM_STORE_TARGET_MAX == 510 &&
+                   TM_STORE_REMARK_MAX == 256,
+               "trellis_subscription's columns must fit tm_store.h's limits");
 
 /* ---- SQL text buffer -------------------------------------------------- */
 
@@ -198,7 +212,7 @@ static const char *schema_sql =
     " finished_ms BIGINT NOT NULL, late TINYINT NOT NULL DEFAULT 0,"
     " recorded TINYINT NOT NULL DEFAULT 0, result MEDIUMBLOB NULL,"
     " PRIMARY KEY (gid, idx, slot)"
-    ") ENGINE=InnoDB;"
+    ") ENGINE=InnoDB;" SUBSCRIPTION_TABLE_SQL ";"
     "INSERT IGNORE INTO trellis_meta (k, v) VALUES ('schema', "
     "'" SCHEMA_VERSION "');";
 
@@ -255,21 +269,22 @@ int my_ensure_database(my_store_t *m, char *err, size_t errlen)
     return rc ? -1 : 0;
 }
 
-/* The ALTER that upgrades schema version v to v + 1 (index v - 1).
+/* The statement that upgrades schema version v to v + 1 (index v - 1).
  * 1 -> 2: the fencing token (generation, bumped by every claim) and the
  * inserting node (origin). 2 -> 3: an op's recorded result (workflow
- * steps: recorded, result). */
+ * steps: recorded, result). 3 -> 4: the subscription table (topics). */
 static const char *const upgrade_sql[] = {
     "ALTER TABLE trellis_trans ADD COLUMN generation BIGINT UNSIGNED NOT NULL"
     " DEFAULT 0, ADD COLUMN origin VARBINARY(64) NULL",
     "ALTER TABLE trellis_op ADD COLUMN recorded TINYINT NOT NULL DEFAULT 0,"
     " ADD COLUMN result MEDIUMBLOB NULL",
+    SUBSCRIPTION_TABLE_SQL,
 };
 
 /* Upgrade schema version from to from + 1, then read the version again
  * into version[len]. Two nodes upgrading at once: the second one's ALTER
- * finds the columns there (one ALTER adds all of them or none), and it
- * reads again. */
+ * finds the columns there (one ALTER adds all of them or none), or its
+ * CREATE TABLE IF NOT EXISTS the table, and it reads again. */
 static int upgrade_schema(MYSQL *db, int from, char *version, size_t len,
                           char *err, size_t errlen)
 {
@@ -295,12 +310,10 @@ int my_create_schema(my_store_t *m, MYSQL *db, char *err, size_t errlen)
     char version[64];
     if (read_schema_version(db, version, sizeof(version), err, errlen) != 0)
         return -1;
-    if (strcmp(version, "1") == 0 &&
-        upgrade_schema(db, 1, version, sizeof(version), err, errlen) != 0)
-        return -1;
-    if (strcmp(version, "2") == 0 &&
-        upgrade_schema(db, 2, version, sizeof(version), err, errlen) != 0)
-        return -1;
+    for (int from = 1; from < atoi(SCHEMA_VERSION); from++)
+        if (tm_store_schema_is(version, from) &&
+            upgrade_schema(db, from, version, sizeof(version), err, errlen))
+            return -1;
     if (version[0] && strcmp(version, SCHEMA_VERSION) != 0) {
         snprintf(err, errlen,
                  "mysql store: database %s has schema version %s; this "

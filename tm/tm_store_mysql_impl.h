@@ -11,6 +11,7 @@
  *    the schema (create, upgrade), the node lock, the packet limit;
  *  - tm_store_mysql_write.c: group commit on the writer (store thread);
  *  - tm_store_mysql_read.c: the readers (peek, get, list, load unfinished);
+ *  - tm_store_mysql_topics.c: subscriptions, on the readers;
  *  - tm_store_mysql_lease.c: the lease thread (renewals, claims, retention)
  *    and the release of leases at shutdown.
  * Row -> model decoding is tm_store_codec.c's, shared with SQLite.
@@ -170,6 +171,16 @@ long my_load_unfinished(tm_store_t *store, tm_store_each_fn fn, void *arg,
                         char *err, size_t errlen);
 int my_list(tm_store_t *store, const tm_store_filter_t *f, tm_trans_t ***out,
             size_t *n, char *err, size_t errlen);
+
+/* ---- topics (tm_store_mysql_topics.c), any thread -------------------- */
+
+int my_subscribe(tm_store_t *store, const char *topic, const char *target,
+                 const char *remark, int64_t now_ms, char *err, size_t errlen);
+int my_unsubscribe(tm_store_t *store, const char *topic, const char *target,
+                   char *err, size_t errlen);
+int my_subscriptions(tm_store_t *store, const char *topic,
+                     tm_subscription_t **out, size_t *n, char *err,
+                     size_t errlen);
 
 /* ---- leases (tm_store_mysql_lease.c) ---------------------------------- */
 

@@ -3,15 +3,17 @@
  * FULL) with one store thread doing group commit. See tm_store.h for the
  * contract and docs/architecture.md for the schema.
  *
- * Two connections: the writer, used only by the store thread, and a reader
- * guarded by a mutex for peeks, queries, lists and recovery. In WAL mode the
- * reader sees the last committed state and never blocks the writer.
+ * Connections: the writer, used only by the store thread; a reader guarded
+ * by a mutex for peeks, queries, lists and recovery (in WAL mode it sees
+ * the last committed state and never blocks the writer); the
+ * checkpointer's; and the topics connection (tm_store_sqlite_topics.c).
  */
 #include "tm_exit.h"
 #include "tm_log.h"
 #include "tm_metrics.h"
 #include "tm_store_codec.h"
 #include "tm_store_impl.h"
+#include "tm_store_sqlite_topics.h"
 #include "tm_timer.h"
 
 #include <errno.h>
@@ -24,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "2"
+#define SCHEMA_VERSION "3"
 
 /* WAL frames (pages) after which the checkpointer runs, and after which it
  * insists (RESTART: waits for the writer) so the WAL cannot grow forever. */
@@ -56,6 +58,8 @@ typedef struct {
     int wal_frames; /* frames in the WAL after the last commit; under cmu */
     int closing;    /* under cmu */
     pthread_t ckpt_thread;
+
+    sq_topics_t topics;
 } sq_store_t;
 
 static const char *schema_sql =
@@ -81,16 +85,22 @@ static const char *schema_sql =
     " attempt_ms TEXT, finished_ms INTEGER NOT NULL,"
     " late INTEGER NOT NULL DEFAULT 0,"
     " recorded INTEGER NOT NULL DEFAULT 0, result BLOB,"
-    " PRIMARY KEY(gid, idx, slot)) WITHOUT ROWID;";
+    " PRIMARY KEY(gid, idx, slot)) WITHOUT ROWID;" SQ_SUBSCRIPTION_TABLE_SQL;
 
-/* Schema 1 -> 2: an op's recorded result (workflow steps). One transaction
- * with the new version: a crash leaves version 1 without the columns. */
-static const char *upgrade_1_sql =
+/* What upgrades schema version v to v + 1 (index v - 1), each one
+ * transaction with the new version: a crash leaves the old version
+ * without the change. 1 -> 2: an op's recorded result (workflow steps).
+ * 2 -> 3: the subscription table (topics). */
+static const char *const upgrade_sql[] = {
     "BEGIN IMMEDIATE;"
     "ALTER TABLE op ADD COLUMN recorded INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE op ADD COLUMN result BLOB;"
     "UPDATE meta SET value='2' WHERE key='schema' AND value='1';"
-    "COMMIT;";
+    "COMMIT;",
+    "BEGIN IMMEDIATE;" SQ_SUBSCRIPTION_TABLE_SQL
+    "UPDATE meta SET value='3' WHERE key='schema' AND value='2';"
+    "COMMIT;",
+};
 
 static const char *write_sql[N_WRITE_STMTS] = {
     [ST_INSERT_TRANS] =
@@ -362,34 +372,37 @@ static int read_schema_version(sqlite3 *db, char *out, size_t len, char *err,
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Upgrade a database of schema version 1 in place (see upgrade_1_sql);
- * version[len] then holds the version stored. Returns 0, or -1 with err
- * (nothing changed). */
-static int upgrade_schema_1(sqlite3 *db, char *version, size_t len, char *err,
-                            size_t errlen)
+/* Upgrade a database of schema version from in place to from + 1 (see
+ * upgrade_sql); version[len] then holds the version stored. Returns 0, or
+ * -1 with err (nothing changed). */
+static int upgrade_schema(sqlite3 *db, int from, char *version, size_t len,
+                          char *err, size_t errlen)
 {
     char why[256];
-    if (exec_sql(db, upgrade_1_sql, why, sizeof(why)) != 0) {
+    if (exec_sql(db, upgrade_sql[from - 1], why, sizeof(why)) != 0) {
         if (!sqlite3_get_autocommit(db))
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-        snprintf(err, errlen, "upgrading the store schema from version 1: %s",
-                 why);
+        snprintf(err, errlen, "upgrading the store schema from version %d: %s",
+                 from, why);
         return -1;
     }
-    tm_log(TM_LOG_INFO, "event=store_schema_upgraded from=1 to=2");
+    tm_log(TM_LOG_INFO, "event=store_schema_upgraded from=%d to=%d", from,
+           from + 1);
     return read_schema_version(db, version, len, err, errlen);
 }
 
-/* Upgrade an older schema, refuse one this code does not know, and store
- * the version of a new database. Returns 0, or -1 with err. */
+/* Upgrade an older schema, one version at a time; refuse one this code
+ * does not know, and store the version of a new database. Returns 0, or
+ * -1 with err. */
 static int check_schema_version(sqlite3 *db, char *err, size_t errlen)
 {
     char version[64];
     if (read_schema_version(db, version, sizeof(version), err, errlen) != 0)
         return -1;
-    if (strcmp(version, "1") == 0 &&
-        upgrade_schema_1(db, version, sizeof(version), err, errlen) != 0)
-        return -1;
+    for (int from = 1; from < atoi(SCHEMA_VERSION); from++)
+        if (tm_store_schema_is(version, from) &&
+            upgrade_schema(db, from, version, sizeof(version), err, errlen))
+            return -1;
     if (version[0] && strcmp(version, SCHEMA_VERSION) != 0) {
         snprintf(err, errlen,
                  "store schema version %s is not the one this trellisd "
@@ -420,6 +433,7 @@ static void close_dbs(sq_store_t *s)
     for (int i = 0; i < N_WRITE_STMTS; i++)
         sqlite3_finalize(s->wst[i]);
     sqlite3_finalize(s->peek);
+    sqlite3_close(s->topics.db);
     sqlite3_close(s->cdb);
     sqlite3_close(s->wdb);
     sqlite3_close(s->rdb);
@@ -456,10 +470,13 @@ int tm_store_sqlite_open(tm_store_t *store, const tm_store_config_t *cfg,
         goto fail;
     }
     if (open_db(path, &s->cdb, 2048, err, errlen) != 0 ||
-        exec_sql(s->wdb, "PRAGMA wal_autocheckpoint=0", err, errlen) != 0)
+        open_db(path, &s->topics.db, 256, err, errlen) != 0 ||
+        exec_sql(s->wdb, "PRAGMA wal_autocheckpoint=0", err, errlen) != 0 ||
+        exec_sql(s->topics.db, "PRAGMA wal_autocheckpoint=0", err, errlen) != 0)
         goto fail;
     sqlite3_wal_hook(s->wdb, on_wal_commit, s);
     pthread_mutex_init(&s->rmu, NULL);
+    pthread_mutex_init(&s->topics.mu, NULL);
     pthread_mutex_init(&s->cmu, NULL);
     pthread_cond_init(&s->ccv, NULL);
     if (pthread_create(&s->ckpt_thread, NULL, checkpoint_thread_main, s) != 0) {
@@ -486,6 +503,7 @@ static void sq_close(tm_store_t *store)
     pthread_join(s->ckpt_thread, NULL);
     close_dbs(s);
     pthread_mutex_destroy(&s->rmu);
+    pthread_mutex_destroy(&s->topics.mu);
     pthread_mutex_destroy(&s->cmu);
     pthread_cond_destroy(&s->ccv);
     free(s);
@@ -811,6 +829,11 @@ static void sq_maintain(tm_store_t *store)
         ;
 }
 
+sq_topics_t *sq_store_topics(tm_store_t *store)
+{
+    return &((sq_store_t *)store->impl)->topics;
+}
+
 static const tm_store_ops_t sq_ops = {
     .commit_group = sq_commit_group,
     .maintain = sq_maintain,
@@ -818,5 +841,8 @@ static const tm_store_ops_t sq_ops = {
     .get = sq_get,
     .load_unfinished = sq_load_unfinished,
     .list = sq_list,
+    .subscribe = sq_subscribe,
+    .unsubscribe = sq_unsubscribe,
+    .subscriptions = sq_subscriptions,
     .close = sq_close,
 };

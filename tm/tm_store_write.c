@@ -2,8 +2,9 @@
  * tm_store_write: capturing a transaction's unsaved changes into a
  * self-contained tm_write_t, and the column-value helpers both storage
  * engines use (lists as comma-separated text, options as a packed
- * TransOptions blob), and freeing the subscription lists stores hand
- * out. No SQL here.
+ * TransOptions blob, subscriptions read back, and the freeing of those
+ * lists, which the engine core does for its env's store, fakes
+ * included). No SQL here.
  */
 #include "tm_store_impl.h"
 
@@ -284,8 +285,32 @@ void tm_store_mark_skipped_if_finished(tm_trans_t *tx)
         }
 }
 
-/* Here, in the engine's core, rather than in tm_store.c: the engine frees
- * the lists its env's store hands it, fake stores included. */
+/* ---- subscriptions read back ------------------------------------------- */
+
+int tm_store_subscription_add(tm_subscription_t **v, size_t *n, size_t *cap,
+                              const char *topic, const char *target,
+                              const char *remark, int64_t created_ms)
+{
+    if (*n == *cap) {
+        size_t want = *cap ? *cap * 2 : 16;
+        tm_subscription_t *grown = realloc(*v, want * sizeof(*grown));
+        if (!grown)
+            return -1;
+        *v = grown;
+        *cap = want;
+    }
+    tm_subscription_t sub = {tm_strdup(topic), tm_strdup(target),
+                             tm_strdup(remark ? remark : ""), created_ms};
+    if (!sub.topic || !sub.target || !sub.remark) {
+        free(sub.topic);
+        free(sub.target);
+        free(sub.remark);
+        return -1;
+    }
+    (*v)[(*n)++] = sub;
+    return 0;
+}
+
 void tm_subscriptions_free(tm_subscription_t *v, size_t n)
 {
     for (size_t i = 0; v && i < n; i++) {

@@ -45,8 +45,11 @@ typedef struct {
     size_t n_calls;
     fkit_timers_t timers; /* armed */
     fenv_rpc_t *rpcs;
-    unsigned refuse_calls; /* the next so many calls cannot be started */
-    int lease_lapsed;      /* the store's lease_ok answers 0 */
+    unsigned refuse_calls;  /* the next so many calls cannot be started */
+    int lease_lapsed;       /* the store's lease_ok answers 0 */
+    fkit_topics_t topics;   /* the store's subscriptions */
+    unsigned refuse_topics; /* the next so many topics calls fail */
+    tm_engine_env_t env;    /* what the engine was given */
 } world_t;
 
 static world_t W;
@@ -178,6 +181,58 @@ static int fake_lease_ok(void *self)
 void fenv_set_lease_ok(int ok)
 {
     W.lease_lapsed = !ok;
+}
+
+/* A topics call the test made fail (fenv_refuse_topics): 1 with err. */
+static int topics_refused(char *err, size_t errlen)
+{
+    if (!W.refuse_topics)
+        return 0;
+    W.refuse_topics--;
+    snprintf(err, errlen, "fake: the store refuses topics");
+    return 1;
+}
+
+static int fake_subscribe(void *self, const char *topic, const char *target,
+                          const char *remark, int64_t now_ms, char *err,
+                          size_t errlen)
+{
+    (void)self;
+    if (topics_refused(err, errlen))
+        return -1;
+    return fkit_topics_subscribe(&W.topics, topic, target, remark, now_ms);
+}
+
+static int fake_unsubscribe(void *self, const char *topic, const char *target,
+                            char *err, size_t errlen)
+{
+    (void)self;
+    if (topics_refused(err, errlen))
+        return -1;
+    return fkit_topics_unsubscribe(&W.topics, topic, target);
+}
+
+static int fake_subscriptions(void *self, const char *topic,
+                              tm_subscription_t **out, size_t *n, char *err,
+                              size_t errlen)
+{
+    (void)self;
+    *out = NULL;
+    *n = 0;
+    if (topics_refused(err, errlen))
+        return -1;
+    fkit_topics_list(&W.topics, topic, out, n);
+    return 0;
+}
+
+void fenv_refuse_topics(unsigned n)
+{
+    W.refuse_topics = n;
+}
+
+const tm_engine_env_t *fenv_env(void)
+{
+    return &W.env;
 }
 
 static const char *fake_kind(void *self)
@@ -429,7 +484,7 @@ void fenv_open(const tm_engine_config_t *cfg)
 {
     memset(&W, 0, sizeof(W));
     W.now = 1000000; /* not 0: born_mono 0 would mean "loaded from store" */
-    tm_engine_env_t env = {
+    W.env = (tm_engine_env_t){
         .store = &W,
         .store_queue = fake_queue,
         .store_get = fake_get,
@@ -437,6 +492,9 @@ void fenv_open(const tm_engine_config_t *cfg)
         .store_list = fkit_store_list_none,
         .store_load_unfinished = fake_load,
         .store_healthy = fake_healthy,
+        .store_subscribe = fake_subscribe,
+        .store_unsubscribe = fake_unsubscribe,
+        .store_subscriptions = fake_subscriptions,
         .store_lease_ok = fake_lease_ok,
         .store_kind_name = fake_kind,
         .store_start_ownership = fake_ownership,
@@ -452,7 +510,7 @@ void fenv_open(const tm_engine_config_t *cfg)
     tm_engine_front_t front = {front_answer, front_drop, fkit_front_watch_none,
                                front_expired, &W};
     char err[256];
-    assert_int_equal(tm_engine_new(cfg, &env, &front, &W.e, err, sizeof(err)),
+    assert_int_equal(tm_engine_new(cfg, &W.env, &front, &W.e, err, sizeof(err)),
                      0);
 }
 
@@ -477,4 +535,5 @@ void fenv_close(void)
         free(W.rows[i].writes);
     }
     fkit_timers_free(&W.timers);
+    fkit_topics_free(&W.topics);
 }

@@ -9,6 +9,8 @@
  *  - the store keeps queued writes until the test commits the oldest with
  *    the result it chooses (fenv_commit_next); a DONE write joins its gid's
  *    stored row, which store_get/peek read back as the real stores do;
+ *    its subscriptions are in memory (fake_kit's), with the stores'
+ *    semantics, until the test makes its topics calls fail;
  *  - the caller records started calls until the test answers one;
  *  - the timers record armed nodes until the test fires one (the clock
  *    moves to its due time first);
@@ -91,6 +93,14 @@ void fenv_store_write(tm_write_t *w);
 /* The store's lease_ok answers ok (1 at open; 0: this node's leases ran
  * out, as after a pause, until its lease thread re-confirms them). */
 void fenv_set_lease_ok(int ok);
+
+/* The next n topics calls of the store (subscribe, unsubscribe,
+ * subscriptions) fail with an error, changing nothing. */
+void fenv_refuse_topics(unsigned n);
+
+/* The env the engine runs on (a test may call its store_* entries to set
+ * up or read back what the engine sees). */
+const tm_engine_env_t *fenv_env(void);
 
 /* ---- calls ---- */
 

@@ -1,7 +1,8 @@
 /*
  * fake_kit: the shared parts of the fake engine environments (see
- * fake_kit.h): the write queue, rows read back into the model, the timer
- * list, metadata lookup and the empty env entries.
+ * fake_kit.h): the write queue, rows read back into the model, the
+ * subscriptions, the timer list, metadata lookup and the empty env
+ * entries.
  */
 #include "fake_kit.h"
 
@@ -124,6 +125,87 @@ tm_trans_t *fkit_row_read(const char *gid, tm_write_t *const *writes, size_t n)
     }
     tm_store_mark_skipped_if_finished(tx);
     return tx;
+}
+
+/* ---- subscriptions ---- */
+
+/* The stores' order: topic, then created_ms, then target. */
+static int sub_cmp(const tm_subscription_t *a, const tm_subscription_t *b)
+{
+    int c = strcmp(a->topic, b->topic);
+    if (c)
+        return c;
+    if (a->created_ms != b->created_ms)
+        return a->created_ms < b->created_ms ? -1 : 1;
+    return strcmp(a->target, b->target);
+}
+
+/* The position of (topic, target), or t->n. */
+static size_t sub_find(const fkit_topics_t *t, const char *topic,
+                       const char *target)
+{
+    size_t i = 0;
+    while (i < t->n &&
+           (strcmp(t->v[i].topic, topic) || strcmp(t->v[i].target, target)))
+        i++;
+    return i;
+}
+
+int fkit_topics_subscribe(fkit_topics_t *t, const char *topic,
+                          const char *target, const char *remark,
+                          int64_t now_ms)
+{
+    if (sub_find(t, topic, target) < t->n)
+        return 0;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 8;
+        t->v = fkit_must(realloc(t->v, t->cap * sizeof(*t->v)));
+    }
+    tm_subscription_t sub = {
+        fkit_must(tm_strdup(topic)), fkit_must(tm_strdup(target)),
+        fkit_must(tm_strdup(remark ? remark : "")), now_ms};
+    size_t at = t->n;
+    while (at > 0 && sub_cmp(&t->v[at - 1], &sub) > 0)
+        at--;
+    memmove(&t->v[at + 1], &t->v[at], (t->n - at) * sizeof(*t->v));
+    t->v[at] = sub;
+    t->n++;
+    return 1;
+}
+
+int fkit_topics_unsubscribe(fkit_topics_t *t, const char *topic,
+                            const char *target)
+{
+    size_t i = sub_find(t, topic, target);
+    if (i == t->n)
+        return 0;
+    free(t->v[i].topic);
+    free(t->v[i].target);
+    free(t->v[i].remark);
+    memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(*t->v));
+    t->n--;
+    return 1;
+}
+
+void fkit_topics_list(const fkit_topics_t *t, const char *topic,
+                      tm_subscription_t **out, size_t *n)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const tm_subscription_t *s = &t->v[i];
+        if ((!topic || !*topic || !strcmp(s->topic, topic)) &&
+            tm_store_subscription_add(out, n, &cap, s->topic, s->target,
+                                      s->remark, s->created_ms) != 0)
+            fkit_must(NULL);
+    }
+}
+
+void fkit_topics_free(fkit_topics_t *t)
+{
+    tm_subscriptions_free(t->v, t->n);
+    memset(t, 0, sizeof(*t));
 }
 
 /* ---- armed timers ---- */

@@ -2,10 +2,10 @@
  * fake_kit: the parts of a fake engine environment (tm_engine_env_t) that
  * the engine's unit tests (fake_env.c, stepped by hand) and the simulator
  * (tests/sim/sim_fakes.c, stepped by its event loop) share: the store's
- * queue of writes, a stored row read back into the model, the list of
- * armed timers, the metadata lookup of a call, and the env entries both
- * leave empty. Each of those was written twice before; one copy keeps the
- * two fakes reading rows and ordering timers alike.
+ * queue of writes, a stored row read back into the model, the store's
+ * subscriptions, the list of armed timers, the metadata lookup of a call,
+ * and the env entries both leave empty. Each of those was written twice before;
+ * one copy keeps the two fakes reading rows and ordering timers alike.
  *
  * No test framework and no global state here: the simulator links it
  * without cmocka. Out of memory ends the process (fkit_must): a test
@@ -47,6 +47,30 @@ tm_write_t *fkit_queue_take_all(fkit_queue_t *q);
  * writes[0..n) applied in order onto a new transaction gid, finished ops
  * marked skipped. The caller's: tm_trans_free. */
 tm_trans_t *fkit_row_read(const char *gid, tm_write_t *const *writes, size_t n);
+
+/* ---- subscriptions (topics) ----
+ * In memory, with the stores' semantics (tm_store.h, "topics"): a pair is
+ * created once (a repeat keeps the first remark and age), lists come by
+ * topic, then created_ms, then target, byte for byte. The array is kept in
+ * that order. Unlike tm_store_subscribe no length is checked. */
+
+typedef struct {
+    tm_subscription_t *v;
+    size_t n, cap;
+} fkit_topics_t;
+
+/* 1 created, 0 the pair was there (remark NULL: ""). */
+int fkit_topics_subscribe(fkit_topics_t *t, const char *topic,
+                          const char *target, const char *remark,
+                          int64_t now_ms);
+/* 1 removed, 0 no such pair. */
+int fkit_topics_unsubscribe(fkit_topics_t *t, const char *topic,
+                            const char *target);
+/* Copies of the subscriptions of topic (NULL or "": all) into *out, *n,
+ * the caller's: tm_subscriptions_free. */
+void fkit_topics_list(const fkit_topics_t *t, const char *topic,
+                      tm_subscription_t **out, size_t *n);
+void fkit_topics_free(fkit_topics_t *t);
 
 /* ---- armed timers ----
  * A plain list (a few hundred nodes at most): node->heap_index is its

@@ -21,7 +21,12 @@
  *     of jamming every later write;
  *   - an op's recorded result (any bytes, 60 KiB too) comes back byte for
  *     byte, and a database of schema version 2 (ops without recorded
- *     results) is upgraded in place and keeps its rows.
+ *     results) is upgraded in place and keeps its rows;
+ *   - topics: the contract of tests/common/topics_check.h (created once,
+ *     ordered by topic, age, target byte for byte, removed once) and the
+ *     column widths, shared by every node and kept across a reopen; a
+ *     database of schema version 3 is upgraded to 4 by two nodes starting
+ *     at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,6 +43,7 @@
 
 #include "harness.h"
 #include "tm_store.h"
+#include "topics_check_store.h"
 
 static harness_t *h;
 static harness_mariadb_t *db;
@@ -574,7 +580,7 @@ static const char *schema_version(MYSQL *c, const char *database, char *out)
 }
 
 /* A database of schema version 1 (no generation, no origin; no recorded
- * results) is upgraded at open, to version 3, and keeps its rows. */
+ * results) is upgraded at open, to version 4, and keeps its rows. */
 static void test_schema_upgrade_from_version_1(void **state)
 {
     (void)state;
@@ -601,7 +607,7 @@ static void test_schema_upgrade_from_version_1(void **state)
     tm_store_close(a);
     MYSQL *c = root_session();
     char version[32];
-    assert_string_equal(schema_version(c, "st_upgrade", version), "3");
+    assert_string_equal(schema_version(c, "st_upgrade", version), "4");
     mysql_close(c);
     tm_trans_free(got);
     tm_trans_free(tx);
@@ -757,7 +763,7 @@ static void test_schema_upgrade_from_version_2(void **state)
     tm_trans_free(got);
     tm_store_close(a);
     char version[32];
-    assert_string_equal(schema_version(c, "st_upgrade2", version), "3");
+    assert_string_equal(schema_version(c, "st_upgrade2", version), "4");
 
     /* reopened: the rows as written */
     a = must_open("st_upgrade2", "node-a", 5000);
@@ -767,6 +773,96 @@ static void test_schema_upgrade_from_version_2(void **state)
     tm_trans_free(got);
     tm_store_close(a);
     mysql_close(c);
+}
+
+/* ---- topics ------------------------------------------------------------- */
+
+/* The contract on node a; node b sees the same subscriptions, and a
+ * subscription b makes is a's too; all of it survives a reopen. */
+static void test_subscriptions_shared_by_nodes(void **state)
+{
+    (void)state;
+    tm_store_t *a = must_open("st_topics", "node-a", 5000);
+    tm_store_t *b = must_open("st_topics", "node-b", 5000);
+    tm_engine_env_t env = tcheck_store_env(a);
+    tcheck_contract(&env);
+    tcheck_limits(&env);
+    char on_a[1024], on_b[1024], err[256];
+    tcheck_store_text(a, on_a, sizeof on_a);
+    assert_non_null(strstr(on_a, "orders h:2/p.S/B second 200\n"));
+    assert_string_equal(tcheck_store_text(b, on_b, sizeof on_b), on_a);
+    assert_int_equal(tm_store_subscribe(b, "orders", "h:2/p.S/B", "from b", 5,
+                                        err, sizeof err),
+                     0);
+    assert_int_equal(
+        tm_store_subscribe(b, "zz", "h:3/p.S/C", "from b", 5, err, sizeof err),
+        1);
+    assert_int_equal(
+        tm_store_unsubscribe(a, "zz", "h:3/p.S/C", err, sizeof err), 1);
+    assert_int_equal(
+        tm_store_subscribe(b, "zz", "h:3/p.S/C", "again", 6, err, sizeof err),
+        1);
+    tcheck_store_text(a, on_a, sizeof on_a);
+    assert_non_null(strstr(on_a, "zz h:3/p.S/C again 6\n"));
+    tm_store_close(a);
+    tm_store_close(b);
+    a = must_open("st_topics", "node-a", 5000);
+    assert_string_equal(tcheck_store_text(a, on_b, sizeof on_b), on_a);
+    tm_store_close(a);
+}
+
+typedef struct {
+    const char *node;
+    tm_store_t *s;
+    char err[512];
+} open_job_t;
+
+static void *open_in_thread(void *arg)
+{
+    open_job_t *j = arg;
+    j->s = open_node("st_upgrade3", j->node, 5000, j->err, sizeof j->err);
+    return NULL;
+}
+
+/* A database of schema version 3 (no subscription table) is upgraded to 4
+ * by two nodes that start at once; it keeps its rows and takes
+ * subscriptions. */
+static void test_schema_upgrade_from_version_3(void **state)
+{
+    (void)state;
+    tm_store_t *a = must_open("st_upgrade3", "node-a", 5000);
+    tm_trans_t *tx = saga("up3-1", 1000);
+    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
+    tm_store_close(a);
+    MYSQL *c = root_session();
+    run_sql(c, "DROP TABLE st_upgrade3.trellis_subscription");
+    run_sql(c, "UPDATE st_upgrade3.trellis_meta SET v='3' WHERE k='schema'");
+    open_job_t jobs[2] = {{.node = "node-a"}, {.node = "node-b"}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, open_in_thread, &jobs[i]),
+                         0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < 2; i++)
+        if (!jobs[i].s)
+            fail_msg("open %s: %s", jobs[i].node, jobs[i].err);
+    char version[32], err[256], text[256];
+    assert_string_equal(schema_version(c, "st_upgrade3", version), "4");
+    tm_trans_t *got = NULL;
+    assert_int_equal(tm_store_get(jobs[1].s, "up3-1", &got, err, sizeof err),
+                     1);
+    assert_int_equal(got->submit_hash, 7);
+    tm_trans_free(got);
+    assert_int_equal(tm_store_subscribe(jobs[0].s, "t", "h:1/p.S/A", "r", 5,
+                                        err, sizeof err),
+                     1);
+    assert_string_equal(tcheck_store_text(jobs[1].s, text, sizeof text),
+                        "t h:1/p.S/A r 5\n");
+    for (int i = 0; i < 2; i++)
+        tm_store_close(jobs[i].s);
+    mysql_close(c);
+    tm_trans_free(tx);
 }
 
 /* ---- issue 12 item 8: payloads the server cannot take ------------------- */
@@ -842,6 +938,8 @@ int main(void)
         cmocka_unit_test(test_item8_oversize_write_fails_alone),
         cmocka_unit_test(test_recorded_results_round_trip),
         cmocka_unit_test(test_schema_upgrade_from_version_2),
+        cmocka_unit_test(test_subscriptions_shared_by_nodes),
+        cmocka_unit_test(test_schema_upgrade_from_version_3),
     };
     return cmocka_run_group_tests(tests, start_db, stop_db);
 }

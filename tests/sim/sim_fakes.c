@@ -225,6 +225,7 @@ void sim_store_free(sim_t *s)
         free(st->rows[i].writes);
     }
     free(st->rows);
+    fkit_topics_free(&st->topics);
     memset(st, 0, sizeof(*st));
 }
 
@@ -349,6 +350,39 @@ int sim_lease_busy(const sim_t *s, const sim_node_t *n)
     for (size_t i = 0; i < s->store.n_rows; i++)
         if (!tm_tx_is_final((tm_tx_status_t)s->store.rows[i].status))
             return 1;
+    return 0;
+}
+
+/* Topics: the store's subscriptions (fake_kit's), shared by the nodes and
+ * kept across crashes like the rows. No workload of the simulator uses
+ * them yet; they never fail. */
+static int store_subscribe(void *self, const char *topic, const char *target,
+                           const char *remark, int64_t now_ms, char *err,
+                           size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    sim_store_t *st = &((sim_node_t *)self)->sim->store;
+    return fkit_topics_subscribe(&st->topics, topic, target, remark, now_ms);
+}
+
+static int store_unsubscribe(void *self, const char *topic, const char *target,
+                             char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    sim_store_t *st = &((sim_node_t *)self)->sim->store;
+    return fkit_topics_unsubscribe(&st->topics, topic, target);
+}
+
+static int store_subscriptions(void *self, const char *topic,
+                               tm_subscription_t **out, size_t *n, char *err,
+                               size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    sim_store_t *st = &((sim_node_t *)self)->sim->store;
+    fkit_topics_list(&st->topics, topic, out, n);
     return 0;
 }
 
@@ -542,6 +576,9 @@ void sim_env(sim_node_t *n, tm_engine_env_t *env, tm_engine_front_t *front)
         .store_list = fkit_store_list_none,
         .store_load_unfinished = store_load_unfinished,
         .store_healthy = store_healthy,
+        .store_subscribe = store_subscribe,
+        .store_unsubscribe = store_unsubscribe,
+        .store_subscriptions = store_subscriptions,
         .store_lease_ok = store_lease_ok,
         .store_kind_name = store_kind_name,
         .store_start_ownership = store_start_ownership,

@@ -26,6 +26,7 @@ typedef struct {
     size_t n_rows, cap_rows;
     int healthy;
     unsigned fail_commits; /* the next n commits fail (nothing stored) */
+    fkit_topics_t topics;  /* subscriptions, shared by the nodes */
 } sim_store_t;
 
 /* ---- nodes: trellisd processes sharing the store ---- */

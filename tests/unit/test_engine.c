@@ -26,6 +26,7 @@
 #include "tm_request.h"
 #include "tm_store_impl.h"
 #include "tm_validate.h"
+#include "topics_check.h"
 
 #define ACTION "127.0.0.1:1/t.P/Action"
 #define COMPENSATE "127.0.0.1:1/t.P/Compensate"
@@ -759,6 +760,34 @@ static void test_failed_write_keeps_waiter(void **state)
     fenv_assert_answer(sub, TM_CODE_OK, TM_TX_SUCCEEDED);
 }
 
+/* The fake store's topics keep the stores' contract (topics_check.h),
+ * and a refused call fails alone, changing nothing. */
+static void test_fake_topics(void **state)
+{
+    (void)state;
+    const tm_engine_env_t *env = fenv_env();
+    tcheck_contract(env);
+    char before[1024], after[1024], err[256];
+    tcheck_text(env, NULL, before, sizeof(before));
+    fenv_refuse_topics(3);
+    assert_int_equal(env->store_subscribe(env->store, "x", "h:1/p.S/A", "", 1,
+                                          err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "refuses"));
+    assert_int_equal(
+        env->store_unsubscribe(env->store, "B", "h:1/p.S/A", err, sizeof(err)),
+        -1);
+    tm_subscription_t *v = NULL;
+    size_t n = 0;
+    assert_int_equal(
+        env->store_subscriptions(env->store, NULL, &v, &n, err, sizeof(err)),
+        -1);
+    assert_null(v);
+    assert_int_equal(n, 0);
+    /* only the next three: the fourth call works, and nothing changed */
+    assert_string_equal(tcheck_text(env, NULL, after, sizeof(after)), before);
+}
+
 int main(void)
 {
     tm_log_set_level(TM_LOG_ERROR);
@@ -785,6 +814,7 @@ int main(void)
         T(test_write_failed_reloads),
         T(test_no_call_after_unsent_decides),
         T(test_failed_write_keeps_waiter),
+        T(test_fake_topics),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

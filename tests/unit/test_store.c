@@ -4,8 +4,12 @@
  * recovery, writes commit in queue order, and list pages through by time;
  * an op's recorded result (any bytes, 60 KiB too) comes back byte for
  * byte; a database of schema version 1 is upgraded at open and keeps its
- * rows, and a version this code does not know is refused.
+ * rows, and a version this code does not know is refused. Topics: a
+ * subscription is created once (a repeat keeps the first remark), listed
+ * by topic, then age, then target, removed once, and survives a reopen;
+ * a database of schema version 2 is upgraded to keep them.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "tm_store.h"
+#include "topics_check_store.h"
 
 static char dir[512];
 
@@ -281,6 +286,95 @@ static void test_recorded_results_round_trip(void **state)
     free(big);
 }
 
+/* ---- topics -------------------------------------------------------------- */
+
+static void test_subscriptions(void **state)
+{
+    (void)state;
+    char err[256], before[1024], after[1024];
+    tm_store_t *s;
+    if (open_store(&s, err, sizeof(err)) != 0)
+        fail_msg("open: %s", err);
+    tm_engine_env_t env = tcheck_store_env(s);
+    tcheck_contract(&env);
+    tcheck_store_text(s, before, sizeof(before));
+    assert_non_null(strstr(before, "orders h:2/p.S/B second 200\n"));
+    tcheck_limits(&env);
+    assert_string_equal(tcheck_store_text(s, after, sizeof(after)), before);
+    tm_store_close(s);
+
+    /* reopened: every subscription as it was */
+    if (open_store(&s, err, sizeof(err)) != 0)
+        fail_msg("reopen: %s", err);
+    assert_string_equal(tcheck_store_text(s, after, sizeof(after)), before);
+    tm_store_close(s);
+}
+
+/* Subscribers from several threads while the store thread commits
+ * transactions: each thread's subscriptions all land, once. */
+#define SUB_THREADS 4
+#define SUBS_EACH 25
+
+static void *subscriber_main(void *arg)
+{
+    tm_store_t *s = ((void **)arg)[0];
+    int id = (int)(intptr_t)((void **)arg)[1];
+    char target[64], err[256];
+    intptr_t created = 0;
+    for (int i = 0; i < SUBS_EACH; i++) {
+        snprintf(target, sizeof(target), "h:%d/p.S/M%d", id, i);
+        created +=
+            tm_store_subscribe(s, "busy", target, "", i, err, sizeof(err)) == 1;
+    }
+    return (void *)created;
+}
+
+static void test_subscriptions_while_committing(void **state)
+{
+    (void)state;
+    char err[256];
+    tm_store_t *s;
+    if (open_store(&s, err, sizeof(err)) != 0)
+        fail_msg("open: %s", err);
+    pthread_t th[SUB_THREADS];
+    void *args[SUB_THREADS][2];
+    for (int i = 0; i < SUB_THREADS; i++) {
+        args[i][0] = s;
+        args[i][1] = (void *)(intptr_t)i;
+        assert_int_equal(pthread_create(&th[i], NULL, subscriber_main, args[i]),
+                         0);
+    }
+    for (int i = 0; i < 200; i++) {
+        char gid[32];
+        snprintf(gid, sizeof(gid), "busy-%d", i);
+        tm_trans_t *tx = two_step_saga(gid, 1000 + i);
+        tm_store_queue(s, tm_write_capture_all(tx, 1), NULL, NULL);
+        tm_trans_free(tx);
+    }
+    intptr_t created = 0;
+    for (int i = 0; i < SUB_THREADS; i++) {
+        void *rc;
+        pthread_join(th[i], &rc);
+        created += (intptr_t)rc;
+    }
+    tm_store_flush(s);
+    assert_int_equal(created, SUB_THREADS * SUBS_EACH);
+    tm_subscription_t *v;
+    size_t n;
+    assert_int_equal(
+        tm_store_subscriptions(s, "busy", &v, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, SUB_THREADS * SUBS_EACH);
+    for (size_t i = 1; i < n; i++) /* by age, then target */
+        assert_true(v[i - 1].created_ms < v[i].created_ms ||
+                    (v[i - 1].created_ms == v[i].created_ms &&
+                     strcmp(v[i - 1].target, v[i].target) < 0));
+    tm_subscriptions_free(v, n);
+    tm_trans_t *got = NULL;
+    assert_int_equal(tm_store_get(s, "busy-199", &got, err, sizeof(err)), 1);
+    tm_trans_free(got);
+    tm_store_close(s);
+}
+
 /* ---- schema upgrade ------------------------------------------------------ */
 
 /* Schema version 1 as trellisd created it before ops had a recorded
@@ -375,7 +469,7 @@ static void test_schema_upgrade_from_version_1(void **state)
     tm_store_flush(s);
     tm_trans_free(got);
     tm_store_close(s);
-    assert_string_equal(stored_version(version), "2");
+    assert_string_equal(stored_version(version), "3");
 
     /* reopened: no second upgrade, the rows as written */
     if (open_store(&s, err, sizeof(err)) != 0)
@@ -393,6 +487,36 @@ static void test_schema_upgrade_from_version_1(void **state)
     assert_non_null(strstr(err, "schema version 99"));
 }
 
+/* Schema version 2 (a recorded result, no topics) upgrades to 3: the
+ * rows stay, the subscription table is there, and the version says so. */
+static void test_schema_upgrade_from_version_2(void **state)
+{
+    (void)state;
+    sql_on_file(schema_1_sql);
+    sql_on_file("ALTER TABLE op ADD COLUMN recorded INTEGER NOT NULL"
+                " DEFAULT 0;"
+                "ALTER TABLE op ADD COLUMN result BLOB;"
+                "UPDATE meta SET value='2' WHERE key='schema';");
+    char err[256], version[32], got[256];
+    tm_store_t *s;
+    if (open_store(&s, err, sizeof(err)) != 0)
+        fail_msg("open: %s", err);
+    assert_string_equal(stored_version(version), "3");
+    tm_trans_t *tx = NULL;
+    assert_int_equal(tm_store_get(s, "old-1", &tx, err, sizeof(err)), 1);
+    assert_int_equal(tx->submit_hash, 9);
+    tm_trans_free(tx);
+    assert_int_equal(
+        tm_store_subscribe(s, "t", "h:1/p.S/A", "r", 5, err, sizeof(err)), 1);
+    tm_store_close(s);
+    if (open_store(&s, err, sizeof(err)) != 0)
+        fail_msg("reopen: %s", err);
+    assert_string_equal(tcheck_store_text(s, got, sizeof(got)),
+                        "t h:1/p.S/A r 5\n");
+    tm_store_close(s);
+    assert_string_equal(stored_version(version), "3");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +527,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_recorded_results_round_trip,
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_1,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_2,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_subscriptions, make_dir,
+                                        remove_dir),
+        cmocka_unit_test_setup_teardown(test_subscriptions_while_committing,
                                         make_dir, remove_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
