@@ -272,6 +272,70 @@ static void test_sent_at_once_answers_when_delivered(void **state)
     fenv_assert_answer(p, TM_CODE_OK, TM_TX_SUCCEEDED);
 }
 
+static void subscribe(const char *topic, const char *target)
+{
+    const tm_engine_env_t *env = fenv_env();
+    char err[256];
+    assert_int_equal(env->store_subscribe(env->store, topic, target, "",
+                                          fenv_now(), err, sizeof(err)),
+                     1);
+}
+
+/* A topic step goes to every subscriber the store had when the message
+ * was stored, each its own branch; a later subscriber does not get it. */
+static void test_topic_goes_to_every_subscriber(void **state)
+{
+    (void)state;
+    subscribe("order.created", SHIP);
+    subscribe("order.created", "127.0.0.1:4/mail.Mail/Notify");
+    msg_t m;
+    Trellis__V1__PrepareMessageRequest *r = message(&m, "t1");
+    m.s[1].target = "";
+    m.s[1].topic = "order.created";
+    durably_as(fenv_send(ENGINE_CALL_PREPARE_MESSAGE, &r->base),
+               TM_TX_PREPARED);
+    subscribe("order.created", "127.0.0.1:5/late.Late/Notify");
+    durably_as(send_submit("t1"), TM_TX_SUBMITTED);
+    fenv_assert_call(0, "t1", "01", "action");
+    fenv_answer_call(0, ST_OK);
+    fenv_commit_next(TM_WRITE_DONE);
+    assert_int_equal(fenv_calls_started(), 3); /* both subscribers at once */
+    fenv_assert_call(1, "t1", "02", "action");
+    fenv_assert_call(2, "t1", "03", "action");
+    fenv_answer_call(1, ST_OK);
+    fenv_commit_next(TM_WRITE_DONE);
+    fenv_answer_call(2, ST_OK);
+    fenv_commit_next(TM_WRITE_DONE);
+    fenv_rpc_t *q = fenv_send_query("t1");
+    assert_int_equal(q->status, TM_TX_SUCCEEDED);
+    assert_int_equal(q->n_branches, 4); /* head, stock, two subscribers */
+    assert_int_equal(fenv_calls_started(), 3);
+}
+
+static void test_unknown_topic_or_unreadable_store_stores_nothing(void **state)
+{
+    (void)state;
+    msg_t m;
+    Trellis__V1__PrepareMessageRequest *r = message(&m, "t2");
+    m.s[1].target = "";
+    m.s[1].topic = "nobody.listens";
+    fenv_rpc_t *p = fenv_send(ENGINE_CALL_PREPARE_MESSAGE, &r->base);
+    fenv_assert_answer(p, TM_CODE_NOT_FOUND, 0);
+    assert_non_null(strstr(p->message, "nobody.listens"));
+    subscribe("nobody.listens", SHIP);
+    fenv_refuse_topics(1);
+    fenv_assert_answer(fenv_send(ENGINE_CALL_PREPARE_MESSAGE, &r->base),
+                       TM_CODE_UNAVAILABLE, 0);
+    assert_int_equal(fenv_queued(), 0);
+    fenv_assert_answer(fenv_send_query("t2"), TM_CODE_NOT_FOUND, 0);
+    durably_as(fenv_send(ENGINE_CALL_PREPARE_MESSAGE, &r->base),
+               TM_TX_PREPARED);
+    send_abort("t2");
+    while (fenv_queued())
+        fenv_commit_next(TM_WRITE_DONE);
+    assert_int_equal(queried("t2"), TM_TX_FAILED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +353,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_sent_at_once_answers_when_delivered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_topic_goes_to_every_subscriber,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_unknown_topic_or_unreadable_store_stores_nothing, setup,
+            teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
