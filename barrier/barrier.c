@@ -4,6 +4,8 @@
  * This file owns the barrier table's layout (DDL), the SQL trellis_barrier_run
  * sends around the handler's business SQL, the mapping from outcomes to
  * participant replies, and the retention purge.
+ * It lends barrier_msg.c (a message's barrier) its statements and the
+ * start and business part of a transaction, through barrier_impl.h.
  *
  * One trellis_barrier_run is one local transaction on the caller's connection:
  *
@@ -63,6 +65,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "barrier_impl.h"
+
 /* Column sizes of the table (bytes are checked, a stricter bound than
  * VARCHAR's characters). */
 #define COL_TRANS_TYPE 16
@@ -73,7 +77,7 @@
 
 /* ---- messages ----------------------------------------------------------- */
 
-static void say(char *msg, size_t msglen, const char *fmt, ...)
+void tb_say(char *msg, size_t msglen, const char *fmt, ...)
 {
     if (!msg || msglen == 0)
         return;
@@ -83,10 +87,21 @@ static void say(char *msg, size_t msglen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* "what: <mysql error> (<errno>)" into msg. */
-static void say_db(char *msg, size_t msglen, MYSQL *conn, const char *what)
+char *tb_msg_buf(char *msg, size_t *msglen, char *scratch, size_t scratchlen)
 {
-    say(msg, msglen, "%s: %s (%u)", what, mysql_error(conn), mysql_errno(conn));
+    if (!msg || *msglen == 0) {
+        msg = scratch;
+        *msglen = scratchlen;
+    }
+    msg[0] = '\0';
+    return msg;
+}
+
+/* "what: <mysql error> (<errno>)" into msg. */
+void tb_say_db(char *msg, size_t msglen, MYSQL *conn, const char *what)
+{
+    tb_say(msg, msglen, "%s: %s (%u)", what, mysql_error(conn),
+           mysql_errno(conn));
 }
 
 /* ---- ops ---------------------------------------------------------------- */
@@ -116,12 +131,12 @@ int trellis_barrier_check_table_name(const char *table, char *err,
                                      size_t errlen)
 {
     if (!table || !*table) {
-        say(err, errlen, "barrier table name is empty");
+        tb_say(err, errlen, "barrier table name is empty");
         return -1;
     }
     size_t n = strlen(table);
     if (n > 64) {
-        say(err, errlen, "barrier table name is longer than 64 characters");
+        tb_say(err, errlen, "barrier table name is longer than 64 characters");
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -129,10 +144,10 @@ int trellis_barrier_check_table_name(const char *table, char *err,
         int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
                  (c >= '0' && c <= '9') || c == '_';
         if (!ok) {
-            say(err, errlen,
-                "barrier table name \"%.64s\" has a character outside "
-                "[A-Za-z0-9_] at %zu",
-                table, i);
+            tb_say(err, errlen,
+                   "barrier table name \"%.64s\" has a character outside "
+                   "[A-Za-z0-9_] at %zu",
+                   table, i);
             return -1;
         }
     }
@@ -146,20 +161,20 @@ static int check_value(const char *name, const char *v, size_t max,
                        int may_be_empty, char *msg, size_t msglen)
 {
     if (!v) {
-        say(msg, msglen, "barrier: %s is missing", name);
+        tb_say(msg, msglen, "barrier: %s is missing", name);
         return -1;
     }
     size_t n = strlen(v);
     if (n == 0 && !may_be_empty) {
-        say(msg, msglen, "barrier: %s is empty", name);
+        tb_say(msg, msglen, "barrier: %s is empty", name);
         return -1;
     }
     if (n > max) {
-        say(msg, msglen, "barrier: %s is longer than %zu bytes", name, max);
+        tb_say(msg, msglen, "barrier: %s is longer than %zu bytes", name, max);
         return -1;
     }
     if (n > 0 && v[n - 1] == ' ') {
-        say(msg, msglen, "barrier: %s ends in a space", name);
+        tb_say(msg, msglen, "barrier: %s ends in a space", name);
         return -1;
     }
     return 0;
@@ -169,7 +184,7 @@ int trellis_barrier_check_branch(const trellis_barrier_branch_t *b, char *msg,
                                  size_t msglen)
 {
     if (!b) {
-        say(msg, msglen, "barrier: no branch");
+        tb_say(msg, msglen, "barrier: no branch");
         return -1;
     }
     const char *bid =
@@ -246,7 +261,7 @@ static int run_sql(MYSQL *conn, const sql_t *q)
     return mysql_real_query(conn, q->s, q->n) == 0 ? 0 : -1;
 }
 
-static int run_text(MYSQL *conn, const char *text)
+int tb_run_text(MYSQL *conn, const char *text)
 {
     return mysql_real_query(conn, text, strlen(text)) == 0 ? 0 : -1;
 }
@@ -274,7 +289,7 @@ int trellis_barrier_create_table(MYSQL *conn, const char *table, char *err,
                 " KEY ix_create_time (create_time)"
                 ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
     if (run_sql(conn, &q) != 0) {
-        say_db(err, errlen, conn, "barrier: create table");
+        tb_say_db(err, errlen, conn, "barrier: create table");
         return -1;
     }
     return 0;
@@ -283,7 +298,7 @@ int trellis_barrier_create_table(MYSQL *conn, const char *table, char *err,
 /* ---- trellis_barrier_run
  * -------------------------------------------------------- */
 
-static unsigned server_status(MYSQL *conn)
+unsigned tb_server_status(MYSQL *conn)
 {
     unsigned st = 0;
     if (mariadb_get_infov(conn, MARIADB_CONNECTION_SERVER_STATUS, &st) != 0)
@@ -310,26 +325,26 @@ int trellis_barrier_drain_results(MYSQL *conn)
 
 /* ROLLBACK, ignoring failure: on a lost connection the server has already
  * rolled back. Keeps the error message already in msg. */
-static void rollback_quietly(MYSQL *conn)
+void tb_rollback_quietly(MYSQL *conn)
 {
-    run_text(conn, "ROLLBACK");
+    tb_run_text(conn, "ROLLBACK");
 }
 
 /* A database error inside the transaction: report it, then roll back. */
 static trellis_barrier_outcome_t fail_db(MYSQL *conn, const char *what,
                                          char *msg, size_t msglen)
 {
-    say_db(msg, msglen, conn, what);
-    rollback_quietly(conn);
+    tb_say_db(msg, msglen, conn, what);
+    tb_rollback_quietly(conn);
     return TRELLIS_BARRIER_ERROR;
 }
 
-long long trellis_barrier_insert_row(MYSQL *conn, const char *table,
-                                     const trellis_barrier_branch_t *b,
-                                     const char *op, const char *barrier_id)
+long long tb_insert_row(MYSQL *conn, const char *table,
+                        const trellis_barrier_branch_t *b, const char *op,
+                        const char *barrier_id, int ignore)
 {
     sql_t q = {.n = 0};
-    sql_raw(&q, "INSERT IGNORE INTO `");
+    sql_raw(&q, ignore ? "INSERT IGNORE INTO `" : "INSERT INTO `");
     sql_raw(&q, table);
     sql_raw(&q, "` (trans_type, gid, branch_id, op, barrier_id, reason) "
                 "VALUES (");
@@ -349,6 +364,13 @@ long long trellis_barrier_insert_row(MYSQL *conn, const char *table,
         return -1;
     my_ulonglong n = mysql_affected_rows(conn);
     return n == (my_ulonglong)-1 ? -1 : (long long)n;
+}
+
+long long trellis_barrier_insert_row(MYSQL *conn, const char *table,
+                                     const trellis_barrier_branch_t *b,
+                                     const char *op, const char *barrier_id)
+{
+    return tb_insert_row(conn, table, b, op, barrier_id, 1);
 }
 
 int trellis_barrier_read_reason(MYSQL *conn, const char *table,
@@ -389,21 +411,21 @@ already_there(MYSQL *conn, const char *table, const trellis_barrier_branch_t *b,
         if (found < 0)
             return fail_db(conn, "barrier: read reason", msg, msglen);
         if (found == 0) {
-            say(msg, msglen, "barrier: row vanished (purged?); retry");
-            rollback_quietly(conn);
+            tb_say(msg, msglen, "barrier: row vanished (purged?); retry");
+            tb_rollback_quietly(conn);
             return TRELLIS_BARRIER_ERROR;
         }
         if (strcmp(reason, b->op) != 0)
             out = TRELLIS_BARRIER_SKIPPED_HANGING;
     }
-    if (run_text(conn, "ROLLBACK") != 0) {
-        say_db(msg, msglen, conn, "barrier: rollback");
+    if (tb_run_text(conn, "ROLLBACK") != 0) {
+        tb_say_db(msg, msglen, conn, "barrier: rollback");
         return TRELLIS_BARRIER_ERROR;
     }
-    say(msg, msglen, "%s",
-        out == TRELLIS_BARRIER_SKIPPED_HANGING
-            ? "hanging: the transaction was already rolled back"
-            : "duplicate: already done");
+    tb_say(msg, msglen, "%s",
+           out == TRELLIS_BARRIER_SKIPPED_HANGING
+               ? "hanging: the transaction was already rolled back"
+               : "duplicate: already done");
     return out;
 }
 
@@ -411,9 +433,51 @@ already_there(MYSQL *conn, const char *table, const trellis_barrier_branch_t *b,
 static trellis_barrier_outcome_t
 commit(MYSQL *conn, trellis_barrier_outcome_t out, char *msg, size_t msglen)
 {
-    if (run_text(conn, "COMMIT") != 0)
+    if (tb_run_text(conn, "COMMIT") != 0)
         return fail_db(conn, "barrier: commit", msg, msglen);
     return out;
+}
+
+trellis_barrier_outcome_t tb_business(MYSQL *conn,
+                                      trellis_barrier_business_fn fn,
+                                      void *user, char *msg, size_t msglen,
+                                      unsigned long session)
+{
+    trellis_barrier_business_rc_t rc = fn(conn, user, msg, msglen);
+    int unseen_failure = trellis_barrier_drain_results(conn) != 0;
+    if (mysql_thread_id(conn) != session) {
+        /* The handler turned auto-reconnect on and the session was lost:
+         * the barrier rows are gone with it, and whatever the handler ran
+         * after the reconnect committed on its own. */
+        tb_say(msg, msglen,
+               "barrier: the connection reconnected during the handler "
+               "(session %lu, now %lu): the barrier rows were lost; "
+               "statements after the reconnect committed without them",
+               session, mysql_thread_id(conn));
+        tb_rollback_quietly(conn);
+        return TRELLIS_BARRIER_ERROR;
+    }
+    if (unseen_failure && rc == TRELLIS_BARRIER_BUSINESS_OK)
+        return fail_db(conn, "barrier: a statement of the handler failed", msg,
+                       msglen);
+    if (rc == TRELLIS_BARRIER_BUSINESS_OK) {
+        if (!(tb_server_status(conn) & SERVER_STATUS_IN_TRANS)) {
+            tb_say(msg, msglen,
+                   "barrier: the handler ended the transaction (it must not "
+                   "commit, roll back or run DDL)");
+            tb_rollback_quietly(conn);
+            return TRELLIS_BARRIER_ERROR;
+        }
+        return TRELLIS_BARRIER_DONE;
+    }
+    if (!*msg)
+        tb_say(msg, msglen, "%s",
+               rc == TRELLIS_BARRIER_BUSINESS_FAIL ? "business failure"
+                                                   : "business error");
+    tb_rollback_quietly(conn);
+    return rc == TRELLIS_BARRIER_BUSINESS_FAIL
+               ? TRELLIS_BARRIER_BUSINESS_FAILURE
+               : TRELLIS_BARRIER_ERROR;
 }
 
 /* Run the handler inside the open transaction (begun on session) and
@@ -422,41 +486,11 @@ static trellis_barrier_outcome_t
 run_business(MYSQL *conn, trellis_barrier_business_fn fn, void *user, char *msg,
              size_t msglen, unsigned long session)
 {
-    trellis_barrier_business_rc_t rc = fn(conn, user, msg, msglen);
-    int unseen_failure = trellis_barrier_drain_results(conn) != 0;
-    if (mysql_thread_id(conn) != session) {
-        /* The handler turned auto-reconnect on and the session was lost:
-         * the barrier rows are gone with it, and whatever the handler ran
-         * after the reconnect committed on its own. */
-        say(msg, msglen,
-            "barrier: the connection reconnected during the handler "
-            "(session %lu, now %lu): the barrier rows were lost; "
-            "statements after the reconnect committed without them",
-            session, mysql_thread_id(conn));
-        rollback_quietly(conn);
-        return TRELLIS_BARRIER_ERROR;
-    }
-    if (unseen_failure && rc == TRELLIS_BARRIER_BUSINESS_OK)
-        return fail_db(conn, "barrier: a statement of the handler failed", msg,
-                       msglen);
-    if (rc == TRELLIS_BARRIER_BUSINESS_OK) {
-        if (!(server_status(conn) & SERVER_STATUS_IN_TRANS)) {
-            say(msg, msglen,
-                "barrier: the handler ended the transaction (it must not "
-                "commit, roll back or run DDL)");
-            rollback_quietly(conn);
-            return TRELLIS_BARRIER_ERROR;
-        }
-        return commit(conn, TRELLIS_BARRIER_DONE, msg, msglen);
-    }
-    if (!*msg)
-        say(msg, msglen, "%s",
-            rc == TRELLIS_BARRIER_BUSINESS_FAIL ? "business failure"
-                                                : "business error");
-    rollback_quietly(conn);
-    return rc == TRELLIS_BARRIER_BUSINESS_FAIL
-               ? TRELLIS_BARRIER_BUSINESS_FAILURE
-               : TRELLIS_BARRIER_ERROR;
+    trellis_barrier_outcome_t out =
+        tb_business(conn, fn, user, msg, msglen, session);
+    if (out != TRELLIS_BARRIER_DONE)
+        return out;
+    return commit(conn, TRELLIS_BARRIER_DONE, msg, msglen);
 }
 
 /* Auto-reconnect is refused: libmariadb will not reconnect the first
@@ -465,15 +499,33 @@ run_business(MYSQL *conn, trellis_barrier_business_fn fn, void *user, char *msg,
  * autocommit. A handler that retries after a lost connection would then
  * commit its business SQL on a new session while the barrier rows died
  * with the old one. 0, or -1 with msg. */
-static int check_no_reconnect(MYSQL *conn, char *msg, size_t msglen)
+static int tb_check_no_reconnect(MYSQL *conn, char *msg, size_t msglen)
 {
     my_bool on = 0;
     if (mysql_get_optionv(conn, MYSQL_OPT_RECONNECT, &on) != 0 || on) {
-        say(msg, msglen,
-            "barrier: the connection has auto-reconnect on "
-            "(MYSQL_OPT_RECONNECT): a reconnect inside the local "
-            "transaction would commit business SQL without its barrier "
-            "row; turn it off");
+        tb_say(msg, msglen,
+               "barrier: the connection has auto-reconnect on "
+               "(MYSQL_OPT_RECONNECT): a reconnect inside the local "
+               "transaction would commit business SQL without its barrier "
+               "row; turn it off");
+        return -1;
+    }
+    return 0;
+}
+
+int tb_begin(MYSQL *conn, char *msg, size_t msglen)
+{
+    if (tb_check_no_reconnect(conn, msg, msglen) != 0)
+        return -1;
+    if (tb_server_status(conn) & SERVER_STATUS_IN_TRANS) {
+        /* START TRANSACTION would silently commit the caller's work. */
+        tb_say(msg, msglen,
+               "barrier: a transaction is already open on the "
+               "connection");
+        return -1;
+    }
+    if (tb_run_text(conn, "START TRANSACTION") != 0) {
+        tb_say_db(msg, msglen, conn, "barrier: start transaction");
         return -1;
     }
     return 0;
@@ -484,19 +536,8 @@ run_checked(MYSQL *conn, const char *table, const trellis_barrier_branch_t *b,
             const char *barrier_id, trellis_barrier_business_fn fn, void *user,
             char *msg, size_t msglen)
 {
-    if (check_no_reconnect(conn, msg, msglen) != 0)
+    if (tb_begin(conn, msg, msglen) != 0)
         return TRELLIS_BARRIER_ERROR;
-    if (server_status(conn) & SERVER_STATUS_IN_TRANS) {
-        /* START TRANSACTION would silently commit the caller's work. */
-        say(msg, msglen,
-            "barrier: a transaction is already open on the "
-            "connection");
-        return TRELLIS_BARRIER_ERROR;
-    }
-    if (run_text(conn, "START TRANSACTION") != 0) {
-        say_db(msg, msglen, conn, "barrier: start transaction");
-        return TRELLIS_BARRIER_ERROR;
-    }
     /* The session the barrier rows are written on, taken once the
      * transaction is open (a reconnect would change it). */
     unsigned long session = mysql_thread_id(conn);
@@ -514,7 +555,7 @@ run_checked(MYSQL *conn, const char *table, const trellis_barrier_branch_t *b,
         if (o < 0)
             return fail_db(conn, "barrier: insert origin", msg, msglen);
         if (o == 1) {
-            say(msg, msglen, "empty compensation: %s never ran", origin);
+            tb_say(msg, msglen, "empty compensation: %s never ran", origin);
             return commit(conn, TRELLIS_BARRIER_SKIPPED_EMPTY, msg, msglen);
         }
     }
@@ -528,13 +569,9 @@ trellis_barrier_outcome_t trellis_barrier_run(MYSQL *conn, const char *table,
                                               size_t msglen)
 {
     char scratch[256];
-    if (!msg || msglen == 0) {
-        msg = scratch;
-        msglen = sizeof scratch;
-    }
-    msg[0] = '\0';
+    msg = tb_msg_buf(msg, &msglen, scratch, sizeof scratch);
     if (!conn || !fn) {
-        say(msg, msglen, "barrier: no connection or no handler");
+        tb_say(msg, msglen, "barrier: no connection or no handler");
         return TRELLIS_BARRIER_ERROR;
     }
     if (!table)
@@ -563,38 +600,39 @@ trellis_barrier_branch_from_ctx(const trellis_branch_ctx_t *ctx)
 
 /* ---- replies ------------------------------------------------------------ */
 
+void tb_reply(trellis_reply_t *reply, trellis_reply_code_t code,
+              const char *msg, const char *fallback)
+{
+    reply->code = code;
+    snprintf(reply->message, sizeof reply->message, "%s",
+             msg && *msg ? msg : fallback);
+}
+
+/* What each outcome answers, indexed by trellis_barrier_outcome_t. */
+static const struct {
+    trellis_reply_code_t code;
+    const char *fallback;
+} outcome_replies[] = {
+    [TRELLIS_BARRIER_DONE] = {TRELLIS_REPLY_SUCCESS, ""},
+    [TRELLIS_BARRIER_SKIPPED_DUPLICATE] = {TRELLIS_REPLY_SUCCESS,
+                                           "duplicate: already done"},
+    [TRELLIS_BARRIER_SKIPPED_EMPTY] = {TRELLIS_REPLY_SUCCESS,
+                                       "empty compensation"},
+    [TRELLIS_BARRIER_SKIPPED_HANGING] =
+        {TRELLIS_REPLY_FAILURE,
+         "hanging: the transaction was already rolled back"},
+    [TRELLIS_BARRIER_BUSINESS_FAILURE] = {TRELLIS_REPLY_FAILURE,
+                                          "business failure"},
+    [TRELLIS_BARRIER_ERROR] = {TRELLIS_REPLY_ERROR, "barrier error"},
+};
+
 void trellis_barrier_fill_reply(trellis_barrier_outcome_t outcome,
                                 const char *msg, trellis_reply_t *reply)
 {
-    const char *fallback = "";
-    switch (outcome) {
-    case TRELLIS_BARRIER_DONE:
-        reply->code = TRELLIS_REPLY_SUCCESS;
-        break;
-    case TRELLIS_BARRIER_SKIPPED_DUPLICATE:
-        reply->code = TRELLIS_REPLY_SUCCESS;
-        fallback = "duplicate: already done";
-        break;
-    case TRELLIS_BARRIER_SKIPPED_EMPTY:
-        reply->code = TRELLIS_REPLY_SUCCESS;
-        fallback = "empty compensation";
-        break;
-    case TRELLIS_BARRIER_SKIPPED_HANGING:
-        reply->code = TRELLIS_REPLY_FAILURE;
-        fallback = "hanging: the transaction was already rolled back";
-        break;
-    case TRELLIS_BARRIER_BUSINESS_FAILURE:
-        reply->code = TRELLIS_REPLY_FAILURE;
-        fallback = "business failure";
-        break;
-    case TRELLIS_BARRIER_ERROR:
-    default:
-        reply->code = TRELLIS_REPLY_ERROR;
-        fallback = "barrier error";
-        break;
-    }
-    snprintf(reply->message, sizeof reply->message, "%s",
-             msg && *msg ? msg : fallback);
+    if ((unsigned)outcome > TRELLIS_BARRIER_ERROR)
+        outcome = TRELLIS_BARRIER_ERROR;
+    tb_reply(reply, outcome_replies[outcome].code, msg,
+             outcome_replies[outcome].fallback);
 }
 
 /* ---- retention ---------------------------------------------------------- */
@@ -609,13 +647,13 @@ int trellis_barrier_purge(MYSQL *conn, const char *table, unsigned days,
     if (trellis_barrier_check_table_name(table, err, errlen) != 0)
         return -1;
     if (batch == 0) {
-        say(err, errlen, "barrier: purge batch must be at least 1");
+        tb_say(err, errlen, "barrier: purge batch must be at least 1");
         return -1;
     }
-    if (server_status(conn) & SERVER_STATUS_IN_TRANS) {
-        say(err, errlen,
-            "barrier: a transaction is already open on the "
-            "connection");
+    if (tb_server_status(conn) & SERVER_STATUS_IN_TRANS) {
+        tb_say(err, errlen,
+               "barrier: a transaction is already open on the "
+               "connection");
         return -1;
     }
     char sql[256];
@@ -627,14 +665,14 @@ int trellis_barrier_purge(MYSQL *conn, const char *table, unsigned days,
         /* Each DELETE commits on its own (autocommit); with autocommit
          * off, the COMMIT below keeps every batch short. */
         if (mysql_real_query(conn, sql, (unsigned long)n) != 0) {
-            say_db(err, errlen, conn, "barrier: purge");
-            rollback_quietly(conn);
+            tb_say_db(err, errlen, conn, "barrier: purge");
+            tb_rollback_quietly(conn);
             return -1;
         }
         my_ulonglong got = mysql_affected_rows(conn);
-        if ((server_status(conn) & SERVER_STATUS_IN_TRANS) &&
-            run_text(conn, "COMMIT") != 0) {
-            say_db(err, errlen, conn, "barrier: purge commit");
+        if ((tb_server_status(conn) & SERVER_STATUS_IN_TRANS) &&
+            tb_run_text(conn, "COMMIT") != 0) {
+            tb_say_db(err, errlen, conn, "barrier: purge commit");
             return -1;
         }
         total += got;

@@ -14,8 +14,7 @@
 
 #include "trellis/v1/tm.pb-c.h"
 
-/* ---- JSON and time helpers ------------------------------------------------
- */
+/* ---- JSON and time helpers ---------------------------------------------- */
 
 void ctl_json_str(const char *s)
 {
@@ -79,8 +78,7 @@ const char *ctl_fmt_age(int64_t ms, char *buf, size_t len)
     return buf;
 }
 
-/* ---- op sides ---------------------------------------------------------------
- */
+/* ---- op sides ----------------------------------------------------------- */
 
 static int is_forward(trellis_op_t op)
 {
@@ -161,9 +159,40 @@ static int ev_cmp(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* A message's head (branch 0, msg_check: its back-check), or NULL. */
+static const trellis_op_info_t *message_check(const trellis_trans_info_t *info)
+{
+    if (info->n_branches == 0 ||
+        info->branches[0].mode != TRELLIS_MODE_MSG_CHECK ||
+        info->branches[0].n_ops == 0)
+        return NULL;
+    return &info->branches[0].ops[0];
+}
+
+/* A message is decided once: delivered (the initiator's submit, or the
+ * back-check answered committed) or dropped (abort, or the back-check
+ * answered not committed). Its steps are never rolled back, so a step's
+ * failure decides nothing. */
+static void add_message_decision(evs_t *e, const trellis_op_info_t *check)
+{
+    if (check->status == TRELLIS_OP_SUCCEEDED)
+        ev_add(e, (ev_t){.ms = check->finished_ms,
+                         .kind = EV_DECISION,
+                         .decision = "deliver"});
+    else if (check->status == TRELLIS_OP_FAILED)
+        ev_add(e, (ev_t){.ms = check->finished_ms,
+                         .kind = EV_DECISION,
+                         .decision = "drop"});
+}
+
 /* Derived decisions: see ctl_print.h. */
 static void add_decisions(evs_t *e, const trellis_trans_info_t *info)
 {
+    const trellis_op_info_t *check = message_check(info);
+    if (check) {
+        add_message_decision(e, check);
+        return;
+    }
     int64_t first_fail = 0, last_forward = 0;
     int all_forward_ok = 1, any_forward = 0;
     for (size_t b = 0; b < info->n_branches; b++)
@@ -301,8 +330,7 @@ static void print_timeline_json(const trellis_trans_info_t *info)
     free(e.v);
 }
 
-/* ---- one transaction -------------------------------------------------------
- */
+/* ---- one transaction ---------------------------------------------------- */
 
 static void print_op_text(const trellis_op_info_t *op)
 {
@@ -345,6 +373,28 @@ static void print_workflow_text(const trellis_trans_info_t *info)
                info->gid);
 }
 
+/* A message's head: how its back-check went, in an operator's words. */
+static void print_message_text(const trellis_trans_info_t *info)
+{
+    const trellis_op_info_t *check = message_check(info);
+    if (!check)
+        return;
+    const char *what = "waiting for the initiator's submit or abort";
+    if (check->status == TRELLIS_OP_SUCCEEDED)
+        what = check->attempts ? "committed (the back-check answered): "
+                                 "delivering its steps"
+                               : "submitted by the initiator: delivering "
+                                 "its steps";
+    else if (check->status == TRELLIS_OP_FAILED)
+        what = check->attempts ? "dropped: the back-check answered that the "
+                                 "local transaction did not commit"
+                               : "dropped: aborted by the initiator";
+    else if (check->attempts)
+        what = "back-checking: the initiator went silent, asking its "
+               "back-check until it answers";
+    printf("message   %s\n", what);
+}
+
 void ctl_print_trans_text(const trellis_trans_info_t *info)
 {
     char t[40];
@@ -353,6 +403,7 @@ void ctl_print_trans_text(const trellis_trans_info_t *info)
     if (info->reason && info->reason[0])
         printf("reason    %s\n", info->reason);
     print_workflow_text(info);
+    print_message_text(info);
     printf("created   %s\n", ctl_fmt_time(info->created_ms, t, sizeof t));
     printf("updated   %s\n", ctl_fmt_time(info->updated_ms, t, sizeof t));
     printf("finished  %s\n", ctl_fmt_time(info->finished_ms, t, sizeof t));
@@ -420,8 +471,7 @@ void ctl_print_trans_json(const trellis_trans_info_t *info)
     fputs("}\n", stdout);
 }
 
-/* ---- what a force-stop left unfinished ------------------------------------
- */
+/* ---- what a force-stop left unfinished ---------------------------------- */
 
 size_t ctl_unfinished_count(const trellis_trans_info_t *info)
 {

@@ -9,7 +9,10 @@
  * rollback decided by a failed forward op is shown at that op's end; a
  * commit decision at the end of the last forward op, once a commit-side op
  * was called. A rollback decided by abort or timeout shows only in the
- * transaction's reason.
+ * transaction's reason. A message (branch 0 its back-check, mode
+ * msg_check) is decided "deliver" or "drop" when its back-check op ends
+ * (answered, or settled by the initiator's submit or abort); its steps'
+ * failures decide nothing, as they are never rolled back.
  *
  * Single-threaded, like trellisctl.
  */

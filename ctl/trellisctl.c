@@ -2,8 +2,9 @@
  * trellisctl: an operator's command line for a running trellisd — show one
  * transaction with its branches, ops and timeline, list transactions,
  * abort a prepared one, call waiting retries now, force-stop a transaction
- * that can never finish, read or change trellisd's log level. A thin shell
- * over libtrellis (trellis.h, trellis_admin.h): every command is one SDK
+ * that can never finish, read or change trellisd's log level, subscribe
+ * targets to message topics and list them. A thin shell over libtrellis
+ * (trellis.h, trellis_admin.h, trellis_msg.h): every command is one SDK
  * call (force-stop adds a Query to show what was left unfinished) whose
  * result is printed readable (ctl_print.c) or, with --json, as one JSON
  * object on stdout.
@@ -24,6 +25,7 @@
 #include "ctl_print.h"
 #include "trellis/trellis.h"
 #include "trellis/trellis_admin.h"
+#include "trellis/trellis_msg.h"
 
 #define CTL_DEFAULT_TM "127.0.0.1:7400"
 #define CTL_CALL_TIMEOUT_MS 15000
@@ -45,6 +47,9 @@ typedef struct {
     int64_t older_than_ms; /* list: created at least this long ago; -1 */
     int64_t newer_than_ms; /* list: created at most this long ago; -1 */
     const char *level;     /* log-level: the new level, or NULL */
+    const char *topic;     /* subscribe, unsubscribe, topics */
+    const char *target;    /* subscribe, unsubscribe */
+    const char *remark;    /* subscribe --remark */
     trellis_tls_t tls;     /* --tls-*: used when use_tls */
     int use_tls;
 } ctl_args_t;
@@ -74,6 +79,13 @@ static const char usage_text[] =
     "                              unfinished, to resolve by hand\n"
     "  log-level [LEVEL]           show trellisd's log level, or set it:\n"
     "                              debug|info|warn|error\n"
+    "  subscribe TOPIC TARGET [--remark TEXT]\n"
+    "                              deliver message steps naming TOPIC to\n"
+    "                              TARGET (host:port/package.Service/Method)\n"
+    "                              too; TEXT is a note for operators\n"
+    "  unsubscribe TOPIC TARGET    stop delivering TOPIC to TARGET\n"
+    "  topics [TOPIC]              the subscriptions (of TOPIC), by topic\n"
+    "                              then age\n"
     "\n"
     "flags:\n"
     "  --tm HOST:PORT   trellisd's address (default " CTL_DEFAULT_TM ")\n"
@@ -177,6 +189,7 @@ static int parse_command_flag(ctl_args_t *a, int argc, char **argv, int *i)
     int is_list = a->command && strcmp(a->command, "list") == 0;
     int is_abort = a->command && (strcmp(a->command, "abort") == 0 ||
                                   strcmp(a->command, "force-stop") == 0);
+    int is_subscribe = a->command && strcmp(a->command, "subscribe") == 0;
     const char *v = NULL;
     int rc = is_list ? parse_list_flag(a, argc, argv, i) : 1;
     if (rc != 1)
@@ -193,31 +206,46 @@ static int parse_command_flag(ctl_args_t *a, int argc, char **argv, int *i)
     } else if (is_abort && strcmp(f, "--reason") == 0) {
         if (!(a->reason = flag_value(argc, argv, i)))
             return usage_error("--reason needs a value", NULL);
+    } else if (is_subscribe && strcmp(f, "--remark") == 0) {
+        if (!(a->remark = flag_value(argc, argv, i)))
+            return usage_error("--remark needs a value", NULL);
     } else {
         return usage_error("unknown flag", f);
     }
     return 0;
 }
 
+/* Put w into an empty *slot: 0, or -1 when it was taken. */
+static int take_word(const char **slot, const char *w)
+{
+    if (*slot)
+        return -1;
+    *slot = w;
+    return 0;
+}
+
+static int is_topic_command(const char *cmd)
+{
+    return strcmp(cmd, "subscribe") == 0 || strcmp(cmd, "unsubscribe") == 0 ||
+           strcmp(cmd, "topics") == 0;
+}
+
 /* A word that is not a flag: the command, then the command's GID (or
- * log-level's LEVEL). */
+ * log-level's LEVEL, or the topic commands' TOPIC and TARGET). */
 static int parse_word(ctl_args_t *a, const char *w)
 {
-    if (!a->command) {
-        a->command = w;
+    int ok;
+    if (take_word(&a->command, w) == 0)
         return 0;
-    }
-    if (strcmp(a->command, "log-level") == 0) {
-        if (a->level)
-            return usage_error("unexpected argument", w);
-        a->level = w;
-        return 0;
-    }
-    if (!a->gid && strcmp(a->command, "list") != 0) {
-        a->gid = w;
-        return 0;
-    }
-    return usage_error("unexpected argument", w);
+    if (is_topic_command(a->command))
+        ok = take_word(&a->topic, w) == 0 ||
+             (strcmp(a->command, "topics") != 0 &&
+              take_word(&a->target, w) == 0);
+    else if (strcmp(a->command, "log-level") == 0)
+        ok = take_word(&a->level, w) == 0;
+    else
+        ok = strcmp(a->command, "list") != 0 && take_word(&a->gid, w) == 0;
+    return ok ? 0 : usage_error("unexpected argument", w);
 }
 
 /* --tls-ca/-cert/-key/-server-name; 0, or the usage exit code. */
@@ -506,6 +534,97 @@ static int cmd_log_level(trellis_client_t *c, const ctl_args_t *a)
     return 0;
 }
 
+/* ---- topics ------------------------------------------------------------ */
+
+/* {"topic":...,"target":...,"<key>":true|false} and a newline. */
+static void print_pair_json(const ctl_args_t *a, const char *key, int value)
+{
+    putchar('{');
+    ctl_json_kv_str("topic", a->topic, 1);
+    ctl_json_kv_str("target", a->target, 0);
+    printf(",\"%s\":%s}\n", key, value ? "true" : "false");
+}
+
+static int cmd_subscribe(trellis_client_t *c, const ctl_args_t *a)
+{
+    char err[512];
+    int created = 0;
+    trellis_rc_t rc = trellis_subscribe(c, a->topic, a->target, a->remark,
+                                        &created, err, sizeof err);
+    if (rc != TRELLIS_OK)
+        return call_failed(a->topic, rc, err);
+    if (a->json) {
+        print_pair_json(a, "created", created);
+    } else {
+        printf("%s %s to %s\n", created ? "subscribed" : "already subscribed",
+               a->target, a->topic);
+    }
+    return 0;
+}
+
+static int cmd_unsubscribe(trellis_client_t *c, const ctl_args_t *a)
+{
+    char err[512];
+    trellis_rc_t rc =
+        trellis_unsubscribe(c, a->topic, a->target, err, sizeof err);
+    if (rc != TRELLIS_OK)
+        return call_failed(a->topic, rc, err);
+    if (a->json) {
+        print_pair_json(a, "unsubscribed", 1);
+    } else {
+        printf("unsubscribed %s from %s\n", a->target, a->topic);
+    }
+    return 0;
+}
+
+static void print_subscriptions_json(const trellis_subscription_list_t *l)
+{
+    fputs("{\"subscriptions\":[", stdout);
+    for (size_t i = 0; i < l->n; i++) {
+        const trellis_subscription_t *s = &l->items[i];
+        fputs(i ? ",{" : "{", stdout);
+        ctl_json_kv_str("topic", s->topic, 1);
+        ctl_json_kv_str("target", s->target, 0);
+        ctl_json_kv_str("remark", s->remark, 0);
+        ctl_json_kv_int("created_ms", s->created_ms);
+        putchar('}');
+    }
+    fputs("]}\n", stdout);
+}
+
+static void print_subscriptions_text(const trellis_subscription_list_t *l,
+                                     const char *topic)
+{
+    char t[40];
+    if (l->n == 0) {
+        printf("no subscriptions%s%s\n", topic ? " to " : "",
+               topic ? topic : "");
+        return;
+    }
+    printf("%-24s %-24s %-44s %s\n", "TOPIC", "SUBSCRIBED", "TARGET", "REMARK");
+    for (size_t i = 0; i < l->n; i++) {
+        const trellis_subscription_t *s = &l->items[i];
+        printf("%-24s %-24s %-44s %s\n", s->topic,
+               ctl_fmt_time(s->created_ms, t, sizeof t), s->target, s->remark);
+    }
+}
+
+static int cmd_topics(trellis_client_t *c, const ctl_args_t *a)
+{
+    char err[512];
+    trellis_subscription_list_t *l = NULL;
+    trellis_rc_t rc =
+        trellis_list_subscriptions(c, a->topic, &l, err, sizeof err);
+    if (rc != TRELLIS_OK)
+        return call_failed(a->topic ? a->topic : "topics", rc, err);
+    if (a->json)
+        print_subscriptions_json(l);
+    else
+        print_subscriptions_text(l, a->topic);
+    trellis_subscription_list_free(l);
+    return 0;
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 typedef int (*ctl_cmd_fn)(trellis_client_t *, const ctl_args_t *);
@@ -532,12 +651,22 @@ static ctl_cmd_fn pick_command(const ctl_args_t *a)
         fn = cmd_force_stop;
     else if (strcmp(a->command, "log-level") == 0)
         fn = cmd_log_level, needs_gid = 0;
+    else if (strcmp(a->command, "subscribe") == 0)
+        fn = cmd_subscribe, needs_gid = 0;
+    else if (strcmp(a->command, "unsubscribe") == 0)
+        fn = cmd_unsubscribe, needs_gid = 0;
+    else if (strcmp(a->command, "topics") == 0)
+        fn = cmd_topics, needs_gid = 0;
     if (!fn) {
         usage_error("unknown command", a->command);
         return NULL;
     }
     if (needs_gid && !a->gid) {
         usage_error("missing GID for", a->command);
+        return NULL;
+    }
+    if ((fn == cmd_subscribe || fn == cmd_unsubscribe) && !a->target) {
+        usage_error("missing TOPIC and TARGET for", a->command);
         return NULL;
     }
     if (fn == cmd_force_stop && !a->reason) {

@@ -11,12 +11,6 @@
 #include "trellis/v1/tm.pb-c.h"
 #include "trellis/trellis_admin.h"
 
-static void copy_str(char *dst, size_t len, const char *src)
-{
-    if (dst && len)
-        snprintf(dst, len, "%s", src ? src : "");
-}
-
 trellis_rc_t trellis_retry_now(trellis_client_t *c, const char *gid,
                                uint32_t *ops_called,
                                trellis_trans_status_t *status, char *err,
@@ -66,7 +60,7 @@ trellis_rc_t trellis_force_stop(trellis_client_t *c, const char *gid,
     Trellis__V1__ForceStopReply *r = (Trellis__V1__ForceStopReply *)rep;
     if (status)
         *status = (trellis_trans_status_t)r->status;
-    copy_str(stored_reason, reasonlen, r->reason);
+    tr_copy_out(stored_reason, reasonlen, r->reason);
     protobuf_c_message_free_unpacked(rep, NULL);
     return TRELLIS_OK;
 }
@@ -86,8 +80,8 @@ trellis_rc_t trellis_set_log_level(trellis_client_t *c, const char *level,
     if (rc != TRELLIS_OK)
         return rc;
     Trellis__V1__SetLogLevelReply *r = (Trellis__V1__SetLogLevelReply *)rep;
-    copy_str(now, nowlen, r->level);
-    copy_str(before, beforelen, r->previous);
+    tr_copy_out(now, nowlen, r->level);
+    tr_copy_out(before, beforelen, r->previous);
     protobuf_c_message_free_unpacked(rep, NULL);
     return TRELLIS_OK;
 }

@@ -253,14 +253,6 @@ trellis_rc_t trellis_client_cluster_id(trellis_client_t *c, char *out,
     return TRELLIS_OK;
 }
 
-/* Copy src into dst[dstlen], truncating; dst may be NULL. */
-static void copy_out(char *dst, size_t dstlen, const char *src)
-{
-    if (dst == NULL || dstlen == 0)
-        return;
-    snprintf(dst, dstlen, "%s", src != NULL ? src : "");
-}
-
 /* Protobuf-c wants char *; the strings are only read while packing. */
 static char *pb_str(const char *s)
 {
@@ -468,7 +460,7 @@ trellis_rc_t tr_submit(trellis_client_t *c,
                        trellis_trans_status_t *status, char *reason,
                        size_t reasonlen, char *err, size_t errlen)
 {
-    copy_out(reason, reasonlen, "");
+    tr_copy_out(reason, reasonlen, "");
     ProtobufCMessage *rep = NULL;
     trellis_rc_t rc =
         tm_call(c, TM_SUBMIT, &req->base,
@@ -478,7 +470,7 @@ trellis_rc_t tr_submit(trellis_client_t *c,
     const Trellis__V1__SubmitReply *r = (const Trellis__V1__SubmitReply *)rep;
     if (status != NULL)
         *status = (trellis_trans_status_t)r->status;
-    copy_out(reason, reasonlen, r->reason);
+    tr_copy_out(reason, reasonlen, r->reason);
     protobuf_c_message_free_unpacked(rep, NULL);
     return TRELLIS_OK;
 }

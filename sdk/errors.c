@@ -62,3 +62,9 @@ char *tr_strdup0(const char *s)
 {
     return strdup(s != NULL ? s : "");
 }
+
+void tr_copy_out(char *dst, size_t dstlen, const char *src)
+{
+    if (dst != NULL && dstlen > 0)
+        snprintf(dst, dstlen, "%s", src != NULL ? src : "");
+}

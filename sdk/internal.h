@@ -13,7 +13,10 @@
  *   client.c  — trellis_client_t and the TM RPCs;
  *   admin.c   — the operator RPCs (trellis_admin.h) over client.c;
  *   info.c    — deep copies of Query/List replies into the info structs;
+ *   builder.c — what the saga and message builders share: option
+ *               copies, growing step arrays, dependency lists;
  *   saga.c    — the saga builder and its Submit;
+ *   msg.c     — the message builder, PrepareMessage, the topics RPCs;
  *   ap_trans.c — initiator-driven branches shared by the TCC and XA
  *               helpers: targets, branch ids, register-then-call;
  *   tcc.c, xa.c — the TCC and XA helpers, thin over ap_trans.c;
@@ -54,6 +57,10 @@ void tr_err_clear(char *err, size_t errlen);
 /* "OK", "CANCELLED", ... "UNAUTHENTICATED"; "status N" for others. The
  * result is static, or in a thread-local buffer for unknown codes. */
 const char *tr_status_name(int code);
+
+/* Copy src (NULL: "") into dst[dstlen], truncating; nothing when dst is
+ * NULL or dstlen 0. For the caller's optional out buffers. */
+void tr_copy_out(char *dst, size_t dstlen, const char *src);
 
 /* strdup that maps NULL to "" (never returns NULL unless out of memory). */
 char *tr_strdup0(const char *s);
@@ -205,6 +212,40 @@ trellis_rc_t
 tr_reply_unpack(const struct ProtobufCMessageDescriptor *reply_desc,
                 const uint8_t *buf, size_t len, const char *method,
                 struct ProtobufCMessage **reply, char *err, size_t errlen);
+
+/* ---- builder.c ------------------------------------------------------ */
+
+/* Release what o owns (its header arrays and strings) and zero it. */
+void tr_options_clear(trellis_options_t *o);
+
+/* *dst = a deep copy of o (header strings owned); -1 when out of memory
+ * (dst then holds nothing). */
+int tr_options_copy(trellis_options_t *dst, const trellis_options_t *o);
+
+/* A builder's options: a deep copy, or none. set_options returns void, so
+ * running out of memory there is remembered (oom) for the submit. */
+typedef struct {
+    int has;
+    int oom;
+    trellis_options_t o; /* header arrays and strings owned */
+} tr_owned_options_t;
+
+/* Replace *x with a copy of o (NULL: none). */
+void tr_owned_options_set(tr_owned_options_t *x, const trellis_options_t *o);
+
+/* Room for one more of n items of size bytes in *items (capacity *cap,
+ * doubled when full); -1 when out of memory (*items unchanged). */
+int tr_reserve_one(void **items, size_t *cap, size_t n, size_t size);
+
+/* step exists among n_steps and prerequisite is an earlier step; else
+ * INVALID_ARGUMENT, err naming the builder as what ("saga", "message"). */
+trellis_rc_t tr_deps_check(int step, int prerequisite, size_t n_steps,
+                           const char *what, char *err, size_t errlen);
+
+/* Add a checked prerequisite to step's list (*deps, *n_deps); a repeat is
+ * a no-op. RESOURCE_EXHAUSTED when out of memory. */
+trellis_rc_t tr_deps_add(uint32_t **deps, size_t *n_deps, int step,
+                         int prerequisite, char *err, size_t errlen);
 
 /* ---- ap_trans.c ------------------------------------------------------ */
 

@@ -32,9 +32,7 @@ struct trellis_saga {
     saga_step_t *steps;
     size_t n_steps, cap_steps;
     int concurrent;
-    int has_options;
-    trellis_options_t options; /* header arrays and strings owned */
-    int options_oom;           /* set_options ran out of memory */
+    tr_owned_options_t options;
 };
 
 /* ---- construction ---------------------------------------------------- */
@@ -60,17 +58,6 @@ trellis_rc_t trellis_saga_new(const char *gid, trellis_saga_t **out, char *err,
     return TRELLIS_OK;
 }
 
-static void options_clear(trellis_options_t *o)
-{
-    for (size_t i = 0; i < o->n_headers; i++) {
-        free((char *)o->header_keys[i]);
-        free((char *)o->header_values[i]);
-    }
-    free((void *)o->header_keys);
-    free((void *)o->header_values);
-    memset(o, 0, sizeof *o);
-}
-
 static void step_clear(saga_step_t *st)
 {
     free(st->action);
@@ -86,7 +73,7 @@ void trellis_saga_free(trellis_saga_t *s)
     for (size_t i = 0; i < s->n_steps; i++)
         step_clear(&s->steps[i]);
     free(s->steps);
-    options_clear(&s->options);
+    tr_options_clear(&s->options.o);
     free(s->gid);
     free(s);
 }
@@ -104,15 +91,8 @@ static int target_looks_valid(const char *t)
 
 static int steps_reserve_one(trellis_saga_t *s)
 {
-    if (s->n_steps < s->cap_steps)
-        return 0;
-    size_t cap = s->cap_steps != 0 ? s->cap_steps * 2 : 8;
-    saga_step_t *grown = realloc(s->steps, cap * sizeof *grown);
-    if (grown == NULL)
-        return -1;
-    s->steps = grown;
-    s->cap_steps = cap;
-    return 0;
+    return tr_reserve_one((void **)&s->steps, &s->cap_steps, s->n_steps,
+                          sizeof *s->steps);
 }
 
 int trellis_saga_add_step(trellis_saga_t *s, const char *action,
@@ -164,31 +144,16 @@ trellis_rc_t trellis_saga_add_dependency(trellis_saga_t *s, int step,
     tr_err_clear(err, errlen);
     if (s == NULL)
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "saga is NULL");
-    if (step < 0 || (size_t)step >= s->n_steps)
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "step %d does not exist (the saga has %zu steps)", step,
-                       s->n_steps);
-    if (prerequisite < 0 || prerequisite >= step)
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "prerequisite %d of step %d must be an earlier step "
-                       "(0..%d)",
-                       prerequisite, step, step - 1);
-    saga_step_t *st = &s->steps[step];
-    for (size_t i = 0; i < st->n_depends_on; i++) {
-        if (st->depends_on[i] == (uint32_t)prerequisite) {
-            s->concurrent = 1;
-            return TRELLIS_OK; /* declared twice: once is enough */
-        }
+    trellis_rc_t rc =
+        tr_deps_check(step, prerequisite, s->n_steps, "saga", err, errlen);
+    if (rc == TRELLIS_OK) {
+        saga_step_t *st = &s->steps[step];
+        rc = tr_deps_add(&st->depends_on, &st->n_depends_on, step, prerequisite,
+                         err, errlen);
     }
-    uint32_t *grown =
-        realloc(st->depends_on, (st->n_depends_on + 1) * sizeof *grown);
-    if (grown == NULL)
-        return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
-                       "out of memory adding a dependency to step %d", step);
-    grown[st->n_depends_on++] = (uint32_t)prerequisite;
-    st->depends_on = grown;
-    s->concurrent = 1;
-    return TRELLIS_OK;
+    if (rc == TRELLIS_OK)
+        s->concurrent = 1;
+    return rc;
 }
 
 void trellis_saga_set_concurrent(trellis_saga_t *s, int concurrent)
@@ -199,48 +164,10 @@ void trellis_saga_set_concurrent(trellis_saga_t *s, int concurrent)
 
 /* ---- options --------------------------------------------------------- */
 
-/* Deep copy of o's header pairs into dst; -1 when out of memory (dst then
- * holds what was copied, for options_clear). */
-static int options_copy_headers(trellis_options_t *dst,
-                                const trellis_options_t *o)
-{
-    if (o->n_headers == 0 || o->header_keys == NULL || o->header_values == NULL)
-        return 0;
-    char **keys = calloc(o->n_headers, sizeof *keys);
-    char **values = calloc(o->n_headers, sizeof *values);
-    dst->header_keys = (const char *const *)keys;
-    dst->header_values = (const char *const *)values;
-    if (keys == NULL || values == NULL)
-        return -1;
-    for (size_t i = 0; i < o->n_headers; i++) {
-        dst->n_headers = i + 1;
-        keys[i] = tr_strdup0(o->header_keys[i]);
-        values[i] = tr_strdup0(o->header_values[i]);
-        if (keys[i] == NULL || values[i] == NULL)
-            return -1;
-    }
-    return 0;
-}
-
 void trellis_saga_set_options(trellis_saga_t *s, const trellis_options_t *o)
 {
-    if (s == NULL)
-        return;
-    options_clear(&s->options);
-    s->has_options = 0;
-    s->options_oom = 0;
-    if (o == NULL)
-        return;
-    s->options = *o;
-    s->options.n_headers = 0;
-    s->options.header_keys = NULL;
-    s->options.header_values = NULL;
-    if (options_copy_headers(&s->options, o) != 0) {
-        options_clear(&s->options);
-        s->options_oom = 1;
-        return;
-    }
-    s->has_options = 1;
+    if (s != NULL)
+        tr_owned_options_set(&s->options, o);
 }
 
 /* ---- submit ---------------------------------------------------------- */
@@ -293,7 +220,7 @@ trellis_rc_t trellis_saga_submit(trellis_client_t *c, const trellis_saga_t *s,
     if (c == NULL || s == NULL)
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "%s is NULL",
                        c == NULL ? "client" : "saga");
-    if (s->options_oom)
+    if (s->options.oom)
         return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
                        "saga %s: out of memory copying its options", s->gid);
     if (s->n_steps == 0)
@@ -302,7 +229,7 @@ trellis_rc_t trellis_saga_submit(trellis_client_t *c, const trellis_saga_t *s,
 
     pb_steps_t steps;
     tr_pb_options_t *opts =
-        tr_pb_options_new(s->has_options ? &s->options : NULL);
+        tr_pb_options_new(s->options.has ? &s->options.o : NULL);
     if (opts == NULL || pb_steps_build(s, &steps) != 0) {
         if (opts != NULL)
             pb_steps_free(&steps);
@@ -315,7 +242,7 @@ trellis_rc_t trellis_saga_submit(trellis_client_t *c, const trellis_saga_t *s,
     req.n_steps = s->n_steps;
     req.steps = steps.ptrs;
     req.concurrent = s->concurrent != 0;
-    req.options = s->has_options ? tr_pb_options_get(opts) : NULL;
+    req.options = s->options.has ? tr_pb_options_get(opts) : NULL;
 
     trellis_rc_t rc =
         tr_submit(c, &req, status, reason, reasonlen, err, errlen);
