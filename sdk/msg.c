@@ -74,18 +74,18 @@ static trellis_rc_t check_gid(const char *gid, char *err, size_t errlen)
 
 static trellis_rc_t check_topic(const char *topic, char *err, size_t errlen)
 {
-    return check_id(topic, "topic", TRELLIS_TOPIC_MAX, "_.-", err, errlen);
+    return check_id(topic, "topic", TRELLIS_TOPIC_MAX, "_.:-", err, errlen);
 }
 
 /* NULL or at most TRELLIS_MSG_TEXT_MAX bytes. */
-static trellis_rc_t check_text(const char *v, const char *what, char *err,
-                               size_t errlen)
+static trellis_rc_t check_text(const char *v, const char *what, size_t max,
+                               char *err, size_t errlen)
 {
     size_t n = v != NULL ? strlen(v) : 0;
-    if (n > TRELLIS_MSG_TEXT_MAX)
+    if (n > max)
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "%s is %zu bytes long; at most %d allowed", what, n,
-                       TRELLIS_MSG_TEXT_MAX);
+                       "%s is %zu bytes long; at most %zu allowed", what, n,
+                       max);
     return TRELLIS_OK;
 }
 
@@ -382,7 +382,8 @@ trellis_rc_t trellis_msg_abort(trellis_client_t *c, const trellis_msg_t *m,
     tr_err_clear(err, errlen);
     trellis_rc_t rc = check_not_null(c, m, err, errlen);
     if (rc == TRELLIS_OK)
-        rc = check_text(reason, "abort reason", err, errlen);
+        rc = check_text(reason, "abort reason", TRELLIS_MSG_TEXT_MAX, err,
+                        errlen);
     if (rc != TRELLIS_OK)
         return rc;
     return trellis_abort(c, m->gid, reason, 0, NULL, err, errlen);
@@ -401,7 +402,7 @@ trellis_rc_t trellis_subscribe(trellis_client_t *c, const char *topic,
     if (rc == TRELLIS_OK)
         rc = tr_ap_check_target(target, "subscriber", err, errlen);
     if (rc == TRELLIS_OK)
-        rc = check_text(remark, "remark", err, errlen);
+        rc = check_text(remark, "remark", TRELLIS_REMARK_MAX, err, errlen);
     if (rc != TRELLIS_OK)
         return rc;
     Trellis__V1__SubscribeRequest req = TRELLIS__V1__SUBSCRIBE_REQUEST__INIT;

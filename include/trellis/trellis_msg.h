@@ -34,8 +34,9 @@
  * threads. Strings are checked whole before anything is sent:
  *   gid     1..TRELLIS_MSG_GID_MAX of [A-Za-z0-9_.:-] (trellisd's rule);
  *   target  host:port/package.Service/Method (trellisd's parser);
- *   topic   1..TRELLIS_TOPIC_MAX of [A-Za-z0-9_.-];
- *   remark, reason  at most TRELLIS_MSG_TEXT_MAX bytes.
+ *   topic   1..TRELLIS_TOPIC_MAX of [A-Za-z0-9_.:-] (trellisd's rule);
+ *   remark  at most TRELLIS_REMARK_MAX bytes;
+ *   reason  at most TRELLIS_MSG_TEXT_MAX bytes.
  * A bad string is INVALID_ARGUMENT (or -1 from an add_* call) naming it.
  */
 #ifndef TRELLIS_MSG_H
@@ -53,6 +54,7 @@ extern "C" {
 #define TRELLIS_MSG_GID_MAX 64
 #define TRELLIS_TOPIC_MAX 64
 #define TRELLIS_MSG_TEXT_MAX 1024
+#define TRELLIS_REMARK_MAX 256
 
 /* ---- the message builder ------------------------------------------------ */
 
