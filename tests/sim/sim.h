@@ -16,13 +16,18 @@
  *  - a workflow ends, decided as its function decided; its recorded
  *    steps are what the function saw, committed or undone once each,
  *    and its hooks run after every other phase-2 op;
+ *  - a 2-phase message is delivered, once in effect to each target and
+ *    each subscriber it was stored with, exactly when its initiator's
+ *    local transaction committed, and dropped otherwise;
  *  - the same seed gives the same trace.
  *
  * The files: sim_fakes.c (store, calls, timers, clock, the front that
  * takes the engine's answers, the event queue), sim_world.c (participants,
  * initiators, crashes, the checks), sim_workflow.c (the workflow service
  * and its runs), sim_workflow_check.c (its operator and checks),
- * sim_main.c (seeds, replay, output).
+ * sim_msg.c (the message initiator service, its database, the topics),
+ * sim_msg_check.c (its notes and checks), sim_main.c (seeds, replay,
+ * output).
  */
 #ifndef SIM_H
 #define SIM_H
@@ -76,6 +81,9 @@ typedef enum {
     SIM_EV_SVC_CALL, /* its forward call reaches the participant */
     SIM_EV_SVC_ANS,  /* and the answer reaches the service */
     SIM_EV_STOPPED,  /* the operator looks at a stopped workflow */
+    SIM_EV_MSG,      /* the message initiator: a run's next step */
+    SIM_EV_MSG_WAIT, /* a back-check waiting on a local transaction's row */
+    SIM_EV_TOPIC,    /* a target subscribes to or leaves a topic */
 } sim_ev_kind_t;
 
 /* Schedule an event at now + in_ms; p and n are the kind's. */

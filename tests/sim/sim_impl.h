@@ -64,6 +64,10 @@ enum {
 #define SIM_TARGET_CANCEL "127.0.0.1:1/sim.P/Cancel"
 #define SIM_TARGET_TRY "127.0.0.1:1/sim.P/Try"
 #define SIM_TARGET_RESUME "127.0.0.1:2/trellis.v1.Workflow/Resume"
+/* The message workload's: a delivery to a named target, and the
+ * initiator service's back-check (topic subscribers are sim_msg.c's). */
+#define SIM_TARGET_DELIVER "127.0.0.1:1/sim.P/Deliver"
+#define SIM_TARGET_CHECK "127.0.0.1:3/sim.Order/QueryPrepared"
 
 /* ---- branch calls ---- */
 
@@ -129,6 +133,7 @@ typedef enum {
     SIM_M_RETRY_NOW,  /* the operator's */
     SIM_M_START_WORKFLOW,
     SIM_M_RECORD_STEP,
+    SIM_M_PREPARE_MESSAGE,
 } sim_method_t;
 
 /* The method's name, for the trace. */
@@ -146,6 +151,8 @@ typedef struct {
     int rb_row, rb_undo;      /* rollback op's row; it undid a forward op */
     int cm_row, cm_effect;    /* commit-side op's row; its effect */
     int business_failure;     /* the forward op fails for business reasons */
+    unsigned bug_aborts;      /* a buggy participant: its next n forward calls
+                                 answer ABORTED without effect */
     unsigned unknown_forward; /* forward calls the TM got no answer to */
     unsigned forward_starts;  /* forward calls the TM started or tried */
     unsigned crash_slack; /* crashes while it could have an attempt unstored */
@@ -185,6 +192,10 @@ typedef struct {
 
 typedef struct sim_svc sim_svc_t;
 
+/* ---- the message workload (sim_msg.c) ---- */
+
+typedef struct sim_msgs sim_msgs_t;
+
 /* ---- the world ---- */
 
 typedef struct {
@@ -215,6 +226,7 @@ struct sim {
     sim_client_t *clients;
     size_t n_clients;
     sim_svc_t *svc;   /* the workflow service and its workflows */
+    sim_msgs_t *msgs; /* the message initiator service and its messages */
     uint64_t stamps;  /* orders effects: the last stamp given */
     void **graveyard; /* what crashed incarnations left (kept reachable) */
     size_t n_grave, cap_grave;
@@ -329,5 +341,24 @@ size_t sim_wf_count(const sim_t *s);
 const char *sim_wf_gid(const sim_t *s, int wf);
 void sim_wf_check(sim_t *s);
 void sim_wf_free(sim_t *s);
+
+/* sim_msg.c (the initiator service, its database and the topics),
+ * sim_msg_check.c (the notes and the checks): the message workload.
+ * Setup makes the seed's messages and subscriptions and schedules their
+ * sends; event takes its events (SIM_EV_MSG, SIM_EV_MSG_WAIT,
+ * SIM_EV_TOPIC); serve answers trellisd's back-check (dtm-op
+ * query_prepared); note_delivery sees a delivery reach its participant
+ * (before the barrier: it checks the decision is stored); check runs the
+ * message checks once everything settled. Message idx is client
+ * n_clients + sim_wf_count(s) + idx: after the workflows. */
+void sim_msg_setup(sim_t *s);
+void sim_msg_event(sim_t *s, sim_ev_kind_t kind, void *p, uint64_t n);
+void sim_msg_serve(sim_t *s, sim_call_t *c);
+/* 1 when c is a delivery of a message (then noted). */
+int sim_msg_note_delivery(sim_t *s, sim_call_t *c);
+size_t sim_msg_count(const sim_t *s);
+const char *sim_msg_gid(const sim_t *s, int idx);
+void sim_msg_check(sim_t *s);
+void sim_msg_free(sim_t *s);
 
 #endif /* SIM_IMPL_H */

@@ -24,6 +24,7 @@ static void free_world(sim_t *s)
         free(s->clients[i].bytes);
     free(s->clients);
     sim_wf_free(s);
+    sim_msg_free(s);
     free(s->branches);
     free(s->ev);
     fkit_timers_free(&s->timers);
@@ -133,6 +134,11 @@ static void handle(sim_t *s, const sim_event_t *e)
     case SIM_EV_SVC_ANS:
     case SIM_EV_STOPPED:
         sim_wf_event(s, e->kind, e->p, e->n);
+        break;
+    case SIM_EV_MSG:
+    case SIM_EV_MSG_WAIT:
+    case SIM_EV_TOPIC:
+        sim_msg_event(s, e->kind, e->p, e->n);
         break;
     case SIM_EV_QUIET:
         s->quiet = 1;

@@ -4,8 +4,8 @@
  * and TCC transactions (sending duplicates, giving up on slow answers,
  * vanishing before they submit), crashes and restarts of the engine, and
  * the checks made once everything has settled. The workflow service is
- * sim_workflow.c's; it shares the participants and the way requests are
- * sent.
+ * sim_workflow.c's, the message initiator sim_msg.c's; they share the
+ * participants and the way requests are sent.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +70,11 @@ static int barrier_forward(sim_t *s, sim_branch_t *b, const char *op)
 {
     if (b->business_failure)
         return ST_ABORTED; /* its local transaction rolled back */
+    if (b->bug_aborts) {   /* a participant bug, fixed after a while */
+        b->bug_aborts--;
+        sim_trace(s, "bug %s/%s %s: ABORTED", b->gid, b->branch, op);
+        return ST_ABORTED;
+    }
     if (b->fwd_row && b->rb_row && !b->fwd_effect) {
         sim_trace(s, "blocked %s/%s %s: rolled back before", b->gid, b->branch,
                   op);
@@ -162,7 +167,12 @@ void sim_call_arrive(sim_t *s, sim_call_t *c)
         sim_wf_serve(s, c);
         return;
     }
-    if (!is_forward(c->op) && sim_store_status(s, c->gid) == TM_TX_PREPARED)
+    if (!strcmp(c->op, "query_prepared")) {
+        sim_msg_serve(s, c);
+        return;
+    }
+    if (!sim_msg_note_delivery(s, c) && !is_forward(c->op) &&
+        sim_store_status(s, c->gid) == TM_TX_PREPARED)
         sim_fail(s, "%s/%s: %s called before the decision was stored", c->gid,
                  c->branch, c->op);
     sim_branch_t *b = sim_branch_find(s, c->gid, c->branch);
@@ -263,9 +273,10 @@ static sim_rpc_t *new_rpc(sim_t *s, int client, int method, int node,
 
 const char *sim_method_name(int method)
 {
-    static const char *names[] = {"Begin",    "RegisterBranch", "Submit",
-                                  "Abort",    "Query",          "ForceStop",
-                                  "RetryNow", "StartWorkflow",  "RecordStep"};
+    static const char *names[] = {
+        "Begin",      "RegisterBranch", "Submit",   "Abort",
+        "Query",      "ForceStop",      "RetryNow", "StartWorkflow",
+        "RecordStep", "PrepareMessage"};
     return method >= 0 && (size_t)method < sizeof(names) / sizeof(names[0])
                ? names[method]
                : "?";
@@ -275,7 +286,10 @@ const char *sim_gid_of(const sim_t *s, int idx)
 {
     if (idx >= 0 && (size_t)idx < s->n_clients)
         return s->clients[idx].gid;
-    return sim_wf_gid(s, idx - (int)s->n_clients);
+    int wf = idx - (int)s->n_clients;
+    if (wf < 0 || (size_t)wf < sim_wf_count(s))
+        return sim_wf_gid(s, wf);
+    return sim_msg_gid(s, wf - (int)sim_wf_count(s));
 }
 
 sim_rpc_t *sim_send(sim_t *s, int client, int method, int node,
@@ -676,7 +690,9 @@ void sim_world_setup(sim_t *s)
         next_step_in(s, c, 0, 600);
     }
     sim_wf_setup(s);
-    s->res->transactions = (unsigned)(s->n_clients + sim_wf_count(s));
+    sim_msg_setup(s);
+    s->res->transactions =
+        (unsigned)(s->n_clients + sim_wf_count(s) + sim_msg_count(s));
     int crashes = (int)sim_between(s, 0, 3);
     for (int i = 0; i < crashes; i++) {
         int64_t at = sim_between(s, 0, GENERATION_MS);
@@ -795,4 +811,5 @@ void sim_world_check(sim_t *s)
         tm_trans_free(tx);
     }
     sim_wf_check(s);
+    sim_msg_check(s);
 }
