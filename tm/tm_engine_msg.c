@@ -95,6 +95,32 @@ static int read_subscribers(tm_engine_t *e,
     return 0;
 }
 
+/* A subscription was allowed when it was made; trellisd may have been
+ * restarted with a narrower allow-targets since. The TM calls no target
+ * the allowlist refuses now: the message is refused, naming the
+ * subscription to remove. 0, or -1 with err. */
+static int
+check_subscribers_allowed(const tm_engine_t *e,
+                          const Trellis__V1__PrepareMessageRequest *r,
+                          const msg_subscribers_t *m, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < m->n; i++)
+        for (size_t k = 0; k < m->steps[i].n; k++) {
+            const char *target = m->steps[i].targets[k];
+            tm_target_t t;
+            if (tm_parse_target(target, "subscriber", &t, err, errlen) == 0 &&
+                tm_allow_match(&e->cfg.limits.allow, t.host_port))
+                continue;
+            snprintf(err, errlen,
+                     "steps[%zu]: topic %s has subscriber %.255s, which "
+                     "trellisd's allow-targets setting no longer allows "
+                     "(unsubscribe it, or allow it)",
+                     i, r->steps[i]->topic, target);
+            return -1;
+        }
+    return 0;
+}
+
 /* ---- PrepareMessage ----------------------------------------------------- */
 
 static int wants_wait(const Trellis__V1__PrepareMessageRequest *r)
@@ -219,7 +245,8 @@ static void prepare_new(tm_live_t *l, tm_rpc_t *rpc,
 }
 
 /* The message r describes, or NULL with the request answered (a topic
- * nobody subscribes to, too many branches, the store unreadable). */
+ * nobody subscribes to, a subscriber no longer allowed, too many
+ * branches, the store unreadable). */
 static tm_live_t *build_or_fail(tm_engine_t *e, tm_rpc_t *rpc,
                                 const Trellis__V1__PrepareMessageRequest *r)
 {
@@ -228,6 +255,8 @@ static tm_live_t *build_or_fail(tm_engine_t *e, tm_rpc_t *rpc,
     tm_live_t *fresh = NULL;
     if (read_subscribers(e, r, &subs, err, sizeof(err)) != 0)
         tm_engine_fail_storage(e, rpc, err);
+    else if (check_subscribers_allowed(e, r, &subs, err, sizeof(err)) != 0)
+        tm_engine_fail(e, rpc, TM_CODE_PERMISSION_DENIED, "%s", err);
     else if (!(fresh = new_message(e, r, subs.steps, err, sizeof(err))))
         tm_engine_fail(e, rpc,
                        strstr(err, "no subscriber") ? TM_CODE_NOT_FOUND

@@ -336,6 +336,25 @@ static void test_unknown_topic_or_unreadable_store_stores_nothing(void **state)
     assert_int_equal(queried("t2"), TM_TX_FAILED);
 }
 
+/* A subscription made while its target was allowed (the store's table
+ * as a narrower allow-targets finds it after a restart) is not called:
+ * the message is refused, naming it, and nothing is stored. */
+static void test_subscriber_no_longer_allowed_is_refused(void **state)
+{
+    (void)state;
+    subscribe("order.created", SHIP);
+    subscribe("order.created", "10.9.9.9:1/evil.Evil/Take");
+    msg_t m;
+    Trellis__V1__PrepareMessageRequest *r = message(&m, "t3");
+    m.s[1].target = "";
+    m.s[1].topic = "order.created";
+    fenv_rpc_t *p = fenv_send(ENGINE_CALL_PREPARE_MESSAGE, &r->base);
+    fenv_assert_answer(p, TM_CODE_PERMISSION_DENIED, 0);
+    assert_non_null(strstr(p->message, "10.9.9.9:1/evil.Evil/Take"));
+    assert_int_equal(fenv_queued(), 0);
+    fenv_assert_answer(fenv_send_query("t3"), TM_CODE_NOT_FOUND, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +377,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_unknown_topic_or_unreadable_store_stores_nothing, setup,
             teardown),
+        cmocka_unit_test_setup_teardown(
+            test_subscriber_no_longer_allowed_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
