@@ -208,6 +208,8 @@ static void apply_result(tm_live_t *l, const call_ctx_t *ctx, int status,
     log_call_result(l, br, op, status, msg, micros);
     char q[700];
     if (eff.alert)
+        tm_metrics_op_alert(op->kind);
+    if (eff.alert)
         tm_log(TM_LOG_WARN,
                "event=phase2_not_succeeding gid=%s branch=%s op=%s "
                "attempts=%u error=\"%s\"",

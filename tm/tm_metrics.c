@@ -87,6 +87,7 @@ static struct {
     hist_t call_latency[N_KINDS];
     atomic_uint_fast64_t calls[N_KINDS][TM_METRICS_CALL_RESULTS];
     atomic_uint_fast64_t retries[N_KINDS];
+    atomic_uint_fast64_t alerts[N_KINDS];
     hist_t commit_latency;
     hist_t commit_batch;
     atomic_uint_fast64_t recovered;
@@ -230,6 +231,12 @@ void tm_metrics_retry_now(void)
     add(&m.retry_now, 1);
 }
 
+void tm_metrics_op_alert(int op_kind)
+{
+    if (op_kind > 0 && op_kind < N_KINDS)
+        add(&m.alerts[op_kind], 1);
+}
+
 void tm_metrics_workflow_stopped(void)
 {
     add(&m.workflows_stopped, 1);
@@ -273,6 +280,7 @@ void tm_metrics_reset(void)
     for (int k = 0; k < N_KINDS; k++) {
         hist_reset(&m.call_latency[k]);
         atomic_store(&m.retries[k], 0);
+        atomic_store(&m.alerts[k], 0);
         for (int r = 0; r < TM_METRICS_CALL_RESULTS; r++)
             atomic_store(&m.calls[k][r], 0);
     }
@@ -382,6 +390,14 @@ static void write_branch_calls(FILE *f)
         fprintf(f, "trellis_branch_retries_total{op=\"%s\"} %llu\n",
                 tm_op_kind_name((tm_op_kind_t)k),
                 (unsigned long long)get(&m.retries[k]));
+    header(f, "trellis_branch_alerts_total", "counter",
+           "Answers that need an operator's eye, by op kind: ABORTED to an "
+           "op that must not fail (a phase-2 op, a message's delivery), or "
+           "an op still unanswered past the retry limit. Each is retried.");
+    for (int k = 1; k < N_KINDS; k++)
+        fprintf(f, "trellis_branch_alerts_total{op=\"%s\"} %llu\n",
+                tm_op_kind_name((tm_op_kind_t)k),
+                (unsigned long long)get(&m.alerts[k]));
 }
 
 static void write_store(FILE *f)

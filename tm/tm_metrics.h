@@ -78,6 +78,9 @@ void tm_metrics_takeovers_add(uint64_t n);
 void tm_metrics_retry_now(void);
 void tm_metrics_force_stopped(void);
 /* A workflow's resume was refused and it waits for an operator. */
+/* An op answered in a way an operator should see (tm_effect_t.alert:
+ * phase2_not_succeeding in the log). */
+void tm_metrics_op_alert(int op_kind);
 void tm_metrics_workflow_stopped(void);
 
 /* Storage health (tm_store.c): a failed group commit, the health state
