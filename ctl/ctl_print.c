@@ -395,6 +395,38 @@ static void print_message_text(const trellis_trans_info_t *info)
     printf("message   %s\n", what);
 }
 
+/* The pivot branch of a saga (trellis_saga_set_pivot), or NULL. */
+static const trellis_branch_info_t *
+pivot_branch(const trellis_trans_info_t *info)
+{
+    for (size_t b = 0; b < info->n_branches; b++)
+        if (info->branches[b].pivot)
+            return &info->branches[b];
+    return NULL;
+}
+
+/* The pivot's action succeeded: the saga only goes forward. */
+static int past_pivot(const trellis_branch_info_t *br)
+{
+    for (size_t o = 0; o < br->n_ops; o++)
+        if (br->ops[o].op == TRELLIS_OP_ACTION)
+            return br->ops[o].status == TRELLIS_OP_SUCCEEDED;
+    return 0;
+}
+
+/* Where a saga with a pivot stands: before it a failure rolls back; past
+ * it every later step is retried until it succeeds. */
+static void print_pivot_text(const trellis_trans_info_t *info)
+{
+    const trellis_branch_info_t *br = pivot_branch(info);
+    if (!br)
+        return;
+    printf("pivot     step %s: %s\n", br->branch_id,
+           past_pivot(br) ? "past the pivot: forward only (later steps are "
+                            "retried until they succeed; no rollback)"
+                          : "not passed yet: a failure still rolls back");
+}
+
 void ctl_print_trans_text(const trellis_trans_info_t *info)
 {
     char t[40];
@@ -404,15 +436,17 @@ void ctl_print_trans_text(const trellis_trans_info_t *info)
         printf("reason    %s\n", info->reason);
     print_workflow_text(info);
     print_message_text(info);
+    print_pivot_text(info);
     printf("created   %s\n", ctl_fmt_time(info->created_ms, t, sizeof t));
     printf("updated   %s\n", ctl_fmt_time(info->updated_ms, t, sizeof t));
     printf("finished  %s\n", ctl_fmt_time(info->finished_ms, t, sizeof t));
     printf("branches  %zu\n", info->n_branches);
     for (size_t b = 0; b < info->n_branches; b++) {
         const trellis_branch_info_t *br = &info->branches[b];
-        printf("  branch %s (%s%s)\n", br->branch_id,
+        printf("  branch %s (%s%s%s)\n", br->branch_id,
                trellis_mode_name(br->mode),
-               br->initiator_driven ? ", initiator-driven" : "");
+               br->initiator_driven ? ", initiator-driven" : "",
+               br->pivot ? ", pivot" : "");
         for (size_t o = 0; o < br->n_ops; o++)
             print_op_text(&br->ops[o]);
     }
@@ -442,6 +476,9 @@ static void print_branch_json(const trellis_branch_info_t *br)
     ctl_json_kv_str("branch_id", br->branch_id, 1);
     ctl_json_kv_str("mode", trellis_mode_name(br->mode), 0);
     printf(",\"initiator_driven\":%s", br->initiator_driven ? "true" : "false");
+    if (br->pivot)
+        printf(",\"pivot\":true,\"past_pivot\":%s",
+               past_pivot(br) ? "true" : "false");
     fputs(",\"ops\":[", stdout);
     for (size_t o = 0; o < br->n_ops; o++) {
         fputs(o ? ",{" : "{", stdout);

@@ -102,6 +102,7 @@ static int branch_info_copy(const Trellis__V1__Branch *src,
     memset(out, 0, sizeof *out);
     out->mode = (trellis_mode_t)src->mode;
     out->initiator_driven = src->initiator_driven != 0;
+    out->pivot = src->pivot != 0;
     out->branch_id = tr_strdup0(src->branch_id);
     if (out->branch_id == NULL)
         return -1;

@@ -32,6 +32,7 @@ struct trellis_saga {
     saga_step_t *steps;
     size_t n_steps, cap_steps;
     int concurrent;
+    int pivot; /* the pivot step's index + 1; 0: none */
     tr_owned_options_t options;
 };
 
@@ -162,6 +163,26 @@ void trellis_saga_set_concurrent(trellis_saga_t *s, int concurrent)
         s->concurrent = concurrent != 0;
 }
 
+trellis_rc_t trellis_saga_set_pivot(trellis_saga_t *s, int step, char *err,
+                                    size_t errlen)
+{
+    tr_err_clear(err, errlen);
+    if (s == NULL)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "saga is NULL");
+    if (step < 0 || (size_t)step >= s->n_steps)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "saga pivot: step %d does not exist (the saga has %zu "
+                       "steps)",
+                       step, s->n_steps);
+    if (s->pivot && s->pivot != step + 1)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "saga pivot: step %d is already the pivot; a saga has "
+                       "at most one",
+                       s->pivot - 1);
+    s->pivot = step + 1;
+    return TRELLIS_OK;
+}
+
 /* ---- options --------------------------------------------------------- */
 
 void trellis_saga_set_options(trellis_saga_t *s, const trellis_options_t *o)
@@ -199,6 +220,7 @@ static int pb_steps_build(const trellis_saga_t *s, pb_steps_t *out)
         m->payload.data = st->payload;
         m->n_depends_on = st->n_depends_on;
         m->depends_on = st->depends_on;
+        m->pivot = s->pivot == (int)i + 1;
         out->ptrs[i] = m;
     }
     return 0;

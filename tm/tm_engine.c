@@ -213,6 +213,11 @@ static void on_timeout(tm_timer_node_t *node)
     } else if (tm_plan_on_timeout(&l->tx, tm_engine_wall(l->eng))) {
         tm_engine_log_rollback_decision(l);
         tm_engine_persist_change(l);
+    } else if (tm_plan_pivot_decides(&l->tx)) {
+        tm_log(TM_LOG_INFO,
+               "event=timeout_ignored gid=%s reason=\"in its pivot's hands: "
+               "only the pivot's own failure rolls it back\"",
+               l->tx.gid);
     }
     pthread_mutex_unlock(&l->mu);
     tm_live_unref(l);

@@ -174,6 +174,17 @@ static void log_late_result(const tm_live_t *l, const tm_branch_t *br,
            tm_tx_status_name(l->tx.status));
 }
 
+/* The pivot's forward op has just succeeded: from here the saga only
+ * goes forward (tm_plan.h, "Pivot"). */
+static void log_if_pivot_passed(const tm_live_t *l, const tm_branch_t *br,
+                                const tm_op_t *op, tm_slot_t slot)
+{
+    if (br->pivot && slot == TM_SLOT_FORWARD && op->status == TM_OP_SUCCEEDED &&
+        tm_plan_past_pivot(&l->tx))
+        tm_log(TM_LOG_INFO, "event=pivot_passed gid=%s branch=%s", l->tx.gid,
+               br->branch_id);
+}
+
 /* What the op's last_error says of this result: the participant's own
  * words for a business failure, the status and its message otherwise. */
 static void describe_result(tm_result_t result, int status, const char *message,
@@ -217,6 +228,7 @@ static void apply_result(tm_live_t *l, const call_ctx_t *ctx, int status,
                op->attempts, tm_log_quote(op->last_error, q, sizeof(q)));
     if (before != l->tx.status)
         tm_engine_log_rollback_decision(l);
+    log_if_pivot_passed(l, br, op, ctx->slot);
     log_if_stopped(l, op, eff);
     if (!eff.changed && op->status == TM_OP_PENDING) {
         /* No answer yet: store the attempt anyway, so retry_limit counts

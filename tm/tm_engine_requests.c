@@ -476,6 +476,15 @@ static void abort_live(tm_live_t *l, const tm_engine_req_t *rq, const void *arg)
     const Trellis__V1__AbortRequest *r = arg;
     tm_engine_t *e = l->eng;
     tm_trans_t *tx = &l->tx;
+    if (tx->status == TM_TX_SUBMITTED && tm_plan_past_pivot(tx)) {
+        tm_engine_fail(e, rq->rpc, TM_CODE_FAILED_PRECONDITION,
+                       "transaction %s is past its pivot (step %s "
+                       "succeeded): it only goes forward and cannot be "
+                       "aborted",
+                       tx->gid,
+                       tx->branches[tm_plan_pivot_index(tx)].branch_id);
+        return;
+    }
     if (tx->status == TM_TX_SUBMITTED || tx->status == TM_TX_SUCCEEDED) {
         tm_engine_fail(e, rq->rpc, TM_CODE_FAILED_PRECONDITION,
                        "transaction %s is %s; only a prepared transaction can "

@@ -335,11 +335,37 @@ static int only_forward_only_left(const tm_trans_t *tx)
     return 1;
 }
 
+int tm_plan_pivot_index(const tm_trans_t *tx)
+{
+    for (size_t i = 0; i < tx->n_branches; i++)
+        if (tx->branches[i].pivot)
+            return (int)i;
+    return -1;
+}
+
+int tm_plan_past_pivot(const tm_trans_t *tx)
+{
+    int p = tm_plan_pivot_index(tx);
+    if (p < 0)
+        return 0;
+    const tm_op_t *fw = &tx->branches[p].ops[TM_SLOT_FORWARD];
+    return fw->status == TM_OP_SUCCEEDED && !fw->late;
+}
+
+int tm_plan_pivot_decides(const tm_trans_t *tx)
+{
+    int p = tm_plan_pivot_index(tx);
+    return p >= 0 && tx->status == TM_TX_SUBMITTED &&
+           deps_succeeded(tx, &tx->branches[p]);
+}
+
 int tm_plan_on_timeout(tm_trans_t *tx, int64_t now_ms)
 {
     if (tx->status == TM_TX_SUBMITTED &&
         (tm_plan_forward_done(tx) || only_forward_only_left(tx)))
         return 0; /* decided to commit: phase 2 has no timeout */
+    if (tm_plan_pivot_decides(tx))
+        return 0; /* the pivot's own answer decides, nothing else */
     if (tx->status == TM_TX_PREPARED && head_acts_on_timeout(tx))
         return 0; /* resumed or checked instead: tm_plan_timeout_resumes */
     char reason[96];
@@ -396,10 +422,21 @@ static void op_succeeded(tm_op_t *op, tm_op_run_t *o, int64_t now_ms)
     o->dirty = 1;
 }
 
-/* A forward-only op (a message step) answered: it is retried until it
- * succeeds, whatever it says; a business failure is a participant bug. */
+/* Why a forward-only op's ABORTED is a participant bug, as last_error
+ * says it. */
+#define WHY_MESSAGE                                                            \
+    "participant answered ABORTED to a step that cannot fail (a message is "   \
+    "delivered until it succeeds): "
+#define WHY_PAST_PIVOT                                                         \
+    "participant answered ABORTED to a step that cannot fail (it comes "       \
+    "after the pivot, which succeeded: the saga only goes forward): "
+
+/* A forward-only op (a message step, a saga step past its pivot)
+ * answered: it is retried until it succeeds, whatever it says; a business
+ * failure is a participant bug (why says so in last_error). */
 static tm_effect_t forward_only_result(tm_op_t *op, tm_op_run_t *o,
                                        tm_result_t result, const char *msg,
+                                       const char *why,
                                        const tm_retry_policy_t *p,
                                        int64_t now_ms)
 {
@@ -415,10 +452,7 @@ static tm_effect_t forward_only_result(tm_op_t *op, tm_op_run_t *o,
         e.retry_in_ms = p->retry_interval_ms;
         return e;
     case TM_RESULT_FAILURE:
-        set_error(op,
-                  "participant answered ABORTED to a step that cannot fail "
-                  "(a message is delivered until it succeeds): ",
-                  msg);
+        set_error(op, why, msg);
         e.alert = 1;
         break;
     case TM_RESULT_UNKNOWN:
@@ -513,7 +547,13 @@ static tm_effect_t forward_result(tm_trans_t *tx, size_t branch, tm_op_t *op,
         o->unknown_streak++;
         if (!deciding)
             break;
-        if (p->retry_limit && op->attempts >= p->retry_limit) {
+        if (p->retry_limit && op->attempts >= p->retry_limit &&
+            tx->branches[branch].pivot) {
+            /* It may have taken effect: only its own answer decides. */
+            e.alert = 1;
+            e.retry_in_ms = tm_plan_backoff_ms(
+                p->retry_interval_ms, o->unknown_streak, p->max_backoff_ms);
+        } else if (p->retry_limit && op->attempts >= p->retry_limit) {
             op->status = TM_OP_FAILED;
             op->finished_ms = now_ms;
             o->dirty = 1;
@@ -653,7 +693,12 @@ tm_effect_t tm_plan_apply_result(tm_trans_t *tx, tm_run_t *run, size_t branch,
     if (slot == TM_SLOT_FORWARD && op->kind == TM_KIND_QUERY_PREPARED)
         return check_result(tx, op, o, result, msg, policy, now_ms);
     if (slot == TM_SLOT_FORWARD && is_forward_only(&tx->branches[branch]))
-        return forward_only_result(op, o, result, msg, policy, now_ms);
+        return forward_only_result(op, o, result, msg, WHY_MESSAGE, policy,
+                                   now_ms);
+    if (slot == TM_SLOT_FORWARD && tm_plan_past_pivot(tx) &&
+        !tx->branches[branch].pivot)
+        return forward_only_result(op, o, result, msg, WHY_PAST_PIVOT, policy,
+                                   now_ms);
     if (slot == TM_SLOT_FORWARD)
         return forward_result(tx, branch, op, o, result, msg, policy, now_ms);
     return phase2_result(op, o, result, msg, policy, now_ms);

@@ -43,6 +43,26 @@
  *    until each succeeds: ABORTED is retried with backoff and alerted,
  *    the retry limit only alerts, and a timeout after the decision rolls
  *    nothing back.
+ *
+ * Pivot (a saga step marked pivot, SagaStep.pivot; at most one):
+ *  - Every other step is before it (the pivot depends on it, through
+ *    depends_on or the chain, transitively) or after it (it depends on
+ *    the pivot); branches registered before Submit are before. Submit
+ *    refuses a step that is neither, and a compensate after the pivot
+ *    (tm_validate.c). Before the pivot is called, a failure rolls back as
+ *    any other.
+ *  - Once every prerequisite of the pivot succeeded (durable: the pivot
+ *    is called only after that), the saga's fate is the pivot's own
+ *    definite answer (tm_plan_pivot_decides): the timeout rolls nothing
+ *    back, and the pivot's unknown results are retried past the retry
+ *    limit (alerted at it), because it may already have taken effect.
+ *    Only ABORTED from the pivot rolls back: the steps before it and the
+ *    pivot's own compensate, as today.
+ *  - Once the pivot's forward op succeeded (tm_plan_past_pivot), every
+ *    remaining forward op is forward-only, as a message's steps: ABORTED
+ *    is a participant bug (alerted, retried with backoff, never a
+ *    rollback), the retry limit only alerts, the timeout and Abort roll
+ *    nothing back. Only an operator's ForceStop ends it otherwise.
  */
 #ifndef TM_PLAN_H
 #define TM_PLAN_H
@@ -113,7 +133,8 @@ int tm_plan_forward_done(const tm_trans_t *tx);
 int tm_plan_start_rollback(tm_trans_t *tx, const char *reason, int64_t now_ms);
 
 /* The transaction's timeout passed: roll back if it is prepared, or
- * submitted with forward ops unfinished. Returns 1 if the status changed. */
+ * submitted with forward ops unfinished and not yet in its pivot's hands
+ * (tm_plan_pivot_decides). Returns 1 if the status changed. */
 int tm_plan_on_timeout(tm_trans_t *tx, int64_t now_ms);
 
 /* 1 when tx is a workflow (branch 0 is a head whose kind resumes). */
@@ -137,6 +158,18 @@ int tm_plan_restart_resume(tm_trans_t *tx, tm_run_t *run);
 /* A workflow may be submitted only once every step has a recorded result:
  * the index of the first registered step without one, or -1. */
 int tm_plan_unrecorded_step(const tm_trans_t *tx);
+
+/* The index of the pivot branch, or -1 when the transaction has none. */
+int tm_plan_pivot_index(const tm_trans_t *tx);
+
+/* The pivot's forward op succeeded (in time): the transaction only goes
+ * forward from here. 0 when there is no pivot. */
+int tm_plan_past_pivot(const tm_trans_t *tx);
+
+/* A submitted transaction whose pivot's prerequisites all succeeded: only
+ * the pivot's own ABORTED can roll it back (no timeout, no retry limit).
+ * Past the pivot too. */
+int tm_plan_pivot_decides(const tm_trans_t *tx);
 
 /* Move to the final status; ops that will never be called become SKIPPED. */
 void tm_plan_finish(tm_trans_t *tx, tm_tx_status_t final, int64_t now_ms);

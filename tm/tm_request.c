@@ -80,6 +80,7 @@ static int add_step(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
         return -1;
     const tm_kind_t *k = tm_kind_find(TM_MODE_SAGA); /* a SagaStep's kind */
     b->mode = k->mode;
+    b->pivot = s->pivot;
     /* Room for every depends_on entry: validation bounds their number by
      * the step's index (up to --max-steps), not by any fixed size. */
     size_t cap = s->n_depends_on ? s->n_depends_on : 1;

@@ -126,6 +126,7 @@ static int fill_branch(tm_branch_t *b, const tm_store_codec_col_t *c)
             return -1;
         b->ops[k].status = TM_OP_PENDING;
     }
+    b->pivot = (int)col_i64(&c[12]);
     return 0;
 }
 
@@ -182,6 +183,7 @@ int tm_store_codec_op(tm_trans_t *tx, const tm_store_codec_col_t *c, size_t n,
     op->finished_ms = col_i64(&c[6]);
     op->late = (int)col_i64(&c[7]);
     op->recorded = (int)col_i64(&c[8]);
+    op->result_size = col_u64(&c[10]);
     free(op->last_error);
     free(op->attempt_ms);
     free(op->result);

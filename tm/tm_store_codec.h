@@ -41,21 +41,24 @@ typedef struct {
     " submit_hash, options"
 #define TM_STORE_CODEC_TRANS_NCOLS 8
 
-/* The columns of a branch row (rows ordered by idx). */
+/* The columns of a branch row (rows ordered by idx; pivot since schema
+ * 4 on SQLite, 5 on MySQL). */
 #define TM_STORE_CODEC_BRANCH_COLUMNS                                          \
     "idx, branch_id, mode, initiator_driven, payload, depends_on, kind0,"      \
-    " target0, kind1, target1, kind2, target2"
-#define TM_STORE_CODEC_BRANCH_NCOLS 12
+    " target0, kind1, target1, kind2, target2, pivot"
+#define TM_STORE_CODEC_BRANCH_NCOLS 13
 
 /* The columns of an op row (result: the bytes a workflow step recorded,
- * NULL or empty when none). */
+ * NULL or empty when none; result_size: the full size of the reply whose
+ * first bytes result keeps, since schema 4 on SQLite, 5 on MySQL, for
+ * issue 16's compensation log: read back, unused yet). */
 #define TM_STORE_CODEC_OP_COLUMNS                                              \
     "idx, slot, status, attempts, last_error, attempt_ms, finished_ms, late,"  \
-    " recorded, result"
-#define TM_STORE_CODEC_OP_NCOLS 10
+    " recorded, result, result_size"
+#define TM_STORE_CODEC_OP_NCOLS 11
 
 /* The most columns any row above has. */
-#define TM_STORE_CODEC_MAX_COLS 12
+#define TM_STORE_CODEC_MAX_COLS 13
 
 /* A transaction without branches from its row c[0..n). Returns 0 with
  * *out (the caller's: tm_trans_free), or -1 with err (too few columns, out

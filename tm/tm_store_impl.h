@@ -29,6 +29,7 @@ typedef struct {
     int recorded;
     uint8_t *result; /* NULL when empty */
     size_t result_len;
+    uint64_t result_size; /* tm_op_t.result_size: stored, unused yet */
 } tm_w_op_t;
 
 typedef struct {
@@ -39,6 +40,7 @@ typedef struct {
     uint8_t *payload;
     size_t payload_len;
     char *deps; /* comma-separated text */
+    int pivot;
     int kind[TM_SLOTS];
     char *target[TM_SLOTS];
 } tm_w_branch_t;

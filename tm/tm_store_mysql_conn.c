@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "4"
+#define SCHEMA_VERSION "5"
 
 /* The subscriptions every node shares (schema version 4; topics in
  * tm_store_mysql_topics.c). Binary columns, as the other tables: topics
@@ -203,6 +203,7 @@ static const char *schema_sql =
     " kind0 TINYINT NOT NULL, target0 BLOB NULL,"
     " kind1 TINYINT NOT NULL, target1 BLOB NULL,"
     " kind2 TINYINT NOT NULL, target2 BLOB NULL,"
+    " pivot TINYINT NOT NULL DEFAULT 0,"
     " PRIMARY KEY (gid, idx)"
     ") ENGINE=InnoDB;"
     "CREATE TABLE IF NOT EXISTS trellis_op ("
@@ -211,6 +212,7 @@ static const char *schema_sql =
     " last_error BLOB NULL, attempt_ms BLOB NULL,"
     " finished_ms BIGINT NOT NULL, late TINYINT NOT NULL DEFAULT 0,"
     " recorded TINYINT NOT NULL DEFAULT 0, result MEDIUMBLOB NULL,"
+    " result_size BIGINT UNSIGNED NOT NULL DEFAULT 0,"
     " PRIMARY KEY (gid, idx, slot)"
     ") ENGINE=InnoDB;" SUBSCRIPTION_TABLE_SQL ";"
     "INSERT IGNORE INTO trellis_meta (k, v) VALUES ('schema', "
@@ -272,13 +274,21 @@ int my_ensure_database(my_store_t *m, char *err, size_t errlen)
 /* The statement that upgrades schema version v to v + 1 (index v - 1).
  * 1 -> 2: the fencing token (generation, bumped by every claim) and the
  * inserting node (origin). 2 -> 3: an op's recorded result (workflow
- * steps: recorded, result). 3 -> 4: the subscription table (topics). */
+ * steps: recorded, result). 3 -> 4: the subscription table (topics).
+ * 4 -> 5: a branch's pivot flag and an op's result_size (the full size
+ * of a reply whose first bytes result keeps: issue 16's compensation log,
+ * unused yet); IF NOT EXISTS, so a node that meets another node's upgrade
+ * halfway (two tables, two statements) completes it. */
 static const char *const upgrade_sql[] = {
     "ALTER TABLE trellis_trans ADD COLUMN generation BIGINT UNSIGNED NOT NULL"
     " DEFAULT 0, ADD COLUMN origin VARBINARY(64) NULL",
     "ALTER TABLE trellis_op ADD COLUMN recorded TINYINT NOT NULL DEFAULT 0,"
     " ADD COLUMN result MEDIUMBLOB NULL",
     SUBSCRIPTION_TABLE_SQL,
+    "ALTER TABLE trellis_branch ADD COLUMN IF NOT EXISTS pivot TINYINT NOT"
+    " NULL DEFAULT 0;"
+    "ALTER TABLE trellis_op ADD COLUMN IF NOT EXISTS result_size BIGINT"
+    " UNSIGNED NOT NULL DEFAULT 0",
 };
 
 /* Upgrade schema version from to from + 1, then read the version again

@@ -219,7 +219,7 @@ static void append_branch_values(my_sql_t *b, const char *gid,
         my_sql_printf(b, ",%d,", br->kind[k]);
         my_sql_str(b, br->target[k]);
     }
-    my_sql_printf(b, ")");
+    my_sql_printf(b, ",%d)", br->pivot);
 }
 
 static void append_op_values(my_sql_t *b, const char *gid, const tm_w_op_t *o)
@@ -234,27 +234,29 @@ static void append_op_values(my_sql_t *b, const char *gid, const tm_w_op_t *o)
     my_sql_printf(b, ",%" PRId64 ",%d,%d,", o->finished_ms, o->late,
                   o->recorded);
     my_sql_hex(b, o->result, o->result_len);
-    my_sql_printf(b, ")");
+    my_sql_printf(b, ",%" PRIu64 ")", o->result_size);
 }
 
 static const char *branch_insert_head =
     "INSERT INTO trellis_branch (gid, idx, branch_id, mode,"
     " initiator_driven, payload, depends_on, kind0, target0, kind1, target1,"
-    " kind2, target2) VALUES ";
+    " kind2, target2, pivot) VALUES ";
 static const char *branch_insert_tail =
     " ON DUPLICATE KEY UPDATE branch_id=VALUES(branch_id),"
     " mode=VALUES(mode), initiator_driven=VALUES(initiator_driven),"
     " payload=VALUES(payload), depends_on=VALUES(depends_on),"
     " kind0=VALUES(kind0), target0=VALUES(target0), kind1=VALUES(kind1),"
-    " target1=VALUES(target1), kind2=VALUES(kind2), target2=VALUES(target2);";
+    " target1=VALUES(target1), kind2=VALUES(kind2), target2=VALUES(target2),"
+    " pivot=VALUES(pivot);";
 static const char *op_insert_head =
     "INSERT INTO trellis_op (gid, idx, slot, status, attempts, last_error,"
-    " attempt_ms, finished_ms, late, recorded, result) VALUES ";
+    " attempt_ms, finished_ms, late, recorded, result, result_size) VALUES ";
 static const char *op_insert_tail =
     " ON DUPLICATE KEY UPDATE status=VALUES(status),"
     " attempts=VALUES(attempts), last_error=VALUES(last_error),"
     " attempt_ms=VALUES(attempt_ms), finished_ms=VALUES(finished_ms),"
-    " late=VALUES(late), recorded=VALUES(recorded), result=VALUES(result);";
+    " late=VALUES(late), recorded=VALUES(recorded), result=VALUES(result),"
+    " result_size=VALUES(result_size);";
 
 /* Send the statements built so far (closing an open multi-row one). */
 static int send_built(my_store_t *m, my_sql_t *b, int *open_rows,

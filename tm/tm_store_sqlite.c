@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "3"
+#define SCHEMA_VERSION "4"
 
 /* WAL frames (pages) after which the checkpointer runs, and after which it
  * insists (RESTART: waits for the writer) so the WAL cannot grow forever. */
@@ -78,6 +78,7 @@ static const char *schema_sql =
     " payload BLOB, depends_on TEXT NOT NULL,"
     " kind0 INTEGER NOT NULL, target0 TEXT, kind1 INTEGER NOT NULL,"
     " target1 TEXT, kind2 INTEGER NOT NULL, target2 TEXT,"
+    " pivot INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY(gid, idx)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS op("
     " gid TEXT NOT NULL, idx INTEGER NOT NULL, slot INTEGER NOT NULL,"
@@ -85,12 +86,15 @@ static const char *schema_sql =
     " attempt_ms TEXT, finished_ms INTEGER NOT NULL,"
     " late INTEGER NOT NULL DEFAULT 0,"
     " recorded INTEGER NOT NULL DEFAULT 0, result BLOB,"
+    " result_size INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY(gid, idx, slot)) WITHOUT ROWID;" SQ_SUBSCRIPTION_TABLE_SQL;
 
 /* What upgrades schema version v to v + 1 (index v - 1), each one
  * transaction with the new version: a crash leaves the old version
  * without the change. 1 -> 2: an op's recorded result (workflow steps).
- * 2 -> 3: the subscription table (topics). */
+ * 2 -> 3: the subscription table (topics). 3 -> 4: a branch's pivot flag
+ * and an op's result_size (the full size of a reply whose first bytes
+ * result keeps: issue 16's compensation log, unused yet). */
 static const char *const upgrade_sql[] = {
     "BEGIN IMMEDIATE;"
     "ALTER TABLE op ADD COLUMN recorded INTEGER NOT NULL DEFAULT 0;"
@@ -99,6 +103,11 @@ static const char *const upgrade_sql[] = {
     "COMMIT;",
     "BEGIN IMMEDIATE;" SQ_SUBSCRIPTION_TABLE_SQL
     "UPDATE meta SET value='3' WHERE key='schema' AND value='2';"
+    "COMMIT;",
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE branch ADD COLUMN pivot INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE op ADD COLUMN result_size INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE meta SET value='4' WHERE key='schema' AND value='3';"
     "COMMIT;",
 };
 
@@ -112,11 +121,12 @@ static const char *write_sql[N_WRITE_STMTS] = {
                         " WHERE gid=?1 AND " TM_STORE_SQL_UNFINISHED,
     [ST_UPSERT_BRANCH] = "INSERT OR REPLACE INTO branch(gid,idx,branch_id,"
                          "mode,initiator_driven,payload,depends_on,kind0,"
-                         "target0,kind1,target1,kind2,target2)"
-                         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         "target0,kind1,target1,kind2,target2,pivot)"
+                         " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [ST_UPSERT_OP] = "INSERT OR REPLACE INTO op(gid,idx,slot,status,"
                      "attempts,last_error,attempt_ms,finished_ms,late,"
-                     "recorded,result) VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                     "recorded,result,result_size)"
+                     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
 };
@@ -176,6 +186,7 @@ static int apply_branch(sq_store_t *s, const char *gid, const tm_w_branch_t *b)
         sqlite3_bind_int(st, 8 + 2 * k, b->kind[k]);
         bind_text_or_null(st, 9 + 2 * k, b->target[k]);
     }
+    sqlite3_bind_int(st, 14, b->pivot);
     return step_reset(st);
 }
 
@@ -196,6 +207,7 @@ static int apply_op(sq_store_t *s, const char *gid, const tm_w_op_t *o)
         sqlite3_bind_blob(st, 11, o->result, (int)o->result_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 11);
+    sqlite3_bind_int64(st, 12, (sqlite3_int64)o->result_size);
     return step_reset(st);
 }
 

@@ -95,6 +95,7 @@ static int capture_op(tm_w_op_t *o, uint32_t branch, int slot,
     o->finished_ms = op->finished_ms;
     o->late = op->late;
     o->recorded = op->recorded;
+    o->result_size = op->result_size;
     o->last_error = tm_strdup(op->last_error);
     o->attempt_ms = join_i64(op->attempt_ms, op->n_attempt_ms);
     int rc = capture_result(o, op);
@@ -110,6 +111,7 @@ static int capture_branch(tm_w_branch_t *wb, uint32_t idx, const tm_branch_t *b,
     wb->idx = idx;
     wb->mode = b->mode;
     wb->initiator_driven = b->initiator_driven;
+    wb->pivot = b->pivot;
     wb->branch_id = tm_strdup(b->branch_id);
     wb->deps = tm_store_join_u32(b->deps, b->n_deps);
     wb->payload_len = b->payload_len;

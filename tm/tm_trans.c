@@ -257,6 +257,7 @@ static Trellis__V1__Branch *branch_to_proto(const tm_branch_t *b)
     m->branch_id = borrow(b->branch_id);
     m->mode = (Trellis__V1__BranchMode)b->mode;
     m->initiator_driven = b->initiator_driven;
+    m->pivot = b->pivot;
     m->payload.data = b->payload;
     m->payload.len = b->payload_len;
     m->n_depends_on = b->n_deps;

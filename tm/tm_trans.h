@@ -99,6 +99,10 @@ typedef struct {
     int recorded;
     uint8_t *result; /* owned; NULL when empty */
     size_t result_len;
+    /* The full size of the reply whose first bytes result keeps (issue
+     * 16's compensation log, to come). Stored and read back, but nothing
+     * sets or uses it yet: 0. */
+    uint64_t result_size;
 } tm_op_t;
 
 typedef struct {
@@ -109,6 +113,10 @@ typedef struct {
     size_t payload_len;
     uint32_t *deps; /* owned; indexes of earlier branches */
     size_t n_deps;
+    /* The saga's pivot (SagaStep.pivot; at most one per transaction):
+     * once its forward op succeeded the transaction only goes forward
+     * (tm_plan.h, "Pivot"). Stored. */
+    int pivot;
     tm_op_t ops[TM_SLOTS];
 } tm_branch_t;
 

@@ -238,6 +238,118 @@ static int validate_step(const Trellis__V1__SagaStep *s, size_t i,
     return validate_depends_on(s->depends_on, s->n_depends_on, i, err, errlen);
 }
 
+/* ---- the pivot (tm_plan.h, "Pivot") ------------------------------------ */
+
+/* Step i's prerequisites among the steps, as tm_request_add_steps builds
+ * them: its depends_on, or the step before it unless concurrent (a root
+ * depends only on registered branches, which come before every step).
+ * step_prereqs says how many, step_prereq gives the k-th. */
+static size_t step_prereq(const Trellis__V1__SubmitRequest *r, size_t i,
+                          size_t k)
+{
+    const Trellis__V1__SagaStep *s = r->steps[i];
+    if (s->n_depends_on)
+        return s->depends_on[k];
+    return i - 1; /* the chain: only asked when step_prereqs says 1 */
+}
+
+static size_t step_prereqs(const Trellis__V1__SubmitRequest *r, size_t i)
+{
+    const Trellis__V1__SagaStep *s = r->steps[i];
+    if (s->n_depends_on)
+        return s->n_depends_on;
+    return !r->concurrent && i > 0 ? 1 : 0;
+}
+
+/* side[i]: 1 when step i is before the pivot p (p depends on it,
+ * transitively), 2 when after (it depends on p), 0 when neither. Steps
+ * depend only on earlier ones, so one pass each way decides it. */
+static void pivot_sides(const Trellis__V1__SubmitRequest *r, size_t p,
+                        unsigned char *side)
+{
+    enum { BEFORE = 1, AFTER = 2, MARK = 3 };
+    side[p] = MARK;
+    for (size_t i = p + 1; i-- > 0;) {
+        if (side[i] == 0)
+            continue;
+        for (size_t k = 0; k < step_prereqs(r, i); k++)
+            side[step_prereq(r, i, k)] = BEFORE;
+    }
+    for (size_t i = p + 1; i < r->n_steps; i++)
+        for (size_t k = 0; k < step_prereqs(r, i) && !side[i]; k++)
+            if (side[step_prereq(r, i, k)] >= AFTER)
+                side[i] = AFTER;
+    side[p] = 0;
+}
+
+/* The index of the one pivot step, -1 when none; -2 with err when two
+ * steps are marked. */
+static int find_pivot(const Trellis__V1__SubmitRequest *r, char *err,
+                      size_t errlen)
+{
+    int p = -1;
+    for (size_t i = 0; i < r->n_steps; i++) {
+        if (!r->steps[i]->pivot)
+            continue;
+        if (p >= 0) {
+            snprintf(err, errlen,
+                     "steps[%d] and steps[%zu] are both marked pivot; a "
+                     "transaction has at most one pivot step",
+                     p, i);
+            return -2;
+        }
+        p = (int)i;
+    }
+    return p;
+}
+
+static int pivot_side_error(const Trellis__V1__SubmitRequest *r, size_t i,
+                            int p, int side, char *err, size_t errlen)
+{
+    if (side == 0) {
+        snprintf(err, errlen,
+                 "steps[%zu] is neither before nor after the pivot "
+                 "steps[%d]: neither depends on the other (depends_on, or "
+                 "the chain order), so whether it may be rolled back is "
+                 "ambiguous; make the pivot depend on it, or it on the pivot",
+                 i, p);
+        return TM_INVALID;
+    }
+    if (side == 2 && r->steps[i]->compensate && *r->steps[i]->compensate) {
+        snprintf(err, errlen,
+                 "steps[%zu] comes after the pivot steps[%d] and has a "
+                 "compensate; once the pivot succeeded the saga never rolls "
+                 "back, so it would never be called: leave it empty",
+                 i, p);
+        return TM_INVALID;
+    }
+    return 0;
+}
+
+/* At most one pivot; every other step before it or after it; no
+ * compensate after it. */
+static int validate_pivot(const Trellis__V1__SubmitRequest *r, char *err,
+                          size_t errlen)
+{
+    int p = find_pivot(r, err, errlen);
+    if (p == -2)
+        return TM_INVALID;
+    if (p < 0)
+        return 0;
+    unsigned char *side = calloc(r->n_steps, 1);
+    if (!side) {
+        snprintf(err, errlen, "out of memory checking the pivot");
+        return TM_INVALID;
+    }
+    pivot_sides(r, (size_t)p, side);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < r->n_steps; i++)
+        if (i != (size_t)p)
+            rc = pivot_side_error(r, i, p, side[i], err, errlen);
+    free(side);
+    return rc;
+}
+
 int tm_validate_submit(const Trellis__V1__SubmitRequest *r,
                        const tm_limits_t *l, char *err, size_t errlen)
 {
@@ -253,6 +365,8 @@ int tm_validate_submit(const Trellis__V1__SubmitRequest *r,
         if (rc != 0)
             return rc;
     }
+    if (validate_pivot(r, err, errlen) != 0)
+        return TM_INVALID;
     return tm_validate_options(r->options, l, err, errlen);
 }
 

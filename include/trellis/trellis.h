@@ -185,6 +185,16 @@ trellis_rc_t trellis_saga_add_dependency(trellis_saga_t *s, int step,
 /* Make steps with no declared prerequisites start at once (default: each
  * step waits for the one before it). */
 void trellis_saga_set_concurrent(trellis_saga_t *s, int concurrent);
+/* Make step `step` the saga's pivot, its point of no return (at most one
+ * per saga: another step is refused). Before the pivot succeeds a failure
+ * rolls back as usual; once it succeeded the saga can no longer roll back:
+ * every later step is retried until it succeeds (an ABORTED answer is
+ * taken for a participant bug), and Abort or the timeout are refused.
+ * Every other step must come before the pivot or after it (the chain, or
+ * trellis_saga_add_dependency), and steps after it take no compensate:
+ * trellisd refuses the saga at submit otherwise (INVALID_ARGUMENT). */
+trellis_rc_t trellis_saga_set_pivot(trellis_saga_t *s, int step, char *err,
+                                    size_t errlen);
 /* Options are copied. */
 void trellis_saga_set_options(trellis_saga_t *s, const trellis_options_t *o);
 
@@ -253,6 +263,9 @@ typedef struct {
     uint8_t *payload;
     size_t n_ops;
     trellis_op_info_t *ops;
+    /* The saga's pivot step (trellis_saga_set_pivot): once its action
+     * succeeded the transaction only goes forward. */
+    int pivot;
 } trellis_branch_info_t;
 
 typedef struct {

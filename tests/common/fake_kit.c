@@ -79,6 +79,7 @@ static void apply_branch(tm_trans_t *tx, const tm_w_branch_t *wb)
     b->branch_id = fkit_must(tm_strdup(wb->branch_id));
     b->mode = (tm_mode_t)wb->mode;
     b->initiator_driven = wb->initiator_driven;
+    b->pivot = wb->pivot;
     if (wb->payload_len) {
         b->payload = fkit_must(malloc(wb->payload_len));
         memcpy(b->payload, wb->payload, wb->payload_len);
@@ -103,6 +104,7 @@ static void apply_op(tm_trans_t *tx, const tm_w_op_t *o)
     free(op->attempt_ms);
     op->attempt_ms = tm_store_split_i64(o->attempt_ms, &op->n_attempt_ms);
     op->recorded = o->recorded; /* a workflow step's result, as stored */
+    op->result_size = o->result_size;
     free(op->result);
     op->result = NULL;
     op->result_len = o->result_len;

@@ -25,8 +25,12 @@
  *   - topics: the contract of tests/common/topics_check.h (created once,
  *     ordered by topic, age, target byte for byte, removed once) and the
  *     column widths, shared by every node and kept across a reopen; a
- *     database of schema version 3 is upgraded to 4 by two nodes starting
- *     at once.
+ *     database of schema version 3 is upgraded to 5 by two nodes starting
+ *     at once;
+ *   - a database of schema version 4 (no branch pivot, no op result_size)
+ *     is upgraded to 5 by two nodes starting at once, one of them meeting
+ *     the other's upgrade halfway (a column already there); the old rows
+ *     read back with neither, and both are kept once written.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -580,7 +584,8 @@ static const char *schema_version(MYSQL *c, const char *database, char *out)
 }
 
 /* A database of schema version 1 (no generation, no origin; no recorded
- * results) is upgraded at open, to version 4, and keeps its rows. */
+ * results; no pivot, no result_size) is upgraded at open, to version 5,
+ * and keeps its rows. */
 static void test_schema_upgrade_from_version_1(void **state)
 {
     (void)state;
@@ -592,7 +597,10 @@ static void test_schema_upgrade_from_version_1(void **state)
         harness_mariadb_exec(db, "ALTER TABLE st_upgrade.trellis_trans DROP"
                                  " COLUMN generation, DROP COLUMN origin;"
                                  " ALTER TABLE st_upgrade.trellis_op DROP"
-                                 " COLUMN recorded, DROP COLUMN result;"
+                                 " COLUMN recorded, DROP COLUMN result,"
+                                 " DROP COLUMN result_size;"
+                                 " ALTER TABLE st_upgrade.trellis_branch"
+                                 " DROP COLUMN pivot;"
                                  " UPDATE st_upgrade.trellis_meta SET v='1'"
                                  " WHERE k='schema'"),
         0);
@@ -607,7 +615,7 @@ static void test_schema_upgrade_from_version_1(void **state)
     tm_store_close(a);
     MYSQL *c = root_session();
     char version[32];
-    assert_string_equal(schema_version(c, "st_upgrade", version), "4");
+    assert_string_equal(schema_version(c, "st_upgrade", version), "5");
     mysql_close(c);
     tm_trans_free(got);
     tm_trans_free(tx);
@@ -763,7 +771,7 @@ static void test_schema_upgrade_from_version_2(void **state)
     tm_trans_free(got);
     tm_store_close(a);
     char version[32];
-    assert_string_equal(schema_version(c, "st_upgrade2", version), "4");
+    assert_string_equal(schema_version(c, "st_upgrade2", version), "5");
 
     /* reopened: the rows as written */
     a = must_open("st_upgrade2", "node-a", 5000);
@@ -817,27 +825,18 @@ typedef struct {
     char err[512];
 } open_job_t;
 
+static const char *open_database = "st_upgrade3";
+
 static void *open_in_thread(void *arg)
 {
     open_job_t *j = arg;
-    j->s = open_node("st_upgrade3", j->node, 5000, j->err, sizeof j->err);
+    j->s = open_node(open_database, j->node, 5000, j->err, sizeof j->err);
     return NULL;
 }
 
-/* A database of schema version 3 (no subscription table) is upgraded to 4
- * by two nodes that start at once; it keeps its rows and takes
- * subscriptions. */
-static void test_schema_upgrade_from_version_3(void **state)
+/* Open node-a and node-b on open_database at once (both must succeed). */
+static void open_two_at_once(open_job_t *jobs)
 {
-    (void)state;
-    tm_store_t *a = must_open("st_upgrade3", "node-a", 5000);
-    tm_trans_t *tx = saga("up3-1", 1000);
-    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
-    tm_store_close(a);
-    MYSQL *c = root_session();
-    run_sql(c, "DROP TABLE st_upgrade3.trellis_subscription");
-    run_sql(c, "UPDATE st_upgrade3.trellis_meta SET v='3' WHERE k='schema'");
-    open_job_t jobs[2] = {{.node = "node-a"}, {.node = "node-b"}};
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&th[i], NULL, open_in_thread, &jobs[i]),
@@ -847,8 +846,28 @@ static void test_schema_upgrade_from_version_3(void **state)
     for (int i = 0; i < 2; i++)
         if (!jobs[i].s)
             fail_msg("open %s: %s", jobs[i].node, jobs[i].err);
+}
+
+/* A database of schema version 3 (no subscription table, no pivot, no
+ * result_size) is upgraded to 5 by two nodes that start at once; it keeps
+ * its rows and takes subscriptions. */
+static void test_schema_upgrade_from_version_3(void **state)
+{
+    (void)state;
+    tm_store_t *a = must_open("st_upgrade3", "node-a", 5000);
+    tm_trans_t *tx = saga("up3-1", 1000);
+    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
+    tm_store_close(a);
+    MYSQL *c = root_session();
+    run_sql(c, "DROP TABLE st_upgrade3.trellis_subscription");
+    run_sql(c, "ALTER TABLE st_upgrade3.trellis_branch DROP COLUMN pivot");
+    run_sql(c, "ALTER TABLE st_upgrade3.trellis_op DROP COLUMN result_size");
+    run_sql(c, "UPDATE st_upgrade3.trellis_meta SET v='3' WHERE k='schema'");
+    open_job_t jobs[2] = {{.node = "node-a"}, {.node = "node-b"}};
+    open_database = "st_upgrade3";
+    open_two_at_once(jobs);
     char version[32], err[256], text[256];
-    assert_string_equal(schema_version(c, "st_upgrade3", version), "4");
+    assert_string_equal(schema_version(c, "st_upgrade3", version), "5");
     tm_trans_t *got = NULL;
     assert_int_equal(tm_store_get(jobs[1].s, "up3-1", &got, err, sizeof err),
                      1);
@@ -862,6 +881,56 @@ static void test_schema_upgrade_from_version_3(void **state)
     for (int i = 0; i < 2; i++)
         tm_store_close(jobs[i].s);
     mysql_close(c);
+    tm_trans_free(tx);
+}
+
+/* A database of schema version 4 (no pivot, no result_size) is upgraded
+ * to 5 by two nodes that start at once, one of them finding the branch
+ * column another node's upgrade already added; the old rows read back
+ * with no pivot and a result_size of 0, and both columns keep what is
+ * written. */
+static void test_schema_upgrade_from_version_4(void **state)
+{
+    (void)state;
+    tm_store_t *a = must_open("st_upgrade4", "node-a", 5000);
+    tm_trans_t *tx = saga("up4-1", 1000);
+    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
+    tm_store_close(a);
+    MYSQL *c = root_session();
+    run_sql(c, "ALTER TABLE st_upgrade4.trellis_op DROP COLUMN result_size");
+    run_sql(c, "UPDATE st_upgrade4.trellis_meta SET v='4' WHERE k='schema'");
+    open_job_t jobs[2] = {{.node = "node-a"}, {.node = "node-b"}};
+    open_database = "st_upgrade4";
+    open_two_at_once(jobs);
+    char version[32], err[256];
+    assert_string_equal(schema_version(c, "st_upgrade4", version), "5");
+    tm_trans_t *got = NULL;
+    assert_int_equal(tm_store_get(jobs[1].s, "up4-1", &got, err, sizeof err),
+                     1);
+    assert_int_equal(got->branches[1].pivot, 0);
+    assert_true(got->branches[0].ops[TM_SLOT_FORWARD].result_size == 0);
+    tm_store_close(jobs[1].s);
+    got->branches[0].ops[TM_SLOT_FORWARD].status = TM_OP_SUCCEEDED;
+    got->branches[0].ops[TM_SLOT_FORWARD].result_size = 5000000000u;
+    assert_int_equal(write_now(jobs[0].s, got, 0), TM_WRITE_DONE);
+    tm_trans_free(got);
+    /* branch rows are written once: a pivot comes with a new one */
+    tm_trans_t *fresh = saga("up4-2", 2000);
+    fresh->branches[1].pivot = 1;
+    assert_int_equal(write_now(jobs[0].s, fresh, 1), TM_WRITE_DONE);
+    assert_int_equal(tm_store_get(jobs[0].s, "up4-1", &got, err, sizeof err),
+                     1);
+    assert_true(got->branches[0].ops[TM_SLOT_FORWARD].result_size ==
+                5000000000u);
+    tm_trans_free(got);
+    assert_int_equal(tm_store_get(jobs[0].s, "up4-2", &got, err, sizeof err),
+                     1);
+    assert_int_equal(got->branches[0].pivot, 0);
+    assert_int_equal(got->branches[1].pivot, 1);
+    tm_trans_free(got);
+    tm_store_close(jobs[0].s);
+    mysql_close(c);
+    tm_trans_free(fresh);
     tm_trans_free(tx);
 }
 
@@ -940,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_schema_upgrade_from_version_2),
         cmocka_unit_test(test_subscriptions_shared_by_nodes),
         cmocka_unit_test(test_schema_upgrade_from_version_3),
+        cmocka_unit_test(test_schema_upgrade_from_version_4),
     };
     return cmocka_run_group_tests(tests, start_db, stop_db);
 }

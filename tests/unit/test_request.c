@@ -1,6 +1,7 @@
 /*
  * Unit tests of tm_request: how Submit's steps and RegisterBranch become
- * branches (ids, dependencies, ops) and what counts as the same Submit.
+ * branches (ids, dependencies, ops, the pivot) and what counts as the
+ * same Submit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -177,6 +178,31 @@ static void test_submit_hash_ignores_only_wait_result(void **state)
     assert_int_not_equal(tm_request_submit_hash(&r), h);
 }
 
+/* A step marked pivot makes a pivot branch, and only that one; a pivot
+ * changes the submit hash (another saga), no pivot leaves it as it was. */
+static void test_pivot_is_stored_on_the_branch(void **state)
+{
+    (void)state;
+    tm_limits_t l;
+    tm_limits_default(&l);
+    char err[256];
+    tm_trans_t *tx = tm_trans_new("g", TM_TX_SUBMITTED, 0);
+    Trellis__V1__SubmitRequest r = submit_of(3, 0);
+    uint64_t plain = tm_request_submit_hash(&r);
+    steps[1].pivot = 1;
+    assert_int_equal(tm_request_add_steps(tx, &r, &l, err, sizeof err), 0);
+    assert_int_equal(tx->branches[0].pivot, 0);
+    assert_int_equal(tx->branches[1].pivot, 1);
+    assert_int_equal(tx->branches[2].pivot, 0);
+    Trellis__V1__Transaction *m = tm_trans_to_proto(tx, 1);
+    assert_true(m->branches[1]->pivot && !m->branches[0]->pivot);
+    tm_trans_proto_free(m);
+    assert_true(tm_request_submit_hash(&r) != plain);
+    steps[1].pivot = 0;
+    assert_true(tm_request_submit_hash(&r) == plain);
+    tm_trans_free(tx);
+}
+
 /* The submit hash is stored with the transaction (trans.submit_hash) and
  * compared when a Submit is repeated, maybe after an upgrade: its value
  * must never change. These were computed by the code before the FNV-1a
@@ -218,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_limits_and_id_collisions_change_nothing),
         cmocka_unit_test(test_submit_hash_ignores_only_wait_result),
         cmocka_unit_test(test_submit_hash_values_are_pinned),
+        cmocka_unit_test(test_pivot_is_stored_on_the_branch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

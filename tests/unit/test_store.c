@@ -7,7 +7,9 @@
  * rows, and a version this code does not know is refused. Topics: a
  * subscription is created once (a repeat keeps the first remark), listed
  * by topic, then age, then target, removed once, and survives a reopen;
- * a database of schema version 2 is upgraded to keep them.
+ * a database of schema version 2 is upgraded to keep them. Schema 3 is
+ * upgraded to 4 (a branch's pivot, an op's result_size), its rows read
+ * back with neither, and both are kept once written.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -469,7 +471,7 @@ static void test_schema_upgrade_from_version_1(void **state)
     tm_store_flush(s);
     tm_trans_free(got);
     tm_store_close(s);
-    assert_string_equal(stored_version(version), "3");
+    assert_string_equal(stored_version(version), "4");
 
     /* reopened: no second upgrade, the rows as written */
     if (open_store(&s, err, sizeof(err)) != 0)
@@ -487,6 +489,60 @@ static void test_schema_upgrade_from_version_1(void **state)
     assert_non_null(strstr(err, "schema version 99"));
 }
 
+/* Schema version 3 (topics, no pivot, no result_size) upgrades to 4:
+ * the old rows read back with no pivot and a result_size of 0, and the
+ * new columns keep what is written. */
+static void test_schema_upgrade_from_version_3(void **state)
+{
+    (void)state;
+    sql_on_file(schema_1_sql);
+    sql_on_file("ALTER TABLE op ADD COLUMN recorded INTEGER NOT NULL"
+                " DEFAULT 0;"
+                "ALTER TABLE op ADD COLUMN result BLOB;"
+                "CREATE TABLE subscription(topic TEXT NOT NULL,"
+                " target TEXT NOT NULL, remark TEXT NOT NULL,"
+                " created_ms INTEGER NOT NULL,"
+                " PRIMARY KEY(topic, target)) WITHOUT ROWID;"
+                "UPDATE meta SET value='3' WHERE key='schema';");
+    char err[256], version[32];
+    tm_store_t *s;
+    if (open_store(&s, err, sizeof(err)) != 0)
+        fail_msg("open: %s", err);
+    assert_string_equal(stored_version(version), "4");
+    tm_trans_t *tx = NULL;
+    assert_int_equal(tm_store_get(s, "old-1", &tx, err, sizeof(err)), 1);
+    assert_int_equal(tx->branches[0].pivot, 0);
+    assert_int_equal(tx->branches[0].ops[TM_SLOT_FORWARD].result_size, 0);
+    tx->branches[0].ops[TM_SLOT_FORWARD].result_size = 5000000000u;
+    tm_store_queue(s, tm_write_capture_all(tx, 0), NULL, NULL);
+    /* branch rows are written once: a pivot comes with a new one */
+    tm_trans_t *fresh = tm_trans_new("new-1", TM_TX_SUBMITTED, 2000);
+    tm_branch_t *b = tm_trans_add_branch(fresh);
+    b->branch_id = tm_strdup("01");
+    b->mode = TM_MODE_SAGA;
+    b->pivot = 1;
+    b->ops[TM_SLOT_FORWARD].kind = TM_KIND_ACTION;
+    b->ops[TM_SLOT_FORWARD].target = tm_strdup("h:1/p.S/A");
+    tm_store_queue(s, tm_write_capture_all(fresh, 1), NULL, NULL);
+    tm_store_flush(s);
+    tm_trans_free(fresh);
+    tm_trans_free(tx);
+    tm_store_close(s);
+    if (open_store(&s, err, sizeof(err)) != 0)
+        fail_msg("reopen: %s", err);
+    assert_int_equal(tm_store_get(s, "old-1", &tx, err, sizeof(err)), 1);
+    assert_true(tx->branches[0].ops[TM_SLOT_FORWARD].result_size ==
+                5000000000u);
+    assert_int_equal(tx->branches[0].ops[TM_SLOT_FORWARD].status,
+                     TM_OP_SUCCEEDED);
+    tm_trans_free(tx);
+    assert_int_equal(tm_store_get(s, "new-1", &tx, err, sizeof(err)), 1);
+    assert_int_equal(tx->branches[0].pivot, 1);
+    tm_trans_free(tx);
+    tm_store_close(s);
+    assert_string_equal(stored_version(version), "4");
+}
+
 /* Schema version 2 (a recorded result, no topics) upgrades to 3: the
  * rows stay, the subscription table is there, and the version says so. */
 static void test_schema_upgrade_from_version_2(void **state)
@@ -501,7 +557,7 @@ static void test_schema_upgrade_from_version_2(void **state)
     tm_store_t *s;
     if (open_store(&s, err, sizeof(err)) != 0)
         fail_msg("open: %s", err);
-    assert_string_equal(stored_version(version), "3");
+    assert_string_equal(stored_version(version), "4");
     tm_trans_t *tx = NULL;
     assert_int_equal(tm_store_get(s, "old-1", &tx, err, sizeof(err)), 1);
     assert_int_equal(tx->submit_hash, 9);
@@ -514,7 +570,7 @@ static void test_schema_upgrade_from_version_2(void **state)
     assert_string_equal(tcheck_store_text(s, got, sizeof(got)),
                         "t h:1/p.S/A r 5\n");
     tm_store_close(s);
-    assert_string_equal(stored_version(version), "3");
+    assert_string_equal(stored_version(version), "4");
 }
 
 int main(void)
@@ -529,6 +585,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_1,
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_2,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_3,
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_subscriptions, make_dir,
                                         remove_dir),

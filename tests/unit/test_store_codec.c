@@ -150,7 +150,7 @@ static void too_few_columns(void **state)
 }
 
 /* A branch row: idx, branch_id, mode, initiator_driven, payload, deps,
- * then kind and target of each slot. */
+ * then kind and target of each slot, then pivot. */
 static void branch_row(tm_store_codec_col_t *c, const char *idx,
                        const char *deps)
 {
@@ -168,6 +168,7 @@ static void branch_row(tm_store_codec_col_t *c, const char *idx,
         txt(NULL),
         txt("2"),
         txt("h:1/C"),
+        txt(strcmp(idx, "1") == 0 ? "1" : "0"),
     };
     memcpy(c, row, sizeof(row));
 }
@@ -200,6 +201,8 @@ static void branches(void **state)
     assert_int_equal(b->n_deps, 1);
     assert_int_equal(b->deps[0], 0);
     assert_int_equal(tx->branches[0].n_deps, 0);
+    assert_int_equal(b->pivot, 1); /* branch_row marks branch 1 the pivot */
+    assert_int_equal(tx->branches[0].pivot, 0);
     assert_int_equal(b->ops[TM_SLOT_FORWARD].kind, TM_KIND_ACTION);
     assert_string_equal(b->ops[TM_SLOT_FORWARD].target, "h:1/A");
     assert_int_equal(b->ops[TM_SLOT_COMMIT].kind, TM_KIND_NONE);
@@ -229,8 +232,9 @@ static void ops_and_finish(void **state)
                                  num(400),
                                  num(1),
                                  num(0),
-                                 txt(NULL)};
-    assert_int_equal(tm_store_codec_op(tx, op, 10, err, sizeof(err)), 0);
+                                 txt(NULL),
+                                 num(0)};
+    assert_int_equal(tm_store_codec_op(tx, op, 11, err, sizeof(err)), 0);
     const tm_op_t *o = &tx->branches[0].ops[TM_SLOT_FORWARD];
     assert_int_equal(o->status, TM_OP_FAILED);
     assert_int_equal(o->attempts, 3);
@@ -243,13 +247,14 @@ static void ops_and_finish(void **state)
     assert_int_equal(o->recorded, 0);
     assert_null(o->result);
     assert_int_equal(o->result_len, 0);
+    assert_int_equal(o->result_size, 0);
 
     /* Rows for a branch or a slot the transaction does not have. */
     op[0] = num(1);
-    assert_int_equal(tm_store_codec_op(tx, op, 10, err, sizeof(err)), 0);
+    assert_int_equal(tm_store_codec_op(tx, op, 11, err, sizeof(err)), 0);
     op[0] = num(0);
     op[1] = num(TM_SLOTS);
-    assert_int_equal(tm_store_codec_op(tx, op, 10, err, sizeof(err)), 0);
+    assert_int_equal(tm_store_codec_op(tx, op, 11, err, sizeof(err)), 0);
 
     /* Finished: the rollback op still pending was never called. */
     tm_store_codec_finish(tx);
@@ -265,8 +270,17 @@ static void op_text_row(tm_store_codec_col_t *c, const char *recorded,
                         tm_store_codec_col_t result)
 {
     tm_store_codec_col_t row[TM_STORE_CODEC_OP_NCOLS] = {
-        txt("0"),  txt("0"),  txt("2"), txt("1"),      txt(NULL),
-        txt("50"), txt("60"), txt("0"), txt(recorded), result};
+        txt("0"),
+        txt("0"),
+        txt("2"),
+        txt("1"),
+        txt(NULL),
+        txt("50"),
+        txt("60"),
+        txt("0"),
+        txt(recorded),
+        result,
+        txt("18446744073709551615")};
     memcpy(c, row, sizeof(row));
 }
 
@@ -286,6 +300,7 @@ static void op_recorded_result(void **state)
     assert_int_equal(o->recorded, 1);
     assert_int_equal(o->result_len, sizeof(bytes));
     assert_memory_equal(o->result, bytes, sizeof(bytes));
+    assert_true(o->result_size == UINT64_MAX); /* MySQL's BIGINT UNSIGNED */
 
     /* A later row of the same op replaces the result: an empty value and
      * SQL NULL both read as none. */

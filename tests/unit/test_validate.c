@@ -1,6 +1,8 @@
 /*
  * Unit tests of tm_validate: what trellisd accepts from initiators, and
- * that each refusal's message names the field and the problem.
+ * that each refusal's message names the field and the problem; a
+ * Submit's pivot (at most one, every other step before or after it, no
+ * compensate after it), in chains and graphs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -130,6 +132,125 @@ static void test_submit_checks_steps(void **state)
 
     r.gid = "";
     assert_refused(tm_validate_submit(&r, &l, err, sizeof(err)), "gid");
+}
+
+/* ---- the pivot ---------------------------------------------------------- */
+
+static Trellis__V1__SagaStep pv_steps[6];
+static Trellis__V1__SagaStep *pv_ptrs[6];
+static uint32_t pv_deps[6][3];
+
+/* n steps, each with a compensate, a chain unless concurrent; the pivot
+ * at index pivot (-1: none). */
+static Trellis__V1__SubmitRequest pivot_saga(size_t n, int concurrent,
+                                             int pivot)
+{
+    Trellis__V1__SubmitRequest r = TRELLIS__V1__SUBMIT_REQUEST__INIT;
+    for (size_t i = 0; i < n; i++) {
+        pv_steps[i] = step("h:1/p.S/A", "h:1/p.S/C");
+        pv_steps[i].pivot = (int)i == pivot;
+        pv_ptrs[i] = &pv_steps[i];
+    }
+    r.gid = "g1";
+    r.steps = pv_ptrs;
+    r.n_steps = n;
+    r.concurrent = concurrent;
+    return r;
+}
+
+static void pv_dep(size_t i, uint32_t on)
+{
+    Trellis__V1__SagaStep *s = &pv_steps[i];
+    pv_deps[i][s->n_depends_on++] = on;
+    s->depends_on = pv_deps[i];
+}
+
+static void no_compensate(size_t i)
+{
+    pv_steps[i].compensate = "";
+}
+
+static int check(const Trellis__V1__SubmitRequest *r)
+{
+    tm_limits_t l;
+    tm_limits_default(&l);
+    assert_int_equal(tm_allow_parse(&l.allow, "h:*", err, sizeof(err)), 0);
+    return tm_validate_submit(r, &l, err, sizeof(err));
+}
+
+static void test_pivot_in_a_chain(void **state)
+{
+    (void)state;
+    /* Before it: anything; after it: no compensate. */
+    Trellis__V1__SubmitRequest r = pivot_saga(4, 0, 1);
+    no_compensate(2);
+    no_compensate(3);
+    assert_int_equal(check(&r), 0);
+    /* The pivot may keep its own compensate, and be first or last. */
+    r = pivot_saga(3, 0, 2);
+    assert_int_equal(check(&r), 0);
+    r = pivot_saga(3, 0, 0);
+    no_compensate(1);
+    no_compensate(2);
+    assert_int_equal(check(&r), 0);
+
+    r = pivot_saga(3, 0, 1);
+    no_compensate(2);
+    pv_steps[2].pivot = 1;
+    assert_refused(check(&r), "steps[1] and steps[2] are both marked pivot");
+
+    r = pivot_saga(4, 0, 1);
+    no_compensate(2);
+    assert_refused(check(&r),
+                   "steps[3] comes after the pivot steps[1] and has a "
+                   "compensate");
+}
+
+static void test_pivot_in_a_graph(void **state)
+{
+    (void)state;
+    /* 0 and 1 start at once, the pivot 2 waits for both, 3 and 4 follow
+     * it (4 through 3): everything is before or after. */
+    Trellis__V1__SubmitRequest r = pivot_saga(5, 1, 2);
+    pv_dep(2, 0);
+    pv_dep(2, 1);
+    pv_dep(3, 2);
+    pv_dep(4, 3);
+    pv_dep(4, 0); /* after the pivot through 3, whatever else it waits for */
+    no_compensate(3);
+    no_compensate(4);
+    assert_int_equal(check(&r), 0);
+
+    /* A root nobody orders against the pivot. */
+    r = pivot_saga(3, 1, 1);
+    pv_dep(1, 0);
+    assert_refused(check(&r), "steps[2] is neither before nor after the "
+                              "pivot steps[1]");
+    /* A side branch: 1 depends on 0 as the pivot 2 does, but the pivot
+     * does not wait for it, nor it for the pivot. */
+    r = pivot_saga(4, 1, 2);
+    pv_dep(1, 0);
+    pv_dep(2, 0);
+    pv_dep(3, 2);
+    no_compensate(3);
+    assert_refused(check(&r), "steps[1] is neither before nor after");
+    assert_non_null(strstr(err, "make the pivot depend on it"));
+    /* Explicit depends_on mixed with the chain: 2 (no depends_on, a
+     * chain) follows 1, which follows the pivot 0. */
+    r = pivot_saga(3, 0, 0);
+    pv_dep(1, 0);
+    no_compensate(1);
+    no_compensate(2);
+    assert_int_equal(check(&r), 0);
+    /* Concurrent without depends_on: every step a root, ambiguous. */
+    r = pivot_saga(2, 1, 0);
+    no_compensate(1);
+    assert_refused(check(&r), "steps[1] is neither before nor after the "
+                              "pivot steps[0]");
+    /* The same steps as a chain are fine. */
+    r = pivot_saga(2, 0, 0);
+    no_compensate(1);
+    assert_int_equal(check(&r), 0);
 }
 
 static void test_options_limits_and_headers(void **state)
@@ -308,6 +429,8 @@ int main(void)
         cmocka_unit_test(test_gid_charset_and_length),
         cmocka_unit_test(test_target_shapes),
         cmocka_unit_test(test_submit_checks_steps),
+        cmocka_unit_test(test_pivot_in_a_chain),
+        cmocka_unit_test(test_pivot_in_a_graph),
         cmocka_unit_test(test_options_limits_and_headers),
         cmocka_unit_test(test_register_checks_ops_against_mode),
         cmocka_unit_test(test_prepare_message_checks),
