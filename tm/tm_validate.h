@@ -62,6 +62,11 @@ int tm_validate_options(const Trellis__V1__TransOptions *o,
 
 int tm_validate_begin(const Trellis__V1__BeginRequest *r, const tm_limits_t *l,
                       char *err, size_t errlen);
+/* Submit: gid, steps (targets allowed, payloads, depends_on on earlier
+ * steps only) and options; and the pivot (tm_plan.h, "Pivot"): at most
+ * one step marked, every other step before it (the pivot depends on it)
+ * or after it (it depends on the pivot), by the prerequisites
+ * tm_request_add_steps gives them, and no compensate after it. */
 int tm_validate_submit(const Trellis__V1__SubmitRequest *r,
                        const tm_limits_t *l, char *err, size_t errlen);
 int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,

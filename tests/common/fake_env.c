@@ -340,6 +340,29 @@ int64_t fenv_timer_due(size_t i)
     return W.timers.nodes[i]->due_ms;
 }
 
+/* The armed timer due first (first 1) or last (first 0). */
+static int timer_at_end(int first)
+{
+    assert_true(W.timers.n >= 1);
+    size_t pick = 0;
+    for (size_t i = 1; i < W.timers.n; i++) {
+        int64_t d = W.timers.nodes[i]->due_ms, p = W.timers.nodes[pick]->due_ms;
+        if (first ? d < p : d > p)
+            pick = i;
+    }
+    return (int)pick;
+}
+
+int fenv_timer_first(void)
+{
+    return timer_at_end(1);
+}
+
+int fenv_timer_last(void)
+{
+    return timer_at_end(0);
+}
+
 int fenv_timer_at(int64_t due_ms)
 {
     for (size_t i = 0; i < W.timers.n; i++)
@@ -512,6 +535,26 @@ void fenv_open(const tm_engine_config_t *cfg)
     char err[256];
     assert_int_equal(tm_engine_new(cfg, &W.env, &front, &W.e, err, sizeof(err)),
                      0);
+}
+
+int fenv_setup_local(void **state)
+{
+    (void)state;
+    tm_engine_config_t cfg;
+    tm_engine_config_default(&cfg);
+    cfg.retry_interval_ms = 100;
+    cfg.max_backoff_ms = 1000;
+    assert_int_equal(tm_allow_parse(&cfg.limits.allow, "127.0.0.1:*", NULL, 0),
+                     0);
+    fenv_open(&cfg);
+    return 0;
+}
+
+int fenv_teardown(void **state)
+{
+    (void)state;
+    fenv_close();
+    return 0;
 }
 
 void fenv_close(void)

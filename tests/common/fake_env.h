@@ -131,6 +131,17 @@ int fenv_timer_at(int64_t due_ms);
 /* Move the clock to timer i's due time and fire it. */
 void fenv_fire_timer(int i);
 
+/* The index of the armed timer due first (a retry, say) or last (the
+ * timeout of the only transaction); asserts one is armed. */
+int fenv_timer_first(void);
+int fenv_timer_last(void);
+
+/* cmocka fixtures: a world whose engine retries at 100 ms with a 1 s
+ * backoff cap and calls 127.0.0.1:* targets (fenv_open), and its close
+ * (fenv_close). */
+int fenv_setup_local(void **state);
+int fenv_teardown(void **state);
+
 /* ---- requests, as tm_api hands them to the engine ---- */
 
 /* Pack m and hand it to the engine as method (running it again while the

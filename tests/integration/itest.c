@@ -6,6 +6,7 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,4 +334,16 @@ int itest_ctl(itest_t *t, const char *name, const char *const *args, char *out,
     fclose(f);
     strip_harness_header(out);
     return code;
+}
+
+void itest_part_cmd(itest_t *t, const char *fmt, ...)
+{
+    char cmd[256], reply[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (harness_part_cmd(harness_server_addr(t->part), cmd, reply,
+                         sizeof reply) != 0)
+        fail_msg("participant: %s: %s", cmd, reply);
 }

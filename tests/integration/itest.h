@@ -110,6 +110,12 @@ const harness_part_call_t *itest_call(const trellis_trans_info_t *info,
 int itest_count(const trellis_trans_info_t *info, const harness_part_state_t *s,
                 int step, const char *op, const char *effect);
 
+/* One Control command to t's participant (harness_part_cmd: "wait-held
+ * GID N MS", "release GID", ...), printf-style; the test fails when it is
+ * not answered "ok". */
+void itest_part_cmd(itest_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* grpc.health.v1.Health/Check of service on t's trellisd: the rc, and in
  * *status the serving status when OK (1 SERVING, 2 NOT_SERVING), else -1. */
 trellis_rc_t itest_health(itest_t *t, const char *service, int *status);

@@ -43,23 +43,6 @@ static void crash_and_restart(itest_t *t)
     new_client(t);
 }
 
-/* One Control command to the participant (testpart.c), failing the test
- * when it is not answered "ok". */
-static void part_cmd(itest_t *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void part_cmd(itest_t *t, const char *fmt, ...)
-{
-    char cmd[256], reply[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    if (harness_part_cmd(harness_server_addr(t->part), cmd, reply,
-                         sizeof reply) != 0)
-        fail_msg("participant: %s: %s", cmd, reply);
-}
-
 /* The crash point, made exact: once the participant holds n calls of gid
  * (its script says "hold"), trellisd gets kill -9 while they are in
  * flight. The held calls are then let go — their effects happen, their
@@ -67,9 +50,9 @@ static void part_cmd(itest_t *t, const char *fmt, ...)
  * that it sent them. */
 static void crash_while_held(itest_t *t, const char *gid, int n)
 {
-    part_cmd(t, "wait-held %s %d %d", gid, n, ITEST_FINAL_TIMEOUT_MS);
+    itest_part_cmd(t, "wait-held %s %d %d", gid, n, ITEST_FINAL_TIMEOUT_MS);
     assert_int_equal(harness_server_kill(t->tm), 0);
-    part_cmd(t, "release %s", gid);
+    itest_part_cmd(t, "release %s", gid);
     assert_int_equal(harness_server_restart(t->tm), 0);
     new_client(t);
 }
@@ -215,7 +198,7 @@ static void test_crash_twice(void **state)
     itest_t *t = itest_start(state, "crash_twice", NULL);
     const char *payloads[] = {"ok", "hold", "ok"};
     submit_no_wait(t, "twice", payloads, 3);
-    part_cmd(t, "wait-held twice 1 %d", ITEST_FINAL_TIMEOUT_MS);
+    itest_part_cmd(t, "wait-held twice 1 %d", ITEST_FINAL_TIMEOUT_MS);
     crash_and_restart(t);
     crash_while_held(t, "twice", 2); /* the restarted TM sent it again */
     assert_succeeded_once(t, "twice", 3);

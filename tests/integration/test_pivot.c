@@ -46,22 +46,6 @@ static trellis_trans_status_t submit(itest_t *t, const char *gid,
     return st;
 }
 
-static void part_cmd(itest_t *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* One Control command to the participant, "ok" or the test fails. */
-static void part_cmd(itest_t *t, const char *fmt, ...)
-{
-    char cmd[256], reply[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    if (harness_part_cmd(harness_server_addr(t->part), cmd, reply,
-                         sizeof reply) != 0)
-        fail_msg("participant: %s: %s", cmd, reply);
-}
-
 /* The saga ended SUCCEEDED, each action applied once, and no compensate
  * was ever called. */
 static void assert_forward_only_success(itest_t *t, const char *gid, int n)
@@ -131,7 +115,7 @@ static void test_abort_after_the_pivot_is_refused(void **state)
     itest_t *t = itest_start(state, "pivot_abort", NULL);
     const char *payloads[] = {"ok", "ok", "hold"};
     submit(t, "pv-abort", payloads, 3, 1, 0);
-    part_cmd(t, "wait-held pv-abort 1 %d", ITEST_FINAL_TIMEOUT_MS);
+    itest_part_cmd(t, "wait-held pv-abort 1 %d", ITEST_FINAL_TIMEOUT_MS);
     char err[512];
     trellis_trans_status_t st = 0;
     trellis_rc_t rc = trellis_abort(t->client, "pv-abort", "too late", 0, &st,
@@ -139,7 +123,7 @@ static void test_abort_after_the_pivot_is_refused(void **state)
     assert_int_equal(rc, TRELLIS_FAILED_PRECONDITION);
     if (!strstr(err, "past its pivot (step 02"))
         fail_msg("abort answered: %s", err);
-    part_cmd(t, "release pv-abort");
+    itest_part_cmd(t, "release pv-abort");
     assert_forward_only_success(t, "pv-abort", 3);
     itest_pass(state);
 }
@@ -153,9 +137,9 @@ static void test_crash_right_after_the_pivot(void **state)
     itest_t *t = itest_start(state, "pivot_crash", NULL);
     const char *payloads[] = {"ok", "ok", "hold", "fail:2"};
     submit(t, "pv-crash", payloads, 4, 1, 0);
-    part_cmd(t, "wait-held pv-crash 1 %d", ITEST_FINAL_TIMEOUT_MS);
+    itest_part_cmd(t, "wait-held pv-crash 1 %d", ITEST_FINAL_TIMEOUT_MS);
     assert_int_equal(harness_server_kill(t->tm), 0);
-    part_cmd(t, "release pv-crash");
+    itest_part_cmd(t, "release pv-crash");
     assert_int_equal(harness_server_restart(t->tm), 0);
     char err[256];
     trellis_client_free(t->client);

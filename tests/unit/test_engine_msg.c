@@ -95,17 +95,6 @@ static tm_tx_status_t queried(const char *gid)
     return q->status;
 }
 
-/* The timeout timer (the one due last). */
-static int timeout_timer(void)
-{
-    assert_true(fenv_timers_armed() >= 1);
-    int last = 0;
-    for (size_t i = 1; i < fenv_timers_armed(); i++)
-        if (fenv_timer_due(i) > fenv_timer_due((size_t)last))
-            last = (int)i;
-    return last;
-}
-
 /* Deliver the two steps: each call starts only after the one before
  * succeeded durably; the last result ends the message. */
 static void deliver_both(const char *gid, size_t first_call)
@@ -119,28 +108,6 @@ static void deliver_both(const char *gid, size_t first_call)
     fenv_answer_call(first_call + 1, ST_OK);
     fenv_commit_next(TM_WRITE_DONE);
     assert_int_equal(queried(gid), TM_TX_SUCCEEDED);
-}
-
-/* ---- fixture ---- */
-
-static int setup(void **state)
-{
-    (void)state;
-    tm_engine_config_t cfg;
-    tm_engine_config_default(&cfg);
-    cfg.retry_interval_ms = 100;
-    cfg.max_backoff_ms = 1000;
-    assert_int_equal(tm_allow_parse(&cfg.limits.allow, "127.0.0.1:*", NULL, 0),
-                     0);
-    fenv_open(&cfg);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    fenv_close();
-    return 0;
 }
 
 /* ---- tests ---- */
@@ -162,7 +129,7 @@ static void test_timeout_checks_and_delivers(void **state)
 {
     (void)state;
     durably_as(send_prepare("m2"), TM_TX_PREPARED);
-    fenv_fire_timer(timeout_timer());
+    fenv_fire_timer(fenv_timer_last());
     assert_int_equal(fenv_calls_started(), 1);
     fenv_assert_call(0, "m2", "00", "query_prepared");
     fenv_answer_call(0, ST_UNAVAILABLE); /* asked again, with backoff */
@@ -182,7 +149,7 @@ static void test_timeout_checks_and_drops(void **state)
 {
     (void)state;
     durably_as(send_prepare("m3"), TM_TX_PREPARED);
-    fenv_fire_timer(timeout_timer());
+    fenv_fire_timer(fenv_timer_last());
     fenv_assert_call(0, "m3", "00", "query_prepared");
     fenv_answer_call(0, ST_ABORTED); /* not committed, and never will be */
     while (fenv_queued())
@@ -220,10 +187,10 @@ static void test_a_failing_step_is_retried_never_rolled_back(void **state)
     fenv_rpc_t *q = fenv_send_query("m5");
     assert_int_equal(q->op_status[1][TM_SLOT_FORWARD], TM_OP_PENDING);
     /* The transaction's timeout passes: still forward only. */
-    fenv_fire_timer(timeout_timer());
+    fenv_fire_timer(fenv_timer_last());
     assert_int_equal(queried("m5"), TM_TX_SUBMITTED);
     assert_int_equal(fenv_queued(), 0);
-    fenv_fire_timer(timeout_timer()); /* the step's retry */
+    fenv_fire_timer(fenv_timer_last()); /* the step's retry */
     assert_int_equal(fenv_calls_started(), 2);
     fenv_assert_call(1, "m5", "01", "action");
     fenv_answer_call(1, ST_OK);
@@ -358,27 +325,30 @@ static void test_subscriber_no_longer_allowed_is_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_submit_delivers_in_order, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_timeout_checks_and_delivers, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_timeout_checks_and_drops, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_submit_delivers_in_order,
+                                        fenv_setup_local, fenv_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_checks_and_delivers,
+                                        fenv_setup_local, fenv_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_checks_and_drops,
+                                        fenv_setup_local, fenv_teardown),
         cmocka_unit_test_setup_teardown(test_abort_drops_a_prepared_message,
-                                        setup, teardown),
+                                        fenv_setup_local, fenv_teardown),
         cmocka_unit_test_setup_teardown(
-            test_a_failing_step_is_retried_never_rolled_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mismatches_are_refused, setup,
-                                        teardown),
+            test_a_failing_step_is_retried_never_rolled_back, fenv_setup_local,
+            fenv_teardown),
+        cmocka_unit_test_setup_teardown(test_mismatches_are_refused,
+                                        fenv_setup_local, fenv_teardown),
         cmocka_unit_test_setup_teardown(
-            test_sent_at_once_answers_when_delivered, setup, teardown),
+            test_sent_at_once_answers_when_delivered, fenv_setup_local,
+            fenv_teardown),
         cmocka_unit_test_setup_teardown(test_topic_goes_to_every_subscriber,
-                                        setup, teardown),
+                                        fenv_setup_local, fenv_teardown),
         cmocka_unit_test_setup_teardown(
-            test_unknown_topic_or_unreadable_store_stores_nothing, setup,
-            teardown),
+            test_unknown_topic_or_unreadable_store_stores_nothing,
+            fenv_setup_local, fenv_teardown),
         cmocka_unit_test_setup_teardown(
-            test_subscriber_no_longer_allowed_is_refused, setup, teardown),
+            test_subscriber_no_longer_allowed_is_refused, fenv_setup_local,
+            fenv_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

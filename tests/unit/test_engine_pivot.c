@@ -91,50 +91,6 @@ static void answer(size_t i, int status)
     fenv_commit_next(TM_WRITE_DONE);
 }
 
-/* The timer due last (the transaction's timeout). */
-static int timeout_timer(void)
-{
-    assert_true(fenv_timers_armed() >= 1);
-    int last = 0;
-    for (size_t i = 1; i < fenv_timers_armed(); i++)
-        if (fenv_timer_due(i) > fenv_timer_due((size_t)last))
-            last = (int)i;
-    return last;
-}
-
-/* The timer due first (a step's retry, before the timeout). */
-static int retry_timer(void)
-{
-    assert_true(fenv_timers_armed() >= 1);
-    int first = 0;
-    for (size_t i = 1; i < fenv_timers_armed(); i++)
-        if (fenv_timer_due(i) < fenv_timer_due((size_t)first))
-            first = (int)i;
-    return first;
-}
-
-/* ---- fixture ---- */
-
-static int setup(void **state)
-{
-    (void)state;
-    tm_engine_config_t cfg;
-    tm_engine_config_default(&cfg);
-    cfg.retry_interval_ms = 100;
-    cfg.max_backoff_ms = 1000;
-    assert_int_equal(tm_allow_parse(&cfg.limits.allow, "127.0.0.1:*", NULL, 0),
-                     0);
-    fenv_open(&cfg);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    fenv_close();
-    return 0;
-}
-
 /* ---- tests ---- */
 
 static void test_failure_before_the_pivot_rolls_back(void **state)
@@ -169,11 +125,11 @@ static void test_failure_after_the_pivot_is_retried(void **state)
     assert_non_null(strstr(a->message, "past its pivot (step 02"));
     assert_int_equal(fenv_queued(), 0);
     /* the retry, after the backoff: succeeds, nothing compensated */
-    fenv_fire_timer(retry_timer());
+    fenv_fire_timer(fenv_timer_first());
     assert_int_equal(fenv_calls_started(), 4);
     fenv_assert_call(3, "p2", "03", "action");
     answer(3, ST_ABORTED);
-    fenv_fire_timer(retry_timer());
+    fenv_fire_timer(fenv_timer_first());
     fenv_assert_call(4, "p2", "03", "action");
     answer(4, ST_OK);
     assert_int_equal(fenv_calls_started(), 5);
@@ -187,7 +143,7 @@ static void test_timeout_after_the_pivot_rolls_nothing_back(void **state)
     answer(0, ST_OK);
     answer(1, ST_OK);
     answer(2, ST_ABORTED);
-    fenv_fire_timer(timeout_timer()); /* the transaction's timeout */
+    fenv_fire_timer(fenv_timer_last()); /* the transaction's timeout */
     assert_int_equal(fenv_queued(), 0);
     assert_int_equal(queried("p3"), TM_TX_SUBMITTED);
     fenv_fire_timer(0); /* the step's retry: the only timer left */
@@ -204,7 +160,7 @@ static void test_timeout_while_the_pivot_runs(void **state)
     submitted("p4");
     answer(0, ST_OK);
     fenv_assert_call(1, "p4", "02", "action");
-    fenv_fire_timer(timeout_timer());
+    fenv_fire_timer(fenv_timer_last());
     assert_int_equal(fenv_queued(), 0);
     assert_int_equal(queried("p4"), TM_TX_SUBMITTED);
     answer(1, ST_OK);
@@ -216,13 +172,15 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
-            test_failure_before_the_pivot_rolls_back, setup, teardown),
+            test_failure_before_the_pivot_rolls_back, fenv_setup_local,
+            fenv_teardown),
         cmocka_unit_test_setup_teardown(test_failure_after_the_pivot_is_retried,
-                                        setup, teardown),
+                                        fenv_setup_local, fenv_teardown),
         cmocka_unit_test_setup_teardown(
-            test_timeout_after_the_pivot_rolls_nothing_back, setup, teardown),
+            test_timeout_after_the_pivot_rolls_nothing_back, fenv_setup_local,
+            fenv_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_while_the_pivot_runs,
-                                        setup, teardown),
+                                        fenv_setup_local, fenv_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

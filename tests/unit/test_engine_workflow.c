@@ -149,39 +149,6 @@ static void start_two_steps(const char *gid)
     durably(send_record(gid, "02", ST_OK, ""));
 }
 
-/* The timeout timer of the only transaction (the one due last). */
-static int timeout_timer(void)
-{
-    assert_true(fenv_timers_armed() >= 1);
-    int last = 0;
-    for (size_t i = 1; i < fenv_timers_armed(); i++)
-        if (fenv_timer_due(i) > fenv_timer_due((size_t)last))
-            last = (int)i;
-    return last;
-}
-
-/* ---- fixture ---- */
-
-static int setup(void **state)
-{
-    (void)state;
-    tm_engine_config_t cfg;
-    tm_engine_config_default(&cfg);
-    cfg.retry_interval_ms = 100;
-    cfg.max_backoff_ms = 1000;
-    assert_int_equal(tm_allow_parse(&cfg.limits.allow, "127.0.0.1:*", NULL, 0),
-                     0);
-    fenv_open(&cfg);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    fenv_close();
-    return 0;
-}
-
 /* ---- tests ---- */
 
 /* A re-run is answered with the durable progress, results included; a
@@ -259,7 +226,7 @@ static void test_timeout_resumes_until_decided(void **state)
     (void)state;
     start_two_steps("w3");
     assert_int_equal(fenv_calls_started(), 0);
-    fenv_fire_timer(timeout_timer());
+    fenv_fire_timer(fenv_timer_last());
     assert_int_equal(fenv_calls_started(), 1);
     fenv_assert_call(0, "w3", "00", "resume");
     fenv_assert_answer(fenv_send_query("w3"), TM_CODE_OK, TM_TX_PREPARED);
@@ -404,7 +371,7 @@ static void test_register_while_resume_waits(void **state)
 {
     (void)state;
     start_two_steps("w6");
-    fenv_fire_timer(timeout_timer());
+    fenv_fire_timer(fenv_timer_last());
     fenv_assert_call(0, "w6", "00", "resume");
     fenv_answer_call(0, ST_UNAVAILABLE);
     fenv_commit_all();
@@ -465,7 +432,7 @@ static void test_copy_not_answered_without_the_lease(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, fenv_setup_local, fenv_teardown)
     const struct CMUnitTest tests[] = {
         T(test_rerun_gets_progress_and_records_once),
         T(test_submit_needs_every_result),
