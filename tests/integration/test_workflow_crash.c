@@ -111,41 +111,11 @@ static int fx_teardown(void **state)
 
 /* ---- commands -------------------------------------------------------- */
 
-/* One Control command to the server at addr (wfsvc or testpart); the test
- * fails unless it is answered "ok". The reply goes to reply[len] (may be
- * NULL). */
-static void vcontrol(const char *addr, char *reply, size_t len, const char *fmt,
-                     va_list ap)
-{
-    char cmd[1024], got[256];
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    if (harness_part_cmd(addr, cmd, got, sizeof got) != 0)
-        fail_msg("%s: %s: %s", addr, cmd, got);
-    if (reply)
-        snprintf(reply, len, "%s", got);
-}
-
-static void svc_cmd(char *reply, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void svc_cmd(char *reply, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vcontrol(harness_server_addr(F.svc), reply, len, fmt, ap);
-    va_end(ap);
-}
-
-static void part_cmd(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static void part_cmd(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vcontrol(harness_server_addr(F.t->part), NULL, 0, fmt, ap);
-    va_end(ap);
-}
+/* One Control command to wfsvc or testpart (itest_control). */
+#define svc_cmd(reply, len, ...)                                               \
+    itest_control(harness_server_addr(F.svc), reply, len, __VA_ARGS__)
+#define part_cmd(...)                                                          \
+    itest_control(harness_server_addr(F.t->part), NULL, 0, __VA_ARGS__)
 
 /* "saga:S1|tcc:S2|local|saga:S4|end:commit" (or end:rollback). */
 static const char *input(char *buf, size_t len, const char *s1, const char *s2,
