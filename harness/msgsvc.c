@@ -447,20 +447,13 @@ static void handle_control(const trellis_branch_ctx_t *ctx,
 {
     (void)ctx;
     char cmd[4096], gid[SVC_GID_MAX], out[320];
-    int ms;
     snprintf(cmd, sizeof cmd, "%.*s", (int)payload_len, (const char *)payload);
     cmd[strcspn(cmd, "\n")] = '\0';
     if (!strncmp(cmd, "send ", 5))
         control_send(user, cmd + 5, out, sizeof out);
-    else if (sscanf(cmd, "wait-held %79s %d", gid, &ms) == 2)
-        svc_hold_wait(gid, ms, out, sizeof out);
-    else if (sscanf(cmd, "wait-done %79s %d", gid, &ms) == 2)
-        svc_hold_wait_done(gid, ms, out, sizeof out);
-    else if (sscanf(cmd, "release %79s", gid) == 1)
-        svc_hold_release(gid, out, sizeof out);
     else if (sscanf(cmd, "checks %79s", gid) == 1)
         control_checks(gid, out, sizeof out);
-    else
+    else if (!svc_hold_control(cmd, out, sizeof out))
         snprintf(out, sizeof out, "err unknown command\n");
     reply->body = (uint8_t *)strdup(out);
     reply->body_len = reply->body ? strlen(out) : 0;

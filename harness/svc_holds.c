@@ -140,6 +140,21 @@ void svc_hold_done(const char *gid, const char *result)
     pthread_mutex_unlock(&H.mu);
 }
 
+int svc_hold_control(const char *cmd, char *out, size_t len)
+{
+    char gid[SVC_GID_MAX];
+    int ms;
+    if (sscanf(cmd, "wait-held %79s %d", gid, &ms) == 2)
+        svc_hold_wait(gid, ms, out, len);
+    else if (sscanf(cmd, "wait-done %79s %d", gid, &ms) == 2)
+        svc_hold_wait_done(gid, ms, out, len);
+    else if (sscanf(cmd, "release %79s", gid) == 1)
+        svc_hold_release(gid, out, len);
+    else
+        return 0;
+    return 1;
+}
+
 typedef struct {
     void *(*fn)(void *);
     void *arg;

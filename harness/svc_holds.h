@@ -42,6 +42,11 @@ void svc_hold_done(const char *gid, const char *result);
  * after ms, into out[len]. */
 void svc_hold_wait_done(const char *gid, int ms, char *out, size_t len);
 
+/* The hold commands of a Control line — "wait-held GID MS", "wait-done GID
+ * MS", "release GID" — answered into out[len]. Returns 1 when cmd was one
+ * of them, 0 otherwise (out untouched). */
+int svc_hold_control(const char *cmd, char *out, size_t len);
+
 /* Run fn(arg) on a detached thread of its own, counted until it returns.
  * 0, or -1 when no thread could be started (fn is not called). */
 int svc_run_spawn(void *(*fn)(void *), void *arg);

@@ -373,17 +373,12 @@ static void handle_control(const trellis_branch_ctx_t *ctx,
                            trellis_reply_t *reply, void *user)
 {
     (void)ctx;
-    char cmd[2048], gid[GID_MAX], out[160];
-    int ms;
+    char cmd[2048], out[160];
     snprintf(cmd, sizeof cmd, "%.*s", (int)payload_len, (const char *)payload);
     cmd[strcspn(cmd, "\n")] = '\0';
     if (!strncmp(cmd, "start ", 6))
         control_start(user, cmd + 6, out, sizeof out);
-    else if (sscanf(cmd, "wait-held %79s %d", gid, &ms) == 2)
-        svc_hold_wait(gid, ms, out, sizeof out);
-    else if (sscanf(cmd, "release %79s", gid) == 1)
-        svc_hold_release(gid, out, sizeof out);
-    else
+    else if (!svc_hold_control(cmd, out, sizeof out))
         snprintf(out, sizeof out, "err unknown command\n");
     reply->body = (uint8_t *)strdup(out);
     reply->body_len = reply->body ? strlen(out) : 0;

@@ -572,34 +572,10 @@ static void assert_one_outcome(const char *gid, int n)
 static void hold_group(const char *gid, const char *steps, int n, char *report,
                        size_t len)
 {
-    char want[96];
     itest_fault("hold", NULL, 0);
     svc_cmd(NULL, 0, "send %s 0 COMMIT timeout=%d %s", gid, SLOW_TIMEOUT_MS,
             steps);
-    for (int i = 1;; i++) {
-        itest_fault("wait-held 20000", report, len);
-        snprintf(want, sizeof want, "%s:", gid);
-        if (!strstr(report, want))
-            fail_msg("%s: group %d is \"%s\"", gid, i, report);
-        if (i == n)
-            return;
-        itest_fault("step", NULL, 0);
-    }
-}
-
-/* Let the held group commit and hold its answer instead (lose-answer):
- * durable, and whoever sent it never hears so. */
-static void commit_unanswered(const char *gid, const char *held)
-{
-    char report[1200];
-    long before = itest_fault_number("commits");
-    itest_fault("lose-answer 1", NULL, 0);
-    itest_fault("step", NULL, 0);
-    itest_fault("wait-held 20000", report, sizeof report);
-    if (strcmp(report, held) != 0)
-        fail_msg("%s: the unanswered group is \"%s\", want \"%s\"", gid, report,
-                 held);
-    assert_int_equal(itest_fault_number("commits"), before + 1);
+    itest_fault_hold_nth(gid, n, report, len);
 }
 
 /* kill -9 trellisd while gid's group n is held (never durable), or when
@@ -612,7 +588,7 @@ static int tm_killed_at_group(const char *gid, const char *steps, int n,
     hold_group(gid, steps, n, report, sizeof report);
     fprintf(stderr, "%s: group %d held: %s\n", gid, n, report);
     if (unanswered)
-        commit_unanswered(gid, report);
+        itest_fault_commit_unanswered(gid, report);
     int last = strstr(report, ":succeeded") != NULL;
     assert_int_equal(harness_server_kill(F.t->tm), 0);
     tm_restart_later();

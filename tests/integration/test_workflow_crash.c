@@ -399,34 +399,9 @@ static void test_service_killed_mid_step(void **state)
 static void hold_group(const char *gid, const char *in, int n, char *report,
                        size_t len)
 {
-    char want[96];
     itest_fault("hold", NULL, 0);
     svc_cmd(NULL, 0, "start %s 0 %s", gid, in);
-    for (int i = 1;; i++) {
-        itest_fault("wait-held 20000", report, len);
-        snprintf(want, sizeof want, "%s:%s", gid,
-                 i == 1 ? "prepared:insert" : "");
-        if (!strstr(report, want))
-            fail_msg("%s: group %d is \"%s\"", gid, i, report);
-        if (i == n)
-            return;
-        itest_fault("step", NULL, 0);
-    }
-}
-
-/* Let the held group commit and hold its answer instead (lose-answer):
- * the write is durable, and whoever sent it never hears so. */
-static void commit_unanswered(const char *gid, const char *want)
-{
-    char report[1200];
-    long before = itest_fault_number("commits");
-    itest_fault("lose-answer 1", NULL, 0);
-    itest_fault("step", NULL, 0);
-    itest_fault("wait-held 20000", report, sizeof report);
-    if (strcmp(report, want) != 0)
-        fail_msg("%s: the unanswered group is \"%s\", want \"%s\"", gid, report,
-                 want);
-    assert_int_equal(itest_fault_number("commits"), before + 1);
+    itest_fault_hold_nth(gid, n, report, len);
 }
 
 /* kill -9 trellisd while gid's group n is held: never durable, or (when
@@ -440,7 +415,7 @@ static void tm_killed_at_group(const char *gid, const char *in, int n,
     if (strcmp(report, want) != 0)
         fail_msg("%s: group %d is \"%s\", want \"%s\"", gid, n, report, want);
     if (unanswered)
-        commit_unanswered(gid, want);
+        itest_fault_commit_unanswered(gid, want);
     assert_int_equal(harness_server_kill(F.t->tm), 0);
     tm_restart_later();
 }
