@@ -265,6 +265,20 @@ int itest_count(const trellis_trans_info_t *info, const harness_part_state_t *s,
     return n;
 }
 
+void itest_control(const char *addr, char *reply, size_t len, const char *fmt,
+                   ...)
+{
+    char cmd[4096], got[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (harness_part_cmd(addr, cmd, got, sizeof got) != 0)
+        fail_msg("%s: %s: %s", addr, cmd, got);
+    if (reply)
+        snprintf(reply, len, "%s", got);
+}
+
 trellis_rc_t itest_health(itest_t *t, const char *service, int *status)
 {
     Grpc__Health__V1__HealthCheckRequest req =

@@ -110,6 +110,13 @@ const harness_part_call_t *itest_call(const trellis_trans_info_t *info,
 int itest_count(const trellis_trans_info_t *info, const harness_part_state_t *s,
                 int step, const char *op, const char *effect);
 
+/* Send one Control command (printf format) to the server at addr —
+ * trellis-testpart, or a test service with its Control method (wfsvc,
+ * msgsvc) — through harness_part_cmd; the test fails unless it answers
+ * "ok". Its reply line goes to reply[len] (may be NULL). */
+void itest_control(const char *addr, char *reply, size_t len, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
+
 /* grpc.health.v1.Health/Check of service on t's trellisd: the rc, and in
  * *status the serving status when OK (1 SERVING, 2 NOT_SERVING), else -1. */
 trellis_rc_t itest_health(itest_t *t, const char *service, int *status);
