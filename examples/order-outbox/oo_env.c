@@ -2,13 +2,11 @@
  * oo_env.c: the processes example-order-outbox starts (a throwaway
  * MariaDB, trellisd, outbox-stock-service, outbox-shipping-service — the
  * subscriber, stopped and started again — and outbox-order-service,
- * killed and started again), the topic subscription, the order service's
- * control methods, and what the driver reads straight from MariaDB. See
- * order_outbox.h.
+ * killed and started again), the topic subscription, and the order
+ * service's control methods. See order_outbox.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -70,17 +68,6 @@ static int start_service(oo_env_t *env, int i)
     return 0;
 }
 
-static int connect_db(oo_env_t *env)
-{
-    env->conn = mysql_init(NULL);
-    if (env->conn && mysql_real_connect(env->conn, NULL, "root", NULL, NULL, 0,
-                                        env->socket, 0))
-        return 0;
-    fprintf(stderr, "example-" EX ": connect to MariaDB: %s\n",
-            env->conn ? mysql_error(env->conn) : "out of memory");
-    return -1;
-}
-
 /* START_STOCK of ITEM, straight into stock-service's table. */
 static int seed_stock(oo_env_t *env)
 {
@@ -116,7 +103,8 @@ int oo_setup(oo_env_t *env)
 {
     if (example_procs_open(&env->procs, "example-" EX) != 0 ||
         !(env->socket = example_start_mariadb(&env->procs)) ||
-        connect_db(env) != 0 || start_tm(env) != 0)
+        !(env->conn = example_connect_mariadb("example-" EX, env->socket)) ||
+        start_tm(env) != 0)
         return -1;
     for (int i = 0; i < N_SVC; i++)
         if (start_service(env, i) != 0)
@@ -173,26 +161,4 @@ int oo_order_call(const oo_env_t *env, const char *method, char **text,
     snprintf(full, sizeof full, "/order.Orders/%s", method);
     return example_call_text(env->svc[SVC_ORDER], full, payload, text, err,
                              errlen);
-}
-
-/* ---- MariaDB ------------------------------------------------------------- */
-
-int oo_sql_number(const oo_env_t *env, long long *out, example_check_t *ck,
-                  const char *fmt, ...)
-{
-    char sql[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    MYSQL_RES *r = NULL;
-    if (!example_expect(ck,
-                        mysql_query(env->conn, sql) == 0 &&
-                            (r = mysql_store_result(env->conn)) != NULL,
-                        "%s: %s", sql, mysql_error(env->conn)))
-        return -1;
-    MYSQL_ROW row = mysql_fetch_row(r);
-    *out = row && row[0] ? strtoll(row[0], NULL, 10) : 0;
-    mysql_free_result(r);
-    return 0;
 }

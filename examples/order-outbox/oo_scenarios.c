@@ -22,18 +22,6 @@ static const char *const BRANCH_NAMES[] = {
 
 /* ---- what trellisd says -------------------------------------------------- */
 
-static void print_branches(const trellis_trans_info_t *info)
-{
-    example_print_tm_status(info);
-    for (size_t i = 0; i < info->n_branches; i++) {
-        const trellis_branch_info_t *b = &info->branches[i];
-        printf("   TM: branch %s (%s, %s):", b->branch_id,
-               trellis_mode_name(b->mode),
-               i < N_BRANCH_NAMES ? BRANCH_NAMES[i] : "?");
-        example_print_ops(b);
-    }
-}
-
 /* The first op of branch i of info, or NULL. */
 static const trellis_op_info_t *op_of(const trellis_trans_info_t *info,
                                       size_t i)
@@ -52,7 +40,7 @@ static trellis_trans_info_t *expect_final(const oo_env_t *env, const char *gid,
     trellis_trans_info_t *info =
         example_query_final(env->client, gid, FINAL_TIMEOUT_MS);
     if (info)
-        print_branches(info);
+        example_print_branches(info, BRANCH_NAMES, N_BRANCH_NAMES);
     example_print_said(env->log, N_SVC, gid, "services");
     example_expect(ck, info && info->status == want, "%s should be %s", gid,
                    trellis_trans_status_name(want));
@@ -88,22 +76,24 @@ typedef struct {
 static int read_facts(const oo_env_t *env, const char *gid, facts_t *f,
                       example_check_t *ck)
 {
-    return oo_sql_number(env, &f->orders, ck,
-                         "SELECT COUNT(*) FROM %s.orders WHERE order_id = "
-                         "'%s'",
-                         OO_SVC[SVC_ORDER].database, gid) ||
-                   oo_sql_number(env, &f->quantity, ck,
-                                 "SELECT quantity FROM %s.stock WHERE item = "
-                                 "'%s'",
-                                 OO_SVC[SVC_STOCK].database, ITEM) ||
-                   oo_sql_number(env, &f->reserved, ck,
-                                 "SELECT reserved FROM %s.stock WHERE item = "
-                                 "'%s'",
-                                 OO_SVC[SVC_STOCK].database, ITEM) ||
-                   oo_sql_number(env, &f->shipments, ck,
-                                 "SELECT COUNT(*) FROM %s.shipments WHERE "
-                                 "order_id = '%s'",
-                                 OO_SVC[SVC_SHIPPING].database, gid)
+    return example_sql_number(env->conn, &f->orders, ck,
+                              "SELECT COUNT(*) FROM %s.orders WHERE order_id = "
+                              "'%s'",
+                              OO_SVC[SVC_ORDER].database, gid) ||
+                   example_sql_number(
+                       env->conn, &f->quantity, ck,
+                       "SELECT quantity FROM %s.stock WHERE item = "
+                       "'%s'",
+                       OO_SVC[SVC_STOCK].database, ITEM) ||
+                   example_sql_number(
+                       env->conn, &f->reserved, ck,
+                       "SELECT reserved FROM %s.stock WHERE item = "
+                       "'%s'",
+                       OO_SVC[SVC_STOCK].database, ITEM) ||
+                   example_sql_number(env->conn, &f->shipments, ck,
+                                      "SELECT COUNT(*) FROM %s.shipments WHERE "
+                                      "order_id = '%s'",
+                                      OO_SVC[SVC_SHIPPING].database, gid)
                ? -1
                : 0;
 }
@@ -197,8 +187,9 @@ static int begin(const oo_env_t *env, const char *gid, long long qty,
 
 /* ---- success and a local rollback ---------------------------------------- */
 
-void oo_scenario_success(oo_env_t *env, example_check_t *ck)
+void oo_scenario_success(void *arg, example_check_t *ck)
 {
+    oo_env_t *env = arg;
     const char *gid = "oo-success";
     char status[TEXT_MAX];
     facts_t before;
@@ -217,8 +208,9 @@ void oo_scenario_success(oo_env_t *env, example_check_t *ck)
     check_left(env, gid, 2, &before, 1, ck);
 }
 
-void oo_scenario_rollback(oo_env_t *env, example_check_t *ck)
+void oo_scenario_rollback(void *arg, example_check_t *ck)
 {
+    oo_env_t *env = arg;
     const char *gid = "oo-rollback";
     char status[TEXT_MAX];
     facts_t before;
@@ -274,8 +266,9 @@ static void expect_back_check(const oo_env_t *env, const char *gid,
         "the order service's back-check should have answered %s", answer);
 }
 
-void oo_scenario_killed_after_commit(oo_env_t *env, example_check_t *ck)
+void oo_scenario_killed_after_commit(void *arg, example_check_t *ck)
 {
+    oo_env_t *env = arg;
     const char *gid = "oo-killed-after-commit";
     facts_t before;
     if (kill_held(env, gid, 3, "after-commit", &before, ck) != 0)
@@ -301,8 +294,9 @@ static void expect_late_commit_refused(const oo_env_t *env, const char *gid,
     free(text);
 }
 
-void oo_scenario_killed_before_commit(oo_env_t *env, example_check_t *ck)
+void oo_scenario_killed_before_commit(void *arg, example_check_t *ck)
 {
+    oo_env_t *env = arg;
     const char *gid = "oo-killed-before-commit";
     facts_t before;
     if (kill_held(env, gid, 4, "before-commit", &before, ck) != 0)
@@ -335,7 +329,7 @@ static int wait_retried(const oo_env_t *env, const char *gid, uint32_t attempts,
             const trellis_op_info_t *o = op_of(info, BRANCH_SHIP);
             seen = o ? o->attempts : 0;
             if (seen >= attempts && info->status == TRELLIS_TRANS_SUBMITTED) {
-                print_branches(info);
+                example_print_branches(info, BRANCH_NAMES, N_BRANCH_NAMES);
                 printf("   last error: %s\n", o->last_error);
                 trellis_trans_info_free(info);
                 return 0;
@@ -351,8 +345,9 @@ static int wait_retried(const oo_env_t *env, const char *gid, uint32_t attempts,
     return -1;
 }
 
-void oo_scenario_subscriber_down(oo_env_t *env, example_check_t *ck)
+void oo_scenario_subscriber_down(void *arg, example_check_t *ck)
 {
+    oo_env_t *env = arg;
     const char *gid = "oo-subscriber-down";
     char status[TEXT_MAX];
     facts_t before;

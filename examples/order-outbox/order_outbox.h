@@ -7,9 +7,9 @@
  *   order_outbox.c  — the scenario table, the command line, main;
  *   oo_env.c        — the processes it starts (and the order service's
  *                     kill and restart, the shipping service's stop and
- *                     start), the order service's control methods, and
- *                     what it reads straight from MariaDB;
- *   oo_scenarios.c  — the scenarios and their checks.
+ *                     start) and the order service's control methods;
+ *   oo_scenarios.c  — the scenarios and their checks (reading MariaDB
+ *                     with example_sql_number).
  *
  * Threads: everything runs on the driver's main thread.
  */
@@ -83,20 +83,12 @@ int oo_order_call(const oo_env_t *env, const char *method, char **text,
                   char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-/* ---- MariaDB (oo_env.c) -------------------------------------------------- */
+/* ---- scenarios (oo_scenarios.c; env: an oo_env_t) ------------------------ */
 
-/* The first column of the first row of a printf-formatted query, as a
- * number, into *out (0 when there is no row or it is NULL). 0, or -1 with
- * a failed check. */
-int oo_sql_number(const oo_env_t *env, long long *out, example_check_t *ck,
-                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/* ---- scenarios (oo_scenarios.c) ------------------------------------------ */
-
-void oo_scenario_success(oo_env_t *env, example_check_t *ck);
-void oo_scenario_rollback(oo_env_t *env, example_check_t *ck);
-void oo_scenario_killed_after_commit(oo_env_t *env, example_check_t *ck);
-void oo_scenario_killed_before_commit(oo_env_t *env, example_check_t *ck);
-void oo_scenario_subscriber_down(oo_env_t *env, example_check_t *ck);
+void oo_scenario_success(void *env, example_check_t *ck);
+void oo_scenario_rollback(void *env, example_check_t *ck);
+void oo_scenario_killed_after_commit(void *env, example_check_t *ck);
+void oo_scenario_killed_before_commit(void *env, example_check_t *ck);
+void oo_scenario_subscriber_down(void *env, example_check_t *ck);
 
 #endif /* ORDER_OUTBOX_H */
