@@ -414,3 +414,19 @@ void example_print_branches(const trellis_trans_info_t *info,
         example_print_ops(b);
     }
 }
+
+trellis_trans_info_t *example_expect_final(const example_view_t *v,
+                                           const char *gid,
+                                           trellis_trans_status_t want,
+                                           int64_t timeout_ms,
+                                           example_check_t *ck)
+{
+    trellis_trans_info_t *info =
+        example_query_final(v->client, gid, timeout_ms);
+    if (info)
+        example_print_branches(info, v->branch_names, v->n_branch_names);
+    example_print_said(v->logs, v->n_logs, gid, "services");
+    example_expect(ck, info && info->status == want, "%s should be %s", gid,
+                   trellis_trans_status_name(want));
+    return info;
+}

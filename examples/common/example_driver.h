@@ -176,4 +176,24 @@ void example_print_ops(const trellis_branch_info_t *b);
 void example_print_branches(const trellis_trans_info_t *info,
                             const char *const *names, size_t n);
 
+/* What a driver shows of its transactions: the branches' names by
+ * position and the logs of the services they call. Borrowed. */
+typedef struct {
+    trellis_client_t *client;
+    const char *const *branch_names;
+    size_t n_branch_names;
+    const char (*logs)[PATH_MAX];
+    size_t n_logs;
+} example_view_t;
+
+/* The final state of gid (example_query_final within timeout_ms), which
+ * must be want: the branches (example_print_branches) and the services'
+ * lines about gid (example_print_said) printed. The info (the caller's:
+ * trellis_trans_info_free) or NULL. */
+trellis_trans_info_t *example_expect_final(const example_view_t *v,
+                                           const char *gid,
+                                           trellis_trans_status_t want,
+                                           int64_t timeout_ms,
+                                           example_check_t *ck);
+
 #endif /* EXAMPLE_DRIVER_H */

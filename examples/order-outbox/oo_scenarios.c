@@ -37,13 +37,10 @@ static trellis_trans_info_t *expect_final(const oo_env_t *env, const char *gid,
                                           trellis_trans_status_t want,
                                           example_check_t *ck)
 {
+    example_view_t v = {env->client, BRANCH_NAMES, N_BRANCH_NAMES, env->log,
+                        N_SVC};
     trellis_trans_info_t *info =
-        example_query_final(env->client, gid, FINAL_TIMEOUT_MS);
-    if (info)
-        example_print_branches(info, BRANCH_NAMES, N_BRANCH_NAMES);
-    example_print_said(env->log, N_SVC, gid, "services");
-    example_expect(ck, info && info->status == want, "%s should be %s", gid,
-                   trellis_trans_status_name(want));
+        example_expect_final(&v, gid, want, FINAL_TIMEOUT_MS, ck);
     example_expect(ck, !info || info->n_branches == N_BRANCH_NAMES,
                    "%s should have %zu branches (the head, stock, one "
                    "subscriber)",

@@ -26,14 +26,9 @@ static trellis_trans_info_t *expect_final(const wft_env_t *env, const char *gid,
                                           trellis_trans_status_t want,
                                           example_check_t *ck)
 {
-    trellis_trans_info_t *info =
-        example_query_final(env->client, gid, FINAL_TIMEOUT_MS);
-    if (info)
-        example_print_branches(info, BRANCH_NAMES, N_BRANCH_NAMES);
-    example_print_said(env->log, N_SVC, gid, "services");
-    example_expect(ck, info && info->status == want, "%s should be %s", gid,
-                   trellis_trans_status_name(want));
-    return info;
+    example_view_t v = {env->client, BRANCH_NAMES, N_BRANCH_NAMES, env->log,
+                        N_SVC};
+    return example_expect_final(&v, gid, want, FINAL_TIMEOUT_MS, ck);
 }
 
 /* Branch i's op of kind op in info, which must have status want. */
