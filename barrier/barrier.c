@@ -271,6 +271,8 @@ int tb_run_text(MYSQL *conn, const char *text)
 int trellis_barrier_create_table(MYSQL *conn, const char *table, char *err,
                                  size_t errlen)
 {
+    if (!table)
+        table = TRELLIS_BARRIER_DEFAULT_TABLE;
     if (trellis_barrier_check_table_name(table, err, errlen) != 0)
         return -1;
     sql_t q = {.n = 0};
@@ -644,6 +646,8 @@ int trellis_barrier_purge(MYSQL *conn, const char *table, unsigned days,
     unsigned long long total = 0;
     if (deleted)
         *deleted = 0;
+    if (!table)
+        table = TRELLIS_BARRIER_DEFAULT_TABLE;
     if (trellis_barrier_check_table_name(table, err, errlen) != 0)
         return -1;
     if (batch == 0) {

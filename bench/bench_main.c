@@ -33,6 +33,12 @@
  * (bench_wf_resume.c) kills a workflow service process (trellis-bench
  * --wf-service, bench_wfsvc.c) with workflows half done and times how long
  * trellisd takes to have them resumed and finished.
+ *
+ * Mode msg2 measures 2-phase transactional messages of two steps on the
+ * no-op participant (bench_msg.c): each load thread (bench_ap's) runs
+ * trellis_msg_do_and_submit with a local transaction on its own connection
+ * to a MariaDB of the bench, the back-check served by the bench process;
+ * saga2 runs first in the same run for comparison.
  */
 #include <grpc/grpc.h>
 #include <signal.h>
@@ -45,6 +51,7 @@
 #include "bench_env.h"
 #include "bench_hybrid.h"
 #include "bench_load.h"
+#include "bench_msg.h"
 #include "bench_saga.h"
 #include "bench_sys.h"
 #include "bench_tcc.h"
@@ -64,6 +71,7 @@ typedef struct {
     int bank_threads, accounts, db_flush; /* tcc2, xa2, hybrid3 */
     int wf_threads, wf_park;              /* wf2 */
     uint32_t wf_timeout_ms, wf_retry_ms;
+    int msg_wait; /* msg2 */
     int tm_pid;
     double duration_s, warmup_s;
     uint64_t hold;
@@ -77,8 +85,8 @@ static void usage(FILE *out)
     fprintf(
         out,
         "usage: trellis-bench [flags]\n\n"
-        "  --mode M            workload: saga2 (default), tcc2, xa2, "
-        "hybrid3 or wf2\n"
+        "  --mode M            workload: saga2 (default), tcc2, xa2,\n"
+        "                      hybrid3, wf2 or msg2\n"
         "  --concurrency K     calls in flight (64)\n"
         "  --duration D        seconds measured per phase (10)\n"
         "  --warmup S          seconds run before measuring (1)\n"
@@ -104,7 +112,7 @@ static void usage(FILE *out)
         "                      hybrid3: each of its three services'\n"
         "  --accounts N        tcc2: accounts per bank (1000); xa2: SKUs;\n"
         "                      hybrid3: bank accounts\n"
-        "  --db-flush N        tcc2, xa2, hybrid3: MariaDB "
+        "  --db-flush N        tcc2, xa2, hybrid3, msg2: MariaDB "
         "innodb_flush_log_at_trx_commit\n"
         "                      (1: durable, default; 2: no fsync per "
         "commit)\n"
@@ -113,7 +121,12 @@ static void usage(FILE *out)
         "  --wf-park N         wf2: workflows of the resume phase (200; 0: "
         "no resume phase)\n"
         "  --wf-timeout-ms T   wf2: their timeout_to_fail_ms (500)\n"
-        "  --wf-retry-ms R     wf2: their retry_interval_ms (100)\n");
+        "  --wf-retry-ms R     wf2: their retry_interval_ms (100)\n"
+        "  --msg-wait W        msg2: 1 (default) counts a message when "
+        "trellisd\n"
+        "                      answers SUCCEEDED (both steps delivered); 0 "
+        "when\n"
+        "                      its Submit is accepted\n");
 }
 
 static int parse_num(const char *flag, const char *v, double min, double max,
@@ -132,9 +145,9 @@ static int parse_num(const char *flag, const char *v, double min, double max,
     return 0;
 }
 
-/* A wf2 flag into o: 1 when k is one (*rc 0, or -1 after a message),
- * else 0. */
-static int set_wf_opt(opts_t *o, const char *k, const char *v, int *rc)
+/* A wf2 or msg2 flag into o: 1 when k is one (*rc 0, or -1 after a
+ * message), else 0. */
+static int set_mode_opt(opts_t *o, const char *k, const char *v, int *rc)
 {
     double d = 0;
     if (strcmp(k, "--wf-threads") == 0 && !(*rc = parse_num(k, v, 1, 256, &d)))
@@ -148,6 +161,8 @@ static int set_wf_opt(opts_t *o, const char *k, const char *v, int *rc)
     else if (strcmp(k, "--wf-retry-ms") == 0 &&
              !(*rc = parse_num(k, v, 1, 3600000, &d)))
         o->wf_retry_ms = (uint32_t)d;
+    else if (strcmp(k, "--msg-wait") == 0 && !(*rc = parse_num(k, v, 0, 1, &d)))
+        o->msg_wait = (int)d;
     else
         return *rc != 0;
     return 1;
@@ -203,7 +218,7 @@ static int set_opt(opts_t *o, const char *k, const char *v)
         o->accounts = (int)d;
     else if (strcmp(k, "--db-flush") == 0 && !(rc = parse_num(k, v, 0, 2, &d)))
         o->db_flush = (int)d;
-    else if (set_wf_opt(o, k, v, &rc))
+    else if (set_mode_opt(o, k, v, &rc))
         ;
     else if (!rc) {
         fprintf(stderr, "trellis-bench: unknown flag %s (see --help)\n", k);
@@ -217,11 +232,11 @@ static int check_mode(const char *mode)
 {
     if (strcmp(mode, "saga2") == 0 || strcmp(mode, "tcc2") == 0 ||
         strcmp(mode, "xa2") == 0 || strcmp(mode, "hybrid3") == 0 ||
-        strcmp(mode, "wf2") == 0)
+        strcmp(mode, "wf2") == 0 || strcmp(mode, "msg2") == 0)
         return 0;
     fprintf(stderr,
             "trellis-bench: unknown mode \"%s\" (available: saga2, tcc2, "
-            "xa2, hybrid3, wf2)\n",
+            "xa2, hybrid3, wf2, msg2)\n",
             mode);
     return -1;
 }
@@ -254,6 +269,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
                   .wf_park = 200,
                   .wf_timeout_ms = 500,
                   .wf_retry_ms = 100,
+                  .msg_wait = 1,
                   .hold_retry_ms = 600000};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -462,6 +478,9 @@ static void print_header(const opts_t *o)
         printf("            wf_threads=%d wf_park=%d wf_timeout_ms=%u "
                "wf_retry_ms=%u\n",
                o->wf_threads, o->wf_park, o->wf_timeout_ms, o->wf_retry_ms);
+    if (strcmp(o->mode, "msg2") == 0)
+        printf("            msg_wait=%d db_flush=%d\n", o->msg_wait,
+               o->db_flush);
     fflush(stdout);
 }
 
@@ -476,7 +495,7 @@ static void print_participant(const bench_env_t *env)
 
 typedef struct {
     phase_t echo, peak, park, held;
-    phase_t saga; /* wf2: saga2 in the same run */
+    phase_t saga; /* wf2, msg2: saga2 in the same run */
     double rss_held_mb, rss_end_mb;
     int resumed; /* wf2: the resume phase ran and every workflow succeeded */
     bench_wf_resume_result_t resume;
@@ -487,11 +506,14 @@ typedef struct {
  * xa2 order the same with Prepare and Commit; a hybrid3 transaction is
  * Begin, 2 x RegisterBranch, Prepare, TransTry, Submit (with the saga
  * step), then Reserve, Commit, TransConfirm; a wf2 workflow is
- * StartWorkflow, 2 x (RegisterBranch, Action, RecordStep), Submit. */
+ * StartWorkflow, 2 x (RegisterBranch, Action, RecordStep), Submit; a msg2
+ * message is PrepareMessage, Submit and 2 x Action. */
 static int calls_per_op(const opts_t *o)
 {
     if (strcmp(o->mode, "hybrid3") == 0)
         return 9;
+    if (strcmp(o->mode, "msg2") == 0)
+        return 4;
     return strcmp(o->mode, "saga2") != 0 ? 8 : 3;
 }
 
@@ -502,6 +524,7 @@ static const char *unit_name(const opts_t *o)
            : strcmp(o->mode, "tcc2") == 0    ? "transfers"
            : strcmp(o->mode, "hybrid3") == 0 ? "transactions"
            : strcmp(o->mode, "wf2") == 0     ? "workflows"
+           : strcmp(o->mode, "msg2") == 0    ? "messages"
                                              : "sagas";
 }
 
@@ -539,6 +562,10 @@ static void print_result(const opts_t *o, const run_t *run)
                run->peak.r.rate > 0 ? run->held.r.rate / run->peak.r.rate : 0);
     if (strcmp(o->mode, "wf2") == 0)
         print_wf_result(o, run);
+    if (strcmp(o->mode, "msg2") == 0)
+        printf(" wait_result=%d saga2_tps=%.0f vs_saga2=%.3f", o->msg_wait,
+               run->saga.r.rate,
+               run->saga.r.rate > 0 ? run->peak.r.rate / run->saga.r.rate : 0);
     printf("\n");
     fflush(stdout);
 }
@@ -573,6 +600,7 @@ static const ap_labels_t XA_LABELS = {"xa2", "orders/s", "order",
 static const ap_labels_t HYBRID_LABELS = {"hybrid3", "transactions/s",
                                           "transaction", "the services"};
 static const ap_labels_t WF_LABELS = {"wf2", "workflows/s", "workflow", NULL};
+static const ap_labels_t MSG_LABELS = {"msg2", "messages/s", "message", NULL};
 
 /* A timed tcc2, xa2, hybrid3 or wf2 run of op over svcs (NULL for wf2,
  * whose service is this process; user: the workload's env), CPU read at
@@ -610,9 +638,13 @@ static int run_ap_phase(const opts_t *o, const bench_env_t *env,
     }
     double cores =
         bench_ap_print_cpu(svcs, &ca, &cb, p->r.window_s, p->r.ok, lb->op);
-    printf("       (%s and MariaDB are %.2f of the \"others\" "
-           "cores above)\n",
-           lb->svcs, cores);
+    if (lb->svcs)
+        printf("       (%s and MariaDB are %.2f of the \"others\" "
+               "cores above)\n",
+               lb->svcs, cores);
+    else
+        printf("       (MariaDB is %.2f of the \"others\" cores above)\n",
+               cores);
     /* The services are part of the run: only the rest disturbs it. */
     warn_disturbed(others - cores);
     return 0;
@@ -738,8 +770,65 @@ static int run_wf(const opts_t *o, const bench_env_t *env, run_t *run)
     return rc;
 }
 
+/* msg2 without wait: wait for the deliveries behind the counted submits
+ * (2 Actions each, on top of the participant's count before the phase). */
+static void drain_msgs(const bench_env_t *env, unsigned long long before,
+                       const phase_t *p)
+{
+    unsigned long long want = before + 2 * p->r.total_ok;
+    double s = bench_msg_drain(env, want, 60);
+    if (s >= 0)
+        printf("       every step delivered %.3f s after the load ended\n", s);
+    else
+        printf("       WARNING: steps still undelivered 60 s after the load "
+               "ended\n");
+}
+
+/* msg2: the ceiling, saga2, then messages with local transactions on the
+ * bench's MariaDB. */
+static int run_msg(const opts_t *o, const bench_env_t *env, run_t *run)
+{
+    bench_msg_env_t m;
+    bench_saga_t saga;
+    unsigned long long c[4] = {0};
+    bench_saga_init(&saga, env->part_addr, "b");
+    if (run_ap_echo(o, env, run) != 0 ||
+        run_sagas(o, env, &saga, 0, &run->saga) != 0)
+        return -1;
+    print_phase(env, "saga2", "sagas/s", &run->saga, "saga", 1);
+    if (bench_msg_env_start(&m, env, o->concurrency, o->msg_wait,
+                            o->db_flush) != 0)
+        return -1;
+    printf("MariaDB (pid %d, innodb_flush_log_at_trx_commit=%d) with a "
+           "connection per load thread; back-check at %s (this process); a "
+           "message is 4 gRPC calls (PrepareMessage, Submit%s, 2 x Action) "
+           "and a local transaction of 4 round trips\n",
+           m.ap.db_pid, o->db_flush, m.query_prepared,
+           o->msg_wait ? " with wait" : "");
+    fflush(stdout);
+    bench_env_part_stats(env, c);
+    int rc =
+        run_ap_phase(o, env, &m.ap, bench_msg_op, &m, &MSG_LABELS, &run->peak);
+    if (rc == 0 && !o->msg_wait)
+        drain_msgs(env, c[0], &run->peak);
+    if (rc == 0)
+        printf("       msg2/saga2 = %.0f / %.0f = %.3f; business rows %lld, "
+               "messages counted %llu (warm-up included), back-check calls "
+               "%llu\n",
+               run->peak.r.rate, run->saga.r.rate,
+               run->saga.r.rate > 0 ? run->peak.r.rate / run->saga.r.rate : 0,
+               bench_msg_rows(&m), (unsigned long long)run->peak.r.total_ok,
+               bench_msg_checks(&m));
+    bench_msg_env_stop(&m);
+    print_participant(env);
+    run->rss_end_mb = rss_mb(env);
+    return rc;
+}
+
 static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
 {
+    if (strcmp(o->mode, "msg2") == 0)
+        return run_msg(o, env, run);
     if (strcmp(o->mode, "wf2") == 0)
         return run_wf(o, env, run);
     if (strcmp(o->mode, "tcc2") == 0)

@@ -389,7 +389,13 @@ static void print_message_text(const trellis_trans_info_t *info)
         what = check->attempts ? "dropped: the back-check answered that the "
                                  "local transaction did not commit"
                                : "dropped: aborted by the initiator";
-    else if (check->attempts)
+    else if (info->status == TRELLIS_TRANS_FAILED) {
+        /* Aborted by the initiator (the head op was never called, and is
+         * SKIPPED), or force-stopped: the reason says which. */
+        printf("message   dropped: %s\n",
+               info->reason && *info->reason ? info->reason : "aborted");
+        return;
+    } else if (check->attempts)
         what = "back-checking: the initiator went silent, asking its "
                "back-check until it answers";
     printf("message   %s\n", what);

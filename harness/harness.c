@@ -775,6 +775,11 @@ static harness_mariadb_t *shared_tm_store(void)
     return shared_store_db;
 }
 
+harness_mariadb_t *harness_shared_mariadb(void)
+{
+    return shared_tm_store();
+}
+
 harness_mariadb_t *harness_tm_store_db(harness_t *h)
 {
     return h->tm_store_db;

@@ -172,6 +172,13 @@ harness_mariadb_t *harness_tm_store_db(harness_t *h);
 char *harness_tm_store_database(const harness_t *h, const char *tm_name,
                                 char *buf, size_t len);
 
+/* That same MariaDB for other uses (a test's business database beside its
+ * trellisd): one per test process, started on first use whatever the store,
+ * killed at exit. Name databases in it after the scratch dir
+ * (harness_tm_store_database does) so tests sharing it never meet. NULL
+ * (printed) when it cannot start. Not to be freed or stopped. */
+harness_mariadb_t *harness_shared_mariadb(void);
+
 /* "127.0.0.1:PORT"; owned by s, stable across restarts. */
 const char *harness_server_addr(const harness_server_t *s);
 int harness_server_port(const harness_server_t *s);

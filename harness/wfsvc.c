@@ -54,9 +54,9 @@
  * trellisd's resumes and the phase-2 re-runs (a local undo) never are.
  *
  * Threads: the participant's --threads workers (default 8: a Resume holds
- * one while the function runs) and one thread per start. One mutex guards
- * the holds and the count of start threads; SIGTERM releases every hold
- * and waits for the start threads before freeing anything.
+ * one while the function runs) and one thread per start (svc_holds.h: the
+ * holds and the start threads); SIGTERM releases every hold and waits for
+ * the start threads before freeing anything.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,11 +67,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "trellis/trellis_participant.h"
 #include "trellis/trellis_workflow.h"
+#include "svc_holds.h"
 #include "trellis_portfile.h"
 
 #define WF_NAME "steps"
@@ -99,109 +99,17 @@ typedef struct {
     char action[128], compensate[128], try_[128], confirm[128], cancel[128];
 } svc_t;
 
-/* ---- holds ----------------------------------------------------------- */
-
-typedef struct {
-    char gid[GID_MAX];
-    int hold_at;  /* the boundary to hold at, 0: none */
-    int held_at;  /* the boundary held now, 0: not held */
-    int released; /* the test let it go */
-} hold_t;
-
-static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* a hold changed, or a start thread ended */
-    hold_t holds[256];
-    size_t n_holds;
-    int stopping; /* SIGTERM: hold nothing more */
-    int starts;   /* start threads running */
-} H = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+/* ---- holds (svc_holds.h) ------------------------------------------- */
 
 /* The gid whose run this thread's start began; NULL on other threads. */
 static _Thread_local const char *tl_started;
 
-/* Caller holds H.mu. */
-static hold_t *hold_find(const char *gid)
-{
-    for (size_t i = 0; i < H.n_holds; i++)
-        if (!strcmp(H.holds[i].gid, gid))
-            return &H.holds[i];
-    return NULL;
-}
-
-/* Set gid's hold (replacing an older one); -1 when the table is full. */
-static int hold_set(const char *gid, int hold_at)
-{
-    pthread_mutex_lock(&H.mu);
-    hold_t *h = hold_find(gid);
-    if (!h && H.n_holds < sizeof H.holds / sizeof H.holds[0])
-        h = &H.holds[H.n_holds++];
-    if (h) {
-        *h = (hold_t){.hold_at = hold_at};
-        snprintf(h->gid, sizeof h->gid, "%s", gid);
-    }
-    pthread_mutex_unlock(&H.mu);
-    return h ? 0 : -1;
-}
-
-/* Boundary k of gid's run: block while the test holds it there. */
+/* Boundary k of gid's run: block while the test holds it there. Only the
+ * run "start" began is held. */
 static void hold_point(const char *gid, int k)
 {
-    if (!tl_started || strcmp(tl_started, gid) != 0)
-        return;
-    pthread_mutex_lock(&H.mu);
-    hold_t *h = hold_find(gid);
-    if (h && h->hold_at == k && !h->released && !H.stopping) {
-        h->held_at = k;
-        printf("wfsvc: held gid=%s at=%d\n", gid, k);
-        fflush(stdout);
-        pthread_cond_broadcast(&H.cv);
-        while (!h->released && !H.stopping)
-            pthread_cond_wait(&H.cv, &H.mu);
-        h->held_at = 0;
-    }
-    pthread_mutex_unlock(&H.mu);
-}
-
-static void deadline_in(int ms, struct timespec *until)
-{
-    clock_gettime(CLOCK_REALTIME, until);
-    until->tv_sec += ms / 1000;
-    until->tv_nsec += (long)(ms % 1000) * 1000000;
-    if (until->tv_nsec >= 1000000000) {
-        until->tv_sec++;
-        until->tv_nsec -= 1000000000;
-    }
-}
-
-static void control_wait_held(const char *gid, int ms, char *out, size_t len)
-{
-    struct timespec until;
-    deadline_in(ms, &until);
-    pthread_mutex_lock(&H.mu);
-    int rc = 0, at = 0;
-    for (;;) {
-        hold_t *h = hold_find(gid);
-        if ((at = h ? h->held_at : 0) != 0 || rc == ETIMEDOUT)
-            break;
-        rc = pthread_cond_timedwait(&H.cv, &H.mu, &until);
-    }
-    pthread_mutex_unlock(&H.mu);
-    if (at)
-        snprintf(out, len, "ok at=%d\n", at);
-    else
-        snprintf(out, len, "err timeout\n");
-}
-
-static void control_release(const char *gid, char *out, size_t len)
-{
-    pthread_mutex_lock(&H.mu);
-    hold_t *h = hold_find(gid);
-    if (h)
-        h->released = 1;
-    pthread_cond_broadcast(&H.cv);
-    pthread_mutex_unlock(&H.mu);
-    snprintf(out, len, h ? "ok released\n" : "err no such gid\n");
+    if (tl_started && !strcmp(tl_started, gid))
+        svc_hold_point(gid, k);
 }
 
 /* ---- the local step's barrier ---------------------------------------- */
@@ -428,10 +336,6 @@ static void *start_main(void *arg)
     tl_started = NULL;
     free(st->input);
     free(st);
-    pthread_mutex_lock(&H.mu);
-    H.starts--;
-    pthread_cond_broadcast(&H.cv);
-    pthread_mutex_unlock(&H.mu);
     return NULL;
 }
 
@@ -447,7 +351,7 @@ static void control_start(svc_t *s, const char *args, char *out, size_t len)
     }
     start_t *st = calloc(1, sizeof *st);
     if (!st || !(st->input = strdup(args + used)) ||
-        hold_set(gid, hold_at) != 0) {
+        svc_hold_set(gid, hold_at) != 0) {
         if (st)
             free(st->input);
         free(st);
@@ -456,14 +360,8 @@ static void control_start(svc_t *s, const char *args, char *out, size_t len)
     }
     st->s = s;
     snprintf(st->gid, sizeof st->gid, "%s", gid);
-    pthread_t th;
-    pthread_mutex_lock(&H.mu);
-    int ok = pthread_create(&th, NULL, start_main, st) == 0;
-    H.starts += ok;
-    pthread_mutex_unlock(&H.mu);
-    if (ok) {
-        pthread_detach(th);
-    } else {
+    int ok = svc_run_spawn(start_main, st) == 0;
+    if (!ok) {
         free(st->input);
         free(st);
     }
@@ -475,17 +373,12 @@ static void handle_control(const trellis_branch_ctx_t *ctx,
                            trellis_reply_t *reply, void *user)
 {
     (void)ctx;
-    char cmd[2048], gid[GID_MAX], out[160];
-    int ms;
+    char cmd[2048], out[160];
     snprintf(cmd, sizeof cmd, "%.*s", (int)payload_len, (const char *)payload);
     cmd[strcspn(cmd, "\n")] = '\0';
     if (!strncmp(cmd, "start ", 6))
         control_start(user, cmd + 6, out, sizeof out);
-    else if (sscanf(cmd, "wait-held %79s %d", gid, &ms) == 2)
-        control_wait_held(gid, ms, out, sizeof out);
-    else if (sscanf(cmd, "release %79s", gid) == 1)
-        control_release(gid, out, sizeof out);
-    else
+    else if (!svc_hold_control(cmd, out, sizeof out))
         snprintf(out, sizeof out, "err unknown command\n");
     reply->body = (uint8_t *)strdup(out);
     reply->body_len = reply->body ? strlen(out) : 0;
@@ -578,17 +471,6 @@ static int serve(svc_t *s, char *err, size_t errlen)
     return 0;
 }
 
-/* Release every hold and wait for the start threads to end. */
-static void drain_starts(void)
-{
-    pthread_mutex_lock(&H.mu);
-    H.stopping = 1;
-    pthread_cond_broadcast(&H.cv);
-    while (H.starts > 0)
-        pthread_cond_wait(&H.cv, &H.mu);
-    pthread_mutex_unlock(&H.mu);
-}
-
 int main(int argc, char **argv)
 {
     svc_t s;
@@ -612,7 +494,7 @@ int main(int argc, char **argv)
         int sig;
         sigwait(&stop, &sig);
     }
-    drain_starts();
+    svc_holds_drain();
     trellis_participant_free(s.p); /* its handlers use the registry */
     trellis_workflows_free(s.w);
     trellis_client_free(s.client);

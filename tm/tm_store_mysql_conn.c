@@ -106,6 +106,24 @@ void my_error(MYSQL *db, const char *what, char *err, size_t errlen)
              db ? mysql_error(db) : "no connection", db ? mysql_errno(db) : 0);
 }
 
+/* A writing session whose process stops in the middle of a transaction
+ * (SIGSTOP, a VM paused, a thread starved) would keep its row locks, and
+ * the other nodes' claims skip locked rows (SKIP LOCKED): what it was
+ * writing could not be taken over until it woke. MariaDB's
+ * idle_write_transaction_timeout ends such a transaction once it has
+ * been idle for a lease: its locks go, and its commit fails when the
+ * process wakes (the group is retried; ownership fences the rest). MySQL
+ * has no such variable: the statement fails there and is ignored. */
+static void bound_idle_transactions(MYSQL *db, int64_t lease_ms)
+{
+    char sql[96];
+    long secs = (long)((lease_ms + 999) / 1000);
+    snprintf(sql, sizeof(sql), "SET SESSION idle_write_transaction_timeout=%ld",
+             secs > 0 ? secs : 1);
+    if (mysql_query(db, sql) != 0)
+        return; /* not MariaDB: nothing bounds it, as before */
+}
+
 /* A new session: READ COMMITTED (no gap locks between nodes), autocommit
  * as given, multi-statements and found-rows (an UPDATE that matches a row
  * counts it even when nothing changed). */
@@ -139,6 +157,8 @@ MYSQL *my_connect(my_store_t *m, int autocommit, char *err, size_t errlen)
         mysql_close(db);
         return NULL;
     }
+    if (!autocommit)
+        bound_idle_transactions(db, m->lease_ms);
     return db;
 }
 

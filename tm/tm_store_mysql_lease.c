@@ -92,6 +92,23 @@ static void lease_drop_connection(my_store_t *m, const char *what)
     m->ldb = NULL;
 }
 
+/* The renewal's UPDATE touches the rows this node's own group commits
+ * write, so InnoDB may pick it as a deadlock victim: it is rolled back and
+ * can be sent again at once (it is idempotent) rather than dropping the
+ * connection and letting the lease run short until the next tick. */
+enum { ER_LOCK_DEADLOCK_ = 1213, RENEW_DEADLOCK_TRIES = 3 };
+
+static int run_retrying_deadlocks(MYSQL *db, const my_sql_t *b)
+{
+    for (int i = 0; i < RENEW_DEADLOCK_TRIES; i++) {
+        if (my_run(db, b->p, b->len, NULL, 0) >= 0)
+            return 0;
+        if (mysql_errno(db) != ER_LOCK_DEADLOCK_)
+            return -1;
+    }
+    return -1;
+}
+
 /* Every lease of this node that ends within half a lease is extended to a
  * full one, so after this statement all of them last at least half a lease
  * (less a safety margin) from when it was sent: *valid_until. Does not
@@ -109,7 +126,7 @@ int my_renew_leases(my_store_t *m, int64_t *valid_until)
     my_sql_printf(&b, " AND lease_ms IS NOT NULL AND lease_ms < @now+%" PRId64,
                   m->lease_ms / 2);
     int64_t sent = tm_mono_ms();
-    int rc = my_run(m->ldb, b.p, b.len, NULL, 0) < 0 ? -1 : 0;
+    int rc = run_retrying_deadlocks(m->ldb, &b);
     free(b.p);
     if (rc != 0) {
         lease_drop_connection(m, "renew");

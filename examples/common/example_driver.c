@@ -37,6 +37,67 @@ void example_result(const char *ex, const char *scenario, int failed)
     fflush(stdout);
 }
 
+/* ---- scenarios ------------------------------------------------------- */
+
+static int scenario_usage(const char *program, const example_scenario_t *sc,
+                          size_t n)
+{
+    fprintf(stderr, "usage: %s [--scenario NAME]\n  NAME:", program);
+    for (size_t s = 0; s < n; s++)
+        fprintf(stderr, " %s", sc[s].name);
+    fprintf(stderr, "\n");
+    return -1;
+}
+
+int example_scenario_arg(const char *program, int argc, char **argv,
+                         const example_scenario_t *sc, size_t n,
+                         const char **only)
+{
+    *only = "";
+    if (argc == 1)
+        return 0;
+    if (argc != 3 || strcmp(argv[1], "--scenario") != 0)
+        return scenario_usage(program, sc, n);
+    for (size_t s = 0; s < n; s++)
+        if (!strcmp(argv[2], sc[s].name)) {
+            *only = argv[2];
+            return 0;
+        }
+    return scenario_usage(program, sc, n);
+}
+
+/* One scenario, its header, its time and its result line. 1 if failed. */
+static int run_one(const char *ex, const example_scenario_t *sc, void *env)
+{
+    example_check_t ck = {0};
+    printf("\n== scenario %s: %s\n", sc->name, sc->story);
+    int64_t t0 = harness_mono_ms();
+    sc->run(env, &ck);
+    int failed = atomic_load(&ck.failed);
+    printf("   (%lld ms)\n", (long long)(harness_mono_ms() - t0));
+    example_result(ex, sc->name, failed);
+    return failed != 0;
+}
+
+int example_run_scenarios(const char *ex, const example_scenario_t *sc,
+                          size_t n, const char *only, void *env, int ready)
+{
+    int failed = 0;
+    if (!ready) {
+        printf("example-%s: could not start; no scenario ran\n", ex);
+        failed = 1;
+    }
+    for (size_t s = 0; s < n; s++) {
+        if (*only && strcmp(only, sc[s].name))
+            continue;
+        if (ready)
+            failed |= run_one(ex, &sc[s], env);
+        else
+            example_result(ex, sc[s].name, 1);
+    }
+    return failed;
+}
+
 /* ---- processes ------------------------------------------------------- */
 
 int example_procs_open(example_procs_t *p, const char *program)
@@ -192,6 +253,41 @@ int example_call_text(const char *addr, const char *method, const char *payload,
     return text && !*text ? -1 : 0;
 }
 
+/* ---- MariaDB --------------------------------------------------------- */
+
+MYSQL *example_connect_mariadb(const char *program, const char *socket)
+{
+    MYSQL *conn = mysql_init(NULL);
+    if (conn &&
+        mysql_real_connect(conn, NULL, "root", NULL, NULL, 0, socket, 0))
+        return conn;
+    fprintf(stderr, "%s: connect to MariaDB: %s\n", program,
+            conn ? mysql_error(conn) : "out of memory");
+    if (conn)
+        mysql_close(conn);
+    return NULL;
+}
+
+int example_sql_number(MYSQL *conn, long long *out, example_check_t *ck,
+                       const char *fmt, ...)
+{
+    char sql[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    MYSQL_RES *r = NULL;
+    if (!example_expect(ck,
+                        mysql_query(conn, sql) == 0 &&
+                            (r = mysql_store_result(conn)) != NULL,
+                        "%s: %s", sql, mysql_error(conn)))
+        return -1;
+    MYSQL_ROW row = mysql_fetch_row(r);
+    *out = row && row[0] ? strtoll(row[0], NULL, 10) : 0;
+    mysql_free_result(r);
+    return 0;
+}
+
 /* ---- what the services printed --------------------------------------- */
 
 static int cmp_lines(const void *a, const void *b)
@@ -305,4 +401,32 @@ void example_print_ops(const trellis_branch_info_t *b)
                o->attempts == 1 ? "" : "s");
     }
     printf("\n");
+}
+
+void example_print_branches(const trellis_trans_info_t *info,
+                            const char *const *names, size_t n)
+{
+    example_print_tm_status(info);
+    for (size_t i = 0; i < info->n_branches; i++) {
+        const trellis_branch_info_t *b = &info->branches[i];
+        printf("   TM: branch %s (%s, %s):", b->branch_id,
+               trellis_mode_name(b->mode), i < n ? names[i] : "?");
+        example_print_ops(b);
+    }
+}
+
+trellis_trans_info_t *example_expect_final(const example_view_t *v,
+                                           const char *gid,
+                                           trellis_trans_status_t want,
+                                           int64_t timeout_ms,
+                                           example_check_t *ck)
+{
+    trellis_trans_info_t *info =
+        example_query_final(v->client, gid, timeout_ms);
+    if (info)
+        example_print_branches(info, v->branch_names, v->n_branch_names);
+    example_print_said(v->logs, v->n_logs, gid, "services");
+    example_expect(ck, info && info->status == want, "%s should be %s", gid,
+                   trellis_trans_status_name(want));
+    return info;
 }

@@ -1,9 +1,10 @@
 /*
  * example_driver: what the example drivers (example-saga,
- * example-bank-transfer-tcc, example-xa-order) share — starting and
+ * example-bank-transfer-tcc, example-xa-order, ...) share — starting and
  * stopping their processes with the test harness, counting failed checks,
- * reading back what the services printed, the TM's view of a transaction,
- * and the "example=<name> scenario=<s> result=ok|FAIL" lines.
+ * running a table of scenarios, reading MariaDB and what the services
+ * printed, the TM's view of a transaction, and the
+ * "example=<name> scenario=<s> result=ok|FAIL" lines.
  *
  * What is deliberately not here: any scenario, payload or service method;
  * each driver owns those. Output formats are the drivers' own, kept as
@@ -17,6 +18,7 @@
 #define EXAMPLE_DRIVER_H
 
 #include <limits.h>
+#include <mysql.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +42,28 @@ int example_expect(example_check_t *ck, int cond, const char *fmt, ...)
 
 /* Print "example=<ex> scenario=<scenario> result=ok|FAIL" and flush. */
 void example_result(const char *ex, const char *scenario, int failed);
+
+/* ---- scenarios ------------------------------------------------------- */
+
+/* One scenario of a driver: run gets the driver's env. Static, borrowed. */
+typedef struct {
+    const char *name, *story;
+    void (*run)(void *env, example_check_t *ck);
+} example_scenario_t;
+
+/* The command line "[--scenario NAME]" of a driver with scenarios
+ * sc[0..n): the one named into *only ("" for all). 0, or -1 after
+ * printing program's usage (exit 2). */
+int example_scenario_arg(const char *program, int argc, char **argv,
+                         const example_scenario_t *sc, size_t n,
+                         const char **only);
+
+/* Run sc[0..n) (only the one named only, unless it is "") on env, each
+ * between "== scenario NAME: STORY" and its result line for ex. When the
+ * driver is not ready (its setup failed), say so and print a FAIL line
+ * for each instead. 1 if any failed, else 0. */
+int example_run_scenarios(const char *ex, const example_scenario_t *sc,
+                          size_t n, const char *only, void *env, int ready);
 
 /* ---- processes ------------------------------------------------------- */
 
@@ -98,6 +122,19 @@ int example_client_new(const char *program, const char *tm, int timeout_ms,
 int example_call_text(const char *addr, const char *method, const char *payload,
                       char **text, char *err, size_t errlen);
 
+/* ---- MariaDB --------------------------------------------------------- */
+
+/* A connection as root over socket (no database selected), or NULL with
+ * the reason on stderr. The caller's: mysql_close. */
+MYSQL *example_connect_mariadb(const char *program, const char *socket);
+
+/* The first column of the first row of a printf-formatted query on conn,
+ * as a number, into *out (0 when there is no row or it is NULL). 0, or -1
+ * with a failed check. */
+int example_sql_number(MYSQL *conn, long long *out, example_check_t *ck,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* ---- what the services printed --------------------------------------- */
 
 #define EXAMPLE_MAX_SAID 64
@@ -133,5 +170,30 @@ void example_print_tm_status(const trellis_trans_info_t *info);
 
 /* " op status (N attempts); ..." for each op of b, then a newline. */
 void example_print_ops(const trellis_branch_info_t *b);
+
+/* example_print_tm_status, then "   TM: branch ID (MODE, NAME): ops" for
+ * each branch, NAME from names[0..n) by position ("?" past them). */
+void example_print_branches(const trellis_trans_info_t *info,
+                            const char *const *names, size_t n);
+
+/* What a driver shows of its transactions: the branches' names by
+ * position and the logs of the services they call. Borrowed. */
+typedef struct {
+    trellis_client_t *client;
+    const char *const *branch_names;
+    size_t n_branch_names;
+    const char (*logs)[PATH_MAX];
+    size_t n_logs;
+} example_view_t;
+
+/* The final state of gid (example_query_final within timeout_ms), which
+ * must be want: the branches (example_print_branches) and the services'
+ * lines about gid (example_print_said) printed. The info (the caller's:
+ * trellis_trans_info_free) or NULL. */
+trellis_trans_info_t *example_expect_final(const example_view_t *v,
+                                           const char *gid,
+                                           trellis_trans_status_t want,
+                                           int64_t timeout_ms,
+                                           example_check_t *ck);
 
 #endif /* EXAMPLE_DRIVER_H */

@@ -3,9 +3,8 @@
  * MariaDB, trellisd, bank-service twice, ledger-service, and
  * transfer-workflow-service — killed, restarted, and replaced by its
  * release 2 on the same port), the workflow service's control methods,
- * and what the driver reads straight from MariaDB: balances, ledger
- * entries, the workflow service's rows, XA RECOVER. See
- * workflow_transfer.h.
+ * and XA RECOVER (the scenarios read the tables with
+ * example_sql_number). See workflow_transfer.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,17 +93,6 @@ static int start_service(wft_env_t *env, int i)
     return 0;
 }
 
-static int connect_db(wft_env_t *env)
-{
-    env->conn = mysql_init(NULL);
-    if (env->conn && mysql_real_connect(env->conn, NULL, "root", NULL, NULL, 0,
-                                        env->socket, 0))
-        return 0;
-    fprintf(stderr, "example-" EX ": connect to MariaDB: %s\n",
-            env->conn ? mysql_error(env->conn) : "out of memory");
-    return -1;
-}
-
 /* alice@bank-a has START_BALANCE, bob@bank-b nothing; nobody@bank-b does
  * not exist. Straight into the banks' tables, before any transfer. */
 static int seed_accounts(wft_env_t *env)
@@ -128,7 +116,8 @@ int wft_setup(wft_env_t *env)
 {
     if (example_procs_open(&env->procs, "example-" EX) != 0 ||
         !(env->socket = example_start_mariadb(&env->procs)) ||
-        connect_db(env) != 0 || start_tm(env) != 0)
+        !(env->conn = example_connect_mariadb("example-" EX, env->socket)) ||
+        start_tm(env) != 0)
         return -1;
     for (int i = 0; i < N_SVC; i++)
         if (start_service(env, i) != 0)
@@ -195,26 +184,6 @@ int wft_control(const wft_env_t *env, const char *method, char **text,
 }
 
 /* ---- MariaDB ------------------------------------------------------------- */
-
-int wft_sql_number(const wft_env_t *env, long long *out, example_check_t *ck,
-                   const char *fmt, ...)
-{
-    char sql[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    MYSQL_RES *r = NULL;
-    if (!example_expect(ck,
-                        mysql_query(env->conn, sql) == 0 &&
-                            (r = mysql_store_result(env->conn)) != NULL,
-                        "%s: %s", sql, mysql_error(env->conn)))
-        return -1;
-    MYSQL_ROW row = mysql_fetch_row(r);
-    *out = row && row[0] ? strtoll(row[0], NULL, 10) : 0;
-    mysql_free_result(r);
-    return 0;
-}
 
 int wft_xa_prepared(const wft_env_t *env, example_check_t *ck)
 {

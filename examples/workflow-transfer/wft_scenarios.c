@@ -20,32 +20,15 @@ static const char *const BRANCH_NAMES[] = {
 
 /* ---- what trellisd says -------------------------------------------------- */
 
-static void print_branches(const trellis_trans_info_t *info)
-{
-    example_print_tm_status(info);
-    for (size_t i = 0; i < info->n_branches; i++) {
-        const trellis_branch_info_t *b = &info->branches[i];
-        printf("   TM: branch %s (%s, %s):", b->branch_id,
-               trellis_mode_name(b->mode),
-               i < N_BRANCH_NAMES ? BRANCH_NAMES[i] : "?");
-        example_print_ops(b);
-    }
-}
-
 /* The final state of gid, which must be want; the TM's view and the
  * services' lines printed. The info (caller frees) or NULL. */
 static trellis_trans_info_t *expect_final(const wft_env_t *env, const char *gid,
                                           trellis_trans_status_t want,
                                           example_check_t *ck)
 {
-    trellis_trans_info_t *info =
-        example_query_final(env->client, gid, FINAL_TIMEOUT_MS);
-    if (info)
-        print_branches(info);
-    example_print_said(env->log, N_SVC, gid, "services");
-    example_expect(ck, info && info->status == want, "%s should be %s", gid,
-                   trellis_trans_status_name(want));
-    return info;
+    example_view_t v = {env->client, BRANCH_NAMES, N_BRANCH_NAMES, env->log,
+                        N_SVC};
+    return example_expect_final(&v, gid, want, FINAL_TIMEOUT_MS, ck);
 }
 
 /* Branch i's op of kind op in info, which must have status want. */
@@ -70,13 +53,13 @@ static int read_account(const wft_env_t *env, int svc, const char *id,
                         long long *balance, long long *frozen,
                         example_check_t *ck)
 {
-    return wft_sql_number(env, balance, ck,
-                          "SELECT balance FROM %s.accounts WHERE id = '%s'",
-                          WFT_SVC[svc].database, id) ||
-                   wft_sql_number(env, frozen, ck,
-                                  "SELECT trading_balance FROM %s.accounts "
-                                  "WHERE id = '%s'",
-                                  WFT_SVC[svc].database, id)
+    return example_sql_number(env->conn, balance, ck,
+                              "SELECT balance FROM %s.accounts WHERE id = '%s'",
+                              WFT_SVC[svc].database, id) ||
+                   example_sql_number(env->conn, frozen, ck,
+                                      "SELECT trading_balance FROM %s.accounts "
+                                      "WHERE id = '%s'",
+                                      WFT_SVC[svc].database, id)
                ? -1
                : 0;
 }
@@ -125,9 +108,9 @@ static void check_books(const wft_env_t *env, const char *gid, int ledger,
         "SELECT COUNT(*) FROM %s.transfers WHERE transfer = '%s' AND "
         "state = 'cancelled'"};
     for (int i = 0; i < 3; i++)
-        if (wft_sql_number(env, &n[i], ck, sql[i],
-                           WFT_SVC[i ? SVC_WORKFLOW : SVC_LEDGER].database,
-                           gid) != 0)
+        if (example_sql_number(env->conn, &n[i], ck, sql[i],
+                               WFT_SVC[i ? SVC_WORKFLOW : SVC_LEDGER].database,
+                               gid) != 0)
             return;
     printf("   ledger entries: %lld; workflow-service rows: %lld booked, "
            "%lld cancelled\n",
@@ -240,8 +223,9 @@ static void check_left(const wft_env_t *env, const char *gid,
 
 /* ---- success and a business failure -------------------------------------- */
 
-void wft_scenario_success(wft_env_t *env, example_check_t *ck)
+void wft_scenario_success(void *arg, example_check_t *ck)
 {
+    wft_env_t *env = arg;
     const char *gid = "wf-success";
     money_t before;
     if (begin(env, gid, "bob", 0, &before, ck) != 0)
@@ -264,8 +248,9 @@ void wft_scenario_success(wft_env_t *env, example_check_t *ck)
 
 /* bob's bank has no account "nobody": the last step is refused, and every
  * step before it is undone, the local one by the workflow service. */
-void wft_scenario_failure_last(wft_env_t *env, example_check_t *ck)
+void wft_scenario_failure_last(void *arg, example_check_t *ck)
 {
+    wft_env_t *env = arg;
     const char *gid = "wf-fail-last-step";
     money_t before;
     if (begin(env, gid, "nobody", 0, &before, ck) != 0)
@@ -314,23 +299,27 @@ static void killed_after(wft_env_t *env, int k, example_check_t *ck)
     check_left(env, gid, &before, (leaves_t){AMOUNT, 1, 1, 0, 1}, ck);
 }
 
-void wft_scenario_killed_1(wft_env_t *env, example_check_t *ck)
+void wft_scenario_killed_1(void *arg, example_check_t *ck)
 {
+    wft_env_t *env = arg;
     killed_after(env, 1, ck);
 }
 
-void wft_scenario_killed_2(wft_env_t *env, example_check_t *ck)
+void wft_scenario_killed_2(void *arg, example_check_t *ck)
 {
+    wft_env_t *env = arg;
     killed_after(env, 2, ck);
 }
 
-void wft_scenario_killed_3(wft_env_t *env, example_check_t *ck)
+void wft_scenario_killed_3(void *arg, example_check_t *ck)
 {
+    wft_env_t *env = arg;
     killed_after(env, 3, ck);
 }
 
-void wft_scenario_killed_4(wft_env_t *env, example_check_t *ck)
+void wft_scenario_killed_4(void *arg, example_check_t *ck)
 {
+    wft_env_t *env = arg;
     killed_after(env, 4, ck);
 }
 
@@ -374,7 +363,7 @@ static void stop_then_abort(wft_env_t *env, const char *gid,
     example_print_said(r2_log, 1, gid, "release 2");
     if (!info)
         return;
-    print_branches(info);
+    example_print_branches(info, BRANCH_NAMES, N_BRANCH_NAMES);
     example_expect(ck, info->status == TRELLIS_TRANS_PREPARED,
                    "a stopped workflow stays PREPARED");
     example_expect(ck,
@@ -401,8 +390,9 @@ static void stop_then_abort(wft_env_t *env, const char *gid,
     check_left(env, gid, before, (leaves_t){0, 0, 0, 0, 0}, ck);
 }
 
-void wft_scenario_mismatch(wft_env_t *env, example_check_t *ck)
+void wft_scenario_mismatch(void *arg, example_check_t *ck)
 {
+    wft_env_t *env = arg;
     const char *gid = "wf-replay-mismatch";
     money_t before;
     if (begin(env, gid, "bob", 2, &before, ck) != 0)

@@ -65,18 +65,11 @@
  *
  * Its files, a concern each, are listed in workflow_transfer.h.
  */
-#include <stdatomic.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "workflow_transfer.h"
 
-typedef struct {
-    const char *name, *story;
-    void (*run)(wft_env_t *env, example_check_t *ck);
-} scenario_t;
-
-static const scenario_t SCENARIOS[] = {
+static const example_scenario_t SCENARIOS[] = {
     {"success", "alice@bank-a sends 30 to bob@bank-b", wft_scenario_success},
     {"business-failure-last-step",
      "alice sends 30 to nobody@bank-b: the credit is refused, every step "
@@ -102,61 +95,17 @@ static const scenario_t SCENARIOS[] = {
 };
 #define N_SCENARIOS (sizeof SCENARIOS / sizeof SCENARIOS[0])
 
-static int run_scenario(wft_env_t *env, const scenario_t *sc)
-{
-    example_check_t ck = {0};
-    printf("\n== scenario %s: %s\n", sc->name, sc->story);
-    int64_t t0 = harness_mono_ms();
-    sc->run(env, &ck);
-    int failed = atomic_load(&ck.failed);
-    printf("   (%lld ms)\n", (long long)(harness_mono_ms() - t0));
-    example_result(EX, sc->name, failed);
-    return failed ? -1 : 0;
-}
-
-static int usage(void)
-{
-    fprintf(stderr, "usage: example-workflow-transfer [--scenario NAME]\n"
-                    "  NAME:");
-    for (size_t s = 0; s < N_SCENARIOS; s++)
-        fprintf(stderr, " %s", SCENARIOS[s].name);
-    fprintf(stderr, "\n");
-    return 2;
-}
-
-/* --scenario NAME into *only. 0 or -1. */
-static int parse_args(int argc, char **argv, const char **only)
-{
-    if (argc == 1)
-        return 0;
-    if (argc != 3 || strcmp(argv[1], "--scenario") != 0)
-        return -1;
-    for (size_t s = 0; s < N_SCENARIOS; s++)
-        if (!strcmp(argv[2], SCENARIOS[s].name)) {
-            *only = argv[2];
-            return 0;
-        }
-    return -1;
-}
-
 int main(int argc, char **argv)
 {
     wft_env_t env = {0};
-    const char *only = "";
-    if (parse_args(argc, argv, &only) != 0)
-        return usage();
+    const char *only;
+    if (example_scenario_arg("example-" EX, argc, argv, SCENARIOS, N_SCENARIOS,
+                             &only) != 0)
+        return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int failed = 0, ready = wft_setup(&env) == 0;
-    if (!ready)
-        printf("example-" EX ": could not start; no scenario ran\n");
-    for (size_t s = 0; s < N_SCENARIOS; s++) {
-        if (*only && strcmp(only, SCENARIOS[s].name))
-            continue;
-        if (ready)
-            failed |= run_scenario(&env, &SCENARIOS[s]) != 0;
-        else
-            example_result(EX, SCENARIOS[s].name, failed = 1);
-    }
+    int ready = wft_setup(&env) == 0;
+    int failed =
+        example_run_scenarios(EX, SCENARIOS, N_SCENARIOS, only, &env, ready);
     trellis_client_free(env.client);
     if (env.procs.h) {
         failed |= wft_stop_started(&env) != 0;

@@ -90,23 +90,17 @@ int wft_control(const wft_env_t *env, const char *method, char **text,
 
 /* ---- MariaDB (wft_env.c) ------------------------------------------------- */
 
-/* The first column of the first row of a printf-formatted query, as a
- * number, into *out (0 when there is no row or it is NULL). 0, or -1 with
- * a failed check. */
-int wft_sql_number(const wft_env_t *env, long long *out, example_check_t *ck,
-                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
 /* How many XIDs XA RECOVER lists; -1 with a failed check. */
 int wft_xa_prepared(const wft_env_t *env, example_check_t *ck);
 
-/* ---- scenarios (wft_scenarios.c) ----------------------------------------- */
+/* ---- scenarios (wft_scenarios.c; env: a wft_env_t) ----------------------- */
 
-void wft_scenario_success(wft_env_t *env, example_check_t *ck);
-void wft_scenario_failure_last(wft_env_t *env, example_check_t *ck);
-void wft_scenario_killed_1(wft_env_t *env, example_check_t *ck);
-void wft_scenario_killed_2(wft_env_t *env, example_check_t *ck);
-void wft_scenario_killed_3(wft_env_t *env, example_check_t *ck);
-void wft_scenario_killed_4(wft_env_t *env, example_check_t *ck);
-void wft_scenario_mismatch(wft_env_t *env, example_check_t *ck);
+void wft_scenario_success(void *env, example_check_t *ck);
+void wft_scenario_failure_last(void *env, example_check_t *ck);
+void wft_scenario_killed_1(void *env, example_check_t *ck);
+void wft_scenario_killed_2(void *env, example_check_t *ck);
+void wft_scenario_killed_3(void *env, example_check_t *ck);
+void wft_scenario_killed_4(void *env, example_check_t *ck);
+void wft_scenario_mismatch(void *env, example_check_t *ck);
 
 #endif /* WORKFLOW_TRANSFER_H */

@@ -266,6 +266,20 @@ int itest_count(const trellis_trans_info_t *info, const harness_part_state_t *s,
     return n;
 }
 
+void itest_control(const char *addr, char *reply, size_t len, const char *fmt,
+                   ...)
+{
+    char cmd[4096], got[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (harness_part_cmd(addr, cmd, got, sizeof got) != 0)
+        fail_msg("%s: %s: %s", addr, cmd, got);
+    if (reply)
+        snprintf(reply, len, "%s", got);
+}
+
 trellis_rc_t itest_health(itest_t *t, const char *service, int *status)
 {
     Grpc__Health__V1__HealthCheckRequest req =
@@ -334,16 +348,4 @@ int itest_ctl(itest_t *t, const char *name, const char *const *args, char *out,
     fclose(f);
     strip_harness_header(out);
     return code;
-}
-
-void itest_part_cmd(itest_t *t, const char *fmt, ...)
-{
-    char cmd[256], reply[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    if (harness_part_cmd(harness_server_addr(t->part), cmd, reply,
-                         sizeof reply) != 0)
-        fail_msg("participant: %s: %s", cmd, reply);
 }

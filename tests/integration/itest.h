@@ -110,11 +110,12 @@ const harness_part_call_t *itest_call(const trellis_trans_info_t *info,
 int itest_count(const trellis_trans_info_t *info, const harness_part_state_t *s,
                 int step, const char *op, const char *effect);
 
-/* One Control command to t's participant (harness_part_cmd: "wait-held
- * GID N MS", "release GID", ...), printf-style; the test fails when it is
- * not answered "ok". */
-void itest_part_cmd(itest_t *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Send one Control command (printf format) to the server at addr —
+ * trellis-testpart, or a test service with its Control method (wfsvc,
+ * msgsvc) — through harness_part_cmd; the test fails unless it answers
+ * "ok". Its reply line goes to reply[len] (may be NULL). */
+void itest_control(const char *addr, char *reply, size_t len, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
 
 /* grpc.health.v1.Health/Check of service on t's trellisd: the rc, and in
  * *status the serving status when OK (1 SERVING, 2 NOT_SERVING), else -1. */

@@ -42,3 +42,31 @@ long itest_fault_number(const char *cmd)
     itest_fault(cmd, reply, sizeof reply);
     return strtol(reply, NULL, 10);
 }
+
+void itest_fault_hold_nth(const char *gid, int n, char *report, size_t len)
+{
+    char want[96];
+    for (int i = 1;; i++) {
+        itest_fault("wait-held 20000", report, len);
+        snprintf(want, sizeof want, "%s:%s", gid,
+                 i == 1 ? "prepared:insert" : "");
+        if (!strstr(report, want))
+            fail_msg("%s: group %d is \"%s\"", gid, i, report);
+        if (i == n)
+            return;
+        itest_fault("step", NULL, 0);
+    }
+}
+
+void itest_fault_commit_unanswered(const char *gid, const char *want)
+{
+    char report[1200];
+    long before = itest_fault_number("commits");
+    itest_fault("lose-answer 1", NULL, 0);
+    itest_fault("step", NULL, 0);
+    itest_fault("wait-held 20000", report, sizeof report);
+    if (strcmp(report, want) != 0)
+        fail_msg("%s: the unanswered group is \"%s\", want \"%s\"", gid, report,
+                 want);
+    assert_int_equal(itest_fault_number("commits"), before + 1);
+}

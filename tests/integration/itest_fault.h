@@ -31,4 +31,15 @@ void itest_fault(const char *cmd, char *reply, size_t len);
 /* Send cmd and return the number its reply carries ("ok N"). */
 long itest_fault_number(const char *cmd);
 
+/* After "hold" and whatever started gid: let gid's commit groups through
+ * one by one until the n-th (from 1) is held; each must write gid, the
+ * first insert it (gid:prepared:insert). The n-th's report ("gid:status",
+ * see tm_fault.h) goes to report[len]. */
+void itest_fault_hold_nth(const char *gid, int n, char *report, size_t len);
+
+/* Let the held group commit and hold its answer instead (lose-answer):
+ * durable, and whoever sent it never hears so. Asserts that the group held
+ * then is want and that exactly one commit happened. */
+void itest_fault_commit_unanswered(const char *gid, const char *want);
+
 #endif /* TRELLIS_ITEST_FAULT_H */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trellis/trellis_msg.h"
 #include "trellis/v1/tm.pb-c.h"
 
 #define MAX_STEPS 8
@@ -402,6 +403,148 @@ static void test_item14_embedded_nul(void **state)
     itest_pass(state);
 }
 
+/* ---- messages and topics ------------------------------------------------ */
+
+#define PREPARE_MESSAGE "/trellis.v1.TM/PrepareMessage"
+#define DENIED_TARGET "10.9.9.9:1/evil.Evil/Take"
+
+static trellis_rc_t send_pb(itest_t *t, const char *method,
+                            const ProtobufCMessage *m, char *err, size_t errlen)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(len ? len : 1);
+    assert_non_null(buf);
+    protobuf_c_message_pack(m, buf);
+    trellis_rc_t rc = send_raw(t, method, buf, len, err, errlen);
+    free(buf);
+    return rc;
+}
+
+static void assert_code_naming(trellis_rc_t rc, trellis_rc_t want,
+                               const char *err, const char *names)
+{
+    if (rc != want || !strstr(err, names))
+        fail_msg("rc %d (%s), want %d naming \"%s\"", rc, err, want, names);
+}
+
+/* A two-step message whose steps the caller points somewhere. */
+typedef struct {
+    Trellis__V1__PrepareMessageRequest r;
+    Trellis__V1__MessageStep s[2];
+    Trellis__V1__MessageStep *p[2];
+} raw_msg_t;
+
+static Trellis__V1__PrepareMessageRequest *raw_message(raw_msg_t *m, itest_t *t,
+                                                       const char *gid)
+{
+    trellis__v1__prepare_message_request__init(&m->r);
+    for (int i = 0; i < 2; i++) {
+        trellis__v1__message_step__init(&m->s[i]);
+        m->s[i].target = t->action;
+        m->s[i].payload.data = (uint8_t *)"ok";
+        m->s[i].payload.len = 2;
+        m->p[i] = &m->s[i];
+    }
+    m->r.gid = (char *)gid;
+    m->r.steps = m->p;
+    m->r.n_steps = 2;
+    m->r.query_prepared = t->action; /* any allowed target will do here */
+    return &m->r;
+}
+
+/* Every message request that is wrong is refused with a message that
+ * says why, and stores nothing; what a message cannot do once stored
+ * (steps at Submit, a registered branch, Abort once submitted) is refused
+ * and changes nothing. */
+static void test_message_bad_input(void **state)
+{
+    itest_t *t = itest_start(state, "bad_msg", TM_ARGS);
+    char err[512];
+    raw_msg_t m;
+    Trellis__V1__PrepareMessageRequest *r = raw_message(&m, t, "m-bad");
+
+    m.s[1].topic = "order.created"; /* both a target and a topic */
+    assert_code_naming(send_pb(t, PREPARE_MESSAGE, &r->base, err, sizeof err),
+                       TRELLIS_INVALID_ARGUMENT, err, "steps[1] must name");
+    m.s[1].target = "";
+    m.s[1].topic = ""; /* neither */
+    assert_code_naming(send_pb(t, PREPARE_MESSAGE, &r->base, err, sizeof err),
+                       TRELLIS_INVALID_ARGUMENT, err, "names neither");
+    m.s[1].topic = "nobody.listens";
+    assert_code_naming(send_pb(t, PREPARE_MESSAGE, &r->base, err, sizeof err),
+                       TRELLIS_NOT_FOUND, err, "nobody.listens");
+    m.s[1].topic = "order@created";
+    assert_nul_refused(
+        send_with_nul(t, PREPARE_MESSAGE, &r->base, err, sizeof err), err,
+        "steps[1].topic");
+    m.s[1].topic = "";
+    m.s[1].target = DENIED_TARGET;
+    assert_code_naming(send_pb(t, PREPARE_MESSAGE, &r->base, err, sizeof err),
+                       TRELLIS_PERMISSION_DENIED, err, "steps[1].target");
+    m.s[1].target = t->action;
+    r->query_prepared = DENIED_TARGET;
+    assert_code_naming(send_pb(t, PREPARE_MESSAGE, &r->base, err, sizeof err),
+                       TRELLIS_PERMISSION_DENIED, err, "query_prepared");
+    r->query_prepared = "";
+    assert_code_naming(send_pb(t, PREPARE_MESSAGE, &r->base, err, sizeof err),
+                       TRELLIS_INVALID_ARGUMENT, err,
+                       "query_prepared is empty");
+
+    Trellis__V1__SubscribeRequest sb = TRELLIS__V1__SUBSCRIBE_REQUEST__INIT;
+    sb.topic = "order.created";
+    sb.target = DENIED_TARGET;
+    assert_code_naming(
+        send_pb(t, "/trellis.v1.TM/Subscribe", &sb.base, err, sizeof err),
+        TRELLIS_PERMISSION_DENIED, err, DENIED_TARGET);
+    sb.target = t->action;
+    sb.topic = "bad@topic";
+    assert_nul_refused(
+        send_with_nul(t, "/trellis.v1.TM/Subscribe", &sb.base, err, sizeof err),
+        err, "topic");
+    trellis_subscription_list_t *subs = NULL;
+    assert_int_equal(
+        trellis_list_subscriptions(t->client, NULL, &subs, err, sizeof err),
+        TRELLIS_OK);
+    assert_int_equal(subs->n, 0);
+    trellis_subscription_list_free(subs);
+    assert_int_equal(stored(t), 0);
+
+    /* Stored, then asked what a message cannot do. */
+    r->query_prepared = t->action;
+    assert_int_equal(send_pb(t, PREPARE_MESSAGE, &r->base, err, sizeof err),
+                     TRELLIS_OK);
+    Trellis__V1__SagaStep st = TRELLIS__V1__SAGA_STEP__INIT;
+    Trellis__V1__SagaStep *stp = &st;
+    st.action = t->action;
+    Trellis__V1__SubmitRequest sub = TRELLIS__V1__SUBMIT_REQUEST__INIT;
+    sub.gid = "m-bad";
+    sub.steps = &stp;
+    sub.n_steps = 1;
+    assert_code_naming(send_pb(t, SUBMIT, &sub.base, err, sizeof err),
+                       TRELLIS_INVALID_ARGUMENT, err, "is a message");
+    Trellis__V1__RegisterBranchRequest reg =
+        TRELLIS__V1__REGISTER_BRANCH_REQUEST__INIT;
+    reg.gid = "m-bad";
+    reg.branch_id = "x1";
+    reg.mode = TRELLIS__V1__BRANCH_MODE__MODE_SAGA;
+    assert_code_naming(
+        send_pb(t, "/trellis.v1.TM/RegisterBranch", &reg.base, err, sizeof err),
+        TRELLIS_FAILED_PRECONDITION, err, "is a message");
+    trellis_trans_info_t *info = itest_query(t, "m-bad");
+    assert_int_equal(info->status, TRELLIS_TRANS_PREPARED);
+    assert_int_equal(info->n_branches, 3); /* head and two deliveries */
+    trellis_trans_info_free(info);
+    trellis_trans_status_t status = 0;
+    assert_int_equal(trellis_submit(t->client, "m-bad", 1, &status, NULL, 0,
+                                    err, sizeof err),
+                     TRELLIS_OK);
+    assert_int_equal(status, TRELLIS_TRANS_SUCCEEDED);
+    assert_code_naming(
+        trellis_abort(t->client, "m-bad", "too late", 0, NULL, err, sizeof err),
+        TRELLIS_FAILED_PRECONDITION, err, "cannot be aborted");
+    itest_pass(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +555,7 @@ int main(void)
         cmocka_unit_test_teardown(test_bad_targets, itest_teardown),
         cmocka_unit_test_teardown(test_bad_dependencies, itest_teardown),
         cmocka_unit_test_teardown(test_item14_embedded_nul, itest_teardown),
+        cmocka_unit_test_teardown(test_message_bad_input, itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,6 +56,13 @@ static void test_table_and_names(void **state)
                          c, TRELLIS_BARRIER_DEFAULT_TABLE, err, sizeof err),
                      0);
     assert_int_equal(ibr_barrier_rows(c, "g1"), 1);
+    /* NULL is the default table, as everywhere a table is taken. */
+    assert_int_equal(trellis_barrier_create_table(c, NULL, err, sizeof err), 0);
+    unsigned long long deleted = 1;
+    assert_int_equal(
+        trellis_barrier_purge(c, NULL, 1, 100, &deleted, err, sizeof err), 0);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(ibr_barrier_rows(c, "g1"), 1);
 
     const char *bad[] = {"",   "a-b",      "x; DROP TABLE accounts",
                          "t`", "db.table", "é"};

@@ -50,9 +50,10 @@ static void crash_and_restart(itest_t *t)
  * that it sent them. */
 static void crash_while_held(itest_t *t, const char *gid, int n)
 {
-    itest_part_cmd(t, "wait-held %s %d %d", gid, n, ITEST_FINAL_TIMEOUT_MS);
+    itest_control(harness_server_addr(t->part), NULL, 0, "wait-held %s %d %d",
+                  gid, n, ITEST_FINAL_TIMEOUT_MS);
     assert_int_equal(harness_server_kill(t->tm), 0);
-    itest_part_cmd(t, "release %s", gid);
+    itest_control(harness_server_addr(t->part), NULL, 0, "release %s", gid);
     assert_int_equal(harness_server_restart(t->tm), 0);
     new_client(t);
 }
@@ -198,7 +199,8 @@ static void test_crash_twice(void **state)
     itest_t *t = itest_start(state, "crash_twice", NULL);
     const char *payloads[] = {"ok", "hold", "ok"};
     submit_no_wait(t, "twice", payloads, 3);
-    itest_part_cmd(t, "wait-held twice 1 %d", ITEST_FINAL_TIMEOUT_MS);
+    itest_control(harness_server_addr(t->part), NULL, 0, "wait-held twice 1 %d",
+                  ITEST_FINAL_TIMEOUT_MS);
     crash_and_restart(t);
     crash_while_held(t, "twice", 2); /* the restarted TM sent it again */
     assert_succeeded_once(t, "twice", 3);

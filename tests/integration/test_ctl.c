@@ -17,6 +17,7 @@
  * line went to.
  */
 #include "itest.h"
+#include "trellis/trellis_msg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -642,6 +643,89 @@ static void test_log_json(void **state)
     itest_pass(state);
 }
 
+/* Topics through trellisctl, and what status says of a message at each
+ * stage: prepared (waiting for the initiator), aborted (dropped, with the
+ * initiator's reason), sent to a topic and delivered. */
+static void test_messages_and_topics(void **state)
+{
+    itest_t *t = itest_start(state, "ctl_msg", NULL);
+    char err[256], out[16384];
+    const char *sub_args[] = {"subscribe", "order.created", t->action,
+                              "--remark",  "shipping",      NULL};
+    assert_int_equal(itest_ctl(t, "subscribe", sub_args, out, sizeof out), 0);
+    assert_has(out, "subscribed");
+    assert_int_equal(itest_ctl(t, "subscribe-again", sub_args, out, sizeof out),
+                     0);
+    assert_has(out, "already subscribed");
+    assert_int_equal(itest_ctl(t, "topics", (const char *[]){"topics", NULL},
+                               out, sizeof out),
+                     0);
+    assert_has(out, "order.created");
+    assert_has(out, "shipping");
+
+    trellis_msg_t *m = NULL;
+    assert_int_equal(trellis_msg_new("ctl-msg", &m, err, sizeof err),
+                     TRELLIS_OK);
+    assert_true(trellis_msg_add_step(m, t->action, "ok", 2, err, sizeof err) >=
+                0);
+    assert_true(trellis_msg_add_topic_step(m, "order.created", "ok", 2, err,
+                                           sizeof err) >= 0);
+    trellis_options_t o = itest_options();
+    trellis_msg_set_options(m, &o);
+    assert_int_equal(
+        trellis_msg_prepare(t->client, m, t->action, err, sizeof err),
+        TRELLIS_OK);
+    assert_int_equal(itest_ctl(t, "status-prepared",
+                               (const char *[]){"status", "ctl-msg", NULL}, out,
+                               sizeof out),
+                     0);
+    assert_has(out, "status    prepared");
+    assert_has(out, "message   waiting for the initiator");
+    assert_int_equal(
+        trellis_msg_abort(t->client, m, "stock ran out", err, sizeof err),
+        TRELLIS_OK);
+    trellis_trans_info_free(itest_wait_final(t, "ctl-msg"));
+    assert_int_equal(itest_ctl(t, "status-dropped",
+                               (const char *[]){"status", "ctl-msg", NULL}, out,
+                               sizeof out),
+                     0);
+    assert_has(out,
+               "message   dropped: aborted by the initiator: stock ran out");
+    trellis_msg_free(m);
+
+    assert_int_equal(trellis_msg_new("ctl-sent", &m, err, sizeof err),
+                     TRELLIS_OK);
+    assert_true(trellis_msg_add_topic_step(m, "order.created", "ok", 2, err,
+                                           sizeof err) >= 0);
+    trellis_msg_set_options(m, &o);
+    trellis_trans_status_t st = 0;
+    assert_int_equal(
+        trellis_msg_send(t->client, m, 1, &st, NULL, 0, err, sizeof err),
+        TRELLIS_OK);
+    assert_int_equal(st, TRELLIS_TRANS_SUCCEEDED);
+    trellis_msg_free(m);
+    assert_int_equal(itest_ctl(t, "status-sent",
+                               (const char *[]){"status", "ctl-sent", NULL},
+                               out, sizeof out),
+                     0);
+    assert_has(out, "status    succeeded");
+    assert_has(out, "message   submitted by the initiator");
+
+    assert_int_equal(itest_ctl(t, "unsubscribe",
+                               (const char *[]){"unsubscribe", "order.created",
+                                                t->action, NULL},
+                               out, sizeof out),
+                     0);
+    assert_has(out, "unsubscribed");
+    assert_int_equal(itest_ctl(t, "unsubscribe-again",
+                               (const char *[]){"unsubscribe", "order.created",
+                                                t->action, NULL},
+                               out, sizeof out),
+                     1);
+    assert_has(out, "is not subscribed");
+    itest_pass(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -653,6 +737,7 @@ int main(void)
         cmocka_unit_test_teardown(test_list_filters, itest_teardown),
         cmocka_unit_test_teardown(test_log_level, itest_teardown),
         cmocka_unit_test_teardown(test_log_json, itest_teardown),
+        cmocka_unit_test_teardown(test_messages_and_topics, itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,7 +115,8 @@ static void test_abort_after_the_pivot_is_refused(void **state)
     itest_t *t = itest_start(state, "pivot_abort", NULL);
     const char *payloads[] = {"ok", "ok", "hold"};
     submit(t, "pv-abort", payloads, 3, 1, 0);
-    itest_part_cmd(t, "wait-held pv-abort 1 %d", ITEST_FINAL_TIMEOUT_MS);
+    itest_control(harness_server_addr(t->part), NULL, 0,
+                  "wait-held pv-abort 1 %d", ITEST_FINAL_TIMEOUT_MS);
     char err[512];
     trellis_trans_status_t st = 0;
     trellis_rc_t rc = trellis_abort(t->client, "pv-abort", "too late", 0, &st,
@@ -123,7 +124,7 @@ static void test_abort_after_the_pivot_is_refused(void **state)
     assert_int_equal(rc, TRELLIS_FAILED_PRECONDITION);
     if (!strstr(err, "past its pivot (step 02"))
         fail_msg("abort answered: %s", err);
-    itest_part_cmd(t, "release pv-abort");
+    itest_control(harness_server_addr(t->part), NULL, 0, "release pv-abort");
     assert_forward_only_success(t, "pv-abort", 3);
     itest_pass(state);
 }
@@ -137,9 +138,10 @@ static void test_crash_right_after_the_pivot(void **state)
     itest_t *t = itest_start(state, "pivot_crash", NULL);
     const char *payloads[] = {"ok", "ok", "hold", "fail:2"};
     submit(t, "pv-crash", payloads, 4, 1, 0);
-    itest_part_cmd(t, "wait-held pv-crash 1 %d", ITEST_FINAL_TIMEOUT_MS);
+    itest_control(harness_server_addr(t->part), NULL, 0,
+                  "wait-held pv-crash 1 %d", ITEST_FINAL_TIMEOUT_MS);
     assert_int_equal(harness_server_kill(t->tm), 0);
-    itest_part_cmd(t, "release pv-crash");
+    itest_control(harness_server_addr(t->part), NULL, 0, "release pv-crash");
     assert_int_equal(harness_server_restart(t->tm), 0);
     char err[256];
     trellis_client_free(t->client);

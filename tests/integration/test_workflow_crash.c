@@ -111,41 +111,11 @@ static int fx_teardown(void **state)
 
 /* ---- commands -------------------------------------------------------- */
 
-/* One Control command to the server at addr (wfsvc or testpart); the test
- * fails unless it is answered "ok". The reply goes to reply[len] (may be
- * NULL). */
-static void vcontrol(const char *addr, char *reply, size_t len, const char *fmt,
-                     va_list ap)
-{
-    char cmd[1024], got[256];
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    if (harness_part_cmd(addr, cmd, got, sizeof got) != 0)
-        fail_msg("%s: %s: %s", addr, cmd, got);
-    if (reply)
-        snprintf(reply, len, "%s", got);
-}
-
-static void svc_cmd(char *reply, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void svc_cmd(char *reply, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vcontrol(harness_server_addr(F.svc), reply, len, fmt, ap);
-    va_end(ap);
-}
-
-static void part_cmd(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static void part_cmd(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vcontrol(harness_server_addr(F.t->part), NULL, 0, fmt, ap);
-    va_end(ap);
-}
+/* One Control command to wfsvc or testpart (itest_control). */
+#define svc_cmd(reply, len, ...)                                               \
+    itest_control(harness_server_addr(F.svc), reply, len, __VA_ARGS__)
+#define part_cmd(...)                                                          \
+    itest_control(harness_server_addr(F.t->part), NULL, 0, __VA_ARGS__)
 
 /* "saga:S1|tcc:S2|local|saga:S4|end:commit" (or end:rollback). */
 static const char *input(char *buf, size_t len, const char *s1, const char *s2,
@@ -429,34 +399,9 @@ static void test_service_killed_mid_step(void **state)
 static void hold_group(const char *gid, const char *in, int n, char *report,
                        size_t len)
 {
-    char want[96];
     itest_fault("hold", NULL, 0);
     svc_cmd(NULL, 0, "start %s 0 %s", gid, in);
-    for (int i = 1;; i++) {
-        itest_fault("wait-held 20000", report, len);
-        snprintf(want, sizeof want, "%s:%s", gid,
-                 i == 1 ? "prepared:insert" : "");
-        if (!strstr(report, want))
-            fail_msg("%s: group %d is \"%s\"", gid, i, report);
-        if (i == n)
-            return;
-        itest_fault("step", NULL, 0);
-    }
-}
-
-/* Let the held group commit and hold its answer instead (lose-answer):
- * the write is durable, and whoever sent it never hears so. */
-static void commit_unanswered(const char *gid, const char *want)
-{
-    char report[1200];
-    long before = itest_fault_number("commits");
-    itest_fault("lose-answer 1", NULL, 0);
-    itest_fault("step", NULL, 0);
-    itest_fault("wait-held 20000", report, sizeof report);
-    if (strcmp(report, want) != 0)
-        fail_msg("%s: the unanswered group is \"%s\", want \"%s\"", gid, report,
-                 want);
-    assert_int_equal(itest_fault_number("commits"), before + 1);
+    itest_fault_hold_nth(gid, n, report, len);
 }
 
 /* kill -9 trellisd while gid's group n is held: never durable, or (when
@@ -470,7 +415,7 @@ static void tm_killed_at_group(const char *gid, const char *in, int n,
     if (strcmp(report, want) != 0)
         fail_msg("%s: group %d is \"%s\", want \"%s\"", gid, n, report, want);
     if (unanswered)
-        commit_unanswered(gid, want);
+        itest_fault_commit_unanswered(gid, want);
     assert_int_equal(harness_server_kill(F.t->tm), 0);
     tm_restart_later();
 }
