@@ -342,6 +342,11 @@ static void print_op_text(const trellis_op_info_t *op)
         printf("      recorded result: %s, %zu bytes\n",
                op->status == TRELLIS_OP_FAILED ? "business failure" : "ok",
                op->result_len);
+    if (!op->recorded && op->result_size > op->result_len)
+        printf("      log %zu bytes, cut from %" PRIu64 "\n", op->result_len,
+               op->result_size);
+    else if (!op->recorded && op->result_len)
+        printf("      log %zu bytes\n", op->result_len);
     if (op->last_error && op->last_error[0])
         printf("      %s: %s\n", op->recorded ? "message" : "last error",
                op->last_error);
@@ -474,6 +479,9 @@ static void print_op_json(const trellis_op_info_t *op)
     if (op->recorded) {
         fputs(",\"recorded\":true", stdout);
         ctl_json_kv_int("result_bytes", (int64_t)op->result_len);
+    } else if (op->result_len) { /* the compensation log */
+        ctl_json_kv_int("log_bytes", (int64_t)op->result_len);
+        ctl_json_kv_int("log_full_bytes", (int64_t)op->result_size);
     }
 }
 

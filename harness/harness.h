@@ -254,6 +254,13 @@ typedef struct {
     char answer[16]; /* ok, fail, ongoing, unavail, error */
     char effect[16]; /* applied, undone, confirmed, dup, empty, blocked,
                         none */
+    /* The compensation log the call carried (trellisd's metadata
+     * trellis-action-result-bin): its length (-1: none), its first 256
+     * bytes in lower-case hex, and the full size trellisd said when it cut
+     * the log (-1: not cut). */
+    int64_t log_len;
+    char log_hex[2 * 256 + 1];
+    int64_t log_size;
 } harness_part_call_t;
 
 /* A (gid, branch) whose forward op took effect and was not undone. */

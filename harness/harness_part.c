@@ -5,6 +5,7 @@
  * The reply is text, one record a line (format owned by testpart.c):
  *   call seq=S start_ms=T end_ms=T gid=G branch=B op=O dtm_op=O
  *        trans_type=T n=N len=L answer=A effect=E
+ *        [log_len=N log=HEX [log_size=M]]
  *   net gid=G branch=B confirmed=0|1
  * Unknown keys and line kinds are ignored, so the participant may add
  * fields without breaking older readers.
@@ -51,6 +52,12 @@ static void parse_call_kv(harness_part_call_t *c, const char *k, const char *v)
         copy_field(c->answer, sizeof c->answer, v);
     else if (!strcmp(k, "effect"))
         copy_field(c->effect, sizeof c->effect, v);
+    else if (!strcmp(k, "log_len"))
+        c->log_len = strtoll(v, NULL, 10);
+    else if (!strcmp(k, "log"))
+        copy_field(c->log_hex, sizeof c->log_hex, v);
+    else if (!strcmp(k, "log_size"))
+        c->log_size = strtoll(v, NULL, 10);
 }
 
 static void parse_net_kv(harness_part_net_t *n, const char *k, const char *v)
@@ -119,6 +126,7 @@ static int parse_state(char *text, harness_part_state_t *out)
         harness_part_net_t net;
         int kind;
         memset(&call, 0, sizeof call);
+        call.log_len = call.log_size = -1;
         memset(&net, 0, sizeof net);
         parse_line(line, &call, &net, &kind);
         if (kind == 1) {

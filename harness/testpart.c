@@ -25,6 +25,7 @@
  *   steps   = step *( "," step )
  *   step    = "ok" | "fail" | "fail:" N | "ongoing:" N | "unavail:" N
  *           | "hang:" MS [ ":" N ] | "slow:" MS | "hold"
+ *           | "reply:" TEXT | "replyn:" N
  *
  * A clause starting with "#" is a comment (padding for size tests).
  * A clause without an opname applies to the forward op (action, try,
@@ -41,12 +42,17 @@
  * call of the op sleep MS before answering. "hold" makes every call of the
  * op wait, unanswered, until the test releases its gid (Control, below),
  * and then answer as the other steps say (the effect happens after the
- * release); once a gid is released its calls are no longer held. Examples:
+ * release); once a gid is released its calls are no longer held.
+ * "reply:TEXT" makes every successful call of the op reply with the bytes
+ * TEXT (up to the next "," or ";"; a TEXT with "=" needs the clause's
+ * opname: "action=reply:booking=42"), "replyn:N" with N bytes of the
+ * digits 0123456789 repeated (for size tests). Examples:
  *   ""                               every op succeeds at once
  *   "fail"                           the action fails for business reasons
  *   "ongoing:3"                      the action is ONGOING 3 times, then ok
  *   "slow:300;compensate=unavail:2"  slow action; compensate UNAVAILABLE twice
  *   "ok;compensate=hold"             the compensation waits for the test
+ *   "action=reply:booking=42"        the action replies "booking=42"
  * A payload that does not parse answers ERROR and is journaled as "error".
  *
  * Barrier (in memory, per (gid, branch_id), like DESIGN's branch barrier):
@@ -64,6 +70,11 @@
  *   call seq=S start_ms=T end_ms=T gid=G branch=B op=O dtm_op=O
  *        trans_type=T n=N len=L answer=ok|fail|ongoing|unavail|error
  *        effect=E
+ * A call that carried the compensation log (trellisd's metadata
+ * trellis-action-result-bin, read through the SDK's context) adds
+ *        log_len=N log=HEX [log_size=M]
+ * (HEX: at most its first 256 bytes; log_size: the full size, when
+ * trellisd said it cut the log).
  * seq is the arrival order; len the payload's size in bytes; start/end are
  * wall-clock ms at arrival and at the answer; op comes from the method,
  * dtm_op/trans_type from metadata. Lines go to --journal FILE (flushed each
@@ -151,7 +162,10 @@ typedef struct {
     int n_counted;
     int terminal_fail;
     int slow_ms;
-    int hold; /* every call waits for the gid's release */
+    int hold;          /* every call waits for the gid's release */
+    const char *reply; /* reply:TEXT, into the payload; NULL: none */
+    size_t reply_len;  /* TEXT's length, or replyn's N */
+    int reply_digits;  /* replyn:N: N digits, not TEXT */
 } plan_t;
 
 static int parse_int(const char *s, size_t len, int *out)
@@ -213,6 +227,16 @@ static int parse_step(plan_t *p, const char *s, size_t len)
     }
     if (word_is(s, head, "slow"))
         return parse_int(args, alen, &p->slow_ms);
+    if (word_is(s, head, "reply")) {
+        p->reply = args;
+        p->reply_len = alen;
+        p->reply_digits = 0;
+        return 0;
+    }
+    if (word_is(s, head, "replyn")) {
+        p->reply_digits = 1;
+        return parse_int(args, alen, &n) ? -1 : (p->reply_len = (size_t)n, 0);
+    }
     if (word_is(s, head, "hang"))
         return parse_hang(p, args, alen);
     if (parse_int(args, alen, &n) != 0)
@@ -299,12 +323,18 @@ typedef struct branch_state {
     int forward_row, forward_applied, undo_row, undone, confirm_row;
 } branch_state_t;
 
+#define LOG_HEX_MAX 256 /* bytes of a received log the journal shows */
+
 typedef struct {
     int64_t seq, start_ms, end_ms;
     char gid[72], branch[40], dtm_op[16], trans_type[16];
     int op, n;
     size_t len; /* payload bytes received */
     const char *answer, *effect;
+    int has_log;       /* the call carried a compensation log */
+    size_t log_len;    /* its length */
+    uint64_t log_size; /* the full size trellisd said */
+    char log_hex[2 * LOG_HEX_MAX + 1];
 } record_t;
 
 static struct {
@@ -384,19 +414,46 @@ static const char *barrier_apply(branch_state_t *b, op_kind_t kind)
 /* One journal line (with its newline) into buf[len]. */
 static void record_format(const record_t *r, char *buf, size_t len)
 {
-    snprintf(buf, len,
-             "call seq=%lld start_ms=%lld end_ms=%lld gid=%s branch=%s op=%s "
-             "dtm_op=%s trans_type=%s n=%d len=%zu answer=%s effect=%s\n",
-             (long long)r->seq, (long long)r->start_ms, (long long)r->end_ms,
-             r->gid, r->branch, OPS[r->op].name, r->dtm_op, r->trans_type, r->n,
-             r->len, r->answer, r->effect);
+    int n = snprintf(
+        buf, len,
+        "call seq=%lld start_ms=%lld end_ms=%lld gid=%s branch=%s op=%s "
+        "dtm_op=%s trans_type=%s n=%d len=%zu answer=%s effect=%s",
+        (long long)r->seq, (long long)r->start_ms, (long long)r->end_ms, r->gid,
+        r->branch, OPS[r->op].name, r->dtm_op, r->trans_type, r->n, r->len,
+        r->answer, r->effect);
+    if (n < 0 || (size_t)n >= len)
+        return;
+    if (r->has_log && r->log_size > r->log_len)
+        n += snprintf(buf + n, len - (size_t)n,
+                      " log_len=%zu log=%s log_size=%llu", r->log_len,
+                      r->log_hex, (unsigned long long)r->log_size);
+    else if (r->has_log)
+        n += snprintf(buf + n, len - (size_t)n, " log_len=%zu log=%s",
+                      r->log_len, r->log_hex);
+    if (n >= 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, "\n");
+}
+
+/* The compensation log the call carried, into r. */
+static void record_log(record_t *r, const trellis_branch_ctx_t *ctx)
+{
+    size_t len;
+    const uint8_t *log = trellis_branch_ctx_action_result(ctx, &len);
+    if (!log)
+        return;
+    r->has_log = 1;
+    r->log_len = len;
+    trellis_branch_ctx_action_result_cut(ctx, &r->log_size);
+    size_t shown = len < LOG_HEX_MAX ? len : LOG_HEX_MAX;
+    for (size_t i = 0; i < shown; i++)
+        snprintf(r->log_hex + 2 * i, 3, "%02x", log[i]);
 }
 
 /* Keep and write the record; caller holds S.mu. */
 static void record_add(const record_t *r)
 {
     if (S.journal) {
-        char line[512];
+        char line[1024];
         record_format(r, line, sizeof line);
         fputs(line, S.journal);
         fflush(S.journal);
@@ -550,6 +607,20 @@ static const trellis_reply_code_t REPLY_CODES[] = {
     [ANS_UNAVAIL] = TRELLIS_REPLY_ERROR,
 };
 
+/* The body a successful call answers with (reply: or replyn:). Out of
+ * memory answers none. */
+static void reply_with(trellis_reply_t *reply, const plan_t *p)
+{
+    uint8_t *body = malloc(p->reply_len);
+    if (!body)
+        return;
+    for (size_t i = 0; i < p->reply_len; i++)
+        body[i] =
+            p->reply_digits ? (uint8_t)('0' + i % 10) : (uint8_t)p->reply[i];
+    reply->body = body;
+    reply->body_len = p->reply_len;
+}
+
 static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
                       size_t payload_len, trellis_reply_t *reply, void *user)
 {
@@ -560,6 +631,7 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     copy_token(r.branch, sizeof r.branch, ctx->branch_id);
     copy_token(r.dtm_op, sizeof r.dtm_op, ctx->op);
     copy_token(r.trans_type, sizeof r.trans_type, ctx->trans_type);
+    record_log(&r, ctx);
 
     plan_t plan;
     int bad = parse_script((const char *)payload, payload_len, op, &plan);
@@ -584,6 +656,8 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     pthread_mutex_unlock(&S.mu);
 
     reply->code = REPLY_CODES[a];
+    if (a == ANS_OK && !bad && plan.reply_len)
+        reply_with(reply, &plan);
     snprintf(reply->message, sizeof reply->message, "testpart: %s %s",
              OPS[op].name,
              bad  ? "bad script"
@@ -631,7 +705,7 @@ static void state_text(const char *gid, text_t *t)
     for (size_t i = 0; i < S.n_records; i++) {
         if (*gid && strcmp(S.records[i].gid, gid))
             continue;
-        char line[512];
+        char line[1024];
         record_format(&S.records[i], line, sizeof line);
         text_printf(t, "%s", line);
     }

@@ -93,6 +93,7 @@ static int op_info_copy(const Trellis__V1__Op *src, trellis_op_info_t *out)
             return -1;
         out->result_len = src->result.len;
     }
+    out->result_size = src->result_size;
     return 0;
 }
 

@@ -321,7 +321,7 @@ static char *slice_strdup(grpc_slice s)
  * hdr_values[i] for i < ctx.n_headers are owned. */
 typedef struct {
     trellis_branch_ctx_t ctx;
-    char *owned[5];
+    char *owned[6]; /* gid, trans_type, branch_id, op, method, action log */
     char **hdr_keys;
     char **hdr_values;
 } ctx_storage_t;
@@ -386,6 +386,33 @@ static void ctx_take_headers(ctx_storage_t *cs, const grpc_metadata_array *md)
     cs->ctx.header_values = (const char *const *)cs->hdr_values;
 }
 
+/* The compensation log's bytes, as received (gRPC decoded the binary
+ * value); kept in cs->owned[5]. Out of memory leaves none. */
+static void ctx_take_action_result(ctx_storage_t *cs, grpc_slice value)
+{
+    size_t n = GRPC_SLICE_LENGTH(value);
+    free(cs->owned[5]);
+    cs->owned[5] = n ? malloc(n) : NULL;
+    cs->ctx.action_result = (const uint8_t *)cs->owned[5];
+    cs->ctx.action_result_len = cs->owned[5] ? n : 0;
+    if (cs->owned[5])
+        memcpy(cs->owned[5], GRPC_SLICE_START_PTR(value), n);
+}
+
+/* A decimal metadata value; 0 when it is not one. */
+static uint64_t slice_u64(grpc_slice s)
+{
+    uint64_t v = 0;
+    size_t n = GRPC_SLICE_LENGTH(s);
+    const uint8_t *p = GRPC_SLICE_START_PTR(s);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9' || i >= 19)
+            return 0;
+        v = v * 10 + (uint64_t)(p[i] - '0');
+    }
+    return v;
+}
+
 static void ctx_build(ctx_storage_t *cs, const server_call_t *sc)
 {
     memset(cs, 0, sizeof *cs);
@@ -401,7 +428,13 @@ static void ctx_build(ctx_storage_t *cs, const server_call_t *sc)
             cs->ctx.branch_id = ctx_take(cs, 2, v);
         else if (grpc_slice_str_cmp(k, "dtm-op") == 0)
             cs->ctx.op = ctx_take(cs, 3, v);
+        else if (grpc_slice_str_cmp(k, TRELLIS_ACTION_RESULT_HEADER) == 0)
+            ctx_take_action_result(cs, v);
+        else if (grpc_slice_str_cmp(k, TRELLIS_ACTION_RESULT_SIZE_HEADER) == 0)
+            cs->ctx.action_result_size = slice_u64(v);
     }
+    if (cs->ctx.action_result_size < cs->ctx.action_result_len)
+        cs->ctx.action_result_size = cs->ctx.action_result_len;
     cs->ctx.method = ctx_take(cs, 4, sc->details.method);
     ctx_take_headers(cs, md);
 }
@@ -427,6 +460,30 @@ const char *trellis_branch_ctx_header(const trellis_branch_ctx_t *ctx,
         if (strcasecmp(ctx->header_keys[i], key) == 0)
             return ctx->header_values[i];
     return NULL;
+}
+
+const uint8_t *trellis_branch_ctx_action_result(const trellis_branch_ctx_t *ctx,
+                                                size_t *len)
+{
+    if (ctx == NULL || ctx->action_result_len == 0) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    if (len)
+        *len = ctx->action_result_len;
+    return ctx->action_result;
+}
+
+int trellis_branch_ctx_action_result_cut(const trellis_branch_ctx_t *ctx,
+                                         uint64_t *full_size)
+{
+    uint64_t len = ctx ? ctx->action_result_len : 0;
+    uint64_t full =
+        ctx && ctx->action_result_size > len ? ctx->action_result_size : len;
+    if (full_size)
+        *full_size = full;
+    return full > len;
 }
 
 static grpc_status_code reply_status(trellis_reply_code_t code)
@@ -662,13 +719,18 @@ static void server_teardown(trellis_participant_t *p)
 static grpc_server *server_create(void)
 {
     /* Without SO_REUSEPORT a port already in use is an error instead of
-     * two servers silently sharing it. */
-    grpc_arg arg;
-    memset(&arg, 0, sizeof arg);
-    arg.type = GRPC_ARG_INTEGER;
-    arg.key = GRPC_ARG_ALLOW_REUSEPORT;
-    arg.value.integer = 0;
-    grpc_channel_args args = {1, &arg};
+     * two servers silently sharing it. Headers up to 64 KiB (gRPC's
+     * default is 8 KiB), so that trellisd's compensation log fits at any
+     * --max-action-log it allows (32 KiB, base64 on the wire). */
+    grpc_arg arg[2];
+    memset(arg, 0, sizeof arg);
+    arg[0].type = GRPC_ARG_INTEGER;
+    arg[0].key = GRPC_ARG_ALLOW_REUSEPORT;
+    arg[0].value.integer = 0;
+    arg[1].type = GRPC_ARG_INTEGER;
+    arg[1].key = GRPC_ARG_MAX_METADATA_SIZE;
+    arg[1].value.integer = 64 * 1024;
+    grpc_channel_args args = {2, arg};
     return grpc_server_create(&args, NULL);
 }
 

@@ -156,6 +156,18 @@ static void call_free(call_t *k)
     free(k);
 }
 
+/* The response message's bytes as one slice (empty when none came, or
+ * it cannot be read); the caller unrefs it. */
+static grpc_slice reply_bytes(grpc_byte_buffer *recv)
+{
+    grpc_byte_buffer_reader reader;
+    if (!recv || !grpc_byte_buffer_reader_init(&reader, recv))
+        return grpc_empty_slice();
+    grpc_slice s = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    return s;
+}
+
 static void call_on_done(tm_tag_t *tag, int ok)
 {
     call_t *k = (call_t *)tag;
@@ -169,7 +181,11 @@ static void call_on_done(tm_tag_t *tag, int ok)
     if (!ok && !n)
         snprintf(msg, sizeof(msg), "call failed before a status arrived");
     tm_caller_t *c = k->caller;
-    k->done(k->arg, status, msg);
+    grpc_slice reply = reply_bytes(ok ? k->recv : NULL);
+    size_t reply_len = GRPC_SLICE_LENGTH(reply);
+    k->done(k->arg, status, msg, reply_len ? GRPC_SLICE_START_PTR(reply) : NULL,
+            reply_len);
+    grpc_slice_unref(reply);
     call_free(k);
     atomic_fetch_sub(&c->inflight, 1);
 }
@@ -229,7 +245,10 @@ int tm_caller_start(tm_caller_t *c, const char *host_port, const char *method,
     grpc_metadata_array_init(&k->recv_trailing);
     for (size_t i = 0; i < n_md; i++) {
         k->md[i].key = grpc_slice_from_copied_string(md[i].key);
-        k->md[i].value = grpc_slice_from_copied_string(md[i].value);
+        k->md[i].value =
+            md[i].value_len
+                ? grpc_slice_from_copied_buffer(md[i].value, md[i].value_len)
+                : grpc_slice_from_copied_string(md[i].value);
     }
     k->n_md = n_md;
     if (c->cluster_id) {

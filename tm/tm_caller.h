@@ -53,9 +53,11 @@ typedef int (*tm_caller_gate_fn)(void *user, const char *host_port,
 void tm_caller_set_start_gate(tm_caller_t *c, tm_caller_gate_fn fn, void *user);
 
 /* Start a call of method ("/package.Service/Method") on host_port with the
- * payload (copied) and metadata (copied), due within timeout_ms. Returns 0
- * and later runs done(arg, ...) exactly once; or returns -1 with err filled
- * and never runs done. */
+ * payload (copied) and metadata (copied; binary values by their length,
+ * tm_call.h), due within timeout_ms. Returns 0 and later runs done(arg,
+ * status, message, reply, reply_len) exactly once, reply the response
+ * message's bytes (borrowed for the callback); or returns -1 with err
+ * filled and never runs done. */
 int tm_caller_start(tm_caller_t *c, const char *host_port, const char *method,
                     const uint8_t *payload, size_t len, const tm_md_t *md,
                     size_t n_md, uint32_t timeout_ms, tm_call_done_fn done,

@@ -62,6 +62,15 @@ static const flag_t flags[] = {
      16u << 20, "most bytes of one branch payload (65536)"},
     {"--max-result", F_U32, CFG_OFF(engine.limits.max_result), 0, 0, 16u << 20,
      "most bytes of a workflow step's recorded result (65536)"},
+    {"--max-action-log", F_U32, CFG_OFF(engine.max_action_log), 0, 0,
+     TM_ACTION_LOG_MAX,
+     "the compensation log: most bytes of a saga action's reply kept with "
+     "the step and handed to its compensate as metadata "
+     "trellis-action-result-bin; a longer reply is kept cut, and the "
+     "compensate also gets trellis-action-result-size, the full size; 0 "
+     "keeps none. Above 4096 the participants' gRPC servers must accept "
+     "larger headers than gRPC's default 8 KiB (libtrellis's accept "
+     "64 KiB) (4096)"},
     {"--log-level", F_LEVEL, CFG_OFF(log_level), 0, 0, 0,
      "debug, info, warn or error (info)"},
     {"--store", F_STRING, CFG_OFF(store), 16, 0, 0,

@@ -44,6 +44,7 @@ void tm_engine_config_default(tm_engine_config_t *c)
     c->retry_limit = 0;
     c->max_inflight = 1000000;
     c->max_waiters = 100000;
+    c->max_action_log = TM_ACTION_LOG_DEFAULT;
 }
 
 /* ---- answers ------------------------------------------------------------ */

@@ -4,11 +4,23 @@
  * result into the model through tm_plan, persist what changed and plan
  * again. A result that arrives after the transaction left this node's
  * control (lost, force-stopped) changes nothing.
+ *
+ * The compensation log (issue 16): when a forward op that trellisd calls
+ * succeeds and its branch has a rollback-side op (a saga action with a
+ * compensate), the first max_action_log bytes of its reply are kept in the
+ * op (result, result_len) with the reply's full size (result_size), in the
+ * same write that stores the success — durable before anything acts on
+ * it. A rollback-side op is then called with those bytes as binary
+ * metadata, and with the full size when they were cut (tm_call.h), from
+ * memory or, after a restart, from the store alike. A workflow step's
+ * recorded result (RecordStep) is handed over the same way; it is never
+ * overwritten, since the service, not trellisd, calls a step's forward op.
  */
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tm_engine_impl.h"
 #include "tm_exit.h"
@@ -24,10 +36,12 @@ typedef struct {
     uint64_t started_us; /* for the latency metric */
 } call_ctx_t;
 
-/* Metadata slots of one call: the protocol's four, then the headers. */
-#define CALL_MD_MAX (4 + 16)
+/* Metadata slots of one call: the protocol's four, the compensation log's
+ * two, then the headers. */
+#define CALL_MD_MAX (4 + 2 + 16)
 
-static void on_call_done(void *arg, int status, const char *message);
+static void on_call_done(void *arg, int status, const char *message,
+                         const uint8_t *reply, size_t reply_len);
 
 static void on_op_timer(tm_timer_node_t *node)
 {
@@ -89,14 +103,37 @@ static size_t call_metadata(const tm_live_t *l, const tm_branch_t *br,
                             const tm_op_t *op, tm_md_t *md)
 {
     size_t n = 0;
-    md[n++] = (tm_md_t){"dtm-gid", l->tx.gid};
-    md[n++] = (tm_md_t){"dtm-trans_type", tm_kind_trans_type(br->mode)};
-    md[n++] = (tm_md_t){"dtm-branch_id", br->branch_id};
-    md[n++] = (tm_md_t){"dtm-op", tm_op_kind_name(op->kind)};
-    for (size_t i = 0; i < l->tx.opts.n_headers && n < CALL_MD_MAX; i++)
-        md[n++] =
-            (tm_md_t){l->tx.opts.header_keys[i], l->tx.opts.header_values[i]};
+    md[n++] = (tm_md_t){"dtm-gid", l->tx.gid, 0};
+    md[n++] = (tm_md_t){"dtm-trans_type", tm_kind_trans_type(br->mode), 0};
+    md[n++] = (tm_md_t){"dtm-branch_id", br->branch_id, 0};
+    md[n++] = (tm_md_t){"dtm-op", tm_op_kind_name(op->kind), 0};
+    for (size_t i = 0; i < l->tx.opts.n_headers && n < CALL_MD_MAX - 2; i++)
+        md[n++] = (tm_md_t){l->tx.opts.header_keys[i],
+                            l->tx.opts.header_values[i], 0};
     return n;
+}
+
+/* A rollback-side op's compensation log: the forward op's kept reply
+ * bytes (at most max of them: the setting may have been lowered since they
+ * were kept) under TM_ACTION_LOG_KEY, and, when they are fewer than the
+ * reply had, its full size under TM_ACTION_LOG_SIZE_KEY, written into
+ * size_text. Returns how many entries it added to md[n..]. */
+static size_t action_log_metadata(const tm_branch_t *br, tm_slot_t slot,
+                                  uint32_t max, tm_md_t *md, size_t n,
+                                  char *size_text, size_t size_len)
+{
+    const tm_op_t *fw = &br->ops[TM_SLOT_FORWARD];
+    if (slot != TM_SLOT_ROLLBACK || !fw->result_len || !max)
+        return 0;
+    size_t sent = fw->result_len < max ? fw->result_len : max;
+    uint64_t full =
+        fw->result_size > fw->result_len ? fw->result_size : fw->result_len;
+    md[n] = (tm_md_t){TM_ACTION_LOG_KEY, (const char *)fw->result, sent};
+    if (full <= sent)
+        return 1;
+    snprintf(size_text, size_len, "%" PRIu64, full);
+    md[n + 1] = (tm_md_t){TM_ACTION_LOG_SIZE_KEY, size_text, 0};
+    return 2;
 }
 
 void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
@@ -119,7 +156,10 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
         return;
     }
     tm_md_t md[CALL_MD_MAX];
+    char log_size[24];
     size_t n = call_metadata(l, br, op, md);
+    n += action_log_metadata(br, slot, l->eng->cfg.max_action_log, md, n,
+                             log_size, sizeof(log_size));
     call_ctx_t *ctx = malloc(sizeof(*ctx));
     if (!ctx)
         tm_exit_oom("call context");
@@ -199,9 +239,33 @@ static void describe_result(tm_result_t result, int status, const char *message,
         msg[0] = '\0';
 }
 
+/* Keep the compensation log of a forward op that has just succeeded
+ * (before: its status until this result), when its branch has a
+ * rollback-side op to hand it to: the reply's first max bytes and its full
+ * size, stored with the success. An empty reply, or max 0, keeps none. */
+static void keep_action_log(tm_branch_t *br, tm_slot_t slot,
+                            tm_op_status_t before, uint32_t max,
+                            const uint8_t *reply, size_t reply_len)
+{
+    tm_op_t *op = &br->ops[slot];
+    if (slot != TM_SLOT_FORWARD || before == TM_OP_SUCCEEDED ||
+        op->status != TM_OP_SUCCEEDED || op->recorded ||
+        br->ops[TM_SLOT_ROLLBACK].kind == TM_KIND_NONE || !max || !reply_len)
+        return;
+    size_t keep = reply_len < max ? reply_len : max;
+    free(op->result);
+    op->result = malloc(keep);
+    if (!op->result)
+        tm_exit_oom("action log");
+    memcpy(op->result, reply, keep);
+    op->result_len = keep;
+    op->result_size = reply_len;
+}
+
 /* Fold one result into the model, persist and plan. */
 static void apply_result(tm_live_t *l, const call_ctx_t *ctx, int status,
-                         tm_result_t result, const char *msg, uint64_t micros)
+                         tm_result_t result, const char *msg, uint64_t micros,
+                         const uint8_t *reply, size_t reply_len)
 {
     tm_branch_t *br = &l->tx.branches[ctx->branch];
     tm_op_t *op = &br->ops[ctx->slot];
@@ -212,10 +276,13 @@ static void apply_result(tm_live_t *l, const call_ctx_t *ctx, int status,
                l->tx.gid, br->branch_id, tm_op_kind_name(op->kind),
                op->target ? op->target : "");
     tm_tx_status_t before = l->tx.status;
+    tm_op_status_t op_before = op->status;
     tm_retry_policy_t p = tm_engine_policy_of(l);
     tm_effect_t eff = tm_plan_apply_result(
         &l->tx, &l->run, ctx->branch, ctx->slot, result,
         status == TM_CODE_OK ? NULL : msg, &p, tm_engine_wall(l->eng));
+    keep_action_log(br, ctx->slot, op_before, l->eng->cfg.max_action_log, reply,
+                    reply_len);
     log_call_result(l, br, op, status, msg, micros);
     char q[700];
     if (eff.alert)
@@ -243,7 +310,8 @@ static void apply_result(tm_live_t *l, const call_ctx_t *ctx, int status,
     tm_engine_drive(l);
 }
 
-static void on_call_done(void *arg, int status, const char *message)
+static void on_call_done(void *arg, int status, const char *message,
+                         const uint8_t *reply, size_t reply_len)
 {
     call_ctx_t *ctx = arg;
     tm_live_t *l = ctx->live;
@@ -264,7 +332,7 @@ static void on_call_done(void *arg, int status, const char *message)
     }
     char msg[TM_REASON_MAX + 64];
     describe_result(result, status, message, msg, sizeof(msg));
-    apply_result(l, ctx, status, result, msg, micros);
+    apply_result(l, ctx, status, result, msg, micros, reply, reply_len);
 out:
     pthread_mutex_unlock(&l->mu);
     tm_live_unref(l);

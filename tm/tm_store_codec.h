@@ -49,9 +49,10 @@ typedef struct {
 #define TM_STORE_CODEC_BRANCH_NCOLS 13
 
 /* The columns of an op row (result: the bytes a workflow step recorded,
- * NULL or empty when none; result_size: the full size of the reply whose
- * first bytes result keeps, since schema 4 on SQLite, 5 on MySQL, for
- * issue 16's compensation log: read back, unused yet). */
+ * or a saga action's compensation log, NULL or empty when none;
+ * result_size: the full size of the reply whose first bytes result keeps,
+ * since schema 4 on SQLite, 5 on MySQL, for issue 16's compensation
+ * log). */
 #define TM_STORE_CODEC_OP_COLUMNS                                              \
     "idx, slot, status, attempts, last_error, attempt_ms, finished_ms, late,"  \
     " recorded, result, result_size"

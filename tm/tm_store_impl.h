@@ -29,7 +29,7 @@ typedef struct {
     int recorded;
     uint8_t *result; /* NULL when empty */
     size_t result_len;
-    uint64_t result_size; /* tm_op_t.result_size: stored, unused yet */
+    uint64_t result_size; /* tm_op_t.result_size */
 } tm_w_op_t;
 
 typedef struct {

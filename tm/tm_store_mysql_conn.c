@@ -296,8 +296,8 @@ int my_ensure_database(my_store_t *m, char *err, size_t errlen)
  * inserting node (origin). 2 -> 3: an op's recorded result (workflow
  * steps: recorded, result). 3 -> 4: the subscription table (topics).
  * 4 -> 5: a branch's pivot flag and an op's result_size (the full size
- * of a reply whose first bytes result keeps: issue 16's compensation log,
- * unused yet); IF NOT EXISTS, so a node that meets another node's upgrade
+ * of a reply whose first bytes result keeps: issue 16's compensation
+ * log); IF NOT EXISTS, so a node that meets another node's upgrade
  * halfway (two tables, two statements) completes it. */
 static const char *const upgrade_sql[] = {
     "ALTER TABLE trellis_trans ADD COLUMN generation BIGINT UNSIGNED NOT NULL"

@@ -94,7 +94,7 @@ static const char *schema_sql =
  * without the change. 1 -> 2: an op's recorded result (workflow steps).
  * 2 -> 3: the subscription table (topics). 3 -> 4: a branch's pivot flag
  * and an op's result_size (the full size of a reply whose first bytes
- * result keeps: issue 16's compensation log, unused yet). */
+ * result keeps: issue 16's compensation log). */
 static const char *const upgrade_sql[] = {
     "BEGIN IMMEDIATE;"
     "ALTER TABLE op ADD COLUMN recorded INTEGER NOT NULL DEFAULT 0;"

@@ -245,6 +245,7 @@ static Trellis__V1__Op *op_to_proto(const tm_op_t *op)
     m->recorded = op->recorded;
     m->result.data = op->result;
     m->result.len = op->result_len;
+    m->result_size = op->result_size;
     return m;
 }
 

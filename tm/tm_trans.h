@@ -97,11 +97,14 @@ typedef struct {
      * (RecordStep): status SUCCEEDED with the reply bytes, or FAILED with
      * the message in last_error. Stored. */
     int recorded;
-    uint8_t *result; /* owned; NULL when empty */
+    /* Owned; NULL when empty. The recorded reply (above), or the
+     * compensation log (issue 16): the first --max-action-log bytes of
+     * the reply of a forward op trellisd called whose branch has a
+     * rollback-side op, handed to that op (tm_engine_calls.c). Stored. */
+    uint8_t *result;
     size_t result_len;
-    /* The full size of the reply whose first bytes result keeps (issue
-     * 16's compensation log, to come). Stored and read back, but nothing
-     * sets or uses it yet: 0. */
+    /* The compensation log's full reply size: > result_len when it was
+     * cut, 0 when no log was kept (and for a recorded result). Stored. */
     uint64_t result_size;
 } tm_op_t;
 

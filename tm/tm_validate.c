@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tm_trans.h"
+#include "tm_call.h"
 
 void tm_limits_default(tm_limits_t *l)
 {
@@ -123,7 +124,9 @@ static int validate_header(const Trellis__V1__Header *h, size_t i, char *err,
         return -1;
     }
     if (strncmp(k, "grpc-", 5) == 0 || strncmp(k, "dtm-", 4) == 0 ||
-        strcmp(k, "trellis-cluster-id") == 0 || strcmp(k, "te") == 0 ||
+        strcmp(k, "trellis-cluster-id") == 0 ||
+        strcmp(k, TM_ACTION_LOG_KEY) == 0 ||
+        strcmp(k, TM_ACTION_LOG_SIZE_KEY) == 0 || strcmp(k, "te") == 0 ||
         strcmp(k, "content-type") == 0) {
         snprintf(err, errlen,
                  "options.branch_headers[%zu].key \"%s\" is reserved", i, k);

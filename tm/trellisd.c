@@ -53,13 +53,16 @@ static size_t max_message_of(const tm_config_t *cfg)
 /* --max-payload, lowered to what the store can hold (the MySQL server's
  * max_allowed_packet bounds one row), so a payload too large for it is
  * refused at the request with a message saying why, never queued to jam
- * the store. */
-static void fit_payload_to_store(tm_limits_t *l, tm_store_t *store)
+ * the store; --max-result and --max-action-log too. */
+static void fit_payload_to_store(tm_engine_config_t *c, tm_store_t *store)
 {
+    tm_limits_t *l = &c->limits;
     char why[sizeof(l->payload_bound)];
     uint32_t cap = tm_store_max_payload(store, why, sizeof(why));
     if (l->max_result > cap)
         l->max_result = cap;
+    if (c->max_action_log > cap)
+        c->max_action_log = cap;
     if (l->max_payload <= cap)
         return;
     tm_log(TM_LOG_WARN,
@@ -190,7 +193,7 @@ int main(int argc, char **argv)
                          sizeof(err)) != 0)
         return fail("faults", err);
 #endif
-    fit_payload_to_store(&cfg.engine.limits, store);
+    fit_payload_to_store(&cfg.engine, store);
     if (tm_timers_start(&timers, err, sizeof(err)) != 0)
         return fail("timers", err);
     if (tm_server_new(cfg.threads, max_msg, &srv, err, sizeof(err)) != 0 ||

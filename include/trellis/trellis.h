@@ -251,6 +251,11 @@ typedef struct {
     int recorded;
     size_t result_len;
     uint8_t *result;
+    /* A saga action's compensation log (trellisd --max-action-log): the
+     * first bytes of its reply are in result[result_len] (recorded 0), and
+     * result_size is the reply's full size, more than result_len when
+     * trellisd kept it cut; 0 when no log was kept. */
+    uint64_t result_size;
 } trellis_op_info_t;
 
 typedef struct {

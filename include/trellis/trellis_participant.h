@@ -38,11 +38,12 @@ extern "C" {
  * options.branch_headers, which trellisd sends with every branch call, and
  * whatever else the caller's gRPC stack added (such as user-agent). Every
  * request metadata entry whose key does not start with "dtm-", "grpc-" or ":"
- * and does not end in "-bin" is listed, in the order received (a key sent twice
- * is listed twice); keys are lower-case, as gRPC delivers them. The arrays and
- * their strings belong to the library and are valid only until the handler
- * returns: copy what must outlive the call. header_keys and header_values may
- * be NULL when n_headers is 0. New fields are only ever added at the end. */
+ * and does not end in "-bin" is listed (trellis-action-result-size too), in the
+ * order received (a key sent twice is listed twice); keys are lower-case, as
+ * gRPC delivers them. The arrays and their strings belong to the library and
+ * are valid only until the handler returns: copy what must outlive the call.
+ * header_keys and header_values may be NULL when n_headers is 0. New fields are
+ * only ever added at the end. */
 typedef struct {
     const char *gid;
     const char *trans_type; /* "saga", "tcc", "xa" */
@@ -52,7 +53,39 @@ typedef struct {
     size_t n_headers;
     const char *const *header_keys;   /* header_keys[i] pairs with */
     const char *const *header_values; /* header_values[i] */
+    /* The compensation log: on a rollback-side op called by trellisd (a
+     * saga compensate), the reply bytes the branch's forward op answered
+     * with, as trellisd kept them (metadata TRELLIS_ACTION_RESULT_HEADER);
+     * NULL with 0 when the call carried none. action_result_size is the
+     * reply's full size: more than action_result_len when trellisd kept
+     * it cut (--max-action-log; metadata TRELLIS_ACTION_RESULT_SIZE_HEADER),
+     * else equal. Read them through the functions below. */
+    const uint8_t *action_result;
+    size_t action_result_len;
+    uint64_t action_result_size;
 } trellis_branch_ctx_t;
+
+/* The compensation log's metadata keys (trellisd --max-action-log): the
+ * kept reply bytes as a binary value (gRPC's "-bin" keys, which a
+ * participant written for DTM's protocol never reads), and, only when they
+ * were cut, the reply's full size in decimal. */
+#define TRELLIS_ACTION_RESULT_HEADER "trellis-action-result-bin"
+#define TRELLIS_ACTION_RESULT_SIZE_HEADER "trellis-action-result-size"
+
+/* The compensation log of this call: the bytes the branch's forward op
+ * (the saga action) replied with, so an undo can name what the do created
+ * (a booking number, a payment id). Returns them with *len (borrowed like
+ * the context), or NULL with *len 0 when the call carried none: not a
+ * rollback-side op, an action that replied nothing, trellisd run with
+ * --max-action-log 0, or a caller that is not trellisd. */
+const uint8_t *trellis_branch_ctx_action_result(const trellis_branch_ctx_t *ctx,
+                                                size_t *len);
+
+/* 1 when the log was cut (the action replied more than trellisd keeps),
+ * with the reply's full size in *full_size (may be NULL); 0 otherwise,
+ * *full_size then the log's own length. */
+int trellis_branch_ctx_action_result_cut(const trellis_branch_ctx_t *ctx,
+                                         uint64_t *full_size);
 
 /* The value of the first header whose key equals key (ASCII case ignored),
  * or NULL when the call carried none. Borrowed like the context. The

@@ -30,6 +30,9 @@ typedef struct {
     char gid[TM_GID_MAX + 1];
     char branch[16];
     char op[16];
+    uint8_t *log; /* the compensation log it was sent (owned), or NULL */
+    size_t log_len;
+    char log_size[24]; /* its full size, when sent; else "" */
     tm_call_done_fn done;
     void *arg;
     int answered;
@@ -249,6 +252,20 @@ static void fake_ownership(void *self, const tm_store_owner_hooks_t *h)
 
 /* ---- calls ---- */
 
+/* Keep the compensation log metadata the call carried (tm_call.h). */
+static void record_action_log(call_t *c, const tm_md_t *md, size_t n_md)
+{
+    const tm_md_t *log = fkit_md_find(md, n_md, TM_ACTION_LOG_KEY);
+    if (log) {
+        assert_true(log->value_len > 0); /* binary, never a C string */
+        c->log = fkit_must(malloc(log->value_len));
+        memcpy(c->log, log->value, log->value_len);
+        c->log_len = log->value_len;
+    }
+    snprintf(c->log_size, sizeof(c->log_size), "%s",
+             fkit_md_value(md, n_md, TM_ACTION_LOG_SIZE_KEY));
+}
+
 static int fake_call(void *self, const char *host_port, const char *method,
                      const uint8_t *payload, size_t len, const tm_md_t *md,
                      size_t n_md, uint32_t timeout_ms, tm_call_done_fn done,
@@ -272,6 +289,7 @@ static int fake_call(void *self, const char *host_port, const char *method,
     snprintf(c->branch, sizeof(c->branch), "%s",
              fkit_md_value(md, n_md, "dtm-branch_id"));
     snprintf(c->op, sizeof(c->op), "%s", fkit_md_value(md, n_md, "dtm-op"));
+    record_action_log(c, md, n_md);
     c->done = done;
     c->arg = arg;
     return 0;
@@ -290,7 +308,7 @@ size_t fenv_calls_open(void)
     return n;
 }
 
-void fenv_answer_call(size_t i, int status)
+void fenv_answer_call_with(size_t i, int status, const void *reply, size_t len)
 {
     assert_true(i < W.n_calls);
     call_t *c = &W.calls[i];
@@ -298,7 +316,22 @@ void fenv_answer_call(size_t i, int status)
     c->answered = 1;
     tm_call_done_fn done = c->done;
     void *arg = c->arg;
-    done(arg, status, status ? "fake participant says no" : NULL);
+    done(arg, status, status ? "fake participant says no" : NULL, reply, len);
+}
+
+void fenv_answer_call(size_t i, int status)
+{
+    fenv_answer_call_with(i, status, NULL, 0);
+}
+
+const uint8_t *fenv_call_action_log(size_t i, size_t *len,
+                                    const char **full_size)
+{
+    assert_true(i < W.n_calls);
+    *len = W.calls[i].log_len;
+    if (full_size)
+        *full_size = W.calls[i].log_size;
+    return W.calls[i].log;
 }
 
 void fenv_assert_call(size_t i, const char *gid, const char *branch,
@@ -565,6 +598,8 @@ void fenv_close(void)
     assert_int_equal(tm_engine_live_count(W.e), 0);
     assert_int_equal(tm_engine_waiters(W.e), 0);
     tm_engine_free(W.e);
+    for (size_t i = 0; i < W.n_calls; i++)
+        free(W.calls[i].log);
     while (W.rpcs) {
         fenv_rpc_t *r = W.rpcs;
         W.rpcs = r->next_all;

@@ -111,6 +111,16 @@ size_t fenv_calls_open(void);
 /* Answer call i (in start order) with a gRPC status. */
 void fenv_answer_call(size_t i, int status);
 
+/* The same, with the reply's bytes reply[len] (borrowed for the call). */
+void fenv_answer_call_with(size_t i, int status, const void *reply, size_t len);
+
+/* The compensation log call i was sent (metadata trellis-action-result-bin:
+ * its bytes, *len; NULL with 0 when none), and in *full_size (when not
+ * NULL) the trellis-action-result-size it was sent, "" when none. Borrowed
+ * until the fixture's teardown. */
+const uint8_t *fenv_call_action_log(size_t i, size_t *len,
+                                    const char **full_size);
+
 /* Call i went to gid's branch with op ("action", "confirm", ...). */
 void fenv_assert_call(size_t i, const char *gid, const char *branch,
                       const char *op);

@@ -275,12 +275,18 @@ void fkit_timers_free(fkit_timers_t *t)
 
 /* ---- calls ---- */
 
-const char *fkit_md_value(const tm_md_t *md, size_t n, const char *key)
+const tm_md_t *fkit_md_find(const tm_md_t *md, size_t n, const char *key)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(md[i].key, key) == 0)
-            return md[i].value;
-    return "";
+            return &md[i];
+    return NULL;
+}
+
+const char *fkit_md_value(const tm_md_t *md, size_t n, const char *key)
+{
+    const tm_md_t *m = fkit_md_find(md, n, key);
+    return m && !m->value_len ? m->value : "";
 }
 
 /* ---- empty entries ---- */

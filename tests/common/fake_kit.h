@@ -106,8 +106,11 @@ void fkit_timers_free(fkit_timers_t *t);
 
 /* ---- calls ---- */
 
-/* The value of the call's metadata key (dtm-gid, dtm-branch_id, dtm-op),
- * or "". */
+/* The call's metadata entry of key (a binary one too), or NULL. */
+const tm_md_t *fkit_md_find(const tm_md_t *md, size_t n, const char *key);
+
+/* The text value of the call's metadata key (dtm-gid, dtm-branch_id,
+ * dtm-op), or "" (also for a binary value). */
 const char *fkit_md_value(const tm_md_t *md, size_t n, const char *key);
 
 /* ---- env and front entries both fakes leave empty ---- */

@@ -203,7 +203,7 @@ void sim_call_reply(sim_t *s, sim_call_t *c)
         return;
     }
     sim_trace(s, "reply %s/%s/%s %d", c->gid, c->branch, c->op, c->status);
-    c->done(c->arg, c->status, c->status ? "simulated" : NULL);
+    c->done(c->arg, c->status, c->status ? "simulated" : NULL, NULL, 0);
     free(c);
 }
 
