@@ -18,7 +18,9 @@
  *   booking-ok  every step succeeds: each service holds the booking;
  *   car-fails   the car step answers "no cars left": the TM cancels hotel
  *               and flight (and the car, a no-op), ends FAILED with that
- *               reason, and no service holds anything.
+ *               reason, and no service holds anything; each Cancel named
+ *               the booking number its Book replied (trellisd's
+ *               compensation log), and the car's Cancel was handed none.
  * Each scenario prints its steps, the TM's outcome and per-step report, the
  * services' own log lines about it merged in time order (when it started
  * them), and each service's final state from State, then exactly one line
@@ -207,8 +209,10 @@ static void print_tm_report(const trellis_trans_info_t *info)
 typedef struct {
     int ok; /* State answered */
     int n_bookings;
-    char booking[256]; /* the last booking's text */
-    char history[256]; /* "Book booked, Cancel cancelled" */
+    char booking[256];  /* the last booking's text */
+    char history[256];  /* "Book booked, Cancel cancelled" */
+    char booked[32];    /* the number Book gave ("" none) */
+    char cancelled[32]; /* the number Cancel was handed ("" none) */
 } svc_state_t;
 
 /* The value of " key=" in line up to the next space, into out. */
@@ -233,6 +237,10 @@ static void parse_state_line(const char *line, svc_state_t *st)
         field(line, "effect", effect, sizeof effect);
         snprintf(st->history + used, sizeof st->history - used, "%s%s %s",
                  used ? ", " : "", call, effect);
+        if (!strcmp(call, "Book") && !strcmp(effect, "booked"))
+            field(line, "number", st->booked, sizeof st->booked);
+        else if (!strcmp(call, "Cancel"))
+            field(line, "number", st->cancelled, sizeof st->cancelled);
     } else if (strncmp(line, "booking ", 8) == 0) {
         /* "booking gid=G branch=B <text>": the text after branch= */
         const char *p = strstr(line, " branch=");
@@ -394,6 +402,14 @@ static void check_car_fails(const trellis_trans_info_t *info,
         example_expect(ck, strcmp(st[i].history, want_history[i]) == 0,
                        "%s saw calls \"%s\", want \"%s\"", LEGS[i].name,
                        st[i].history, want_history[i]);
+        /* The compensation log: Cancel named what Book created. */
+        example_expect(ck, strcmp(st[i].cancelled, st[i].booked) == 0,
+                       "%s: Cancel was handed booking \"%s\", Book gave "
+                       "\"%s\"",
+                       LEGS[i].name, st[i].cancelled, st[i].booked);
+        example_expect(ck, (i == N_LEGS - 1) == !*st[i].booked,
+                       "%s: Book %s a booking number", LEGS[i].name,
+                       *st[i].booked ? "gave" : "gave no");
     }
     check_reverse_order(info, ck);
 }

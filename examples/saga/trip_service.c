@@ -27,6 +27,15 @@
  * "fail" marker Book answers FAILURE with "no seats left" (flight), "no rooms
  * left" (hotel) or "no cars left" (car), and books nothing.
  *
+ * The booking number (the compensation log, trellisd --max-action-log):
+ * Book answers a success with its booking number as the reply's bytes
+ * ("FL-1", "HT-1", "CR-1": the company's prefix and a counter; a duplicate
+ * Book answers the same number). trellisd keeps those bytes with the step
+ * and hands them to the step's Cancel as metadata; Cancel reads them with
+ * trellis_branch_ctx_action_result and names the booking it cancels by
+ * them, as a real service would look it up, instead of from the gid and
+ * branch id.
+ *
  * The barrier (DESIGN.md, "The branch barrier"), kept in memory: one row per
  * (gid, branch_id, op) that took effect.
  *   Book    inserts its row; already there: "duplicate" (or "hanging" when a
@@ -43,8 +52,10 @@
  *
  * State: the request payload is a gid ("" for all); the reply is one line per
  * Book/Cancel call in arrival order, then one line per booking held:
- *   event gid=G branch=B call=Book|Cancel effect=E
+ *   event gid=G branch=B call=Book|Cancel effect=E [number=N]
  *   booking gid=G branch=B <the Book payload>
+ * number: the booking number Book gave, or the one Cancel was handed by
+ * trellisd (absent when it was handed none).
  *
  * Threads: handlers run on the SDK's worker threads; one mutex guards the
  * ledger, and a call's line is printed under it, so the output reads in the
@@ -66,6 +77,7 @@
 #define GID_MAX 72
 #define BRANCH_MAX 40
 #define DETAIL_MAX 256
+#define NUMBER_MAX 32
 
 /* ---- the three companies --------------------------------------------- */
 
@@ -73,12 +85,13 @@ typedef struct {
     const char *name;    /* --name */
     const char *service; /* in /trip.v1.<service>/... */
     const char *refusal; /* Book's answer to the "fail" marker */
+    const char *prefix;  /* of its booking numbers */
 } company_t;
 
 static const company_t COMPANIES[] = {
-    {"flight", "Flight", "no seats left"},
-    {"hotel", "Hotel", "no rooms left"},
-    {"car", "Car", "no cars left"},
+    {"flight", "Flight", "no seats left", "FL"},
+    {"hotel", "Hotel", "no rooms left", "HT"},
+    {"car", "Car", "no cars left", "CR"},
 };
 
 static const company_t *company_by_name(const char *name)
@@ -102,14 +115,17 @@ typedef struct {
     int booked;     /* holds a booking: Book took effect, no Cancel yet */
     int blocked;    /* Cancel came first: a late Book must do nothing */
     char detail[DETAIL_MAX];
+    char number[NUMBER_MAX]; /* the booking number Book gave, or "" */
 } entry_t;
 
 typedef struct {
     char gid[GID_MAX];
     char branch[BRANCH_MAX];
-    const char *call;   /* "Book", "Cancel" */
-    const char *effect; /* booked, refused, duplicate, hanging, cancelled,
-                           empty */
+    const char *call;        /* "Book", "Cancel" */
+    const char *effect;      /* booked, refused, duplicate, hanging, cancelled,
+                                empty */
+    char number[NUMBER_MAX]; /* Book: the number given; Cancel: the one
+                                trellisd handed it; "" when none */
 } event_t;
 
 /* Plain arrays searched linearly: an example holds a handful of bookings.
@@ -122,6 +138,7 @@ static struct {
     size_t n_entries, cap_entries;
     event_t *events;
     size_t n_events, cap_events;
+    unsigned next_number; /* the last booking number given */
 } L = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Grow *arr (of elem-sized items) so it holds one more. 0 or -1. */
@@ -163,8 +180,10 @@ static void entry_assert(const entry_t *e)
     (void)e;
 }
 
-/* Record a call in the history. Caller holds L.mu. */
-static void event_add(const entry_t *e, const char *call, const char *effect)
+/* Record a call in the history, with the booking number it gave or was
+ * handed ("" none). Caller holds L.mu. */
+static void event_add(const entry_t *e, const char *call, const char *effect,
+                      const char *number)
 {
     if (reserve((void **)&L.events, &L.cap_events, L.n_events,
                 sizeof *L.events) != 0)
@@ -174,6 +193,7 @@ static void event_add(const entry_t *e, const char *call, const char *effect)
     snprintf(ev->branch, sizeof ev->branch, "%s", e->branch);
     ev->call = call;
     ev->effect = effect;
+    snprintf(ev->number, sizeof ev->number, "%s", number);
 }
 
 /* ---- payloads -------------------------------------------------------- */
@@ -263,12 +283,24 @@ static void say(const trellis_branch_ctx_t *ctx, call_kind_t kind,
     printf("\n");
 }
 
+/* A successful Book's reply: the booking number, as the reply's bytes
+ * (trellisd hands them to Cancel). Out of memory answers none. */
+static void reply_number(trellis_reply_t *reply, const char *number)
+{
+    size_t n = strlen(number);
+    if (!n || !(reply->body = malloc(n)))
+        return;
+    memcpy(reply->body, number, n);
+    reply->body_len = n;
+}
+
 /* Book, under L.mu. */
 static void book(const trellis_branch_ctx_t *ctx, const char *payload,
                  entry_t *e, trellis_reply_t *reply)
 {
     if (e->book_row) {
-        event_add(e, "Book", e->blocked ? "hanging" : "duplicate");
+        event_add(e, "Book", e->blocked ? "hanging" : "duplicate", e->number);
+        reply_number(reply, e->number); /* the same answer again */
         say(ctx, CALL_BOOK, payload, "%s",
             e->blocked  ? "ignored: cancelled before it arrived (hanging)"
             : e->booked ? "duplicate: already booked, nothing to do"
@@ -283,23 +315,39 @@ static void book(const trellis_branch_ctx_t *ctx, const char *payload,
                  has_field(payload, "fail")
                      ? L.company->refusal
                      : "bad booking: trip= and who= are required");
-        event_add(e, "Book", "refused");
+        event_add(e, "Book", "refused", "");
         say(ctx, CALL_BOOK, payload, "refused: %s", reply->message);
         return;
     }
     e->book_row = 1;
     e->booked = 1;
     booking_detail(payload, e->detail, sizeof e->detail);
-    event_add(e, "Book", "booked");
-    say(ctx, CALL_BOOK, payload, "booked");
+    snprintf(e->number, sizeof e->number, "%s-%u", L.company->prefix,
+             ++L.next_number);
+    event_add(e, "Book", "booked", e->number);
+    reply_number(reply, e->number);
+    say(ctx, CALL_BOOK, payload, "booked %s", e->number);
+}
+
+/* The booking number trellisd handed this Cancel (the reply of the
+ * step's Book), into out[len]; "" when it handed none (Book never
+ * succeeded, or trellisd keeps no log: --max-action-log 0). */
+static void handed_number(const trellis_branch_ctx_t *ctx, char *out,
+                          size_t len)
+{
+    size_t n;
+    const uint8_t *log = trellis_branch_ctx_action_result(ctx, &n);
+    snprintf(out, len, "%.*s", log ? (int)n : 0, log ? (const char *)log : "");
 }
 
 /* Cancel, under L.mu. */
 static void cancel(const trellis_branch_ctx_t *ctx, const char *payload,
                    entry_t *e)
 {
+    char number[NUMBER_MAX];
+    handed_number(ctx, number, sizeof number);
     if (e->cancel_row) {
-        event_add(e, "Cancel", "duplicate");
+        event_add(e, "Cancel", "duplicate", number);
         say(ctx, CALL_CANCEL, payload,
             "duplicate: already cancelled, nothing to do");
         return;
@@ -308,14 +356,15 @@ static void cancel(const trellis_branch_ctx_t *ctx, const char *payload,
     if (!e->book_row) {
         e->book_row = 1; /* blocks a Book that arrives late */
         e->blocked = 1;
-        event_add(e, "Cancel", "empty");
+        event_add(e, "Cancel", "empty", number);
         say(ctx, CALL_CANCEL, payload,
             "nothing to cancel: Book never took effect");
         return;
     }
     e->booked = 0;
-    event_add(e, "Cancel", "cancelled");
-    say(ctx, CALL_CANCEL, payload, "cancelled booking [%s]", e->detail);
+    event_add(e, "Cancel", "cancelled", number);
+    say(ctx, CALL_CANCEL, payload, "cancelled booking %s [%s]",
+        *number ? number : "(trellisd handed no booking number)", e->detail);
 }
 
 static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
@@ -381,8 +430,9 @@ static void state_text(const char *gid, text_t *t)
     for (size_t i = 0; i < L.n_events; i++) {
         const event_t *ev = &L.events[i];
         if (!*gid || !strcmp(ev->gid, gid))
-            text_printf(t, "event gid=%s branch=%s call=%s effect=%s\n",
-                        ev->gid, ev->branch, ev->call, ev->effect);
+            text_printf(t, "event gid=%s branch=%s call=%s effect=%s%s%s\n",
+                        ev->gid, ev->branch, ev->call, ev->effect,
+                        *ev->number ? " number=" : "", ev->number);
     }
     for (size_t i = 0; i < L.n_entries; i++) {
         const entry_t *e = &L.entries[i];
