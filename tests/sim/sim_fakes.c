@@ -446,6 +446,15 @@ static int call_start(void *self, const char *host_port, const char *method,
     snprintf(c->branch, sizeof(c->branch), "%s",
              fkit_md_value(md, n_md, "dtm-branch_id"));
     snprintf(c->op, sizeof(c->op), "%s", fkit_md_value(md, n_md, "dtm-op"));
+    const tm_md_t *log = fkit_md_find(md, n_md, TM_ACTION_LOG_KEY);
+    c->log_len = -1;
+    if (log && log->value_len < sizeof(c->log)) {
+        memcpy(c->log, log->value, log->value_len);
+        c->log_len = (int)log->value_len;
+    } else if (log) {
+        sim_fail(s, "%s/%s: %s sent a log of %zu bytes", c->gid, c->branch,
+                 c->op, log->value_len);
+    }
     c->done = done;
     c->arg = arg;
     c->timeout_ms = timeout_ms;

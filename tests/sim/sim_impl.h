@@ -82,6 +82,11 @@ typedef struct {
     uint32_t timeout_ms;
     int status;  /* the answer, once the participant decided */
     int service; /* a call of the workflow service's Resume method */
+    /* The compensation log it was sent (metadata
+     * trellis-action-result-bin): log_len bytes, -1 none (longer than
+     * log is itself a failure). */
+    char log[128];
+    int log_len;
 } sim_call_t;
 
 /* ---- requests the initiators send, and their answers ---- */

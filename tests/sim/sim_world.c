@@ -159,10 +159,40 @@ int sim_call_op(sim_t *s, sim_fate_t fate, sim_branch_t *b, const char *op)
     return fate == SIM_FATE_LOST ? ST_DEADLINE : status;
 }
 
+/* The reply of a saga action the participant did ("a:GID/BRANCH"), the
+ * bytes trellisd keeps as its compensation log, into out[len]. */
+static void action_reply(const sim_call_t *c, char *out, size_t len)
+{
+    snprintf(out, len, "a:%s/%s", c->gid, c->branch);
+}
+
+/* The compensation log a rollback-side op carries, if any, is exactly its
+ * step's action reply (action_reply), or a workflow step's recorded
+ * result ("r" and the step's id, sim_workflow.c): never another step's,
+ * never cut (they are short), and the same after any crash or takeover. */
+static void check_action_log(sim_t *s, const sim_call_t *c)
+{
+    char want[128], recorded[48];
+    if (c->log_len < 0)
+        return;
+    if (is_forward(c->op) || !strcmp(c->op, "confirm") ||
+        !strcmp(c->op, "commit"))
+        sim_fail(s, "%s/%s: %s was sent a compensation log", c->gid, c->branch,
+                 c->op);
+    action_reply(c, want, sizeof(want));
+    snprintf(recorded, sizeof(recorded), "r%s", c->branch);
+    size_t n = (size_t)c->log_len;
+    if (!(n == strlen(want) && !memcmp(c->log, want, n)) &&
+        !(n == strlen(recorded) && !memcmp(c->log, recorded, n)))
+        sim_fail(s, "%s/%s: %s got the log \"%.*s\", want \"%s\"", c->gid,
+                 c->branch, c->op, (int)n, c->log, want);
+}
+
 /* A call reaches its participant: it answers, or fails before or after
  * doing its work, as the seed says (only while faults are on). */
 void sim_call_arrive(sim_t *s, sim_call_t *c)
 {
+    check_action_log(s, c);
     if (c->service) {
         sim_wf_serve(s, c);
         return;
@@ -203,7 +233,12 @@ void sim_call_reply(sim_t *s, sim_call_t *c)
         return;
     }
     sim_trace(s, "reply %s/%s/%s %d", c->gid, c->branch, c->op, c->status);
-    c->done(c->arg, c->status, c->status ? "simulated" : NULL, NULL, 0);
+    char reply[128];
+    action_reply(c, reply, sizeof(reply));
+    int replies = c->status == 0 && !c->service && !strcmp(c->op, "action");
+    c->done(c->arg, c->status, c->status ? "simulated" : NULL,
+            replies ? (const uint8_t *)reply : NULL,
+            replies ? strlen(reply) : 0);
     free(c);
 }
 
