@@ -23,7 +23,9 @@
  * pseudo (':') or binary ("-bin"), in order; every listed header is found
  * by trellis_branch_ctx_header and no dtm-* key is; an xid the adapter
  * builds fits TRELLIS_MYXA_XID_MAX and splits back into gid and branch id at
- * its last '-'.
+ * its last '-'; the compensation log is the last trellis-action-result-bin
+ * entry's bytes, byte for byte (NULs too), and its full size never less
+ * than its length.
  */
 #include "participant.c"
 
@@ -148,6 +150,27 @@ static void check_barrier(const trellis_branch_ctx_t *ctx)
         fz_require(msg[0] != '\0', "a barrier refusal without a message");
 }
 
+/* The compensation log is the last trellis-action-result-bin entry's
+ * bytes as they are; the full size is at least their length, and "cut"
+ * means more. */
+static void check_action_result(const trellis_branch_ctx_t *ctx,
+                                const entry_t *e, size_t n)
+{
+    const entry_t *last = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (key_is(&e[i], TRELLIS_ACTION_RESULT_HEADER))
+            last = &e[i];
+    size_t len;
+    const uint8_t *log = trellis_branch_ctx_action_result(ctx, &len);
+    size_t want = last ? last->value_len : 0;
+    fz_require(len == want && (!want || memcmp(log, last->value, len) == 0),
+               "the action result is not its last entry's bytes");
+    uint64_t full;
+    int cut = trellis_branch_ctx_action_result_cut(ctx, &full);
+    fz_require(full >= len && cut == (full > len),
+               "the action result's full size is less than its length");
+}
+
 static void run(server_call_t *sc, const entry_t *e, size_t n)
 {
     ctx_storage_t cs;
@@ -158,6 +181,7 @@ static void run(server_call_t *sc, const entry_t *e, size_t n)
     check_field(ctx->branch_id, e, n, "dtm-branch_id");
     check_field(ctx->op, e, n, "dtm-op");
     check_headers(ctx, e, n);
+    check_action_result(ctx, e, n);
     check_barrier(ctx);
     check_xid(ctx);
     ctx_release(&cs);
