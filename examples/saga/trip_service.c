@@ -1,18 +1,23 @@
 /*
  * trip-service: the participant of the Saga example. One binary plays the
- * flight, the hotel or the car rental company, chosen by --name; the example
- * runs it three times, as three processes:
+ * airline, the hotel, the payment provider, the car rental company or the
+ * mailer, chosen by --name; the example runs it five times, as five
+ * processes:
  *
- *   trip-service --name flight|hotel|car [--listen ADDR] [--port-file FILE]
- *                [--threads N]
+ *   trip-service --name flight|hotel|payment|car|email [--listen ADDR]
+ *                [--port-file FILE] [--threads N]
  *
  * It owns one thing: the bookings it holds, in memory, and the barrier that
- * makes each of its ops take effect at most once. Methods (<Name> is Flight,
- * Hotel or Car):
+ * makes each of its ops take effect at most once. A payment or an email is
+ * "booked" like a seat: Book charges the card or sends the mail, Cancel
+ * refunds (an email is never taken back: the example gives it no Cancel).
+ * Methods (<Name> is Flight, Hotel, Payment, Car or Email):
  *
- *   /trip.v1.<Name>/Book    the saga action: book
- *   /trip.v1.<Name>/Cancel  the saga compensation: cancel that booking
- *   /trip.v1.<Name>/State   what it holds, as text (for the example driver)
+ *   /trip.v1.<Name>/Book     the saga action: book
+ *   /trip.v1.<Name>/Cancel   the saga compensation: cancel that booking
+ *   /trip.v1.<Name>/State    what it holds, as text (for the example driver)
+ *   /trip.v1.<Name>/Release  the payload is a gid: let its held Book go on
+ *                            (see "hold" below; for the example driver)
  *
  * Book and Cancel read the branch from the metadata trellisd sends (dtm-gid,
  * dtm-branch_id, dtm-op) and get the saga step's payload, a line of
@@ -21,11 +26,22 @@
  *   payload = field *( " " field )
  *   field   = key "=" value      e.g. trip=T42 who=alice seats=2
  *           | "fail"             Book refuses: a business failure (ABORTED)
+ *           | "refuse=" N        Book refuses its first N calls, then books
+ *           | "hold"             Book waits for Release before it books
  *
  * "trip" and "who" are required by Book; other keys (seats, rooms, nights,
  * cars, days, ...) are kept as they are. Values hold no spaces. With the
  * "fail" marker Book answers FAILURE with "no seats left" (flight), "no rooms
- * left" (hotel) or "no cars left" (car), and books nothing.
+ * left" (hotel), "card declined" (payment), "no cars left" (car) or "mailbox
+ * unavailable" (email), and books nothing; "refuse=N" answers the same N
+ * times (a refusal leaves no barrier row, so the next call may book).
+ *
+ * "hold": the first Book of that (gid, branch) records the event "held" and
+ * waits, off the ledger's lock, until Release names its gid; then it goes on
+ * as any Book. While one waits, another Book of the same branch (a retry by
+ * trellisd) answers ERROR "busy: a Book of this step is held" at once
+ * (event "busy"; trellisd retries it) rather than take a second worker
+ * thread. The driver uses it to kill trellisd while a call is in flight.
  *
  * The booking number (the compensation log, trellisd --max-action-log):
  * Book answers a success with its booking number as the reply's bytes
@@ -91,7 +107,9 @@ typedef struct {
 static const company_t COMPANIES[] = {
     {"flight", "Flight", "no seats left", "FL"},
     {"hotel", "Hotel", "no rooms left", "HT"},
+    {"payment", "Payment", "card declined", "PM"},
     {"car", "Car", "no cars left", "CR"},
+    {"email", "Email", "mailbox unavailable", "EM"},
 };
 
 static const company_t *company_by_name(const char *name)
@@ -114,6 +132,10 @@ typedef struct {
     int cancel_row; /* barrier row (gid, branch, compensate) */
     int booked;     /* holds a booking: Book took effect, no Cancel yet */
     int blocked;    /* Cancel came first: a late Book must do nothing */
+    int refusals;   /* Books refused so far (for "refuse=N") */
+    int holding;    /* a Book is waiting for Release ("hold") */
+    int hold_done;  /* that Book was held once: never again */
+    int released;   /* Release named this gid while a Book was held */
     char detail[DETAIL_MAX];
     char number[NUMBER_MAX]; /* the booking number Book gave, or "" */
 } entry_t;
@@ -123,7 +145,7 @@ typedef struct {
     char branch[BRANCH_MAX];
     const char *call;        /* "Book", "Cancel" */
     const char *effect;      /* booked, refused, duplicate, hanging, cancelled,
-                                empty */
+                                empty, held, busy */
     char number[NUMBER_MAX]; /* Book: the number given; Cancel: the one
                                 trellisd handed it; "" when none */
 } event_t;
@@ -133,13 +155,14 @@ typedef struct {
  * local transaction as its bookings. The ledger only grows. */
 static struct {
     pthread_mutex_t mu;
+    pthread_cond_t released; /* signalled by Release */
     const company_t *company;
     entry_t *entries;
     size_t n_entries, cap_entries;
     event_t *events;
     size_t n_events, cap_events;
     unsigned next_number; /* the last booking number given */
-} L = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} L = {.mu = PTHREAD_MUTEX_INITIALIZER, .released = PTHREAD_COND_INITIALIZER};
 
 /* Grow *arr (of elem-sized items) so it holds one more. 0 or -1. */
 static int reserve(void **arr, size_t *cap, size_t n, size_t elem)
@@ -208,20 +231,34 @@ static int has_field(const char *text, const char *word)
     return 0;
 }
 
-/* 1 if the payload has a field "key=..." with a non-empty value. */
-static int has_key(const char *text, const char *key)
+/* The value of the payload's field "key=..." (up to the next space), or
+ * NULL if it has none or an empty one. */
+static const char *key_value(const char *text, const char *key)
 {
     char want[32];
     snprintf(want, sizeof want, "%s=", key);
     size_t n = strlen(want);
     for (const char *p = text; (p = strstr(p, want)) != NULL; p += n)
         if ((p == text || p[-1] == ' ') && p[n] != ' ' && p[n] != '\0')
-            return 1;
-    return 0;
+            return p + n;
+    return NULL;
 }
 
-/* The payload as a C string without the "fail" marker (what a booking
- * holds), in out[len]. */
+static int has_key(const char *text, const char *key)
+{
+    return key_value(text, key) != NULL;
+}
+
+/* Book must refuse this call: "fail", or "refuse=N" with fewer than N
+ * refused so far. */
+static int must_refuse(const char *text, const entry_t *e)
+{
+    const char *n = key_value(text, "refuse");
+    return has_field(text, "fail") || (n && e->refusals < atoi(n));
+}
+
+/* The payload as a C string without the markers "fail", "refuse=N" and
+ * "hold" (what a booking holds), in out[len]. */
 static void booking_detail(const char *text, char *out, size_t len)
 {
     char copy[DETAIL_MAX];
@@ -231,7 +268,8 @@ static void booking_detail(const char *text, char *out, size_t len)
     out[0] = '\0';
     for (char *f = strtok_r(copy, " ", &save); f;
          f = strtok_r(NULL, " ", &save)) {
-        if (strcmp(f, "fail") == 0 || used >= len)
+        if (!strcmp(f, "fail") || !strcmp(f, "hold") ||
+            !strncmp(f, "refuse=", 7) || used >= len)
             continue;
         used += (size_t)snprintf(out + used, len - used, "%s%s",
                                  used ? " " : "", f);
@@ -294,10 +332,41 @@ static void reply_number(trellis_reply_t *reply, const char *number)
     reply->body_len = n;
 }
 
-/* Book, under L.mu. */
-static void book(const trellis_branch_ctx_t *ctx, const char *payload,
-                 entry_t *e, trellis_reply_t *reply)
+/* "hold": wait for Release, under L.mu (released while waiting). The entry
+ * array may grow meanwhile, so the entry comes back looked up again; NULL
+ * when the call must not book now (it answered "busy"). */
+static entry_t *hold(const trellis_branch_ctx_t *ctx, const char *payload,
+                     entry_t *e, trellis_reply_t *reply)
 {
+    if (e->holding) {
+        reply->code = TRELLIS_REPLY_ERROR; /* retried by the TM */
+        snprintf(reply->message, sizeof reply->message,
+                 "busy: a Book of this step is held");
+        event_add(e, "Book", "busy", "");
+        say(ctx, CALL_BOOK, payload, "busy: another Book of it is held");
+        return NULL;
+    }
+    e->holding = 1;
+    event_add(e, "Book", "held", "");
+    say(ctx, CALL_BOOK, payload, "held until Release");
+    while (!e->released) {
+        pthread_cond_wait(&L.released, &L.mu);
+        e = entry_get(ctx->gid, ctx->branch_id); /* exists: never removed */
+    }
+    e->holding = 0;
+    e->hold_done = 1;
+    stamp();
+    printf("Book gid=%s branch=%s released\n", ctx->gid, ctx->branch_id);
+    return e;
+}
+
+/* Book, under L.mu. Returns the entry (it may move while held). */
+static entry_t *book(const trellis_branch_ctx_t *ctx, const char *payload,
+                     entry_t *e, trellis_reply_t *reply)
+{
+    if (!e->book_row && has_field(payload, "hold") && !e->hold_done &&
+        !(e = hold(ctx, payload, e, reply)))
+        return NULL;
     if (e->book_row) {
         event_add(e, "Book", e->blocked ? "hanging" : "duplicate", e->number);
         reply_number(reply, e->number); /* the same answer again */
@@ -306,18 +375,18 @@ static void book(const trellis_branch_ctx_t *ctx, const char *payload,
             : e->booked ? "duplicate: already booked, nothing to do"
                         : "duplicate: booked and cancelled already, nothing "
                           "to do");
-        return;
+        return e;
     }
-    if (has_field(payload, "fail") || !has_key(payload, "trip") ||
-        !has_key(payload, "who")) {
+    int refuse = must_refuse(payload, e);
+    if (refuse || !has_key(payload, "trip") || !has_key(payload, "who")) {
         reply->code = TRELLIS_REPLY_FAILURE;
         snprintf(reply->message, sizeof reply->message, "%s",
-                 has_field(payload, "fail")
-                     ? L.company->refusal
-                     : "bad booking: trip= and who= are required");
+                 refuse ? L.company->refusal
+                        : "bad booking: trip= and who= are required");
+        e->refusals++;
         event_add(e, "Book", "refused", "");
         say(ctx, CALL_BOOK, payload, "refused: %s", reply->message);
-        return;
+        return e;
     }
     e->book_row = 1;
     e->booked = 1;
@@ -327,6 +396,7 @@ static void book(const trellis_branch_ctx_t *ctx, const char *payload,
     event_add(e, "Book", "booked", e->number);
     reply_number(reply, e->number);
     say(ctx, CALL_BOOK, payload, "booked %s", e->number);
+    return e;
 }
 
 /* The booking number trellisd handed this Cancel (the reply of the
@@ -386,7 +456,7 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
         reply->code = TRELLIS_REPLY_ERROR; /* retried by the TM */
         snprintf(reply->message, sizeof reply->message, "out of memory");
     } else if (kind == CALL_BOOK) {
-        book(ctx, text, e, reply);
+        e = book(ctx, text, e, reply);
     } else {
         cancel(ctx, text, e);
     }
@@ -458,6 +528,31 @@ static void handle_state(const trellis_branch_ctx_t *ctx,
     reply->body_len = t.len;
 }
 
+/* ---- Release --------------------------------------------------------- */
+
+/* Let the Book held for gid (the payload) go on; the reply says how many
+ * were held ("released 1"). */
+static void handle_release(const trellis_branch_ctx_t *ctx,
+                           const uint8_t *payload, size_t payload_len,
+                           trellis_reply_t *reply, void *user)
+{
+    (void)ctx;
+    (void)user;
+    char gid[GID_MAX], text[32];
+    int n = 0;
+    snprintf(gid, sizeof gid, "%.*s", (int)payload_len, (const char *)payload);
+    pthread_mutex_lock(&L.mu);
+    for (size_t i = 0; i < L.n_entries; i++)
+        if (!strcmp(L.entries[i].gid, gid) && L.entries[i].holding) {
+            L.entries[i].released = 1;
+            n++;
+        }
+    pthread_cond_broadcast(&L.released);
+    pthread_mutex_unlock(&L.mu);
+    snprintf(text, sizeof text, "released %d", n);
+    reply_number(reply, text);
+}
+
 /* ---- main ------------------------------------------------------------ */
 
 typedef struct {
@@ -467,7 +562,8 @@ typedef struct {
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: trip-service --name flight|hotel|car "
+    fprintf(stderr, "usage: trip-service --name "
+                    "flight|hotel|payment|car|email "
                     "[--listen ADDR] [--port-file FILE] [--threads N]\n");
     return 2;
 }
@@ -503,6 +599,7 @@ static int add_handlers(trellis_participant_t *p, char *err, size_t errlen)
         {"Book", handle_op, CALL_BOOK},
         {"Cancel", handle_op, CALL_CANCEL},
         {"State", handle_state, 0},
+        {"Release", handle_release, 0},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         char method[64];
