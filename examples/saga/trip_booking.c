@@ -1,26 +1,50 @@
 /*
- * example-saga: the Saga example's driver. A trip is a flight, a hotel and a
- * car, booked at three services (trip-service, run three times); trellisd
- * runs the saga flight -> hotel -> car and, when a step fails for a business
- * reason, cancels what was booked, in reverse order.
+ * example-saga: the Saga example's driver. A trip is a flight, a hotel, the
+ * payment, a rental car and a confirmation email, at five services
+ * (trip-service, run five times); trellisd runs the saga
+ *
+ *   flight -> hotel -> payment (the pivot) -> car -> email
+ *
+ * The payment is the saga's pivot, its point of no return: until it
+ * succeeded a business failure cancels what was booked, in reverse order,
+ * using the booking numbers the Books replied (trellisd's compensation
+ * log); once the card is charged the trip only goes forward: the car and
+ * the email have no compensation and are retried until they succeed.
  *
  *   example-saga [--scenario NAME] [--tm HOST:PORT] [--flight HOST:PORT]
- *                [--hotel HOST:PORT] [--car HOST:PORT]
+ *                [--hotel HOST:PORT] [--payment HOST:PORT] [--car HOST:PORT]
+ *                [--email HOST:PORT]
  *
  * It owns the scenarios, their checks and the processes it started. By
- * default it starts trellisd and the three services itself, with the test
+ * default it starts trellisd and the five services itself, with the test
  * harness (scratch dir ${build}/test-data/example-saga-<pid>, holding the
  * TM's data dir and every process's log; removed when all scenarios passed,
  * kept and printed otherwise), and stops them at the end. An address given
  * on the command line is used instead of starting that process.
  *
  * Scenarios (all by default, or one with --scenario):
- *   booking-ok  every step succeeds: each service holds the booking;
- *   car-fails   the car step answers "no cars left": the TM cancels hotel
- *               and flight (and the car, a no-op), ends FAILED with that
- *               reason, and no service holds anything; each Cancel named
- *               the booking number its Book replied (trellisd's
- *               compensation log), and the car's Cancel was handed none.
+ *   booking-ok        every step succeeds: each service holds its booking;
+ *   hotel-fails       the hotel has no rooms left, before the pivot: the
+ *                     flight is cancelled (and the hotel, a no-op), the TM
+ *                     ends FAILED with that reason, the payment, car and
+ *                     email are never called, and nothing is held;
+ *   payment-fails     the card is declined, the pivot's own failure: the
+ *                     hotel and the flight are cancelled (the payment's
+ *                     Cancel is a no-op), car and email never called. In
+ *                     both, each Cancel named the booking number its Book
+ *                     replied (the compensation log), a refused Book's
+ *                     Cancel was handed none;
+ *   car-after-pivot   the car company answers "no cars left" twice, after
+ *                     the pivot: the TM retries it until it books, the
+ *                     saga ends SUCCEEDED, nothing is cancelled, and Query
+ *                     shows the car's attempts, its error text and the
+ *                     pivot passed;
+ *   crash-after-pivot the car's Book is held at the service once trellisd
+ *                     called it; trellisd is killed (kill -9) and
+ *                     restarted on the same data dir and port, then the
+ *                     Book is released: the saga ends SUCCEEDED, the car
+ *                     booked exactly once, nothing cancelled. Needs the
+ *                     TM, the car and the services' logs started here.
  * Each scenario prints its steps, the TM's outcome and per-step report, the
  * services' own log lines about it merged in time order (when it started
  * them), and each service's final state from State, then exactly one line
@@ -39,7 +63,9 @@
 #include "harness.h"
 #include "trellis/trellis.h"
 
-#define N_LEGS 3
+#define N_LEGS 5
+#define PIVOT 2 /* the payment */
+#define CAR 3
 #define ADDR_MAX 128
 /* Quick retries, for trellisd when started here and for every saga. */
 #define RETRY_INTERVAL_MS 100
@@ -49,7 +75,7 @@
 #define CALL_TIMEOUT_MS 20000
 #define FINAL_TIMEOUT_MS 20000
 
-/* The saga's steps, in order. */
+/* The saga's steps, in order; those after PIVOT have no compensation. */
 static const struct {
     const char *name;    /* trip-service --name */
     const char *service; /* trip.v1.<service> */
@@ -57,11 +83,14 @@ static const struct {
 } LEGS[N_LEGS] = {
     {"flight", "Flight", "trip=T42 who=alice seats=2"},
     {"hotel", "Hotel", "trip=T42 who=alice rooms=1 nights=3"},
+    {"payment", "Payment", "trip=T42 who=alice amount=1240 currency=EUR"},
     {"car", "Car", "trip=T42 who=alice cars=1 days=3"},
+    {"email", "Email", "trip=T42 who=alice to=alice@example.com"},
 };
 
 typedef struct {
     example_procs_t procs;      /* procs.h NULL: nothing started here */
+    harness_server_t *tm_proc;  /* trellisd when started here, else NULL */
     char tm[ADDR_MAX];          /* trellisd, host:port */
     char svc[N_LEGS][ADDR_MAX]; /* the services, host:port */
     char log[N_LEGS][PATH_MAX]; /* a service's log when started here */
@@ -75,8 +104,8 @@ static int start_tm(env_t *env)
     const char *args[] = {"--retry-interval-ms", STR(RETRY_INTERVAL_MS),
                           "--request-timeout-ms", STR(REQUEST_TIMEOUT_MS),
                           NULL};
-    return example_start_tm(&env->procs, args, env->tm, sizeof env->tm) ? 0
-                                                                        : -1;
+    env->tm_proc = example_start_tm(&env->procs, args, env->tm, sizeof env->tm);
+    return env->tm_proc ? 0 : -1;
 }
 
 static int start_service(env_t *env, int leg)
@@ -124,9 +153,10 @@ static const char *target(const env_t *env, int leg, const char *method,
     return buf;
 }
 
-/* The saga for gid; the step fail_leg (-1: none) gets the "fail" marker. */
+/* The saga for gid, the payment its pivot; the step mark_leg (-1: none)
+ * gets the marker mark appended to its payload. */
 static trellis_saga_t *build_saga(const env_t *env, const char *gid,
-                                  int fail_leg)
+                                  int mark_leg, const char *mark, int wait)
 {
     char err[256], book[300], cancel[300], payload[256];
     trellis_saga_t *s = NULL;
@@ -135,20 +165,27 @@ static trellis_saga_t *build_saga(const env_t *env, const char *gid,
         return NULL;
     }
     for (int i = 0; i < N_LEGS; i++) {
-        snprintf(payload, sizeof payload, "%s%s", LEGS[i].payload,
-                 i == fail_leg ? " fail" : "");
+        snprintf(payload, sizeof payload, "%s%s%s", LEGS[i].payload,
+                 i == mark_leg ? " " : "", i == mark_leg ? mark : "");
         target(env, i, "Book", book, sizeof book);
         target(env, i, "Cancel", cancel, sizeof cancel);
-        printf("   step %d  %-6s  %s/trip.v1.%s/{Book,Cancel}  \"%s\"\n", i + 1,
-               LEGS[i].name, env->svc[i], LEGS[i].service, payload);
-        if (trellis_saga_add_step(s, book, cancel, payload, strlen(payload),
-                                  err, sizeof err) < 0) {
+        printf("   step %d  %-7s  %s/trip.v1.%s/%s  \"%s\"%s\n", i + 1,
+               LEGS[i].name, env->svc[i], LEGS[i].service,
+               i > PIVOT ? "Book" : "{Book,Cancel}", payload,
+               i == PIVOT ? "  (pivot)" : "");
+        if (trellis_saga_add_step(s, book, i > PIVOT ? NULL : cancel, payload,
+                                  strlen(payload), err, sizeof err) < 0) {
             printf("   saga_add_step: %s\n", err);
             trellis_saga_free(s);
             return NULL;
         }
     }
-    trellis_options_t o = {.wait_result = 1,
+    if (trellis_saga_set_pivot(s, PIVOT, err, sizeof err) != TRELLIS_OK) {
+        printf("   saga_set_pivot: %s\n", err);
+        trellis_saga_free(s);
+        return NULL;
+    }
+    trellis_options_t o = {.wait_result = wait,
                            .retry_interval_ms = RETRY_INTERVAL_MS,
                            .request_timeout_ms = REQUEST_TIMEOUT_MS};
     trellis_saga_set_options(s, &o);
@@ -156,7 +193,8 @@ static trellis_saga_t *build_saga(const env_t *env, const char *gid,
 }
 
 /* Query until the transaction is final (submit waited already, so this
- * normally returns at once). NULL on error or timeout. */
+ * normally returns at once; after a restart of trellisd the first Queries
+ * may fail while the client reconnects). NULL on error or timeout. */
 static trellis_trans_info_t *query_final(env_t *env, const char *gid)
 {
     int64_t deadline = harness_mono_ms() + FINAL_TIMEOUT_MS;
@@ -165,11 +203,12 @@ static trellis_trans_info_t *query_final(env_t *env, const char *gid)
         trellis_trans_info_t *info = NULL;
         trellis_rc_t rc =
             trellis_query(env->client, gid, &info, err, sizeof err);
-        if (rc != TRELLIS_OK) {
+        if (rc != TRELLIS_OK && harness_mono_ms() >= deadline) {
             printf("   query %s: rc %d: %s\n", gid, rc, err);
             return NULL;
         }
-        if (example_is_final(info->status) || harness_mono_ms() >= deadline)
+        if (rc == TRELLIS_OK &&
+            (example_is_final(info->status) || harness_mono_ms() >= deadline))
             return info;
         trellis_trans_info_free(info);
         harness_sleep_ms(50);
@@ -190,18 +229,36 @@ static const char *op_summary(const trellis_op_info_t *op, char *buf,
     return buf;
 }
 
+/* The pivot's action succeeded: the saga only goes forward. */
+static int past_pivot(const trellis_branch_info_t *b)
+{
+    const trellis_op_info_t *a = example_find_op(b, TRELLIS_OP_ACTION);
+    return b->pivot && a && a->status == TRELLIS_OP_SUCCEEDED;
+}
+
 static void print_tm_report(const trellis_trans_info_t *info)
 {
+    size_t pivot = info->n_branches;
     example_print_tm_status(info);
     for (size_t i = 0; i < info->n_branches; i++) {
         const trellis_branch_info_t *b = &info->branches[i];
         char a[400], c[400];
-        printf(
-            "   TM: step %zu %-6s branch %s: action %s; compensate %s\n", i + 1,
-            i < N_LEGS ? LEGS[i].name : "?", b->branch_id,
-            op_summary(example_find_op(b, TRELLIS_OP_ACTION), a, sizeof a),
-            op_summary(example_find_op(b, TRELLIS_OP_COMPENSATE), c, sizeof c));
+        printf("   TM: step %zu %-7s branch %s%s: action %s; compensate %s\n",
+               i + 1, i < N_LEGS ? LEGS[i].name : "?", b->branch_id,
+               b->pivot ? " (pivot)" : "",
+               op_summary(example_find_op(b, TRELLIS_OP_ACTION), a, sizeof a),
+               example_find_op(b, TRELLIS_OP_COMPENSATE)
+                   ? op_summary(example_find_op(b, TRELLIS_OP_COMPENSATE), c,
+                                sizeof c)
+                   : "none");
+        if (b->pivot)
+            pivot = i;
     }
+    if (pivot < info->n_branches)
+        printf("   TM: pivot step %zu: %s\n", pivot + 1,
+               past_pivot(&info->branches[pivot])
+                   ? "passed, the saga only goes forward"
+                   : "not passed");
 }
 
 /* ---- the services' state --------------------------------------------- */
@@ -209,8 +266,10 @@ static void print_tm_report(const trellis_trans_info_t *info)
 typedef struct {
     int ok; /* State answered */
     int n_bookings;
+    int n_booked;       /* Books that booked (not duplicates) */
+    int n_cancels;      /* Cancel calls, whatever they did */
     char booking[256];  /* the last booking's text */
-    char history[256];  /* "Book booked, Cancel cancelled" */
+    char history[512];  /* "Book booked, Cancel cancelled" */
     char booked[32];    /* the number Book gave ("" none) */
     char cancelled[32]; /* the number Cancel was handed ("" none) */
 } svc_state_t;
@@ -237,10 +296,13 @@ static void parse_state_line(const char *line, svc_state_t *st)
         field(line, "effect", effect, sizeof effect);
         snprintf(st->history + used, sizeof st->history - used, "%s%s %s",
                  used ? ", " : "", call, effect);
-        if (!strcmp(call, "Book") && !strcmp(effect, "booked"))
+        if (!strcmp(call, "Book") && !strcmp(effect, "booked")) {
+            st->n_booked++;
             field(line, "number", st->booked, sizeof st->booked);
-        else if (!strcmp(call, "Cancel"))
+        } else if (!strcmp(call, "Cancel")) {
+            st->n_cancels++;
             field(line, "number", st->cancelled, sizeof st->cancelled);
+        }
     } else if (strncmp(line, "booking ", 8) == 0) {
         /* "booking gid=G branch=B <text>": the text after branch= */
         const char *p = strstr(line, " branch=");
@@ -299,7 +361,7 @@ static void read_states(const env_t *env, const char *gid,
         st[i] = read_state(env, i, gid);
         if (!st[i].ok)
             continue;
-        printf("   %-6s holds %s%s%s  (calls: %s)\n", LEGS[i].name,
+        printf("   %-7s holds %s%s%s  (calls: %s)\n", LEGS[i].name,
                st[i].n_bookings ? "booking [" : "nothing",
                st[i].n_bookings ? st[i].booking : "",
                st[i].n_bookings ? "]" : "",
@@ -312,7 +374,10 @@ static void read_states(const env_t *env, const char *gid,
 typedef struct {
     const char *name;
     const char *story;
-    int fail_leg; /* the step that fails, -1 for none */
+    int mark_leg;     /* the step whose payload gets mark, -1 for none */
+    const char *mark; /* "fail", "refuse=2", "hold" (see trip_service.c) */
+    /* Run while the saga runs (submit does not wait then); NULL: none. */
+    void (*during)(env_t *env, const char *gid, example_check_t *ck);
     void (*check)(const trellis_trans_info_t *info,
                   const svc_state_t st[N_LEGS], example_check_t *ck);
 } scenario_t;
@@ -324,41 +389,80 @@ static int op_is(const trellis_branch_info_t *b, trellis_op_t op,
     return o && o->status == want && o->attempts == attempts;
 }
 
-static void check_booking_ok(const trellis_trans_info_t *info,
-                             const svc_state_t st[N_LEGS], example_check_t *ck)
+/* The TM's status is want and it has a branch per step. */
+static int check_tm(const trellis_trans_info_t *info,
+                    trellis_trans_status_t want, example_check_t *ck)
 {
-    example_expect(ck, info->status == TRELLIS_TRANS_SUCCEEDED,
-                   "TM status is %s, want succeeded",
-                   trellis_trans_status_name(info->status));
-    if (!example_expect(ck, info->n_branches == N_LEGS,
-                        "TM has %zu steps, want %d", info->n_branches, N_LEGS))
-        return;
+    example_expect(ck, info->status == want, "TM status is %s, want %s",
+                   trellis_trans_status_name(info->status),
+                   trellis_trans_status_name(want));
+    return example_expect(ck, info->n_branches == N_LEGS,
+                          "TM has %zu steps, want %d", info->n_branches,
+                          N_LEGS);
+}
+
+/* The saga went past its pivot and only forward: SUCCEEDED, the payment
+ * marked the pivot and charged, no compensation run or called, and each
+ * service booked exactly once and holds it. */
+static int check_forward_only(const trellis_trans_info_t *info,
+                              const svc_state_t st[N_LEGS], example_check_t *ck)
+{
+    if (!check_tm(info, TRELLIS_TRANS_SUCCEEDED, ck))
+        return 0;
+    const trellis_op_info_t *pay =
+        example_find_op(&info->branches[PIVOT], TRELLIS_OP_ACTION);
+    example_expect(ck, info->branches[PIVOT].pivot,
+                   "TM: the payment step is not marked the pivot");
+    example_expect(ck, pay && pay->status == TRELLIS_OP_SUCCEEDED,
+                   "TM: the pivot's action did not succeed: not past it");
     for (int i = 0; i < N_LEGS; i++) {
         const trellis_branch_info_t *b = &info->branches[i];
-        example_expect(ck, op_is(b, TRELLIS_OP_ACTION, TRELLIS_OP_SUCCEEDED, 1),
-                       "%s: action should have succeeded at once",
-                       LEGS[i].name);
+        const trellis_op_info_t *a = example_find_op(b, TRELLIS_OP_ACTION);
         const trellis_op_info_t *c = example_find_op(b, TRELLIS_OP_COMPENSATE);
-        example_expect(ck, c && c->attempts == 0,
+        example_expect(ck, a && a->status == TRELLIS_OP_SUCCEEDED,
+                       "%s: action should have succeeded", LEGS[i].name);
+        example_expect(ck, (i > PIVOT) == !c, "%s: should %s a compensate",
+                       LEGS[i].name, i > PIVOT ? "not have" : "have");
+        example_expect(ck, !c || c->attempts == 0,
                        "%s: compensate should not run", LEGS[i].name);
         example_expect(ck, st[i].ok && st[i].n_bookings == 1,
                        "%s should hold exactly one booking, holds %d",
                        LEGS[i].name, st[i].n_bookings);
+        example_expect(ck, st[i].n_booked == 1, "%s booked %d times, want once",
+                       LEGS[i].name, st[i].n_booked);
+        example_expect(ck, st[i].n_cancels == 0,
+                       "%s got %d Cancel call(s), want none", LEGS[i].name,
+                       st[i].n_cancels);
         example_expect(ck, strcmp(st[i].booking, LEGS[i].payload) == 0,
                        "%s holds [%s], want [%s]", LEGS[i].name, st[i].booking,
                        LEGS[i].payload);
+    }
+    return 1;
+}
+
+static void check_booking_ok(const trellis_trans_info_t *info,
+                             const svc_state_t st[N_LEGS], example_check_t *ck)
+{
+    if (!check_forward_only(info, st, ck))
+        return;
+    for (int i = 0; i < N_LEGS; i++) {
+        example_expect(ck,
+                       op_is(&info->branches[i], TRELLIS_OP_ACTION,
+                             TRELLIS_OP_SUCCEEDED, 1),
+                       "%s: action should have succeeded at once",
+                       LEGS[i].name);
         example_expect(ck, strcmp(st[i].history, "Book booked") == 0,
                        "%s saw calls \"%s\", want \"Book booked\"",
                        LEGS[i].name, st[i].history);
     }
 }
 
-/* Compensations ran car, then hotel, then flight: each started after the
- * one before it finished. */
-static void check_reverse_order(const trellis_trans_info_t *info,
+/* Compensations ran from step last down to the flight: each started after
+ * the one after it finished. */
+static void check_reverse_order(const trellis_trans_info_t *info, int last,
                                 example_check_t *ck)
 {
-    for (int i = 0; i + 1 < N_LEGS; i++) {
+    for (int i = 0; i < last; i++) {
         const trellis_op_info_t *early =
             example_find_op(&info->branches[i], TRELLIS_OP_COMPENSATE);
         const trellis_op_info_t *late =
@@ -371,68 +475,186 @@ static void check_reverse_order(const trellis_trans_info_t *info,
     }
 }
 
-static void check_car_fails(const trellis_trans_info_t *info,
-                            const svc_state_t st[N_LEGS], example_check_t *ck)
+/* Step f (at or before the pivot) refused with reason: the steps before
+ * it were cancelled by the numbers their Books gave, its Cancel found
+ * nothing (and was handed no number), the steps after it never called. */
+static void check_fails_before_pivot(const trellis_trans_info_t *info,
+                                     const svc_state_t st[N_LEGS], int f,
+                                     const char *reason, example_check_t *ck)
 {
-    static const char *const want_history[N_LEGS] = {
-        "Book booked, Cancel cancelled", "Book booked, Cancel cancelled",
-        "Book refused, Cancel empty"};
-    example_expect(ck, info->status == TRELLIS_TRANS_FAILED,
-                   "TM status is %s, want failed",
-                   trellis_trans_status_name(info->status));
-    example_expect(ck, info->reason && strstr(info->reason, "no cars left"),
-                   "TM reason \"%s\" should say \"no cars left\"",
-                   info->reason ? info->reason : "");
-    if (!example_expect(ck, info->n_branches == N_LEGS,
-                        "TM has %zu steps, want %d", info->n_branches, N_LEGS))
+    example_expect(ck, info->reason && strstr(info->reason, reason),
+                   "TM reason \"%s\" should say \"%s\"",
+                   info->reason ? info->reason : "", reason);
+    if (!check_tm(info, TRELLIS_TRANS_FAILED, ck))
         return;
     for (int i = 0; i < N_LEGS; i++) {
         const trellis_branch_info_t *b = &info->branches[i];
-        trellis_op_status_t want =
-            i == N_LEGS - 1 ? TRELLIS_OP_FAILED : TRELLIS_OP_SUCCEEDED;
-        example_expect(ck, op_is(b, TRELLIS_OP_ACTION, want, 1),
-                       "%s: action should have %s at once", LEGS[i].name,
-                       trellis_op_status_name(want));
-        example_expect(
-            ck, op_is(b, TRELLIS_OP_COMPENSATE, TRELLIS_OP_SUCCEEDED, 1),
-            "%s: compensate should have succeeded at once", LEGS[i].name);
+        const char *want_history = i < f    ? "Book booked, Cancel cancelled"
+                                   : i == f ? "Book refused, Cancel empty"
+                                            : "";
         example_expect(ck, st[i].ok && st[i].n_bookings == 0,
                        "%s should hold nothing, holds %d booking(s)",
                        LEGS[i].name, st[i].n_bookings);
-        example_expect(ck, strcmp(st[i].history, want_history[i]) == 0,
+        example_expect(ck, strcmp(st[i].history, want_history) == 0,
                        "%s saw calls \"%s\", want \"%s\"", LEGS[i].name,
-                       st[i].history, want_history[i]);
+                       st[i].history, want_history);
+        if (i > f) {
+            const trellis_op_info_t *a = example_find_op(b, TRELLIS_OP_ACTION);
+            example_expect(ck, !a || a->attempts == 0,
+                           "%s: action should not be called", LEGS[i].name);
+            continue;
+        }
+        example_expect(ck,
+                       op_is(b, TRELLIS_OP_ACTION,
+                             i == f ? TRELLIS_OP_FAILED : TRELLIS_OP_SUCCEEDED,
+                             1),
+                       "%s: action should have %s at once", LEGS[i].name,
+                       i == f ? "failed" : "succeeded");
+        example_expect(
+            ck, op_is(b, TRELLIS_OP_COMPENSATE, TRELLIS_OP_SUCCEEDED, 1),
+            "%s: compensate should have succeeded at once", LEGS[i].name);
         /* The compensation log: Cancel named what Book created. */
         example_expect(ck, strcmp(st[i].cancelled, st[i].booked) == 0,
                        "%s: Cancel was handed booking \"%s\", Book gave "
                        "\"%s\"",
                        LEGS[i].name, st[i].cancelled, st[i].booked);
-        example_expect(ck, (i == N_LEGS - 1) == !*st[i].booked,
+        example_expect(ck, (i == f) == !*st[i].booked,
                        "%s: Book %s a booking number", LEGS[i].name,
                        *st[i].booked ? "gave" : "gave no");
     }
-    check_reverse_order(info, ck);
+    check_reverse_order(info, f, ck);
+}
+
+static void check_hotel_fails(const trellis_trans_info_t *info,
+                              const svc_state_t st[N_LEGS], example_check_t *ck)
+{
+    check_fails_before_pivot(info, st, 1, "no rooms left", ck);
+}
+
+static void check_payment_fails(const trellis_trans_info_t *info,
+                                const svc_state_t st[N_LEGS],
+                                example_check_t *ck)
+{
+    check_fails_before_pivot(info, st, PIVOT, "card declined", ck);
+}
+
+static void check_car_after_pivot(const trellis_trans_info_t *info,
+                                  const svc_state_t st[N_LEGS],
+                                  example_check_t *ck)
+{
+    static const char want[] = "Book refused, Book refused, Book booked";
+    if (!check_forward_only(info, st, ck))
+        return;
+    const trellis_op_info_t *car =
+        example_find_op(&info->branches[CAR], TRELLIS_OP_ACTION);
+    /* 3: two refusals and the booking (more only if a call timed out). */
+    example_expect(ck, car && car->attempts >= 3,
+                   "TM: the car's action took %u attempt(s), want 3",
+                   car ? car->attempts : 0);
+    example_expect(
+        ck, car && car->last_error && strstr(car->last_error, "no cars left"),
+        "TM: the car's last error \"%s\" should say \"no cars "
+        "left\"",
+        car && car->last_error ? car->last_error : "");
+    example_expect(ck, strncmp(st[CAR].history, want, strlen(want)) == 0,
+                   "car saw calls \"%s\", want \"%s\"", st[CAR].history, want);
+}
+
+static void check_crash_after_pivot(const trellis_trans_info_t *info,
+                                    const svc_state_t st[N_LEGS],
+                                    example_check_t *ck)
+{
+    if (!check_forward_only(info, st, ck))
+        return;
+    /* The held call's answer went to the trellisd that was killed: the
+     * restarted one must have called Book again to learn it. */
+    example_expect(ck,
+                   !strncmp(st[CAR].history, "Book held", 9) &&
+                       strstr(st[CAR].history + 9, "Book"),
+                   "car saw calls \"%s\", want \"Book held\" and then at "
+                   "least one more Book",
+                   st[CAR].history);
+}
+
+/* ---- crash-after-pivot ----------------------------------------------- */
+
+/* 1 once the car service says its Book of gid is held (within 10 s). */
+static int wait_car_held(const env_t *env, const char *gid)
+{
+    int64_t deadline = harness_mono_ms() + 10000;
+    char err[256];
+    while (harness_mono_ms() < deadline) {
+        char *text = NULL;
+        int held = example_call_text(env->svc[CAR], "/trip.v1.Car/State", gid,
+                                     &text, err, sizeof err) == 0 &&
+                   strstr(text, "effect=held");
+        free(text);
+        if (held)
+            return 1;
+        harness_sleep_ms(20);
+    }
+    return 0;
+}
+
+/* Kill -9 trellisd while the car's Book (after the pivot) is held at the
+ * service, restart it on the same data dir and port, release the Book. */
+static void crash_tm(env_t *env, const char *gid, example_check_t *ck)
+{
+    char err[256], *text = NULL;
+    if (!example_expect(ck, env->tm_proc != NULL,
+                        "crash-after-pivot needs trellisd started here"))
+        return;
+    if (example_expect(ck, wait_car_held(env, gid),
+                       "the car's Book was never held")) {
+        printf("   the car's Book is held at the service, the pivot "
+               "passed: kill -9 trellisd\n");
+        example_expect(ck, harness_server_kill(env->tm_proc) == 0,
+                       "trellisd was not running");
+        example_expect(ck, harness_server_restart(env->tm_proc) == 0,
+                       "trellisd did not restart");
+        printf("   trellisd restarted at %s (same data dir); release the "
+               "car's Book\n",
+               env->tm);
+    }
+    example_expect(ck,
+                   example_call_text(env->svc[CAR], "/trip.v1.Car/Release", gid,
+                                     &text, err, sizeof err) == 0,
+                   "Release: %s", err);
+    free(text);
 }
 
 static const scenario_t SCENARIOS[] = {
-    {"booking-ok", "flight -> hotel -> car, every step succeeds", -1,
-     check_booking_ok},
-    {"car-fails",
-     "flight -> hotel -> car, the car company has no cars left: "
-     "the booked steps are cancelled",
-     N_LEGS - 1, check_car_fails},
+    {"booking-ok", "every step succeeds", -1, "", NULL, check_booking_ok},
+    {"hotel-fails",
+     "the hotel has no rooms left, before the pivot: the flight is "
+     "cancelled",
+     1, "fail", NULL, check_hotel_fails},
+    {"payment-fails",
+     "the card is declined, the pivot fails: hotel and flight are "
+     "cancelled",
+     PIVOT, "fail", NULL, check_payment_fails},
+    {"car-after-pivot",
+     "the car company has no cars left twice, after the pivot: retried "
+     "until it books, nothing cancelled",
+     CAR, "refuse=2", NULL, check_car_after_pivot},
+    {"crash-after-pivot",
+     "trellisd is killed while the car's Book (after the pivot) is in "
+     "flight, then restarted: booked once, nothing cancelled",
+     CAR, "hold", crash_tm, check_crash_after_pivot},
 };
 #define N_SCENARIOS (sizeof SCENARIOS / sizeof SCENARIOS[0])
 
-/* Submit the saga and wait for the outcome. When submit fails (a service
- * that never answers keeps the saga going past the call's deadline), the
- * TM's view as it stands, for the report; NULL if there is none. */
+/* Submit the saga and wait for the outcome (with sc->during run between,
+ * when it has one). When submit fails (a service that never answers keeps
+ * the saga going past the call's deadline), the TM's view as it stands,
+ * for the report; NULL if there is none. */
 static trellis_trans_info_t *submit(env_t *env, const scenario_t *sc,
-                                    const char *gid)
+                                    const char *gid, example_check_t *ck)
 {
     char err[256], reason[1100] = "";
     trellis_trans_status_t status = TRELLIS_TRANS_UNSPECIFIED;
-    trellis_saga_t *s = build_saga(env, gid, sc->fail_leg);
+    trellis_saga_t *s =
+        build_saga(env, gid, sc->mark_leg, sc->mark, sc->during == NULL);
     if (!s)
         return NULL;
     int64_t t0 = harness_mono_ms();
@@ -448,6 +670,8 @@ static trellis_trans_info_t *submit(env_t *env, const scenario_t *sc,
     printf("   submitted; the TM answered %s after %lld ms%s%s\n",
            trellis_trans_status_name(status),
            (long long)(harness_mono_ms() - t0), reason[0] ? ": " : "", reason);
+    if (sc->during)
+        sc->during(env, gid, ck);
     return query_final(env, gid);
 }
 
@@ -461,7 +685,7 @@ static int run_scenario(env_t *env, const scenario_t *sc)
         printf("   new gid: %s\n", err);
         ck.failed++;
     }
-    trellis_trans_info_t *info = ck.failed ? NULL : submit(env, sc, gid);
+    trellis_trans_info_t *info = ck.failed ? NULL : submit(env, sc, gid, &ck);
     if (info) {
         svc_state_t st[N_LEGS];
         print_tm_report(info);
@@ -480,9 +704,12 @@ static int run_scenario(env_t *env, const scenario_t *sc)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: example-saga [--scenario booking-ok|car-fails] "
-                    "[--tm HOST:PORT] [--flight HOST:PORT] "
-                    "[--hotel HOST:PORT] [--car HOST:PORT]\n");
+    fprintf(stderr, "usage: example-saga [--scenario NAME] [--tm HOST:PORT] "
+                    "[--flight|--hotel|--payment|--car|--email HOST:PORT]\n"
+                    "scenarios:");
+    for (size_t s = 0; s < N_SCENARIOS; s++)
+        fprintf(stderr, " %s", SCENARIOS[s].name);
+    fprintf(stderr, "\n");
     return 2;
 }
 
