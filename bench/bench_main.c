@@ -75,6 +75,7 @@ typedef struct {
     int tm_pid;
     double duration_s, warmup_s;
     uint64_t hold;
+    int listeners; /* saga2: completion listeners per saga */
     uint32_t hold_retry_ms;
 } opts_t;
 
@@ -101,6 +102,8 @@ static void usage(FILE *out)
         "  --hold N            first park N sagas whose first step "
         "answers ONGOING\n"
         "  --hold-retry-ms MS  their retry interval (600000)\n"
+        "  --listeners N       saga2: completion listeners per saga (0..8;\n"
+        "                      each the participant's Echo, a no-op)\n"
         "  --client-threads N  completion-queue threads of the bench "
         "client (1)\n"
         "  --channels N        TCP connections to each server (1)\n"
@@ -197,6 +200,8 @@ static int set_opt(opts_t *o, const char *k, const char *v)
     else if (strcmp(k, "--tm-pid") == 0 &&
              !(rc = parse_num(k, v, 1, 1 << 30, &d)))
         o->tm_pid = (int)d;
+    else if (strcmp(k, "--listeners") == 0 && !(rc = parse_num(k, v, 0, 8, &d)))
+        o->listeners = (int)d;
     else if (strcmp(k, "--hold") == 0 && !(rc = parse_num(k, v, 0, 1e8, &d)))
         o->hold = (uint64_t)d;
     else if (strcmp(k, "--hold-retry-ms") == 0 &&
@@ -839,6 +844,7 @@ static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
         return run_hybrid(o, env, run);
     bench_saga_t saga;
     bench_saga_init(&saga, env->part_addr, "b");
+    bench_saga_listen(&saga, o->listeners);
     print_nodes(env);
     printf("participant at %s (pid %d)\n", env->part_addr, env->part_pid);
     if (run_echo(o, env, &run->echo) != 0 ||

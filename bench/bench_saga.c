@@ -25,6 +25,14 @@ void bench_saga_init(bench_saga_t *s, const char *part_addr, const char *tag)
     s->wait_result = 1;
 }
 
+void bench_saga_listen(bench_saga_t *s, int n)
+{
+    const char *slash = strchr(s->action, '/');
+    snprintf(s->listener, sizeof(s->listener), "%.*s%s",
+             (int)(slash - s->action), s->action, BENCH_ECHO_METHOD);
+    s->n_listeners = n;
+}
+
 void bench_saga_hold(bench_saga_t *s, uint32_t retry_ms)
 {
     const char *slash = strchr(s->action, '/');
@@ -60,6 +68,11 @@ int bench_saga_make(uint64_t seq, grpc_byte_buffer **out, void *saga)
     Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
     o.wait_result = s->wait_result;
     o.retry_interval_ms = s->retry_interval_ms;
+    char *listeners[8];
+    for (int i = 0; i < s->n_listeners && i < 8; i++)
+        listeners[i] = (char *)s->listener;
+    o.n_listeners = (size_t)(s->n_listeners < 8 ? s->n_listeners : 8);
+    o.listeners = listeners;
     Trellis__V1__SubmitRequest r = TRELLIS__V1__SUBMIT_REQUEST__INIT;
     r.gid = gid;
     r.n_steps = 2;

@@ -25,11 +25,17 @@ typedef struct {
     uint64_t gid_base;    /* added to the call's seq: gids never repeat */
     int wait_result;
     uint32_t retry_interval_ms; /* 0: trellisd's default */
+    char listener[256];         /* ".../Echo": a no-op completion listener */
+    int n_listeners;            /* completion listeners per saga, 0..8 */
 } bench_saga_t;
 
 /* A plain saga2 workload against the participant at part_addr: both steps
  * Action (with Compensate), wait_result. */
 void bench_saga_init(bench_saga_t *s, const char *part_addr, const char *tag);
+
+/* Give every saga of s n completion listeners (TransOptions.listeners),
+ * each the participant's Echo method, a no-op. */
+void bench_saga_listen(bench_saga_t *s, int n);
 
 /* Turn s into the hold workload: first step Hold (ONGOING), no wait, and
  * a retry interval of retry_ms so held sagas stay in trellisd's memory. */

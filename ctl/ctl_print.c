@@ -438,6 +438,53 @@ static void print_pivot_text(const trellis_trans_info_t *info)
                           : "not passed yet: a failure still rolls back");
 }
 
+/* A completion listener's notify for the side the transaction took: its
+ * ops are listed in slot order, commit-side then rollback-side. */
+static const trellis_op_info_t *listener_op(const trellis_trans_info_t *info,
+                                            const trellis_branch_info_t *br)
+{
+    if (br->mode != TRELLIS_MODE_EVENT || br->n_ops < 2)
+        return NULL;
+    int failing = info->status == TRELLIS_TRANS_ABORTING ||
+                  info->status == TRELLIS_TRANS_FAILED;
+    return &br->ops[failing ? 1 : 0];
+}
+
+/* Listeners are called only once the outcome is reached: a call made or
+ * done says the transaction is past it, telling them. */
+static int telling_listeners(const trellis_trans_info_t *info)
+{
+    if (info->status != TRELLIS_TRANS_SUBMITTED &&
+        info->status != TRELLIS_TRANS_ABORTING)
+        return 0;
+    for (size_t b = 0; b < info->n_branches; b++) {
+        const trellis_op_info_t *op = listener_op(info, &info->branches[b]);
+        if (op && (op->attempts > 0 || op->status == TRELLIS_OP_SUCCEEDED))
+            return 1;
+    }
+    return 0;
+}
+
+/* Completion listeners: one line each, told or pending. */
+static void print_listeners_text(const trellis_trans_info_t *info)
+{
+    if (telling_listeners(info))
+        printf("outcome   %s; telling listeners\n",
+               info->status == TRELLIS_TRANS_SUBMITTED ? "succeeded"
+                                                       : "failed");
+    for (size_t b = 0; b < info->n_branches; b++) {
+        const trellis_op_info_t *op = listener_op(info, &info->branches[b]);
+        if (!op)
+            continue;
+        printf("listener  %s: %s (%" PRIu32 " attempts)\n",
+               op->target ? op->target : "",
+               op->status == TRELLIS_OP_SUCCEEDED ? "told"
+               : op->status == TRELLIS_OP_SKIPPED ? "not told (stopped)"
+                                                  : "pending",
+               op->attempts);
+    }
+}
+
 void ctl_print_trans_text(const trellis_trans_info_t *info)
 {
     char t[40];
@@ -448,6 +495,7 @@ void ctl_print_trans_text(const trellis_trans_info_t *info)
     print_workflow_text(info);
     print_message_text(info);
     print_pivot_text(info);
+    print_listeners_text(info);
     printf("created   %s\n", ctl_fmt_time(info->created_ms, t, sizeof t));
     printf("updated   %s\n", ctl_fmt_time(info->updated_ms, t, sizeof t));
     printf("finished  %s\n", ctl_fmt_time(info->finished_ms, t, sizeof t));

@@ -261,6 +261,9 @@ typedef struct {
     int64_t log_len;
     char log_hex[2 * 256 + 1];
     int64_t log_size;
+    /* A Notify (completion listener): the CompletionEvent's status
+     * ("SUCCEEDED", "FAILED", "bad"; "" for other ops). */
+    char event_status[16];
 } harness_part_call_t;
 
 /* A (gid, branch) whose forward op took effect and was not undone. */

@@ -6,6 +6,7 @@
  *   call seq=S start_ms=T end_ms=T gid=G branch=B op=O dtm_op=O
  *        trans_type=T n=N len=L answer=A effect=E
  *        [log_len=N log=HEX [log_size=M]]
+ *        [event_status=S event_finished_ms=T]
  *   net gid=G branch=B confirmed=0|1
  * Unknown keys and line kinds are ignored, so the participant may add
  * fields without breaking older readers.
@@ -58,6 +59,8 @@ static void parse_call_kv(harness_part_call_t *c, const char *k, const char *v)
         copy_field(c->log_hex, sizeof c->log_hex, v);
     else if (!strcmp(k, "log_size"))
         c->log_size = strtoll(v, NULL, 10);
+    else if (!strcmp(k, "event_status"))
+        copy_field(c->event_status, sizeof c->event_status, v);
 }
 
 static void parse_net_kv(harness_part_net_t *n, const char *k, const char *v)

@@ -13,6 +13,7 @@
  *
  * Methods: /trellis.test.Part/{Action,Compensate,Try,Confirm,Cancel,Prepare,
  * Commit,Rollback} are branch ops (the method names the op),
+ * /trellis.test.Part/Notify is a completion listener (below),
  * /trellis.test.Part/State reports what happened (below), and
  * /trellis.test.Part/Control takes a command (below).
  *
@@ -54,6 +55,13 @@
  *   "ok;compensate=hold"             the compensation waits for the test
  *   "action=reply:booking=42"        the action replies "booking=42"
  * A payload that does not parse answers ERROR and is journaled as "error".
+ *
+ * Notify (a completion listener, dtm-op "notify"): its payload is the
+ * CompletionEvent trellisd sends, so its script is --notify-script SCRIPT
+ * (the steps above, e.g. "unavail:3" or "hold"; default ""), the same for
+ * every call. Its barrier is a forward op's (first success "applied",
+ * again "dup"), and its journal line adds event_status=SUCCEEDED|FAILED
+ * event_finished_ms=T (or event_status=bad when the bytes do not parse).
  *
  * Barrier (in memory, per (gid, branch_id), like DESIGN's branch barrier):
  * a successful op takes effect at most once:
@@ -116,7 +124,7 @@
 #include "trellis_fnv.h"
 #include "trellis_portfile.h"
 
-#define N_OPS 8
+#define N_OPS 9
 #define MAX_STEPS 16
 #define N_BUCKETS 65536
 #define METHOD_PREFIX "/trellis.test.Part/"
@@ -134,7 +142,12 @@ static const struct {
     {"Try", "try", KIND_FORWARD},       {"Confirm", "confirm", KIND_CONFIRM},
     {"Cancel", "cancel", KIND_UNDO},    {"Prepare", "prepare", KIND_FORWARD},
     {"Commit", "commit", KIND_CONFIRM}, {"Rollback", "rollback", KIND_UNDO},
+    {"Notify", "notify", KIND_FORWARD},
 };
+
+/* The completion listener's method: its payload is trellisd's
+ * CompletionEvent, not a script; --notify-script scripts it instead. */
+#define OP_NOTIFY 8
 
 static int op_by_name(const char *s, size_t len)
 {
@@ -335,6 +348,8 @@ typedef struct {
     size_t log_len;    /* its length */
     uint64_t log_size; /* the full size trellisd said */
     char log_hex[2 * LOG_HEX_MAX + 1];
+    const char *event_status; /* Notify: the event's status, else NULL */
+    int64_t event_finished_ms;
 } record_t;
 
 static struct {
@@ -348,9 +363,11 @@ static struct {
     int64_t next_seq;
     FILE *journal;
     int keep_records;
+    const char *notify_script; /* --notify-script */
 } S = {.mu = PTHREAD_MUTEX_INITIALIZER,
        .hold_cv = PTHREAD_COND_INITIALIZER,
-       .keep_records = 1};
+       .keep_records = 1,
+       .notify_script = ""};
 
 /* The bucket of (gid, branch): both hashed, a 0x1f between them. */
 static size_t branch_bucket(const char *gid, const char *branch)
@@ -430,6 +447,10 @@ static void record_format(const record_t *r, char *buf, size_t len)
     else if (r->has_log)
         n += snprintf(buf + n, len - (size_t)n, " log_len=%zu log=%s",
                       r->log_len, r->log_hex);
+    if (r->event_status && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n,
+                      " event_status=%s event_finished_ms=%lld",
+                      r->event_status, (long long)r->event_finished_ms);
     if (n >= 0 && (size_t)n < len)
         snprintf(buf + n, len - (size_t)n, "\n");
 }
@@ -621,6 +642,22 @@ static void reply_with(trellis_reply_t *reply, const plan_t *p)
     reply->body_len = p->reply_len;
 }
 
+/* Notify: what the CompletionEvent says, into r. */
+static void record_event(record_t *r, const uint8_t *payload, size_t len)
+{
+    trellis_completion_event_t ev;
+    char err[128];
+    if (trellis_completion_event_parse(payload, len, &ev, err, sizeof err) !=
+        TRELLIS_OK) {
+        r->event_status = "bad";
+        return;
+    }
+    r->event_status = ev.status == TRELLIS_TRANS_SUCCEEDED ? "SUCCEEDED"
+                      : ev.status == TRELLIS_TRANS_FAILED  ? "FAILED"
+                                                           : "other";
+    r->event_finished_ms = ev.finished_ms;
+}
+
 static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
                       size_t payload_len, trellis_reply_t *reply, void *user)
 {
@@ -634,7 +671,13 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     record_log(&r, ctx);
 
     plan_t plan;
-    int bad = parse_script((const char *)payload, payload_len, op, &plan);
+    int bad;
+    if (op == OP_NOTIFY) {
+        record_event(&r, payload, payload_len);
+        bad = parse_script(S.notify_script, strlen(S.notify_script), op, &plan);
+    } else {
+        bad = parse_script((const char *)payload, payload_len, op, &plan);
+    }
     pthread_mutex_lock(&S.mu);
     branch_state_t *b = branch_get(r.gid, r.branch);
     r.seq = ++S.next_seq;
@@ -745,7 +788,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: trellis-testpart --listen ADDR --port-file FILE "
                     "[--journal FILE] [--threads N] "
-                    "[--no-memory-journal] [--tls-cert PEM --tls-key PEM "
+                    "[--no-memory-journal] [--notify-script SCRIPT] "
+                    "[--tls-cert PEM --tls-key PEM "
                     "[--tls-client-ca PEM]]\n");
     return 2;
 }
@@ -769,6 +813,8 @@ static int parse_args(int argc, char **argv, args_t *a)
             a->journal = v;
         else if (!strcmp(argv[i], "--threads"))
             a->threads = atoi(v);
+        else if (!strcmp(argv[i], "--notify-script"))
+            S.notify_script = v;
         else if (!strcmp(argv[i], "--tls-cert"))
             a->tls_cert = v;
         else if (!strcmp(argv[i], "--tls-key"))

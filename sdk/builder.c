@@ -18,6 +18,9 @@ void tr_options_clear(trellis_options_t *o)
     }
     free((void *)o->header_keys);
     free((void *)o->header_values);
+    for (size_t i = 0; i < o->n_listeners; i++)
+        free((char *)o->listeners[i]);
+    free((void *)o->listeners);
     memset(o, 0, sizeof *o);
 }
 
@@ -43,13 +46,32 @@ static int copy_headers(trellis_options_t *dst, const trellis_options_t *o)
     return 0;
 }
 
+/* Deep copy of o's listeners into dst, as copy_headers. */
+static int copy_listeners(trellis_options_t *dst, const trellis_options_t *o)
+{
+    if (o->n_listeners == 0 || o->listeners == NULL)
+        return 0;
+    char **l = calloc(o->n_listeners, sizeof *l);
+    dst->listeners = (const char *const *)l;
+    if (l == NULL)
+        return -1;
+    for (size_t i = 0; i < o->n_listeners; i++) {
+        dst->n_listeners = i + 1;
+        if ((l[i] = tr_strdup0(o->listeners[i])) == NULL)
+            return -1;
+    }
+    return 0;
+}
+
 int tr_options_copy(trellis_options_t *dst, const trellis_options_t *o)
 {
     *dst = *o;
     dst->n_headers = 0;
     dst->header_keys = NULL;
     dst->header_values = NULL;
-    if (copy_headers(dst, o) != 0) {
+    dst->n_listeners = 0;
+    dst->listeners = NULL;
+    if (copy_headers(dst, o) != 0 || copy_listeners(dst, o) != 0) {
         tr_options_clear(dst);
         return -1;
     }

@@ -281,6 +281,11 @@ tr_pb_options_t *tr_pb_options_new(const trellis_options_t *o)
     p->msg.retry_interval_ms = o->retry_interval_ms;
     p->msg.request_timeout_ms = o->request_timeout_ms;
     p->msg.retry_limit = o->retry_limit;
+    if (o->n_listeners > 0 && o->listeners != NULL) {
+        /* protobuf-c's field is not const; the message is only packed */
+        p->msg.n_listeners = o->n_listeners;
+        p->msg.listeners = (char **)o->listeners;
+    }
     if (o->n_headers == 0 || o->header_keys == NULL || o->header_values == NULL)
         return p;
     p->headers = calloc(o->n_headers, sizeof *p->headers);

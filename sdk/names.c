@@ -46,6 +46,8 @@ const char *trellis_mode_name(trellis_mode_t m)
         return "msg";
     case TRELLIS_MODE_MSG_CHECK:
         return "msg_check";
+    case TRELLIS_MODE_EVENT:
+        return "event";
     }
     return "unknown";
 }
@@ -73,6 +75,8 @@ const char *trellis_op_name(trellis_op_t op)
         return "resume";
     case TRELLIS_OP_QUERY_PREPARED:
         return "query_prepared";
+    case TRELLIS_OP_NOTIFY:
+        return "notify";
     }
     return "unknown";
 }

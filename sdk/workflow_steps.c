@@ -3,7 +3,7 @@
  * _tcc, _xa, _local) and its hooks.
  *
  * Step n (branch id "%02u" of n) meets the progress trellisd handed to
- * the run at branch n:
+ * the run at branch n, completion listeners (mode EVENT) not counted:
  *   - none there: a new step — RegisterBranch (its ops — the forward op's
  *     target too, which trellisd keeps for the comparison — and payload),
  *     then the forward op (the participant's, or the local action), then
@@ -71,6 +71,21 @@ const Trellis__V1__Branch *tr_wf_branch(const Trellis__V1__Transaction *t,
     for (size_t i = 0; i < t->n_branches; i++)
         if (strcmp(t->branches[i]->branch_id, id) == 0)
             return t->branches[i];
+    return NULL;
+}
+
+/* Branch n of the progress, completion listeners left out: trellisd
+ * appends those right after the head, outside the steps' numbering. */
+static const Trellis__V1__Branch *step_branch(const Trellis__V1__Transaction *t,
+                                              size_t n)
+{
+    size_t pos = 0;
+    for (size_t i = 0; i < t->n_branches; i++) {
+        if ((int)t->branches[i]->mode == TRELLIS_MODE_EVENT)
+            continue;
+        if (pos++ == n)
+            return t->branches[i];
+    }
     return NULL;
 }
 
@@ -342,8 +357,7 @@ static trellis_rc_t step(trellis_wf_t *wf, const wf_step_t *s, uint8_t **reply,
     char id[16];
     snprintf(id, sizeof id, "%02u", ++wf->n_steps);
     const Trellis__V1__Transaction *t = wf->progress;
-    const Trellis__V1__Branch *b =
-        wf->n_steps < t->n_branches ? t->branches[wf->n_steps] : NULL;
+    const Trellis__V1__Branch *b = step_branch(t, wf->n_steps);
     if (!wf->mismatch && b != NULL && !matches(id, b, s))
         set_mismatch(wf, id, b, s);
     if (wf->mismatch)
@@ -467,8 +481,8 @@ void *trellis_wf_user(const trellis_wf_t *wf)
 int tr_wf_check_all_reached(trellis_wf_t *wf)
 {
     const Trellis__V1__Transaction *t = wf->progress;
-    for (size_t i = (size_t)wf->n_steps + 1; i < t->n_branches; i++) {
-        const Trellis__V1__Branch *b = t->branches[i];
+    const Trellis__V1__Branch *b;
+    for (size_t i = (size_t)wf->n_steps + 1; (b = step_branch(t, i)); i++) {
         if (strcmp(b->branch_id, WF_HOOKS_ID) == 0)
             continue;
         const Trellis__V1__Op *fw = forward_of(b);

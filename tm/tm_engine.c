@@ -467,10 +467,12 @@ static void on_write_done(void *arg, tm_write_result_t result)
         send_ack(t);
     }
     if (l->pending_writes == 0 && !l->finalized) {
-        if (tm_tx_is_final(l->tx.status))
+        if (tm_tx_is_final(l->tx.status)) {
             finalize(l);
-        else
+        } else {
+            tm_wait_answer_known(l); /* listeners are told after */
             tm_engine_drive(l);
+        }
     }
     tm_parked_t *parked = tm_wait_take_parked_if_settled(l);
     pthread_mutex_unlock(&l->mu);

@@ -158,6 +158,7 @@ typedef struct {
     const char *(*store_kind_name)(void *store);
     void (*store_start_ownership)(void *store,
                                   const tm_store_owner_hooks_t *hooks);
+    /* call_start copies payload and md before it returns. */
     void *caller;
     int (*call_start)(void *caller, const char *host_port, const char *method,
                       const uint8_t *payload, size_t len, const tm_md_t *md,

@@ -15,6 +15,10 @@
  * memory or, after a restart, from the store alike. A workflow step's
  * recorded result (RecordStep) is handed over the same way; it is never
  * overwritten, since the service, not trellisd, calls a step's forward op.
+ *
+ * A completion listener's notify (a kind with event_payload) is sent the
+ * transaction's CompletionEvent (tm_event.c) instead of the branch's
+ * payload, packed at call time from the model.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -23,6 +27,7 @@
 #include <string.h>
 
 #include "tm_engine_impl.h"
+#include "tm_event.h"
 #include "tm_exit.h"
 #include "tm_kind.h"
 #include "tm_log.h"
@@ -160,6 +165,15 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
     size_t n = call_metadata(l, br, op, md);
     n += action_log_metadata(br, slot, l->eng->cfg.max_action_log, md, n,
                              log_size, sizeof(log_size));
+    const uint8_t *payload = br->payload;
+    size_t payload_len = br->payload_len;
+    uint8_t *event = NULL;
+    const tm_kind_t *kind = tm_kind_find(br->mode);
+    if (kind && kind->event_payload) {
+        if (!(event = tm_event_pack(&l->tx, slot, &payload_len)))
+            tm_exit_oom("completion event");
+        payload = event;
+    }
     call_ctx_t *ctx = malloc(sizeof(*ctx));
     if (!ctx)
         tm_exit_oom("call context");
@@ -171,8 +185,8 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
     mark->inflight = 1;
     tm_live_ref(l);
     if (l->eng->env.call_start(l->eng->env.caller, target.host_port,
-                               target.method, br->payload, br->payload_len, md,
-                               n, tm_engine_request_timeout_of(l, br),
+                               target.method, payload, payload_len, md, n,
+                               tm_engine_request_timeout_of(l, br),
                                on_call_done, ctx, err, sizeof(err)) != 0) {
         /* Not sent: an attempt without an answer, like a call that timed
          * out, so it counts toward retry_limit. */
@@ -181,6 +195,7 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
         free(ctx);
         apply_unsent(l, b, slot, err);
     }
+    free(event); /* call_start copied it */
 }
 
 /* One line per branch call at debug level. */

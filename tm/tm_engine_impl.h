@@ -205,6 +205,13 @@ void tm_wait_add(tm_live_t *l, tm_rpc_t *rpc, tm_wait_kind_t kind);
 tm_waiter_t *tm_wait_take(tm_live_t *l);
 /* Answer every waiter with l's final state. */
 void tm_wait_answer_final(tm_live_t *l);
+/* Answer every waiter once l's outcome is known from durable state (no
+ * write pending; tm_plan_outcome_known), though listeners may still be
+ * told before l is final; else leave them waiting. */
+void tm_wait_answer_known(tm_live_t *l);
+/* A repeated request that waits for the outcome: answered at once when
+ * it is known from durable state, else kept as tm_wait_add does. */
+void tm_wait_add_or_answer(tm_live_t *l, tm_rpc_t *rpc, tm_wait_kind_t kind);
 /* Move every waiter of from to to (a fresher copy replaces from). Both
  * locks held, or to not yet visible to anyone. */
 void tm_wait_move(tm_live_t *from, tm_live_t *to);

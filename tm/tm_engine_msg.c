@@ -155,6 +155,8 @@ static tm_live_t *new_message(tm_engine_t *e,
         tm_live_unref(l);
         return NULL;
     }
+    if (tm_request_add_listeners(&l->tx, r->options) != 0)
+        tm_exit_oom("listeners");
     tm_engine_fit(l);
     if (r->submit)
         decide_to_deliver(l);
@@ -181,7 +183,7 @@ static int same_message(const tm_trans_t *tx, uint64_t h)
 static void answer_message(tm_live_t *l, tm_rpc_t *rpc, int wait)
 {
     if (wait && !tm_tx_is_final(l->tx.status))
-        tm_wait_add(l, rpc, TM_WAIT_PREPARE_MESSAGE);
+        tm_wait_add_or_answer(l, rpc, TM_WAIT_PREPARE_MESSAGE);
     else
         tm_engine_answer_status(l->eng, rpc, TM_ANSWER_PREPARE_MESSAGE,
                                 l->tx.gid, l->tx.status, l->tx.reason);
@@ -313,7 +315,7 @@ int tm_engine_submit_message(tm_live_t *l, tm_rpc_t *rpc,
         /* Submitted already (a repeat, or the back-check found the
          * commit), or dropped: the answer says which. */
         if (wait && !tm_tx_is_final(tx->status))
-            tm_wait_add(l, rpc, TM_WAIT_SUBMIT);
+            tm_wait_add_or_answer(l, rpc, TM_WAIT_SUBMIT);
         else
             tm_engine_answer_status(l->eng, rpc, TM_ANSWER_SUBMIT, tx->gid,
                                     tx->status, tx->reason);

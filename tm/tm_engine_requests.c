@@ -237,7 +237,7 @@ static void submit_existing(tm_live_t *l, const tm_engine_req_t *rq,
     }
     if (tx->submit_hash == h) {
         if (wants_wait(r) && !tm_tx_is_final(tx->status))
-            tm_wait_add(l, rq->rpc, TM_WAIT_SUBMIT);
+            tm_wait_add_or_answer(l, rq->rpc, TM_WAIT_SUBMIT);
         else
             tm_engine_answer_status(e, rq->rpc, TM_ANSWER_SUBMIT, tx->gid,
                                     tx->status, tx->reason);
@@ -287,6 +287,8 @@ static tm_live_t *new_submitted(tm_engine_t *e,
         tm_live_unref(l);
         return NULL;
     }
+    if (tm_request_add_listeners(&l->tx, r->options) != 0)
+        tm_exit_oom("listeners");
     tm_engine_fit(l);
     return l;
 }
@@ -375,6 +377,9 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
         tm_exit_oom("transaction");
     if (!fresh->tx.opts.timeout_to_fail_ms)
         fresh->tx.opts.timeout_to_fail_ms = e->cfg.prepared_timeout_ms;
+    if (tm_request_add_listeners(&fresh->tx, r->options) != 0)
+        tm_exit_oom("listeners");
+    tm_engine_fit(fresh);
     int again = 0;
     tm_live_t *l = NULL;
     tm_found_t f =
@@ -505,7 +510,7 @@ static void abort_live(tm_live_t *l, const tm_engine_req_t *rq, const void *arg)
         return;
     }
     if (r->wait_result && !tm_tx_is_final(tx->status))
-        tm_wait_add(l, rq->rpc, TM_WAIT_ABORT);
+        tm_wait_add_or_answer(l, rq->rpc, TM_WAIT_ABORT);
     else
         tm_engine_answer_status(e, rq->rpc, TM_ANSWER_ABORT, tx->gid,
                                 tx->status, NULL);

@@ -33,7 +33,8 @@ static tm_live_t *new_workflow(tm_engine_t *e,
         tm_exit_oom("workflow");
     if (!l->tx.opts.timeout_to_fail_ms)
         l->tx.opts.timeout_to_fail_ms = e->cfg.prepared_timeout_ms;
-    if (tm_request_add_workflow_head(&l->tx, r) != 0)
+    if (tm_request_add_workflow_head(&l->tx, r) != 0 ||
+        tm_request_add_listeners(&l->tx, r->options) != 0)
         tm_exit_oom("workflow head");
     tm_engine_fit(l);
     return l;

@@ -34,6 +34,9 @@ typedef enum {
     TM_PLACE_HEAD = 2,
     /* Only in a message, made by PrepareMessage; never registered. */
     TM_PLACE_MESSAGE = 3,
+    /* Appended by the TM for each of the options' listeners when the
+     * transaction is created; never registered. */
+    TM_PLACE_LISTENER = 4,
 } tm_place_t;
 
 typedef struct {
@@ -60,6 +63,14 @@ typedef struct {
      * participant bug), its retry limit only alerts, and a timeout after
      * the decision rolls nothing back. It has no phase-2 op. */
     int forward_only;
+    /* 1: the transaction's outcome does not wait for it: waiters are
+     * answered once every other branch is done (tm_plan_outcome_known),
+     * though the transaction becomes final only after it. With
+     * runs_last: a completion listener. */
+    int after_outcome;
+    /* 1: its phase-2 ops are sent a CompletionEvent built at call time
+     * (tm_engine_calls.c), not the branch's stored payload. */
+    int event_payload;
 } tm_kind_t;
 
 /* The kind stored as mode, or NULL for a number no kind has. */

@@ -14,10 +14,12 @@ extern const tm_kind_t tm_kind_local;
 extern const tm_kind_t tm_kind_hooks;
 extern const tm_kind_t tm_kind_msg;
 extern const tm_kind_t tm_kind_msg_check;
+extern const tm_kind_t tm_kind_event;
 
 static const tm_kind_t *const kinds[] = {
-    &tm_kind_saga,  &tm_kind_tcc,   &tm_kind_xa,  &tm_kind_workflow,
-    &tm_kind_local, &tm_kind_hooks, &tm_kind_msg, &tm_kind_msg_check,
+    &tm_kind_saga,     &tm_kind_tcc,       &tm_kind_xa,
+    &tm_kind_workflow, &tm_kind_local,     &tm_kind_hooks,
+    &tm_kind_msg,      &tm_kind_msg_check, &tm_kind_event,
 };
 
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))

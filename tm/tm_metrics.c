@@ -48,12 +48,23 @@ static const char *mode_label(int i)
 }
 
 /* A message step's kind is never a transaction's mode (a message is
- * labelled by its head, "msg"), so it gets no series of its own. */
+ * labelled by its head, "msg"), nor a completion listener's (it rides
+ * along any transaction), so they get no series of their own. */
 static int mode_shown(int i)
 {
-    return i >= MODE_HYBRID ||
-           ((size_t)i < tm_kind_count() &&
-            tm_kind_at((size_t)i)->place != TM_PLACE_MESSAGE);
+    if (i >= MODE_HYBRID)
+        return 1;
+    if ((size_t)i >= tm_kind_count())
+        return 0;
+    const tm_kind_t *k = tm_kind_at((size_t)i);
+    return k->place != TM_PLACE_MESSAGE && !k->after_outcome;
+}
+
+/* A listener's branch says nothing about the transaction's mode. */
+static int counts_for_mode(const tm_branch_t *b)
+{
+    const tm_kind_t *k = tm_kind_find(b->mode);
+    return !k || !k->after_outcome;
 }
 
 enum { OUTCOME_SUCCEEDED, OUTCOME_FAILED, N_OUTCOMES };
@@ -64,7 +75,7 @@ static const char *const result_names[TM_METRICS_CALL_RESULTS] = {
 
 /* Op kinds are 1..TM_OP_KINDS-1 (tm_op_kind_t); index 0 is unused. */
 #define N_KINDS TM_OP_KINDS
-_Static_assert(N_KINDS == 11, "one CALL_HIST per op kind below");
+_Static_assert(N_KINDS == 12, "one CALL_HIST per op kind below");
 
 /* Latency in microseconds: 0.25 ms .. 10 s. */
 static const uint64_t call_bounds_us[] = {
@@ -105,6 +116,7 @@ static struct {
     {                                                                          \
         call_bounds_us, N_OF(call_bounds_us), {0}, 0                           \
     }
+            CALL_HIST,
             CALL_HIST,
             CALL_HIST,
             CALL_HIST,
@@ -161,7 +173,10 @@ uint64_t tm_metrics_now_us(void)
 
 static int mode_index(const tm_trans_t *tx)
 {
-    if (tx->n_branches == 0)
+    size_t n = tx->n_branches;
+    while (n > 0 && !counts_for_mode(&tx->branches[n - 1]))
+        n--; /* listeners are appended last */
+    if (n == 0)
         return MODE_NONE;
     tm_mode_t first = tx->branches[0].mode;
     const tm_kind_t *head = tm_kind_find(first);
@@ -169,8 +184,8 @@ static int mode_index(const tm_trans_t *tx)
          head && head->place == TM_PLACE_HEAD && k < tm_kind_count(); k++)
         if (tm_kind_at(k) == head) /* a workflow, whatever its steps */
             return (int)k;
-    for (size_t i = 1; i < tx->n_branches; i++)
-        if (tx->branches[i].mode != first)
+    for (size_t i = 1; i < n; i++)
+        if (tx->branches[i].mode != first && counts_for_mode(&tx->branches[i]))
             return MODE_HYBRID;
     for (size_t k = 0; k < tm_kind_count(); k++)
         if (tm_kind_at(k)->mode == first)

@@ -71,6 +71,12 @@ static int runs_last(const tm_branch_t *b)
     return k && k->runs_last;
 }
 
+static int after_outcome(const tm_branch_t *b)
+{
+    const tm_kind_t *k = tm_kind_find(b->mode);
+    return k && k->after_outcome;
+}
+
 static int deps_succeeded(const tm_trans_t *tx, const tm_branch_t *b)
 {
     for (size_t d = 0; d < b->n_deps; d++)
@@ -107,14 +113,18 @@ static tm_slot_t commit_phase_slot(const tm_branch_t *b)
     return failed_by_record(b) ? TM_SLOT_ROLLBACK : TM_SLOT_COMMIT;
 }
 
-/* Every branch but `but` has its commit-phase op done (or has none). */
-static int others_committed(const tm_trans_t *tx, size_t but)
+static int after_outcome(const tm_branch_t *b);
+
+/* Every branch but `but` has its commit-phase op done (or has none);
+ * after_outcome branches (listeners) only count unless skip_after: a
+ * runs_last branch never waits for them, nor they for each other. */
+static int others_committed(const tm_trans_t *tx, size_t but, int skip_after)
 {
     for (size_t i = 0; i < tx->n_branches; i++) {
-        const tm_op_t *op =
-            &tx->branches[i].ops[commit_phase_slot(&tx->branches[i])];
+        const tm_branch_t *b = &tx->branches[i];
+        const tm_op_t *op = &b->ops[commit_phase_slot(b)];
         if (i != but && op->kind != TM_KIND_NONE &&
-            op->status != TM_OP_SUCCEEDED)
+            op->status != TM_OP_SUCCEEDED && !(skip_after && after_outcome(b)))
             return 0;
     }
     return 1;
@@ -165,11 +175,13 @@ static int dependents_settled(const tm_trans_t *tx, size_t i,
     return 1;
 }
 
+/* Every branch but `but` is settled, after_outcome ones aside (see
+ * others_committed). */
 static int others_settled(const tm_trans_t *tx, size_t but,
                           const unsigned char *settled)
 {
     for (size_t j = 0; j < tx->n_branches; j++)
-        if (j != but && !settled[j])
+        if (j != but && !settled[j] && !after_outcome(&tx->branches[j]))
             return 0;
     return 1;
 }
@@ -200,7 +212,7 @@ static size_t ready_when_submitted(const tm_trans_t *tx, const tm_run_t *run,
             n = push_ref(out, n, max, i, TM_SLOT_FORWARD);
         if (all_forward && cm->kind != TM_KIND_NONE &&
             cm->status == TM_OP_PENDING && op_idle(run, i, s) &&
-            (!runs_last(b) || others_committed(tx, i)))
+            (!runs_last(b) || others_committed(tx, i, 1)))
             n = push_ref(out, n, max, i, s);
     }
     return n;
@@ -255,7 +267,10 @@ size_t tm_plan_ready(const tm_trans_t *tx, const tm_run_t *run,
     return n < max ? n : max;
 }
 
-static int all_settled(const tm_trans_t *tx, const tm_run_t *run)
+/* Every branch is settled (compute_settled); after_outcome ones
+ * (listeners) count only unless skip_after. */
+static int all_settled(const tm_trans_t *tx, const tm_run_t *run,
+                       int skip_after)
 {
     unsigned char small[64];
     unsigned char *settled =
@@ -265,10 +280,25 @@ static int all_settled(const tm_trans_t *tx, const tm_run_t *run)
     compute_settled(tx, run, settled);
     int all = 1;
     for (size_t i = 0; all && i < tx->n_branches; i++)
-        all = settled[i];
+        all = settled[i] || (skip_after && after_outcome(&tx->branches[i]));
     if (settled != small)
         free(settled);
     return all;
+}
+
+tm_tx_status_t tm_plan_outcome_known(const tm_trans_t *tx, const tm_run_t *run)
+{
+    assert(run->cap >= tx->n_branches);
+    if (tm_tx_is_final(tx->status))
+        return tx->status;
+    if (tx->status == TM_TX_SUBMITTED)
+        return tm_plan_forward_done(tx) &&
+                       others_committed(tx, tx->n_branches, 1)
+                   ? TM_TX_SUCCEEDED
+                   : 0;
+    if (tx->status == TM_TX_ABORTING)
+        return all_settled(tx, run, 1) ? TM_TX_FAILED : 0;
+    return 0;
 }
 
 tm_tx_status_t tm_plan_outcome(const tm_trans_t *tx, const tm_run_t *run)
@@ -277,10 +307,10 @@ tm_tx_status_t tm_plan_outcome(const tm_trans_t *tx, const tm_run_t *run)
     if (tx->status == TM_TX_SUBMITTED) {
         if (!tm_plan_forward_done(tx))
             return 0;
-        return others_committed(tx, tx->n_branches) ? TM_TX_SUCCEEDED : 0;
+        return others_committed(tx, tx->n_branches, 0) ? TM_TX_SUCCEEDED : 0;
     }
     if (tx->status == TM_TX_ABORTING)
-        return all_settled(tx, run) ? TM_TX_FAILED : 0;
+        return all_settled(tx, run, 0) ? TM_TX_FAILED : 0;
     return 0;
 }
 

@@ -33,6 +33,13 @@
  *    every other branch commits. A runs_last branch (the hooks) goes only
  *    after every other branch's phase 2 is done, on either side.
  *
+ * Completion listeners (tm_kind_event.c: runs_last and after_outcome):
+ *  - Their notify runs last, on either side, after every other branch
+ *    (the hooks included) is done; retried until it succeeds.
+ *  - The outcome is known once every other branch is done
+ *    (tm_plan_outcome_known: waiters are answered then); the transaction
+ *    becomes final only once every listener was told.
+ *
  * Messages (branch 0 is a message head, tm_kind_msg_check.c):
  *  - PREPARED until the initiator's Submit (its local transaction
  *    committed) or Abort (it did not). Past the timeout: no rollback; the
@@ -124,6 +131,14 @@ size_t tm_plan_ready(const tm_trans_t *tx, const tm_run_t *run,
 /* TM_TX_SUCCEEDED or TM_TX_FAILED when the transaction is done, else 0
  * (a rollback is not done while a forward op is on the wire). */
 tm_tx_status_t tm_plan_outcome(const tm_trans_t *tx, const tm_run_t *run);
+
+/* The outcome the waiters are told: as tm_plan_outcome, but without
+ * waiting for after_outcome branches (completion listeners); the status
+ * itself when it is final. A transaction can have its outcome known and
+ * still be SUBMITTED or ABORTING while its listeners are told: it
+ * becomes final (tm_plan_outcome) only after them. Judged from the
+ * model, so from durable state when the engine plans. */
+tm_tx_status_t tm_plan_outcome_known(const tm_trans_t *tx, const tm_run_t *run);
 
 /* Every forward op of the transaction succeeded. */
 int tm_plan_forward_done(const tm_trans_t *tx);

@@ -54,9 +54,37 @@ int tm_request_find_branch(const tm_trans_t *tx, const char *branch_id)
     return -1;
 }
 
-/* The prerequisites of step i (see tm_request_add_steps). */
+static int is_listener(const tm_branch_t *b)
+{
+    const tm_kind_t *k = tm_kind_find(b->mode);
+    return k && k->place == TM_PLACE_LISTENER;
+}
+
+/* One past the last branch that is not a completion listener: where the
+ * chain of registered branches and steps goes on from. Listeners stand
+ * apart (no prerequisites, nothing depends on them), wherever they were
+ * appended. */
+static size_t chain_end(const tm_trans_t *tx)
+{
+    size_t n = tx->n_branches;
+    while (n > 0 && is_listener(&tx->branches[n - 1]))
+        n--;
+    return n;
+}
+
+/* How many branches are not listeners: steps are numbered after them. */
+static size_t count_chained(const tm_trans_t *tx)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < tx->n_branches; i++)
+        n += !is_listener(&tx->branches[i]);
+    return n;
+}
+
+/* The prerequisites of step i (see tm_request_add_steps); anchor is
+ * chain_end before the steps were added. */
 static size_t step_deps(const Trellis__V1__SubmitRequest *r, size_t i,
-                        size_t base, uint32_t *out, size_t max)
+                        size_t base, size_t anchor, uint32_t *out, size_t max)
 {
     const Trellis__V1__SagaStep *s = r->steps[i];
     size_t n = 0;
@@ -65,14 +93,14 @@ static size_t step_deps(const Trellis__V1__SubmitRequest *r, size_t i,
             out[n++] = (uint32_t)(base + s->depends_on[d]);
     } else if (!r->concurrent && i > 0) {
         out[n++] = (uint32_t)(base + i - 1);
-    } else if (base > 0) {
-        out[n++] = (uint32_t)(base - 1);
+    } else if (anchor > 0) {
+        out[n++] = (uint32_t)(anchor - 1);
     }
     return n;
 }
 
 static int add_step(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
-                    size_t i, size_t base, const char *id)
+                    size_t i, size_t base, size_t anchor, const char *id)
 {
     const Trellis__V1__SagaStep *s = r->steps[i];
     tm_branch_t *b = tm_trans_add_branch(tx);
@@ -86,7 +114,7 @@ static int add_step(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
     size_t cap = s->n_depends_on ? s->n_depends_on : 1;
     if (!(b->deps = malloc(cap * sizeof(*b->deps))))
         return -1;
-    b->n_deps = step_deps(r, i, base, b->deps, cap);
+    b->n_deps = step_deps(r, i, base, anchor, b->deps, cap);
     if (!(b->branch_id = tm_strdup(id)) ||
         copy_bytes(&b->payload, &b->payload_len, s->payload.data,
                    s->payload.len) != 0 ||
@@ -103,6 +131,7 @@ int tm_request_add_steps(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
                          const tm_limits_t *lim, char *err, size_t errlen)
 {
     size_t base = tx->n_branches;
+    size_t anchor = chain_end(tx), numbered = count_chained(tx);
     if (base + r->n_steps > lim->max_branches) {
         snprintf(err, errlen,
                  "%zu registered branches and %zu steps exceed the limit of "
@@ -112,7 +141,7 @@ int tm_request_add_steps(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
     }
     for (size_t i = 0; i < r->n_steps; i++) {
         char id[16];
-        snprintf(id, sizeof(id), "%02zu", base + i + 1);
+        snprintf(id, sizeof(id), "%02zu", numbered + i + 1);
         if (tm_request_find_branch(tx, id) >= 0) {
             snprintf(err, errlen,
                      "step %zu would get branch id %s, which a registered "
@@ -121,7 +150,7 @@ int tm_request_add_steps(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
             tm_trans_truncate(tx, base);
             return -1;
         }
-        if (add_step(tx, r, i, base, id) != 0) {
+        if (add_step(tx, r, i, base, anchor, id) != 0) {
             snprintf(err, errlen, "out of memory adding saga steps");
             tm_trans_truncate(tx, base);
             return -1;
@@ -144,8 +173,8 @@ int tm_request_add_registered(tm_trans_t *tx,
     const tm_kind_t *k = tm_kind_find((tm_mode_t)r->mode);
     if (!k) /* validation refuses it first */
         return -1;
-    size_t idx = tx->n_branches;
-    uint32_t prev = (uint32_t)(idx - 1);
+    size_t idx = tx->n_branches, anchor = chain_end(tx);
+    uint32_t prev = (uint32_t)(anchor - 1);
     tm_branch_t *b = tm_trans_add_branch(tx);
     if (!b)
         return -1;
@@ -154,7 +183,7 @@ int tm_request_add_registered(tm_trans_t *tx,
     int rc = !(b->branch_id = tm_strdup(r->branch_id)) ||
                      copy_bytes(&b->payload, &b->payload_len, r->payload.data,
                                 r->payload.len) != 0 ||
-                     set_deps(b, &prev, idx && !k->runs_last ? 1 : 0) != 0
+                     set_deps(b, &prev, anchor && !k->runs_last ? 1 : 0) != 0
                  ? -1
                  : 0;
     set_op(&b->ops[TM_SLOT_FORWARD], k->ops[TM_SLOT_FORWARD], NULL);
@@ -164,6 +193,29 @@ int tm_request_add_registered(tm_trans_t *tx,
     if (rc != 0)
         tm_trans_truncate(tx, idx);
     return rc;
+}
+
+int tm_request_add_listeners(tm_trans_t *tx, const Trellis__V1__TransOptions *o)
+{
+    if (!o)
+        return 0;
+    const tm_kind_t *k = tm_kind_find(TM_MODE_EVENT);
+    size_t base = tx->n_branches;
+    for (size_t i = 0; i < o->n_listeners; i++) {
+        char id[24];
+        snprintf(id, sizeof(id), "ev%zu", i + 1);
+        tm_branch_t *b = tm_trans_add_branch(tx);
+        if (!b || !(b->branch_id = tm_strdup(id)) ||
+            set_op(&b->ops[TM_SLOT_COMMIT], k->ops[TM_SLOT_COMMIT],
+                   o->listeners[i]) != 0 ||
+            set_op(&b->ops[TM_SLOT_ROLLBACK], k->ops[TM_SLOT_ROLLBACK],
+                   o->listeners[i]) != 0) {
+            tm_trans_truncate(tx, base);
+            return -1;
+        }
+        b->mode = k->mode;
+    }
+    return 0;
 }
 
 #define HEAD_BRANCH_ID "00"
@@ -218,9 +270,9 @@ int tm_request_misplaced(const tm_trans_t *tx,
 {
     const tm_kind_t *k = tm_kind_find((tm_mode_t)r->mode);
     int workflow = tm_plan_is_workflow(tx);
+    size_t end = chain_end(tx); /* listeners stand apart */
     const tm_kind_t *last =
-        tx->n_branches ? tm_kind_find(tx->branches[tx->n_branches - 1].mode)
-                       : NULL;
+        end ? tm_kind_find(tx->branches[end - 1].mode) : NULL;
     if (tm_plan_is_message(tx))
         snprintf(why, len,
                  "transaction %s is a message: its steps are given to "

@@ -19,19 +19,29 @@
  * ids "%02u" by position. A step's prerequisites: its depends_on (offset
  * past the branches already there); or, without any, the step before it
  * unless r->concurrent; a root depends on the last branch already there
- * (the last registered one), so rollback reaches registered branches after
- * every step. Returns 0; or -1 with err and the transaction unchanged
- * (too many branches, a step id a registered branch took, out of
- * memory). */
+ * that is not a completion listener (the last registered one), so rollback
+ * reaches registered branches after every step. Returns 0; or -1 with err and
+ * the transaction unchanged (too many branches, a step id a registered branch
+ * took, out of memory). */
 int tm_request_add_steps(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
                          const tm_limits_t *lim, char *err, size_t errlen);
 
 /* Append a registered (initiator-driven) branch: the forward op the
  * initiator calls (action/try/prepare by mode, no target) and the phase-2
- * ops it names; it depends on the previously registered branch. Returns 0,
+ * ops it names; it depends on the previously registered branch (never on
+ * a completion listener). Returns 0,
  * or -1 on out of memory (the transaction unchanged). */
 int tm_request_add_registered(tm_trans_t *tx,
                               const Trellis__V1__RegisterBranchRequest *r);
+
+/* One completion-listener branch (tm_kind_event.c) per o->listeners
+ * entry, appended with ids "ev1", "ev2", ...: no prerequisites, nothing
+ * depends on them, never part of the chain of registered branches and
+ * steps. o may be NULL (none). Called once, when the transaction is
+ * created, so the events are stored with it. Returns 0, or -1 on out of
+ * memory (nothing appended). */
+int tm_request_add_listeners(tm_trans_t *tx,
+                             const Trellis__V1__TransOptions *o);
 
 /* Index of the branch with this id, or -1. */
 int tm_request_find_branch(const tm_trans_t *tx, const char *branch_id);

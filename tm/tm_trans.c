@@ -338,9 +338,10 @@ const char *tm_tx_status_name(tm_tx_status_t s)
 
 const char *tm_op_kind_name(tm_op_kind_t k)
 {
-    static const char *names[] = {
-        "none",    "action", "compensate", "try",    "confirm",       "cancel",
-        "prepare", "commit", "rollback",   "resume", "query_prepared"};
+    static const char *names[] = {"none",    "action",         "compensate",
+                                  "try",     "confirm",        "cancel",
+                                  "prepare", "commit",         "rollback",
+                                  "resume",  "query_prepared", "notify"};
     if ((int)k < 0 || (size_t)k >= sizeof(names) / sizeof(names[0]))
         return "unknown";
     return names[k];

@@ -51,6 +51,7 @@ typedef enum {
     TM_MODE_HOOKS = 6,
     TM_MODE_MSG = 7,
     TM_MODE_MSG_CHECK = 8,
+    TM_MODE_EVENT = 9,
 } tm_mode_t;
 
 /* Numbered as trellis.v1.OpKind; 0 marks an unused slot. */
@@ -66,10 +67,11 @@ typedef enum {
     TM_KIND_ROLLBACK = 8,
     TM_KIND_RESUME = 9,
     TM_KIND_QUERY_PREPARED = 10,
+    TM_KIND_NOTIFY = 11,
 } tm_op_kind_t;
 
 /* One past the largest op kind (per-kind arrays). */
-#define TM_OP_KINDS 11
+#define TM_OP_KINDS 12
 
 typedef enum {
     TM_SLOT_FORWARD = 0,

@@ -147,6 +147,26 @@ static int validate_header(const Trellis__V1__Header *h, size_t i, char *err,
     return 0;
 }
 
+/* Completion listeners: a few targets, each one the allowlist admits. */
+static int validate_listeners(const Trellis__V1__TransOptions *o,
+                              const tm_limits_t *l, char *err, size_t errlen)
+{
+    if (o->n_listeners > TM_LISTENERS_MAX) {
+        snprintf(err, errlen,
+                 "options.listeners has %zu entries; at most %d allowed",
+                 o->n_listeners, TM_LISTENERS_MAX);
+        return TM_INVALID;
+    }
+    for (size_t i = 0; i < o->n_listeners; i++) {
+        char what[40];
+        snprintf(what, sizeof(what), "options.listeners[%zu]", i);
+        int rc = check_allowed(o->listeners[i], what, l, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int tm_validate_options(const Trellis__V1__TransOptions *o,
                         const tm_limits_t *l, char *err, size_t errlen)
 {
@@ -175,7 +195,7 @@ int tm_validate_options(const Trellis__V1__TransOptions *o,
     for (size_t i = 0; i < o->n_branch_headers; i++)
         if (validate_header(o->branch_headers[i], i, err, errlen) != 0)
             return -1;
-    return 0;
+    return validate_listeners(o, l, err, errlen);
 }
 
 int tm_validate_begin(const Trellis__V1__BeginRequest *r, const tm_limits_t *l,
@@ -395,10 +415,13 @@ int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
                  tm_kind_list_text());
         return -1;
     }
-    if (kind->place == TM_PLACE_HEAD || kind->place == TM_PLACE_MESSAGE) {
+    if (kind->place == TM_PLACE_HEAD || kind->place == TM_PLACE_MESSAGE ||
+        kind->place == TM_PLACE_LISTENER) {
         snprintf(err, errlen, "mode %d (%s) cannot be registered: %s",
                  (int)r->mode, kind->name,
-                 kind->place == TM_PLACE_MESSAGE || kind->checks
+                 kind->place == TM_PLACE_LISTENER
+                     ? "name a completion listener in options.listeners"
+                 : kind->place == TM_PLACE_MESSAGE || kind->checks
                      ? "PrepareMessage makes a message's branches"
                      : "it is a workflow's head, made by StartWorkflow");
         return -1;

@@ -35,6 +35,9 @@ typedef struct {
 #define TM_INVALID (-1)
 #define TM_DENIED (-2)
 
+/* Completion listeners per transaction (TransOptions.listeners). */
+#define TM_LISTENERS_MAX 8
+
 #define TM_BRANCH_ID_MAX 32
 #define TM_HEADER_KEY_MAX 64
 #define TM_HEADER_VALUE_MAX 256

@@ -186,16 +186,44 @@ static tm_answer_kind_t answer_kind(tm_wait_kind_t k)
     return TM_ANSWER_SUBMIT;
 }
 
-void tm_wait_answer_final(tm_live_t *l)
+static void answer_all(tm_live_t *l, tm_tx_status_t status)
 {
     tm_waiter_t *w = tm_wait_take(l);
     while (w) {
         tm_waiter_t *next = w->next;
         tm_engine_answer_status(l->eng, w->rpc, answer_kind(w->kind), l->tx.gid,
-                                l->tx.status, l->tx.reason);
+                                status, l->tx.reason);
         free(w);
         w = next;
     }
+}
+
+void tm_wait_answer_final(tm_live_t *l)
+{
+    answer_all(l, l->tx.status);
+}
+
+/* The model is durable only while no write is pending. */
+static tm_tx_status_t durable_outcome(const tm_live_t *l)
+{
+    return l->pending_writes ? 0 : tm_plan_outcome_known(&l->tx, &l->run);
+}
+
+void tm_wait_answer_known(tm_live_t *l)
+{
+    tm_tx_status_t st = l->waiters ? durable_outcome(l) : 0;
+    if (st)
+        answer_all(l, st);
+}
+
+void tm_wait_add_or_answer(tm_live_t *l, tm_rpc_t *rpc, tm_wait_kind_t kind)
+{
+    tm_tx_status_t st = durable_outcome(l);
+    if (st)
+        tm_engine_answer_status(l->eng, rpc, answer_kind(kind), l->tx.gid, st,
+                                l->tx.reason);
+    else
+        tm_wait_add(l, rpc, kind);
 }
 
 void tm_wait_move(tm_live_t *from, tm_live_t *to)

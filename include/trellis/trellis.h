@@ -63,6 +63,7 @@ typedef enum {
     TRELLIS_MODE_HOOKS = 6,     /* a workflow's hooks, called last */
     TRELLIS_MODE_MSG = 7,       /* a message step: delivered, never undone */
     TRELLIS_MODE_MSG_CHECK = 8, /* a message's head: its back-check */
+    TRELLIS_MODE_EVENT = 9,     /* a completion listener, told last */
 } trellis_mode_t;
 
 typedef enum {
@@ -76,6 +77,7 @@ typedef enum {
     TRELLIS_OP_ROLLBACK = 8,
     TRELLIS_OP_RESUME = 9, /* a workflow's head: run the function again */
     TRELLIS_OP_QUERY_PREPARED = 10, /* a message's back-check */
+    TRELLIS_OP_NOTIFY = 11, /* a completion listener is told the outcome */
 } trellis_op_t;
 
 typedef enum {
@@ -158,6 +160,12 @@ typedef struct {
     size_t n_headers;     /* extra metadata sent with every branch call */
     const char *const *header_keys; /* borrowed for the call that uses them */
     const char *const *header_values;
+    /* Completion listeners (at most 8): targets told the outcome once it
+     * is durable, each with a CompletionEvent (trellis_participant.h,
+     * trellis_completion_event_parse), retried until it answers OK.
+     * Borrowed for the call that uses them. */
+    size_t n_listeners;
+    const char *const *listeners;
 } trellis_options_t;
 
 /* ---- saga builder ---------------------------------------------------- */

@@ -93,6 +93,27 @@ int trellis_branch_ctx_action_result_cut(const trellis_branch_ctx_t *ctx,
 const char *trellis_branch_ctx_header(const trellis_branch_ctx_t *ctx,
                                       const char *key);
 
+/* ---- completion listeners ---------------------------------------------- */
+
+/* What a completion listener (trellis_options_t.listeners) is told: the
+ * request of its call (dtm-trans_type "event", dtm-op "notify",
+ * dtm-branch_id "ev1", "ev2", ... — behind the barrier it takes effect
+ * once). */
+typedef struct {
+    char gid[65];
+    trellis_trans_status_t status; /* TRELLIS_TRANS_SUCCEEDED or _FAILED */
+    char reason[1025];             /* why it failed; "" when it succeeded */
+    int64_t created_ms;            /* wall clock, ms since the epoch */
+    int64_t finished_ms;           /* when the outcome was reached */
+} trellis_completion_event_t;
+
+/* Decode the request bytes a listener's handler is passed (payload, len)
+ * into *ev. TRELLIS_OK, or TRELLIS_INVALID_ARGUMENT with err filled when the
+ * bytes are not a CompletionEvent. */
+trellis_rc_t trellis_completion_event_parse(const uint8_t *payload, size_t len,
+                                            trellis_completion_event_t *ev,
+                                            char *err, size_t errlen);
+
 typedef enum {
     TRELLIS_REPLY_SUCCESS = 0,
     TRELLIS_REPLY_FAILURE = 1,

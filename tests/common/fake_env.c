@@ -33,6 +33,8 @@ typedef struct {
     uint8_t *log; /* the compensation log it was sent (owned), or NULL */
     size_t log_len;
     char log_size[24]; /* its full size, when sent; else "" */
+    uint8_t *payload;  /* the request bytes it was sent (owned), or NULL */
+    size_t payload_len;
     tm_call_done_fn done;
     void *arg;
     int answered;
@@ -274,8 +276,6 @@ static int fake_call(void *self, const char *host_port, const char *method,
     (void)self;
     (void)host_port;
     (void)method;
-    (void)payload;
-    (void)len;
     (void)timeout_ms;
     if (W.refuse_calls) { /* no channel: the engine applies it as UNKNOWN */
         W.refuse_calls--;
@@ -290,6 +290,11 @@ static int fake_call(void *self, const char *host_port, const char *method,
              fkit_md_value(md, n_md, "dtm-branch_id"));
     snprintf(c->op, sizeof(c->op), "%s", fkit_md_value(md, n_md, "dtm-op"));
     record_action_log(c, md, n_md);
+    if (len) {
+        c->payload = fkit_must(malloc(len));
+        memcpy(c->payload, payload, len);
+        c->payload_len = len;
+    }
     c->done = done;
     c->arg = arg;
     return 0;
@@ -322,6 +327,13 @@ void fenv_answer_call_with(size_t i, int status, const void *reply, size_t len)
 void fenv_answer_call(size_t i, int status)
 {
     fenv_answer_call_with(i, status, NULL, 0);
+}
+
+const uint8_t *fenv_call_payload(size_t i, size_t *len)
+{
+    assert_true(i < W.n_calls);
+    *len = W.calls[i].payload_len;
+    return W.calls[i].payload;
 }
 
 const uint8_t *fenv_call_action_log(size_t i, size_t *len,
@@ -598,8 +610,10 @@ void fenv_close(void)
     assert_int_equal(tm_engine_live_count(W.e), 0);
     assert_int_equal(tm_engine_waiters(W.e), 0);
     tm_engine_free(W.e);
-    for (size_t i = 0; i < W.n_calls; i++)
+    for (size_t i = 0; i < W.n_calls; i++) {
         free(W.calls[i].log);
+        free(W.calls[i].payload);
+    }
     while (W.rpcs) {
         fenv_rpc_t *r = W.rpcs;
         W.rpcs = r->next_all;

@@ -121,6 +121,9 @@ void fenv_answer_call_with(size_t i, int status, const void *reply, size_t len);
 const uint8_t *fenv_call_action_log(size_t i, size_t *len,
                                     const char **full_size);
 
+/* The request bytes call i was sent, *len (NULL with 0 when none).
+ * Borrowed until the fixture's teardown. */
+const uint8_t *fenv_call_payload(size_t i, size_t *len);
 /* Call i went to gid's branch with op ("action", "confirm", ...). */
 void fenv_assert_call(size_t i, const char *gid, const char *branch,
                       const char *op);

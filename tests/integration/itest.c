@@ -44,7 +44,6 @@ static harness_server_t *start_tm(itest_t *t, const char *const *extra)
 itest_t *itest_start(void **state, const char *name,
                      const char *const *extra_tm_args)
 {
-    char err[256];
     itest_t *t = calloc(1, sizeof *t);
     assert_non_null(t);
     *state = t;
@@ -58,11 +57,19 @@ itest_t *itest_start(void **state, const char *name,
              harness_server_addr(t->part));
     snprintf(t->compensate, sizeof t->compensate,
              "%s/trellis.test.Part/Compensate", harness_server_addr(t->part));
+    itest_reconnect(t);
+    return t;
+}
+
+void itest_reconnect(itest_t *t)
+{
+    char err[256];
+    trellis_client_free(t->client);
+    t->client = NULL;
     trellis_rc_t rc = trellis_client_new(harness_server_addr(t->tm), 30000,
                                          &t->client, err, sizeof err);
     if (rc != TRELLIS_OK)
         fail_msg("trellis_client_new: rc %d: %s", rc, err);
-    return t;
 }
 
 void itest_pass(void **state)

@@ -52,6 +52,10 @@ itest_t *itest_start(void **state, const char *name,
 int itest_ctl(itest_t *t, const char *name, const char *const *args, char *out,
               size_t outlen);
 
+/* A new SDK client to the fixture's trellisd (after its restart), as an
+ * initiator process would connect again; the old one is freed. */
+void itest_reconnect(itest_t *t);
+
 /* The test passed: stop everything, assert that trellisd and the
  * participant exited 0 on SIGTERM and none died on its own, and remove the
  * scratch dir. */

@@ -506,14 +506,8 @@ static void assert_same_trans(const trellis_trans_info_t *a,
 
 static void crash_and_restart(itest_t *t)
 {
-    char err[256];
     assert_int_equal(harness_server_crash_restart(t->tm), 0);
-    trellis_client_free(t->client);
-    t->client = NULL;
-    trellis_rc_t rc = trellis_client_new(harness_server_addr(t->tm), 30000,
-                                         &t->client, err, sizeof err);
-    if (rc != TRELLIS_OK)
-        fail_msg("trellis_client_new: rc %d: %s", rc, err);
+    itest_reconnect(t);
 }
 
 static void test_query_after_restart(void **state)

@@ -28,13 +28,7 @@ static void submit_no_wait(itest_t *t, const char *gid,
  * old channel's next call may fail UNAVAILABLE). */
 static void new_client(itest_t *t)
 {
-    char err[256];
-    trellis_client_free(t->client);
-    t->client = NULL;
-    trellis_rc_t rc = trellis_client_new(harness_server_addr(t->tm), 30000,
-                                         &t->client, err, sizeof err);
-    if (rc != TRELLIS_OK)
-        fail_msg("trellis_client_new: rc %d: %s", rc, err);
+    itest_reconnect(t);
 }
 
 static void crash_and_restart(itest_t *t)

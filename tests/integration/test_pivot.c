@@ -143,12 +143,7 @@ static void test_crash_right_after_the_pivot(void **state)
     assert_int_equal(harness_server_kill(t->tm), 0);
     itest_control(harness_server_addr(t->part), NULL, 0, "release pv-crash");
     assert_int_equal(harness_server_restart(t->tm), 0);
-    char err[256];
-    trellis_client_free(t->client);
-    t->client = NULL;
-    assert_int_equal(trellis_client_new(harness_server_addr(t->tm), 30000,
-                                        &t->client, err, sizeof err),
-                     TRELLIS_OK);
+    itest_reconnect(t);
     assert_forward_only_success(t, "pv-crash", 4);
     trellis_trans_info_t *info = itest_query(t, "pv-crash");
     harness_part_state_t ps;

@@ -262,14 +262,8 @@ static void test_initiator_killed(void **state)
 
 static void crash_and_restart(itest_t *t)
 {
-    char err[256];
     assert_int_equal(harness_server_crash_restart(t->tm), 0);
-    trellis_client_free(t->client);
-    t->client = NULL;
-    trellis_rc_t rc = trellis_client_new(harness_server_addr(t->tm), 30000,
-                                         &t->client, err, sizeof err);
-    if (rc != TRELLIS_OK)
-        fail_msg("trellis_client_new: rc %d: %s", rc, err);
+    itest_reconnect(t);
 }
 
 typedef struct {

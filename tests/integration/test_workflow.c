@@ -70,6 +70,42 @@ static void test_success(void **state)
     wft_pass(state);
 }
 
+/* A workflow with a completion listener (the test participant's Notify):
+ * trellisd appends it right after the head, and the function's steps
+ * still meet their own branches on every run; the listener is told
+ * SUCCEEDED once, after the commit. */
+static void test_listener(void **state)
+{
+    char err[512], reason[512], target[128];
+    wft_start(state, "wf_listener", NULL);
+    snprintf(target, sizeof target, "%s/trellis.test.Part/Notify",
+             harness_server_addr(X->t->part));
+    const char *listeners[] = {target};
+    trellis_options_t o = opts(60000);
+    o.listeners = listeners;
+    o.n_listeners = 1;
+    const char *in = "ok|ok|ok|ok";
+    trellis_trans_status_t st;
+    for (int run = 0; run < 2; run++) { /* the second replays */
+        trellis_rc_t rc = execute("transfer", "wf-listen", in, strlen(in), &o,
+                                  &st, reason, sizeof reason, err, sizeof err);
+        assert_int_equal(rc, TRELLIS_OK);
+        assert_int_equal(st, TRELLIS_TRANS_SUCCEEDED);
+    }
+    trellis_trans_info_t *info = itest_wait_final(X->t, "wf-listen");
+    assert_int_equal(info->status, TRELLIS_TRANS_SUCCEEDED);
+    assert_int_equal(info->n_branches, 6);
+    const trellis_branch_info_t *ev = branch(info, "ev1");
+    assert_int_equal(ev->mode, TRELLIS_MODE_EVENT);
+    assert_int_equal(ev->ops[0].status, TRELLIS_OP_SUCCEEDED);
+    trellis_trans_info_free(info);
+    harness_part_state_t ps;
+    itest_part_state(X->t, "wf-listen", &ps);
+    assert_int_equal(harness_part_count(&ps, "ev1", "notify", "applied"), 1);
+    harness_part_state_free(&ps);
+    wft_pass(state);
+}
+
 /* The tcc try of step 04 fails for business reasons: the function rolls
  * back, and trellisd undoes 04, the local 03 (through Resume, with its
  * recorded result), 02 and 01, in that order. */
@@ -450,6 +486,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_success, wft_teardown),
+        cmocka_unit_test_teardown(test_listener, wft_teardown),
         cmocka_unit_test_teardown(test_failure_rolls_back, wft_teardown),
         cmocka_unit_test_teardown(test_replay_bytes, wft_teardown),
         cmocka_unit_test_teardown(test_replay_mismatch, wft_teardown),

@@ -1,0 +1,185 @@
+/*
+ * Unit tests of completion listeners (tm_kind_event.c) in the engine core,
+ * on the hand-stepped fake env (tests/common/fake_env.h): a Submit that
+ * waits is answered once the outcome is durable, before any listener is
+ * told; each listener's notify is sent the packed CompletionEvent (the
+ * status of the side taken, the reason, the times) with dtm-op "notify"
+ * and its own branch id, retried until it answers OK, and only then is
+ * the transaction final; a copy reloaded from the store sends the same
+ * bytes again.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "fake_env.h"
+#include "tm_engine.h"
+#include "tm_log.h"
+
+#define ACT "127.0.0.1:1/p.S/Act"
+#define UNDO "127.0.0.1:1/p.S/Undo"
+#define LISTEN "127.0.0.1:2/p.L/Notify"
+
+enum { ST_OK = 0, ST_ABORTED = 10, ST_UNAVAILABLE = 14 };
+
+/* Two chained steps with compensates, n listeners, wait_result. */
+static fenv_rpc_t *send_saga(const char *gid, size_t n_listeners)
+{
+    Trellis__V1__SubmitRequest r = TRELLIS__V1__SUBMIT_REQUEST__INIT;
+    Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
+    Trellis__V1__SagaStep s[2], *p[2] = {&s[0], &s[1]};
+    for (int i = 0; i < 2; i++) {
+        trellis__v1__saga_step__init(&s[i]);
+        s[i].action = ACT;
+        s[i].compensate = UNDO;
+    }
+    char *listeners[2] = {LISTEN, LISTEN};
+    o.wait_result = 1;
+    o.n_listeners = n_listeners;
+    o.listeners = listeners;
+    r.gid = (char *)gid;
+    r.steps = p;
+    r.n_steps = 2;
+    r.options = &o;
+    return fenv_send(ENGINE_CALL_SUBMIT, &r.base);
+}
+
+/* Call i's request, as a listener reads it. The caller frees it. */
+static Trellis__V1__CompletionEvent *event_of(size_t i)
+{
+    size_t len;
+    const uint8_t *b = fenv_call_payload(i, &len);
+    Trellis__V1__CompletionEvent *ev =
+        trellis__v1__completion_event__unpack(NULL, len, b);
+    assert_non_null(ev);
+    return ev;
+}
+
+static void assert_same_bytes(size_t i, size_t j)
+{
+    size_t a_len, b_len;
+    const uint8_t *a = fenv_call_payload(i, &a_len);
+    const uint8_t *b = fenv_call_payload(j, &b_len);
+    assert_int_equal(a_len, b_len);
+    assert_memory_equal(a, b, a_len);
+}
+
+/* Submit gid with n listeners and let both steps succeed: the waiter is
+ * answered, listeners aside, and the first notify is call 2. */
+static void both_steps_succeed(const char *gid, size_t n_listeners)
+{
+    fenv_rpc_t *sub = send_saga(gid, n_listeners);
+    fenv_commit_all();
+    fenv_answer_call(0, ST_OK);
+    fenv_commit_all();
+    fenv_answer_call(1, ST_OK);
+    fenv_commit_all();
+    fenv_assert_answer(sub, TM_CODE_OK, TM_TX_SUCCEEDED);
+    fenv_assert_call(2, gid, "ev1", "notify");
+}
+
+/* Both steps succeed: the waiter hears SUCCEEDED while the listener is
+ * still to be told; an unanswered notify is retried with the same bytes;
+ * final once it answered OK. */
+static void test_waiter_first_then_listener_retried(void **state)
+{
+    (void)state;
+    both_steps_succeed("e1", 1);
+    assert_int_equal(fenv_calls_started(), 3);
+    fenv_rpc_t *q = fenv_send_query("e1");
+    fenv_assert_answer(q, TM_CODE_OK, TM_TX_SUBMITTED); /* telling */
+    Trellis__V1__CompletionEvent *ev = event_of(2);
+    assert_string_equal(ev->gid, "e1");
+    assert_int_equal(ev->status, TRELLIS__V1__TRANS_STATUS__TRANS_SUCCEEDED);
+    assert_string_equal(ev->reason, "");
+    assert_true(ev->created_ms > 0 && ev->finished_ms >= ev->created_ms);
+    trellis__v1__completion_event__free_unpacked(ev, NULL);
+    fenv_answer_call(2, ST_UNAVAILABLE);
+    fenv_commit_all();
+    fenv_fire_timer(fenv_timer_first()); /* the retry */
+    assert_int_equal(fenv_calls_started(), 4);
+    fenv_assert_call(3, "e1", "ev1", "notify");
+    assert_same_bytes(2, 3);
+    fenv_answer_call(3, ST_OK);
+    fenv_commit_all();
+    q = fenv_send_query("e1");
+    fenv_assert_answer(q, TM_CODE_OK, TM_TX_SUCCEEDED);
+}
+
+/* The second step fails: both compensates, then both listeners are told
+ * FAILED with the reason. */
+static void test_failure_told_after_compensation(void **state)
+{
+    (void)state;
+    fenv_rpc_t *sub = send_saga("e2", 2);
+    fenv_commit_all();
+    fenv_answer_call(0, ST_OK);
+    fenv_commit_all();
+    fenv_answer_call(1, ST_ABORTED);
+    fenv_commit_all();
+    fenv_assert_call(2, "e2", "02", "compensate");
+    fenv_answer_call(2, ST_OK);
+    fenv_commit_all();
+    fenv_assert_call(3, "e2", "01", "compensate");
+    assert_int_equal(fenv_calls_started(), 4); /* listeners wait */
+    fenv_assert_unanswered(sub);
+    fenv_answer_call(3, ST_OK);
+    fenv_commit_all();
+    fenv_assert_answer(sub, TM_CODE_OK, TM_TX_FAILED);
+    assert_int_equal(fenv_calls_started(), 6);
+    fenv_assert_call(4, "e2", "ev1", "notify");
+    fenv_assert_call(5, "e2", "ev2", "notify");
+    Trellis__V1__CompletionEvent *ev = event_of(5);
+    assert_int_equal(ev->status, TRELLIS__V1__TRANS_STATUS__TRANS_FAILED);
+    assert_non_null(strstr(ev->reason, "branch 02 action failed"));
+    trellis__v1__completion_event__free_unpacked(ev, NULL);
+    assert_same_bytes(4, 5);
+    fenv_answer_call(4, ST_OK);
+    fenv_answer_call(5, ST_OK);
+    fenv_commit_all();
+    fenv_rpc_t *q = fenv_send_query("e2");
+    fenv_assert_answer(q, TM_CODE_OK, TM_TX_FAILED);
+}
+
+/* The copy is reloaded from the store (a write refused for good) while a
+ * listener is being told: the reloaded copy tells it again, with the same
+ * bytes, as after a restart. */
+static void test_reloaded_copy_sends_same_event(void **state)
+{
+    (void)state;
+    both_steps_succeed("e3", 1);
+    fenv_answer_call(2, ST_UNAVAILABLE);
+    fenv_commit_next(TM_WRITE_FAILED); /* forgotten, reloaded */
+    fenv_commit_all();
+    while (fenv_calls_started() < 4 && fenv_timers_armed() > 0) {
+        fenv_fire_timer(fenv_timer_first());
+        fenv_commit_all();
+    }
+    assert_int_equal(fenv_calls_started(), 4);
+    fenv_assert_call(3, "e3", "ev1", "notify");
+    assert_same_bytes(2, 3);
+    fenv_answer_call(3, ST_OK);
+    fenv_commit_all();
+    fenv_rpc_t *q = fenv_send_query("e3");
+    fenv_assert_answer(q, TM_CODE_OK, TM_TX_SUCCEEDED);
+}
+
+int main(void)
+{
+    tm_log_set_level(TM_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_waiter_first_then_listener_retried,
+                                        fenv_setup_local, fenv_teardown),
+        cmocka_unit_test_setup_teardown(test_failure_told_after_compensation,
+                                        fenv_setup_local, fenv_teardown),
+        cmocka_unit_test_setup_teardown(test_reloaded_copy_sends_same_event,
+                                        fenv_setup_local, fenv_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,26 @@
+/*
+ * tm_event: the CompletionEvent a completion listener is sent
+ * (tm_kind_event.c), built from the model when its notify op is called.
+ * Pure: the same durable model gives the same bytes, in memory or after a
+ * restart from the store, so every attempt of one event is identical.
+ */
+#ifndef TM_EVENT_H
+#define TM_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tm_trans.h"
+
+/* When the outcome was reached: the latest finished_ms of an op of a
+ * branch that is not after_outcome (a listener's own tries do not move
+ * it); created_ms when no such op finished (nothing ran). */
+int64_t tm_event_finished_ms(const tm_trans_t *tx);
+
+/* Pack the CompletionEvent of tx for a notify op in slot (TM_SLOT_COMMIT:
+ * SUCCEEDED, TM_SLOT_ROLLBACK: FAILED, with tx's reason). Returns a
+ * malloc'ed buffer the caller frees, with *len set, or NULL on out of
+ * memory. */
+uint8_t *tm_event_pack(const tm_trans_t *tx, tm_slot_t slot, size_t *len);
+
+#endif /* TM_EVENT_H */
