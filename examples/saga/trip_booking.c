@@ -10,17 +10,22 @@
  * using the booking numbers the Books replied (trellisd's compensation
  * log); once the card is charged the trip only goes forward: the car and
  * the email have no compensation and are retried until they succeed.
+ * Every trip names trip-listener (trip_listener.c) as its completion
+ * listener (trellis_options_t.listeners): once the outcome is durable
+ * trellisd tells it, and the listener records the event once per (gid,
+ * event branch), counting duplicate deliveries.
  *
  *   example-saga [--scenario NAME] [--tm HOST:PORT] [--flight HOST:PORT]
  *                [--hotel HOST:PORT] [--payment HOST:PORT] [--car HOST:PORT]
- *                [--email HOST:PORT]
+ *                [--email HOST:PORT] [--listener HOST:PORT]
  *
  * It owns the scenarios, their checks and the processes it started. By
- * default it starts trellisd and the five services itself, with the test
- * harness (scratch dir ${build}/test-data/example-saga-<pid>, holding the
- * TM's data dir and every process's log; removed when all scenarios passed,
- * kept and printed otherwise), and stops them at the end. An address given
- * on the command line is used instead of starting that process.
+ * default it starts trellisd, the five services and the listener itself,
+ * with the test harness (scratch dir ${build}/test-data/example-saga-<pid>,
+ * holding the TM's data dir and every process's log; removed when all
+ * scenarios passed, kept and printed otherwise), and stops them at the end.
+ * An address given on the command line is used instead of starting that
+ * process.
  *
  * Scenarios (all by default, or one with --scenario):
  *   booking-ok        every step succeeds: each service holds its booking;
@@ -44,10 +49,21 @@
  *                     restarted on the same data dir and port, then the
  *                     Book is released: the saga ends SUCCEEDED, the car
  *                     booked exactly once, nothing cancelled. Needs the
- *                     TM, the car and the services' logs started here.
+ *                     TM, the car and the services' logs started here;
+ *   listener-down     the listener is stopped before the trip: Submit with
+ *                     wait_result still answers SUCCEEDED at once (events
+ *                     do not delay the outcome) and Query shows the trip
+ *                     SUBMITTED, its notify pending (still telling its
+ *                     listener); the listener is started again on its
+ *                     port and the trip ends SUCCEEDED, the event
+ *                     recorded once. Needs the listener started here.
+ * Every scenario also checks the listener: exactly one event recorded for
+ * the trip (after crash-after-pivot's restart too), with the TM's final
+ * status and reason, and the TM's notify succeeded.
  * Each scenario prints its steps, the TM's outcome and per-step report, the
- * services' own log lines about it merged in time order (when it started
- * them), and each service's final state from State, then exactly one line
+ * services' and the listener's own log lines about it merged in time order
+ * (when it started them), each service's final state from State and what
+ * the listener recorded, then exactly one line
  *   example=saga scenario=<name> result=ok|FAIL
  * The exit status is 1 if any scenario failed or a process it started did
  * not exit cleanly when stopped (a sanitizer report, a crash), 2 on a usage
@@ -58,6 +74,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "example_driver.h"
 #include "harness.h"
@@ -66,6 +83,7 @@
 #define N_LEGS 5
 #define PIVOT 2 /* the payment */
 #define CAR 3
+#define LISTENER N_LEGS /* env.log's slot for the listener's log */
 #define ADDR_MAX 128
 /* Quick retries, for trellisd when started here and for every saga. */
 #define RETRY_INTERVAL_MS 100
@@ -89,11 +107,14 @@ static const struct {
 };
 
 typedef struct {
-    example_procs_t procs;      /* procs.h NULL: nothing started here */
-    harness_server_t *tm_proc;  /* trellisd when started here, else NULL */
-    char tm[ADDR_MAX];          /* trellisd, host:port */
-    char svc[N_LEGS][ADDR_MAX]; /* the services, host:port */
-    char log[N_LEGS][PATH_MAX]; /* a service's log when started here */
+    example_procs_t procs;           /* procs.h NULL: nothing started here */
+    harness_server_t *tm_proc;       /* trellisd when started here, else NULL */
+    char tm[ADDR_MAX];               /* trellisd, host:port */
+    char svc[N_LEGS][ADDR_MAX];      /* the services, host:port */
+    harness_server_t *listener_proc; /* trip-listener when started here */
+    char listener[ADDR_MAX];         /* trip-listener, host:port */
+    /* a service's log, and the listener's at LISTENER, when started here */
+    char log[N_LEGS + 1][PATH_MAX];
     trellis_client_t *client;
 } env_t;
 
@@ -123,10 +144,24 @@ static int start_service(env_t *env, int leg)
     return 0;
 }
 
+static int start_listener(env_t *env)
+{
+    harness_server_t *s =
+        example_start_service(&env->procs, "listener", "trip-listener", NULL);
+    if (!s)
+        return -1;
+    env->listener_proc = s;
+    snprintf(env->listener, sizeof env->listener, "%s", harness_server_addr(s));
+    snprintf(env->log[LISTENER], sizeof env->log[LISTENER], "%s",
+             harness_proc_log(harness_server_proc(s)));
+    printf("started trip-listener at %s\n", env->listener);
+    return 0;
+}
+
 /* Start what has no address yet, then connect to the TM. */
 static int setup(env_t *env)
 {
-    int missing = !env->tm[0];
+    int missing = !env->tm[0] || !env->listener[0];
     for (int i = 0; i < N_LEGS; i++)
         missing |= !env->svc[i][0];
     if (missing) {
@@ -137,6 +172,8 @@ static int setup(env_t *env)
         for (int i = 0; i < N_LEGS; i++)
             if (!env->svc[i][0] && start_service(env, i) != 0)
                 return -1;
+        if (!env->listener[0] && start_listener(env) != 0)
+            return -1;
     }
     return example_client_new("example-saga", env->tm, CALL_TIMEOUT_MS,
                               &env->client);
@@ -185,9 +222,17 @@ static trellis_saga_t *build_saga(const env_t *env, const char *gid,
         trellis_saga_free(s);
         return NULL;
     }
+    /* The listener, told how the trip ended once that is durable. */
+    char notify[ADDR_MAX + 32];
+    snprintf(notify, sizeof notify, "%s/trip.v1.Listener/Notify",
+             env->listener);
+    const char *listeners[] = {notify};
+    printf("   listener       %s\n", notify);
     trellis_options_t o = {.wait_result = wait,
                            .retry_interval_ms = RETRY_INTERVAL_MS,
-                           .request_timeout_ms = REQUEST_TIMEOUT_MS};
+                           .request_timeout_ms = REQUEST_TIMEOUT_MS,
+                           .n_listeners = 1,
+                           .listeners = listeners};
     trellis_saga_set_options(s, &o);
     return s;
 }
@@ -229,6 +274,23 @@ static const char *op_summary(const trellis_op_info_t *op, char *buf,
     return buf;
 }
 
+/* The notify of event branch b (may be NULL): it has two, the commit
+ * side's (the trip SUCCEEDED) and the rollback side's (FAILED), and only
+ * one is ever called. The one called, else the first; NULL if none. */
+static const trellis_op_info_t *notify_op(const trellis_branch_info_t *b)
+{
+    const trellis_op_info_t *first = NULL;
+    for (size_t i = 0; b && i < b->n_ops; i++) {
+        if (b->ops[i].op != TRELLIS_OP_NOTIFY)
+            continue;
+        if (b->ops[i].attempts > 0)
+            return &b->ops[i];
+        if (!first)
+            first = &b->ops[i];
+    }
+    return first;
+}
+
 /* The pivot's action succeeded: the saga only goes forward. */
 static int past_pivot(const trellis_branch_info_t *b)
 {
@@ -243,6 +305,11 @@ static void print_tm_report(const trellis_trans_info_t *info)
     for (size_t i = 0; i < info->n_branches; i++) {
         const trellis_branch_info_t *b = &info->branches[i];
         char a[400], c[400];
+        if (b->mode == TRELLIS_MODE_EVENT) {
+            printf("   TM: listener branch %s: notify %s\n", b->branch_id,
+                   op_summary(notify_op(b), a, sizeof a));
+            continue;
+        }
         printf("   TM: step %zu %-7s branch %s%s: action %s; compensate %s\n",
                i + 1, i < N_LEGS ? LEGS[i].name : "?", b->branch_id,
                b->pivot ? " (pivot)" : "",
@@ -347,11 +414,11 @@ static svc_state_t read_state(const env_t *env, int leg, const char *gid)
 
 /* ---- what the services printed -------------------------------------- */
 
-/* The services' own lines about gid, merged in time order. Only for
- * services started here: their logs are ours to read. */
+/* The services' and the listener's own lines about gid, merged in time
+ * order. Only for those started here: their logs are ours to read. */
 static void print_said(const env_t *env, const char *gid)
 {
-    example_print_said(env->log, N_LEGS, gid, "services");
+    example_print_said(env->log, N_LEGS + 1, gid, "services");
 }
 
 static void read_states(const env_t *env, const char *gid,
@@ -369,6 +436,49 @@ static void read_states(const env_t *env, const char *gid,
     }
 }
 
+/* ---- what the listener recorded --------------------------------------- */
+
+typedef struct {
+    int ok;       /* State answered */
+    int n_events; /* events recorded for the gid */
+    char branch[40];
+    char status[16];   /* "succeeded", "failed" */
+    int deliveries;    /* Notify calls seen, duplicates included */
+    char reason[1100]; /* "" when it succeeded */
+} listener_state_t;
+
+/* Ask the listener what it recorded for gid (the last event, and how
+ * many). */
+static listener_state_t read_listener(const env_t *env, const char *gid)
+{
+    listener_state_t ls = {0};
+    char err[256], n[16], *text = NULL, *save = NULL;
+    if (example_call_text(env->listener, "/trip.v1.Listener/State", gid, &text,
+                          err, sizeof err) != 0) {
+        printf("   listener: State failed: %s\n", err);
+        return ls;
+    }
+    ls.ok = 1;
+    for (char *l = strtok_r(text, "\n", &save); l;
+         l = strtok_r(NULL, "\n", &save)) {
+        const char *reason = strstr(l, " reason=");
+        ls.n_events++;
+        field(l, "branch", ls.branch, sizeof ls.branch);
+        field(l, "status", ls.status, sizeof ls.status);
+        field(l, "deliveries", n, sizeof n);
+        ls.deliveries = atoi(n);
+        snprintf(ls.reason, sizeof ls.reason, "%s", reason ? reason + 8 : "");
+    }
+    free(text);
+    printf("   listener recorded %d event(s)", ls.n_events);
+    if (ls.n_events)
+        printf(": %s %s, %d deliver%s%s%s", ls.branch, ls.status, ls.deliveries,
+               ls.deliveries == 1 ? "y" : "ies", *ls.reason ? ", reason: " : "",
+               ls.reason);
+    printf("\n");
+    return ls;
+}
+
 /* ---- scenarios ------------------------------------------------------- */
 
 typedef struct {
@@ -376,8 +486,15 @@ typedef struct {
     const char *story;
     int mark_leg;     /* the step whose payload gets mark, -1 for none */
     const char *mark; /* "fail", "refuse=2", "hold" (see trip_service.c) */
-    /* Run while the saga runs (submit does not wait then); NULL: none. */
-    void (*during)(env_t *env, const char *gid, example_check_t *ck);
+    /* Run before the saga is submitted; NULL: none. */
+    void (*before)(env_t *env, example_check_t *ck);
+    /* Submit waits for the outcome (wait_result) unless no_wait. */
+    int no_wait;
+    /* Run once submit answered *status (before the transaction is final:
+     * while the saga runs when no_wait, while the listener is told when
+     * not); NULL: none. */
+    void (*during)(env_t *env, const char *gid, trellis_trans_status_t status,
+                   example_check_t *ck);
     void (*check)(const trellis_trans_info_t *info,
                   const svc_state_t st[N_LEGS], example_check_t *ck);
 } scenario_t;
@@ -389,16 +506,51 @@ static int op_is(const trellis_branch_info_t *b, trellis_op_t op,
     return o && o->status == want && o->attempts == attempts;
 }
 
-/* The TM's status is want and it has a branch per step. */
+/* The TM's status is want and it has a branch per step, then the
+ * listener's event branch. */
 static int check_tm(const trellis_trans_info_t *info,
                     trellis_trans_status_t want, example_check_t *ck)
 {
     example_expect(ck, info->status == want, "TM status is %s, want %s",
                    trellis_trans_status_name(info->status),
                    trellis_trans_status_name(want));
-    return example_expect(ck, info->n_branches == N_LEGS,
-                          "TM has %zu steps, want %d", info->n_branches,
-                          N_LEGS);
+    return example_expect(ck,
+                          info->n_branches == N_LEGS + 1 &&
+                              info->branches[N_LEGS].mode == TRELLIS_MODE_EVENT,
+                          "TM has %zu branches, want %d steps and the "
+                          "listener's",
+                          info->n_branches, N_LEGS);
+}
+
+/* Every scenario: the listener recorded exactly one event for the trip,
+ * with the TM's final status and reason, and the TM says it was told. */
+static void check_listener(const trellis_trans_info_t *info,
+                           const listener_state_t *ls, example_check_t *ck)
+{
+    const char *want = trellis_trans_status_name(info->status);
+    const char *reason = info->reason ? info->reason : "";
+    if (!example_expect(ck, ls->ok && ls->n_events == 1,
+                        "listener recorded %d event(s) for the trip, want 1",
+                        ls->n_events))
+        return;
+    example_expect(ck,
+                   example_is_final(info->status) && !strcmp(ls->status, want),
+                   "listener recorded status %s, want %s", ls->status, want);
+    example_expect(ck, !strcmp(ls->reason, reason),
+                   "listener recorded reason \"%s\", want \"%s\"", ls->reason,
+                   reason);
+    example_expect(ck, info->status != TRELLIS_TRANS_FAILED || *ls->reason,
+                   "listener recorded a failure without its reason");
+    example_expect(ck, ls->deliveries >= 1, "listener counted %d deliveries",
+                   ls->deliveries);
+    const trellis_branch_info_t *ev =
+        info->n_branches > N_LEGS ? &info->branches[N_LEGS] : NULL;
+    const trellis_op_info_t *n = notify_op(ev);
+    example_expect(ck, n && n->status == TRELLIS_OP_SUCCEEDED,
+                   "TM: the listener's notify did not succeed");
+    example_expect(ck, !ev || !strcmp(ev->branch_id, ls->branch),
+                   "listener recorded branch %s, TM's event branch is %s",
+                   ls->branch, ev ? ev->branch_id : "none");
 }
 
 /* The saga went past its pivot and only forward: SUCCEEDED, the payment
@@ -598,9 +750,11 @@ static int wait_car_held(const env_t *env, const char *gid)
 
 /* Kill -9 trellisd while the car's Book (after the pivot) is held at the
  * service, restart it on the same data dir and port, release the Book. */
-static void crash_tm(env_t *env, const char *gid, example_check_t *ck)
+static void crash_tm(env_t *env, const char *gid, trellis_trans_status_t status,
+                     example_check_t *ck)
 {
     char err[256], *text = NULL;
+    (void)status;
     if (!example_expect(ck, env->tm_proc != NULL,
                         "crash-after-pivot needs trellisd started here"))
         return;
@@ -623,24 +777,105 @@ static void crash_tm(env_t *env, const char *gid, example_check_t *ck)
     free(text);
 }
 
+/* ---- listener-down --------------------------------------------------- */
+
+/* Stop the listener (SIGTERM) before the trip is submitted. */
+static void stop_listener(env_t *env, example_check_t *ck)
+{
+    if (!example_expect(ck, env->listener_proc != NULL,
+                        "listener-down needs trip-listener started here"))
+        return;
+    int st = harness_proc_stop(harness_server_proc(env->listener_proc), 5000);
+    example_expect(ck, st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                   "trip-listener did not stop cleanly");
+    printf("   trip-listener stopped (SIGTERM)\n");
+}
+
+/* Query gid until trellisd has tried to tell the listener (within 10 s);
+ * the answer (the caller's), or NULL. */
+static trellis_trans_info_t *query_telling(env_t *env, const char *gid)
+{
+    int64_t deadline = harness_mono_ms() + 10000;
+    char err[256];
+    for (;;) {
+        trellis_trans_info_t *info = NULL;
+        if (trellis_query(env->client, gid, &info, err, sizeof err) !=
+            TRELLIS_OK) {
+            printf("   query %s: %s\n", gid, err);
+            return NULL;
+        }
+        const trellis_op_info_t *n = info->n_branches > N_LEGS
+                                         ? notify_op(&info->branches[N_LEGS])
+                                         : NULL;
+        if ((n && n->attempts > 0) || harness_mono_ms() >= deadline)
+            return info;
+        trellis_trans_info_free(info);
+        harness_sleep_ms(50);
+    }
+}
+
+/* The outcome came while the listener was down: submit answered SUCCEEDED,
+ * Query shows the transaction still telling its listener. Then start the
+ * listener again on its port; query_final waits for it to be told. */
+static void listener_back(env_t *env, const char *gid,
+                          trellis_trans_status_t status, example_check_t *ck)
+{
+    char buf[400];
+    example_expect(ck, status == TRELLIS_TRANS_SUCCEEDED,
+                   "submit answered %s while the listener was down, want "
+                   "succeeded",
+                   trellis_trans_status_name(status));
+    trellis_trans_info_t *info = query_telling(env, gid);
+    if (info) {
+        const trellis_op_info_t *n = info->n_branches > N_LEGS
+                                         ? notify_op(&info->branches[N_LEGS])
+                                         : NULL;
+        printf("   TM while the listener is down: %s; listener branch %s: "
+               "notify %s\n",
+               trellis_trans_status_name(info->status),
+               info->n_branches > N_LEGS ? info->branches[N_LEGS].branch_id
+                                         : "none",
+               op_summary(n, buf, sizeof buf));
+        example_expect(ck, info->status == TRELLIS_TRANS_SUBMITTED,
+                       "TM status %s while the listener is down, want "
+                       "submitted (telling its listener)",
+                       trellis_trans_status_name(info->status));
+        example_expect(ck,
+                       n && n->status == TRELLIS_OP_PENDING && n->attempts > 0,
+                       "TM: the notify should be pending and tried");
+        trellis_trans_info_free(info);
+    } else {
+        example_expect(ck, 0, "Query failed while the listener was down");
+    }
+    if (example_expect(ck, harness_server_restart(env->listener_proc) == 0,
+                       "trip-listener did not restart"))
+        printf("   trip-listener started again at %s (same port)\n",
+               env->listener);
+}
+
 static const scenario_t SCENARIOS[] = {
-    {"booking-ok", "every step succeeds", -1, "", NULL, check_booking_ok},
+    {"booking-ok", "every step succeeds", -1, "", NULL, 0, NULL,
+     check_booking_ok},
     {"hotel-fails",
      "the hotel has no rooms left, before the pivot: the flight is "
      "cancelled",
-     1, "fail", NULL, check_hotel_fails},
+     1, "fail", NULL, 0, NULL, check_hotel_fails},
     {"payment-fails",
      "the card is declined, the pivot fails: hotel and flight are "
      "cancelled",
-     PIVOT, "fail", NULL, check_payment_fails},
+     PIVOT, "fail", NULL, 0, NULL, check_payment_fails},
     {"car-after-pivot",
      "the car company has no cars left twice, after the pivot: retried "
      "until it books, nothing cancelled",
-     CAR, "refuse=2", NULL, check_car_after_pivot},
+     CAR, "refuse=2", NULL, 0, NULL, check_car_after_pivot},
     {"crash-after-pivot",
      "trellisd is killed while the car's Book (after the pivot) is in "
      "flight, then restarted: booked once, nothing cancelled",
-     CAR, "hold", crash_tm, check_crash_after_pivot},
+     CAR, "hold", NULL, 1, crash_tm, check_crash_after_pivot},
+    {"listener-down",
+     "the listener is down: the trip still succeeds at once, and the "
+     "listener is told once it is back",
+     -1, "", stop_listener, 0, listener_back, check_booking_ok},
 };
 #define N_SCENARIOS (sizeof SCENARIOS / sizeof SCENARIOS[0])
 
@@ -654,9 +889,11 @@ static trellis_trans_info_t *submit(env_t *env, const scenario_t *sc,
     char err[256], reason[1100] = "";
     trellis_trans_status_t status = TRELLIS_TRANS_UNSPECIFIED;
     trellis_saga_t *s =
-        build_saga(env, gid, sc->mark_leg, sc->mark, sc->during == NULL);
+        build_saga(env, gid, sc->mark_leg, sc->mark, !sc->no_wait);
     if (!s)
         return NULL;
+    if (sc->before)
+        sc->before(env, ck);
     int64_t t0 = harness_mono_ms();
     trellis_rc_t rc = trellis_saga_submit(env->client, s, &status, reason,
                                           sizeof reason, err, sizeof err);
@@ -671,7 +908,7 @@ static trellis_trans_info_t *submit(env_t *env, const scenario_t *sc,
            trellis_trans_status_name(status),
            (long long)(harness_mono_ms() - t0), reason[0] ? ": " : "", reason);
     if (sc->during)
-        sc->during(env, gid, ck);
+        sc->during(env, gid, status, ck);
     return query_final(env, gid);
 }
 
@@ -686,12 +923,20 @@ static int run_scenario(env_t *env, const scenario_t *sc)
         ck.failed++;
     }
     trellis_trans_info_t *info = ck.failed ? NULL : submit(env, sc, gid, &ck);
+    /* A scenario that stopped the listener and failed before starting it
+     * again: start it for the next ones. */
+    if (env->listener_proc &&
+        !harness_proc_running(harness_server_proc(env->listener_proc)) &&
+        harness_server_restart(env->listener_proc) != 0)
+        ck.failed++;
     if (info) {
         svc_state_t st[N_LEGS];
         print_tm_report(info);
         print_said(env, gid);
         read_states(env, gid, st);
+        listener_state_t ls = read_listener(env, gid);
         sc->check(info, st, &ck);
+        check_listener(info, &ls, &ck);
         trellis_trans_info_free(info);
     } else {
         ck.failed++;
@@ -705,7 +950,8 @@ static int run_scenario(env_t *env, const scenario_t *sc)
 static int usage(void)
 {
     fprintf(stderr, "usage: example-saga [--scenario NAME] [--tm HOST:PORT] "
-                    "[--flight|--hotel|--payment|--car|--email HOST:PORT]\n"
+                    "[--flight|--hotel|--payment|--car|--email|--listener "
+                    "HOST:PORT]\n"
                     "scenarios:");
     for (size_t s = 0; s < N_SCENARIOS; s++)
         fprintf(stderr, " %s", SCENARIOS[s].name);
@@ -718,6 +964,8 @@ static char *addr_option(env_t *env, const char *opt)
 {
     if (!strcmp(opt, "--tm"))
         return env->tm;
+    if (!strcmp(opt, "--listener"))
+        return env->listener;
     for (int l = 0; l < N_LEGS; l++)
         if (!strncmp(opt, "--", 2) && !strcmp(opt + 2, LEGS[l].name))
             return env->svc[l];
