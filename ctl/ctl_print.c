@@ -438,16 +438,38 @@ static void print_pivot_text(const trellis_trans_info_t *info)
                           : "not passed yet: a failure still rolls back");
 }
 
-/* A completion listener's notify for the side the transaction took: its
- * ops are listed in slot order, commit-side then rollback-side. */
-static const trellis_op_info_t *listener_op(const trellis_trans_info_t *info,
-                                            const trellis_branch_info_t *br)
+/* A completion or branch listener's notify for the side the transaction
+ * took: its ops are listed in slot order, commit-side then
+ * rollback-side. */
+static const trellis_op_info_t *
+any_listener_op(const trellis_trans_info_t *info,
+                const trellis_branch_info_t *br)
 {
-    if (br->mode != TRELLIS_MODE_EVENT || br->n_ops < 2)
+    if ((br->mode != TRELLIS_MODE_EVENT &&
+         br->mode != TRELLIS_MODE_BRANCH_EVENT) ||
+        br->n_ops < 2)
         return NULL;
     int failing = info->status == TRELLIS_TRANS_ABORTING ||
                   info->status == TRELLIS_TRANS_FAILED;
     return &br->ops[failing ? 1 : 0];
+}
+
+/* A completion listener's notify only (told once the outcome is known). */
+static const trellis_op_info_t *listener_op(const trellis_trans_info_t *info,
+                                            const trellis_branch_info_t *br)
+{
+    return br->mode == TRELLIS_MODE_EVENT ? any_listener_op(info, br) : NULL;
+}
+
+/* " about branch 01" for a branch listener's event "ev-01-2", else "". */
+static void reported_text(const trellis_branch_info_t *br, char *out,
+                          size_t len)
+{
+    const char *id = br->branch_id ? br->branch_id : "";
+    const char *dash = strrchr(id, '-');
+    out[0] = '\0';
+    if (br->mode == TRELLIS_MODE_BRANCH_EVENT && dash && dash - id > 3)
+        snprintf(out, len, " about branch %.*s", (int)(dash - id - 3), id + 3);
 }
 
 /* Listeners are called only once the outcome is reached: a call made or
@@ -465,7 +487,8 @@ static int telling_listeners(const trellis_trans_info_t *info)
     return 0;
 }
 
-/* Completion listeners: one line each, told or pending. */
+/* Completion and branch listeners: one line per event, told or
+ * pending. */
 static void print_listeners_text(const trellis_trans_info_t *info)
 {
     if (telling_listeners(info))
@@ -473,11 +496,13 @@ static void print_listeners_text(const trellis_trans_info_t *info)
                info->status == TRELLIS_TRANS_SUBMITTED ? "succeeded"
                                                        : "failed");
     for (size_t b = 0; b < info->n_branches; b++) {
-        const trellis_op_info_t *op = listener_op(info, &info->branches[b]);
+        const trellis_op_info_t *op = any_listener_op(info, &info->branches[b]);
+        char about[48];
         if (!op)
             continue;
-        printf("listener  %s: %s (%" PRIu32 " attempts)\n",
-               op->target ? op->target : "",
+        reported_text(&info->branches[b], about, sizeof(about));
+        printf("listener  %s%s: %s (%" PRIu32 " attempts)\n",
+               op->target ? op->target : "", about,
                op->status == TRELLIS_OP_SUCCEEDED ? "told"
                : op->status == TRELLIS_OP_SKIPPED ? "not told (stopped)"
                                                   : "pending",

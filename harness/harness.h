@@ -262,7 +262,8 @@ typedef struct {
     char log_hex[2 * 256 + 1];
     int64_t log_size;
     /* A Notify (completion listener): the CompletionEvent's status
-     * ("SUCCEEDED", "FAILED", "bad"; "" for other ops). */
+     * ("SUCCEEDED", "FAILED", "bad"; "" for other ops); of a branch
+     * listener, "F,P,S" (testpart.c: forward, phase-2 status, side). */
     char event_status[16];
 } harness_part_call_t;
 

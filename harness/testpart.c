@@ -62,6 +62,10 @@
  * every call. Its barrier is a forward op's (first success "applied",
  * again "dup"), and its journal line adds event_status=SUCCEEDED|FAILED
  * event_finished_ms=T (or event_status=bad when the bytes do not parse).
+ * Called as a branch listener (trans_type "branch_event") it reads a
+ * BranchEvent instead: event_status=F,P,S — the forward and phase-2
+ * statuses (P pending, S succeeded, F failed, K skipped, - no op) and the
+ * side (C commit, R rollback).
  *
  * Barrier (in memory, per (gid, branch_id), like DESIGN's branch barrier):
  * a successful op takes effect at most once:
@@ -349,6 +353,7 @@ typedef struct {
     uint64_t log_size; /* the full size trellisd said */
     char log_hex[2 * LOG_HEX_MAX + 1];
     const char *event_status; /* Notify: the event's status, else NULL */
+    char event_text[8];       /* a branch event's status, event_status */
     int64_t event_finished_ms;
 } record_t;
 
@@ -489,7 +494,10 @@ static void record_add(const record_t *r)
         S.records = p;
         S.cap_records = cap;
     }
-    S.records[S.n_records++] = *r;
+    record_t *kept = &S.records[S.n_records++];
+    *kept = *r;
+    if (r->event_status == r->event_text) /* it points into the record */
+        kept->event_status = kept->event_text;
 }
 
 /* ---- holds ----------------------------------------------------------- */
@@ -642,11 +650,40 @@ static void reply_with(trellis_reply_t *reply, const plan_t *p)
     reply->body_len = p->reply_len;
 }
 
-/* Notify: what the CompletionEvent says, into r. */
+/* One letter per op status of a BranchEvent: Pending, Succeeded, Failed,
+ * sKipped, '-' no such op. */
+static char status_letter(int s)
+{
+    return s == 1 ? 'P' : s == 2 ? 'S' : s == 3 ? 'F' : s == 4 ? 'K' : '-';
+}
+
+/* Notify of a branch listener: "F,P,C" into r — the forward status, the
+ * phase-2 status (status_letter) and the side (C commit, R rollback). */
+static void record_branch_event(record_t *r, const uint8_t *payload, size_t len)
+{
+    trellis_branch_event_t ev;
+    char err[128];
+    if (trellis_branch_event_parse(payload, len, &ev, err, sizeof err) !=
+        TRELLIS_OK) {
+        r->event_status = "bad";
+        return;
+    }
+    snprintf(r->event_text, sizeof r->event_text, "%c,%c,%c",
+             status_letter(ev.forward_status), status_letter(ev.phase2_status),
+             ev.committed ? 'C' : 'R');
+    r->event_status = r->event_text;
+    r->event_finished_ms = ev.finished_ms;
+}
+
+/* Notify: what the CompletionEvent (or BranchEvent) says, into r. */
 static void record_event(record_t *r, const uint8_t *payload, size_t len)
 {
     trellis_completion_event_t ev;
     char err[128];
+    if (strcmp(r->trans_type, "branch_event") == 0) {
+        record_branch_event(r, payload, len);
+        return;
+    }
     if (trellis_completion_event_parse(payload, len, &ev, err, sizeof err) !=
         TRELLIS_OK) {
         r->event_status = "bad";

@@ -21,6 +21,9 @@ void tr_options_clear(trellis_options_t *o)
     for (size_t i = 0; i < o->n_listeners; i++)
         free((char *)o->listeners[i]);
     free((void *)o->listeners);
+    for (size_t i = 0; i < o->n_branch_listeners; i++)
+        free((char *)o->branch_listeners[i]);
+    free((void *)o->branch_listeners);
     memset(o, 0, sizeof *o);
 }
 
@@ -46,21 +49,33 @@ static int copy_headers(trellis_options_t *dst, const trellis_options_t *o)
     return 0;
 }
 
-/* Deep copy of o's listeners into dst, as copy_headers. */
-static int copy_listeners(trellis_options_t *dst, const trellis_options_t *o)
+/* Deep copy of a list of n targets into *dst (*dst_n counting what was
+ * copied), as copy_headers. */
+static int copy_targets(const char *const **dst, size_t *dst_n,
+                        const char *const *src, size_t n)
 {
-    if (o->n_listeners == 0 || o->listeners == NULL)
+    if (n == 0 || src == NULL)
         return 0;
-    char **l = calloc(o->n_listeners, sizeof *l);
-    dst->listeners = (const char *const *)l;
+    char **l = calloc(n, sizeof *l);
+    *dst = (const char *const *)l;
     if (l == NULL)
         return -1;
-    for (size_t i = 0; i < o->n_listeners; i++) {
-        dst->n_listeners = i + 1;
-        if ((l[i] = tr_strdup0(o->listeners[i])) == NULL)
+    for (size_t i = 0; i < n; i++) {
+        *dst_n = i + 1;
+        if ((l[i] = tr_strdup0(src[i])) == NULL)
             return -1;
     }
     return 0;
+}
+
+/* Deep copy of o's completion and branch listeners into dst. */
+static int copy_listeners(trellis_options_t *dst, const trellis_options_t *o)
+{
+    if (copy_targets(&dst->listeners, &dst->n_listeners, o->listeners,
+                     o->n_listeners) != 0)
+        return -1;
+    return copy_targets(&dst->branch_listeners, &dst->n_branch_listeners,
+                        o->branch_listeners, o->n_branch_listeners);
 }
 
 int tr_options_copy(trellis_options_t *dst, const trellis_options_t *o)
@@ -71,6 +86,8 @@ int tr_options_copy(trellis_options_t *dst, const trellis_options_t *o)
     dst->header_values = NULL;
     dst->n_listeners = 0;
     dst->listeners = NULL;
+    dst->n_branch_listeners = 0;
+    dst->branch_listeners = NULL;
     if (copy_headers(dst, o) != 0 || copy_listeners(dst, o) != 0) {
         tr_options_clear(dst);
         return -1;

@@ -286,6 +286,10 @@ tr_pb_options_t *tr_pb_options_new(const trellis_options_t *o)
         p->msg.n_listeners = o->n_listeners;
         p->msg.listeners = (char **)o->listeners;
     }
+    if (o->n_branch_listeners > 0 && o->branch_listeners != NULL) {
+        p->msg.n_branch_listeners = o->n_branch_listeners;
+        p->msg.branch_listeners = (char **)o->branch_listeners;
+    }
     if (o->n_headers == 0 || o->header_keys == NULL || o->header_values == NULL)
         return p;
     p->headers = calloc(o->n_headers, sizeof *p->headers);

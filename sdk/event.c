@@ -1,6 +1,8 @@
 /*
  * event: what a completion listener reads — the CompletionEvent its call
- * carries (trellis_participant.h, trellis_completion_event_parse).
+ * carries (trellis_participant.h, trellis_completion_event_parse) — and
+ * what a branch listener reads, the BranchEvent
+ * (trellis_branch_event_parse).
  */
 #include <stdio.h>
 #include <string.h>
@@ -32,5 +34,32 @@ trellis_rc_t trellis_completion_event_parse(const uint8_t *payload, size_t len,
     ev->created_ms = m->created_ms;
     ev->finished_ms = m->finished_ms;
     trellis__v1__completion_event__free_unpacked(m, NULL);
+    return TRELLIS_OK;
+}
+
+trellis_rc_t trellis_branch_event_parse(const uint8_t *payload, size_t len,
+                                        trellis_branch_event_t *ev, char *err,
+                                        size_t errlen)
+{
+    memset(ev, 0, sizeof(*ev));
+    Trellis__V1__BranchEvent *m =
+        trellis__v1__branch_event__unpack(NULL, len, payload);
+    if (m == NULL || m->gid == NULL || *m->gid == '\0' ||
+        m->branch_id == NULL || *m->branch_id == '\0') {
+        if (m)
+            trellis__v1__branch_event__free_unpacked(m, NULL);
+        snprintf(err, errlen, "%zu bytes are not a branch event", len);
+        return TRELLIS_INVALID_ARGUMENT;
+    }
+    copy_text(ev->gid, sizeof(ev->gid), m->gid);
+    copy_text(ev->branch_id, sizeof(ev->branch_id), m->branch_id);
+    copy_text(ev->last_error, sizeof(ev->last_error), m->last_error);
+    ev->mode = (trellis_mode_t)m->mode;
+    ev->forward_status = (int)m->forward_status;
+    ev->phase2_op = (int)m->phase2_op;
+    ev->phase2_status = (int)m->phase2_status;
+    ev->committed = m->committed ? 1 : 0;
+    ev->finished_ms = m->finished_ms;
+    trellis__v1__branch_event__free_unpacked(m, NULL);
     return TRELLIS_OK;
 }

@@ -48,6 +48,8 @@ const char *trellis_mode_name(trellis_mode_t m)
         return "msg_check";
     case TRELLIS_MODE_EVENT:
         return "event";
+    case TRELLIS_MODE_BRANCH_EVENT:
+        return "branch_event";
     }
     return "unknown";
 }

@@ -3,7 +3,7 @@
  * _tcc, _xa, _local) and its hooks.
  *
  * Step n (branch id "%02u" of n) meets the progress trellisd handed to
- * the run at branch n, completion listeners (mode EVENT) not counted:
+ * the run at branch n, completion listeners and branch events not counted:
  *   - none there: a new step — RegisterBranch (its ops — the forward op's
  *     target too, which trellisd keeps for the comparison — and payload),
  *     then the forward op (the participant's, or the local action), then
@@ -74,14 +74,16 @@ const Trellis__V1__Branch *tr_wf_branch(const Trellis__V1__Transaction *t,
     return NULL;
 }
 
-/* Branch n of the progress, completion listeners left out: trellisd
- * appends those right after the head, outside the steps' numbering. */
+/* Branch n of the progress, completion and branch listeners' events left
+ * out: trellisd appends the former right after the head, the latter after
+ * each branch they report, outside the steps' numbering. */
 static const Trellis__V1__Branch *step_branch(const Trellis__V1__Transaction *t,
                                               size_t n)
 {
     size_t pos = 0;
     for (size_t i = 0; i < t->n_branches; i++) {
-        if ((int)t->branches[i]->mode == TRELLIS_MODE_EVENT)
+        if ((int)t->branches[i]->mode == TRELLIS_MODE_EVENT ||
+            (int)t->branches[i]->mode == TRELLIS_MODE_BRANCH_EVENT)
             continue;
         if (pos++ == n)
             return t->branches[i];

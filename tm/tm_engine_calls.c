@@ -18,7 +18,8 @@
  *
  * A completion listener's notify (a kind with event_payload) is sent the
  * transaction's CompletionEvent (tm_event.c) instead of the branch's
- * payload, packed at call time from the model.
+ * payload, packed at call time from the model; a branch listener's event
+ * (reports_branch) the BranchEvent of the branch it reports.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -170,7 +171,10 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
     uint8_t *event = NULL;
     const tm_kind_t *kind = tm_kind_find(br->mode);
     if (kind && kind->event_payload) {
-        if (!(event = tm_event_pack(&l->tx, slot, &payload_len)))
+        event = kind->reports_branch
+                    ? tm_event_branch_pack(&l->tx, b, slot, &payload_len)
+                    : tm_event_pack(&l->tx, slot, &payload_len);
+        if (!event)
             tm_exit_oom("completion event");
         payload = event;
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "tm_kind.h"
+#include "tm_plan.h"
 #include "trellis/v1/tm.pb-c.h"
 
 int64_t tm_event_finished_ms(const tm_trans_t *tx)
@@ -37,5 +38,46 @@ uint8_t *tm_event_pack(const tm_trans_t *tx, tm_slot_t slot, size_t *len)
     uint8_t *buf = malloc(*len ? *len : 1);
     if (buf)
         trellis__v1__completion_event__pack(&ev, buf);
+    return buf;
+}
+
+/* An op's status as the event tells it: PENDING, once its branch is
+ * settled, means it will never run — except a forward op that may have
+ * run and has no final answer (its branch rolled back around it). */
+static Trellis__V1__OpStatus told_status(const tm_op_t *op, int may_have_run)
+{
+    if (op->kind == TM_KIND_NONE)
+        return TRELLIS__V1__OP_STATUS__OP_STATUS_UNSPECIFIED;
+    if (op->status == TM_OP_PENDING && !may_have_run)
+        return TRELLIS__V1__OP_STATUS__OP_SKIPPED;
+    return (Trellis__V1__OpStatus)op->status;
+}
+
+uint8_t *tm_event_branch_pack(const tm_trans_t *tx, size_t e, tm_slot_t slot,
+                              size_t *len)
+{
+    const tm_branch_t *ev = &tx->branches[e];
+    size_t r = ev->n_deps == 1 ? ev->deps[0] : e; /* e: a malformed row */
+    const tm_branch_t *b = &tx->branches[r];
+    int committing = slot == TM_SLOT_COMMIT;
+    const tm_op_t *fw = &b->ops[TM_SLOT_FORWARD];
+    const tm_op_t *p2 = &b->ops[tm_plan_side_slot(b, committing)];
+    Trellis__V1__BranchEvent m = TRELLIS__V1__BRANCH_EVENT__INIT;
+    m.gid = (char *)tx->gid;
+    m.branch_id = b->branch_id;
+    m.mode = (Trellis__V1__BranchMode)b->mode;
+    m.forward_status = told_status(fw, tm_plan_may_have_run(tx, r));
+    m.phase2_op = (Trellis__V1__OpKind)p2->kind;
+    m.phase2_status = told_status(p2, 0);
+    m.last_error = fw->last_error ? fw->last_error : "";
+    m.finished_ms =
+        fw->finished_ms > p2->finished_ms ? fw->finished_ms : p2->finished_ms;
+    if (!m.finished_ms)
+        m.finished_ms = tx->created_ms;
+    m.committed = committing;
+    *len = trellis__v1__branch_event__get_packed_size(&m);
+    uint8_t *buf = malloc(*len ? *len : 1);
+    if (buf)
+        trellis__v1__branch_event__pack(&m, buf);
     return buf;
 }

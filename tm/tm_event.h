@@ -23,4 +23,17 @@ int64_t tm_event_finished_ms(const tm_trans_t *tx);
  * memory. */
 uint8_t *tm_event_pack(const tm_trans_t *tx, tm_slot_t slot, size_t *len);
 
+/* Pack the BranchEvent of branch event e (a reports_branch kind, its one
+ * dependency the reported branch) for its notify in slot (TM_SLOT_COMMIT:
+ * the transaction commits; TM_SLOT_ROLLBACK: it rolls back): the
+ * reported branch's id, mode, forward status (PENDING that never ran
+ * reads SKIPPED), its phase-2 op on that side and status (PENDING reads
+ * SKIPPED: once settled it never runs), its forward op's last error and
+ * its latest finish (else tx's created_ms). Only state that no longer
+ * changes once the branch is settled, so every attempt is the same
+ * bytes. Returns a malloc'ed buffer the caller frees, with *len set, or
+ * NULL on out of memory. */
+uint8_t *tm_event_branch_pack(const tm_trans_t *tx, size_t e, tm_slot_t slot,
+                              size_t *len);
+
 #endif /* TM_EVENT_H */

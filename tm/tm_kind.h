@@ -71,6 +71,11 @@ typedef struct {
     /* 1: its phase-2 ops are sent a CompletionEvent built at call time
      * (tm_engine_calls.c), not the branch's stored payload. */
     int event_payload;
+    /* 1: a branch listener's event: the branch depends on exactly one
+     * branch, the one it reports, and its notify is ready only once that
+     * branch is settled (tm_plan.h, "Branch listeners"); it is sent a
+     * BranchEvent instead of a CompletionEvent. With after_outcome. */
+    int reports_branch;
 } tm_kind_t;
 
 /* The kind stored as mode, or NULL for a number no kind has. */

@@ -48,8 +48,8 @@ static const char *mode_label(int i)
 }
 
 /* A message step's kind is never a transaction's mode (a message is
- * labelled by its head, "msg"), nor a completion listener's (it rides
- * along any transaction), so they get no series of their own. */
+ * labelled by its head, "msg"), nor a completion or branch listener's
+ * (they ride along any transaction), so they get no series of their own. */
 static int mode_shown(int i)
 {
     if (i >= MODE_HYBRID)
@@ -173,18 +173,20 @@ uint64_t tm_metrics_now_us(void)
 
 static int mode_index(const tm_trans_t *tx)
 {
-    size_t n = tx->n_branches;
+    size_t n = tx->n_branches, f = 0;
     while (n > 0 && !counts_for_mode(&tx->branches[n - 1]))
-        n--; /* listeners are appended last */
-    if (n == 0)
+        n--; /* listeners are appended last, branch events anywhere */
+    while (f < n && !counts_for_mode(&tx->branches[f]))
+        f++; /* a Begin's listeners come first */
+    if (f == n)
         return MODE_NONE;
-    tm_mode_t first = tx->branches[0].mode;
+    tm_mode_t first = tx->branches[f].mode;
     const tm_kind_t *head = tm_kind_find(first);
     for (size_t k = 0;
          head && head->place == TM_PLACE_HEAD && k < tm_kind_count(); k++)
         if (tm_kind_at(k) == head) /* a workflow, whatever its steps */
             return (int)k;
-    for (size_t i = 1; i < n; i++)
+    for (size_t i = f + 1; i < n; i++)
         if (tx->branches[i].mode != first && counts_for_mode(&tx->branches[i]))
             return MODE_HYBRID;
     for (size_t k = 0; k < tm_kind_count(); k++)

@@ -77,6 +77,12 @@ static int after_outcome(const tm_branch_t *b)
     return k && k->after_outcome;
 }
 
+static int reports_branch(const tm_branch_t *b)
+{
+    const tm_kind_t *k = tm_kind_find(b->mode);
+    return k && k->reports_branch;
+}
+
 static int deps_succeeded(const tm_trans_t *tx, const tm_branch_t *b)
 {
     for (size_t d = 0; d < b->n_deps; d++)
@@ -134,9 +140,20 @@ static int others_committed(const tm_trans_t *tx, size_t but, int skip_after)
  * is durable whenever the engine plans (see tm_plan.h). */
 static int may_have_run(const tm_trans_t *tx, const tm_branch_t *b)
 {
-    if (b->initiator_driven)
-        return 1;
+    if (b->initiator_driven || reports_branch(b))
+        return 1; /* a branch event is told on either side, always */
     return deps_succeeded_in_time(tx, b);
+}
+
+int tm_plan_may_have_run(const tm_trans_t *tx, size_t i)
+{
+    assert(i < tx->n_branches);
+    return may_have_run(tx, &tx->branches[i]);
+}
+
+tm_slot_t tm_plan_side_slot(const tm_branch_t *b, int committing)
+{
+    return committing ? commit_phase_slot(b) : TM_SLOT_ROLLBACK;
 }
 
 static int depends_on(const tm_branch_t *b, size_t i)
@@ -145,6 +162,13 @@ static int depends_on(const tm_branch_t *b, size_t i)
         if (b->deps[d] == i)
             return 1;
     return 0;
+}
+
+/* j depends on i and is not after_outcome: a branch event depends on the
+ * branch it reports but waits for it, never the other way round. */
+static int blocks(const tm_branch_t *j, size_t i)
+{
+    return depends_on(j, i) && !after_outcome(j);
 }
 
 /* settled[i]: branch i and everything that depends on it are rolled back
@@ -160,7 +184,7 @@ static void compute_settled(const tm_trans_t *tx, const tm_run_t *run,
                   (!may_have_run(tx, b) || rb->kind == TM_KIND_NONE ||
                    rb->status == TM_OP_SUCCEEDED);
         for (size_t j = k + 1; own && j < tx->n_branches; j++)
-            if (depends_on(&tx->branches[j], k) && !settled[j])
+            if (blocks(&tx->branches[j], k) && !settled[j])
                 own = 0;
         settled[k] = (unsigned char)own;
     }
@@ -170,9 +194,39 @@ static int dependents_settled(const tm_trans_t *tx, size_t i,
                               const unsigned char *settled)
 {
     for (size_t j = i + 1; j < tx->n_branches; j++)
-        if (depends_on(&tx->branches[j], i) && !settled[j])
+        if (blocks(&tx->branches[j], i) && !settled[j])
             return 0;
     return 1;
+}
+
+/* Branch r is settled on the side the transaction takes: committing, its
+ * forward op final and its commit-phase op done or absent (a message's
+ * deliveries, never undone once it is submitted, need not wait for the
+ * others); rolling back, its forward op off the wire and its
+ * rollback-side op done, absent, or never to run. Judged from durable
+ * state only, as the rest of the plan. */
+static int branch_settled(const tm_trans_t *tx, const tm_run_t *run, size_t r)
+{
+    const tm_branch_t *b = &tx->branches[r];
+    if (tx->status == TM_TX_SUBMITTED) {
+        const tm_op_t *cm = &b->ops[commit_phase_slot(b)];
+        return (forward_succeeded(b) || failed_by_record(b)) &&
+               (tm_plan_forward_done(tx) || tm_plan_is_message(tx)) &&
+               (cm->kind == TM_KIND_NONE || cm->status == TM_OP_SUCCEEDED);
+    }
+    const tm_op_t *rb = &b->ops[TM_SLOT_ROLLBACK];
+    return tx->status == TM_TX_ABORTING && !forward_inflight(run, r) &&
+           (!may_have_run(tx, b) || rb->kind == TM_KIND_NONE ||
+            rb->status == TM_OP_SUCCEEDED);
+}
+
+/* A branch event waits for the branch it reports; any other branch is
+ * not held back here. */
+static int report_due(const tm_trans_t *tx, const tm_run_t *run,
+                      const tm_branch_t *b)
+{
+    return !reports_branch(b) ||
+           (b->n_deps == 1 && branch_settled(tx, run, b->deps[0]));
 }
 
 /* Every branch but `but` is settled, after_outcome ones aside (see
@@ -210,9 +264,10 @@ static size_t ready_when_submitted(const tm_trans_t *tx, const tm_run_t *run,
             fw->status == TM_OP_PENDING && op_idle(run, i, TM_SLOT_FORWARD) &&
             deps_succeeded(tx, b))
             n = push_ref(out, n, max, i, TM_SLOT_FORWARD);
-        if (all_forward && cm->kind != TM_KIND_NONE &&
+        if ((all_forward || reports_branch(b)) && cm->kind != TM_KIND_NONE &&
             cm->status == TM_OP_PENDING && op_idle(run, i, s) &&
-            (!runs_last(b) || others_committed(tx, i, 1)))
+            (!runs_last(b) || others_committed(tx, i, 1)) &&
+            report_due(tx, run, b))
             n = push_ref(out, n, max, i, s);
     }
     return n;
@@ -234,7 +289,8 @@ static size_t ready_when_aborting(const tm_trans_t *tx, const tm_run_t *run,
         if (rb->kind != TM_KIND_NONE && rb->status == TM_OP_PENDING &&
             op_idle(run, i, TM_SLOT_ROLLBACK) && !forward_inflight(run, i) &&
             may_have_run(tx, b) && dependents_settled(tx, i, settled) &&
-            (!runs_last(b) || others_settled(tx, i, settled)))
+            (!runs_last(b) || others_settled(tx, i, settled)) &&
+            report_due(tx, run, b))
             n = push_ref(out, n, max, i, TM_SLOT_ROLLBACK);
     }
     if (settled != small)

@@ -40,6 +40,18 @@
  *    (tm_plan_outcome_known: waiters are answered then); the transaction
  *    becomes final only once every listener was told.
  *
+ * Branch listeners (tm_kind_branch_event.c: after_outcome, reports_branch):
+ *  - One event per (listener, branch), depending on the branch it
+ *    reports. Its notify (the side the transaction takes) is ready once
+ *    that branch is settled: committing, its forward op final and its
+ *    commit-phase op done or absent, once the commit is decided (a
+ *    submitted message's deliveries at once); rolling back, its forward
+ *    op off the wire and its rollback-side op done, absent or never to
+ *    run. It waits for nothing else: not for hooks or listeners, which
+ *    do not wait for it either, and a rollback's walk back through the
+ *    graph ignores it as a dependent. Outcome and waiters never wait for
+ *    it; the transaction is final only once every event was told.
+ *
  * Messages (branch 0 is a message head, tm_kind_msg_check.c):
  *  - PREPARED until the initiator's Submit (its local transaction
  *    committed) or Abort (it did not). Past the timeout: no rollback; the
@@ -139,6 +151,16 @@ tm_tx_status_t tm_plan_outcome(const tm_trans_t *tx, const tm_run_t *run);
  * becomes final (tm_plan_outcome) only after them. Judged from the
  * model, so from durable state when the engine plans. */
 tm_tx_status_t tm_plan_outcome_known(const tm_trans_t *tx, const tm_run_t *run);
+
+/* Branch i's forward op may have run: it is initiator-driven, or its
+ * prerequisites all succeeded before any rollback decision (durable
+ * state only). */
+int tm_plan_may_have_run(const tm_trans_t *tx, size_t i);
+
+/* The phase-2 slot branch b runs on a side: committing, its commit-side
+ * op (the rollback-side one for a workflow step recorded as failed);
+ * else its rollback-side op. */
+tm_slot_t tm_plan_side_slot(const tm_branch_t *b, int committing);
 
 /* Every forward op of the transaction succeeded. */
 int tm_plan_forward_done(const tm_trans_t *tx);

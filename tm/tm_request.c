@@ -81,6 +81,51 @@ static size_t count_chained(const tm_trans_t *tx)
     return n;
 }
 
+/* A branch a branch listener is told about: not a listener's own, not a
+ * workflow's or a message's head (made by the TM, never a participant's
+ * branch). */
+static int reported(const tm_branch_t *b)
+{
+    const tm_kind_t *k = tm_kind_find(b->mode);
+    return k && k->place != TM_PLACE_LISTENER && k->place != TM_PLACE_HEAD &&
+           !k->checks;
+}
+
+/* Branch listener j's event for branch r: "ev-<r's id>-<j+1>", depending
+ * on r alone, its notify on both sides. */
+static int add_branch_event(tm_trans_t *tx, size_t r, size_t j)
+{
+    const tm_kind_t *k = tm_kind_find(TM_MODE_BRANCH_EVENT);
+    const char *target = tx->opts.branch_listeners[j];
+    char id[TM_BRANCH_ID_MAX + 16];
+    uint32_t dep = (uint32_t)r;
+    snprintf(id, sizeof(id), "ev-%s-%zu", tx->branches[r].branch_id, j + 1);
+    tm_branch_t *b = tm_trans_add_branch(tx);
+    if (!b)
+        return -1;
+    b->mode = k->mode;
+    return !(b->branch_id = tm_strdup(id)) || set_deps(b, &dep, 1) != 0 ||
+                   set_op(&b->ops[TM_SLOT_COMMIT], k->ops[TM_SLOT_COMMIT],
+                          target) != 0 ||
+                   set_op(&b->ops[TM_SLOT_ROLLBACK], k->ops[TM_SLOT_ROLLBACK],
+                          target) != 0
+               ? -1
+               : 0;
+}
+
+int tm_request_add_branch_events(tm_trans_t *tx, size_t from)
+{
+    size_t base = tx->n_branches;
+    for (size_t r = from; r < base; r++)
+        for (size_t j = 0;
+             reported(&tx->branches[r]) && j < tx->opts.n_branch_listeners; j++)
+            if (add_branch_event(tx, r, j) != 0) {
+                tm_trans_truncate(tx, base);
+                return -1;
+            }
+    return 0;
+}
+
 /* The prerequisites of step i (see tm_request_add_steps); anchor is
  * chain_end before the steps were added. */
 static size_t step_deps(const Trellis__V1__SubmitRequest *r, size_t i,
@@ -156,6 +201,11 @@ int tm_request_add_steps(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
             return -1;
         }
     }
+    if (tm_request_add_branch_events(tx, base) != 0) {
+        snprintf(err, errlen, "out of memory adding branch events");
+        tm_trans_truncate(tx, base);
+        return -1;
+    }
     return 0;
 }
 
@@ -190,6 +240,8 @@ int tm_request_add_registered(tm_trans_t *tx,
     for (size_t i = 0; rc == 0 && i < r->n_ops; i++)
         rc = set_op(&b->ops[slot_of(k, r->ops[i]->op)],
                     (tm_op_kind_t)r->ops[i]->op, r->ops[i]->target);
+    if (rc == 0)
+        rc = tm_request_add_branch_events(tx, idx);
     if (rc != 0)
         tm_trans_truncate(tx, idx);
     return rc;
@@ -322,8 +374,12 @@ int tm_request_same_options(const tm_options_t *a, const tm_options_t *b)
     if (a->timeout_to_fail_ms != b->timeout_to_fail_ms ||
         a->retry_interval_ms != b->retry_interval_ms ||
         a->request_timeout_ms != b->request_timeout_ms ||
-        a->retry_limit != b->retry_limit || a->n_headers != b->n_headers)
+        a->retry_limit != b->retry_limit || a->n_headers != b->n_headers ||
+        a->n_branch_listeners != b->n_branch_listeners)
         return 0;
+    for (size_t i = 0; i < a->n_branch_listeners; i++)
+        if (strcmp(a->branch_listeners[i], b->branch_listeners[i]))
+            return 0;
     for (size_t i = 0; i < a->n_headers; i++)
         if (strcmp(a->header_keys[i], b->header_keys[i]) ||
             strcmp(a->header_values[i], b->header_values[i]))
@@ -489,7 +545,8 @@ int tm_request_add_message(tm_trans_t *tx,
         return -1;
     }
     size_t base = tx->n_branches;
-    if (build_message(tx, r, subs) != 0) {
+    if (build_message(tx, r, subs) != 0 ||
+        tm_request_add_branch_events(tx, base) != 0) {
         tm_trans_truncate(tx, base);
         snprintf(err, errlen, "out of memory building the message");
         return -1;

@@ -20,7 +20,8 @@
  * past the branches already there); or, without any, the step before it
  * unless r->concurrent; a root depends on the last branch already there
  * that is not a completion listener (the last registered one), so rollback
- * reaches registered branches after every step. Returns 0; or -1 with err and
+ * reaches registered branches after every step; then the steps' branch
+ * listener events (tm_request_add_branch_events). Returns 0; or -1 with err and
  * the transaction unchanged (too many branches, a step id a registered branch
  * took, out of memory). */
 int tm_request_add_steps(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
@@ -29,7 +30,8 @@ int tm_request_add_steps(tm_trans_t *tx, const Trellis__V1__SubmitRequest *r,
 /* Append a registered (initiator-driven) branch: the forward op the
  * initiator calls (action/try/prepare by mode, no target) and the phase-2
  * ops it names; it depends on the previously registered branch (never on
- * a completion listener). Returns 0,
+ * a listener's or a branch event), and its branch listener events follow
+ * it. Returns 0,
  * or -1 on out of memory (the transaction unchanged). */
 int tm_request_add_registered(tm_trans_t *tx,
                               const Trellis__V1__RegisterBranchRequest *r);
@@ -42,6 +44,15 @@ int tm_request_add_registered(tm_trans_t *tx,
  * memory (nothing appended). */
 int tm_request_add_listeners(tm_trans_t *tx,
                              const Trellis__V1__TransOptions *o);
+
+/* One branch-listener event (tm_kind_branch_event.c) per entry of
+ * tx->opts.branch_listeners for each branch from index `from` on that a
+ * listener is told about (not a listener's, not a workflow's or a
+ * message's head): id "ev-<its id>-<n>", n the listener's place from 1,
+ * depending on the branch it reports only. tm_request_add_steps,
+ * _add_registered and _add_message call it for the branches they make.
+ * Returns 0, or -1 on out of memory (nothing appended). */
+int tm_request_add_branch_events(tm_trans_t *tx, size_t from);
 
 /* Index of the branch with this id, or -1. */
 int tm_request_find_branch(const tm_trans_t *tx, const char *branch_id);

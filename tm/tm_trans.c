@@ -69,6 +69,9 @@ void tm_options_clear(tm_options_t *o)
     }
     free(o->header_keys);
     free(o->header_values);
+    for (size_t i = 0; i < o->n_branch_listeners; i++)
+        free(o->branch_listeners[i]);
+    free(o->branch_listeners);
     memset(o, 0, sizeof(*o));
 }
 
@@ -145,6 +148,24 @@ static int copy_headers(tm_options_t *o, size_t n, const char *const *keys,
     return 0;
 }
 
+/* A deep copy of the branch listeners' targets into o. */
+static int copy_branch_listeners(tm_options_t *o, size_t n,
+                                 const char *const *targets)
+{
+    o->n_branch_listeners = 0;
+    o->branch_listeners = NULL;
+    if (!n)
+        return 0;
+    if (!(o->branch_listeners = calloc(n, sizeof(char *))))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        o->n_branch_listeners = i + 1;
+        if (!(o->branch_listeners[i] = tm_strdup(targets[i])))
+            return -1;
+    }
+    return 0;
+}
+
 int tm_options_from_proto(tm_options_t *o, const Trellis__V1__TransOptions *m)
 {
     memset(o, 0, sizeof(*o));
@@ -164,6 +185,9 @@ int tm_options_from_proto(tm_options_t *o, const Trellis__V1__TransOptions *m)
     }
     if (rc == 0)
         rc = copy_headers(o, n, keys, values);
+    if (rc == 0)
+        rc = copy_branch_listeners(o, m->n_branch_listeners,
+                                   (const char *const *)m->branch_listeners);
     free(keys);
     free(values);
     if (rc != 0)
@@ -176,8 +200,13 @@ int tm_options_copy(tm_options_t *dst, const tm_options_t *src)
     *dst = *src;
     dst->header_keys = dst->header_values = NULL;
     dst->n_headers = 0;
+    dst->branch_listeners = NULL;
+    dst->n_branch_listeners = 0;
     if (copy_headers(dst, src->n_headers, (const char *const *)src->header_keys,
-                     (const char *const *)src->header_values) != 0) {
+                     (const char *const *)src->header_values) != 0 ||
+        copy_branch_listeners(dst, src->n_branch_listeners,
+                              (const char *const *)src->branch_listeners) !=
+            0) {
         tm_options_clear(dst);
         return -1;
     }
@@ -208,6 +237,12 @@ Trellis__V1__TransOptions *tm_options_to_proto(const tm_options_t *o)
             m->branch_headers[m->n_branch_headers++] = h;
         }
     }
+    if (o->n_branch_listeners &&
+        (m->branch_listeners = calloc(o->n_branch_listeners, sizeof(char *)))) {
+        m->n_branch_listeners = o->n_branch_listeners;
+        for (size_t i = 0; i < o->n_branch_listeners; i++)
+            m->branch_listeners[i] = o->branch_listeners[i];
+    }
     return m;
 }
 
@@ -220,6 +255,7 @@ void tm_options_proto_free(Trellis__V1__TransOptions *m)
     for (size_t i = 0; i < m->n_branch_headers; i++)
         free(m->branch_headers[i]);
     free(m->branch_headers);
+    free(m->branch_listeners);
     free(m);
 }
 

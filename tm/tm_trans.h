@@ -52,6 +52,7 @@ typedef enum {
     TM_MODE_MSG = 7,
     TM_MODE_MSG_CHECK = 8,
     TM_MODE_EVENT = 9,
+    TM_MODE_BRANCH_EVENT = 10,
 } tm_mode_t;
 
 /* Numbered as trellis.v1.OpKind; 0 marks an unused slot. */
@@ -133,6 +134,10 @@ typedef struct {
     size_t n_headers;
     char **header_keys;   /* owned */
     char **header_values; /* owned */
+    /* TransOptions.branch_listeners: kept (in the options blob) because
+     * a branch registered later gets its events then. */
+    size_t n_branch_listeners;
+    char **branch_listeners; /* owned */
 } tm_options_t;
 
 #define TM_GID_MAX 64

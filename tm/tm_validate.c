@@ -147,24 +147,37 @@ static int validate_header(const Trellis__V1__Header *h, size_t i, char *err,
     return 0;
 }
 
-/* Completion listeners: a few targets, each one the allowlist admits. */
-static int validate_listeners(const Trellis__V1__TransOptions *o,
-                              const tm_limits_t *l, char *err, size_t errlen)
+/* The targets of one list of listeners, each one the allowlist admits. */
+static int validate_targets(char **targets, size_t n, const char *field,
+                            const tm_limits_t *l, char *err, size_t errlen)
 {
-    if (o->n_listeners > TM_LISTENERS_MAX) {
-        snprintf(err, errlen,
-                 "options.listeners has %zu entries; at most %d allowed",
-                 o->n_listeners, TM_LISTENERS_MAX);
-        return TM_INVALID;
-    }
-    for (size_t i = 0; i < o->n_listeners; i++) {
-        char what[40];
-        snprintf(what, sizeof(what), "options.listeners[%zu]", i);
-        int rc = check_allowed(o->listeners[i], what, l, err, errlen);
+    for (size_t i = 0; i < n; i++) {
+        char what[48];
+        snprintf(what, sizeof(what), "options.%s[%zu]", field, i);
+        int rc = check_allowed(targets[i], what, l, err, errlen);
         if (rc != 0)
             return rc;
     }
     return 0;
+}
+
+/* Completion and branch listeners: a few targets together (each
+ * branch listener multiplies the branches), each one allowed. */
+static int validate_listeners(const Trellis__V1__TransOptions *o,
+                              const tm_limits_t *l, char *err, size_t errlen)
+{
+    if (o->n_listeners + o->n_branch_listeners > TM_LISTENERS_MAX) {
+        snprintf(err, errlen,
+                 "options.listeners has %zu entries and "
+                 "options.branch_listeners %zu; at most %d allowed together",
+                 o->n_listeners, o->n_branch_listeners, TM_LISTENERS_MAX);
+        return TM_INVALID;
+    }
+    int rc = validate_targets(o->listeners, o->n_listeners, "listeners", l, err,
+                              errlen);
+    return rc ? rc
+              : validate_targets(o->branch_listeners, o->n_branch_listeners,
+                                 "branch_listeners", l, err, errlen);
 }
 
 int tm_validate_options(const Trellis__V1__TransOptions *o,
@@ -409,6 +422,13 @@ int tm_validate_register(const Trellis__V1__RegisterBranchRequest *r,
     if (tm_validate_gid(r->gid, err, errlen) != 0 ||
         tm_validate_branch_id(r->branch_id, err, errlen) != 0)
         return -1;
+    if (strncmp(r->branch_id, "ev-", 3) == 0) {
+        snprintf(err, errlen,
+                 "branch_id %s: ids starting with \"ev-\" are the TM's "
+                 "(branch listeners' events)",
+                 r->branch_id);
+        return -1;
+    }
     const tm_kind_t *kind = tm_kind_find((tm_mode_t)r->mode);
     if (!kind) {
         snprintf(err, errlen, "mode %d is not %s", (int)r->mode,

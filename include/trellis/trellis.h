@@ -64,6 +64,7 @@ typedef enum {
     TRELLIS_MODE_MSG = 7,       /* a message step: delivered, never undone */
     TRELLIS_MODE_MSG_CHECK = 8, /* a message's head: its back-check */
     TRELLIS_MODE_EVENT = 9,     /* a completion listener, told last */
+    TRELLIS_MODE_BRANCH_EVENT = 10, /* a branch listener, told per branch */
 } trellis_mode_t;
 
 typedef enum {
@@ -166,6 +167,12 @@ typedef struct {
      * Borrowed for the call that uses them. */
     size_t n_listeners;
     const char *const *listeners;
+    /* Branch listeners (at most 8 together with listeners): targets told
+     * the outcome of every branch as soon as it is settled, each with a
+     * BranchEvent (trellis_branch_event_parse), retried until it answers
+     * OK. Borrowed for the call that uses them. */
+    size_t n_branch_listeners;
+    const char *const *branch_listeners;
 } trellis_options_t;
 
 /* ---- saga builder ---------------------------------------------------- */

@@ -114,6 +114,32 @@ trellis_rc_t trellis_completion_event_parse(const uint8_t *payload, size_t len,
                                             trellis_completion_event_t *ev,
                                             char *err, size_t errlen);
 
+/* What a branch listener (trellis_options_t.branch_listeners) is told
+ * about one branch once it is settled: the request of its call
+ * (dtm-trans_type "branch_event", dtm-op "notify", dtm-branch_id
+ * "ev-<branch id>-<n>" — behind the barrier it takes effect once). An op
+ * status is a trellis.v1.OpStatus (1 pending: called, no final answer;
+ * 2 succeeded; 3 failed; 4 skipped: never called), 0 when the branch has
+ * no such op; an op kind a trellis_op_kind_t, 0 for none. */
+typedef struct {
+    char gid[65];
+    char branch_id[33];
+    trellis_mode_t mode;
+    int forward_status;
+    int phase2_op; /* the op of the side taken (confirm, compensate) */
+    int phase2_status;
+    int committed;         /* 1: the transaction commits; 0: it rolls back */
+    char last_error[1153]; /* the forward op's last error; "" when none */
+    int64_t finished_ms;   /* the branch's latest op finish */
+} trellis_branch_event_t;
+
+/* Decode a branch listener's request bytes into *ev: TRELLIS_OK, or
+ * TRELLIS_INVALID_ARGUMENT with err filled when they are not a
+ * BranchEvent. */
+trellis_rc_t trellis_branch_event_parse(const uint8_t *payload, size_t len,
+                                        trellis_branch_event_t *ev, char *err,
+                                        size_t errlen);
+
 typedef enum {
     TRELLIS_REPLY_SUCCESS = 0,
     TRELLIS_REPLY_FAILURE = 1,

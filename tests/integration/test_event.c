@@ -8,6 +8,9 @@
  * after which the restarted trellisd tells it again (a duplicate behind
  * the listener's barrier, never a second effect); a listener down for a
  * while, told once it is back; trellisctl status showing the listeners.
+ * Branch listeners (TransOptions.branch_listeners): one event per step
+ * with the step's statuses, on success and on a failing saga with its
+ * compensations; killed -9 while one is held, exactly one effect.
  */
 #include "itest.h"
 
@@ -31,26 +34,38 @@ static void listener_start(itest_t *t, listener_t *l, const char *name,
              harness_server_addr(l->srv));
 }
 
-/* Submit a saga of the scripts with the listeners; its status. */
-static trellis_trans_status_t run_saga(itest_t *t, const char *gid,
-                                       const char *const *scripts, size_t n,
-                                       const char *const *listeners,
-                                       size_t n_listeners)
+/* Submit a saga of the scripts with the listeners and branch listeners;
+ * its status. */
+static trellis_trans_status_t
+run_saga_with(itest_t *t, const char *gid, const char *const *scripts, size_t n,
+              const char *const *listeners, size_t n_listeners,
+              const char *const *branch_listeners, size_t n_branch_listeners)
 {
     trellis_options_t o = itest_options();
     o.listeners = listeners;
     o.n_listeners = n_listeners;
+    o.branch_listeners = branch_listeners;
+    o.n_branch_listeners = n_branch_listeners;
     trellis_saga_t *s = itest_saga(t, gid, scripts, n, &o);
     trellis_trans_status_t st = itest_submit(t, s, NULL, 0);
     trellis_saga_free(s);
     return st;
 }
 
+static trellis_trans_status_t run_saga(itest_t *t, const char *gid,
+                                       const char *const *scripts, size_t n,
+                                       const char *const *listeners,
+                                       size_t n_listeners)
+{
+    return run_saga_with(t, gid, scripts, n, listeners, n_listeners, NULL, 0);
+}
+
 /* The listener's calls for gid's event branch: exactly one took effect,
  * with status want, and every other one was a retry (no effect) or a
  * duplicate. Returns how many calls came. */
-static int assert_told_once(listener_t *l, const char *gid, const char *branch,
-                            const char *want)
+static int assert_told_once_as(listener_t *l, const char *gid,
+                               const char *branch, const char *want,
+                               const char *trans_type)
 {
     harness_part_state_t ps;
     assert_int_equal(harness_part_state(harness_server_addr(l->srv), gid, &ps),
@@ -69,10 +84,24 @@ static int assert_told_once(listener_t *l, const char *gid, const char *branch,
             continue;
         assert_string_equal(c->event_status, want);
         assert_string_equal(c->dtm_op, "notify");
-        assert_string_equal(c->trans_type, "event");
+        assert_string_equal(c->trans_type, trans_type);
     }
     harness_part_state_free(&ps);
     return calls;
+}
+
+static int assert_told_once(listener_t *l, const char *gid, const char *branch,
+                            const char *want)
+{
+    return assert_told_once_as(l, gid, branch, want, "event");
+}
+
+/* A branch listener's event for branch: told once, saying want ("F,P,S":
+ * forward and phase-2 status, side; testpart.c). */
+static int assert_branch_told(listener_t *l, const char *gid,
+                              const char *branch, const char *want)
+{
+    return assert_told_once_as(l, gid, branch, want, "branch_event");
 }
 
 /* The transaction's final status once every listener was told. */
@@ -149,6 +178,33 @@ static void test_message_tells_listener(void **state)
     itest_pass(state);
 }
 
+/* A one-step saga gid whose listener (completion: 1; else a branch
+ * listener) holds the notify; trellisd is killed -9 meanwhile, the held
+ * call released (it takes effect, its answer lost) and trellisd
+ * restarted; returns once the saga is final. The waiter heard the
+ * outcome before any of this. */
+static void crash_while_held(itest_t *t, listener_t *l, const char *gid,
+                             int completion)
+{
+    listener_start(t, l, "listener", "hold");
+    const char *one[] = {l->target};
+    const char *ok[] = {""};
+    assert_int_equal(run_saga_with(t, gid, ok, 1, completion ? one : NULL,
+                                   completion ? 1 : 0, completion ? NULL : one,
+                                   completion ? 0 : 1),
+                     TRELLIS_TRANS_SUCCEEDED);
+    itest_control(harness_server_addr(l->srv), NULL, 0, "wait-held %s 1 %d",
+                  gid, ITEST_FINAL_TIMEOUT_MS);
+    trellis_trans_info_t *info = itest_query(t, gid);
+    assert_int_equal(info->status, TRELLIS_TRANS_SUBMITTED); /* telling */
+    trellis_trans_info_free(info);
+    assert_int_equal(harness_server_kill(t->tm), 0);
+    itest_control(harness_server_addr(l->srv), NULL, 0, "release %s", gid);
+    assert_int_equal(harness_server_restart(t->tm), 0);
+    itest_reconnect(t);
+    assert_final(t, gid, TRELLIS_TRANS_SUCCEEDED);
+}
+
 /* The listener holds the notify; trellisd is killed -9 meanwhile. The
  * held call then takes effect (its answer lost); the restarted trellisd
  * tells the listener again, which sees a duplicate. The waiter heard the
@@ -157,22 +213,7 @@ static void test_crash_while_telling(void **state)
 {
     itest_t *t = itest_start(state, "event_crash", NULL);
     listener_t l;
-    listener_start(t, &l, "listener", "hold");
-    const char *one[] = {l.target};
-    const char *ok[] = {""};
-    assert_int_equal(run_saga(t, "ev-crash", ok, 1, one, 1),
-                     TRELLIS_TRANS_SUCCEEDED);
-    itest_control(harness_server_addr(l.srv), NULL, 0, "wait-held %s 1 %d",
-                  "ev-crash", ITEST_FINAL_TIMEOUT_MS);
-    trellis_trans_info_t *info = itest_query(t, "ev-crash");
-    assert_int_equal(info->status, TRELLIS_TRANS_SUBMITTED); /* telling */
-    trellis_trans_info_free(info);
-    assert_int_equal(harness_server_kill(t->tm), 0);
-    itest_control(harness_server_addr(l.srv), NULL, 0, "release %s",
-                  "ev-crash");
-    assert_int_equal(harness_server_restart(t->tm), 0);
-    itest_reconnect(t);
-    assert_final(t, "ev-crash", TRELLIS_TRANS_SUCCEEDED);
+    crash_while_held(t, &l, "ev-crash", 1);
     int calls = assert_told_once(&l, "ev-crash", "ev1", "SUCCEEDED");
     assert_true(calls >= 2); /* told again after the restart: a dup */
     itest_pass(state);
@@ -194,6 +235,56 @@ static void test_listener_down_then_back(void **state)
     itest_pass(state);
 }
 
+/* A branch listener beside a completion listener: on success each step
+ * is reported once, committed; on a failing saga the step that ran and
+ * was compensated, the failed one (compensated too) and the one that
+ * never ran (skipped), all on the rollback side. trellisctl status shows
+ * them. */
+static void test_branch_listener_saga(void **state)
+{
+    itest_t *t = itest_start(state, "event_branch", NULL);
+    listener_t l;
+    listener_start(t, &l, "listener", "");
+    const char *one[] = {l.target};
+    const char *ok[] = {"", ""};
+    assert_int_equal(run_saga_with(t, "bev-ok", ok, 2, one, 1, one, 1),
+                     TRELLIS_TRANS_SUCCEEDED);
+    assert_final(t, "bev-ok", TRELLIS_TRANS_SUCCEEDED);
+    assert_branch_told(&l, "bev-ok", "ev-01-1", "S,-,C");
+    assert_branch_told(&l, "bev-ok", "ev-02-1", "S,-,C");
+    assert_told_once(&l, "bev-ok", "ev1", "SUCCEEDED");
+
+    const char *fails[] = {"", "fail", ""};
+    assert_int_equal(run_saga_with(t, "bev-fail", fails, 3, NULL, 0, one, 1),
+                     TRELLIS_TRANS_FAILED);
+    assert_final(t, "bev-fail", TRELLIS_TRANS_FAILED);
+    assert_branch_told(&l, "bev-fail", "ev-01-1", "S,S,R");
+    assert_branch_told(&l, "bev-fail", "ev-02-1", "F,S,R");
+    assert_branch_told(&l, "bev-fail", "ev-03-1", "K,K,R");
+
+    char out[8192];
+    assert_int_equal(itest_ctl(t, "status-bev",
+                               (const char *[]){"status", "bev-fail", NULL},
+                               out, sizeof out),
+                     0);
+    if (!strstr(out, " about branch 03: told (1 attempts)"))
+        fail_msg("trellisctl status without its branch events:\n%s", out);
+    itest_pass(state);
+}
+
+/* The branch listener holds the step's event; trellisd is killed -9
+ * meanwhile. The held call takes effect, its answer lost; the restarted
+ * trellisd sends the event again, a duplicate: one effect. */
+static void test_branch_listener_crash(void **state)
+{
+    itest_t *t = itest_start(state, "event_branch_crash", NULL);
+    listener_t l;
+    crash_while_held(t, &l, "bev-crash", 0);
+    int calls = assert_branch_told(&l, "bev-crash", "ev-01-1", "S,-,C");
+    assert_true(calls >= 2); /* sent again after the restart: a dup */
+    itest_pass(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +293,8 @@ int main(void)
         cmocka_unit_test_teardown(test_message_tells_listener, itest_teardown),
         cmocka_unit_test_teardown(test_crash_while_telling, itest_teardown),
         cmocka_unit_test_teardown(test_listener_down_then_back, itest_teardown),
+        cmocka_unit_test_teardown(test_branch_listener_saga, itest_teardown),
+        cmocka_unit_test_teardown(test_branch_listener_crash, itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

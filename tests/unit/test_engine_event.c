@@ -6,7 +6,9 @@
  * status of the side taken, the reason, the times) with dtm-op "notify"
  * and its own branch id, retried until it answers OK, and only then is
  * the transaction final; a copy reloaded from the store sends the same
- * bytes again.
+ * bytes again. Branch listeners (tm_kind_branch_event.c): each step's
+ * BranchEvent once the step is settled, the waiter not waiting for them,
+ * retried and reloaded with the same bytes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,11 +27,14 @@
 #define ACT "127.0.0.1:1/p.S/Act"
 #define UNDO "127.0.0.1:1/p.S/Undo"
 #define LISTEN "127.0.0.1:2/p.L/Notify"
+#define BLISTEN "127.0.0.1:3/p.B/Notify"
 
 enum { ST_OK = 0, ST_ABORTED = 10, ST_UNAVAILABLE = 14 };
 
-/* Two chained steps with compensates, n listeners, wait_result. */
-static fenv_rpc_t *send_saga(const char *gid, size_t n_listeners)
+/* Two chained steps with compensates, n listeners, n_branch branch
+ * listeners, wait_result. */
+static fenv_rpc_t *send_saga_with(const char *gid, size_t n_listeners,
+                                  size_t n_branch)
 {
     Trellis__V1__SubmitRequest r = TRELLIS__V1__SUBMIT_REQUEST__INIT;
     Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
@@ -41,13 +46,32 @@ static fenv_rpc_t *send_saga(const char *gid, size_t n_listeners)
     }
     char *listeners[2] = {LISTEN, LISTEN};
     o.wait_result = 1;
+    char *branch_listeners[1] = {BLISTEN};
     o.n_listeners = n_listeners;
     o.listeners = listeners;
+    o.n_branch_listeners = n_branch;
+    o.branch_listeners = branch_listeners;
     r.gid = (char *)gid;
     r.steps = p;
     r.n_steps = 2;
     r.options = &o;
     return fenv_send(ENGINE_CALL_SUBMIT, &r.base);
+}
+
+static fenv_rpc_t *send_saga(const char *gid, size_t n_listeners)
+{
+    return send_saga_with(gid, n_listeners, 0);
+}
+
+/* Call i's request, as a branch listener reads it. The caller frees it. */
+static Trellis__V1__BranchEvent *branch_event_of(size_t i)
+{
+    size_t len;
+    const uint8_t *b = fenv_call_payload(i, &len);
+    Trellis__V1__BranchEvent *ev =
+        trellis__v1__branch_event__unpack(NULL, len, b);
+    assert_non_null(ev);
+    return ev;
 }
 
 /* Call i's request, as a listener reads it. The caller frees it. */
@@ -170,6 +194,94 @@ static void test_reloaded_copy_sends_same_event(void **state)
     fenv_assert_answer(q, TM_CODE_OK, TM_TX_SUCCEEDED);
 }
 
+static void assert_same_bytes(size_t i, size_t j);
+
+/* A branch listener on a saga that succeeds: the waiter is answered, each
+ * step's event goes once the commit is decided; an unanswered one is
+ * retried, and again by a copy reloaded from the store, with the same
+ * bytes; final once both answered OK. */
+static void test_branch_events_on_success(void **state)
+{
+    (void)state;
+    fenv_rpc_t *sub = send_saga_with("b1", 0, 1);
+    fenv_commit_all();
+    fenv_answer_call(0, ST_OK);
+    fenv_commit_all();
+    assert_int_equal(fenv_calls_started(), 2); /* 01 may still be undone */
+    fenv_answer_call(1, ST_OK);
+    fenv_commit_all();
+    fenv_assert_answer(sub, TM_CODE_OK, TM_TX_SUCCEEDED);
+    assert_int_equal(fenv_calls_started(), 4);
+    fenv_assert_call(2, "b1", "ev-01-1", "notify");
+    fenv_assert_call(3, "b1", "ev-02-1", "notify");
+    Trellis__V1__BranchEvent *ev = branch_event_of(3);
+    assert_string_equal(ev->gid, "b1");
+    assert_string_equal(ev->branch_id, "02");
+    assert_int_equal(ev->forward_status, TRELLIS__V1__OP_STATUS__OP_SUCCEEDED);
+    assert_true(ev->committed);
+    assert_true(ev->finished_ms > 0);
+    trellis__v1__branch_event__free_unpacked(ev, NULL);
+    fenv_answer_call(3, ST_OK);
+    fenv_answer_call(2, ST_UNAVAILABLE);
+    fenv_commit_all();
+    fenv_fire_timer(fenv_timer_first()); /* the retry */
+    assert_int_equal(fenv_calls_started(), 5);
+    fenv_assert_call(4, "b1", "ev-01-1", "notify");
+    assert_same_bytes(2, 4);
+    fenv_answer_call(4, ST_UNAVAILABLE);
+    fenv_commit_next(TM_WRITE_FAILED); /* forgotten, reloaded */
+    fenv_commit_all();
+    while (fenv_calls_started() < 6 && fenv_timers_armed() > 0) {
+        fenv_fire_timer(fenv_timer_first());
+        fenv_commit_all();
+    }
+    assert_int_equal(fenv_calls_started(), 6);
+    fenv_assert_call(5, "b1", "ev-01-1", "notify");
+    assert_same_bytes(2, 5);
+    fenv_answer_call(5, ST_OK);
+    fenv_commit_all();
+    fenv_rpc_t *q = fenv_send_query("b1");
+    fenv_assert_answer(q, TM_CODE_OK, TM_TX_SUCCEEDED);
+}
+
+/* The second step fails: its event goes once its compensate is done,
+ * beside the first step's compensate; the first's after that one; the
+ * waiter hears FAILED without waiting for the events. */
+static void test_branch_events_on_rollback(void **state)
+{
+    (void)state;
+    fenv_rpc_t *sub = send_saga_with("b2", 0, 1);
+    fenv_commit_all();
+    fenv_answer_call(0, ST_OK);
+    fenv_commit_all();
+    fenv_answer_call(1, ST_ABORTED);
+    fenv_commit_all();
+    fenv_assert_call(2, "b2", "02", "compensate");
+    assert_int_equal(fenv_calls_started(), 3);
+    fenv_answer_call(2, ST_OK);
+    fenv_commit_all();
+    assert_int_equal(fenv_calls_started(), 5);
+    fenv_assert_call(3, "b2", "01", "compensate");
+    fenv_assert_call(4, "b2", "ev-02-1", "notify");
+    Trellis__V1__BranchEvent *ev = branch_event_of(4);
+    assert_string_equal(ev->branch_id, "02");
+    assert_int_equal(ev->forward_status, TRELLIS__V1__OP_STATUS__OP_FAILED);
+    assert_int_equal(ev->phase2_op, TRELLIS__V1__OP_KIND__OP_COMPENSATE);
+    assert_int_equal(ev->phase2_status, TRELLIS__V1__OP_STATUS__OP_SUCCEEDED);
+    assert_false(ev->committed);
+    trellis__v1__branch_event__free_unpacked(ev, NULL);
+    fenv_answer_call(3, ST_OK);
+    fenv_commit_all();
+    fenv_assert_answer(sub, TM_CODE_OK, TM_TX_FAILED);
+    assert_int_equal(fenv_calls_started(), 6);
+    fenv_assert_call(5, "b2", "ev-01-1", "notify");
+    fenv_answer_call(4, ST_OK);
+    fenv_answer_call(5, ST_OK);
+    fenv_commit_all();
+    fenv_rpc_t *q = fenv_send_query("b2");
+    fenv_assert_answer(q, TM_CODE_OK, TM_TX_FAILED);
+}
+
 int main(void)
 {
     tm_log_set_level(TM_LOG_ERROR);
@@ -179,6 +291,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failure_told_after_compensation,
                                         fenv_setup_local, fenv_teardown),
         cmocka_unit_test_setup_teardown(test_reloaded_copy_sends_same_event,
+                                        fenv_setup_local, fenv_teardown),
+        cmocka_unit_test_setup_teardown(test_branch_events_on_success,
+                                        fenv_setup_local, fenv_teardown),
+        cmocka_unit_test_setup_teardown(test_branch_events_on_rollback,
                                         fenv_setup_local, fenv_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
