@@ -508,19 +508,22 @@ static void op_succeeded(tm_op_t *op, tm_op_run_t *o, int64_t now_ms)
     o->dirty = 1;
 }
 
-/* Why a forward-only op's ABORTED is a participant bug, as last_error
- * says it. */
-#define WHY_MESSAGE                                                            \
-    "participant answered ABORTED to a step that cannot fail (a message is "   \
-    "delivered until it succeeds): "
-#define WHY_PAST_PIVOT                                                         \
-    "participant answered ABORTED to a step that cannot fail (it comes "       \
-    "after the pivot, which succeeded: the saga only goes forward): "
+/* Why an op that must succeed answering ABORTED is a participant bug, as
+ * last_error says it. */
+static const char why_phase2[] =
+    "participant answered ABORTED to a phase-2 op: ";
+static const char why_message[] =
+    "participant answered ABORTED to a step that cannot fail (a message is "
+    "delivered until it succeeds): ";
+static const char why_past_pivot[] =
+    "participant answered ABORTED to a step that cannot fail (it comes "
+    "after the pivot, which succeeded: the saga only goes forward): ";
 
-/* A forward-only op (a message step, a saga step past its pivot)
- * answered: it is retried until it succeeds, whatever it says; a business
- * failure is a participant bug (why says so in last_error). */
-static tm_effect_t forward_only_result(tm_op_t *op, tm_op_run_t *o,
+/* An op that must succeed — a phase-2 op, a forward-only op (a message
+ * step), a saga step past its pivot — answered: it is retried until it
+ * succeeds, whatever it says; a business failure is a participant bug
+ * (why says so in last_error), alerted, as is the retry limit. */
+static tm_effect_t must_succeed_result(tm_op_t *op, tm_op_run_t *o,
                                        tm_result_t result, const char *msg,
                                        const char *why,
                                        const tm_retry_policy_t *p,
@@ -658,38 +661,6 @@ static tm_effect_t forward_result(tm_trans_t *tx, size_t branch, tm_op_t *op,
     return e;
 }
 
-static tm_effect_t phase2_result(tm_op_t *op, tm_op_run_t *o,
-                                 tm_result_t result, const char *msg,
-                                 const tm_retry_policy_t *p, int64_t now_ms)
-{
-    tm_effect_t e = {0, -1, 0};
-    switch (result) {
-    case TM_RESULT_OK:
-        op_succeeded(op, o, now_ms);
-        e.changed = 1;
-        return e;
-    case TM_RESULT_ONGOING:
-        set_error(op, "ongoing: ", msg);
-        o->unknown_streak = 0;
-        e.retry_in_ms = p->retry_interval_ms;
-        return e;
-    case TM_RESULT_FAILURE:
-        /* A phase-2 op must not fail for business reasons: a participant
-         * bug. Keep retrying, and say so. */
-        set_error(op, "participant answered ABORTED to a phase-2 op: ", msg);
-        e.alert = 1;
-        break;
-    case TM_RESULT_UNKNOWN:
-        set_error(op, "", msg);
-        e.alert = p->retry_limit && op->attempts >= p->retry_limit;
-        break;
-    }
-    o->unknown_streak++;
-    e.retry_in_ms = tm_plan_backoff_ms(p->retry_interval_ms, o->unknown_streak,
-                                       p->max_backoff_ms);
-    return e;
-}
-
 /* The workflow's resume answered. Only a prepared workflow is resumed;
  * once it decided (the service's Submit or Abort, which may come during
  * the very call) the answer changes nothing. */
@@ -779,13 +750,13 @@ tm_effect_t tm_plan_apply_result(tm_trans_t *tx, tm_run_t *run, size_t branch,
     if (slot == TM_SLOT_FORWARD && op->kind == TM_KIND_QUERY_PREPARED)
         return check_result(tx, op, o, result, msg, policy, now_ms);
     if (slot == TM_SLOT_FORWARD && is_forward_only(&tx->branches[branch]))
-        return forward_only_result(op, o, result, msg, WHY_MESSAGE, policy,
+        return must_succeed_result(op, o, result, msg, why_message, policy,
                                    now_ms);
     if (slot == TM_SLOT_FORWARD && tm_plan_past_pivot(tx) &&
         !tx->branches[branch].pivot)
-        return forward_only_result(op, o, result, msg, WHY_PAST_PIVOT, policy,
+        return must_succeed_result(op, o, result, msg, why_past_pivot, policy,
                                    now_ms);
     if (slot == TM_SLOT_FORWARD)
         return forward_result(tx, branch, op, o, result, msg, policy, now_ms);
-    return phase2_result(op, o, result, msg, policy, now_ms);
+    return must_succeed_result(op, o, result, msg, why_phase2, policy, now_ms);
 }
