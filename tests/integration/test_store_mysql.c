@@ -14,23 +14,17 @@
  *   - issue 12 item 3: every claim moves the row's generation, and a copy
  *     loaded under an older claim cannot write (ownership A -> B -> A);
  *   - issue 12 item 11: one transaction is read in one snapshot (a group
- *     committed between its reads is seen whole or not at all), and a
- *     schema of version 1 is upgraded in place;
+ *     committed between its reads is seen whole or not at all);
  *   - issue 12 item 8: the payload bound comes from max_allowed_packet, and
  *     a write the server refuses for its size fails alone (FAILED) instead
  *     of jamming every later write;
  *   - an op's recorded result (any bytes, 60 KiB too) comes back byte for
- *     byte, and a database of schema version 2 (ops without recorded
- *     results) is upgraded in place and keeps its rows;
+ *     byte;
  *   - topics: the contract of tests/common/topics_check.h (created once,
  *     ordered by topic, age, target byte for byte, removed once) and the
- *     column widths, shared by every node and kept across a reopen; a
- *     database of schema version 3 is upgraded to 5 by two nodes starting
- *     at once;
- *   - a database of schema version 4 (no branch pivot, no op result_size)
- *     is upgraded to 5 by two nodes starting at once, one of them meeting
- *     the other's upgrade halfway (a column already there); the old rows
- *     read back with neither, and both are kept once written.
+ *     column widths, shared by every node and kept across a reopen.
+ * The schema upgrades are test_store_mysql_schema.c's; the fixture both
+ * share is store_mysql_fixture.h.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,94 +39,8 @@
 #include <mysql.h>
 #include <pthread.h>
 
-#include "harness.h"
-#include "tm_store.h"
+#include "store_mysql_fixture.h"
 #include "topics_check_store.h"
-
-static harness_t *h;
-static harness_mariadb_t *db;
-
-static int start_db(void **state)
-{
-    (void)state;
-    h = harness_new("store_mysql");
-    db = h ? harness_mariadb_start(h, "db") : NULL;
-    return db ? 0 : -1;
-}
-
-static int stop_db(void **state)
-{
-    (void)state;
-    harness_free(h, 1);
-    return 0;
-}
-
-static tm_store_t *open_node(const char *database, const char *node,
-                             uint32_t lease_ms, char *err, size_t errlen)
-{
-    tm_store_config_t cfg;
-    tm_store_config_default(&cfg);
-    cfg.kind = TM_STORE_MYSQL;
-    cfg.mysql_socket = harness_mariadb_socket(db);
-    cfg.mysql_database = database;
-    cfg.node_id = node;
-    cfg.lease_ms = lease_ms;
-    cfg.retention_ms = 0;
-    tm_store_t *s = NULL;
-    if (tm_store_open(&cfg, &s, err, errlen) != 0)
-        return NULL;
-    return s;
-}
-
-static tm_store_t *must_open(const char *database, const char *node,
-                             uint32_t lease_ms)
-{
-    char err[512];
-    tm_store_t *s = open_node(database, node, lease_ms, err, sizeof err);
-    if (!s)
-        fail_msg("open %s/%s: %s", database, node, err);
-    return s;
-}
-
-static tm_trans_t *saga(const char *gid, int64_t created)
-{
-    tm_trans_t *tx = tm_trans_new(gid, TM_TX_SUBMITTED, created);
-    tx->submit_hash = 7;
-    for (int i = 0; i < 2; i++) {
-        tm_branch_t *b = tm_trans_add_branch(tx);
-        b->branch_id = tm_strdup(i ? "02" : "01");
-        b->mode = TM_MODE_SAGA;
-        b->payload = (uint8_t *)tm_strdup("p\001y");
-        b->payload_len = 3;
-        b->ops[TM_SLOT_FORWARD].kind = TM_KIND_ACTION;
-        b->ops[TM_SLOT_FORWARD].target = tm_strdup("h:1/p.S/A");
-        b->ops[TM_SLOT_ROLLBACK].kind = TM_KIND_COMPENSATE;
-        b->ops[TM_SLOT_ROLLBACK].target = tm_strdup("h:1/p.S/C");
-    }
-    return tx;
-}
-
-static tm_write_result_t last_result;
-static int n_done;
-
-static void note(void *arg, tm_write_result_t r)
-{
-    (void)arg;
-    last_result = r;
-    n_done++;
-}
-
-/* Queue one write and wait for its commit; returns its result. */
-static tm_write_result_t write_now(tm_store_t *s, tm_trans_t *tx, int insert)
-{
-    tm_write_t *w = tm_write_capture_all(tx, insert);
-    assert_non_null(w);
-    int before = n_done;
-    tm_store_queue(s, w, note, NULL);
-    tm_store_flush(s);
-    assert_int_equal(n_done, before + 1);
-    return last_result;
-}
 
 static void take(tm_trans_t *tx, void *arg)
 {
@@ -143,21 +51,21 @@ static void take(tm_trans_t *tx, void *arg)
 static void test_round_trip_and_reload(void **state)
 {
     (void)state;
-    tm_store_t *a = must_open("st_round", "node-a", 5000);
-    tm_trans_t *done = saga("rt-done", 1000);
-    tm_trans_t *open = saga("rt-open", 2000);
-    assert_int_equal(write_now(a, done, 1), TM_WRITE_DONE);
-    assert_int_equal(write_now(a, open, 1), TM_WRITE_DONE);
+    tm_store_t *a = smy_must_open("st_round", "node-a", 5000);
+    tm_trans_t *done = smy_saga("rt-done", 1000);
+    tm_trans_t *open = smy_saga("rt-open", 2000);
+    assert_int_equal(smy_write_now(a, done, 1), TM_WRITE_DONE);
+    assert_int_equal(smy_write_now(a, open, 1), TM_WRITE_DONE);
     tm_op_t *op = &done->branches[0].ops[TM_SLOT_FORWARD];
     op->status = TM_OP_SUCCEEDED;
     tm_op_note_attempt(op, 1500);
     op->last_error = tm_strdup("grpc status 14: \"down\"");
     done->status = TM_TX_SUCCEEDED;
     done->finished_ms = 1600;
-    assert_int_equal(write_now(a, done, 0), TM_WRITE_DONE);
+    assert_int_equal(smy_write_now(a, done, 0), TM_WRITE_DONE);
     tm_store_close(a);
 
-    a = must_open("st_round", "node-a", 5000);
+    a = smy_must_open("st_round", "node-a", 5000);
     char err[256];
     tm_trans_t *got = NULL;
     assert_int_equal(tm_store_get(a, "rt-done", &got, err, sizeof err), 1);
@@ -177,7 +85,7 @@ static void test_round_trip_and_reload(void **state)
         tm_store_load_unfinished(a, take, &loaded, err, sizeof err), 1);
     assert_int_equal(loaded, 1);
     /* Another node owns none of them. */
-    tm_store_t *b = must_open("st_round", "node-b", 5000);
+    tm_store_t *b = smy_must_open("st_round", "node-b", 5000);
     loaded = 0;
     assert_int_equal(
         tm_store_load_unfinished(b, take, &loaded, err, sizeof err), 0);
@@ -190,16 +98,16 @@ static void test_round_trip_and_reload(void **state)
 static void test_fenced_writes(void **state)
 {
     (void)state;
-    tm_store_t *a = must_open("st_fence", "node-a", 5000);
-    tm_store_t *b = must_open("st_fence", "node-b", 5000);
-    tm_trans_t *tx = saga("fence-1", 1000);
-    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
+    tm_store_t *a = smy_must_open("st_fence", "node-a", 5000);
+    tm_store_t *b = smy_must_open("st_fence", "node-b", 5000);
+    tm_trans_t *tx = smy_saga("fence-1", 1000);
+    assert_int_equal(smy_write_now(a, tx, 1), TM_WRITE_DONE);
     /* b's copy: an insert of the same gid, then an update */
-    tm_trans_t *copy = saga("fence-1", 1000);
-    assert_int_equal(write_now(b, copy, 1), TM_WRITE_EXISTS);
+    tm_trans_t *copy = smy_saga("fence-1", 1000);
+    assert_int_equal(smy_write_now(b, copy, 1), TM_WRITE_EXISTS);
     copy->status = TM_TX_FAILED;
     copy->finished_ms = 1200;
-    assert_int_equal(write_now(b, copy, 0), TM_WRITE_LOST);
+    assert_int_equal(smy_write_now(b, copy, 0), TM_WRITE_LOST);
     char err[256];
     tm_tx_status_t st;
     uint64_t hash;
@@ -209,10 +117,10 @@ static void test_fenced_writes(void **state)
     /* the owner's own update goes through */
     tx->status = TM_TX_SUCCEEDED;
     tx->finished_ms = 1300;
-    assert_int_equal(write_now(a, tx, 0), TM_WRITE_DONE);
+    assert_int_equal(smy_write_now(a, tx, 0), TM_WRITE_DONE);
     /* a finished gid inserted again, by its own former owner: EXISTS */
-    tm_trans_t *again = saga("fence-1", 5000);
-    assert_int_equal(write_now(a, again, 1), TM_WRITE_EXISTS);
+    tm_trans_t *again = smy_saga("fence-1", 5000);
+    assert_int_equal(smy_write_now(a, again, 1), TM_WRITE_EXISTS);
     tm_store_stats_t stats;
     tm_store_stats(b, &stats);
     assert_int_equal(stats.lost, 1);
@@ -227,18 +135,18 @@ static void test_refusals_at_open(void **state)
 {
     (void)state;
     char err[512];
-    tm_store_t *a = must_open("st_refuse", "node-a", 5000);
-    assert_null(open_node("st_refuse", "node-a", 5000, err, sizeof err));
+    tm_store_t *a = smy_must_open("st_refuse", "node-a", 5000);
+    assert_null(smy_open_node("st_refuse", "node-a", 5000, err, sizeof err));
     assert_non_null(strstr(err, "in use by another live trellisd"));
     tm_store_close(a);
     /* once the first closed, the id is free again */
-    a = must_open("st_refuse", "node-a", 5000);
+    a = smy_must_open("st_refuse", "node-a", 5000);
     tm_store_close(a);
-    assert_int_equal(
-        harness_mariadb_exec(db, "UPDATE st_refuse.trellis_meta SET v='99'"
-                                 " WHERE k='schema'"),
-        0);
-    assert_null(open_node("st_refuse", "node-a", 5000, err, sizeof err));
+    assert_int_equal(harness_mariadb_exec(
+                         smy_db(), "UPDATE st_refuse.trellis_meta SET v='99'"
+                                   " WHERE k='schema'"),
+                     0);
+    assert_null(smy_open_node("st_refuse", "node-a", 5000, err, sizeof err));
     assert_non_null(strstr(err, "schema version 99"));
 }
 
@@ -273,13 +181,13 @@ static void test_claim_after_lease_runs_out(void **state)
 {
     (void)state;
     /* node a writes a transaction, then goes away without finishing it */
-    tm_store_t *a = must_open("st_claim", "node-a", 1000);
-    tm_trans_t *tx = saga("claim-1", 1000);
-    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
+    tm_store_t *a = smy_must_open("st_claim", "node-a", 1000);
+    tm_trans_t *tx = smy_saga("claim-1", 1000);
+    assert_int_equal(smy_write_now(a, tx, 1), TM_WRITE_DONE);
     assert_true(tm_store_lease_ok(a));
     tm_store_close(a);
     /* node b claims it once the lease ran out, with its state */
-    tm_store_t *b = must_open("st_claim", "node-b", 1000);
+    tm_store_t *b = smy_must_open("st_claim", "node-b", 1000);
     adopt_seen_t seen = {0};
     tm_store_owner_hooks_t hooks = {adopt, lapsed, &seen};
     tm_store_start_ownership(b, &hooks);
@@ -290,9 +198,9 @@ static void test_claim_after_lease_runs_out(void **state)
     harness_sleep_ms(1500); /* b keeps it: no second claim */
     assert_int_equal(seen.adopted, 1);
     /* a's old writes are refused now */
-    a = must_open("st_claim", "node-a", 1000);
+    a = smy_must_open("st_claim", "node-a", 1000);
     tx->status = TM_TX_FAILED;
-    assert_int_equal(write_now(a, tx, 0), TM_WRITE_LOST);
+    assert_int_equal(smy_write_now(a, tx, 0), TM_WRITE_LOST);
     tm_store_stats_t stats;
     tm_store_stats(b, &stats);
     assert_int_equal(stats.claimed, 1);
@@ -307,7 +215,7 @@ static void test_retention(void **state)
     tm_store_config_t cfg;
     tm_store_config_default(&cfg);
     cfg.kind = TM_STORE_MYSQL;
-    cfg.mysql_socket = harness_mariadb_socket(db);
+    cfg.mysql_socket = harness_mariadb_socket(smy_db());
     cfg.mysql_database = "st_retain";
     cfg.node_id = "node-a";
     cfg.lease_ms = 1000;
@@ -316,17 +224,17 @@ static void test_retention(void **state)
     tm_store_t *s = NULL;
     assert_int_equal(tm_store_open(&cfg, &s, err, sizeof err), 0);
     int64_t now = harness_now_ms();
-    tm_trans_t *old_done = saga("old-done", now - 120000);
-    tm_trans_t *old_open = saga("old-open", now - 120000);
-    tm_trans_t *new_done = saga("new-done", now - 1000);
-    assert_int_equal(write_now(s, old_done, 1), TM_WRITE_DONE);
-    assert_int_equal(write_now(s, old_open, 1), TM_WRITE_DONE);
-    assert_int_equal(write_now(s, new_done, 1), TM_WRITE_DONE);
+    tm_trans_t *old_done = smy_saga("old-done", now - 120000);
+    tm_trans_t *old_open = smy_saga("old-open", now - 120000);
+    tm_trans_t *new_done = smy_saga("new-done", now - 1000);
+    assert_int_equal(smy_write_now(s, old_done, 1), TM_WRITE_DONE);
+    assert_int_equal(smy_write_now(s, old_open, 1), TM_WRITE_DONE);
+    assert_int_equal(smy_write_now(s, new_done, 1), TM_WRITE_DONE);
     old_done->status = new_done->status = TM_TX_SUCCEEDED;
     old_done->finished_ms = now - 110000;
     new_done->finished_ms = now - 500;
-    assert_int_equal(write_now(s, old_done, 0), TM_WRITE_DONE);
-    assert_int_equal(write_now(s, new_done, 0), TM_WRITE_DONE);
+    assert_int_equal(smy_write_now(s, old_done, 0), TM_WRITE_DONE);
+    assert_int_equal(smy_write_now(s, new_done, 0), TM_WRITE_DONE);
     tm_tx_status_t st;
     uint64_t hash;
     int64_t deadline = harness_mono_ms() + 10000;
@@ -352,29 +260,30 @@ static void test_large_group_in_pieces(void **state)
 {
     (void)state;
     assert_int_equal(
-        harness_mariadb_exec(db, "SET GLOBAL max_allowed_packet = 65536"), 0);
-    tm_store_t *s = must_open("st_large", "node-a", 5000);
+        harness_mariadb_exec(smy_db(), "SET GLOBAL max_allowed_packet = 65536"),
+        0);
+    tm_store_t *s = smy_must_open("st_large", "node-a", 5000);
     char reason[1001], payload[3000];
     memset(reason, 'r', sizeof reason - 1);
     reason[sizeof reason - 1] = '\0';
     memset(payload, 'p', sizeof payload);
     enum { N = 200 };
     tm_trans_t *txs[N];
-    int before = n_done;
+    int before = smy_writes_done();
     for (int i = 0; i < N; i++) {
         char gid[32];
         snprintf(gid, sizeof gid, "large-%d", i);
-        txs[i] = saga(gid, 1000 + i);
+        txs[i] = smy_saga(gid, 1000 + i);
         txs[i]->reason = tm_strdup(reason);
         free(txs[i]->branches[0].payload);
         txs[i]->branches[0].payload = malloc(sizeof payload);
         memcpy(txs[i]->branches[0].payload, payload, sizeof payload);
         txs[i]->branches[0].payload_len = sizeof payload;
-        tm_store_queue(s, tm_write_capture_all(txs[i], 1), note, NULL);
+        tm_store_queue(s, tm_write_capture_all(txs[i], 1), smy_note, NULL);
     }
     tm_store_flush(s);
-    assert_int_equal(n_done, before + N);
-    assert_int_equal(last_result, TM_WRITE_DONE);
+    assert_int_equal(smy_writes_done(), before + N);
+    assert_int_equal(smy_last_result(), TM_WRITE_DONE);
     char err[256];
     for (int i = 0; i < N; i += 37) {
         tm_trans_t *got = NULL;
@@ -389,9 +298,9 @@ static void test_large_group_in_pieces(void **state)
     tm_store_close(s);
     for (int i = 0; i < N; i++)
         tm_trans_free(txs[i]);
-    assert_int_equal(
-        harness_mariadb_exec(db, "SET GLOBAL max_allowed_packet = 16777216"),
-        0);
+    assert_int_equal(harness_mariadb_exec(
+                         smy_db(), "SET GLOBAL max_allowed_packet = 16777216"),
+                     0);
     printf("%llu writes in %llu commits\n", (unsigned long long)stats.writes,
            (unsigned long long)stats.commits);
 }
@@ -421,13 +330,13 @@ static int kept_one(void *arg)
 static tm_trans_t *claim_copy(const char *database, const char *node,
                               tm_store_t **out)
 {
-    tm_store_t *s = must_open(database, node, 1000);
+    tm_store_t *s = smy_must_open(database, node, 1000);
     adopt_keep_t *k = calloc(1, sizeof *k);
     tm_store_owner_hooks_t hooks = {adopt_keep, lapsed, k};
     tm_store_start_ownership(s, &hooks);
     assert_true(harness_poll(kept_one, k, 10000, 20));
     tm_store_close(s); /* stops the lease thread: no second claim */
-    *out = must_open(database, node, 1000);
+    *out = smy_must_open(database, node, 1000);
     tm_trans_t *tx = k->tx;
     free(k);
     return tx;
@@ -437,9 +346,9 @@ static void test_item3_generation_fences_a_b_a(void **state)
 {
     (void)state;
     /* A stores X, then pauses past its lease (here: stops renewing). */
-    tm_store_t *a = must_open("st_gen", "node-a", 1000);
-    tm_trans_t *stale = saga("gen-1", 1000);
-    assert_int_equal(write_now(a, stale, 1), TM_WRITE_DONE);
+    tm_store_t *a = smy_must_open("st_gen", "node-a", 1000);
+    tm_trans_t *stale = smy_saga("gen-1", 1000);
+    assert_int_equal(smy_write_now(a, stale, 1), TM_WRITE_DONE);
     tm_store_close(a);
     /* B claims X, moves it to ABORTING, and dies. */
     tm_store_t *b = NULL;
@@ -447,7 +356,7 @@ static void test_item3_generation_fences_a_b_a(void **state)
     assert_int_equal(bs->generation, 1);
     bs->status = TM_TX_ABORTING;
     bs->updated_ms = 2000;
-    assert_int_equal(write_now(b, bs, 0), TM_WRITE_DONE);
+    assert_int_equal(smy_write_now(b, bs, 0), TM_WRITE_DONE);
     tm_store_close(b);
     /* A claims X back: the row it loads says ABORTING, generation 2. */
     tm_trans_t *fresh = claim_copy("st_gen", "node-a", &a);
@@ -456,7 +365,7 @@ static void test_item3_generation_fences_a_b_a(void **state)
     /* A's write from its old copy (the owner is A again) is refused ... */
     stale->status = TM_TX_SUCCEEDED;
     stale->finished_ms = 3000;
-    assert_int_equal(write_now(a, stale, 0), TM_WRITE_LOST);
+    assert_int_equal(smy_write_now(a, stale, 0), TM_WRITE_LOST);
     char err[256];
     tm_tx_status_t st;
     uint64_t hash;
@@ -465,7 +374,7 @@ static void test_item3_generation_fences_a_b_a(void **state)
     /* ... and the copy loaded under the current claim writes. */
     fresh->status = TM_TX_FAILED;
     fresh->finished_ms = 3100;
-    assert_int_equal(write_now(a, fresh, 0), TM_WRITE_DONE);
+    assert_int_equal(smy_write_now(a, fresh, 0), TM_WRITE_DONE);
     assert_int_equal(tm_store_peek(a, "gen-1", &st, &hash, err, sizeof err), 1);
     assert_int_equal(st, TM_TX_FAILED);
     tm_store_close(a);
@@ -475,21 +384,6 @@ static void test_item3_generation_fences_a_b_a(void **state)
 }
 
 /* ---- issue 12 item 11: one snapshot per read ---------------------------- */
-
-static MYSQL *root_session(void)
-{
-    MYSQL *c = mysql_init(NULL);
-    if (!mysql_real_connect(c, NULL, "root", NULL, NULL, 0,
-                            harness_mariadb_socket(db), 0))
-        fail_msg("connect: %s", mysql_error(c));
-    return c;
-}
-
-static void run_sql(MYSQL *c, const char *sql)
-{
-    if (mysql_query(c, sql) != 0)
-        fail_msg("%s: %s", sql, mysql_error(c));
-}
 
 typedef struct {
     tm_store_t *s;
@@ -509,9 +403,9 @@ static void *get_in_thread(void *arg)
 static int read_waits_on_branch(void *arg)
 {
     MYSQL *c = arg;
-    run_sql(c, "SELECT COUNT(*) FROM information_schema.processlist"
-               " WHERE state LIKE 'Waiting for table metadata lock%'"
-               " AND info LIKE '%FROM trellis_branch%'");
+    smy_run_sql(c, "SELECT COUNT(*) FROM information_schema.processlist"
+                   " WHERE state LIKE 'Waiting for table metadata lock%'"
+                   " AND info LIKE '%FROM trellis_branch%'");
     MYSQL_RES *res = mysql_store_result(c);
     MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
     int waiting = row && row[0] && atoi(row[0]) > 0;
@@ -522,28 +416,29 @@ static int read_waits_on_branch(void *arg)
 static void test_item11_get_reads_one_snapshot(void **state)
 {
     (void)state;
-    tm_store_t *a = must_open("st_snap", "node-a", 5000);
-    tm_trans_t *tx = saga("snap-1", 1000);
-    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
+    tm_store_t *a = smy_must_open("st_snap", "node-a", 5000);
+    tm_trans_t *tx = smy_saga("snap-1", 1000);
+    assert_int_equal(smy_write_now(a, tx, 1), TM_WRITE_DONE);
     /* The read is held after its header, before its branches. */
-    MYSQL *locker = root_session();
-    run_sql(locker, "LOCK TABLES st_snap.trellis_branch WRITE");
+    MYSQL *locker = smy_root_session();
+    smy_run_sql(locker, "LOCK TABLES st_snap.trellis_branch WRITE");
     get_job_t job = {.s = a};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, get_in_thread, &job), 0);
-    MYSQL *watcher = root_session();
+    MYSQL *watcher = smy_root_session();
     assert_true(harness_poll(read_waits_on_branch, watcher, 10000, 10));
     /* Meanwhile a change of header and op rows commits as one. */
-    MYSQL *writer = root_session();
-    run_sql(writer, "START TRANSACTION");
-    run_sql(writer, "UPDATE st_snap.trellis_trans SET status = 4,"
-                    " finished_ms = 1500 WHERE gid = 'snap-1'");
-    run_sql(writer, "INSERT INTO st_snap.trellis_op (gid, idx, slot, status,"
-                    " attempts, last_error, attempt_ms, finished_ms) VALUES"
-                    " ('snap-1', 0, 0, 2, 99, NULL, '1400', 1400) ON"
-                    " DUPLICATE KEY UPDATE status = 2, attempts = 99");
-    run_sql(writer, "COMMIT");
-    run_sql(locker, "UNLOCK TABLES");
+    MYSQL *writer = smy_root_session();
+    smy_run_sql(writer, "START TRANSACTION");
+    smy_run_sql(writer, "UPDATE st_snap.trellis_trans SET status = 4,"
+                        " finished_ms = 1500 WHERE gid = 'snap-1'");
+    smy_run_sql(writer,
+                "INSERT INTO st_snap.trellis_op (gid, idx, slot, status,"
+                " attempts, last_error, attempt_ms, finished_ms) VALUES"
+                " ('snap-1', 0, 0, 2, 99, NULL, '1400', 1400) ON"
+                " DUPLICATE KEY UPDATE status = 2, attempts = 99");
+    smy_run_sql(writer, "COMMIT");
+    smy_run_sql(locker, "UNLOCK TABLES");
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(job.rc, 1);
     /* All from before the change: the header and the ops agree. */
@@ -568,127 +463,40 @@ static void test_item11_get_reads_one_snapshot(void **state)
     tm_trans_free(tx);
 }
 
-/* The schema version stored in database, in out[32]. */
-static const char *schema_version(MYSQL *c, const char *database, char *out)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT v FROM %s.trellis_meta WHERE k='schema'",
-             database);
-    run_sql(c, sql);
-    MYSQL_RES *res = mysql_store_result(c);
-    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-    assert_non_null(row);
-    snprintf(out, 32, "%s", row[0] ? row[0] : "");
-    mysql_free_result(res);
-    return out;
-}
-
-/* A database of schema version 1 (no generation, no origin; no recorded
- * results; no pivot, no result_size) is upgraded at open, to version 5,
- * and keeps its rows. */
-static void test_schema_upgrade_from_version_1(void **state)
-{
-    (void)state;
-    tm_store_t *a = must_open("st_upgrade", "node-a", 5000);
-    tm_trans_t *tx = saga("up-1", 1000);
-    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
-    tm_store_close(a);
-    assert_int_equal(
-        harness_mariadb_exec(db, "ALTER TABLE st_upgrade.trellis_trans DROP"
-                                 " COLUMN generation, DROP COLUMN origin;"
-                                 " ALTER TABLE st_upgrade.trellis_op DROP"
-                                 " COLUMN recorded, DROP COLUMN result,"
-                                 " DROP COLUMN result_size;"
-                                 " ALTER TABLE st_upgrade.trellis_branch"
-                                 " DROP COLUMN pivot;"
-                                 " UPDATE st_upgrade.trellis_meta SET v='1'"
-                                 " WHERE k='schema'"),
-        0);
-    a = must_open("st_upgrade", "node-a", 5000);
-    char err[256];
-    tm_trans_t *got = NULL;
-    assert_int_equal(tm_store_get(a, "up-1", &got, err, sizeof err), 1);
-    assert_int_equal(got->generation, 0);
-    got->status = TM_TX_SUCCEEDED;
-    got->finished_ms = 1200;
-    assert_int_equal(write_now(a, got, 0), TM_WRITE_DONE);
-    tm_store_close(a);
-    MYSQL *c = root_session();
-    char version[32];
-    assert_string_equal(schema_version(c, "st_upgrade", version), "5");
-    mysql_close(c);
-    tm_trans_free(got);
-    tm_trans_free(tx);
-}
-
 /* ---- recorded results (workflow steps) ---------------------------------- */
-
-/* n bytes that hold every byte value, NUL and 0xff first (the caller's). */
-static uint8_t *pattern(size_t n)
-{
-    uint8_t *p = malloc(n);
-    assert_non_null(p);
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(i % 2 ? 0xff - i / 2 : i / 2);
-    return p;
-}
-
-/* The op's result becomes a copy of bytes[len], recorded. */
-static void record(tm_op_t *op, const uint8_t *bytes, size_t len)
-{
-    op->status = TM_OP_SUCCEEDED;
-    op->recorded = 1;
-    op->result = malloc(len);
-    assert_non_null(op->result);
-    memcpy(op->result, bytes, len);
-    op->result_len = len;
-}
-
-static void assert_result(const tm_op_t *op, const uint8_t *bytes, size_t len)
-{
-    assert_int_equal(op->recorded, 1);
-    assert_int_equal(op->result_len, len);
-    assert_memory_equal(op->result, bytes, len);
-}
-
-static void assert_no_result(const tm_op_t *op)
-{
-    assert_int_equal(op->recorded, 0);
-    assert_null(op->result);
-    assert_int_equal(op->result_len, 0);
-}
 
 static void test_recorded_results_round_trip(void **state)
 {
     (void)state;
-    tm_store_t *a = must_open("st_result", "node-a", 5000);
-    tm_trans_t *tx = saga("res-1", 1000);
-    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
+    tm_store_t *a = smy_must_open("st_result", "node-a", 5000);
+    tm_trans_t *tx = smy_saga("res-1", 1000);
+    assert_int_equal(smy_write_now(a, tx, 1), TM_WRITE_DONE);
     static const uint8_t small[] = {0, 'o', 'k', 0xff, 0, '\'', 0xff};
     enum { BIG = 60 * 1024 };
-    uint8_t *big = pattern(BIG);
-    record(&tx->branches[0].ops[TM_SLOT_FORWARD], small, sizeof small);
-    record(&tx->branches[1].ops[TM_SLOT_FORWARD], big, BIG);
+    uint8_t *big = smy_pattern(BIG);
+    smy_record(&tx->branches[0].ops[TM_SLOT_FORWARD], small, sizeof small);
+    smy_record(&tx->branches[1].ops[TM_SLOT_FORWARD], big, BIG);
     /* succeeded but not recorded: no result */
     tx->branches[0].ops[TM_SLOT_ROLLBACK].status = TM_OP_SUCCEEDED;
-    assert_int_equal(write_now(a, tx, 0), TM_WRITE_DONE);
+    assert_int_equal(smy_write_now(a, tx, 0), TM_WRITE_DONE);
     tm_store_close(a);
 
-    a = must_open("st_result", "node-a", 5000);
+    a = smy_must_open("st_result", "node-a", 5000);
     char err[256];
     tm_trans_t *got = NULL;
     assert_int_equal(tm_store_get(a, "res-1", &got, err, sizeof err), 1);
-    assert_result(&got->branches[0].ops[TM_SLOT_FORWARD], small, sizeof small);
-    assert_result(&got->branches[1].ops[TM_SLOT_FORWARD], big, BIG);
+    smy_assert_result(&got->branches[0].ops[TM_SLOT_FORWARD], small,
+                      sizeof small);
+    smy_assert_result(&got->branches[1].ops[TM_SLOT_FORWARD], big, BIG);
     const tm_op_t *plain = &got->branches[0].ops[TM_SLOT_ROLLBACK];
     assert_int_equal(plain->status, TM_OP_SUCCEEDED);
-    assert_no_result(plain);
+    smy_assert_no_result(plain);
     tm_trans_free(got);
     /* the load of unfinished transactions carries them too */
     adopt_keep_t k = {0};
     assert_int_equal(
         tm_store_load_unfinished(a, adopt_keep, &k, err, sizeof err), 1);
-    assert_result(&k.tx->branches[1].ops[TM_SLOT_FORWARD], big, BIG);
+    smy_assert_result(&k.tx->branches[1].ops[TM_SLOT_FORWARD], big, BIG);
     tm_trans_free(k.tx);
     tm_store_close(a);
     tm_trans_free(tx);
@@ -698,90 +506,6 @@ static void test_recorded_results_round_trip(void **state)
 /* Schema version 2 as trellisd created it before ops had a recorded
  * result, and one transaction in it (owned by node-a): a saga step that
  * succeeded. */
-static const char *const schema_2_sql[] = {
-    "CREATE DATABASE st_upgrade2",
-    "CREATE TABLE st_upgrade2.trellis_meta ("
-    " k VARCHAR(64) NOT NULL PRIMARY KEY, v VARCHAR(255) NOT NULL"
-    ") ENGINE=InnoDB",
-    "CREATE TABLE st_upgrade2.trellis_trans ("
-    " gid VARBINARY(64) NOT NULL PRIMARY KEY,"
-    " status TINYINT NOT NULL,"
-    " created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,"
-    " finished_ms BIGINT NOT NULL DEFAULT 0,"
-    " reason BLOB NULL,"
-    " submit_hash BIGINT UNSIGNED NOT NULL DEFAULT 0,"
-    " options BLOB NULL,"
-    " owner VARBINARY(64) NULL,"
-    " lease_ms BIGINT NULL,"
-    " generation BIGINT UNSIGNED NOT NULL DEFAULT 0,"
-    " origin VARBINARY(64) NULL,"
-    " KEY trans_by_created (created_ms, gid),"
-    " KEY trans_by_lease (lease_ms)"
-    ") ENGINE=InnoDB",
-    "CREATE TABLE st_upgrade2.trellis_branch ("
-    " gid VARBINARY(64) NOT NULL, idx INT NOT NULL,"
-    " branch_id VARBINARY(64) NOT NULL,"
-    " mode TINYINT NOT NULL, initiator_driven TINYINT NOT NULL,"
-    " payload MEDIUMBLOB NULL, depends_on BLOB NOT NULL,"
-    " kind0 TINYINT NOT NULL, target0 BLOB NULL,"
-    " kind1 TINYINT NOT NULL, target1 BLOB NULL,"
-    " kind2 TINYINT NOT NULL, target2 BLOB NULL,"
-    " PRIMARY KEY (gid, idx)"
-    ") ENGINE=InnoDB",
-    "CREATE TABLE st_upgrade2.trellis_op ("
-    " gid VARBINARY(64) NOT NULL, idx INT NOT NULL, slot TINYINT NOT NULL,"
-    " status TINYINT NOT NULL, attempts INT UNSIGNED NOT NULL,"
-    " last_error BLOB NULL, attempt_ms BLOB NULL,"
-    " finished_ms BIGINT NOT NULL, late TINYINT NOT NULL DEFAULT 0,"
-    " PRIMARY KEY (gid, idx, slot)"
-    ") ENGINE=InnoDB",
-    "INSERT INTO st_upgrade2.trellis_meta VALUES ('schema', '2')",
-    "INSERT INTO st_upgrade2.trellis_trans (gid, status, created_ms,"
-    " updated_ms, finished_ms, reason, submit_hash, options, owner, lease_ms,"
-    " generation, origin) VALUES ('old-1', 2, 1000, 1100, 0, NULL, 9, NULL,"
-    " 'node-a', NULL, 0, 'node-a')",
-    "INSERT INTO st_upgrade2.trellis_branch VALUES ('old-1', 0, '01', 1, 0,"
-    " X'00ff', '', 1, 'h:1/p.S/A', 0, NULL, 2, 'h:1/p.S/C')",
-    "INSERT INTO st_upgrade2.trellis_op VALUES ('old-1', 0, 0, 2, 1, NULL,"
-    " '1050', 1060, 0)",
-};
-
-static void test_schema_upgrade_from_version_2(void **state)
-{
-    (void)state;
-    MYSQL *c = root_session();
-    for (size_t i = 0; i < sizeof schema_2_sql / sizeof *schema_2_sql; i++)
-        run_sql(c, schema_2_sql[i]);
-    tm_store_t *a = must_open("st_upgrade2", "node-a", 5000);
-    char err[256];
-    tm_trans_t *got = NULL;
-    assert_int_equal(tm_store_get(a, "old-1", &got, err, sizeof err), 1);
-    assert_int_equal(got->status, TM_TX_SUBMITTED);
-    assert_int_equal(got->submit_hash, 9);
-    assert_memory_equal(got->branches[0].payload, "\x00\xff", 2);
-    tm_op_t *op = &got->branches[0].ops[TM_SLOT_FORWARD];
-    assert_int_equal(op->status, TM_OP_SUCCEEDED);
-    assert_int_equal(op->attempts, 1);
-    assert_int_equal(op->finished_ms, 1060);
-    assert_no_result(op);
-    /* the upgraded table takes a recorded result */
-    static const uint8_t bytes[] = {0xff, 0, 'x'};
-    record(&got->branches[0].ops[TM_SLOT_ROLLBACK], bytes, sizeof bytes);
-    assert_int_equal(write_now(a, got, 0), TM_WRITE_DONE);
-    tm_trans_free(got);
-    tm_store_close(a);
-    char version[32];
-    assert_string_equal(schema_version(c, "st_upgrade2", version), "5");
-
-    /* reopened: the rows as written */
-    a = must_open("st_upgrade2", "node-a", 5000);
-    assert_int_equal(tm_store_get(a, "old-1", &got, err, sizeof err), 1);
-    assert_no_result(&got->branches[0].ops[TM_SLOT_FORWARD]);
-    assert_result(&got->branches[0].ops[TM_SLOT_ROLLBACK], bytes, sizeof bytes);
-    tm_trans_free(got);
-    tm_store_close(a);
-    mysql_close(c);
-}
 
 /* ---- topics ------------------------------------------------------------- */
 
@@ -790,8 +514,8 @@ static void test_schema_upgrade_from_version_2(void **state)
 static void test_subscriptions_shared_by_nodes(void **state)
 {
     (void)state;
-    tm_store_t *a = must_open("st_topics", "node-a", 5000);
-    tm_store_t *b = must_open("st_topics", "node-b", 5000);
+    tm_store_t *a = smy_must_open("st_topics", "node-a", 5000);
+    tm_store_t *b = smy_must_open("st_topics", "node-b", 5000);
     tm_engine_env_t env = tcheck_store_env(a);
     tcheck_contract(&env);
     tcheck_limits(&env);
@@ -814,124 +538,9 @@ static void test_subscriptions_shared_by_nodes(void **state)
     assert_non_null(strstr(on_a, "zz h:3/p.S/C again 6\n"));
     tm_store_close(a);
     tm_store_close(b);
-    a = must_open("st_topics", "node-a", 5000);
+    a = smy_must_open("st_topics", "node-a", 5000);
     assert_string_equal(tcheck_store_text(a, on_b, sizeof on_b), on_a);
     tm_store_close(a);
-}
-
-typedef struct {
-    const char *node;
-    tm_store_t *s;
-    char err[512];
-} open_job_t;
-
-static const char *open_database = "st_upgrade3";
-
-static void *open_in_thread(void *arg)
-{
-    open_job_t *j = arg;
-    j->s = open_node(open_database, j->node, 5000, j->err, sizeof j->err);
-    return NULL;
-}
-
-/* Open node-a and node-b on open_database at once (both must succeed). */
-static void open_two_at_once(open_job_t *jobs)
-{
-    pthread_t th[2];
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(pthread_create(&th[i], NULL, open_in_thread, &jobs[i]),
-                         0);
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(pthread_join(th[i], NULL), 0);
-    for (int i = 0; i < 2; i++)
-        if (!jobs[i].s)
-            fail_msg("open %s: %s", jobs[i].node, jobs[i].err);
-}
-
-/* A database of schema version 3 (no subscription table, no pivot, no
- * result_size) is upgraded to 5 by two nodes that start at once; it keeps
- * its rows and takes subscriptions. */
-static void test_schema_upgrade_from_version_3(void **state)
-{
-    (void)state;
-    tm_store_t *a = must_open("st_upgrade3", "node-a", 5000);
-    tm_trans_t *tx = saga("up3-1", 1000);
-    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
-    tm_store_close(a);
-    MYSQL *c = root_session();
-    run_sql(c, "DROP TABLE st_upgrade3.trellis_subscription");
-    run_sql(c, "ALTER TABLE st_upgrade3.trellis_branch DROP COLUMN pivot");
-    run_sql(c, "ALTER TABLE st_upgrade3.trellis_op DROP COLUMN result_size");
-    run_sql(c, "UPDATE st_upgrade3.trellis_meta SET v='3' WHERE k='schema'");
-    open_job_t jobs[2] = {{.node = "node-a"}, {.node = "node-b"}};
-    open_database = "st_upgrade3";
-    open_two_at_once(jobs);
-    char version[32], err[256], text[256];
-    assert_string_equal(schema_version(c, "st_upgrade3", version), "5");
-    tm_trans_t *got = NULL;
-    assert_int_equal(tm_store_get(jobs[1].s, "up3-1", &got, err, sizeof err),
-                     1);
-    assert_int_equal(got->submit_hash, 7);
-    tm_trans_free(got);
-    assert_int_equal(tm_store_subscribe(jobs[0].s, "t", "h:1/p.S/A", "r", 5,
-                                        err, sizeof err),
-                     1);
-    assert_string_equal(tcheck_store_text(jobs[1].s, text, sizeof text),
-                        "t h:1/p.S/A r 5\n");
-    for (int i = 0; i < 2; i++)
-        tm_store_close(jobs[i].s);
-    mysql_close(c);
-    tm_trans_free(tx);
-}
-
-/* A database of schema version 4 (no pivot, no result_size) is upgraded
- * to 5 by two nodes that start at once, one of them finding the branch
- * column another node's upgrade already added; the old rows read back
- * with no pivot and a result_size of 0, and both columns keep what is
- * written. */
-static void test_schema_upgrade_from_version_4(void **state)
-{
-    (void)state;
-    tm_store_t *a = must_open("st_upgrade4", "node-a", 5000);
-    tm_trans_t *tx = saga("up4-1", 1000);
-    assert_int_equal(write_now(a, tx, 1), TM_WRITE_DONE);
-    tm_store_close(a);
-    MYSQL *c = root_session();
-    run_sql(c, "ALTER TABLE st_upgrade4.trellis_op DROP COLUMN result_size");
-    run_sql(c, "UPDATE st_upgrade4.trellis_meta SET v='4' WHERE k='schema'");
-    open_job_t jobs[2] = {{.node = "node-a"}, {.node = "node-b"}};
-    open_database = "st_upgrade4";
-    open_two_at_once(jobs);
-    char version[32], err[256];
-    assert_string_equal(schema_version(c, "st_upgrade4", version), "5");
-    tm_trans_t *got = NULL;
-    assert_int_equal(tm_store_get(jobs[1].s, "up4-1", &got, err, sizeof err),
-                     1);
-    assert_int_equal(got->branches[1].pivot, 0);
-    assert_true(got->branches[0].ops[TM_SLOT_FORWARD].result_size == 0);
-    tm_store_close(jobs[1].s);
-    got->branches[0].ops[TM_SLOT_FORWARD].status = TM_OP_SUCCEEDED;
-    got->branches[0].ops[TM_SLOT_FORWARD].result_size = 5000000000u;
-    assert_int_equal(write_now(jobs[0].s, got, 0), TM_WRITE_DONE);
-    tm_trans_free(got);
-    /* branch rows are written once: a pivot comes with a new one */
-    tm_trans_t *fresh = saga("up4-2", 2000);
-    fresh->branches[1].pivot = 1;
-    assert_int_equal(write_now(jobs[0].s, fresh, 1), TM_WRITE_DONE);
-    assert_int_equal(tm_store_get(jobs[0].s, "up4-1", &got, err, sizeof err),
-                     1);
-    assert_true(got->branches[0].ops[TM_SLOT_FORWARD].result_size ==
-                5000000000u);
-    tm_trans_free(got);
-    assert_int_equal(tm_store_get(jobs[0].s, "up4-2", &got, err, sizeof err),
-                     1);
-    assert_int_equal(got->branches[0].pivot, 0);
-    assert_int_equal(got->branches[1].pivot, 1);
-    tm_trans_free(got);
-    tm_store_close(jobs[0].s);
-    mysql_close(c);
-    tm_trans_free(fresh);
-    tm_trans_free(tx);
 }
 
 /* ---- issue 12 item 8: payloads the server cannot take ------------------- */
@@ -946,9 +555,10 @@ static void note_into(void *arg, tm_write_result_t r)
 static void test_item8_oversize_write_fails_alone(void **state)
 {
     (void)state;
-    assert_int_equal(
-        harness_mariadb_exec(db, "SET GLOBAL max_allowed_packet = 1048576"), 0);
-    tm_store_t *s = must_open("st_oversize", "node-a", 5000);
+    assert_int_equal(harness_mariadb_exec(
+                         smy_db(), "SET GLOBAL max_allowed_packet = 1048576"),
+                     0);
+    tm_store_t *s = smy_must_open("st_oversize", "node-a", 5000);
     char why[200];
     uint32_t cap = tm_store_max_payload(s, why, sizeof why);
     printf("payload bound: %u (%s)\n", cap, why);
@@ -956,9 +566,9 @@ static void test_item8_oversize_write_fails_alone(void **state)
     assert_non_null(strstr(why, "max_allowed_packet 1048576"));
     /* One group: a small write, one whose payload the server refuses
      * (hex: 1.4 MB in one row), another small one. */
-    tm_trans_t *small = saga("os-small", 1000);
-    tm_trans_t *huge = saga("os-huge", 1000);
-    tm_trans_t *after = saga("os-after", 1000);
+    tm_trans_t *small = smy_saga("os-small", 1000);
+    tm_trans_t *huge = smy_saga("os-huge", 1000);
+    tm_trans_t *after = smy_saga("os-after", 1000);
     free(huge->branches[0].payload);
     huge->branches[0].payload_len = 700 * 1024;
     huge->branches[0].payload = calloc(1, huge->branches[0].payload_len);
@@ -982,14 +592,26 @@ static void test_item8_oversize_write_fails_alone(void **state)
     /* and the store goes on */
     small->status = TM_TX_SUCCEEDED;
     small->finished_ms = 1100;
-    assert_int_equal(write_now(s, small, 0), TM_WRITE_DONE);
+    assert_int_equal(smy_write_now(s, small, 0), TM_WRITE_DONE);
     assert_true(tm_store_healthy(s, NULL, 0));
     tm_store_close(s);
     for (int i = 0; i < 3; i++)
         tm_trans_free(txs[i]);
-    assert_int_equal(
-        harness_mariadb_exec(db, "SET GLOBAL max_allowed_packet = 16777216"),
-        0);
+    assert_int_equal(harness_mariadb_exec(
+                         smy_db(), "SET GLOBAL max_allowed_packet = 16777216"),
+                     0);
+}
+
+static int start(void **state)
+{
+    (void)state;
+    return smy_start("store_mysql");
+}
+
+static int stop(void **state)
+{
+    (void)state;
+    return smy_stop();
 }
 
 int main(void)
@@ -1003,13 +625,9 @@ int main(void)
         cmocka_unit_test(test_large_group_in_pieces),
         cmocka_unit_test(test_item3_generation_fences_a_b_a),
         cmocka_unit_test(test_item11_get_reads_one_snapshot),
-        cmocka_unit_test(test_schema_upgrade_from_version_1),
         cmocka_unit_test(test_item8_oversize_write_fails_alone),
         cmocka_unit_test(test_recorded_results_round_trip),
-        cmocka_unit_test(test_schema_upgrade_from_version_2),
         cmocka_unit_test(test_subscriptions_shared_by_nodes),
-        cmocka_unit_test(test_schema_upgrade_from_version_3),
-        cmocka_unit_test(test_schema_upgrade_from_version_4),
     };
-    return cmocka_run_group_tests(tests, start_db, stop_db);
+    return cmocka_run_group_tests(tests, start, stop);
 }
