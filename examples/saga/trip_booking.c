@@ -69,54 +69,17 @@
  * not exit cleanly when stopped (a sanitizer report, a crash), 2 on a usage
  * error.
  */
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
 
-#include "example_driver.h"
-#include "harness.h"
-#include "trellis/trellis.h"
+#include "trip_booking.h"
 
-#define N_LEGS 5
-#define PIVOT 2 /* the payment */
-#define CAR 3
-#define LISTENER N_LEGS /* env.log's slot for the listener's log */
-#define ADDR_MAX 128
-/* Quick retries, for trellisd when started here and for every saga. */
-#define RETRY_INTERVAL_MS 100
-#define REQUEST_TIMEOUT_MS 2000
-#define STR_(x) #x
-#define STR(x) STR_(x)
-#define CALL_TIMEOUT_MS 20000
-#define FINAL_TIMEOUT_MS 20000
-
-/* The saga's steps, in order; those after PIVOT have no compensation. */
-static const struct {
-    const char *name;    /* trip-service --name */
-    const char *service; /* trip.v1.<service> */
-    const char *payload; /* see trip_service.c for the format */
-} LEGS[N_LEGS] = {
+const trip_leg_t LEGS[N_LEGS] = {
     {"flight", "Flight", "trip=T42 who=alice seats=2"},
     {"hotel", "Hotel", "trip=T42 who=alice rooms=1 nights=3"},
     {"payment", "Payment", "trip=T42 who=alice amount=1240 currency=EUR"},
     {"car", "Car", "trip=T42 who=alice cars=1 days=3"},
     {"email", "Email", "trip=T42 who=alice to=alice@example.com"},
 };
-
-typedef struct {
-    example_procs_t procs;           /* procs.h NULL: nothing started here */
-    harness_server_t *tm_proc;       /* trellisd when started here, else NULL */
-    char tm[ADDR_MAX];               /* trellisd, host:port */
-    char svc[N_LEGS][ADDR_MAX];      /* the services, host:port */
-    harness_server_t *listener_proc; /* trip-listener when started here */
-    char listener[ADDR_MAX];         /* trip-listener, host:port */
-    /* a service's log, and the listener's at LISTENER, when started here */
-    char log[N_LEGS + 1][PATH_MAX];
-    trellis_client_t *client;
-} env_t;
 
 /* ---- starting the processes ------------------------------------------ */
 
@@ -326,157 +289,6 @@ static void print_tm_report(const trellis_trans_info_t *info)
                past_pivot(&info->branches[pivot])
                    ? "passed, the saga only goes forward"
                    : "not passed");
-}
-
-/* ---- the services' state --------------------------------------------- */
-
-typedef struct {
-    int ok; /* State answered */
-    int n_bookings;
-    int n_booked;       /* Books that booked (not duplicates) */
-    int n_cancels;      /* Cancel calls, whatever they did */
-    char booking[256];  /* the last booking's text */
-    char history[512];  /* "Book booked, Cancel cancelled" */
-    char booked[32];    /* the number Book gave ("" none) */
-    char cancelled[32]; /* the number Cancel was handed ("" none) */
-} svc_state_t;
-
-/* The value of " key=" in line up to the next space, into out. */
-static void field(const char *line, const char *key, char *out, size_t len)
-{
-    char want[32];
-    snprintf(want, sizeof want, " %s=", key);
-    const char *p = strstr(line, want);
-    out[0] = '\0';
-    if (p) {
-        p += strlen(want);
-        snprintf(out, len, "%.*s", (int)strcspn(p, " \n"), p);
-    }
-}
-
-static void parse_state_line(const char *line, svc_state_t *st)
-{
-    char call[16], effect[16];
-    if (strncmp(line, "event ", 6) == 0) {
-        size_t used = strlen(st->history);
-        field(line, "call", call, sizeof call);
-        field(line, "effect", effect, sizeof effect);
-        snprintf(st->history + used, sizeof st->history - used, "%s%s %s",
-                 used ? ", " : "", call, effect);
-        if (!strcmp(call, "Book") && !strcmp(effect, "booked")) {
-            st->n_booked++;
-            field(line, "number", st->booked, sizeof st->booked);
-        } else if (!strcmp(call, "Cancel")) {
-            st->n_cancels++;
-            field(line, "number", st->cancelled, sizeof st->cancelled);
-        }
-    } else if (strncmp(line, "booking ", 8) == 0) {
-        /* "booking gid=G branch=B <text>": the text after branch= */
-        const char *p = strstr(line, " branch=");
-        p = p ? strchr(p + 1, ' ') : NULL;
-        st->n_bookings++;
-        snprintf(st->booking, sizeof st->booking, "%s", p ? p + 1 : "");
-    }
-}
-
-/* Ask leg's service what it holds for gid. */
-static svc_state_t read_state(const env_t *env, int leg, const char *gid)
-{
-    svc_state_t st = {0};
-    char method[64], err[256];
-    uint8_t *reply = NULL;
-    size_t len = 0;
-    snprintf(method, sizeof method, "/trip.v1.%s/State", LEGS[leg].service);
-    trellis_rc_t rc =
-        trellis_call_unary(env->svc[leg], method, gid, strlen(gid), NULL, NULL,
-                           0, 5000, &reply, &len, err, sizeof err);
-    if (rc != TRELLIS_OK) {
-        printf("   %s: State failed: rc %d: %s\n", LEGS[leg].name, rc, err);
-        return st;
-    }
-    st.ok = 1;
-    char *text = malloc(len + 1);
-    if (!text) {
-        free(reply);
-        st.ok = 0;
-        return st;
-    }
-    memcpy(text, reply ? (const char *)reply : "", len);
-    text[len] = '\0';
-    char *save = NULL;
-    for (char *l = strtok_r(text, "\n", &save); l;
-         l = strtok_r(NULL, "\n", &save))
-        parse_state_line(l, &st);
-    free(text);
-    free(reply);
-    return st;
-}
-
-/* ---- what the services printed -------------------------------------- */
-
-/* The services' and the listener's own lines about gid, merged in time
- * order. Only for those started here: their logs are ours to read. */
-static void print_said(const env_t *env, const char *gid)
-{
-    example_print_said(env->log, N_LEGS + 1, gid, "services");
-}
-
-static void read_states(const env_t *env, const char *gid,
-                        svc_state_t st[N_LEGS])
-{
-    for (int i = 0; i < N_LEGS; i++) {
-        st[i] = read_state(env, i, gid);
-        if (!st[i].ok)
-            continue;
-        printf("   %-7s holds %s%s%s  (calls: %s)\n", LEGS[i].name,
-               st[i].n_bookings ? "booking [" : "nothing",
-               st[i].n_bookings ? st[i].booking : "",
-               st[i].n_bookings ? "]" : "",
-               st[i].history[0] ? st[i].history : "none");
-    }
-}
-
-/* ---- what the listener recorded --------------------------------------- */
-
-typedef struct {
-    int ok;       /* State answered */
-    int n_events; /* events recorded for the gid */
-    char branch[40];
-    char status[16];   /* "succeeded", "failed" */
-    int deliveries;    /* Notify calls seen, duplicates included */
-    char reason[1100]; /* "" when it succeeded */
-} listener_state_t;
-
-/* Ask the listener what it recorded for gid (the last event, and how
- * many). */
-static listener_state_t read_listener(const env_t *env, const char *gid)
-{
-    listener_state_t ls = {0};
-    char err[256], n[16], *text = NULL, *save = NULL;
-    if (example_call_text(env->listener, "/trip.v1.Listener/State", gid, &text,
-                          err, sizeof err) != 0) {
-        printf("   listener: State failed: %s\n", err);
-        return ls;
-    }
-    ls.ok = 1;
-    for (char *l = strtok_r(text, "\n", &save); l;
-         l = strtok_r(NULL, "\n", &save)) {
-        const char *reason = strstr(l, " reason=");
-        ls.n_events++;
-        field(l, "branch", ls.branch, sizeof ls.branch);
-        field(l, "status", ls.status, sizeof ls.status);
-        field(l, "deliveries", n, sizeof n);
-        ls.deliveries = atoi(n);
-        snprintf(ls.reason, sizeof ls.reason, "%s", reason ? reason + 8 : "");
-    }
-    free(text);
-    printf("   listener recorded %d event(s)", ls.n_events);
-    if (ls.n_events)
-        printf(": %s %s, %d deliver%s%s%s", ls.branch, ls.status, ls.deliveries,
-               ls.deliveries == 1 ? "y" : "ies", *ls.reason ? ", reason: " : "",
-               ls.reason);
-    printf("\n");
-    return ls;
 }
 
 /* ---- scenarios ------------------------------------------------------- */
@@ -932,9 +744,9 @@ static int run_scenario(env_t *env, const scenario_t *sc)
     if (info) {
         svc_state_t st[N_LEGS];
         print_tm_report(info);
-        print_said(env, gid);
-        read_states(env, gid, st);
-        listener_state_t ls = read_listener(env, gid);
+        trip_print_said(env, gid);
+        trip_read_states(env, gid, st);
+        listener_state_t ls = trip_read_listener(env, gid);
         sc->check(info, st, &ck);
         check_listener(info, &ls, &ck);
         trellis_trans_info_free(info);
