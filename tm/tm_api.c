@@ -12,6 +12,7 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "tm_admin.h"
+#include "tm_api_dtm.h"
 #include "tm_api_msg.h"
 #include "tm_api_workflow.h"
 #include "tm_exit.h"
@@ -108,10 +109,18 @@ static void reply_ok(tm_rpc_t *rpc, const tm_answer_t *a)
     tm_server_reply(rpc, GRPC_STATUS_INTERNAL, "unknown answer", NULL);
 }
 
+typedef struct {
+    tm_engine_t *eng;
+    const tm_api_method_t *method;
+} binding_t;
+
 static void front_answer(void *user, tm_rpc_t *rpc, const tm_answer_t *a)
 {
     (void)user;
-    if (a->code != TM_CODE_OK)
+    const binding_t *b = tm_server_rpc_user(rpc);
+    if (b && b->method->reply)
+        b->method->reply(rpc, a);
+    else if (a->code != TM_CODE_OK)
         tm_server_reply(rpc, (grpc_status_code)a->code, a->message, NULL);
     else
         reply_ok(rpc, a);
@@ -149,13 +158,9 @@ void tm_api_front(tm_engine_front_t *out)
 
 /* ---- the generic handler ------------------------------------------------ */
 
-typedef struct {
-    tm_engine_t *eng;
-    const tm_api_method_t *method;
-} binding_t;
-
-/* One per method registered; trellisd serves one engine per process. */
-#define MAX_BINDINGS 32
+/* One per method registered (tm_server_add_method's user, so the front
+ * finds a call's method); trellisd serves one engine per process. */
+#define MAX_BINDINGS 48
 static binding_t bindings[MAX_BINDINGS];
 static size_t n_bindings;
 
@@ -365,22 +370,23 @@ static int act_health(tm_engine_t *e, const tm_engine_req_t *rq,
 
 static const tm_api_method_t tm_methods[] = {
     {"/trellis.v1.TM/NewGid", &trellis__v1__new_gid_request__descriptor, NULL,
-     act_new_gid},
+     act_new_gid, NULL},
     {"/trellis.v1.TM/Begin", &trellis__v1__begin_request__descriptor,
-     validate_begin, act_begin},
+     validate_begin, act_begin, NULL},
     {"/trellis.v1.TM/RegisterBranch",
      &trellis__v1__register_branch_request__descriptor, validate_register,
-     act_register},
+     act_register, NULL},
     {"/trellis.v1.TM/Submit", &trellis__v1__submit_request__descriptor,
-     validate_submit, act_submit},
+     validate_submit, act_submit, NULL},
     {"/trellis.v1.TM/Abort", &trellis__v1__abort_request__descriptor,
-     validate_abort, act_abort},
+     validate_abort, act_abort, NULL},
     {"/trellis.v1.TM/Query", &trellis__v1__query_request__descriptor,
-     validate_query, act_query},
+     validate_query, act_query, NULL},
     {"/trellis.v1.TM/List", &trellis__v1__list_request__descriptor,
-     validate_list, act_list},
+     validate_list, act_list, NULL},
     {"/grpc.health.v1.Health/Check",
-     &grpc__health__v1__health_check_request__descriptor, NULL, act_health},
+     &grpc__health__v1__health_check_request__descriptor, NULL, act_health,
+     NULL},
 };
 
 /* Register methods[0..n): the request type is given, so a string with a
@@ -412,7 +418,8 @@ int tm_api_add_methods(tm_server_t *srv, tm_engine_t *eng, char *err,
         return -1;
     if (add_all(srv, eng, tm_workflow_methods, tm_workflow_n_methods, err,
                 errlen) != 0 ||
-        add_all(srv, eng, tm_msg_methods, tm_msg_n_methods, err, errlen) != 0)
+        add_all(srv, eng, tm_msg_methods, tm_msg_n_methods, err, errlen) != 0 ||
+        add_all(srv, eng, tm_dtm_methods, tm_dtm_n_methods, err, errlen) != 0)
         return -1;
     return add_all(srv, eng, tm_admin_methods, tm_admin_n_methods, err, errlen);
 }

@@ -232,6 +232,10 @@ void tm_engine_unsubscribe(tm_engine_t *e, tm_rpc_t *rpc,
                            const Trellis__V1__UnsubscribeRequest *r);
 void tm_engine_list_subscriptions(tm_engine_t *e, tm_rpc_t *rpc,
                                   const char *topic);
+/* Remove every subscription of topic (DTM's DeleteTopic): answers
+ * TM_ANSWER_UNSUBSCRIBE, or NOT_FOUND when the topic has no subscriber.
+ * Each removal is its own store transaction, as Unsubscribe's. */
+void tm_engine_delete_topic(tm_engine_t *e, tm_rpc_t *rpc, const char *topic);
 int tm_engine_record_step(tm_engine_t *e, const tm_engine_req_t *rq,
                           const Trellis__V1__RecordStepRequest *r);
 /* Operator requests. RetryNow: call every op that waits for a retry now,

@@ -389,3 +389,33 @@ void tm_engine_list_subscriptions(tm_engine_t *e, tm_rpc_t *rpc,
     tm_engine_answer(e, rpc, &a);
     tm_subscriptions_free(subs, n);
 }
+
+void tm_engine_delete_topic(tm_engine_t *e, tm_rpc_t *rpc, const char *topic)
+{
+    char err[512];
+    tm_subscription_t *subs = NULL;
+    size_t n = 0;
+    if (e->env.store_subscriptions(e->env.store, topic, &subs, &n, err,
+                                   sizeof(err)) != 0) {
+        tm_engine_fail_storage(e, rpc, err);
+        return;
+    }
+    if (n == 0) {
+        tm_engine_fail(e, rpc, TM_CODE_NOT_FOUND, "topic %s has no subscriber",
+                       topic);
+        return;
+    }
+    int rc = 1;
+    for (size_t i = 0; i < n && rc >= 0; i++)
+        rc = e->env.store_unsubscribe(e->env.store, topic, subs[i].target, err,
+                                      sizeof(err));
+    tm_subscriptions_free(subs, n);
+    if (rc < 0) {
+        tm_engine_fail_storage(e, rpc, err);
+        return;
+    }
+    tm_log(TM_LOG_INFO, "event=topic_deleted topic=%s subscribers=%zu", topic,
+           n);
+    tm_answer_t a = {.code = TM_CODE_OK, .kind = TM_ANSWER_UNSUBSCRIBE};
+    tm_engine_answer(e, rpc, &a);
+}

@@ -28,7 +28,9 @@
 /* Requests kept outstanding per method per queue: calls that arrive while
  * a handler runs are accepted without waiting for a re-arm. */
 #define REQUESTS_PER_METHOD 16
-#define MAX_METHODS 32
+/* trellis.v1.TM, its operator and workflow/message methods, health and
+ * dtmgimp.Dtm come to 26; room for more. */
+#define MAX_METHODS 48
 #define UNREGISTERED (-1)
 
 typedef struct {
@@ -401,6 +403,13 @@ int tm_server_new(int n_threads, size_t max_message, tm_server_t **out,
     pthread_cond_init(&s->shutdown.cv, NULL);
     *out = s;
     return 0;
+}
+
+void *tm_server_rpc_user(const tm_rpc_t *rpc)
+{
+    if (rpc->method == UNREGISTERED)
+        return NULL;
+    return rpc->srv->methods[rpc->method].user;
 }
 
 int tm_server_rpc_expired(const tm_rpc_t *rpc)

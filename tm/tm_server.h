@@ -111,6 +111,11 @@ typedef void (*tm_rpc_cancel_fn)(tm_rpc_t *rpc, void *user, const char *key);
 int tm_server_watch_cancel(tm_rpc_t *rpc, tm_rpc_cancel_fn fn, void *user,
                            const char *key, char *err, size_t errlen);
 
+/* The user pointer rpc's method was registered with
+ * (tm_server_add_method; borrowed), or NULL for a method not registered.
+ * Any thread. */
+void *tm_server_rpc_user(const tm_rpc_t *rpc);
+
 /* 1 once the client's deadline for rpc has passed (nobody waits for the
  * answer any more); 0 without a deadline. */
 int tm_server_rpc_expired(const tm_rpc_t *rpc);
