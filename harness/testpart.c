@@ -14,6 +14,7 @@
  * Methods: /trellis.test.Part/{Action,Compensate,Try,Confirm,Cancel,Prepare,
  * Commit,Rollback} are branch ops (the method names the op),
  * /trellis.test.Part/Notify is a completion listener (below),
+ * /trellis.test.Part/QueryPrepared a message's back-check (below),
  * /trellis.test.Part/State reports what happened (below), and
  * /trellis.test.Part/Control takes a command (below).
  *
@@ -67,6 +68,14 @@
  * statuses (P pending, S succeeded, F failed, K skipped, - no op) and the
  * side (C commit, R rollback).
  *
+ * QueryPrepared (a message's back-check, any dtm-op): its answer is the
+ * gid's local transaction, which a test commits with Control "commit GID"
+ * (as the initiator's database would): SUCCESS, effect "committed", once
+ * committed; otherwise FAILURE, effect "rolledback", and a later commit
+ * is refused — the race a real initiator settles with its barrier row.
+ * Both live in the barrier of (gid, "00"), which then shows in the net
+ * state as a committed local transaction.
+ *
  * Barrier (in memory, per (gid, branch_id), like DESIGN's branch barrier):
  * a successful op takes effect at most once:
  *   forward op   first success: "applied"; again: "dup"; after the undo
@@ -103,7 +112,10 @@
  *   wait-held GID N MS  wait until N calls of GID are held (answer
  *                       "ok held=K"), or "err timeout held=K" after MS;
  *   release GID         let GID's held calls go on, and hold none of GID
- *                       from now on ("ok released=K": K calls were held).
+ *                       from now on ("ok released=K": K calls were held);
+ *   commit GID          the local transaction of message GID commits
+ *                       ("ok committed"), unless GID's back-check already
+ *                       answered that it did not ("err rolled-back").
  * A test holds a call to act at a known point (kill the TM while a call is
  * in flight), then releases it.
  *
@@ -128,7 +140,7 @@
 #include "trellis_fnv.h"
 #include "trellis_portfile.h"
 
-#define N_OPS 9
+#define N_OPS 10
 #define MAX_STEPS 16
 #define N_BUCKETS 65536
 #define METHOD_PREFIX "/trellis.test.Part/"
@@ -142,16 +154,27 @@ static const struct {
     const char *name;
     op_kind_t kind;
 } OPS[N_OPS] = {
-    {"Action", "action", KIND_FORWARD}, {"Compensate", "compensate", KIND_UNDO},
-    {"Try", "try", KIND_FORWARD},       {"Confirm", "confirm", KIND_CONFIRM},
-    {"Cancel", "cancel", KIND_UNDO},    {"Prepare", "prepare", KIND_FORWARD},
-    {"Commit", "commit", KIND_CONFIRM}, {"Rollback", "rollback", KIND_UNDO},
+    {"Action", "action", KIND_FORWARD},
+    {"Compensate", "compensate", KIND_UNDO},
+    {"Try", "try", KIND_FORWARD},
+    {"Confirm", "confirm", KIND_CONFIRM},
+    {"Cancel", "cancel", KIND_UNDO},
+    {"Prepare", "prepare", KIND_FORWARD},
+    {"Commit", "commit", KIND_CONFIRM},
+    {"Rollback", "rollback", KIND_UNDO},
     {"Notify", "notify", KIND_FORWARD},
+    {"QueryPrepared", "query_prepared", KIND_FORWARD},
 };
 
 /* The completion listener's method: its payload is trellisd's
  * CompletionEvent, not a script; --notify-script scripts it instead. */
 #define OP_NOTIFY 8
+/* A message's back-check: answered from the gid's local transaction
+ * (Control "commit"), not from a script. */
+#define OP_QUERY_PREPARED 9
+/* The barrier key of a message's local transaction and back-check, the
+ * branch id both trellisd and DTM send with the back-check. */
+#define MSG_BRANCH "00"
 
 static int op_by_name(const char *s, size_t len)
 {
@@ -583,6 +606,23 @@ static void control_release(const char *gid, char *reply, size_t len)
         snprintf(reply, len, "err out of memory\n");
 }
 
+/* "commit GID": the local transaction of message GID commits — unless its
+ * back-check came first and found none, which makes the commit fail, as
+ * the barrier row does in a real initiator's database. */
+static void control_commit(const char *gid, char *reply, size_t len)
+{
+    pthread_mutex_lock(&S.mu);
+    branch_state_t *b = branch_get(gid, MSG_BRANCH);
+    int refused = b && b->undo_row;
+    if (b && !refused)
+        b->forward_row = b->forward_applied = 1;
+    pthread_mutex_unlock(&S.mu);
+    snprintf(reply, len, "%s\n",
+             !b        ? "err out of memory"
+             : refused ? "err rolled-back: the back-check came first"
+                       : "ok committed");
+}
+
 static void handle_control(const trellis_branch_ctx_t *ctx,
                            const uint8_t *payload, size_t payload_len,
                            trellis_reply_t *reply, void *user)
@@ -596,6 +636,8 @@ static void handle_control(const trellis_branch_ctx_t *ctx,
         control_wait_held(gid, n, ms, out, sizeof out);
     else if (sscanf(cmd, "release %79s", gid) == 1)
         control_release(gid, out, sizeof out);
+    else if (sscanf(cmd, "commit %79s", gid) == 1)
+        control_commit(gid, out, sizeof out);
     else
         snprintf(out, sizeof out, "err unknown command\n");
     reply->body = (uint8_t *)strdup(out);
@@ -695,6 +737,29 @@ static void record_event(record_t *r, const uint8_t *payload, size_t len)
     r->event_finished_ms = ev.finished_ms;
 }
 
+/* QueryPrepared: SUCCESS once the gid's local transaction committed
+ * (effect "committed"); otherwise FAILURE, and the check's row makes a
+ * later commit impossible (effect "rolledback"). */
+static void answer_back_check(record_t *r, trellis_reply_t *reply)
+{
+    pthread_mutex_lock(&S.mu);
+    branch_state_t *b = branch_get(r->gid, MSG_BRANCH);
+    int committed = b && b->forward_applied;
+    if (b && !committed)
+        b->undo_row = 1;
+    r->seq = ++S.next_seq;
+    r->n = b ? ++b->calls[OP_QUERY_PREPARED] : 0;
+    r->end_ms = now_ms();
+    r->answer = committed ? "ok" : "fail";
+    r->effect = committed ? "committed" : "rolledback";
+    record_add(r);
+    pthread_mutex_unlock(&S.mu);
+    reply->code = committed ? TRELLIS_REPLY_SUCCESS : TRELLIS_REPLY_FAILURE;
+    snprintf(reply->message, sizeof reply->message,
+             "testpart: the local transaction of %s %s", r->gid,
+             committed ? "committed" : "did not commit");
+}
+
 static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
                       size_t payload_len, trellis_reply_t *reply, void *user)
 {
@@ -706,6 +771,10 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     copy_token(r.dtm_op, sizeof r.dtm_op, ctx->op);
     copy_token(r.trans_type, sizeof r.trans_type, ctx->trans_type);
     record_log(&r, ctx);
+    if (op == OP_QUERY_PREPARED) {
+        answer_back_check(&r, reply);
+        return;
+    }
 
     plan_t plan;
     int bad;

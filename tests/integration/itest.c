@@ -356,3 +356,13 @@ int itest_ctl(itest_t *t, const char *name, const char *const *args, char *out,
     strip_harness_header(out);
     return code;
 }
+
+void itest_crash_while_held(itest_t *t, const char *gid, int n)
+{
+    itest_control(harness_server_addr(t->part), NULL, 0, "wait-held %s %d %d",
+                  gid, n, ITEST_FINAL_TIMEOUT_MS);
+    assert_int_equal(harness_server_kill(t->tm), 0);
+    itest_control(harness_server_addr(t->part), NULL, 0, "release %s", gid);
+    assert_int_equal(harness_server_restart(t->tm), 0);
+    itest_reconnect(t);
+}

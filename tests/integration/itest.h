@@ -125,4 +125,11 @@ void itest_control(const char *addr, char *reply, size_t len, const char *fmt,
  * *status the serving status when OK (1 SERVING, 2 NOT_SERVING), else -1. */
 trellis_rc_t itest_health(itest_t *t, const char *service, int *status);
 
+/* The crash point, made exact: once the participant t->part holds n calls
+ * of gid (its script says "hold"), trellisd gets kill -9 while they are in
+ * flight. The held calls are then let go — their effects happen, their
+ * answers go to the dead process — and trellisd restarts (same port and
+ * data), knowing only that it sent them; t->client is reconnected. */
+void itest_crash_while_held(itest_t *t, const char *gid, int n);
+
 #endif /* TRELLIS_ITEST_H */
