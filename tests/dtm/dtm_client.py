@@ -27,6 +27,12 @@ and '/' and trellis-testpart's scripts hold ',', ';' and '='):
                               trellis.test.Part methods, then its Try called
                               here; Submit when every try succeeded, else
                               Abort with the try's error as RollbackReason
+  xa GID SVC PAYLOAD...       an XA transaction as XaGlobalTransaction runs
+                              it: Prepare; per PAYLOAD the branch (01, 02,
+                              ...) called here at the target SVC with
+                              dtm-op "action" and dtm-phase2_url SVC (the
+                              participant registers itself); Submit when
+                              every branch succeeded, else Abort
   subscribe TOPIC URL [REMARK] | unsubscribe TOPIC URL | delete-topic TOPIC
   newgid                      print a gid from NewGid
   raw METHOD JSON             send METHOD (Submit, Prepare, Abort,
@@ -143,6 +149,30 @@ def run_tcc(c, gid, part, payloads):
         raise failure
 
 
+def run_xa(c, gid, svc, payloads):
+    """XaGlobalTransaction: Prepare, each branch's local transaction called
+    here (the participant registers it), then Submit or Abort."""
+    c.call("Prepare", c.request(gid, "xa"))
+    host, method = svc.split("/", 1)
+    failure = None
+    with grpc.insecure_channel(host) as ch:
+        branch_call = ch.unary_unary("/" + method)
+        for i, payload in enumerate(payloads, start=1):
+            md = [("dtm-gid", gid), ("dtm-trans_type", "xa"),
+                  ("dtm-branch_id", "%02d" % i), ("dtm-op", "action"),
+                  ("dtm-dtm", c.opts.tm), ("dtm-phase2_url", svc)]
+            try:
+                branch_call(payload.encode(), metadata=md, timeout=30)
+            except grpc.RpcError as e:
+                failure = e
+                break
+    if failure is None:
+        c.call("Submit", c.request(gid, "xa"))
+    else:
+        c.call("Abort", c.request(gid, "xa", reason=failure.details()))
+        raise failure
+
+
 def run(c, o):
     cmd, a = o.command, o.args
     if cmd == "saga":
@@ -158,6 +188,8 @@ def run(c, o):
                                   reason=a[2] if len(a) > 2 else ""))
     elif cmd == "tcc":
         run_tcc(c, a[0], a[1], a[2:])
+    elif cmd == "xa":
+        run_xa(c, a[0], a[1], a[2:])
     elif cmd in ("subscribe", "unsubscribe", "delete-topic"):
         method = {"subscribe": "Subscribe", "unsubscribe": "Unsubscribe",
                   "delete-topic": "DeleteTopic"}[cmd]

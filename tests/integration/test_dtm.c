@@ -23,14 +23,10 @@
  * Timing: messages are back-checked after TimeoutToFail, whose unit in
  * DTM's API is the second: those tests take a second or two each.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "itest.h"
-
-#define CLIENT_TIMEOUT_MS 60000
-#define MAX_ARGS 32
+#include "itest_dtm.h"
 
 static char query_target[128]; /* testpart's QueryPrepared */
 
@@ -41,35 +37,6 @@ static itest_t *start(void **state, const char *name)
              "%s/trellis.test.Part/QueryPrepared",
              harness_server_addr(t->part));
     return t;
-}
-
-/* Run the DTM client: expect is the gRPC code the step must end with, the
- * rest (NULL-terminated) its options and command. */
-static void dtm(itest_t *t, const char *expect, ...)
-{
-    const char *argv[MAX_ARGS + 1];
-    size_t n = 0;
-    argv[n++] = TRELLIS_PYTHON;
-    argv[n++] = DTM_CLIENT;
-    argv[n++] = "--stubs";
-    argv[n++] = DTM_STUBS;
-    argv[n++] = "--tm";
-    argv[n++] = harness_server_addr(t->tm);
-    argv[n++] = "--expect";
-    argv[n++] = expect;
-    va_list ap;
-    va_start(ap, expect);
-    for (const char *a; (a = va_arg(ap, const char *)) != NULL;) {
-        assert_true(n < MAX_ARGS);
-        argv[n++] = a;
-    }
-    va_end(ap);
-    argv[n] = NULL;
-    int rc = harness_run(t->h, "dtm-client", argv, CLIENT_TIMEOUT_MS);
-    if (rc != 0)
-        fail_msg("the DTM client's %s ended %d, not with %s (see "
-                 "dtm-client.log in %s)",
-                 argv[8], rc, expect, harness_dir(t->h));
 }
 
 /* A saga step for the client: ACTION|COMPENSATE|PAYLOAD at testpart. */
@@ -85,28 +52,6 @@ static void part_state(itest_t *t, const char *gid, harness_part_state_t *ps)
                      0);
 }
 
-/* Calls of (branch, op) with effect (NULL: any) at testpart. */
-static int count(itest_t *t, const char *gid, const char *branch,
-                 const char *op, const char *effect)
-{
-    harness_part_state_t ps;
-    part_state(t, gid, &ps);
-    int n = harness_part_count(&ps, branch, op, effect);
-    harness_part_state_free(&ps);
-    return n;
-}
-
-static void assert_final(itest_t *t, const char *gid,
-                         trellis_trans_status_t want)
-{
-    trellis_trans_info_t *info = itest_wait_final(t, gid);
-    if (info->status != want)
-        fail_msg("%s ended %s, not %s (%s)", gid,
-                 trellis_trans_status_name(info->status),
-                 trellis_trans_status_name(want), info->reason);
-    trellis_trans_info_free(info);
-}
-
 /* Branches 01..n of gid: the action took effect exactly once (a resend
  * after a crash answered as a duplicate) and was never undone. */
 static void assert_actions_once(itest_t *t, const char *gid, int n)
@@ -114,8 +59,8 @@ static void assert_actions_once(itest_t *t, const char *gid, int n)
     for (int i = 1; i <= n; i++) {
         char b[8];
         snprintf(b, sizeof b, "%02d", i);
-        assert_int_equal(count(t, gid, b, "action", "applied"), 1);
-        assert_int_equal(count(t, gid, b, "compensate", NULL), 0);
+        assert_int_equal(idtm_count(t, gid, b, "action", "applied"), 1);
+        assert_int_equal(idtm_count(t, gid, b, "compensate", NULL), 0);
     }
 }
 
@@ -126,10 +71,10 @@ static void test_saga(void **state)
 {
     itest_t *t = start(state, "dtm_saga");
     char s1[256], s2[256], s3[256];
-    dtm(t, "OK", "--wait", "--header", "x-tenant=blue", "saga", "dtm-saga",
-        step(t, s1, sizeof s1, "ok"), step(t, s2, sizeof s2, "ok"),
-        step(t, s3, sizeof s3, "ok"), NULL);
-    assert_final(t, "dtm-saga", TRELLIS_TRANS_SUCCEEDED);
+    idtm_run(t, "OK", "--wait", "--header", "x-tenant=blue", "saga", "dtm-saga",
+             step(t, s1, sizeof s1, "ok"), step(t, s2, sizeof s2, "ok"),
+             step(t, s3, sizeof s3, "ok"), NULL);
+    idtm_assert_final(t, "dtm-saga", TRELLIS_TRANS_SUCCEEDED);
     assert_actions_once(t, "dtm-saga", 3);
     /* What a DTM participant reads: DTM's trans type, branch ids and op. */
     harness_part_state_t ps;
@@ -142,14 +87,14 @@ static void test_saga(void **state)
     harness_part_state_free(&ps);
     /* The SDK retrying its Submit (WaitResult aside, the same request):
      * the same saga, nothing runs twice. */
-    dtm(t, "OK", "--header", "x-tenant=blue", "saga", "dtm-saga", s1, s2, s3,
-        NULL);
+    idtm_run(t, "OK", "--header", "x-tenant=blue", "saga", "dtm-saga", s1, s2,
+             s3, NULL);
     assert_actions_once(t, "dtm-saga", 3);
     /* Other content under the same gid is refused. */
-    dtm(t, "ALREADY_EXISTS", "saga", "dtm-saga", s1, NULL);
+    idtm_run(t, "ALREADY_EXISTS", "saga", "dtm-saga", s1, NULL);
     /* A saga that succeeded cannot be aborted: DTM's ErrFailure. */
-    dtm(t, "ABORTED", "--words=cannot be aborted", "abort", "dtm-saga", "saga",
-        NULL);
+    idtm_run(t, "ABORTED", "--words=cannot be aborted", "abort", "dtm-saga",
+             "saga", NULL);
     itest_pass(state);
 }
 
@@ -158,22 +103,24 @@ static void test_failing_saga(void **state)
     itest_t *t = start(state, "dtm_saga_fail");
     char s1[256], s2[256], s3[256];
     /* WaitResult: DTM answers a failed saga with ABORTED (ErrFailure). */
-    dtm(t, "ABORTED", "--words=failed", "--wait", "saga", "dtm-fail",
-        step(t, s1, sizeof s1, "ok"), step(t, s2, sizeof s2, "ok"),
-        step(t, s3, sizeof s3, "fail"), NULL);
-    assert_final(t, "dtm-fail", TRELLIS_TRANS_FAILED);
-    assert_int_equal(count(t, "dtm-fail", "01", "compensate", "undone"), 1);
-    assert_int_equal(count(t, "dtm-fail", "02", "compensate", "undone"), 1);
+    idtm_run(t, "ABORTED", "--words=failed", "--wait", "saga", "dtm-fail",
+             step(t, s1, sizeof s1, "ok"), step(t, s2, sizeof s2, "ok"),
+             step(t, s3, sizeof s3, "fail"), NULL);
+    idtm_assert_final(t, "dtm-fail", TRELLIS_TRANS_FAILED);
+    assert_int_equal(idtm_count(t, "dtm-fail", "01", "compensate", "undone"),
+                     1);
+    assert_int_equal(idtm_count(t, "dtm-fail", "02", "compensate", "undone"),
+                     1);
     /* As DTM: the failed step is compensated too (its action may have left
      * effects); behind the barrier that changes nothing. */
-    assert_int_equal(count(t, "dtm-fail", "03", "compensate", "empty"), 1);
+    assert_int_equal(idtm_count(t, "dtm-fail", "03", "compensate", "empty"), 1);
     harness_part_state_t ps;
     part_state(t, "dtm-fail", &ps);
     assert_int_equal(ps.n_net, 0);
     harness_part_state_free(&ps);
     /* Aborting what failed already changes nothing and is OK (DTM refuses
      * any Abort of a saga: docs/dtm-compat.md). */
-    dtm(t, "OK", "abort", "dtm-fail", "saga", NULL);
+    idtm_run(t, "OK", "abort", "dtm-fail", "saga", NULL);
     itest_pass(state);
 }
 
@@ -183,14 +130,15 @@ static void test_concurrent_saga(void **state)
 {
     itest_t *t = start(state, "dtm_saga_concurrent");
     char s1[256], s2[256], s3[256];
-    dtm(t, "OK", "--custom={\"concurrent\":true,\"orders\":{\"2\":[0,1]}}",
-        "saga", "dtm-conc", step(t, s1, sizeof s1, "hold"),
-        step(t, s2, sizeof s2, "hold"), step(t, s3, sizeof s3, "ok"), NULL);
+    idtm_run(t, "OK", "--custom={\"concurrent\":true,\"orders\":{\"2\":[0,1]}}",
+             "saga", "dtm-conc", step(t, s1, sizeof s1, "hold"),
+             step(t, s2, sizeof s2, "hold"), step(t, s3, sizeof s3, "ok"),
+             NULL);
     itest_control(harness_server_addr(t->part), NULL, 0, "wait-held %s 2 %d",
                   "dtm-conc", ITEST_FINAL_TIMEOUT_MS);
-    assert_int_equal(count(t, "dtm-conc", "03", "action", NULL), 0);
+    assert_int_equal(idtm_count(t, "dtm-conc", "03", "action", NULL), 0);
     itest_control(harness_server_addr(t->part), NULL, 0, "release dtm-conc");
-    assert_final(t, "dtm-conc", TRELLIS_TRANS_SUCCEEDED);
+    idtm_assert_final(t, "dtm-conc", TRELLIS_TRANS_SUCCEEDED);
     assert_actions_once(t, "dtm-conc", 3);
     harness_part_state_t ps;
     part_state(t, "dtm-conc", &ps);
@@ -228,13 +176,13 @@ static void test_msg_back_check(void **state)
     char s1[256], s2[256];
     /* Committed, and the initiator never submits: the back-check (after
      * TimeoutToFail, 1 s) finds the commit and the message goes out. */
-    dtm(t, "OK", "--timeout-to-fail", "1", "msg-prepare", "dtm-m1",
-        query_target, msg_step(t, s1, sizeof s1, "ok"),
-        msg_step(t, s2, sizeof s2, "ok"), NULL);
+    idtm_run(t, "OK", "--timeout-to-fail", "1", "msg-prepare", "dtm-m1",
+             query_target, msg_step(t, s1, sizeof s1, "ok"),
+             msg_step(t, s2, sizeof s2, "ok"), NULL);
     assert_int_equal(commit_local(t, "dtm-m1"), 0);
-    assert_final(t, "dtm-m1", TRELLIS_TRANS_SUCCEEDED);
-    assert_int_equal(count(t, "dtm-m1", "00", "query_prepared", "committed"),
-                     1);
+    idtm_assert_final(t, "dtm-m1", TRELLIS_TRANS_SUCCEEDED);
+    assert_int_equal(
+        idtm_count(t, "dtm-m1", "00", "query_prepared", "committed"), 1);
     assert_actions_once(t, "dtm-m1", 2);
     harness_part_state_t ps;
     part_state(t, "dtm-m1", &ps);
@@ -245,28 +193,28 @@ static void test_msg_back_check(void **state)
 
     /* Never committed: the back-check drops it, and its answer makes a
      * late commit impossible. */
-    dtm(t, "OK", "--timeout-to-fail", "1", "msg-prepare", "dtm-m2",
-        query_target, msg_step(t, s1, sizeof s1, "ok"), NULL);
-    assert_final(t, "dtm-m2", TRELLIS_TRANS_FAILED);
-    assert_int_equal(count(t, "dtm-m2", "00", "query_prepared", "rolledback"),
-                     1);
-    assert_int_equal(count(t, "dtm-m2", "01", "action", NULL), 0);
+    idtm_run(t, "OK", "--timeout-to-fail", "1", "msg-prepare", "dtm-m2",
+             query_target, msg_step(t, s1, sizeof s1, "ok"), NULL);
+    idtm_assert_final(t, "dtm-m2", TRELLIS_TRANS_FAILED);
+    assert_int_equal(
+        idtm_count(t, "dtm-m2", "00", "query_prepared", "rolledback"), 1);
+    assert_int_equal(idtm_count(t, "dtm-m2", "01", "action", NULL), 0);
     assert_int_not_equal(commit_local(t, "dtm-m2"), 0);
 
     /* Committed and submitted, as DoAndSubmit does: delivered, never
      * back-checked; the submit repeated is the same message. */
-    dtm(t, "OK", "--timeout-to-fail", "60", "msg-prepare", "dtm-m3",
-        query_target, msg_step(t, s1, sizeof s1, "ok"), NULL);
+    idtm_run(t, "OK", "--timeout-to-fail", "60", "msg-prepare", "dtm-m3",
+             query_target, msg_step(t, s1, sizeof s1, "ok"), NULL);
     assert_int_equal(commit_local(t, "dtm-m3"), 0);
-    dtm(t, "OK", "--timeout-to-fail", "60", "--wait", "msg-submit", "dtm-m3",
-        query_target, s1, NULL);
-    dtm(t, "OK", "--timeout-to-fail", "60", "msg-submit", "dtm-m3",
-        query_target, s1, NULL);
-    assert_final(t, "dtm-m3", TRELLIS_TRANS_SUCCEEDED);
+    idtm_run(t, "OK", "--timeout-to-fail", "60", "--wait", "msg-submit",
+             "dtm-m3", query_target, s1, NULL);
+    idtm_run(t, "OK", "--timeout-to-fail", "60", "msg-submit", "dtm-m3",
+             query_target, s1, NULL);
+    idtm_assert_final(t, "dtm-m3", TRELLIS_TRANS_SUCCEEDED);
     assert_actions_once(t, "dtm-m3", 1);
-    assert_int_equal(count(t, "dtm-m3", "00", "query_prepared", NULL), 0);
+    assert_int_equal(idtm_count(t, "dtm-m3", "00", "query_prepared", NULL), 0);
     /* Abort after the message was decided: DTM's ErrFailure. */
-    dtm(t, "ABORTED", "abort", "dtm-m3", "msg", NULL);
+    idtm_run(t, "ABORTED", "abort", "dtm-m3", "msg", NULL);
     itest_pass(state);
 }
 
@@ -277,13 +225,13 @@ static void test_tcc(void **state)
 {
     itest_t *t = start(state, "dtm_tcc");
     const char *part = harness_server_addr(t->part);
-    dtm(t, "OK", "tcc", "dtm-t1", part, "ok", "ok", NULL);
-    assert_final(t, "dtm-t1", TRELLIS_TRANS_SUCCEEDED);
+    idtm_run(t, "OK", "tcc", "dtm-t1", part, "ok", "ok", NULL);
+    idtm_assert_final(t, "dtm-t1", TRELLIS_TRANS_SUCCEEDED);
     for (int i = 0; i < 2; i++) {
         const char *b = i ? "02" : "01";
-        assert_int_equal(count(t, "dtm-t1", b, "try", "applied"), 1);
-        assert_int_equal(count(t, "dtm-t1", b, "confirm", "confirmed"), 1);
-        assert_int_equal(count(t, "dtm-t1", b, "cancel", NULL), 0);
+        assert_int_equal(idtm_count(t, "dtm-t1", b, "try", "applied"), 1);
+        assert_int_equal(idtm_count(t, "dtm-t1", b, "confirm", "confirmed"), 1);
+        assert_int_equal(idtm_count(t, "dtm-t1", b, "cancel", NULL), 0);
     }
     harness_part_state_t ps;
     part_state(t, "dtm-t1", &ps);
@@ -294,11 +242,11 @@ static void test_tcc(void **state)
 
     /* The second try fails: the SDK aborts; both branches are cancelled
      * (the second's cancel finds no try to undo). */
-    dtm(t, "ABORTED", "tcc", "dtm-t2", part, "ok", "fail", NULL);
-    assert_final(t, "dtm-t2", TRELLIS_TRANS_FAILED);
-    assert_int_equal(count(t, "dtm-t2", "01", "cancel", "undone"), 1);
-    assert_int_equal(count(t, "dtm-t2", "02", "cancel", "empty"), 1);
-    assert_int_equal(count(t, "dtm-t2", "01", "confirm", NULL), 0);
+    idtm_run(t, "ABORTED", "tcc", "dtm-t2", part, "ok", "fail", NULL);
+    idtm_assert_final(t, "dtm-t2", TRELLIS_TRANS_FAILED);
+    assert_int_equal(idtm_count(t, "dtm-t2", "01", "cancel", "undone"), 1);
+    assert_int_equal(idtm_count(t, "dtm-t2", "02", "cancel", "empty"), 1);
+    assert_int_equal(idtm_count(t, "dtm-t2", "01", "confirm", NULL), 0);
     itest_pass(state);
 }
 
@@ -354,17 +302,17 @@ static void test_bad_input(void **state)
         snprintf(fields, sizeof fields, bad[i].fields, ok_steps);
         snprintf(json, sizeof json, "{\"Gid\":\"%s\",%s}", gid, fields);
         snprintf(words, sizeof words, "--words=%s", bad[i].words);
-        dtm(t, bad[i].code, words, "raw", bad[i].method, json, NULL);
+        idtm_run(t, bad[i].code, words, "raw", bad[i].method, json, NULL);
         assert_unknown(t, gid);
     }
     /* A NUL inside the gid itself, refused before any mapping. */
-    dtm(t, "INVALID_ARGUMENT", "--words=contains a NUL", "raw", "Submit",
-        "{\"Gid\":\"dtm-nul\\u0000x\",\"TransType\":\"saga\"}", NULL);
+    idtm_run(t, "INVALID_ARGUMENT", "--words=contains a NUL", "raw", "Submit",
+             "{\"Gid\":\"dtm-nul\\u0000x\",\"TransType\":\"saga\"}", NULL);
     assert_unknown(t, "dtm-nul");
     /* RegisterBranch of a transaction nobody prepared. */
-    dtm(t, "NOT_FOUND", "raw", "RegisterBranch",
-        "{\"Gid\":\"dtm-none\",\"TransType\":\"tcc\",\"BranchID\":\"01\"}",
-        NULL);
+    idtm_run(t, "NOT_FOUND", "raw", "RegisterBranch",
+             "{\"Gid\":\"dtm-none\",\"TransType\":\"tcc\",\"BranchID\":\"01\"}",
+             NULL);
     itest_pass(state);
 }
 
@@ -375,12 +323,13 @@ static void test_crash_saga(void **state)
 {
     itest_t *t = start(state, "dtm_crash_saga");
     char s1[256], s2[256], s3[256];
-    dtm(t, "OK", "saga", "dtm-cs", step(t, s1, sizeof s1, "ok"),
-        step(t, s2, sizeof s2, "hold"), step(t, s3, sizeof s3, "ok"), NULL);
+    idtm_run(t, "OK", "saga", "dtm-cs", step(t, s1, sizeof s1, "ok"),
+             step(t, s2, sizeof s2, "hold"), step(t, s3, sizeof s3, "ok"),
+             NULL);
     itest_crash_while_held(t, "dtm-cs", 1);
-    assert_final(t, "dtm-cs", TRELLIS_TRANS_SUCCEEDED);
+    idtm_assert_final(t, "dtm-cs", TRELLIS_TRANS_SUCCEEDED);
     assert_actions_once(t, "dtm-cs", 3);
-    assert_true(count(t, "dtm-cs", "02", "action", "dup") >= 1);
+    assert_true(idtm_count(t, "dtm-cs", "02", "action", "dup") >= 1);
     itest_pass(state);
 }
 
@@ -388,17 +337,17 @@ static void test_crash_failing_saga(void **state)
 {
     itest_t *t = start(state, "dtm_crash_saga_fail");
     char s1[256], s2[256], s3[256];
-    dtm(t, "OK", "saga", "dtm-cf", step(t, s1, sizeof s1, "ok"),
-        step(t, s2, sizeof s2, "compensate=hold"),
-        step(t, s3, sizeof s3, "fail"), NULL);
+    idtm_run(t, "OK", "saga", "dtm-cf", step(t, s1, sizeof s1, "ok"),
+             step(t, s2, sizeof s2, "compensate=hold"),
+             step(t, s3, sizeof s3, "fail"), NULL);
     itest_crash_while_held(t, "dtm-cf", 1);
-    assert_final(t, "dtm-cf", TRELLIS_TRANS_FAILED);
-    assert_int_equal(count(t, "dtm-cf", "02", "compensate", "undone"), 1);
-    assert_true(count(t, "dtm-cf", "02", "compensate", "dup") >= 1);
-    assert_int_equal(count(t, "dtm-cf", "01", "compensate", "undone"), 1);
+    idtm_assert_final(t, "dtm-cf", TRELLIS_TRANS_FAILED);
+    assert_int_equal(idtm_count(t, "dtm-cf", "02", "compensate", "undone"), 1);
+    assert_true(idtm_count(t, "dtm-cf", "02", "compensate", "dup") >= 1);
+    assert_int_equal(idtm_count(t, "dtm-cf", "01", "compensate", "undone"), 1);
     for (int i = 0; i < 2; i++)
         assert_int_equal(
-            count(t, "dtm-cf", i ? "02" : "01", "action", "applied"), 1);
+            idtm_count(t, "dtm-cf", i ? "02" : "01", "action", "applied"), 1);
     itest_pass(state);
 }
 
@@ -406,11 +355,12 @@ static void test_crash_concurrent_saga(void **state)
 {
     itest_t *t = start(state, "dtm_crash_concurrent");
     char s1[256], s2[256], s3[256];
-    dtm(t, "OK", "--custom={\"concurrent\":true,\"orders\":{\"2\":[0,1]}}",
-        "saga", "dtm-cc", step(t, s1, sizeof s1, "hold"),
-        step(t, s2, sizeof s2, "hold"), step(t, s3, sizeof s3, "ok"), NULL);
+    idtm_run(t, "OK", "--custom={\"concurrent\":true,\"orders\":{\"2\":[0,1]}}",
+             "saga", "dtm-cc", step(t, s1, sizeof s1, "hold"),
+             step(t, s2, sizeof s2, "hold"), step(t, s3, sizeof s3, "ok"),
+             NULL);
     itest_crash_while_held(t, "dtm-cc", 2);
-    assert_final(t, "dtm-cc", TRELLIS_TRANS_SUCCEEDED);
+    idtm_assert_final(t, "dtm-cc", TRELLIS_TRANS_SUCCEEDED);
     assert_actions_once(t, "dtm-cc", 3);
     itest_pass(state);
 }
@@ -421,11 +371,11 @@ static void test_crash_msg(void **state)
     char s1[256];
     /* trellisd dies while the delivery that the back-check started is in
      * flight. */
-    dtm(t, "OK", "--timeout-to-fail", "1", "msg-prepare", "dtm-cm",
-        query_target, msg_step(t, s1, sizeof s1, "hold"), NULL);
+    idtm_run(t, "OK", "--timeout-to-fail", "1", "msg-prepare", "dtm-cm",
+             query_target, msg_step(t, s1, sizeof s1, "hold"), NULL);
     assert_int_equal(commit_local(t, "dtm-cm"), 0);
     itest_crash_while_held(t, "dtm-cm", 1);
-    assert_final(t, "dtm-cm", TRELLIS_TRANS_SUCCEEDED);
+    idtm_assert_final(t, "dtm-cm", TRELLIS_TRANS_SUCCEEDED);
     assert_actions_once(t, "dtm-cm", 1);
     itest_pass(state);
 }
@@ -434,14 +384,15 @@ static void test_crash_tcc(void **state)
 {
     itest_t *t = start(state, "dtm_crash_tcc");
     /* trellisd dies while branch 01's confirm is in flight. */
-    dtm(t, "OK", "tcc", "dtm-ct", harness_server_addr(t->part), "confirm=hold",
-        "ok", NULL);
+    idtm_run(t, "OK", "tcc", "dtm-ct", harness_server_addr(t->part),
+             "confirm=hold", "ok", NULL);
     itest_crash_while_held(t, "dtm-ct", 1);
-    assert_final(t, "dtm-ct", TRELLIS_TRANS_SUCCEEDED);
+    idtm_assert_final(t, "dtm-ct", TRELLIS_TRANS_SUCCEEDED);
     for (int i = 0; i < 2; i++)
         assert_int_equal(
-            count(t, "dtm-ct", i ? "02" : "01", "confirm", "confirmed"), 1);
-    assert_true(count(t, "dtm-ct", "01", "confirm", "dup") >= 1);
+            idtm_count(t, "dtm-ct", i ? "02" : "01", "confirm", "confirmed"),
+            1);
+    assert_true(idtm_count(t, "dtm-ct", "01", "confirm", "dup") >= 1);
     itest_pass(state);
 }
 
