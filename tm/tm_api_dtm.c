@@ -59,9 +59,14 @@ static void reply_submit(tm_rpc_t *rpc, const tm_answer_t *a)
 }
 
 /* Prepare: OK while the transaction is prepared (a repeat too); once it is
- * decided, DTM's "cannot prepare" (ABORTED). */
+ * decided, or the gid holds another transaction, DTM's "cannot prepare"
+ * (ABORTED). */
 static void reply_prepare(tm_rpc_t *rpc, const tm_answer_t *a)
 {
+    if (a->code == TM_CODE_ALREADY_EXISTS) { /* the gid is another's now */
+        tm_server_reply(rpc, GRPC_STATUS_ABORTED, a->message, NULL);
+        return;
+    }
     if (reply_refusal(rpc, a))
         return;
     if (a->status != TM_TX_PREPARED) {
@@ -188,8 +193,8 @@ static int act_prepare_workflow(tm_engine_t *e, const tm_engine_req_t *rq,
     (void)e;
     (void)m;
     tm_server_reply(rq->rpc, GRPC_STATUS_UNIMPLEMENTED,
-                    "PrepareWorkflow: DTM workflows are not served yet by "
-                    "trellisd's DTM service (docs/dtm-compat.md)",
+                    "PrepareWorkflow: DTM workflows are not served by "
+                    "trellisd's DTM service",
                     NULL);
     return 0;
 }

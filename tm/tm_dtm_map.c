@@ -480,8 +480,18 @@ static int unknown_type(const char *s, char *err, size_t errlen)
                   s ? s : "");
 }
 
+/* DTM's workflows are not served (docs/dtm-compat.md, "Every known
+ * difference"): every request of one is refused the same way. */
+static int no_workflows(const char *method, char *err, size_t errlen)
+{
+    return refuse(TM_DTM_UNSUPPORTED, err, errlen,
+                  "%s of a workflow: DTM workflows are not served by "
+                  "trellisd's DTM service",
+                  method);
+}
+
 /* Steps, BinPayloads, QueryPrepared and CustomedData belong to sagas and
- * messages: a tcc, xa or workflow request carrying any is refused rather
+ * messages: a tcc or xa request carrying any is refused rather
  * than silently dropped. */
 static int refuse_step_fields(const Dtmgimp__DtmRequest *r, char *err,
                               size_t errlen)
@@ -549,10 +559,11 @@ int tm_dtm_map_submit(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
         break;
     case TT_TCC:
     case TT_XA:
-    case TT_WORKFLOW:
         rc = refuse_step_fields(r, err, errlen);
         submit_decision(r, q);
         break;
+    case TT_WORKFLOW:
+        return no_workflows("Submit", err, errlen);
     default:
         return unknown_type(r->transtype, err, errlen);
     }
@@ -583,9 +594,7 @@ int tm_dtm_map_prepare(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
                       "Prepare of a saga: trellisd takes a saga whole, in "
                       "one Submit with its Steps");
     case TT_WORKFLOW:
-        return refuse(TM_INVALID, err, errlen,
-                      "Prepare of a workflow: a workflow starts with "
-                      "PrepareWorkflow");
+        return no_workflows("Prepare", err, errlen);
     default:
         return unknown_type(r->transtype, err, errlen);
     }
@@ -596,8 +605,11 @@ int tm_dtm_map_abort(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
                      tm_dtm_req_t *q, char *err, size_t errlen)
 {
     init_req(q);
-    if (trans_type(r->transtype) == TT_UNKNOWN)
+    trans_type_t tt = trans_type(r->transtype);
+    if (tt == TT_UNKNOWN)
         return unknown_type(r->transtype, err, errlen);
+    if (tt == TT_WORKFLOW)
+        return no_workflows("Abort", err, errlen);
     if (has(r->rollbackreason) && strlen(r->rollbackreason) > TM_REASON_MAX)
         return refuse(TM_INVALID, err, errlen,
                       "RollbackReason is longer than %d bytes", TM_REASON_MAX);
@@ -713,9 +725,7 @@ int tm_dtm_map_register(const Dtmgimp__DtmBranchRequest *r,
                       "given to Submit or Prepare",
                       r->transtype);
     case TT_WORKFLOW:
-        return refuse(TM_DTM_UNSUPPORTED, err, errlen,
-                      "RegisterBranch of a workflow step is not supported "
-                      "yet by trellisd's DTM service");
+        return no_workflows("RegisterBranch", err, errlen);
     default:
         return unknown_type(r->transtype, err, errlen);
     }

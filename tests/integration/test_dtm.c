@@ -240,6 +240,10 @@ static void test_tcc(void **state)
     assert_string_equal(c->dtm_op, "confirm");
     harness_part_state_free(&ps);
 
+    /* Prepare again once it was decided: DTM's "cannot prepare". */
+    idtm_run(t, "ABORTED", "raw", "Prepare",
+             "{\"Gid\":\"dtm-t1\",\"TransType\":\"tcc\"}", NULL);
+
     /* The second try fails: the SDK aborts; both branches are cancelled
      * (the second's cancel finds no try to undo). */
     idtm_run(t, "ABORTED", "tcc", "dtm-t2", part, "ok", "fail", NULL);
@@ -309,6 +313,10 @@ static void test_bad_input(void **state)
     idtm_run(t, "INVALID_ARGUMENT", "--words=contains a NUL", "raw", "Submit",
              "{\"Gid\":\"dtm-nul\\u0000x\",\"TransType\":\"saga\"}", NULL);
     assert_unknown(t, "dtm-nul");
+    /* DTM's workflows are not served: said, not guessed. */
+    idtm_run(t, "UNIMPLEMENTED", "--words=workflow", "raw", "PrepareWorkflow",
+             "{\"Gid\":\"dtm-wf\",\"TransType\":\"workflow\"}", NULL);
+    assert_unknown(t, "dtm-wf");
     /* RegisterBranch of a transaction nobody prepared. */
     idtm_run(t, "NOT_FOUND", "raw", "RegisterBranch",
              "{\"Gid\":\"dtm-none\",\"TransType\":\"tcc\",\"BranchID\":\"01\"}",
