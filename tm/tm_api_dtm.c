@@ -97,8 +97,7 @@ static void refuse_mapped(tm_rpc_t *rpc, int rc, const char *err)
     tm_server_reply(rpc, code, err, NULL);
 }
 
-/* ---- actions --------------------------------------------------------------
- */
+/* ---- actions ------------------------------------------------------------- */
 
 /* Hand the translated request to the engine entry point it names. */
 static int run_mapped(tm_engine_t *e, const tm_engine_req_t *rq,

@@ -89,7 +89,7 @@ static int check_scheme(const char *target, const char *what, char *err,
                   what, n, target);
 }
 
-/* ---- options ------------------------------------------------------------ */
+/* ---- options ------------------------------------------------------------- */
 
 static int seconds_to_ms(int64_t s, const char *name, const tm_limits_t *l,
                          uint32_t *out, char *err, size_t errlen)
@@ -167,7 +167,7 @@ static int map_options(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
     return map_headers(o, q, err, errlen);
 }
 
-/* ---- CustomedData: {"concurrent": bool, "orders": {...}, "delay": n} --- */
+/* ---- CustomedData: {"concurrent": bool, "orders": {...}, "delay": n} ----- */
 
 typedef struct {
     int concurrent;
@@ -271,7 +271,7 @@ static int map_orders(const custom_t *c, tm_dtm_req_t *q, size_t n_steps,
     return 0;
 }
 
-/* ---- Steps: [{"action": T, "compensate": T}, ...] ---------------------- */
+/* ---- Steps: [{"action": T, "compensate": T}, ...] ------------------------ */
 
 /* 1 when Steps holds no step: "", "null" (a Go client's nil slice) or
  * "[]" around optional whitespace. */
@@ -620,7 +620,7 @@ int tm_dtm_map_abort(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
     return validate_mapped(q, l, err, errlen);
 }
 
-/* ---- RegisterBranch ----------------------------------------------------- */
+/* ---- RegisterBranch ------------------------------------------------------ */
 
 static const char *data_value(const Dtmgimp__DtmBranchRequest *r,
                               const char *key)

@@ -10,14 +10,16 @@
  *   Submit   saga (Steps)             Submit with steps (concurrent and
  *                                     depends_on from CustomedData)
  *   Submit   msg with Steps           PrepareMessage, submit set
- *   Submit   msg/tcc/xa/workflow, no  Submit(gid), no steps
- *            Steps
+ *   Submit   msg/tcc/xa, no Steps      Submit(gid), no steps
  *   Prepare  tcc, xa                  Begin
  *   Prepare  msg                      PrepareMessage (QueryPrepared)
  *   Abort    any                      Abort (RollbackReason as reason)
  *   RegisterBranch tcc (confirm,      RegisterBranch, mode TCC
  *            cancel), xa (url)        RegisterBranch, mode XA (commit and
  *                                     rollback at url)
+ *
+ * Any request of TransType workflow is refused TM_DTM_UNSUPPORTED (DTM's
+ * workflows are not served: docs/dtm-compat.md).
  *
  * TransOptions: WaitResult as is; TimeoutToFail, RetryInterval,
  * RequestTimeout (seconds) as *_ms; RetryLimit; BranchHeaders sorted by

@@ -52,7 +52,7 @@ static int expect_word(parser_t *p, const char *word)
     return 0;
 }
 
-/* ---- strings ------------------------------------------------------------ */
+/* ---- strings ------------------------------------------------------------- */
 
 typedef struct {
     char *buf;
@@ -206,7 +206,7 @@ static int read_string(parser_t *p, char **out)
     return 0;
 }
 
-/* ---- numbers ------------------------------------------------------------ */
+/* ---- numbers ------------------------------------------------------------- */
 
 static size_t digits(parser_t *p)
 {
@@ -257,7 +257,7 @@ static int read_number(parser_t *p, tm_json_t *j)
     return 0;
 }
 
-/* ---- values ------------------------------------------------------------- */
+/* ---- values -------------------------------------------------------------- */
 
 static int read_value(parser_t *p, tm_json_t *j);
 

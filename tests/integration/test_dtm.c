@@ -57,15 +57,14 @@ static void part_state(itest_t *t, const char *gid, harness_part_state_t *ps)
 static void assert_actions_once(itest_t *t, const char *gid, int n)
 {
     for (int i = 1; i <= n; i++) {
-        char b[8];
+        char b[16];
         snprintf(b, sizeof b, "%02d", i);
         assert_int_equal(idtm_count(t, gid, b, "action", "applied"), 1);
         assert_int_equal(idtm_count(t, gid, b, "compensate", NULL), 0);
     }
 }
 
-/* ---- sagas ----------------------------------------------------------------
- */
+/* ---- sagas --------------------------------------------------------------- */
 
 static void test_saga(void **state)
 {
@@ -152,8 +151,7 @@ static void test_concurrent_saga(void **state)
     itest_pass(state);
 }
 
-/* ---- messages -------------------------------------------------------------
- */
+/* ---- messages ------------------------------------------------------------ */
 
 static const char *msg_step(itest_t *t, char *buf, size_t len,
                             const char *payload)
@@ -218,8 +216,7 @@ static void test_msg_back_check(void **state)
     itest_pass(state);
 }
 
-/* ---- TCC ------------------------------------------------------------------
- */
+/* ---- TCC ----------------------------------------------------------------- */
 
 static void test_tcc(void **state)
 {
@@ -254,8 +251,7 @@ static void test_tcc(void **state)
     itest_pass(state);
 }
 
-/* ---- bad input -------------------------------------------------------------
- */
+/* ---- bad input ----------------------------------------------------------- */
 
 /* Nothing was stored for gid. */
 static void assert_unknown(itest_t *t, const char *gid)
@@ -324,8 +320,7 @@ static void test_bad_input(void **state)
     itest_pass(state);
 }
 
-/* ---- kill -9 in the middle of each kind -----------------------------------
- */
+/* ---- kill -9 in the middle of each kind ---------------------------------- */
 
 static void test_crash_saga(void **state)
 {

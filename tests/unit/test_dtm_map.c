@@ -88,7 +88,7 @@ static void test_json_refusals(void **state)
     }
 }
 
-/* ---- requests as DTM's SDKs build them --------------------------------- */
+/* ---- requests as DTM's SDKs build them ----------------------------------- */
 
 typedef struct {
     Dtmgimp__DtmRequest r;
