@@ -15,8 +15,8 @@
  *
  * Themes: a saga, a failing saga (compensated), a concurrent saga with
  * its order map, a message with a back-check (committed, not committed,
- * submitted), TCC (confirmed, cancelled), bad input (refused, nothing
- * stored); and kill -9 of trellisd in the middle of each kind, made
+ * submitted), topics, TCC (confirmed, cancelled), bad input (refused,
+ * nothing stored); and kill -9 of trellisd in the middle of each kind, made
  * exact by holding a call at the participant (itest_crash_while_held),
  * with every effect checked to have happened exactly once.
  *
@@ -320,6 +320,31 @@ static void test_bad_input(void **state)
     itest_pass(state);
 }
 
+/* Topics: a message step to topic://NAME goes to every subscriber; the
+ * topic methods keep the subscriptions. */
+static void test_topics(void **state)
+{
+    itest_t *t = start(state, "dtm_topics");
+    char s1[256];
+    snprintf(s1, sizeof s1, "topic://orders|ok");
+    idtm_run(t, "OK", "subscribe", "orders", t->action, "stock", NULL);
+    idtm_run(t, "OK", "subscribe", "orders", t->action, "stock", NULL);
+    idtm_run(t, "OK", "--wait", "msg-submit", "dtm-topic", "", s1, NULL);
+    idtm_assert_final(t, "dtm-topic", TRELLIS_TRANS_SUCCEEDED);
+    assert_actions_once(t, "dtm-topic", 1);
+    idtm_run(t, "OK", "unsubscribe", "orders", t->action, NULL);
+    idtm_run(t, "NOT_FOUND", "unsubscribe", "orders", t->action, NULL);
+    /* Nobody subscribes: the message is refused, nothing stored. */
+    idtm_run(t, "NOT_FOUND", "msg-submit", "dtm-topic-none", "", s1, NULL);
+    assert_unknown(t, "dtm-topic-none");
+    idtm_run(t, "OK", "subscribe", "orders", t->action, NULL);
+    idtm_run(t, "OK", "delete-topic", "orders", NULL);
+    idtm_run(t, "NOT_FOUND", "delete-topic", "orders", NULL);
+    idtm_run(t, "UNIMPLEMENTED", "--words=scheme http://", "subscribe",
+             "orders", "http://stock/notify", NULL);
+    itest_pass(state);
+}
+
 /* ---- kill -9 in the middle of each kind ---------------------------------- */
 
 static void test_crash_saga(void **state)
@@ -406,6 +431,7 @@ int main(void)
         cmocka_unit_test_teardown(test_failing_saga, itest_teardown),
         cmocka_unit_test_teardown(test_concurrent_saga, itest_teardown),
         cmocka_unit_test_teardown(test_msg_back_check, itest_teardown),
+        cmocka_unit_test_teardown(test_topics, itest_teardown),
         cmocka_unit_test_teardown(test_tcc, itest_teardown),
         cmocka_unit_test_teardown(test_bad_input, itest_teardown),
         cmocka_unit_test_teardown(test_crash_saga, itest_teardown),
