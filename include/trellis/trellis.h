@@ -173,6 +173,11 @@ typedef struct {
      * OK. Borrowed for the call that uses them. */
     size_t n_branch_listeners;
     const char *const *branch_listeners;
+    /* 0 or 1: each completion listener call carries one event. 2..256:
+     * the listeners are batching ones — a call may carry the events of up
+     * to this many transactions (trellis_completion_event_batch_parse),
+     * which costs far less per transaction under load. */
+    uint32_t listener_batch;
 } trellis_options_t;
 
 /* ---- saga builder ---------------------------------------------------- */
