@@ -13,6 +13,8 @@
 #     and static — each serve their own saga steps and run sagas through
 #     it (saga_check.c says what they check); xa_check links the barrier
 #     and the XA adapter.
+#     The installed trellis-bench runs a short saga load with the trellisd
+#     installed beside it, its scratch under $TMPDIR.
 #  4. trellisd stops cleanly on SIGTERM.
 #
 # Usage: run.sh BUILD_DIR SOURCE_DIR VERSION. Scratch under
@@ -127,16 +129,29 @@ grep -q "Trellis $version from $stage/lib/cmake/Trellis" "$work/consumer.log" ||
     fail "find_package(Trellis) did not find version $version in $stage"
 # No LD_LIBRARY_PATH: CMake's run path finds the installed libraries, and
 # the static build carries libtrellis inside it.
-ldd "$work/consumer/saga_check" | grep -q "libtrellis.so.${version%%.*} => $stage/lib/" ||
-    fail "saga_check does not load the installed libtrellis: $(ldd "$work/consumer/saga_check")"
-ldd "$work/consumer/xa_check" | grep -q "libtrellis_mysql_xa.so.${version%%.*} => $stage/lib/" ||
-    fail "xa_check does not load the installed XA adapter"
-! ldd "$work/consumer/saga_check_static" | grep -q libtrellis ||
-    fail "saga_check_static loads a shared libtrellis"
+so=${version%%.*}
+libs=$(ldd "$work/consumer/saga_check")
+[[ "$libs" == *"libtrellis.so.$so => $stage/lib/"* ]] ||
+    fail "saga_check does not load the installed libtrellis: $libs"
+libs=$(ldd "$work/consumer/xa_check")
+[[ "$libs" == *"libtrellis_mysql_xa.so.$so => $stage/lib/"* ]] ||
+    fail "xa_check does not load the installed XA adapter: $libs"
+libs=$(ldd "$work/consumer/saga_check_static")
+[[ "$libs" != *libtrellis* ]] ||
+    fail "saga_check_static loads a shared libtrellis: $libs"
 "$work/consumer/saga_check" "$tm" cmake || fail "saga_check (find_package)"
 "$work/consumer/saga_check_static" "$tm" cmake-static ||
     fail "saga_check_static (find_package)"
 "$work/consumer/xa_check" || fail "xa_check (find_package)"
+
+echo "== the installed trellis-bench: a short run with the trellisd beside it"
+TMPDIR=$work "$stage/bin/trellis-bench" --duration 0.3 --warmup 0 \
+    --concurrency 2 >"$work/bench.log" 2>&1 ||
+    { cat "$work/bench.log" >&2; fail "installed trellis-bench"; }
+grep -q '^RESULT mode=saga2 store=sqlite nodes=1 tps=[1-9]' "$work/bench.log" ||
+    fail "installed trellis-bench: no RESULT line with sagas"
+[ -d "$work/trellis-bench-$(id -u)/test-data" ] ||
+    fail "installed trellis-bench kept no scratch under \$TMPDIR"
 
 # ---- 4. a clean stop ------------------------------------------------------
 kill -TERM "$tm_pid"
