@@ -2,7 +2,8 @@
  * test_notify.c: trellisd under a service manager's eyes (systemd's
  * Type=notify, tm_notify.c), with a real trellisd. The test plays
  * systemd: it binds an abstract-namespace datagram socket and hands its
- * name to trellisd in $NOTIFY_SOCKET, as systemd does.
+ * name to trellisd in $NOTIFY_SOCKET, as systemd does (to trellisd only:
+ * it restarts the fixture's trellisd with the variable set).
  *
  *  - READY=1 arrives, and once it has, trellisd serves: a saga succeeds.
  *  - SIGTERM: STOPPING=1 arrives, and trellisd exits 0.
@@ -58,9 +59,15 @@ static void test_ready_then_stopping(void **state)
     char name[64];
     snprintf(name, sizeof name, "@trellis-itest-notify-%d", (int)getpid());
     int fd = bind_abstract(name);
-    setenv("NOTIFY_SOCKET", name, 1);
+    /* Only trellisd gets the variable, as under systemd: the fixture's
+     * other processes (MariaDB on the mysql store) would speak on it too.
+     * So trellisd is stopped and started again with it. */
     itest_t *t = itest_start(state, "notify", NULL);
+    assert_int_equal(harness_proc_stop(harness_server_proc(t->tm), 30000), 0);
+    setenv("NOTIFY_SOCKET", name, 1);
+    assert_int_equal(harness_server_restart(t->tm), 0);
     unsetenv("NOTIFY_SOCKET");
+    itest_reconnect(t);
 
     assert_next_state(fd, "READY=1");
     const char *payloads[] = {"ok", "ok"};
