@@ -875,6 +875,7 @@ static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
 
 int main(int argc, char **argv)
 {
+    bench_env_locate();
     if (bench_wfsvc_wanted(argc, argv))
         return bench_wfsvc_main(argc, argv);
     opts_t o;
