@@ -1,10 +1,14 @@
 # The two commands: `make demo` and `make test`. Everything else is CMake.
+# `make install PREFIX=...` and `make package` (a .deb) are CMake's install
+# and CPack (packaging/).
 BUILD ?= build
 JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
 
 FUZZ_SECONDS ?= 15
 
-.PHONY: all build demo test test-sanitize fuzz deps clean format bench
+.PHONY: all build demo test test-sanitize fuzz deps clean format bench install \
+	package
 
 all: build
 
@@ -35,6 +39,14 @@ fuzz: deps
 
 bench: build
 	$(BUILD)/bin/trellis-bench
+
+# DESTDIR is honoured too (make install PREFIX=/usr DESTDIR=/tmp/root).
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# $(BUILD)/trellis_<version>_<arch>.deb, for the prefix /usr.
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -18,6 +18,15 @@
 static const char *const NODE_NAME[BENCH_MAX_NODES] = {"trellisd",
                                                        "trellisd-2"};
 
+/* The directory this binary lies in, into buf[len]. */
+static void own_dir(char *buf, size_t len)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 0] = 0;
+    snprintf(buf, len, "%s", dirname(self));
+}
+
 void bench_env_binary(const char *env_var, const char *leaf, char *buf,
                       size_t len)
 {
@@ -26,10 +35,25 @@ void bench_env_binary(const char *env_var, const char *leaf, char *buf,
         snprintf(buf, len, "%s", env);
         return;
     }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    self[n > 0 ? n : 0] = 0;
-    snprintf(buf, len, "%s/%s", dirname(self), leaf);
+    char dir[PATH_MAX];
+    own_dir(dir, sizeof(dir));
+    snprintf(buf, len, "%s/%s", dir, leaf);
+}
+
+void bench_env_locate(void)
+{
+    char mine[PATH_MAX], built[PATH_MAX], built_real[PATH_MAX];
+    own_dir(mine, sizeof(mine));
+    snprintf(built, sizeof(built), "%s/bin", harness_build_dir());
+    if (realpath(built, built_real) && strcmp(built_real, mine) == 0)
+        return;
+    char path[PATH_MAX];
+    bench_env_binary(NULL, "trellisd", path, sizeof(path));
+    setenv("TRELLIS_TRELLISD", path, 0);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof(path), "%s/trellis-bench-%ld",
+             tmp && *tmp ? tmp : "/tmp", (long)getuid());
+    setenv("TRELLIS_BUILD_DIR", path, 0);
 }
 
 static int start_part(bench_env_t *e, const bench_env_opts_t *o)

@@ -53,6 +53,13 @@ typedef struct {
 void bench_env_binary(const char *env_var, const char *leaf, char *buf,
                       size_t len);
 
+/* An installed trellis-bench (not in the build tree's bin/) runs the
+ * trellisd installed beside it (TRELLIS_TRELLISD) and keeps its scratch
+ * under ${TMPDIR:-/tmp}/trellis-bench-<uid> (TRELLIS_BUILD_DIR); either
+ * variable, when already set, wins. In the build tree, changes nothing.
+ * Call first in main, before any process is started. */
+void bench_env_locate(void);
+
 /* Start what is needed. Returns 0, or -1 after printing why (anything
  * started is stopped again). */
 int bench_env_start(bench_env_t *e, const bench_env_opts_t *o);

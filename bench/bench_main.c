@@ -76,7 +76,8 @@ typedef struct {
     int tm_pid;
     double duration_s, warmup_s;
     uint64_t hold;
-    int listeners; /* saga2: completion listeners per saga */
+    int listeners;      /* saga2: completion listeners per saga */
+    int listener_batch; /* saga2: their TransOptions.listener_batch */
     uint32_t hold_retry_ms;
 } opts_t;
 
@@ -106,6 +107,8 @@ static void usage(FILE *out)
         "  --hold-retry-ms MS  their retry interval (600000)\n"
         "  --listeners N       saga2: completion listeners per saga (0..8;\n"
         "                      each the participant's Echo, a no-op)\n"
+        "  --listener-batch N  saga2: the listeners take batches of up to\n"
+        "                      N events (TransOptions.listener_batch; 0)\n"
         "  --client-threads N  completion-queue threads of the bench "
         "client (1)\n"
         "  --channels N        TCP connections to each server (1)\n"
@@ -204,6 +207,9 @@ static int set_opt(opts_t *o, const char *k, const char *v)
         o->tm_pid = (int)d;
     else if (strcmp(k, "--listeners") == 0 && !(rc = parse_num(k, v, 0, 8, &d)))
         o->listeners = (int)d;
+    else if (strcmp(k, "--listener-batch") == 0 &&
+             !(rc = parse_num(k, v, 0, 256, &d)))
+        o->listener_batch = (int)d;
     else if (strcmp(k, "--hold") == 0 && !(rc = parse_num(k, v, 0, 1e8, &d)))
         o->hold = (uint64_t)d;
     else if (strcmp(k, "--hold-retry-ms") == 0 &&
@@ -493,6 +499,9 @@ static void print_header(const opts_t *o)
            o->client_threads, o->channels);
     if (o->tm_threads)
         printf("            trellisd --threads %d\n", o->tm_threads);
+    if (o->listeners)
+        printf("            listeners=%d listener_batch=%d\n", o->listeners,
+               o->listener_batch);
     if (strcmp(o->mode, "wf2") == 0)
         printf("            wf_threads=%d wf_park=%d wf_timeout_ms=%u "
                "wf_retry_ms=%u\n",
@@ -897,7 +906,7 @@ static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
         return run_hybrid(o, env, run);
     bench_saga_t saga;
     bench_saga_init(&saga, env->part_addr, "b");
-    bench_saga_listen(&saga, o->listeners);
+    bench_saga_listen(&saga, o->listeners, (uint32_t)o->listener_batch);
     print_nodes(env);
     printf("participant at %s (pid %d)\n", env->part_addr, env->part_pid);
     if (run_echo(o, env, &run->echo) != 0 ||
@@ -919,6 +928,7 @@ static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
 
 int main(int argc, char **argv)
 {
+    bench_env_locate();
     if (bench_wfsvc_wanted(argc, argv))
         return bench_wfsvc_main(argc, argv);
     opts_t o;

@@ -25,8 +25,9 @@ void bench_saga_init(bench_saga_t *s, const char *part_addr, const char *tag)
     s->wait_result = 1;
 }
 
-void bench_saga_listen(bench_saga_t *s, int n)
+void bench_saga_listen(bench_saga_t *s, int n, uint32_t batch)
 {
+    s->listener_batch = batch;
     const char *slash = strchr(s->action, '/');
     snprintf(s->listener, sizeof(s->listener), "%.*s%s",
              (int)(slash - s->action), s->action, BENCH_ECHO_METHOD);
@@ -73,6 +74,7 @@ int bench_saga_make(uint64_t seq, grpc_byte_buffer **out, void *saga)
         listeners[i] = (char *)s->listener;
     o.n_listeners = (size_t)(s->n_listeners < 8 ? s->n_listeners : 8);
     o.listeners = listeners;
+    o.listener_batch = s->listener_batch;
     Trellis__V1__SubmitRequest r = TRELLIS__V1__SUBMIT_REQUEST__INIT;
     r.gid = gid;
     r.n_steps = 2;

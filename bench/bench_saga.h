@@ -27,6 +27,7 @@ typedef struct {
     uint32_t retry_interval_ms; /* 0: trellisd's default */
     char listener[256];         /* ".../Echo": a no-op completion listener */
     int n_listeners;            /* completion listeners per saga, 0..8 */
+    uint32_t listener_batch;    /* their TransOptions.listener_batch */
 } bench_saga_t;
 
 /* A plain saga2 workload against the participant at part_addr: both steps
@@ -34,8 +35,9 @@ typedef struct {
 void bench_saga_init(bench_saga_t *s, const char *part_addr, const char *tag);
 
 /* Give every saga of s n completion listeners (TransOptions.listeners),
- * each the participant's Echo method, a no-op. */
-void bench_saga_listen(bench_saga_t *s, int n);
+ * each the participant's Echo method, a no-op, taking batches of up to
+ * batch events (TransOptions.listener_batch; 0: one event per call). */
+void bench_saga_listen(bench_saga_t *s, int n, uint32_t batch);
 
 /* Turn s into the hold workload: first step Hold (ONGOING), no wait, and
  * a retry interval of retry_ms so held sagas stay in trellisd's memory. */

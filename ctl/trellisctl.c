@@ -37,6 +37,7 @@ typedef struct {
     const char *tm;
     int json;
     int help;
+    int version;
     const char *command;
     const char *gid;
     const char *reason;
@@ -96,6 +97,7 @@ static const char usage_text[] =
     "  --tls-server-name NAME  name trellisd's certificate must carry, when\n"
     "                   not the host of --tm\n"
     "  --help           this text\n"
+    "  --version        print trellisctl's version and exit\n"
     "\n"
     "exit: 0 ok, 1 trellisd refused or could not be reached, 2 bad usage\n";
 
@@ -279,6 +281,8 @@ static int parse_args(int argc, char **argv, ctl_args_t *a)
         int rc = 0;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
             a->help = 1;
+        else if (strcmp(arg, "--version") == 0)
+            a->version = 1;
         else if (strcmp(arg, "--json") == 0)
             a->json = 1;
         else if (strcmp(arg, "--tm") == 0) {
@@ -686,6 +690,10 @@ int main(int argc, char **argv)
         return rc;
     if (a.help) {
         fputs(usage_text, stdout);
+        return 0;
+    }
+    if (a.version) {
+        printf("trellisctl %s\n", trellis_version());
         return 0;
     }
     ctl_cmd_fn fn = pick_command(&a);

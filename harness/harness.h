@@ -265,6 +265,9 @@ typedef struct {
      * ("SUCCEEDED", "FAILED", "bad"; "" for other ops); of a branch
      * listener, "F,P,S" (testpart.c: forward, phase-2 status, side). */
     char event_status[16];
+    /* A batching listener's call (dtm-op "notify_batch"): the events it
+     * carried (each has its own record); 0 for any other call. */
+    int batch;
 } harness_part_call_t;
 
 /* A (gid, branch) whose forward op took effect and was not undone. */

@@ -6,7 +6,7 @@
  *   call seq=S start_ms=T end_ms=T gid=G branch=B op=O dtm_op=O
  *        trans_type=T n=N len=L answer=A effect=E
  *        [log_len=N log=HEX [log_size=M]]
- *        [event_status=S event_finished_ms=T]
+ *        [event_status=S event_finished_ms=T] [batch=N]
  *   net gid=G branch=B confirmed=0|1
  * Unknown keys and line kinds are ignored, so the participant may add
  * fields without breaking older readers.
@@ -61,6 +61,8 @@ static void parse_call_kv(harness_part_call_t *c, const char *k, const char *v)
         c->log_size = strtoll(v, NULL, 10);
     else if (!strcmp(k, "event_status"))
         copy_field(c->event_status, sizeof c->event_status, v);
+    else if (!strcmp(k, "batch"))
+        c->batch = atoi(v);
 }
 
 static void parse_net_kv(harness_part_net_t *n, const char *k, const char *v)

@@ -66,7 +66,12 @@
  * Called as a branch listener (trans_type "branch_event") it reads a
  * BranchEvent instead: event_status=F,P,S — the forward and phase-2
  * statuses (P pending, S succeeded, F failed, K skipped, - no op) and the
- * side (C commit, R rollback).
+ * side (C commit, R rollback). Called by a batching listener's trellisd
+ * (dtm-op "notify_batch") it reads a CompletionEventBatch and journals
+ * one line per event, under the event's gid and branch id, with its own
+ * barrier and batch=N; the script answers the whole call (its count: the
+ * most often called event's), and "hold" holds it until every event's gid
+ * is released.
  *
  * QueryPrepared (a message's back-check, any dtm-op): its answer is the
  * gid's local transaction, which a test commits with Control "commit GID"
@@ -139,219 +144,14 @@
 #include "trellis/trellis_participant.h"
 #include "trellis_fnv.h"
 #include "trellis_portfile.h"
+#include "testpart_script.h"
 
-#define N_OPS 10
-#define MAX_STEPS 16
 #define N_BUCKETS 65536
 #define METHOD_PREFIX "/trellis.test.Part/"
 
-/* ---- ops ------------------------------------------------------------- */
-
-typedef enum { KIND_FORWARD, KIND_UNDO, KIND_CONFIRM } op_kind_t;
-
-static const struct {
-    const char *method; /* after METHOD_PREFIX */
-    const char *name;
-    op_kind_t kind;
-} OPS[N_OPS] = {
-    {"Action", "action", KIND_FORWARD},
-    {"Compensate", "compensate", KIND_UNDO},
-    {"Try", "try", KIND_FORWARD},
-    {"Confirm", "confirm", KIND_CONFIRM},
-    {"Cancel", "cancel", KIND_UNDO},
-    {"Prepare", "prepare", KIND_FORWARD},
-    {"Commit", "commit", KIND_CONFIRM},
-    {"Rollback", "rollback", KIND_UNDO},
-    {"Notify", "notify", KIND_FORWARD},
-    {"QueryPrepared", "query_prepared", KIND_FORWARD},
-};
-
-/* The completion listener's method: its payload is trellisd's
- * CompletionEvent, not a script; --notify-script scripts it instead. */
-#define OP_NOTIFY 8
-/* A message's back-check: answered from the gid's local transaction
- * (Control "commit"), not from a script. */
-#define OP_QUERY_PREPARED 9
 /* The barrier key of a message's local transaction and back-check, the
  * branch id both trellisd and DTM send with the back-check. */
 #define MSG_BRANCH "00"
-
-static int op_by_name(const char *s, size_t len)
-{
-    for (int i = 0; i < N_OPS; i++)
-        if (strlen(OPS[i].name) == len && !strncmp(OPS[i].name, s, len))
-            return i;
-    return -1;
-}
-
-/* ---- scripts --------------------------------------------------------- */
-
-typedef enum { ANS_OK, ANS_FAIL, ANS_ONGOING, ANS_UNAVAIL } answer_t;
-
-static const char *const ANSWER_NAMES[] = {"ok", "fail", "ongoing", "unavail"};
-
-typedef struct {
-    answer_t answer;
-    int count;
-    int sleep_ms; /* hang */
-} counted_t;
-
-/* What one op's script says. */
-typedef struct {
-    counted_t counted[MAX_STEPS];
-    int n_counted;
-    int terminal_fail;
-    int slow_ms;
-    int hold;          /* every call waits for the gid's release */
-    const char *reply; /* reply:TEXT, into the payload; NULL: none */
-    size_t reply_len;  /* TEXT's length, or replyn's N */
-    int reply_digits;  /* replyn:N: N digits, not TEXT */
-} plan_t;
-
-static int parse_int(const char *s, size_t len, int *out)
-{
-    char buf[16];
-    char *end;
-    if (len == 0 || len >= sizeof buf)
-        return -1;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    long v = strtol(buf, &end, 10);
-    if (*end || v < 0 || v > INT_MAX)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
-static int add_counted(plan_t *p, answer_t a, int count, int sleep_ms)
-{
-    if (p->n_counted == MAX_STEPS)
-        return -1;
-    p->counted[p->n_counted++] = (counted_t){a, count, sleep_ms};
-    return 0;
-}
-
-/* "hang:MS" or "hang:MS:N" (args points after "hang:"). */
-static int parse_hang(plan_t *p, const char *args, size_t len)
-{
-    const char *colon = memchr(args, ':', len);
-    int ms, n = 1;
-    if (!colon)
-        return parse_int(args, len, &ms) ? -1 : add_counted(p, ANS_OK, 1, ms);
-    if (parse_int(args, (size_t)(colon - args), &ms) ||
-        parse_int(colon + 1, len - (size_t)(colon - args) - 1, &n))
-        return -1;
-    return add_counted(p, ANS_OK, n, ms);
-}
-
-static int word_is(const char *s, size_t len, const char *word)
-{
-    return len == strlen(word) && !strncmp(s, word, len);
-}
-
-static int parse_step(plan_t *p, const char *s, size_t len)
-{
-    const char *colon = memchr(s, ':', len);
-    size_t head = colon ? (size_t)(colon - s) : len;
-    const char *args = colon ? colon + 1 : NULL;
-    size_t alen = colon ? len - head - 1 : 0;
-    int n;
-    if (!colon) {
-        if (word_is(s, head, "fail"))
-            p->terminal_fail = 1;
-        else if (word_is(s, head, "hold"))
-            p->hold = 1;
-        else if (!word_is(s, head, "ok"))
-            return -1;
-        return 0;
-    }
-    if (word_is(s, head, "slow"))
-        return parse_int(args, alen, &p->slow_ms);
-    if (word_is(s, head, "reply")) {
-        p->reply = args;
-        p->reply_len = alen;
-        p->reply_digits = 0;
-        return 0;
-    }
-    if (word_is(s, head, "replyn")) {
-        p->reply_digits = 1;
-        return parse_int(args, alen, &n) ? -1 : (p->reply_len = (size_t)n, 0);
-    }
-    if (word_is(s, head, "hang"))
-        return parse_hang(p, args, alen);
-    if (parse_int(args, alen, &n) != 0)
-        return -1;
-    if (word_is(s, head, "fail"))
-        return add_counted(p, ANS_FAIL, n, 0);
-    if (word_is(s, head, "ongoing"))
-        return add_counted(p, ANS_ONGOING, n, 0);
-    if (word_is(s, head, "unavail"))
-        return add_counted(p, ANS_UNAVAIL, n, 0);
-    return -1;
-}
-
-static int parse_steps(plan_t *p, const char *s, size_t len)
-{
-    while (len > 0) {
-        const char *comma = memchr(s, ',', len);
-        size_t n = comma ? (size_t)(comma - s) : len;
-        if (parse_step(p, s, n) != 0)
-            return -1;
-        if (!comma)
-            break;
-        s += n + 1;
-        len -= n + 1;
-    }
-    return 0;
-}
-
-/* One clause: add its steps to *p if it applies to op; check it anyway. */
-static int parse_clause(const char *s, size_t n, int op, plan_t *p)
-{
-    if (n > 0 && s[0] == '#')
-        return 0;
-    const char *eq = memchr(s, '=', n);
-    if (!eq)
-        return OPS[op].kind == KIND_FORWARD ? parse_steps(p, s, n)
-                                            : parse_steps(&(plan_t){0}, s, n);
-    int named = op_by_name(s, (size_t)(eq - s));
-    size_t skip = (size_t)(eq - s) + 1;
-    if (named < 0)
-        return -1;
-    return parse_steps(named == op ? p : &(plan_t){0}, eq + 1, n - skip);
-}
-
-/* Fill *p with the steps of the clauses that apply to op. */
-static int parse_script(const char *s, size_t len, int op, plan_t *p)
-{
-    memset(p, 0, sizeof *p);
-    while (len > 0) {
-        const char *semi = memchr(s, ';', len);
-        size_t n = semi ? (size_t)(semi - s) : len;
-        if (parse_clause(s, n, op, p) != 0)
-            return -1;
-        if (!semi)
-            break;
-        s += n + 1;
-        len -= n + 1;
-    }
-    return 0;
-}
-
-/* The answer for the call_n-th call (from 1); *sleep_ms gets the hang. */
-static answer_t plan_answer(const plan_t *p, int call_n, int *sleep_ms)
-{
-    int seen = 0;
-    *sleep_ms = p->slow_ms;
-    for (int i = 0; i < p->n_counted; i++) {
-        seen += p->counted[i].count;
-        if (call_n <= seen) {
-            *sleep_ms += p->counted[i].sleep_ms;
-            return p->counted[i].answer;
-        }
-    }
-    return p->terminal_fail ? ANS_FAIL : ANS_OK;
-}
 
 /* ---- state: counters, barrier, journal ------------------------------- */
 
@@ -378,6 +178,7 @@ typedef struct {
     const char *event_status; /* Notify: the event's status, else NULL */
     char event_text[8];       /* a branch event's status, event_status */
     int64_t event_finished_ms;
+    int batch; /* a batch's events, each with a record; 0: no batch */
 } record_t;
 
 static struct {
@@ -479,6 +280,8 @@ static void record_format(const record_t *r, char *buf, size_t len)
         n += snprintf(buf + n, len - (size_t)n,
                       " event_status=%s event_finished_ms=%lld",
                       r->event_status, (long long)r->event_finished_ms);
+    if (r->batch && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, " batch=%d", r->batch);
     if (n >= 0 && (size_t)n < len)
         snprintf(buf + n, len - (size_t)n, "\n");
 }
@@ -692,6 +495,14 @@ static void reply_with(trellis_reply_t *reply, const plan_t *p)
     reply->body_len = p->reply_len;
 }
 
+/* A CompletionEvent's status as the journal says it. */
+static const char *status_name(trellis_trans_status_t st)
+{
+    return st == TRELLIS_TRANS_SUCCEEDED ? "SUCCEEDED"
+           : st == TRELLIS_TRANS_FAILED  ? "FAILED"
+                                         : "other";
+}
+
 /* One letter per op status of a BranchEvent: Pending, Succeeded, Failed,
  * sKipped, '-' no such op. */
 static char status_letter(int s)
@@ -731,9 +542,7 @@ static void record_event(record_t *r, const uint8_t *payload, size_t len)
         r->event_status = "bad";
         return;
     }
-    r->event_status = ev.status == TRELLIS_TRANS_SUCCEEDED ? "SUCCEEDED"
-                      : ev.status == TRELLIS_TRANS_FAILED  ? "FAILED"
-                                                           : "other";
+    r->event_status = status_name(ev.status);
     r->event_finished_ms = ev.finished_ms;
 }
 
@@ -760,10 +569,89 @@ static void answer_back_check(record_t *r, trellis_reply_t *reply)
              committed ? "committed" : "did not commit");
 }
 
+/* The events of a batch: each one's (gid, branch) state, counting this
+ * call; NULL entries out of memory. Returns the highest count, the call's
+ * number for the script. */
+static int count_batch(const trellis_completion_event_t *ev, size_t n,
+                       branch_state_t **bs)
+{
+    int call_n = 0;
+    pthread_mutex_lock(&S.mu);
+    for (size_t i = 0; i < n; i++) {
+        bs[i] = branch_get(ev[i].gid, ev[i].branch_id);
+        int c = bs[i] ? ++bs[i]->calls[OP_NOTIFY] : 0;
+        call_n = c > call_n ? c : call_n;
+    }
+    pthread_mutex_unlock(&S.mu);
+    return call_n;
+}
+
+/* A batching listener's call (dtm-op "notify_batch"): one record per
+ * event, under the event's own gid and branch id, each behind the
+ * barrier. --notify-script answers the whole call, counting by its most
+ * often called event; "hold" holds it until every event's gid is
+ * released. */
+static void handle_notify_batch(const trellis_branch_ctx_t *ctx,
+                                const uint8_t *payload, size_t len,
+                                trellis_reply_t *reply)
+{
+    trellis_completion_event_t *ev = NULL;
+    size_t n = 0;
+    char err[128];
+    plan_t plan;
+    int64_t start = now_ms();
+    if (trellis_completion_event_batch_parse(payload, len, &ev, &n, err,
+                                             sizeof err) != TRELLIS_OK ||
+        testpart_parse_script(S.notify_script, strlen(S.notify_script),
+                              OP_NOTIFY, &plan) != 0) {
+        reply->code = TRELLIS_REPLY_ERROR;
+        snprintf(reply->message, sizeof reply->message, "testpart: %s", err);
+        return;
+    }
+    branch_state_t **bs = calloc(n, sizeof *bs);
+    int pause = 0, call_n = bs ? count_batch(ev, n, bs) : 0;
+    answer_t a = bs ? testpart_plan_answer(&plan, call_n, &pause) : ANS_UNAVAIL;
+    for (size_t i = 0; bs && plan.hold && i < n; i++)
+        if (bs[i])
+            hold_call(bs[i]);
+    sleep_ms(pause);
+    pthread_mutex_lock(&S.mu);
+    for (size_t i = 0; bs && i < n; i++) {
+        record_t r = {.op = OP_NOTIFY,
+                      .start_ms = start,
+                      .end_ms = now_ms(),
+                      .len = len,
+                      .answer = ANSWER_NAMES[a],
+                      .effect = "none",
+                      .event_status = status_name(ev[i].status),
+                      .event_finished_ms = ev[i].finished_ms,
+                      .batch = (int)n,
+                      .seq = ++S.next_seq,
+                      .n = bs[i] ? bs[i]->calls[OP_NOTIFY] : 0};
+        copy_token(r.gid, sizeof r.gid, ev[i].gid);
+        copy_token(r.branch, sizeof r.branch, ev[i].branch_id);
+        copy_token(r.dtm_op, sizeof r.dtm_op, ctx->op);
+        copy_token(r.trans_type, sizeof r.trans_type, ctx->trans_type);
+        if (a == ANS_OK && bs[i])
+            r.effect = barrier_apply(bs[i], KIND_FORWARD);
+        record_add(&r);
+    }
+    pthread_mutex_unlock(&S.mu);
+    free(bs);
+    free(ev);
+    reply->code = REPLY_CODES[a];
+    snprintf(reply->message, sizeof reply->message, "testpart: %zu events %s",
+             n, ANSWER_NAMES[a]);
+}
+
 static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
                       size_t payload_len, trellis_reply_t *reply, void *user)
 {
     int op = (int)(intptr_t)user;
+    if (op == OP_NOTIFY && strcmp(ctx->op, "notify_batch") == 0) {
+        handle_notify_batch(ctx, payload, payload_len, reply);
+        return;
+    }
     record_t r = {
         .op = op, .start_ms = now_ms(), .len = payload_len, .effect = "none"};
     copy_token(r.gid, sizeof r.gid, ctx->gid);
@@ -780,9 +668,11 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     int bad;
     if (op == OP_NOTIFY) {
         record_event(&r, payload, payload_len);
-        bad = parse_script(S.notify_script, strlen(S.notify_script), op, &plan);
+        bad = testpart_parse_script(S.notify_script, strlen(S.notify_script),
+                                    op, &plan);
     } else {
-        bad = parse_script((const char *)payload, payload_len, op, &plan);
+        bad = testpart_parse_script((const char *)payload, payload_len, op,
+                                    &plan);
     }
     pthread_mutex_lock(&S.mu);
     branch_state_t *b = branch_get(r.gid, r.branch);
@@ -791,7 +681,8 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     pthread_mutex_unlock(&S.mu);
 
     int pause = 0;
-    answer_t a = bad || !b ? ANS_UNAVAIL : plan_answer(&plan, r.n, &pause);
+    answer_t a =
+        bad || !b ? ANS_UNAVAIL : testpart_plan_answer(&plan, r.n, &pause);
     if (!bad && b && plan.hold)
         hold_call(b);
     sleep_ms(pause);

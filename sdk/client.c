@@ -281,6 +281,7 @@ tr_pb_options_t *tr_pb_options_new(const trellis_options_t *o)
     p->msg.retry_interval_ms = o->retry_interval_ms;
     p->msg.request_timeout_ms = o->request_timeout_ms;
     p->msg.retry_limit = o->retry_limit;
+    p->msg.listener_batch = o->listener_batch;
     if (o->n_listeners > 0 && o->listeners != NULL) {
         /* protobuf-c's field is not const; the message is only packed */
         p->msg.n_listeners = o->n_listeners;

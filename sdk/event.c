@@ -5,6 +5,7 @@
  * (trellis_branch_event_parse).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "trellis/trellis_participant.h"
@@ -15,6 +16,22 @@ static void copy_text(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
+/* One decoded event into *ev; 0, or -1 when it lacks a gid. */
+static int event_from(const Trellis__V1__CompletionEvent *m,
+                      trellis_completion_event_t *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    if (m->gid == NULL || *m->gid == '\0')
+        return -1;
+    copy_text(ev->gid, sizeof(ev->gid), m->gid);
+    copy_text(ev->branch_id, sizeof(ev->branch_id), m->branch_id);
+    copy_text(ev->reason, sizeof(ev->reason), m->reason);
+    ev->status = (trellis_trans_status_t)m->status;
+    ev->created_ms = m->created_ms;
+    ev->finished_ms = m->finished_ms;
+    return 0;
+}
+
 trellis_rc_t trellis_completion_event_parse(const uint8_t *payload, size_t len,
                                             trellis_completion_event_t *ev,
                                             char *err, size_t errlen)
@@ -22,19 +39,52 @@ trellis_rc_t trellis_completion_event_parse(const uint8_t *payload, size_t len,
     memset(ev, 0, sizeof(*ev));
     Trellis__V1__CompletionEvent *m =
         trellis__v1__completion_event__unpack(NULL, len, payload);
-    if (m == NULL || m->gid == NULL || *m->gid == '\0') {
-        if (m)
-            trellis__v1__completion_event__free_unpacked(m, NULL);
+    int bad = m == NULL || event_from(m, ev) != 0;
+    if (m)
+        trellis__v1__completion_event__free_unpacked(m, NULL);
+    if (bad) {
         snprintf(err, errlen, "%zu bytes are not a completion event", len);
         return TRELLIS_INVALID_ARGUMENT;
     }
-    copy_text(ev->gid, sizeof(ev->gid), m->gid);
-    copy_text(ev->reason, sizeof(ev->reason), m->reason);
-    ev->status = (trellis_trans_status_t)m->status;
-    ev->created_ms = m->created_ms;
-    ev->finished_ms = m->finished_ms;
-    trellis__v1__completion_event__free_unpacked(m, NULL);
     return TRELLIS_OK;
+}
+
+trellis_rc_t
+trellis_completion_event_batch_parse(const uint8_t *payload, size_t len,
+                                     trellis_completion_event_t **events,
+                                     size_t *n, char *err, size_t errlen)
+{
+    *events = NULL;
+    *n = 0;
+    Trellis__V1__CompletionEventBatch *m =
+        trellis__v1__completion_event_batch__unpack(NULL, len, payload);
+    if (m == NULL || m->n_events == 0) {
+        if (m)
+            trellis__v1__completion_event_batch__free_unpacked(m, NULL);
+        snprintf(err, errlen, "%zu bytes are not a completion event batch",
+                 len);
+        return TRELLIS_INVALID_ARGUMENT;
+    }
+    trellis_completion_event_t *out = calloc(m->n_events, sizeof(*out));
+    trellis_rc_t rc = out ? TRELLIS_OK : TRELLIS_RESOURCE_EXHAUSTED;
+    if (!out)
+        snprintf(err, errlen, "out of memory for %zu events", m->n_events);
+    for (size_t i = 0; rc == TRELLIS_OK && i < m->n_events; i++) {
+        if (event_from(m->events[i], &out[i]) != 0 ||
+            out[i].branch_id[0] == '\0') {
+            snprintf(err, errlen, "event %zu of the batch has no %s", i,
+                     out[i].gid[0] ? "branch id" : "gid");
+            rc = TRELLIS_INVALID_ARGUMENT;
+        }
+    }
+    if (rc == TRELLIS_OK) {
+        *events = out;
+        *n = m->n_events;
+    } else {
+        free(out);
+    }
+    trellis__v1__completion_event_batch__free_unpacked(m, NULL);
+    return rc;
 }
 
 trellis_rc_t trellis_branch_event_parse(const uint8_t *payload, size_t len,

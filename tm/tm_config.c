@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "trellis/trellis_version.h"
 #include "trellis_fnv.h"
 
 /* F_ALLOW: a tm_allowlist_t; F_CONFIG: the --config file (command line
@@ -239,6 +240,7 @@ void tm_config_usage(FILE *out)
         print_wrapped(out, flags[i].help, 6, 78);
     }
     fprintf(out, "  --help\n      print this and exit\n");
+    fprintf(out, "  --version\n      print trellisd's version and exit\n");
 }
 
 static const flag_t *find_flag(const char *name, size_t len)
@@ -519,6 +521,10 @@ int tm_config_parse(tm_config_t *c, int argc, char **argv, char *err,
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             tm_config_usage(stdout);
+            return 1;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("trellisd %s\n", TRELLIS_VERSION_STRING);
             return 1;
         }
     }

@@ -57,8 +57,8 @@ void tm_config_default(tm_config_t *c);
 
 /* Parse argv. With --config FILE (anywhere), FILE is read first and the
  * other flags override it, whatever their order. Returns 0 to run, 1 when
- * --help was printed, -1 on a bad flag or file (err names the flag, or the
- * file, line and setting). */
+ * --help or --version was printed, -1 on a bad flag or file (err names the
+ * flag, or the file, line and setting). */
 int tm_config_parse(tm_config_t *c, int argc, char **argv, char *err,
                     size_t errlen);
 

@@ -550,7 +550,11 @@ int tm_engine_new(const tm_engine_config_t *cfg, const tm_engine_env_t *env,
                   size_t errlen)
 {
     tm_engine_t *e = calloc(1, sizeof(*e));
-    if (!e || tm_live_table_init(&e->live) != 0) {
+    if (e)
+        e->batch = tm_batch_new(env->call_start, env->caller);
+    if (!e || !e->batch || tm_live_table_init(&e->live) != 0) {
+        if (e)
+            tm_batch_free(e->batch);
         free(e);
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -568,6 +572,7 @@ void tm_engine_free(tm_engine_t *e)
     if (!e)
         return;
     tm_live_table_destroy(&e->live); /* live ones are left to the exit */
+    tm_batch_free(e->batch);
     free(e);
 }
 

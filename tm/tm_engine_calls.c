@@ -19,7 +19,10 @@
  * A completion listener's notify (a kind with event_payload) is sent the
  * transaction's CompletionEvent (tm_event.c) instead of the branch's
  * payload, packed at call time from the model; a branch listener's event
- * (reports_branch) the BranchEvent of the branch it reports.
+ * (reports_branch) the BranchEvent of the branch it reports. A batching
+ * listener's (TransOptions.listener_batch) goes through tm_batch, which
+ * sends it with other transactions' events in one call and completes each
+ * op alone.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -170,10 +173,12 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
     size_t payload_len = br->payload_len;
     uint8_t *event = NULL;
     const tm_kind_t *kind = tm_kind_find(br->mode);
+    int batched = kind && kind->event_payload && !kind->reports_branch &&
+                  l->tx.opts.listener_batch >= 2;
     if (kind && kind->event_payload) {
         event = kind->reports_branch
                     ? tm_event_branch_pack(&l->tx, b, slot, &payload_len)
-                    : tm_event_pack(&l->tx, slot, &payload_len);
+                    : tm_event_pack(&l->tx, b, slot, &payload_len);
         if (!event)
             tm_exit_oom("completion event");
         payload = event;
@@ -188,10 +193,16 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
     tm_op_run_t *mark = tm_run_op(&l->run, b, slot);
     mark->inflight = 1;
     tm_live_ref(l);
-    if (l->eng->env.call_start(l->eng->env.caller, target.host_port,
-                               target.method, payload, payload_len, md, n,
-                               tm_engine_request_timeout_of(l, br),
-                               on_call_done, ctx, err, sizeof(err)) != 0) {
+    uint32_t timeout_ms = tm_engine_request_timeout_of(l, br);
+    int rc =
+        batched ? tm_batch_send(l->eng->batch, target.host_port, target.method,
+                                l->tx.opts.listener_batch, payload, payload_len,
+                                timeout_ms, on_call_done, ctx, err, sizeof(err))
+                : l->eng->env.call_start(l->eng->env.caller, target.host_port,
+                                         target.method, payload, payload_len,
+                                         md, n, timeout_ms, on_call_done, ctx,
+                                         err, sizeof(err));
+    if (rc != 0) {
         /* Not sent: an attempt without an answer, like a call that timed
          * out, so it counts toward retry_limit. */
         mark->inflight = 0;

@@ -21,6 +21,7 @@
 
 #include <stdatomic.h>
 
+#include "tm_batch.h"
 #include "tm_engine.h"
 #include "tm_live.h"
 #include "tm_plan.h"
@@ -35,6 +36,8 @@ struct tm_engine {
     /* Graceful stop: once set, no new transaction is admitted. */
     atomic_int draining;
     atomic_uint n_waiters; /* requests waiting for a result, all lives */
+    /* Batching listeners' events (tm_batch.h), sent through env. */
+    tm_batch_t *batch;
 };
 
 /* The engine's clocks (its env's). */

@@ -354,9 +354,10 @@ int tm_engine_submit(tm_engine_t *e, const tm_engine_req_t *rq,
 static void begin_existing(tm_live_t *l, const tm_engine_req_t *rq,
                            const void *arg)
 {
-    const tm_options_t *opts = arg;
+    const tm_trans_t *asked = arg;
     if (l->tx.status == TM_TX_PREPARED &&
-        tm_request_same_options(&l->tx.opts, opts))
+        tm_request_same_options(&l->tx.opts, &asked->opts) &&
+        tm_request_same_listeners(&l->tx, asked))
         tm_engine_answer_status(l->eng, rq->rpc, TM_ANSWER_BEGIN, l->tx.gid,
                                 l->tx.status, NULL);
     else
@@ -390,7 +391,7 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
         tm_engine_arm_timeout(fresh);
         pthread_mutex_unlock(&fresh->mu);
     } else if (f == FOUND_LIVE) {
-        again = tm_engine_act_on_live(l, rq, begin_existing, &fresh->tx.opts);
+        again = tm_engine_act_on_live(l, rq, begin_existing, &fresh->tx);
     } else if (f == FOUND_STORED || f == FOUND_ELSEWHERE) {
         tm_engine_fail(e, rq->rpc, TM_CODE_ALREADY_EXISTS,
                        "gid %s already exists and is %s", r->gid,

@@ -4,6 +4,7 @@
 #include "tm_event.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "tm_kind.h"
 #include "tm_plan.h"
@@ -24,10 +25,12 @@ int64_t tm_event_finished_ms(const tm_trans_t *tx)
     return latest ? latest : tx->created_ms;
 }
 
-uint8_t *tm_event_pack(const tm_trans_t *tx, tm_slot_t slot, size_t *len)
+uint8_t *tm_event_pack(const tm_trans_t *tx, size_t e, tm_slot_t slot,
+                       size_t *len)
 {
     Trellis__V1__CompletionEvent ev = TRELLIS__V1__COMPLETION_EVENT__INIT;
     ev.gid = (char *)tx->gid;
+    ev.branch_id = e < tx->n_branches ? tx->branches[e].branch_id : "";
     ev.status = slot == TM_SLOT_COMMIT
                     ? TRELLIS__V1__TRANS_STATUS__TRANS_SUCCEEDED
                     : TRELLIS__V1__TRANS_STATUS__TRANS_FAILED;
@@ -79,5 +82,40 @@ uint8_t *tm_event_branch_pack(const tm_trans_t *tx, size_t e, tm_slot_t slot,
     uint8_t *buf = malloc(*len ? *len : 1);
     if (buf)
         trellis__v1__branch_event__pack(&m, buf);
+    return buf;
+}
+
+/* One varint: the bytes of v into out (at least 10), how many. */
+static size_t put_varint(uint8_t *out, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        uint8_t byte = v & 0x7f;
+        v >>= 7;
+        out[n++] = v ? (uint8_t)(byte | 0x80) : byte;
+    } while (v);
+    return n;
+}
+
+/* Field 1 of CompletionEventBatch, length-delimited: (1 << 3) | 2. */
+#define BATCH_EVENTS_TAG 0x0a
+
+uint8_t *tm_event_batch_pack(const uint8_t *const *events, const size_t *lens,
+                             size_t n, size_t *len)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += 1 + 10 + lens[i];
+    uint8_t *buf = malloc(total ? total : 1);
+    if (!buf)
+        return NULL;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        buf[at++] = BATCH_EVENTS_TAG;
+        at += put_varint(buf + at, lens[i]);
+        memcpy(buf + at, events[i], lens[i]);
+        at += lens[i];
+    }
+    *len = at;
     return buf;
 }

@@ -17,11 +17,18 @@
  * it); created_ms when no such op finished (nothing ran). */
 int64_t tm_event_finished_ms(const tm_trans_t *tx);
 
-/* Pack the CompletionEvent of tx for a notify op in slot (TM_SLOT_COMMIT:
- * SUCCEEDED, TM_SLOT_ROLLBACK: FAILED, with tx's reason). Returns a
- * malloc'ed buffer the caller frees, with *len set, or NULL on out of
- * memory. */
-uint8_t *tm_event_pack(const tm_trans_t *tx, tm_slot_t slot, size_t *len);
+/* Pack the CompletionEvent of tx for the notify op in slot of its listener
+ * branch e (TM_SLOT_COMMIT: SUCCEEDED, TM_SLOT_ROLLBACK: FAILED, with tx's
+ * reason; branch_id e's id). Returns a malloc'ed buffer the caller frees,
+ * with *len set, or NULL on out of memory. */
+uint8_t *tm_event_pack(const tm_trans_t *tx, size_t e, tm_slot_t slot,
+                       size_t *len);
+
+/* Pack n packed CompletionEvents (events[i], lens[i] bytes; borrowed)
+ * into one CompletionEventBatch, in that order. Returns a malloc'ed
+ * buffer the caller frees, with *len set, or NULL on out of memory. */
+uint8_t *tm_event_batch_pack(const uint8_t *const *events, const size_t *lens,
+                             size_t n, size_t *len);
 
 /* Pack the BranchEvent of branch event e (a reports_branch kind, its one
  * dependency the reported branch) for its notify in slot (TM_SLOT_COMMIT:

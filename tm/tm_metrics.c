@@ -99,6 +99,8 @@ static struct {
     atomic_uint_fast64_t calls[N_KINDS][TM_METRICS_CALL_RESULTS];
     atomic_uint_fast64_t retries[N_KINDS];
     atomic_uint_fast64_t alerts[N_KINDS];
+    atomic_uint_fast64_t listener_batches;
+    atomic_uint_fast64_t listener_batch_events;
     hist_t commit_latency;
     hist_t commit_batch;
     atomic_uint_fast64_t recovered;
@@ -254,6 +256,12 @@ void tm_metrics_op_alert(int op_kind)
         add(&m.alerts[op_kind], 1);
 }
 
+void tm_metrics_listener_batch(size_t events)
+{
+    add(&m.listener_batches, 1);
+    add(&m.listener_batch_events, events);
+}
+
 void tm_metrics_workflow_stopped(void)
 {
     add(&m.workflows_stopped, 1);
@@ -301,6 +309,8 @@ void tm_metrics_reset(void)
         for (int r = 0; r < TM_METRICS_CALL_RESULTS; r++)
             atomic_store(&m.calls[k][r], 0);
     }
+    atomic_store(&m.listener_batches, 0);
+    atomic_store(&m.listener_batch_events, 0);
     hist_reset(&m.commit_latency);
     hist_reset(&m.commit_batch);
     atomic_store(&m.recovered, 0);
@@ -415,6 +425,15 @@ static void write_branch_calls(FILE *f)
         fprintf(f, "trellis_branch_alerts_total{op=\"%s\"} %llu\n",
                 tm_op_kind_name((tm_op_kind_t)k),
                 (unsigned long long)get(&m.alerts[k]));
+    header(f, "trellis_listener_batches_total", "counter",
+           "Calls started to batching completion listeners "
+           "(TransOptions.listener_batch).");
+    fprintf(f, "trellis_listener_batches_total %llu\n",
+            (unsigned long long)get(&m.listener_batches));
+    header(f, "trellis_listener_batch_events_total", "counter",
+           "Completion events those calls carried.");
+    fprintf(f, "trellis_listener_batch_events_total %llu\n",
+            (unsigned long long)get(&m.listener_batch_events));
 }
 
 static void write_store(FILE *f)

@@ -81,6 +81,8 @@ void tm_metrics_force_stopped(void);
 /* An op answered in a way an operator should see (tm_effect_t.alert:
  * phase2_not_succeeding in the log). */
 void tm_metrics_op_alert(int op_kind);
+/* A call started to a batching completion listener with events in it. */
+void tm_metrics_listener_batch(size_t events);
 void tm_metrics_workflow_stopped(void);
 
 /* Storage health (tm_store.c): a failed group commit, the health state

@@ -175,6 +175,7 @@ int tm_options_from_proto(tm_options_t *o, const Trellis__V1__TransOptions *m)
     o->retry_interval_ms = m->retry_interval_ms;
     o->request_timeout_ms = m->request_timeout_ms;
     o->retry_limit = m->retry_limit;
+    o->listener_batch = m->listener_batch;
     size_t n = m->n_branch_headers;
     const char **keys = calloc(n ? n : 1, sizeof(char *));
     const char **values = calloc(n ? n : 1, sizeof(char *));
@@ -223,6 +224,7 @@ Trellis__V1__TransOptions *tm_options_to_proto(const tm_options_t *o)
     m->retry_interval_ms = o->retry_interval_ms;
     m->request_timeout_ms = o->request_timeout_ms;
     m->retry_limit = o->retry_limit;
+    m->listener_batch = o->listener_batch;
     if (o->n_headers) {
         m->branch_headers = calloc(o->n_headers, sizeof(*m->branch_headers));
         if (!m->branch_headers)

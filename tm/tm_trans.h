@@ -138,6 +138,9 @@ typedef struct {
      * a branch registered later gets its events then. */
     size_t n_branch_listeners;
     char **branch_listeners; /* owned */
+    /* TransOptions.listener_batch: 2 and more, completion listeners take
+     * CompletionEventBatch calls of up to this many events (tm_batch.h). */
+    uint32_t listener_batch;
 } tm_options_t;
 
 #define TM_GID_MAX 64

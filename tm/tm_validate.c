@@ -173,6 +173,12 @@ static int validate_listeners(const Trellis__V1__TransOptions *o,
                  o->n_listeners, o->n_branch_listeners, TM_LISTENERS_MAX);
         return TM_INVALID;
     }
+    if (o->listener_batch > TM_LISTENER_BATCH_MAX) {
+        snprintf(err, errlen,
+                 "options.listener_batch is %u; at most %d allowed",
+                 o->listener_batch, TM_LISTENER_BATCH_MAX);
+        return TM_INVALID;
+    }
     int rc = validate_targets(o->listeners, o->n_listeners, "listeners", l, err,
                               errlen);
     return rc ? rc

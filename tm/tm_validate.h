@@ -37,6 +37,8 @@ typedef struct {
 
 /* Completion listeners per transaction (TransOptions.listeners). */
 #define TM_LISTENERS_MAX 8
+/* Events in one batching listener's call at most (listener_batch). */
+#define TM_LISTENER_BATCH_MAX 256
 
 #define TM_BRANCH_ID_MAX 32
 #define TM_HEADER_KEY_MAX 64

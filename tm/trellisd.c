@@ -25,6 +25,7 @@
 #include "tm_engine.h"
 #include "tm_log.h"
 #include "tm_metrics_http.h"
+#include "tm_notify.h"
 #include "tm_server.h"
 #include "tm_tls.h"
 #include "trellis_portfile.h"
@@ -153,6 +154,18 @@ static void print_ready(const tm_config_t *cfg, int port, int metrics_port)
     fflush(stdout);
 }
 
+/* Tell systemd (Type=notify, $NOTIFY_SOCKET) what trellisd is doing:
+ * READY=1 once it serves, STOPPING=1 when a stop begins. Without a service
+ * manager nothing is sent; a failure is logged, never fatal (systemd then
+ * reports the start as timed out, with this line in the journal). */
+static void tell_service_manager(const char *state)
+{
+    char err[512];
+    if (tm_notify_send(state, err, sizeof(err)) < 0)
+        tm_log(TM_LOG_WARN, "event=notify_failed state=%s msg=\"%s\"", state,
+               err);
+}
+
 int main(int argc, char **argv)
 {
     tm_config_t cfg;
@@ -260,9 +273,11 @@ int main(int argc, char **argv)
            : cfg.part_tls_ca[0] ? "on"
                                 : "off",
            cfg.engine.limits.allow.text, max_msg, cfg.engine.max_inflight);
+    tell_service_manager("READY=1");
 
     int sig = 0;
     sigwait(&stop, &sig);
+    tell_service_manager("STOPPING=1");
     drain(eng, &stop, sig, cfg.shutdown_grace_ms);
     tm_log(TM_LOG_INFO, "event=stopping signal=%d", sig);
     tm_server_stop_accepting(srv);

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trellis/trellis_version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -87,6 +89,10 @@ typedef enum {
     TRELLIS_OP_FAILED = 3,
     TRELLIS_OP_SKIPPED = 4,
 } trellis_op_status_t;
+
+/* The version of the library linked at run time ("0.1.0"), a static
+ * string; compare TRELLIS_VERSION_STRING, the headers' version. */
+const char *trellis_version(void);
 
 /* Static names ("prepared", "saga", "compensate", ...); never NULL. */
 const char *trellis_trans_status_name(trellis_trans_status_t s);
@@ -173,6 +179,11 @@ typedef struct {
      * OK. Borrowed for the call that uses them. */
     size_t n_branch_listeners;
     const char *const *branch_listeners;
+    /* 0 or 1: each completion listener call carries one event. 2..256:
+     * the listeners are batching ones — a call may carry the events of up
+     * to this many transactions (trellis_completion_event_batch_parse),
+     * which costs far less per transaction under load. */
+    uint32_t listener_batch;
 } trellis_options_t;
 
 /* ---- saga builder ---------------------------------------------------- */

@@ -101,6 +101,7 @@ const char *trellis_branch_ctx_header(const trellis_branch_ctx_t *ctx,
  * once). */
 typedef struct {
     char gid[65];
+    char branch_id[33]; /* the listener's branch: "ev1", "ev2", ... */
     trellis_trans_status_t status; /* TRELLIS_TRANS_SUCCEEDED or _FAILED */
     char reason[1025];             /* why it failed; "" when it succeeded */
     int64_t created_ms;            /* wall clock, ms since the epoch */
@@ -113,6 +114,21 @@ typedef struct {
 trellis_rc_t trellis_completion_event_parse(const uint8_t *payload, size_t len,
                                             trellis_completion_event_t *ev,
                                             char *err, size_t errlen);
+
+/* A batching listener (trellis_options_t.listener_batch) is called with
+ * dtm-op "notify_batch" and no gid or branch id: the request holds the
+ * events of one or more transactions. Decode them into *events (an array
+ * of *n, malloc'ed, the caller frees it with free()). An OK answer stands
+ * for every event in it; any other status has each sent again, perhaps in
+ * another batch — so apply each behind the barrier under its own key
+ * (gid, trans_type "event", branch_id, op "notify"). TRELLIS_OK, or
+ * TRELLIS_INVALID_ARGUMENT with err filled (and *events NULL) when the
+ * bytes are not a CompletionEventBatch or an event lacks its gid or
+ * branch id. */
+trellis_rc_t
+trellis_completion_event_batch_parse(const uint8_t *payload, size_t len,
+                                     trellis_completion_event_t **events,
+                                     size_t *n, char *err, size_t errlen);
 
 /* What a branch listener (trellis_options_t.branch_listeners) is told
  * about one branch once it is settled: the request of its call

@@ -172,9 +172,14 @@ long long imy_status(MYSQL *c, const char *scope, const char *name)
     return v;
 }
 
+/* Averages over a few hundred ops: a stray statement of the server's own
+ * (seen once under load: 7.005 where 7 was the bound) moves the average
+ * by well under COST_SLACK, an extra statement per op by 1. */
+#define COST_SLACK 0.05
+
 void imy_assert_cost(const char *what, double per_op, double bound)
 {
     printf("[ cost ]   %-14s %.2f (at most %.0f)\n", what, per_op, bound);
-    if (per_op < 1 || per_op > bound)
+    if (per_op < 1 || per_op > bound + COST_SLACK)
         fail_msg("%s: %.2f per op, expected 1..%.0f", what, per_op, bound);
 }

@@ -11,6 +11,9 @@
  * Branch listeners (TransOptions.branch_listeners): one event per step
  * with the step's statuses, on success and on a failing saga with its
  * compensations; killed -9 while one is held, exactly one effect.
+ * Batching listeners (TransOptions.listener_batch): events that end while
+ * a call is out go together in the next; killed -9 with a batch held and
+ * an event waiting, each event takes effect exactly once.
  */
 #include "itest.h"
 
@@ -18,6 +21,9 @@
 #include <string.h>
 
 #include "trellis/trellis_msg.h"
+
+/* TransOptions.listener_batch of the sagas run_saga_with submits. */
+static uint32_t listener_batch;
 
 typedef struct {
     harness_server_t *srv;
@@ -46,6 +52,7 @@ run_saga_with(itest_t *t, const char *gid, const char *const *scripts, size_t n,
     o.n_listeners = n_listeners;
     o.branch_listeners = branch_listeners;
     o.n_branch_listeners = n_branch_listeners;
+    o.listener_batch = listener_batch;
     trellis_saga_t *s = itest_saga(t, gid, scripts, n, &o);
     trellis_trans_status_t st = itest_submit(t, s, NULL, 0);
     trellis_saga_free(s);
@@ -83,7 +90,8 @@ static int assert_told_once_as(listener_t *l, const char *gid,
         if (strcmp(c->branch, branch) != 0)
             continue;
         assert_string_equal(c->event_status, want);
-        assert_string_equal(c->dtm_op, "notify");
+        assert_string_equal(c->dtm_op,
+                            listener_batch ? "notify_batch" : "notify");
         assert_string_equal(c->trans_type, trans_type);
     }
     harness_part_state_free(&ps);
@@ -150,7 +158,7 @@ static void test_saga_success_and_failure(void **state)
 }
 
 /* A message (no local transaction: sent decided) tells its listener once
- * every step was delivered. */
+ * every step was delivered, and its branch listener of the delivery. */
 static void test_message_tells_listener(void **state)
 {
     itest_t *t = itest_start(state, "event_msg", NULL);
@@ -166,6 +174,8 @@ static void test_message_tells_listener(void **state)
     const char *one[] = {l.target};
     o.listeners = one;
     o.n_listeners = 1;
+    o.branch_listeners = one;
+    o.n_branch_listeners = 1;
     trellis_msg_set_options(m, &o);
     trellis_trans_status_t st = TRELLIS_TRANS_UNSPECIFIED;
     assert_int_equal(
@@ -175,6 +185,14 @@ static void test_message_tells_listener(void **state)
     assert_int_equal(st, TRELLIS_TRANS_SUCCEEDED);
     assert_final(t, "ev-msg", TRELLIS_TRANS_SUCCEEDED);
     assert_told_once(&l, "ev-msg", "ev1", "SUCCEEDED");
+    /* The delivery (branch 01; the message's head 00 is not reported) as
+     * a branch event: delivered, no phase-2 op, committed. */
+    assert_branch_told(&l, "ev-msg", "ev-01-1", "S,-,C");
+    harness_part_state_t ps;
+    assert_int_equal(
+        harness_part_state(harness_server_addr(l.srv), "ev-msg", &ps), 0);
+    assert_int_equal(harness_part_count(&ps, "ev-00-1", "notify", NULL), 0);
+    harness_part_state_free(&ps);
     itest_pass(state);
 }
 
@@ -285,6 +303,80 @@ static void test_branch_listener_crash(void **state)
     itest_pass(state);
 }
 
+/* The batch (events in one call) the first call for gid's ev1 carried. */
+static int batch_of(listener_t *l, const char *gid)
+{
+    harness_part_state_t ps;
+    assert_int_equal(harness_part_state(harness_server_addr(l->srv), gid, &ps),
+                     0);
+    const harness_part_call_t *c = harness_part_find(&ps, "ev1", "notify", 0);
+    assert_non_null(c);
+    int n = c->batch;
+    harness_part_state_free(&ps);
+    return n;
+}
+
+static void release(listener_t *l, const char *gid)
+{
+    itest_control(harness_server_addr(l->srv), NULL, 0, "release %s", gid);
+}
+
+static void wait_held(listener_t *l, const char *gid)
+{
+    itest_control(harness_server_addr(l->srv), NULL, 0, "wait-held %s 1 %d",
+                  gid, ITEST_FINAL_TIMEOUT_MS);
+}
+
+/* A batching listener (listener_batch 8) holds the call of the first
+ * saga's event; two more sagas end meanwhile (their waiters answered) and
+ * their events wait in trellisd, then go together in one call. Then the
+ * crash: trellisd killed -9 while a batch is held and another event
+ * waits; the held call takes effect, its answer lost; after the restart
+ * every event is told exactly once in effect, the held one again as a
+ * duplicate. */
+static void test_batch_listener(void **state)
+{
+    itest_t *t = itest_start(state, "event_batch", NULL);
+    listener_t l;
+    listener_start(t, &l, "listener", "hold");
+    listener_batch = 8;
+    const char *one[] = {l.target};
+    const char *ok[] = {""};
+    assert_int_equal(run_saga(t, "bt-1", ok, 1, one, 1),
+                     TRELLIS_TRANS_SUCCEEDED);
+    wait_held(&l, "bt-1");
+    assert_int_equal(run_saga(t, "bt-2", ok, 1, one, 1),
+                     TRELLIS_TRANS_SUCCEEDED);
+    assert_int_equal(run_saga(t, "bt-3", ok, 1, one, 1),
+                     TRELLIS_TRANS_SUCCEEDED);
+    release(&l, "bt-2");
+    release(&l, "bt-3");
+    release(&l, "bt-1");
+    const char *gids[] = {"bt-1", "bt-2", "bt-3"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_final(t, gids[i], TRELLIS_TRANS_SUCCEEDED);
+        assert_int_equal(assert_told_once(&l, gids[i], "ev1", "SUCCEEDED"), 1);
+        assert_int_equal(batch_of(&l, gids[i]), i == 0 ? 1 : 2);
+    }
+
+    assert_int_equal(run_saga(t, "bc-1", ok, 1, one, 1),
+                     TRELLIS_TRANS_SUCCEEDED);
+    wait_held(&l, "bc-1");
+    assert_int_equal(run_saga(t, "bc-2", ok, 1, one, 1),
+                     TRELLIS_TRANS_SUCCEEDED);
+    assert_int_equal(harness_server_kill(t->tm), 0);
+    release(&l, "bc-2");
+    release(&l, "bc-1");
+    assert_int_equal(harness_server_restart(t->tm), 0);
+    itest_reconnect(t);
+    assert_final(t, "bc-1", TRELLIS_TRANS_SUCCEEDED);
+    assert_final(t, "bc-2", TRELLIS_TRANS_SUCCEEDED);
+    assert_true(assert_told_once(&l, "bc-1", "ev1", "SUCCEEDED") >= 2);
+    assert_told_once(&l, "bc-2", "ev1", "SUCCEEDED");
+    listener_batch = 0;
+    itest_pass(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +387,7 @@ int main(void)
         cmocka_unit_test_teardown(test_listener_down_then_back, itest_teardown),
         cmocka_unit_test_teardown(test_branch_listener_saga, itest_teardown),
         cmocka_unit_test_teardown(test_branch_listener_crash, itest_teardown),
+        cmocka_unit_test_teardown(test_batch_listener, itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

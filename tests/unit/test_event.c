@@ -315,15 +315,16 @@ static void test_event_bytes_stable(void **state)
     answer(tx, 1, TM_SLOT_FORWARD, TM_RESULT_OK, 3000);
     assert_int_equal(tm_event_finished_ms(tx), 3000);
     size_t n1, n2;
-    uint8_t *a = tm_event_pack(tx, TM_SLOT_COMMIT, &n1);
+    uint8_t *a = tm_event_pack(tx, 2, TM_SLOT_COMMIT, &n1);
     answer(tx, 2, TM_SLOT_COMMIT, TM_RESULT_UNKNOWN, 9000);
-    uint8_t *b = tm_event_pack(tx, TM_SLOT_COMMIT, &n2);
+    uint8_t *b = tm_event_pack(tx, 2, TM_SLOT_COMMIT, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(a, b, n1);
     Trellis__V1__CompletionEvent *ev =
         trellis__v1__completion_event__unpack(NULL, n1, a);
     assert_non_null(ev);
     assert_string_equal(ev->gid, "g1");
+    assert_string_equal(ev->branch_id, "ev1");
     assert_int_equal(ev->status, TRELLIS__V1__TRANS_STATUS__TRANS_SUCCEEDED);
     assert_int_equal(ev->created_ms, 1000);
     assert_int_equal(ev->finished_ms, 3000);
@@ -331,6 +332,42 @@ static void test_event_bytes_stable(void **state)
     free(a);
     free(b);
     tm_trans_free(tx);
+}
+
+/* A batch holds each event's own bytes, in order, and parses as
+ * CompletionEventBatch: what a batching listener reads. */
+static void test_event_batch_holds_each_event(void **state)
+{
+    (void)state;
+    tm_trans_t *ok = saga_with_listeners(1), *bad = saga_with_listeners(1);
+    snprintf(bad->gid, sizeof(bad->gid), "g2");
+    tm_set_string(&bad->reason, "step 01 failed");
+    const uint8_t *ev[2];
+    size_t lens[2], len;
+    uint8_t *a = tm_event_pack(ok, 2, TM_SLOT_COMMIT, &lens[0]);
+    uint8_t *b = tm_event_pack(bad, 2, TM_SLOT_ROLLBACK, &lens[1]);
+    ev[0] = a;
+    ev[1] = b;
+    uint8_t *batch = tm_event_batch_pack(ev, lens, 2, &len);
+    assert_non_null(batch);
+    Trellis__V1__CompletionEventBatch *m =
+        trellis__v1__completion_event_batch__unpack(NULL, len, batch);
+    assert_non_null(m);
+    assert_int_equal(m->n_events, 2);
+    assert_string_equal(m->events[0]->gid, "g1");
+    assert_int_equal(m->events[0]->status,
+                     TRELLIS__V1__TRANS_STATUS__TRANS_SUCCEEDED);
+    assert_string_equal(m->events[1]->gid, "g2");
+    assert_string_equal(m->events[1]->branch_id, "ev1");
+    assert_string_equal(m->events[1]->reason, "step 01 failed");
+    assert_int_equal(m->events[1]->status,
+                     TRELLIS__V1__TRANS_STATUS__TRANS_FAILED);
+    trellis__v1__completion_event_batch__free_unpacked(m, NULL);
+    free(batch);
+    free(a);
+    free(b);
+    tm_trans_free(ok);
+    tm_trans_free(bad);
 }
 
 /* ---- branch listeners (tm_kind_branch_event.c) -------------------- */
@@ -428,6 +465,11 @@ static void test_branch_listeners_validated(void **state)
     assert_non_null(strstr(err, "at most 8 allowed together"));
     o.n_listeners = 0;
     assert_int_equal(tm_validate_options(&o, &l, err, sizeof(err)), 0);
+    o.listener_batch = TM_LISTENER_BATCH_MAX;
+    assert_int_equal(tm_validate_options(&o, &l, err, sizeof(err)), 0);
+    o.listener_batch = TM_LISTENER_BATCH_MAX + 1;
+    assert_int_equal(tm_validate_options(&o, &l, err, sizeof(err)), TM_INVALID);
+    assert_non_null(strstr(err, "options.listener_batch is 257"));
     Trellis__V1__RegisterBranchRequest rb =
         TRELLIS__V1__REGISTER_BRANCH_REQUEST__INIT;
     rb.gid = "g";
@@ -646,6 +688,8 @@ int main(void)
                                         clear_run),
         cmocka_unit_test_setup_teardown(test_event_bytes_stable, clear_run,
                                         clear_run),
+        cmocka_unit_test_setup_teardown(test_event_batch_holds_each_event,
+                                        clear_run, clear_run),
         cmocka_unit_test_setup_teardown(
             test_events_appended_per_listener_and_step, clear_run, clear_run),
         cmocka_unit_test_setup_teardown(test_registered_gets_its_event,
