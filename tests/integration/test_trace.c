@@ -23,6 +23,7 @@
 #define PARENT "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 #define TRACE_ID "0af7651916cd43dd8448eb211c80319c"
 #define STATE "congo=t61rcWkgMzE, rojo=00f067aa0ba902b7"
+#define OTHER "00-11111111111111111111111111111111-2222222222222222-00"
 
 static int started_on_mysql; /* the _mysql twin: the takeover ran already */
 
@@ -87,6 +88,11 @@ static void test_saga_calls_carry_trace(void **state)
                      TRELLIS_TRANS_SUCCEEDED);
     assert_int_equal(assert_all_calls(t, "trace-ok", PARENT, STATE, "action"),
                      2);
+    /* sent again with another trace context: the same saga, unchanged */
+    trellis_options_t again = traced(OTHER, "");
+    assert_int_equal(submit_traced(t, "trace-ok", ok, 2, &again),
+                     TRELLIS_TRANS_SUCCEEDED);
+    assert_all_calls(t, "trace-ok", PARENT, STATE, NULL);
     const char *failing[] = {"", "", "fail"};
     assert_int_equal(submit_traced(t, "trace-fail", failing, 3, &o),
                      TRELLIS_TRANS_FAILED);
@@ -195,7 +201,8 @@ static void test_refused_inputs(void **state)
 }
 
 /* TCC: Begin carries the trace context; the SDK's helper sends it with
- * the try it calls itself, trellisd with the confirm. */
+ * the try it calls itself, trellisd with the confirm. A repeated Begin
+ * with another trace context changes nothing. */
 static void test_tcc_begin_carries_trace(void **state)
 {
     itest_t *t = itest_start(state, "trace_tcc", NULL);
@@ -208,6 +215,10 @@ static void test_tcc_begin_carries_trace(void **state)
     trellis_tcc_t *tcc = NULL;
     assert_int_equal(
         trellis_tcc_begin(t->client, "trace-tcc", &o, &tcc, err, sizeof err),
+        TRELLIS_OK);
+    trellis_options_t again = traced(OTHER, "");
+    assert_int_equal(
+        trellis_begin(t->client, "trace-tcc", &again, err, sizeof err),
         TRELLIS_OK);
     assert_int_equal(trellis_tcc_call_branch(tcc, try_t, confirm_t, cancel_t,
                                              "", 0, NULL, NULL, err,
