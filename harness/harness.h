@@ -268,6 +268,10 @@ typedef struct {
     /* A batching listener's call (dtm-op "notify_batch"): the events it
      * carried (each has its own record); 0 for any other call. */
     int batch;
+    /* The W3C trace context the call carried ("" when none): traceparent
+     * and tracestate as received. */
+    char traceparent[257];
+    char tracestate[513];
 } harness_part_call_t;
 
 /* A (gid, branch) whose forward op took effect and was not undone. */

@@ -418,6 +418,23 @@ int tm_server_rpc_expired(const tm_rpc_t *rpc)
     return gpr_time_cmp(rpc->deadline, now) < 0;
 }
 
+size_t tm_server_rpc_metadata(const tm_rpc_t *rpc, const char *key,
+                              const char **values, size_t *lens, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rpc->md.count; i++) {
+        const grpc_metadata *m = &rpc->md.metadata[i];
+        if (grpc_slice_str_cmp(m->key, key) != 0)
+            continue;
+        if (n < max) {
+            values[n] = (const char *)GRPC_SLICE_START_PTR(m->value);
+            lens[n] = GRPC_SLICE_LENGTH(m->value);
+        }
+        n++;
+    }
+    return n;
+}
+
 int tm_server_add_method(tm_server_t *s, const char *method,
                          const ProtobufCMessageDescriptor *req_desc,
                          tm_method_fn fn, void *user, char *err, size_t errlen)

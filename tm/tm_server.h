@@ -116,6 +116,14 @@ int tm_server_watch_cancel(tm_rpc_t *rpc, tm_rpc_cancel_fn fn, void *user,
  * Any thread. */
 void *tm_server_rpc_user(const tm_rpc_t *rpc);
 
+/* The values of request metadata key (lower case, as gRPC delivers keys)
+ * that rpc carried, in order: the first max go to values[i] (borrowed: as
+ * long as rpc) with lens[i] bytes (not NUL-terminated; the bytes as
+ * received). Returns how many the request had, which may be more than
+ * max. Any thread while rpc is held. */
+size_t tm_server_rpc_metadata(const tm_rpc_t *rpc, const char *key,
+                              const char **values, size_t *lens, size_t max);
+
 /* 1 once the client's deadline for rpc has passed (nobody waits for the
  * answer any more); 0 without a deadline. */
 int tm_server_rpc_expired(const tm_rpc_t *rpc);
