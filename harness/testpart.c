@@ -26,7 +26,7 @@
  *   steps   = step *( "," step )
  *   step    = "ok" | "fail" | "fail:" N | "ongoing:" N | "unavail:" N
  *           | "hang:" MS [ ":" N ] | "slow:" MS | "hold"
- *           | "reply:" TEXT | "replyn:" N
+ *           | "reply:" TEXT | "replyn:" N | "say:" TEXT
  *
  * A clause starting with "#" is a comment (padding for size tests).
  * A clause without an opname applies to the forward op (action, try,
@@ -47,7 +47,11 @@
  * "reply:TEXT" makes every successful call of the op reply with the bytes
  * TEXT (up to the next "," or ";"; a TEXT with "=" needs the clause's
  * opname: "action=reply:booking=42"), "replyn:N" with N bytes of the
- * digits 0123456789 repeated (for size tests). Examples:
+ * digits 0123456789 repeated (for size tests). "say:TEXT" makes every
+ * answer of the op carry TEXT as its status message instead of
+ * "testpart: OP ANSWER", with %XX decoded to the byte XX (so a test can
+ * send quotes, markup, control characters or bytes that are not UTF-8 as
+ * a participant's error message: "fail;action=say:%3Cb%3Ex"). Examples:
  *   ""                               every op succeeds at once
  *   "fail"                           the action fails for business reasons
  *   "ongoing:3"                      the action is ONGOING 3 times, then ok
@@ -183,6 +187,8 @@ typedef struct {
     const char *reply; /* reply:TEXT, into the payload; NULL: none */
     size_t reply_len;  /* TEXT's length, or replyn's N */
     int reply_digits;  /* replyn:N: N digits, not TEXT */
+    const char *say;   /* say:TEXT, into the payload; NULL: the default */
+    size_t say_len;
 } plan_t;
 
 static int parse_int(const char *s, size_t len, int *out)
@@ -248,6 +254,11 @@ static int parse_step(plan_t *p, const char *s, size_t len)
         p->reply = args;
         p->reply_len = alen;
         p->reply_digits = 0;
+        return 0;
+    }
+    if (word_is(s, head, "say")) {
+        p->say = args;
+        p->say_len = alen;
         return 0;
     }
     if (word_is(s, head, "replyn")) {
@@ -650,6 +661,36 @@ static void reply_with(trellis_reply_t *reply, const plan_t *p)
     reply->body_len = p->reply_len;
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* say:TEXT with %XX decoded, into out[len] (cut to fit; a decoded NUL
+ * ends it). */
+static void say_text(const plan_t *p, char *out, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->say_len && n + 1 < len; i++) {
+        int hi = -1, lo = -1;
+        if (p->say[i] == '%' && i + 2 < p->say_len &&
+            (hi = hex_digit(p->say[i + 1])) >= 0 &&
+            (lo = hex_digit(p->say[i + 2])) >= 0) {
+            out[n++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[n++] = p->say[i];
+        }
+    }
+    out[n] = '\0';
+}
+
 /* One letter per op status of a BranchEvent: Pending, Succeeded, Failed,
  * sKipped, '-' no such op. */
 static char status_letter(int s)
@@ -738,11 +779,14 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     reply->code = REPLY_CODES[a];
     if (a == ANS_OK && !bad && plan.reply_len)
         reply_with(reply, &plan);
-    snprintf(reply->message, sizeof reply->message, "testpart: %s %s",
-             OPS[op].name,
-             bad  ? "bad script"
-             : !b ? "out of memory"
-                  : r.answer);
+    if (!bad && b && plan.say)
+        say_text(&plan, reply->message, sizeof reply->message);
+    else
+        snprintf(reply->message, sizeof reply->message, "testpart: %s %s",
+                 OPS[op].name,
+                 bad  ? "bad script"
+                 : !b ? "out of memory"
+                      : r.answer);
     if (bad)
         fprintf(stderr, "testpart: bad script %.*s\n", (int)payload_len,
                 (const char *)payload);

@@ -64,10 +64,11 @@ int tm_console_read_token(const char *path, char **token, char *err,
     }
     char buf[TM_CONSOLE_TOKEN_MAX + 2];
     size_t n = fread(buf, 1, sizeof buf, f);
-    int failed = ferror(f);
+    int failed = ferror(f) ? errno : 0;
     fclose(f);
     if (failed) {
-        snprintf(err, errlen, "cannot read --http-token-file %s", path);
+        snprintf(err, errlen, "cannot read --http-token-file %s: %s", path,
+                 strerror(failed));
         return -1;
     }
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||

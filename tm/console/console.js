@@ -108,7 +108,7 @@
     const status = el("select", { name: "status", id: "f-status" }, el("option", { value: "" }, "any"));
     for (const s of STATUSES) {
       const o = el("option", { value: s }, s);
-      if (params.get("status") === s) o.selected = true;
+      if (params.get("status") === s) o.defaultSelected = true;
       status.appendChild(o);
     }
     const input = (name, placeholder) => {
@@ -332,11 +332,8 @@
         bar.appendChild(svg("title", {}, b.branch_id + " " + op.kind + ": " + op.status + ", " + op.attempts + " attempts"));
         g.appendChild(bar);
       }
-      op.attempt_ms.forEach((ms, k) => {
-        const c = svg("circle", { class: "attempt", cx: x(ms), cy: y + ROW_H / 2, r: 4 });
-        c.appendChild(svg("title", {}, "attempt " + (k + 1) + " at +" + (ms - t0) + " ms"));
-        g.appendChild(c);
-      });
+      /* The end first, the attempts over it: an attempt that ended in the
+       * same millisecond stays visible. */
       if (op.finished_ms && (status === "succeeded" || status === "failed")) {
         const cx = x(op.finished_ms), cy = y + ROW_H / 2;
         const end = svg("path", {
@@ -346,12 +343,22 @@
         end.appendChild(svg("title", {}, op.kind + " " + op.status + " at +" + (op.finished_ms - t0) + " ms"));
         g.appendChild(end);
       }
+      op.attempt_ms.forEach((ms, k) => {
+        const c = svg("circle", { class: "attempt", cx: x(ms), cy: y + ROW_H / 2, r: 3 });
+        c.appendChild(svg("title", {}, "attempt " + (k + 1) + " at +" + (ms - t0) + " ms"));
+        g.appendChild(c);
+      });
       s.appendChild(g);
     });
     const mark = (kind, ms, label, level) => {
       const mx = x(ms);
       s.appendChild(svg("line", { class: "mark " + kind, x1: mx, y1: 12 + level * 14, x2: mx, y2: axisY }));
-      s.appendChild(svg("text", { class: "mark-label " + kind, x: mx + 3, y: 10 + level * 14 }, label));
+      /* Labels near the right edge go to the left of their line. */
+      const left = mx > LABEL_W + PLOT_W * 0.75;
+      s.appendChild(svg("text", {
+        class: "mark-label " + kind, x: left ? mx - 3 : mx + 3, y: 10 + level * 14,
+        "text-anchor": left ? "end" : "start",
+      }, label));
     };
     mark("created", t0, "created", 0);
     if (d) mark("decision", d.ms, "decision: " + d.what, 1);
