@@ -8,6 +8,11 @@
  * GRPC_OP_RECV_CLOSE_ON_SERVER batch started before the handler runs,
  * dropped when it completes: the call is over, answered or cancelled).
  * The last one frees the rpc, so neither completion can see it freed.
+ *
+ * An in-process call (tm_server_call_local, the console's API) is an rpc
+ * without a grpc_call: one reference (the handler's), no close watch, no
+ * deadline; its reply is packed for the caller's done function instead of
+ * a batch, and it is freed right after.
  */
 #include "tm_server.h"
 
