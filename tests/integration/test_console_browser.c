@@ -2,9 +2,10 @@
  * test_console_browser.c: the web console in a real browser. Headless
  * Chromium (harness_browser_*) loads the pages from a real trellisd
  * holding transactions of every mode and status — sagas that succeeded
- * and were compensated, a TCC transaction, a message, one begun and left
- * prepared, one held unfinished at the test participant, one
- * force-stopped through the API — and the test reads what the page shows
+ * and were compensated, a TCC transaction, an XA branch, a message, one
+ * begun and left prepared, one held unfinished at the test participant,
+ * one held while it rolls back (aborting), one force-stopped through the
+ * API — and the test reads what the page shows
  * after its scripts ran: the rows and their statuses, filters and pages,
  * each op's result, the timeline chart's SVG (one marker per attempt, the
  * decision, the end), the refresh of an unfinished one, the operator
@@ -119,6 +120,43 @@ static void begun(itest_t *t, const char *gid)
                      TRELLIS_OK);
 }
 
+/* A saga whose second step fails and whose first compensation is held at
+ * the test participant: it stays ABORTING until released. */
+static void aborting(itest_t *t, const char *gid)
+{
+    trellis_options_t o = itest_options();
+    o.wait_result = 0;
+    const char *payloads[] = {"compensate=hold", "fail"};
+    trellis_saga_t *s = itest_saga(t, gid, payloads, 2, &o);
+    itest_submit(t, s, NULL, 0);
+    trellis_saga_free(s);
+    itest_control(harness_server_addr(t->part), NULL, 0, "wait-held %s 1 10000",
+                  gid);
+}
+
+/* An XA branch registered by the initiator (its prepare is the
+ * initiator's), committed on submit: the test participant answers the
+ * commit. */
+static void xa(itest_t *t, const char *gid)
+{
+    char err[256], commit[96], rollback[96];
+    const char *part = harness_server_addr(t->part);
+    snprintf(commit, sizeof commit, "%s/trellis.test.Part/Commit", part);
+    snprintf(rollback, sizeof rollback, "%s/trellis.test.Part/Rollback", part);
+    begun(t, gid);
+    trellis_branch_op_t ops[] = {{TRELLIS_OP_COMMIT, commit},
+                                 {TRELLIS_OP_ROLLBACK, rollback}};
+    assert_int_equal(trellis_register_branch(t->client, gid, "01",
+                                             TRELLIS_MODE_XA, ops, 2, "", 0,
+                                             err, sizeof err),
+                     TRELLIS_OK);
+    trellis_trans_status_t st = TRELLIS_TRANS_UNSPECIFIED;
+    assert_int_equal(
+        trellis_submit(t->client, gid, 1, &st, NULL, 0, err, sizeof err),
+        TRELLIS_OK);
+    assert_int_equal(st, TRELLIS_TRANS_SUCCEEDED);
+}
+
 static void force_stop(itest_t *t, const char *gid, const char *token,
                        const char *reason)
 {
@@ -149,7 +187,7 @@ static void check_list(itest_t *t)
 {
     char *dom = page(t, "list", "/");
     assert_has(dom, "<span id=\"access\">operator actions enabled");
-    assert_has(dom, "<p class=\"note\" id=\"count\">7 transactions on this "
+    assert_has(dom, "<p class=\"note\" id=\"count\">9 transactions on this "
                     "page</p>");
     assert_row(dom, "cb-saga-ok", "succeeded");
     assert_row(dom, "cb-saga-comp", "failed");
@@ -158,6 +196,8 @@ static void check_list(itest_t *t)
     assert_row(dom, "cb-prepared", "prepared");
     assert_row(dom, "cb-held", "submitted");
     assert_row(dom, "cb-stopped", "failed");
+    assert_row(dom, "cb-xa", "succeeded");
+    assert_row(dom, "cb-aborting", "aborting");
     assert_has(dom, "<a href=\"/tx?gid=cb-held\" class=\"gid\">cb-held</a>");
     assert_has(dom, "force-stopped by operator: refund by hand");
     free(dom);
@@ -239,6 +279,22 @@ static void check_other_modes(itest_t *t)
     assert_has(dom, "unfinished: refreshed every 2 s");
     free(dom);
 
+    dom = page(t, "tx-xa", "/tx?gid=cb-xa");
+    assert_has(dom, "<h3>branch 01 (xa, registered)</h3>");
+    assert_op(dom, "01", "commit", "succeeded");
+    assert_op(dom, "01", "rollback", "skipped");
+    free(dom);
+
+    dom = page(t, "tx-aborting", "/tx?gid=cb-aborting");
+    assert_has(dom, "<span class=\"status st-aborting\">aborting</span>");
+    assert_op(dom, "02", "action", "failed");
+    assert_op(dom, "02", "compensate", "succeeded");
+    assert_op(dom, "01", "compensate", "pending");
+    assert_has(dom, ">decision: rollback</text>");
+    assert_has(dom, "unfinished: refreshed every 2 s");
+    free(dom);
+    screenshot(t, "aborting", "/tx?gid=cb-aborting");
+
     dom = page(t, "tx-stopped", "/tx?gid=cb-stopped");
     assert_has(dom, "<span id=\"reason\">force-stopped by operator: refund "
                     "by hand</span>");
@@ -288,6 +344,8 @@ static void test_pages(void **state)
     icon_saga_held(t, "cb-held");
     icon_saga_held(t, "cb-stopped");
     force_stop(t, "cb-stopped", token, "refund by hand");
+    xa(t, "cb-xa");
+    aborting(t, "cb-aborting");
 
     check_list(t);
     check_compensated(t);
@@ -297,7 +355,9 @@ static void test_pages(void **state)
     const char *part = harness_server_addr(t->part);
     itest_control(part, NULL, 0, "release cb-held");
     itest_control(part, NULL, 0, "release cb-stopped");
+    itest_control(part, NULL, 0, "release cb-aborting");
     trellis_trans_info_free(itest_wait_final(t, "cb-held"));
+    trellis_trans_info_free(itest_wait_final(t, "cb-aborting"));
     itest_pass(state);
 }
 
