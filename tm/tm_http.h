@@ -1,7 +1,7 @@
 /*
  * tm_http: trellisd's small HTTP server on libmicrohttpd, shared by the
  * metrics endpoint (tm_metrics_http.c, --metrics-listen) and the web
- * console (tm_console_http.c, --http-listen). It owns the daemon, the
+ * console (tm_console.c, --http-listen). It owns the daemon, the
  * address parsing, the request body of a POST and the headers every
  * answer carries; what a path means is the handler's.
  *

@@ -323,10 +323,12 @@ static void answer_query(const tm_http_api_t *api, const char *gid,
     tm_json_obj_begin(&j);
     tm_json_kv_int(&j, "now_ms", tm_wall_ms());
     tm_json_key(&j, "transaction");
-    if (qr->trans)
+    if (qr->trans) {
         tm_trans_json(&j, qr->trans, 1);
-    else
-        tm_json_obj_begin(&j), tm_json_obj_end(&j);
+    } else { /* a Query reply always has one; say so rather than crash */
+        tm_json_obj_begin(&j);
+        tm_json_obj_end(&j);
+    }
     tm_json_obj_end(&j);
     protobuf_c_message_free_unpacked(&qr->base, NULL);
     answer_json(ans, 200, &j);

@@ -73,6 +73,7 @@ void icon_saga_held(itest_t *t, const char *gid)
 {
     trellis_options_t o = itest_options();
     o.wait_result = 0;
+    o.request_timeout_ms = ICON_HELD_TIMEOUT_MS;
     const char *payloads[] = {"hold"};
     trellis_saga_t *s = itest_saga(t, gid, payloads, 1, &o);
     assert_int_equal(itest_submit(t, s, NULL, 0), TRELLIS_TRANS_SUBMITTED);

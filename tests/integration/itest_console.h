@@ -45,9 +45,15 @@ int icon_post(itest_t *t, const char *path, const char *token, const char *body,
  * token[tlen] gets the token. Remove the file with unlink when done. */
 void icon_token_file(char *path, size_t len, char *token, size_t tlen);
 
+/* The request timeout of the held transactions' branch calls: long enough
+ * that the one held call is never abandoned and tried again (each held
+ * call takes one of the test participant's threads). */
+#define ICON_HELD_TIMEOUT_MS 600000
+
 /* A saga of one step scripted "hold" submitted without waiting: it stays
- * SUBMITTED with its action held at the test participant until
- * itest_control(..., "release GID"). Waits until the call is held. */
+ * SUBMITTED with its action's one attempt held at the test participant
+ * until itest_control(..., "release GID"). Waits until the call is
+ * held. */
 void icon_saga_held(itest_t *t, const char *gid);
 
 /* A TCC transaction through the SDK's helper (try called by the
