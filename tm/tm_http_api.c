@@ -181,22 +181,25 @@ static ProtobufCMessage *call_method(const tm_http_api_t *api,
 /* ---- parameters -----------------------------------------------------------
  */
 
-/* "500ms", "30s", "10m", "2h", "1d" as ms; -1 when it is none of these. */
+#define DURATION_MAX_MS (100LL * 365 * 86400000) /* a century */
+
+/* "500ms", "30s", "10m", "2h", "1d" (at most DURATION_MAX_MS) as ms; -1
+ * when it is none of these. */
 static int64_t parse_duration(const char *s)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *s < '0' || *s > '9' || errno || v > 100LL * 365 * 86400)
-        return -1;
     static const struct {
         const char *unit;
         int64_t ms;
     } units[] = {
         {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *s < '0' || *s > '9' || errno)
+        return -1;
     for (size_t i = 0; i < sizeof units / sizeof *units; i++)
         if (strcmp(end, units[i].unit) == 0)
-            return (int64_t)v * units[i].ms;
+            return v <= DURATION_MAX_MS / units[i].ms ? v * units[i].ms : -1;
     return -1;
 }
 

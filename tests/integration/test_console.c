@@ -158,6 +158,7 @@ static void test_bad_requests(void **state)
         {"/api/transactions?limit=abc", 400, "from 1 to 1000"},
         {"/api/transactions?older_than=5x", 400, "such as 500ms"},
         {"/api/transactions?newer_than=-1s", 400, "such as 500ms"},
+        {"/api/transactions?older_than=99999999999d", 400, "such as 500ms"},
         {"/api/transactions?colour=red", 400, "unknown parameter"},
         {"/api/transactions?page_token=nonsense", 400,
          "page_token is not one this server handed out"},
