@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "trellis/trellis_msg.h"
@@ -119,6 +120,46 @@ void icon_message(itest_t *t, const char *gid)
         TRELLIS_OK);
     trellis_msg_free(m);
     trellis_trans_info_free(itest_wait_final(t, gid));
+}
+
+typedef struct {
+    itest_t *t;
+    const char *gid;
+} known_t;
+
+/* 1 once trellisd knows the gid (a Query finds it). */
+static int gid_known(void *arg)
+{
+    known_t *k = arg;
+    char err[256];
+    trellis_trans_info_t *info = NULL;
+    trellis_rc_t rc =
+        trellis_query(k->t->client, k->gid, &info, err, sizeof err);
+    if (info)
+        trellis_trans_info_free(info);
+    return rc == TRELLIS_OK;
+}
+
+void icon_workflow(itest_t *t, const char *gid)
+{
+    char bin[1024], local[1024];
+    snprintf(bin, sizeof bin, "%s/bin/trellis-wfsvc", harness_build_dir());
+    assert_non_null(harness_path(t->h, "wfsvc.local", local, sizeof local));
+    mkdir(local, 0755);
+    const char *const args[] = {"--tm",        harness_server_addr(t->tm),
+                                "--part",      harness_server_addr(t->part),
+                                "--local-dir", local,
+                                NULL};
+    harness_server_t *svc = harness_server_start(t->h, "wfsvc", bin, args);
+    assert_non_null(svc);
+    itest_control(harness_server_addr(svc), NULL, 0,
+                  "start %s 0 saga:ok|local|tcc:ok|end:commit", gid);
+    /* wfsvc starts the run on a thread of its own. */
+    known_t k = {t, gid};
+    assert_true(harness_poll(gid_known, &k, ITEST_FINAL_TIMEOUT_MS, 20));
+    trellis_trans_info_t *info = itest_wait_final(t, gid);
+    assert_int_equal(info->status, TRELLIS_TRANS_SUCCEEDED);
+    trellis_trans_info_free(info);
 }
 
 void icon_saga_hostile(itest_t *t, const char *gid)

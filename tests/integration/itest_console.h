@@ -64,6 +64,11 @@ void icon_tcc(itest_t *t, const char *gid);
  * transaction (trellis_msg_send) and waited until final: SUCCEEDED. */
 void icon_message(itest_t *t, const char *gid);
 
+/* A workflow run by trellis-wfsvc (harness/wfsvc.c, started here on the
+ * fixture's trellisd and test participant): a saga, a local and a TCC
+ * step, then commit; waited until final: SUCCEEDED. */
+void icon_workflow(itest_t *t, const char *gid);
+
 /* A saga of two steps: the first with ICON_HOSTILE_PAYLOAD, the second
  * ICON_HOSTILE_FAIL; it rolls back: FAILED. */
 void icon_saga_hostile(itest_t *t, const char *gid);

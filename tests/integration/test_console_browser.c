@@ -2,7 +2,8 @@
  * test_console_browser.c: the web console in a real browser. Headless
  * Chromium (harness_browser_*) loads the pages from a real trellisd
  * holding transactions of every mode and status — sagas that succeeded
- * and were compensated, a TCC transaction, an XA branch, a message, one
+ * and were compensated, a TCC transaction, an XA branch, a workflow
+ * (trellis-wfsvc: saga, local and TCC steps), a message, one
  * begun and left prepared, one held unfinished at the test participant,
  * one held while it rolls back (aborting), one force-stopped through the
  * API — and the test reads what the page shows
@@ -188,7 +189,7 @@ static void check_list(itest_t *t)
 {
     char *dom = page(t, "list", "/");
     assert_has(dom, "<span id=\"access\">operator actions enabled");
-    assert_has(dom, "<p class=\"note\" id=\"count\">9 transactions on this "
+    assert_has(dom, "<p class=\"note\" id=\"count\">10 transactions on this "
                     "page</p>");
     assert_row(dom, "cb-saga-ok", "succeeded");
     assert_row(dom, "cb-saga-comp", "failed");
@@ -199,6 +200,7 @@ static void check_list(itest_t *t)
     assert_row(dom, "cb-stopped", "failed");
     assert_row(dom, "cb-xa", "succeeded");
     assert_row(dom, "cb-aborting", "aborting");
+    assert_row(dom, "cb-workflow", "succeeded");
     assert_has(dom, "<a href=\"/tx?gid=cb-held\" class=\"gid\">cb-held</a>");
     assert_has(dom, "force-stopped by operator: refund by hand");
     free(dom);
@@ -286,6 +288,17 @@ static void check_other_modes(itest_t *t)
     assert_op(dom, "01", "rollback", "skipped");
     free(dom);
 
+    dom = page(t, "tx-workflow", "/tx?gid=cb-workflow");
+    assert_has(dom, "<h3>branch 00 (workflow, registered)</h3>");
+    assert_op(dom, "00", "resume", "succeeded");
+    assert_op(dom, "03", "try", "succeeded");
+    assert_has(dom, "<h3>branch 02 (local, registered)</h3>");
+    assert_op(dom, "01", "action", "succeeded");
+    assert_op(dom, "03", "confirm", "succeeded");
+    assert_has(dom, ">finished: succeeded</text>");
+    free(dom);
+    screenshot(t, "workflow", "/tx?gid=cb-workflow");
+
     dom = page(t, "tx-aborting", "/tx?gid=cb-aborting");
     assert_has(dom, "<span class=\"status st-aborting\">aborting</span>");
     assert_op(dom, "02", "action", "failed");
@@ -344,6 +357,7 @@ static void test_pages(void **state)
     force_stop(t, "cb-stopped", token, "refund by hand");
     xa(t, "cb-xa");
     aborting(t, "cb-aborting");
+    icon_workflow(t, "cb-workflow");
 
     check_list(t);
     check_compensated(t);
