@@ -5,10 +5,13 @@
  */
 #include "tm_console.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tm_console_assets.h"
 #include "tm_http.h"
@@ -16,9 +19,12 @@
 
 #define TEXT "text/plain; charset=utf-8"
 
+#define HOST_NAME_MAX_LEN 253
+
 struct tm_console {
     tm_http_api_t api;
     char *token;
+    char *allow_hosts; /* --http-allow-hosts, checked */
     tm_http_t *http;
 };
 
@@ -91,6 +97,78 @@ int tm_console_read_token(const char *path, char **token, char *err,
     return 0;
 }
 
+/* The name part of a Host header into out: "[v6]:port" -> "[v6]",
+ * "name:port" -> "name". */
+static void host_name_of(const char *host, char *out, size_t len)
+{
+    size_t n = strlen(host);
+    const char *close = host[0] == '[' ? strchr(host, ']') : NULL;
+    if (close)
+        n = (size_t)(close - host) + 1;
+    else if (strchr(host, ':'))
+        n = (size_t)(strchr(host, ':') - host);
+    snprintf(out, len, "%.*s", (int)n, host);
+}
+
+static int is_ip_literal(const char *name)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    char inner[INET6_ADDRSTRLEN + 2];
+    size_t n = strlen(name);
+    if (inet_pton(AF_INET, name, buf) == 1)
+        return 1;
+    if (n < 3 || n - 2 >= sizeof inner || name[0] != '[' || name[n - 1] != ']')
+        return 0;
+    memcpy(inner, name + 1, n - 2);
+    inner[n - 2] = '\0';
+    return inet_pton(AF_INET6, inner, buf) == 1;
+}
+
+/* 1 when name is one of the comma-separated names of allow. */
+static int in_list(const char *name, const char *allow)
+{
+    size_t n = strlen(name);
+    for (const char *p = allow; p && *p;) {
+        size_t k = strcspn(p, ",");
+        if (k == n && strncasecmp(p, name, n) == 0)
+            return 1;
+        p += k + (p[k] == ',');
+    }
+    return 0;
+}
+
+int tm_console_host_allowed(const char *host, const char *allow)
+{
+    char name[HOST_NAME_MAX_LEN + 3];
+    if (!host)
+        return 1;
+    if (strlen(host) > HOST_NAME_MAX_LEN + 8)
+        return 0;
+    host_name_of(host, name, sizeof name);
+    return is_ip_literal(name) || strcasecmp(name, "localhost") == 0 ||
+           in_list(name, allow);
+}
+
+/* --http-allow-hosts: names of letters, digits, '-' and '.', comma
+ * separated, none empty. */
+static int check_allow_hosts(const char *allow, char *err, size_t errlen)
+{
+    for (const char *p = allow; *p;) {
+        size_t k = strcspn(p, ",");
+        size_t ok = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+                              "VWXYZ0123456789-.");
+        if (k == 0 || k > HOST_NAME_MAX_LEN || ok < k) {
+            snprintf(err, errlen,
+                     "--http-allow-hosts \"%s\": give host names (letters, "
+                     "digits, '-' and '.') separated by commas",
+                     allow);
+            return -1;
+        }
+        p += k + (p[k] == ',');
+    }
+    return 0;
+}
+
 static const tm_console_asset_t *asset_of(const char *path)
 {
     /* The page is one file for both views; its script reads the path. */
@@ -107,6 +185,13 @@ static void on_request(void *user, const tm_http_req_t *req,
 {
     const tm_console_t *c = user;
     const char *path = tm_http_path(req);
+    if (!tm_console_host_allowed(tm_http_header(req, "Host"), c->allow_hosts)) {
+        tm_http_answer_static(ans, 403, TEXT,
+                              "this console does not answer to that Host; "
+                              "name it in --http-allow-hosts (a guard "
+                              "against DNS rebinding)\n");
+        return;
+    }
     if (strncmp(path, "/api/", 5) == 0) {
         tm_http_api_answer(&c->api, req, ans);
         return;
@@ -131,17 +216,28 @@ static void on_request(void *user, const tm_http_req_t *req,
                               .body_static = 1};
 }
 
-int tm_console_start(const char *addr, const char *token_file, tm_server_t *srv,
+static void console_free(tm_console_t *c)
+{
+    free(c->token);
+    free(c->allow_hosts);
+    free(c);
+}
+
+int tm_console_start(const char *addr, const char *token_file,
+                     const char *allow_hosts, tm_server_t *srv,
                      tm_console_t **out, int *port, char *err, size_t errlen)
 {
+    if (check_allow_hosts(allow_hosts, err, errlen) != 0)
+        return -1;
     tm_console_t *c = calloc(1, sizeof *c);
-    if (!c) {
+    if (!c || !(c->allow_hosts = strdup(allow_hosts))) {
+        free(c);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     if (token_file[0] &&
         tm_console_read_token(token_file, &c->token, err, errlen) != 0) {
-        free(c);
+        console_free(c);
         return -1;
     }
     c->api.srv = srv;
@@ -149,8 +245,7 @@ int tm_console_start(const char *addr, const char *token_file, tm_server_t *srv,
     c->api.token_len = c->token ? strlen(c->token) : 0;
     if (tm_http_start(addr, "console", on_request, c, &c->http, port, err,
                       errlen) != 0) {
-        free(c->token);
-        free(c);
+        console_free(c);
         return -1;
     }
     *out = c;

@@ -250,8 +250,9 @@ int main(int argc, char **argv)
     tm_console_t *console = NULL;
     int console_port = 0;
     if (cfg.http_listen[0] &&
-        tm_console_start(cfg.http_listen, cfg.http_token_file, srv, &console,
-                         &console_port, err, sizeof(err)) != 0)
+        tm_console_start(cfg.http_listen, cfg.http_token_file,
+                         cfg.http_allow_hosts, srv, &console, &console_port,
+                         err, sizeof(err)) != 0)
         return fail("console", err);
     tm_engine_resume_all(eng);
     if (cfg.port_file[0] &&

@@ -23,8 +23,8 @@ int icon_port(itest_t *t)
 int icon_get(itest_t *t, const char *path, char **body, char **head)
 {
     char req[2048];
-    int n =
-        snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
     assert_true(n > 0 && (size_t)n < sizeof req);
     int code = harness_http(icon_port(t), req, (size_t)n, head, body);
     assert_true(code > 0);
@@ -41,7 +41,7 @@ int icon_post(itest_t *t, const char *path, const char *token, const char *body,
     char *req = malloc(cap);
     assert_non_null(req);
     int n = snprintf(req, cap,
-                     "POST %s HTTP/1.0\r\nHost: x\r\n%sContent-Type: "
+                     "POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%sContent-Type: "
                      "text/plain\r\nContent-Length: %zu\r\n\r\n",
                      path, auth, blen);
     assert_true(n > 0 && (size_t)n + blen < cap);

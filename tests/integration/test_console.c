@@ -6,8 +6,9 @@
  * security headers; participant data that could be markup or is not UTF-8
  * comes back as escaped printable ASCII; writes are refused 403 without a
  * configured token, 401 without the right one, and work with it (retry
- * now, force stop, which Query then shows); a token file that cannot be
- * used stops trellisd at start.
+ * now, force stop, which Query then shows); a Host the console does not
+ * answer to is refused (DNS rebinding); a token file that cannot be used
+ * stops trellisd at start.
  */
 #include "itest_console.h"
 
@@ -313,6 +314,49 @@ static void test_token_guards_writes(void **state)
     itest_pass(state);
 }
 
+/* The Host guard (DNS rebinding): IP literals, localhost and the names of
+ * --http-allow-hosts are answered, other names refused 403. */
+static void test_host_guard(void **state)
+{
+    const char *args[] = {"--http-listen", "127.0.0.1:0", "--http-allow-hosts",
+                          "trellis.internal,console.example", NULL};
+    itest_t *t = itest_start(state, "console-host", args);
+    static const struct {
+        const char *host;
+        int code;
+    } cases[] = {
+        {"127.0.0.1:7480", 200},
+        {"localhost", 200},
+        {"[::1]:7480", 200},
+        {"TRELLIS.internal:7480", 200},
+        {"console.example", 200},
+        {"evil.example:7480", 403},
+        {"trellis.internal.evil", 403},
+        {"internal", 403},
+        {"127.0.0.1.evil.example", 403},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char req[256], *body = NULL;
+        int n = snprintf(req, sizeof req,
+                         "GET /api/info HTTP/1.0\r\nHost: %s\r\n\r\n",
+                         cases[i].host);
+        int code = harness_http(icon_port(t), req, (size_t)n, NULL, &body);
+        if (code != cases[i].code)
+            fail_msg("Host %s: HTTP %d, want %d: %s", cases[i].host, code,
+                     cases[i].code, body);
+        if (code == 403)
+            assert_has(body, "--http-allow-hosts");
+        free(body);
+    }
+    /* An HTTP/1.0 client may name no host at all (a browser always does). */
+    const char *bare = "GET /api/info HTTP/1.0\r\n\r\n";
+    char *body = NULL;
+    assert_int_equal(
+        harness_http(icon_port(t), bare, strlen(bare), NULL, &body), 200);
+    free(body);
+    itest_pass(state);
+}
+
 /* trellisd with a token file it cannot use does not start, and says why. */
 static void expect_refused(harness_t *h, const char *name,
                            const char *const *args, const char *says)
@@ -366,6 +410,10 @@ static void test_unusable_token_file(void **state)
     expect_refused(h, "tm-short", is_short, "use at least 16");
     const char *alone[] = {"--http-token-file", short_f, NULL};
     expect_refused(h, "tm-alone", alone, "needs --http-listen");
+    const char *bad_host[] = {"--http-listen", "127.0.0.1:0",
+                              "--http-allow-hosts", "good.example,bad host!",
+                              NULL};
+    expect_refused(h, "tm-badhost", bad_host, "give host names");
     harness_free(h, 1);
 }
 
@@ -379,6 +427,7 @@ int main(void)
         cmocka_unit_test_teardown(test_read_only_refuses_writes,
                                   itest_teardown),
         cmocka_unit_test_teardown(test_token_guards_writes, itest_teardown),
+        cmocka_unit_test_teardown(test_host_guard, itest_teardown),
         cmocka_unit_test(test_unusable_token_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
