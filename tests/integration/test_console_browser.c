@@ -17,7 +17,8 @@
  * ${build}/console-screenshots/.
  *
  * Without any chromium the program exits 77, which ctest reports as
- * skipped (SKIP_RETURN_CODE); CI installs chromium, so it runs there.
+ * skipped (SKIP_RETURN_CODE); CI installs chromium, so it runs there. A
+ * TRELLIS_CHROMIUM naming no executable is a failure, not a skip.
  */
 #include "itest_console.h"
 
@@ -439,6 +440,11 @@ static void test_hostile_strings_are_text(void **state)
 int main(void)
 {
     if (!harness_browser()) {
+        const char *named = getenv("TRELLIS_CHROMIUM");
+        if (named && *named) { /* asked for one that is not there: fail */
+            printf("TRELLIS_CHROMIUM=%s is not an executable\n", named);
+            return 1;
+        }
         printf("SKIP: no chromium (install Debian's chromium, or set "
                "TRELLIS_CHROMIUM)\n");
         return SKIP_CODE;
