@@ -27,7 +27,7 @@
  *   steps   = step *( "," step )
  *   step    = "ok" | "fail" | "fail:" N | "ongoing:" N | "unavail:" N
  *           | "hang:" MS [ ":" N ] | "slow:" MS | "hold"
- *           | "reply:" TEXT | "replyn:" N
+ *           | "reply:" TEXT | "replyn:" N | "say:" TEXT
  *
  * A clause starting with "#" is a comment (padding for size tests).
  * A clause without an opname applies to the forward op (action, try,
@@ -48,7 +48,11 @@
  * "reply:TEXT" makes every successful call of the op reply with the bytes
  * TEXT (up to the next "," or ";"; a TEXT with "=" needs the clause's
  * opname: "action=reply:booking=42"), "replyn:N" with N bytes of the
- * digits 0123456789 repeated (for size tests). Examples:
+ * digits 0123456789 repeated (for size tests). "say:TEXT" makes every
+ * answer of the op carry TEXT as its status message instead of
+ * "testpart: OP ANSWER", with %XX decoded to the byte XX (so a test can
+ * send quotes, markup, control characters or bytes that are not UTF-8 as
+ * a participant's error message: "fail;action=say:%3Cb%3Ex"). Examples:
  *   ""                               every op succeeds at once
  *   "fail"                           the action fails for business reasons
  *   "ongoing:3"                      the action is ONGOING 3 times, then ok
@@ -728,11 +732,14 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     reply->code = REPLY_CODES[a];
     if (a == ANS_OK && !bad && plan.reply_len)
         reply_with(reply, &plan);
-    snprintf(reply->message, sizeof reply->message, "testpart: %s %s",
-             OPS[op].name,
-             bad  ? "bad script"
-             : !b ? "out of memory"
-                  : r.answer);
+    if (!bad && b && plan.say)
+        testpart_say_text(&plan, reply->message, sizeof reply->message);
+    else
+        snprintf(reply->message, sizeof reply->message, "testpart: %s %s",
+                 OPS[op].name,
+                 bad  ? "bad script"
+                 : !b ? "out of memory"
+                      : r.answer);
     if (bad)
         fprintf(stderr, "testpart: bad script %.*s\n", (int)payload_len,
                 (const char *)payload);
