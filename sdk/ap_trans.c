@@ -291,14 +291,12 @@ static trellis_rc_t ap_forward(const tr_ap_t *a, const char *branch_id,
     trellis_client_cluster_id(a->client, cluster_id, sizeof cluster_id, ignored,
                               sizeof ignored);
     ap_md_t md;
-    trellis_rc_t rc =
-        ap_md_build(a, branch_id, cluster_id, &md, err, errlen);
+    trellis_rc_t rc = ap_md_build(a, branch_id, cluster_id, &md, err, errlen);
     if (rc != TRELLIS_OK)
         return rc;
-    rc = trellis_call_unary(target->host_port, target->method, payload,
-                            payload_len, md.keys, md.values, md.n,
-                            a->request_timeout_ms, reply, reply_len, err,
-                            errlen);
+    rc = trellis_call_unary(
+        target->host_port, target->method, payload, payload_len, md.keys,
+        md.values, md.n, a->request_timeout_ms, reply, reply_len, err, errlen);
     ap_md_free(&md);
     return rc;
 }
@@ -480,10 +478,10 @@ void tr_ap_call_branch_async(tr_ap_t *a, const char *forward_target,
 {
     char err[512];
     ap_step_t *st = calloc(1, sizeof *st);
-    trellis_rc_t rc =
-        st == NULL ? tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, sizeof err,
-                             "out of memory for a branch step")
-                   : TRELLIS_OK;
+    trellis_rc_t rc = st == NULL
+                          ? tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, sizeof err,
+                                    "out of memory for a branch step")
+                          : TRELLIS_OK;
     if (st != NULL) {
         st->a = a;
         st->cb = cb;
@@ -513,7 +511,7 @@ void tr_ap_abort_async(tr_ap_t *a, const char *reason, trellis_async_cb cb,
 {
     char err[512];
     tr_tm_req_t req;
-    trellis_rc_t rc = tr_tm_abort_req(a->gid, reason, a->wait_result, &req,
-                                      err, sizeof err);
+    trellis_rc_t rc =
+        tr_tm_abort_req(a->gid, reason, a->wait_result, &req, err, sizeof err);
     tr_async_tm_send(a->client, rc, err, &req, a->gid, cb, user);
 }

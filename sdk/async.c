@@ -48,8 +48,8 @@ struct tr_aop {
     tr_async_t *a;
     tr_aop_t *prev, *next; /* in-flight list */
     tr_call_t call;
-    tr_unary_t u;   /* what tr_call_result reads: target, method, id */
-    char *method;   /* owned copy */
+    tr_unary_t u; /* what tr_call_result reads: target, method, id */
+    char *method; /* owned copy */
     tr_chan_slot_t *slot;
     int own_slot;
     tr_chan_t *chan; /* NULL when deferred */
@@ -166,9 +166,8 @@ static void aop_defer_locked(tr_async_t *a, tr_aop_t *op, trellis_rc_t rc,
                     .target = "",
                     .timeout_ms = TR_DEFAULT_TIMEOUT_MS};
     char ignored[64];
-    *inline_fallback =
-        tr_call_start(&op->call, &u, a->cq, op, ignored, sizeof ignored) !=
-        TRELLIS_OK;
+    *inline_fallback = tr_call_start(&op->call, &u, a->cq, op, ignored,
+                                     sizeof ignored) != TRELLIS_OK;
     if (*inline_fallback)
         aop_unlink(a, op);
 }
@@ -194,9 +193,9 @@ static trellis_rc_t aop_start_locked(tr_async_t *a, tr_aop_t *op,
                        call->method);
     tr_unary_t u = {
         .channel = op->chan->channel,
-        .registered =
-            call->registered >= 0 ? op->chan->registered[call->registered]
-                                  : NULL,
+        .registered = call->registered >= 0
+                          ? op->chan->registered[call->registered]
+                          : NULL,
         .method = op->method,
         .target = call->slot->target,
         .req = call->req,
@@ -308,9 +307,9 @@ int tr_async_poll(tr_async_t *a, uint32_t timeout_ms)
 {
     if (a == NULL || a->mode != TRELLIS_ASYNC_POLL)
         return -1;
-    gpr_timespec first = gpr_time_add(
-        gpr_now(GPR_CLOCK_MONOTONIC),
-        gpr_time_from_millis((int64_t)timeout_ms, GPR_TIMESPAN));
+    gpr_timespec first =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                     gpr_time_from_millis((int64_t)timeout_ms, GPR_TIMESPAN));
     int n = 0;
     if (drive_one(a, first) <= 0)
         return 0;
@@ -339,8 +338,9 @@ trellis_rc_t tr_async_new(trellis_async_mode_t mode, tr_async_t **out,
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->drained, NULL);
     a->cq = grpc_completion_queue_create_for_next(NULL);
-    a->lame = grpc_lame_client_channel_create(
-        "trellis-deferred", GRPC_STATUS_INTERNAL, "deferred outcome (never seen)");
+    a->lame = grpc_lame_client_channel_create("trellis-deferred",
+                                              GRPC_STATUS_INTERNAL,
+                                              "deferred outcome (never seen)");
     if (mode == TRELLIS_ASYNC_THREAD) {
         if (pthread_create(&a->thread, NULL, driver_main, a) != 0) {
             tr_async_close(a);

@@ -276,11 +276,13 @@ trellis_rc_t trellis_async_saga_submit(trellis_client_t *c,
     return TRELLIS_OK;
 }
 
-trellis_rc_t trellis_async_call_unary(
-    trellis_client_t *c, const char *target, const char *method,
-    const void *req, size_t req_len, const char *const *md_keys,
-    const char *const *md_values, size_t n_md, uint32_t timeout_ms,
-    trellis_async_cb cb, void *user)
+trellis_rc_t trellis_async_call_unary(trellis_client_t *c, const char *target,
+                                      const char *method, const void *req,
+                                      size_t req_len,
+                                      const char *const *md_keys,
+                                      const char *const *md_values, size_t n_md,
+                                      uint32_t timeout_ms, trellis_async_cb cb,
+                                      void *user)
 {
     trellis_rc_t rc = tr_async_usable(c, cb);
     if (rc != TRELLIS_OK)

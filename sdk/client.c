@@ -30,8 +30,8 @@ _Static_assert(TR_TM_N_METHODS <= TR_CHAN_MAX_METHODS,
 struct trellis_client {
     uint32_t call_timeout_ms;
     tr_chan_slot_t slot;
-    tr_async_t *async; /* the asynchronous calls' queue (async.c); NULL
-                          until trellis_async_start */
+    tr_async_t *async;       /* the asynchronous calls' queue (async.c); NULL
+                                until trellis_async_start */
     pthread_mutex_t id_lock; /* guards the two below */
     int cluster_id_known;    /* a reply came from trellisd */
     char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1]; /* as it named it */
@@ -233,8 +233,8 @@ static trellis_rc_t tm_call(trellis_client_t *c, int m,
                             const ProtobufCMessageDescriptor *reply_desc,
                             ProtobufCMessage **reply, char *err, size_t errlen)
 {
-    return call_method(c, m, tr_tm_method_names[m], req, reply_desc, reply,
-                       err, errlen);
+    return call_method(c, m, tr_tm_method_names[m], req, reply_desc, reply, err,
+                       errlen);
 }
 
 trellis_rc_t tr_client_call(trellis_client_t *c, const char *method,
@@ -437,8 +437,8 @@ trellis_rc_t trellis_query(trellis_client_t *c, const char *gid,
     req.gid = pb_str(gid);
     ProtobufCMessage *rep = NULL;
     trellis_rc_t rc =
-        tm_call(c, TR_TM_QUERY, &req.base, &trellis__v1__query_reply__descriptor,
-                &rep, err, errlen);
+        tm_call(c, TR_TM_QUERY, &req.base,
+                &trellis__v1__query_reply__descriptor, &rep, err, errlen);
     if (rc != TRELLIS_OK)
         return rc;
     const Trellis__V1__QueryReply *r = (const Trellis__V1__QueryReply *)rep;

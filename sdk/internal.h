@@ -199,9 +199,8 @@ void tr_call_cancel(tr_call_t *st, const char *why);
 
 /* After tag came: the call's outcome as tr_unary_call returns it (u's
  * target, method and cluster id fields are read here). */
-trellis_rc_t tr_call_result(tr_call_t *st, const tr_unary_t *u,
-                            uint8_t **reply, size_t *reply_len, char *err,
-                            size_t errlen);
+trellis_rc_t tr_call_result(tr_call_t *st, const tr_unary_t *u, uint8_t **reply,
+                            size_t *reply_len, char *err, size_t errlen);
 
 /* trellis_call_unary's channel slot for target: the cached one (*own 0),
  * or, when the cache is full, a new one of the caller's (*own 1). NULL
@@ -379,8 +378,8 @@ typedef struct tr_async tr_async_t;
  * for the continuation's run. */
 typedef struct {
     trellis_rc_t rc;
-    const char *err;        /* "" on OK */
-    const uint8_t *reply;   /* NULL when empty */
+    const char *err;      /* "" on OK */
+    const uint8_t *reply; /* NULL when empty */
     size_t reply_len;
     const char *cluster_id; /* as the reply named it; NULL: no answer */
 } tr_aop_result_t;

@@ -174,10 +174,9 @@ static int mode_is_valid(trellis_mode_t m)
 
 static trellis_rc_t register_check(const char *gid, const char *branch_id,
                                    trellis_mode_t mode,
-                                   const trellis_branch_op_t *ops,
-                                   size_t n_ops, const void *payload,
-                                   size_t payload_len, char *err,
-                                   size_t errlen)
+                                   const trellis_branch_op_t *ops, size_t n_ops,
+                                   const void *payload, size_t payload_len,
+                                   char *err, size_t errlen)
 {
     if (gid == NULL || branch_id == NULL)
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "%s is NULL",
@@ -324,8 +323,8 @@ trellis_rc_t tr_tm_reply_read(int method, const uint8_t *buf, size_t len,
     if (desc == NULL)
         return tr_errf(TRELLIS_INTERNAL, err, errlen,
                        "no reply reader for TM method %d", method);
-    trellis_rc_t rc = tr_reply_unpack(desc, buf, len, tr_tm_method_names[method],
-                                      &out->msg, err, errlen);
+    trellis_rc_t rc = tr_reply_unpack(
+        desc, buf, len, tr_tm_method_names[method], &out->msg, err, errlen);
     if (rc == TRELLIS_OK)
         rc = reply_fields(method, out, err, errlen);
     if (rc != TRELLIS_OK)

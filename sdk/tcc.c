@@ -118,12 +118,10 @@ trellis_rc_t trellis_async_tcc_begin(trellis_client_t *c, const char *gid,
         return TRELLIS_OK;
     }
     trellis_tcc_t *t = calloc(1, sizeof *t);
-    if (t == NULL ||
-        tr_ap_init(&t->ap, &tr_ap_kind_tcc, c, gid, o) != 0) {
+    if (t == NULL || tr_ap_init(&t->ap, &tr_ap_kind_tcc, c, gid, o) != 0) {
         free(t);
         tr_async_report(c, TRELLIS_RESOURCE_EXHAUSTED,
-                        "out of memory for a TCC transaction", gid, cb,
-                        user);
+                        "out of memory for a TCC transaction", gid, cb, user);
         return TRELLIS_OK;
     }
     *out = t;

@@ -232,9 +232,8 @@ static trellis_rc_t unary_take_reply(tr_call_t *st, uint8_t **reply,
 
 /* A non-OK status: the peer's details verbatim, or a description when it
  * sent none. */
-static trellis_rc_t unary_status_error(const tr_unary_t *u,
-                                       const tr_call_t *st, char *err,
-                                       size_t errlen)
+static trellis_rc_t unary_status_error(const tr_unary_t *u, const tr_call_t *st,
+                                       char *err, size_t errlen)
 {
     size_t n = GRPC_SLICE_LENGTH(st->details);
     if (n > 0)
@@ -290,9 +289,8 @@ void tr_call_cancel(tr_call_t *st, const char *why)
                                      NULL);
 }
 
-trellis_rc_t tr_call_result(tr_call_t *st, const tr_unary_t *u,
-                            uint8_t **reply, size_t *reply_len, char *err,
-                            size_t errlen)
+trellis_rc_t tr_call_result(tr_call_t *st, const tr_unary_t *u, uint8_t **reply,
+                            size_t *reply_len, char *err, size_t errlen)
 {
     *reply = NULL;
     *reply_len = 0;

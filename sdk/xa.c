@@ -103,9 +103,9 @@ trellis_rc_t trellis_xa_abort(trellis_xa_t *x, const char *reason,
 /* ---- asynchronous (trellis_async.h) ---------------------------------- */
 
 trellis_rc_t trellis_async_xa_begin(trellis_client_t *c, const char *gid,
-                                     const trellis_options_t *o,
-                                     trellis_xa_t **out, trellis_async_cb cb,
-                                     void *user)
+                                    const trellis_options_t *o,
+                                    trellis_xa_t **out, trellis_async_cb cb,
+                                    void *user)
 {
     if (out != NULL)
         *out = NULL;
@@ -121,12 +121,10 @@ trellis_rc_t trellis_async_xa_begin(trellis_client_t *c, const char *gid,
         return TRELLIS_OK;
     }
     trellis_xa_t *x = calloc(1, sizeof *x);
-    if (x == NULL ||
-        tr_ap_init(&x->ap, &tr_ap_kind_xa, c, gid, o) != 0) {
+    if (x == NULL || tr_ap_init(&x->ap, &tr_ap_kind_xa, c, gid, o) != 0) {
         free(x);
         tr_async_report(c, TRELLIS_RESOURCE_EXHAUSTED,
-                        "out of memory for an XA transaction", gid, cb,
-                        user);
+                        "out of memory for an XA transaction", gid, cb, user);
         return TRELLIS_OK;
     }
     *out = x;
@@ -144,12 +142,13 @@ trellis_rc_t trellis_async_xa_call_branch(
     trellis_rc_t rc = tr_async_usable(x->ap.client, cb);
     if (rc == TRELLIS_OK)
         tr_ap_call_branch_async(&x->ap, prepare_target, commit_target,
-                                rollback_target, payload, payload_len, cb, user);
+                                rollback_target, payload, payload_len, cb,
+                                user);
     return rc;
 }
 
 trellis_rc_t trellis_async_xa_submit(trellis_xa_t *x, trellis_async_cb cb,
-                                      void *user)
+                                     void *user)
 {
     if (x == NULL || cb == NULL)
         return TRELLIS_INVALID_ARGUMENT;
@@ -160,7 +159,7 @@ trellis_rc_t trellis_async_xa_submit(trellis_xa_t *x, trellis_async_cb cb,
 }
 
 trellis_rc_t trellis_async_xa_abort(trellis_xa_t *x, const char *reason,
-                                     trellis_async_cb cb, void *user)
+                                    trellis_async_cb cb, void *user)
 {
     if (x == NULL || cb == NULL)
         return TRELLIS_INVALID_ARGUMENT;

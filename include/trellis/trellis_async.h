@@ -135,11 +135,13 @@ trellis_rc_t trellis_async_saga_submit(trellis_client_t *c,
 
 /* trellis_call_unary through c's queue: method at target with the request
  * bytes and metadata pairs; result->reply holds the reply. */
-trellis_rc_t trellis_async_call_unary(
-    trellis_client_t *c, const char *target, const char *method,
-    const void *req, size_t req_len, const char *const *md_keys,
-    const char *const *md_values, size_t n_md, uint32_t timeout_ms,
-    trellis_async_cb cb, void *user);
+trellis_rc_t trellis_async_call_unary(trellis_client_t *c, const char *target,
+                                      const char *method, const void *req,
+                                      size_t req_len,
+                                      const char *const *md_keys,
+                                      const char *const *md_values, size_t n_md,
+                                      uint32_t timeout_ms, trellis_async_cb cb,
+                                      void *user);
 
 /* ---- the TCC and XA helpers, step by step ------------------------------
  * The same steps as trellis_tcc.h / trellis_xa.h. begin makes *out at once

@@ -288,9 +288,9 @@ static void test_callbacks_start_calls(void **state)
         ch[i] = (chain_t){.t = t, .lock = &lock, .pending = 'B'};
         ch[i].second = i % 4 == 3 ? "fail" : "";
         snprintf(gid, sizeof gid, "ac-%d", i);
-        assert_int_equal(trellis_async_tcc_begin(c, gid, &o, &ch[i].tcc,
-                                                 chain_cb, &ch[i]),
-                         TRELLIS_OK);
+        assert_int_equal(
+            trellis_async_tcc_begin(c, gid, &o, &ch[i].tcc, chain_cb, &ch[i]),
+            TRELLIS_OK);
         assert_non_null(ch[i].tcc);
     }
     pthread_mutex_unlock(&lock);
@@ -310,8 +310,9 @@ static void test_callbacks_start_calls(void **state)
     assert_int_equal(info->status, TRELLIS_TRANS_FAILED);
     assert_int_equal(info->n_branches, 2);
     for (int b = 0; b < 2; b++)
-        assert_int_equal(itest_op(&info->branches[b], TRELLIS_OP_CANCEL)->status,
-                         TRELLIS_OP_SUCCEEDED);
+        assert_int_equal(
+            itest_op(&info->branches[b], TRELLIS_OP_CANCEL)->status,
+            TRELLIS_OP_SUCCEEDED);
     trellis_trans_info_free(info);
     itest_pass(state);
 }
@@ -353,9 +354,9 @@ static void test_tm_killed_mid_flight(void **state)
     itest_fault("hold", NULL, 0);
     for (int i = 0; i < 30; i++) {
         snprintf(gid, sizeof gid, "ak-%d", i);
-        assert_int_equal(trellis_async_begin(c, gid, &o, tally_cb,
-                                             tally_tag(ta, tags)),
-                         TRELLIS_OK);
+        assert_int_equal(
+            trellis_async_begin(c, gid, &o, tally_cb, tally_tag(ta, tags)),
+            TRELLIS_OK);
     }
     for (int i = 0; i < 10; i++) {
         snprintf(gid, sizeof gid, "akt-%d", i);
@@ -450,9 +451,9 @@ static void test_misuse(void **state)
                      TRELLIS_FAILED_PRECONDITION);
     ta->n = 0;
     trellis_client_t *c = async_client(t, TRELLIS_ASYNC_POLL);
-    assert_int_equal(trellis_async_start(c, TRELLIS_ASYNC_THREAD, err,
-                                         sizeof err),
-                     TRELLIS_FAILED_PRECONDITION);
+    assert_int_equal(
+        trellis_async_start(c, TRELLIS_ASYNC_THREAD, err, sizeof err),
+        TRELLIS_FAILED_PRECONDITION);
     assert_int_equal(trellis_async_begin(c, "am-1", NULL, NULL, NULL),
                      TRELLIS_INVALID_ARGUMENT);
     assert_int_equal(trellis_async_poll(t->client, 0), -1);
