@@ -10,6 +10,8 @@
  */
 #include "bench_async.h"
 
+#include "bench_count.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,9 +39,8 @@ struct bench_async_load {
     pthread_cond_t idle;  /* in_flight reached 0 */
     int in_flight;
     uint64_t next_n;
-    bench_load_result_t r; /* counts and first error so far */
-    uint32_t *lat_us;
-    size_t n_lat, cap_lat;
+    bench_count_t count;
+    char first_error[256];
 };
 
 /* ---- for the op ------------------------------------------------------- */
@@ -49,37 +50,9 @@ trellis_client_t *bench_async_client(const bench_async_slot_t *s)
     return s->client;
 }
 
-/* splitmix64, per slot. */
 uint64_t bench_async_rand(bench_async_slot_t *s)
 {
-    uint64_t x = (s->rng += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-/* Lock held: count one transaction that ended at end. */
-static void record_locked(bench_async_load_t *l, int ok, int64_t start,
-                          int64_t end)
-{
-    l->r.total_ok += ok;
-    l->r.total_failed += !ok;
-    if (end < l->win_start_ns || end >= l->win_end_ns)
-        return;
-    if (!ok) {
-        l->r.failed++;
-        return;
-    }
-    l->r.ok++;
-    if (l->n_lat == l->cap_lat) {
-        size_t cap = l->cap_lat ? l->cap_lat * 2 : 65536;
-        uint32_t *p = realloc(l->lat_us, cap * sizeof(*p));
-        if (!p)
-            return;
-        l->lat_us = p;
-        l->cap_lat = cap;
-    }
-    l->lat_us[l->n_lat++] = (uint32_t)((end - start) / 1000);
+    return bench_rand_next(&s->rng);
 }
 
 /* Start the slot's next transaction. */
@@ -94,11 +67,12 @@ void bench_async_done(bench_async_slot_t *s, int ok, const char *fmt, ...)
     bench_async_load_t *l = s->load;
     int64_t now = bench_mono_ns();
     pthread_mutex_lock(&l->lock);
-    record_locked(l, ok, s->start_ns, now);
-    if (!ok && !l->r.first_error[0] && fmt) {
+    bench_count_add(&l->count, ok, s->start_ns, now, l->win_start_ns,
+                    l->win_end_ns);
+    if (!ok && !l->first_error[0] && fmt) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(l->r.first_error, sizeof(l->r.first_error), fmt, ap);
+        vsnprintf(l->first_error, sizeof(l->first_error), fmt, ap);
         va_end(ap);
     }
     int again = now < l->win_end_ns;
@@ -110,6 +84,21 @@ void bench_async_done(bench_async_slot_t *s, int ok, const char *fmt, ...)
         slot_start(s, n);
 }
 
+void bench_async_end_run(bench_async_slot_t *s, const trellis_async_result_t *r,
+                         const char *const names[2], const char *forward_op)
+{
+    if (r->rc != TRELLIS_OK && r->branch >= 0 && r->branch < 2)
+        bench_async_done(s, 0, "%s at %s: rc %d: %s", forward_op,
+                         names[r->branch], r->rc, r->message);
+    else if (r->rc != TRELLIS_OK)
+        bench_async_done(s, 0, "begin or submit: rc %d: %s", r->rc, r->message);
+    else if (r->status != TRELLIS_TRANS_SUCCEEDED)
+        bench_async_done(s, 0, "submit answered %s: %s",
+                         trellis_trans_status_name(r->status), r->reason);
+    else
+        bench_async_done(s, 1, NULL);
+}
+
 /* ---- the run ---------------------------------------------------------- */
 
 static void free_load(bench_async_load_t *l)
@@ -118,31 +107,30 @@ static void free_load(bench_async_load_t *l)
         trellis_client_free(l->clients[i]);
     pthread_cond_destroy(&l->idle);
     pthread_mutex_destroy(&l->lock);
-    free(l->lat_us);
+    bench_count_clear(&l->count);
     free(l->slots);
     free(l);
 }
 
-/* One client per target of spec->tm_addr, each with its callback thread.
- * 0, or -1 with err. */
-static int open_clients(bench_async_load_t *l, char *err, size_t errlen)
+int bench_clients_open(const char *tm_addr, uint32_t timeout_ms, int async,
+                       trellis_client_t **clients, size_t *n, char *err,
+                       size_t errlen)
 {
     char t[BENCH_MAX_TARGETS][BENCH_TARGET_LEN];
-    size_t n = bench_split_targets(l->spec.tm_addr, t, BENCH_MAX_TARGETS);
-    if (n == 0) {
-        snprintf(err, errlen, "bad target list \"%s\"", l->spec.tm_addr);
+    size_t want = bench_split_targets(tm_addr, t, BENCH_MAX_TARGETS);
+    *n = 0;
+    if (want == 0) {
+        snprintf(err, errlen, "bad target list \"%s\"", tm_addr);
         return -1;
     }
-    uint32_t tmo =
-        l->spec.call_timeout_ms ? l->spec.call_timeout_ms : DEFAULT_TIMEOUT_MS;
-    for (; l->n_clients < n; l->n_clients++) {
-        trellis_client_t **c = &l->clients[l->n_clients];
-        if (trellis_client_new(t[l->n_clients], tmo, c, err, errlen) !=
+    uint32_t tmo = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
+    for (; *n < want; (*n)++) {
+        if (trellis_client_new(t[*n], tmo, &clients[*n], err, errlen) !=
             TRELLIS_OK)
             return -1;
-        if (trellis_async_start(*c, TRELLIS_ASYNC_THREAD, err, errlen) !=
-            TRELLIS_OK) {
-            l->n_clients++; /* freed with the others */
+        if (async && trellis_async_start(clients[*n], TRELLIS_ASYNC_THREAD, err,
+                                         errlen) != TRELLIS_OK) {
+            (*n)++; /* freed with the others */
             return -1;
         }
     }
@@ -162,7 +150,8 @@ bench_async_load_t *bench_async_start(const bench_async_spec_t *spec, char *err,
     l->spec = *spec;
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->idle, NULL);
-    if (open_clients(l, err, errlen) != 0) {
+    if (bench_clients_open(spec->tm_addr, spec->call_timeout_ms, 1, l->clients,
+                           &l->n_clients, err, errlen) != 0) {
         free_load(l);
         return NULL;
     }
@@ -199,10 +188,15 @@ void bench_async_finish(bench_async_load_t *l, bench_load_result_t *out)
     while (l->in_flight > 0)
         pthread_cond_wait(&l->idle, &l->lock);
     pthread_mutex_unlock(&l->lock);
-    *out = l->r;
+    memset(out, 0, sizeof(*out));
+    out->ok = l->count.ok;
+    out->failed = l->count.failed;
+    out->total_ok = l->count.total_ok;
+    out->total_failed = l->count.total_failed;
+    snprintf(out->first_error, sizeof(out->first_error), "%s", l->first_error);
     out->window_s = (double)(l->win_end_ns - l->win_start_ns) / 1e9;
     out->rate = out->window_s > 0 ? (double)out->ok / out->window_s : 0;
-    bench_load_latencies(l->lat_us, l->n_lat, out);
+    bench_load_latencies(l->count.lat_us, l->count.n_lat, out);
     free_load(l);
 }
 

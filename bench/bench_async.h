@@ -26,8 +26,8 @@
 #include <stdint.h>
 
 #include "bench_load.h"
+#include "trellis/trellis_async.h"
 
-typedef struct trellis_client trellis_client_t;
 typedef struct bench_async_slot bench_async_slot_t;
 
 /* Start transaction n (0, 1, ... across the run) for slot s, on the
@@ -63,6 +63,20 @@ trellis_client_t *bench_async_client(const bench_async_slot_t *s);
 uint64_t bench_async_rand(bench_async_slot_t *s);
 void bench_async_done(bench_async_slot_t *s, int ok, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* End the slot's transaction with the outcome of a 2-branch run
+ * (trellis_async_tcc_run, trellis_async_xa_run): ok when it answered
+ * SUCCEEDED; a failure names the branch (names[branch]) and forward_op. */
+void bench_async_end_run(bench_async_slot_t *s, const trellis_async_result_t *r,
+                         const char *const names[2], const char *forward_op);
+
+/* One client per target of the comma-separated tm_addr into clients[]
+ * (at most BENCH_MAX_TARGETS; *n of them made, the caller frees them, also
+ * on failure), each with its own callback thread (trellis_async_start)
+ * when async. 0, or -1 with err. */
+int bench_clients_open(const char *tm_addr, uint32_t timeout_ms, int async,
+                       trellis_client_t **clients, size_t *n, char *err,
+                       size_t errlen);
 
 /* ---- a transaction's business calls without a TM (the baselines) ----- */
 

@@ -91,17 +91,7 @@ static void order_payload(bench_async_slot_t *s, const bench_xa_env_t *e,
 
 static void order_done(const trellis_async_result_t *r, void *user)
 {
-    bench_async_slot_t *s = user;
-    if (r->rc != TRELLIS_OK && r->branch >= 0)
-        bench_async_done(s, 0, "prepare at %s: rc %d: %s", SVC_NAME[r->branch],
-                         r->rc, r->message);
-    else if (r->rc != TRELLIS_OK)
-        bench_async_done(s, 0, "begin or submit: rc %d: %s", r->rc, r->message);
-    else if (r->status != TRELLIS_TRANS_SUCCEEDED)
-        bench_async_done(s, 0, "submit answered %s: %s",
-                         trellis_trans_status_name(r->status), r->reason);
-    else
-        bench_async_done(s, 1, NULL);
+    bench_async_end_run(user, r, SVC_NAME, "prepare");
 }
 
 void bench_xa_order(bench_async_slot_t *s, uint64_t n, const void *env)

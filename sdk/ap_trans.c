@@ -515,3 +515,72 @@ void tr_ap_abort_async(tr_ap_t *a, const char *reason, trellis_async_cb cb,
         tr_tm_abort_req(a->gid, reason, a->wait_result, &req, err, sizeof err);
     tr_async_tm_send(a->client, rc, err, &req, a->gid, cb, user);
 }
+
+/* ---- the public asynchronous steps' checks (tcc.c, xa.c) -------------- */
+
+trellis_rc_t tr_ap_api_begin(size_t size, const tr_ap_kind_t *kind,
+                             trellis_client_t *c, const char *gid,
+                             const trellis_options_t *o, tr_ap_t **out,
+                             trellis_async_cb cb, void *user)
+{
+    *out = NULL;
+    trellis_rc_t rc = tr_async_usable(c, cb);
+    if (rc != TRELLIS_OK)
+        return rc;
+    if (gid == NULL) {
+        tr_async_report(c, TRELLIS_INVALID_ARGUMENT,
+                        "gid is NULL; use trellis_new_gid for a fresh one", gid,
+                        cb, user);
+        return TRELLIS_OK;
+    }
+    tr_ap_t *a = calloc(1, size); /* a tr_ap_t starts the helper's struct */
+    if (a == NULL || tr_ap_init(a, kind, c, gid, o) != 0) {
+        free(a);
+        char msg[96];
+        snprintf(msg, sizeof msg, "out of memory for %s transaction",
+                 kind->label);
+        tr_async_report(c, TRELLIS_RESOURCE_EXHAUSTED, msg, gid, cb, user);
+        return TRELLIS_OK;
+    }
+    *out = a;
+    tr_ap_begin_async(a, o, cb, user);
+    return TRELLIS_OK;
+}
+
+/* a (may be NULL) and cb can be reported to. */
+static trellis_rc_t api_usable(const tr_ap_t *a, trellis_async_cb cb)
+{
+    return a == NULL ? TRELLIS_INVALID_ARGUMENT
+                     : tr_async_usable(a->client, cb);
+}
+
+trellis_rc_t tr_ap_api_call_branch(tr_ap_t *a, const char *forward_target,
+                                   const char *commit_target,
+                                   const char *rollback_target,
+                                   const void *payload, size_t payload_len,
+                                   trellis_async_cb cb, void *user)
+{
+    trellis_rc_t rc = api_usable(a, cb);
+    if (rc == TRELLIS_OK)
+        tr_ap_call_branch_async(a, forward_target, commit_target,
+                                rollback_target, payload, payload_len, cb,
+                                user);
+    return rc;
+}
+
+trellis_rc_t tr_ap_api_submit(tr_ap_t *a, trellis_async_cb cb, void *user)
+{
+    trellis_rc_t rc = api_usable(a, cb);
+    if (rc == TRELLIS_OK)
+        tr_ap_submit_async(a, cb, user);
+    return rc;
+}
+
+trellis_rc_t tr_ap_api_abort(tr_ap_t *a, const char *reason,
+                             trellis_async_cb cb, void *user)
+{
+    trellis_rc_t rc = api_usable(a, cb);
+    if (rc == TRELLIS_OK)
+        tr_ap_abort_async(a, reason, cb, user);
+    return rc;
+}

@@ -192,31 +192,38 @@ void tr_async_unary_send(trellis_client_t *c, const tr_async_unary_t *u,
 
 /* ---- the public calls ------------------------------------------------ */
 
+/* Send a request built with rc (see tr_async_tm_send) if c and cb can be
+ * reported to; else release it and return why. */
+static trellis_rc_t send_built(trellis_client_t *c, trellis_rc_t rc,
+                               const char *err, tr_tm_req_t *req,
+                               const char *gid, trellis_async_cb cb, void *user)
+{
+    trellis_rc_t usable = tr_async_usable(c, cb);
+    if (usable != TRELLIS_OK) {
+        tr_tm_req_clear(req);
+        return usable;
+    }
+    tr_async_tm_send(c, rc, err, req, gid, cb, user);
+    return TRELLIS_OK;
+}
+
 trellis_rc_t trellis_async_new_gid(trellis_client_t *c, trellis_async_cb cb,
                                    void *user)
 {
-    trellis_rc_t rc = tr_async_usable(c, cb);
-    if (rc != TRELLIS_OK)
-        return rc;
     char err[512];
     tr_tm_req_t req;
-    rc = tr_tm_new_gid_req(&req, err, sizeof err);
-    tr_async_tm_send(c, rc, err, &req, NULL, cb, user);
-    return TRELLIS_OK;
+    trellis_rc_t rc = tr_tm_new_gid_req(&req, err, sizeof err);
+    return send_built(c, rc, err, &req, NULL, cb, user);
 }
 
 trellis_rc_t trellis_async_begin(trellis_client_t *c, const char *gid,
                                  const trellis_options_t *o,
                                  trellis_async_cb cb, void *user)
 {
-    trellis_rc_t rc = tr_async_usable(c, cb);
-    if (rc != TRELLIS_OK)
-        return rc;
     char err[512];
     tr_tm_req_t req;
-    rc = tr_tm_begin_req(gid, o, &req, err, sizeof err);
-    tr_async_tm_send(c, rc, err, &req, gid, cb, user);
-    return TRELLIS_OK;
+    trellis_rc_t rc = tr_tm_begin_req(gid, o, &req, err, sizeof err);
+    return send_built(c, rc, err, &req, gid, cb, user);
 }
 
 trellis_rc_t trellis_async_register_branch(
@@ -224,56 +231,41 @@ trellis_rc_t trellis_async_register_branch(
     trellis_mode_t mode, const trellis_branch_op_t *ops, size_t n_ops,
     const void *payload, size_t payload_len, trellis_async_cb cb, void *user)
 {
-    trellis_rc_t rc = tr_async_usable(c, cb);
-    if (rc != TRELLIS_OK)
-        return rc;
     char err[512];
     tr_tm_req_t req;
-    rc = tr_tm_register_req(gid, branch_id, mode, ops, n_ops, payload,
-                            payload_len, &req, err, sizeof err);
-    tr_async_tm_send(c, rc, err, &req, gid, cb, user);
-    return TRELLIS_OK;
+    trellis_rc_t rc =
+        tr_tm_register_req(gid, branch_id, mode, ops, n_ops, payload,
+                           payload_len, &req, err, sizeof err);
+    return send_built(c, rc, err, &req, gid, cb, user);
 }
 
 trellis_rc_t trellis_async_submit(trellis_client_t *c, const char *gid,
                                   int wait, trellis_async_cb cb, void *user)
 {
-    trellis_rc_t rc = tr_async_usable(c, cb);
-    if (rc != TRELLIS_OK)
-        return rc;
     char err[512];
     tr_tm_req_t req;
-    rc = tr_tm_submit_req(gid, wait, &req, err, sizeof err);
-    tr_async_tm_send(c, rc, err, &req, gid, cb, user);
-    return TRELLIS_OK;
+    trellis_rc_t rc = tr_tm_submit_req(gid, wait, &req, err, sizeof err);
+    return send_built(c, rc, err, &req, gid, cb, user);
 }
 
 trellis_rc_t trellis_async_abort(trellis_client_t *c, const char *gid,
                                  const char *reason, int wait,
                                  trellis_async_cb cb, void *user)
 {
-    trellis_rc_t rc = tr_async_usable(c, cb);
-    if (rc != TRELLIS_OK)
-        return rc;
     char err[512];
     tr_tm_req_t req;
-    rc = tr_tm_abort_req(gid, reason, wait, &req, err, sizeof err);
-    tr_async_tm_send(c, rc, err, &req, gid, cb, user);
-    return TRELLIS_OK;
+    trellis_rc_t rc = tr_tm_abort_req(gid, reason, wait, &req, err, sizeof err);
+    return send_built(c, rc, err, &req, gid, cb, user);
 }
 
 trellis_rc_t trellis_async_saga_submit(trellis_client_t *c,
                                        const trellis_saga_t *s,
                                        trellis_async_cb cb, void *user)
 {
-    trellis_rc_t rc = tr_async_usable(c, cb);
-    if (rc != TRELLIS_OK)
-        return rc;
     char err[512];
     tr_tm_req_t req;
-    rc = tr_saga_submit_req(s, &req, err, sizeof err);
-    tr_async_tm_send(c, rc, err, &req, tr_saga_gid(s), cb, user);
-    return TRELLIS_OK;
+    trellis_rc_t rc = tr_saga_submit_req(s, &req, err, sizeof err);
+    return send_built(c, rc, err, &req, tr_saga_gid(s), cb, user);
 }
 
 trellis_rc_t trellis_async_call_unary(trellis_client_t *c, const char *target,

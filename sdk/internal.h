@@ -593,6 +593,24 @@ void tr_ap_submit_async(tr_ap_t *a, trellis_async_cb cb, void *user);
 void tr_ap_abort_async(tr_ap_t *a, const char *reason, trellis_async_cb cb,
                        void *user);
 
+/* The public asynchronous steps of the TCC and XA helpers, with their
+ * checks: a NULL helper or cb, or a client without an async queue, is the
+ * rc (cb never runs); everything else reaches cb. tr_ap_api_begin makes
+ * the helper's struct of size bytes, whose first member is its tr_ap_t,
+ * into *out (NULL when it could not, cb then says why). */
+trellis_rc_t tr_ap_api_begin(size_t size, const tr_ap_kind_t *kind,
+                             trellis_client_t *c, const char *gid,
+                             const trellis_options_t *o, tr_ap_t **out,
+                             trellis_async_cb cb, void *user);
+trellis_rc_t tr_ap_api_call_branch(tr_ap_t *a, const char *forward_target,
+                                   const char *commit_target,
+                                   const char *rollback_target,
+                                   const void *payload, size_t payload_len,
+                                   trellis_async_cb cb, void *user);
+trellis_rc_t tr_ap_api_submit(tr_ap_t *a, trellis_async_cb cb, void *user);
+trellis_rc_t tr_ap_api_abort(tr_ap_t *a, const char *reason,
+                             trellis_async_cb cb, void *user);
+
 /* target is "host:port/package.Service/Method" by trellisd's rules; else
  * INVALID_ARGUMENT with err naming it as `what` ("action", ...). */
 trellis_rc_t tr_ap_check_target(const char *target, const char *what, char *err,

@@ -99,34 +99,25 @@ trellis_rc_t trellis_tcc_abort(trellis_tcc_t *t, const char *reason,
 
 /* ---- asynchronous (trellis_async.h) ---------------------------------- */
 
+/* The helper's tr_ap_t, for the shared steps (NULL for NULL). */
+static tr_ap_t *ap_of(trellis_tcc_t *t)
+{
+    return t != NULL ? &t->ap : NULL;
+}
+
 trellis_rc_t trellis_async_tcc_begin(trellis_client_t *c, const char *gid,
                                      const trellis_options_t *o,
                                      trellis_tcc_t **out, trellis_async_cb cb,
                                      void *user)
 {
-    if (out != NULL)
-        *out = NULL;
-    trellis_rc_t rc = tr_async_usable(c, cb);
-    if (rc != TRELLIS_OK)
-        return rc;
-    if (out == NULL || gid == NULL) {
-        tr_async_report(c, TRELLIS_INVALID_ARGUMENT,
-                        out == NULL ? "out must not be NULL"
-                                    : "gid is NULL; use trellis_new_gid for "
-                                      "a fresh one",
-                        gid, cb, user);
-        return TRELLIS_OK;
-    }
-    trellis_tcc_t *t = calloc(1, sizeof *t);
-    if (t == NULL || tr_ap_init(&t->ap, &tr_ap_kind_tcc, c, gid, o) != 0) {
-        free(t);
-        tr_async_report(c, TRELLIS_RESOURCE_EXHAUSTED,
-                        "out of memory for a TCC transaction", gid, cb, user);
-        return TRELLIS_OK;
-    }
-    *out = t;
-    tr_ap_begin_async(&t->ap, o, cb, user);
-    return TRELLIS_OK;
+    if (out == NULL)
+        return TRELLIS_INVALID_ARGUMENT;
+    tr_ap_t *a = NULL;
+    trellis_rc_t rc =
+        tr_ap_api_begin(sizeof **out, &tr_ap_kind_tcc, c, gid, o, &a, cb, user);
+    /* the tr_ap_t is the struct's first member */
+    *out = (trellis_tcc_t *)a;
+    return rc;
 }
 
 trellis_rc_t trellis_async_tcc_call_branch(
@@ -134,33 +125,18 @@ trellis_rc_t trellis_async_tcc_call_branch(
     const char *cancel_target, const void *payload, size_t payload_len,
     trellis_async_cb cb, void *user)
 {
-    if (t == NULL || cb == NULL)
-        return TRELLIS_INVALID_ARGUMENT;
-    trellis_rc_t rc = tr_async_usable(t->ap.client, cb);
-    if (rc == TRELLIS_OK)
-        tr_ap_call_branch_async(&t->ap, try_target, confirm_target,
-                                cancel_target, payload, payload_len, cb, user);
-    return rc;
+    return tr_ap_api_call_branch(ap_of(t), try_target, confirm_target,
+                                 cancel_target, payload, payload_len, cb, user);
 }
 
 trellis_rc_t trellis_async_tcc_submit(trellis_tcc_t *t, trellis_async_cb cb,
                                       void *user)
 {
-    if (t == NULL || cb == NULL)
-        return TRELLIS_INVALID_ARGUMENT;
-    trellis_rc_t rc = tr_async_usable(t->ap.client, cb);
-    if (rc == TRELLIS_OK)
-        tr_ap_submit_async(&t->ap, cb, user);
-    return rc;
+    return tr_ap_api_submit(ap_of(t), cb, user);
 }
 
 trellis_rc_t trellis_async_tcc_abort(trellis_tcc_t *t, const char *reason,
                                      trellis_async_cb cb, void *user)
 {
-    if (t == NULL || cb == NULL)
-        return TRELLIS_INVALID_ARGUMENT;
-    trellis_rc_t rc = tr_async_usable(t->ap.client, cb);
-    if (rc == TRELLIS_OK)
-        tr_ap_abort_async(&t->ap, reason, cb, user);
-    return rc;
+    return tr_ap_api_abort(ap_of(t), reason, cb, user);
 }

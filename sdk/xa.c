@@ -102,34 +102,25 @@ trellis_rc_t trellis_xa_abort(trellis_xa_t *x, const char *reason,
 
 /* ---- asynchronous (trellis_async.h) ---------------------------------- */
 
+/* The helper's tr_ap_t, for the shared steps (NULL for NULL). */
+static tr_ap_t *ap_of(trellis_xa_t *x)
+{
+    return x != NULL ? &x->ap : NULL;
+}
+
 trellis_rc_t trellis_async_xa_begin(trellis_client_t *c, const char *gid,
                                     const trellis_options_t *o,
                                     trellis_xa_t **out, trellis_async_cb cb,
                                     void *user)
 {
-    if (out != NULL)
-        *out = NULL;
-    trellis_rc_t rc = tr_async_usable(c, cb);
-    if (rc != TRELLIS_OK)
-        return rc;
-    if (out == NULL || gid == NULL) {
-        tr_async_report(c, TRELLIS_INVALID_ARGUMENT,
-                        out == NULL ? "out must not be NULL"
-                                    : "gid is NULL; use trellis_new_gid for "
-                                      "a fresh one",
-                        gid, cb, user);
-        return TRELLIS_OK;
-    }
-    trellis_xa_t *x = calloc(1, sizeof *x);
-    if (x == NULL || tr_ap_init(&x->ap, &tr_ap_kind_xa, c, gid, o) != 0) {
-        free(x);
-        tr_async_report(c, TRELLIS_RESOURCE_EXHAUSTED,
-                        "out of memory for an XA transaction", gid, cb, user);
-        return TRELLIS_OK;
-    }
-    *out = x;
-    tr_ap_begin_async(&x->ap, o, cb, user);
-    return TRELLIS_OK;
+    if (out == NULL)
+        return TRELLIS_INVALID_ARGUMENT;
+    tr_ap_t *a = NULL;
+    trellis_rc_t rc =
+        tr_ap_api_begin(sizeof **out, &tr_ap_kind_xa, c, gid, o, &a, cb, user);
+    /* the tr_ap_t is the struct's first member */
+    *out = (trellis_xa_t *)a;
+    return rc;
 }
 
 trellis_rc_t trellis_async_xa_call_branch(
@@ -137,34 +128,19 @@ trellis_rc_t trellis_async_xa_call_branch(
     const char *rollback_target, const void *payload, size_t payload_len,
     trellis_async_cb cb, void *user)
 {
-    if (x == NULL || cb == NULL)
-        return TRELLIS_INVALID_ARGUMENT;
-    trellis_rc_t rc = tr_async_usable(x->ap.client, cb);
-    if (rc == TRELLIS_OK)
-        tr_ap_call_branch_async(&x->ap, prepare_target, commit_target,
-                                rollback_target, payload, payload_len, cb,
-                                user);
-    return rc;
+    return tr_ap_api_call_branch(ap_of(x), prepare_target, commit_target,
+                                 rollback_target, payload, payload_len, cb,
+                                 user);
 }
 
 trellis_rc_t trellis_async_xa_submit(trellis_xa_t *x, trellis_async_cb cb,
                                      void *user)
 {
-    if (x == NULL || cb == NULL)
-        return TRELLIS_INVALID_ARGUMENT;
-    trellis_rc_t rc = tr_async_usable(x->ap.client, cb);
-    if (rc == TRELLIS_OK)
-        tr_ap_submit_async(&x->ap, cb, user);
-    return rc;
+    return tr_ap_api_submit(ap_of(x), cb, user);
 }
 
 trellis_rc_t trellis_async_xa_abort(trellis_xa_t *x, const char *reason,
                                     trellis_async_cb cb, void *user)
 {
-    if (x == NULL || cb == NULL)
-        return TRELLIS_INVALID_ARGUMENT;
-    trellis_rc_t rc = tr_async_usable(x->ap.client, cb);
-    if (rc == TRELLIS_OK)
-        tr_ap_abort_async(&x->ap, reason, cb, user);
-    return rc;
+    return tr_ap_api_abort(ap_of(x), reason, cb, user);
 }

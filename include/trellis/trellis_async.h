@@ -147,10 +147,10 @@ trellis_rc_t trellis_async_call_unary(trellis_client_t *c, const char *target,
  * The same steps as trellis_tcc.h / trellis_xa.h. begin makes *out at once
  * (the caller's: trellis_tcc_free / trellis_xa_free, after the last
  * callback) and sends Begin; *out is NULL, and the callback says why, when
- * it cannot be made. call_branch registers the branch with trellisd and,
- * once registered, calls its try (prepare) itself: one callback, with the
- * try's outcome and reply (or the register's failure). Then submit, or
- * abort. One call at a time per helper. */
+ * it cannot be made (out NULL is INVALID_ARGUMENT: nothing runs). call_branch
+ * registers the branch with trellisd and, once registered, calls its try
+ * (prepare) itself: one callback, with the try's outcome and reply (or the
+ * register's failure). Then submit, or abort. One call at a time per helper. */
 
 trellis_rc_t trellis_async_tcc_begin(trellis_client_t *c, const char *gid,
                                      const trellis_options_t *o,
