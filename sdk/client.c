@@ -6,14 +6,18 @@
  * A client owns a channel slot (channel.c) for trellisd's address: one
  * channel, connected lazily by gRPC on the first call, with every TM method
  * registered on it, and replaced if it gets stuck after trellisd restarts.
- * Calls from many threads share it; each call runs on a completion queue
- * of its own (see unary.c). trellis_client_free must not race with calls
- * still running on the same client.
+ * Calls from many threads share it; each blocking call runs on a
+ * completion queue of its own (see unary.c). A client may also own an
+ * asynchronous queue (async.c, after trellis_async_start); freeing the
+ * client first ends the calls in flight on it and runs their callbacks.
+ * trellis_client_free must not race with blocking calls still running on
+ * the same client.
  *
- * Every RPC is: build the protobuf request (borrowing the caller's strings),
- * pack it, tr_unary_call, unpack the reply, copy out what the caller asked
- * for. Replies that do not parse are TRELLIS_INTERNAL: they mean trellisd
- * and this SDK disagree about trellis.v1.
+ * Every blocking RPC is: build and pack the request (requests.c, shared
+ * with the asynchronous calls), tr_unary_call, read the reply
+ * (tr_tm_reply_read, shared too), copy out what the caller asked for.
+ * Replies that do not parse are TRELLIS_INTERNAL: they mean trellisd and
+ * this SDK disagree about trellis.v1.
  */
 #include <pthread.h>
 #include <stdio.h>
