@@ -381,6 +381,13 @@ void tr_async_close(tr_async_t *a)
 {
     if (a == NULL)
         return;
+    /* From the driver's own thread the drain below would wait for itself
+     * for ever: fail loudly instead (trellis_async.h forbids it). */
+    if (a->has_thread && pthread_equal(pthread_self(), a->thread)) {
+        fprintf(stderr, "libtrellis: trellis_client_free called from a "
+                        "callback of the same client\n");
+        abort();
+    }
     pthread_mutex_lock(&a->lock);
     a->closing = 1;
     cancel_all_locked(a);
