@@ -30,7 +30,10 @@
  * returns an error, and the callback never runs, only when there is
  * nowhere to report to: c (or the helper) or cb NULL
  * (TRELLIS_INVALID_ARGUMENT), or no trellis_async_start on the client
- * (TRELLIS_FAILED_PRECONDITION).
+ * (TRELLIS_FAILED_PRECONDITION). (One exception to "never inside": when
+ * memory runs out for the call's own small record, its callback runs at
+ * once, before the call returns, with TRELLIS_RESOURCE_EXHAUSTED — still
+ * exactly once.)
  *
  * Threads. trellis_async_* calls may be made from any thread, including
  * from inside a callback: a callback starting the next step of its
