@@ -53,6 +53,7 @@
 
 #include "bench_ap.h"
 #include "bench_ap_env.h"
+#include "bench_dtm.h"
 #include "bench_env.h"
 #include "bench_hybrid.h"
 #include "bench_load.h"
@@ -90,7 +91,8 @@ static void usage(FILE *out)
         out,
         "usage: trellis-bench [flags]\n\n"
         "  --mode M            workload: saga2 (default), tcc2, xa2,\n"
-        "                      hybrid3, wf2 or msg2\n"
+        "                      hybrid3, wf2, msg2 or dtm-saga2 (saga2\n"
+        "                      through DTM's API, dtmgimp.Dtm)\n"
         "  --concurrency K     calls in flight (64)\n"
         "  --duration D        seconds measured per phase (10)\n"
         "  --warmup S          seconds run before measuring (1)\n"
@@ -245,11 +247,12 @@ static int check_mode(const char *mode)
 {
     if (strcmp(mode, "saga2") == 0 || strcmp(mode, "tcc2") == 0 ||
         strcmp(mode, "xa2") == 0 || strcmp(mode, "hybrid3") == 0 ||
-        strcmp(mode, "wf2") == 0 || strcmp(mode, "msg2") == 0)
+        strcmp(mode, "wf2") == 0 || strcmp(mode, "msg2") == 0 ||
+        strcmp(mode, "dtm-saga2") == 0)
         return 0;
     fprintf(stderr,
             "trellis-bench: unknown mode \"%s\" (available: saga2, tcc2, "
-            "xa2, hybrid3, wf2, msg2)\n",
+            "xa2, hybrid3, wf2, msg2, dtm-saga2)\n",
             mode);
     return -1;
 }
@@ -378,18 +381,20 @@ static int run_echo(const opts_t *o, const bench_env_t *env, bench_phase_t *p)
     return rc;
 }
 
-/* Timed saga run (hold == 0) or the parking of o->hold held sagas. */
-static int run_sagas(const opts_t *o, const bench_env_t *env,
-                     bench_saga_t *saga, uint64_t hold, bench_phase_t *p)
+/* A timed phase of one Submit method (hold == 0), or exactly hold calls
+ * of it. Returns the run's result; p gets its figures. */
+static int run_submits(const opts_t *o, const bench_env_t *env,
+                       const char *method, bench_make_fn make,
+                       bench_check_fn check, void *user, uint64_t hold,
+                       bench_phase_t *p)
 {
     bench_conns_t c;
-    if (bench_conns_open(&c, env->tm_addr, (size_t)o->channels,
-                         BENCH_SUBMIT_METHOD) != 0)
+    if (bench_conns_open(&c, env->tm_addr, (size_t)o->channels, method) != 0)
         return -1;
     bench_load_spec_t s = base_spec(o, &c);
-    s.make_request = bench_saga_make;
-    s.check_reply = bench_saga_check;
-    s.user = saga;
+    s.make_request = make;
+    s.check_reply = check;
+    s.user = user;
     if (hold) {
         s.max_calls = hold;
         s.warmup_s = s.duration_s = 0;
@@ -397,6 +402,15 @@ static int run_sagas(const opts_t *o, const bench_env_t *env,
     }
     int rc = run_phase(env, &s, p);
     bench_conns_close(&c);
+    return rc;
+}
+
+/* Timed saga run (hold == 0) or the parking of o->hold held sagas. */
+static int run_sagas(const opts_t *o, const bench_env_t *env,
+                     bench_saga_t *saga, uint64_t hold, bench_phase_t *p)
+{
+    int rc = run_submits(o, env, BENCH_SUBMIT_METHOD, bench_saga_make,
+                         bench_saga_check, saga, hold, p);
     saga->gid_base += p->r.total_ok + p->r.total_failed;
     return rc;
 }
@@ -498,7 +512,9 @@ static int calls_per_op(const opts_t *o)
         return 9;
     if (strcmp(o->mode, "msg2") == 0)
         return 4;
-    return strcmp(o->mode, "saga2") != 0 ? 8 : 3;
+    return strcmp(o->mode, "saga2") != 0 && strcmp(o->mode, "dtm-saga2") != 0
+               ? 8
+               : 3;
 }
 
 /* What the ratio line calls a unit of work. */
@@ -564,8 +580,9 @@ static void print_result(const opts_t *o, const run_t *run)
     if (strcmp(o->mode, "wf2") == 0)
         print_wf_result(o, run);
     if (strcmp(o->mode, "msg2") == 0)
-        printf(" wait_result=%d saga2_tps=%.0f vs_saga2=%.3f", o->msg_wait,
-               run->saga.r.rate,
+        printf(" wait_result=%d", o->msg_wait);
+    if (strcmp(o->mode, "msg2") == 0 || strcmp(o->mode, "dtm-saga2") == 0)
+        printf(" saga2_tps=%.0f vs_saga2=%.3f", run->saga.r.rate,
                run->saga.r.rate > 0 ? run->peak.r.rate / run->saga.r.rate : 0);
     printf("\n");
     fflush(stdout);
@@ -823,8 +840,44 @@ static int run_msg(const opts_t *o, const bench_env_t *env, run_t *run)
     return rc;
 }
 
+/* dtm-saga2: the ceiling, saga2 through trellis.v1.TM, then the same
+ * sagas through DTM's Submit, alternated once more so that a drift of the
+ * shared machine shows (the figures are the second pair). */
+static int run_dtm(const opts_t *o, const bench_env_t *env, run_t *run)
+{
+    bench_saga_t saga;
+    bench_dtm_t dtm;
+    bench_saga_init(&saga, env->part_addr, "b");
+    bench_dtm_init(&dtm, env->part_addr);
+    printf("participant at %s (pid %d); dtm-saga2 sends saga2's sagas as "
+           "DTM's Go SDK packs them to %s (WaitResult)\n",
+           env->part_addr, env->part_pid, BENCH_DTM_SUBMIT_METHOD);
+    fflush(stdout);
+    if (run_echo(o, env, &run->echo) != 0)
+        return -1;
+    for (int round = 0; round < 2; round++) {
+        if (run_sagas(o, env, &saga, 0, &run->saga) != 0)
+            return -1;
+        print_phase(env, "saga2", "sagas/s", &run->saga, "saga", 1);
+        int rc = run_submits(o, env, BENCH_DTM_SUBMIT_METHOD, bench_dtm_make,
+                             bench_dtm_check, &dtm, 0, &run->peak);
+        dtm.gid_base += run->peak.r.total_ok + run->peak.r.total_failed;
+        if (rc != 0)
+            return -1;
+        print_phase(env, "dtm-saga2", "sagas/s", &run->peak, "saga", 1);
+        printf("       dtm-saga2/saga2 = %.0f / %.0f = %.3f\n",
+               run->peak.r.rate, run->saga.r.rate,
+               run->saga.r.rate > 0 ? run->peak.r.rate / run->saga.r.rate : 0);
+    }
+    run->rss_end_mb = rss_mb(env);
+    print_participant(env);
+    return 0;
+}
+
 static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
 {
+    if (strcmp(o->mode, "dtm-saga2") == 0)
+        return run_dtm(o, env, run);
     if (strcmp(o->mode, "msg2") == 0)
         return run_msg(o, env, run);
     if (strcmp(o->mode, "wf2") == 0)

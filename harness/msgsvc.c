@@ -69,6 +69,7 @@
 #include <mysql.h>
 
 #include "svc_holds.h"
+#include "svc_mysql.h"
 #include "trellis/barrier_msg.h"
 #include "trellis/trellis_msg.h"
 #include "trellis/trellis_participant.h"
@@ -111,14 +112,7 @@ static struct {
 static MYSQL *db_connect(const svc_t *s, const char *database, char *err,
                          size_t errlen)
 {
-    MYSQL *c = mysql_init(NULL);
-    if (c &&
-        mysql_real_connect(c, NULL, "root", NULL, database, 0, s->a.socket, 0))
-        return c;
-    snprintf(err, errlen, "connect: %s", c ? mysql_error(c) : "out of memory");
-    if (c)
-        mysql_close(c);
-    return NULL;
+    return svc_mysql_connect(s->a.socket, database, err, errlen);
 }
 
 /* The worker's back-check connection; NULL while it has none. */
@@ -177,24 +171,10 @@ static void conns_close_all(void)
 /* The database, its orders table and the barrier table. */
 static int schema_create(const svc_t *s, char *err, size_t errlen)
 {
-    MYSQL *c = db_connect(s, NULL, err, errlen);
-    if (!c)
-        return -1;
-    char sql[256];
-    snprintf(sql, sizeof sql, "CREATE DATABASE IF NOT EXISTS `%s`",
-             s->a.database);
-    int rc = mysql_query(c, sql) || mysql_select_db(c, s->a.database) ||
-                     mysql_query(c, "CREATE TABLE IF NOT EXISTS orders ("
-                                    "gid VARBINARY(128) PRIMARY KEY) "
-                                    "ENGINE=InnoDB")
-                 ? -1
-                 : 0;
-    if (rc != 0)
-        snprintf(err, errlen, "schema: %s", mysql_error(c));
-    else
-        rc = trellis_barrier_create_table(c, NULL, err, errlen);
-    mysql_close(c);
-    return rc;
+    return svc_mysql_schema(s->a.socket, s->a.database,
+                            "CREATE TABLE IF NOT EXISTS orders ("
+                            "gid VARBINARY(128) PRIMARY KEY) ENGINE=InnoDB",
+                            err, errlen);
 }
 
 /* ---- the back-check and its counts ------------------------------------ */

@@ -14,6 +14,7 @@
  * Methods: /trellis.test.Part/{Action,Compensate,Try,Confirm,Cancel,Prepare,
  * Commit,Rollback} are branch ops (the method names the op),
  * /trellis.test.Part/Notify is a completion listener (below),
+ * /trellis.test.Part/QueryPrepared a message's back-check (below),
  * /trellis.test.Part/State reports what happened (below), and
  * /trellis.test.Part/Control takes a command (below).
  *
@@ -26,7 +27,7 @@
  *   steps   = step *( "," step )
  *   step    = "ok" | "fail" | "fail:" N | "ongoing:" N | "unavail:" N
  *           | "hang:" MS [ ":" N ] | "slow:" MS | "hold"
- *           | "reply:" TEXT | "replyn:" N
+ *           | "reply:" TEXT | "replyn:" N | "say:" TEXT
  *
  * A clause starting with "#" is a comment (padding for size tests).
  * A clause without an opname applies to the forward op (action, try,
@@ -47,7 +48,11 @@
  * "reply:TEXT" makes every successful call of the op reply with the bytes
  * TEXT (up to the next "," or ";"; a TEXT with "=" needs the clause's
  * opname: "action=reply:booking=42"), "replyn:N" with N bytes of the
- * digits 0123456789 repeated (for size tests). Examples:
+ * digits 0123456789 repeated (for size tests). "say:TEXT" makes every
+ * answer of the op carry TEXT as its status message instead of
+ * "testpart: OP ANSWER", with %XX decoded to the byte XX (so a test can
+ * send quotes, markup, control characters or bytes that are not UTF-8 as
+ * a participant's error message: "fail;action=say:%3Cb%3Ex"). Examples:
  *   ""                               every op succeeds at once
  *   "fail"                           the action fails for business reasons
  *   "ongoing:3"                      the action is ONGOING 3 times, then ok
@@ -72,6 +77,14 @@
  * most often called event's), and "hold" holds it until every event's gid
  * is released.
  *
+ * QueryPrepared (a message's back-check, any dtm-op): its answer is the
+ * gid's local transaction, which a test commits with Control "commit GID"
+ * (as the initiator's database would): SUCCESS, effect "committed", once
+ * committed; otherwise FAILURE, effect "rolledback", and a later commit
+ * is refused — the race a real initiator settles with its barrier row.
+ * Both live in the barrier of (gid, "00"), which then shows in the net
+ * state as a committed local transaction.
+ *
  * Barrier (in memory, per (gid, branch_id), like DESIGN's branch barrier):
  * a successful op takes effect at most once:
  *   forward op   first success: "applied"; again: "dup"; after the undo
@@ -91,7 +104,9 @@
  * trellis-action-result-bin, read through the SDK's context) adds
  *        log_len=N log=HEX [log_size=M]
  * (HEX: at most its first 256 bytes; log_size: the full size, when
- * trellisd said it cut the log).
+ * trellisd said it cut the log). A call that carried W3C trace context
+ * adds traceparent=V (the value as received) and tracestate=HEX (the
+ * value's bytes in hex, as it may hold spaces).
  * seq is the arrival order; len the payload's size in bytes; start/end are
  * wall-clock ms at arrival and at the answer; op comes from the method,
  * dtm_op/trans_type from metadata. Lines go to --journal FILE (flushed each
@@ -108,7 +123,10 @@
  *   wait-held GID N MS  wait until N calls of GID are held (answer
  *                       "ok held=K"), or "err timeout held=K" after MS;
  *   release GID         let GID's held calls go on, and hold none of GID
- *                       from now on ("ok released=K": K calls were held).
+ *                       from now on ("ok released=K": K calls were held);
+ *   commit GID          the local transaction of message GID commits
+ *                       ("ok committed"), unless GID's back-check already
+ *                       answered that it did not ("err rolled-back").
  * A test holds a call to act at a known point (kill the TM while a call is
  * in flight), then releases it.
  *
@@ -137,6 +155,10 @@
 #define N_BUCKETS 65536
 #define METHOD_PREFIX "/trellis.test.Part/"
 
+/* The barrier key of a message's local transaction and back-check, the
+ * branch id both trellisd and DTM send with the back-check. */
+#define MSG_BRANCH "00"
+
 /* ---- state: counters, barrier, journal ------------------------------- */
 
 typedef struct branch_state {
@@ -147,7 +169,9 @@ typedef struct branch_state {
     int forward_row, forward_applied, undo_row, undone, confirm_row;
 } branch_state_t;
 
-#define LOG_HEX_MAX 256 /* bytes of a received log the journal shows */
+#define LOG_HEX_MAX 256      /* bytes of a received log the journal shows */
+#define TRACE_PARENT_MAX 256 /* a traceparent's bytes the journal shows */
+#define TRACE_STATE_MAX 512  /* a tracestate's bytes the journal shows */
 
 typedef struct {
     int64_t seq, start_ms, end_ms;
@@ -163,6 +187,8 @@ typedef struct {
     char event_text[8];       /* a branch event's status, event_status */
     int64_t event_finished_ms;
     int batch; /* a batch's events, each with a record; 0: no batch */
+    char traceparent[TRACE_PARENT_MAX + 1]; /* "" when the call had none */
+    char tracestate_hex[2 * TRACE_STATE_MAX + 1];
 } record_t;
 
 static struct {
@@ -266,6 +292,12 @@ static void record_format(const record_t *r, char *buf, size_t len)
                       r->event_status, (long long)r->event_finished_ms);
     if (r->batch && n >= 0 && (size_t)n < len)
         n += snprintf(buf + n, len - (size_t)n, " batch=%d", r->batch);
+    if (r->traceparent[0] && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, " traceparent=%s",
+                      r->traceparent);
+    if (r->tracestate_hex[0] && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, " tracestate=%s",
+                      r->tracestate_hex);
     if (n >= 0 && (size_t)n < len)
         snprintf(buf + n, len - (size_t)n, "\n");
 }
@@ -285,11 +317,28 @@ static void record_log(record_t *r, const trellis_branch_ctx_t *ctx)
         snprintf(r->log_hex + 2 * i, 3, "%02x", log[i]);
 }
 
+static void copy_token(char *dst, size_t len, const char *src);
+
+/* The W3C trace context the call carried (trellisd forwards the
+ * initiator's), into r: the traceparent as a token, the tracestate in
+ * hex (it may hold spaces). */
+static void record_trace(record_t *r, const trellis_branch_ctx_t *ctx)
+{
+    const char *parent =
+        trellis_branch_ctx_header(ctx, TRELLIS_TRACEPARENT_HEADER);
+    const char *state =
+        trellis_branch_ctx_header(ctx, TRELLIS_TRACESTATE_HEADER);
+    if (parent)
+        copy_token(r->traceparent, sizeof r->traceparent, parent);
+    for (size_t i = 0; state && state[i] && i < TRACE_STATE_MAX; i++)
+        snprintf(r->tracestate_hex + 2 * i, 3, "%02x", (unsigned char)state[i]);
+}
+
 /* Keep and write the record; caller holds S.mu. */
 static void record_add(const record_t *r)
 {
     if (S.journal) {
-        char line[1024];
+        char line[4096];
         record_format(r, line, sizeof line);
         fputs(line, S.journal);
         fflush(S.journal);
@@ -393,6 +442,23 @@ static void control_release(const char *gid, char *reply, size_t len)
         snprintf(reply, len, "err out of memory\n");
 }
 
+/* "commit GID": the local transaction of message GID commits — unless its
+ * back-check came first and found none, which makes the commit fail, as
+ * the barrier row does in a real initiator's database. */
+static void control_commit(const char *gid, char *reply, size_t len)
+{
+    pthread_mutex_lock(&S.mu);
+    branch_state_t *b = branch_get(gid, MSG_BRANCH);
+    int refused = b && b->undo_row;
+    if (b && !refused)
+        b->forward_row = b->forward_applied = 1;
+    pthread_mutex_unlock(&S.mu);
+    snprintf(reply, len, "%s\n",
+             !b        ? "err out of memory"
+             : refused ? "err rolled-back: the back-check came first"
+                       : "ok committed");
+}
+
 static void handle_control(const trellis_branch_ctx_t *ctx,
                            const uint8_t *payload, size_t payload_len,
                            trellis_reply_t *reply, void *user)
@@ -406,6 +472,8 @@ static void handle_control(const trellis_branch_ctx_t *ctx,
         control_wait_held(gid, n, ms, out, sizeof out);
     else if (sscanf(cmd, "release %79s", gid) == 1)
         control_release(gid, out, sizeof out);
+    else if (sscanf(cmd, "commit %79s", gid) == 1)
+        control_commit(gid, out, sizeof out);
     else
         snprintf(out, sizeof out, "err unknown command\n");
     reply->body = (uint8_t *)strdup(out);
@@ -511,6 +579,29 @@ static void record_event(record_t *r, const uint8_t *payload, size_t len)
     r->event_finished_ms = ev.finished_ms;
 }
 
+/* QueryPrepared: SUCCESS once the gid's local transaction committed
+ * (effect "committed"); otherwise FAILURE, and the check's row makes a
+ * later commit impossible (effect "rolledback"). */
+static void answer_back_check(record_t *r, trellis_reply_t *reply)
+{
+    pthread_mutex_lock(&S.mu);
+    branch_state_t *b = branch_get(r->gid, MSG_BRANCH);
+    int committed = b && b->forward_applied;
+    if (b && !committed)
+        b->undo_row = 1;
+    r->seq = ++S.next_seq;
+    r->n = b ? ++b->calls[OP_QUERY_PREPARED] : 0;
+    r->end_ms = now_ms();
+    r->answer = committed ? "ok" : "fail";
+    r->effect = committed ? "committed" : "rolledback";
+    record_add(r);
+    pthread_mutex_unlock(&S.mu);
+    reply->code = committed ? TRELLIS_REPLY_SUCCESS : TRELLIS_REPLY_FAILURE;
+    snprintf(reply->message, sizeof reply->message,
+             "testpart: the local transaction of %s %s", r->gid,
+             committed ? "committed" : "did not commit");
+}
+
 /* The events of a batch: each one's (gid, branch) state, counting this
  * call; NULL entries out of memory. Returns the highest count, the call's
  * number for the script. */
@@ -601,6 +692,11 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     copy_token(r.dtm_op, sizeof r.dtm_op, ctx->op);
     copy_token(r.trans_type, sizeof r.trans_type, ctx->trans_type);
     record_log(&r, ctx);
+    record_trace(&r, ctx);
+    if (op == OP_QUERY_PREPARED) {
+        answer_back_check(&r, reply);
+        return;
+    }
 
     plan_t plan;
     int bad;
@@ -636,11 +732,14 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     reply->code = REPLY_CODES[a];
     if (a == ANS_OK && !bad && plan.reply_len)
         reply_with(reply, &plan);
-    snprintf(reply->message, sizeof reply->message, "testpart: %s %s",
-             OPS[op].name,
-             bad  ? "bad script"
-             : !b ? "out of memory"
-                  : r.answer);
+    if (!bad && b && plan.say)
+        testpart_say_text(&plan, reply->message, sizeof reply->message);
+    else
+        snprintf(reply->message, sizeof reply->message, "testpart: %s %s",
+                 OPS[op].name,
+                 bad  ? "bad script"
+                 : !b ? "out of memory"
+                      : r.answer);
     if (bad)
         fprintf(stderr, "testpart: bad script %.*s\n", (int)payload_len,
                 (const char *)payload);
@@ -683,7 +782,7 @@ static void state_text(const char *gid, text_t *t)
     for (size_t i = 0; i < S.n_records; i++) {
         if (*gid && strcmp(S.records[i].gid, gid))
             continue;
-        char line[1024];
+        char line[4096];
         record_format(&S.records[i], line, sizeof line);
         text_printf(t, "%s", line);
     }

@@ -140,6 +140,8 @@ void tr_ap_clear(tr_ap_t *a)
     free(a->header_keys);
     free(a->header_values);
     free(a->gid);
+    free(a->traceparent);
+    free(a->tracestate);
     memset(a, 0, sizeof *a);
 }
 
@@ -163,13 +165,29 @@ static int headers_copy(tr_ap_t *a, const trellis_options_t *o)
     return 0;
 }
 
+/* A copy of o's trace context (only a tracestate with a traceparent). */
+static int trace_copy(tr_ap_t *a, const trellis_options_t *o)
+{
+    if (o->traceparent == NULL || o->traceparent[0] == '\0')
+        return 0;
+    a->traceparent = strdup(o->traceparent);
+    if (o->tracestate != NULL && o->tracestate[0] != '\0')
+        a->tracestate = strdup(o->tracestate);
+    return a->traceparent == NULL ||
+                   (o->tracestate != NULL && o->tracestate[0] != '\0' &&
+                    a->tracestate == NULL)
+               ? -1
+               : 0;
+}
+
 int tr_ap_init(tr_ap_t *a, const tr_ap_kind_t *kind, trellis_client_t *c,
                const char *gid, const trellis_options_t *o)
 {
     a->kind = kind;
     a->client = c;
     a->gid = strdup(gid);
-    if (a->gid == NULL || (o != NULL && headers_copy(a, o) != 0)) {
+    if (a->gid == NULL ||
+        (o != NULL && (headers_copy(a, o) != 0 || trace_copy(a, o) != 0))) {
         tr_ap_clear(a);
         return -1;
     }
@@ -242,7 +260,8 @@ static void ap_md_free(ap_md_t *md)
     free(md->values);
 }
 
-/* branch_id's dtm-* metadata, a's branch headers and the TM cluster's id
+/* branch_id's dtm-* metadata, a's branch headers, its trace context and
+ * the TM cluster's id
  * (learned from trellisd's replies: the register just before the forward
  * call had one). trellisd sends the id with the phase-2 ops, so it goes
  * with the forward op too: an XA participant puts it into its XID. Not
@@ -251,7 +270,8 @@ static trellis_rc_t ap_md_build(const tr_ap_t *a, const char *branch_id,
                                 const char *cluster_id, ap_md_t *md, char *err,
                                 size_t errlen)
 {
-    md->n = N_DTM_MD + a->n_headers + (cluster_id[0] ? 1 : 0);
+    md->n = N_DTM_MD + a->n_headers + (cluster_id[0] ? 1 : 0) +
+            (a->traceparent ? 1 : 0) + (a->tracestate ? 1 : 0);
     md->keys = calloc(md->n, sizeof *md->keys);
     md->values = calloc(md->n, sizeof *md->values);
     if (md->keys == NULL || md->values == NULL) {
@@ -268,13 +288,22 @@ static trellis_rc_t ap_md_build(const tr_ap_t *a, const char *branch_id,
         md->keys[i] = dtm_keys[i];
         md->values[i] = dtm_values[i];
     }
-    for (size_t i = 0; i < a->n_headers; i++) {
-        md->keys[N_DTM_MD + i] = a->header_keys[i];
-        md->values[N_DTM_MD + i] = a->header_values[i];
+    size_t n = N_DTM_MD;
+    for (size_t i = 0; i < a->n_headers; i++, n++) {
+        md->keys[n] = a->header_keys[i];
+        md->values[n] = a->header_values[i];
     }
     if (cluster_id[0]) {
-        md->keys[md->n - 1] = TRELLIS_CLUSTER_ID_HEADER;
-        md->values[md->n - 1] = cluster_id;
+        md->keys[n] = TRELLIS_CLUSTER_ID_HEADER;
+        md->values[n++] = cluster_id;
+    }
+    if (a->traceparent) {
+        md->keys[n] = TRELLIS_TRACEPARENT_HEADER;
+        md->values[n++] = a->traceparent;
+    }
+    if (a->tracestate) {
+        md->keys[n] = TRELLIS_TRACESTATE_HEADER;
+        md->values[n++] = a->tracestate;
     }
     return TRELLIS_OK;
 }

@@ -155,6 +155,10 @@ void tr_async_tm_send(trellis_client_t *c, trellis_rc_t build_rc,
                                 .method = req->name,
                                 .req = req->buf,
                                 .req_len = req->len,
+                                .md_keys = req->md_keys,
+                                .md_values =
+                                    (const char *const *)req->md_values,
+                                .n_md = req->n_md,
                                 .timeout_ms = tr_client_timeout_ms(c),
                                 .want_cluster_id = 1};
         tr_async_call(tr_client_async(c), &call, call_done, x);

@@ -159,6 +159,9 @@ trellis_rc_t tr_client_exec(trellis_client_t *c, const tr_tm_req_t *req,
         .req = req->buf,
         .req_len = req->len,
         .timeout_ms = c->call_timeout_ms,
+        .md_keys = req->md_keys,
+        .md_values = (const char *const *)req->md_values,
+        .n_md = req->n_md,
         .cluster_id = cluster_id,
         .cluster_id_got = &cluster_id_got,
     };
@@ -183,10 +186,12 @@ trellis_rc_t tr_tm_run(trellis_client_t *c, const tr_tm_req_t *req,
 }
 
 /* Pack req, call method (m: its index in tr_tm_method_names, or -1 to
- * call it by name), unpack the reply as reply_desc. On TRELLIS_OK *reply
- * is the caller's (protobuf_c_message_free_unpacked). */
+ * call it by name) with the request metadata md (NULL: none), unpack the
+ * reply as reply_desc. On TRELLIS_OK *reply is the caller's
+ * (protobuf_c_message_free_unpacked). */
 static trellis_rc_t call_method(trellis_client_t *c, int m, const char *method,
                                 const ProtobufCMessage *req,
+                                const tr_request_md_t *md,
                                 const ProtobufCMessageDescriptor *reply_desc,
                                 ProtobufCMessage **reply, char *err,
                                 size_t errlen)
@@ -196,6 +201,8 @@ static trellis_rc_t call_method(trellis_client_t *c, int m, const char *method,
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "client is NULL");
     tr_tm_req_t packed;
     trellis_rc_t rc = tr_tm_pack(m, method, req, &packed, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_req_set_md(&packed, md, err, errlen);
     uint8_t *rep_buf = NULL;
     size_t rep_len = 0;
     if (rc == TRELLIS_OK)
@@ -237,8 +244,8 @@ static trellis_rc_t tm_call(trellis_client_t *c, int m,
                             const ProtobufCMessageDescriptor *reply_desc,
                             ProtobufCMessage **reply, char *err, size_t errlen)
 {
-    return call_method(c, m, tr_tm_method_names[m], req, reply_desc, reply, err,
-                       errlen);
+    return call_method(c, m, tr_tm_method_names[m], req, NULL, reply_desc,
+                       reply, err, errlen);
 }
 
 trellis_rc_t tr_client_call(trellis_client_t *c, const char *method,
@@ -246,7 +253,18 @@ trellis_rc_t tr_client_call(trellis_client_t *c, const char *method,
                             const ProtobufCMessageDescriptor *reply_desc,
                             ProtobufCMessage **reply, char *err, size_t errlen)
 {
-    return call_method(c, -1, method, req, reply_desc, reply, err, errlen);
+    return call_method(c, -1, method, req, NULL, reply_desc, reply, err,
+                       errlen);
+}
+
+trellis_rc_t tr_client_call_md(trellis_client_t *c, const char *method,
+                               const ProtobufCMessage *req,
+                               const tr_request_md_t *md,
+                               const ProtobufCMessageDescriptor *reply_desc,
+                               ProtobufCMessage **reply, char *err,
+                               size_t errlen)
+{
+    return call_method(c, -1, method, req, md, reply_desc, reply, err, errlen);
 }
 
 void tr_client_cluster_id_peek(trellis_client_t *c, char *out, size_t outlen)
@@ -381,6 +399,7 @@ trellis_rc_t tr_submit_run(trellis_client_t *c, const tr_tm_req_t *req,
 
 trellis_rc_t tr_submit(trellis_client_t *c,
                        const Trellis__V1__SubmitRequest *req,
+                       const tr_request_md_t *md,
                        trellis_trans_status_t *status, char *reason,
                        size_t reasonlen, char *err, size_t errlen)
 {
@@ -388,6 +407,8 @@ trellis_rc_t tr_submit(trellis_client_t *c,
     tr_tm_req_t packed;
     trellis_rc_t rc =
         tr_tm_pack(TR_TM_SUBMIT, NULL, &req->base, &packed, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_req_set_md(&packed, md, err, errlen);
     if (rc == TRELLIS_OK)
         rc = tr_submit_run(c, &packed, status, reason, reasonlen, err, errlen);
     tr_tm_req_clear(&packed);

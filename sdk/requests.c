@@ -45,7 +45,23 @@ void tr_tm_req_init(tr_tm_req_t *r)
 void tr_tm_req_clear(tr_tm_req_t *r)
 {
     free(r->buf);
+    for (size_t i = 0; i < r->n_md; i++)
+        free(r->md_values[i]);
     tr_tm_req_init(r);
+}
+
+trellis_rc_t tr_tm_req_set_md(tr_tm_req_t *r, const tr_request_md_t *md,
+                              char *err, size_t errlen)
+{
+    for (size_t i = 0; md != NULL && i < md->n && i < 2; i++) {
+        r->md_values[i] = strdup(md->values[i]);
+        if (r->md_values[i] == NULL)
+            return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
+                           "out of memory for the request's metadata");
+        r->md_keys[i] = md->keys[i];
+        r->n_md = i + 1;
+    }
+    return TRELLIS_OK;
 }
 
 trellis_rc_t tr_tm_pack(int method, const char *name,
@@ -70,7 +86,29 @@ struct tr_pb_options {
     Trellis__V1__TransOptions msg;
     Trellis__V1__Header *headers;
     Trellis__V1__Header **header_ptrs;
+    tr_request_md_t md; /* the trace context, sent as metadata */
 };
+
+/* The trace context of o as request metadata: trellisd takes it from
+ * there, never from the message (it refuses TransOptions.traceparent). */
+static void trace_md(tr_request_md_t *md, const trellis_options_t *o)
+{
+    md->n = 0;
+    if (o->traceparent == NULL || o->traceparent[0] == '\0')
+        return;
+    md->keys[md->n] = TRELLIS_TRACEPARENT_HEADER;
+    md->values[md->n++] = o->traceparent;
+    if (o->tracestate == NULL || o->tracestate[0] == '\0')
+        return;
+    md->keys[md->n] = TRELLIS_TRACESTATE_HEADER;
+    md->values[md->n++] = o->tracestate;
+}
+
+tr_request_md_t tr_pb_options_md(const tr_pb_options_t *p)
+{
+    tr_request_md_t none = {{NULL, NULL}, {NULL, NULL}, 0};
+    return p != NULL ? p->md : none;
+}
 
 tr_pb_options_t *tr_pb_options_new(const trellis_options_t *o)
 {
@@ -87,6 +125,7 @@ tr_pb_options_t *tr_pb_options_new(const trellis_options_t *o)
     p->msg.request_timeout_ms = o->request_timeout_ms;
     p->msg.retry_limit = o->retry_limit;
     p->msg.listener_batch = o->listener_batch;
+    trace_md(&p->md, o);
     if (o->n_listeners > 0 && o->listeners != NULL) {
         /* protobuf-c's field is not const; the message is only packed */
         p->msg.n_listeners = o->n_listeners;
@@ -158,6 +197,9 @@ trellis_rc_t tr_tm_begin_req(const char *gid, const trellis_options_t *o,
     }
     trellis_rc_t rc =
         tr_tm_pack(TR_TM_BEGIN, NULL, &req.base, out, err, errlen);
+    tr_request_md_t md = tr_pb_options_md(opts);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_req_set_md(out, &md, err, errlen);
     tr_pb_options_free(opts);
     return rc;
 }

@@ -268,6 +268,9 @@ trellis_rc_t tr_saga_submit_req(const trellis_saga_t *s, tr_tm_req_t *out,
     req.options = s->options.has ? tr_pb_options_get(opts) : NULL;
     trellis_rc_t rc =
         tr_tm_pack(TR_TM_SUBMIT, NULL, &req.base, out, err, errlen);
+    tr_request_md_t md = tr_pb_options_md(opts);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_req_set_md(out, &md, err, errlen);
     pb_steps_free(&steps);
     tr_pb_options_free(opts);
     return rc;

@@ -109,12 +109,12 @@ static int act_set_log_level(tm_engine_t *e, const tm_engine_req_t *rq,
 
 const tm_api_method_t tm_admin_methods[] = {
     {"/trellis.v1.TM/RetryNow", &trellis__v1__retry_now_request__descriptor,
-     validate_retry_now, act_retry_now},
+     validate_retry_now, act_retry_now, NULL},
     {"/trellis.v1.TM/ForceStop", &trellis__v1__force_stop_request__descriptor,
-     validate_force_stop, act_force_stop},
+     validate_force_stop, act_force_stop, NULL},
     {"/trellis.v1.TM/SetLogLevel",
      &trellis__v1__set_log_level_request__descriptor, validate_set_log_level,
-     act_set_log_level},
+     act_set_log_level, NULL},
 };
 
 const size_t tm_admin_n_methods =

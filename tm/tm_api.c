@@ -6,15 +6,20 @@
 #include "tm_api.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "tm_admin.h"
+#include "tm_api_dtm.h"
 #include "tm_api_msg.h"
 #include "tm_api_workflow.h"
 #include "tm_exit.h"
+#include "tm_log.h"
+#include "tm_metrics.h"
+#include "tm_trace.h"
 #include "trellis/v1/tm.pb-c.h"
 
 /* ---- the front: answers as protobuf replies ----------------------------- */
@@ -108,10 +113,18 @@ static void reply_ok(tm_rpc_t *rpc, const tm_answer_t *a)
     tm_server_reply(rpc, GRPC_STATUS_INTERNAL, "unknown answer", NULL);
 }
 
+typedef struct {
+    tm_engine_t *eng;
+    const tm_api_method_t *method;
+} binding_t;
+
 static void front_answer(void *user, tm_rpc_t *rpc, const tm_answer_t *a)
 {
     (void)user;
-    if (a->code != TM_CODE_OK)
+    const binding_t *b = tm_server_rpc_user(rpc);
+    if (b && b->method->reply)
+        b->method->reply(rpc, a);
+    else if (a->code != TM_CODE_OK)
         tm_server_reply(rpc, (grpc_status_code)a->code, a->message, NULL);
     else
         reply_ok(rpc, a);
@@ -138,6 +151,58 @@ static int front_expired(void *user, const tm_rpc_t *rpc)
     return tm_server_rpc_expired(rpc);
 }
 
+/* The first header of each kind that was dropped is logged, once per
+ * process; the metric counts every one. */
+static void note_trace_dropped(unsigned dropped)
+{
+    static atomic_int logged[2];
+    for (int parent = 0; parent < 2; parent++) {
+        unsigned bit =
+            parent ? TM_TRACE_DROPPED_PARENT : TM_TRACE_DROPPED_STATE;
+        if (!(dropped & bit))
+            continue;
+        tm_metrics_trace_dropped(parent);
+        if (atomic_exchange(&logged[parent], 1))
+            continue;
+        tm_log(TM_LOG_WARN,
+               "event=trace_context_dropped header=%s msg=\"a request's %s "
+               "metadata is malformed (W3C trace context) and is not "
+               "forwarded; logged once, "
+               "trellis_trace_context_dropped_total counts each\"",
+               parent ? TM_TRACEPARENT_KEY : TM_TRACESTATE_KEY,
+               parent ? TM_TRACEPARENT_KEY : TM_TRACESTATE_KEY);
+    }
+}
+
+/* Entries of one key read (more are refused whole). */
+#define TRACE_ENTRIES_MAX 8
+
+/* The metadata values of key into v[0..TRACE_ENTRIES_MAX); returns how
+ * many the request had. */
+static size_t trace_values(const tm_rpc_t *rpc, const char *key,
+                           tm_trace_value_t *v)
+{
+    const char *values[TRACE_ENTRIES_MAX];
+    size_t lens[TRACE_ENTRIES_MAX];
+    size_t n =
+        tm_server_rpc_metadata(rpc, key, values, lens, TRACE_ENTRIES_MAX);
+    for (size_t i = 0; i < n && i < TRACE_ENTRIES_MAX; i++)
+        v[i] = (tm_trace_value_t){values[i], lens[i]};
+    return n;
+}
+
+static void front_trace(void *user, const tm_rpc_t *rpc, tm_trace_t *out)
+{
+    (void)user;
+    tm_trace_value_t parents[TRACE_ENTRIES_MAX], states[TRACE_ENTRIES_MAX];
+    size_t np = trace_values(rpc, TM_TRACEPARENT_KEY, parents);
+    size_t ns = trace_values(rpc, TM_TRACESTATE_KEY, states);
+    int too_many = ns > TRACE_ENTRIES_MAX; /* refused whole */
+    unsigned dropped =
+        tm_trace_take(out, parents, np > 1 ? 2 : np, states, too_many ? 0 : ns);
+    note_trace_dropped(dropped | (too_many ? TM_TRACE_DROPPED_STATE : 0));
+}
+
 void tm_api_front(tm_engine_front_t *out)
 {
     out->answer = front_answer;
@@ -145,17 +210,14 @@ void tm_api_front(tm_engine_front_t *out)
     out->watch_cancel = front_watch_cancel;
     out->expired = front_expired;
     out->user = NULL;
+    out->trace = front_trace;
 }
 
 /* ---- the generic handler ------------------------------------------------ */
 
-typedef struct {
-    tm_engine_t *eng;
-    const tm_api_method_t *method;
-} binding_t;
-
-/* One per method registered; trellisd serves one engine per process. */
-#define MAX_BINDINGS 32
+/* One per method registered (tm_server_add_method's user, so the front
+ * finds a call's method); trellisd serves one engine per process. */
+#define MAX_BINDINGS 48
 static binding_t bindings[MAX_BINDINGS];
 static size_t n_bindings;
 
@@ -365,22 +427,23 @@ static int act_health(tm_engine_t *e, const tm_engine_req_t *rq,
 
 static const tm_api_method_t tm_methods[] = {
     {"/trellis.v1.TM/NewGid", &trellis__v1__new_gid_request__descriptor, NULL,
-     act_new_gid},
+     act_new_gid, NULL},
     {"/trellis.v1.TM/Begin", &trellis__v1__begin_request__descriptor,
-     validate_begin, act_begin},
+     validate_begin, act_begin, NULL},
     {"/trellis.v1.TM/RegisterBranch",
      &trellis__v1__register_branch_request__descriptor, validate_register,
-     act_register},
+     act_register, NULL},
     {"/trellis.v1.TM/Submit", &trellis__v1__submit_request__descriptor,
-     validate_submit, act_submit},
+     validate_submit, act_submit, NULL},
     {"/trellis.v1.TM/Abort", &trellis__v1__abort_request__descriptor,
-     validate_abort, act_abort},
+     validate_abort, act_abort, NULL},
     {"/trellis.v1.TM/Query", &trellis__v1__query_request__descriptor,
-     validate_query, act_query},
+     validate_query, act_query, NULL},
     {"/trellis.v1.TM/List", &trellis__v1__list_request__descriptor,
-     validate_list, act_list},
+     validate_list, act_list, NULL},
     {"/grpc.health.v1.Health/Check",
-     &grpc__health__v1__health_check_request__descriptor, NULL, act_health},
+     &grpc__health__v1__health_check_request__descriptor, NULL, act_health,
+     NULL},
 };
 
 /* Register methods[0..n): the request type is given, so a string with a
@@ -412,7 +475,8 @@ int tm_api_add_methods(tm_server_t *srv, tm_engine_t *eng, char *err,
         return -1;
     if (add_all(srv, eng, tm_workflow_methods, tm_workflow_n_methods, err,
                 errlen) != 0 ||
-        add_all(srv, eng, tm_msg_methods, tm_msg_n_methods, err, errlen) != 0)
+        add_all(srv, eng, tm_msg_methods, tm_msg_n_methods, err, errlen) != 0 ||
+        add_all(srv, eng, tm_dtm_methods, tm_dtm_n_methods, err, errlen) != 0)
         return -1;
     return add_all(srv, eng, tm_admin_methods, tm_admin_n_methods, err, errlen);
 }

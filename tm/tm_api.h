@@ -7,8 +7,8 @@
  * replies. The engine itself knows neither gRPC nor protobuf replies.
  *
  * Methods: trellis.v1.TM (NewGid, Begin, RegisterBranch, Submit, Abort,
- * Query, List, and the operator methods of tm_admin.h) and
- * grpc.health.v1.Health/Check.
+ * Query, List, and the operator methods of tm_admin.h),
+ * grpc.health.v1.Health/Check, and DTM's dtmgimp.Dtm (tm_api_dtm.h).
  *
  * Threads: handlers run on completion-queue threads and do not block but
  * for a read of the store; the front may be called from any thread.
@@ -26,7 +26,10 @@
  * request (NULL: none; returns 0, TM_DENIED for PERMISSION_DENIED, or -1
  * for INVALID_ARGUMENT, with err filled) and its action (answers through
  * the engine's front or directly with tm_server_reply; returns 0, or
- * TM_ENGINE_AGAIN to be handled again from the top). */
+ * TM_ENGINE_AGAIN to be handled again from the top). reply (NULL: the
+ * trellis.v1 reply of the answer's kind, its code as is) turns every
+ * engine answer to a call of this method into the reply on the wire: a
+ * service with replies of its own (dtmgimp.Dtm, tm_api_dtm.h) sets it. */
 typedef struct {
     const char *name;
     const ProtobufCMessageDescriptor *desc;
@@ -34,6 +37,7 @@ typedef struct {
                     char *err, size_t errlen);
     int (*act)(tm_engine_t *e, const tm_engine_req_t *rq,
                const ProtobufCMessage *m);
+    void (*reply)(tm_rpc_t *rpc, const tm_answer_t *a);
 } tm_api_method_t;
 
 /* The engine's front over tm_server (answers become protobuf replies). */

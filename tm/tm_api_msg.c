@@ -78,15 +78,15 @@ static int act_list(tm_engine_t *e, const tm_engine_req_t *rq,
 const tm_api_method_t tm_msg_methods[] = {
     {"/trellis.v1.TM/PrepareMessage",
      &trellis__v1__prepare_message_request__descriptor, validate_prepare,
-     act_prepare},
+     act_prepare, NULL},
     {"/trellis.v1.TM/Subscribe", &trellis__v1__subscribe_request__descriptor,
-     validate_subscribe, act_subscribe},
+     validate_subscribe, act_subscribe, NULL},
     {"/trellis.v1.TM/Unsubscribe",
      &trellis__v1__unsubscribe_request__descriptor, validate_unsubscribe,
-     act_unsubscribe},
+     act_unsubscribe, NULL},
     {"/trellis.v1.TM/ListSubscriptions",
      &trellis__v1__list_subscriptions_request__descriptor, validate_list,
-     act_list},
+     act_list, NULL},
 };
 const size_t tm_msg_n_methods =
     sizeof(tm_msg_methods) / sizeof(*tm_msg_methods);

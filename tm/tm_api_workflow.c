@@ -42,9 +42,9 @@ static int act_record(tm_engine_t *e, const tm_engine_req_t *rq,
 const tm_api_method_t tm_workflow_methods[] = {
     {"/trellis.v1.TM/StartWorkflow",
      &trellis__v1__start_workflow_request__descriptor, validate_start,
-     act_start},
+     act_start, NULL},
     {"/trellis.v1.TM/RecordStep", &trellis__v1__record_step_request__descriptor,
-     validate_record, act_record},
+     validate_record, act_record, NULL},
 };
 const size_t tm_workflow_n_methods =
     sizeof(tm_workflow_methods) / sizeof(tm_workflow_methods[0]);

@@ -298,6 +298,7 @@ static void submit_new(tm_live_t *l, tm_rpc_t *rpc,
                        const Trellis__V1__SubmitRequest *r)
 {
     pthread_mutex_lock(&l->mu);
+    tm_engine_log_created(l);
     if (wants_wait(r))
         tm_wait_add(l, rpc, TM_WAIT_SUBMIT);
     tm_engine_persist(l, 1, wants_wait(r) ? NULL : rpc, TM_ANSWER_SUBMIT);
@@ -321,6 +322,7 @@ int tm_engine_submit(tm_engine_t *e, const tm_engine_req_t *rq,
             tm_engine_fail(e, rq->rpc, TM_CODE_INVALID_ARGUMENT, "%s", err);
             return 0;
         }
+        tm_engine_take_trace(e, rq->rpc, &fresh->tx);
     }
     int again = 0;
     tm_live_t *l = NULL;
@@ -354,9 +356,10 @@ int tm_engine_submit(tm_engine_t *e, const tm_engine_req_t *rq,
 static void begin_existing(tm_live_t *l, const tm_engine_req_t *rq,
                            const void *arg)
 {
-    const tm_options_t *opts = arg;
+    const tm_trans_t *asked = arg;
     if (l->tx.status == TM_TX_PREPARED &&
-        tm_request_same_options(&l->tx.opts, opts))
+        tm_request_same_options(&l->tx.opts, &asked->opts) &&
+        tm_request_same_listeners(&l->tx, asked))
         tm_engine_answer_status(l->eng, rq->rpc, TM_ANSWER_BEGIN, l->tx.gid,
                                 l->tx.status, NULL);
     else
@@ -379,6 +382,7 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
         fresh->tx.opts.timeout_to_fail_ms = e->cfg.prepared_timeout_ms;
     if (tm_request_add_listeners(&fresh->tx, r->options) != 0)
         tm_exit_oom("listeners");
+    tm_engine_take_trace(e, rq->rpc, &fresh->tx);
     tm_engine_fit(fresh);
     int again = 0;
     tm_live_t *l = NULL;
@@ -386,11 +390,12 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
         tm_engine_find_or_insert(e, r->gid, &l, fresh, err, sizeof(err));
     if (f == FOUND_NONE) {
         pthread_mutex_lock(&fresh->mu);
+        tm_engine_log_created(fresh);
         tm_engine_persist(fresh, 1, rq->rpc, TM_ANSWER_BEGIN);
         tm_engine_arm_timeout(fresh);
         pthread_mutex_unlock(&fresh->mu);
     } else if (f == FOUND_LIVE) {
-        again = tm_engine_act_on_live(l, rq, begin_existing, &fresh->tx.opts);
+        again = tm_engine_act_on_live(l, rq, begin_existing, &fresh->tx);
     } else if (f == FOUND_STORED || f == FOUND_ELSEWHERE) {
         tm_engine_fail(e, rq->rpc, TM_CODE_ALREADY_EXISTS,
                        "gid %s already exists and is %s", r->gid,

@@ -375,7 +375,8 @@ int tm_request_same_options(const tm_options_t *a, const tm_options_t *b)
         a->retry_interval_ms != b->retry_interval_ms ||
         a->request_timeout_ms != b->request_timeout_ms ||
         a->retry_limit != b->retry_limit || a->n_headers != b->n_headers ||
-        a->n_branch_listeners != b->n_branch_listeners)
+        a->n_branch_listeners != b->n_branch_listeners ||
+        a->listener_batch != b->listener_batch)
         return 0;
     for (size_t i = 0; i < a->n_branch_listeners; i++)
         if (strcmp(a->branch_listeners[i], b->branch_listeners[i]))
@@ -385,6 +386,27 @@ int tm_request_same_options(const tm_options_t *a, const tm_options_t *b)
             strcmp(a->header_values[i], b->header_values[i]))
             return 0;
     return 1;
+}
+
+/* The target of the n-th completion listener branch of tx (from 0), or
+ * NULL when it has fewer. */
+static const char *nth_listener(const tm_trans_t *tx, size_t n)
+{
+    for (size_t i = 0; i < tx->n_branches; i++)
+        if (tx->branches[i].mode == TM_MODE_EVENT && n-- == 0)
+            return tx->branches[i].ops[TM_SLOT_COMMIT].target;
+    return NULL;
+}
+
+int tm_request_same_listeners(const tm_trans_t *a, const tm_trans_t *b)
+{
+    for (size_t n = 0;; n++) {
+        const char *x = nth_listener(a, n), *y = nth_listener(b, n);
+        if (!x || !y)
+            return x == y;
+        if (strcmp(x, y) != 0)
+            return 0;
+    }
 }
 
 /* Packing into a stack buffer when it fits; the rare larger message is

@@ -80,6 +80,10 @@ int tm_request_same_registration(const tm_branch_t *b,
 /* The same options (for an idempotent Begin). */
 int tm_request_same_options(const tm_options_t *a, const tm_options_t *b);
 
+/* 1 when a and b name the same completion listeners (TransOptions
+ * listeners: their event branches' targets), in the same order. */
+int tm_request_same_listeners(const tm_trans_t *a, const tm_trans_t *b);
+
 /* trellis_fnv (64-bit FNV-1a) over the packed steps, the options (less
  * wait_result) and the concurrent flag. Never 0 (0 means "never
  * submitted"). Stored with the transaction: its value for a given request

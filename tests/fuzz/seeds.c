@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dtm/dtmgimp.pb-c.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "trellis/v1/tm.pb-c.h"
 
@@ -626,6 +627,81 @@ static void sdk_replies(void)
     write_msg("sdk_reply", "submit", 2, &s.base);
 }
 
+/* JSON text behind fuzz_dtm's selector 0. */
+static void write_dtm_json(const char *name, const char *text)
+{
+    buf_t b = {0};
+    put_u8(&b, 0);
+    put(&b, text, strlen(text));
+    write_seed("dtm", name, &b);
+}
+
+/* DTM's requests as its Go SDK sends them (fuzz_dtm: selector byte 0
+ * JSON, 1 Submit, 2 Prepare, 3 Abort, 4 RegisterBranch, 5 topics). */
+static void dtm_requests(void)
+{
+    const char *steps =
+        "[{\"action\":\"127.0.0.1:7001/p.S/Action\",\"compensate\":"
+        "\"127.0.0.1:7001/p.S/Compensate\"},{\"action\":"
+        "\"127.0.0.1:7001/p.S/Action\",\"compensate\":\"\"}]";
+    write_dtm_json("json-steps", steps);
+    write_dtm_json("json-custom", "{\"concurrent\":true,\"orders\":{\"1\":"
+                                  "[0]},\"s\":\"\\u00e9\\ud83d\\ude00\"}");
+    ProtobufCBinaryData pay[2] = {{2, (uint8_t *)"ok"}, {0, NULL}};
+    Dtmgimp__DtmTransOptions o = DTMGIMP__DTM_TRANS_OPTIONS__INIT;
+    Dtmgimp__DtmTransOptions__BranchHeadersEntry h =
+        DTMGIMP__DTM_TRANS_OPTIONS__BRANCH_HEADERS_ENTRY__INIT;
+    Dtmgimp__DtmTransOptions__BranchHeadersEntry *hp[] = {&h};
+    h.key = "x-tenant";
+    h.value = "blue";
+    o.branchheaders = hp;
+    o.n_branchheaders = 1;
+    o.waitresult = 1;
+    o.timeouttofail = 30;
+    Dtmgimp__DtmRequest r = DTMGIMP__DTM_REQUEST__INIT;
+    r.gid = "dtm-1";
+    r.transtype = "saga";
+    r.transoptions = &o;
+    r.steps = (char *)steps;
+    r.binpayloads = pay;
+    r.n_binpayloads = 2;
+    write_msg("dtm", "submit-saga", 1, &r.base);
+    r.customeddata = "{\"concurrent\":true,\"orders\":{\"1\":[0]}}";
+    write_msg("dtm", "submit-concurrent", 1, &r.base);
+    r.customeddata = "";
+    r.transtype = "msg";
+    r.steps = "[{\"action\":\"topic://orders\"}]";
+    r.n_binpayloads = 1;
+    r.queryprepared = "127.0.0.1:7001/p.S/QueryPrepared";
+    write_msg("dtm", "prepare-msg", 2, &r.base);
+    Dtmgimp__DtmRequest a = DTMGIMP__DTM_REQUEST__INIT;
+    a.gid = "dtm-2";
+    a.transtype = "tcc";
+    a.steps = "null";
+    a.rollbackreason = "try failed";
+    write_msg("dtm", "abort-tcc", 3, &a.base);
+    Dtmgimp__DtmBranchRequest b = DTMGIMP__DTM_BRANCH_REQUEST__INIT;
+    Dtmgimp__DtmBranchRequest__DataEntry d[2] = {
+        DTMGIMP__DTM_BRANCH_REQUEST__DATA_ENTRY__INIT,
+        DTMGIMP__DTM_BRANCH_REQUEST__DATA_ENTRY__INIT};
+    Dtmgimp__DtmBranchRequest__DataEntry *dp[] = {&d[0], &d[1]};
+    d[0].key = "confirm";
+    d[0].value = "127.0.0.1:7001/p.S/Confirm";
+    d[1].key = "cancel";
+    d[1].value = "127.0.0.1:7001/p.S/Cancel";
+    b.gid = "dtm-2";
+    b.transtype = "tcc";
+    b.branchid = "01";
+    b.data = dp;
+    b.n_data = 2;
+    write_msg("dtm", "register-tcc", 4, &b.base);
+    Dtmgimp__DtmTopicRequest t = DTMGIMP__DTM_TOPIC_REQUEST__INIT;
+    t.topic = "orders";
+    t.url = "127.0.0.1:7001/p.S/Action";
+    t.remark = "stock";
+    write_msg("dtm", "subscribe", 5, &t.base);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -641,5 +717,6 @@ int main(int argc, char **argv)
     allowlists();
     config();
     sdk_replies();
+    dtm_requests();
     return 0;
 }

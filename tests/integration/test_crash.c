@@ -37,21 +37,6 @@ static void crash_and_restart(itest_t *t)
     new_client(t);
 }
 
-/* The crash point, made exact: once the participant holds n calls of gid
- * (its script says "hold"), trellisd gets kill -9 while they are in
- * flight. The held calls are then let go — their effects happen, their
- * answers go to the dead process — and trellisd restarts, knowing only
- * that it sent them. */
-static void crash_while_held(itest_t *t, const char *gid, int n)
-{
-    itest_control(harness_server_addr(t->part), NULL, 0, "wait-held %s %d %d",
-                  gid, n, ITEST_FINAL_TIMEOUT_MS);
-    assert_int_equal(harness_server_kill(t->tm), 0);
-    itest_control(harness_server_addr(t->part), NULL, 0, "release %s", gid);
-    assert_int_equal(harness_server_restart(t->tm), 0);
-    new_client(t);
-}
-
 /* The restarted TM sent step's op again, and the participant's barrier
  * answered it as a duplicate: the effect that happened during the crash
  * was neither lost nor repeated. */
@@ -145,7 +130,7 @@ static void test_crash_between_actions(void **state)
     /* trellisd dies while step 1's action is in flight. */
     const char *payloads[] = {"ok", "hold", "ok"};
     submit_no_wait(t, "mid-saga", payloads, 3);
-    crash_while_held(t, "mid-saga", 1);
+    itest_crash_while_held(t, "mid-saga", 1);
     assert_succeeded_once(t, "mid-saga", 3);
     assert_resent(t, "mid-saga", 1, "action");
     itest_pass(state);
@@ -157,7 +142,7 @@ static void test_crash_during_compensation(void **state)
     /* trellisd dies while step 1's compensation is in flight. */
     const char *payloads[] = {"ok", "compensate=hold", "fail"};
     submit_no_wait(t, "compensating", payloads, 3);
-    crash_while_held(t, "compensating", 1);
+    itest_crash_while_held(t, "compensating", 1);
     assert_resent(t, "compensating", 1, "compensate");
 
     trellis_trans_info_t *info = itest_wait_final(t, "compensating");
@@ -196,7 +181,7 @@ static void test_crash_twice(void **state)
     itest_control(harness_server_addr(t->part), NULL, 0, "wait-held twice 1 %d",
                   ITEST_FINAL_TIMEOUT_MS);
     crash_and_restart(t);
-    crash_while_held(t, "twice", 2); /* the restarted TM sent it again */
+    itest_crash_while_held(t, "twice", 2); /* the restarted TM sent it again */
     assert_succeeded_once(t, "twice", 3);
     trellis_trans_info_t *info = itest_query(t, "twice");
     harness_part_state_t ps;
@@ -231,7 +216,7 @@ static void test_crash_mid_diamond(void **state)
             TRELLIS_OK);
     itest_submit(t, s, NULL, 0);
     trellis_saga_free(s);
-    crash_while_held(t, "diamond", 2); /* 1 and 2 are in flight */
+    itest_crash_while_held(t, "diamond", 2); /* 1 and 2 are in flight */
 
     trellis_trans_info_t *info = itest_wait_final(t, "diamond");
     assert_int_equal(info->status, TRELLIS_TRANS_SUCCEEDED);

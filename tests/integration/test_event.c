@@ -158,7 +158,7 @@ static void test_saga_success_and_failure(void **state)
 }
 
 /* A message (no local transaction: sent decided) tells its listener once
- * every step was delivered. */
+ * every step was delivered, and its branch listener of the delivery. */
 static void test_message_tells_listener(void **state)
 {
     itest_t *t = itest_start(state, "event_msg", NULL);
@@ -174,6 +174,8 @@ static void test_message_tells_listener(void **state)
     const char *one[] = {l.target};
     o.listeners = one;
     o.n_listeners = 1;
+    o.branch_listeners = one;
+    o.n_branch_listeners = 1;
     trellis_msg_set_options(m, &o);
     trellis_trans_status_t st = TRELLIS_TRANS_UNSPECIFIED;
     assert_int_equal(
@@ -183,6 +185,14 @@ static void test_message_tells_listener(void **state)
     assert_int_equal(st, TRELLIS_TRANS_SUCCEEDED);
     assert_final(t, "ev-msg", TRELLIS_TRANS_SUCCEEDED);
     assert_told_once(&l, "ev-msg", "ev1", "SUCCEEDED");
+    /* The delivery (branch 01; the message's head 00 is not reported) as
+     * a branch event: delivered, no phase-2 op, committed. */
+    assert_branch_told(&l, "ev-msg", "ev-01-1", "S,-,C");
+    harness_part_state_t ps;
+    assert_int_equal(
+        harness_part_state(harness_server_addr(l.srv), "ev-msg", &ps), 0);
+    assert_int_equal(harness_part_count(&ps, "ev-00-1", "notify", NULL), 0);
+    harness_part_state_free(&ps);
     itest_pass(state);
 }
 

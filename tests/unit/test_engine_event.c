@@ -297,6 +297,43 @@ static void test_branch_events_on_rollback(void **state)
     fenv_assert_answer(q, TM_CODE_OK, TM_TX_FAILED);
 }
 
+/* A repeated Begin is the same Begin only with the same listeners and
+ * listener_batch: one naming other listeners, none or another batch is
+ * refused ALREADY_EXISTS, and the transaction keeps its own. */
+static fenv_rpc_t *send_begin(const char *gid, const char *listener,
+                              uint32_t batch)
+{
+    Trellis__V1__BeginRequest r = TRELLIS__V1__BEGIN_REQUEST__INIT;
+    Trellis__V1__TransOptions o = TRELLIS__V1__TRANS_OPTIONS__INIT;
+    char *listeners[1] = {(char *)listener};
+    o.n_listeners = listener ? 1 : 0;
+    o.listeners = listeners;
+    o.listener_batch = batch;
+    r.gid = (char *)gid;
+    r.options = &o;
+    return fenv_send(ENGINE_CALL_BEGIN, &r.base);
+}
+
+static void test_repeated_begin_compares_listeners(void **state)
+{
+    (void)state;
+    fenv_rpc_t *b = send_begin("rb", LISTEN, 0);
+    fenv_commit_all();
+    fenv_assert_answer(b, TM_CODE_OK, TM_TX_PREPARED);
+    fenv_assert_answer(send_begin("rb", LISTEN, 0), TM_CODE_OK, TM_TX_PREPARED);
+    fenv_rpc_t *other = send_begin("rb", BLISTEN, 0);
+    assert_int_equal(other->code, TM_CODE_ALREADY_EXISTS);
+    fenv_rpc_t *none = send_begin("rb", NULL, 0);
+    assert_int_equal(none->code, TM_CODE_ALREADY_EXISTS);
+    fenv_rpc_t *batched = send_begin("rb", LISTEN, 8);
+    assert_int_equal(batched->code, TM_CODE_ALREADY_EXISTS);
+    fenv_fire_timer(fenv_timer_last()); /* its timeout: rolled back */
+    fenv_commit_all();
+    fenv_answer_call(0, ST_OK); /* its listener, told FAILED */
+    fenv_commit_all();
+    fenv_assert_call(0, "rb", "ev1", "notify");
+}
+
 /* ---- batching listeners (TransOptions.listener_batch, tm_batch.c) ---- */
 
 /* Call i's request, as a batching listener reads it. The caller frees. */
@@ -443,6 +480,8 @@ int main(void)
                                         fenv_setup_local, fenv_teardown),
         cmocka_unit_test_setup_teardown(test_branch_events_on_rollback,
                                         fenv_setup_local, fenv_teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_begin_compares_listeners,
+                                        reset_batch, fenv_teardown),
         cmocka_unit_test_setup_teardown(test_batch_gathers_while_a_call_is_out,
                                         reset_batch, fenv_teardown),
         cmocka_unit_test_setup_teardown(test_failed_batch_retries_each_event,
