@@ -4,8 +4,9 @@
  * trellis-testpart: many sagas and TCC transfers in flight from one
  * thread, callbacks that start the next step of their transaction,
  * trellisd killed with calls in flight, the client freed with calls in
- * flight (in both modes), and misuse. Every test counts the callbacks of
- * each call it started: each must run exactly once.
+ * flight (in both modes), the trace context, and misuse. Every test
+ * counts the callbacks of each call it started: each must run exactly
+ * once.
  *
  * Calls are held deterministically: with trellisd-faults' "hold" the
  * first commit group stops before it is applied, so every Begin stays
@@ -437,6 +438,66 @@ static void test_freed_in_flight_poll(void **state)
     freed_in_flight(state, "async-freed-poll", TRELLIS_ASYNC_POLL);
 }
 
+/* ---- the trace context ------------------------------------------------- */
+
+#define PARENT "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+#define STATE "congo=t61rcWkgMzE"
+
+/* Every call of gid the participant saw carried PARENT and STATE; how many
+ * there were. */
+static size_t traced_calls(itest_t *t, const char *gid)
+{
+    harness_part_state_t ps;
+    itest_part_state(t, gid, &ps);
+    for (size_t i = 0; i < ps.n_calls; i++)
+        if (strcmp(ps.calls[i].traceparent, PARENT) ||
+            strcmp(ps.calls[i].tracestate, STATE))
+            fail_msg("%s: %s of %s carried \"%s\" \"%s\"", gid, ps.calls[i].op,
+                     ps.calls[i].branch, ps.calls[i].traceparent,
+                     ps.calls[i].tracestate);
+    size_t n = ps.n_calls;
+    harness_part_state_free(&ps);
+    return n;
+}
+
+/* The asynchronous Begin and saga Submit send the options' trace context
+ * as the blocking ones do, and the run's tries carry it: every branch call
+ * of either transaction has it. */
+static void test_trace_context_goes_along(void **state)
+{
+    itest_t *t = itest_start(state, "async-trace", NULL);
+    trellis_client_t *c = async_client(t, TRELLIS_ASYNC_POLL);
+    tally_t *ta = tally_new();
+    static tag_t tags[4];
+    trellis_options_t o = itest_options();
+    o.traceparent = PARENT;
+    o.tracestate = STATE;
+    const char *steps[] = {"", ""};
+    trellis_saga_t *s = itest_saga(t, "atr-saga", steps, 2, &o);
+    assert_int_equal(
+        trellis_async_saga_submit(c, s, tally_cb, tally_tag(ta, tags)),
+        TRELLIS_OK);
+    trellis_saga_free(s);
+    targets_t tg;
+    part_targets(t, &tg);
+    trellis_async_branch_t b[2] = {
+        {tg.try_, tg.confirm, tg.cancel, "", 0},
+        {tg.try_, tg.confirm, tg.cancel, "", 0},
+    };
+    assert_int_equal(trellis_async_tcc_run(c, "atr-tcc", &o, b, 2, tally_cb,
+                                           tally_tag(ta, tags)),
+                     TRELLIS_OK);
+    tally_poll(c, ta);
+    trellis_client_free(c);
+    assert_once_each(ta);
+    for (int i = 0; i < ta->n; i++)
+        assert_int_equal(ta->status[i], TRELLIS_TRANS_SUCCEEDED);
+    assert_int_equal(traced_calls(t, "atr-saga"), 2); /* two actions */
+    assert_int_equal(traced_calls(t, "atr-tcc"), 4);  /* 2 tries, 2 confirms */
+    tally_free(ta);
+    itest_pass(state);
+}
+
 /* ---- misuse ------------------------------------------------------------ */
 
 static void test_misuse(void **state)
@@ -499,6 +560,8 @@ int main(void)
         cmocka_unit_test_teardown(test_tm_killed_mid_flight, itest_teardown),
         cmocka_unit_test_teardown(test_freed_in_flight_thread, itest_teardown),
         cmocka_unit_test_teardown(test_freed_in_flight_poll, itest_teardown),
+        cmocka_unit_test_teardown(test_trace_context_goes_along,
+                                  itest_teardown),
         cmocka_unit_test_teardown(test_misuse, itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
