@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_async.h"
+#include "bench_count.h"
 #include "trellis/trellis.h"
-
-#define DEFAULT_TIMEOUT_MS 30000
 
 struct bench_ap_worker {
     bench_ap_load_t *load;
@@ -23,9 +23,7 @@ struct bench_ap_worker {
     int index;
     pthread_t thread;
     uint64_t rng;
-    uint32_t *lat_us;
-    size_t n_lat, cap_lat;
-    uint64_t ok, failed, total_ok, total_failed;
+    bench_count_t count;
     char first_error[256];
 };
 
@@ -50,13 +48,9 @@ int bench_ap_index(const bench_ap_worker_t *w)
     return w->index;
 }
 
-/* splitmix64. */
 uint64_t bench_ap_rand(bench_ap_worker_t *w)
 {
-    uint64_t x = (w->rng += 0x9e3779b97f4a7c15ULL);
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
+    return bench_rand_next(&w->rng);
 }
 
 void bench_ap_note_error(bench_ap_worker_t *w, const char *fmt, ...)
@@ -73,25 +67,8 @@ void bench_ap_note_error(bench_ap_worker_t *w, const char *fmt, ...)
 
 static void record(bench_ap_worker_t *w, int ok, int64_t start, int64_t end)
 {
-    bench_ap_load_t *l = w->load;
-    w->total_ok += ok;
-    w->total_failed += !ok;
-    if (end < l->win_start_ns || end >= l->win_end_ns)
-        return;
-    if (!ok) {
-        w->failed++;
-        return;
-    }
-    w->ok++;
-    if (w->n_lat == w->cap_lat) {
-        size_t cap = w->cap_lat ? w->cap_lat * 2 : 4096;
-        uint32_t *p = realloc(w->lat_us, cap * sizeof(*p));
-        if (!p)
-            return;
-        w->lat_us = p;
-        w->cap_lat = cap;
-    }
-    w->lat_us[w->n_lat++] = (uint32_t)((end - start) / 1000);
+    bench_count_add(&w->count, ok, start, end, w->load->win_start_ns,
+                    w->load->win_end_ns);
 }
 
 static void *worker_main(void *arg)
@@ -114,24 +91,6 @@ static void free_load(bench_ap_load_t *l)
     free(l);
 }
 
-/* One client per target of spec->tm_addr. 0, or -1 with err. */
-static int open_clients(bench_ap_load_t *l, char *err, size_t errlen)
-{
-    char t[BENCH_MAX_TARGETS][BENCH_TARGET_LEN];
-    size_t n = bench_split_targets(l->spec.tm_addr, t, BENCH_MAX_TARGETS);
-    if (n == 0) {
-        snprintf(err, errlen, "bad target list \"%s\"", l->spec.tm_addr);
-        return -1;
-    }
-    uint32_t tmo =
-        l->spec.call_timeout_ms ? l->spec.call_timeout_ms : DEFAULT_TIMEOUT_MS;
-    for (; l->n_clients < n; l->n_clients++)
-        if (trellis_client_new(t[l->n_clients], tmo, &l->clients[l->n_clients],
-                               err, errlen) != TRELLIS_OK)
-            return -1;
-    return 0;
-}
-
 bench_ap_load_t *bench_ap_start(const bench_ap_spec_t *spec, char *err,
                                 size_t errlen)
 {
@@ -143,7 +102,8 @@ bench_ap_load_t *bench_ap_start(const bench_ap_spec_t *spec, char *err,
         return NULL;
     }
     l->spec = *spec;
-    if (open_clients(l, err, errlen) != 0) {
+    if (bench_clients_open(spec->tm_addr, spec->call_timeout_ms, 0, l->clients,
+                           &l->n_clients, err, errlen) != 0) {
         free_load(l);
         return NULL;
     }
@@ -179,17 +139,18 @@ int64_t bench_ap_window_end_ns(const bench_ap_load_t *l)
 static void merge_worker(bench_ap_worker_t *w, bench_load_result_t *out,
                          uint32_t *all, size_t *at)
 {
-    out->ok += w->ok;
-    out->failed += w->failed;
-    out->total_ok += w->total_ok;
-    out->total_failed += w->total_failed;
+    const bench_count_t *c = &w->count;
+    out->ok += c->ok;
+    out->failed += c->failed;
+    out->total_ok += c->total_ok;
+    out->total_failed += c->total_failed;
     if (!out->first_error[0] && w->first_error[0])
         snprintf(out->first_error, sizeof(out->first_error), "%s",
                  w->first_error);
-    if (all && w->n_lat)
-        memcpy(all + *at, w->lat_us, w->n_lat * sizeof(*all));
-    *at += all ? w->n_lat : 0;
-    free(w->lat_us);
+    if (all && c->n_lat)
+        memcpy(all + *at, c->lat_us, c->n_lat * sizeof(*all));
+    *at += all ? c->n_lat : 0;
+    bench_count_clear(&w->count);
 }
 
 void bench_ap_finish(bench_ap_load_t *l, bench_load_result_t *out)
@@ -198,7 +159,7 @@ void bench_ap_finish(bench_ap_load_t *l, bench_load_result_t *out)
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < l->n_workers; i++) {
         pthread_join(l->workers[i].thread, NULL);
-        n += l->workers[i].n_lat;
+        n += l->workers[i].count.n_lat;
     }
     uint32_t *all = malloc((n ? n : 1) * sizeof(*all));
     for (int i = 0; i < l->n_workers; i++)

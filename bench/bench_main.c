@@ -12,13 +12,18 @@
  *
  * Mode tcc2 measures 2-branch TCC bank transfers instead (bench_tcc.c):
  * it also starts a MariaDB and two bank-service processes, and its load
- * comes from K threads making blocking TCC helper calls (bench_ap.c, with
- * the processes in bench_ap_env.c). Mode xa2 is the same shape with
- * 2-branch XA orders (bench_xa.c): MariaDB, the xa-order example's
- * order-service and stock-service, the XA helper. Mode hybrid3 is the same
- * shape again with 3-branch hybrid transactions (bench_hybrid.c): an XA
+ * is K transfers kept in flight by one client thread through the
+ * asynchronous TCC helper (bench_async.c, trellis_async.h; the processes
+ * in bench_ap_env.c); then, in the same run, the baseline: the same tries
+ * and confirms called directly, without a TM, by the same client. Mode
+ * xa2 is the same shape with 2-branch XA orders (bench_xa.c): MariaDB, the
+ * xa-order example's order-service and stock-service, the XA helper, and
+ * the prepares and commits called directly for the baseline. Their RESULT
+ * ratio is TM/baseline. Mode hybrid3 has K threads making blocking calls
+ * (bench_ap.c) with 3-branch hybrid transactions (bench_hybrid.c): an XA
  * order, a TCC debit and a trellisd-run saga shipment step through the
- * hybrid initiator, on the hybrid-order example's three services.
+ * hybrid initiator, on the hybrid-order example's three services. A phase
+ * with the workload's services is measured by bench_phase.c.
  *
  * With --store mysql trellisd runs on a MariaDB the harness starts (its
  * own, apart from the one of tcc2's, xa2's and hybrid3's services), and
@@ -53,6 +58,7 @@
 #include "bench_hybrid.h"
 #include "bench_load.h"
 #include "bench_msg.h"
+#include "bench_phase.h"
 #include "bench_saga.h"
 #include "bench_sys.h"
 #include "bench_tcc.h"
@@ -60,10 +66,6 @@
 #include "bench_wf_resume.h"
 #include "bench_wfsvc.h"
 #include "bench_xa.h"
-
-/* More CPU than this used by other processes during a phase gets a warning:
- * the figures then say more about the neighbours than about Trellis. */
-#define OTHERS_WARN_CORES 0.25
 
 typedef struct {
     const char *mode, *store, *tm, *part_impl;
@@ -328,49 +330,16 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 
 /* ---- phases ----------------------------------------------------------- */
 
-typedef struct {
-    bench_load_result_t r;
-    bench_cpu_snap_t a, b; /* at the window's edges */
-} phase_t;
-
-/* The warning when processes that are not part of the run used more
- * than OTHERS_WARN_CORES during a phase. */
-static void warn_disturbed(double others)
-{
-    if (others > OTHERS_WARN_CORES)
-        printf("       WARNING: other processes used %.2f cores meanwhile; "
-               "these figures are disturbed\n",
-               others);
-    fflush(stdout);
-}
-
-/* The phase's line and where the CPU went; returns the "others" cores
- * (bench_env_print_cpu) without judging them. */
-static double print_phase_cpu(const bench_env_t *env, const char *name,
-                              const char *unit, const phase_t *p,
-                              const char *op, int threads)
-{
-    const bench_load_result_t *r = &p->r;
-    printf("%-6s %.0f %s  p50_ms=%.3f p99_ms=%.3f max_ms=%.3f  ok=%llu "
-           "failed=%llu (window %.1fs)\n",
-           name, r->rate, unit, r->p50_ms, r->p99_ms, r->max_ms,
-           (unsigned long long)r->ok, (unsigned long long)r->failed,
-           r->window_s);
-    if (r->first_error[0])
-        printf("       first failure: %s\n", r->first_error);
-    return bench_env_print_cpu(env, &p->a, &p->b, r->ok, op, threads);
-}
-
 static void print_phase(const bench_env_t *env, const char *name,
-                        const char *unit, const phase_t *p, const char *op,
-                        int threads)
+                        const char *unit, const bench_phase_t *p,
+                        const char *op, int threads)
 {
-    warn_disturbed(print_phase_cpu(env, name, unit, p, op, threads));
+    bench_phase_warn(bench_phase_print_cpu(env, name, unit, p, op, threads));
 }
 
 /* Run spec by time (or by count), reading CPU at the window's edges. */
 static int run_phase(const bench_env_t *env, const bench_load_spec_t *spec,
-                     phase_t *p)
+                     bench_phase_t *p)
 {
     char err[256];
     bench_load_t *l = bench_load_start(spec, err, sizeof(err));
@@ -397,7 +366,7 @@ static bench_load_spec_t base_spec(const opts_t *o, const bench_conns_t *c)
                                .duration_s = o->duration_s};
 }
 
-static int run_echo(const opts_t *o, const bench_env_t *env, phase_t *p)
+static int run_echo(const opts_t *o, const bench_env_t *env, bench_phase_t *p)
 {
     bench_conns_t c;
     if (bench_conns_open(&c, env->part_addr, (size_t)o->channels,
@@ -417,7 +386,7 @@ static int run_echo(const opts_t *o, const bench_env_t *env, phase_t *p)
 static int run_submits(const opts_t *o, const bench_env_t *env,
                        const char *method, bench_make_fn make,
                        bench_check_fn check, void *user, uint64_t hold,
-                       phase_t *p)
+                       bench_phase_t *p)
 {
     bench_conns_t c;
     if (bench_conns_open(&c, env->tm_addr, (size_t)o->channels, method) != 0)
@@ -438,7 +407,7 @@ static int run_submits(const opts_t *o, const bench_env_t *env,
 
 /* Timed saga run (hold == 0) or the parking of o->hold held sagas. */
 static int run_sagas(const opts_t *o, const bench_env_t *env,
-                     bench_saga_t *saga, uint64_t hold, phase_t *p)
+                     bench_saga_t *saga, uint64_t hold, bench_phase_t *p)
 {
     int rc = run_submits(o, env, BENCH_SUBMIT_METHOD, bench_saga_make,
                          bench_saga_check, saga, hold, p);
@@ -522,8 +491,9 @@ static void print_participant(const bench_env_t *env)
 }
 
 typedef struct {
-    phase_t echo, peak, park, held;
-    phase_t saga; /* wf2, msg2: saga2 in the same run */
+    bench_phase_t echo, peak, park, held;
+    bench_phase_t saga; /* wf2, msg2: saga2 in the same run */
+    bench_phase_t base; /* tcc2, xa2: the same work without a TM */
     double rss_held_mb, rss_end_mb;
     int resumed; /* wf2: the resume phase ran and every workflow succeeded */
     bench_wf_resume_result_t resume;
@@ -558,6 +528,13 @@ static const char *unit_name(const opts_t *o)
                                              : "sagas";
 }
 
+/* tcc2 and xa2 measure the same work without a TM in the same run: their
+ * RESULT ratio is tm/baseline (the echo ratio is echo_ratio). */
+static int has_baseline(const opts_t *o)
+{
+    return strcmp(o->mode, "tcc2") == 0 || strcmp(o->mode, "xa2") == 0;
+}
+
 /* wf2's fields of the RESULT line: saga2 of the same run, and the resume
  * phase's (0 when it did not run). */
 static void print_wf_result(const opts_t *o, const run_t *run)
@@ -572,20 +549,30 @@ static void print_wf_result(const opts_t *o, const run_t *run)
 
 static void print_result(const opts_t *o, const run_t *run)
 {
-    const phase_t *saga = o->hold ? &run->held : &run->peak;
-    double echo = run->echo.r.rate;
+    const bench_phase_t *saga = o->hold ? &run->held : &run->peak;
+    double echo = run->echo.r.rate, base = run->base.r.rate;
     int k = calls_per_op(o);
     double ratio = echo > 0 ? k * saga->r.rate / echo : 0;
-    printf("ratio %d x %s/s / echo calls/s = %d x %.0f / %.0f = %.3f\n", k,
-           unit_name(o), k, saga->r.rate, echo, ratio);
+    printf("%s %d x %s/s / echo calls/s = %d x %.0f / %.0f = %.3f\n",
+           has_baseline(o) ? "echo_ratio" : "ratio", k, unit_name(o), k,
+           saga->r.rate, echo, ratio);
+    if (has_baseline(o))
+        printf("ratio %s/s with trellisd / without = %.0f / %.0f = %.3f\n",
+               unit_name(o), saga->r.rate, base,
+               base > 0 ? saga->r.rate / base : 0);
     if (run->rss_end_mb >= 0)
         printf("trellisd RSS at end: %.1f MB\n", run->rss_end_mb);
     else
         printf("trellisd RSS at end: n/a (pass --tm-pid)\n");
     printf("RESULT mode=%s store=%s nodes=%d tps=%.0f p50_ms=%.3f "
-           "p99_ms=%.3f echo_cps=%.0f ratio=%.3f",
+           "p99_ms=%.3f echo_cps=%.0f",
            o->mode, o->store, o->nodes, saga->r.rate, saga->r.p50_ms,
-           saga->r.p99_ms, echo, ratio);
+           saga->r.p99_ms, echo);
+    if (has_baseline(o))
+        printf(" ratio=%.3f baseline_tps=%.0f echo_ratio=%.3f",
+               base > 0 ? saga->r.rate / base : 0, base, ratio);
+    else
+        printf(" ratio=%.3f", ratio);
     if (o->hold)
         printf(" hold=%llu rss_mb=%.0f peak_tps=%.0f hold_vs_peak=%.3f",
                (unsigned long long)o->hold, run->rss_end_mb, run->peak.r.rate,
@@ -618,66 +605,61 @@ static int run_hold(const opts_t *o, const bench_env_t *env, run_t *run)
     return 0;
 }
 
-/* What a tcc2, xa2 or hybrid3 phase prints: the phase line's name and unit, the
- * op of the per-op CPU figures, and who the services are. */
-typedef struct {
-    const char *name, *unit, *op, *svcs;
-} ap_labels_t;
+static const bench_labels_t TCC_LABELS = {"tcc2", "transfers/s", "transfer",
+                                          "the banks"};
+static const bench_labels_t TCC_BASE_LABELS = {"direct", "transfers/s",
+                                               "transfer", "the banks"};
+static const bench_labels_t XA_LABELS = {"xa2", "orders/s", "order",
+                                         "the services"};
+static const bench_labels_t XA_BASE_LABELS = {"direct", "orders/s", "order",
+                                              "the services"};
+static const bench_labels_t HYBRID_LABELS = {"hybrid3", "transactions/s",
+                                             "transaction", "the services"};
+static const bench_labels_t WF_LABELS = {"wf2", "workflows/s", "workflow",
+                                         NULL};
+static const bench_labels_t MSG_LABELS = {"msg2", "messages/s", "message",
+                                          NULL};
 
-static const ap_labels_t TCC_LABELS = {"tcc2", "transfers/s", "transfer",
-                                       "the banks"};
-static const ap_labels_t XA_LABELS = {"xa2", "orders/s", "order",
-                                      "the services"};
-static const ap_labels_t HYBRID_LABELS = {"hybrid3", "transactions/s",
-                                          "transaction", "the services"};
-static const ap_labels_t WF_LABELS = {"wf2", "workflows/s", "workflow", NULL};
-static const ap_labels_t MSG_LABELS = {"msg2", "messages/s", "message", NULL};
-
-/* A timed tcc2, xa2, hybrid3 or wf2 run of op over svcs (NULL for wf2,
- * whose service is this process; user: the workload's env), CPU read at
- * the window's edges like run_phase. */
+/* A timed hybrid3, wf2 or msg2 run of op on bench_ap's threads over svcs
+ * (NULL for wf2, whose service is this process; user: the workload's
+ * env). */
 static int run_ap_phase(const opts_t *o, const bench_env_t *env,
                         const bench_ap_env_t *svcs, bench_ap_op_fn op,
-                        const void *user, const ap_labels_t *lb, phase_t *p)
+                        const void *user, const bench_labels_t *lb,
+                        bench_phase_t *p)
 {
-    char err[256];
     bench_ap_spec_t s = {.tm_addr = env->tm_addr,
                          .concurrency = o->concurrency,
                          .warmup_s = o->warmup_s,
                          .duration_s = o->duration_s,
                          .op = op,
                          .user = user};
-    bench_ap_cpu_t ca, cb;
-    bench_ap_load_t *l = bench_ap_start(&s, err, sizeof(err));
-    if (!l) {
-        fprintf(stderr, "trellis-bench: %s\n", err);
+    return bench_phase_ap(env, &s, svcs, lb, p);
+}
+
+/* tcc2 and xa2: a timed run of op through bench_async's callbacks: first
+ * op through trellisd into tm, then direct (the same work without a TM)
+ * into base, in the same run. */
+static int run_async_phases(const opts_t *o, const bench_env_t *env,
+                            const bench_ap_env_t *svcs,
+                            const bench_async_op_fn ops[2], const void *user,
+                            const bench_labels_t *const lbs[2], run_t *run)
+{
+    bench_async_spec_t s = {.tm_addr = env->tm_addr,
+                            .concurrency = o->concurrency,
+                            .warmup_s = o->warmup_s,
+                            .duration_s = o->duration_s,
+                            .op = ops[0],
+                            .user = user};
+    if (bench_phase_async(env, &s, svcs, lbs[0], &run->peak) != 0)
         return -1;
-    }
-    bench_sleep_until_ns(bench_ap_window_start_ns(l));
-    bench_env_snap(env, &p->a);
-    if (svcs)
-        bench_ap_snap(svcs, &ca);
-    bench_sleep_until_ns(bench_ap_window_end_ns(l));
-    bench_env_snap(env, &p->b);
-    if (svcs)
-        bench_ap_snap(svcs, &cb);
-    bench_ap_finish(l, &p->r);
-    double others = print_phase_cpu(env, lb->name, lb->unit, p, lb->op, 1);
-    if (!svcs) {
-        warn_disturbed(others);
-        return 0;
-    }
-    double cores =
-        bench_ap_print_cpu(svcs, &ca, &cb, p->r.window_s, p->r.ok, lb->op);
-    if (lb->svcs)
-        printf("       (%s and MariaDB are %.2f of the \"others\" "
-               "cores above)\n",
-               lb->svcs, cores);
-    else
-        printf("       (MariaDB is %.2f of the \"others\" cores above)\n",
-               cores);
-    /* The services are part of the run: only the rest disturbs it. */
-    warn_disturbed(others - cores);
+    s.op = ops[1];
+    if (bench_phase_async(env, &s, svcs, lbs[1], &run->base) != 0)
+        return -1;
+    printf("       %s/direct = %.0f / %.0f = %.3f (the same work without "
+           "a TM, same client, same run)\n",
+           lbs[0]->name, run->peak.r.rate, run->base.r.rate,
+           run->base.r.rate > 0 ? run->peak.r.rate / run->base.r.rate : 0);
     return 0;
 }
 
@@ -703,8 +685,9 @@ static int run_tcc(const opts_t *o, const bench_env_t *env, run_t *run)
            banks.ap.db_pid, o->db_flush, banks.ap.svc_addr[0],
            banks.ap.svc_addr[1], o->accounts, o->bank_threads);
     fflush(stdout);
-    if (run_ap_phase(o, env, &banks.ap, bench_tcc_transfer, &banks, &TCC_LABELS,
-                     &run->peak) != 0)
+    const bench_async_op_fn ops[2] = {bench_tcc_transfer, bench_tcc_direct};
+    const bench_labels_t *const lbs[2] = {&TCC_LABELS, &TCC_BASE_LABELS};
+    if (run_async_phases(o, env, &banks.ap, ops, &banks, lbs, run) != 0)
         return -1;
     run->rss_end_mb = rss_mb(env);
     return 0;
@@ -724,8 +707,9 @@ static int run_xa(const opts_t *o, const bench_env_t *env, run_t *run)
            svcs.ap.db_pid, o->db_flush, svcs.ap.svc_addr[0],
            svcs.ap.svc_addr[1], o->accounts, o->bank_threads);
     fflush(stdout);
-    if (run_ap_phase(o, env, &svcs.ap, bench_xa_order, &svcs, &XA_LABELS,
-                     &run->peak) != 0)
+    const bench_async_op_fn ops[2] = {bench_xa_order, bench_xa_direct};
+    const bench_labels_t *const lbs[2] = {&XA_LABELS, &XA_BASE_LABELS};
+    if (run_async_phases(o, env, &svcs.ap, ops, &svcs, lbs, run) != 0)
         return -1;
     run->rss_end_mb = rss_mb(env);
     return 0;
@@ -804,7 +788,7 @@ static int run_wf(const opts_t *o, const bench_env_t *env, run_t *run)
 /* msg2 without wait: wait for the deliveries behind the counted submits
  * (2 Actions each, on top of the participant's count before the phase). */
 static void drain_msgs(const bench_env_t *env, unsigned long long before,
-                       const phase_t *p)
+                       const bench_phase_t *p)
 {
     unsigned long long want = before + 2 * p->r.total_ok;
     double s = bench_msg_drain(env, want, 60);
@@ -952,7 +936,7 @@ int main(int argc, char **argv)
     int ok = run_all(&o, &env, &run) == 0;
     if (ok)
         print_result(&o, &run);
-    const phase_t *saga = o.hold ? &run.held : &run.peak;
+    const bench_phase_t *saga = o.hold ? &run.held : &run.peak;
     ok = ok && saga->r.ok > 0;
     bench_env_stop(&env, ok);
     /* No grpc_shutdown: the SDK's cached Stats channel is still alive, and

@@ -13,7 +13,7 @@
 #include "bench_env.h"
 #include "harness.h"
 #include "trellis/trellis.h"
-#include "trellis/trellis_tcc.h"
+#include "trellis/trellis_async.h"
 
 #define SEED_BALANCE "1000000000000"
 
@@ -85,52 +85,54 @@ int bench_tcc_env_start(bench_tcc_env_t *t, harness_t *h, int bank_threads,
 
 /* ---- one transfer ----------------------------------------------------- */
 
-/* The two tries of a begun transfer. 0, or -1 with the error noted. */
-static int tries(bench_ap_worker_t *w, const bench_tcc_env_t *e,
-                 trellis_tcc_t *t)
+/* The payloads of one transfer: -1 from a random account of bank-a, +1 to
+ * one of bank-b. */
+static void transfer_payloads(bench_async_slot_t *s, const bench_tcc_env_t *e,
+                              char pl[2][64])
 {
-    char pl[64], err[256];
-    uint64_t r = bench_ap_rand(w);
-    int acct[2] = {(int)(r % (uint64_t)e->accounts),
-                   (int)((r >> 32) % (uint64_t)e->accounts)};
-    for (int b = 0; b < 2; b++) {
-        snprintf(pl, sizeof(pl), "account=u%d amount=%d", acct[b],
-                 b == 0 ? -1 : 1);
-        trellis_rc_t rc = trellis_tcc_call_branch(
-            t, e->target[b][0], e->target[b][1], e->target[b][2], pl,
-            strlen(pl), NULL, NULL, err, sizeof(err));
-        if (rc != TRELLIS_OK) {
-            bench_ap_note_error(w, "try at %s: rc %d: %s", BANK_NAME[b], rc,
-                                err);
-            return -1;
-        }
-    }
-    return 0;
+    uint64_t r = bench_async_rand(s);
+    snprintf(pl[0], 64, "account=u%d amount=-1",
+             (int)(r % (uint64_t)e->accounts));
+    snprintf(pl[1], 64, "account=u%d amount=1",
+             (int)((r >> 32) % (uint64_t)e->accounts));
 }
 
-int bench_tcc_transfer(bench_ap_worker_t *w, uint64_t n, const void *env)
+static void transfer_done(const trellis_async_result_t *r, void *user)
+{
+    bench_async_end_run(user, r, BANK_NAME, "try");
+}
+
+void bench_tcc_transfer(bench_async_slot_t *s, uint64_t n, const void *env)
 {
     const bench_tcc_env_t *e = env;
-    char gid[64], err[256], reason[256];
-    trellis_tcc_t *t = NULL;
-    trellis_trans_status_t st = 0;
-    trellis_options_t o = {.wait_result = 1};
-    snprintf(gid, sizeof(gid), "c%d-%d-%llu", (int)getpid(), bench_ap_index(w),
+    char gid[64], pl[2][64];
+    transfer_payloads(s, e, pl);
+    snprintf(gid, sizeof(gid), "c%d-%llu", (int)getpid(),
              (unsigned long long)n);
-    if (trellis_tcc_begin(bench_ap_client(w), gid, &o, &t, err, sizeof(err)) !=
-        TRELLIS_OK) {
-        bench_ap_note_error(w, "begin: %s", err);
-        return 0;
-    }
-    int ok = 0;
-    if (tries(w, e, t) != 0)
-        trellis_tcc_abort(t, "a try failed", NULL, err, sizeof(err));
-    else if (trellis_tcc_submit(t, &st, reason, sizeof(reason), err,
-                                sizeof(err)) != TRELLIS_OK)
-        bench_ap_note_error(w, "submit: %s", err);
-    else if (!(ok = st == TRELLIS_TRANS_SUCCEEDED))
-        bench_ap_note_error(w, "submit answered %s: %s",
-                            trellis_trans_status_name(st), reason);
-    trellis_tcc_free(t);
-    return ok;
+    trellis_async_branch_t b[2];
+    for (int i = 0; i < 2; i++)
+        b[i] = (trellis_async_branch_t){e->target[i][0], e->target[i][1],
+                                        e->target[i][2], pl[i], strlen(pl[i])};
+    trellis_options_t o = {.wait_result = 1};
+    trellis_rc_t rc = trellis_async_tcc_run(bench_async_client(s), gid, &o, b,
+                                            2, transfer_done, s);
+    if (rc != TRELLIS_OK)
+        bench_async_done(s, 0, "trellis_async_tcc_run refused: rc %d", rc);
+}
+
+void bench_tcc_direct(bench_async_slot_t *s, uint64_t n, const void *env)
+{
+    const bench_tcc_env_t *e = env;
+    char gid[64], pl[2][64];
+    transfer_payloads(s, e, pl);
+    snprintf(gid, sizeof(gid), "d%d-%llu", (int)getpid(),
+             (unsigned long long)n);
+    const char *a = e->ap.svc_addr[0], *b = e->ap.svc_addr[1];
+    const bench_direct_call_t calls[4] = {
+        {a, "/bank.v1.Bank/TransTry", "01", "try", pl[0]},
+        {b, "/bank.v1.Bank/TransTry", "02", "try", pl[1]},
+        {a, "/bank.v1.Bank/TransConfirm", "01", "confirm", pl[0]},
+        {b, "/bank.v1.Bank/TransConfirm", "02", "confirm", pl[1]},
+    };
+    bench_async_direct(s, gid, "tcc", calls, 4);
 }

@@ -13,7 +13,7 @@
 #include "bench_env.h"
 #include "harness.h"
 #include "trellis/trellis.h"
-#include "trellis/trellis_xa.h"
+#include "trellis/trellis_async.h"
 
 #define SEED_STOCK "1000000000000"
 
@@ -80,50 +80,55 @@ int bench_xa_env_start(bench_xa_env_t *t, harness_t *h, int svc_threads,
 
 /* ---- one order -------------------------------------------------------- */
 
-/* Both prepares of a begun order. 0, or -1 with the error noted. */
-static int prepares(bench_ap_worker_t *w, const bench_xa_env_t *e,
-                    trellis_xa_t *x, const char *gid)
+/* The payload of order gid: one of a random SKU. */
+static void order_payload(bench_async_slot_t *s, const bench_xa_env_t *e,
+                          const char *gid, char *pl, size_t len)
 {
-    char pl[128], err[256];
-    uint64_t r = bench_ap_rand(w);
-    snprintf(pl, sizeof(pl), "order=%s sku=s%d qty=1", gid,
+    uint64_t r = bench_async_rand(s);
+    snprintf(pl, len, "order=%s sku=s%d qty=1", gid,
              (int)(r % (uint64_t)e->skus));
-    for (int i = 0; i < 2; i++) {
-        trellis_rc_t rc = trellis_xa_call_branch(
-            x, e->target[i][0], e->target[i][1], e->target[i][2], pl,
-            strlen(pl), NULL, NULL, err, sizeof(err));
-        if (rc != TRELLIS_OK) {
-            bench_ap_note_error(w, "prepare at %s: rc %d: %s", SVC_NAME[i], rc,
-                                err);
-            return -1;
-        }
-    }
-    return 0;
 }
 
-int bench_xa_order(bench_ap_worker_t *w, uint64_t n, const void *env)
+static void order_done(const trellis_async_result_t *r, void *user)
+{
+    bench_async_end_run(user, r, SVC_NAME, "prepare");
+}
+
+void bench_xa_order(bench_async_slot_t *s, uint64_t n, const void *env)
 {
     const bench_xa_env_t *e = env;
-    char gid[64], err[256], reason[256];
-    trellis_xa_t *x = NULL;
-    trellis_trans_status_t st = 0;
-    trellis_options_t o = {.wait_result = 1};
-    snprintf(gid, sizeof(gid), "x%d-%d-%llu", (int)getpid(), bench_ap_index(w),
+    char gid[64], pl[128];
+    snprintf(gid, sizeof(gid), "x%d-%llu", (int)getpid(),
              (unsigned long long)n);
-    if (trellis_xa_begin(bench_ap_client(w), gid, &o, &x, err, sizeof(err)) !=
-        TRELLIS_OK) {
-        bench_ap_note_error(w, "begin: %s", err);
-        return 0;
+    order_payload(s, e, gid, pl, sizeof(pl));
+    trellis_async_branch_t b[2];
+    for (int i = 0; i < 2; i++)
+        b[i] = (trellis_async_branch_t){e->target[i][0], e->target[i][1],
+                                        e->target[i][2], pl, strlen(pl)};
+    trellis_options_t o = {.wait_result = 1};
+    trellis_rc_t rc = trellis_async_xa_run(bench_async_client(s), gid, &o, b, 2,
+                                           order_done, s);
+    if (rc != TRELLIS_OK)
+        bench_async_done(s, 0, "trellis_async_xa_run refused: rc %d", rc);
+}
+
+void bench_xa_direct(bench_async_slot_t *s, uint64_t n, const void *env)
+{
+    const bench_xa_env_t *e = env;
+    char gid[64], pl[128], m[4][64];
+    snprintf(gid, sizeof(gid), "y%d-%llu", (int)getpid(),
+             (unsigned long long)n);
+    order_payload(s, e, gid, pl, sizeof(pl));
+    for (int i = 0; i < 2; i++) {
+        snprintf(m[i], sizeof(m[i]), "/%s/Prepare", SVC_GRPC[i]);
+        snprintf(m[2 + i], sizeof(m[2 + i]), "/%s/Commit", SVC_GRPC[i]);
     }
-    int ok = 0;
-    if (prepares(w, e, x, gid) != 0)
-        trellis_xa_abort(x, "a prepare failed", NULL, err, sizeof(err));
-    else if (trellis_xa_submit(x, &st, reason, sizeof(reason), err,
-                               sizeof(err)) != TRELLIS_OK)
-        bench_ap_note_error(w, "submit: %s", err);
-    else if (!(ok = st == TRELLIS_TRANS_SUCCEEDED))
-        bench_ap_note_error(w, "submit answered %s: %s",
-                            trellis_trans_status_name(st), reason);
-    trellis_xa_free(x);
-    return ok;
+    const char *o = e->ap.svc_addr[0], *st = e->ap.svc_addr[1];
+    const bench_direct_call_t calls[4] = {
+        {o, m[0], "01", "prepare", pl},
+        {st, m[1], "02", "prepare", pl},
+        {o, m[2], "01", "commit", pl},
+        {st, m[3], "02", "commit", pl},
+    };
+    bench_async_direct(s, gid, "xa", calls, 4);
 }

@@ -1,12 +1,13 @@
 /*
  * bench_xa: the xa2 workload of trellis-bench - 2-branch XA orders through
- * the XA helper (trellis_xa.h) and the MySQL XA adapter, against the
- * order-service and stock-service processes of examples/xa-order over one
- * throwaway MariaDB.
+ * the asynchronous XA helper (trellis_async_xa_run) and the MySQL XA
+ * adapter, against the order-service and stock-service processes of
+ * examples/xa-order over one throwaway MariaDB; and the same orders
+ * without a TM, the baseline.
  *
- * One order: trellis_xa_begin (wait_result), call_branch Prepare at
- * order-service (insert the order row), call_branch Prepare at
- * stock-service (deduct 1 from a SKU drawn at random), trellis_xa_submit;
+ * One order: Begin (wait_result), register and Prepare at order-service
+ * (insert the order row), register and Prepare at stock-service (deduct 1
+ * from a SKU drawn at random), Submit;
  * it counts as a success when the submit answers SUCCEEDED. That is 8 gRPC
  * calls: Begin, 2 x RegisterBranch, 2 x Prepare, Submit, and trellisd's
  * 2 x Commit; and per branch an XA transaction (XA START, barrier row and
@@ -15,20 +16,27 @@
  * stock no run can use up): with one SKU the orders would queue on its
  * row lock for a whole TM round trip each.
  *
- * The load is bench_ap's (`concurrency` threads, one order after the
- * other, counted inside the window; the same as tcc2's) with
- * bench_xa_order as its op and the bench_xa_env_t as its user.
+ *
+ * The baseline (bench_xa_direct) does the same business work from the same
+ * client with no TM: Prepare at order-service, Prepare at stock-service,
+ * then Commit at each, called directly with the metadata trellisd would
+ * send; the services run both phases through the MySQL XA adapter as
+ * under a TM: 4 gRPC calls and the same two XA transactions.
+ *
+ * The load is bench_async's (`concurrency` orders in flight, counted
+ * inside the window; the same as tcc2's) with these ops and the
+ * bench_xa_env_t as its user.
  *
  * Threads: bench_xa_env_start only from the main thread (the harness is
- * not thread-safe); bench_xa_order from any load thread.
+ * not thread-safe); the ops on the load's client threads.
  */
 #ifndef BENCH_XA_H
 #define BENCH_XA_H
 
 #include <stdint.h>
 
-#include "bench_ap.h"
 #include "bench_ap_env.h"
+#include "bench_async.h"
 
 typedef struct {
     bench_ap_env_t ap; /* svc[0] order-service, svc[1] stock-service */
@@ -42,9 +50,13 @@ typedef struct {
 int bench_xa_env_start(bench_xa_env_t *t, harness_t *h, int svc_threads,
                        int skus, int db_flush);
 
-/* One order, a bench_ap_op_fn; env is the bench_xa_env_t. Gids are made
- * here ("x<pid>-<thread>-<n>"), so an order costs no NewGid call, and the
- * gid is also the order's id (unique per run without coordination). */
-int bench_xa_order(bench_ap_worker_t *w, uint64_t n, const void *env);
+/* One order through trellisd, a bench_async_op_fn; env is the
+ * bench_xa_env_t. Gids are made here ("x<pid>-<n>"), so an order costs no
+ * NewGid call, and the gid is also the order's id (unique per run without
+ * coordination). */
+void bench_xa_order(bench_async_slot_t *s, uint64_t n, const void *env);
+
+/* The same order without trellisd (gids "y<pid>-<n>"). */
+void bench_xa_direct(bench_async_slot_t *s, uint64_t n, const void *env);
 
 #endif /* BENCH_XA_H */

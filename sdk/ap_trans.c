@@ -218,47 +218,64 @@ trellis_rc_t tr_ap_begin(tr_ap_t *a, const tr_ap_kind_t *kind,
 
 /* ---- branches -------------------------------------------------------- */
 
+/* branch_id's phase-2 ops into ops[2]: *first of them, *n of them. A kind
+ * without a commit-side op (saga) has only its rollback-side op. */
+static void ap_ops(const tr_ap_t *a, const char *commit_target,
+                   const char *rollback_target, trellis_branch_op_t ops[2],
+                   const trellis_branch_op_t **first, size_t *n)
+{
+    ops[0] = (trellis_branch_op_t){a->kind->commit_op, commit_target};
+    ops[1] = (trellis_branch_op_t){a->kind->rollback_op, rollback_target};
+    int has_commit = a->kind->commit_name != NULL;
+    *first = has_commit ? ops : ops + 1;
+    *n = has_commit ? 2 : 1;
+}
+
 /* Register branch_id's phase-2 ops (and its payload, which trellisd sends
- * as their request). A kind without a commit-side op (saga) registers only
- * its rollback-side op. */
+ * as their request). */
 static trellis_rc_t ap_register(const tr_ap_t *a, const char *branch_id,
                                 const char *commit_target,
                                 const char *rollback_target,
                                 const void *payload, size_t payload_len,
                                 char *err, size_t errlen)
 {
-    const trellis_branch_op_t ops[2] = {
-        {a->kind->commit_op, commit_target},
-        {a->kind->rollback_op, rollback_target},
-    };
-    int has_commit = a->kind->commit_name != NULL;
-    return trellis_register_branch(
-        a->client, a->gid, branch_id, a->kind->mode, has_commit ? ops : ops + 1,
-        has_commit ? 2 : 1, payload, payload_len, err, errlen);
+    trellis_branch_op_t ops[2];
+    const trellis_branch_op_t *first;
+    size_t n;
+    ap_ops(a, commit_target, rollback_target, ops, &first, &n);
+    return trellis_register_branch(a->client, a->gid, branch_id, a->kind->mode,
+                                   first, n, payload, payload_len, err, errlen);
 }
 
-/* Call branch_id's forward op with the dtm- metadata, the branch headers
- * and the trace context. */
-static trellis_rc_t ap_forward(const tr_ap_t *a, const char *branch_id,
-                               const ap_target_t *target, const void *payload,
-                               size_t payload_len, uint8_t **reply,
-                               size_t *reply_len, char *err, size_t errlen)
+/* The metadata of a forward call: keys and values arrays (owned; the
+ * strings borrowed from a, branch_id and cluster_id). */
+typedef struct {
+    const char **keys, **values;
+    size_t n;
+} ap_md_t;
+
+static void ap_md_free(ap_md_t *md)
 {
-    /* The TM cluster's id (learned from trellisd's replies: the register
-     * just before this call had one) goes with the forward op, as
-     * trellisd sends it with the phase-2 ops: an XA participant puts it
-     * into its XID. Not sent when trellisd names none. */
-    char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1] = "";
-    char ignored[8];
-    trellis_client_cluster_id(a->client, cluster_id, sizeof cluster_id, ignored,
-                              sizeof ignored);
-    size_t n_md = N_DTM_MD + a->n_headers + (cluster_id[0] ? 1 : 0) +
-                  (a->traceparent ? 1 : 0) + (a->tracestate ? 1 : 0);
-    const char **keys = calloc(n_md, sizeof *keys);
-    const char **values = calloc(n_md, sizeof *values);
-    if (keys == NULL || values == NULL) {
-        free(keys);
-        free(values);
+    free(md->keys);
+    free(md->values);
+}
+
+/* branch_id's dtm-* metadata, a's branch headers, its trace context and
+ * the TM cluster's id
+ * (learned from trellisd's replies: the register just before the forward
+ * call had one). trellisd sends the id with the phase-2 ops, so it goes
+ * with the forward op too: an XA participant puts it into its XID. Not
+ * sent when trellisd names none. */
+static trellis_rc_t ap_md_build(const tr_ap_t *a, const char *branch_id,
+                                const char *cluster_id, ap_md_t *md, char *err,
+                                size_t errlen)
+{
+    md->n = N_DTM_MD + a->n_headers + (cluster_id[0] ? 1 : 0) +
+            (a->traceparent ? 1 : 0) + (a->tracestate ? 1 : 0);
+    md->keys = calloc(md->n, sizeof *md->keys);
+    md->values = calloc(md->n, sizeof *md->values);
+    if (md->keys == NULL || md->values == NULL) {
+        ap_md_free(md);
         return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
                        "out of memory for the metadata of branch %s's %s",
                        branch_id, a->kind->forward_op);
@@ -268,32 +285,55 @@ static trellis_rc_t ap_forward(const tr_ap_t *a, const char *branch_id,
     const char *dtm_values[N_DTM_MD] = {a->gid, a->kind->trans_type, branch_id,
                                         a->kind->forward_op};
     for (size_t i = 0; i < N_DTM_MD; i++) {
-        keys[i] = dtm_keys[i];
-        values[i] = dtm_values[i];
+        md->keys[i] = dtm_keys[i];
+        md->values[i] = dtm_values[i];
     }
     size_t n = N_DTM_MD;
     for (size_t i = 0; i < a->n_headers; i++, n++) {
-        keys[n] = a->header_keys[i];
-        values[n] = a->header_values[i];
+        md->keys[n] = a->header_keys[i];
+        md->values[n] = a->header_values[i];
     }
     if (cluster_id[0]) {
-        keys[n] = TRELLIS_CLUSTER_ID_HEADER;
-        values[n++] = cluster_id;
+        md->keys[n] = TRELLIS_CLUSTER_ID_HEADER;
+        md->values[n++] = cluster_id;
     }
     if (a->traceparent) {
-        keys[n] = TRELLIS_TRACEPARENT_HEADER;
-        values[n++] = a->traceparent;
+        md->keys[n] = TRELLIS_TRACEPARENT_HEADER;
+        md->values[n++] = a->traceparent;
     }
     if (a->tracestate) {
-        keys[n] = TRELLIS_TRACESTATE_HEADER;
-        values[n++] = a->tracestate;
+        md->keys[n] = TRELLIS_TRACESTATE_HEADER;
+        md->values[n++] = a->tracestate;
     }
-    trellis_rc_t rc = trellis_call_unary(
-        target->host_port, target->method, payload, payload_len, keys, values,
-        n_md, a->request_timeout_ms, reply, reply_len, err, errlen);
-    free(keys);
-    free(values);
+    return TRELLIS_OK;
+}
+
+/* Call branch_id's forward op with the dtm- metadata and the branch
+ * headers. */
+static trellis_rc_t ap_forward(const tr_ap_t *a, const char *branch_id,
+                               const ap_target_t *target, const void *payload,
+                               size_t payload_len, uint8_t **reply,
+                               size_t *reply_len, char *err, size_t errlen)
+{
+    char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1] = "";
+    char ignored[8];
+    trellis_client_cluster_id(a->client, cluster_id, sizeof cluster_id, ignored,
+                              sizeof ignored);
+    ap_md_t md;
+    trellis_rc_t rc = ap_md_build(a, branch_id, cluster_id, &md, err, errlen);
+    if (rc != TRELLIS_OK)
+        return rc;
+    rc = trellis_call_unary(
+        target->host_port, target->method, payload, payload_len, md.keys,
+        md.values, md.n, a->request_timeout_ms, reply, reply_len, err, errlen);
+    ap_md_free(&md);
     return rc;
+}
+
+/* The next branch's id into id[len]; used up from here on (invariant). */
+static void ap_next_branch_id(tr_ap_t *a, char *id, size_t len)
+{
+    snprintf(id, len, "%02u", ++a->next_branch);
 }
 
 trellis_rc_t tr_ap_call_branch(tr_ap_t *a, const char *forward_target,
@@ -316,7 +356,7 @@ trellis_rc_t tr_ap_call_branch(tr_ap_t *a, const char *forward_target,
         return rc;
 
     char branch_id[16];
-    snprintf(branch_id, sizeof branch_id, "%02u", ++a->next_branch);
+    ap_next_branch_id(a, branch_id, sizeof branch_id);
     rc = ap_register(a, branch_id, commit_target, rollback_target, payload,
                      payload_len, err, errlen);
     if (rc != TRELLIS_OK)
@@ -367,4 +407,209 @@ trellis_rc_t tr_ap_abort(tr_ap_t *a, const char *reason,
 {
     return trellis_abort(a->client, a->gid, reason, a->wait_result, status, err,
                          errlen);
+}
+
+/* ---- the same steps, asynchronously ----------------------------------
+ * The same checks, ids, requests and metadata as above; each step reports
+ * to its callback once (trellis_async.h). A step's context lives from the
+ * register to the start of the forward call, which copies what it sends. */
+
+void tr_ap_begin_async(tr_ap_t *a, const trellis_options_t *o,
+                       trellis_async_cb cb, void *user)
+{
+    char err[512];
+    tr_tm_req_t req;
+    trellis_rc_t rc = tr_tm_begin_req(a->gid, o, &req, err, sizeof err);
+    tr_async_tm_send(a->client, rc, err, &req, a->gid, cb, user);
+}
+
+typedef struct {
+    tr_ap_t *a;
+    char branch_id[16];
+    ap_target_t to;
+    uint8_t *payload;
+    size_t payload_len;
+    trellis_async_cb cb;
+    void *user;
+} ap_step_t;
+
+/* The register answered: on success, send the forward op. */
+static void ap_step_registered(const trellis_async_result_t *r, void *arg)
+{
+    ap_step_t *st = arg;
+    tr_ap_t *a = st->a;
+    char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1], err[512];
+    ap_md_t md = {0};
+    trellis_rc_t rc = r->rc;
+    if (rc == TRELLIS_OK) {
+        tr_client_cluster_id_peek(a->client, cluster_id, sizeof cluster_id);
+        rc = ap_md_build(a, st->branch_id, cluster_id, &md, err, sizeof err);
+        if (rc != TRELLIS_OK)
+            tr_async_report(a->client, rc, err, a->gid, st->cb, st->user);
+    }
+    if (r->rc != TRELLIS_OK) {
+        st->cb(r, st->user);
+    } else if (rc == TRELLIS_OK) {
+        tr_async_unary_t u = {.host_port = st->to.host_port,
+                              .method = st->to.method,
+                              .req = st->payload,
+                              .req_len = st->payload_len,
+                              .md_keys = md.keys,
+                              .md_values = md.values,
+                              .n_md = md.n,
+                              .timeout_ms = a->request_timeout_ms,
+                              .gid = a->gid};
+        tr_async_unary_send(a->client, &u, st->cb, st->user);
+    }
+    ap_md_free(&md);
+    free(st->payload);
+    free(st);
+}
+
+/* Check, copy the payload, then register (ap_step_registered goes on). */
+static trellis_rc_t ap_step_start(tr_ap_t *a, const char *forward_target,
+                                  const char *commit_target,
+                                  const char *rollback_target,
+                                  const void *payload, size_t payload_len,
+                                  ap_step_t *st, char *err, size_t errlen)
+{
+    if (payload == NULL && payload_len > 0)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "payload is NULL but payload_len is %zu", payload_len);
+    trellis_rc_t rc = targets_check(a->kind, forward_target, commit_target,
+                                    rollback_target, &st->to, err, errlen);
+    if (rc != TRELLIS_OK)
+        return rc;
+    st->payload = malloc(payload_len > 0 ? payload_len : 1);
+    if (st->payload == NULL)
+        return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
+                       "out of memory for a %zu-byte payload", payload_len);
+    if (payload_len > 0)
+        memcpy(st->payload, payload, payload_len);
+    st->payload_len = payload_len;
+    ap_next_branch_id(a, st->branch_id, sizeof st->branch_id);
+    trellis_branch_op_t ops[2];
+    const trellis_branch_op_t *first;
+    size_t n;
+    ap_ops(a, commit_target, rollback_target, ops, &first, &n);
+    tr_tm_req_t req;
+    rc = tr_tm_register_req(a->gid, st->branch_id, a->kind->mode, first, n,
+                            payload, payload_len, &req, err, errlen);
+    tr_async_tm_send(a->client, rc, err, &req, a->gid, ap_step_registered, st);
+    return TRELLIS_OK;
+}
+
+void tr_ap_call_branch_async(tr_ap_t *a, const char *forward_target,
+                             const char *commit_target,
+                             const char *rollback_target, const void *payload,
+                             size_t payload_len, trellis_async_cb cb,
+                             void *user)
+{
+    char err[512];
+    ap_step_t *st = calloc(1, sizeof *st);
+    trellis_rc_t rc = st == NULL
+                          ? tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, sizeof err,
+                                    "out of memory for a branch step")
+                          : TRELLIS_OK;
+    if (st != NULL) {
+        st->a = a;
+        st->cb = cb;
+        st->user = user;
+        rc = ap_step_start(a, forward_target, commit_target, rollback_target,
+                           payload, payload_len, st, err, sizeof err);
+    }
+    if (rc == TRELLIS_OK)
+        return;
+    if (st != NULL)
+        free(st->payload);
+    free(st);
+    tr_async_report(a->client, rc, err, a->gid, cb, user);
+}
+
+void tr_ap_submit_async(tr_ap_t *a, trellis_async_cb cb, void *user)
+{
+    char err[512];
+    tr_tm_req_t req;
+    trellis_rc_t rc =
+        tr_tm_submit_req(a->gid, a->wait_result, &req, err, sizeof err);
+    tr_async_tm_send(a->client, rc, err, &req, a->gid, cb, user);
+}
+
+void tr_ap_abort_async(tr_ap_t *a, const char *reason, trellis_async_cb cb,
+                       void *user)
+{
+    char err[512];
+    tr_tm_req_t req;
+    trellis_rc_t rc =
+        tr_tm_abort_req(a->gid, reason, a->wait_result, &req, err, sizeof err);
+    tr_async_tm_send(a->client, rc, err, &req, a->gid, cb, user);
+}
+
+/* ---- the public asynchronous steps' checks (tcc.c, xa.c) -------------- */
+
+trellis_rc_t tr_ap_api_begin(size_t size, const tr_ap_kind_t *kind,
+                             trellis_client_t *c, const char *gid,
+                             const trellis_options_t *o, tr_ap_t **out,
+                             trellis_async_cb cb, void *user)
+{
+    *out = NULL;
+    trellis_rc_t rc = tr_async_usable(c, cb);
+    if (rc != TRELLIS_OK)
+        return rc;
+    if (gid == NULL) {
+        tr_async_report(c, TRELLIS_INVALID_ARGUMENT,
+                        "gid is NULL; use trellis_new_gid for a fresh one", gid,
+                        cb, user);
+        return TRELLIS_OK;
+    }
+    tr_ap_t *a = calloc(1, size); /* a tr_ap_t starts the helper's struct */
+    if (a == NULL || tr_ap_init(a, kind, c, gid, o) != 0) {
+        free(a);
+        char msg[96];
+        snprintf(msg, sizeof msg, "out of memory for %s transaction",
+                 kind->label);
+        tr_async_report(c, TRELLIS_RESOURCE_EXHAUSTED, msg, gid, cb, user);
+        return TRELLIS_OK;
+    }
+    *out = a;
+    tr_ap_begin_async(a, o, cb, user);
+    return TRELLIS_OK;
+}
+
+/* a (may be NULL) and cb can be reported to. */
+static trellis_rc_t api_usable(const tr_ap_t *a, trellis_async_cb cb)
+{
+    return a == NULL ? TRELLIS_INVALID_ARGUMENT
+                     : tr_async_usable(a->client, cb);
+}
+
+trellis_rc_t tr_ap_api_call_branch(tr_ap_t *a, const char *forward_target,
+                                   const char *commit_target,
+                                   const char *rollback_target,
+                                   const void *payload, size_t payload_len,
+                                   trellis_async_cb cb, void *user)
+{
+    trellis_rc_t rc = api_usable(a, cb);
+    if (rc == TRELLIS_OK)
+        tr_ap_call_branch_async(a, forward_target, commit_target,
+                                rollback_target, payload, payload_len, cb,
+                                user);
+    return rc;
+}
+
+trellis_rc_t tr_ap_api_submit(tr_ap_t *a, trellis_async_cb cb, void *user)
+{
+    trellis_rc_t rc = api_usable(a, cb);
+    if (rc == TRELLIS_OK)
+        tr_ap_submit_async(a, cb, user);
+    return rc;
+}
+
+trellis_rc_t tr_ap_api_abort(tr_ap_t *a, const char *reason,
+                             trellis_async_cb cb, void *user)
+{
+    trellis_rc_t rc = api_usable(a, cb);
+    if (rc == TRELLIS_OK)
+        tr_ap_abort_async(a, reason, cb, user);
+    return rc;
 }

@@ -6,14 +6,18 @@
  * A client owns a channel slot (channel.c) for trellisd's address: one
  * channel, connected lazily by gRPC on the first call, with every TM method
  * registered on it, and replaced if it gets stuck after trellisd restarts.
- * Calls from many threads share it; each call runs on a completion queue
- * of its own (see unary.c). trellis_client_free must not race with calls
- * still running on the same client.
+ * Calls from many threads share it; each blocking call runs on a
+ * completion queue of its own (see unary.c). A client may also own an
+ * asynchronous queue (async.c, after trellis_async_start); freeing the
+ * client first ends the calls in flight on it and runs their callbacks.
+ * trellis_client_free must not race with blocking calls still running on
+ * the same client.
  *
- * Every RPC is: build the protobuf request (borrowing the caller's strings),
- * pack it, tr_unary_call, unpack the reply, copy out what the caller asked
- * for. Replies that do not parse are TRELLIS_INTERNAL: they mean trellisd
- * and this SDK disagree about trellis.v1.
+ * Every blocking RPC is: build and pack the request (requests.c, shared
+ * with the asynchronous calls), tr_unary_call, read the reply
+ * (tr_tm_reply_read, shared too), copy out what the caller asked for.
+ * Replies that do not parse are TRELLIS_INTERNAL: they mean trellisd and
+ * this SDK disagree about trellis.v1.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -24,35 +28,14 @@
 #include "trellis/v1/tm.pb-c.h"
 #include "trellis_wire.h"
 
-typedef enum {
-    TM_NEW_GID,
-    TM_BEGIN,
-    TM_REGISTER_BRANCH,
-    TM_SUBMIT,
-    TM_ABORT,
-    TM_QUERY,
-    TM_LIST,
-    TM_N_METHODS
-} tm_method_t;
-
-/* Static: grpc_channel_register_call keeps the pointers. In the order of
- * tm_method_t, which indexes tr_chan_t.registered. */
-static const char *const tm_method_names[TM_N_METHODS] = {
-    [TM_NEW_GID] = "/trellis.v1.TM/NewGid",
-    [TM_BEGIN] = "/trellis.v1.TM/Begin",
-    [TM_REGISTER_BRANCH] = "/trellis.v1.TM/RegisterBranch",
-    [TM_SUBMIT] = "/trellis.v1.TM/Submit",
-    [TM_ABORT] = "/trellis.v1.TM/Abort",
-    [TM_QUERY] = "/trellis.v1.TM/Query",
-    [TM_LIST] = "/trellis.v1.TM/List",
-};
-
-_Static_assert(TM_N_METHODS <= TR_CHAN_MAX_METHODS,
+_Static_assert(TR_TM_N_METHODS <= TR_CHAN_MAX_METHODS,
                "tr_chan_t has no room for every TM method");
 
 struct trellis_client {
     uint32_t call_timeout_ms;
     tr_chan_slot_t slot;
+    tr_async_t *async;       /* the asynchronous calls' queue (async.c); NULL
+                                until trellis_async_start */
     pthread_mutex_t id_lock; /* guards the two below */
     int cluster_id_known;    /* a reply came from trellisd */
     char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1]; /* as it named it */
@@ -94,8 +77,8 @@ trellis_rc_t trellis_client_new_tls(const char *target,
     }
 
     trellis_client_t *c = calloc(1, sizeof *c);
-    if (c == NULL || tr_chan_slot_init(&c->slot, target, tm_method_names,
-                                       TM_N_METHODS) != TRELLIS_OK) {
+    if (c == NULL || tr_chan_slot_init(&c->slot, target, tr_tm_method_names,
+                                       TR_TM_N_METHODS) != TRELLIS_OK) {
         free(c);
         if (creds != NULL)
             grpc_channel_credentials_release(creds);
@@ -116,6 +99,9 @@ void trellis_client_free(trellis_client_t *c)
 {
     if (c == NULL)
         return;
+    /* First: the calls in flight end (their callbacks run) while the
+     * channel they use is still there. */
+    tr_async_close(c->async);
     tr_chan_slot_destroy(&c->slot);
     pthread_mutex_destroy(&c->id_lock);
     free(c);
@@ -123,9 +109,86 @@ void trellis_client_free(trellis_client_t *c)
 
 /* ---- one TM call ----------------------------------------------------- */
 
-/* Pack req, call method (m: its registered handle's index, or -1 to call
- * it by name), unpack the reply as reply_desc. On TRELLIS_OK *reply is the
- * caller's (protobuf_c_message_free_unpacked). */
+tr_async_t *tr_client_async(trellis_client_t *c)
+{
+    return c->async;
+}
+
+void tr_client_set_async(trellis_client_t *c, tr_async_t *a)
+{
+    c->async = a;
+}
+
+tr_chan_slot_t *tr_client_slot(trellis_client_t *c)
+{
+    return &c->slot;
+}
+
+uint32_t tr_client_timeout_ms(const trellis_client_t *c)
+{
+    return c->call_timeout_ms;
+}
+
+void tr_client_note_cluster_id(trellis_client_t *c, const char *id)
+{
+    pthread_mutex_lock(&c->id_lock);
+    snprintf(c->cluster_id, sizeof c->cluster_id, "%s", id);
+    c->cluster_id_known = 1;
+    pthread_mutex_unlock(&c->id_lock);
+}
+
+trellis_rc_t tr_client_exec(trellis_client_t *c, const tr_tm_req_t *req,
+                            uint8_t **reply, size_t *reply_len, char *err,
+                            size_t errlen)
+{
+    *reply = NULL;
+    *reply_len = 0;
+    if (c == NULL)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "client is NULL");
+    tr_chan_t *chan = tr_chan_acquire(&c->slot);
+    if (chan == NULL)
+        return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
+                       "out of memory for a channel to %s", c->slot.target);
+    char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1];
+    int cluster_id_got = 0;
+    tr_unary_t u = {
+        .channel = chan->channel,
+        .registered = req->method >= 0 ? chan->registered[req->method] : NULL,
+        .method = req->name,
+        .target = c->slot.target,
+        .req = req->buf,
+        .req_len = req->len,
+        .timeout_ms = c->call_timeout_ms,
+        .md_keys = req->md_keys,
+        .md_values = (const char *const *)req->md_values,
+        .n_md = req->n_md,
+        .cluster_id = cluster_id,
+        .cluster_id_got = &cluster_id_got,
+    };
+    trellis_rc_t rc = tr_unary_call(&u, reply, reply_len, err, errlen);
+    tr_chan_release(&c->slot, chan, rc);
+    if (cluster_id_got)
+        tr_client_note_cluster_id(c, cluster_id);
+    return rc;
+}
+
+trellis_rc_t tr_tm_run(trellis_client_t *c, const tr_tm_req_t *req,
+                       tr_tm_reply_t *out, char *err, size_t errlen)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    tr_tm_reply_init(out);
+    trellis_rc_t rc = tr_client_exec(c, req, &buf, &len, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_reply_read(req->method, buf, len, out, err, errlen);
+    free(buf);
+    return rc;
+}
+
+/* Pack req, call method (m: its index in tr_tm_method_names, or -1 to
+ * call it by name) with the request metadata md (NULL: none), unpack the
+ * reply as reply_desc. On TRELLIS_OK *reply is the caller's
+ * (protobuf_c_message_free_unpacked). */
 static trellis_rc_t call_method(trellis_client_t *c, int m, const char *method,
                                 const ProtobufCMessage *req,
                                 const tr_request_md_t *md,
@@ -136,54 +199,19 @@ static trellis_rc_t call_method(trellis_client_t *c, int m, const char *method,
     *reply = NULL;
     if (c == NULL)
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "client is NULL");
-    size_t req_len = protobuf_c_message_get_packed_size(req);
-    uint8_t *req_buf = malloc(req_len > 0 ? req_len : 1);
-    if (req_buf == NULL)
-        return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
-                       "out of memory for a %zu-byte request", req_len);
-    protobuf_c_message_pack(req, req_buf);
-
-    tr_chan_t *chan = tr_chan_acquire(&c->slot);
-    if (chan == NULL) {
-        free(req_buf);
-        return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
-                       "out of memory for a channel to %s", c->slot.target);
-    }
-    tr_unary_t u = {
-        .channel = chan->channel,
-        .registered = m >= 0 ? chan->registered[m] : NULL,
-        .method = method,
-        .target = c->slot.target,
-        .req = req_buf,
-        .req_len = req_len,
-        .timeout_ms = c->call_timeout_ms,
-    };
-    if (md != NULL && md->n > 0) {
-        u.md_keys = md->keys;
-        u.md_values = md->values;
-        u.n_md = md->n;
-    }
-    char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1];
-    int cluster_id_got = 0;
-    u.cluster_id = cluster_id;
-    u.cluster_id_got = &cluster_id_got;
+    tr_tm_req_t packed;
+    trellis_rc_t rc = tr_tm_pack(m, method, req, &packed, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_req_set_md(&packed, md, err, errlen);
     uint8_t *rep_buf = NULL;
     size_t rep_len = 0;
-    trellis_rc_t rc = tr_unary_call(&u, &rep_buf, &rep_len, err, errlen);
-    tr_chan_release(&c->slot, chan, rc);
-    if (cluster_id_got) {
-        pthread_mutex_lock(&c->id_lock);
-        memcpy(c->cluster_id, cluster_id, sizeof c->cluster_id);
-        c->cluster_id_known = 1;
-        pthread_mutex_unlock(&c->id_lock);
-    }
-    free(req_buf);
-    if (rc != TRELLIS_OK)
-        return rc;
-
-    rc = tr_reply_unpack(reply_desc, rep_buf, rep_len, method, reply, err,
-                         errlen);
+    if (rc == TRELLIS_OK)
+        rc = tr_client_exec(c, &packed, &rep_buf, &rep_len, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = tr_reply_unpack(reply_desc, rep_buf, rep_len, packed.name, reply,
+                             err, errlen);
     free(rep_buf);
+    tr_tm_req_clear(&packed);
     return rc;
 }
 
@@ -211,23 +239,13 @@ trellis_rc_t tr_reply_unpack(const ProtobufCMessageDescriptor *reply_desc,
     return TRELLIS_OK;
 }
 
-static trellis_rc_t tm_call_md(trellis_client_t *c, tm_method_t m,
-                               const ProtobufCMessage *req,
-                               const tr_request_md_t *md,
-                               const ProtobufCMessageDescriptor *reply_desc,
-                               ProtobufCMessage **reply, char *err,
-                               size_t errlen)
-{
-    return call_method(c, (int)m, tm_method_names[m], req, md, reply_desc,
-                       reply, err, errlen);
-}
-
-static trellis_rc_t tm_call(trellis_client_t *c, tm_method_t m,
+static trellis_rc_t tm_call(trellis_client_t *c, int m,
                             const ProtobufCMessage *req,
                             const ProtobufCMessageDescriptor *reply_desc,
                             ProtobufCMessage **reply, char *err, size_t errlen)
 {
-    return tm_call_md(c, m, req, NULL, reply_desc, reply, err, errlen);
+    return call_method(c, m, tr_tm_method_names[m], req, NULL, reply_desc,
+                       reply, err, errlen);
 }
 
 trellis_rc_t tr_client_call(trellis_client_t *c, const char *method,
@@ -247,6 +265,13 @@ trellis_rc_t tr_client_call_md(trellis_client_t *c, const char *method,
                                size_t errlen)
 {
     return call_method(c, -1, method, req, md, reply_desc, reply, err, errlen);
+}
+
+void tr_client_cluster_id_peek(trellis_client_t *c, char *out, size_t outlen)
+{
+    pthread_mutex_lock(&c->id_lock);
+    snprintf(out, outlen, "%s", c->cluster_id_known ? c->cluster_id : "");
+    pthread_mutex_unlock(&c->id_lock);
 }
 
 /* 1 and the id into out[outlen] if a reply named it, else 0. */
@@ -286,96 +311,20 @@ static char *pb_str(const char *s)
     return (char *)(s != NULL ? s : "");
 }
 
-/* ---- options --------------------------------------------------------- */
+/* ---- NewGid, Begin, RegisterBranch, Submit, Abort --------------------- */
 
-struct tr_pb_options {
-    Trellis__V1__TransOptions msg;
-    Trellis__V1__Header *headers;
-    Trellis__V1__Header **header_ptrs;
-    tr_request_md_t md; /* the trace context, sent as metadata */
-};
-
-/* The trace context of o as request metadata: trellisd takes it from
- * there, never from the message (it refuses TransOptions.traceparent). */
-static void trace_md(tr_request_md_t *md, const trellis_options_t *o)
+/* Send a request built by requests.c (released here) and read the reply
+ * into *out (tr_tm_reply_clear after), unless building it failed (rc). */
+static trellis_rc_t run_built(trellis_client_t *c, trellis_rc_t rc,
+                              tr_tm_req_t *req, tr_tm_reply_t *out, char *err,
+                              size_t errlen)
 {
-    md->n = 0;
-    if (o->traceparent == NULL || o->traceparent[0] == '\0')
-        return;
-    md->keys[md->n] = TRELLIS_TRACEPARENT_HEADER;
-    md->values[md->n++] = o->traceparent;
-    if (o->tracestate == NULL || o->tracestate[0] == '\0')
-        return;
-    md->keys[md->n] = TRELLIS_TRACESTATE_HEADER;
-    md->values[md->n++] = o->tracestate;
+    tr_tm_reply_init(out);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_run(c, req, out, err, errlen);
+    tr_tm_req_clear(req);
+    return rc;
 }
-
-tr_request_md_t tr_pb_options_md(const tr_pb_options_t *p)
-{
-    tr_request_md_t none = {{NULL, NULL}, {NULL, NULL}, 0};
-    return p != NULL ? p->md : none;
-}
-
-tr_pb_options_t *tr_pb_options_new(const trellis_options_t *o)
-{
-    tr_pb_options_t *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return NULL;
-    Trellis__V1__TransOptions init = TRELLIS__V1__TRANS_OPTIONS__INIT;
-    p->msg = init;
-    if (o == NULL)
-        return p;
-    p->msg.wait_result = o->wait_result != 0;
-    p->msg.timeout_to_fail_ms = o->timeout_to_fail_ms;
-    p->msg.retry_interval_ms = o->retry_interval_ms;
-    p->msg.request_timeout_ms = o->request_timeout_ms;
-    p->msg.retry_limit = o->retry_limit;
-    p->msg.listener_batch = o->listener_batch;
-    trace_md(&p->md, o);
-    if (o->n_listeners > 0 && o->listeners != NULL) {
-        /* protobuf-c's field is not const; the message is only packed */
-        p->msg.n_listeners = o->n_listeners;
-        p->msg.listeners = (char **)o->listeners;
-    }
-    if (o->n_branch_listeners > 0 && o->branch_listeners != NULL) {
-        p->msg.n_branch_listeners = o->n_branch_listeners;
-        p->msg.branch_listeners = (char **)o->branch_listeners;
-    }
-    if (o->n_headers == 0 || o->header_keys == NULL || o->header_values == NULL)
-        return p;
-    p->headers = calloc(o->n_headers, sizeof *p->headers);
-    p->header_ptrs = calloc(o->n_headers, sizeof *p->header_ptrs);
-    if (p->headers == NULL || p->header_ptrs == NULL) {
-        tr_pb_options_free(p);
-        return NULL;
-    }
-    for (size_t i = 0; i < o->n_headers; i++) {
-        Trellis__V1__Header h = TRELLIS__V1__HEADER__INIT;
-        h.key = pb_str(o->header_keys[i]);
-        h.value = pb_str(o->header_values[i]);
-        p->headers[i] = h;
-        p->header_ptrs[i] = &p->headers[i];
-    }
-    p->msg.n_branch_headers = o->n_headers;
-    p->msg.branch_headers = p->header_ptrs;
-    return p;
-}
-
-Trellis__V1__TransOptions *tr_pb_options_get(tr_pb_options_t *p)
-{
-    return &p->msg;
-}
-
-void tr_pb_options_free(tr_pb_options_t *p)
-{
-    if (p == NULL)
-        return;
-    free(p->headers);
-    free(p->header_ptrs);
-    free(p);
-}
-
-/* ---- NewGid ---------------------------------------------------------- */
 
 trellis_rc_t trellis_new_gid(trellis_client_t *c, char *gid, size_t gidlen,
                              char *err, size_t errlen)
@@ -385,69 +334,32 @@ trellis_rc_t trellis_new_gid(trellis_client_t *c, char *gid, size_t gidlen,
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
                        "gid buffer is NULL or empty");
     gid[0] = '\0';
-    Trellis__V1__NewGidRequest req = TRELLIS__V1__NEW_GID_REQUEST__INIT;
-    ProtobufCMessage *rep = NULL;
-    trellis_rc_t rc =
-        tm_call(c, TM_NEW_GID, &req.base,
-                &trellis__v1__new_gid_reply__descriptor, &rep, err, errlen);
-    if (rc != TRELLIS_OK)
-        return rc;
-    const char *got = ((Trellis__V1__NewGidReply *)rep)->gid;
-    size_t n = strlen(got);
-    if (n == 0)
-        rc = tr_errf(TRELLIS_INTERNAL, err, errlen,
-                     "trellisd answered NewGid with an empty gid");
-    else if (n >= gidlen)
+    tr_tm_req_t req;
+    tr_tm_reply_t rep;
+    trellis_rc_t rc = run_built(c, tr_tm_new_gid_req(&req, err, errlen), &req,
+                                &rep, err, errlen);
+    size_t n = strlen(rep.gid);
+    if (rc == TRELLIS_OK && n >= gidlen)
         rc = tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
                      "gid buffer of %zu bytes is too small for the %zu-byte "
                      "gid trellisd chose",
                      gidlen, n);
-    else
-        memcpy(gid, got, n + 1);
-    protobuf_c_message_free_unpacked(rep, NULL);
+    else if (rc == TRELLIS_OK)
+        memcpy(gid, rep.gid, n + 1);
+    tr_tm_reply_clear(&rep);
     return rc;
 }
-
-/* ---- Begin ----------------------------------------------------------- */
 
 trellis_rc_t trellis_begin(trellis_client_t *c, const char *gid,
                            const trellis_options_t *o, char *err, size_t errlen)
 {
     tr_err_clear(err, errlen);
-    if (gid == NULL)
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "gid is NULL; use trellis_new_gid for a fresh one");
-    tr_pb_options_t *opts = NULL;
-    Trellis__V1__BeginRequest req = TRELLIS__V1__BEGIN_REQUEST__INIT;
-    req.gid = pb_str(gid);
-    if (o != NULL) {
-        opts = tr_pb_options_new(o);
-        if (opts == NULL)
-            return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
-                           "out of memory for transaction options");
-        req.options = tr_pb_options_get(opts);
-    }
-    ProtobufCMessage *rep = NULL;
-    tr_request_md_t md = tr_pb_options_md(opts);
-    trellis_rc_t rc =
-        tm_call_md(c, TM_BEGIN, &req.base, &md,
-                   &trellis__v1__begin_reply__descriptor, &rep, err, errlen);
-    tr_pb_options_free(opts);
-    if (rep != NULL)
-        protobuf_c_message_free_unpacked(rep, NULL);
+    tr_tm_req_t req;
+    tr_tm_reply_t rep;
+    trellis_rc_t rc = run_built(c, tr_tm_begin_req(gid, o, &req, err, errlen),
+                                &req, &rep, err, errlen);
+    tr_tm_reply_clear(&rep);
     return rc;
-}
-
-/* ---- RegisterBranch -------------------------------------------------- */
-
-/* The modes a branch may be registered in (a workflow's head is made by
- * StartWorkflow; trellisd refuses a local step or hooks outside a
- * workflow). */
-static int mode_is_valid(trellis_mode_t m)
-{
-    return m == TRELLIS_MODE_SAGA || m == TRELLIS_MODE_TCC ||
-           m == TRELLIS_MODE_XA || m == TRELLIS_MODE_LOCAL ||
-           m == TRELLIS_MODE_HOOKS;
 }
 
 trellis_rc_t trellis_register_branch(trellis_client_t *c, const char *gid,
@@ -458,63 +370,32 @@ trellis_rc_t trellis_register_branch(trellis_client_t *c, const char *gid,
                                      size_t errlen)
 {
     tr_err_clear(err, errlen);
-    if (gid == NULL || branch_id == NULL)
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "%s is NULL",
-                       gid == NULL ? "gid" : "branch_id");
-    if (!mode_is_valid(mode))
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "branch mode %d is not saga (1), tcc (2), xa (3), "
-                       "local (5) or hooks (6)",
-                       (int)mode);
-    if (n_ops > 0 && ops == NULL)
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "%zu ops given but ops is NULL", n_ops);
-    if (payload == NULL && payload_len > 0)
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "payload is NULL but payload_len is %zu", payload_len);
-
-    Trellis__V1__BranchOp *op_msgs = NULL;
-    Trellis__V1__BranchOp **op_ptrs = NULL;
-    if (n_ops > 0) {
-        op_msgs = calloc(n_ops, sizeof *op_msgs);
-        op_ptrs = calloc(n_ops, sizeof *op_ptrs);
-        if (op_msgs == NULL || op_ptrs == NULL) {
-            free(op_msgs);
-            free(op_ptrs);
-            return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
-                           "out of memory for %zu branch ops", n_ops);
-        }
-    }
-    for (size_t i = 0; i < n_ops; i++) {
-        Trellis__V1__BranchOp init = TRELLIS__V1__BRANCH_OP__INIT;
-        op_msgs[i] = init;
-        op_msgs[i].op = (Trellis__V1__OpKind)ops[i].op;
-        op_msgs[i].target = pb_str(ops[i].target);
-        op_ptrs[i] = &op_msgs[i];
-    }
-
-    Trellis__V1__RegisterBranchRequest req =
-        TRELLIS__V1__REGISTER_BRANCH_REQUEST__INIT;
-    req.gid = pb_str(gid);
-    req.branch_id = pb_str(branch_id);
-    req.mode = (Trellis__V1__BranchMode)mode;
-    req.n_ops = n_ops;
-    req.ops = op_ptrs;
-    req.payload.len = payload_len;
-    req.payload.data = (uint8_t *)payload;
-
-    ProtobufCMessage *rep = NULL;
-    trellis_rc_t rc = tm_call(c, TM_REGISTER_BRANCH, &req.base,
-                              &trellis__v1__register_branch_reply__descriptor,
-                              &rep, err, errlen);
-    free(op_msgs);
-    free(op_ptrs);
-    if (rep != NULL)
-        protobuf_c_message_free_unpacked(rep, NULL);
+    tr_tm_req_t req;
+    tr_tm_reply_t rep;
+    trellis_rc_t rc =
+        run_built(c,
+                  tr_tm_register_req(gid, branch_id, mode, ops, n_ops, payload,
+                                     payload_len, &req, err, errlen),
+                  &req, &rep, err, errlen);
+    tr_tm_reply_clear(&rep);
     return rc;
 }
 
-/* ---- Submit ---------------------------------------------------------- */
+trellis_rc_t tr_submit_run(trellis_client_t *c, const tr_tm_req_t *req,
+                           trellis_trans_status_t *status, char *reason,
+                           size_t reasonlen, char *err, size_t errlen)
+{
+    tr_copy_out(reason, reasonlen, "");
+    tr_tm_reply_t rep;
+    trellis_rc_t rc = tr_tm_run(c, req, &rep, err, errlen);
+    if (rc == TRELLIS_OK) {
+        if (status != NULL)
+            *status = rep.status;
+        tr_copy_out(reason, reasonlen, rep.reason);
+    }
+    tr_tm_reply_clear(&rep);
+    return rc;
+}
 
 trellis_rc_t tr_submit(trellis_client_t *c,
                        const Trellis__V1__SubmitRequest *req,
@@ -523,18 +404,15 @@ trellis_rc_t tr_submit(trellis_client_t *c,
                        size_t reasonlen, char *err, size_t errlen)
 {
     tr_copy_out(reason, reasonlen, "");
-    ProtobufCMessage *rep = NULL;
+    tr_tm_req_t packed;
     trellis_rc_t rc =
-        tm_call_md(c, TM_SUBMIT, &req->base, md,
-                   &trellis__v1__submit_reply__descriptor, &rep, err, errlen);
-    if (rc != TRELLIS_OK)
-        return rc;
-    const Trellis__V1__SubmitReply *r = (const Trellis__V1__SubmitReply *)rep;
-    if (status != NULL)
-        *status = (trellis_trans_status_t)r->status;
-    tr_copy_out(reason, reasonlen, r->reason);
-    protobuf_c_message_free_unpacked(rep, NULL);
-    return TRELLIS_OK;
+        tr_tm_pack(TR_TM_SUBMIT, NULL, &req->base, &packed, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_req_set_md(&packed, md, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = tr_submit_run(c, &packed, status, reason, reasonlen, err, errlen);
+    tr_tm_req_clear(&packed);
+    return rc;
 }
 
 trellis_rc_t trellis_submit(trellis_client_t *c, const char *gid, int wait,
@@ -542,18 +420,14 @@ trellis_rc_t trellis_submit(trellis_client_t *c, const char *gid, int wait,
                             size_t reasonlen, char *err, size_t errlen)
 {
     tr_err_clear(err, errlen);
-    if (gid == NULL)
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "gid is NULL");
-    /* A begun transaction keeps its options; only wait_result counts. */
-    Trellis__V1__TransOptions opts = TRELLIS__V1__TRANS_OPTIONS__INIT;
-    opts.wait_result = wait != 0;
-    Trellis__V1__SubmitRequest req = TRELLIS__V1__SUBMIT_REQUEST__INIT;
-    req.gid = pb_str(gid);
-    req.options = &opts;
-    return tr_submit(c, &req, NULL, status, reason, reasonlen, err, errlen);
+    tr_copy_out(reason, reasonlen, "");
+    tr_tm_req_t req;
+    trellis_rc_t rc = tr_tm_submit_req(gid, wait, &req, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = tr_submit_run(c, &req, status, reason, reasonlen, err, errlen);
+    tr_tm_req_clear(&req);
+    return rc;
 }
-
-/* ---- Abort ----------------------------------------------------------- */
 
 trellis_rc_t trellis_abort(trellis_client_t *c, const char *gid,
                            const char *reason, int wait,
@@ -561,23 +435,15 @@ trellis_rc_t trellis_abort(trellis_client_t *c, const char *gid,
                            size_t errlen)
 {
     tr_err_clear(err, errlen);
-    if (gid == NULL)
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "gid is NULL");
-    Trellis__V1__AbortRequest req = TRELLIS__V1__ABORT_REQUEST__INIT;
-    req.gid = pb_str(gid);
-    req.reason = pb_str(reason);
-    req.wait_result = wait != 0;
-    ProtobufCMessage *rep = NULL;
+    tr_tm_req_t req;
+    tr_tm_reply_t rep;
     trellis_rc_t rc =
-        tm_call(c, TM_ABORT, &req.base, &trellis__v1__abort_reply__descriptor,
-                &rep, err, errlen);
-    if (rc != TRELLIS_OK)
-        return rc;
-    if (status != NULL)
-        *status =
-            (trellis_trans_status_t)((Trellis__V1__AbortReply *)rep)->status;
-    protobuf_c_message_free_unpacked(rep, NULL);
-    return TRELLIS_OK;
+        run_built(c, tr_tm_abort_req(gid, reason, wait, &req, err, errlen),
+                  &req, &rep, err, errlen);
+    if (rc == TRELLIS_OK && status != NULL)
+        *status = rep.status;
+    tr_tm_reply_clear(&rep);
+    return rc;
 }
 
 /* ---- Query ----------------------------------------------------------- */
@@ -596,8 +462,8 @@ trellis_rc_t trellis_query(trellis_client_t *c, const char *gid,
     req.gid = pb_str(gid);
     ProtobufCMessage *rep = NULL;
     trellis_rc_t rc =
-        tm_call(c, TM_QUERY, &req.base, &trellis__v1__query_reply__descriptor,
-                &rep, err, errlen);
+        tm_call(c, TR_TM_QUERY, &req.base,
+                &trellis__v1__query_reply__descriptor, &rep, err, errlen);
     if (rc != TRELLIS_OK)
         return rc;
     const Trellis__V1__QueryReply *r = (const Trellis__V1__QueryReply *)rep;
@@ -664,7 +530,7 @@ trellis_rc_t trellis_list(trellis_client_t *c, const trellis_list_filter_t *f,
     }
     ProtobufCMessage *rep = NULL;
     trellis_rc_t rc =
-        tm_call(c, TM_LIST, &req.base, &trellis__v1__list_reply__descriptor,
+        tm_call(c, TR_TM_LIST, &req.base, &trellis__v1__list_reply__descriptor,
                 &rep, err, errlen);
     if (rc != TRELLIS_OK)
         return rc;

@@ -10,7 +10,15 @@
  *   unary.c   — the process-wide gRPC init, the per-target channel cache
  *               of trellis_call_unary, and the one blocking unary call
  *               that every client-side RPC goes through;
- *   client.c  — trellis_client_t and the TM RPCs;
+ *   requests.c — the initiator's TM requests built and packed, and their
+ *               replies read: one code path for the blocking and the
+ *               asynchronous calls;
+ *   client.c  — trellis_client_t and the blocking TM RPCs;
+ *   async.c   — the asynchronous calls' engine: a client's completion
+ *               queue, its thread or poll function, calls in flight;
+ *   async_tm.c — the public asynchronous TM calls (trellis_async.h) and
+ *               the TCC/XA helpers' asynchronous steps over async.c;
+ *   async_run.c — whole TCC/XA transactions run asynchronously;
  *   admin.c   — the operator RPCs (trellis_admin.h) over client.c;
  *   info.c    — deep copies of Query/List replies into the info structs;
  *   builder.c — what the saga and message builders share: option
@@ -40,6 +48,7 @@
 #include <grpc/grpc_security.h>
 
 #include "trellis/trellis.h"
+#include "trellis/trellis_async.h"
 
 /* Default deadline of a call when the caller passes 0. */
 #define TR_DEFAULT_TIMEOUT_MS 30000u
@@ -158,6 +167,53 @@ typedef struct {
 trellis_rc_t tr_unary_call(const tr_unary_t *u, uint8_t **reply,
                            size_t *reply_len, char *err, size_t errlen);
 
+/* One unary call on a completion queue someone else drives (async.c):
+ * what it owns until its batch completes. tr_call_init before use;
+ * tr_call_clear releases everything (and makes it as new again). */
+typedef struct {
+    grpc_call *call;
+    grpc_metadata *send_md;
+    size_t n_send_md;
+    grpc_byte_buffer *send_buf;
+    grpc_metadata_array recv_initial_md;
+    grpc_metadata_array recv_trailing_md;
+    grpc_byte_buffer *recv_buf;
+    grpc_status_code status;
+    grpc_slice details;
+} tr_call_t;
+
+void tr_call_init(tr_call_t *st);
+void tr_call_clear(tr_call_t *st);
+
+/* Copy u's metadata and request into st, create the call on cq and start
+ * its batch with tag: on TRELLIS_OK exactly one event with tag comes to cq.
+ * Otherwise no event comes (err says why; tr_call_clear st). The strings
+ * of u need not outlive this call, except those tr_call_result reads. */
+trellis_rc_t tr_call_start(tr_call_t *st, const tr_unary_t *u,
+                           grpc_completion_queue *cq, void *tag, char *err,
+                           size_t errlen);
+
+/* Make a started call complete now with CANCELLED and the message why
+ * (static or living as long as the call). Thread safe. */
+void tr_call_cancel(tr_call_t *st, const char *why);
+
+/* After tag came: the call's outcome as tr_unary_call returns it (u's
+ * target, method and cluster id fields are read here). */
+trellis_rc_t tr_call_result(tr_call_t *st, const tr_unary_t *u, uint8_t **reply,
+                            size_t *reply_len, char *err, size_t errlen);
+
+/* trellis_call_unary's channel slot for target: the cached one (*own 0),
+ * or, when the cache is full, a new one of the caller's (*own 1). NULL
+ * when out of memory. Hand it back with tr_unary_slot_done. */
+tr_chan_slot_t *tr_unary_slot(const char *target, int *own);
+void tr_unary_slot_done(tr_chan_slot_t *slot, int own);
+
+/* trellis_call_unary's checks of its arguments: INVALID_ARGUMENT with err
+ * saying which is wrong. */
+trellis_rc_t tr_unary_args_check(const char *target, const char *method,
+                                 const void *req, size_t req_len, char *err,
+                                 size_t errlen);
+
 /* ---- info.c ---------------------------------------------------------- */
 
 struct Trellis__V1__Transaction;
@@ -171,10 +227,83 @@ trellis_rc_t tr_trans_info_copy(const struct Trellis__V1__Transaction *t,
 /* Release what a trellis_trans_info_t points to, not the struct itself. */
 void tr_trans_info_clear(trellis_trans_info_t *t);
 
-/* ---- client.c -------------------------------------------------------- */
+/* ---- requests.c ---------------------------------------------------- */
 
+struct ProtobufCMessage;
+struct ProtobufCMessageDescriptor;
 struct Trellis__V1__TransOptions;
 struct Trellis__V1__SubmitRequest;
+
+/* The TM methods registered on a client's channel, indexes of its
+ * tr_chan_t.registered; tr_tm_method_names in this order. */
+typedef enum {
+    TR_TM_NEW_GID,
+    TR_TM_BEGIN,
+    TR_TM_REGISTER_BRANCH,
+    TR_TM_SUBMIT,
+    TR_TM_ABORT,
+    TR_TM_QUERY,
+    TR_TM_LIST,
+    TR_TM_N_METHODS
+} tr_tm_method_t;
+
+/* Static: grpc_channel_register_call keeps the pointers. */
+extern const char *const tr_tm_method_names[TR_TM_N_METHODS];
+
+/* A packed TM request: method is a tr_tm_method_t, or -1 for a method
+ * called by name (static name); buf (malloc'd) is owned; the request
+ * metadata it is sent with (the trace context): static keys, owned
+ * values. */
+typedef struct {
+    int method;
+    const char *name;
+    uint8_t *buf;
+    size_t len;
+    const char *md_keys[2];
+    char *md_values[2];
+    size_t n_md;
+} tr_tm_req_t;
+
+void tr_tm_req_init(tr_tm_req_t *r);
+void tr_tm_req_clear(tr_tm_req_t *r);
+
+/* Pack msg for method (name used only when method is -1) into *out. */
+trellis_rc_t tr_tm_pack(int method, const char *name,
+                        const struct ProtobufCMessage *msg, tr_tm_req_t *out,
+                        char *err, size_t errlen);
+
+/* The initiator's requests, their arguments checked (INVALID_ARGUMENT with
+ * err naming what is wrong) and packed into *out (tr_tm_req_clear after,
+ * also on failure). Nothing of the arguments is kept. */
+trellis_rc_t tr_tm_new_gid_req(tr_tm_req_t *out, char *err, size_t errlen);
+trellis_rc_t tr_tm_begin_req(const char *gid, const trellis_options_t *o,
+                             tr_tm_req_t *out, char *err, size_t errlen);
+trellis_rc_t tr_tm_register_req(const char *gid, const char *branch_id,
+                                trellis_mode_t mode,
+                                const trellis_branch_op_t *ops, size_t n_ops,
+                                const void *payload, size_t payload_len,
+                                tr_tm_req_t *out, char *err, size_t errlen);
+trellis_rc_t tr_tm_submit_req(const char *gid, int wait, tr_tm_req_t *out,
+                              char *err, size_t errlen);
+trellis_rc_t tr_tm_abort_req(const char *gid, const char *reason, int wait,
+                             tr_tm_req_t *out, char *err, size_t errlen);
+
+/* What a reply of the requests above says. The strings point into msg,
+ * the unpacked reply, owned: tr_tm_reply_clear. */
+typedef struct {
+    trellis_trans_status_t status; /* Submit, Abort */
+    const char *reason;            /* Submit; "" otherwise */
+    const char *gid;               /* NewGid; "" otherwise */
+    struct ProtobufCMessage *msg;
+} tr_tm_reply_t;
+
+void tr_tm_reply_init(tr_tm_reply_t *r);
+
+/* Unpack buf[len], the reply to method, into *out (tr_tm_reply_clear
+ * after). TRELLIS_INTERNAL when it does not parse. */
+trellis_rc_t tr_tm_reply_read(int method, const uint8_t *buf, size_t len,
+                              tr_tm_reply_t *out, char *err, size_t errlen);
+void tr_tm_reply_clear(tr_tm_reply_t *r);
 
 /* Protobuf options built from trellis_options_t; strings are borrowed from
  * the options, so it lives no longer than they do. */
@@ -193,6 +322,30 @@ typedef struct {
 /* The metadata of p (NULL: none), borrowed from the options. */
 tr_request_md_t tr_pb_options_md(const tr_pb_options_t *p);
 
+/* Give a packed request the metadata md (NULL or none: nothing); the
+ * values are copied (the keys are static). RESOURCE_EXHAUSTED when out of
+ * memory. */
+trellis_rc_t tr_tm_req_set_md(tr_tm_req_t *r, const tr_request_md_t *md,
+                              char *err, size_t errlen);
+
+/* ---- client.c -------------------------------------------------------- */
+
+/* Send a packed request (with its metadata) on the client's channel and
+ * wait: the reply bytes (malloc'd, the caller's; NULL when empty) on
+ * TRELLIS_OK. Notes the cluster id the reply names. */
+trellis_rc_t tr_client_exec(trellis_client_t *c, const tr_tm_req_t *req,
+                            uint8_t **reply, size_t *reply_len, char *err,
+                            size_t errlen);
+
+/* tr_client_exec, then tr_tm_reply_read: *out as there. */
+trellis_rc_t tr_tm_run(trellis_client_t *c, const tr_tm_req_t *req,
+                       tr_tm_reply_t *out, char *err, size_t errlen);
+
+/* Send a packed Submit and copy status and reason out (both optional). */
+trellis_rc_t tr_submit_run(trellis_client_t *c, const tr_tm_req_t *req,
+                           trellis_trans_status_t *status, char *reason,
+                           size_t reasonlen, char *err, size_t errlen);
+
 /* Send a SubmitRequest with metadata md (NULL: none) and read status and
  * reason from the reply. */
 trellis_rc_t tr_submit(trellis_client_t *c,
@@ -200,9 +353,6 @@ trellis_rc_t tr_submit(trellis_client_t *c,
                        const tr_request_md_t *md,
                        trellis_trans_status_t *status, char *reason,
                        size_t reasonlen, char *err, size_t errlen);
-
-struct ProtobufCMessage;
-struct ProtobufCMessageDescriptor;
 
 /* Call a trellis.v1.TM method by its full name ("/trellis.v1.TM/...") on
  * the client's channel: pack req, unpack the reply as reply_desc. On
@@ -231,6 +381,124 @@ trellis_rc_t
 tr_reply_unpack(const struct ProtobufCMessageDescriptor *reply_desc,
                 const uint8_t *buf, size_t len, const char *method,
                 struct ProtobufCMessage **reply, char *err, size_t errlen);
+
+/* The client's parts, for async.c and async_tm.c. The slot lives as long
+ * as the client; the async queue is NULL until trellis_async_start. */
+struct tr_async;
+struct tr_async *tr_client_async(trellis_client_t *c);
+void tr_client_set_async(trellis_client_t *c, struct tr_async *a);
+tr_chan_slot_t *tr_client_slot(trellis_client_t *c);
+uint32_t tr_client_timeout_ms(const trellis_client_t *c);
+
+/* A reply from trellisd named this cluster id ("" for none). Thread safe. */
+void tr_client_note_cluster_id(trellis_client_t *c, const char *id);
+
+/* The cluster id as the latest reply named it, into out[outlen]; "" when
+ * no reply has come yet (never asks trellisd). Thread safe. */
+void tr_client_cluster_id_peek(trellis_client_t *c, char *out, size_t outlen);
+
+/* ---- async.c --------------------------------------------------------- */
+
+/* A client's asynchronous machinery: one completion queue, driven by a
+ * thread of its own or by trellis_async_poll, and the calls in flight on
+ * it. Thread safe; see async.c for the rules it keeps. */
+typedef struct tr_async tr_async_t;
+
+/* What a finished call hands its continuation; the pointers are borrowed
+ * for the continuation's run. */
+typedef struct {
+    trellis_rc_t rc;
+    const char *err;      /* "" on OK */
+    const uint8_t *reply; /* NULL when empty */
+    size_t reply_len;
+    const char *cluster_id; /* as the reply named it; NULL: no answer */
+} tr_aop_result_t;
+
+/* Runs on the queue's driver, exactly once per started call; it may start
+ * further calls. */
+typedef void (*tr_aop_done_fn)(void *ctx, const tr_aop_result_t *r);
+
+/* A call to start. Everything is copied by tr_async_call, except slot,
+ * which must live until done ran (the client's own, or the call_unary
+ * cache's; own_slot: the call hands it to tr_unary_slot_done). */
+typedef struct {
+    tr_chan_slot_t *slot;
+    int own_slot;
+    int registered;     /* index into the slot's registered methods, or -1 */
+    const char *method; /* "/package.Service/Method" */
+    const void *req;
+    size_t req_len;
+    const char *const *md_keys;
+    const char *const *md_values;
+    size_t n_md;
+    uint32_t timeout_ms; /* 0: TR_DEFAULT_TIMEOUT_MS */
+    int want_cluster_id; /* read the reply's TRELLIS_CLUSTER_ID_HEADER */
+} tr_async_call_t;
+
+trellis_rc_t tr_async_new(trellis_async_mode_t mode, tr_async_t **out,
+                          char *err, size_t errlen);
+
+/* Start call; done(ctx, result) runs exactly once, on the driver, never
+ * inside tr_async_call — also when the call cannot even start. */
+void tr_async_call(tr_async_t *a, const tr_async_call_t *call,
+                   tr_aop_done_fn done, void *ctx);
+
+/* Hand rc and err (copied) to done through the queue, as the outcome of a
+ * call that failed before anything was sent. */
+void tr_async_fail(tr_async_t *a, trellis_rc_t rc, const char *err,
+                   tr_aop_done_fn done, void *ctx);
+
+/* trellis_async_poll: -1 when a's mode is not TRELLIS_ASYNC_POLL. */
+int tr_async_poll(tr_async_t *a, uint32_t timeout_ms);
+
+/* End every call in flight (CANCELLED unless it finished first) and run
+ * its continuation, then release a. NULL is fine. */
+void tr_async_close(tr_async_t *a);
+
+/* ---- async_tm.c ------------------------------------------------------ */
+
+/* TRELLIS_OK when c can take an asynchronous call reporting to cb; else
+ * the rc the public call returns (and cb never runs). */
+trellis_rc_t tr_async_usable(trellis_client_t *c, trellis_async_cb cb);
+
+/* Hand rc and msg to cb through c's queue (result gid: gid, may be NULL). */
+void tr_async_report(trellis_client_t *c, trellis_rc_t rc, const char *msg,
+                     const char *gid, trellis_async_cb cb, void *user);
+
+/* Send req (built by requests.c with build_rc; cleared here) to trellisd
+ * on c's queue; cb gets what its reply says (status, reason; NewGid: the
+ * gid) or the failure — build_rc and build_err when building failed. The
+ * result's gid is gid (copied; NULL: ""). */
+void tr_async_tm_send(trellis_client_t *c, trellis_rc_t build_rc,
+                      const char *build_err, tr_tm_req_t *req, const char *gid,
+                      trellis_async_cb cb, void *user);
+
+/* A call to a participant; everything is copied by tr_async_unary_send. */
+typedef struct {
+    const char *host_port; /* "host:port" */
+    const char *method;    /* "/package.Service/Method" */
+    const void *req;
+    size_t req_len;
+    const char *const *md_keys;
+    const char *const *md_values;
+    size_t n_md;
+    uint32_t timeout_ms; /* 0: TR_DEFAULT_TIMEOUT_MS */
+    const char *gid;     /* the result's gid; NULL: "" */
+} tr_async_unary_t;
+
+/* Call u on c's queue (channels from trellis_call_unary's cache); cb gets
+ * the reply bytes or the failure. */
+void tr_async_unary_send(trellis_client_t *c, const tr_async_unary_t *u,
+                         trellis_async_cb cb, void *user);
+
+/* ---- saga.c ---------------------------------------------------------- */
+
+/* The Submit of s, checked and packed (*out: tr_tm_req_clear after). */
+trellis_rc_t tr_saga_submit_req(const trellis_saga_t *s, tr_tm_req_t *out,
+                                char *err, size_t errlen);
+
+/* s's gid (owned by s); NULL for a NULL s. */
+const char *tr_saga_gid(const trellis_saga_t *s);
 
 /* ---- builder.c ------------------------------------------------------ */
 
@@ -345,6 +613,37 @@ trellis_rc_t tr_ap_abort(tr_ap_t *a, const char *reason,
 
 /* Release what *a owns (not a itself). */
 void tr_ap_clear(tr_ap_t *a);
+
+/* The steps above on the client's async queue (trellis_async.h): a begun
+ * by tr_ap_init; cb runs exactly once per step; a must outlive it. */
+void tr_ap_begin_async(tr_ap_t *a, const trellis_options_t *o,
+                       trellis_async_cb cb, void *user);
+void tr_ap_call_branch_async(tr_ap_t *a, const char *forward_target,
+                             const char *commit_target,
+                             const char *rollback_target, const void *payload,
+                             size_t payload_len, trellis_async_cb cb,
+                             void *user);
+void tr_ap_submit_async(tr_ap_t *a, trellis_async_cb cb, void *user);
+void tr_ap_abort_async(tr_ap_t *a, const char *reason, trellis_async_cb cb,
+                       void *user);
+
+/* The public asynchronous steps of the TCC and XA helpers, with their
+ * checks: a NULL helper or cb, or a client without an async queue, is the
+ * rc (cb never runs); everything else reaches cb. tr_ap_api_begin makes
+ * the helper's struct of size bytes, whose first member is its tr_ap_t,
+ * into *out (NULL when it could not, cb then says why). */
+trellis_rc_t tr_ap_api_begin(size_t size, const tr_ap_kind_t *kind,
+                             trellis_client_t *c, const char *gid,
+                             const trellis_options_t *o, tr_ap_t **out,
+                             trellis_async_cb cb, void *user);
+trellis_rc_t tr_ap_api_call_branch(tr_ap_t *a, const char *forward_target,
+                                   const char *commit_target,
+                                   const char *rollback_target,
+                                   const void *payload, size_t payload_len,
+                                   trellis_async_cb cb, void *user);
+trellis_rc_t tr_ap_api_submit(tr_ap_t *a, trellis_async_cb cb, void *user);
+trellis_rc_t tr_ap_api_abort(tr_ap_t *a, const char *reason,
+                             trellis_async_cb cb, void *user);
 
 /* target is "host:port/package.Service/Method" by trellisd's rules; else
  * INVALID_ARGUMENT with err naming it as `what` ("action", ...). */

@@ -232,16 +232,17 @@ static void pb_steps_free(pb_steps_t *p)
     free(p->ptrs);
 }
 
-trellis_rc_t trellis_saga_submit(trellis_client_t *c, const trellis_saga_t *s,
-                                 trellis_trans_status_t *status, char *reason,
-                                 size_t reasonlen, char *err, size_t errlen)
+const char *tr_saga_gid(const trellis_saga_t *s)
 {
-    tr_err_clear(err, errlen);
-    if (reason != NULL && reasonlen > 0)
-        reason[0] = '\0';
-    if (c == NULL || s == NULL)
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "%s is NULL",
-                       c == NULL ? "client" : "saga");
+    return s != NULL ? s->gid : NULL;
+}
+
+trellis_rc_t tr_saga_submit_req(const trellis_saga_t *s, tr_tm_req_t *out,
+                                char *err, size_t errlen)
+{
+    tr_tm_req_init(out);
+    if (s == NULL)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "saga is NULL");
     if (s->options.oom)
         return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
                        "saga %s: out of memory copying its options", s->gid);
@@ -265,11 +266,30 @@ trellis_rc_t trellis_saga_submit(trellis_client_t *c, const trellis_saga_t *s,
     req.steps = steps.ptrs;
     req.concurrent = s->concurrent != 0;
     req.options = s->options.has ? tr_pb_options_get(opts) : NULL;
-
-    tr_request_md_t md = tr_pb_options_md(opts);
     trellis_rc_t rc =
-        tr_submit(c, &req, &md, status, reason, reasonlen, err, errlen);
+        tr_tm_pack(TR_TM_SUBMIT, NULL, &req.base, out, err, errlen);
+    tr_request_md_t md = tr_pb_options_md(opts);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_req_set_md(out, &md, err, errlen);
     pb_steps_free(&steps);
     tr_pb_options_free(opts);
+    return rc;
+}
+
+trellis_rc_t trellis_saga_submit(trellis_client_t *c, const trellis_saga_t *s,
+                                 trellis_trans_status_t *status, char *reason,
+                                 size_t reasonlen, char *err, size_t errlen)
+{
+    tr_err_clear(err, errlen);
+    if (reason != NULL && reasonlen > 0)
+        reason[0] = '\0';
+    if (c == NULL || s == NULL)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "%s is NULL",
+                       c == NULL ? "client" : "saga");
+    tr_tm_req_t req;
+    trellis_rc_t rc = tr_saga_submit_req(s, &req, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = tr_submit_run(c, &req, status, reason, reasonlen, err, errlen);
+    tr_tm_req_clear(&req);
     return rc;
 }

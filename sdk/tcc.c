@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "trellis/trellis_async.h"
 #include "trellis/trellis_tcc.h"
 
 struct trellis_tcc {
@@ -94,4 +95,48 @@ trellis_rc_t trellis_tcc_abort(trellis_tcc_t *t, const char *reason,
     if (t == NULL)
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "tcc is NULL");
     return tr_ap_abort(&t->ap, reason, status, err, errlen);
+}
+
+/* ---- asynchronous (trellis_async.h) ---------------------------------- */
+
+/* The helper's tr_ap_t, for the shared steps (NULL for NULL). */
+static tr_ap_t *ap_of(trellis_tcc_t *t)
+{
+    return t != NULL ? &t->ap : NULL;
+}
+
+trellis_rc_t trellis_async_tcc_begin(trellis_client_t *c, const char *gid,
+                                     const trellis_options_t *o,
+                                     trellis_tcc_t **out, trellis_async_cb cb,
+                                     void *user)
+{
+    if (out == NULL)
+        return TRELLIS_INVALID_ARGUMENT;
+    tr_ap_t *a = NULL;
+    trellis_rc_t rc =
+        tr_ap_api_begin(sizeof **out, &tr_ap_kind_tcc, c, gid, o, &a, cb, user);
+    /* the tr_ap_t is the struct's first member */
+    *out = (trellis_tcc_t *)a;
+    return rc;
+}
+
+trellis_rc_t trellis_async_tcc_call_branch(
+    trellis_tcc_t *t, const char *try_target, const char *confirm_target,
+    const char *cancel_target, const void *payload, size_t payload_len,
+    trellis_async_cb cb, void *user)
+{
+    return tr_ap_api_call_branch(ap_of(t), try_target, confirm_target,
+                                 cancel_target, payload, payload_len, cb, user);
+}
+
+trellis_rc_t trellis_async_tcc_submit(trellis_tcc_t *t, trellis_async_cb cb,
+                                      void *user)
+{
+    return tr_ap_api_submit(ap_of(t), cb, user);
+}
+
+trellis_rc_t trellis_async_tcc_abort(trellis_tcc_t *t, const char *reason,
+                                     trellis_async_cb cb, void *user)
+{
+    return tr_ap_api_abort(ap_of(t), reason, cb, user);
 }

@@ -1,14 +1,18 @@
 /*
- * unary.c — the SDK's only way to make an outgoing gRPC call: one blocking
- * unary call on the gRPC C core, plus the process-wide pieces it needs
- * (grpc_init once, and the per-target channel cache of trellis_call_unary).
+ * unary.c — the SDK's only way to make an outgoing gRPC call: one unary
+ * call on the gRPC C core (tr_call_t: start it on a completion queue, read
+ * its outcome once the queue says it completed), the blocking call built
+ * on it, plus the process-wide pieces they need (grpc_init once, and the
+ * per-target channel cache of trellis_call_unary).
  *
- * A call is one batch of the six client ops on a completion queue of its
- * own (a pluck queue created and destroyed per call). That costs a queue
- * per call but keeps calls independent: any thread may call at any time,
- * sharing only the channel, which gRPC makes thread safe. The call's
- * deadline guarantees that the batch completes, so the pluck waits without
- * a timeout of its own.
+ * A call is one batch of the six client ops. The blocking call runs it on
+ * a completion queue of its own (a pluck queue created and destroyed per
+ * call). That costs a queue per call but keeps calls independent: any
+ * thread may call at any time, sharing only the channel, which gRPC makes
+ * thread safe. The call's deadline guarantees that the batch completes, so
+ * the pluck waits without a timeout of its own. The asynchronous calls
+ * (async.c) start the same batch on their client's shared queue and read
+ * it with the same tr_call_result, so both paths see one set of facts.
  *
  * The channel cache maps a target to a channel slot (channel.c) kept for
  * the life of the process, so repeated trellis_call_unary calls to a
@@ -78,21 +82,7 @@ static tr_chan_slot_t *cache_slot(const char *target)
 
 /* ---- one unary call -------------------------------------------------- */
 
-/* What one call owns until its batch completes. */
-typedef struct {
-    grpc_completion_queue *cq;
-    grpc_call *call;
-    grpc_metadata *send_md;
-    size_t n_send_md;
-    grpc_byte_buffer *send_buf;
-    grpc_metadata_array recv_initial_md;
-    grpc_metadata_array recv_trailing_md;
-    grpc_byte_buffer *recv_buf;
-    grpc_status_code status;
-    grpc_slice details;
-} unary_state_t;
-
-static void unary_state_init(unary_state_t *st)
+void tr_call_init(tr_call_t *st)
 {
     memset(st, 0, sizeof *st);
     grpc_metadata_array_init(&st->recv_initial_md);
@@ -100,18 +90,10 @@ static void unary_state_init(unary_state_t *st)
     st->details = grpc_empty_slice();
 }
 
-static void unary_state_destroy(unary_state_t *st)
+void tr_call_clear(tr_call_t *st)
 {
     if (st->call != NULL)
         grpc_call_unref(st->call);
-    if (st->cq != NULL) {
-        grpc_completion_queue_shutdown(st->cq);
-        while (grpc_completion_queue_pluck(
-                   st->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-                   .type != GRPC_QUEUE_SHUTDOWN) {
-        }
-        grpc_completion_queue_destroy(st->cq);
-    }
     for (size_t i = 0; i < st->n_send_md; i++) {
         grpc_slice_unref(st->send_md[i].key);
         grpc_slice_unref(st->send_md[i].value);
@@ -124,11 +106,12 @@ static void unary_state_destroy(unary_state_t *st)
     grpc_metadata_array_destroy(&st->recv_initial_md);
     grpc_metadata_array_destroy(&st->recv_trailing_md);
     grpc_slice_unref(st->details);
+    tr_call_init(st);
 }
 
 /* Copy the caller's metadata pairs into slices, refusing keys gRPC would
  * reject (upper case, spaces, ...) with a message that names the key. */
-static trellis_rc_t unary_build_metadata(unary_state_t *st, const tr_unary_t *u,
+static trellis_rc_t unary_build_metadata(tr_call_t *st, const tr_unary_t *u,
                                          char *err, size_t errlen)
 {
     if (u->n_md == 0)
@@ -166,7 +149,8 @@ static trellis_rc_t unary_build_metadata(unary_state_t *st, const tr_unary_t *u,
     return TRELLIS_OK;
 }
 
-static grpc_call *unary_create_call(const tr_unary_t *u, unary_state_t *st)
+static grpc_call *unary_create_call(const tr_unary_t *u,
+                                    grpc_completion_queue *cq)
 {
     uint32_t ms = u->timeout_ms != 0 ? u->timeout_ms : TR_DEFAULT_TIMEOUT_MS;
     gpr_timespec deadline =
@@ -174,16 +158,18 @@ static grpc_call *unary_create_call(const tr_unary_t *u, unary_state_t *st)
                      gpr_time_from_millis((int64_t)ms, GPR_TIMESPAN));
     if (u->registered != NULL)
         return grpc_channel_create_registered_call(
-            u->channel, NULL, GRPC_PROPAGATE_DEFAULTS, st->cq, u->registered,
+            u->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, u->registered,
             deadline, NULL);
     /* The method slice need only live through grpc_channel_create_call. */
     return grpc_channel_create_call(
-        u->channel, NULL, GRPC_PROPAGATE_DEFAULTS, st->cq,
+        u->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
         grpc_slice_from_static_string(u->method), NULL, deadline, NULL);
 }
 
-/* Start the six-op batch and wait for it; the deadline bounds the wait. */
-static trellis_rc_t unary_run_batch(unary_state_t *st, char *err, size_t errlen)
+/* Start the six-op batch; its completion comes to the call's queue with
+ * tag. */
+static trellis_rc_t unary_start_batch(tr_call_t *st, void *tag, char *err,
+                                      size_t errlen)
 {
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
@@ -203,26 +189,16 @@ static trellis_rc_t unary_run_batch(unary_state_t *st, char *err, size_t errlen)
     ops[5].data.recv_status_on_client.status = &st->status;
     ops[5].data.recv_status_on_client.status_details = &st->details;
 
-    void *tag = st; /* any unique pointer; the queue is ours alone */
     grpc_call_error ce = grpc_call_start_batch(st->call, ops, 6, tag, NULL);
     if (ce != GRPC_CALL_OK)
         return tr_errf(TRELLIS_INTERNAL, err, errlen,
                        "grpc_call_start_batch failed: %s",
                        grpc_call_error_to_string(ce));
-    grpc_event ev = grpc_completion_queue_pluck(
-        st->cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    if (ev.type != GRPC_OP_COMPLETE)
-        return tr_errf(TRELLIS_INTERNAL, err, errlen,
-                       "completion queue returned event type %d instead of "
-                       "the call's completion",
-                       (int)ev.type);
-    /* With RECV_STATUS_ON_CLIENT in the batch, success is always 1 and the
-     * outcome is in st->status. */
     return TRELLIS_OK;
 }
 
 /* The reply message as one malloc'd buffer; NULL/0 for an empty reply. */
-static trellis_rc_t unary_take_reply(unary_state_t *st, uint8_t **reply,
+static trellis_rc_t unary_take_reply(tr_call_t *st, uint8_t **reply,
                                      size_t *reply_len, char *err,
                                      size_t errlen)
 {
@@ -256,9 +232,8 @@ static trellis_rc_t unary_take_reply(unary_state_t *st, uint8_t **reply,
 
 /* A non-OK status: the peer's details verbatim, or a description when it
  * sent none. */
-static trellis_rc_t unary_status_error(const tr_unary_t *u,
-                                       const unary_state_t *st, char *err,
-                                       size_t errlen)
+static trellis_rc_t unary_status_error(const tr_unary_t *u, const tr_call_t *st,
+                                       char *err, size_t errlen)
 {
     size_t n = GRPC_SLICE_LENGTH(st->details);
     if (n > 0)
@@ -271,7 +246,7 @@ static trellis_rc_t unary_status_error(const tr_unary_t *u,
 }
 
 /* The reply's cluster id, for a caller that asked (tr_unary_t). */
-static void unary_cluster_id(const tr_unary_t *u, const unary_state_t *st)
+static void unary_cluster_id(const tr_unary_t *u, const tr_call_t *st)
 {
     u->cluster_id[0] = '\0';
     *u->cluster_id_got = st->status == GRPC_STATUS_OK;
@@ -288,6 +263,71 @@ static void unary_cluster_id(const tr_unary_t *u, const unary_state_t *st)
     }
 }
 
+trellis_rc_t tr_call_start(tr_call_t *st, const tr_unary_t *u,
+                           grpc_completion_queue *cq, void *tag, char *err,
+                           size_t errlen)
+{
+    trellis_rc_t rc = unary_build_metadata(st, u, err, errlen);
+    if (rc != TRELLIS_OK)
+        return rc;
+    grpc_slice body = grpc_slice_from_copied_buffer(
+        u->req_len > 0 ? (const char *)u->req : "", u->req_len);
+    st->send_buf = grpc_raw_byte_buffer_create(&body, 1);
+    grpc_slice_unref(body); /* the buffer took its own reference */
+
+    st->call = unary_create_call(u, cq);
+    if (st->call == NULL)
+        return tr_errf(TRELLIS_INTERNAL, err, errlen,
+                       "cannot create a call to %s%s", u->target, u->method);
+    return unary_start_batch(st, tag, err, errlen);
+}
+
+void tr_call_cancel(tr_call_t *st, const char *why)
+{
+    if (st->call != NULL)
+        grpc_call_cancel_with_status(st->call, GRPC_STATUS_CANCELLED, why,
+                                     NULL);
+}
+
+trellis_rc_t tr_call_result(tr_call_t *st, const tr_unary_t *u, uint8_t **reply,
+                            size_t *reply_len, char *err, size_t errlen)
+{
+    *reply = NULL;
+    *reply_len = 0;
+    tr_err_clear(err, errlen);
+    if (u->cluster_id != NULL)
+        unary_cluster_id(u, st);
+    /* With RECV_STATUS_ON_CLIENT in the batch, the batch always succeeds
+     * and the outcome is in st->status. */
+    if (st->status == GRPC_STATUS_OK)
+        return unary_take_reply(st, reply, reply_len, err, errlen);
+    return unary_status_error(u, st, err, errlen);
+}
+
+/* Wait on the call's own queue for the batch started with tag. */
+static trellis_rc_t unary_wait(grpc_completion_queue *cq, void *tag, char *err,
+                               size_t errlen)
+{
+    grpc_event ev = grpc_completion_queue_pluck(
+        cq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (ev.type != GRPC_OP_COMPLETE)
+        return tr_errf(TRELLIS_INTERNAL, err, errlen,
+                       "completion queue returned event type %d instead of "
+                       "the call's completion",
+                       (int)ev.type);
+    return TRELLIS_OK;
+}
+
+static void unary_queue_destroy(grpc_completion_queue *cq)
+{
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_pluck(cq, NULL,
+                                       gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+               .type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(cq);
+}
+
 trellis_rc_t tr_unary_call(const tr_unary_t *u, uint8_t **reply,
                            size_t *reply_len, char *err, size_t errlen)
 {
@@ -295,41 +335,65 @@ trellis_rc_t tr_unary_call(const tr_unary_t *u, uint8_t **reply,
     *reply_len = 0;
     tr_err_clear(err, errlen);
 
-    unary_state_t st;
-    unary_state_init(&st);
-    trellis_rc_t rc = unary_build_metadata(&st, u, err, errlen);
-    if (rc != TRELLIS_OK)
-        goto done;
-
-    grpc_slice body = grpc_slice_from_copied_buffer(
-        u->req_len > 0 ? (const char *)u->req : "", u->req_len);
-    st.send_buf = grpc_raw_byte_buffer_create(&body, 1);
-    grpc_slice_unref(body); /* the buffer took its own reference */
-
-    st.cq = grpc_completion_queue_create_for_pluck(NULL);
-    st.call = unary_create_call(u, &st);
-    if (st.call == NULL) {
-        rc = tr_errf(TRELLIS_INTERNAL, err, errlen,
-                     "cannot create a call to %s%s", u->target, u->method);
-        goto done;
-    }
-    rc = unary_run_batch(&st, err, errlen);
-    if (rc != TRELLIS_OK)
-        goto done;
-    if (u->cluster_id != NULL)
-        unary_cluster_id(u, &st);
-
-    if (st.status == GRPC_STATUS_OK) {
-        rc = unary_take_reply(&st, reply, reply_len, err, errlen);
-    } else {
-        rc = unary_status_error(u, &st, err, errlen);
-    }
-done:
-    unary_state_destroy(&st);
+    tr_call_t st;
+    tr_call_init(&st);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    void *tag = &st; /* any unique pointer; the queue is ours alone */
+    trellis_rc_t rc = tr_call_start(&st, u, cq, tag, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = unary_wait(cq, tag, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = tr_call_result(&st, u, reply, reply_len, err, errlen);
+    tr_call_clear(&st); /* unrefs the call before its queue goes */
+    unary_queue_destroy(cq);
     return rc;
 }
 
+tr_chan_slot_t *tr_unary_slot(const char *target, int *own)
+{
+    tr_chan_slot_t *slot = cache_slot(target);
+    *own = slot == NULL;
+    if (slot != NULL)
+        return slot;
+    /* A full cache still works: the call gets a slot of its own. */
+    slot = malloc(sizeof *slot);
+    if (slot == NULL)
+        return NULL;
+    if (tr_chan_slot_init(slot, target, NULL, 0) != TRELLIS_OK) {
+        free(slot);
+        return NULL;
+    }
+    tr_tls_apply_call_settings(slot);
+    return slot;
+}
+
+void tr_unary_slot_done(tr_chan_slot_t *slot, int own)
+{
+    if (!own || slot == NULL)
+        return;
+    tr_chan_slot_destroy(slot);
+    free(slot);
+}
+
 /* ---- public: trellis_call_unary -------------------------------------- */
+
+trellis_rc_t tr_unary_args_check(const char *target, const char *method,
+                                 const void *req, size_t req_len, char *err,
+                                 size_t errlen)
+{
+    if (target == NULL || target[0] == '\0')
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "target is empty; expected host:port");
+    if (method == NULL || method[0] != '/')
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "method \"%s\" must be a full method name "
+                       "/package.Service/Method",
+                       method != NULL ? method : "(null)");
+    if (req == NULL && req_len > 0)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "req is NULL but req_len is %zu", req_len);
+    return TRELLIS_OK;
+}
 
 trellis_rc_t trellis_call_unary(const char *target, const char *method,
                                 const void *req, size_t req_len,
@@ -343,31 +407,18 @@ trellis_rc_t trellis_call_unary(const char *target, const char *method,
                        "reply and reply_len must not be NULL");
     *reply = NULL;
     *reply_len = 0;
-    if (target == NULL || target[0] == '\0')
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "target is empty; expected host:port");
-    if (method == NULL || method[0] != '/')
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "method \"%s\" must be a full method name "
-                       "/package.Service/Method",
-                       method != NULL ? method : "(null)");
-    if (req == NULL && req_len > 0)
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "req is NULL but req_len is %zu", req_len);
+    trellis_rc_t rc =
+        tr_unary_args_check(target, method, req, req_len, err, errlen);
+    if (rc != TRELLIS_OK)
+        return rc;
     tr_grpc_init_once();
 
-    /* A full cache still works: the call gets a slot of its own. */
-    tr_chan_slot_t own_slot, *slot = cache_slot(target);
-    int own = slot == NULL;
-    if (own) {
-        if (tr_chan_slot_init(&own_slot, target, NULL, 0) != TRELLIS_OK)
-            return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
-                           "out of memory for a channel to %s", target);
-        tr_tls_apply_call_settings(&own_slot);
-        slot = &own_slot;
-    }
+    int own = 0;
+    tr_chan_slot_t *slot = tr_unary_slot(target, &own);
+    if (slot == NULL)
+        return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
+                       "out of memory for a channel to %s", target);
     tr_chan_t *chan = tr_chan_acquire(slot);
-    trellis_rc_t rc;
     if (chan == NULL) {
         rc = tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
                      "out of memory for a channel to %s", target);
@@ -386,7 +437,6 @@ trellis_rc_t trellis_call_unary(const char *target, const char *method,
         rc = tr_unary_call(&u, reply, reply_len, err, errlen);
         tr_chan_release(slot, chan, rc);
     }
-    if (own)
-        tr_chan_slot_destroy(&own_slot);
+    tr_unary_slot_done(slot, own);
     return rc;
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "trellis/trellis_async.h"
 #include "trellis/trellis_xa.h"
 
 struct trellis_xa {
@@ -97,4 +98,49 @@ trellis_rc_t trellis_xa_abort(trellis_xa_t *x, const char *reason,
     if (x == NULL)
         return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen, "xa is NULL");
     return tr_ap_abort(&x->ap, reason, status, err, errlen);
+}
+
+/* ---- asynchronous (trellis_async.h) ---------------------------------- */
+
+/* The helper's tr_ap_t, for the shared steps (NULL for NULL). */
+static tr_ap_t *ap_of(trellis_xa_t *x)
+{
+    return x != NULL ? &x->ap : NULL;
+}
+
+trellis_rc_t trellis_async_xa_begin(trellis_client_t *c, const char *gid,
+                                    const trellis_options_t *o,
+                                    trellis_xa_t **out, trellis_async_cb cb,
+                                    void *user)
+{
+    if (out == NULL)
+        return TRELLIS_INVALID_ARGUMENT;
+    tr_ap_t *a = NULL;
+    trellis_rc_t rc =
+        tr_ap_api_begin(sizeof **out, &tr_ap_kind_xa, c, gid, o, &a, cb, user);
+    /* the tr_ap_t is the struct's first member */
+    *out = (trellis_xa_t *)a;
+    return rc;
+}
+
+trellis_rc_t trellis_async_xa_call_branch(
+    trellis_xa_t *x, const char *prepare_target, const char *commit_target,
+    const char *rollback_target, const void *payload, size_t payload_len,
+    trellis_async_cb cb, void *user)
+{
+    return tr_ap_api_call_branch(ap_of(x), prepare_target, commit_target,
+                                 rollback_target, payload, payload_len, cb,
+                                 user);
+}
+
+trellis_rc_t trellis_async_xa_submit(trellis_xa_t *x, trellis_async_cb cb,
+                                     void *user)
+{
+    return tr_ap_api_submit(ap_of(x), cb, user);
+}
+
+trellis_rc_t trellis_async_xa_abort(trellis_xa_t *x, const char *reason,
+                                    trellis_async_cb cb, void *user)
+{
+    return tr_ap_api_abort(ap_of(x), reason, cb, user);
 }

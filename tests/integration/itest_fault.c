@@ -43,6 +43,18 @@ long itest_fault_number(const char *cmd)
     return strtol(reply, NULL, 10);
 }
 
+static int live_calls_are(void *arg)
+{
+    return itest_fault_number("live-calls") == *(const long *)arg;
+}
+
+void itest_fault_wait_live_calls(long n)
+{
+    if (!harness_poll(live_calls_are, &n, 20000, 5))
+        fail_msg("trellisd holds %ld unanswered calls; want %ld",
+                 itest_fault_number("live-calls"), n);
+}
+
 void itest_fault_hold_nth(const char *gid, int n, char *report, size_t len)
 {
     char want[96];

@@ -31,6 +31,10 @@ void itest_fault(const char *cmd, char *reply, size_t len);
 /* Send cmd and return the number its reply carries ("ok N"). */
 long itest_fault_number(const char *cmd);
 
+/* Until trellisd holds exactly n incoming calls not yet answered
+ * ("live-calls"); the test fails when it does not get there. */
+void itest_fault_wait_live_calls(long n);
+
 /* After "hold" and whatever started gid: let gid's commit groups through
  * one by one until the n-th (from 1) is held; each must write gid, the
  * first insert it (gid:prepared:insert). The n-th's report ("gid:status",
