@@ -19,7 +19,8 @@
  * dying mid-workflow (after a step's progress is recorded, and between
  * a step's answer and its record) and trellisd resuming it through the
  * callback, every recorded step replayed without a call; kill -9 of
- * trellisd while a step is held at the participant. Every effect is
+ * trellisd while a step is held at the participant, in the first run and
+ * in the run its callback started. Every effect is
  * checked to have happened exactly once (testpart's barrier).
  *
  * Timing: a resume waits for TimeoutToFail, whose unit in DTM's API is
@@ -207,6 +208,24 @@ static void test_crash_workflow(void **state)
     itest_pass(state);
 }
 
+/* kill -9 of trellisd while its callback is in flight: the resumed run
+ * holds at step 02; after the restart trellisd calls the service back
+ * again, and each step still takes effect once. */
+static void test_crash_during_callback(void **state)
+{
+    wf_test_t w;
+    start(state, "dtm_wf_crash_cb", &w);
+    idtm_run(w.t, IDTM_DIED, w.callback, "--timeout-to-fail", "1",
+             "--die-after-record", "1", "workflow", "dtm-wf10", "transfer",
+             w.part, "ok", "hold", NULL);
+    itest_crash_while_held(w.t, "dtm-wf10", 1);
+    idtm_assert_final(w.t, "dtm-wf10", TRELLIS_TRANS_SUCCEEDED);
+    assert_true(journal_has(&w, "gid=dtm-wf10", "op=transfer", NULL));
+    assert_int_equal(calls(&w, "dtm-wf10", "01", "action", NULL), 1);
+    assert_int_equal(calls(&w, "dtm-wf10", "02", "action", "applied"), 1);
+    itest_pass(state);
+}
+
 static void test_bad_input(void **state)
 {
     wf_test_t w;
@@ -254,6 +273,7 @@ int main(void)
         cmocka_unit_test_teardown(test_workflow_resumed_rolls_back,
                                   itest_teardown),
         cmocka_unit_test_teardown(test_crash_workflow, itest_teardown),
+        cmocka_unit_test_teardown(test_crash_during_callback, itest_teardown),
         cmocka_unit_test_teardown(test_bad_input, itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
