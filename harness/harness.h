@@ -268,6 +268,10 @@ typedef struct {
     /* A batching listener's call (dtm-op "notify_batch"): the events it
      * carried (each has its own record); 0 for any other call. */
     int batch;
+    /* The W3C trace context the call carried ("" when none): traceparent
+     * and tracestate as received. */
+    char traceparent[257];
+    char tracestate[513];
 } harness_part_call_t;
 
 /* A (gid, branch) whose forward op took effect and was not undone. */
@@ -313,6 +317,36 @@ void harness_part_state_dump(const harness_part_state_t *s);
  * otherwise (printed). A wait-held blocks up to its MS (at most 60 s). */
 int harness_part_cmd(const char *target, const char *cmd, char *reply,
                      size_t len);
+
+/* ---- HTTP and a headless browser (harness_http.c) --------------------- */
+
+/* The port of "NAME=HOST:PORT" on the last ready line trellisd wrote to
+ * p's log (name "metrics" or "console"), or -1 when there is none. */
+int harness_ready_port(const harness_proc_t *p, const char *name);
+
+/* Send request[len] (a whole HTTP/1.0 request) to 127.0.0.1:port and read
+ * the answer to EOF. Returns the status code, with *head (the status line
+ * and headers) and *body (NUL-terminated) malloc'd, the caller's (either
+ * may be NULL: not wanted); or -1 (printed) when there is no answer. */
+int harness_http(int port, const char *request, size_t len, char **head,
+                 char **body);
+
+/* The headless browser the console tests drive: $TRELLIS_CHROMIUM, or
+ * chromium in PATH (Debian's package: /usr/bin/chromium); NULL when there
+ * is none. */
+const char *harness_browser(void);
+
+/* Load url in the headless browser, let its scripts run (up to 5 s of
+ * virtual time), and return the DOM as serialized HTML in *dom
+ * (malloc'd, the caller's); its log is <scratch>/<name>.log. Returns 0, or
+ * -1 (printed). */
+int harness_browser_dom(harness_t *h, const char *name, const char *url,
+                        char **dom);
+
+/* The same page as a PNG screenshot of width x height pixels into path.
+ * Returns 0, or -1 (printed). */
+int harness_browser_screenshot(harness_t *h, const char *name, const char *url,
+                               const char *path, int width, int height);
 
 #ifdef __cplusplus
 }

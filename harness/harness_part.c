@@ -7,6 +7,7 @@
  *        trans_type=T n=N len=L answer=A effect=E
  *        [log_len=N log=HEX [log_size=M]]
  *        [event_status=S event_finished_ms=T] [batch=N]
+ *        [traceparent=V] [tracestate=HEX]
  *   net gid=G branch=B confirmed=0|1
  * Unknown keys and line kinds are ignored, so the participant may add
  * fields without breaking older readers.
@@ -25,6 +26,19 @@
 static void copy_field(char *dst, size_t len, const char *src)
 {
     snprintf(dst, len, "%s", src);
+}
+
+/* Hex text into the bytes it spells, as a C string in dst[len]. */
+static void unhex(char *dst, size_t len, const char *hex)
+{
+    size_t n = 0;
+    for (; hex[0] && hex[1] && n + 1 < len; hex += 2) {
+        unsigned byte;
+        if (sscanf(hex, "%2x", &byte) != 1)
+            break;
+        dst[n++] = (char)byte;
+    }
+    dst[n] = '\0';
 }
 
 static void parse_call_kv(harness_part_call_t *c, const char *k, const char *v)
@@ -63,6 +77,10 @@ static void parse_call_kv(harness_part_call_t *c, const char *k, const char *v)
         copy_field(c->event_status, sizeof c->event_status, v);
     else if (!strcmp(k, "batch"))
         c->batch = atoi(v);
+    else if (!strcmp(k, "traceparent"))
+        copy_field(c->traceparent, sizeof c->traceparent, v);
+    else if (!strcmp(k, "tracestate"))
+        unhex(c->tracestate, sizeof c->tracestate, v);
 }
 
 static void parse_net_kv(harness_part_net_t *n, const char *k, const char *v)

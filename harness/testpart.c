@@ -27,7 +27,7 @@
  *   steps   = step *( "," step )
  *   step    = "ok" | "fail" | "fail:" N | "ongoing:" N | "unavail:" N
  *           | "hang:" MS [ ":" N ] | "slow:" MS | "hold"
- *           | "reply:" TEXT | "replyn:" N
+ *           | "reply:" TEXT | "replyn:" N | "say:" TEXT
  *
  * A clause starting with "#" is a comment (padding for size tests).
  * A clause without an opname applies to the forward op (action, try,
@@ -48,7 +48,11 @@
  * "reply:TEXT" makes every successful call of the op reply with the bytes
  * TEXT (up to the next "," or ";"; a TEXT with "=" needs the clause's
  * opname: "action=reply:booking=42"), "replyn:N" with N bytes of the
- * digits 0123456789 repeated (for size tests). Examples:
+ * digits 0123456789 repeated (for size tests). "say:TEXT" makes every
+ * answer of the op carry TEXT as its status message instead of
+ * "testpart: OP ANSWER", with %XX decoded to the byte XX (so a test can
+ * send quotes, markup, control characters or bytes that are not UTF-8 as
+ * a participant's error message: "fail;action=say:%3Cb%3Ex"). Examples:
  *   ""                               every op succeeds at once
  *   "fail"                           the action fails for business reasons
  *   "ongoing:3"                      the action is ONGOING 3 times, then ok
@@ -100,7 +104,9 @@
  * trellis-action-result-bin, read through the SDK's context) adds
  *        log_len=N log=HEX [log_size=M]
  * (HEX: at most its first 256 bytes; log_size: the full size, when
- * trellisd said it cut the log).
+ * trellisd said it cut the log). A call that carried W3C trace context
+ * adds traceparent=V (the value as received) and tracestate=HEX (the
+ * value's bytes in hex, as it may hold spaces).
  * seq is the arrival order; len the payload's size in bytes; start/end are
  * wall-clock ms at arrival and at the answer; op comes from the method,
  * dtm_op/trans_type from metadata. Lines go to --journal FILE (flushed each
@@ -163,7 +169,9 @@ typedef struct branch_state {
     int forward_row, forward_applied, undo_row, undone, confirm_row;
 } branch_state_t;
 
-#define LOG_HEX_MAX 256 /* bytes of a received log the journal shows */
+#define LOG_HEX_MAX 256      /* bytes of a received log the journal shows */
+#define TRACE_PARENT_MAX 256 /* a traceparent's bytes the journal shows */
+#define TRACE_STATE_MAX 512  /* a tracestate's bytes the journal shows */
 
 typedef struct {
     int64_t seq, start_ms, end_ms;
@@ -179,6 +187,8 @@ typedef struct {
     char event_text[8];       /* a branch event's status, event_status */
     int64_t event_finished_ms;
     int batch; /* a batch's events, each with a record; 0: no batch */
+    char traceparent[TRACE_PARENT_MAX + 1]; /* "" when the call had none */
+    char tracestate_hex[2 * TRACE_STATE_MAX + 1];
 } record_t;
 
 static struct {
@@ -282,6 +292,12 @@ static void record_format(const record_t *r, char *buf, size_t len)
                       r->event_status, (long long)r->event_finished_ms);
     if (r->batch && n >= 0 && (size_t)n < len)
         n += snprintf(buf + n, len - (size_t)n, " batch=%d", r->batch);
+    if (r->traceparent[0] && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, " traceparent=%s",
+                      r->traceparent);
+    if (r->tracestate_hex[0] && n >= 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, " tracestate=%s",
+                      r->tracestate_hex);
     if (n >= 0 && (size_t)n < len)
         snprintf(buf + n, len - (size_t)n, "\n");
 }
@@ -301,11 +317,28 @@ static void record_log(record_t *r, const trellis_branch_ctx_t *ctx)
         snprintf(r->log_hex + 2 * i, 3, "%02x", log[i]);
 }
 
+static void copy_token(char *dst, size_t len, const char *src);
+
+/* The W3C trace context the call carried (trellisd forwards the
+ * initiator's), into r: the traceparent as a token, the tracestate in
+ * hex (it may hold spaces). */
+static void record_trace(record_t *r, const trellis_branch_ctx_t *ctx)
+{
+    const char *parent =
+        trellis_branch_ctx_header(ctx, TRELLIS_TRACEPARENT_HEADER);
+    const char *state =
+        trellis_branch_ctx_header(ctx, TRELLIS_TRACESTATE_HEADER);
+    if (parent)
+        copy_token(r->traceparent, sizeof r->traceparent, parent);
+    for (size_t i = 0; state && state[i] && i < TRACE_STATE_MAX; i++)
+        snprintf(r->tracestate_hex + 2 * i, 3, "%02x", (unsigned char)state[i]);
+}
+
 /* Keep and write the record; caller holds S.mu. */
 static void record_add(const record_t *r)
 {
     if (S.journal) {
-        char line[1024];
+        char line[4096];
         record_format(r, line, sizeof line);
         fputs(line, S.journal);
         fflush(S.journal);
@@ -659,6 +692,7 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     copy_token(r.dtm_op, sizeof r.dtm_op, ctx->op);
     copy_token(r.trans_type, sizeof r.trans_type, ctx->trans_type);
     record_log(&r, ctx);
+    record_trace(&r, ctx);
     if (op == OP_QUERY_PREPARED) {
         answer_back_check(&r, reply);
         return;
@@ -698,11 +732,14 @@ static void handle_op(const trellis_branch_ctx_t *ctx, const uint8_t *payload,
     reply->code = REPLY_CODES[a];
     if (a == ANS_OK && !bad && plan.reply_len)
         reply_with(reply, &plan);
-    snprintf(reply->message, sizeof reply->message, "testpart: %s %s",
-             OPS[op].name,
-             bad  ? "bad script"
-             : !b ? "out of memory"
-                  : r.answer);
+    if (!bad && b && plan.say)
+        testpart_say_text(&plan, reply->message, sizeof reply->message);
+    else
+        snprintf(reply->message, sizeof reply->message, "testpart: %s %s",
+                 OPS[op].name,
+                 bad  ? "bad script"
+                 : !b ? "out of memory"
+                      : r.answer);
     if (bad)
         fprintf(stderr, "testpart: bad script %.*s\n", (int)payload_len,
                 (const char *)payload);
@@ -745,7 +782,7 @@ static void state_text(const char *gid, text_t *t)
     for (size_t i = 0; i < S.n_records; i++) {
         if (*gid && strcmp(S.records[i].gid, gid))
             continue;
-        char line[1024];
+        char line[4096];
         record_format(&S.records[i], line, sizeof line);
         text_printf(t, "%s", line);
     }

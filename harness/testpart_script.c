@@ -100,6 +100,11 @@ static int parse_step(plan_t *p, const char *s, size_t len)
         p->reply_digits = 0;
         return 0;
     }
+    if (word_is(s, head, "say")) {
+        p->say = args;
+        p->say_len = alen;
+        return 0;
+    }
     if (word_is(s, head, "replyn")) {
         p->reply_digits = 1;
         return parse_int(args, alen, &n) ? -1 : (p->reply_len = (size_t)n, 0);
@@ -177,4 +182,32 @@ answer_t testpart_plan_answer(const plan_t *p, int call_n, int *sleep_ms)
         }
     }
     return p->terminal_fail ? ANS_FAIL : ANS_OK;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+void testpart_say_text(const plan_t *p, char *out, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->say_len && n + 1 < len; i++) {
+        int hi = -1, lo = -1;
+        if (p->say[i] == '%' && i + 2 < p->say_len &&
+            (hi = hex_digit(p->say[i + 1])) >= 0 &&
+            (lo = hex_digit(p->say[i + 2])) >= 0) {
+            out[n++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[n++] = p->say[i];
+        }
+    }
+    out[n] = '\0';
 }

@@ -50,6 +50,8 @@ typedef struct {
     const char *reply; /* reply:TEXT, into the payload; NULL: none */
     size_t reply_len;  /* TEXT's length, or replyn's N */
     int reply_digits;  /* replyn:N: N digits, not TEXT */
+    const char *say;   /* say:TEXT, into the script; NULL: the default */
+    size_t say_len;
 } plan_t;
 
 /* The plan op follows in script s[len] (its own clause, or the default
@@ -58,5 +60,9 @@ int testpart_parse_script(const char *s, size_t len, int op, plan_t *p);
 
 /* The answer for the call_n-th call (from 1); *sleep_ms gets the hang. */
 answer_t testpart_plan_answer(const plan_t *p, int call_n, int *sleep_ms);
+
+/* say:TEXT with %XX decoded, into out[len] (cut to fit; a decoded NUL
+ * ends it). */
+void testpart_say_text(const plan_t *p, char *out, size_t len);
 
 #endif /* TESTPART_SCRIPT_H */

@@ -140,6 +140,8 @@ void tr_ap_clear(tr_ap_t *a)
     free(a->header_keys);
     free(a->header_values);
     free(a->gid);
+    free(a->traceparent);
+    free(a->tracestate);
     memset(a, 0, sizeof *a);
 }
 
@@ -163,13 +165,29 @@ static int headers_copy(tr_ap_t *a, const trellis_options_t *o)
     return 0;
 }
 
+/* A copy of o's trace context (only a tracestate with a traceparent). */
+static int trace_copy(tr_ap_t *a, const trellis_options_t *o)
+{
+    if (o->traceparent == NULL || o->traceparent[0] == '\0')
+        return 0;
+    a->traceparent = strdup(o->traceparent);
+    if (o->tracestate != NULL && o->tracestate[0] != '\0')
+        a->tracestate = strdup(o->tracestate);
+    return a->traceparent == NULL ||
+                   (o->tracestate != NULL && o->tracestate[0] != '\0' &&
+                    a->tracestate == NULL)
+               ? -1
+               : 0;
+}
+
 int tr_ap_init(tr_ap_t *a, const tr_ap_kind_t *kind, trellis_client_t *c,
                const char *gid, const trellis_options_t *o)
 {
     a->kind = kind;
     a->client = c;
     a->gid = strdup(gid);
-    if (a->gid == NULL || (o != NULL && headers_copy(a, o) != 0)) {
+    if (a->gid == NULL ||
+        (o != NULL && (headers_copy(a, o) != 0 || trace_copy(a, o) != 0))) {
         tr_ap_clear(a);
         return -1;
     }
@@ -219,8 +237,8 @@ static trellis_rc_t ap_register(const tr_ap_t *a, const char *branch_id,
         has_commit ? 2 : 1, payload, payload_len, err, errlen);
 }
 
-/* Call branch_id's forward op with the dtm- metadata and the branch
- * headers. */
+/* Call branch_id's forward op with the dtm- metadata, the branch headers
+ * and the trace context. */
 static trellis_rc_t ap_forward(const tr_ap_t *a, const char *branch_id,
                                const ap_target_t *target, const void *payload,
                                size_t payload_len, uint8_t **reply,
@@ -234,7 +252,8 @@ static trellis_rc_t ap_forward(const tr_ap_t *a, const char *branch_id,
     char ignored[8];
     trellis_client_cluster_id(a->client, cluster_id, sizeof cluster_id, ignored,
                               sizeof ignored);
-    size_t n_md = N_DTM_MD + a->n_headers + (cluster_id[0] ? 1 : 0);
+    size_t n_md = N_DTM_MD + a->n_headers + (cluster_id[0] ? 1 : 0) +
+                  (a->traceparent ? 1 : 0) + (a->tracestate ? 1 : 0);
     const char **keys = calloc(n_md, sizeof *keys);
     const char **values = calloc(n_md, sizeof *values);
     if (keys == NULL || values == NULL) {
@@ -252,13 +271,22 @@ static trellis_rc_t ap_forward(const tr_ap_t *a, const char *branch_id,
         keys[i] = dtm_keys[i];
         values[i] = dtm_values[i];
     }
-    for (size_t i = 0; i < a->n_headers; i++) {
-        keys[N_DTM_MD + i] = a->header_keys[i];
-        values[N_DTM_MD + i] = a->header_values[i];
+    size_t n = N_DTM_MD;
+    for (size_t i = 0; i < a->n_headers; i++, n++) {
+        keys[n] = a->header_keys[i];
+        values[n] = a->header_values[i];
     }
     if (cluster_id[0]) {
-        keys[n_md - 1] = TRELLIS_CLUSTER_ID_HEADER;
-        values[n_md - 1] = cluster_id;
+        keys[n] = TRELLIS_CLUSTER_ID_HEADER;
+        values[n++] = cluster_id;
+    }
+    if (a->traceparent) {
+        keys[n] = TRELLIS_TRACEPARENT_HEADER;
+        values[n++] = a->traceparent;
+    }
+    if (a->tracestate) {
+        keys[n] = TRELLIS_TRACESTATE_HEADER;
+        values[n++] = a->tracestate;
     }
     trellis_rc_t rc = trellis_call_unary(
         target->host_port, target->method, payload, payload_len, keys, values,

@@ -24,6 +24,8 @@ void tr_options_clear(trellis_options_t *o)
     for (size_t i = 0; i < o->n_branch_listeners; i++)
         free((char *)o->branch_listeners[i]);
     free((void *)o->branch_listeners);
+    free((char *)o->traceparent);
+    free((char *)o->tracestate);
     memset(o, 0, sizeof *o);
 }
 
@@ -88,7 +90,11 @@ int tr_options_copy(trellis_options_t *dst, const trellis_options_t *o)
     dst->listeners = NULL;
     dst->n_branch_listeners = 0;
     dst->branch_listeners = NULL;
-    if (copy_headers(dst, o) != 0 || copy_listeners(dst, o) != 0) {
+    dst->traceparent = o->traceparent ? strdup(o->traceparent) : NULL;
+    dst->tracestate = o->tracestate ? strdup(o->tracestate) : NULL;
+    if ((o->traceparent && !dst->traceparent) ||
+        (o->tracestate && !dst->tracestate) || copy_headers(dst, o) != 0 ||
+        copy_listeners(dst, o) != 0) {
         tr_options_clear(dst);
         return -1;
     }

@@ -128,6 +128,7 @@ void trellis_client_free(trellis_client_t *c)
  * caller's (protobuf_c_message_free_unpacked). */
 static trellis_rc_t call_method(trellis_client_t *c, int m, const char *method,
                                 const ProtobufCMessage *req,
+                                const tr_request_md_t *md,
                                 const ProtobufCMessageDescriptor *reply_desc,
                                 ProtobufCMessage **reply, char *err,
                                 size_t errlen)
@@ -157,6 +158,11 @@ static trellis_rc_t call_method(trellis_client_t *c, int m, const char *method,
         .req_len = req_len,
         .timeout_ms = c->call_timeout_ms,
     };
+    if (md != NULL && md->n > 0) {
+        u.md_keys = md->keys;
+        u.md_values = md->values;
+        u.n_md = md->n;
+    }
     char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1];
     int cluster_id_got = 0;
     u.cluster_id = cluster_id;
@@ -205,13 +211,23 @@ trellis_rc_t tr_reply_unpack(const ProtobufCMessageDescriptor *reply_desc,
     return TRELLIS_OK;
 }
 
+static trellis_rc_t tm_call_md(trellis_client_t *c, tm_method_t m,
+                               const ProtobufCMessage *req,
+                               const tr_request_md_t *md,
+                               const ProtobufCMessageDescriptor *reply_desc,
+                               ProtobufCMessage **reply, char *err,
+                               size_t errlen)
+{
+    return call_method(c, (int)m, tm_method_names[m], req, md, reply_desc,
+                       reply, err, errlen);
+}
+
 static trellis_rc_t tm_call(trellis_client_t *c, tm_method_t m,
                             const ProtobufCMessage *req,
                             const ProtobufCMessageDescriptor *reply_desc,
                             ProtobufCMessage **reply, char *err, size_t errlen)
 {
-    return call_method(c, (int)m, tm_method_names[m], req, reply_desc, reply,
-                       err, errlen);
+    return tm_call_md(c, m, req, NULL, reply_desc, reply, err, errlen);
 }
 
 trellis_rc_t tr_client_call(trellis_client_t *c, const char *method,
@@ -219,7 +235,18 @@ trellis_rc_t tr_client_call(trellis_client_t *c, const char *method,
                             const ProtobufCMessageDescriptor *reply_desc,
                             ProtobufCMessage **reply, char *err, size_t errlen)
 {
-    return call_method(c, -1, method, req, reply_desc, reply, err, errlen);
+    return call_method(c, -1, method, req, NULL, reply_desc, reply, err,
+                       errlen);
+}
+
+trellis_rc_t tr_client_call_md(trellis_client_t *c, const char *method,
+                               const ProtobufCMessage *req,
+                               const tr_request_md_t *md,
+                               const ProtobufCMessageDescriptor *reply_desc,
+                               ProtobufCMessage **reply, char *err,
+                               size_t errlen)
+{
+    return call_method(c, -1, method, req, md, reply_desc, reply, err, errlen);
 }
 
 /* 1 and the id into out[outlen] if a reply named it, else 0. */
@@ -265,7 +292,29 @@ struct tr_pb_options {
     Trellis__V1__TransOptions msg;
     Trellis__V1__Header *headers;
     Trellis__V1__Header **header_ptrs;
+    tr_request_md_t md; /* the trace context, sent as metadata */
 };
+
+/* The trace context of o as request metadata: trellisd takes it from
+ * there, never from the message (it refuses TransOptions.traceparent). */
+static void trace_md(tr_request_md_t *md, const trellis_options_t *o)
+{
+    md->n = 0;
+    if (o->traceparent == NULL || o->traceparent[0] == '\0')
+        return;
+    md->keys[md->n] = TRELLIS_TRACEPARENT_HEADER;
+    md->values[md->n++] = o->traceparent;
+    if (o->tracestate == NULL || o->tracestate[0] == '\0')
+        return;
+    md->keys[md->n] = TRELLIS_TRACESTATE_HEADER;
+    md->values[md->n++] = o->tracestate;
+}
+
+tr_request_md_t tr_pb_options_md(const tr_pb_options_t *p)
+{
+    tr_request_md_t none = {{NULL, NULL}, {NULL, NULL}, 0};
+    return p != NULL ? p->md : none;
+}
 
 tr_pb_options_t *tr_pb_options_new(const trellis_options_t *o)
 {
@@ -282,6 +331,7 @@ tr_pb_options_t *tr_pb_options_new(const trellis_options_t *o)
     p->msg.request_timeout_ms = o->request_timeout_ms;
     p->msg.retry_limit = o->retry_limit;
     p->msg.listener_batch = o->listener_batch;
+    trace_md(&p->md, o);
     if (o->n_listeners > 0 && o->listeners != NULL) {
         /* protobuf-c's field is not const; the message is only packed */
         p->msg.n_listeners = o->n_listeners;
@@ -378,9 +428,10 @@ trellis_rc_t trellis_begin(trellis_client_t *c, const char *gid,
         req.options = tr_pb_options_get(opts);
     }
     ProtobufCMessage *rep = NULL;
+    tr_request_md_t md = tr_pb_options_md(opts);
     trellis_rc_t rc =
-        tm_call(c, TM_BEGIN, &req.base, &trellis__v1__begin_reply__descriptor,
-                &rep, err, errlen);
+        tm_call_md(c, TM_BEGIN, &req.base, &md,
+                   &trellis__v1__begin_reply__descriptor, &rep, err, errlen);
     tr_pb_options_free(opts);
     if (rep != NULL)
         protobuf_c_message_free_unpacked(rep, NULL);
@@ -467,14 +518,15 @@ trellis_rc_t trellis_register_branch(trellis_client_t *c, const char *gid,
 
 trellis_rc_t tr_submit(trellis_client_t *c,
                        const Trellis__V1__SubmitRequest *req,
+                       const tr_request_md_t *md,
                        trellis_trans_status_t *status, char *reason,
                        size_t reasonlen, char *err, size_t errlen)
 {
     tr_copy_out(reason, reasonlen, "");
     ProtobufCMessage *rep = NULL;
     trellis_rc_t rc =
-        tm_call(c, TM_SUBMIT, &req->base,
-                &trellis__v1__submit_reply__descriptor, &rep, err, errlen);
+        tm_call_md(c, TM_SUBMIT, &req->base, md,
+                   &trellis__v1__submit_reply__descriptor, &rep, err, errlen);
     if (rc != TRELLIS_OK)
         return rc;
     const Trellis__V1__SubmitReply *r = (const Trellis__V1__SubmitReply *)rep;
@@ -498,7 +550,7 @@ trellis_rc_t trellis_submit(trellis_client_t *c, const char *gid, int wait,
     Trellis__V1__SubmitRequest req = TRELLIS__V1__SUBMIT_REQUEST__INIT;
     req.gid = pb_str(gid);
     req.options = &opts;
-    return tr_submit(c, &req, status, reason, reasonlen, err, errlen);
+    return tr_submit(c, &req, NULL, status, reason, reasonlen, err, errlen);
 }
 
 /* ---- Abort ----------------------------------------------------------- */

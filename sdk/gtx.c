@@ -245,8 +245,8 @@ static trellis_rc_t submit_with_steps(trellis_gtx_t *g,
     req.n_steps = g->n_steps;
     req.steps = ptrs;
     req.options = &opts;
-    trellis_rc_t rc =
-        tr_submit(g->ap.client, &req, status, reason, reasonlen, err, errlen);
+    trellis_rc_t rc = tr_submit(g->ap.client, &req, NULL, status, reason,
+                                reasonlen, err, errlen);
     free(msgs);
     free(ptrs);
     return rc;

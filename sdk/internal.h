@@ -183,9 +183,21 @@ tr_pb_options_t *tr_pb_options_new(const trellis_options_t *o);
 struct Trellis__V1__TransOptions *tr_pb_options_get(tr_pb_options_t *p);
 void tr_pb_options_free(tr_pb_options_t *p);
 
-/* Send a SubmitRequest and read status and reason from the reply. */
+/* The request metadata a request built with p carries: the options' trace
+ * context (trellis_options_t.traceparent/.tracestate), none without it. */
+typedef struct {
+    const char *keys[2];
+    const char *values[2];
+    size_t n;
+} tr_request_md_t;
+/* The metadata of p (NULL: none), borrowed from the options. */
+tr_request_md_t tr_pb_options_md(const tr_pb_options_t *p);
+
+/* Send a SubmitRequest with metadata md (NULL: none) and read status and
+ * reason from the reply. */
 trellis_rc_t tr_submit(trellis_client_t *c,
                        const struct Trellis__V1__SubmitRequest *req,
+                       const tr_request_md_t *md,
                        trellis_trans_status_t *status, char *reason,
                        size_t reasonlen, char *err, size_t errlen);
 
@@ -202,6 +214,13 @@ trellis_rc_t tr_client_call(trellis_client_t *c, const char *method,
                             const struct ProtobufCMessageDescriptor *reply_desc,
                             struct ProtobufCMessage **reply, char *err,
                             size_t errlen);
+/* The same with request metadata md (NULL: none): a request that creates
+ * a transaction, with its trace context. */
+trellis_rc_t
+tr_client_call_md(trellis_client_t *c, const char *method,
+                  const struct ProtobufCMessage *req, const tr_request_md_t *md,
+                  const struct ProtobufCMessageDescriptor *reply_desc,
+                  struct ProtobufCMessage **reply, char *err, size_t errlen);
 
 /* Decode buf[len], trellisd's reply to method, as reply_desc into *reply
  * (the caller's: protobuf_c_message_free_unpacked). TRELLIS_INTERNAL with
@@ -277,13 +296,17 @@ typedef struct {
     size_t n_headers;
     char **header_keys, **header_values;
     unsigned next_branch; /* branches sent to RegisterBranch so far */
+    /* The options' trace context (owned; NULL: none), sent with each
+     * forward op as trellisd sends it with the phase-2 ops. */
+    char *traceparent, *tracestate;
 } tr_ap_t;
 
 /* The kinds: static tables, never freed. */
 extern const tr_ap_kind_t tr_ap_kind_tcc, tr_ap_kind_xa, tr_ap_kind_saga;
 
 /* Fill *a (zeroed by the caller) for gid with o's settings (may be NULL):
- * copies of gid and the branch headers, wait_result, request timeout;
+ * copies of gid, the branch headers and the trace context, wait_result,
+ * request timeout;
  * nothing is sent. -1 when out of memory (then *a holds nothing). */
 int tr_ap_init(tr_ap_t *a, const tr_ap_kind_t *kind, trellis_client_t *c,
                const char *gid, const trellis_options_t *o);

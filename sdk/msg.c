@@ -319,8 +319,9 @@ static trellis_rc_t prepare_message(trellis_client_t *c, const trellis_msg_t *m,
     req.concurrent = m->concurrent != 0;
     req.submit = submit != 0;
     ProtobufCMessage *rep = NULL;
-    trellis_rc_t rc = tr_client_call(
-        c, "/trellis.v1.TM/PrepareMessage", &req.base,
+    tr_request_md_t md = tr_pb_options_md(parts.opts);
+    trellis_rc_t rc = tr_client_call_md(
+        c, "/trellis.v1.TM/PrepareMessage", &req.base, &md,
         &trellis__v1__prepare_message_reply__descriptor, &rep, err, errlen);
     pb_msg_free(&parts);
     if (rc != TRELLIS_OK)

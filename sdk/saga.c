@@ -266,8 +266,9 @@ trellis_rc_t trellis_saga_submit(trellis_client_t *c, const trellis_saga_t *s,
     req.concurrent = s->concurrent != 0;
     req.options = s->options.has ? tr_pb_options_get(opts) : NULL;
 
+    tr_request_md_t md = tr_pb_options_md(opts);
     trellis_rc_t rc =
-        tr_submit(c, &req, status, reason, reasonlen, err, errlen);
+        tr_submit(c, &req, &md, status, reason, reasonlen, err, errlen);
     pb_steps_free(&steps);
     tr_pb_options_free(opts);
     return rc;

@@ -82,8 +82,9 @@ static trellis_rc_t start_workflow(trellis_workflows_t *w, const char *gid,
         req.options = tr_pb_options_get(opts);
     }
     ProtobufCMessage *rep = NULL;
-    trellis_rc_t rc = tr_client_call(
-        w->client, "/trellis.v1.TM/StartWorkflow", &req.base,
+    tr_request_md_t md = tr_pb_options_md(opts);
+    trellis_rc_t rc = tr_client_call_md(
+        w->client, "/trellis.v1.TM/StartWorkflow", &req.base, &md,
         &trellis__v1__start_workflow_reply__descriptor, &rep, err, errlen);
     tr_pb_options_free(opts);
     if (rc != TRELLIS_OK)

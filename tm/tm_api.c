@@ -6,6 +6,7 @@
 #include "tm_api.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,9 @@
 #include "tm_api_msg.h"
 #include "tm_api_workflow.h"
 #include "tm_exit.h"
+#include "tm_log.h"
+#include "tm_metrics.h"
+#include "tm_trace.h"
 #include "trellis/v1/tm.pb-c.h"
 
 /* ---- the front: answers as protobuf replies ----------------------------- */
@@ -147,6 +151,58 @@ static int front_expired(void *user, const tm_rpc_t *rpc)
     return tm_server_rpc_expired(rpc);
 }
 
+/* The first header of each kind that was dropped is logged, once per
+ * process; the metric counts every one. */
+static void note_trace_dropped(unsigned dropped)
+{
+    static atomic_int logged[2];
+    for (int parent = 0; parent < 2; parent++) {
+        unsigned bit =
+            parent ? TM_TRACE_DROPPED_PARENT : TM_TRACE_DROPPED_STATE;
+        if (!(dropped & bit))
+            continue;
+        tm_metrics_trace_dropped(parent);
+        if (atomic_exchange(&logged[parent], 1))
+            continue;
+        tm_log(TM_LOG_WARN,
+               "event=trace_context_dropped header=%s msg=\"a request's %s "
+               "metadata is malformed (W3C trace context) and is not "
+               "forwarded; logged once, "
+               "trellis_trace_context_dropped_total counts each\"",
+               parent ? TM_TRACEPARENT_KEY : TM_TRACESTATE_KEY,
+               parent ? TM_TRACEPARENT_KEY : TM_TRACESTATE_KEY);
+    }
+}
+
+/* Entries of one key read (more are refused whole). */
+#define TRACE_ENTRIES_MAX 8
+
+/* The metadata values of key into v[0..TRACE_ENTRIES_MAX); returns how
+ * many the request had. */
+static size_t trace_values(const tm_rpc_t *rpc, const char *key,
+                           tm_trace_value_t *v)
+{
+    const char *values[TRACE_ENTRIES_MAX];
+    size_t lens[TRACE_ENTRIES_MAX];
+    size_t n =
+        tm_server_rpc_metadata(rpc, key, values, lens, TRACE_ENTRIES_MAX);
+    for (size_t i = 0; i < n && i < TRACE_ENTRIES_MAX; i++)
+        v[i] = (tm_trace_value_t){values[i], lens[i]};
+    return n;
+}
+
+static void front_trace(void *user, const tm_rpc_t *rpc, tm_trace_t *out)
+{
+    (void)user;
+    tm_trace_value_t parents[TRACE_ENTRIES_MAX], states[TRACE_ENTRIES_MAX];
+    size_t np = trace_values(rpc, TM_TRACEPARENT_KEY, parents);
+    size_t ns = trace_values(rpc, TM_TRACESTATE_KEY, states);
+    int too_many = ns > TRACE_ENTRIES_MAX; /* refused whole */
+    unsigned dropped =
+        tm_trace_take(out, parents, np > 1 ? 2 : np, states, too_many ? 0 : ns);
+    note_trace_dropped(dropped | (too_many ? TM_TRACE_DROPPED_STATE : 0));
+}
+
 void tm_api_front(tm_engine_front_t *out)
 {
     out->answer = front_answer;
@@ -154,6 +210,7 @@ void tm_api_front(tm_engine_front_t *out)
     out->watch_cancel = front_watch_cancel;
     out->expired = front_expired;
     out->user = NULL;
+    out->trace = front_trace;
 }
 
 /* ---- the generic handler ------------------------------------------------ */

@@ -160,6 +160,17 @@ static const flag_t flags[] = {
     {"--metrics-listen", F_STRING, CFG_OFF(metrics_listen), 256, 0, 0,
      "serve Prometheus metrics over HTTP at http://ADDR/metrics, e.g. "
      "127.0.0.1:9464 (port 0 picks a free one; default: off)"},
+    {"--http-listen", F_STRING, CFG_OFF(http_listen), 256, 0, 0,
+     "serve the web console and its JSON API at http://ADDR/, e.g. "
+     "127.0.0.1:7480 (port 0 picks a free one; default: off)"},
+    {"--http-token-file", F_STRING, CFG_OFF(http_token_file), 1024, 0, 0,
+     "allow the console's operator actions (retry now, force stop) to "
+     "requests bearing the token in this file (Authorization: Bearer; "
+     "default: the console is read-only)"},
+    {"--http-allow-hosts", F_STRING, CFG_OFF(http_allow_hosts), 1024, 0, 0,
+     "host names (comma-separated) the console answers to besides IP "
+     "addresses and localhost, e.g. trellis.internal (a request naming "
+     "another Host is refused: a guard against DNS rebinding)"},
     {"--log-format", F_STRING, CFG_OFF(log_format), 16, 0, 0,
      "log lines as kv (key=value) or json (kv)"},
 };
@@ -342,6 +353,11 @@ static int check_settings(const tm_config_t *c, char *err, size_t errlen)
               "TLS first)";
     else if (!c->part_tls_cert[0] != !c->part_tls_key[0])
         bad = "--participant-tls-cert and --participant-tls-key go together";
+    else if (c->http_allow_hosts[0] && !c->http_listen[0])
+        bad = "--http-allow-hosts needs --http-listen";
+    else if (c->http_token_file[0] && !c->http_listen[0])
+        bad = "--http-token-file needs --http-listen (it unlocks the "
+              "console's operator actions)";
     else if ((c->part_tls_cert[0] || c->part_tls_server_name[0]) &&
              !c->part_tls_ca[0])
         bad = "--participant-tls-cert, -key and -server-name need "

@@ -49,8 +49,12 @@ typedef struct {
     char part_tls_key[1024];        /* and key */
     char part_tls_server_name[256]; /* name expected in their certs */
     /* observability */
-    char metrics_listen[256]; /* "": no metrics endpoint */
-    char log_format[16];      /* "kv" (also ""), "json" */
+    char metrics_listen[256];    /* "": no metrics endpoint */
+    char http_listen[256];       /* "": no web console */
+    char http_token_file[1024];  /* "": the console is read-only */
+    char http_allow_hosts[1024]; /* names the console answers to, besides
+                                    IP literals and localhost */
+    char log_format[16];         /* "kv" (also ""), "json" */
 } tm_config_t;
 
 void tm_config_default(tm_config_t *c);

@@ -22,6 +22,7 @@
 #include "tm_kind.h"
 #include "tm_log.h"
 #include "tm_metrics.h"
+#include "tm_trace.h"
 
 /* One queued write: who to wake and whom to answer when it commits. */
 struct tm_ticket {
@@ -146,9 +147,28 @@ uint32_t tm_engine_request_timeout_of(const tm_live_t *l, const tm_branch_t *br)
 
 void tm_engine_log_rollback_decision(const tm_live_t *l)
 {
-    char q[TM_REASON_MAX + 64];
-    tm_log(TM_LOG_INFO, "event=rollback gid=%s reason=\"%s\"", l->tx.gid,
+    char q[TM_REASON_MAX + 64], trace[64];
+    tm_log(TM_LOG_INFO, "event=rollback gid=%s%s reason=\"%s\"", l->tx.gid,
+           tm_trace_log_field(l->tx.opts.traceparent, trace, sizeof(trace)),
            tm_log_quote(l->tx.reason, q, sizeof(q)));
+}
+
+void tm_engine_take_trace(tm_engine_t *e, const tm_rpc_t *rpc, tm_trans_t *tx)
+{
+    if (!e->front.trace)
+        return;
+    tm_trace_t t;
+    e->front.trace(e->front.user, rpc, &t);
+    if (tm_options_set_trace(&tx->opts, t.traceparent, t.tracestate) != 0)
+        tm_exit_oom("trace context");
+}
+
+void tm_engine_log_created(const tm_live_t *l)
+{
+    char trace[64];
+    tm_log(TM_LOG_DEBUG, "event=created gid=%s%s status=%s", l->tx.gid,
+           tm_trace_log_field(l->tx.opts.traceparent, trace, sizeof(trace)),
+           tm_tx_status_name(l->tx.status));
 }
 
 /* ---- timers ------------------------------------------------------------- */
@@ -438,8 +458,11 @@ static void finalize(tm_live_t *l)
     tm_engine_disarm_timer(l, &l->timeout);
     tm_metrics_trans_finished(&l->tx); /* counted before anyone is told */
     tm_wait_answer_final(l);
-    tm_log(TM_LOG_DEBUG, "event=finished gid=%s status=%s ms=%" PRId64,
-           l->tx.gid, tm_tx_status_name(l->tx.status),
+    char trace[64];
+    tm_log(TM_LOG_DEBUG, "event=finished gid=%s%s status=%s ms=%" PRId64,
+           l->tx.gid,
+           tm_trace_log_field(l->tx.opts.traceparent, trace, sizeof(trace)),
+           tm_tx_status_name(l->tx.status),
            l->tx.finished_ms - l->tx.created_ms);
     if (tm_live_remove(&l->eng->live, l))
         tm_live_unref(l); /* the table's; the caller still holds one */

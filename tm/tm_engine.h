@@ -40,6 +40,7 @@
 #include "tm_engine_config.h"
 #include "tm_store.h"
 #include "tm_timer.h"
+#include "tm_trace.h"
 #include "trellis/v1/tm.pb-c.h"
 
 typedef struct tm_engine tm_engine_t;
@@ -114,7 +115,11 @@ typedef void (*tm_engine_cancel_fn)(tm_rpc_t *rpc, void *user, const char *key);
  *  watch_cancel: run fn(rpc, fn_user, key) once if rpc's client goes away
  *    before it is answered; 0 watching, TM_FRONT_CALL_CLOSED when it is
  *    gone already, -1 with err. May be called under the engine's locks.
- *  expired: 1 once rpc's client deadline passed. */
+ *  expired: 1 once rpc's client deadline passed.
+ *  trace: the W3C trace context rpc's request carried, as tm_trace_take
+ *    keeps it, into *out (always filled; "" when none). Asked once by the
+ *    request that creates a transaction, which keeps it. May be NULL: no
+ *    request carries one. */
 typedef struct {
     void (*answer)(void *user, tm_rpc_t *rpc, const tm_answer_t *a);
     void (*drop)(void *user, tm_rpc_t *rpc);
@@ -123,6 +128,7 @@ typedef struct {
                         size_t errlen);
     int (*expired)(void *user, const tm_rpc_t *rpc);
     void *user; /* must outlive the engine */
+    void (*trace)(void *user, const tm_rpc_t *rpc, tm_trace_t *out);
 } tm_engine_front_t;
 
 /* What the engine runs on: storage, branch calls, timers and clocks,

@@ -39,6 +39,7 @@
 #include "tm_kind.h"
 #include "tm_log.h"
 #include "tm_metrics.h"
+#include "tm_trace.h"
 #include "tm_validate.h"
 
 typedef struct {
@@ -48,9 +49,9 @@ typedef struct {
     uint64_t started_us; /* for the latency metric */
 } call_ctx_t;
 
-/* Metadata slots of one call: the protocol's four, the compensation log's
- * two, then the headers. */
-#define CALL_MD_MAX (4 + 2 + 16)
+/* Metadata slots of one call: the protocol's four, the trace context's
+ * two, the compensation log's two, then the headers. */
+#define CALL_MD_MAX (4 + 2 + 2 + 16)
 
 static void on_call_done(void *arg, int status, const char *message,
                          const uint8_t *reply, size_t reply_len);
@@ -109,8 +110,10 @@ static void apply_unsent(tm_live_t *l, uint32_t b, tm_slot_t slot,
 }
 
 /* The call's metadata: gid, mode, branch id and op under DTM's keys (so
- * participants written for DTM work unchanged), then the transaction's
- * headers. Returns how many entries. */
+ * participants written for DTM work unchanged), the W3C trace context of
+ * the request that created the transaction (unchanged: trellisd makes no
+ * span of its own, tm_trace.h), then the transaction's headers. Returns
+ * how many entries. */
 static size_t call_metadata(const tm_live_t *l, const tm_branch_t *br,
                             const tm_op_t *op, tm_md_t *md)
 {
@@ -119,6 +122,10 @@ static size_t call_metadata(const tm_live_t *l, const tm_branch_t *br,
     md[n++] = (tm_md_t){"dtm-trans_type", tm_kind_trans_type(br->mode), 0};
     md[n++] = (tm_md_t){"dtm-branch_id", br->branch_id, 0};
     md[n++] = (tm_md_t){"dtm-op", tm_op_kind_name(op->kind), 0};
+    if (l->tx.opts.traceparent)
+        md[n++] = (tm_md_t){TM_TRACEPARENT_KEY, l->tx.opts.traceparent, 0};
+    if (l->tx.opts.traceparent && l->tx.opts.tracestate)
+        md[n++] = (tm_md_t){TM_TRACESTATE_KEY, l->tx.opts.tracestate, 0};
     for (size_t i = 0; i < l->tx.opts.n_headers && n < CALL_MD_MAX - 2; i++)
         md[n++] = (tm_md_t){l->tx.opts.header_keys[i],
                             l->tx.opts.header_values[i], 0};

@@ -104,6 +104,12 @@ tm_retry_policy_t tm_engine_policy_of(const tm_live_t *l);
 uint32_t tm_engine_request_timeout_of(const tm_live_t *l,
                                       const tm_branch_t *br);
 void tm_engine_log_rollback_decision(const tm_live_t *l);
+/* The trace context of rpc's request (the front's), kept in the options
+ * of tx, which that request creates. */
+void tm_engine_take_trace(tm_engine_t *e, const tm_rpc_t *rpc, tm_trans_t *tx);
+/* event=created at debug: l's transaction entered this node by a request
+ * (not a load), with its trace id. */
+void tm_engine_log_created(const tm_live_t *l);
 
 /* ---- branch calls (tm_engine_calls.c) ----------------------------------- */
 

@@ -234,9 +234,11 @@ void tm_engine_prepare_message_stored(tm_engine_t *e, tm_rpc_t *rpc,
 static void prepare_new(tm_live_t *l, tm_rpc_t *rpc,
                         const Trellis__V1__PrepareMessageRequest *r)
 {
+    char trace[64];
     pthread_mutex_lock(&l->mu);
-    tm_log(TM_LOG_INFO, "event=msg_%s gid=%s deliveries=%zu",
+    tm_log(TM_LOG_INFO, "event=msg_%s gid=%s%s deliveries=%zu",
            r->submit ? "submitted" : "prepared", l->tx.gid,
+           tm_trace_log_field(l->tx.opts.traceparent, trace, sizeof(trace)),
            l->tx.n_branches - 1);
     if (wants_wait(r))
         tm_wait_add(l, rpc, TM_WAIT_PREPARE_MESSAGE);
@@ -277,6 +279,7 @@ int tm_engine_prepare_message(tm_engine_t *e, const tm_engine_req_t *rq,
     tm_live_t *fresh = build_or_fail(e, rq->rpc, r);
     if (!fresh)
         return 0;
+    tm_engine_take_trace(e, rq->rpc, &fresh->tx);
     prepare_arg_t arg = {r, fresh->tx.submit_hash};
     int again = 0;
     tm_live_t *l = NULL;

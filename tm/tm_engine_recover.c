@@ -25,6 +25,10 @@ static void adopt_loaded(tm_trans_t *tx, void *arg)
     tm_live_t *l = tm_live_adopt(e, tx);
     if (!l)
         tm_exit_oom("recovery");
+    char trace[64];
+    tm_log(TM_LOG_DEBUG, "event=loaded gid=%s%s status=%s", l->tx.gid,
+           tm_trace_log_field(l->tx.opts.traceparent, trace, sizeof(trace)),
+           tm_tx_status_name(l->tx.status));
     tm_live_insert(&e->live, l); /* the table takes the creation reference */
 }
 
@@ -74,7 +78,9 @@ static void install_loaded(tm_engine_t *e, tm_trans_t *tx, const char *why,
             tm_live_unref(had); /* the table's */
         tm_live_unref(had);
     }
-    tm_log(TM_LOG_INFO, "event=%s gid=%s status=%s", why, l->tx.gid,
+    char trace[64];
+    tm_log(TM_LOG_INFO, "event=%s gid=%s%s status=%s", why, l->tx.gid,
+           tm_trace_log_field(l->tx.opts.traceparent, trace, sizeof(trace)),
            tm_tx_status_name(l->tx.status));
     pthread_mutex_lock(&l->mu);
     tm_engine_arm_timeout(l);

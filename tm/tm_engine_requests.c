@@ -298,6 +298,7 @@ static void submit_new(tm_live_t *l, tm_rpc_t *rpc,
                        const Trellis__V1__SubmitRequest *r)
 {
     pthread_mutex_lock(&l->mu);
+    tm_engine_log_created(l);
     if (wants_wait(r))
         tm_wait_add(l, rpc, TM_WAIT_SUBMIT);
     tm_engine_persist(l, 1, wants_wait(r) ? NULL : rpc, TM_ANSWER_SUBMIT);
@@ -321,6 +322,7 @@ int tm_engine_submit(tm_engine_t *e, const tm_engine_req_t *rq,
             tm_engine_fail(e, rq->rpc, TM_CODE_INVALID_ARGUMENT, "%s", err);
             return 0;
         }
+        tm_engine_take_trace(e, rq->rpc, &fresh->tx);
     }
     int again = 0;
     tm_live_t *l = NULL;
@@ -380,6 +382,7 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
         fresh->tx.opts.timeout_to_fail_ms = e->cfg.prepared_timeout_ms;
     if (tm_request_add_listeners(&fresh->tx, r->options) != 0)
         tm_exit_oom("listeners");
+    tm_engine_take_trace(e, rq->rpc, &fresh->tx);
     tm_engine_fit(fresh);
     int again = 0;
     tm_live_t *l = NULL;
@@ -387,6 +390,7 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
         tm_engine_find_or_insert(e, r->gid, &l, fresh, err, sizeof(err));
     if (f == FOUND_NONE) {
         pthread_mutex_lock(&fresh->mu);
+        tm_engine_log_created(fresh);
         tm_engine_persist(fresh, 1, rq->rpc, TM_ANSWER_BEGIN);
         tm_engine_arm_timeout(fresh);
         pthread_mutex_unlock(&fresh->mu);

@@ -116,13 +116,17 @@ int tm_engine_start_workflow_as(tm_engine_t *e, const tm_engine_req_t *rq,
     if (tm_engine_refuse_if_store_failing(e, rq->rpc))
         return 0;
     tm_live_t *fresh = new_workflow(e, r, head_mode);
+    tm_engine_take_trace(e, rq->rpc, &fresh->tx);
     int again = 0;
     tm_live_t *l = NULL;
     tm_found_t f =
         tm_engine_find_or_insert(e, r->gid, &l, fresh, err, sizeof(err));
     if (f == FOUND_NONE) {
         pthread_mutex_lock(&fresh->mu);
-        tm_log(TM_LOG_INFO, "event=workflow_started gid=%s name=%s", r->gid,
+        char trace[64];
+        tm_log(TM_LOG_INFO, "event=workflow_started gid=%s%s name=%s", r->gid,
+               tm_trace_log_field(fresh->tx.opts.traceparent, trace,
+                                  sizeof(trace)),
                r->name);
         tm_engine_persist(fresh, 1, rq->rpc, TM_ANSWER_START_WORKFLOW);
         tm_engine_arm_timeout(fresh);

@@ -101,6 +101,7 @@ static struct {
     atomic_uint_fast64_t alerts[N_KINDS];
     atomic_uint_fast64_t listener_batches;
     atomic_uint_fast64_t listener_batch_events;
+    atomic_uint_fast64_t trace_dropped[2]; /* tracestate, traceparent */
     hist_t commit_latency;
     hist_t commit_batch;
     atomic_uint_fast64_t recovered;
@@ -262,6 +263,11 @@ void tm_metrics_listener_batch(size_t events)
     add(&m.listener_batch_events, events);
 }
 
+void tm_metrics_trace_dropped(int parent)
+{
+    add(&m.trace_dropped[parent ? 1 : 0], 1);
+}
+
 void tm_metrics_workflow_stopped(void)
 {
     add(&m.workflows_stopped, 1);
@@ -311,6 +317,8 @@ void tm_metrics_reset(void)
     }
     atomic_store(&m.listener_batches, 0);
     atomic_store(&m.listener_batch_events, 0);
+    atomic_store(&m.trace_dropped[0], 0);
+    atomic_store(&m.trace_dropped[1], 0);
     hist_reset(&m.commit_latency);
     hist_reset(&m.commit_batch);
     atomic_store(&m.recovered, 0);
@@ -482,6 +490,17 @@ static void write_others(FILE *f)
     write_counter(f, "trellis_requests_refused_store_unhealthy_total",
                   "Requests refused at once because storage was failing.",
                   &m.refused_unhealthy);
+    header(f, "trellis_trace_context_dropped_total", "counter",
+           "Trace context headers of requests that were malformed and not "
+           "forwarded, by header.");
+    fprintf(f,
+            "trellis_trace_context_dropped_total{header=\"traceparent\"} "
+            "%llu\n",
+            (unsigned long long)get(&m.trace_dropped[1]));
+    fprintf(f,
+            "trellis_trace_context_dropped_total{header=\"tracestate\"} "
+            "%llu\n",
+            (unsigned long long)get(&m.trace_dropped[0]));
 }
 
 char *tm_metrics_render(size_t *len)

@@ -91,6 +91,10 @@ void tm_metrics_store_failure(void);
 void tm_metrics_store_healthy(int healthy);
 void tm_metrics_refused_unhealthy(void);
 
+/* A request's trace context header that trellisd did not keep (tm_trace.h):
+ * parent 1 for a traceparent, 0 for a tracestate. */
+void tm_metrics_trace_dropped(int parent);
+
 /* The Prometheus text exposition (format 0.0.4) of every metric. Returns
  * a NUL-terminated string owned by the caller (free), with its length in
  * *len; or NULL when out of memory. */

@@ -1,9 +1,9 @@
 /*
  * tm_metrics_http: serves tm_metrics' Prometheus exposition over HTTP
- * (GET /metrics) with libmicrohttpd, on an address of its own so a scraper
- * never shares the TM API's port.
+ * (GET /metrics) on tm_http (libmicrohttpd), on an address of its own so a
+ * scraper never shares the TM API's port nor sees the console's data.
  *
- * The server runs on libmicrohttpd's own thread; every scrape renders the
+ * The server runs on libmicrohttpd's own threads; every scrape renders the
  * metrics afresh (tm_metrics_render reads atomics and takes no lock the
  * engine holds), so a slow scraper cannot slow transactions down.
  *
@@ -15,7 +15,9 @@
 
 #include <stddef.h>
 
-typedef struct tm_metrics_http tm_metrics_http_t;
+#include "tm_http.h"
+
+typedef tm_http_t tm_metrics_http_t;
 
 /* Listen on addr ("host:port", host an IPv4 or IPv6 address in brackets,
  * or a name; port 0 picks a free one) and serve until the process exits.

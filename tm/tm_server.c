@@ -8,6 +8,11 @@
  * GRPC_OP_RECV_CLOSE_ON_SERVER batch started before the handler runs,
  * dropped when it completes: the call is over, answered or cancelled).
  * The last one frees the rpc, so neither completion can see it freed.
+ *
+ * An in-process call (tm_server_call_local, the console's API) is an rpc
+ * without a grpc_call: one reference (the handler's), no close watch, no
+ * deadline; its reply is packed for the caller's done function instead of
+ * a batch, and it is freed right after.
  */
 #include "tm_server.h"
 
@@ -69,6 +74,8 @@ struct tm_rpc {
     grpc_slice status_details;
     int cancelled; /* set by gRPC when the close batch completes */
     cancel_watch_t watch;
+    tm_local_done_fn local_done; /* an in-process call: its reply goes here */
+    void *local_user;
 };
 
 typedef struct {
@@ -183,10 +190,36 @@ static void forget_cancel_watch(tm_rpc_t *rpc)
     pthread_mutex_unlock(&rpc->watch.mu);
 }
 
+/* The reply of an in-process call: packed into a buffer for its done
+ * function instead of a batch on a gRPC call. */
+static void reply_local(tm_rpc_t *rpc, grpc_status_code status,
+                        const char *message, const ProtobufCMessage *reply)
+{
+    size_t size = status == GRPC_STATUS_OK && reply
+                      ? protobuf_c_message_get_packed_size(reply)
+                      : 0;
+    uint8_t *bytes = malloc(size ? size : 1);
+    if (!bytes) {
+        rpc->local_done(rpc->local_user, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                        "out of memory packing the reply", NULL, 0);
+    } else {
+        if (size)
+            protobuf_c_message_pack(reply, bytes);
+        rpc->local_done(rpc->local_user, (int)status, message ? message : "",
+                        bytes, size);
+        free(bytes);
+    }
+    handler_done(rpc);
+}
+
 void tm_server_reply(tm_rpc_t *rpc, grpc_status_code status,
                      const char *message, const ProtobufCMessage *reply)
 {
     forget_cancel_watch(rpc);
+    if (rpc->local_done) {
+        reply_local(rpc, status, message, reply);
+        return;
+    }
     grpc_op ops[3];
     memset(ops, 0, sizeof(ops));
     size_t n = 0;
@@ -212,6 +245,9 @@ void tm_server_reply(tm_rpc_t *rpc, grpc_status_code status,
 void tm_server_drop(tm_rpc_t *rpc)
 {
     forget_cancel_watch(rpc);
+    if (rpc->local_done)
+        rpc->local_done(rpc->local_user, GRPC_STATUS_CANCELLED,
+                        "dropped without an answer", NULL, 0);
     handler_done(rpc);
 }
 
@@ -281,6 +317,26 @@ static void answer_unregistered(tm_rpc_t *rpc)
     tm_server_reply(rpc, GRPC_STATUS_UNIMPLEMENTED, msg, NULL);
 }
 
+/* Check the request's bytes against the method's type (no NUL inside a
+ * string, a walkable message), then hand them to its handler. */
+static void run_method(tm_rpc_t *rpc, const method_t *m, const uint8_t *req,
+                       size_t len)
+{
+    char why[320], msg[400];
+    int wire = m->req_desc ? trellis_wire_check_strings(m->req_desc, req, len,
+                                                        why, sizeof(why))
+                           : TRELLIS_WIRE_OK;
+    if (wire == TRELLIS_WIRE_OK) {
+        m->fn(rpc, req, len, m->user);
+        return;
+    }
+    if (wire == TRELLIS_WIRE_MALFORMED)
+        snprintf(msg, sizeof(msg), "malformed request: %s", why);
+    else
+        snprintf(msg, sizeof(msg), "%s", why);
+    tm_server_reply(rpc, GRPC_STATUS_INVALID_ARGUMENT, msg, NULL);
+}
+
 static void dispatch(tm_rpc_t *rpc)
 {
     if (rpc->method == UNREGISTERED) {
@@ -300,21 +356,39 @@ static void dispatch(tm_rpc_t *rpc)
     }
     grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
     grpc_byte_buffer_reader_destroy(&reader);
-    char why[320], msg[400];
-    int wire = m->req_desc ? trellis_wire_check_strings(
-                                 m->req_desc, GRPC_SLICE_START_PTR(all),
-                                 GRPC_SLICE_LENGTH(all), why, sizeof(why))
-                           : TRELLIS_WIRE_OK;
-    if (wire == TRELLIS_WIRE_OK) {
-        m->fn(rpc, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), m->user);
-    } else {
-        if (wire == TRELLIS_WIRE_MALFORMED)
-            snprintf(msg, sizeof(msg), "malformed request: %s", why);
-        else
-            snprintf(msg, sizeof(msg), "%s", why);
-        tm_server_reply(rpc, GRPC_STATUS_INVALID_ARGUMENT, msg, NULL);
-    }
+    run_method(rpc, m, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
     grpc_slice_unref(all);
+}
+
+int tm_server_call_local(tm_server_t *s, const char *method, const uint8_t *req,
+                         size_t len, tm_local_done_fn done, void *user,
+                         char *err, size_t errlen)
+{
+    int found = -1;
+    for (int i = 0; i < s->n_methods && found < 0; i++)
+        if (strcmp(s->methods[i].name, method) == 0)
+            found = i;
+    if (found < 0) {
+        snprintf(err, errlen, "trellisd has no method %.256s", method);
+        return -1;
+    }
+    tm_rpc_t *rpc = calloc(1, sizeof(*rpc));
+    if (!rpc) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    atomic_init(&rpc->refs, 1); /* the handler's: no close watch */
+    pthread_mutex_init(&rpc->watch.mu, NULL);
+    rpc->srv = s;
+    rpc->method = found;
+    rpc->deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+    rpc->status_details = grpc_empty_slice();
+    grpc_metadata_array_init(&rpc->md);
+    rpc->local_done = done;
+    rpc->local_user = user;
+    atomic_fetch_add(&s->live_calls, 1);
+    run_method(rpc, &s->methods[found], len ? req : (const uint8_t *)"", len);
+    return 0;
 }
 
 static void rpc_on_done(tm_tag_t *tag, int ok)
@@ -416,6 +490,23 @@ int tm_server_rpc_expired(const tm_rpc_t *rpc)
 {
     gpr_timespec now = gpr_now(rpc->deadline.clock_type);
     return gpr_time_cmp(rpc->deadline, now) < 0;
+}
+
+size_t tm_server_rpc_metadata(const tm_rpc_t *rpc, const char *key,
+                              const char **values, size_t *lens, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rpc->md.count; i++) {
+        const grpc_metadata *m = &rpc->md.metadata[i];
+        if (grpc_slice_str_cmp(m->key, key) != 0)
+            continue;
+        if (n < max) {
+            values[n] = (const char *)GRPC_SLICE_START_PTR(m->value);
+            lens[n] = GRPC_SLICE_LENGTH(m->value);
+        }
+        n++;
+    }
+    return n;
 }
 
 int tm_server_add_method(tm_server_t *s, const char *method,

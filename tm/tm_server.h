@@ -116,9 +116,36 @@ int tm_server_watch_cancel(tm_rpc_t *rpc, tm_rpc_cancel_fn fn, void *user,
  * Any thread. */
 void *tm_server_rpc_user(const tm_rpc_t *rpc);
 
+/* The values of request metadata key (lower case, as gRPC delivers keys)
+ * that rpc carried, in order: the first max go to values[i] (borrowed: as
+ * long as rpc) with lens[i] bytes (not NUL-terminated; the bytes as
+ * received). Returns how many the request had, which may be more than
+ * max. Any thread while rpc is held. */
+size_t tm_server_rpc_metadata(const tm_rpc_t *rpc, const char *key,
+                              const char **values, size_t *lens, size_t max);
+
 /* 1 once the client's deadline for rpc has passed (nobody waits for the
  * answer any more); 0 without a deadline. */
 int tm_server_rpc_expired(const tm_rpc_t *rpc);
+
+/* The reply of an in-process call: status (a grpc_status_code), message
+ * ("" for OK), and for OK the packed reply message (reply[len], borrowed
+ * for the call; len 0 for an empty one). */
+typedef void (*tm_local_done_fn)(void *user, int status, const char *message,
+                                 const uint8_t *reply, size_t len);
+
+/* Call method (a full name registered with tm_server_add_method) in
+ * process, as if a client had sent req[len] — the same wire check, the same
+ * handler, the same reply — for trellisd's own HTTP API (tm_http_api.c),
+ * so its facts come from the very code gRPC clients reach. The handler
+ * runs on the calling thread; done runs exactly once, on this thread before
+ * the call returns or later on any thread (an answer after a write
+ * commits). The call has no deadline and is never cancelled: the caller
+ * waits for done. Returns 0, or -1 with err (no such method, out of memory;
+ * done is then not called). */
+int tm_server_call_local(tm_server_t *s, const char *method, const uint8_t *req,
+                         size_t len, tm_local_done_fn done, void *user,
+                         char *err, size_t errlen);
 
 /* Stop accepting calls: shut the server down and cancel calls in flight.
  * Outgoing calls keep their queues (and threads) until the process exits. */

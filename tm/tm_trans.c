@@ -72,6 +72,8 @@ void tm_options_clear(tm_options_t *o)
     for (size_t i = 0; i < o->n_branch_listeners; i++)
         free(o->branch_listeners[i]);
     free(o->branch_listeners);
+    free(o->traceparent);
+    free(o->tracestate);
     memset(o, 0, sizeof(*o));
 }
 
@@ -189,11 +191,28 @@ int tm_options_from_proto(tm_options_t *o, const Trellis__V1__TransOptions *m)
     if (rc == 0)
         rc = copy_branch_listeners(o, m->n_branch_listeners,
                                    (const char *const *)m->branch_listeners);
+    if (rc == 0)
+        rc = tm_options_set_trace(o, m->traceparent, m->tracestate);
     free(keys);
     free(values);
     if (rc != 0)
         tm_options_clear(o);
     return rc;
+}
+
+int tm_options_set_trace(tm_options_t *o, const char *traceparent,
+                         const char *tracestate)
+{
+    free(o->traceparent);
+    free(o->tracestate);
+    o->traceparent = o->tracestate = NULL;
+    if (!traceparent || !*traceparent)
+        return 0;
+    if (!(o->traceparent = tm_strdup(traceparent)))
+        return -1;
+    if (tracestate && *tracestate && !(o->tracestate = tm_strdup(tracestate)))
+        return -1;
+    return 0;
 }
 
 int tm_options_copy(tm_options_t *dst, const tm_options_t *src)
@@ -203,11 +222,13 @@ int tm_options_copy(tm_options_t *dst, const tm_options_t *src)
     dst->n_headers = 0;
     dst->branch_listeners = NULL;
     dst->n_branch_listeners = 0;
+    dst->traceparent = dst->tracestate = NULL;
     if (copy_headers(dst, src->n_headers, (const char *const *)src->header_keys,
                      (const char *const *)src->header_values) != 0 ||
         copy_branch_listeners(dst, src->n_branch_listeners,
                               (const char *const *)src->branch_listeners) !=
-            0) {
+            0 ||
+        tm_options_set_trace(dst, src->traceparent, src->tracestate) != 0) {
         tm_options_clear(dst);
         return -1;
     }
@@ -225,6 +246,10 @@ Trellis__V1__TransOptions *tm_options_to_proto(const tm_options_t *o)
     m->request_timeout_ms = o->request_timeout_ms;
     m->retry_limit = o->retry_limit;
     m->listener_batch = o->listener_batch;
+    if (o->traceparent)
+        m->traceparent = o->traceparent;
+    if (o->tracestate)
+        m->tracestate = o->tracestate;
     if (o->n_headers) {
         m->branch_headers = calloc(o->n_headers, sizeof(*m->branch_headers));
         if (!m->branch_headers)

@@ -142,6 +142,12 @@ typedef struct {
     /* TransOptions.listener_batch: 2 and more, completion listeners take
      * CompletionEventBatch calls of up to this many events (tm_batch.h). */
     uint32_t listener_batch;
+    /* W3C trace context of the request that created the transaction
+     * (tm_trace.h), sent with every branch call; owned, NULL when none
+     * (tracestate only with a traceparent). Set by the engine from the
+     * request's metadata, never from the message. */
+    char *traceparent;
+    char *tracestate;
 } tm_options_t;
 
 #define TM_GID_MAX 64
@@ -195,6 +201,10 @@ void tm_op_note_attempt(tm_op_t *op, int64_t now_ms);
 int tm_options_from_proto(tm_options_t *o, const Trellis__V1__TransOptions *m);
 void tm_options_clear(tm_options_t *o);
 int tm_options_copy(tm_options_t *dst, const tm_options_t *src);
+/* Set the trace context (copied; NULL or "" clears). Returns 0, or -1 on
+ * out of memory. */
+int tm_options_set_trace(tm_options_t *o, const char *traceparent,
+                         const char *tracestate);
 
 /* The transaction as a protobuf message; with_branches 0 leaves them out.
  * The returned tree is the caller's: tm_trans_proto_free. */

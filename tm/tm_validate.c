@@ -12,6 +12,7 @@
 
 #include "tm_trans.h"
 #include "tm_call.h"
+#include "tm_trace.h"
 
 void tm_limits_default(tm_limits_t *l)
 {
@@ -132,6 +133,15 @@ static int validate_header(const Trellis__V1__Header *h, size_t i, char *err,
                  "options.branch_headers[%zu].key \"%s\" is reserved", i, k);
         return -1;
     }
+    if (strcmp(k, TM_TRACEPARENT_KEY) == 0 ||
+        strcmp(k, TM_TRACESTATE_KEY) == 0) {
+        snprintf(err, errlen,
+                 "options.branch_headers[%zu].key \"%s\" is reserved: "
+                 "trellisd forwards the trace context of the request's own "
+                 "%s metadata",
+                 i, k, k);
+        return -1;
+    }
     const char *v = h->value ? h->value : "";
     size_t vn = strlen(v);
     ok = vn <= TM_HEADER_VALUE_MAX;
@@ -186,11 +196,30 @@ static int validate_listeners(const Trellis__V1__TransOptions *o,
                                  "branch_listeners", l, err, errlen);
 }
 
+/* The trace context fields are trellisd's to fill (tm_trace.h). */
+static int validate_no_trace(const Trellis__V1__TransOptions *o, char *err,
+                             size_t errlen)
+{
+    const char *field = o->traceparent && *o->traceparent ? "traceparent"
+                        : o->tracestate && *o->tracestate ? "tracestate"
+                                                          : NULL;
+    if (!field)
+        return 0;
+    snprintf(err, errlen,
+             "options.%s is set by trellisd from the request's %s metadata "
+             "(W3C trace context); send it as request metadata, not in the "
+             "message",
+             field, field);
+    return -1;
+}
+
 int tm_validate_options(const Trellis__V1__TransOptions *o,
                         const tm_limits_t *l, char *err, size_t errlen)
 {
     if (!o)
         return 0;
+    if (validate_no_trace(o, err, errlen) != 0)
+        return -1;
     const struct {
         const char *name;
         uint32_t v;

@@ -24,6 +24,7 @@
 #include "tm_config.h"
 #include "tm_engine.h"
 #include "tm_log.h"
+#include "tm_console.h"
 #include "tm_metrics_http.h"
 #include "tm_notify.h"
 #include "tm_server.h"
@@ -138,18 +139,25 @@ static int setup_log_format(const tm_config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
-/* The ready line on stdout: the API's address, and the metrics endpoint's
- * when one is served (scripts and tests read the ports from it). */
-static void print_ready(const tm_config_t *cfg, int port, int metrics_port)
+/* " NAME=HOST:PORT" of an address flag's host and the port bound. */
+static void print_address(const char *name, const char *flag, int port)
 {
-    const char *colon = strrchr(cfg->listen, ':');
-    printf("trellisd ready listen=%.*s:%d",
-           colon ? (int)(colon - cfg->listen) : 0, cfg->listen, port);
-    colon = strrchr(cfg->metrics_listen, ':');
+    const char *colon = strrchr(flag, ':');
+    printf(" %s=%.*s:%d", name, colon ? (int)(colon - flag) : 0, flag, port);
+}
+
+/* The ready line on stdout: the API's address, and the metrics endpoint's
+ * and the console's when they are served (scripts and tests read the ports
+ * from it). */
+static void print_ready(const tm_config_t *cfg, int port, int metrics_port,
+                        int console_port)
+{
+    printf("trellisd ready");
+    print_address("listen", cfg->listen, port);
     if (cfg->metrics_listen[0])
-        printf(" metrics=%.*s:%d",
-               colon ? (int)(colon - cfg->metrics_listen) : 0,
-               cfg->metrics_listen, metrics_port);
+        print_address("metrics", cfg->metrics_listen, metrics_port);
+    if (cfg->http_listen[0])
+        print_address("console", cfg->http_listen, console_port);
     printf("\n");
     fflush(stdout);
 }
@@ -252,11 +260,18 @@ int main(int argc, char **argv)
         tm_metrics_http_start(cfg.metrics_listen, &metrics, &metrics_port, err,
                               sizeof(err)) != 0)
         return fail("metrics", err);
+    tm_console_t *console = NULL;
+    int console_port = 0;
+    if (cfg.http_listen[0] &&
+        tm_console_start(cfg.http_listen, cfg.http_token_file,
+                         cfg.http_allow_hosts, srv, &console, &console_port,
+                         err, sizeof(err)) != 0)
+        return fail("console", err);
     tm_engine_resume_all(eng);
     if (cfg.port_file[0] &&
         trellis_portfile_write(cfg.port_file, port, err, sizeof(err)) != 0)
         return fail("port file", err);
-    print_ready(&cfg, port, metrics_port);
+    print_ready(&cfg, port, metrics_port, console_port);
     tm_log(TM_LOG_INFO,
            "event=ready port=%d store=%s data_dir=\"%s\" recovered=%ld "
            "cluster_id=%s cluster_id_from=%s",

@@ -185,7 +185,24 @@ typedef struct {
      * to this many transactions (trellis_completion_event_batch_parse),
      * which costs far less per transaction under load. */
     uint32_t listener_batch;
+    /* W3C trace context (https://www.w3.org/TR/trace-context/) of the
+     * request that creates the transaction: sent as the request metadata
+     * "traceparent" and "tracestate" (not as branch headers) with Begin, a
+     * saga's Submit, PrepareMessage and StartWorkflow. trellisd keeps a
+     * valid one with the transaction and sends it unchanged with every
+     * branch call, also after a restart or a takeover (a participant reads
+     * it with trellis_branch_ctx_header). A malformed one is ignored by
+     * trellisd: the transaction goes on without it. NULL or "": none;
+     * tracestate is sent only with a traceparent. Borrowed for the call
+     * that uses them (the saga and message builders copy them). */
+    const char *traceparent;
+    const char *tracestate;
 } trellis_options_t;
+
+/* The request metadata keys of trellis_options_t.traceparent/.tracestate,
+ * under which participants receive them too. */
+#define TRELLIS_TRACEPARENT_HEADER "traceparent"
+#define TRELLIS_TRACESTATE_HEADER "tracestate"
 
 /* ---- saga builder ---------------------------------------------------- */
 

@@ -35,7 +35,9 @@ extern "C" {
  * caller sent no such metadata.
  *
  * The headers are the call's other metadata: the transaction's
- * options.branch_headers, which trellisd sends with every branch call, and
+ * options.branch_headers, which trellisd sends with every branch call, the
+ * W3C trace context of the request that created the transaction
+ * (TRELLIS_TRACEPARENT_HEADER, TRELLIS_TRACESTATE_HEADER; trellis.h), and
  * whatever else the caller's gRPC stack added (such as user-agent). Every
  * request metadata entry whose key does not start with "dtm-", "grpc-" or ":"
  * and does not end in "-bin" is listed (trellis-action-result-size too), in the

@@ -575,8 +575,8 @@ void fenv_open(const tm_engine_config_t *cfg)
         .mono_ms = fake_clock,
         .wall_ms = fake_clock,
     };
-    tm_engine_front_t front = {front_answer, front_drop, fkit_front_watch_none,
-                               front_expired, &W};
+    tm_engine_front_t front = {front_answer,  front_drop, fkit_front_watch_none,
+                               front_expired, &W,         NULL};
     char err[256];
     assert_int_equal(tm_engine_new(cfg, &W.env, &front, &W.e, err, sizeof(err)),
                      0);

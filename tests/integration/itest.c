@@ -72,6 +72,17 @@ void itest_reconnect(itest_t *t)
         fail_msg("trellis_client_new: rc %d: %s", rc, err);
 }
 
+void itest_crash_while_held(itest_t *t, const char *gid, int n)
+{
+    const char *part = harness_server_addr(t->part);
+    itest_control(part, NULL, 0, "wait-held %s %d %d", gid, n,
+                  ITEST_FINAL_TIMEOUT_MS);
+    assert_int_equal(harness_server_kill(t->tm), 0);
+    itest_control(part, NULL, 0, "release %s", gid);
+    assert_int_equal(harness_server_restart(t->tm), 0);
+    itest_reconnect(t);
+}
+
 void itest_pass(void **state)
 {
     itest_t *t = *state;
@@ -355,14 +366,4 @@ int itest_ctl(itest_t *t, const char *name, const char *const *args, char *out,
     fclose(f);
     strip_harness_header(out);
     return code;
-}
-
-void itest_crash_while_held(itest_t *t, const char *gid, int n)
-{
-    itest_control(harness_server_addr(t->part), NULL, 0, "wait-held %s %d %d",
-                  gid, n, ITEST_FINAL_TIMEOUT_MS);
-    assert_int_equal(harness_server_kill(t->tm), 0);
-    itest_control(harness_server_addr(t->part), NULL, 0, "release %s", gid);
-    assert_int_equal(harness_server_restart(t->tm), 0);
-    itest_reconnect(t);
 }

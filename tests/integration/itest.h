@@ -56,6 +56,13 @@ int itest_ctl(itest_t *t, const char *name, const char *const *args, char *out,
  * initiator process would connect again; the old one is freed. */
 void itest_reconnect(itest_t *t);
 
+/* The crash point made exact: once the participant holds n calls of gid
+ * (its script says "hold"), trellisd gets kill -9 while they are in
+ * flight; the calls are released (their effects happen, their answers go
+ * to the dead process), trellisd restarts on its port and data, and the
+ * client connects again. */
+void itest_crash_while_held(itest_t *t, const char *gid, int n);
+
 /* The test passed: stop everything, assert that trellisd and the
  * participant exited 0 on SIGTERM and none died on its own, and remove the
  * scratch dir. */
@@ -124,12 +131,5 @@ void itest_control(const char *addr, char *reply, size_t len, const char *fmt,
 /* grpc.health.v1.Health/Check of service on t's trellisd: the rc, and in
  * *status the serving status when OK (1 SERVING, 2 NOT_SERVING), else -1. */
 trellis_rc_t itest_health(itest_t *t, const char *service, int *status);
-
-/* The crash point, made exact: once the participant t->part holds n calls
- * of gid (its script says "hold"), trellisd gets kill -9 while they are in
- * flight. The held calls are then let go — their effects happen, their
- * answers go to the dead process — and trellisd restarts (same port and
- * data), knowing only that it sent them; t->client is reconnected. */
-void itest_crash_while_held(itest_t *t, const char *gid, int n);
 
 #endif /* TRELLIS_ITEST_H */

@@ -9,17 +9,14 @@
  * counted; other paths and methods are refused.
  *
  * The port is read from trellisd's ready line ("metrics=127.0.0.1:PORT"),
- * since the test asks for port 0. The HTTP client is a plain socket: one
- * GET per connection, HTTP/1.0, read to EOF.
+ * since the test asks for port 0; the HTTP client is the harness's
+ * (harness_http: one request per connection, HTTP/1.0, read to EOF).
  */
 #include "itest.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 static const char *const metrics_args[] = {"--metrics-listen", "127.0.0.1:0",
@@ -28,58 +25,20 @@ static const char *const metrics_args[] = {"--metrics-listen", "127.0.0.1:0",
 /* ---- HTTP ------------------------------------------------------------------
  */
 
-/* The port of the last "metrics=127.0.0.1:PORT" in trellisd's log. */
 static int metrics_port(itest_t *t)
 {
-    static char log[1 << 20];
-    const char *path = harness_proc_log(harness_server_proc(t->tm));
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    size_t n = fread(log, 1, sizeof log - 1, f);
-    log[n] = '\0';
-    fclose(f);
-    const char *last = NULL;
-    for (const char *p = log; (p = strstr(p, "metrics=127.0.0.1:")); p++)
-        last = p;
-    if (!last)
+    int port = harness_ready_port(harness_server_proc(t->tm), "metrics");
+    if (port <= 0)
         fail_msg("trellisd's ready line names no metrics address");
-    return atoi(last + strlen("metrics=127.0.0.1:"));
+    return port;
 }
 
-/* Send request (a whole HTTP/1.0 request) and read the answer to EOF.
- * Returns the status code; *body (malloc'd, the caller's) the body. */
+/* Send request (a whole HTTP/1.0 request); the status code, *body the
+ * answer's body (the caller's). */
 static int http_raw(int port, const char *request, char **body)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    size_t len = strlen(request);
-    assert_int_equal(write(fd, request, len), (ssize_t)len);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    for (;;) {
-        if (n + 1 >= cap) {
-            buf = realloc(buf, cap *= 2);
-            assert_non_null(buf);
-        }
-        ssize_t r = read(fd, buf + n, cap - n - 1);
-        assert_true(r >= 0);
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    int code = 0;
-    assert_int_equal(sscanf(buf, "HTTP/1.%*d %d", &code), 1);
-    char *sep = strstr(buf, "\r\n\r\n");
-    assert_non_null(sep);
-    memmove(buf, sep + 4, strlen(sep + 4) + 1);
-    *body = buf;
+    int code = harness_http(port, request, strlen(request), NULL, body);
+    assert_true(code > 0);
     return code;
 }
 

@@ -600,6 +600,7 @@ void sim_env(sim_node_t *n, tm_engine_env_t *env, tm_engine_front_t *front)
         .mono_ms = clock_ms,
         .wall_ms = clock_ms,
     };
-    *front = (tm_engine_front_t){front_answer, front_drop,
-                                 fkit_front_watch_none, front_expired, n};
+    *front =
+        (tm_engine_front_t){front_answer,  front_drop, fkit_front_watch_none,
+                            front_expired, n,          NULL};
 }
