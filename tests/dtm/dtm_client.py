@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """An independent client of DTM's gRPC service (dtmgimp.Dtm), for the tests
-of trellisd's DTM service (tests/integration/test_dtm.c runs it).
+of trellisd's DTM service (tests/integration/test_dtm.c, test_dtm_xa.c and
+test_dtm_workflow.c run it).
 
 It is built on nothing of Trellis: Python's grpcio and the stubs that
-grpc_tools.protoc generates from proto/dtm/dtmgimp.proto at build time
-(--stubs names their directory). Each command sends what DTM's SDKs send
-for one step of an application — the request fields filled as DTM's Go SDK
-fills them (client/dtmgrpc: the whole TransBase on every call, Steps as a
+grpc_tools.protoc generates from proto/dtm/dtmgimp.proto and wf.proto at
+build time (--stubs names their directory). Each command sends what DTM's
+SDKs send for one step of an application — the request fields filled as
+DTM's Go SDK fills them (client/dtmgrpc: the whole TransBase on every call, Steps as a
 JSON array of {"action", "compensate"} objects, one BinPayloads entry per
 step, "null" Steps when there are none, TCC branch ids 01, 02, ... and the
 try called by the initiator itself with dtm-* metadata) — and checks the
@@ -40,12 +41,12 @@ and '/' and trellis-testpart's scripts hold ',', ';' and '='):
                               (CustomedData {"name", "data"}, QueryPrepared
                               --callback), the recorded progresses replayed,
                               per STEP (a script for trellis-testpart at
-                              PART) a branch
-                              01, 02, ... whose action, called here, is
-                              recorded (RegisterBranch, Data op/status); on
-                              a business failure the earlier branches'
-                              rollbacks, called and recorded; then Submit
-                              with ReqExtra status succeed or failed
+                              PART) a branch 01, 02, ... whose action,
+                              called here, is recorded (RegisterBranch,
+                              Data op/status); on a business failure the
+                              earlier branches' rollbacks, called and
+                              recorded; then Submit with ReqExtra status
+                              succeed or failed
   serve                       serve DTM's workflow callback
                               (workflow.Workflow/Execute) on --listen
                               (port to --port-file), running the workflow
