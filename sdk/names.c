@@ -50,6 +50,8 @@ const char *trellis_mode_name(trellis_mode_t m)
         return "event";
     case TRELLIS_MODE_BRANCH_EVENT:
         return "branch_event";
+    case TRELLIS_MODE_DTM_WORKFLOW:
+        return "dtm_workflow";
     }
     return "unknown";
 }

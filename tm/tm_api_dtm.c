@@ -11,6 +11,8 @@
 
 #include "dtm/dtmgimp.pb-c.h"
 #include "tm_dtm_map.h"
+#include "tm_dtm_workflow.h"
+#include "tm_exit.h"
 
 /* ---- replies --------------------------------------------------------------
  * DTM's result codes (its SDKs read them): OK success; ABORTED failure
@@ -47,6 +49,10 @@ static void reply_submit(tm_rpc_t *rpc, const tm_answer_t *a)
 {
     if (reply_refusal(rpc, a))
         return;
+    if (a->kind == TM_ANSWER_ABORT) { /* a workflow's Submit of "failed" */
+        reply_empty(rpc);
+        return;
+    }
     if (a->status == TM_TX_FAILED || a->status == TM_TX_ABORTING) {
         char msg[1400];
         snprintf(msg, sizeof(msg), "transaction %s is %s: %s", a->gid,
@@ -87,6 +93,18 @@ static void reply_done(tm_rpc_t *rpc, const tm_answer_t *a)
         reply_empty(rpc);
 }
 
+/* PrepareWorkflow: the workflow's status and recorded progresses. */
+static void reply_progresses(tm_rpc_t *rpc, const tm_answer_t *a)
+{
+    tm_dtm_progresses_t p;
+    if (reply_refusal(rpc, a))
+        return;
+    if (tm_dtm_progresses_build(a->trans, &p) != 0)
+        tm_exit_oom("workflow progresses");
+    tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &p.reply.base);
+    tm_dtm_progresses_free(&p);
+}
+
 /* A request the mapping refused: its code, its message. */
 static void refuse_mapped(tm_rpc_t *rpc, int rc, const char *err)
 {
@@ -114,6 +132,11 @@ static int run_mapped(tm_engine_t *e, const tm_engine_req_t *rq,
         return tm_engine_abort(e, rq, &q->abort);
     case TM_DTM_TO_REGISTER:
         return tm_engine_register(e, rq, &q->reg);
+    case TM_DTM_TO_START_WORKFLOW:
+        return tm_engine_start_workflow_as(e, rq, &q->start,
+                                           TM_MODE_DTM_WORKFLOW);
+    case TM_DTM_TO_PROGRESS:
+        return tm_engine_record_progress(e, rq, &q->reg, &q->record);
     }
     tm_server_reply(rq->rpc, GRPC_STATUS_INTERNAL, "unmapped DTM request",
                     NULL);
@@ -189,13 +212,7 @@ static int act_new_gid(tm_engine_t *e, const tm_engine_req_t *rq,
 static int act_prepare_workflow(tm_engine_t *e, const tm_engine_req_t *rq,
                                 const ProtobufCMessage *m)
 {
-    (void)e;
-    (void)m;
-    tm_server_reply(rq->rpc, GRPC_STATUS_UNIMPLEMENTED,
-                    "PrepareWorkflow: DTM workflows are not served by "
-                    "trellisd's DTM service",
-                    NULL);
-    return 0;
+    return act_mapped(e, rq, m, tm_dtm_map_prepare_workflow);
 }
 
 static int act_subscribe(tm_engine_t *e, const tm_engine_req_t *rq,
@@ -252,7 +269,7 @@ const tm_api_method_t tm_dtm_methods[] = {
     {"/dtmgimp.Dtm/RegisterBranch", &dtmgimp__dtm_branch_request__descriptor,
      NULL, act_register, reply_done},
     {"/dtmgimp.Dtm/PrepareWorkflow", &dtmgimp__dtm_request__descriptor, NULL,
-     act_prepare_workflow, NULL},
+     act_prepare_workflow, reply_progresses},
     {"/dtmgimp.Dtm/Subscribe", &dtmgimp__dtm_topic_request__descriptor, NULL,
      act_subscribe, reply_done},
     {"/dtmgimp.Dtm/Unsubscribe", &dtmgimp__dtm_topic_request__descriptor, NULL,

@@ -5,6 +5,8 @@
  */
 #include "tm_dtm_map.h"
 
+#include "tm_dtm_workflow.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,7 +16,7 @@
 /* A msg step's action naming a topic, as DTM writes it. */
 #define DTM_TOPIC_PREFIX "topic://"
 
-static int refuse(int code, char *err, size_t errlen, const char *fmt, ...)
+int tm_dtm_refuse(int code, char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -23,19 +25,19 @@ static int refuse(int code, char *err, size_t errlen, const char *fmt, ...)
     return code;
 }
 
-static int has(const char *s)
+int tm_dtm_has(const char *s)
 {
     return s && *s;
 }
 
 static int oom(char *err, size_t errlen)
 {
-    return refuse(TM_INVALID, err, errlen,
-                  "out of memory mapping a DTM "
-                  "request");
+    return tm_dtm_refuse(TM_INVALID, err, errlen,
+                         "out of memory mapping a DTM "
+                         "request");
 }
 
-static void init_req(tm_dtm_req_t *q)
+void tm_dtm_req_init(tm_dtm_req_t *q)
 {
     memset(q, 0, sizeof(*q));
     trellis__v1__begin_request__init(&q->begin);
@@ -44,6 +46,8 @@ static void init_req(tm_dtm_req_t *q)
     trellis__v1__abort_request__init(&q->abort);
     trellis__v1__register_branch_request__init(&q->reg);
     trellis__v1__trans_options__init(&q->options);
+    trellis__v1__start_workflow_request__init(&q->start);
+    trellis__v1__record_step_request__init(&q->record);
 }
 
 void tm_dtm_req_free(tm_dtm_req_t *q)
@@ -58,6 +62,8 @@ void tm_dtm_req_free(tm_dtm_req_t *q)
     free(q->msg_steps);
     free(q->msg_ptrs);
     tm_json_free(q->steps_json);
+    tm_json_free(q->custom_json);
+    free(q->input);
     memset(q, 0, sizeof(*q));
 }
 
@@ -73,7 +79,7 @@ const char *tm_dtm_status_name(tm_tx_status_t s)
  * trellisd calls only the last; a scheme is refused as unsupported, naming
  * it, before the target syntax is checked (tm_validate). */
 
-static int check_scheme(const char *target, const char *what, char *err,
+int tm_dtm_check_scheme(const char *target, const char *what, char *err,
                         size_t errlen)
 {
     const char *sep = target ? strstr(target, "://") : NULL;
@@ -82,11 +88,12 @@ static int check_scheme(const char *target, const char *what, char *err,
     int n = (int)(sep - target);
     if (n > 16)
         n = 16;
-    return refuse(TM_DTM_UNSUPPORTED, err, errlen,
-                  "%s is a URL with scheme %.*s://: trellisd's DTM service "
-                  "calls only gRPC targets host:port/package.Service/Method "
-                  "(no HTTP branches, no resolver schemes)",
-                  what, n, target);
+    return tm_dtm_refuse(
+        TM_DTM_UNSUPPORTED, err, errlen,
+        "%s is a URL with scheme %.*s://: trellisd's DTM service "
+        "calls only gRPC targets host:port/package.Service/Method "
+        "(no HTTP branches, no resolver schemes)",
+        what, n, target);
 }
 
 /* ---- options ------------------------------------------------------------- */
@@ -96,14 +103,14 @@ static int seconds_to_ms(int64_t s, const char *name, const tm_limits_t *l,
 {
     int64_t max_s = l->max_option_ms / 1000;
     if (s < 0)
-        return refuse(TM_INVALID, err, errlen,
-                      "TransOptions.%s is %" PRId64 "; seconds, 0 or more",
-                      name, s);
+        return tm_dtm_refuse(
+            TM_INVALID, err, errlen,
+            "TransOptions.%s is %" PRId64 "; seconds, 0 or more", name, s);
     if (s > max_s)
-        return refuse(TM_INVALID, err, errlen,
-                      "TransOptions.%s is %" PRId64 " s; at most %" PRId64
-                      " s allowed",
-                      name, s, max_s);
+        return tm_dtm_refuse(TM_INVALID, err, errlen,
+                             "TransOptions.%s is %" PRId64
+                             " s; at most %" PRId64 " s allowed",
+                             name, s, max_s);
     *out = (uint32_t)(s * 1000);
     return 0;
 }
@@ -134,16 +141,17 @@ static int map_headers(const Dtmgimp__DtmTransOptions *o, tm_dtm_req_t *q,
     qsort(q->header_ptrs, n, sizeof(*q->header_ptrs), by_key);
     for (size_t i = 1; i < n; i++)
         if (strcmp(q->header_ptrs[i - 1]->key, q->header_ptrs[i]->key) == 0)
-            return refuse(TM_INVALID, err, errlen,
-                          "TransOptions.BranchHeaders names \"%s\" twice",
-                          q->header_ptrs[i]->key);
+            return tm_dtm_refuse(
+                TM_INVALID, err, errlen,
+                "TransOptions.BranchHeaders names \"%s\" twice",
+                q->header_ptrs[i]->key);
     q->options.branch_headers = q->header_ptrs;
     q->options.n_branch_headers = n;
     return 0;
 }
 
 /* r's TransOptions into q->options (absent: every default). */
-static int map_options(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
+int tm_dtm_map_options(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
                        tm_dtm_req_t *q, char *err, size_t errlen)
 {
     const Dtmgimp__DtmTransOptions *o = r->transoptions;
@@ -159,10 +167,10 @@ static int map_options(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
                       &t->request_timeout_ms, err, errlen) != 0)
         return TM_INVALID;
     if (o->retrylimit < 0 || o->retrylimit > (int64_t)UINT32_MAX)
-        return refuse(TM_INVALID, err, errlen,
-                      "TransOptions.RetryLimit is %" PRId64
-                      "; 0 (no limit) to %" PRIu32,
-                      o->retrylimit, UINT32_MAX);
+        return tm_dtm_refuse(TM_INVALID, err, errlen,
+                             "TransOptions.RetryLimit is %" PRId64
+                             "; 0 (no limit) to %" PRIu32,
+                             o->retrylimit, UINT32_MAX);
     t->retry_limit = (uint32_t)o->retrylimit;
     return map_headers(o, q, err, errlen);
 }
@@ -179,15 +187,15 @@ static int parse_custom(const char *text, custom_t *c, char *err, size_t errlen)
 {
     char why[200];
     memset(c, 0, sizeof(*c));
-    if (!has(text))
+    if (!tm_dtm_has(text))
         return 0;
     if (tm_json_parse(text, strlen(text), &c->doc, why, sizeof(why)) != 0)
-        return refuse(TM_INVALID, err, errlen, "CustomedData is not JSON: %s",
-                      why);
+        return tm_dtm_refuse(TM_INVALID, err, errlen,
+                             "CustomedData is not JSON: %s", why);
     if (c->doc->type != TM_JSON_OBJECT)
-        return refuse(TM_INVALID, err, errlen,
-                      "CustomedData is %s; a JSON object expected",
-                      tm_json_type_name(c->doc->type));
+        return tm_dtm_refuse(TM_INVALID, err, errlen,
+                             "CustomedData is %s; a JSON object expected",
+                             tm_json_type_name(c->doc->type));
     for (size_t i = 0; i < c->doc->n_items; i++) {
         const tm_json_t *m = &c->doc->items[i];
         if (strcmp(m->key, "concurrent") == 0 && m->type == TM_JSON_BOOL) {
@@ -197,15 +205,17 @@ static int parse_custom(const char *text, custom_t *c, char *err, size_t errlen)
             c->orders = m->type == TM_JSON_OBJECT ? m : NULL;
         } else if (strcmp(m->key, "delay") == 0 && m->type == TM_JSON_NUMBER) {
             if (!m->is_integer || m->integer != 0)
-                return refuse(TM_DTM_UNSUPPORTED, err, errlen,
-                              "CustomedData.delay: delayed messages are not "
-                              "supported by trellisd");
+                return tm_dtm_refuse(
+                    TM_DTM_UNSUPPORTED, err, errlen,
+                    "CustomedData.delay: delayed messages are not "
+                    "supported by trellisd");
         } else {
-            return refuse(TM_INVALID, err, errlen,
-                          "CustomedData has \"%s\" (%s); known are "
-                          "concurrent (a boolean), orders (an object) and "
-                          "delay (0)",
-                          m->key, tm_json_type_name(m->type));
+            return tm_dtm_refuse(
+                TM_INVALID, err, errlen,
+                "CustomedData has \"%s\" (%s); known are "
+                "concurrent (a boolean), orders (an object) and "
+                "delay (0)",
+                m->key, tm_json_type_name(m->type));
         }
     }
     return 0;
@@ -239,18 +249,20 @@ static int map_orders(const custom_t *c, tm_dtm_req_t *q, size_t n_steps,
         const tm_json_t *m = &c->orders->items[i];
         size_t k;
         if (parse_index(m->key, n_steps, &k) != 0)
-            return refuse(TM_INVALID, err, errlen,
-                          "CustomedData.orders has key \"%s\"; keys are step "
-                          "indexes 0..%zu",
-                          m->key, n_steps ? n_steps - 1 : 0);
+            return tm_dtm_refuse(
+                TM_INVALID, err, errlen,
+                "CustomedData.orders has key \"%s\"; keys are step "
+                "indexes 0..%zu",
+                m->key, n_steps ? n_steps - 1 : 0);
         if (m->type != TM_JSON_ARRAY)
-            return refuse(TM_INVALID, err, errlen,
-                          "CustomedData.orders[\"%s\"] is %s; an array of "
-                          "step indexes expected",
-                          m->key, tm_json_type_name(m->type));
+            return tm_dtm_refuse(
+                TM_INVALID, err, errlen,
+                "CustomedData.orders[\"%s\"] is %s; an array of "
+                "step indexes expected",
+                m->key, tm_json_type_name(m->type));
         if (steps[k].n_depends_on)
-            return refuse(TM_INVALID, err, errlen,
-                          "CustomedData.orders names step %zu twice", k);
+            return tm_dtm_refuse(TM_INVALID, err, errlen,
+                                 "CustomedData.orders names step %zu twice", k);
         uint32_t *d = calloc(m->n_items ? m->n_items : 1, sizeof(*d));
         if (!d)
             return oom(err, errlen);
@@ -259,10 +271,11 @@ static int map_orders(const custom_t *c, tm_dtm_req_t *q, size_t n_steps,
             const tm_json_t *v = &m->items[j];
             if (v->type != TM_JSON_NUMBER || !v->is_integer || v->integer < 0 ||
                 (uint64_t)v->integer >= k)
-                return refuse(TM_INVALID, err, errlen,
-                              "CustomedData.orders[\"%s\"][%zu] must be the "
-                              "index of an earlier step (0..%zu)",
-                              m->key, j, k ? k - 1 : 0);
+                return tm_dtm_refuse(
+                    TM_INVALID, err, errlen,
+                    "CustomedData.orders[\"%s\"][%zu] must be the "
+                    "index of an earlier step (0..%zu)",
+                    m->key, j, k ? k - 1 : 0);
             d[j] = (uint32_t)v->integer;
         }
         steps[k].depends_on = d;
@@ -275,7 +288,7 @@ static int map_orders(const custom_t *c, tm_dtm_req_t *q, size_t n_steps,
 
 /* 1 when Steps holds no step: "", "null" (a Go client's nil slice) or
  * "[]" around optional whitespace. */
-static int no_steps(const char *s)
+int tm_dtm_no_steps(const char *s)
 {
     char buf[8];
     size_t n = 0;
@@ -299,39 +312,43 @@ static int parse_steps(const Dtmgimp__DtmRequest *r, const char *const *allowed,
     char why[200];
     if (tm_json_parse(r->steps, strlen(r->steps), &q->steps_json, why,
                       sizeof(why)) != 0)
-        return refuse(TM_INVALID, err, errlen, "Steps is not JSON: %s", why);
+        return tm_dtm_refuse(TM_INVALID, err, errlen, "Steps is not JSON: %s",
+                             why);
     const tm_json_t *a = q->steps_json;
     if (a->type != TM_JSON_ARRAY)
-        return refuse(TM_INVALID, err, errlen,
-                      "Steps is %s; a JSON array of steps expected",
-                      tm_json_type_name(a->type));
+        return tm_dtm_refuse(TM_INVALID, err, errlen,
+                             "Steps is %s; a JSON array of steps expected",
+                             tm_json_type_name(a->type));
     for (size_t i = 0; i < a->n_items; i++) {
         const tm_json_t *s = &a->items[i];
         if (s->type != TM_JSON_OBJECT)
-            return refuse(TM_INVALID, err, errlen,
-                          "Steps[%zu] is %s; an object expected", i,
-                          tm_json_type_name(s->type));
+            return tm_dtm_refuse(TM_INVALID, err, errlen,
+                                 "Steps[%zu] is %s; an object expected", i,
+                                 tm_json_type_name(s->type));
         for (size_t k = 0; k < s->n_items; k++) {
             const tm_json_t *m = &s->items[k];
             size_t w = 0;
             while (allowed[w] && strcmp(allowed[w], m->key) != 0)
                 w++;
             if (!allowed[w])
-                return refuse(TM_INVALID, err, errlen,
-                              "Steps[%zu] has \"%s\"; a %s step has only %s%s",
-                              i, m->key, r->transtype, allowed[0],
-                              allowed[1] ? " and compensate" : "");
+                return tm_dtm_refuse(
+                    TM_INVALID, err, errlen,
+                    "Steps[%zu] has \"%s\"; a %s step has only %s%s", i, m->key,
+                    r->transtype, allowed[0],
+                    allowed[1] ? " and compensate" : "");
             if (m->type != TM_JSON_STRING)
-                return refuse(TM_INVALID, err, errlen,
-                              "Steps[%zu].%s is %s; a target string expected",
-                              i, m->key, tm_json_type_name(m->type));
+                return tm_dtm_refuse(
+                    TM_INVALID, err, errlen,
+                    "Steps[%zu].%s is %s; a target string expected", i, m->key,
+                    tm_json_type_name(m->type));
         }
     }
     if (r->n_binpayloads != a->n_items)
-        return refuse(TM_INVALID, err, errlen,
-                      "BinPayloads has %zu entries and Steps %zu: one payload "
-                      "per step",
-                      r->n_binpayloads, a->n_items);
+        return tm_dtm_refuse(
+            TM_INVALID, err, errlen,
+            "BinPayloads has %zu entries and Steps %zu: one payload "
+            "per step",
+            r->n_binpayloads, a->n_items);
     return 0;
 }
 
@@ -371,8 +388,8 @@ static int map_saga(const Dtmgimp__DtmRequest *r, tm_dtm_req_t *q, char *err,
         rc = parse_steps(r, keys, q, err, errlen);
     size_t n = rc == 0 ? q->steps_json->n_items : 0;
     if (rc == 0 && n == 0)
-        rc = refuse(TM_INVALID, err, errlen,
-                    "Steps is empty: a saga has at least one step");
+        rc = tm_dtm_refuse(TM_INVALID, err, errlen,
+                           "Steps is empty: a saga has at least one step");
     if (rc == 0)
         rc = alloc_steps(q, n, 1, err, errlen);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -384,10 +401,10 @@ static int map_saga(const Dtmgimp__DtmRequest *r, tm_dtm_req_t *q, char *err,
         t->payload = r->binpayloads[i];
         q->saga_ptrs[i] = t;
         snprintf(what, sizeof(what), "Steps[%zu].action", i);
-        rc = check_scheme(t->action, what, err, errlen);
+        rc = tm_dtm_check_scheme(t->action, what, err, errlen);
         snprintf(what, sizeof(what), "Steps[%zu].compensate", i);
         if (rc == 0)
-            rc = check_scheme(t->compensate, what, err, errlen);
+            rc = tm_dtm_check_scheme(t->compensate, what, err, errlen);
     }
     if (rc == 0)
         rc = map_orders(&c, q, n, q->saga_steps, err, errlen);
@@ -411,9 +428,10 @@ static int map_message(const Dtmgimp__DtmRequest *r, int submit,
     char what[48];
     int rc = parse_custom(r->customeddata, &c, err, errlen);
     if (rc == 0 && (c.concurrent || c.orders))
-        rc = refuse(TM_DTM_UNSUPPORTED, err, errlen,
-                    "CustomedData: concurrent and orders are a saga's; a "
-                    "DTM message is delivered in order");
+        rc =
+            tm_dtm_refuse(TM_DTM_UNSUPPORTED, err, errlen,
+                          "CustomedData: concurrent and orders are a saga's; a "
+                          "DTM message is delivered in order");
     tm_json_free(c.doc);
     if (rc == 0)
         rc = parse_steps(r, keys, q, err, errlen);
@@ -431,15 +449,19 @@ static int map_message(const Dtmgimp__DtmRequest *r, int submit,
         t->payload = r->binpayloads[i];
         q->msg_ptrs[i] = t;
         snprintf(what, sizeof(what), "Steps[%zu].action", i);
-        rc = has(t->target) ? check_scheme(t->target, what, err, errlen) : 0;
+        rc = tm_dtm_has(t->target)
+                 ? tm_dtm_check_scheme(t->target, what, err, errlen)
+                 : 0;
     }
-    if (rc == 0 && !submit && !has(r->queryprepared))
-        rc = refuse(TM_INVALID, err, errlen,
-                    "QueryPrepared is empty: a prepared message needs the "
-                    "back-check target trellisd calls when neither Submit "
-                    "nor Abort comes in time");
+    if (rc == 0 && !submit && !tm_dtm_has(r->queryprepared))
+        rc = tm_dtm_refuse(
+            TM_INVALID, err, errlen,
+            "QueryPrepared is empty: a prepared message needs the "
+            "back-check target trellisd calls when neither Submit "
+            "nor Abort comes in time");
     if (rc == 0)
-        rc = check_scheme(r->queryprepared, "QueryPrepared", err, errlen);
+        rc =
+            tm_dtm_check_scheme(r->queryprepared, "QueryPrepared", err, errlen);
     if (rc != 0)
         return rc;
     q->to = TM_DTM_TO_MESSAGE;
@@ -474,20 +496,10 @@ static trans_type_t trans_type(const char *s)
 
 static int unknown_type(const char *s, char *err, size_t errlen)
 {
-    return refuse(TM_INVALID, err, errlen,
-                  "TransType \"%s\" is not one of saga, msg, tcc, xa, "
-                  "workflow",
-                  s ? s : "");
-}
-
-/* DTM's workflows are not served (docs/dtm-compat.md, "Every known
- * difference"): every request of one is refused the same way. */
-static int no_workflows(const char *method, char *err, size_t errlen)
-{
-    return refuse(TM_DTM_UNSUPPORTED, err, errlen,
-                  "%s of a workflow: DTM workflows are not served by "
-                  "trellisd's DTM service",
-                  method);
+    return tm_dtm_refuse(TM_INVALID, err, errlen,
+                         "TransType \"%s\" is not one of saga, msg, tcc, xa, "
+                         "workflow",
+                         s ? s : "");
 }
 
 /* Steps, BinPayloads, QueryPrepared and CustomedData belong to sagas and
@@ -496,17 +508,17 @@ static int no_workflows(const char *method, char *err, size_t errlen)
 static int refuse_step_fields(const Dtmgimp__DtmRequest *r, char *err,
                               size_t errlen)
 {
-    const char *field = !no_steps(r->steps)     ? "Steps"
-                        : r->n_binpayloads      ? "BinPayloads"
-                        : has(r->queryprepared) ? "QueryPrepared"
-                        : has(r->customeddata)  ? "CustomedData"
-                                                : NULL;
+    const char *field = !tm_dtm_no_steps(r->steps)     ? "Steps"
+                        : r->n_binpayloads             ? "BinPayloads"
+                        : tm_dtm_has(r->queryprepared) ? "QueryPrepared"
+                        : tm_dtm_has(r->customeddata)  ? "CustomedData"
+                                                       : NULL;
     if (!field)
         return 0;
-    return refuse(TM_INVALID, err, errlen,
-                  "%s is given to a %s transaction, which has none (its "
-                  "branches are registered with RegisterBranch)",
-                  field, r->transtype);
+    return tm_dtm_refuse(TM_INVALID, err, errlen,
+                         "%s is given to a %s transaction, which has none (its "
+                         "branches are registered with RegisterBranch)",
+                         field, r->transtype);
 }
 
 /* Submit(gid) with no steps: a begun transaction (tcc, xa, workflow) or a
@@ -533,16 +545,23 @@ static int validate_mapped(tm_dtm_req_t *q, const tm_limits_t *l, char *err,
         return tm_validate_abort(&q->abort, err, errlen);
     case TM_DTM_TO_REGISTER:
         return tm_validate_register(&q->reg, l, err, errlen);
+    case TM_DTM_TO_START_WORKFLOW:
+        return tm_validate_start_workflow(&q->start, l, err, errlen);
+    case TM_DTM_TO_PROGRESS: {
+        int rc = tm_validate_register(&q->reg, l, err, errlen);
+        return rc != 0 ? rc
+                       : tm_validate_record_step(&q->record, l, err, errlen);
     }
-    return refuse(TM_INVALID, err, errlen, "unmapped request");
+    }
+    return tm_dtm_refuse(TM_INVALID, err, errlen, "unmapped request");
 }
 
 int tm_dtm_map_submit(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
                       tm_dtm_req_t *q, char *err, size_t errlen)
 {
-    init_req(q);
+    tm_dtm_req_init(q);
     trans_type_t tt = trans_type(r->transtype);
-    int rc = map_options(r, l, q, err, errlen);
+    int rc = tm_dtm_map_options(r, l, q, err, errlen);
     if (rc != 0)
         return rc;
     switch (tt) {
@@ -552,7 +571,7 @@ int tm_dtm_map_submit(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
         q->submit.options = &q->options;
         break;
     case TT_MSG:
-        if (no_steps(r->steps) && !r->n_binpayloads)
+        if (tm_dtm_no_steps(r->steps) && !r->n_binpayloads)
             submit_decision(r, q);
         else
             rc = map_message(r, 1, q, err, errlen);
@@ -563,7 +582,8 @@ int tm_dtm_map_submit(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
         submit_decision(r, q);
         break;
     case TT_WORKFLOW:
-        return no_workflows("Submit", err, errlen);
+        rc = tm_dtm_map_workflow_end(r, q, err, errlen);
+        break;
     default:
         return unknown_type(r->transtype, err, errlen);
     }
@@ -573,9 +593,9 @@ int tm_dtm_map_submit(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
 int tm_dtm_map_prepare(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
                        tm_dtm_req_t *q, char *err, size_t errlen)
 {
-    init_req(q);
+    tm_dtm_req_init(q);
     trans_type_t tt = trans_type(r->transtype);
-    int rc = map_options(r, l, q, err, errlen);
+    int rc = tm_dtm_map_options(r, l, q, err, errlen);
     if (rc != 0)
         return rc;
     switch (tt) {
@@ -590,11 +610,14 @@ int tm_dtm_map_prepare(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
         q->begin.options = &q->options;
         break;
     case TT_SAGA:
-        return refuse(TM_DTM_UNSUPPORTED, err, errlen,
-                      "Prepare of a saga: trellisd takes a saga whole, in "
-                      "one Submit with its Steps");
+        return tm_dtm_refuse(
+            TM_DTM_UNSUPPORTED, err, errlen,
+            "Prepare of a saga: trellisd takes a saga whole, in "
+            "one Submit with its Steps");
     case TT_WORKFLOW:
-        return no_workflows("Prepare", err, errlen);
+        return tm_dtm_refuse(TM_DTM_UNSUPPORTED, err, errlen,
+                             "Prepare of a workflow: a DTM workflow is "
+                             "opened with PrepareWorkflow");
     default:
         return unknown_type(r->transtype, err, errlen);
     }
@@ -604,15 +627,15 @@ int tm_dtm_map_prepare(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
 int tm_dtm_map_abort(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
                      tm_dtm_req_t *q, char *err, size_t errlen)
 {
-    init_req(q);
+    tm_dtm_req_init(q);
     trans_type_t tt = trans_type(r->transtype);
     if (tt == TT_UNKNOWN)
         return unknown_type(r->transtype, err, errlen);
-    if (tt == TT_WORKFLOW)
-        return no_workflows("Abort", err, errlen);
-    if (has(r->rollbackreason) && strlen(r->rollbackreason) > TM_REASON_MAX)
-        return refuse(TM_INVALID, err, errlen,
-                      "RollbackReason is longer than %d bytes", TM_REASON_MAX);
+    if (tm_dtm_has(r->rollbackreason) &&
+        strlen(r->rollbackreason) > TM_REASON_MAX)
+        return tm_dtm_refuse(TM_INVALID, err, errlen,
+                             "RollbackReason is longer than %d bytes",
+                             TM_REASON_MAX);
     q->to = TM_DTM_TO_ABORT;
     q->abort.gid = r->gid;
     q->abort.reason = r->rollbackreason;
@@ -622,7 +645,7 @@ int tm_dtm_map_abort(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
 
 /* ---- RegisterBranch ------------------------------------------------------ */
 
-static const char *data_value(const Dtmgimp__DtmBranchRequest *r,
+const char *tm_dtm_data_value(const Dtmgimp__DtmBranchRequest *r,
                               const char *key)
 {
     for (size_t i = 0; i < r->n_data; i++)
@@ -632,7 +655,7 @@ static const char *data_value(const Dtmgimp__DtmBranchRequest *r,
 }
 
 /* Every Data key is one of allowed (NULL-terminated), each at most once. */
-static int check_data_keys(const Dtmgimp__DtmBranchRequest *r,
+int tm_dtm_check_data_keys(const Dtmgimp__DtmBranchRequest *r,
                            const char *const *allowed, const char *words,
                            char *err, size_t errlen)
 {
@@ -641,13 +664,14 @@ static int check_data_keys(const Dtmgimp__DtmBranchRequest *r,
         while (allowed[w] && strcmp(allowed[w], r->data[i]->key) != 0)
             w++;
         if (!allowed[w])
-            return refuse(TM_INVALID, err, errlen,
-                          "Data has \"%s\"; a %s branch has %s",
-                          r->data[i]->key, r->transtype, words);
+            return tm_dtm_refuse(TM_INVALID, err, errlen,
+                                 "Data has \"%s\"; a %s branch has %s",
+                                 r->data[i]->key, r->transtype, words);
         for (size_t j = 0; j < i; j++)
             if (strcmp(r->data[j]->key, r->data[i]->key) == 0)
-                return refuse(TM_INVALID, err, errlen,
-                              "Data names \"%s\" twice", r->data[i]->key);
+                return tm_dtm_refuse(TM_INVALID, err, errlen,
+                                     "Data names \"%s\" twice",
+                                     r->data[i]->key);
     }
     return 0;
 }
@@ -657,9 +681,9 @@ static int check_data_keys(const Dtmgimp__DtmBranchRequest *r,
 static int add_op(tm_dtm_req_t *q, Trellis__V1__OpKind kind, const char *target,
                   const char *what, char *err, size_t errlen)
 {
-    if (!has(target))
+    if (!tm_dtm_has(target))
         return 0;
-    int rc = check_scheme(target, what, err, errlen);
+    int rc = tm_dtm_check_scheme(target, what, err, errlen);
     if (rc != 0)
         return rc;
     Trellis__V1__BranchOp *op = &q->ops[q->reg.n_ops];
@@ -674,13 +698,14 @@ static int map_tcc_branch(const Dtmgimp__DtmBranchRequest *r, tm_dtm_req_t *q,
                           char *err, size_t errlen)
 {
     static const char *const keys[] = {"confirm", "cancel", NULL};
-    int rc = check_data_keys(r, keys, "confirm and cancel", err, errlen);
+    int rc = tm_dtm_check_data_keys(r, keys, "confirm and cancel", err, errlen);
     if (rc == 0)
         rc = add_op(q, TRELLIS__V1__OP_KIND__OP_CONFIRM,
-                    data_value(r, "confirm"), "Data.confirm", err, errlen);
+                    tm_dtm_data_value(r, "confirm"), "Data.confirm", err,
+                    errlen);
     if (rc == 0)
-        rc = add_op(q, TRELLIS__V1__OP_KIND__OP_CANCEL, data_value(r, "cancel"),
-                    "Data.cancel", err, errlen);
+        rc = add_op(q, TRELLIS__V1__OP_KIND__OP_CANCEL,
+                    tm_dtm_data_value(r, "cancel"), "Data.cancel", err, errlen);
     q->reg.mode = TRELLIS__V1__BRANCH_MODE__MODE_TCC;
     return rc;
 }
@@ -689,12 +714,13 @@ static int map_xa_branch(const Dtmgimp__DtmBranchRequest *r, tm_dtm_req_t *q,
                          char *err, size_t errlen)
 {
     static const char *const keys[] = {"url", NULL};
-    const char *url = data_value(r, "url");
-    int rc = check_data_keys(r, keys, "url only", err, errlen);
-    if (rc == 0 && !has(url))
-        rc = refuse(TM_INVALID, err, errlen,
-                    "Data.url is empty: an xa branch names the target of "
-                    "its commit and rollback");
+    const char *url = tm_dtm_data_value(r, "url");
+    int rc = tm_dtm_check_data_keys(r, keys, "url only", err, errlen);
+    if (rc == 0 && !tm_dtm_has(url))
+        rc =
+            tm_dtm_refuse(TM_INVALID, err, errlen,
+                          "Data.url is empty: an xa branch names the target of "
+                          "its commit and rollback");
     if (rc == 0)
         rc = add_op(q, TRELLIS__V1__OP_KIND__OP_COMMIT, url, "Data.url", err,
                     errlen);
@@ -709,7 +735,7 @@ int tm_dtm_map_register(const Dtmgimp__DtmBranchRequest *r,
                         const tm_limits_t *l, tm_dtm_req_t *q, char *err,
                         size_t errlen)
 {
-    init_req(q);
+    tm_dtm_req_init(q);
     int rc;
     switch (trans_type(r->transtype)) {
     case TT_TCC:
@@ -720,12 +746,14 @@ int tm_dtm_map_register(const Dtmgimp__DtmBranchRequest *r,
         break;
     case TT_SAGA:
     case TT_MSG:
-        return refuse(TM_INVALID, err, errlen,
-                      "RegisterBranch of a %s: its branches are its Steps, "
-                      "given to Submit or Prepare",
-                      r->transtype);
+        return tm_dtm_refuse(
+            TM_INVALID, err, errlen,
+            "RegisterBranch of a %s: its branches are its Steps, "
+            "given to Submit or Prepare",
+            r->transtype);
     case TT_WORKFLOW:
-        return no_workflows("RegisterBranch", err, errlen);
+        rc = tm_dtm_map_progress(r, q, err, errlen);
+        return rc != 0 ? rc : validate_mapped(q, l, err, errlen);
     default:
         return unknown_type(r->transtype, err, errlen);
     }
@@ -750,7 +778,7 @@ int tm_dtm_map_subscribe(const Dtmgimp__DtmTopicRequest *r,
     out->topic = r->topic;
     out->target = r->url;
     out->remark = r->remark;
-    int rc = check_scheme(r->url, "URL", err, errlen);
+    int rc = tm_dtm_check_scheme(r->url, "URL", err, errlen);
     return rc != 0 ? rc : tm_validate_subscribe(out, l, err, errlen);
 }
 
@@ -761,16 +789,17 @@ int tm_dtm_map_unsubscribe(const Dtmgimp__DtmTopicRequest *r,
     trellis__v1__unsubscribe_request__init(out);
     out->topic = r->topic;
     out->target = r->url;
-    int rc = check_scheme(r->url, "URL", err, errlen);
+    int rc = tm_dtm_check_scheme(r->url, "URL", err, errlen);
     return rc != 0 ? rc : tm_validate_unsubscribe(out, err, errlen);
 }
 
 int tm_dtm_check_delete_topic(const Dtmgimp__DtmTopicRequest *r, char *err,
                               size_t errlen)
 {
-    if (has(r->url) || has(r->remark))
-        return refuse(TM_INVALID, err, errlen,
-                      "DeleteTopic takes the Topic only (URL and Remark are "
-                      "Subscribe's)");
+    if (tm_dtm_has(r->url) || tm_dtm_has(r->remark))
+        return tm_dtm_refuse(
+            TM_INVALID, err, errlen,
+            "DeleteTopic takes the Topic only (URL and Remark are "
+            "Subscribe's)");
     return tm_validate_topic(r->topic, err, errlen);
 }

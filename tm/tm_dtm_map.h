@@ -18,8 +18,10 @@
  *            cancel), xa (url)        RegisterBranch, mode XA (commit and
  *                                     rollback at url)
  *
- * Any request of TransType workflow is refused TM_DTM_UNSUPPORTED (DTM's
- * workflows are not served: docs/dtm-compat.md).
+ * Workflows (tm_dtm_workflow.h): PrepareWorkflow becomes StartWorkflow
+ * with a DTM head, RegisterBranch of a workflow one recorded progress
+ * (register and record in one), Submit with ReqExtra's status Submit or
+ * Abort; Prepare of a workflow is refused TM_DTM_UNSUPPORTED.
  *
  * TransOptions: WaitResult as is; TimeoutToFail, RetryInterval,
  * RequestTimeout (seconds) as *_ms; RetryLimit; BranchHeaders sorted by
@@ -52,6 +54,8 @@ typedef enum {
     TM_DTM_TO_MESSAGE,
     TM_DTM_TO_ABORT,
     TM_DTM_TO_REGISTER,
+    TM_DTM_TO_START_WORKFLOW, /* start, as a DTM workflow's head */
+    TM_DTM_TO_PROGRESS,       /* reg and record, in one write */
 } tm_dtm_to_t;
 
 /* One translated request: `to` says which member is filled. It owns every
@@ -64,6 +68,8 @@ typedef struct {
     Trellis__V1__PrepareMessageRequest message;
     Trellis__V1__AbortRequest abort;
     Trellis__V1__RegisterBranchRequest reg;
+    Trellis__V1__StartWorkflowRequest start;
+    Trellis__V1__RecordStepRequest record;
     /* storage behind the members above */
     Trellis__V1__TransOptions options;
     Trellis__V1__Header *headers;
@@ -76,7 +82,10 @@ typedef struct {
     size_t n_deps_arrays;
     Trellis__V1__BranchOp ops[2];
     Trellis__V1__BranchOp *op_ptrs[2];
-    tm_json_t *steps_json; /* the parsed Steps: step targets point in */
+    tm_json_t *steps_json;  /* the parsed Steps: step targets point in */
+    tm_json_t *custom_json; /* a workflow's parsed CustomedData */
+    uint8_t *input;         /* a workflow's input, decoded from base64 */
+    char progress_id[TM_BRANCH_ID_MAX + 1]; /* a progress's branch id */
 } tm_dtm_req_t;
 
 /* Each maps r into *q (which it initialises; free it with tm_dtm_req_free
@@ -95,6 +104,8 @@ int tm_dtm_map_register(const Dtmgimp__DtmBranchRequest *r,
                         size_t errlen);
 
 void tm_dtm_req_free(tm_dtm_req_t *q);
+/* An empty request (what each map function starts from). */
+void tm_dtm_req_init(tm_dtm_req_t *q);
 
 /* Topics. Subscribe: Topic, URL (a gRPC target, allowed) and Remark into
  * *out, checked as trellis.v1's Subscribe. Unsubscribe: Topic and URL.
@@ -113,5 +124,30 @@ int tm_dtm_check_delete_topic(const Dtmgimp__DtmTopicRequest *r, char *err,
 /* DTM's name of a transaction status: prepared, submitted, aborting,
  * succeed, failed (static storage). */
 const char *tm_dtm_status_name(tm_tx_status_t s);
+
+/* ---- shared with tm_dtm_workflow.c -------------------------------------- */
+
+/* Format err and return code. */
+int tm_dtm_refuse(int code, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 1 for a non-empty string. */
+int tm_dtm_has(const char *s);
+/* A target that is a URL (scheme://) is refused TM_DTM_UNSUPPORTED,
+ * naming what; 0 otherwise (its syntax is tm_validate's). */
+int tm_dtm_check_scheme(const char *target, const char *what, char *err,
+                        size_t errlen);
+/* r's TransOptions into q->options (seconds to ms, headers sorted). */
+int tm_dtm_map_options(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
+                       tm_dtm_req_t *q, char *err, size_t errlen);
+/* 1 when Steps holds no step ("", "null", "[]"). */
+int tm_dtm_no_steps(const char *s);
+/* Data[key] of a branch request, or NULL (borrowed from r). */
+const char *tm_dtm_data_value(const Dtmgimp__DtmBranchRequest *r,
+                              const char *key);
+/* Every Data key is one of allowed (NULL-terminated), none twice; words
+ * says which for the message. */
+int tm_dtm_check_data_keys(const Dtmgimp__DtmBranchRequest *r,
+                           const char *const *allowed, const char *words,
+                           char *err, size_t errlen);
 
 #endif /* TM_DTM_MAP_H */

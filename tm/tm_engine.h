@@ -230,6 +230,21 @@ int tm_engine_abort(tm_engine_t *e, const tm_engine_req_t *rq,
  * result, answered once durable. */
 int tm_engine_start_workflow(tm_engine_t *e, const tm_engine_req_t *rq,
                              const Trellis__V1__StartWorkflowRequest *r);
+/* StartWorkflow with a head of head_mode: TM_MODE_WORKFLOW (trellis.v1's
+ * own, as tm_engine_start_workflow) or TM_MODE_DTM_WORKFLOW (DTM's
+ * PrepareWorkflow: resumed by DTM's callback). A re-run must name the
+ * same mode. */
+int tm_engine_start_workflow_as(tm_engine_t *e, const tm_engine_req_t *rq,
+                                const Trellis__V1__StartWorkflowRequest *r,
+                                tm_mode_t head_mode);
+/* One progress of a DTM workflow (its RegisterBranch): register reg (a
+ * step with no op for trellisd to call) and record rec as its forward
+ * op's result, in one write; a repeat with the same content is OK, other
+ * content ALREADY_EXISTS; only while the DTM workflow is prepared.
+ * Answers TM_ANSWER_REGISTER. */
+int tm_engine_record_progress(tm_engine_t *e, const tm_engine_req_t *rq,
+                              const Trellis__V1__RegisterBranchRequest *reg,
+                              const Trellis__V1__RecordStepRequest *rec);
 int tm_engine_prepare_message(tm_engine_t *e, const tm_engine_req_t *rq,
                               const Trellis__V1__PrepareMessageRequest *r);
 void tm_engine_subscribe(tm_engine_t *e, tm_rpc_t *rpc,

@@ -22,7 +22,9 @@
  * (reports_branch) the BranchEvent of the branch it reports. A batching
  * listener's (TransOptions.listener_batch) goes through tm_batch, which
  * sends it with other transactions' events in one call and completes each
- * op alone.
+ * op alone. A DTM workflow's resume (a kind with dtm_callback) is sent
+ * DTM's WorkflowData with the workflow's name as dtm-op
+ * (tm_dtm_workflow.h).
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tm_dtm_workflow.h"
 #include "tm_engine_impl.h"
 #include "tm_event.h"
 #include "tm_exit.h"
@@ -152,6 +155,14 @@ static size_t action_log_metadata(const tm_branch_t *br, tm_slot_t slot,
     return 2;
 }
 
+/* DTM's callback: the name as dtm-op (md[0..n) has one). */
+static void name_the_op(tm_md_t *md, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(md[i].key, "dtm-op") == 0)
+            md[i].value = name;
+}
+
 void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
 {
     tm_branch_t *br = &l->tx.branches[b];
@@ -190,6 +201,19 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
             tm_exit_oom("completion event");
         payload = event;
     }
+    char *dtm_op = NULL; /* a DTM workflow's name */
+    if (kind && kind->dtm_callback) {
+        event = tm_dtm_callback_pack(br->payload, br->payload_len, &dtm_op,
+                                     &payload_len);
+        if (!event) { /* only a corrupted store gets here */
+            apply_unsent(l, b, slot,
+                         "the workflow's stored head does not "
+                         "parse as a ResumeRequest");
+            return;
+        }
+        payload = event;
+        name_the_op(md, n, dtm_op);
+    }
     call_ctx_t *ctx = malloc(sizeof(*ctx));
     if (!ctx)
         tm_exit_oom("call context");
@@ -218,6 +242,7 @@ void tm_engine_start_call(tm_live_t *l, uint32_t b, tm_slot_t slot)
         apply_unsent(l, b, slot, err);
     }
     free(event); /* call_start copied it */
+    free(dtm_op);
 }
 
 /* One line per branch call at debug level. */

@@ -14,6 +14,12 @@
  * function's own initiator running again, or the service trellisd
  * resumed — and is answered with the durable state: status and every
  * branch with its recorded result.
+ *
+ * DTM's workflows (through the DTM service, tm_dtm_workflow.h) use the
+ * same requests with a head of their own kind (tm_kind_dtm_workflow.c)
+ * and one more: RecordProgress, which registers a step and records its
+ * result in one write, since DTM's SDK tells the TM of a step only once
+ * it ran.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +31,8 @@
 #include "tm_request.h"
 
 static tm_live_t *new_workflow(tm_engine_t *e,
-                               const Trellis__V1__StartWorkflowRequest *r)
+                               const Trellis__V1__StartWorkflowRequest *r,
+                               tm_mode_t head_mode)
 {
     tm_live_t *l = tm_live_new(e, r->gid, TM_TX_PREPARED, tm_engine_wall(e),
                                tm_engine_mono(e));
@@ -33,7 +40,7 @@ static tm_live_t *new_workflow(tm_engine_t *e,
         tm_exit_oom("workflow");
     if (!l->tx.opts.timeout_to_fail_ms)
         l->tx.opts.timeout_to_fail_ms = e->cfg.prepared_timeout_ms;
-    if (tm_request_add_workflow_head(&l->tx, r) != 0 ||
+    if (tm_request_add_workflow_head(&l->tx, r, head_mode) != 0 ||
         tm_request_add_listeners(&l->tx, r->options) != 0)
         tm_exit_oom("workflow head");
     tm_engine_fit(l);
@@ -98,10 +105,17 @@ void tm_engine_start_workflow_stored(tm_engine_t *e, tm_rpc_t *rpc,
 int tm_engine_start_workflow(tm_engine_t *e, const tm_engine_req_t *rq,
                              const Trellis__V1__StartWorkflowRequest *r)
 {
+    return tm_engine_start_workflow_as(e, rq, r, TM_MODE_WORKFLOW);
+}
+
+int tm_engine_start_workflow_as(tm_engine_t *e, const tm_engine_req_t *rq,
+                                const Trellis__V1__StartWorkflowRequest *r,
+                                tm_mode_t head_mode)
+{
     char err[512];
     if (tm_engine_refuse_if_store_failing(e, rq->rpc))
         return 0;
-    tm_live_t *fresh = new_workflow(e, r);
+    tm_live_t *fresh = new_workflow(e, r, head_mode);
     tm_engine_take_trace(e, rq->rpc, &fresh->tx);
     int again = 0;
     tm_live_t *l = NULL;
@@ -233,5 +247,79 @@ int tm_engine_record_step(tm_engine_t *e, const tm_engine_req_t *rq,
         return rc;
     tm_engine_fail_not_live(e, rq->rpc, f, r->gid, err,
                             "results are recorded only before it decides");
+    return 0;
+}
+
+/* ---- RecordProgress (DTM) ----------------------------------------------- */
+
+typedef struct {
+    const Trellis__V1__RegisterBranchRequest *reg;
+    const Trellis__V1__RecordStepRequest *rec;
+} progress_t;
+
+/* Why tx takes no new progress (NULL: it does). */
+static const char *no_progress(const tm_trans_t *tx, size_t max_branches)
+{
+    if (!tm_plan_is_workflow(tx) ||
+        tx->branches[0].mode != TM_MODE_DTM_WORKFLOW)
+        return "it is not a DTM workflow (PrepareWorkflow opens one)";
+    if (tx->status != TM_TX_PREPARED)
+        return "it has decided; progress is recorded only while it runs";
+    if (tx->n_branches >= max_branches)
+        return "it has as many branches as --max-steps allows";
+    return NULL;
+}
+
+static void progress_on(tm_live_t *l, const tm_engine_req_t *rq,
+                        const void *arg)
+{
+    const progress_t *p = arg;
+    tm_engine_t *e = l->eng;
+    tm_trans_t *tx = &l->tx;
+    int b = tm_request_find_branch(tx, p->reg->branch_id);
+    if (b >= 0) {
+        if (tm_request_same_registration(&tx->branches[b], p->reg) &&
+            same_record(&tx->branches[b].ops[TM_SLOT_FORWARD], p->rec))
+            tm_engine_answer_status(e, rq->rpc, TM_ANSWER_REGISTER, tx->gid,
+                                    tx->status, NULL);
+        else
+            tm_engine_fail(e, rq->rpc, TM_CODE_ALREADY_EXISTS,
+                           "progress %s of %s is already recorded with "
+                           "another status or data; a progress is recorded "
+                           "once",
+                           p->reg->branch_id, tx->gid);
+        return;
+    }
+    const char *why = no_progress(tx, e->cfg.limits.max_branches);
+    if (why) {
+        tm_engine_fail(e, rq->rpc, TM_CODE_FAILED_PRECONDITION,
+                       "transaction %s takes no progress %s: %s", tx->gid,
+                       p->reg->branch_id, why);
+        return;
+    }
+    if (tm_request_add_registered(tx, p->reg) != 0)
+        tm_exit_oom("progress");
+    tm_engine_fit(l);
+    b = (int)tx->n_branches - 1;
+    int64_t now = tm_engine_wall(e);
+    store_record(&tx->branches[b].ops[TM_SLOT_FORWARD], p->rec, now);
+    tm_run_op(&l->run, (size_t)b, TM_SLOT_FORWARD)->dirty = 1;
+    tx->updated_ms = now;
+    tm_engine_persist(l, 0, rq->rpc, TM_ANSWER_REGISTER);
+}
+
+int tm_engine_record_progress(tm_engine_t *e, const tm_engine_req_t *rq,
+                              const Trellis__V1__RegisterBranchRequest *reg,
+                              const Trellis__V1__RecordStepRequest *rec)
+{
+    char err[512];
+    tm_found_t f;
+    progress_t p = {reg, rec};
+    int rc = tm_engine_act_if_live(e, rq, reg->gid, 1, progress_on, &p, &f, err,
+                                   sizeof(err));
+    if (rc >= 0)
+        return rc;
+    tm_engine_fail_not_live(e, rq->rpc, f, reg->gid, err,
+                            "progress is recorded only while it runs");
     return 0;
 }

@@ -76,6 +76,11 @@ typedef struct {
      * branch is settled (tm_plan.h, "Branch listeners"); it is sent a
      * BranchEvent instead of a CompletionEvent. With after_outcome. */
     int reports_branch;
+    /* 1: the resume is DTM's workflow callback (tm_dtm_workflow.h): the
+     * head's stored ResumeRequest is sent as workflow.WorkflowData (its
+     * input) with dtm-op the workflow's name, as DTM's server calls a
+     * DTM workflow service back. With resumes. */
+    int dtm_callback;
 } tm_kind_t;
 
 /* The kind stored as mode, or NULL for a number no kind has. */

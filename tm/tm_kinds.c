@@ -16,11 +16,13 @@ extern const tm_kind_t tm_kind_msg;
 extern const tm_kind_t tm_kind_msg_check;
 extern const tm_kind_t tm_kind_event;
 extern const tm_kind_t tm_kind_branch_event;
+extern const tm_kind_t tm_kind_dtm_workflow;
 
 static const tm_kind_t *const kinds[] = {
-    &tm_kind_saga,  &tm_kind_tcc,          &tm_kind_xa,  &tm_kind_workflow,
-    &tm_kind_local, &tm_kind_hooks,        &tm_kind_msg, &tm_kind_msg_check,
-    &tm_kind_event, &tm_kind_branch_event,
+    &tm_kind_saga,         &tm_kind_tcc,          &tm_kind_xa,
+    &tm_kind_workflow,     &tm_kind_local,        &tm_kind_hooks,
+    &tm_kind_msg,          &tm_kind_msg_check,    &tm_kind_event,
+    &tm_kind_branch_event, &tm_kind_dtm_workflow,
 };
 
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))

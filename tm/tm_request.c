@@ -289,13 +289,14 @@ static int pack_resume_request(const Trellis__V1__StartWorkflowRequest *r,
 }
 
 int tm_request_add_workflow_head(tm_trans_t *tx,
-                                 const Trellis__V1__StartWorkflowRequest *r)
+                                 const Trellis__V1__StartWorkflowRequest *r,
+                                 tm_mode_t mode)
 {
     size_t idx = tx->n_branches;
     tm_branch_t *head = tm_trans_add_branch(tx);
     if (!head)
         return -1;
-    head->mode = TM_MODE_WORKFLOW;
+    head->mode = mode;
     head->initiator_driven = 1;
     if (!(head->branch_id = tm_strdup(HEAD_BRANCH_ID)) ||
         set_op(&head->ops[TM_SLOT_FORWARD], TM_KIND_RESUME, r->resume_target) !=
@@ -311,7 +312,7 @@ int tm_request_same_head(const tm_branch_t *a, const tm_branch_t *b)
 {
     const char *ta = a->ops[TM_SLOT_FORWARD].target;
     const char *tb = b->ops[TM_SLOT_FORWARD].target;
-    return a->payload_len == b->payload_len &&
+    return a->mode == b->mode && a->payload_len == b->payload_len &&
            memcmp(a->payload, b->payload, a->payload_len) == 0 && ta && tb &&
            strcmp(ta, tb) == 0;
 }

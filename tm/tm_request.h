@@ -59,12 +59,14 @@ int tm_request_find_branch(const tm_trans_t *tx, const char *branch_id);
 
 /* The registration matches branch b exactly (mode, payload, ops). */
 /* Add a workflow's head to tx (which has no branch yet): branch 0, id
- * "00", mode WORKFLOW, initiator-driven, the packed ResumeRequest (gid,
- * name, input) as payload, its one op the resume at r's resume_target.
- * Returns 0, or -1 on out of memory (tx unchanged). */
+ * "00", mode (a kind that resumes: WORKFLOW, or DTM_WORKFLOW for the DTM
+ * service's), initiator-driven, the packed ResumeRequest (gid, name,
+ * input) as payload, its one op the resume at r's resume_target. Returns
+ * 0, or -1 on out of memory (tx unchanged). */
 int tm_request_add_workflow_head(tm_trans_t *tx,
-                                 const Trellis__V1__StartWorkflowRequest *r);
-/* 1 when two heads describe the same workflow (payload and target). */
+                                 const Trellis__V1__StartWorkflowRequest *r,
+                                 tm_mode_t mode);
+/* 1 when two heads describe the same workflow (mode, payload, target). */
 int tm_request_same_head(const tm_branch_t *a, const tm_branch_t *b);
 
 /* 1 with why filled when r's branch may not be added to tx: a workflow's

@@ -53,6 +53,7 @@ typedef enum {
     TM_MODE_MSG_CHECK = 8,
     TM_MODE_EVENT = 9,
     TM_MODE_BRANCH_EVENT = 10,
+    TM_MODE_DTM_WORKFLOW = 11,
 } tm_mode_t;
 
 /* Numbered as trellis.v1.OpKind; 0 marks an unused slot. */

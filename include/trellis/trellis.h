@@ -67,6 +67,7 @@ typedef enum {
     TRELLIS_MODE_MSG_CHECK = 8, /* a message's head: its back-check */
     TRELLIS_MODE_EVENT = 9,     /* a completion listener, told last */
     TRELLIS_MODE_BRANCH_EVENT = 10, /* a branch listener, told per branch */
+    TRELLIS_MODE_DTM_WORKFLOW = 11, /* a DTM workflow's head (DTM service) */
 } trellis_mode_t;
 
 typedef enum {

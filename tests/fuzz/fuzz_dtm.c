@@ -5,9 +5,10 @@
  *
  * Input: byte 0 picks a family — JSON text, Submit, Prepare, Abort
  * (DtmRequest), RegisterBranch (DtmBranchRequest), the topic methods
- * (DtmTopicRequest) — and the rest is the JSON text or the request as a
- * gRPC frame carries it. A request first passes tm_server's check before
- * every handler (trellis_wire.h), as in fuzz_tm_request.
+ * (DtmTopicRequest), PrepareWorkflow (DtmRequest) — and the rest is the JSON
+ * text or the request as a gRPC frame carries it. A request first passes
+ * tm_server's check before every handler (trellis_wire.h), as in
+ * fuzz_tm_request.
  *
  * Invariants: a refusal always says why; a request the mapping accepts
  * becomes a trellis.v1 request whose bytes pass the same NUL check (no
@@ -23,6 +24,7 @@
 #include "fuzz_input.h"
 #include "fuzz_model.h"
 #include "tm_dtm_map.h"
+#include "tm_dtm_workflow.h"
 #include "tm_request.h"
 #include "trellis_wire.h"
 
@@ -58,8 +60,12 @@ static void require_mapped_ok(const tm_dtm_req_t *q)
                                 : q->to == TM_DTM_TO_SUBMIT  ? &q->submit.base
                                 : q->to == TM_DTM_TO_MESSAGE ? &q->message.base
                                 : q->to == TM_DTM_TO_ABORT   ? &q->abort.base
-                                                             : &q->reg.base;
+                                : q->to == TM_DTM_TO_START_WORKFLOW
+                                    ? &q->start.base
+                                    : &q->reg.base;
     fz_require_repack_checks(m);
+    if (q->to == TM_DTM_TO_PROGRESS)
+        fz_require_repack_checks(&q->record.base);
 }
 
 typedef int (*map_fn)(const Dtmgimp__DtmRequest *r, const tm_limits_t *l,
@@ -105,6 +111,11 @@ static void abort_(const uint8_t *p, size_t n)
     request(p, n, tm_dtm_map_abort);
 }
 
+static void prepare_workflow(const uint8_t *p, size_t n)
+{
+    request(p, n, tm_dtm_map_prepare_workflow);
+}
+
 static void register_branch(const uint8_t *p, size_t n)
 {
     tm_limits_t lim = fz_default_limits();
@@ -146,8 +157,8 @@ static void topic(const uint8_t *p, size_t n)
 
 typedef void (*family_fn)(const uint8_t *p, size_t n);
 
-static const family_fn families[] = {json,   submit,          prepare,
-                                     abort_, register_branch, topic};
+static const family_fn families[] = {
+    json, submit, prepare, abort_, register_branch, topic, prepare_workflow};
 static const ProtobufCMessageDescriptor *const request_types[] = {
     NULL,
     &dtmgimp__dtm_request__descriptor,
@@ -155,6 +166,7 @@ static const ProtobufCMessageDescriptor *const request_types[] = {
     &dtmgimp__dtm_request__descriptor,
     &dtmgimp__dtm_branch_request__descriptor,
     &dtmgimp__dtm_topic_request__descriptor,
+    &dtmgimp__dtm_request__descriptor,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -636,8 +636,50 @@ static void write_dtm_json(const char *name, const char *text)
     write_seed("dtm", name, &b);
 }
 
+/* A DTM workflow as its workflow SDK sends it: PrepareWorkflow, one
+ * progress, the closing Submit. */
+static void dtm_workflow_requests(void)
+{
+    Dtmgimp__DtmRequest r = DTMGIMP__DTM_REQUEST__INIT;
+    Dtmgimp__DtmRequest__ReqExtraEntry x[2] = {
+        DTMGIMP__DTM_REQUEST__REQ_EXTRA_ENTRY__INIT,
+        DTMGIMP__DTM_REQUEST__REQ_EXTRA_ENTRY__INIT};
+    Dtmgimp__DtmRequest__ReqExtraEntry *xp[] = {&x[0], &x[1]};
+    r.gid = "wf-1";
+    r.transtype = "workflow";
+    r.steps = "null";
+    r.customeddata = "{\"data\":\"aGVsbG8=\",\"name\":\"transfer\"}";
+    r.queryprepared = "127.0.0.1:7002/workflow.Workflow/Execute";
+    write_msg("dtm", "prepare-workflow", 6, &r.base);
+    x[0].key = "status";
+    x[0].value = "failed";
+    x[1].key = "rollback_reason";
+    x[1].value = "no money";
+    r.reqextra = xp;
+    r.n_reqextra = 2;
+    write_msg("dtm", "submit-workflow", 1, &r.base);
+    Dtmgimp__DtmBranchRequest b = DTMGIMP__DTM_BRANCH_REQUEST__INIT;
+    Dtmgimp__DtmBranchRequest__DataEntry d[2] = {
+        DTMGIMP__DTM_BRANCH_REQUEST__DATA_ENTRY__INIT,
+        DTMGIMP__DTM_BRANCH_REQUEST__DATA_ENTRY__INIT};
+    Dtmgimp__DtmBranchRequest__DataEntry *dp[] = {&d[0], &d[1]};
+    d[0].key = "status";
+    d[0].value = "succeed";
+    d[1].key = "op";
+    d[1].value = "action";
+    b.gid = "wf-1";
+    b.transtype = "workflow";
+    b.branchid = "01";
+    b.busipayload.data = (uint8_t *)"reply";
+    b.busipayload.len = 5;
+    b.data = dp;
+    b.n_data = 2;
+    write_msg("dtm", "register-workflow", 4, &b.base);
+}
+
 /* DTM's requests as its Go SDK sends them (fuzz_dtm: selector byte 0
- * JSON, 1 Submit, 2 Prepare, 3 Abort, 4 RegisterBranch, 5 topics). */
+ * JSON, 1 Submit, 2 Prepare, 3 Abort, 4 RegisterBranch, 5 topics, 6
+ * PrepareWorkflow). */
 static void dtm_requests(void)
 {
     const char *steps =
@@ -700,6 +742,7 @@ static void dtm_requests(void)
     t.url = "127.0.0.1:7001/p.S/Action";
     t.remark = "stock";
     write_msg("dtm", "subscribe", 5, &t.base);
+    dtm_workflow_requests();
 }
 
 int main(int argc, char **argv)

@@ -309,8 +309,10 @@ static void test_bad_input(void **state)
     idtm_run(t, "INVALID_ARGUMENT", "--words=contains a NUL", "raw", "Submit",
              "{\"Gid\":\"dtm-nul\\u0000x\",\"TransType\":\"saga\"}", NULL);
     assert_unknown(t, "dtm-nul");
-    /* DTM's workflows are not served: said, not guessed. */
-    idtm_run(t, "UNIMPLEMENTED", "--words=workflow", "raw", "PrepareWorkflow",
+    /* A workflow without its callback (test_dtm_workflow.c has the
+     * rest). */
+    idtm_run(t, "INVALID_ARGUMENT", "--words=QueryPrepared", "raw",
+             "PrepareWorkflow",
              "{\"Gid\":\"dtm-wf\",\"TransType\":\"workflow\"}", NULL);
     assert_unknown(t, "dtm-wf");
     /* RegisterBranch of a transaction nobody prepared. */

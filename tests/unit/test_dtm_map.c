@@ -470,28 +470,17 @@ static void test_register_branch(void **state)
     tm_dtm_req_free(&m);
 }
 
-/* DTM's workflows are not served: every request of one says so. */
-static void test_workflow_refused(void **state)
+/* Prepare of a workflow: a DTM workflow opens with PrepareWorkflow
+ * (tests/unit/test_dtm_workflow.c has the rest of workflows). */
+static void test_workflow_prepare_refused(void **state)
 {
     (void)state;
     req_t q;
     tm_dtm_req_t m;
     req_init(&q, "workflow", "", 0);
-    assert_int_equal(tm_dtm_map_submit(&q.r, &lim, &m, err, sizeof(err)),
-                     TM_DTM_UNSUPPORTED);
-    assert_words("Submit of a workflow");
-    tm_dtm_req_free(&m);
     assert_int_equal(tm_dtm_map_prepare(&q.r, &lim, &m, err, sizeof(err)),
                      TM_DTM_UNSUPPORTED);
-    tm_dtm_req_free(&m);
-    assert_int_equal(tm_dtm_map_abort(&q.r, &lim, &m, err, sizeof(err)),
-                     TM_DTM_UNSUPPORTED);
-    tm_dtm_req_free(&m);
-    branch_t b;
-    branch_init(&b, "workflow", "op", "action", "status", "succeed");
-    assert_int_equal(tm_dtm_map_register(&b.r, &lim, &m, err, sizeof(err)),
-                     TM_DTM_UNSUPPORTED);
-    assert_words("RegisterBranch of a workflow");
+    assert_words("PrepareWorkflow");
     tm_dtm_req_free(&m);
 }
 
@@ -546,7 +535,7 @@ int main(void)
         cmocka_unit_test(test_msg_refused),
         cmocka_unit_test(test_tcc_and_xa),
         cmocka_unit_test(test_register_branch),
-        cmocka_unit_test(test_workflow_refused),
+        cmocka_unit_test(test_workflow_prepare_refused),
         cmocka_unit_test(test_topics),
         cmocka_unit_test(test_status_names),
     };
