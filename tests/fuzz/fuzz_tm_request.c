@@ -232,8 +232,10 @@ static void start_workflow(const uint8_t *req, size_t len)
         goto out;
     tm_trans_t *tx = tm_trans_new(r->gid, TM_TX_PREPARED, FZ_NOW_MS);
     tm_trans_t *again = tm_trans_new(r->gid, TM_TX_PREPARED, FZ_NOW_MS);
-    fz_require(tx && again && tm_request_add_workflow_head(tx, r) == 0 &&
-                   tm_request_add_workflow_head(again, r) == 0,
+    fz_require(tx && again &&
+                   tm_request_add_workflow_head(tx, r, TM_MODE_WORKFLOW) == 0 &&
+                   tm_request_add_workflow_head(again, r, TM_MODE_WORKFLOW) ==
+                       0,
                "out of memory building a workflow");
     fz_require(tm_plan_is_workflow(tx), "a started workflow is not one");
     fz_require(tm_request_same_head(&tx->branches[0], &again->branches[0]),
