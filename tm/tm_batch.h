@@ -17,9 +17,13 @@
  * failed event may travel in another batch next time; the listener's
  * barrier, keyed by each event's gid and branch id, makes that safe).
  *
- * Threading: one mutex, a leaf — nothing else is taken while it is held,
- * and no completion runs under it (the engine calls tm_batch_send under a
- * transaction's lock; the completions take that lock).
+ * Threading: one mutex. While it is held only a batch call is started
+ * (the caller's channel-cache lock, taken inside, is the one lock below
+ * it) and no completion runs: the engine calls tm_batch_send under a
+ * transaction's lock, and the completions, which take that lock, run
+ * after the mutex is released. Queues are kept for the process's life,
+ * one per (listener, batch size) ever used: a few, since listeners are
+ * allowlisted targets.
  */
 #ifndef TM_BATCH_H
 #define TM_BATCH_H
