@@ -120,9 +120,9 @@ static void hand_to_callbacks(tm_store_t *s, tm_write_t *group)
     pthread_mutex_unlock(&s->qmu);
 }
 
-/* The callback thread (engines whose commit waits on a server): runs the
- * callbacks of committed groups in queue order while the store thread
- * already sends the next group. */
+/* The callback thread (engines whose commit waits on a disk or a server):
+ * runs the callbacks of committed groups in queue order while the store
+ * thread already commits the next group. */
 static void *callback_thread_main(void *arg)
 {
     tm_store_t *s = arg;
@@ -217,10 +217,10 @@ static void commit_until_durable(tm_store_t *s, tm_write_t *group)
 }
 
 /* Take what is queued, commit it as one group, then run the group's
- * callbacks in queue order — here (SQLite: handing them to another thread
- * was measured, no gain on two cores), or on the callback thread when the
- * engine asks for it (MySQL: the next group's round trips then overlap
- * this group's callbacks). */
+ * callbacks in queue order — on the callback thread when the engine asks
+ * for it (both engines do: the next group's statements, fsync or round
+ * trips then overlap this group's callbacks, which start the next calls),
+ * or here. */
 static void *store_thread_main(void *arg)
 {
     tm_store_t *s = arg;

@@ -150,7 +150,8 @@ typedef struct {
      * already stopped). */
     void (*close)(tm_store_t *s);
     /* 1: run write callbacks on a thread of their own, so the next group's
-     * commit overlaps them (for an engine whose commit waits on a server). */
+     * commit overlaps them (for an engine whose commit waits on a disk or a
+     * server: SQLite's fsync, MySQL's round trips). */
     int callbacks_on_own_thread;
 } tm_store_ops_t;
 
