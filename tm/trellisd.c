@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tm_exit.h"
+#include "tm_absl.h"
 #include "tm_api.h"
 #include "tm_caller.h"
 #include "tm_engine_env.h"
@@ -176,6 +177,7 @@ static void tell_service_manager(const char *state)
 
 int main(int argc, char **argv)
 {
+    tm_absl_no_deadlock_detection();
     tm_config_t cfg;
     char err[1024];
     tm_config_default(&cfg);
