@@ -40,7 +40,7 @@ static const flag_t flags[] = {
     {"--port-file", F_STRING, CFG_OFF(port_file), 1024, 0, 0,
      "write the bound port here once serving (for scripts and tests)"},
     {"--threads", F_INT, CFG_OFF(threads), 0, 0, 256,
-     "completion-queue threads (default: one per core)"},
+     "completion-queue threads (default: one per core but one, at least one)"},
     {"--retry-interval-ms", F_U32, CFG_OFF(engine.retry_interval_ms), 0, 1,
      3600000, "default retry interval after ONGOING; backoff base (1000)"},
     {"--request-timeout-ms", F_U32, CFG_OFF(engine.request_timeout_ms), 0, 1,
