@@ -33,7 +33,7 @@ test-sanitize: deps
 # libFuzzer targets (tests/fuzz), built with clang in build-fuzz; each runs
 # FUZZ_SECONDS over its corpus (README, "Fuzzing").
 fuzz: deps
-	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRELLIS_FUZZ=ON >/dev/null
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRELLIS_FUZZ=ON >/dev/null
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_all
 	bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 

@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libgrpc-dev libprotobuf-c-dev
       protobuf-c-compiler libsqlite3-dev libcmocka-dev libmariadb-dev
       mariadb-server libmicrohttpd-dev clang libclang-rt-14-dev openssl
-      python3-grpcio python3-grpc-tools chromium)
+      python3-grpcio python3-grpc-tools chromium libtcmalloc-minimal4)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
