@@ -5,9 +5,12 @@
  *
  * Connections:
  *  - the writer, used only by the store thread. A group of writes costs two
- *    round trips: (1) the inserts and the fenced header updates, whose
- *    per-statement row counts say which transactions this node still owns;
- *    (2) the branch and op rows of the owned ones, and COMMIT. If the
+ *    round trips: (1) its statements, a few multi-row ones, betting that
+ *    this node still owns every transaction and that no insert finds its
+ *    gid stored (tm_store_mysql_batch.c); (2) COMMIT. When the bet is lost
+ *    the group is rolled back and applied write by write, also in two
+ *    round trips: the inserts and fenced header updates, whose row counts
+ *    say which writes apply, then the rows of those and COMMIT. If the
  *    connection fails the group is applied again on a new connection; every
  *    statement is idempotent, so a commit whose answer was lost is harmless.
  *  - a few readers (peek, get, list, subscriptions), each under its own

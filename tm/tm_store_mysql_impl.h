@@ -10,6 +10,8 @@
  *  - tm_store_mysql_conn.c: the SQL text buffer, sessions, running SQL,
  *    the schema (create, upgrade), the node lock, the packet limit;
  *  - tm_store_mysql_write.c: group commit on the writer (store thread);
+ *  - tm_store_mysql_batch.c: a group's statements in one round trip, when
+ *    nothing of it is refused (store thread);
  *  - tm_store_mysql_read.c: the readers (peek, get, list, load unfinished);
  *  - tm_store_mysql_topics.c: subscriptions, on the readers;
  *  - tm_store_mysql_lease.c: the lease thread (renewals, claims, retention)
@@ -140,6 +142,27 @@ void my_sleep_ms(int64_t ms);
 
 int my_commit_group(tm_store_t *store, tm_write_t *group, int retry, char *err,
                     size_t errlen);
+/* What the write-by-write path and the one-round-trip path share: running
+ * the writer's SQL (refusing what exceeds the packet limit: m->oversize),
+ * the head of the header INSERT and one row of it, and the branch and op
+ * rows of the writes whose headers applied, appended to b (sending what is
+ * built first when it grows large, if may_send; 0, or -1 when a send
+ * failed). */
+int my_writer_run(my_store_t *m, const my_sql_t *b, uint64_t *counts, int max);
+extern const char *const my_trans_insert_head;
+void my_append_insert_values(my_sql_t *b, const my_store_t *m,
+                             const tm_write_t *w);
+int my_append_rows(my_store_t *m, my_sql_t *b, tm_write_t *group, int may_send);
+
+/* ---- a group in one round trip (tm_store_mysql_batch.c) --------------- */
+
+/* Apply the n writes of group on the writer (not committed) in one round
+ * trip of multi-row statements, betting that every header applies.
+ * Returns 0 when it won (every write DONE; the caller commits), 1 when it
+ * lost or the group does not fit one round trip (nothing of it applied;
+ * take the write-by-write path), -1 on an error (the connection's error
+ * tells why). */
+int my_apply_group_at_once(my_store_t *m, tm_write_t *group, size_t n);
 uint32_t my_max_payload(tm_store_t *store, char *why, size_t len);
 
 /* ---- reads (tm_store_mysql_read.c), any thread ------------------------ */

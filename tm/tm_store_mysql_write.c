@@ -1,12 +1,17 @@
 /*
  * tm_store_mysql_write: group commit on the writer connection (store
- * thread only). A group costs two round trips: (1) the inserts and the
- * fenced header updates, whose per-statement row counts say which
- * transactions this node still owns; (2) the branch and op rows of the
- * owned ones, and COMMIT. If the connection fails the group is applied
- * again on a new connection; every statement is idempotent, so a commit
- * whose answer was lost is harmless. A group the database refuses for good
- * is applied write by write, so only the write it cannot take fails.
+ * thread only). A group first goes as one round trip of multi-row
+ * statements that bets every header applies (tm_store_mysql_batch.c),
+ * then COMMIT. When the bet is lost (an insert finds its gid stored, an
+ * update finds the transaction owned by another node or final), and on
+ * every retry, it goes write by write, also in two round trips: (1) the
+ * inserts and the fenced header updates, whose per-statement row counts
+ * say which transactions this node still owns; (2) the branch and op rows
+ * of the owned ones, and COMMIT. If the connection fails the group is
+ * applied again on a new connection; every statement is idempotent, so a
+ * commit whose answer was lost is harmless. A group the database refuses
+ * for good is applied write by write, so only the write it cannot take
+ * fails.
  */
 #include "tm_log.h"
 #include "tm_metrics.h"
@@ -26,8 +31,7 @@
 /* my_run on the writer, unless the statements are larger than the server
  * takes: it would answer by closing the connection ("gone away", which
  * looks like an outage), so they are not sent and m->oversize says so. */
-static int writer_run(my_store_t *m, const my_sql_t *b, uint64_t *counts,
-                      int max)
+int my_writer_run(my_store_t *m, const my_sql_t *b, uint64_t *counts, int max)
 {
     if (b->len > m->packet_bytes) {
         m->oversize = b->len;
@@ -36,8 +40,8 @@ static int writer_run(my_store_t *m, const my_sql_t *b, uint64_t *counts,
     return my_run(m->wdb, b->p, b->len, counts, max);
 }
 
-static void append_insert_values(my_sql_t *b, const my_store_t *m,
-                                 const tm_write_t *w)
+void my_append_insert_values(my_sql_t *b, const my_store_t *m,
+                             const tm_write_t *w)
 {
     my_sql_printf(b, "(");
     my_sql_str(b, w->gid);
@@ -110,13 +114,15 @@ static int own_earlier_insert(my_store_t *m, const tm_write_t *w)
     return own;
 }
 
+const char *const my_trans_insert_head =
+    "INSERT IGNORE INTO trellis_trans (gid, status, created_ms,"
+    " updated_ms, finished_ms, reason, submit_hash, options,"
+    " owner, lease_ms, origin) VALUES ";
+
 static void append_insert(my_sql_t *b, const my_store_t *m, const tm_write_t *w)
 {
-    my_sql_printf(b,
-                  "INSERT IGNORE INTO trellis_trans (gid, status, created_ms,"
-                  " updated_ms, finished_ms, reason, submit_hash, options,"
-                  " owner, lease_ms, origin) VALUES ");
-    append_insert_values(b, m, w);
+    my_sql_printf(b, "%s", my_trans_insert_head);
+    my_append_insert_values(b, m, w);
     my_sql_printf(b, ";");
 }
 
@@ -131,7 +137,7 @@ static int run_header_chunk(my_store_t *m, tm_write_t *first,
     if (!counts)
         return -1;
     int rc =
-        writer_run(m, b, counts, (int)count + 1) == (int)count + 1 ? 0 : -1;
+        my_writer_run(m, b, counts, (int)count + 1) == (int)count + 1 ? 0 : -1;
     size_t i = 1;
     for (tm_write_t *w = first; rc == 0 && w != end; w = w->next, i++) {
         w->result = TM_WRITE_DONE;
@@ -266,16 +272,18 @@ static int send_built(my_store_t *m, my_sql_t *b, int *open_rows,
         my_sql_printf(b, "%s", tail);
         *open_rows = 0;
     }
-    int rc = writer_run(m, b, NULL, 0) < 0 ? -1 : 0;
+    int rc = my_writer_run(m, b, NULL, 0) < 0 ? -1 : 0;
     my_sql_reset(b);
     return rc;
 }
 
-/* Send the statements built so far when they grew large. */
+/* Send the statements built so far when they grew large (may_send). */
 static int flush_if_large(my_store_t *m, my_sql_t *b, int *open_rows,
-                          const char *tail)
+                          const char *tail, int may_send)
 {
-    return b->len < m->flush_bytes ? 0 : send_built(m, b, open_rows, tail);
+    if (!may_send || b->len < m->flush_bytes)
+        return 0;
+    return send_built(m, b, open_rows, tail);
 }
 
 static size_t str_len(const char *s)
@@ -302,14 +310,76 @@ static size_t op_row_bytes(const char *gid, const tm_w_op_t *o)
 }
 
 /* Before a row of row_bytes: when it would carry what is built past the
- * server's packet limit, send that first, so a large row goes in a
- * statement of its own. */
+ * server's packet limit, send that first (may_send), so a large row goes
+ * in a statement of its own. */
 static int make_room(my_store_t *m, my_sql_t *b, int *open_rows,
-                     const char *tail, size_t row_bytes)
+                     const char *tail, size_t row_bytes, int may_send)
 {
-    if (b->len == 0 || b->len + row_bytes + PACKET_SLACK < m->packet_bytes)
+    if (!may_send || b->len == 0 ||
+        b->len + row_bytes + PACKET_SLACK < m->packet_bytes)
         return 0;
     return send_built(m, b, open_rows, tail);
+}
+
+/* Append the branch rows of the writes whose headers applied. */
+static int append_branch_rows(my_store_t *m, my_sql_t *b, tm_write_t *group,
+                              int any_refused, int may_send)
+{
+    int open_rows = 0;
+    for (tm_write_t *w = group; w; w = w->next) {
+        if (any_refused && copy_refused(group, w))
+            continue;
+        for (size_t i = 0; i < w->n_branches; i++) {
+            size_t row = branch_row_bytes(w->gid, &w->branches[i]);
+            if (make_room(m, b, &open_rows, branch_insert_tail, row,
+                          may_send) != 0)
+                return -1;
+            my_sql_printf(b, open_rows ? "," : "%s", branch_insert_head);
+            open_rows = 1;
+            append_branch_values(b, w->gid, &w->branches[i]);
+            if (flush_if_large(m, b, &open_rows, branch_insert_tail,
+                               may_send) != 0)
+                return -1;
+        }
+    }
+    if (open_rows)
+        my_sql_printf(b, "%s", branch_insert_tail);
+    return 0;
+}
+
+/* Append the op rows of the writes whose headers applied. */
+static int append_op_rows(my_store_t *m, my_sql_t *b, tm_write_t *group,
+                          int any_refused, int may_send)
+{
+    int open_rows = 0;
+    for (tm_write_t *w = group; w; w = w->next) {
+        if (any_refused && copy_refused(group, w))
+            continue;
+        for (size_t i = 0; i < w->n_ops; i++) {
+            size_t row = op_row_bytes(w->gid, &w->ops[i]);
+            if (make_room(m, b, &open_rows, op_insert_tail, row, may_send) != 0)
+                return -1;
+            my_sql_printf(b, open_rows ? "," : "%s", op_insert_head);
+            open_rows = 1;
+            append_op_values(b, w->gid, &w->ops[i]);
+            if (flush_if_large(m, b, &open_rows, op_insert_tail, may_send) != 0)
+                return -1;
+        }
+    }
+    if (open_rows)
+        my_sql_printf(b, "%s", op_insert_tail);
+    return 0;
+}
+
+int my_append_rows(my_store_t *m, my_sql_t *b, tm_write_t *group, int may_send)
+{
+    int any_refused = 0;
+    for (tm_write_t *w = group; w && !any_refused; w = w->next)
+        any_refused = refused(w);
+    if (append_branch_rows(m, b, group, any_refused, may_send) != 0 ||
+        append_op_rows(m, b, group, any_refused, may_send) != 0)
+        return -1;
+    return 0;
 }
 
 /* Round trip 2 (more for very large groups): branch and op rows of the
@@ -318,45 +388,10 @@ static int apply_rows_and_commit(my_store_t *m, tm_write_t *group)
 {
     my_sql_t *b = &m->wsql;
     my_sql_reset(b);
-    int open_rows = 0;
-    int any_refused = 0;
-    for (tm_write_t *w = group; w && !any_refused; w = w->next)
-        any_refused = refused(w);
-    for (tm_write_t *w = group; w; w = w->next) {
-        if (any_refused && copy_refused(group, w))
-            continue;
-        for (size_t i = 0; i < w->n_branches; i++) {
-            size_t row = branch_row_bytes(w->gid, &w->branches[i]);
-            if (make_room(m, b, &open_rows, branch_insert_tail, row) != 0)
-                return -1;
-            my_sql_printf(b, open_rows ? "," : "%s", branch_insert_head);
-            open_rows = 1;
-            append_branch_values(b, w->gid, &w->branches[i]);
-            if (flush_if_large(m, b, &open_rows, branch_insert_tail) != 0)
-                return -1;
-        }
-    }
-    if (open_rows)
-        my_sql_printf(b, "%s", branch_insert_tail);
-    open_rows = 0;
-    for (tm_write_t *w = group; w; w = w->next) {
-        if (any_refused && copy_refused(group, w))
-            continue;
-        for (size_t i = 0; i < w->n_ops; i++) {
-            size_t row = op_row_bytes(w->gid, &w->ops[i]);
-            if (make_room(m, b, &open_rows, op_insert_tail, row) != 0)
-                return -1;
-            my_sql_printf(b, open_rows ? "," : "%s", op_insert_head);
-            open_rows = 1;
-            append_op_values(b, w->gid, &w->ops[i]);
-            if (flush_if_large(m, b, &open_rows, op_insert_tail) != 0)
-                return -1;
-        }
-    }
-    if (open_rows)
-        my_sql_printf(b, "%s", op_insert_tail);
+    if (my_append_rows(m, b, group, 1) != 0)
+        return -1;
     my_sql_printf(b, "COMMIT");
-    return writer_run(m, b, NULL, 0) < 0 ? -1 : 0;
+    return my_writer_run(m, b, NULL, 0) < 0 ? -1 : 0;
 }
 
 static void reconnect_writer(my_store_t *m)
@@ -410,7 +445,15 @@ static unsigned commit_until_done(my_store_t *m, tm_write_t *group, size_t n,
     for (int attempt = 0;; attempt++) {
         if (!m->wdb)
             reconnect_writer(m);
-        if (apply_headers(m, group, attempt > 0 || retried) == 0 &&
+        /* Nearly always one round trip and a COMMIT; write by write when
+         * a write is refused, and after a failure (an earlier attempt may
+         * have committed: its inserts find their rows). */
+        int at_once =
+            attempt == 0 && !retried ? my_apply_group_at_once(m, group, n) : 1;
+        if (at_once == 0 && my_exec(m->wdb, "COMMIT") == 0)
+            return 0;
+        if (at_once == 1 &&
+            apply_headers(m, group, attempt > 0 || retried) == 0 &&
             apply_rows_and_commit(m, group) == 0)
             return 0;
         unsigned code = mysql_errno(m->wdb);

@@ -602,6 +602,132 @@ static void test_item8_oversize_write_fails_alone(void **state)
                      0);
 }
 
+/* ---- issue 19: a group in one round trip --------------------------------- */
+
+static tm_write_result_t batch_result[64];
+
+static void note_batch(void *arg, tm_write_result_t r)
+{
+    batch_result[(intptr_t)arg] = r;
+}
+
+static long long global_status(MYSQL *c, const char *name)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SHOW GLOBAL STATUS LIKE '%s'", name);
+    assert_int_equal(mysql_query(c, sql), 0);
+    MYSQL_RES *r = mysql_store_result(c);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    assert_non_null(row);
+    long long v = atoll(row[1]);
+    mysql_free_result(r);
+    return v;
+}
+
+static long long header_statements(MYSQL *c)
+{
+    return global_status(c, "Com_insert") + global_status(c, "Com_update");
+}
+
+/* The fenced multi-row UPDATE of tm_store_mysql_batch.c reads its rows by
+ * primary key (point ranges), never by scanning: checked with EXPLAIN on a
+ * table of some thousands of rows. */
+static void assert_update_uses_primary_key(MYSQL *root)
+{
+    smy_run_sql(root,
+                "INSERT IGNORE INTO st_batch.trellis_trans (gid, status,"
+                " created_ms, updated_ms, owner) SELECT CONCAT('filler-',"
+                " seq), 5, seq, seq, 'node-a' FROM st_batch.seq_1_to_5000");
+    smy_run_sql(root, "ANALYZE TABLE st_batch.trellis_trans");
+    mysql_free_result(mysql_store_result(root));
+    smy_run_sql(root,
+                "EXPLAIN UPDATE st_batch.trellis_trans SET status=CASE gid"
+                " WHEN 'batch-1' THEN 2 WHEN 'batch-2' THEN 2 END"
+                " WHERE owner='node-a' AND ((gid='batch-1' AND generation=0"
+                " AND (status < 4 OR (status=2 AND updated_ms=5))) OR"
+                " (gid='batch-2' AND generation=0 AND (status < 4 OR"
+                " (status=2 AND updated_ms=5))))");
+    MYSQL_RES *res = mysql_store_result(root);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    assert_non_null(row); /* id, select_type, table, type, keys, key, ... */
+    printf("[ plan ]   type=%s key=%s rows=%s\n", row[3], row[5], row[8]);
+    assert_string_equal(row[3], "range");
+    assert_string_equal(row[5], "PRIMARY");
+    mysql_free_result(res);
+}
+
+/* Groups go as a few multi-row statements when nothing is refused; a
+ * transaction's two writes in one group apply in order; a refused write
+ * (a stale copy: LOST) sends its group the per-write way, and the others
+ * of that group still commit. */
+static void test_issue19_group_in_one_round_trip(void **state)
+{
+    (void)state;
+    enum { N = 24 };
+    tm_store_t *s = smy_must_open("st_batch", "node-a", 5000);
+    MYSQL *root = smy_root_session();
+    tm_trans_t *txs[N];
+    long long before = header_statements(root);
+    for (int i = 0; i < N; i++) {
+        char gid[32];
+        snprintf(gid, sizeof gid, "batch-%d", i);
+        txs[i] = smy_saga(gid, 1000 + i);
+        tm_store_queue(s, tm_write_capture_all(txs[i], 1), note_batch,
+                       (void *)(intptr_t)i);
+    }
+    tm_store_flush(s);
+    long long stmts = header_statements(root) - before;
+    tm_store_stats_t stats;
+    tm_store_stats(s, &stats);
+    printf("[ cost ]   %d inserts: %lld INSERT/UPDATE statements in %llu "
+           "commits\n",
+           N, stmts, (unsigned long long)stats.commits);
+    /* per group: one header INSERT, branch and op rows (and a lease
+     * renewal or two of the lease thread's) — never one per write */
+    assert_true(stmts <= 3 * (long long)stats.commits + 2);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(batch_result[i], TM_WRITE_DONE);
+
+    /* Two updates of every transaction back to back, a stale copy among
+     * them. */
+    tm_trans_t *stale = smy_saga("batch-3", 1003);
+    stale->generation = 7;
+    stale->status = TM_TX_FAILED;
+    for (int i = 0; i < N; i++) {
+        txs[i]->status = TM_TX_ABORTING;
+        txs[i]->updated_ms = 2000;
+        txs[i]->submit_hash = 0xf000000000000001ull + (uint64_t)i;
+        tm_store_queue(s, tm_write_capture_all(txs[i], 0), note_batch,
+                       (void *)(intptr_t)i);
+        if (i == N / 2)
+            tm_store_queue(s, tm_write_capture_all(stale, 0), note_batch,
+                           (void *)(intptr_t)(2 * N));
+        txs[i]->status = TM_TX_SUCCEEDED;
+        txs[i]->updated_ms = txs[i]->finished_ms = 3000;
+        tm_store_queue(s, tm_write_capture_all(txs[i], 0), note_batch,
+                       (void *)(intptr_t)(N + i));
+    }
+    tm_store_flush(s);
+    assert_int_equal(batch_result[2 * N], TM_WRITE_LOST);
+    char err[256];
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(batch_result[i], TM_WRITE_DONE);
+        assert_int_equal(batch_result[N + i], TM_WRITE_DONE);
+        tm_tx_status_t st;
+        uint64_t hash;
+        assert_int_equal(
+            tm_store_peek(s, txs[i]->gid, &st, &hash, err, sizeof err), 1);
+        assert_int_equal(st, TM_TX_SUCCEEDED);
+        assert_true(hash == txs[i]->submit_hash); /* above 2^63 */
+    }
+    assert_update_uses_primary_key(root);
+    mysql_close(root);
+    tm_store_close(s);
+    for (int i = 0; i < N; i++)
+        tm_trans_free(txs[i]);
+    tm_trans_free(stale);
+}
+
 static int start(void **state)
 {
     (void)state;
@@ -628,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_item8_oversize_write_fails_alone),
         cmocka_unit_test(test_recorded_results_round_trip),
         cmocka_unit_test(test_subscriptions_shared_by_nodes),
+        cmocka_unit_test(test_issue19_group_in_one_round_trip),
     };
     return cmocka_run_group_tests(tests, start, stop);
 }
