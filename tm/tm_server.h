@@ -41,10 +41,10 @@ typedef struct tm_rpc tm_rpc_t;
 typedef void (*tm_method_fn)(tm_rpc_t *rpc, const uint8_t *req, size_t len,
                              void *user);
 
-/* n_threads 0: one per core but one (at least one). max_message: largest request accepted.
- * *out lives until the process exits: trellisd leaves with _exit after
- * tm_server_stop_accepting, never tearing down queues that live calls may
- * still complete on (trellisd.c), so there is no destroy. */
+/* n_threads 0: one per core but one (at least one). max_message: largest
+ * request accepted. *out lives until the process exits: trellisd leaves with
+ * _exit after tm_server_stop_accepting, never tearing down queues that live
+ * calls may still complete on (trellisd.c), so there is no destroy. */
 int tm_server_new(int n_threads, size_t max_message, tm_server_t **out,
                   char *err, size_t errlen);
 
