@@ -111,6 +111,10 @@ static int start_node(bench_env_t *e, const bench_env_opts_t *o, int i)
         args[n++] = "--threads";
         args[n++] = threads;
     }
+    if (o->tm_config) {
+        args[n++] = "--config";
+        args[n++] = o->tm_config;
+    }
     args[n] = NULL;
     e->tm_srv[i] = harness_tm_start(e->h, NODE_NAME[i], n ? args : NULL);
     if (!e->tm_srv[i])

@@ -27,6 +27,10 @@ typedef struct {
     int part_threads;
     int nodes; /* trellisd processes: 1, or 2 with TRELLIS_TEST_STORE=mysql
                   (the second on the first one's database); 0: 1 */
+    /* trellisd --config FILE for every node started here, or NULL. The
+     * file is read again at each restart, so a run can change settings
+     * between restarts by rewriting it (mode scale). */
+    const char *tm_config;
 } bench_env_opts_t;
 
 #define BENCH_MAX_NODES 2

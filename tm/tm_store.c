@@ -49,6 +49,7 @@ void tm_store_count(tm_store_t *s, tm_store_stat_t which, uint64_t n)
         break;
     case TM_STAT_PURGED:
         s->stats.purged += n;
+        tm_metrics_purged_add(n);
         break;
     case TM_STAT_RECONNECTS:
         s->stats.reconnects += n;

@@ -471,7 +471,7 @@ static void test_schema_upgrade_from_version_1(void **state)
     tm_store_flush(s);
     tm_trans_free(got);
     tm_store_close(s);
-    assert_string_equal(stored_version(version), "4");
+    assert_string_equal(stored_version(version), "5");
 
     /* reopened: no second upgrade, the rows as written */
     if (open_store(&s, err, sizeof(err)) != 0)
@@ -508,7 +508,7 @@ static void test_schema_upgrade_from_version_3(void **state)
     tm_store_t *s;
     if (open_store(&s, err, sizeof(err)) != 0)
         fail_msg("open: %s", err);
-    assert_string_equal(stored_version(version), "4");
+    assert_string_equal(stored_version(version), "5");
     tm_trans_t *tx = NULL;
     assert_int_equal(tm_store_get(s, "old-1", &tx, err, sizeof(err)), 1);
     assert_int_equal(tx->branches[0].pivot, 0);
@@ -540,7 +540,7 @@ static void test_schema_upgrade_from_version_3(void **state)
     assert_int_equal(tx->branches[0].pivot, 1);
     tm_trans_free(tx);
     tm_store_close(s);
-    assert_string_equal(stored_version(version), "4");
+    assert_string_equal(stored_version(version), "5");
 }
 
 /* Schema version 2 (a recorded result, no topics) upgrades to 3: the
@@ -557,7 +557,7 @@ static void test_schema_upgrade_from_version_2(void **state)
     tm_store_t *s;
     if (open_store(&s, err, sizeof(err)) != 0)
         fail_msg("open: %s", err);
-    assert_string_equal(stored_version(version), "4");
+    assert_string_equal(stored_version(version), "5");
     tm_trans_t *tx = NULL;
     assert_int_equal(tm_store_get(s, "old-1", &tx, err, sizeof(err)), 1);
     assert_int_equal(tx->submit_hash, 9);
@@ -570,7 +570,108 @@ static void test_schema_upgrade_from_version_2(void **state)
     assert_string_equal(tcheck_store_text(s, got, sizeof(got)),
                         "t h:1/p.S/A r 5\n");
     tm_store_close(s);
-    assert_string_equal(stored_version(version), "4");
+    assert_string_equal(stored_version(version), "5");
+}
+
+/* 1 when the test's trellis.db has an index named name, else 0. */
+static int has_index(const char *name)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/trellis.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT COUNT(*) FROM sqlite_master"
+                                        " WHERE type='index' AND name=?",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* The gids of a List of f, one page of limit after another, joined by
+ * spaces into out[len]. */
+static const char *list_all_pages(tm_store_t *s, tm_store_filter_t f,
+                                  char *out, size_t len)
+{
+    char err[256], cursor[TM_GID_MAX + 1];
+    size_t at = 0;
+    out[0] = '\0';
+    for (;;) {
+        tm_trans_t **items;
+        size_t n;
+        assert_int_equal(tm_store_list(s, &f, &items, &n, err, sizeof(err)),
+                         0);
+        for (size_t i = 0; i < n; i++) {
+            at += (size_t)snprintf(out + at, len - at, "%s%s", at ? " " : "",
+                                   items[i]->gid);
+            f.after_created_ms = items[i]->created_ms;
+            snprintf(cursor, sizeof(cursor), "%s", items[i]->gid);
+            f.after_gid = cursor;
+            tm_trans_free(items[i]);
+        }
+        free(items);
+        if (n < f.limit)
+            return out;
+    }
+}
+
+static void count_unfinished(tm_trans_t *tx, void *arg)
+{
+    (*(int *)arg)++;
+    tm_trans_free(tx);
+}
+
+/* Schema version 4 (the partial index trans_unfinished) upgrades to 5:
+ * trans_by_status in its place; a List by status pages through it in
+ * creation order (ties by gid), and the unfinished ones still load. */
+static void test_schema_upgrade_from_version_4(void **state)
+{
+    (void)state;
+    char err[256], version[32], got[256];
+    tm_store_t *s;
+    assert_int_equal(open_store(&s, err, sizeof(err)), 0);
+    static const char *const gids[] = {"S0", "S1", "S2", "S3",
+                                       "S4", "S5", "S6"};
+    for (int i = 0; i < 7; i++) {
+        /* S1 and S2 created at once: the cursor's tie goes by gid */
+        tm_trans_t *tx = two_step_saga(gids[i], 500 + i - (i == 2));
+        tx->status = i % 3 ? TM_TX_SUCCEEDED : TM_TX_SUBMITTED;
+        tm_store_queue(s, tm_write_capture_all(tx, 1), NULL, NULL);
+        tm_trans_free(tx);
+    }
+    tm_store_flush(s);
+    tm_store_close(s);
+    sql_on_file("DROP INDEX trans_by_status;"
+                "CREATE INDEX trans_unfinished ON trans(status)"
+                " WHERE status < 4;"
+                "UPDATE meta SET value='4' WHERE key='schema';");
+    if (open_store(&s, err, sizeof(err)) != 0)
+        fail_msg("open: %s", err);
+    assert_string_equal(stored_version(version), "5");
+    assert_int_equal(has_index("trans_by_status"), 1);
+    assert_int_equal(has_index("trans_unfinished"), 0);
+    tm_store_filter_t f = {.status = TM_TX_SUCCEEDED, .limit = 2};
+    assert_string_equal(list_all_pages(s, f, got, sizeof(got)),
+                        "S1 S2 S4 S5");
+    f.status = TM_TX_SUBMITTED;
+    f.created_after_ms = 500;
+    assert_string_equal(list_all_pages(s, f, got, sizeof(got)), "S3 S6");
+    f = (tm_store_filter_t){.limit = 3, .created_before_ms = 506};
+    assert_string_equal(list_all_pages(s, f, got, sizeof(got)),
+                        "S0 S1 S2 S3 S4 S5");
+    int loaded = 0;
+    assert_int_equal(
+        tm_store_load_unfinished(s, count_unfinished, &loaded, err,
+                                 sizeof(err)),
+        3);
+    assert_int_equal(loaded, 3);
+    tm_store_close(s);
 }
 
 int main(void)
@@ -587,6 +688,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_2,
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_3,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_4,
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_subscriptions, make_dir,
                                         remove_dir),
