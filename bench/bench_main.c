@@ -241,7 +241,8 @@ static int set_opt(opts_t *o, const char *k, const char *v)
         o->accounts = (int)d;
     else if (strcmp(k, "--db-flush") == 0 && !(rc = parse_num(k, v, 0, 2, &d)))
         o->db_flush = (int)d;
-    else if (set_mode_opt(o, k, v, &rc) || bench_scale_opt(&o->scale, k, v, &rc))
+    else if (set_mode_opt(o, k, v, &rc) ||
+             bench_scale_opt(&o->scale, k, v, &rc))
         ;
     else if (!rc) {
         fprintf(stderr, "trellis-bench: unknown flag %s (see --help)\n", k);

@@ -45,7 +45,7 @@ void bench_scale_defaults(bench_scale_opts_t *o);
 int bench_scale_opt(bench_scale_opts_t *o, const char *k, const char *v,
                     int *rc);
 
-/* Run the mode: starts (with eo, whose tm_config it sets) and stops its
+/* Run the mode: starts (with eo, whose tm_args it sets) and stops its
  * own processes. Returns the process exit code. */
 int bench_scale_main(const bench_scale_opts_t *o, bench_env_opts_t *eo);
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list_pages.h"
 #include "store_mysql_fixture.h"
 #include "topics_check_store.h"
 
@@ -214,8 +215,8 @@ static void test_schema_upgrade_from_version_3(void **state)
 }
 
 /* A database of schema version 4 (no pivot, no result_size) is upgraded
- * (to 5, then 6) by two nodes that start at once, one of them finding the branch
- * column another node's upgrade already added; the old rows read back
+ * (to 5, then 6) by two nodes that start at once, one of them finding the
+ * branch column another node's upgrade already added; the old rows read back
  * with no pivot and a result_size of 0, and both columns keep what is
  * written. */
 static void test_schema_upgrade_from_version_4(void **state)
@@ -283,31 +284,6 @@ static int index_columns(MYSQL *c, const char *database, const char *name)
     return n;
 }
 
-/* The gids of a List of f, page after page, joined by spaces. */
-static const char *list_pages(tm_store_t *s, tm_store_filter_t f, char *out,
-                              size_t len)
-{
-    char err[256], cursor[TM_GID_MAX + 1];
-    size_t at = 0;
-    out[0] = '\0';
-    for (;;) {
-        tm_trans_t **items;
-        size_t n;
-        assert_int_equal(tm_store_list(s, &f, &items, &n, err, sizeof err), 0);
-        for (size_t i = 0; i < n; i++) {
-            at += (size_t)snprintf(out + at, len - at, "%s%s", at ? " " : "",
-                                   items[i]->gid);
-            f.after_created_ms = items[i]->created_ms;
-            snprintf(cursor, sizeof cursor, "%s", items[i]->gid);
-            f.after_gid = cursor;
-            tm_trans_free(items[i]);
-        }
-        free(items);
-        if (n < f.limit)
-            return out;
-    }
-}
-
 /* A database of schema version 5 (no trans_by_status) is upgraded to 6
  * by two nodes at once; a List by status pages in creation order (ties
  * by gid) over the new index. */
@@ -315,8 +291,8 @@ static void test_schema_upgrade_from_version_5(void **state)
 {
     (void)state;
     tm_store_t *a = smy_must_open("st_upgrade5", "node-a", 5000);
-    static const char *const gids[] = {"u5-0", "u5-1", "u5-2", "u5-3",
-                                       "u5-4", "u5-5"};
+    static const char *const gids[] = {"u5-0", "u5-1", "u5-2",
+                                       "u5-3", "u5-4", "u5-5"};
     for (int i = 0; i < 6; i++) {
         /* u5-1 and u5-2 created at once: the cursor's tie goes by gid */
         tm_trans_t *tx = smy_saga(gids[i], 3000 + i - (i == 2));
@@ -341,10 +317,10 @@ static void test_schema_upgrade_from_version_5(void **state)
     assert_string_equal(smy_schema_version(c, "st_upgrade5", version), "6");
     assert_int_equal(index_columns(c, "st_upgrade5", "trans_by_status"), 3);
     tm_store_filter_t f = {.status = TM_TX_FAILED, .limit = 2};
-    assert_string_equal(list_pages(jobs[0].s, f, got, sizeof got),
+    assert_string_equal(tcheck_list_pages(jobs[0].s, f, got, sizeof got),
                         "u5-1 u5-2 u5-4 u5-5");
     f.status = TM_TX_SUBMITTED;
-    assert_string_equal(list_pages(jobs[1].s, f, got, sizeof got),
+    assert_string_equal(tcheck_list_pages(jobs[1].s, f, got, sizeof got),
                         "u5-0 u5-3");
     tm_store_close(jobs[0].s);
     tm_store_close(jobs[1].s);

@@ -25,6 +25,8 @@
 
 #include <sqlite3.h>
 
+#include "tm_clock.h"
+#include "list_pages.h"
 #include "tm_store.h"
 #include "topics_check_store.h"
 
@@ -422,24 +424,29 @@ static void sql_on_file(const char *sql)
     sqlite3_close(db);
 }
 
-/* The schema version stored in the test's trellis.db, in out[32]. */
-static const char *stored_version(char *out)
+/* The first column of the first row of sql (with ?1 bound to arg when
+ * not NULL) on the test's trellis.db, as text into out[32]. */
+static const char *query_text(const char *sql, const char *arg, char *out)
 {
     char path[600];
     snprintf(path, sizeof(path), "%s/trellis.db", dir);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT value FROM meta"
-                                        " WHERE key='schema'",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     snprintf(out, 32, "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     sqlite3_close(db);
     return out;
+}
+
+/* The schema version stored in the test's trellis.db, in out[32]. */
+static const char *stored_version(char *out)
+{
+    return query_text("SELECT value FROM meta WHERE key='schema'", NULL, out);
 }
 
 static void test_schema_upgrade_from_version_1(void **state)
@@ -576,49 +583,10 @@ static void test_schema_upgrade_from_version_2(void **state)
 /* 1 when the test's trellis.db has an index named name, else 0. */
 static int has_index(const char *name)
 {
-    char path[600];
-    snprintf(path, sizeof(path), "%s/trellis.db", dir);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT COUNT(*) FROM sqlite_master"
-                                        " WHERE type='index' AND name=?",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
-/* The gids of a List of f, one page of limit after another, joined by
- * spaces into out[len]. */
-static const char *list_all_pages(tm_store_t *s, tm_store_filter_t f,
-                                  char *out, size_t len)
-{
-    char err[256], cursor[TM_GID_MAX + 1];
-    size_t at = 0;
-    out[0] = '\0';
-    for (;;) {
-        tm_trans_t **items;
-        size_t n;
-        assert_int_equal(tm_store_list(s, &f, &items, &n, err, sizeof(err)),
-                         0);
-        for (size_t i = 0; i < n; i++) {
-            at += (size_t)snprintf(out + at, len - at, "%s%s", at ? " " : "",
-                                   items[i]->gid);
-            f.after_created_ms = items[i]->created_ms;
-            snprintf(cursor, sizeof(cursor), "%s", items[i]->gid);
-            f.after_gid = cursor;
-            tm_trans_free(items[i]);
-        }
-        free(items);
-        if (n < f.limit)
-            return out;
-    }
+    char n[32];
+    return atoi(query_text("SELECT COUNT(*) FROM sqlite_master"
+                           " WHERE type='index' AND name=?1",
+                           name, n));
 }
 
 static void count_unfinished(tm_trans_t *tx, void *arg)
@@ -657,20 +625,70 @@ static void test_schema_upgrade_from_version_4(void **state)
     assert_int_equal(has_index("trans_by_status"), 1);
     assert_int_equal(has_index("trans_unfinished"), 0);
     tm_store_filter_t f = {.status = TM_TX_SUCCEEDED, .limit = 2};
-    assert_string_equal(list_all_pages(s, f, got, sizeof(got)),
+    assert_string_equal(tcheck_list_pages(s, f, got, sizeof(got)),
                         "S1 S2 S4 S5");
     f.status = TM_TX_SUBMITTED;
     f.created_after_ms = 500;
-    assert_string_equal(list_all_pages(s, f, got, sizeof(got)), "S3 S6");
+    assert_string_equal(tcheck_list_pages(s, f, got, sizeof(got)), "S3 S6");
     f = (tm_store_filter_t){.limit = 3, .created_before_ms = 506};
-    assert_string_equal(list_all_pages(s, f, got, sizeof(got)),
+    assert_string_equal(tcheck_list_pages(s, f, got, sizeof(got)),
                         "S0 S1 S2 S3 S4 S5");
     int loaded = 0;
-    assert_int_equal(
-        tm_store_load_unfinished(s, count_unfinished, &loaded, err,
-                                 sizeof(err)),
-        3);
+    assert_int_equal(tm_store_load_unfinished(s, count_unfinished, &loaded, err,
+                                              sizeof(err)),
+                     3);
     assert_int_equal(loaded, 3);
+    tm_store_close(s);
+}
+
+/* Retention works off a backlog of many batches, in slices between the
+ * groups (which keep committing meanwhile), and deletes only finished
+ * transactions past the retention. */
+static void test_retention_backlog_between_groups(void **state)
+{
+    (void)state;
+    tm_store_config_t cfg;
+    tm_store_config_default(&cfg);
+    cfg.data_dir = dir;
+    cfg.retention_ms = 60000;
+    char err[256], gid[32];
+    tm_store_t *s;
+    assert_int_equal(tm_store_open(&cfg, &s, err, sizeof(err)), 0);
+    int64_t now = tm_wall_ms();
+    for (int i = 0; i < 1700; i++) {
+        snprintf(gid, sizeof(gid), "old-%04d", i);
+        tm_trans_t *tx = two_step_saga(gid, now - 200000 + i);
+        /* 1600 finished long ago; 100 never finished */
+        tx->status = i < 1600 ? TM_TX_SUCCEEDED : TM_TX_SUBMITTED;
+        tx->finished_ms = i < 1600 ? now - 100000 : 0;
+        tm_store_queue(s, tm_write_capture_all(tx, 1), NULL, NULL);
+        tm_trans_free(tx);
+    }
+    tm_store_flush(s);
+    tm_store_stats_t st = {0};
+    int64_t deadline = tm_mono_ms() + 60000;
+    for (int i = 0; st.purged < 1600 && tm_mono_ms() < deadline; i++) {
+        snprintf(gid, sizeof(gid), "new-%d", i); /* commits go on */
+        tm_trans_t *tx = two_step_saga(gid, now);
+        tx->status = TM_TX_SUCCEEDED;
+        tx->finished_ms = now;
+        tm_store_queue(s, tm_write_capture_all(tx, 1), NULL, NULL);
+        tm_trans_free(tx);
+        tm_store_flush(s);
+        usleep(20000);
+        tm_store_stats(s, &st);
+    }
+    assert_int_equal(st.purged, 1600);
+    tm_store_filter_t f = {.status = TM_TX_SUBMITTED, .limit = 200};
+    char got[4096];
+    tcheck_list_pages(s, f, got, sizeof(got));
+    assert_non_null(strstr(got, "old-1600 old-1601"));
+    assert_non_null(strstr(got, "old-1699"));
+    f = (tm_store_filter_t){.status = TM_TX_SUCCEEDED, .limit = 100};
+    static char done[65536];
+    tcheck_list_pages(s, f, done, sizeof(done));
+    assert_int_equal(strncmp(done, "new-0", 5), 0);
+    assert_null(strstr(done, "old-")); /* every finished old one deleted */
     tm_store_close(s);
 }
 
@@ -690,6 +708,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_3,
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_4,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_retention_backlog_between_groups,
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_subscriptions, make_dir,
                                         remove_dir),
