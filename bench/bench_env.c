@@ -80,7 +80,7 @@ static int start_part(bench_env_t *e, const bench_env_opts_t *o)
  * the harness's 2 s lease, so the two are peers of one cluster. */
 static int start_node(bench_env_t *e, const bench_env_opts_t *o, int i)
 {
-    const char *args[16];
+    const char *args[24];
     char threads[16], database[128];
     size_t n = 0;
     if (i > 0) {
@@ -111,6 +111,8 @@ static int start_node(bench_env_t *e, const bench_env_opts_t *o, int i)
         args[n++] = "--threads";
         args[n++] = threads;
     }
+    for (size_t j = 0; o->tm_args && o->tm_args[j] && j < 6; j++)
+        args[n++] = o->tm_args[j];
     args[n] = NULL;
     e->tm_srv[i] = harness_tm_start(e->h, NODE_NAME[i], n ? args : NULL);
     if (!e->tm_srv[i])

@@ -27,6 +27,11 @@ typedef struct {
     int part_threads;
     int nodes; /* trellisd processes: 1, or 2 with TRELLIS_TEST_STORE=mysql
                   (the second on the first one's database); 0: 1 */
+    /* More trellisd flags for every node started here (NULL-terminated,
+     * at most 6; NULL: none), after the harness's own, so they win. A
+     * --config file among them is read again at each restart: a run can
+     * change settings between restarts by rewriting it (mode scale). */
+    const char *const *tm_args;
 } bench_env_opts_t;
 
 #define BENCH_MAX_NODES 2

@@ -60,6 +60,7 @@
 #include "bench_msg.h"
 #include "bench_phase.h"
 #include "bench_saga.h"
+#include "bench_scale.h"
 #include "bench_sys.h"
 #include "bench_tcc.h"
 #include "bench_wf.h"
@@ -81,6 +82,7 @@ typedef struct {
     int listeners;      /* saga2: completion listeners per saga */
     int listener_batch; /* saga2: their TransOptions.listener_batch */
     uint32_t hold_retry_ms;
+    bench_scale_opts_t scale; /* scale: its --scale-* flags */
 } opts_t;
 
 /* ---- flags ------------------------------------------------------------ */
@@ -91,8 +93,9 @@ static void usage(FILE *out)
         out,
         "usage: trellis-bench [flags]\n\n"
         "  --mode M            workload: saga2 (default), tcc2, xa2,\n"
-        "                      hybrid3, wf2, msg2 or dtm-saga2 (saga2\n"
-        "                      through DTM's API, dtmgimp.Dtm)\n"
+        "                      hybrid3, wf2, msg2, dtm-saga2 (saga2\n"
+        "                      through DTM's API, dtmgimp.Dtm) or scale\n"
+        "                      (cost as the store grows: bench_scale.h)\n"
         "  --concurrency K     calls in flight (64)\n"
         "  --duration D        seconds measured per phase (10)\n"
         "  --warmup S          seconds run before measuring (1)\n"
@@ -136,7 +139,12 @@ static void usage(FILE *out)
         "trellisd\n"
         "                      answers SUCCEEDED (both steps delivered); 0 "
         "when\n"
-        "                      its Submit is accepted\n");
+        "                      its Submit is accepted\n"
+        "  --scale-finished N  scale: finished transactions stored "
+        "(1000000)\n"
+        "  --scale-unfinished N scale: unfinished ones recovered (100000)\n"
+        "  --scale-calls N     scale: calls timed per latency figure "
+        "(2000)\n");
 }
 
 static int parse_num(const char *flag, const char *v, double min, double max,
@@ -233,7 +241,8 @@ static int set_opt(opts_t *o, const char *k, const char *v)
         o->accounts = (int)d;
     else if (strcmp(k, "--db-flush") == 0 && !(rc = parse_num(k, v, 0, 2, &d)))
         o->db_flush = (int)d;
-    else if (set_mode_opt(o, k, v, &rc))
+    else if (set_mode_opt(o, k, v, &rc) ||
+             bench_scale_opt(&o->scale, k, v, &rc))
         ;
     else if (!rc) {
         fprintf(stderr, "trellis-bench: unknown flag %s (see --help)\n", k);
@@ -248,11 +257,11 @@ static int check_mode(const char *mode)
     if (strcmp(mode, "saga2") == 0 || strcmp(mode, "tcc2") == 0 ||
         strcmp(mode, "xa2") == 0 || strcmp(mode, "hybrid3") == 0 ||
         strcmp(mode, "wf2") == 0 || strcmp(mode, "msg2") == 0 ||
-        strcmp(mode, "dtm-saga2") == 0)
+        strcmp(mode, "dtm-saga2") == 0 || strcmp(mode, "scale") == 0)
         return 0;
     fprintf(stderr,
             "trellis-bench: unknown mode \"%s\" (available: saga2, tcc2, "
-            "xa2, hybrid3, wf2, msg2, dtm-saga2)\n",
+            "xa2, hybrid3, wf2, msg2, dtm-saga2, scale)\n",
             mode);
     return -1;
 }
@@ -287,6 +296,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
                   .wf_retry_ms = 100,
                   .msg_wait = 1,
                   .hold_retry_ms = 600000};
+    bench_scale_defaults(&o->scale);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -910,6 +920,18 @@ static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
     return 0;
 }
 
+/* Mode scale's options: its own flags and the saga2 load's. */
+static const bench_scale_opts_t *scale_opts(opts_t *o)
+{
+    o->scale.store = o->store;
+    o->scale.concurrency = o->concurrency;
+    o->scale.channels = o->channels;
+    o->scale.client_threads = o->client_threads;
+    o->scale.duration_s = o->duration_s;
+    o->scale.warmup_s = o->warmup_s;
+    return &o->scale;
+}
+
 int main(int argc, char **argv)
 {
     bench_env_locate();
@@ -929,6 +951,8 @@ int main(int argc, char **argv)
                            .part_impl = o.part_impl,
                            .part_threads = o.part_threads,
                            .nodes = o.nodes};
+    if (strcmp(o.mode, "scale") == 0)
+        return bench_scale_main(scale_opts(&o), &eo);
     if (bench_env_start(&env, &eo) != 0)
         return 1;
     run_t run;

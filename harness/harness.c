@@ -940,6 +940,11 @@ static const char *const *server_extra(const harness_server_t *s)
 
 int harness_server_restart(harness_server_t *s)
 {
+    return harness_server_restart_within(s, HARNESS_READY_TIMEOUT_MS);
+}
+
+int harness_server_restart_within(harness_server_t *s, int64_t timeout_ms)
+{
     char listen[64];
     const char *argv[HARNESS_MAX_ARGS + 1];
     if (harness_proc_running(s->proc)) {
@@ -954,7 +959,7 @@ int harness_server_restart(harness_server_t *s)
                     HARNESS_MAX_ARGS + 1) != 0 ||
         harness_proc_restart(s->proc, argv) != 0)
         return -1;
-    if (server_wait_ready(s, HARNESS_READY_TIMEOUT_MS) != 0)
+    if (server_wait_ready(s, timeout_ms) != 0)
         return -1;
     if (trellis_portfile_read(s->port_file) != s->port) {
         fprintf(stderr, "harness: %s came back on another port\n",

@@ -193,6 +193,9 @@ int harness_server_kill(harness_server_t *s);
  * (--listen 127.0.0.1:PORT) and wait for its new port file. It must not be
  * running. Returns 0, or -1 (with its log tail printed). */
 int harness_server_restart(harness_server_t *s);
+/* The same, waiting up to timeout_ms for the port file (a start that
+ * recovers many transactions may take longer than the default). */
+int harness_server_restart_within(harness_server_t *s, int64_t timeout_ms);
 
 /* kill -9, then restart: a crash and recovery. */
 int harness_server_crash_restart(harness_server_t *s);

@@ -106,6 +106,7 @@ static struct {
     hist_t commit_batch;
     atomic_uint_fast64_t recovered;
     atomic_uint_fast64_t takeovers;
+    atomic_uint_fast64_t purged;
     atomic_uint_fast64_t retry_now;
     atomic_uint_fast64_t force_stopped;
     atomic_uint_fast64_t workflows_stopped;
@@ -246,6 +247,11 @@ void tm_metrics_takeovers_add(uint64_t n)
     add(&m.takeovers, n);
 }
 
+void tm_metrics_purged_add(uint64_t n)
+{
+    add(&m.purged, n);
+}
+
 void tm_metrics_retry_now(void)
 {
     add(&m.retry_now, 1);
@@ -323,6 +329,7 @@ void tm_metrics_reset(void)
     hist_reset(&m.commit_batch);
     atomic_store(&m.recovered, 0);
     atomic_store(&m.takeovers, 0);
+    atomic_store(&m.purged, 0);
     atomic_store(&m.retry_now, 0);
     atomic_store(&m.force_stopped, 0);
     atomic_store(&m.workflows_stopped, 0);
@@ -469,6 +476,8 @@ static void write_others(FILE *f)
                   &m.recovered);
     write_counter(f, "trellis_takeovers_total",
                   "Transactions claimed from another node.", &m.takeovers);
+    write_counter(f, "trellis_store_purged_total",
+                  "Finished transactions deleted by retention.", &m.purged);
     header(f, "trellis_operator_actions_total", "counter",
            "Operator actions taken through trellisctl, by action.");
     fprintf(f, "trellis_operator_actions_total{action=\"retry_now\"} %llu\n",

@@ -19,7 +19,8 @@
  *                     branch calls by op kind and result, retries
  *                     (tm_engine_calls.c), recovered (tm_engine_recover.c);
  *   tm_store_*.c      one tm_metrics_store_commit per group commit;
- *   lease handling    tm_metrics_takeovers_add.
+ *   lease handling    tm_metrics_takeovers_add;
+ *   tm_store.c        tm_metrics_purged_add (retention, both engines).
  *
  * Threads: every function may be called from any thread at any time.
  */
@@ -73,6 +74,9 @@ void tm_metrics_recovered_add(uint64_t n);
 
 /* Transactions this node claimed from another node (lease takeover). */
 void tm_metrics_takeovers_add(uint64_t n);
+
+/* Finished transactions deleted by retention. */
+void tm_metrics_purged_add(uint64_t n);
 
 /* Operator actions that went through (trellisctl retry-now, force-stop). */
 void tm_metrics_retry_now(void);

@@ -21,8 +21,13 @@
  * transaction (and of a MySQL packet) under a burst. */
 #define MAX_GROUP 1024
 
-/* How often the store thread runs the engine's upkeep, between groups. */
+/* How often the store thread runs the engine's upkeep, between groups;
+ * and, after an upkeep step that left work (a retention backlog), how
+ * long the next one waits for each ms that step took: a backlog is
+ * worked off in short slices between groups, on at most a third of the
+ * store thread's time. */
 #define MAINTAIN_EVERY_MS 1000
+#define MAINTAIN_BACKLOG_PAUSE 2
 
 void tm_store_config_default(tm_store_config_t *c)
 {
@@ -49,6 +54,7 @@ void tm_store_count(tm_store_t *s, tm_store_stat_t which, uint64_t n)
         break;
     case TM_STAT_PURGED:
         s->stats.purged += n;
+        tm_metrics_purged_add(n);
         break;
     case TM_STAT_RECONNECTS:
         s->stats.reconnects += n;
@@ -84,11 +90,21 @@ static tm_write_t *take_group(tm_store_t *s, uint64_t *n)
     return group;
 }
 
-static void wait_for_work(tm_store_t *s)
+/* Wait until a write is queued, the store stops, or the monotonic clock
+ * reaches upkeep_at (ms). qmu held. */
+static void wait_for_work(tm_store_t *s, int64_t upkeep_at)
 {
+    int64_t ms = upkeep_at - tm_mono_ms();
+    if (ms <= 0)
+        return;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += MAINTAIN_EVERY_MS / 1000;
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
     while (!s->head && !s->stopping) {
         if (pthread_cond_timedwait(&s->qcv, &s->qmu, &until) == ETIMEDOUT)
             break;
@@ -216,6 +232,22 @@ static void commit_until_durable(tm_store_t *s, tm_write_t *group)
     tm_store_note_success(s);
 }
 
+/* Run the engine's upkeep (qmu held; released meanwhile) and return when
+ * the next one is due (monotonic ms). */
+static int64_t upkeep(tm_store_t *s)
+{
+    int64_t t0 = tm_mono_ms();
+    int more = 0;
+    if (s->ops->maintain) {
+        pthread_mutex_unlock(&s->qmu);
+        more = s->ops->maintain(s);
+        pthread_mutex_lock(&s->qmu);
+    }
+    int64_t t1 = tm_mono_ms();
+    return t1 +
+           (more ? (t1 - t0 + 1) * MAINTAIN_BACKLOG_PAUSE : MAINTAIN_EVERY_MS);
+}
+
 /* Take what is queued, commit it as one group, then run the group's
  * callbacks in queue order — on the callback thread when the engine asks
  * for it (both engines do: the next group's statements, fsync or round
@@ -225,19 +257,14 @@ static void *store_thread_main(void *arg)
 {
     tm_store_t *s = arg;
     pthread_setname_np(pthread_self(), "tm-store");
-    int64_t last_upkeep = tm_mono_ms();
+    int64_t upkeep_at = tm_mono_ms() + MAINTAIN_EVERY_MS;
     pthread_mutex_lock(&s->qmu);
     for (;;) {
-        wait_for_work(s);
+        wait_for_work(s, upkeep_at);
         if (!s->head && s->stopping)
             break;
-        if (s->ops->maintain &&
-            tm_mono_ms() - last_upkeep >= MAINTAIN_EVERY_MS) {
-            pthread_mutex_unlock(&s->qmu);
-            s->ops->maintain(s);
-            last_upkeep = tm_mono_ms();
-            pthread_mutex_lock(&s->qmu);
-        }
+        if (tm_mono_ms() >= upkeep_at)
+            upkeep_at = upkeep(s);
         if (!s->head)
             continue;
         uint64_t n;

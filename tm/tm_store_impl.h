@@ -119,9 +119,12 @@ typedef struct {
      * thread only. */
     int (*commit_group)(tm_store_t *s, tm_write_t *group, int attempt,
                         char *err, size_t errlen);
-    /* Background upkeep on the store thread, about once a second while
-     * idle (SQLite: retention). May be NULL. */
-    void (*maintain)(tm_store_t *s);
+    /* Background upkeep on the store thread between groups (SQLite:
+     * retention): about once a second, or - while it returns 1, work
+     * left - again after twice the time the step took, so a backlog goes
+     * in short slices on at most a third of the thread. Returns 0 when
+     * done for now. May be NULL. */
+    int (*maintain)(tm_store_t *s);
     int (*peek)(tm_store_t *s, const char *gid, tm_tx_status_t *status,
                 uint64_t *submit_hash, char *err, size_t errlen);
     int (*get)(tm_store_t *s, const char *gid, tm_trans_t **out, char *err,

@@ -28,6 +28,7 @@
  * table; the work is in tm_store_mysql_{conn,write,read,lease}.c (see
  * tm_store_mysql_impl.h for which file owns what).
  */
+#include "tm_exit.h"
 #include "tm_log.h"
 #include "tm_store_mysql_impl.h"
 
@@ -46,6 +47,8 @@ static void free_store(my_store_t *m)
         mysql_close(m->wdb);
     if (m->ldb)
         mysql_close(m->ldb);
+    if (m->pdb)
+        mysql_close(m->pdb);
     for (int i = 0; i < N_READERS; i++) {
         if (m->readers[i].db)
             mysql_close(m->readers[i].db);
@@ -133,6 +136,13 @@ int tm_store_mysql_open(tm_store_t *store, const tm_store_config_t *cfg,
         goto fail;
     }
     m->lease_thread_started = 1;
+    if (store->retention_ms) {
+        /* Not recoverable in a process that already has threads. */
+        if (pthread_create(&m->purge_thread, NULL, my_purge_thread_main, m) !=
+            0)
+            tm_exit_os_error("cannot start the purge thread");
+        m->purge_thread_started = 1;
+    }
     store->ops = &my_ops;
     store->kind_name = "mysql";
     store->impl = m;
@@ -151,10 +161,12 @@ static void my_close(tm_store_t *store)
     my_store_t *m = store->impl;
     pthread_mutex_lock(&m->lmu);
     m->stopping = 1;
-    pthread_cond_signal(&m->lcv);
+    pthread_cond_broadcast(&m->lcv); /* the lease and purge threads */
     pthread_mutex_unlock(&m->lmu);
     if (m->lease_thread_started)
         pthread_join(m->lease_thread, NULL);
+    if (m->purge_thread_started)
+        pthread_join(m->purge_thread, NULL);
     free_store(m);
 }
 

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "5"
+#define SCHEMA_VERSION "6"
 
 /* The subscriptions every node shares (schema version 4; topics in
  * tm_store_mysql_topics.c). Binary columns, as the other tables: topics
@@ -213,6 +213,7 @@ static const char *schema_sql =
     " generation BIGINT UNSIGNED NOT NULL DEFAULT 0,"
     " origin VARBINARY(64) NULL,"
     " KEY trans_by_created (created_ms, gid),"
+    " KEY trans_by_status (status, created_ms, gid),"
     " KEY trans_by_lease (lease_ms)"
     ") ENGINE=InnoDB;"
     "CREATE TABLE IF NOT EXISTS trellis_branch ("
@@ -298,7 +299,10 @@ int my_ensure_database(my_store_t *m, char *err, size_t errlen)
  * 4 -> 5: a branch's pivot flag and an op's result_size (the full size
  * of a reply whose first bytes result keeps: issue 16's compensation
  * log); IF NOT EXISTS, so a node that meets another node's upgrade
- * halfway (two tables, two statements) completes it. */
+ * halfway (two tables, two statements) completes it. 5 -> 6: the index a
+ * List by status pages through (trans_by_status: a page costs the same
+ * however many transactions of other statuses there are); IF NOT EXISTS
+ * for the same reason. */
 static const char *const upgrade_sql[] = {
     "ALTER TABLE trellis_trans ADD COLUMN generation BIGINT UNSIGNED NOT NULL"
     " DEFAULT 0, ADD COLUMN origin VARBINARY(64) NULL",
@@ -309,6 +313,8 @@ static const char *const upgrade_sql[] = {
     " NULL DEFAULT 0;"
     "ALTER TABLE trellis_op ADD COLUMN IF NOT EXISTS result_size BIGINT"
     " UNSIGNED NOT NULL DEFAULT 0",
+    "ALTER TABLE trellis_trans ADD INDEX IF NOT EXISTS trans_by_status"
+    " (status, created_ms, gid)",
 };
 
 /* Upgrade schema version from to from + 1, then read the version again

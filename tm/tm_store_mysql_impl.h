@@ -100,6 +100,11 @@ typedef struct {
     tm_store_owner_hooks_t hooks;
     int lease_thread_started;
     pthread_t lease_thread;
+    /* Retention (tm_store_mysql_purge.c): its thread, and its connection
+     * (that thread's only). Stops with stopping, like the lease thread. */
+    MYSQL *pdb;
+    int purge_thread_started;
+    pthread_t purge_thread;
 } my_store_t;
 
 /* ---- sessions and schema (tm_store_mysql_conn.c) ---------------------- */
@@ -211,10 +216,22 @@ int my_subscriptions(tm_store_t *store, const char *topic,
  * lease thread's, or open's before it starts); *valid_until: until when
  * all of them surely last. Returns 0, or -1. */
 int my_renew_leases(my_store_t *m, int64_t *valid_until);
+/* Wait up to ms, or until m->stopping; returns 1 when stopping (the lease
+ * and purge threads' sleep). */
+int my_wait_stopping(my_store_t *m, int64_t ms);
 /* The lease thread (arg: the my_store_t), until m->stopping. */
 void *my_lease_thread_main(void *arg);
 
 void my_start_ownership(tm_store_t *store, const tm_store_owner_hooks_t *h);
+/* Append "(gid,gid,...)" (each quoted) to b. */
+void my_sql_gid_list(my_sql_t *b, char **gids, size_t n);
+
+/* ---- retention (tm_store_mysql_purge.c) -------------------------------- */
+
+/* The purge thread (arg: the my_store_t), until m->stopping: deletes
+ * finished transactions older than the store's retention_ms (started only
+ * when it is not 0). */
+void *my_purge_thread_main(void *arg);
 int my_lease_ok(tm_store_t *store);
 void my_release_leases(tm_store_t *store);
 

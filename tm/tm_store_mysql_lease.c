@@ -2,9 +2,10 @@
  * tm_store_mysql_lease: ownership on the MySQL engine — the lease thread,
  * on its own connection, keeps the node lock, renews this node's leases,
  * claims expired ones from other nodes (moving their generation, the
- * fencing token) and deletes old finished transactions; and at shutdown
- * the release of every lease of this node. Times that decide ownership
- * come from the database's clock, so nodes never compare their own clocks.
+ * fencing token); and at shutdown the release of every lease of this
+ * node. Times that decide ownership come from the database's clock, so
+ * nodes never compare their own clocks. (Retention has a thread of its
+ * own: tm_store_mysql_purge.c.)
  */
 #include "tm_exit.h"
 #include "tm_log.h"
@@ -20,14 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Transactions claimed per statement, and finished ones purged. */
+/* Transactions claimed per statement. */
 #define CLAIM_BATCH 32
 #define CLAIM_ROUNDS 16
-#define PURGE_BATCH 500
-/* Time a purge may take per second, so retention never starves writes. */
-#define PURGE_BUDGET_MS 300
 
-/* ---- leases, claims, retention (lease thread) --------------------------- */
+/* ---- leases and claims (lease thread) ----------------------------------- */
 
 /* The node lock is held by a session: if it is our own earlier one (a
  * connection we lost but the server kept), end it. Returns 0 when it was
@@ -173,7 +171,7 @@ static char **lease_select_gids(my_store_t *m, const my_sql_t *b, size_t *n)
     return my_collect_gids(m->ldb, n);
 }
 
-static void append_gid_list(my_sql_t *b, char **gids, size_t n)
+void my_sql_gid_list(my_sql_t *b, char **gids, size_t n)
 {
     my_sql_printf(b, "(");
     for (size_t i = 0; i < n; i++) {
@@ -206,7 +204,7 @@ static long claim_batch(my_store_t *m, char ***claimed)
                       ", lease_ms=@now+%" PRId64
                       ", generation=generation+1 WHERE gid IN ",
                       m->lease_ms);
-        append_gid_list(&b, gids, n);
+        my_sql_gid_list(&b, gids, n);
         rc = my_run(m->ldb, b.p, b.len, NULL, 0) < 0 ? -1 : 0;
     }
     free(b.p);
@@ -268,69 +266,7 @@ static void claim_expired(my_store_t *m)
     }
 }
 
-/* Delete one batch of finished transactions older than the retention.
- * Returns how many, or -1. */
-static long purge_batch(my_store_t *m, int64_t cutoff)
-{
-    if (my_exec(m->ldb, "START TRANSACTION") != 0)
-        return -1;
-    my_sql_t b = {0};
-    /* created_ms <= finished_ms, so the created index bounds the scan;
-     * unfinished rows in that range are skipped, not deleted. */
-    my_sql_printf(&b,
-                  "SELECT gid FROM trellis_trans WHERE created_ms < %" PRId64
-                  " AND finished_ms > 0 AND finished_ms < %" PRId64
-                  " AND lease_ms IS NULL ORDER BY created_ms LIMIT %d"
-                  " FOR UPDATE SKIP LOCKED",
-                  cutoff, cutoff, PURGE_BATCH);
-    size_t n;
-    char **gids = lease_select_gids(m, &b, &n);
-    my_sql_reset(&b);
-    int rc = gids ? 0 : -1;
-    if (rc == 0 && n > 0) {
-        static const char *tables[] = {"trellis_op", "trellis_branch",
-                                       "trellis_trans"};
-        for (int t = 0; t < 3; t++) {
-            my_sql_printf(&b, "DELETE FROM %s WHERE gid IN ", tables[t]);
-            append_gid_list(&b, gids, n);
-            my_sql_printf(&b, ";");
-        }
-        my_sql_printf(&b, "COMMIT");
-        rc = my_run(m->ldb, b.p, b.len, NULL, 0) < 0 ? -1 : 0;
-    } else if (rc == 0) {
-        rc = my_exec(m->ldb, "COMMIT");
-    }
-    free(b.p);
-    my_free_gids(gids, n);
-    return rc == 0 ? (long)n : -1;
-}
-
-static void purge_finished(my_store_t *m)
-{
-    tm_store_t *store = m->store;
-    if (!store->retention_ms || !m->ldb)
-        return;
-    int64_t cutoff = tm_wall_ms() - (int64_t)store->retention_ms;
-    int64_t started = tm_mono_ms();
-    /* Short enough that the renewals on this thread stay on time. */
-    int64_t budget =
-        m->lease_ms / 10 < PURGE_BUDGET_MS ? m->lease_ms / 10 : PURGE_BUDGET_MS;
-    while (tm_mono_ms() - started < budget) {
-        long n = purge_batch(m, cutoff);
-        if (n < 0) {
-            lease_drop_connection(m, "retention");
-            return;
-        }
-        if (n > 0)
-            tm_store_count(store, TM_STAT_PURGED, (uint64_t)n);
-        if (n < PURGE_BATCH)
-            return;
-        my_sleep_ms(5);
-    }
-}
-
-/* Wait up to ms or until stopping; returns 1 when stopping. */
-static int lease_wait(my_store_t *m, int64_t ms)
+int my_wait_stopping(my_store_t *m, int64_t ms)
 {
     struct timespec until = tm_clock_deadline_in(ms);
     pthread_mutex_lock(&m->lmu);
@@ -347,8 +283,7 @@ void *my_lease_thread_main(void *arg)
     my_store_t *m = arg;
     pthread_setname_np(pthread_self(), "tm-lease");
     int64_t tick = m->lease_ms / 5;
-    int64_t last_purge = 0;
-    while (!lease_wait(m, tick)) {
+    while (!my_wait_stopping(m, tick)) {
         if (atomic_load(&m->released))
             continue;
         renew_and_publish(m);
@@ -357,10 +292,6 @@ void *my_lease_thread_main(void *arg)
         pthread_mutex_unlock(&m->lmu);
         if (hooks_set && m->ldb && my_lease_ok(m->store))
             claim_expired(m);
-        if (tm_mono_ms() - last_purge >= 1000) {
-            purge_finished(m);
-            last_purge = tm_mono_ms();
-        }
     }
     return NULL;
 }

@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "4"
+#define SCHEMA_VERSION "5"
 
 /* WAL frames (pages) after which the checkpointer runs, and after which it
  * insists (RESTART: waits for the writer) so the WAL cannot grow forever. */
@@ -49,6 +49,10 @@ typedef struct {
     sqlite3_stmt *wst[N_WRITE_STMTS];
     pthread_mutex_t rmu;
     sqlite3_stmt *peek; /* on rdb, under rmu: the hot read of every Submit */
+    /* On rdb, under rmu: a whole transaction's three reads (Query, and
+     * every transaction loaded at start: preparing them per read was half
+     * of a start with 100,000 unfinished ones). */
+    sqlite3_stmt *get_trans, *get_branches, *get_ops;
 
     /* The checkpointer copies the WAL into the database on its own
      * connection, off the commit path. */
@@ -70,8 +74,8 @@ static const char *schema_sql =
     " finished_ms INTEGER NOT NULL DEFAULT 0, reason TEXT,"
     " submit_hash INTEGER NOT NULL DEFAULT 0, options BLOB) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS trans_by_created ON trans(created_ms, gid);"
-    "CREATE INDEX IF NOT EXISTS trans_unfinished ON trans(status)"
-    " WHERE " TM_STORE_SQL_UNFINISHED ";"
+    "CREATE INDEX IF NOT EXISTS trans_by_status ON trans(status, created_ms,"
+    " gid);"
     "CREATE TABLE IF NOT EXISTS branch("
     " gid TEXT NOT NULL, idx INTEGER NOT NULL, branch_id TEXT NOT NULL,"
     " mode INTEGER NOT NULL, initiator_driven INTEGER NOT NULL,"
@@ -94,7 +98,11 @@ static const char *schema_sql =
  * without the change. 1 -> 2: an op's recorded result (workflow steps).
  * 2 -> 3: the subscription table (topics). 3 -> 4: a branch's pivot flag
  * and an op's result_size (the full size of a reply whose first bytes
- * result keeps: issue 16's compensation log). */
+ * result keeps: issue 16's compensation log). 4 -> 5: the index a List by
+ * status pages through (trans_by_status: one page costs the same however
+ * many transactions of other statuses there are), which also serves the
+ * load of unfinished ones at start, in place of the partial index
+ * trans_unfinished. */
 static const char *const upgrade_sql[] = {
     "BEGIN IMMEDIATE;"
     "ALTER TABLE op ADD COLUMN recorded INTEGER NOT NULL DEFAULT 0;"
@@ -108,6 +116,12 @@ static const char *const upgrade_sql[] = {
     "ALTER TABLE branch ADD COLUMN pivot INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE op ADD COLUMN result_size INTEGER NOT NULL DEFAULT 0;"
     "UPDATE meta SET value='4' WHERE key='schema' AND value='3';"
+    "COMMIT;",
+    "BEGIN IMMEDIATE;"
+    "CREATE INDEX IF NOT EXISTS trans_by_status ON trans(status, created_ms,"
+    " gid);"
+    "DROP INDEX IF EXISTS trans_unfinished;"
+    "UPDATE meta SET value='5' WHERE key='schema' AND value='4';"
     "COMMIT;",
 };
 
@@ -445,6 +459,9 @@ static void close_dbs(sq_store_t *s)
     for (int i = 0; i < N_WRITE_STMTS; i++)
         sqlite3_finalize(s->wst[i]);
     sqlite3_finalize(s->peek);
+    sqlite3_finalize(s->get_trans);
+    sqlite3_finalize(s->get_branches);
+    sqlite3_finalize(s->get_ops);
     sqlite3_close(s->topics.db);
     sqlite3_close(s->cdb);
     sqlite3_close(s->wdb);
@@ -452,6 +469,24 @@ static void close_dbs(sq_store_t *s)
 }
 
 static const tm_store_ops_t sq_ops;
+
+/* The reader's statements kept prepared. 0, or -1 (rdb's error says). */
+static int prepare_reads(sq_store_t *s)
+{
+    static const char *const sql[4] = {
+        "SELECT status, submit_hash FROM trans WHERE gid=?",
+        "SELECT " TM_STORE_CODEC_TRANS_COLUMNS " FROM trans WHERE gid=?",
+        "SELECT " TM_STORE_CODEC_BRANCH_COLUMNS
+        " FROM branch WHERE gid=? ORDER BY idx",
+        "SELECT " TM_STORE_CODEC_OP_COLUMNS " FROM op WHERE gid=?"};
+    sqlite3_stmt **st[4] = {&s->peek, &s->get_trans, &s->get_branches,
+                            &s->get_ops};
+    for (int i = 0; i < 4; i++)
+        if (sqlite3_prepare_v3(s->rdb, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               st[i], NULL) != SQLITE_OK)
+            return -1;
+    return 0;
+}
 
 int tm_store_sqlite_open(tm_store_t *store, const tm_store_config_t *cfg,
                          char *err, size_t errlen)
@@ -475,9 +510,7 @@ int tm_store_sqlite_open(tm_store_t *store, const tm_store_config_t *cfg,
         prepare_writes(s, err, errlen) != 0 ||
         open_db(path, &s->rdb, 8192, err, errlen) != 0)
         goto fail;
-    if (sqlite3_prepare_v2(s->rdb,
-                           "SELECT status, submit_hash FROM trans WHERE gid=?",
-                           -1, &s->peek, NULL) != SQLITE_OK) {
+    if (prepare_reads(s) != 0) {
         snprintf(err, errlen, "sqlite prepare: %s", sqlite3_errmsg(s->rdb));
         goto fail;
     }
@@ -587,40 +620,37 @@ static int row_to_trans(sqlite3_stmt *st, tm_trans_t **tx, char *err,
     return tm_store_codec_trans(c, row_cols(st, c), tx, err, errlen);
 }
 
+/* Bind gid to one of the reader's kept statements. */
+static sqlite3_stmt *bound(sqlite3_stmt *st, const char *gid)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    sqlite3_bind_text(st, 1, gid, -1, SQLITE_STATIC);
+    return st;
+}
+
 static int load_branches(sq_store_t *s, tm_trans_t *tx, char *err,
                          size_t errlen)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v3(s->rdb,
-                           "SELECT " TM_STORE_CODEC_BRANCH_COLUMNS
-                           " FROM branch WHERE gid=? ORDER BY idx",
-                           -1, SQLITE_PREPARE_PERSISTENT, &st,
-                           NULL) != SQLITE_OK)
-        return read_error(s, err, errlen);
-    sqlite3_bind_text(st, 1, tx->gid, -1, SQLITE_STATIC);
+    sqlite3_stmt *st = bound(s->get_branches, tx->gid);
     tm_store_codec_col_t c[TM_STORE_CODEC_MAX_COLS];
     int rc = 0;
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
         tm_branch_t *b;
         rc = tm_store_codec_branch(tx, c, row_cols(st, c), &b, err, errlen);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc;
 }
 
 static int load_ops(sq_store_t *s, tm_trans_t *tx, char *err, size_t errlen)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v3(
-            s->rdb, "SELECT " TM_STORE_CODEC_OP_COLUMNS " FROM op WHERE gid=?",
-            -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
-        return read_error(s, err, errlen);
-    sqlite3_bind_text(st, 1, tx->gid, -1, SQLITE_STATIC);
+    sqlite3_stmt *st = bound(s->get_ops, tx->gid);
     tm_store_codec_col_t c[TM_STORE_CODEC_MAX_COLS];
     int rc = 0;
     while (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
         rc = tm_store_codec_op(tx, c, row_cols(st, c), err, errlen);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc == 0)
         tm_store_codec_finish(tx);
     return rc;
@@ -634,17 +664,11 @@ static const char *trans_columns =
 static int get_locked(sq_store_t *s, const char *gid, tm_trans_t **out,
                       char *err, size_t errlen)
 {
-    char sql[256];
-    snprintf(sql, sizeof(sql), "%s WHERE gid=?", trans_columns);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v3(s->rdb, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
-                           NULL) != SQLITE_OK)
-        return read_error(s, err, errlen);
-    sqlite3_bind_text(st, 1, gid, -1, SQLITE_STATIC);
+    sqlite3_stmt *st = bound(s->get_trans, gid);
     int rc = sqlite3_step(st);
     tm_trans_t *tx = NULL;
     int decoded = rc == SQLITE_ROW ? row_to_trans(st, &tx, err, errlen) : 0;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc == SQLITE_DONE)
         return 0;
     if (rc != SQLITE_ROW)
@@ -681,8 +705,10 @@ static long sq_load_unfinished(tm_store_t *store, tm_store_each_fn fn,
     long count = 0;
     if (sqlite3_prepare_v2(
             s->rdb,
-            "SELECT gid FROM trans WHERE " TM_STORE_SQL_UNFINISHED
-            " ORDER BY created_ms, gid",
+            /* Named: left to itself the planner walks trans_by_created
+             * (no sort), every finished row included. */
+            "SELECT gid FROM trans INDEXED BY trans_by_status"
+            " WHERE " TM_STORE_SQL_UNFINISHED " ORDER BY created_ms, gid",
             -1, &st, NULL) != SQLITE_OK) {
         read_error(s, err, errlen);
         pthread_mutex_unlock(&s->rmu);
@@ -732,19 +758,26 @@ static int bind_list_filter(sqlite3_stmt *st, const tm_store_filter_t *f)
     return 0;
 }
 
+/* The List statement for f into sql[len]: only the conditions f sets, so
+ * SQLite pages through an index in (created_ms, gid) order - trans_by_status
+ * for a status, trans_by_created otherwise - and stops after the page,
+ * however many rows the filter skips. The parameters are bind_list_filter's
+ * (?6 unused). */
+static void list_sql(const tm_store_filter_t *f, char *sql, size_t len)
+{
+    snprintf(sql, len, "%s WHERE 1=1%s%s%s%s ORDER BY created_ms, gid LIMIT ?7",
+             trans_columns, f->status ? " AND status = ?1" : "",
+             f->created_after_ms ? " AND created_ms > ?2" : "",
+             f->created_before_ms ? " AND created_ms < ?3" : "",
+             f->after_gid ? " AND (created_ms, gid) > (?4, ?5)" : "");
+}
+
 static int sq_list(tm_store_t *store, const tm_store_filter_t *f,
                    tm_trans_t ***out, size_t *n, char *err, size_t errlen)
 {
     sq_store_t *s = store->impl;
     char sql[768];
-    snprintf(
-        sql, sizeof(sql),
-        "%s WHERE (?1 = 0 OR status = ?1)"
-        " AND (?2 = 0 OR created_ms > ?2)"
-        " AND (?3 = 0 OR created_ms < ?3)"
-        " AND (?6 = 0 OR created_ms > ?4 OR (created_ms = ?4 AND gid > ?5))"
-        " ORDER BY created_ms, gid LIMIT ?7",
-        trans_columns);
+    list_sql(f, sql, sizeof(sql));
     *out = NULL;
     *n = 0;
     pthread_mutex_lock(&s->rmu);
@@ -779,13 +812,16 @@ static int sq_list(tm_store_t *store, const tm_store_filter_t *f,
 
 /* ---- retention ---------------------------------------------------------- */
 
-/* Finished transactions deleted per maintenance step: small, so a purge
- * never holds the writer for long. */
+/* Finished transactions deleted per batch (one commit): small, so a
+ * batch never holds the writer for long. */
 #define PURGE_BATCH 500
 
-/* Time the store thread may spend purging per second: bounds what
- * retention takes from commits. */
-#define PURGE_BUDGET_MS 100
+/* Batches run back to back for at most this long per maintenance step;
+ * while a backlog lasts the store thread comes back after twice the
+ * step's time (tm_store.c), so retention takes at most a third of the
+ * writer and stalls commits for about this long at a time. Measured on
+ * the 2-core box (trellis-bench --mode scale): a batch takes 10-20 ms. */
+#define PURGE_SLICE_MS 25
 
 /* Delete up to PURGE_BATCH finished transactions older than cutoff (oldest
  * created first: created_ms <= finished_ms, so the created index bounds the
@@ -828,17 +864,20 @@ static int purge_batch(tm_store_t *store, sq_store_t *s, int64_t cutoff)
 }
 
 /* Retention, on the store thread between groups: batches while they come
- * back full, within PURGE_BUDGET_MS. */
-static void sq_maintain(tm_store_t *store)
+ * back full, within PURGE_SLICE_MS. Returns 1 when the last batch was
+ * full (more are due: a backlog), else 0. */
+static int sq_maintain(tm_store_t *store)
 {
     sq_store_t *s = store->impl;
     if (!store->retention_ms)
-        return;
+        return 0;
     int64_t cutoff = tm_wall_ms() - (int64_t)store->retention_ms;
     int64_t started = tm_mono_ms();
-    while (purge_batch(store, s, cutoff) == PURGE_BATCH &&
-           tm_mono_ms() - started < PURGE_BUDGET_MS)
+    int n;
+    while ((n = purge_batch(store, s, cutoff)) == PURGE_BATCH &&
+           tm_mono_ms() - started < PURGE_SLICE_MS)
         ;
+    return n == PURGE_BATCH;
 }
 
 sq_topics_t *sq_store_topics(tm_store_t *store)

@@ -209,20 +209,29 @@ static void test_claim_after_lease_runs_out(void **state)
     tm_trans_free(tx);
 }
 
-static void test_retention(void **state)
+/* node-a on database with a retention of one minute. */
+static tm_store_t *open_retaining(const char *database)
 {
-    (void)state;
     tm_store_config_t cfg;
     tm_store_config_default(&cfg);
     cfg.kind = TM_STORE_MYSQL;
     cfg.mysql_socket = harness_mariadb_socket(smy_db());
-    cfg.mysql_database = "st_retain";
+    cfg.mysql_database = database;
     cfg.node_id = "node-a";
     cfg.lease_ms = 1000;
     cfg.retention_ms = 60000;
     char err[512];
     tm_store_t *s = NULL;
-    assert_int_equal(tm_store_open(&cfg, &s, err, sizeof err), 0);
+    if (tm_store_open(&cfg, &s, err, sizeof err) != 0)
+        fail_msg("open %s: %s", database, err);
+    return s;
+}
+
+static void test_retention(void **state)
+{
+    (void)state;
+    char err[512];
+    tm_store_t *s = open_retaining("st_retain");
     int64_t now = harness_now_ms();
     tm_trans_t *old_done = smy_saga("old-done", now - 120000);
     tm_trans_t *old_open = smy_saga("old-open", now - 120000);
@@ -253,6 +262,114 @@ static void test_retention(void **state)
     tm_trans_free(old_done);
     tm_trans_free(old_open);
     tm_trans_free(new_done);
+}
+
+/* Queue n transactions "<prefix><i>" (created at created0 - i: creation
+ * order is the reverse of gid order), finished SUCCEEDED at finished when
+ * it is not 0, else unfinished with branch 0's action succeeded on every
+ * third; then wait for their commits. */
+static void write_many(tm_store_t *s, const char *prefix, int n,
+                       int64_t created0, int64_t finished)
+{
+    for (int i = 0; i < n; i++) {
+        char gid[32];
+        snprintf(gid, sizeof gid, "%s%04d", prefix, i);
+        tm_trans_t *tx = smy_saga(gid, created0 - i);
+        if (finished) {
+            tx->status = TM_TX_SUCCEEDED;
+            tx->finished_ms = finished;
+        } else if (i % 3 == 0) {
+            tx->branches[0].ops[TM_SLOT_FORWARD].status = TM_OP_SUCCEEDED;
+            tm_op_note_attempt(&tx->branches[0].ops[TM_SLOT_FORWARD], 5);
+        }
+        tm_store_queue(s, tm_write_capture_all(tx, 1), smy_note, NULL);
+        tm_trans_free(tx);
+    }
+    tm_store_flush(s);
+}
+
+/* Retention works off a backlog of many batches (on its own thread and
+ * connection) and deletes nothing unfinished. */
+static void test_retention_backlog(void **state)
+{
+    (void)state;
+    char err[512];
+    tm_store_t *s = open_retaining("st_retain_many");
+    int64_t now = harness_now_ms();
+    write_many(s, "bk-", 1300, now - 200000, now - 100000);
+    write_many(s, "op-", 3, now - 200000, 0);
+    assert_int_equal(smy_last_result(), TM_WRITE_DONE);
+    tm_store_stats_t st = {0};
+    int64_t deadline = harness_mono_ms() + 60000;
+    while (st.purged < 1300 && harness_mono_ms() < deadline) {
+        harness_sleep_ms(100);
+        tm_store_stats(s, &st);
+    }
+    assert_int_equal(st.purged, 1300);
+    tm_store_filter_t f = {.status = TM_TX_SUCCEEDED, .limit = 10};
+    tm_trans_t **items;
+    size_t n;
+    assert_int_equal(tm_store_list(s, &f, &items, &n, err, sizeof err), 0);
+    assert_int_equal(n, 0);
+    free(items);
+    f.status = TM_TX_SUBMITTED;
+    assert_int_equal(tm_store_list(s, &f, &items, &n, err, sizeof err), 0);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++)
+        tm_trans_free(items[i]);
+    free(items);
+    tm_store_close(s);
+}
+
+typedef struct {
+    int n;
+    char last[TM_GID_MAX + 1];
+    int in_order; /* each one created before the one handed on before it */
+    int64_t last_created;
+    int with_op; /* those with branch 0's action SUCCEEDED */
+} loaded_t;
+
+static void note_loaded(tm_trans_t *tx, void *arg)
+{
+    loaded_t *l = arg;
+    if (l->n && tx->created_ms <= l->last_created)
+        l->in_order = 0;
+    l->last_created = tx->created_ms;
+    l->with_op +=
+        tx->n_branches == 2 &&
+        tx->branches[0].ops[TM_SLOT_FORWARD].status == TM_OP_SUCCEEDED &&
+        tx->branches[1].ops[TM_SLOT_FORWARD].status == TM_OP_PENDING;
+    snprintf(l->last, sizeof l->last, "%s", tx->gid);
+    l->n++;
+    tm_trans_free(tx);
+}
+
+/* The load at start reads many transactions per round trip: every one of
+ * a node's unfinished transactions comes back, whole (branches and ops),
+ * in creation order, across several chunks; finished ones and another
+ * node's stay out. */
+static void test_load_in_chunks(void **state)
+{
+    (void)state;
+    tm_store_t *a = smy_must_open("st_load_many", "node-a", 5000);
+    write_many(a, "ld-", 1201, 100000, 0);
+    write_many(a, "dn-", 5, 100000, 100001);
+    assert_int_equal(smy_last_result(), TM_WRITE_DONE);
+    tm_store_close(a);
+    tm_store_t *b = smy_must_open("st_load_many", "node-b", 5000);
+    write_many(b, "nb-", 2, 100000, 0);
+    tm_store_close(b);
+    a = smy_must_open("st_load_many", "node-a", 5000);
+    loaded_t l = {.in_order = 1};
+    char err[256];
+    long got = tm_store_load_unfinished(a, note_loaded, &l, err, sizeof err);
+    if (got != 1201)
+        fail_msg("loaded %ld: %s", got, got < 0 ? err : "");
+    assert_int_equal(l.n, 1201);
+    assert_true(l.in_order);
+    assert_int_equal(l.with_op, 401);
+    assert_string_equal(l.last, "ld-0000"); /* created last */
+    tm_store_close(a);
 }
 
 /* A group larger than the server's packet limit goes out in pieces. */
@@ -748,6 +865,8 @@ int main(void)
         cmocka_unit_test(test_refusals_at_open),
         cmocka_unit_test(test_claim_after_lease_runs_out),
         cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_retention_backlog),
+        cmocka_unit_test(test_load_in_chunks),
         cmocka_unit_test(test_large_group_in_pieces),
         cmocka_unit_test(test_item3_generation_fences_a_b_a),
         cmocka_unit_test(test_item11_get_reads_one_snapshot),

@@ -10,18 +10,21 @@
  *     at once and takes subscriptions;
  *   - version 4 (no branch pivot, no op result_size) is upgraded by two
  *     nodes at once, one meeting the other's upgrade halfway; old rows
- *     read back with neither, and both are kept once written.
+ *     read back with neither, and both are kept once written;
+ *   - version 5 (no trans_by_status index) is upgraded by two nodes at
+ *     once and pages a List by status in creation order.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "list_pages.h"
 #include "store_mysql_fixture.h"
 #include "topics_check_store.h"
 
 /* A database of schema version 1 (no generation, no origin; no recorded
- * results; no pivot, no result_size) is upgraded at open, to version 5,
+ * results; no pivot, no result_size) is upgraded at open, to version 6,
  * and keeps its rows. */
 static void test_schema_upgrade_from_version_1(void **state)
 {
@@ -52,7 +55,7 @@ static void test_schema_upgrade_from_version_1(void **state)
     tm_store_close(a);
     MYSQL *c = smy_root_session();
     char version[32];
-    assert_string_equal(smy_schema_version(c, "st_upgrade", version), "5");
+    assert_string_equal(smy_schema_version(c, "st_upgrade", version), "6");
     mysql_close(c);
     tm_trans_free(got);
     tm_trans_free(tx);
@@ -131,7 +134,7 @@ static void test_schema_upgrade_from_version_2(void **state)
     tm_trans_free(got);
     tm_store_close(a);
     char version[32];
-    assert_string_equal(smy_schema_version(c, "st_upgrade2", version), "5");
+    assert_string_equal(smy_schema_version(c, "st_upgrade2", version), "6");
 
     /* reopened: the rows as written */
     a = smy_must_open("st_upgrade2", "node-a", 5000);
@@ -194,7 +197,7 @@ static void test_schema_upgrade_from_version_3(void **state)
     open_database = "st_upgrade3";
     open_two_at_once(jobs);
     char version[32], err[256], text[256];
-    assert_string_equal(smy_schema_version(c, "st_upgrade3", version), "5");
+    assert_string_equal(smy_schema_version(c, "st_upgrade3", version), "6");
     tm_trans_t *got = NULL;
     assert_int_equal(tm_store_get(jobs[1].s, "up3-1", &got, err, sizeof err),
                      1);
@@ -212,8 +215,8 @@ static void test_schema_upgrade_from_version_3(void **state)
 }
 
 /* A database of schema version 4 (no pivot, no result_size) is upgraded
- * to 5 by two nodes that start at once, one of them finding the branch
- * column another node's upgrade already added; the old rows read back
+ * (to 5, then 6) by two nodes that start at once, one of them finding the
+ * branch column another node's upgrade already added; the old rows read back
  * with no pivot and a result_size of 0, and both columns keep what is
  * written. */
 static void test_schema_upgrade_from_version_4(void **state)
@@ -232,7 +235,7 @@ static void test_schema_upgrade_from_version_4(void **state)
     open_database = "st_upgrade4";
     open_two_at_once(jobs);
     char version[32], err[256];
-    assert_string_equal(smy_schema_version(c, "st_upgrade4", version), "5");
+    assert_string_equal(smy_schema_version(c, "st_upgrade4", version), "6");
     tm_trans_t *got = NULL;
     assert_int_equal(tm_store_get(jobs[1].s, "up4-1", &got, err, sizeof err),
                      1);
@@ -263,6 +266,67 @@ static void test_schema_upgrade_from_version_4(void **state)
     tm_trans_free(tx);
 }
 
+/* How many columns the index name of database.trellis_trans has. */
+static int index_columns(MYSQL *c, const char *database, const char *name)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM information_schema.statistics"
+             " WHERE table_schema='%s' AND table_name='trellis_trans'"
+             " AND index_name='%s'",
+             database, name);
+    assert_int_equal(mysql_query(c, sql), 0);
+    MYSQL_RES *res = mysql_store_result(c);
+    assert_non_null(res);
+    MYSQL_ROW row = mysql_fetch_row(res);
+    int n = row && row[0] ? atoi(row[0]) : -1;
+    mysql_free_result(res);
+    return n;
+}
+
+/* A database of schema version 5 (no trans_by_status) is upgraded to 6
+ * by two nodes at once; a List by status pages in creation order (ties
+ * by gid) over the new index. */
+static void test_schema_upgrade_from_version_5(void **state)
+{
+    (void)state;
+    tm_store_t *a = smy_must_open("st_upgrade5", "node-a", 5000);
+    static const char *const gids[] = {"u5-0", "u5-1", "u5-2",
+                                       "u5-3", "u5-4", "u5-5"};
+    for (int i = 0; i < 6; i++) {
+        /* u5-1 and u5-2 created at once: the cursor's tie goes by gid */
+        tm_trans_t *tx = smy_saga(gids[i], 3000 + i - (i == 2));
+        if (i % 3) {
+            tx->status = TM_TX_FAILED;
+            tx->finished_ms = 4000;
+        }
+        assert_int_equal(smy_write_now(a, tx, 1), TM_WRITE_DONE);
+        tm_trans_free(tx);
+    }
+    tm_store_close(a);
+    MYSQL *c = smy_root_session();
+    smy_run_sql(c, "ALTER TABLE st_upgrade5.trellis_trans"
+                   " DROP INDEX trans_by_status");
+    smy_run_sql(c,
+                "UPDATE st_upgrade5.trellis_meta SET v='5' WHERE k='schema'");
+    assert_int_equal(index_columns(c, "st_upgrade5", "trans_by_status"), 0);
+    open_job_t jobs[2] = {{.node = "node-a"}, {.node = "node-b"}};
+    open_database = "st_upgrade5";
+    open_two_at_once(jobs);
+    char version[32], got[256];
+    assert_string_equal(smy_schema_version(c, "st_upgrade5", version), "6");
+    assert_int_equal(index_columns(c, "st_upgrade5", "trans_by_status"), 3);
+    tm_store_filter_t f = {.status = TM_TX_FAILED, .limit = 2};
+    assert_string_equal(tcheck_list_pages(jobs[0].s, f, got, sizeof got),
+                        "u5-1 u5-2 u5-4 u5-5");
+    f.status = TM_TX_SUBMITTED;
+    assert_string_equal(tcheck_list_pages(jobs[1].s, f, got, sizeof got),
+                        "u5-0 u5-3");
+    tm_store_close(jobs[0].s);
+    tm_store_close(jobs[1].s);
+    mysql_close(c);
+}
+
 static int start(void **state)
 {
     (void)state;
@@ -282,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_schema_upgrade_from_version_2),
         cmocka_unit_test(test_schema_upgrade_from_version_3),
         cmocka_unit_test(test_schema_upgrade_from_version_4),
+        cmocka_unit_test(test_schema_upgrade_from_version_5),
     };
     return cmocka_run_group_tests(tests, start, stop);
 }

@@ -25,6 +25,8 @@
 
 #include <sqlite3.h>
 
+#include "tm_clock.h"
+#include "list_pages.h"
 #include "tm_store.h"
 #include "topics_check_store.h"
 
@@ -422,24 +424,29 @@ static void sql_on_file(const char *sql)
     sqlite3_close(db);
 }
 
-/* The schema version stored in the test's trellis.db, in out[32]. */
-static const char *stored_version(char *out)
+/* The first column of the first row of sql (with ?1 bound to arg when
+ * not NULL) on the test's trellis.db, as text into out[32]. */
+static const char *query_text(const char *sql, const char *arg, char *out)
 {
     char path[600];
     snprintf(path, sizeof(path), "%s/trellis.db", dir);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT value FROM meta"
-                                        " WHERE key='schema'",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     snprintf(out, 32, "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     sqlite3_close(db);
     return out;
+}
+
+/* The schema version stored in the test's trellis.db, in out[32]. */
+static const char *stored_version(char *out)
+{
+    return query_text("SELECT value FROM meta WHERE key='schema'", NULL, out);
 }
 
 static void test_schema_upgrade_from_version_1(void **state)
@@ -471,7 +478,7 @@ static void test_schema_upgrade_from_version_1(void **state)
     tm_store_flush(s);
     tm_trans_free(got);
     tm_store_close(s);
-    assert_string_equal(stored_version(version), "4");
+    assert_string_equal(stored_version(version), "5");
 
     /* reopened: no second upgrade, the rows as written */
     if (open_store(&s, err, sizeof(err)) != 0)
@@ -508,7 +515,7 @@ static void test_schema_upgrade_from_version_3(void **state)
     tm_store_t *s;
     if (open_store(&s, err, sizeof(err)) != 0)
         fail_msg("open: %s", err);
-    assert_string_equal(stored_version(version), "4");
+    assert_string_equal(stored_version(version), "5");
     tm_trans_t *tx = NULL;
     assert_int_equal(tm_store_get(s, "old-1", &tx, err, sizeof(err)), 1);
     assert_int_equal(tx->branches[0].pivot, 0);
@@ -540,7 +547,7 @@ static void test_schema_upgrade_from_version_3(void **state)
     assert_int_equal(tx->branches[0].pivot, 1);
     tm_trans_free(tx);
     tm_store_close(s);
-    assert_string_equal(stored_version(version), "4");
+    assert_string_equal(stored_version(version), "5");
 }
 
 /* Schema version 2 (a recorded result, no topics) upgrades to 3: the
@@ -557,7 +564,7 @@ static void test_schema_upgrade_from_version_2(void **state)
     tm_store_t *s;
     if (open_store(&s, err, sizeof(err)) != 0)
         fail_msg("open: %s", err);
-    assert_string_equal(stored_version(version), "4");
+    assert_string_equal(stored_version(version), "5");
     tm_trans_t *tx = NULL;
     assert_int_equal(tm_store_get(s, "old-1", &tx, err, sizeof(err)), 1);
     assert_int_equal(tx->submit_hash, 9);
@@ -570,7 +577,119 @@ static void test_schema_upgrade_from_version_2(void **state)
     assert_string_equal(tcheck_store_text(s, got, sizeof(got)),
                         "t h:1/p.S/A r 5\n");
     tm_store_close(s);
-    assert_string_equal(stored_version(version), "4");
+    assert_string_equal(stored_version(version), "5");
+}
+
+/* 1 when the test's trellis.db has an index named name, else 0. */
+static int has_index(const char *name)
+{
+    char n[32];
+    return atoi(query_text("SELECT COUNT(*) FROM sqlite_master"
+                           " WHERE type='index' AND name=?1",
+                           name, n));
+}
+
+static void count_unfinished(tm_trans_t *tx, void *arg)
+{
+    (*(int *)arg)++;
+    tm_trans_free(tx);
+}
+
+/* Schema version 4 (the partial index trans_unfinished) upgrades to 5:
+ * trans_by_status in its place; a List by status pages through it in
+ * creation order (ties by gid), and the unfinished ones still load. */
+static void test_schema_upgrade_from_version_4(void **state)
+{
+    (void)state;
+    char err[256], version[32], got[256];
+    tm_store_t *s;
+    assert_int_equal(open_store(&s, err, sizeof(err)), 0);
+    static const char *const gids[] = {"S0", "S1", "S2", "S3",
+                                       "S4", "S5", "S6"};
+    for (int i = 0; i < 7; i++) {
+        /* S1 and S2 created at once: the cursor's tie goes by gid */
+        tm_trans_t *tx = two_step_saga(gids[i], 500 + i - (i == 2));
+        tx->status = i % 3 ? TM_TX_SUCCEEDED : TM_TX_SUBMITTED;
+        tm_store_queue(s, tm_write_capture_all(tx, 1), NULL, NULL);
+        tm_trans_free(tx);
+    }
+    tm_store_flush(s);
+    tm_store_close(s);
+    sql_on_file("DROP INDEX trans_by_status;"
+                "CREATE INDEX trans_unfinished ON trans(status)"
+                " WHERE status < 4;"
+                "UPDATE meta SET value='4' WHERE key='schema';");
+    if (open_store(&s, err, sizeof(err)) != 0)
+        fail_msg("open: %s", err);
+    assert_string_equal(stored_version(version), "5");
+    assert_int_equal(has_index("trans_by_status"), 1);
+    assert_int_equal(has_index("trans_unfinished"), 0);
+    tm_store_filter_t f = {.status = TM_TX_SUCCEEDED, .limit = 2};
+    assert_string_equal(tcheck_list_pages(s, f, got, sizeof(got)),
+                        "S1 S2 S4 S5");
+    f.status = TM_TX_SUBMITTED;
+    f.created_after_ms = 500;
+    assert_string_equal(tcheck_list_pages(s, f, got, sizeof(got)), "S3 S6");
+    f = (tm_store_filter_t){.limit = 3, .created_before_ms = 506};
+    assert_string_equal(tcheck_list_pages(s, f, got, sizeof(got)),
+                        "S0 S1 S2 S3 S4 S5");
+    int loaded = 0;
+    assert_int_equal(tm_store_load_unfinished(s, count_unfinished, &loaded, err,
+                                              sizeof(err)),
+                     3);
+    assert_int_equal(loaded, 3);
+    tm_store_close(s);
+}
+
+/* Retention works off a backlog of many batches, in slices between the
+ * groups (which keep committing meanwhile), and deletes only finished
+ * transactions past the retention. */
+static void test_retention_backlog_between_groups(void **state)
+{
+    (void)state;
+    tm_store_config_t cfg;
+    tm_store_config_default(&cfg);
+    cfg.data_dir = dir;
+    cfg.retention_ms = 60000;
+    char err[256], gid[32];
+    tm_store_t *s;
+    assert_int_equal(tm_store_open(&cfg, &s, err, sizeof(err)), 0);
+    int64_t now = tm_wall_ms();
+    for (int i = 0; i < 1700; i++) {
+        snprintf(gid, sizeof(gid), "old-%04d", i);
+        tm_trans_t *tx = two_step_saga(gid, now - 200000 + i);
+        /* 1600 finished long ago; 100 never finished */
+        tx->status = i < 1600 ? TM_TX_SUCCEEDED : TM_TX_SUBMITTED;
+        tx->finished_ms = i < 1600 ? now - 100000 : 0;
+        tm_store_queue(s, tm_write_capture_all(tx, 1), NULL, NULL);
+        tm_trans_free(tx);
+    }
+    tm_store_flush(s);
+    tm_store_stats_t st = {0};
+    int64_t deadline = tm_mono_ms() + 60000;
+    for (int i = 0; st.purged < 1600 && tm_mono_ms() < deadline; i++) {
+        snprintf(gid, sizeof(gid), "new-%d", i); /* commits go on */
+        tm_trans_t *tx = two_step_saga(gid, now);
+        tx->status = TM_TX_SUCCEEDED;
+        tx->finished_ms = now;
+        tm_store_queue(s, tm_write_capture_all(tx, 1), NULL, NULL);
+        tm_trans_free(tx);
+        tm_store_flush(s);
+        usleep(20000);
+        tm_store_stats(s, &st);
+    }
+    assert_int_equal(st.purged, 1600);
+    tm_store_filter_t f = {.status = TM_TX_SUBMITTED, .limit = 200};
+    char got[4096];
+    tcheck_list_pages(s, f, got, sizeof(got));
+    assert_non_null(strstr(got, "old-1600 old-1601"));
+    assert_non_null(strstr(got, "old-1699"));
+    f = (tm_store_filter_t){.status = TM_TX_SUCCEEDED, .limit = 100};
+    static char done[65536];
+    tcheck_list_pages(s, f, done, sizeof(done));
+    assert_int_equal(strncmp(done, "new-0", 5), 0);
+    assert_null(strstr(done, "old-")); /* every finished old one deleted */
+    tm_store_close(s);
 }
 
 int main(void)
@@ -587,6 +706,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_2,
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_3,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_schema_upgrade_from_version_4,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_retention_backlog_between_groups,
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_subscriptions, make_dir,
                                         remove_dir),
