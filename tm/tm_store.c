@@ -136,9 +136,8 @@ static void hand_to_callbacks(tm_store_t *s, tm_write_t *group)
     pthread_mutex_unlock(&s->qmu);
 }
 
-/* The callback thread (engines whose commit waits on a disk or a server):
- * runs the callbacks of committed groups in queue order while the store
- * thread already commits the next group. */
+/* The callback thread: runs the callbacks of committed groups in queue order
+ * while the store thread already commits the next group. */
 static void *callback_thread_main(void *arg)
 {
     tm_store_t *s = arg;
@@ -248,11 +247,10 @@ static int64_t upkeep(tm_store_t *s)
            (more ? (t1 - t0 + 1) * MAINTAIN_BACKLOG_PAUSE : MAINTAIN_EVERY_MS);
 }
 
-/* Take what is queued, commit it as one group, then run the group's
- * callbacks in queue order — on the callback thread when the engine asks
- * for it (both engines do: the next group's statements, fsync or round
- * trips then overlap this group's callbacks, which start the next calls),
- * or here. */
+/* Take what is queued, commit it as one group, then hand the group to the
+ * callback thread, which runs its callbacks in queue order while this
+ * thread commits the next group (its statements, fsync or round trips
+ * overlap the callbacks, which start the next calls). */
 static void *store_thread_main(void *arg)
 {
     tm_store_t *s = arg;
@@ -272,12 +270,7 @@ static void *store_thread_main(void *arg)
         pthread_mutex_unlock(&s->qmu);
 
         commit_until_durable(s, group);
-        if (s->ops->callbacks_on_own_thread) {
-            hand_to_callbacks(s, group);
-        } else {
-            run_callbacks(group);
-            note_done(s, n);
-        }
+        hand_to_callbacks(s, group);
 
         pthread_mutex_lock(&s->qmu);
         s->stats.commits++;
@@ -314,8 +307,7 @@ int tm_store_open(const tm_store_config_t *cfg, tm_store_t **out, char *err,
         free(s);
         return -1;
     }
-    if ((s->ops->callbacks_on_own_thread &&
-         pthread_create(&s->cb_thread, NULL, callback_thread_main, s) != 0) ||
+    if (pthread_create(&s->cb_thread, NULL, callback_thread_main, s) != 0 ||
         pthread_create(&s->thread, NULL, store_thread_main, s) != 0) {
         /* Not recoverable in a process that already has threads. */
         tm_exit_os_error("cannot start the store thread");
@@ -333,13 +325,11 @@ void tm_store_close(tm_store_t *s)
     pthread_cond_signal(&s->qcv);
     pthread_mutex_unlock(&s->qmu);
     pthread_join(s->thread, NULL);
-    if (s->ops->callbacks_on_own_thread) {
-        pthread_mutex_lock(&s->qmu);
-        s->cb_stopping = 1;
-        pthread_cond_signal(&s->cbcv);
-        pthread_mutex_unlock(&s->qmu);
-        pthread_join(s->cb_thread, NULL);
-    }
+    pthread_mutex_lock(&s->qmu);
+    s->cb_stopping = 1;
+    pthread_cond_signal(&s->cbcv);
+    pthread_mutex_unlock(&s->qmu);
+    pthread_join(s->cb_thread, NULL);
     s->ops->close(s);
     pthread_mutex_destroy(&s->qmu);
     pthread_cond_destroy(&s->qcv);

@@ -152,10 +152,6 @@ typedef struct {
     /* Stop background threads and free the engine (the store thread has
      * already stopped). */
     void (*close)(tm_store_t *s);
-    /* 1: run write callbacks on a thread of their own, so the next group's
-     * commit overlaps them (for an engine whose commit waits on a disk or a
-     * server: SQLite's fsync, MySQL's round trips). */
-    int callbacks_on_own_thread;
 } tm_store_ops_t;
 
 struct tm_store {
@@ -173,8 +169,7 @@ struct tm_store {
     pthread_t thread;
     tm_store_stats_t stats; /* under qmu */
 
-    /* Committed writes waiting for their callbacks (callbacks_on_own_thread
-     * only); under qmu. */
+    /* Committed writes waiting for the callback thread; under qmu. */
     tm_write_t *cb_head, *cb_tail;
     pthread_cond_t cbcv;
     int cb_stopping;

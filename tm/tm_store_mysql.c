@@ -185,5 +185,4 @@ static const tm_store_ops_t my_ops = {
     .max_payload = my_max_payload,
     .release_leases = my_release_leases,
     .close = my_close,
-    .callbacks_on_own_thread = 1,
 };

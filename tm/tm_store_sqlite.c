@@ -896,5 +896,4 @@ static const tm_store_ops_t sq_ops = {
     .unsubscribe = sq_unsubscribe,
     .subscriptions = sq_subscriptions,
     .close = sq_close,
-    .callbacks_on_own_thread = 1,
 };
