@@ -127,6 +127,17 @@ targets_check(const tr_ap_kind_t *k, const char *forward_target,
     return rc;
 }
 
+trellis_rc_t tr_ap_check_targets(const tr_ap_kind_t *k,
+                                 const char *forward_target,
+                                 const char *commit_target,
+                                 const char *rollback_target, char *err,
+                                 size_t errlen)
+{
+    ap_target_t unused;
+    return targets_check(k, forward_target, commit_target, rollback_target,
+                         &unused, err, errlen);
+}
+
 /* ---- construction ---------------------------------------------------- */
 
 void tr_ap_clear(tr_ap_t *a)
@@ -433,35 +444,43 @@ typedef struct {
     void *user;
 } ap_step_t;
 
+/* Send branch_id's forward op to `to` with the payload (copied by the
+ * send); cb runs once, also when the metadata could not be built. */
+static void ap_forward_send(tr_ap_t *a, const char *branch_id,
+                            const ap_target_t *to, const void *payload,
+                            size_t payload_len, trellis_async_cb cb, void *user)
+{
+    char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1], err[512];
+    ap_md_t md = {0};
+    tr_client_cluster_id_peek(a->client, cluster_id, sizeof cluster_id);
+    trellis_rc_t rc =
+        ap_md_build(a, branch_id, cluster_id, &md, err, sizeof err);
+    if (rc != TRELLIS_OK) {
+        tr_async_report(a->client, rc, err, a->gid, cb, user);
+        return;
+    }
+    tr_async_unary_t u = {.host_port = to->host_port,
+                          .method = to->method,
+                          .req = payload,
+                          .req_len = payload_len,
+                          .md_keys = md.keys,
+                          .md_values = md.values,
+                          .n_md = md.n,
+                          .timeout_ms = a->request_timeout_ms,
+                          .gid = a->gid};
+    tr_async_unary_send(a->client, &u, cb, user);
+    ap_md_free(&md);
+}
+
 /* The register answered: on success, send the forward op. */
 static void ap_step_registered(const trellis_async_result_t *r, void *arg)
 {
     ap_step_t *st = arg;
-    tr_ap_t *a = st->a;
-    char cluster_id[TRELLIS_CLUSTER_ID_MAX + 1], err[512];
-    ap_md_t md = {0};
-    trellis_rc_t rc = r->rc;
-    if (rc == TRELLIS_OK) {
-        tr_client_cluster_id_peek(a->client, cluster_id, sizeof cluster_id);
-        rc = ap_md_build(a, st->branch_id, cluster_id, &md, err, sizeof err);
-        if (rc != TRELLIS_OK)
-            tr_async_report(a->client, rc, err, a->gid, st->cb, st->user);
-    }
-    if (r->rc != TRELLIS_OK) {
+    if (r->rc != TRELLIS_OK)
         st->cb(r, st->user);
-    } else if (rc == TRELLIS_OK) {
-        tr_async_unary_t u = {.host_port = st->to.host_port,
-                              .method = st->to.method,
-                              .req = st->payload,
-                              .req_len = st->payload_len,
-                              .md_keys = md.keys,
-                              .md_values = md.values,
-                              .n_md = md.n,
-                              .timeout_ms = a->request_timeout_ms,
-                              .gid = a->gid};
-        tr_async_unary_send(a->client, &u, st->cb, st->user);
-    }
-    ap_md_free(&md);
+    else
+        ap_forward_send(st->a, st->branch_id, &st->to, st->payload,
+                        st->payload_len, st->cb, st->user);
     free(st->payload);
     free(st);
 }
@@ -524,6 +543,69 @@ void tr_ap_call_branch_async(tr_ap_t *a, const char *forward_target,
         free(st->payload);
     free(st);
     tr_async_report(a->client, rc, err, a->gid, cb, user);
+}
+
+/* Check every branch's targets and make its registration: ids taken in
+ * order, ops[2] per branch (ops must hold 2 * n). */
+static trellis_rc_t ap_begin_regs(tr_ap_t *a, tr_ap_branch_t *b, size_t n,
+                                  trellis_branch_op_t *ops,
+                                  tr_branch_reg_t *regs, char *err,
+                                  size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        ap_target_t unused;
+        trellis_rc_t rc =
+            targets_check(a->kind, b[i].forward_target, b[i].commit_target,
+                          b[i].rollback_target, &unused, err, errlen);
+        if (rc != TRELLIS_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const trellis_branch_op_t *first;
+        ap_next_branch_id(a, b[i].branch_id, sizeof b[i].branch_id);
+        ap_ops(a, b[i].commit_target, b[i].rollback_target, &ops[2 * i], &first,
+               &regs[i].n_ops);
+        regs[i].branch_id = b[i].branch_id;
+        regs[i].mode = a->kind->mode;
+        regs[i].ops = first;
+        regs[i].payload = b[i].payload;
+        regs[i].payload_len = b[i].payload_len;
+    }
+    return TRELLIS_OK;
+}
+
+void tr_ap_begin_branches_async(tr_ap_t *a, const trellis_options_t *o,
+                                tr_ap_branch_t *b, size_t n,
+                                trellis_async_cb cb, void *user)
+{
+    char err[512];
+    tr_tm_req_t req;
+    tr_tm_req_init(&req);
+    trellis_branch_op_t *ops = calloc(2 * n + 1, sizeof *ops);
+    tr_branch_reg_t *regs = calloc(n + 1, sizeof *regs);
+    trellis_rc_t rc = ops == NULL || regs == NULL
+                          ? tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, sizeof err,
+                                    "out of memory for %zu branches", n)
+                          : ap_begin_regs(a, b, n, ops, regs, err, sizeof err);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_begin_with_req(a->gid, o, regs, n, &req, err, sizeof err);
+    tr_async_tm_send(a->client, rc, err, &req, a->gid, cb, user);
+    free(ops);
+    free(regs);
+}
+
+void tr_ap_forward_async(tr_ap_t *a, const tr_ap_branch_t *b,
+                         trellis_async_cb cb, void *user)
+{
+    char err[512];
+    ap_target_t to;
+    trellis_rc_t rc = target_parse(b->forward_target, a->kind->forward_op, &to,
+                                   err, sizeof err);
+    if (rc != TRELLIS_OK)
+        tr_async_report(a->client, rc, err, a->gid, cb, user);
+    else
+        ap_forward_send(a, b->branch_id, &to, b->payload, b->payload_len, cb,
+                        user);
 }
 
 void tr_ap_submit_async(tr_ap_t *a, trellis_async_cb cb, void *user)

@@ -1,8 +1,12 @@
 /*
  * async_run.c — whole TCC and XA transactions run asynchronously
- * (trellis_async_tcc_run, trellis_async_xa_run): Begin, then per branch
- * register and forward op, then Submit, or Abort after the first failure;
- * one callback at the end.
+ * (trellis_async_tcc_run, trellis_async_xa_run): a Begin that registers
+ * every branch at once (BeginRequest.branches: one call and one durable
+ * write instead of 1 + n), then each forward op in order, then Submit, or
+ * Abort after the first failure; one callback at the end. A trellisd
+ * that predates the Begin's branches answers that it holds none: the run
+ * then registers each branch just before its forward op, as the blocking
+ * helpers do.
  *
  * A run is a small state machine over the asynchronous steps of
  * ap_trans.c (the same steps as the blocking helpers): each step's
@@ -29,10 +33,13 @@ typedef struct {
 typedef struct {
     tr_ap_t ap;
     run_branch_t *branches;
+    tr_ap_branch_t *views; /* the branches as the Begin and forward ops take
+                              them, pointing into branches[] */
     size_t n, next;
-    int failed;             /* a forward op or register failed: */
-    trellis_rc_t failed_rc; /* the first failure, reported at the end */
-    char *failed_msg;       /* its message (NULL: out of memory for it) */
+    int registered_by_begin; /* else register each before its forward op */
+    int failed;              /* a forward op or register failed: */
+    trellis_rc_t failed_rc;  /* the first failure, reported at the end */
+    char *failed_msg;        /* its message (NULL: out of memory for it) */
     int failed_branch;
     trellis_async_cb cb;
     void *user;
@@ -47,6 +54,7 @@ static void run_free(run_t *r)
         free(r->branches[i].payload);
     }
     free(r->branches);
+    free(r->views);
     free(r->failed_msg);
     tr_ap_clear(&r->ap);
     free(r);
@@ -133,7 +141,12 @@ static void run_next_branch(run_t *r)
         tr_ap_submit_async(&r->ap, run_submitted, r);
         return;
     }
-    const run_branch_t *b = &r->branches[r->next++];
+    size_t i = r->next++;
+    if (r->registered_by_begin) {
+        tr_ap_forward_async(&r->ap, &r->views[i], run_branch_done, r);
+        return;
+    }
+    const run_branch_t *b = &r->branches[i];
     tr_ap_call_branch_async(&r->ap, b->forward, b->commit, b->rollback,
                             b->payload, b->payload_len, run_branch_done, r);
 }
@@ -146,6 +159,15 @@ static void run_begun(const trellis_async_result_t *res, void *arg)
         run_finish(r, res); /* nothing was begun: nothing to abort */
         return;
     }
+    if (res->branches_registered != 0 && res->branches_registered != r->n) {
+        trellis_async_result_t odd = *res;
+        odd.rc = TRELLIS_INTERNAL;
+        odd.message = "trellisd's Begin answered that it holds a number of "
+                      "branches other than the ones it was given";
+        run_fail(r, &odd, -1);
+        return;
+    }
+    r->registered_by_begin = res->branches_registered == r->n;
     run_next_branch(r);
 }
 
@@ -165,16 +187,24 @@ static run_t *run_new(const tr_ap_kind_t *kind, trellis_client_t *c,
     r->user = user;
     r->failed_branch = -1;
     if (tr_ap_init(&r->ap, kind, c, gid, o) != 0 ||
-        (r->branches = calloc(n, sizeof *r->branches)) == NULL) {
+        (r->branches = calloc(n, sizeof *r->branches)) == NULL ||
+        (r->views = calloc(n, sizeof *r->views)) == NULL) {
         run_free(r);
         return NULL;
     }
-    for (; r->n < n; r->n++)
-        if (branch_copy(&r->branches[r->n], &branches[r->n]) != 0) {
+    for (; r->n < n; r->n++) {
+        run_branch_t *b = &r->branches[r->n];
+        if (branch_copy(b, &branches[r->n]) != 0) {
             r->n++;
             run_free(r);
             return NULL;
         }
+        r->views[r->n] = (tr_ap_branch_t){.forward_target = b->forward,
+                                          .commit_target = b->commit,
+                                          .rollback_target = b->rollback,
+                                          .payload = b->payload,
+                                          .payload_len = b->payload_len};
+    }
     return r;
 }
 
@@ -192,6 +222,25 @@ static const char *run_args_problem(const char *gid,
         if (branches[i].payload == NULL && branches[i].payload_len > 0)
             return "a branch's payload is NULL but its payload_len is not 0";
     return NULL;
+}
+
+/* The index of the first branch with a malformed target (err says
+ * which), or -1 when every target is well formed. */
+static int run_bad_target(const run_t *r, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        const run_branch_t *b = &r->branches[i];
+        if (tr_ap_check_targets(r->ap.kind, b->forward, b->commit, b->rollback,
+                                err, errlen) != TRELLIS_OK)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* A run refused before anything was sent: report it with its branch. */
+static void run_refused(const trellis_async_result_t *res, void *arg)
+{
+    run_finish(arg, res);
 }
 
 static trellis_rc_t run_start(const tr_ap_kind_t *kind, trellis_client_t *c,
@@ -213,7 +262,14 @@ static trellis_rc_t run_start(const tr_ap_kind_t *kind, trellis_client_t *c,
                         "out of memory for a transaction run", gid, cb, user);
         return TRELLIS_OK;
     }
-    tr_ap_begin_async(&r->ap, o, run_begun, r);
+    char err[512];
+    int bad = run_bad_target(r, err, sizeof err);
+    if (bad >= 0) {
+        r->failed_branch = bad; /* nothing begun: nothing to abort */
+        tr_async_report(c, TRELLIS_INVALID_ARGUMENT, err, gid, run_refused, r);
+        return TRELLIS_OK;
+    }
+    tr_ap_begin_branches_async(&r->ap, o, r->views, r->n, run_begun, r);
     return TRELLIS_OK;
 }
 

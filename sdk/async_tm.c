@@ -103,6 +103,7 @@ static void call_done(void *vctx, const tr_aop_result_t *r)
         res.message = res.rc == TRELLIS_OK ? "" : err;
         res.status = rep.status;
         res.reason = rep.reason;
+        res.branches_registered = rep.branches_registered;
         if (x->method == TR_TM_NEW_GID)
             res.gid = rep.gid;
     } else if (r->rc == TRELLIS_OK) {

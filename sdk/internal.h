@@ -278,6 +278,20 @@ trellis_rc_t tr_tm_pack(int method, const char *name,
 trellis_rc_t tr_tm_new_gid_req(tr_tm_req_t *out, char *err, size_t errlen);
 trellis_rc_t tr_tm_begin_req(const char *gid, const trellis_options_t *o,
                              tr_tm_req_t *out, char *err, size_t errlen);
+/* One branch a Begin registers (tr_tm_begin_with_req); borrowed. */
+typedef struct {
+    const char *branch_id;
+    trellis_mode_t mode;
+    const trellis_branch_op_t *ops;
+    size_t n_ops;
+    const void *payload;
+    size_t payload_len;
+} tr_branch_reg_t;
+/* Begin that registers branches[0..n) too (BeginRequest.branches), each
+ * checked as tr_tm_register_req checks it. */
+trellis_rc_t tr_tm_begin_with_req(const char *gid, const trellis_options_t *o,
+                                  const tr_branch_reg_t *branches, size_t n,
+                                  tr_tm_req_t *out, char *err, size_t errlen);
 trellis_rc_t tr_tm_register_req(const char *gid, const char *branch_id,
                                 trellis_mode_t mode,
                                 const trellis_branch_op_t *ops, size_t n_ops,
@@ -291,7 +305,8 @@ trellis_rc_t tr_tm_abort_req(const char *gid, const char *reason, int wait,
 /* What a reply of the requests above says. The strings point into msg,
  * the unpacked reply, owned: tr_tm_reply_clear. */
 typedef struct {
-    trellis_trans_status_t status; /* Submit, Abort */
+    trellis_trans_status_t status; /* Submit, Abort, Begin */
+    uint32_t branches_registered;  /* Begin: initiator-driven branches held */
     const char *reason;            /* Submit; "" otherwise */
     const char *gid;               /* NewGid; "" otherwise */
     struct ProtobufCMessage *msg;
@@ -623,6 +638,33 @@ void tr_ap_call_branch_async(tr_ap_t *a, const char *forward_target,
                              const char *rollback_target, const void *payload,
                              size_t payload_len, trellis_async_cb cb,
                              void *user);
+/* A branch's three targets well formed for kind k (a kind without a
+ * commit-side op ignores commit_target); INVALID_ARGUMENT naming the one
+ * that is not. */
+trellis_rc_t tr_ap_check_targets(const tr_ap_kind_t *k,
+                                 const char *forward_target,
+                                 const char *commit_target,
+                                 const char *rollback_target, char *err,
+                                 size_t errlen);
+/* A branch known before the Begin (the runners'): its targets and
+ * payload, borrowed; branch_id filled by tr_ap_begin_branches_async. */
+typedef struct {
+    const char *forward_target, *commit_target, *rollback_target;
+    const void *payload;
+    size_t payload_len;
+    char branch_id[16];
+} tr_ap_branch_t;
+/* Begin that registers b[0..n) too, each with the next branch id (filled
+ * into b[i].branch_id, used up even if the Begin fails): every target is
+ * checked first, and a malformed one sends nothing. cb's
+ * branches_registered says whether trellisd took them (n) or predates
+ * the field (0: register each before its forward op). */
+void tr_ap_begin_branches_async(tr_ap_t *a, const trellis_options_t *o,
+                                tr_ap_branch_t *b, size_t n,
+                                trellis_async_cb cb, void *user);
+/* Call b's forward op (registered already, under b->branch_id). */
+void tr_ap_forward_async(tr_ap_t *a, const tr_ap_branch_t *b,
+                         trellis_async_cb cb, void *user);
 void tr_ap_submit_async(tr_ap_t *a, trellis_async_cb cb, void *user);
 void tr_ap_abort_async(tr_ap_t *a, const char *reason, trellis_async_cb cb,
                        void *user);

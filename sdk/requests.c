@@ -178,32 +178,6 @@ trellis_rc_t tr_tm_new_gid_req(tr_tm_req_t *out, char *err, size_t errlen)
     return tr_tm_pack(TR_TM_NEW_GID, NULL, &req.base, out, err, errlen);
 }
 
-trellis_rc_t tr_tm_begin_req(const char *gid, const trellis_options_t *o,
-                             tr_tm_req_t *out, char *err, size_t errlen)
-{
-    tr_tm_req_init(out);
-    if (gid == NULL)
-        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
-                       "gid is NULL; use trellis_new_gid for a fresh one");
-    tr_pb_options_t *opts = NULL;
-    Trellis__V1__BeginRequest req = TRELLIS__V1__BEGIN_REQUEST__INIT;
-    req.gid = pb_str(gid);
-    if (o != NULL) {
-        opts = tr_pb_options_new(o);
-        if (opts == NULL)
-            return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
-                           "out of memory for transaction options");
-        req.options = tr_pb_options_get(opts);
-    }
-    trellis_rc_t rc =
-        tr_tm_pack(TR_TM_BEGIN, NULL, &req.base, out, err, errlen);
-    tr_request_md_t md = tr_pb_options_md(opts);
-    if (rc == TRELLIS_OK)
-        rc = tr_tm_req_set_md(out, &md, err, errlen);
-    tr_pb_options_free(opts);
-    return rc;
-}
-
 /* The modes a branch may be registered in (a workflow's head is made by
  * StartWorkflow; trellisd refuses a local step or hooks outside a
  * workflow). */
@@ -237,6 +211,57 @@ static trellis_rc_t register_check(const char *gid, const char *branch_id,
     return TRELLIS_OK;
 }
 
+/* A RegisterBranchRequest with the ops arrays it points to (owned). */
+typedef struct {
+    Trellis__V1__RegisterBranchRequest req;
+    Trellis__V1__BranchOp *op_msgs;
+    Trellis__V1__BranchOp **op_ptrs;
+} reg_msg_t;
+
+static void reg_msg_free(reg_msg_t *m)
+{
+    free(m->op_msgs);
+    free(m->op_ptrs);
+    m->op_msgs = NULL;
+    m->op_ptrs = NULL;
+}
+
+/* Fill *m (zeroed by the caller) for b under gid (NULL: the field left
+ * empty, as a Begin's branches may leave it); nothing is copied: m points
+ * into b. RESOURCE_EXHAUSTED when out of memory (m holds nothing). */
+static trellis_rc_t reg_msg_fill(reg_msg_t *m, const char *gid,
+                                 const tr_branch_reg_t *b, char *err,
+                                 size_t errlen)
+{
+    if (b->n_ops > 0) {
+        m->op_msgs = calloc(b->n_ops, sizeof *m->op_msgs);
+        m->op_ptrs = calloc(b->n_ops, sizeof *m->op_ptrs);
+        if (m->op_msgs == NULL || m->op_ptrs == NULL) {
+            reg_msg_free(m);
+            return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
+                           "out of memory for %zu branch ops", b->n_ops);
+        }
+    }
+    for (size_t i = 0; i < b->n_ops; i++) {
+        Trellis__V1__BranchOp init = TRELLIS__V1__BRANCH_OP__INIT;
+        m->op_msgs[i] = init;
+        m->op_msgs[i].op = (Trellis__V1__OpKind)b->ops[i].op;
+        m->op_msgs[i].target = pb_str(b->ops[i].target);
+        m->op_ptrs[i] = &m->op_msgs[i];
+    }
+    Trellis__V1__RegisterBranchRequest init =
+        TRELLIS__V1__REGISTER_BRANCH_REQUEST__INIT;
+    m->req = init;
+    m->req.gid = pb_str(gid);
+    m->req.branch_id = pb_str(b->branch_id);
+    m->req.mode = (Trellis__V1__BranchMode)b->mode;
+    m->req.n_ops = b->n_ops;
+    m->req.ops = m->op_ptrs;
+    m->req.payload.len = b->payload_len;
+    m->req.payload.data = (uint8_t *)b->payload;
+    return TRELLIS_OK;
+}
+
 trellis_rc_t tr_tm_register_req(const char *gid, const char *branch_id,
                                 trellis_mode_t mode,
                                 const trellis_branch_op_t *ops, size_t n_ops,
@@ -248,37 +273,103 @@ trellis_rc_t tr_tm_register_req(const char *gid, const char *branch_id,
                                      payload_len, err, errlen);
     if (rc != TRELLIS_OK)
         return rc;
-    Trellis__V1__BranchOp *op_msgs = NULL;
-    Trellis__V1__BranchOp **op_ptrs = NULL;
-    if (n_ops > 0) {
-        op_msgs = calloc(n_ops, sizeof *op_msgs);
-        op_ptrs = calloc(n_ops, sizeof *op_ptrs);
-        if (op_msgs == NULL || op_ptrs == NULL) {
-            free(op_msgs);
-            free(op_ptrs);
-            return tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
-                           "out of memory for %zu branch ops", n_ops);
-        }
+    const tr_branch_reg_t b = {branch_id, mode,    ops,
+                               n_ops,     payload, payload_len};
+    reg_msg_t m = {0};
+    rc = reg_msg_fill(&m, gid, &b, err, errlen);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_pack(TR_TM_REGISTER_BRANCH, NULL, &m.req.base, out, err,
+                        errlen);
+    reg_msg_free(&m);
+    return rc;
+}
+
+static void begin_branches_free(reg_msg_t *msgs,
+                                Trellis__V1__RegisterBranchRequest **ptrs,
+                                size_t n)
+{
+    for (size_t i = 0; msgs != NULL && i < n; i++)
+        reg_msg_free(&msgs[i]);
+    free(msgs);
+    free(ptrs);
+}
+
+/* The Begin's branches as messages: *msgs and *ptrs (begin_branches_free
+ * after), each checked as a RegisterBranch is. */
+static trellis_rc_t begin_branches_fill(
+    const char *gid, const tr_branch_reg_t *b, size_t n, reg_msg_t **msgs,
+    Trellis__V1__RegisterBranchRequest ***ptrs, char *err, size_t errlen)
+{
+    *msgs = NULL;
+    *ptrs = NULL;
+    if (n == 0)
+        return TRELLIS_OK;
+    if (b == NULL)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "%zu branches given but branches is NULL", n);
+    trellis_rc_t rc = TRELLIS_OK;
+    for (size_t i = 0; rc == TRELLIS_OK && i < n; i++)
+        rc =
+            register_check(gid, b[i].branch_id, b[i].mode, b[i].ops, b[i].n_ops,
+                           b[i].payload, b[i].payload_len, err, errlen);
+    if (rc != TRELLIS_OK)
+        return rc;
+    *msgs = calloc(n, sizeof **msgs);
+    *ptrs = calloc(n, sizeof **ptrs);
+    for (size_t i = 0; *msgs != NULL && *ptrs != NULL && i < n; i++) {
+        rc = reg_msg_fill(&(*msgs)[i], NULL, &b[i], err, errlen);
+        if (rc != TRELLIS_OK)
+            break;
+        (*ptrs)[i] = &(*msgs)[i].req;
     }
-    for (size_t i = 0; i < n_ops; i++) {
-        Trellis__V1__BranchOp init = TRELLIS__V1__BRANCH_OP__INIT;
-        op_msgs[i] = init;
-        op_msgs[i].op = (Trellis__V1__OpKind)ops[i].op;
-        op_msgs[i].target = pb_str(ops[i].target);
-        op_ptrs[i] = &op_msgs[i];
+    if (*msgs == NULL || *ptrs == NULL)
+        rc = tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
+                     "out of memory for %zu branches", n);
+    if (rc != TRELLIS_OK) {
+        begin_branches_free(*msgs, *ptrs, n);
+        *msgs = NULL;
+        *ptrs = NULL;
     }
-    Trellis__V1__RegisterBranchRequest req =
-        TRELLIS__V1__REGISTER_BRANCH_REQUEST__INIT;
+    return rc;
+}
+
+trellis_rc_t tr_tm_begin_req(const char *gid, const trellis_options_t *o,
+                             tr_tm_req_t *out, char *err, size_t errlen)
+{
+    return tr_tm_begin_with_req(gid, o, NULL, 0, out, err, errlen);
+}
+
+trellis_rc_t tr_tm_begin_with_req(const char *gid, const trellis_options_t *o,
+                                  const tr_branch_reg_t *branches, size_t n,
+                                  tr_tm_req_t *out, char *err, size_t errlen)
+{
+    tr_tm_req_init(out);
+    if (gid == NULL)
+        return tr_errf(TRELLIS_INVALID_ARGUMENT, err, errlen,
+                       "gid is NULL; use trellis_new_gid for a fresh one");
+    reg_msg_t *msgs = NULL;
+    Trellis__V1__RegisterBranchRequest **ptrs = NULL;
+    trellis_rc_t rc =
+        begin_branches_fill(gid, branches, n, &msgs, &ptrs, err, errlen);
+    if (rc != TRELLIS_OK)
+        return rc;
+    tr_pb_options_t *opts = NULL;
+    Trellis__V1__BeginRequest req = TRELLIS__V1__BEGIN_REQUEST__INIT;
     req.gid = pb_str(gid);
-    req.branch_id = pb_str(branch_id);
-    req.mode = (Trellis__V1__BranchMode)mode;
-    req.n_ops = n_ops;
-    req.ops = op_ptrs;
-    req.payload.len = payload_len;
-    req.payload.data = (uint8_t *)payload;
-    rc = tr_tm_pack(TR_TM_REGISTER_BRANCH, NULL, &req.base, out, err, errlen);
-    free(op_msgs);
-    free(op_ptrs);
+    req.n_branches = n;
+    req.branches = ptrs;
+    if (o != NULL && (opts = tr_pb_options_new(o)) == NULL)
+        rc = tr_errf(TRELLIS_RESOURCE_EXHAUSTED, err, errlen,
+                     "out of memory for transaction options");
+    if (opts != NULL)
+        req.options = tr_pb_options_get(opts);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_pack(TR_TM_BEGIN, NULL, &req.base, out, err, errlen);
+    tr_request_md_t md = tr_pb_options_md(opts);
+    if (rc == TRELLIS_OK)
+        rc = tr_tm_req_set_md(out, &md, err, errlen);
+    tr_pb_options_free(opts);
+    begin_branches_free(msgs, ptrs, n);
     return rc;
 }
 
@@ -346,6 +437,10 @@ static trellis_rc_t reply_fields(int method, tr_tm_reply_t *out, char *err,
     } else if (method == TR_TM_ABORT) {
         const Trellis__V1__AbortReply *r = (const void *)out->msg;
         out->status = (trellis_trans_status_t)r->status;
+    } else if (method == TR_TM_BEGIN) {
+        const Trellis__V1__BeginReply *r = (const void *)out->msg;
+        out->status = (trellis_trans_status_t)r->status;
+        out->branches_registered = r->branches_registered;
     }
     return TRELLIS_OK;
 }

@@ -66,6 +66,7 @@ static void reply_ok(tm_rpc_t *rpc, const tm_answer_t *a)
         Trellis__V1__BeginReply r = TRELLIS__V1__BEGIN_REPLY__INIT;
         r.gid = (char *)a->gid;
         r.status = status;
+        r.branches_registered = a->registered;
         tm_server_reply(rpc, GRPC_STATUS_OK, NULL, &r.base);
         return;
     }

@@ -79,6 +79,19 @@ void tm_engine_answer_status(tm_engine_t *e, tm_rpc_t *rpc,
     tm_engine_answer(e, rpc, &a);
 }
 
+void tm_engine_answer_begin(tm_engine_t *e, tm_rpc_t *rpc, const tm_trans_t *tx)
+{
+    uint32_t registered = 0;
+    for (size_t i = 0; i < tx->n_branches; i++)
+        registered += tx->branches[i].initiator_driven ? 1 : 0;
+    tm_answer_t a = {.code = TM_CODE_OK,
+                     .kind = TM_ANSWER_BEGIN,
+                     .gid = tx->gid,
+                     .status = tx->status,
+                     .registered = registered};
+    tm_engine_answer(e, rpc, &a);
+}
+
 void tm_engine_fail_moved(tm_engine_t *e, tm_rpc_t *rpc, const char *gid)
 {
     tm_engine_fail(e, rpc, TM_CODE_UNAVAILABLE,
@@ -340,6 +353,10 @@ static void send_ack(const tm_ticket_t *t)
                          .status = t->status,
                          .ops_called = 1};
         tm_engine_answer(e, t->rpc, &a);
+        return;
+    }
+    if (t->ack == TM_ANSWER_BEGIN) {
+        tm_engine_answer_begin(e, t->rpc, &l->tx);
         return;
     }
     const char *reason = t->ack == TM_ANSWER_FORCE_STOP ? l->tx.reason : NULL;

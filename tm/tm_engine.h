@@ -93,6 +93,7 @@ typedef struct {
                                 PREPARE_MESSAGE */
     const char *reason;      /* SUBMIT, FORCE_STOP, PREPARE_MESSAGE */
     uint32_t ops_called;     /* RETRY_NOW */
+    uint32_t registered;     /* BEGIN: initiator-driven branches held */
     const tm_trans_t *trans; /* QUERY, START_WORKFLOW: with its branches */
     int created;             /* START_WORKFLOW: 0 for a re-run; SUBSCRIBE */
     const tm_subscription_t *subs; /* SUBSCRIPTIONS */

@@ -59,6 +59,10 @@ void tm_engine_fail(tm_engine_t *e, tm_rpc_t *rpc, tm_code_t code,
 void tm_engine_answer_status(tm_engine_t *e, tm_rpc_t *rpc,
                              tm_answer_kind_t kind, const char *gid,
                              tm_tx_status_t status, const char *reason);
+/* Begin's answer: tx's gid and status, and how many initiator-driven
+ * branches it holds (BeginReply.branches_registered). */
+void tm_engine_answer_begin(tm_engine_t *e, tm_rpc_t *rpc,
+                            const tm_trans_t *tx);
 /* UNAVAILABLE: another node drives gid. */
 void tm_engine_fail_moved(tm_engine_t *e, tm_rpc_t *rpc, const char *gid);
 /* UNAVAILABLE: a read of the store failed. */

@@ -351,21 +351,63 @@ int tm_engine_submit(tm_engine_t *e, const tm_engine_req_t *rq,
 
 /* ---- Begin -------------------------------------------------------------- */
 
+/* What begin_existing compares: the transaction the repeat would have
+ * made, and the branches it names. */
+typedef struct {
+    const tm_trans_t *asked;
+    const Trellis__V1__BeginRequest *r;
+} begin_repeat_t;
+
+/* Every branch the Begin names is registered in tx with the same content. */
+static int has_begin_branches(const tm_trans_t *tx,
+                              const Trellis__V1__BeginRequest *r)
+{
+    for (size_t i = 0; i < r->n_branches; i++) {
+        int at = tm_request_find_branch(tx, r->branches[i]->branch_id);
+        if (at < 0 ||
+            !tm_request_same_registration(&tx->branches[at], r->branches[i]))
+            return 0;
+    }
+    return 1;
+}
+
 /* Begin for a gid in memory: a repeat of the Begin that created it is
  * answered like it; anything else already exists. */
 static void begin_existing(tm_live_t *l, const tm_engine_req_t *rq,
                            const void *arg)
 {
-    const tm_trans_t *asked = arg;
+    const begin_repeat_t *rep = arg;
     if (l->tx.status == TM_TX_PREPARED &&
-        tm_request_same_options(&l->tx.opts, &asked->opts) &&
-        tm_request_same_listeners(&l->tx, asked))
-        tm_engine_answer_status(l->eng, rq->rpc, TM_ANSWER_BEGIN, l->tx.gid,
-                                l->tx.status, NULL);
+        tm_request_same_options(&l->tx.opts, &rep->asked->opts) &&
+        tm_request_same_listeners(&l->tx, rep->asked) &&
+        has_begin_branches(&l->tx, rep->r))
+        tm_engine_answer_begin(l->eng, rq->rpc, &l->tx);
     else
         tm_engine_fail(l->eng, rq->rpc, TM_CODE_ALREADY_EXISTS,
                        "gid %s already exists (status %s)", l->tx.gid,
                        tm_tx_status_name(l->tx.status));
+}
+
+/* The branches a Begin registers, added to its new transaction in order
+ * as RegisterBranch adds them (validation checked each). Returns 0, or -1
+ * when rpc was answered: they would pass the branch limit together with
+ * the listeners' event branches. */
+static int add_begin_branches(tm_engine_t *e, tm_rpc_t *rpc, tm_trans_t *tx,
+                              const Trellis__V1__BeginRequest *r)
+{
+    for (size_t i = 0; i < r->n_branches; i++) {
+        if (tx->n_branches >= e->cfg.limits.max_branches) {
+            tm_engine_fail(e, rpc, TM_CODE_INVALID_ARGUMENT,
+                           "branches[%zu]: transaction %s would have more "
+                           "than %u branches, the limit (its listeners' "
+                           "events count too)",
+                           i, r->gid, e->cfg.limits.max_branches);
+            return -1;
+        }
+        if (tm_request_add_registered(tx, r->branches[i]) != 0)
+            tm_exit_oom("branch");
+    }
+    return 0;
 }
 
 int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
@@ -382,6 +424,10 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
         fresh->tx.opts.timeout_to_fail_ms = e->cfg.prepared_timeout_ms;
     if (tm_request_add_listeners(&fresh->tx, r->options) != 0)
         tm_exit_oom("listeners");
+    if (add_begin_branches(e, rq->rpc, &fresh->tx, r) != 0) {
+        tm_live_unref(fresh);
+        return 0;
+    }
     tm_engine_take_trace(e, rq->rpc, &fresh->tx);
     tm_engine_fit(fresh);
     int again = 0;
@@ -395,7 +441,8 @@ int tm_engine_begin(tm_engine_t *e, const tm_engine_req_t *rq,
         tm_engine_arm_timeout(fresh);
         pthread_mutex_unlock(&fresh->mu);
     } else if (f == FOUND_LIVE) {
-        again = tm_engine_act_on_live(l, rq, begin_existing, &fresh->tx);
+        begin_repeat_t rep = {.asked = &fresh->tx, .r = r};
+        again = tm_engine_act_on_live(l, rq, begin_existing, &rep);
     } else if (f == FOUND_STORED || f == FOUND_ELSEWHERE) {
         tm_engine_fail(e, rq->rpc, TM_CODE_ALREADY_EXISTS,
                        "gid %s already exists and is %s", r->gid,

@@ -246,11 +246,60 @@ int tm_validate_options(const Trellis__V1__TransOptions *o,
     return validate_listeners(o, l, err, errlen);
 }
 
+/* Branch i of a Begin: its own gid empty or the Begin's, a registration
+ * as RegisterBranch takes it, of a kind that may stand in a transaction
+ * Begin makes (not a workflow's), its id not used by an earlier one. */
+static int validate_begin_branch(const Trellis__V1__BeginRequest *r, size_t i,
+                                 const tm_limits_t *l, char *err, size_t errlen)
+{
+    const Trellis__V1__RegisterBranchRequest *b = r->branches[i];
+    if (b->gid[0] && strcmp(b->gid, r->gid) != 0) {
+        snprintf(err, errlen,
+                 "branches[%zu].gid is %.128s; leave it empty or give the "
+                 "Begin's gid",
+                 i, b->gid);
+        return TM_INVALID;
+    }
+    Trellis__V1__RegisterBranchRequest same_gid = *b;
+    same_gid.gid = r->gid;
+    char why[480];
+    int rc = tm_validate_register(&same_gid, l, why, sizeof(why));
+    if (rc != 0) {
+        snprintf(err, errlen, "branches[%zu]: %s", i, why);
+        return rc;
+    }
+    const tm_kind_t *kind = tm_kind_find((tm_mode_t)b->mode);
+    if (kind->place != TM_PLACE_ANY) {
+        snprintf(err, errlen,
+                 "branches[%zu]: a %s branch belongs to a workflow, and "
+                 "Begin makes none (StartWorkflow does)",
+                 i, kind->name);
+        return TM_INVALID;
+    }
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(r->branches[j]->branch_id, b->branch_id) == 0) {
+            snprintf(err, errlen, "branches[%zu] and branches[%zu] are both %s",
+                     j, i, b->branch_id);
+            return TM_INVALID;
+        }
+    return 0;
+}
+
 int tm_validate_begin(const Trellis__V1__BeginRequest *r, const tm_limits_t *l,
                       char *err, size_t errlen)
 {
     if (tm_validate_gid(r->gid, err, errlen) != 0)
         return -1;
+    if (r->n_branches > l->max_branches) {
+        snprintf(err, errlen, "%zu branches; at most %u per transaction",
+                 r->n_branches, l->max_branches);
+        return TM_INVALID;
+    }
+    for (size_t i = 0; i < r->n_branches; i++) {
+        int rc = validate_begin_branch(r, i, l, err, errlen);
+        if (rc != 0)
+            return rc;
+    }
     return tm_validate_options(r->options, l, err, errlen);
 }
 

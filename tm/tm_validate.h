@@ -65,6 +65,9 @@ int tm_parse_target(const char *target, const char *what, tm_target_t *out,
 int tm_validate_options(const Trellis__V1__TransOptions *o,
                         const tm_limits_t *l, char *err, size_t errlen);
 
+/* Begin: gid, options, and the branches it registers (each as
+ * RegisterBranch takes it, its gid empty or the Begin's, not a workflow's
+ * kind, ids distinct, at most max_branches). */
 int tm_validate_begin(const Trellis__V1__BeginRequest *r, const tm_limits_t *l,
                       char *err, size_t errlen);
 /* Submit: gid, steps (targets allowed, payloads, depends_on on earlier

@@ -92,6 +92,9 @@ typedef struct {
     /* runners: the index of the branch whose register or forward op
      * failed; -1 when none did. */
     int branch;
+    /* begin: how many initiator-driven branches the transaction holds
+     * (0 from a trellisd that predates the count). */
+    uint32_t branches_registered;
 } trellis_async_result_t;
 
 typedef void (*trellis_async_cb)(const trellis_async_result_t *r, void *user);
@@ -182,18 +185,23 @@ trellis_rc_t trellis_async_xa_abort(trellis_xa_t *x, const char *reason,
                                     trellis_async_cb cb, void *user);
 
 /* ---- whole TCC and XA transactions ------------------------------------
- * One call runs a transaction through: Begin; for each branch in order,
- * register it and call its forward op (TCC try, XA prepare); Submit when
- * every forward op succeeded. On the first failure it sends Abort
- * (trellisd rolls back every registered branch now, not at the timeout)
- * and stops. One callback at the end:
+ * One call runs a transaction through: every target is checked, then one
+ * Begin registers every branch (BeginRequest.branches: one call and one
+ * durable write in trellisd); then each branch's forward op (TCC try, XA
+ * prepare) in order; Submit when every forward op succeeded. On the first
+ * failure it sends Abort (trellisd rolls back every registered branch now,
+ * not at the timeout; a branch whose forward op never ran gets a rollback
+ * its barrier turns into a no-op) and stops. Against a trellisd that
+ * predates the Begin's branches, each branch is registered just before
+ * its forward op instead. One callback at the end:
  *   rc OK          Submit answered: status SUCCEEDED or FAILED with
  *                  o->wait_result, else SUBMITTED; reason as Submit's;
- *   rc not OK      what failed first (Begin, a register, a forward op
- *                  — ABORTED for a business refusal — or Submit), its
- *                  message, branch its index (-1 for Begin, Submit), and
- *                  status what the Abort answered (UNSPECIFIED when no
- *                  Abort was sent or it failed too).
+ *   rc not OK      what failed first (a malformed target — nothing sent —,
+ *                  Begin, a register, a forward op — ABORTED for a
+ *                  business refusal — or Submit), its message, branch its
+ *                  index (-1 for Begin, Submit), and status what the Abort
+ *                  answered (UNSPECIFIED when no Abort was sent or it
+ *                  failed too).
  * Branch ids are "01", "02", ... in order. Everything is copied. */
 
 typedef struct {

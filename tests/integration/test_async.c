@@ -380,6 +380,89 @@ static void test_tm_killed_mid_flight(void **state)
     itest_pass(state);
 }
 
+/* ---- the Begin that registers every branch ---------------------------- */
+
+/* A run's Begin carries its branches: one call and one durable write, and
+ * no try before that write is durable. trellisd gets kill -9 while the
+ * write is held (never durable) or once it is durable with its answer
+ * lost. The run fails at its Begin either way, having sent no try; after
+ * the restart the transaction is absent, or PREPARED with both branches
+ * registered, and then its timeout cancels both (the cancels find no try
+ * at the barrier: nothing to undo). */
+static void begin_killed(void **state, const char *name, int durable)
+{
+    itest_t *t = itest_start_faulty(state, name, NULL);
+    trellis_client_t *c = async_client(t, TRELLIS_ASYNC_THREAD);
+    tally_t *ta = tally_new();
+    static tag_t tags[4];
+    char report[1200], gid[64], err[256], j[128];
+    snprintf(gid, sizeof gid, "%s-1", name);
+    targets_t tg;
+    part_targets(t, &tg);
+    trellis_async_branch_t b[2] = {{tg.try_, tg.confirm, tg.cancel, "", 0},
+                                   {tg.try_, tg.confirm, tg.cancel, "", 0}};
+    trellis_options_t o = itest_options();
+    o.timeout_to_fail_ms = 500;
+    itest_fault("hold", NULL, 0);
+    assert_int_equal(
+        trellis_async_tcc_run(c, gid, &o, b, 2, tally_cb, tally_tag(ta, tags)),
+        TRELLIS_OK);
+    itest_fault_hold_nth(gid, 1, report, sizeof report);
+    if (durable)
+        itest_fault_commit_unanswered(gid, report);
+    assert_int_equal(harness_server_kill(t->tm), 0);
+    tally_wait(ta);
+    trellis_client_free(c);
+    assert_int_equal(ta->rc[0], TRELLIS_UNAVAILABLE);
+    assert_int_equal(ta->branch[0], -1);
+    tally_free(ta);
+    assert_int_equal(harness_server_restart(t->tm), 0);
+    itest_reconnect(t);
+    harness_part_state_t ps;
+    trellis_trans_info_t *info = NULL;
+    if (!durable) {
+        assert_int_equal(trellis_query(t->client, gid, &info, err, sizeof err),
+                         TRELLIS_NOT_FOUND);
+        itest_part_state(t, gid, &ps);
+        assert_int_equal(ps.n_calls, 0);
+        harness_part_state_free(&ps);
+        itest_pass(state);
+        return;
+    }
+    info = itest_query(t, gid);
+    assert_int_equal(info->status, TRELLIS_TRANS_PREPARED);
+    assert_int_equal(info->n_branches, 2);
+    for (int i = 0; i < 2; i++) {
+        const trellis_branch_info_t *br = &info->branches[i];
+        assert_string_equal(br->branch_id, i == 0 ? "01" : "02");
+        assert_int_equal(br->mode, TRELLIS_MODE_TCC);
+        assert_true(br->initiator_driven);
+        assert_string_equal(itest_op(br, TRELLIS_OP_CONFIRM)->target,
+                            tg.confirm);
+        assert_string_equal(itest_op(br, TRELLIS_OP_CANCEL)->target, tg.cancel);
+    }
+    trellis_trans_info_free(info);
+    info = itest_wait_final(t, gid);
+    assert_int_equal(info->status, TRELLIS_TRANS_FAILED);
+    itest_part_state(t, gid, &ps);
+    assert_string_equal(itest_journal(info, &ps, j, sizeof j), "X1 X0");
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(itest_count(info, &ps, i, "cancel", "undone"), 0);
+    harness_part_state_free(&ps);
+    trellis_trans_info_free(info);
+    itest_pass(state);
+}
+
+static void test_begin_with_branches_killed_before_durable(void **state)
+{
+    begin_killed(state, "async-bk-held", 0);
+}
+
+static void test_begin_with_branches_killed_unanswered(void **state)
+{
+    begin_killed(state, "async-bk-lost", 1);
+}
+
 /* The first callback to run starts one more Begin: during the free it
  * must fail at once (CANCELLED) and still be counted. */
 static tag_t extra_tag;
@@ -539,11 +622,12 @@ static void test_misuse(void **state)
     assert_once_each(ta);
     assert_int_equal(ta->rc[0], TRELLIS_INVALID_ARGUMENT);
     assert_non_null(strstr(ta->msg[0], "gid is NULL"));
-    /* the run began, its branch's target was refused, the abort settled */
+    /* the run checks every target before it sends anything: branch 0's
+     * is refused, nothing was begun, so nothing needed an abort */
     assert_int_equal(ta->rc[1], TRELLIS_INVALID_ARGUMENT);
     assert_int_equal(ta->branch[1], 0);
     assert_non_null(strstr(ta->msg[1], "no-slash"));
-    assert_int_equal(ta->status[1], TRELLIS_TRANS_FAILED);
+    assert_int_equal(ta->status[1], TRELLIS_TRANS_UNSPECIFIED);
     assert_int_equal(ta->rc[2], TRELLIS_INVALID_ARGUMENT);
     tally_free(ta);
     itest_pass(state);
@@ -558,6 +642,10 @@ int main(void)
         cmocka_unit_test_teardown(test_run_reports_the_failed_branch,
                                   itest_teardown),
         cmocka_unit_test_teardown(test_tm_killed_mid_flight, itest_teardown),
+        cmocka_unit_test_teardown(
+            test_begin_with_branches_killed_before_durable, itest_teardown),
+        cmocka_unit_test_teardown(test_begin_with_branches_killed_unanswered,
+                                  itest_teardown),
         cmocka_unit_test_teardown(test_freed_in_flight_thread, itest_teardown),
         cmocka_unit_test_teardown(test_freed_in_flight_poll, itest_teardown),
         cmocka_unit_test_teardown(test_trace_context_goes_along,

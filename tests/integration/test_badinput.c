@@ -3,7 +3,8 @@
  * message) without storing anything — bad gids, a malformed protobuf, too
  * many steps, an oversize payload, malformed targets, dependencies on
  * later steps, a NUL inside a string field (issue 12 item 14) — and the
- * limits' boundaries, which it must accept. Requests
+ * limits' boundaries, which it must accept; the branches a Begin
+ * registers are checked alike. Requests
  * are built with protobuf-c and sent raw with trellis_call_unary, so the
  * TM's checks are tested whatever the SDK checks first; the SDK path is
  * tested too where it adds something.
@@ -545,6 +546,134 @@ static void test_message_bad_input(void **state)
     itest_pass(state);
 }
 
+/* ---- a Begin that registers branches ----------------------------------- */
+
+#define BEGIN "/trellis.v1.TM/Begin"
+
+/* A Begin of gid with two TCC branches 01 and 02 on the testpart. */
+typedef struct {
+    Trellis__V1__BeginRequest r;
+    Trellis__V1__RegisterBranchRequest b[MAX_STEPS + 1];
+    Trellis__V1__RegisterBranchRequest *p[MAX_STEPS + 1];
+    Trellis__V1__BranchOp ops[2];
+    Trellis__V1__BranchOp *op_p[2];
+    char ids[MAX_STEPS + 1][8];
+} raw_begin_t;
+
+static Trellis__V1__BeginRequest *raw_begin(raw_begin_t *m, itest_t *t,
+                                            const char *gid)
+{
+    trellis__v1__begin_request__init(&m->r);
+    for (int i = 0; i < 2; i++) {
+        trellis__v1__branch_op__init(&m->ops[i]);
+        m->ops[i].op = i == 0 ? TRELLIS__V1__OP_KIND__OP_CONFIRM
+                              : TRELLIS__V1__OP_KIND__OP_CANCEL;
+        m->ops[i].target = t->action; /* any allowed target will do here */
+        m->op_p[i] = &m->ops[i];
+    }
+    for (int i = 0; i < MAX_STEPS + 1; i++) {
+        trellis__v1__register_branch_request__init(&m->b[i]);
+        snprintf(m->ids[i], sizeof m->ids[i], "%02d", i + 1);
+        m->b[i].branch_id = m->ids[i];
+        m->b[i].mode = TRELLIS__V1__BRANCH_MODE__MODE_TCC;
+        m->b[i].ops = m->op_p;
+        m->b[i].n_ops = 2;
+        m->p[i] = &m->b[i];
+    }
+    m->r.gid = (char *)gid;
+    m->r.branches = m->p;
+    m->r.n_branches = 2;
+    return &m->r;
+}
+
+/* Begin sent raw; *registered gets the reply's branches_registered. */
+static trellis_rc_t send_begin(itest_t *t, const Trellis__V1__BeginRequest *r,
+                               uint32_t *registered, char *err, size_t errlen)
+{
+    size_t len = protobuf_c_message_get_packed_size(&r->base);
+    uint8_t *buf = malloc(len ? len : 1), *reply = NULL;
+    size_t reply_len = 0;
+    assert_non_null(buf);
+    protobuf_c_message_pack(&r->base, buf);
+    trellis_rc_t rc =
+        trellis_call_unary(harness_server_addr(t->tm), BEGIN, buf, len, NULL,
+                           NULL, 0, 10000, &reply, &reply_len, err, errlen);
+    free(buf);
+    *registered = 0;
+    if (rc == TRELLIS_OK) {
+        Trellis__V1__BeginReply *br =
+            trellis__v1__begin_reply__unpack(NULL, reply_len, reply);
+        assert_non_null(br);
+        *registered = br->branches_registered;
+        trellis__v1__begin_reply__free_unpacked(br, NULL);
+    }
+    free(reply);
+    return rc;
+}
+
+/* The branches of a Begin are checked as RegisterBranch checks them, and
+ * as a set; a refused Begin stores nothing. A Begin that is taken answers
+ * how many branches it registered; its repeat is answered alike, and a
+ * "repeat" naming other branches is refused. */
+static void test_begin_branches_bad_input(void **state)
+{
+    itest_t *t = itest_start(state, "bad_begin", TM_ARGS);
+    char err[512];
+    uint32_t n = 0;
+    raw_begin_t m;
+    Trellis__V1__BeginRequest *r = raw_begin(&m, t, "b-bad");
+
+    m.b[1].gid = "someone-else";
+    assert_code_naming(send_begin(t, r, &n, err, sizeof err),
+                       TRELLIS_INVALID_ARGUMENT, err, "branches[1].gid");
+    m.b[1].gid = "b-bad"; /* its own gid is fine; checked below */
+    m.b[1].branch_id = "01";
+    assert_code_naming(send_begin(t, r, &n, err, sizeof err),
+                       TRELLIS_INVALID_ARGUMENT, err,
+                       "branches[0] and branches[1] are both 01");
+    m.b[1].branch_id = "ev-1";
+    assert_code_naming(send_begin(t, r, &n, err, sizeof err),
+                       TRELLIS_INVALID_ARGUMENT, err, "branches[1]: branch_id");
+    m.b[1].branch_id = m.ids[1];
+    m.b[1].mode = TRELLIS__V1__BRANCH_MODE__MODE_LOCAL;
+    m.b[1].n_ops = 0; /* a local step has no phase-2 op */
+    assert_code_naming(send_begin(t, r, &n, err, sizeof err),
+                       TRELLIS_INVALID_ARGUMENT, err, "belongs to a workflow");
+    m.b[1].mode = TRELLIS__V1__BRANCH_MODE__MODE_TCC;
+    m.b[1].n_ops = 2;
+    m.ops[1].target = DENIED_TARGET;
+    assert_code_naming(send_begin(t, r, &n, err, sizeof err),
+                       TRELLIS_PERMISSION_DENIED, err, "branches[0]: ops[1]");
+    m.ops[1].target = t->action;
+    r->n_branches = MAX_STEPS + 1;
+    assert_code_naming(send_begin(t, r, &n, err, sizeof err),
+                       TRELLIS_INVALID_ARGUMENT, err, "at most 8");
+    r->n_branches = 2;
+    m.b[0].branch_id = "a@b";
+    assert_nul_refused(send_with_nul(t, BEGIN, &r->base, err, sizeof err), err,
+                       "branches[0].branch_id");
+    m.b[0].branch_id = m.ids[0];
+    assert_int_equal(stored(t), 0);
+
+    /* Taken: both branches registered with the one write. */
+    assert_int_equal(send_begin(t, r, &n, err, sizeof err), TRELLIS_OK);
+    assert_int_equal(n, 2);
+    trellis_trans_info_t *info = itest_query(t, "b-bad");
+    assert_int_equal(info->status, TRELLIS_TRANS_PREPARED);
+    assert_int_equal(info->n_branches, 2);
+    assert_string_equal(info->branches[1].branch_id, "02");
+    assert_true(info->branches[1].initiator_driven);
+    trellis_trans_info_free(info);
+    assert_int_equal(send_begin(t, r, &n, err, sizeof err), TRELLIS_OK);
+    assert_int_equal(n, 2);
+    m.b[1].payload.data = (uint8_t *)"other";
+    m.b[1].payload.len = 5;
+    assert_code_naming(send_begin(t, r, &n, err, sizeof err),
+                       TRELLIS_ALREADY_EXISTS, err, "b-bad");
+    assert_int_equal(stored(t), 1);
+    itest_pass(state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,6 +685,8 @@ int main(void)
         cmocka_unit_test_teardown(test_bad_dependencies, itest_teardown),
         cmocka_unit_test_teardown(test_item14_embedded_nul, itest_teardown),
         cmocka_unit_test_teardown(test_message_bad_input, itest_teardown),
+        cmocka_unit_test_teardown(test_begin_branches_bad_input,
+                                  itest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
