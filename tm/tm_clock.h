@@ -10,6 +10,7 @@
 #ifndef TM_CLOCK_H
 #define TM_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -21,8 +22,15 @@ int64_t tm_wall_ms(void);
  * (trellisd-faults); nothing in trellisd calls it. */
 void tm_wall_set_offset_ms(int64_t ms);
 
-/* The CLOCK_REALTIME instant ms from now, as pthread_cond_timedwait
- * wants its deadline. */
+/* Initialise cv to time its waits by the monotonic clock, so that a step
+ * of the wall clock (an NTP correction, an operator's date) neither cuts a
+ * wait short nor stretches it. Every condition variable that is waited on
+ * with a deadline from tm_clock_deadline_in must be made here. Returns
+ * pthread_cond_init's result. */
+int tm_cond_init_monotonic(pthread_cond_t *cv);
+
+/* The CLOCK_MONOTONIC instant ms from now, as pthread_cond_timedwait on a
+ * condition variable from tm_cond_init_monotonic wants its deadline. */
 struct timespec tm_clock_deadline_in(int64_t ms);
 
 #endif /* TM_CLOCK_H */

@@ -148,7 +148,7 @@ static ProtobufCMessage *call_method(const tm_http_api_t *api,
     }
     protobuf_c_message_pack(req, bytes);
     pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cv, NULL);
+    tm_cond_init_monotonic(&c->cv);
     c->refs = 2;
     char err[320];
     int rc = tm_server_call_local(api->srv, method, bytes, len, on_call_done, c,

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tm_clock.h"
 #include "tm_exit.h"
 #include "tm_metrics.h"
 #include "trellis_fnv.h"
@@ -122,7 +123,7 @@ int tm_live_table_init(tm_live_table_t *t)
     if (!t->buckets)
         return -1;
     pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->idle_cv, NULL);
+    tm_cond_init_monotonic(&t->idle_cv);
     return 0;
 }
 

@@ -4,6 +4,7 @@
  * runs the group's callbacks in queue order, flush, stats, and dispatch of
  * everything else to the configured engine.
  */
+#include "tm_clock.h"
 #include "tm_exit.h"
 #include "tm_store_impl.h"
 #include "tm_log.h"
@@ -97,14 +98,7 @@ static void wait_for_work(tm_store_t *s, int64_t upkeep_at)
     int64_t ms = upkeep_at - tm_mono_ms();
     if (ms <= 0)
         return;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    struct timespec until = tm_clock_deadline_in(ms);
     while (!s->head && !s->stopping) {
         if (pthread_cond_timedwait(&s->qcv, &s->qmu, &until) == ETIMEDOUT)
             break;
@@ -293,7 +287,7 @@ int tm_store_open(const tm_store_config_t *cfg, tm_store_t **out, char *err,
     s->retention_ms = cfg->retention_ms;
     s->healthy = 1;
     pthread_mutex_init(&s->qmu, NULL);
-    pthread_cond_init(&s->qcv, NULL);
+    tm_cond_init_monotonic(&s->qcv);
     pthread_cond_init(&s->drained, NULL);
     pthread_cond_init(&s->cbcv, NULL);
     int rc = cfg->kind == TM_STORE_MYSQL

@@ -28,6 +28,7 @@
  * table; the work is in tm_store_mysql_{conn,write,read,lease}.c (see
  * tm_store_mysql_impl.h for which file owns what).
  */
+#include "tm_clock.h"
 #include "tm_exit.h"
 #include "tm_log.h"
 #include "tm_store_mysql_impl.h"
@@ -114,7 +115,7 @@ int tm_store_mysql_open(tm_store_t *store, const tm_store_config_t *cfg,
     }
     m->store = store;
     pthread_mutex_init(&m->lmu, NULL);
-    pthread_cond_init(&m->lcv, NULL);
+    tm_cond_init_monotonic(&m->lcv);
     for (int i = 0; i < N_READERS; i++)
         pthread_mutex_init(&m->readers[i].mu, NULL);
     int64_t next;

@@ -6,6 +6,8 @@
  */
 #include "tm_timer.h"
 
+#include "tm_clock.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
@@ -196,11 +198,7 @@ int tm_timers_start(tm_timers_t **out, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    tm_cond_init_monotonic(&t->cv);
     pthread_mutex_init(&t->mu, NULL);
     int rc = pthread_create(&t->thread, NULL, timer_thread_main, t);
     if (rc != 0) {

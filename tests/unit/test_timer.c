@@ -1,16 +1,20 @@
 /*
  * Unit tests of tm_timer: nodes fire once, in due order, and a disarmed
- * node never fires; re-arming moves a node.
+ * node never fires; re-arming moves a node. And of the timed waits of
+ * tm_clock: a deadline from tm_clock_deadline_in on a condition variable
+ * from tm_cond_init_monotonic is measured by the same clock.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "tm_clock.h"
 #include "tm_timer.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -170,12 +174,37 @@ static void test_stop_drops_armed_nodes(void **state)
         assert_int_equal(nodes[i].heap_index, 0);
 }
 
+/* A wait with no signal ends at its deadline: not before it (a deadline
+ * read from another clock than the condition variable's would end at once)
+ * and not long after (or decades later: the test would hang). */
+static void test_timed_wait_uses_one_clock(void **state)
+{
+    (void)state;
+    pthread_cond_t cv;
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    assert_int_equal(tm_cond_init_monotonic(&cv), 0);
+    pthread_mutex_lock(&m);
+    int64_t start = tm_mono_ms();
+    struct timespec until = tm_clock_deadline_in(60);
+    int rc;
+    do
+        rc = pthread_cond_timedwait(&cv, &m, &until);
+    while (rc == 0); /* a spurious wake-up: wait on */
+    int64_t took = tm_mono_ms() - start;
+    pthread_mutex_unlock(&m);
+    pthread_cond_destroy(&cv);
+    assert_int_equal(rc, ETIMEDOUT);
+    assert_true(took >= 59);
+    assert_true(took < 30000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fires_in_due_order_and_disarm_cancels),
         cmocka_unit_test(test_many_nodes_keep_heap_order),
         cmocka_unit_test(test_stop_drops_armed_nodes),
+        cmocka_unit_test(test_timed_wait_uses_one_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
