@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const console_args[] = {"--http-listen", "127.0.0.1:0",
@@ -80,6 +81,16 @@ static void next_token(const char *body, char *out, size_t len)
     out[k] = '\0';
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run a saga to its end, then wait for the wall clock's next millisecond:
+ * the next one is created later (List orders by creation time, then gid,
+ * and a fast box finishes a saga within one millisecond). */
 static void run_saga(itest_t *t, const char *gid, const char *step2,
                      trellis_trans_status_t want)
 {
@@ -87,6 +98,9 @@ static void run_saga(itest_t *t, const char *gid, const char *step2,
     trellis_saga_t *s = itest_saga(t, gid, payloads, 2, NULL);
     assert_int_equal(itest_submit(t, s, NULL, 0), want);
     trellis_saga_free(s);
+    int64_t ended = wall_ms();
+    while (wall_ms() <= ended)
+        usleep(100);
 }
 
 static void test_list_filters_and_pages(void **state)
