@@ -58,6 +58,7 @@
 #include "bench_hybrid.h"
 #include "bench_load.h"
 #include "bench_msg.h"
+#include "bench_opts.h"
 #include "bench_phase.h"
 #include "bench_saga.h"
 #include "bench_scale.h"
@@ -67,276 +68,6 @@
 #include "bench_wf_resume.h"
 #include "bench_wfsvc.h"
 #include "bench_xa.h"
-
-typedef struct {
-    const char *mode, *store, *tm, *part_impl;
-    int concurrency, tm_threads, part_threads, client_threads, channels;
-    int nodes;
-    int bank_threads, accounts, db_flush; /* tcc2, xa2, hybrid3 */
-    int wf_threads, wf_park;              /* wf2 */
-    uint32_t wf_timeout_ms, wf_retry_ms;
-    int msg_wait; /* msg2 */
-    int tm_pid;
-    double duration_s, warmup_s;
-    uint64_t hold;
-    int listeners;      /* saga2: completion listeners per saga */
-    int listener_batch; /* saga2: their TransOptions.listener_batch */
-    uint32_t hold_retry_ms;
-    bench_scale_opts_t scale; /* scale: its --scale-* flags */
-} opts_t;
-
-/* ---- flags ------------------------------------------------------------ */
-
-static void usage(FILE *out)
-{
-    fprintf(
-        out,
-        "usage: trellis-bench [flags]\n\n"
-        "  --mode M            workload: saga2 (default), tcc2, xa2,\n"
-        "                      hybrid3, wf2, msg2, dtm-saga2 (saga2\n"
-        "                      through DTM's API, dtmgimp.Dtm) or scale\n"
-        "                      (cost as the store grows: bench_scale.h)\n"
-        "  --concurrency K     calls in flight (64)\n"
-        "  --duration D        seconds measured per phase (10)\n"
-        "  --warmup S          seconds run before measuring (1)\n"
-        "  --tm HOST:PORT      use this running trellisd instead of "
-        "starting one\n"
-        "  --tm-pid PID        its pid, for RSS and CPU readings\n"
-        "  --threads N         trellisd --threads (default: its own)\n"
-        "  --store S           trellisd's store: sqlite (default) or mysql (a\n"
-        "                      MariaDB the bench starts)\n"
-        "  --nodes N           trellisd processes on that store: 1 (default)\n"
-        "                      or 2 (--store mysql; one database)\n"
-        "  --hold N            first park N sagas whose first step "
-        "answers ONGOING\n"
-        "  --hold-retry-ms MS  their retry interval (600000)\n"
-        "  --listeners N       saga2: completion listeners per saga (0..8;\n"
-        "                      each the participant's Echo, a no-op)\n"
-        "  --listener-batch N  saga2: the listeners take batches of up to\n"
-        "                      N events (TransOptions.listener_batch; 0)\n"
-        "  --client-threads N  completion-queue threads of the bench "
-        "client (1)\n"
-        "  --channels N        TCP connections to each server (1)\n"
-        "  --part-impl I       participant server: core (raw gRPC core, "
-        "default) or sdk\n"
-        "  --part-threads N    participant threads (1)\n"
-        "  --bank-threads N    tcc2: bank-service worker threads (16);\n"
-        "                      xa2: order-/stock-service worker threads;\n"
-        "                      hybrid3: each of its three services'\n"
-        "  --accounts N        tcc2: accounts per bank (1000); xa2: SKUs;\n"
-        "                      hybrid3: bank accounts\n"
-        "  --db-flush N        tcc2, xa2, hybrid3, msg2: MariaDB "
-        "innodb_flush_log_at_trx_commit\n"
-        "                      (1: durable, default; 2: no fsync per "
-        "commit)\n"
-        "  --wf-threads N      wf2: worker threads of the workflow "
-        "services (16)\n"
-        "  --wf-park N         wf2: workflows of the resume phase (200; 0: "
-        "no resume phase)\n"
-        "  --wf-timeout-ms T   wf2: their timeout_to_fail_ms (500)\n"
-        "  --wf-retry-ms R     wf2: their retry_interval_ms (100)\n"
-        "  --msg-wait W        msg2: 1 (default) counts a message when "
-        "trellisd\n"
-        "                      answers SUCCEEDED (both steps delivered); 0 "
-        "when\n"
-        "                      its Submit is accepted\n"
-        "  --scale-finished N  scale: finished transactions stored "
-        "(1000000)\n"
-        "  --scale-unfinished N scale: unfinished ones recovered (100000)\n"
-        "  --scale-calls N     scale: calls timed per latency figure "
-        "(2000)\n");
-}
-
-static int parse_num(const char *flag, const char *v, double min, double max,
-                     double *out)
-{
-    char *end;
-    double d = strtod(v, &end);
-    if (end == v || *end || d < min || d > max) {
-        fprintf(stderr,
-                "trellis-bench: %s: \"%s\" is not a number from %g "
-                "to %g\n",
-                flag, v, min, max);
-        return -1;
-    }
-    *out = d;
-    return 0;
-}
-
-/* A wf2 or msg2 flag into o: 1 when k is one (*rc 0, or -1 after a
- * message), else 0. */
-static int set_mode_opt(opts_t *o, const char *k, const char *v, int *rc)
-{
-    double d = 0;
-    if (strcmp(k, "--wf-threads") == 0 && !(*rc = parse_num(k, v, 1, 256, &d)))
-        o->wf_threads = (int)d;
-    else if (strcmp(k, "--wf-park") == 0 &&
-             !(*rc = parse_num(k, v, 0, 100000, &d)))
-        o->wf_park = (int)d;
-    else if (strcmp(k, "--wf-timeout-ms") == 0 &&
-             !(*rc = parse_num(k, v, 1, 3600000, &d)))
-        o->wf_timeout_ms = (uint32_t)d;
-    else if (strcmp(k, "--wf-retry-ms") == 0 &&
-             !(*rc = parse_num(k, v, 1, 3600000, &d)))
-        o->wf_retry_ms = (uint32_t)d;
-    else if (strcmp(k, "--msg-wait") == 0 && !(*rc = parse_num(k, v, 0, 1, &d)))
-        o->msg_wait = (int)d;
-    else
-        return *rc != 0;
-    return 1;
-}
-
-/* One "--flag value" pair into o. Returns 0, or -1 with a message. */
-static int set_opt(opts_t *o, const char *k, const char *v)
-{
-    double d = 0;
-    int rc = 0;
-    if (strcmp(k, "--mode") == 0)
-        o->mode = v;
-    else if (strcmp(k, "--store") == 0)
-        o->store = v;
-    else if (strcmp(k, "--tm") == 0)
-        o->tm = v;
-    else if (strcmp(k, "--part-impl") == 0)
-        o->part_impl = v;
-    else if (strcmp(k, "--concurrency") == 0 &&
-             !(rc = parse_num(k, v, 1, 100000, &d)))
-        o->concurrency = (int)d;
-    else if (strcmp(k, "--duration") == 0 &&
-             !(rc = parse_num(k, v, 0.1, 86400, &d)))
-        o->duration_s = d;
-    else if (strcmp(k, "--warmup") == 0 && !(rc = parse_num(k, v, 0, 3600, &d)))
-        o->warmup_s = d;
-    else if (strcmp(k, "--threads") == 0 && !(rc = parse_num(k, v, 1, 256, &d)))
-        o->tm_threads = (int)d;
-    else if (strcmp(k, "--nodes") == 0 &&
-             !(rc = parse_num(k, v, 1, BENCH_MAX_NODES, &d)))
-        o->nodes = (int)d;
-    else if (strcmp(k, "--tm-pid") == 0 &&
-             !(rc = parse_num(k, v, 1, 1 << 30, &d)))
-        o->tm_pid = (int)d;
-    else if (strcmp(k, "--listeners") == 0 && !(rc = parse_num(k, v, 0, 8, &d)))
-        o->listeners = (int)d;
-    else if (strcmp(k, "--listener-batch") == 0 &&
-             !(rc = parse_num(k, v, 0, 256, &d)))
-        o->listener_batch = (int)d;
-    else if (strcmp(k, "--hold") == 0 && !(rc = parse_num(k, v, 0, 1e8, &d)))
-        o->hold = (uint64_t)d;
-    else if (strcmp(k, "--hold-retry-ms") == 0 &&
-             !(rc = parse_num(k, v, 1, 3600000, &d)))
-        o->hold_retry_ms = (uint32_t)d;
-    else if (strcmp(k, "--client-threads") == 0 &&
-             !(rc = parse_num(k, v, 1, 64, &d)))
-        o->client_threads = (int)d;
-    else if (strcmp(k, "--channels") == 0 && !(rc = parse_num(k, v, 1, 64, &d)))
-        o->channels = (int)d;
-    else if (strcmp(k, "--part-threads") == 0 &&
-             !(rc = parse_num(k, v, 1, 64, &d)))
-        o->part_threads = (int)d;
-    else if (strcmp(k, "--bank-threads") == 0 &&
-             !(rc = parse_num(k, v, 1, 256, &d)))
-        o->bank_threads = (int)d;
-    else if (strcmp(k, "--accounts") == 0 &&
-             !(rc = parse_num(k, v, 1, 1000000, &d)))
-        o->accounts = (int)d;
-    else if (strcmp(k, "--db-flush") == 0 && !(rc = parse_num(k, v, 0, 2, &d)))
-        o->db_flush = (int)d;
-    else if (set_mode_opt(o, k, v, &rc) ||
-             bench_scale_opt(&o->scale, k, v, &rc))
-        ;
-    else if (!rc) {
-        fprintf(stderr, "trellis-bench: unknown flag %s (see --help)\n", k);
-        return -1;
-    }
-    return rc;
-}
-
-/* Modes the flag accepts. */
-static int check_mode(const char *mode)
-{
-    if (strcmp(mode, "saga2") == 0 || strcmp(mode, "tcc2") == 0 ||
-        strcmp(mode, "xa2") == 0 || strcmp(mode, "hybrid3") == 0 ||
-        strcmp(mode, "wf2") == 0 || strcmp(mode, "msg2") == 0 ||
-        strcmp(mode, "dtm-saga2") == 0 || strcmp(mode, "scale") == 0)
-        return 0;
-    fprintf(stderr,
-            "trellis-bench: unknown mode \"%s\" (available: saga2, tcc2, "
-            "xa2, hybrid3, wf2, msg2, dtm-saga2, scale)\n",
-            mode);
-    return -1;
-}
-
-/* Returns 0 to run, 1 after --help, -1 on a bad command line.
- *
- * One client thread by default: measured on the 2-core box, one thread
- * reached 71-79k echo calls/s at 13-14 us of client CPU per call (the box
- * 98% busy), two threads on the same channel only 51-66k at 15-21 us per
- * call with the box 83-92% busy - the second thread adds hand-offs, not
- * capacity. Sagas/s did not differ (the client uses ~0.25 cores there). A
- * lower ceiling would flatter the ratio, so the default is the setting
- * that gives gRPC its best figure. */
-static int parse_opts(int argc, char **argv, opts_t *o)
-{
-    *o = (opts_t){.mode = "saga2",
-                  .store = "sqlite",
-                  .part_impl = "core",
-                  .concurrency = 64,
-                  .duration_s = 10,
-                  .warmup_s = 1,
-                  .part_threads = 1,
-                  .client_threads = 1,
-                  .channels = 1,
-                  .nodes = 1,
-                  .bank_threads = 16,
-                  .accounts = 1000,
-                  .db_flush = 1,
-                  .wf_threads = 16,
-                  .wf_park = 200,
-                  .wf_timeout_ms = 500,
-                  .wf_retry_ms = 100,
-                  .msg_wait = 1,
-                  .hold_retry_ms = 600000};
-    bench_scale_defaults(&o->scale);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 1;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "trellis-bench: %s needs a value\n", argv[i]);
-            return -1;
-        }
-        if (set_opt(o, argv[i], argv[i + 1]) != 0)
-            return -1;
-        i++;
-    }
-    if (check_mode(o->mode) != 0)
-        return -1;
-    if (o->hold && strcmp(o->mode, "saga2") != 0) {
-        fprintf(stderr, "trellis-bench: --hold is for mode saga2\n");
-        return -1;
-    }
-    if (strcmp(o->store, "sqlite") != 0 && strcmp(o->store, "mysql") != 0) {
-        fprintf(stderr,
-                "trellis-bench: unknown store \"%s\" (available: "
-                "sqlite, mysql)\n",
-                o->store);
-        return -1;
-    }
-    if (o->nodes > 1 && (strcmp(o->store, "mysql") != 0 || o->tm)) {
-        fprintf(stderr, "trellis-bench: --nodes 2 needs --store mysql (and "
-                        "no --tm)\n");
-        return -1;
-    }
-    /* The harness then runs trellisd on a MariaDB of its own (harness.h). */
-    if (strcmp(o->store, "mysql") == 0)
-        setenv("TRELLIS_TEST_STORE", "mysql", 1);
-    if (strcmp(o->part_impl, "core") != 0 && strcmp(o->part_impl, "sdk") != 0) {
-        fprintf(stderr, "trellis-bench: --part-impl is core or sdk\n");
-        return -1;
-    }
-    return 0;
-}
 
 /* ---- phases ----------------------------------------------------------- */
 
@@ -367,7 +98,8 @@ static int run_phase(const bench_env_t *env, const bench_load_spec_t *spec,
     return 0;
 }
 
-static bench_load_spec_t base_spec(const opts_t *o, const bench_conns_t *c)
+static bench_load_spec_t base_spec(const bench_opts_t *o,
+                                   const bench_conns_t *c)
 {
     return (bench_load_spec_t){.conns = c,
                                .concurrency = o->concurrency,
@@ -376,7 +108,8 @@ static bench_load_spec_t base_spec(const opts_t *o, const bench_conns_t *c)
                                .duration_s = o->duration_s};
 }
 
-static int run_echo(const opts_t *o, const bench_env_t *env, bench_phase_t *p)
+static int run_echo(const bench_opts_t *o, const bench_env_t *env,
+                    bench_phase_t *p)
 {
     bench_conns_t c;
     if (bench_conns_open(&c, env->part_addr, (size_t)o->channels,
@@ -393,7 +126,7 @@ static int run_echo(const opts_t *o, const bench_env_t *env, bench_phase_t *p)
 
 /* A timed phase of one Submit method (hold == 0), or exactly hold calls
  * of it. Returns the run's result; p gets its figures. */
-static int run_submits(const opts_t *o, const bench_env_t *env,
+static int run_submits(const bench_opts_t *o, const bench_env_t *env,
                        const char *method, bench_make_fn make,
                        bench_check_fn check, void *user, uint64_t hold,
                        bench_phase_t *p)
@@ -416,7 +149,7 @@ static int run_submits(const opts_t *o, const bench_env_t *env,
 }
 
 /* Timed saga run (hold == 0) or the parking of o->hold held sagas. */
-static int run_sagas(const opts_t *o, const bench_env_t *env,
+static int run_sagas(const bench_opts_t *o, const bench_env_t *env,
                      bench_saga_t *saga, uint64_t hold, bench_phase_t *p)
 {
     int rc = run_submits(o, env, BENCH_SUBMIT_METHOD, bench_saga_make,
@@ -463,7 +196,7 @@ static void print_nodes(const bench_env_t *env)
 
 /* ---- report ----------------------------------------------------------- */
 
-static void print_header(const opts_t *o)
+static void print_header(const bench_opts_t *o)
 {
     char model[256];
     bench_sys_cpu_model(model, sizeof(model));
@@ -516,7 +249,7 @@ typedef struct {
  * step), then Reserve, Commit, TransConfirm; a wf2 workflow is
  * StartWorkflow, 2 x (RegisterBranch, Action, RecordStep), Submit; a msg2
  * message is PrepareMessage, Submit and 2 x Action. */
-static int calls_per_op(const opts_t *o)
+static int calls_per_op(const bench_opts_t *o)
 {
     if (strcmp(o->mode, "hybrid3") == 0)
         return 9;
@@ -528,7 +261,7 @@ static int calls_per_op(const opts_t *o)
 }
 
 /* What the ratio line calls a unit of work. */
-static const char *unit_name(const opts_t *o)
+static const char *unit_name(const bench_opts_t *o)
 {
     return strcmp(o->mode, "xa2") == 0       ? "orders"
            : strcmp(o->mode, "tcc2") == 0    ? "transfers"
@@ -540,14 +273,14 @@ static const char *unit_name(const opts_t *o)
 
 /* tcc2 and xa2 measure the same work without a TM in the same run: their
  * RESULT ratio is tm/baseline (the echo ratio is echo_ratio). */
-static int has_baseline(const opts_t *o)
+static int has_baseline(const bench_opts_t *o)
 {
     return strcmp(o->mode, "tcc2") == 0 || strcmp(o->mode, "xa2") == 0;
 }
 
 /* wf2's fields of the RESULT line: saga2 of the same run, and the resume
  * phase's (0 when it did not run). */
-static void print_wf_result(const opts_t *o, const run_t *run)
+static void print_wf_result(const bench_opts_t *o, const run_t *run)
 {
     double saga = run->saga.r.rate;
     printf(" saga2_tps=%.0f vs_saga2=%.3f resume_p50_ms=%.0f "
@@ -557,7 +290,7 @@ static void print_wf_result(const opts_t *o, const run_t *run)
            run->resumed ? run->resume.after_kill.p99_ms : 0, o->wf_timeout_ms);
 }
 
-static void print_result(const opts_t *o, const run_t *run)
+static void print_result(const bench_opts_t *o, const run_t *run)
 {
     const bench_phase_t *saga = o->hold ? &run->held : &run->peak;
     double echo = run->echo.r.rate, base = run->base.r.rate;
@@ -600,7 +333,7 @@ static void print_result(const opts_t *o, const run_t *run)
 
 /* ---- main ------------------------------------------------------------- */
 
-static int run_hold(const opts_t *o, const bench_env_t *env, run_t *run)
+static int run_hold(const bench_opts_t *o, const bench_env_t *env, run_t *run)
 {
     bench_saga_t held;
     bench_saga_init(&held, env->part_addr, "h");
@@ -633,7 +366,7 @@ static const bench_labels_t MSG_LABELS = {"msg2", "messages/s", "message",
 /* A timed hybrid3, wf2 or msg2 run of op on bench_ap's threads over svcs
  * (NULL for wf2, whose service is this process; user: the workload's
  * env). */
-static int run_ap_phase(const opts_t *o, const bench_env_t *env,
+static int run_ap_phase(const bench_opts_t *o, const bench_env_t *env,
                         const bench_ap_env_t *svcs, bench_ap_op_fn op,
                         const void *user, const bench_labels_t *lb,
                         bench_phase_t *p)
@@ -650,7 +383,7 @@ static int run_ap_phase(const opts_t *o, const bench_env_t *env,
 /* tcc2 and xa2: a timed run of op through bench_async's callbacks: first
  * op through trellisd into tm, then direct (the same work without a TM)
  * into base, in the same run. */
-static int run_async_phases(const opts_t *o, const bench_env_t *env,
+static int run_async_phases(const bench_opts_t *o, const bench_env_t *env,
                             const bench_ap_env_t *svcs,
                             const bench_async_op_fn ops[2], const void *user,
                             const bench_labels_t *const lbs[2], run_t *run)
@@ -675,14 +408,15 @@ static int run_async_phases(const opts_t *o, const bench_env_t *env,
 
 /* What tcc2, xa2 and hybrid3 do before starting their services: name trellisd
  * and the echo participant, and measure the gRPC ceiling. */
-static int run_ap_echo(const opts_t *o, const bench_env_t *env, run_t *run)
+static int run_ap_echo(const bench_opts_t *o, const bench_env_t *env,
+                       run_t *run)
 {
     print_nodes(env);
     printf("echo participant at %s (pid %d)\n", env->part_addr, env->part_pid);
     return run_echo(o, env, &run->echo);
 }
 
-static int run_tcc(const opts_t *o, const bench_env_t *env, run_t *run)
+static int run_tcc(const bench_opts_t *o, const bench_env_t *env, run_t *run)
 {
     bench_tcc_env_t banks;
     if (run_ap_echo(o, env, run) != 0)
@@ -703,7 +437,7 @@ static int run_tcc(const opts_t *o, const bench_env_t *env, run_t *run)
     return 0;
 }
 
-static int run_xa(const opts_t *o, const bench_env_t *env, run_t *run)
+static int run_xa(const bench_opts_t *o, const bench_env_t *env, run_t *run)
 {
     bench_xa_env_t svcs;
     if (run_ap_echo(o, env, run) != 0)
@@ -725,7 +459,7 @@ static int run_xa(const opts_t *o, const bench_env_t *env, run_t *run)
     return 0;
 }
 
-static int run_hybrid(const opts_t *o, const bench_env_t *env, run_t *run)
+static int run_hybrid(const bench_opts_t *o, const bench_env_t *env, run_t *run)
 {
     bench_hybrid_env_t svcs;
     if (run_ap_echo(o, env, run) != 0)
@@ -749,7 +483,8 @@ static int run_hybrid(const opts_t *o, const bench_env_t *env, run_t *run)
 }
 
 /* wf2's resume phase, unless --wf-park 0. */
-static int run_wf_resume(const opts_t *o, const bench_env_t *env, run_t *run)
+static int run_wf_resume(const bench_opts_t *o, const bench_env_t *env,
+                         run_t *run)
 {
     bench_wf_resume_spec_t s = {.n = o->wf_park,
                                 .timeout_ms = o->wf_timeout_ms,
@@ -765,7 +500,7 @@ static int run_wf_resume(const opts_t *o, const bench_env_t *env, run_t *run)
 
 /* wf2: the ceiling, saga2, then workflows with the service in this
  * process, then the resume phase. */
-static int run_wf(const opts_t *o, const bench_env_t *env, run_t *run)
+static int run_wf(const bench_opts_t *o, const bench_env_t *env, run_t *run)
 {
     bench_wf_env_t wf;
     bench_saga_t saga;
@@ -811,7 +546,7 @@ static void drain_msgs(const bench_env_t *env, unsigned long long before,
 
 /* msg2: the ceiling, saga2, then messages with local transactions on the
  * bench's MariaDB. */
-static int run_msg(const opts_t *o, const bench_env_t *env, run_t *run)
+static int run_msg(const bench_opts_t *o, const bench_env_t *env, run_t *run)
 {
     bench_msg_env_t m;
     bench_saga_t saga;
@@ -853,7 +588,7 @@ static int run_msg(const opts_t *o, const bench_env_t *env, run_t *run)
 /* dtm-saga2: the ceiling, saga2 through trellis.v1.TM, then the same
  * sagas through DTM's Submit, alternated once more so that a drift of the
  * shared machine shows (the figures are the second pair). */
-static int run_dtm(const opts_t *o, const bench_env_t *env, run_t *run)
+static int run_dtm(const bench_opts_t *o, const bench_env_t *env, run_t *run)
 {
     bench_saga_t saga;
     bench_dtm_t dtm;
@@ -884,7 +619,7 @@ static int run_dtm(const opts_t *o, const bench_env_t *env, run_t *run)
     return 0;
 }
 
-static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
+static int run_all(const bench_opts_t *o, const bench_env_t *env, run_t *run)
 {
     if (strcmp(o->mode, "dtm-saga2") == 0)
         return run_dtm(o, env, run);
@@ -921,7 +656,7 @@ static int run_all(const opts_t *o, const bench_env_t *env, run_t *run)
 }
 
 /* Mode scale's options: its own flags and the saga2 load's. */
-static const bench_scale_opts_t *scale_opts(opts_t *o)
+static const bench_scale_opts_t *scale_opts(bench_opts_t *o)
 {
     o->scale.store = o->store;
     o->scale.concurrency = o->concurrency;
@@ -937,8 +672,8 @@ int main(int argc, char **argv)
     bench_env_locate();
     if (bench_wfsvc_wanted(argc, argv))
         return bench_wfsvc_main(argc, argv);
-    opts_t o;
-    int pr = parse_opts(argc, argv, &o);
+    bench_opts_t o;
+    int pr = bench_opts_parse(argc, argv, &o);
     if (pr != 0)
         return pr > 0 ? 0 : 2;
     signal(SIGPIPE, SIG_IGN);
