@@ -46,6 +46,7 @@ static void free_store(my_store_t *m)
 {
     if (m->wdb)
         mysql_close(m->wdb);
+    my_bulk_drop(m);
     if (m->ldb)
         mysql_close(m->ldb);
     if (m->pdb)

@@ -14,7 +14,9 @@
  * inserted, every fenced update matched, CLIENT_FOUND_ROWS). If so, every
  * write is DONE and the caller commits; if not, the transaction is rolled
  * back and the caller takes the per-write path, which tells the writes
- * apart. The answers are the same either way.
+ * apart. The answers are the same either way. Where the server runs bulk
+ * executions (MariaDB), the group goes as prepared statements instead
+ * (tm_store_mysql_bulk.c); this SQL text serves the others (MySQL).
  */
 #include "tm_store_mysql_impl.h"
 
@@ -211,6 +213,9 @@ static int run_and_check(my_store_t *m, const my_sql_t *b,
 
 int my_apply_group_at_once(my_store_t *m, tm_write_t *group, size_t n)
 {
+    int bulk = my_apply_group_bulk(m, group);
+    if (bulk != 2)
+        return bulk;
     my_sql_t *b = &m->wsql;
     size_t *level = malloc(n * sizeof(*level));
     uint64_t *expect = malloc(2 * n * sizeof(*expect));

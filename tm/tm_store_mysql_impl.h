@@ -12,6 +12,8 @@
  *  - tm_store_mysql_write.c: group commit on the writer (store thread);
  *  - tm_store_mysql_batch.c: a group's statements in one round trip, when
  *    nothing of it is refused (store thread);
+ *  - tm_store_mysql_bulk.c: the same bet as prepared statements with array
+ *    binding, where the server has MariaDB's bulk execution (store thread);
  *  - tm_store_mysql_read.c: the readers (peek, get, list, load unfinished);
  *  - tm_store_mysql_topics.c: subscriptions, on the readers;
  *  - tm_store_mysql_lease.c: the lease thread (renewals, claims, retention)
@@ -71,6 +73,9 @@ typedef struct {
     pthread_mutex_t mu;
 } my_reader_t;
 
+/* The writer's prepared statements (tm_store_mysql_bulk.c). */
+enum { MY_BULK_INSERT, MY_BULK_UPDATE, MY_BULK_BRANCH, MY_BULK_OP, MY_BULK_N };
+
 typedef struct {
     tm_store_t *store;
     char host[256], socket[1024], user[128], password[256], database[128];
@@ -83,6 +88,11 @@ typedef struct {
     size_t flush_bytes;  /* see FLUSH_BYTES */
     size_t packet_bytes; /* the server's max_allowed_packet (writer) */
     size_t oversize;     /* a statement this large was not sent (0: none) */
+    /* Prepared on wdb for bulk execution (store thread only): NULL until
+     * the first group of a session; bulk_state 0 unknown, 1 ready, -1 the
+     * session keeps to SQL text. my_bulk_drop after wdb is closed. */
+    MYSQL_STMT *bulk_stmt[MY_BULK_N];
+    int bulk_state;
     my_reader_t readers[N_READERS];
     atomic_uint next_reader;
     MYSQL *ldb;                 /* lease thread (and open) only */
@@ -169,6 +179,17 @@ int my_append_rows(my_store_t *m, my_sql_t *b, tm_write_t *group, int may_send);
  * tells why). */
 int my_apply_group_at_once(my_store_t *m, tm_write_t *group, size_t n);
 uint32_t my_max_payload(tm_store_t *store, char *why, size_t len);
+
+/* ---- a group as bulk executions (tm_store_mysql_bulk.c) --------------- */
+
+/* my_apply_group_at_once's bet with prepared statements and array
+ * binding: 0 won, 1 lost or too large (write by write), 2 when the
+ * session cannot run them (MySQL: take the SQL text at once), -1 on an
+ * error. */
+int my_apply_group_bulk(my_store_t *m, tm_write_t *group);
+/* Free the writer's prepared statements; call after closing wdb (they
+ * are then only freed), or before it. */
+void my_bulk_drop(my_store_t *m);
 
 /* ---- reads (tm_store_mysql_read.c), any thread ------------------------ */
 

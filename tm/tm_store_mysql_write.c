@@ -402,6 +402,7 @@ static void reconnect_writer(my_store_t *m)
         char err[512];
         if (m->wdb)
             mysql_close(m->wdb);
+        my_bulk_drop(m);
         m->wdb = my_connect(m, 0, err, sizeof(err));
         if (m->wdb) {
             my_read_packet_limit(m);
@@ -474,6 +475,7 @@ static unsigned commit_until_done(my_store_t *m, tm_write_t *group, size_t n,
          * start over on a fresh session: the statements are idempotent. */
         mysql_close(m->wdb);
         m->wdb = NULL;
+        my_bulk_drop(m);
         if (error_is_permanent(code))
             return code;
         if (attempt > 0)
