@@ -168,6 +168,10 @@ static void run_begun(const trellis_async_result_t *res, void *arg)
         return;
     }
     r->registered_by_begin = res->branches_registered == r->n;
+    /* A trellisd that ignored the Begin's branches never saw their ids:
+     * each branch is registered under the same id it had there. */
+    if (!r->registered_by_begin)
+        r->ap.next_branch = 0;
     run_next_branch(r);
 }
 
