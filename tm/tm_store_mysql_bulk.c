@@ -137,7 +137,8 @@ typedef struct {
 
 static int cols_init(bulk_cols_t *c, unsigned ncols, size_t rows)
 {
-    size_t per = rows * (8 + sizeof(unsigned long) + 1);
+    /* Each column's block starts 8-aligned: its values are int64s. */
+    size_t per = (rows * (8 + sizeof(unsigned long) + 1) + 7) & ~(size_t)7;
     c->rows = rows;
     c->bind = calloc(ncols, sizeof(*c->bind));
     c->mem = calloc(ncols, per);
