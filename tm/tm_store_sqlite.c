@@ -53,6 +53,10 @@ typedef struct {
      * every transaction loaded at start: preparing them per read was half
      * of a start with 100,000 unfinished ones). */
     sqlite3_stmt *get_trans, *get_branches, *get_ops;
+    /* On rdb, under rmu: the read transaction around those three, so they
+     * see one commit's state (each statement alone would take its own
+     * snapshot, and a commit in between would tear the transaction). */
+    sqlite3_stmt *rd_begin, *rd_commit;
 
     /* The checkpointer copies the WAL into the database on its own
      * connection, off the commit path. */
@@ -462,6 +466,8 @@ static void close_dbs(sq_store_t *s)
     sqlite3_finalize(s->get_trans);
     sqlite3_finalize(s->get_branches);
     sqlite3_finalize(s->get_ops);
+    sqlite3_finalize(s->rd_begin);
+    sqlite3_finalize(s->rd_commit);
     sqlite3_close(s->topics.db);
     sqlite3_close(s->cdb);
     sqlite3_close(s->wdb);
@@ -473,15 +479,17 @@ static const tm_store_ops_t sq_ops;
 /* The reader's statements kept prepared. 0, or -1 (rdb's error says). */
 static int prepare_reads(sq_store_t *s)
 {
-    static const char *const sql[4] = {
+    static const char *const sql[6] = {
         "SELECT status, submit_hash FROM trans WHERE gid=?",
         "SELECT " TM_STORE_CODEC_TRANS_COLUMNS " FROM trans WHERE gid=?",
         "SELECT " TM_STORE_CODEC_BRANCH_COLUMNS
         " FROM branch WHERE gid=? ORDER BY idx",
-        "SELECT " TM_STORE_CODEC_OP_COLUMNS " FROM op WHERE gid=?"};
-    sqlite3_stmt **st[4] = {&s->peek, &s->get_trans, &s->get_branches,
-                            &s->get_ops};
-    for (int i = 0; i < 4; i++)
+        "SELECT " TM_STORE_CODEC_OP_COLUMNS " FROM op WHERE gid=?",
+        "BEGIN",
+        "COMMIT"};
+    sqlite3_stmt **st[6] = {&s->peek,    &s->get_trans, &s->get_branches,
+                            &s->get_ops, &s->rd_begin,  &s->rd_commit};
+    for (int i = 0; i < 6; i++)
         if (sqlite3_prepare_v3(s->rdb, sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                st[i], NULL) != SQLITE_OK)
             return -1;
@@ -659,10 +667,9 @@ static int load_ops(sq_store_t *s, tm_trans_t *tx, char *err, size_t errlen)
 static const char *trans_columns =
     "SELECT " TM_STORE_CODEC_TRANS_COLUMNS " FROM trans ";
 
-/* The transaction gid with its branches and ops, under rmu. Returns 1 with
- * *out, 0 when not stored, -1 with err. */
-static int get_locked(sq_store_t *s, const char *gid, tm_trans_t **out,
-                      char *err, size_t errlen)
+/* get_locked's reads, inside its read transaction. */
+static int get_in_snapshot(sq_store_t *s, const char *gid, tm_trans_t **out,
+                           char *err, size_t errlen)
 {
     sqlite3_stmt *st = bound(s->get_trans, gid);
     int rc = sqlite3_step(st);
@@ -682,6 +689,19 @@ static int get_locked(sq_store_t *s, const char *gid, tm_trans_t **out,
     }
     *out = tx;
     return 1;
+}
+
+/* The transaction gid with its branches and ops as one commit left them
+ * (one read transaction), under rmu. Returns 1 with *out, 0 when not
+ * stored, -1 with err. */
+static int get_locked(sq_store_t *s, const char *gid, tm_trans_t **out,
+                      char *err, size_t errlen)
+{
+    if (step_reset(s->rd_begin) != 0)
+        return read_error(s, err, errlen);
+    int rc = get_in_snapshot(s, gid, out, err, errlen);
+    step_reset(s->rd_commit); /* read only: ends the snapshot */
+    return rc;
 }
 
 static int sq_get(tm_store_t *store, const char *gid, tm_trans_t **out,
